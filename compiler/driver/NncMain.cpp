@@ -1,0 +1,196 @@
+// The `nnc` command line: `nnc compile model.pb [--compile-to=<phase>] [-o out]`.
+//
+// Errors become one line on stderr, "nnc: error: <file>: [node '<name>': ]<message>", and exit
+// code 1: the first diagnostic is the one that stopped the compiler; the rest would only echo it.
+#include "compiler/driver/NncMain.h"
+
+#include "compiler/Registration.h"
+#include "compiler/import/ModelImporter.h"
+#include "compiler/pipeline/Pipeline.h"
+#include "proto/model.pb.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/Timing.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+
+namespace nnc {
+namespace {
+
+constexpr const char *kOverview = R"(nnc: ahead-of-time compiler for neural-network training
+
+USAGE: nnc <command> [options]
+
+COMMANDS:
+  compile   Compile a model (model.pb, or text format .pbtxt) through the MLIR pipeline.
+            'nnc compile --help' lists its options.
+
+OPTIONS:
+  --help    Show this overview.
+  --version Show the nnc and LLVM versions.
+)";
+
+/// Prints the first error as one line naming the file and, where known, the node.
+class OneLineDiagnostics {
+public:
+  OneLineDiagnostics(MLIRContext *context, std::string file)
+      : file(std::move(file)), handler(context, [this](Diagnostic &diag) { return report(diag); }) {}
+
+  bool sawError() const { return errors > 0; }
+
+  /// Reports an error that did not come through MLIR's diagnostic engine.
+  void error(const Twine &message) {
+    if (errors++ == 0)
+      llvm::errs() << "nnc: error: " << file << ": " << message << "\n";
+  }
+
+private:
+  LogicalResult report(Diagnostic &diag) {
+    std::string prefix;
+    if (auto name = dyn_cast<NameLoc>(diag.getLocation()))
+      prefix = ("node '" + name.getName().strref() + "': ").str();
+    if (diag.getSeverity() == DiagnosticSeverity::Error)
+      error(prefix + diag.str());
+    else if (diag.getSeverity() == DiagnosticSeverity::Warning)
+      llvm::errs() << "nnc: warning: " << file << ": " << prefix << diag.str() << "\n";
+    return success();
+  }
+
+  std::string file;
+  int errors = 0;
+  ScopedDiagnosticHandler handler;
+};
+
+std::string phaseList() {
+  std::string list;
+  for (const PhaseInfo &info : phases())
+    list += (list.empty() ? "" : ", ") + info.name.str() + (info.implemented ? "" : " (not yet)");
+  return list;
+}
+
+/// Prints what was compiled: the shape of the model in one line.
+void printSummary(const Model &model, ModuleOp module, llvm::StringRef output) {
+  int64_t ops = 0, paramValues = 0;
+  module.walk([&](Operation *op) { ops += op->getDialect() && op->getDialect()->getNamespace() == "nn"; });
+  for (const Parameter &param : model.parameters()) {
+    int64_t n = 1;
+    for (int64_t dim : param.type().shape())
+      n *= dim;
+    paramValues += n;
+  }
+  llvm::errs() << "nnc: " << (model.name().empty() ? "model" : model.name()) << ": " << ops
+               << " nn ops, " << model.parameters_size() << " parameters (" << paramValues
+               << " values), " << model.inputs_size() << " inputs, loss '"
+               << model.training().loss() << "' -> " << output << "\n";
+}
+
+int compileMain(int argc, char **argv) {
+  llvm::cl::OptionCategory category("nnc compile options");
+  llvm::cl::opt<std::string> input(llvm::cl::Positional, llvm::cl::desc("<model.pb|model.pbtxt>"),
+                                   llvm::cl::Required, llvm::cl::cat(category));
+  llvm::cl::opt<std::string> output("o", llvm::cl::desc("Output file (default: stdout)"),
+                                    llvm::cl::value_desc("file"), llvm::cl::init("-"),
+                                    llvm::cl::cat(category));
+  llvm::cl::opt<std::string> compileTo(
+      "compile-to", llvm::cl::desc("Stop after this phase and print its IR: " + phaseList()),
+      llvm::cl::value_desc("phase"), llvm::cl::init("import"), llvm::cl::cat(category));
+  registerAsmPrinterCLOptions();
+  registerMLIRContextCLOptions();
+  registerPassManagerCLOptions();
+  registerDefaultTimingManagerCLOptions();
+  llvm::cl::HideUnrelatedOptions({&category, &llvm::cl::getGeneralCategory()});
+  if (!llvm::cl::ParseCommandLineOptions(argc, argv, "nnc compile: compile a model\n",
+                                         &llvm::errs()))
+    return 1;
+
+  std::optional<PhaseInfo> phase = lookupPhase(compileTo);
+  if (!phase) {
+    llvm::errs() << "nnc: error: --compile-to=" << compileTo << " is not a phase (phases: "
+                 << phaseList() << ")\n";
+    return 1;
+  }
+  if (!phase->implemented) {
+    llvm::errs() << "nnc: error: phase '" << phase->name << "' is not implemented yet\n";
+    return 1;
+  }
+
+  DialectRegistry registry;
+  registerDialects(registry);
+  MLIRContext context(registry);
+  OneLineDiagnostics diagnostics(&context, input);
+
+  Model model;
+  std::string readError;
+  if (!readModelFile(input, model, readError)) {
+    diagnostics.error(readError);
+    return 1;
+  }
+  OwningOpRef<ModuleOp> module = importModel(model, &context);
+  if (!module) {
+    if (!diagnostics.sawError())
+      diagnostics.error("import failed");
+    return 1;
+  }
+
+  PassManager pm(&context);
+  if (failed(applyPassManagerCLOptions(pm)))
+    return 1;
+  DefaultTimingManager timing;
+  applyDefaultTimingManagerCLOptions(timing);
+  TimingScope timingScope = timing.getRootScope();
+  pm.enableTiming(timingScope);
+  buildPipeline(phase->phase, pm);
+  if (failed(pm.run(*module))) {
+    if (!diagnostics.sawError())
+      diagnostics.error("compilation failed");
+    return 1;
+  }
+
+  std::string openError;
+  std::unique_ptr<llvm::ToolOutputFile> out = openOutputFile(output, &openError);
+  if (!out) {
+    llvm::errs() << "nnc: error: " << output << ": " << openError << "\n";
+    return 1;
+  }
+  module->print(out->os());
+  out->os() << "\n";
+  out->keep();
+  if (output != "-")
+    printSummary(model, *module, output);
+  return 0;
+}
+
+} // namespace
+
+int nncMain(int argc, char **argv) {
+  llvm::StringRef command = argc > 1 ? argv[1] : "";
+  if (command.empty() || command == "--help" || command == "-help" || command == "-h" ||
+      command == "help") {
+    llvm::outs() << kOverview;
+    return command.empty() ? 1 : 0;
+  }
+  if (command == "--version") {
+    llvm::outs() << "nnc 0.1.0 (LLVM/MLIR " << LLVM_VERSION_STRING << ")\n";
+    return 0;
+  }
+  if (command != "compile") {
+    llvm::errs() << "nnc: error: unknown command '" << command << "' (see 'nnc --help')\n";
+    return 1;
+  }
+  // Let `compile` parse the rest as if it were the program: "nnc compile" in its messages.
+  std::string program = std::string(argv[0]) + " compile";
+  std::vector<char *> args = {program.data()};
+  args.insert(args.end(), argv + 2, argv + argc);
+  return compileMain(static_cast<int>(args.size()), args.data());
+}
+
+} // namespace nnc

@@ -1,0 +1,532 @@
+// model.pb -> `nn` dialect.
+//
+// 1. Check the model-level fields (format version, loss, graph inputs, parameters).
+// 2. Order the nodes topologically, rejecting duplicate names, dangling inputs and cycles.
+// 3. Create one op per node through its registered builder: proto attributes map 1:1 onto the
+//    op's inherent attributes, the op infers (and thereby checks) its result type, and the ODS
+//    verifier checks the rest. The first problem stops the import, reported at the node.
+#include "compiler/import/ModelImporter.h"
+
+#include "dialects/nn/NNDialect.h"
+#include "proto/model.pb.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Verifier.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
+using namespace mlir;
+
+namespace nnc {
+
+//===----------------------------------------------------------------------===//
+// Reading the file
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Keeps the first text-format parse error instead of letting protobuf log it.
+class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
+public:
+  void AddError(int line, int column, const std::string &message) override {
+    if (error.empty())
+      error = "line " + std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
+  }
+  std::string error;
+};
+} // namespace
+
+bool readModelFile(const std::string &path, Model &model, std::string &error) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
+  if (!buffer) {
+    error = "cannot read the file: " + buffer.getError().message();
+    return false;
+  }
+  llvm::StringRef bytes = (*buffer)->getBuffer();
+  if (bytes.empty()) {
+    error = "the file is empty";
+    return false;
+  }
+  if (llvm::StringRef(path).ends_with(".pbtxt")) {
+    google::protobuf::TextFormat::Parser parser;
+    FirstErrorCollector collector;
+    parser.RecordErrorsTo(&collector);
+    if (!parser.ParseFromString(bytes.str(), &model)) {
+      error = "not a valid text-format model: " + collector.error;
+      return false;
+    }
+    return true;
+  }
+  if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    error = "not a valid binary model (truncated or corrupt protobuf)";
+    return false;
+  }
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Building ops
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+using OpBuilderFn = Operation *(*)(OpBuilder &, Location, ValueRange, DictionaryAttr);
+
+/// Creates an `OpTy` from operands and inherent attributes, inferring its result type. Returns
+/// null after emitting a diagnostic at `loc` when the attributes or the inference fail.
+template <typename OpTy>
+Operation *buildOp(OpBuilder &builder, Location loc, ValueRange operands, DictionaryAttr attrs) {
+  OperationState state(loc, OpTy::getOperationName());
+  state.addOperands(operands);
+  using Properties = typename OpTy::template InferredProperties<OpTy>;
+  OpaqueProperties properties = nullptr;
+  if constexpr (!std::is_same_v<Properties, EmptyProperties>) {
+    properties = &state.getOrAddProperties<Properties>();
+    // A proto attribute of the wrong kind fails this conversion; say so in the user's terms
+    // rather than in MLIR's.
+    LogicalResult converted = success();
+    {
+      ScopedDiagnosticHandler silence(builder.getContext(), [](Diagnostic &) { return success(); });
+      converted = state.name.getRegisteredInfo()->setOpPropertiesFromAttribute(
+          state.name, properties, attrs, [&] { return emitError(loc); });
+    }
+    if (failed(converted)) {
+      for (NamedAttribute attr : attrs) {
+        OperationState probe(loc, OpTy::getOperationName());
+        ScopedDiagnosticHandler silence(builder.getContext(), [](Diagnostic &) { return success(); });
+        if (failed(probe.name.getRegisteredInfo()->setOpPropertiesFromAttribute(
+                probe.name, &probe.getOrAddProperties<Properties>(),
+                DictionaryAttr::get(builder.getContext(), {attr}), [&] { return emitError(loc); })))
+        {
+          emitError(loc) << "attribute '" << attr.getName().strref()
+                         << "' has the wrong kind for op '"
+                         << OpTy::getOperationName().drop_front(3) << "'";
+          return nullptr;
+        }
+      }
+      emitError(loc) << "invalid attributes";
+      return nullptr;
+    }
+    state.name.getRegisteredInfo()->populateDefaultProperties(properties);
+  }
+  SmallVector<Type> types;
+  if (failed(OpTy::inferReturnTypes(builder.getContext(), loc, state.operands, attrs, properties,
+                                    state.regions, types)))
+    return nullptr;
+  state.addTypes(types);
+  Operation *op = builder.create(state);
+  if (failed(verify(op, /*verifyRecursively=*/false)))
+    return nullptr;
+  return op;
+}
+
+/// The node vocabulary: proto `op` name -> builder of the `nn` op.
+const llvm::StringMap<OpBuilderFn> &opBuilders() {
+  static const llvm::StringMap<OpBuilderFn> builders = {
+      {"constant", buildOp<nn::ConstantOp>},
+      {"linear", buildOp<nn::LinearOp>},
+      {"matmul", buildOp<nn::MatmulOp>},
+      {"conv2d", buildOp<nn::Conv2dOp>},
+      {"add", buildOp<nn::AddOp>},
+      {"sub", buildOp<nn::SubOp>},
+      {"mul", buildOp<nn::MulOp>},
+      {"div", buildOp<nn::DivOp>},
+      {"relu", buildOp<nn::ReluOp>},
+      {"gelu", buildOp<nn::GeluOp>},
+      {"tanh", buildOp<nn::TanhOp>},
+      {"sigmoid", buildOp<nn::SigmoidOp>},
+      {"dropout", buildOp<nn::DropoutOp>},
+      {"causal_mask", buildOp<nn::CausalMaskOp>},
+      {"softmax", buildOp<nn::SoftmaxOp>},
+      {"log_softmax", buildOp<nn::LogSoftmaxOp>},
+      {"layer_norm", buildOp<nn::LayerNormOp>},
+      {"max_pool2d", buildOp<nn::MaxPool2dOp>},
+      {"avg_pool2d", buildOp<nn::AvgPool2dOp>},
+      {"embedding", buildOp<nn::EmbeddingOp>},
+      {"reshape", buildOp<nn::ReshapeOp>},
+      {"transpose", buildOp<nn::TransposeOp>},
+      {"concat", buildOp<nn::ConcatOp>},
+      {"slice", buildOp<nn::SliceOp>},
+      {"reduce_sum", buildOp<nn::ReduceSumOp>},
+      {"reduce_mean", buildOp<nn::ReduceMeanOp>},
+      {"reduce_max", buildOp<nn::ReduceMaxOp>},
+      {"cross_entropy", buildOp<nn::CrossEntropyOp>},
+      {"mse_loss", buildOp<nn::MseLossOp>},
+  };
+  return builders;
+}
+
+/// Turns model.pb into one function; every `emit*` helper reports at a location and fails.
+class Importer {
+public:
+  Importer(const Model &model, MLIRContext *context)
+      : model(model), context(context), builder(context), unknown(UnknownLoc::get(context)) {}
+
+  /// Fills `module` with the function; fails after emitting one diagnostic.
+  LogicalResult run(ModuleOp module);
+
+private:
+  Location nodeLoc(const std::string &name) { return NameLoc::get(builder.getStringAttr(name)); }
+  FailureOr<RankedTensorType> convertType(const TensorType &type, const Twine &what, bool floatOnly);
+  FailureOr<DenseElementsAttr> convertValue(const TensorValue &value, Location loc, const Twine &what);
+  FailureOr<mlir::Attribute> convertAttribute(const Attribute &attr, Location loc,
+                                             const std::string &name);
+  LogicalResult checkTrainingSpec();
+  LogicalResult declareName(const std::string &name, Location loc, const Twine &what);
+  FailureOr<SmallVector<const Node *>> sortNodes();
+  DictionaryAttr initializerAttr(const Parameter &param);
+
+  const Model &model;
+  MLIRContext *context;
+  OpBuilder builder;
+  Location unknown;
+  llvm::StringMap<Value> values; // tensor name -> SSA value
+  llvm::StringSet<> names;       // every graph input, parameter and node output name
+};
+
+FailureOr<RankedTensorType> Importer::convertType(const TensorType &type, const Twine &what,
+                                                  bool floatOnly) {
+  Type element;
+  switch (type.dtype()) {
+  case F32: element = builder.getF32Type(); break;
+  case F16: element = builder.getF16Type(); break;
+  case BF16: element = builder.getBF16Type(); break;
+  case I32: element = builder.getI32Type(); break;
+  case I64: element = builder.getI64Type(); break;
+  default:
+    return emitError(unknown) << what << ": dtype is not set (expected F32, F16, BF16, I32 or I64)";
+  }
+  if (floatOnly && !isa<FloatType>(element))
+    return emitError(unknown) << what << ": dtype must be F32, F16 or BF16, got "
+                              << DType_Name(type.dtype());
+  for (int64_t dim : type.shape())
+    if (dim < 1)
+      return emitError(unknown) << what << ": dimension " << dim << " must be positive";
+  return RankedTensorType::get(llvm::to_vector(type.shape()), element);
+}
+
+FailureOr<DenseElementsAttr> Importer::convertValue(const TensorValue &value, Location loc,
+                                                    const Twine &what) {
+  FailureOr<RankedTensorType> type = convertType(value.type(), what, /*floatOnly=*/false);
+  if (failed(type))
+    return failure();
+  if (value.values_size() != type->getNumElements())
+    return emitError(loc) << what << ": has " << value.values_size() << " values but shape "
+                          << *type << " needs " << type->getNumElements();
+  SmallVector<mlir::Attribute> elements;
+  Type elementType = type->getElementType();
+  for (float v : value.values()) {
+    if (isa<FloatType>(elementType)) {
+      elements.push_back(FloatAttr::get(elementType, v));
+    } else if (static_cast<float>(static_cast<int64_t>(v)) == v) {
+      elements.push_back(IntegerAttr::get(elementType, static_cast<int64_t>(v)));
+    } else {
+      return emitError(loc) << what << ": value " << v << " is not an integer";
+    }
+  }
+  return DenseElementsAttr::get(*type, elements);
+}
+
+FailureOr<mlir::Attribute> Importer::convertAttribute(const Attribute &attr, Location loc,
+                                                      const std::string &name) {
+  switch (attr.value_case()) {
+  case Attribute::kI: return mlir::Attribute(builder.getI64IntegerAttr(attr.i()));
+  case Attribute::kF: return mlir::Attribute(builder.getF64FloatAttr(attr.f()));
+  case Attribute::kS: return mlir::Attribute(builder.getStringAttr(attr.s()));
+  case Attribute::kB: return mlir::Attribute(builder.getBoolAttr(attr.b()));
+  case Attribute::kInts:
+    return mlir::Attribute(builder.getDenseI64ArrayAttr(llvm::to_vector(attr.ints().values())));
+  case Attribute::kFloats:
+    return mlir::Attribute(builder.getDenseF64ArrayAttr(llvm::to_vector(attr.floats().values())));
+  case Attribute::kTensor: {
+    FailureOr<DenseElementsAttr> value = convertValue(attr.tensor(), loc, "attribute '" + name + "'");
+    if (failed(value))
+      return failure();
+    return mlir::Attribute(*value);
+  }
+  case Attribute::VALUE_NOT_SET: break;
+  }
+  return emitError(loc) << "attribute '" << name << "' has no value";
+}
+
+LogicalResult Importer::checkTrainingSpec() {
+  const TrainingSpec &spec = model.training();
+  if (spec.loss().empty())
+    return emitError(unknown) << "training.loss is not set: name the scalar tensor to minimize";
+  const Optimizer &opt = spec.optimizer();
+  auto inRange = [&](double v, double lo, double hi, const char *field) -> LogicalResult {
+    if (v >= lo && v < hi)
+      return success();
+    return emitError(unknown) << "training.optimizer." << field << " must be in [" << lo << ", "
+                              << hi << "), got " << v;
+  };
+  double inf = std::numeric_limits<double>::infinity();
+  if (failed(inRange(opt.learning_rate(), 0, inf, "learning_rate")) ||
+      failed(inRange(opt.momentum(), 0, 1, "momentum")) ||
+      failed(inRange(opt.beta1(), 0, 1, "beta1")) || failed(inRange(opt.beta2(), 0, 1, "beta2")) ||
+      failed(inRange(opt.epsilon(), 0, inf, "epsilon")) ||
+      failed(inRange(opt.weight_decay(), 0, inf, "weight_decay")))
+    return failure();
+  if (!(spec.grad_clip_norm() >= 0))
+    return emitError(unknown) << "training.grad_clip_norm must be >= 0, got " << spec.grad_clip_norm();
+  return success();
+}
+
+LogicalResult Importer::declareName(const std::string &name, Location loc, const Twine &what) {
+  if (name.empty())
+    return emitError(loc) << what << " has an empty name";
+  if (!names.insert(name).second)
+    return emitError(loc) << what << " '" << name
+                          << "' reuses a name already given to another tensor";
+  return success();
+}
+
+FailureOr<SmallVector<const Node *>> Importer::sortNodes() {
+  // Kahn's algorithm over node -> producer-of-input edges, in file order for stable output.
+  llvm::StringMap<int> producer;
+  llvm::StringSet<> nodeNames;
+  for (auto [i, node] : llvm::enumerate(model.nodes())) {
+    Location loc = nodeLoc(node.name());
+    if (node.name().empty())
+      return emitError(unknown) << "node #" << i << " (op '" << node.op() << "') has no name";
+    if (!nodeNames.insert(node.name()).second)
+      return emitError(loc) << "duplicate node name '" << node.name() << "'";
+    if (!opBuilders().contains(node.op()))
+      return emitError(loc) << "unknown op '" << node.op() << "'";
+    if (node.outputs_size() != 1)
+      return emitError(loc) << "op '" << node.op() << "' has 1 output, the node lists "
+                            << node.outputs_size();
+    for (const std::string &output : node.outputs()) {
+      if (failed(declareName(output, loc, "output")))
+        return failure();
+      producer[output] = i;
+    }
+  }
+  size_t count = model.nodes_size();
+  SmallVector<int> pending(count, 0);
+  SmallVector<SmallVector<int>> consumers(count);
+  for (auto [i, node] : llvm::enumerate(model.nodes())) {
+    for (const std::string &input : node.inputs()) {
+      auto it = producer.find(input);
+      if (it != producer.end()) {
+        ++pending[i];
+        consumers[it->second].push_back(i);
+      } else if (!values.contains(input)) {
+        return emitError(nodeLoc(node.name()))
+               << "input '" << input << "' is not a graph input, parameter or node output";
+      }
+    }
+  }
+  SmallVector<const Node *> order;
+  SmallVector<int> ready;
+  for (size_t i = 0; i < count; ++i)
+    if (pending[i] == 0)
+      ready.push_back(i);
+  while (!ready.empty()) {
+    int i = ready.front();
+    ready.erase(ready.begin());
+    order.push_back(&model.nodes(i));
+    for (int consumer : consumers[i])
+      if (--pending[consumer] == 0)
+        ready.push_back(consumer);
+  }
+  if (order.size() != count)
+    for (size_t i = 0; i < count; ++i)
+      if (pending[i] > 0)
+        return emitError(nodeLoc(model.nodes(i).name()))
+               << "is part of a dependency cycle (its inputs depend on its own output)";
+  return order;
+}
+
+/// Renders a protobuf message as an attribute dictionary, fields that are set only, enums by name.
+mlir::Attribute messageToAttr(const google::protobuf::Message &message, OpBuilder &builder);
+
+mlir::Attribute fieldToAttr(const google::protobuf::Message &message,
+                            const google::protobuf::FieldDescriptor *field, int index,
+                            OpBuilder &builder) {
+  using FD = google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection *r = message.GetReflection();
+  bool rep = field->is_repeated();
+  switch (field->cpp_type()) {
+  case FD::CPPTYPE_INT32: return builder.getI64IntegerAttr(rep ? r->GetRepeatedInt32(message, field, index) : r->GetInt32(message, field));
+  case FD::CPPTYPE_INT64: return builder.getI64IntegerAttr(rep ? r->GetRepeatedInt64(message, field, index) : r->GetInt64(message, field));
+  case FD::CPPTYPE_UINT32: return builder.getI64IntegerAttr(rep ? r->GetRepeatedUInt32(message, field, index) : r->GetUInt32(message, field));
+  case FD::CPPTYPE_UINT64: return builder.getI64IntegerAttr(rep ? r->GetRepeatedUInt64(message, field, index) : r->GetUInt64(message, field));
+  case FD::CPPTYPE_DOUBLE: return builder.getF64FloatAttr(rep ? r->GetRepeatedDouble(message, field, index) : r->GetDouble(message, field));
+  case FD::CPPTYPE_FLOAT: return builder.getF64FloatAttr(rep ? r->GetRepeatedFloat(message, field, index) : r->GetFloat(message, field));
+  case FD::CPPTYPE_BOOL: return builder.getBoolAttr(rep ? r->GetRepeatedBool(message, field, index) : r->GetBool(message, field));
+  case FD::CPPTYPE_STRING: return builder.getStringAttr(rep ? r->GetRepeatedString(message, field, index) : r->GetString(message, field));
+  case FD::CPPTYPE_ENUM: return builder.getStringAttr(llvm::StringRef(rep ? r->GetRepeatedEnum(message, field, index)->name() : r->GetEnum(message, field)->name()).lower());
+  case FD::CPPTYPE_MESSAGE: return messageToAttr(rep ? r->GetRepeatedMessage(message, field, index) : r->GetMessage(message, field), builder);
+  }
+  return {};
+}
+
+mlir::Attribute messageToAttr(const google::protobuf::Message &message, OpBuilder &builder) {
+  std::vector<const google::protobuf::FieldDescriptor *> fields;
+  message.GetReflection()->ListFields(message, &fields);
+  SmallVector<NamedAttribute> entries;
+  for (const google::protobuf::FieldDescriptor *field : fields) {
+    mlir::Attribute value;
+    if (field->is_repeated()) {
+      SmallVector<mlir::Attribute> items;
+      for (int i = 0, e = message.GetReflection()->FieldSize(message, field); i < e; ++i)
+        items.push_back(fieldToAttr(message, field, i, builder));
+      value = builder.getArrayAttr(items);
+    } else {
+      value = fieldToAttr(message, field, 0, builder);
+    }
+    entries.push_back(builder.getNamedAttr(field->name(), value));
+  }
+  return builder.getDictionaryAttr(entries);
+}
+
+DictionaryAttr Importer::initializerAttr(const Parameter &param) {
+  if (param.has_stored())
+    return builder.getDictionaryAttr(builder.getNamedAttr("kind", builder.getStringAttr("stored")));
+  return cast<DictionaryAttr>(messageToAttr(param.init(), builder));
+}
+
+LogicalResult Importer::run(ModuleOp module) {
+  if (model.format_version() != FORMAT_VERSION_CURRENT)
+    return emitError(unknown) << "format_version " << model.format_version()
+                              << " is not supported (this nnc reads version "
+                              << static_cast<int>(FORMAT_VERSION_CURRENT) << ")";
+  if (failed(checkTrainingSpec()))
+    return failure();
+
+  // Arguments: graph inputs, then parameters.
+  SmallVector<Type> argTypes;
+  SmallVector<DictionaryAttr> argAttrs;
+  for (const GraphInput &input : model.inputs()) {
+    std::string what = "input '" + input.name() + "'";
+    FailureOr<RankedTensorType> type = convertType(input.type(), what, /*floatOnly=*/false);
+    if (failed(declareName(input.name(), unknown, "graph input")) || failed(type))
+      return failure();
+    argTypes.push_back(*type);
+    argAttrs.push_back(builder.getDictionaryAttr(
+        {builder.getNamedAttr("nn.input", builder.getStringAttr(input.name())),
+         builder.getNamedAttr("nn.role", builder.getStringAttr(llvm::StringRef(
+                                             GraphInput::Role_Name(input.role())).lower()))}));
+  }
+  for (const Parameter &param : model.parameters()) {
+    std::string what = "parameter '" + param.name() + "'";
+    if (failed(declareName(param.name(), unknown, "parameter")))
+      return failure();
+    FailureOr<RankedTensorType> type = convertType(param.type(), what, /*floatOnly=*/true);
+    if (failed(type))
+      return failure();
+    if (param.has_stored()) {
+      if (param.stored().type().SerializeAsString() != param.type().SerializeAsString())
+        return emitError(unknown) << what << ": stored values have a different type than the "
+                                     "parameter";
+      if (param.stored().values_size() != type->getNumElements())
+        return emitError(unknown) << what << ": has " << param.stored().values_size()
+                                  << " stored values but shape " << *type << " needs "
+                                  << type->getNumElements();
+    } else if (param.init().kind() == Initializer::KIND_UNSET) {
+      return emitError(unknown) << what << ": has neither an initializer nor stored values";
+    }
+    argTypes.push_back(*type);
+    argAttrs.push_back(builder.getDictionaryAttr(
+        {builder.getNamedAttr("nn.param", builder.getStringAttr(param.name())),
+         builder.getNamedAttr("nn.init", initializerAttr(param)),
+         builder.getNamedAttr("nn.trainable", builder.getBoolAttr(!param.frozen()))}));
+  }
+
+  module->setAttr("nn.training", messageToAttr(model.training(), builder));
+  builder.setInsertionPointToEnd(module.getBody());
+  auto func = func::FuncOp::create(builder, unknown, "forward",
+                                   builder.getFunctionType(argTypes, {}));
+  Block *body = func.addEntryBlock();
+  for (auto [i, attrs] : llvm::enumerate(argAttrs))
+    func.setArgAttrs(i, attrs);
+  int argIndex = 0;
+  for (const GraphInput &input : model.inputs())
+    values[input.name()] = body->getArgument(argIndex++);
+  for (const Parameter &param : model.parameters())
+    values[param.name()] = body->getArgument(argIndex++);
+
+  FailureOr<SmallVector<const Node *>> order = sortNodes();
+  if (failed(order))
+    return failure();
+  builder.setInsertionPointToEnd(body);
+  for (const Node *node : *order) {
+    Location loc = nodeLoc(node->name());
+    SmallVector<Value> operands;
+    for (const std::string &input : node->inputs())
+      operands.push_back(values.lookup(input));
+    // Map attributes in name order so the output does not depend on protobuf's map order.
+    std::vector<std::string> attrNames;
+    for (const auto &entry : node->attrs())
+      attrNames.push_back(entry.first);
+    llvm::sort(attrNames);
+    std::string opName = "nn." + node->op();
+    ArrayRef<StringAttr> known =
+        RegisteredOperationName::lookup(opName, context)->getAttributeNames();
+    SmallVector<NamedAttribute> attrs;
+    for (const std::string &name : attrNames) {
+      if (!llvm::is_contained(known, builder.getStringAttr(name)))
+        return emitError(loc) << "op '" << node->op() << "' has no attribute '" << name << "'";
+      FailureOr<mlir::Attribute> attr = convertAttribute(node->attrs().at(name), loc, name);
+      if (failed(attr))
+        return failure();
+      attrs.push_back(builder.getNamedAttr(name, *attr));
+    }
+    Operation *op =
+        opBuilders().lookup(node->op())(builder, loc, operands, builder.getDictionaryAttr(attrs));
+    if (!op)
+      return failure();
+    values[node->outputs(0)] = op->getResult(0);
+  }
+
+  // Results: the loss, then the model's outputs.
+  SmallVector<Value> results;
+  SmallVector<DictionaryAttr> resultAttrs;
+  auto addResult = [&](const std::string &name, const char *what) -> LogicalResult {
+    Value value = values.lookup(name);
+    if (!value)
+      return emitError(unknown) << what << " '" << name << "' is not a tensor of the model";
+    results.push_back(value);
+    resultAttrs.push_back(builder.getDictionaryAttr(
+        builder.getNamedAttr("nn.output", builder.getStringAttr(name))));
+    return success();
+  };
+  if (failed(addResult(model.training().loss(), "training.loss")))
+    return failure();
+  auto lossType = cast<RankedTensorType>(results.front().getType());
+  if (lossType.getRank() != 0 || !isa<FloatType>(lossType.getElementType()))
+    return emitError(results.front().getLoc())
+               << "training.loss '" << model.training().loss()
+               << "' must be a float scalar, got " << lossType;
+  for (const std::string &output : model.outputs())
+    if (failed(addResult(output, "output")))
+      return failure();
+  func::ReturnOp::create(builder, unknown, results);
+  func.setType(builder.getFunctionType(argTypes, ValueRange(results).getTypes()));
+  for (auto [i, attrs] : llvm::enumerate(resultAttrs))
+    func.setResultAttrs(i, attrs);
+
+  return verify(module);
+}
+
+} // namespace
+
+OwningOpRef<ModuleOp> importModel(const Model &model, MLIRContext *context) {
+  context->loadDialect<nn::NNDialect, func::FuncDialect>();
+  std::optional<StringRef> name;
+  if (!model.name().empty())
+    name = model.name();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(context), name);
+  if (failed(Importer(model, context).run(*module)))
+    return nullptr;
+  return module;
+}
+
+} // namespace nnc

@@ -1,0 +1,35 @@
+// The compilation phases behind `nnc compile --compile-to=<phase>`, in pipeline order, and the
+// pass pipeline that takes imported IR to the end of each phase.
+#pragma once
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <optional>
+
+namespace mlir {
+class OpPassManager;
+}
+
+namespace nnc {
+
+enum class Phase { Import, Autodiff, Precision, Accumulate, Distribute, Optimize, Lower, Codegen, Plan };
+
+struct PhaseInfo {
+  Phase phase;
+  llvm::StringRef name;
+  llvm::StringRef summary;
+  bool implemented;
+};
+
+/// All phases in pipeline order.
+llvm::ArrayRef<PhaseInfo> phases();
+
+/// The phase named `name`, if any.
+std::optional<PhaseInfo> lookupPhase(llvm::StringRef name);
+
+/// Appends the passes that run after import up to and including `last` (which must be
+/// implemented) to `pm`.
+void buildPipeline(Phase last, mlir::OpPassManager &pm);
+
+} // namespace nnc

@@ -1,0 +1,29 @@
+// The `nn` dialect: tensor-level neural-network ops (see NNDialect.td).
+#pragma once
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include <cstdint>
+
+#include "dialects/nn/NNDialect.h.inc"
+
+namespace nnc::nn::defaults {
+// Values of the ops' optional attributes when absent; shared by inference and lowering.
+inline constexpr int64_t kUnitPair[] = {1, 1}; // conv2d stride and dilation
+inline constexpr int64_t kZeroPair[] = {0, 0}; // conv2d and pooling padding
+inline constexpr int64_t kGroups = 1;
+inline constexpr int64_t kAxis = -1; // softmax, log_softmax
+inline constexpr double kLayerNormEpsilon = 1e-5;
+inline constexpr const char *kGeluApproximate = "none";
+inline constexpr const char *kReduction = "mean"; // cross_entropy
+inline constexpr double kLabelSmoothing = 0.0;
+inline constexpr bool kKeepdim = false;
+} // namespace nnc::nn::defaults
+
+#define GET_OP_CLASSES
+#include "dialects/nn/NNOps.h.inc"

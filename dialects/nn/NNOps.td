@@ -1,0 +1,374 @@
+// Ops of the `nn` dialect. Every op infers its result type (InferTypeOpAdaptor); the inference
+// function in NNOps.cpp is also the op's shape and dtype verifier.
+//
+// Attributes with a default are OptionalAttr, their defaults in NNDialect.h (nn::defaults):
+// inference runs while parsing, before ODS would fill in DefaultValuedAttr values.
+#ifndef NNC_DIALECT_NN_OPS_TD
+#define NNC_DIALECT_NN_OPS_TD
+
+include "dialects/nn/NNDialect.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/CommonAttrConstraints.td"
+
+class NN_Op<string mnemonic, list<Trait> traits = []>
+    : Op<NN_Dialect, mnemonic, !listconcat(traits, [InferTypeOpAdaptor])>;
+
+//===----------------------------------------------------------------------===//
+// Constants and contractions
+//===----------------------------------------------------------------------===//
+
+def NN_ConstantOp : NN_Op<"constant", [Pure, ConstantLike]> {
+  let summary = "constant tensor";
+  let description = [{
+    A constant tensor of any nn dtype; the result type is the value's type.
+
+    ```mlir
+    %scale = nn.constant dense<0.125> : tensor<f32>
+    ```
+  }];
+  let arguments = (ins ElementsAttr:$value);
+  let results = (outs NN_Tensor:$result);
+  let assemblyFormat = "$value prop-dict attr-dict";
+  let hasFolder = 1;
+}
+
+def NN_LinearOp : NN_Op<"linear", [Pure]> {
+  let summary = "affine map over the last dimension: x W^T + b";
+  let description = [{
+    `input` is (..., in), `weight` is (out, in) as in PyTorch, the optional `bias` is (out); the
+    result is (..., out). All three share one float dtype.
+
+    ```mlir
+    %y = nn.linear %x, %w, %b : tensor<128x784xf32>, tensor<256x784xf32>, tensor<256xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$input, NN_FloatTensor:$weight,
+                       Optional<NN_FloatTensor>:$bias);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? attr-dict `:` type($input) `,` type($weight) (`,` type($bias)^)?
+  }];
+}
+
+def NN_MatmulOp : NN_Op<"matmul", [Pure]> {
+  let summary = "batched matrix product";
+  let description = [{
+    `lhs` is (..., M, K) and `rhs` is (..., K, N); the leading batch dimensions broadcast as in
+    NumPy. The result is (..., M, N).
+
+    ```mlir
+    %att = nn.matmul %q, %kt : tensor<32x4x128x32xf32>, tensor<32x4x32x128xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$lhs, NN_FloatTensor:$rhs);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs)";
+}
+
+def NN_Conv2dOp : NN_Op<"conv2d", [Pure]> {
+  let summary = "2-D convolution over NCHW images";
+  let description = [{
+    `input` is (N, C, H, W), `weight` is (O, C / groups, KH, KW), the optional `bias` is (O).
+    `stride`, `padding` (symmetric, per side) and `dilation` give (height, width). The result is
+    (N, O, (H + 2 ph - dh (KH - 1) - 1) / sh + 1, ...), rounding down.
+
+    ```mlir
+    %y = nn.conv2d %x, %w, %b <{padding = array<i64: 1, 1>}>
+        : tensor<128x1x28x28xf32>, tensor<32x1x3x3xf32>, tensor<32xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$input, NN_FloatTensor:$weight,
+                       Optional<NN_FloatTensor>:$bias,
+                       OptionalAttr<DenseI64ArrayAttr>:$stride,
+                       OptionalAttr<DenseI64ArrayAttr>:$padding,
+                       OptionalAttr<DenseI64ArrayAttr>:$dilation,
+                       OptionalAttr<I64Attr>:$groups);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? prop-dict attr-dict `:` type($input) `,` type($weight) (`,` type($bias)^)?
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+class NN_BinaryOp<string mnemonic, string what> : NN_Op<mnemonic, [Pure]> {
+  let summary = "elementwise " # what # " with NumPy broadcasting";
+  let description = [{
+    Both operands share one dtype; their shapes broadcast as in NumPy (trailing dimensions match
+    or are 1), giving the result shape.
+
+    ```mlir
+    %y = nn.}] # mnemonic # [{ %a, %b : tensor<32x128x128xf32>, tensor<128x128xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$lhs, NN_Tensor:$rhs);
+  let results = (outs NN_Tensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs)";
+}
+
+def NN_AddOp : NN_BinaryOp<"add", "addition">;
+def NN_SubOp : NN_BinaryOp<"sub", "subtraction">;
+def NN_MulOp : NN_BinaryOp<"mul", "multiplication">;
+def NN_DivOp : NN_BinaryOp<"div", "division">;
+
+class NN_UnaryOp<string mnemonic, string what, list<Trait> traits = [Pure]>
+    : NN_Op<mnemonic, traits> {
+  let summary = what;
+  let description = [{
+    Applies }] # what # [{ to every element; the result has the input's type.
+
+    ```mlir
+    %y = nn.}] # mnemonic # [{ %x : tensor<128x256xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$input);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def NN_ReluOp : NN_UnaryOp<"relu", "max(x, 0)">;
+def NN_TanhOp : NN_UnaryOp<"tanh", "the hyperbolic tangent">;
+def NN_SigmoidOp : NN_UnaryOp<"sigmoid", "the logistic function 1 / (1 + exp(-x))">;
+
+def NN_GeluOp : NN_UnaryOp<"gelu", "the Gaussian error linear unit"> {
+  let description = [{
+    x * Phi(x), exactly (`approximate = "none"`, the default) or with PyTorch's tanh formula
+    (`approximate = "tanh"`).
+
+    ```mlir
+    %y = nn.gelu %x <{approximate = "tanh"}> : tensor<32x128x512xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$input,
+                       OptionalAttr<StrAttr>:$approximate);
+  let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
+}
+
+def NN_DropoutOp : NN_UnaryOp<"dropout", "inverted dropout", []> {
+  let description = [{
+    During training, zeroes each element with probability `rate` and scales the rest by
+    1 / (1 - rate); at evaluation it is the identity. Masks come from a counter-based generator
+    keyed by (seed, step, node, element), so the op is not `Pure`: two dropouts of one value differ.
+
+    ```mlir
+    %y = nn.dropout %x <{rate = 2.000000e-01 : f64}> : tensor<128x256xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$input, F64Attr:$rate);
+  let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
+}
+
+def NN_CausalMaskOp : NN_UnaryOp<"causal_mask", "a causal (lower-triangular) mask"> {
+  let description = [{
+    `input` is (..., T, T) attention scores; entries above the diagonal (key after query) become
+    -inf so that a following softmax gives them zero weight.
+
+    ```mlir
+    %m = nn.causal_mask %scores : tensor<32x4x128x128xf32>
+    ```
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Normalization
+//===----------------------------------------------------------------------===//
+
+class NN_SoftmaxLikeOp<string mnemonic, string what> : NN_Op<mnemonic, [Pure]> {
+  let summary = what # " along one axis";
+  let description = [{
+    Computes }] # what # [{ along `axis` (negative counts from the end; default -1).
+
+    ```mlir
+    %p = nn.}] # mnemonic # [{ %x <{axis = -1 : i64}> : tensor<128x10xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$input, OptionalAttr<I64Attr>:$axis);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
+}
+
+def NN_SoftmaxOp : NN_SoftmaxLikeOp<"softmax", "softmax">;
+def NN_LogSoftmaxOp : NN_SoftmaxLikeOp<"log_softmax", "log-softmax">;
+
+def NN_LayerNormOp : NN_Op<"layer_norm", [Pure]> {
+  let summary = "layer normalization over the trailing dimensions";
+  let description = [{
+    Normalizes `input` over its last `rank(weight)` dimensions to zero mean and unit variance
+    (biased variance, `epsilon` added), then scales by `weight` and shifts by `bias`, whose shapes
+    equal those trailing dimensions.
+
+    ```mlir
+    %y = nn.layer_norm %x, %g, %b : tensor<32x128x128xf32>, tensor<128xf32>, tensor<128xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$input, NN_FloatTensor:$weight, NN_FloatTensor:$bias,
+                       OptionalAttr<F64Attr>:$epsilon);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $bias prop-dict attr-dict `:` type($input) `,` type($weight) `,` type($bias)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Pooling and embedding
+//===----------------------------------------------------------------------===//
+
+class NN_Pool2dOp<string mnemonic, string what> : NN_Op<mnemonic, [Pure]> {
+  let summary = "2-D " # what # " pooling over NCHW images";
+  let description = [{
+    Pools (N, C, H, W) windows of `kernel_size` moved by `stride` (default: the kernel size) over
+    the input padded by `padding` on each side. Output size (H + 2 ph - kh) / sh + 1, rounding
+    down. Average pooling counts padded elements, as PyTorch does by default.
+
+    ```mlir
+    %y = nn.}] # mnemonic # [{ %x <{kernel_size = array<i64: 2, 2>}> : tensor<128x32x28x28xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$input, DenseI64ArrayAttr:$kernel_size,
+                       OptionalAttr<DenseI64ArrayAttr>:$stride,
+                       OptionalAttr<DenseI64ArrayAttr>:$padding);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
+}
+
+def NN_MaxPool2dOp : NN_Pool2dOp<"max_pool2d", "max">;
+def NN_AvgPool2dOp : NN_Pool2dOp<"avg_pool2d", "average">;
+
+def NN_EmbeddingOp : NN_Op<"embedding", [Pure]> {
+  let summary = "table lookup of rows by integer index";
+  let description = [{
+    `indices` (any shape, i32 or i64) select rows of `weight` (V, D); the result is
+    (indices..., D).
+
+    ```mlir
+    %e = nn.embedding %tokens, %table : tensor<32x128xi64>, tensor<128x128xf32>
+    ```
+  }];
+  let arguments = (ins NN_IndexTensor:$indices, NN_FloatTensor:$weight);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = "$indices `,` $weight attr-dict `:` type($indices) `,` type($weight)";
+}
+
+//===----------------------------------------------------------------------===//
+// Shape manipulation
+//===----------------------------------------------------------------------===//
+
+def NN_ReshapeOp : NN_Op<"reshape", [Pure]> {
+  let summary = "reshape to a static shape with the same element count";
+  let description = [{
+    ```mlir
+    %flat = nn.reshape %x <{shape = array<i64: 128, 3136>}> : tensor<128x64x7x7xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, DenseI64ArrayAttr:$shape);
+  let results = (outs NN_Tensor:$result);
+  let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
+}
+
+def NN_TransposeOp : NN_Op<"transpose", [Pure]> {
+  let summary = "permute dimensions";
+  let description = [{
+    Result dimension i is input dimension `permutation[i]`.
+
+    ```mlir
+    %kt = nn.transpose %k <{permutation = array<i64: 0, 1, 3, 2>}> : tensor<32x4x128x32xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, DenseI64ArrayAttr:$permutation);
+  let results = (outs NN_Tensor:$result);
+  let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
+}
+
+def NN_ConcatOp : NN_Op<"concat", [Pure]> {
+  let summary = "concatenate tensors along one axis";
+  let description = [{
+    All inputs share dtype and rank and agree on every dimension but `axis`.
+
+    ```mlir
+    %y = nn.concat %a, %b <{axis = 1 : i64}> : tensor<4x3xf32>, tensor<4x5xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<NN_Tensor>:$inputs, I64Attr:$axis);
+  let results = (outs NN_Tensor:$result);
+  let assemblyFormat = "$inputs prop-dict attr-dict `:` type($inputs)";
+}
+
+def NN_SliceOp : NN_Op<"slice", [Pure]> {
+  let summary = "strided slice with static bounds";
+  let description = [{
+    Takes elements [start, limit) with `step` (default 1) in every dimension, like
+    `x[start:limit:step]` per axis. One entry per dimension.
+
+    ```mlir
+    %q = nn.slice %qkv <{start = array<i64: 0, 0, 0>, limit = array<i64: 32, 128, 128>}>
+        : tensor<32x128x384xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, DenseI64ArrayAttr:$start, DenseI64ArrayAttr:$limit,
+                       OptionalAttr<DenseI64ArrayAttr>:$step);
+  let results = (outs NN_Tensor:$result);
+  let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions and losses
+//===----------------------------------------------------------------------===//
+
+class NN_ReduceOp<string mnemonic, string what> : NN_Op<mnemonic, [Pure]> {
+  let summary = what # " over the given axes";
+  let description = [{
+    Reduces `axes` (distinct, negative counts from the end) with }] # what # [{. With `keepdim`
+    the reduced dimensions stay as size 1.
+
+    ```mlir
+    %s = nn.}] # mnemonic # [{ %x <{axes = array<i64: 1>}> : tensor<128x10xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, DenseI64ArrayAttr:$axes,
+                       OptionalAttr<BoolAttr>:$keepdim);
+  let results = (outs NN_Tensor:$result);
+  let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
+}
+
+def NN_ReduceSumOp : NN_ReduceOp<"reduce_sum", "the sum">;
+def NN_ReduceMeanOp : NN_ReduceOp<"reduce_mean", "the mean">;
+def NN_ReduceMaxOp : NN_ReduceOp<"reduce_max", "the maximum">;
+
+def NN_CrossEntropyOp : NN_Op<"cross_entropy", [Pure]> {
+  let summary = "softmax cross-entropy loss with optional label smoothing";
+  let description = [{
+    `logits` is (..., C). `target` is either class indices (...) of i32/i64, or class
+    probabilities (..., C) of the logits' dtype. With label smoothing s the target distribution is
+    (1 - s) * target + s / C. The per-position losses are averaged (`reduction = "mean"`, the
+    default) or summed (`"sum"`) into a scalar.
+
+    ```mlir
+    %loss = nn.cross_entropy %logits, %labels <{label_smoothing = 1.000000e-01 : f64}>
+        : tensor<128x10xf32>, tensor<128xi64>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$logits, NN_Tensor:$target,
+                       OptionalAttr<F64Attr>:$label_smoothing,
+                       OptionalAttr<StrAttr>:$reduction);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = "$logits `,` $target prop-dict attr-dict `:` type($logits) `,` type($target)";
+}
+
+def NN_MseLossOp : NN_Op<"mse_loss", [Pure]> {
+  let summary = "mean squared error loss";
+  let description = [{
+    mean((prediction - target)^2) over all elements, as a scalar; both operands have one type.
+
+    ```mlir
+    %loss = nn.mse_loss %pred, %target : tensor<64x1xf32>, tensor<64x1xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$prediction, NN_FloatTensor:$target);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = "$prediction `,` $target attr-dict `:` type($prediction) `,` type($target)";
+}
+
+#endif // NNC_DIALECT_NN_OPS_TD
