@@ -108,9 +108,17 @@ int compileMain(int argc, char **argv) {
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();
   llvm::cl::HideUnrelatedOptions({&category, &llvm::cl::getGeneralCategory()});
+  // LLVM reports a bad flag over several lines (with "did you mean" guesses among LLVM's own
+  // options); keep the first.
+  std::string parseErrors;
+  llvm::raw_string_ostream parseStream(parseErrors);
   if (!llvm::cl::ParseCommandLineOptions(argc, argv, "nnc compile: compile a model\n",
-                                         &llvm::errs()))
+                                         &parseStream)) {
+    llvm::StringRef first = llvm::StringRef(parseErrors).split('\n').first;
+    llvm::errs() << "nnc: error: " << first.drop_until([](char c) { return c == ':'; }).drop_front(2)
+                 << "\n";
     return 1;
+  }
 
   std::optional<PhaseInfo> phase = lookupPhase(compileTo);
   if (!phase) {

@@ -9,6 +9,7 @@
 
 #include "dialects/nn/NNDialect.h"
 #include "proto/model.pb.h"
+#include "support/Format.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -97,20 +98,18 @@ Operation *buildOp(OpBuilder &builder, Location loc, ValueRange operands, Dictio
           state.name, properties, attrs, [&] { return emitError(loc); });
     }
     if (failed(converted)) {
+      // Find the attribute that does not convert, trying each alone.
+      StringRef culprit;
       for (NamedAttribute attr : attrs) {
         OperationState probe(loc, OpTy::getOperationName());
         ScopedDiagnosticHandler silence(builder.getContext(), [](Diagnostic &) { return success(); });
         if (failed(probe.name.getRegisteredInfo()->setOpPropertiesFromAttribute(
                 probe.name, &probe.getOrAddProperties<Properties>(),
                 DictionaryAttr::get(builder.getContext(), {attr}), [&] { return emitError(loc); })))
-        {
-          emitError(loc) << "attribute '" << attr.getName().strref()
-                         << "' has the wrong kind for op '"
-                         << OpTy::getOperationName().drop_front(3) << "'";
-          return nullptr;
-        }
+          culprit = attr.getName().strref();
       }
-      emitError(loc) << "invalid attributes";
+      emitError(loc) << "attribute '" << culprit << "' has the wrong kind for op '"
+                     << OpTy::getOperationName().drop_front(3) << "'";
       return nullptr;
     }
     state.name.getRegisteredInfo()->populateDefaultProperties(properties);
@@ -227,7 +226,7 @@ FailureOr<DenseElementsAttr> Importer::convertValue(const TensorValue &value, Lo
     } else if (static_cast<float>(static_cast<int64_t>(v)) == v) {
       elements.push_back(IntegerAttr::get(elementType, static_cast<int64_t>(v)));
     } else {
-      return emitError(loc) << what << ": value " << v << " is not an integer";
+      return emitError(loc) << what << ": value " << formatNumber(v) << " is not an integer";
     }
   }
   return DenseElementsAttr::get(*type, elements);
@@ -263,8 +262,9 @@ LogicalResult Importer::checkTrainingSpec() {
   auto inRange = [&](double v, double lo, double hi, const char *field) -> LogicalResult {
     if (v >= lo && v < hi)
       return success();
-    return emitError(unknown) << "training.optimizer." << field << " must be in [" << lo << ", "
-                              << hi << "), got " << v;
+    return emitError(unknown) << "training.optimizer." << field << " must be in ["
+                              << formatNumber(lo) << ", " << formatNumber(hi) << "), got "
+                              << formatNumber(v);
   };
   double inf = std::numeric_limits<double>::infinity();
   if (failed(inRange(opt.learning_rate(), 0, inf, "learning_rate")) ||
@@ -274,7 +274,8 @@ LogicalResult Importer::checkTrainingSpec() {
       failed(inRange(opt.weight_decay(), 0, inf, "weight_decay")))
     return failure();
   if (!(spec.grad_clip_norm() >= 0))
-    return emitError(unknown) << "training.grad_clip_norm must be >= 0, got " << spec.grad_clip_norm();
+    return emitError(unknown) << "training.grad_clip_norm must be >= 0, got "
+                              << formatNumber(spec.grad_clip_norm());
   return success();
 }
 
@@ -410,10 +411,12 @@ LogicalResult Importer::run(ModuleOp module) {
     if (failed(declareName(input.name(), unknown, "graph input")) || failed(type))
       return failure();
     argTypes.push_back(*type);
-    argAttrs.push_back(builder.getDictionaryAttr(
-        {builder.getNamedAttr("nn.input", builder.getStringAttr(input.name())),
-         builder.getNamedAttr("nn.role", builder.getStringAttr(llvm::StringRef(
-                                             GraphInput::Role_Name(input.role())).lower()))}));
+    SmallVector<NamedAttribute> attrs = {
+        builder.getNamedAttr("nn.input", builder.getStringAttr(input.name()))};
+    if (input.role() != GraphInput::ROLE_UNSET)
+      attrs.push_back(builder.getNamedAttr(
+          "nn.role", builder.getStringAttr(llvm::StringRef(GraphInput::Role_Name(input.role())).lower())));
+    argAttrs.push_back(builder.getDictionaryAttr(attrs));
   }
   for (const Parameter &param : model.parameters()) {
     std::string what = "parameter '" + param.name() + "'";

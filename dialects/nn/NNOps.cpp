@@ -2,6 +2,7 @@
 // verifier: the InferTypeOpInterface verifier calls it, and so do the parser and the importer, so
 // a bad shape is reported once, at the op (the user's node), with the offending types.
 #include "dialects/nn/NNDialect.h"
+#include "support/Format.h"
 
 #include "mlir/Dialect/Traits.h"
 #include "llvm/ADT/SmallSet.h"
@@ -255,7 +256,7 @@ LogicalResult DropoutOp::inferReturnTypes(MLIRContext *, std::optional<Location>
     return diag.fail("requires attribute 'rate'");
   double rate = adaptor.getRate().convertToDouble();
   if (!(rate >= 0.0 && rate < 1.0))
-    return diag.fail("expects rate in [0, 1), got ", rate);
+    return diag.fail("expects rate in [0, 1), got ", nnc::formatNumber(rate));
   return inferSameType(diag, adaptor.getInput(), types);
 }
 
@@ -565,7 +566,7 @@ LogicalResult CrossEntropyOp::inferReturnTypes(MLIRContext *, std::optional<Loca
                          ? adaptor.getLabelSmoothing()->convertToDouble()
                          : defaults::kLabelSmoothing;
   if (!(smoothing >= 0.0 && smoothing <= 1.0))
-    return diag.fail("expects label_smoothing in [0, 1], got ", smoothing);
+    return diag.fail("expects label_smoothing in [0, 1], got ", nnc::formatNumber(smoothing));
   StringRef reduction = adaptor.getReduction().value_or(defaults::kReduction);
   if (reduction != "mean" && reduction != "sum")
     return diag.fail("expects reduction \"mean\" or \"sum\", got \"", reduction, "\"");

@@ -1,0 +1,26 @@
+# lit configuration for nnc: .mlir dialect/pass tests, .pbtxt importer and malformed-model tests
+# (a .pbtxt file is its own test: its RUN lines are protobuf text-format comments).
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "nnc"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".pbtxt", ".test"]
+config.excludes = ["unit", "tools", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.nnc_obj_root, "test")
+
+llvm_config.use_default_substitutions()
+# The tools under test come from NNC_TOOLS_DIR when set (the sanitizer build runs the same tests
+# against its own binaries), else from this build.
+tools_dir = lit_config.params.get("NNC_TOOLS_DIR", config.nnc_bin_dir)
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+config.substitutions.append(("%nnc-opt", os.path.join(tools_dir, "nnc-opt")))
+config.substitutions.append(("%nnc", os.path.join(tools_dir, "nnc")))
+config.substitutions.append(("%examples", config.nnc_bin_dir))
+config.substitutions.append(("%protoc", config.protoc))
+config.substitutions.append(("%proto_dir", os.path.join(config.nnc_src_root, "proto")))
+config.substitutions.append(
+    ("%expect-error", os.path.join(config.nnc_src_root, "test", "tools", "expect-error")))
