@@ -100,8 +100,10 @@ int compileMain(int argc, char **argv) {
   llvm::cl::opt<std::string> output("o", llvm::cl::desc("Output file (default: stdout)"),
                                     llvm::cl::value_desc("file"), llvm::cl::init("-"),
                                     llvm::cl::cat(category));
+  // cl::desc keeps a StringRef: the text must outlive the option.
+  std::string compileToHelp = "Stop after this phase and print its IR: " + phaseList();
   llvm::cl::opt<std::string> compileTo(
-      "compile-to", llvm::cl::desc("Stop after this phase and print its IR: " + phaseList()),
+      "compile-to", llvm::cl::desc(compileToHelp),
       llvm::cl::value_desc("phase"), llvm::cl::init("import"), llvm::cl::cat(category));
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();

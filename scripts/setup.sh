@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what nnc needs from Debian's archive (only what is missing), then configures and builds
+# it with CMake + Ninja + ccache into build/ (or $1). Safe to run again: it rebuilds incrementally.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${1:-build}
+
+packages=(build-essential cmake ninja-build ccache python3
+          llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
+          protobuf-compiler libprotobuf-dev libgtest-dev libgmock-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -f "$build_dir/build.ninja" ]; then
+  cmake -G Ninja -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release \
+    -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
+    -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit "${@:2}"
+fi
+cmake --build "$build_dir"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Every test: sets up and builds (scripts/setup.sh), then runs the GoogleTest units, the lit suite,
+# and the malformed-model corpus again against an AddressSanitizer + UBSan build of nnc.
+# Prints the counts of each and exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh build || exit 1
+
+status=0
+summary=()
+run_stage() { # name, command...
+  local name=$1; shift
+  echo "=== $name"
+  local log; log=$(mktemp)
+  "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  summary+=("$name: $(grep -E "$count_pattern" "$log" | tail -n 2 | tr '\n' ' ')(exit $rc)")
+  rm -f "$log"
+  [ "$rc" -eq 0 ] || status=1
+}
+
+count_pattern='tests passed|Passed|Failed'
+run_stage "unit (GoogleTest)" ctest --test-dir build --output-on-failure
+run_stage "lit" /usr/lib/llvm-22/bin/lit -sv build/test
+
+echo "=== sanitizers: building nnc with -fsanitize=address,undefined in build-asan/"
+if { [ -f build-asan/build.ninja ] ||
+     cmake -G Ninja -S . -B build-asan -DNNC_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+       -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
+       >/dev/null; } && cmake --build build-asan --target nnc nnc-opt; then
+  run_stage "malformed corpus, importer, CLI and dialect under ASan+UBSan" \
+    /usr/lib/llvm-22/bin/lit -sv build/test/malformed build/test/import build/test/nnc build/test/dialect \
+    --param NNC_TOOLS_DIR="$PWD/build-asan/bin"
+else
+  summary+=("sanitizers: the build-asan build failed"); status=1
+fi
+
+echo
+echo "=== summary"
+printf '%s\n' "${summary[@]}"
+[ "$status" -eq 0 ] && echo "all tests passed" || echo "SOME TESTS FAILED"
+exit $status
