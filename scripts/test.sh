@@ -8,27 +8,26 @@ scripts/setup.sh build || exit 1
 
 status=0
 summary=()
-run_stage() { # name, command...
-  local name=$1; shift
+run_stage() { # name, pattern of the count line(s) to keep, command...
+  local name=$1 count_pattern=$2; shift 2
   echo "=== $name"
   local log; log=$(mktemp)
   "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
-  summary+=("$name: $(grep -E "$count_pattern" "$log" | tail -n 2 | tr '\n' ' ')(exit $rc)")
+  summary+=("$name: $(grep -E "$count_pattern" "$log" | tr -s ' \n' ' ')(exit $rc)")
   rm -f "$log"
   [ "$rc" -eq 0 ] || status=1
 }
 
-count_pattern='tests passed|Passed|Failed'
-run_stage "unit (GoogleTest)" ctest --test-dir build --output-on-failure
-run_stage "lit" /usr/lib/llvm-22/bin/lit -sv build/test
+run_stage "unit (GoogleTest)" 'tests passed' ctest --test-dir build --output-on-failure
+run_stage "lit" '^  (Passed|Failed)' /usr/lib/llvm-22/bin/lit -sv build/test
 
 echo "=== sanitizers: building nnc with -fsanitize=address,undefined in build-asan/"
 if { [ -f build-asan/build.ninja ] ||
      cmake -G Ninja -S . -B build-asan -DNNC_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
        -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
        >/dev/null; } && cmake --build build-asan --target nnc nnc-opt; then
-  run_stage "malformed corpus, importer, CLI and dialect under ASan+UBSan" \
+  run_stage "malformed corpus, importer, CLI and dialect under ASan+UBSan" '^  (Passed|Failed)' \
     /usr/lib/llvm-22/bin/lit -sv build/test/malformed build/test/import build/test/nnc build/test/dialect \
     --param NNC_TOOLS_DIR="$PWD/build-asan/bin"
 else
