@@ -1,7 +1,7 @@
 // A character-level GPT in the style of nanoGPT: ASCII vocabulary (128), context 128, d_model
 // 128, 4 heads, 2 pre-LayerNorm blocks, learned position embeddings and an untied, bias-free LM
 // head, trained with AdamW on next-character cross entropy. Writes model.pb to argv[1].
-#include "examples/WriteModel.h"
+#include "examples/Common.h"
 #include "frontend/Layers.h"
 
 #include <string>

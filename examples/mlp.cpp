@@ -1,6 +1,6 @@
 // Fashion-MNIST MLP (784-256-256-10, ReLU, dropout 0.2) trained with AdamW, label smoothing and
 // a warm-up + cosine schedule. Writes model.pb to argv[1] for `nnc compile`.
-#include "examples/WriteModel.h"
+#include "examples/Common.h"
 #include "frontend/Layers.h"
 
 using namespace nnc;
@@ -21,21 +21,6 @@ int main(int argc, char **argv) {
   m.setLoss(m.crossEntropy(logits, label, /*labelSmoothing=*/0.1, "mean", "loss"));
   m.addOutput(logits);
 
-  TrainingSpec &t = m.training();
-  t.mutable_optimizer()->set_kind(Optimizer::ADAMW);
-  t.mutable_optimizer()->set_learning_rate(1e-3);
-  t.mutable_optimizer()->set_weight_decay(0.01);
-  t.set_grad_clip_norm(1.0);
-  t.mutable_lr_schedule()->set_kind(LRSchedule::WARMUP_COSINE);
-  // Warm up for one epoch: 60000 / 128 steps, the last partial batch dropped.
-  t.mutable_lr_schedule()->set_warmup_steps(468);
-  t.mutable_lr_schedule()->set_min_lr(1e-5);
-  t.set_epochs(10);
-  for (Metric::Kind kind :
-       {Metric::ACCURACY, Metric::PER_CLASS_ACCURACY, Metric::CONFUSION_MATRIX}) {
-    Metric *metric = t.add_metrics();
-    metric->set_kind(kind);
-    metric->set_output(logits.name());
-  }
+  examples::useFashionMnistRecipe(m, logits);
   return examples::writeModel(m, argc, argv);
 }
