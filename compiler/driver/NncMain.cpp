@@ -5,9 +5,12 @@
 #include "compiler/driver/NncMain.h"
 
 #include "compiler/Registration.h"
+#include "compiler/codegen/CpuCodegen.h"
 #include "compiler/import/ModelImporter.h"
 #include "compiler/pipeline/Pipeline.h"
+#include "compiler/plan/PlanBuilder.h"
 #include "proto/model.pb.h"
+#include "proto/plan.pb.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
@@ -20,6 +23,9 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 using namespace mlir;
 
@@ -93,18 +99,65 @@ void printSummary(const Model &model, ModuleOp module, llvm::StringRef output) {
                << model.training().loss() << "' -> " << output << "\n";
 }
 
+/// The plan phase: builds the plan, writes it (deterministic bytes), prints what it holds.
+int writePlan(const Model &model, ModuleOp module, std::string output,
+              OneLineDiagnostics &diagnostics) {
+  if (output == "-") {
+    diagnostics.error("a plan is binary: name the output file with -o");
+    return 1;
+  }
+  Plan plan;
+  std::string modelBytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&modelBytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    model.SerializeToCodedStream(&coded);
+  }
+  if (failed(buildPlan(module, model, modelBytes, hostCpuTarget(), plan))) {
+    if (!diagnostics.sawError())
+      diagnostics.error("building the plan failed");
+    return 1;
+  }
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    plan.SerializeToCodedStream(&coded);
+  }
+  std::string openError;
+  std::unique_ptr<llvm::ToolOutputFile> out = openOutputFile(output, &openError);
+  if (!out) {
+    llvm::errs() << "nnc: error: " << output << ": " << openError << "\n";
+    return 1;
+  }
+  out->os() << bytes;
+  out->keep();
+  llvm::errs() << "nnc: " << (model.name().empty() ? "model" : model.name()) << ": arena "
+               << plan.arena_bytes() << " bytes peak, " << plan.parameters_size()
+               << " parameters, " << plan.kernel_library().size() << " bytes of kernels for "
+               << plan.metadata().target_cpu() << " -> " << output << "\n";
+  for (const Function &function : plan.functions())
+    if (function.name() != "init")
+      llvm::errs() << "nnc:   " << function.name() << ": " << function.flops()
+                   << " FLOPs per call, " << function.commands_size() << " commands\n";
+  return 0;
+}
+
 int compileMain(int argc, char **argv) {
   llvm::cl::OptionCategory category("nnc compile options");
   llvm::cl::opt<std::string> input(llvm::cl::Positional, llvm::cl::desc("<model.pb|model.pbtxt>"),
                                    llvm::cl::Required, llvm::cl::cat(category));
-  llvm::cl::opt<std::string> output("o", llvm::cl::desc("Output file (default: stdout)"),
+  llvm::cl::opt<std::string> output("o", llvm::cl::desc("Output file (default: stdout; a plan needs a file)"),
                                     llvm::cl::value_desc("file"), llvm::cl::init("-"),
                                     llvm::cl::cat(category));
   // cl::desc keeps a StringRef: the text must outlive the option.
   std::string compileToHelp = "Stop after this phase and print its IR: " + phaseList();
   llvm::cl::opt<std::string> compileTo(
       "compile-to", llvm::cl::desc(compileToHelp),
-      llvm::cl::value_desc("phase"), llvm::cl::init("import"), llvm::cl::cat(category));
+      llvm::cl::value_desc("phase"), llvm::cl::init("plan"), llvm::cl::cat(category));
+  registerPasses();
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
   registerPassManagerCLOptions();
@@ -165,17 +218,24 @@ int compileMain(int argc, char **argv) {
     return 1;
   }
 
+  // By value: lld, which the plan phase runs in process, resets every cl::opt to its default.
+  if (phase->phase == Phase::Plan)
+    return writePlan(model, *module, std::string(output), diagnostics);
+  OwningOpRef<ModuleOp> printed = std::move(module);
+  if (phase->phase == Phase::Codegen && !(printed = lowerKernels(*printed)))
+    return 1;
+
   std::string openError;
   std::unique_ptr<llvm::ToolOutputFile> out = openOutputFile(output, &openError);
   if (!out) {
     llvm::errs() << "nnc: error: " << output << ": " << openError << "\n";
     return 1;
   }
-  module->print(out->os());
+  printed->print(out->os());
   out->os() << "\n";
   out->keep();
   if (output != "-")
-    printSummary(model, *module, output);
+    printSummary(model, *printed, output);
   return 0;
 }
 

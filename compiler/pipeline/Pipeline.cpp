@@ -1,7 +1,11 @@
 // Phase table and pipeline assembly: the one place that decides which passes run in which order.
 #include "compiler/pipeline/Pipeline.h"
 
+#include "compiler/Passes.h"
+
+#include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
 
 namespace nnc {
 
@@ -13,9 +17,9 @@ llvm::ArrayRef<PhaseInfo> phases() {
       {Phase::Accumulate, "accumulate", "gradient accumulation over micro-batches", false},
       {Phase::Distribute, "distribute", "data-parallel all-reduce, pipeline stages", false},
       {Phase::Optimize, "optimize", "fused optimizer updates, elementwise fusion", false},
-      {Phase::Lower, "lower", "nn -> linalg, bufferization, buffer assignment", false},
-      {Phase::Codegen, "codegen", "native CPU code / PTX", false},
-      {Phase::Plan, "plan", "serialized nnc.Plan", false},
+      {Phase::Lower, "lower", "@predict: nn -> linalg, fusion, kernels + library calls", true},
+      {Phase::Codegen, "codegen", "kernels -> native CPU code (prints the kernel IR)", true},
+      {Phase::Plan, "plan", "serialized nnc.Plan (buffer assignment, commands, kernels)", true},
   };
   return table;
 }
@@ -28,10 +32,16 @@ std::optional<PhaseInfo> lookupPhase(llvm::StringRef name) {
 }
 
 void buildPipeline(Phase last, mlir::OpPassManager &pm) {
-  // Import is done by the importer itself; later phases append their passes here in order,
-  // each stopping when `last` is reached.
-  (void)last;
-  (void)pm;
+  // Import is done by the importer itself. Codegen and plan run after `lower` outside the pass
+  // manager (they leave MLIR).
+  if (last < Phase::Lower)
+    return;
+  pm.addPass(createExtractPredict());
+  pm.addNestedPass<mlir::func::FuncOp>(createLowerNNToLinalg());
+  pm.addNestedPass<mlir::func::FuncOp>(mlir::createLinalgElementwiseOpFusionPass());
+  pm.addPass(mlir::createCanonicalizerPass());
+  pm.addPass(mlir::createCSEPass());
+  pm.addPass(createOutlineKernels());
 }
 
 } // namespace nnc

@@ -1,0 +1,49 @@
+// The passes of nnc's pipeline (assembled per phase in pipeline/Pipeline.cpp).
+#ifndef NNC_COMPILER_PASSES_TD
+#define NNC_COMPILER_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ExtractPredict : Pass<"nnc-extract-predict", "mlir::ModuleOp"> {
+  let summary = "Derive the inference function @predict from @forward";
+  let description = [{
+    Clones `@forward` into `@predict`, which returns the model's outputs without the loss, runs
+    dropout as the identity (evaluation mode) and drops the graph inputs that only the loss read
+    (the labels). Records its FLOPs per call as `nnc.flops` and erases `@forward` (the plan has
+    no other entry point yet).
+
+    Before: `func.func @forward(%x, %y, %w) -> (loss, logits)`
+    After:  `func.func @predict(%x, %w) -> logits attributes {nnc.flops = ...}`
+  }];
+  let dependentDialects = ["mlir::func::FuncDialect"];
+}
+
+def LowerNNToLinalg : Pass<"nnc-lower-nn-to-linalg", "mlir::func::FuncOp"> {
+  let summary = "Lower nn ops to linalg on tensors, except contractions and constants";
+  let description = [{
+    Elementwise ops, normalizations, pooling, embedding, reductions and losses become
+    `linalg.generic` ops (a few per multi-pass op such as softmax); reshape becomes
+    collapse/expand views. `nn.linear`, `nn.matmul` and `nn.conv2d` stay: they cross the
+    library-call boundary. `nn.constant` stays: the plan writes its data once.
+
+    Before: `%y = nn.relu %x : tensor<4x8xf32>`
+    After:  `%y = linalg.generic {...} ins(%x) outs(%empty) { arith.maximumf ... }`
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect",
+                           "mlir::arith::ArithDialect", "mlir::math::MathDialect"];
+}
+
+def OutlineKernels : Pass<"nnc-outline-kernels", "mlir::ModuleOp"> {
+  let summary = "Outline each linalg computation of the entry points into a kernel function";
+  let description = [{
+    After this pass an entry point (`@predict`) holds only host-level work: library-call ops
+    (nn.linear, nn.matmul, nn.conv2d), views (collapse/expand_shape), constants and
+    `func.call`s of kernels. Each kernel is a destination-passing function
+    `@k<i>_<node>(inputs..., %out) -> tensor` marked `nnc.kernel`, holding one linalg (or
+    tensor.pad / tensor.concat) op and the init ops (empty, fill, constants) it needs, with the
+    result written into `%out` so that bufferization makes it a plain out-parameter.
+  }];
+  let dependentDialects = ["mlir::func::FuncDialect"];
+}
+
+#endif // NNC_COMPILER_PASSES_TD

@@ -1,0 +1,34 @@
+// CPU code generation: the kernel functions of a lowered module become one shared object.
+#pragma once
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
+#include <string>
+#include <vector>
+
+namespace nnc {
+
+/// What the kernels are compiled for; recorded in the plan, checked by the runtime.
+struct CpuTarget {
+  std::string triple;
+  std::string cpu;
+  std::vector<std::string> features; // LLVM names, e.g. "avx512f"
+};
+
+/// The machine nnc runs on.
+CpuTarget hostCpuTarget();
+
+/// Each kernel `@name` is exported from the library as `void <prefix>name(void **args)`.
+inline constexpr const char *kKernelEntryPrefix = "nnc_";
+
+/// The `nnc.kernel` functions of `module`, bufferized and lowered to the LLVM dialect, in a module
+/// of their own (what `--compile-to=codegen` prints). Null after a diagnostic on failure.
+mlir::OwningOpRef<mlir::ModuleOp> lowerKernels(mlir::ModuleOp module);
+
+/// Compiles every `nnc.kernel` function of `module` into an ELF shared object (`library`).
+/// Errors are emitted as diagnostics.
+mlir::LogicalResult compileKernels(mlir::ModuleOp module, const CpuTarget &target,
+                                   std::string &library);
+
+} // namespace nnc

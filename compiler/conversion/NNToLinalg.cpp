@@ -1,0 +1,667 @@
+// nn -> linalg/tensor/arith/math on tensors, for every op but the contractions (linear, matmul,
+// conv2d), which stay as nn ops because they cross the library-call boundary (oneDNN on CPU), and
+// nn.constant, whose data the plan writes once.
+//
+// Each op becomes linalg.generic ops over its iteration space; multi-pass ops (softmax,
+// layer_norm, losses) become a few generics whose elementwise parts the fusion pass merges.
+#include "compiler/Passes.h"
+
+#include "dialects/nn/NNDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Transforms/DialectConversion.h"
+
+#include "llvm/Support/MathExtras.h"
+
+namespace nnc {
+#define GEN_PASS_DEF_LOWERNNTOLINALG
+#include "compiler/Passes.h.inc"
+} // namespace nnc
+
+using namespace mlir;
+using namespace nnc;
+using namespace nnc::nn;
+
+namespace {
+
+using BodyFn = function_ref<Value(OpBuilder &, Location, ValueRange)>;
+
+/// An empty tensor of `type`, filled with `fill` when given (the init of a reduction).
+Value emptyTensor(OpBuilder &b, Location loc, RankedTensorType type,
+                  std::optional<double> fill = std::nullopt) {
+  Value empty = tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType());
+  if (!fill)
+    return empty;
+  Value value = arith::ConstantOp::create(b, loc, b.getFloatAttr(type.getElementType(), *fill));
+  return linalg::FillOp::create(b, loc, value, empty).getResult(0);
+}
+
+/// One linalg.generic: `body` maps the current input elements (and the output's, last) to the
+/// new output element.
+Value generic(OpBuilder &b, Location loc, ValueRange inputs, ArrayRef<AffineMap> inputMaps,
+              Value init, AffineMap outputMap, ArrayRef<utils::IteratorType> iterators,
+              BodyFn body) {
+  SmallVector<AffineMap> maps(inputMaps);
+  maps.push_back(outputMap);
+  auto op = linalg::GenericOp::create(
+      b, loc, init.getType(), inputs, init, maps, iterators,
+      [&](OpBuilder &nb, Location nloc, ValueRange args) {
+        linalg::YieldOp::create(nb, nloc, body(nb, nloc, args));
+      });
+  return op.getResult(0);
+}
+
+/// The map from an output of rank `rank` to a NumPy-broadcast operand of `shape`.
+AffineMap broadcastMap(MLIRContext *ctx, int64_t rank, ArrayRef<int64_t> shape,
+                       ArrayRef<int64_t> outShape) {
+  SmallVector<AffineExpr> exprs;
+  int64_t offset = rank - static_cast<int64_t>(shape.size());
+  for (auto [i, dim] : llvm::enumerate(shape)) {
+    bool broadcast = dim == 1 && outShape[offset + i] != 1;
+    exprs.push_back(broadcast ? getAffineConstantExpr(0, ctx) : getAffineDimExpr(offset + i, ctx));
+  }
+  return AffineMap::get(rank, 0, exprs, ctx);
+}
+
+/// An elementwise generic over `resultType` with broadcasting inputs.
+Value elementwise(OpBuilder &b, Location loc, RankedTensorType resultType, ValueRange inputs,
+                  BodyFn body) {
+  int64_t rank = resultType.getRank();
+  SmallVector<AffineMap> maps;
+  for (Value input : inputs)
+    maps.push_back(broadcastMap(b.getContext(), rank,
+                                cast<RankedTensorType>(input.getType()).getShape(),
+                                resultType.getShape()));
+  SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+  return generic(b, loc, inputs, maps, emptyTensor(b, loc, resultType),
+                 b.getMultiDimIdentityMap(rank), iterators, body);
+}
+
+/// Reduces `input` over `axes` into a tensor of the remaining dimensions (keeping size-1 dims
+/// when `keepdim`), starting from `initValue` and combining with `combine(element, acc)`.
+Value reduce(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> axes, bool keepdim,
+             double initValue, BodyFn combine) {
+  auto type = cast<RankedTensorType>(input.getType());
+  int64_t rank = type.getRank();
+  SmallVector<int64_t> shape;
+  SmallVector<AffineExpr> outExprs;
+  SmallVector<utils::IteratorType> iterators;
+  for (int64_t d = 0; d < rank; ++d) {
+    bool reduced = llvm::is_contained(axes, d);
+    iterators.push_back(reduced ? utils::IteratorType::reduction : utils::IteratorType::parallel);
+    if (!reduced || keepdim) {
+      shape.push_back(reduced ? 1 : type.getDimSize(d));
+      outExprs.push_back(reduced ? b.getAffineConstantExpr(0) : b.getAffineDimExpr(d));
+    }
+  }
+  auto resultType = RankedTensorType::get(shape, type.getElementType());
+  return generic(b, loc, input, b.getMultiDimIdentityMap(rank),
+                 emptyTensor(b, loc, resultType, initValue),
+                 AffineMap::get(rank, 0, outExprs, b.getContext()), iterators, combine);
+}
+
+Value constantFloat(OpBuilder &b, Location loc, Type type, double value) {
+  return arith::ConstantOp::create(b, loc, b.getFloatAttr(type, value));
+}
+
+/// Elements of `type` in the last `count` dimensions.
+int64_t trailingCount(RankedTensorType type, int64_t count) {
+  int64_t n = 1;
+  for (int64_t dim : type.getShape().take_back(count))
+    n *= dim;
+  return n;
+}
+
+SmallVector<int64_t> trailingAxes(int64_t rank, int64_t count) {
+  return llvm::to_vector(llvm::seq<int64_t>(rank - count, rank));
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise ops
+//===----------------------------------------------------------------------===//
+
+template <typename OpTy, typename FloatOp, typename IntOp>
+struct BinaryLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  LogicalResult matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType());
+    bool isFloat = isa<FloatType>(type.getElementType());
+    Value result = elementwise(
+        rewriter, op.getLoc(), type, {adaptor.getLhs(), adaptor.getRhs()},
+        [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+          if (isFloat)
+            return FloatOp::create(b, loc, args[0], args[1]);
+          return IntOp::create(b, loc, args[0], args[1]);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// Unary float ops: `fn(builder, loc, x)` gives the new element.
+template <typename OpTy>
+struct UnaryLowering : OpConversionPattern<OpTy> {
+  using Fn = Value (*)(OpBuilder &, Location, Value, OpTy);
+  UnaryLowering(MLIRContext *ctx, Fn fn) : OpConversionPattern<OpTy>(ctx), fn(fn) {}
+  LogicalResult matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Value result = elementwise(rewriter, op.getLoc(), cast<RankedTensorType>(op.getType()),
+                               adaptor.getInput(),
+                               [&](OpBuilder &b, Location loc, ValueRange args) {
+                                 return fn(b, loc, args[0], op);
+                               });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+  Fn fn;
+};
+
+Value relu(OpBuilder &b, Location loc, Value x, ReluOp) {
+  return arith::MaximumFOp::create(b, loc, x, constantFloat(b, loc, x.getType(), 0.0));
+}
+
+Value tanhFn(OpBuilder &b, Location loc, Value x, TanhOp) { return math::TanhOp::create(b, loc, x); }
+
+Value sigmoid(OpBuilder &b, Location loc, Value x, SigmoidOp) {
+  // 1 / (1 + exp(-x))
+  Value one = constantFloat(b, loc, x.getType(), 1.0);
+  Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, x));
+  return arith::DivFOp::create(b, loc, one, arith::AddFOp::create(b, loc, one, e));
+}
+
+Value gelu(OpBuilder &b, Location loc, Value x, GeluOp op) {
+  Type t = x.getType();
+  Value half = constantFloat(b, loc, t, 0.5), one = constantFloat(b, loc, t, 1.0);
+  Value inner;
+  if (op.getApproximate().value_or(defaults::kGeluApproximate) == StringRef("tanh")) {
+    // tanh(sqrt(2/pi) * (x + 0.044715 x^3)), as PyTorch's approximate="tanh"
+    Value x3 = arith::MulFOp::create(b, loc, x, arith::MulFOp::create(b, loc, x, x));
+    Value poly = arith::AddFOp::create(
+        b, loc, x, arith::MulFOp::create(b, loc, constantFloat(b, loc, t, 0.044715), x3));
+    inner = math::TanhOp::create(
+        b, loc,
+        arith::MulFOp::create(b, loc, constantFloat(b, loc, t, std::sqrt(2.0 / llvm::numbers::pi)),
+                              poly));
+  } else {
+    // erf(x / sqrt(2))
+    inner = math::ErfOp::create(
+        b, loc, arith::MulFOp::create(b, loc, x, constantFloat(b, loc, t, 1.0 / std::sqrt(2.0))));
+  }
+  return arith::MulFOp::create(
+      b, loc, arith::MulFOp::create(b, loc, half, x), arith::AddFOp::create(b, loc, one, inner));
+}
+
+struct CausalMaskLowering : OpConversionPattern<CausalMaskOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(CausalMaskOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType());
+    int64_t rank = type.getRank();
+    Value result = elementwise(
+        rewriter, op.getLoc(), type, adaptor.getInput(),
+        [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+          // Key (column) after query (row): masked.
+          Value row = linalg::IndexOp::create(b, loc, rank - 2);
+          Value col = linalg::IndexOp::create(b, loc, rank - 1);
+          Value future = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, col, row);
+          Value minusInf = constantFloat(b, loc, args[0].getType(),
+                                         -std::numeric_limits<double>::infinity());
+          return arith::SelectOp::create(b, loc, future, minusInf, args[0]);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Normalizations
+//===----------------------------------------------------------------------===//
+
+/// max over `axes` (keepdim), then sum(exp(x - max)) over `axes` (keepdim): the two passes of a
+/// numerically stable softmax / log-sum-exp.
+std::pair<Value, Value> maxAndSumExp(OpBuilder &b, Location loc, Value x,
+                                     ArrayRef<int64_t> axes) {
+  double minusInf = -std::numeric_limits<double>::infinity();
+  Value max = reduce(b, loc, x, axes, /*keepdim=*/true, minusInf,
+                     [](OpBuilder &nb, Location nloc, ValueRange args) -> Value {
+                       return arith::MaximumFOp::create(nb, nloc, args[0], args[1]);
+                     });
+  auto type = cast<RankedTensorType>(x.getType());
+  Value shifted = elementwise(b, loc, type, {x, max},
+                              [](OpBuilder &nb, Location nloc, ValueRange args) -> Value {
+                                return math::ExpOp::create(
+                                    nb, nloc, arith::SubFOp::create(nb, nloc, args[0], args[1]));
+                              });
+  Value sum = reduce(b, loc, shifted, axes, /*keepdim=*/true, 0.0,
+                     [](OpBuilder &nb, Location nloc, ValueRange args) -> Value {
+                       return arith::AddFOp::create(nb, nloc, args[0], args[1]);
+                     });
+  return {max, sum};
+}
+
+template <typename OpTy, bool isLog>
+struct SoftmaxLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  LogicalResult matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType());
+    int64_t axis = op.getAxis().value_or(defaults::kAxis);
+    if (axis < 0)
+      axis += type.getRank();
+    Location loc = op.getLoc();
+    auto [max, sum] = maxAndSumExp(rewriter, loc, adaptor.getInput(), {axis});
+    Value result = elementwise(
+        rewriter, loc, type, {adaptor.getInput(), max, sum},
+        [](OpBuilder &b, Location nloc, ValueRange args) -> Value {
+          Value shifted = arith::SubFOp::create(b, nloc, args[0], args[1]);
+          if (isLog) // x - max - log(sum)
+            return arith::SubFOp::create(b, nloc, shifted, math::LogOp::create(b, nloc, args[2]));
+          return arith::DivFOp::create(b, nloc, math::ExpOp::create(b, nloc, shifted), args[2]);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct LayerNormLowering : OpConversionPattern<LayerNormOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(LayerNormOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType());
+    int64_t count = cast<RankedTensorType>(op.getWeight().getType()).getRank();
+    SmallVector<int64_t> axes = trailingAxes(type.getRank(), count);
+    Type t = type.getElementType();
+    Location loc = op.getLoc();
+    double n = trailingCount(type, count);
+    double eps = op.getEpsilon() ? op.getEpsilon()->convertToDouble() : defaults::kLayerNormEpsilon;
+    auto add = [](OpBuilder &b, Location l, ValueRange args) -> Value {
+      return arith::AddFOp::create(b, l, args[0], args[1]);
+    };
+    Value x = adaptor.getInput();
+    Value sum = reduce(rewriter, loc, x, axes, /*keepdim=*/true, 0.0, add);
+    // Biased variance from centered values: two passes, as PyTorch, for accuracy.
+    Value centered = elementwise(rewriter, loc, type, {x, sum},
+                                 [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                                   Value mean = arith::DivFOp::create(
+                                       b, l, args[1], constantFloat(b, l, t, n));
+                                   return arith::SubFOp::create(b, l, args[0], mean);
+                                 });
+    Value squares = elementwise(rewriter, loc, type, {centered},
+                                [](OpBuilder &b, Location l, ValueRange args) -> Value {
+                                  return arith::MulFOp::create(b, l, args[0], args[0]);
+                                });
+    Value sumSquares = reduce(rewriter, loc, squares, axes, /*keepdim=*/true, 0.0, add);
+    Value result = elementwise(
+        rewriter, loc, type, {centered, sumSquares, adaptor.getWeight(), adaptor.getBias()},
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value var = arith::DivFOp::create(b, l, args[1], constantFloat(b, l, t, n));
+          Value inv = math::RsqrtOp::create(
+              b, l, arith::AddFOp::create(b, l, var, constantFloat(b, l, t, eps)));
+          Value normed = arith::MulFOp::create(b, l, args[0], inv);
+          return arith::AddFOp::create(b, l, arith::MulFOp::create(b, l, normed, args[2]),
+                                       args[3]);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Pooling and embedding
+//===----------------------------------------------------------------------===//
+
+template <typename OpTy, bool isMax>
+struct Pool2dLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  LogicalResult matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getType()); // (N, C, OH, OW)
+    Type t = type.getElementType();
+    ArrayRef<int64_t> kernel = op.getKernelSize();
+    ArrayRef<int64_t> stride = op.getStride().value_or(kernel);
+    ArrayRef<int64_t> padding = op.getPadding().value_or(defaults::kZeroPair);
+    double padValue = isMax ? -std::numeric_limits<double>::infinity() : 0.0;
+    Value input = adaptor.getInput();
+    if (padding[0] || padding[1]) {
+      SmallVector<OpFoldResult> low = {rewriter.getIndexAttr(0), rewriter.getIndexAttr(0),
+                                       rewriter.getIndexAttr(padding[0]),
+                                       rewriter.getIndexAttr(padding[1])};
+      input = tensor::PadOp::create(rewriter, loc, Type(), input, low, low,
+                                    constantFloat(rewriter, loc, t, padValue));
+    }
+    // Domain (n, c, oh, ow, kh, kw); the window tensor only gives kh, kw their extents.
+    MLIRContext *ctx = rewriter.getContext();
+    auto d = [&](int i) { return getAffineDimExpr(i, ctx); };
+    AffineMap inputMap = AffineMap::get(
+        6, 0, {d(0), d(1), d(2) * stride[0] + d(4), d(3) * stride[1] + d(5)}, ctx);
+    AffineMap windowMap = AffineMap::get(6, 0, {d(4), d(5)}, ctx);
+    AffineMap outMap = AffineMap::get(6, 0, {d(0), d(1), d(2), d(3)}, ctx);
+    Value window = tensor::EmptyOp::create(rewriter, loc, kernel, t);
+    using IT = utils::IteratorType;
+    SmallVector<IT> iterators = {IT::parallel, IT::parallel, IT::parallel,
+                                 IT::parallel, IT::reduction, IT::reduction};
+    Value pooled = generic(rewriter, loc, {input, window}, {inputMap, windowMap},
+                           emptyTensor(rewriter, loc, type, padValue), outMap, iterators,
+                           [](OpBuilder &b, Location l, ValueRange args) -> Value {
+                             if (isMax)
+                               return arith::MaximumFOp::create(b, l, args[0], args[2]);
+                             return arith::AddFOp::create(b, l, args[0], args[2]);
+                           });
+    if (!isMax) // count_include_pad, as PyTorch's default
+      pooled = elementwise(rewriter, loc, type, pooled,
+                           [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                             return arith::DivFOp::create(
+                                 b, l, args[0], constantFloat(b, l, t, kernel[0] * kernel[1]));
+                           });
+    rewriter.replaceOp(op, pooled);
+    return success();
+  }
+};
+
+struct EmbeddingLowering : OpConversionPattern<EmbeddingOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(EmbeddingOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType()); // (indices..., D)
+    int64_t rank = type.getRank();
+    Value table = adaptor.getWeight();
+    int64_t rows = cast<RankedTensorType>(table.getType()).getDimSize(0);
+    AffineMap indexMap = AffineMap::getMultiDimIdentityMap(rank, rewriter.getContext())
+                             .getMajorSubMap(rank - 1);
+    SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+    Value result = generic(
+        rewriter, op.getLoc(), adaptor.getIndices(), indexMap,
+        emptyTensor(rewriter, op.getLoc(), type), rewriter.getMultiDimIdentityMap(rank),
+        iterators, [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          // Out-of-range ids are clamped rather than read out of bounds.
+          Value row = arith::IndexCastOp::create(b, l, b.getIndexType(), args[0]);
+          Value zero = arith::ConstantIndexOp::create(b, l, 0);
+          Value last = arith::ConstantIndexOp::create(b, l, rows - 1);
+          row = arith::MinSIOp::create(b, l, arith::MaxSIOp::create(b, l, row, zero), last);
+          Value col = linalg::IndexOp::create(b, l, rank - 1);
+          return tensor::ExtractOp::create(b, l, table, ValueRange{row, col});
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Shape manipulation
+//===----------------------------------------------------------------------===//
+
+struct ReshapeLowering : OpConversionPattern<ReshapeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(ReshapeOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    // Collapse to 1-D, then expand: both are views of one contiguous buffer.
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getType());
+    Value value = adaptor.getInput();
+    auto inputType = cast<RankedTensorType>(value.getType());
+    auto all = [](int64_t rank) {
+      ReassociationIndices indices = llvm::to_vector(llvm::seq<int64_t>(0, rank));
+      return SmallVector<ReassociationIndices>{indices};
+    };
+    if (inputType.getRank() != 1)
+      value = tensor::CollapseShapeOp::create(
+          rewriter, loc, value,
+          inputType.getRank() == 0 ? SmallVector<ReassociationIndices>{} : all(inputType.getRank()));
+    if (type.getRank() != 1)
+      value = tensor::ExpandShapeOp::create(
+          rewriter, loc, type, value,
+          type.getRank() == 0 ? SmallVector<ReassociationIndices>{} : all(type.getRank()));
+    rewriter.replaceOp(op, value);
+    return success();
+  }
+};
+
+struct TransposeLowering : OpConversionPattern<TransposeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(TransposeOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType());
+    auto transposed = linalg::TransposeOp::create(rewriter, op.getLoc(), adaptor.getInput(),
+                                                  emptyTensor(rewriter, op.getLoc(), type),
+                                                  op.getPermutation());
+    rewriter.replaceOp(op, transposed.getResult());
+    return success();
+  }
+};
+
+struct SliceLowering : OpConversionPattern<SliceOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(SliceOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    // A copy (not a strided view) so that every buffer stays contiguous.
+    auto type = cast<RankedTensorType>(op.getType());
+    int64_t rank = type.getRank();
+    SmallVector<int64_t> ones(rank, 1);
+    ArrayRef<int64_t> step = op.getStep().value_or(ArrayRef<int64_t>(ones));
+    SmallVector<AffineExpr> exprs;
+    for (int64_t d = 0; d < rank; ++d)
+      exprs.push_back(rewriter.getAffineDimExpr(d) * step[d] + op.getStart()[d]);
+    SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+    Value result = generic(rewriter, op.getLoc(), adaptor.getInput(),
+                           AffineMap::get(rank, 0, exprs, rewriter.getContext()),
+                           emptyTensor(rewriter, op.getLoc(), type),
+                           rewriter.getMultiDimIdentityMap(rank), iterators,
+                           [](OpBuilder &, Location, ValueRange args) { return args[0]; });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct ConcatLowering : OpConversionPattern<ConcatOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(ConcatOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    int64_t axis = op.getAxis();
+    if (axis < 0)
+      axis += cast<RankedTensorType>(op.getType()).getRank();
+    rewriter.replaceOpWithNewOp<tensor::ConcatOp>(op, axis, adaptor.getInputs());
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Reductions and losses
+//===----------------------------------------------------------------------===//
+
+template <typename OpTy>
+struct ReduceLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  LogicalResult matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto inputType = cast<RankedTensorType>(adaptor.getInput().getType());
+    auto type = cast<RankedTensorType>(op.getType());
+    bool isFloat = isa<FloatType>(type.getElementType());
+    constexpr bool isMax = std::is_same_v<OpTy, ReduceMaxOp>;
+    constexpr bool isMean = std::is_same_v<OpTy, ReduceMeanOp>;
+    if (!isFloat && (isMax || isMean))
+      return rewriter.notifyMatchFailure(op, "integer max/mean are not lowered");
+    SmallVector<int64_t> axes;
+    int64_t count = 1;
+    for (int64_t axis : op.getAxes()) {
+      int64_t d = axis < 0 ? axis + inputType.getRank() : axis;
+      axes.push_back(d);
+      count *= inputType.getDimSize(d);
+    }
+    bool keepdim = op.getKeepdim().value_or(defaults::kKeepdim);
+    Location loc = op.getLoc();
+    Value result;
+    if (isFloat) {
+      result = reduce(rewriter, loc, adaptor.getInput(), axes, keepdim,
+                      isMax ? -std::numeric_limits<double>::infinity() : 0.0,
+                      [](OpBuilder &b, Location l, ValueRange args) -> Value {
+                        if (isMax)
+                          return arith::MaximumFOp::create(b, l, args[0], args[1]);
+                        return arith::AddFOp::create(b, l, args[0], args[1]);
+                      });
+    } else {
+      // Integer sums: the init is an integer zero.
+      Value zero = arith::ConstantOp::create(rewriter, loc,
+                                             rewriter.getIntegerAttr(type.getElementType(), 0));
+      Value init = linalg::FillOp::create(rewriter, loc, zero,
+                                          ValueRange{tensor::EmptyOp::create(
+                                              rewriter, loc, type.getShape(),
+                                              type.getElementType())})
+                       .getResult(0);
+      SmallVector<AffineExpr> outExprs;
+      SmallVector<utils::IteratorType> iterators;
+      for (int64_t d = 0; d < inputType.getRank(); ++d) {
+        bool reduced = llvm::is_contained(axes, d);
+        iterators.push_back(reduced ? utils::IteratorType::reduction
+                                    : utils::IteratorType::parallel);
+        if (!reduced || keepdim)
+          outExprs.push_back(reduced ? rewriter.getAffineConstantExpr(0)
+                                     : rewriter.getAffineDimExpr(d));
+      }
+      result = generic(rewriter, loc, adaptor.getInput(),
+                       rewriter.getMultiDimIdentityMap(inputType.getRank()), init,
+                       AffineMap::get(inputType.getRank(), 0, outExprs, rewriter.getContext()),
+                       iterators, [](OpBuilder &b, Location l, ValueRange args) -> Value {
+                         return arith::AddIOp::create(b, l, args[0], args[1]);
+                       });
+    }
+    if (isMean)
+      result = elementwise(rewriter, loc, type, result,
+                           [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                             return arith::DivFOp::create(
+                                 b, l, args[0],
+                                 constantFloat(b, l, type.getElementType(), count));
+                           });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// sum or mean of `rows` into a scalar.
+Value reduceRows(OpBuilder &b, Location loc, Value rows, bool mean) {
+  auto type = cast<RankedTensorType>(rows.getType());
+  SmallVector<int64_t> axes = llvm::to_vector(llvm::seq<int64_t>(0, type.getRank()));
+  Value total = reduce(b, loc, rows, axes, /*keepdim=*/false, 0.0,
+                       [](OpBuilder &nb, Location l, ValueRange args) -> Value {
+                         return arith::AddFOp::create(nb, l, args[0], args[1]);
+                       });
+  if (!mean)
+    return total;
+  return elementwise(b, loc, cast<RankedTensorType>(total.getType()), total,
+                     [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+                       return arith::DivFOp::create(
+                           nb, l, args[0],
+                           constantFloat(nb, l, type.getElementType(), type.getNumElements()));
+                     });
+}
+
+struct CrossEntropyLowering : OpConversionPattern<CrossEntropyOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(CrossEntropyOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    // Per position: loss = lse * sum_c(w_c) - sum_c(w_c * x_c), with target weights
+    // w_c = (1 - s) * target_c + s / C, where target_c is one-hot for class indices.
+    Location loc = op.getLoc();
+    Value logits = adaptor.getLogits();
+    auto type = cast<RankedTensorType>(logits.getType()); // (..., C)
+    Type t = type.getElementType();
+    int64_t rank = type.getRank(), classes = type.getShape().back();
+    double s = op.getLabelSmoothing() ? op.getLabelSmoothing()->convertToDouble()
+                                      : defaults::kLabelSmoothing;
+    auto [max, sumExp] = maxAndSumExp(rewriter, loc, logits, {rank - 1});
+    Value target = adaptor.getTarget();
+    bool indices = isa<IntegerType>(cast<RankedTensorType>(target.getType()).getElementType());
+    MLIRContext *ctx = rewriter.getContext();
+    AffineMap identity = rewriter.getMultiDimIdentityMap(rank);
+    AffineMap rowMap = identity.getMajorSubMap(rank - 1);
+    AffineMap keepMap = broadcastMap(ctx, rank, cast<RankedTensorType>(max.getType()).getShape(),
+                                     type.getShape());
+    SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+    iterators.back() = utils::IteratorType::reduction;
+    auto rowType = RankedTensorType::get(type.getShape().drop_back(), t);
+    auto loss = linalg::GenericOp::create(
+        rewriter, loc, rowType, ValueRange{logits, target, max, sumExp},
+        ValueRange{emptyTensor(rewriter, loc, rowType, 0.0)},
+        SmallVector<AffineMap>{identity, indices ? rowMap : identity, keepMap, keepMap, rowMap},
+        iterators, [&](OpBuilder &b, Location l, ValueRange args) {
+          Value x = args[0], acc = args[4];
+          Value targetWeight;
+          if (indices) {
+            Value c = linalg::IndexOp::create(b, l, rank - 1);
+            Value label = arith::IndexCastOp::create(b, l, b.getIndexType(), args[1]);
+            Value hit = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, c, label);
+            targetWeight = arith::SelectOp::create(b, l, hit, constantFloat(b, l, t, 1.0),
+                                                   constantFloat(b, l, t, 0.0));
+          } else {
+            targetWeight = args[1];
+          }
+          Value w = arith::AddFOp::create(
+              b, l, arith::MulFOp::create(b, l, constantFloat(b, l, t, 1.0 - s), targetWeight),
+              constantFloat(b, l, t, s / classes));
+          // w * (lse - x), lse = max + log(sumexp)
+          Value lse = arith::AddFOp::create(b, l, args[2], math::LogOp::create(b, l, args[3]));
+          Value term = arith::MulFOp::create(b, l, w, arith::SubFOp::create(b, l, lse, x));
+          linalg::YieldOp::create(b, l, ValueRange{arith::AddFOp::create(b, l, acc, term)});
+        });
+    bool mean = op.getReduction().value_or(defaults::kReduction) == StringRef("mean");
+    rewriter.replaceOp(op, reduceRows(rewriter, loc, loss.getResult(0), mean));
+    return success();
+  }
+};
+
+struct MseLossLowering : OpConversionPattern<MseLossOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(MseLossOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(adaptor.getPrediction().getType());
+    Value squares = elementwise(rewriter, op.getLoc(), type,
+                                {adaptor.getPrediction(), adaptor.getTarget()},
+                                [](OpBuilder &b, Location l, ValueRange args) -> Value {
+                                  Value d = arith::SubFOp::create(b, l, args[0], args[1]);
+                                  return arith::MulFOp::create(b, l, d, d);
+                                });
+    rewriter.replaceOp(op, reduceRows(rewriter, op.getLoc(), squares, /*mean=*/true));
+    return success();
+  }
+};
+
+struct LowerNNToLinalgPass : nnc::impl::LowerNNToLinalgBase<LowerNNToLinalgPass> {
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    ConversionTarget target(*ctx);
+    target.addLegalDialect<linalg::LinalgDialect, tensor::TensorDialect, arith::ArithDialect,
+                           math::MathDialect, func::FuncDialect>();
+    target.addIllegalDialect<NNDialect>();
+    // The library-call boundary and constant data stay.
+    target.addLegalOp<LinearOp, MatmulOp, Conv2dOp, ConstantOp>();
+    RewritePatternSet patterns(ctx);
+    populateNNToLinalgPatterns(patterns);
+    if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+void nnc::populateNNToLinalgPatterns(RewritePatternSet &patterns) {
+  MLIRContext *ctx = patterns.getContext();
+  patterns.add<BinaryLowering<AddOp, arith::AddFOp, arith::AddIOp>,
+               BinaryLowering<SubOp, arith::SubFOp, arith::SubIOp>,
+               BinaryLowering<MulOp, arith::MulFOp, arith::MulIOp>,
+               BinaryLowering<DivOp, arith::DivFOp, arith::DivSIOp>, CausalMaskLowering,
+               SoftmaxLowering<SoftmaxOp, false>, SoftmaxLowering<LogSoftmaxOp, true>,
+               LayerNormLowering, Pool2dLowering<MaxPool2dOp, true>,
+               Pool2dLowering<AvgPool2dOp, false>, EmbeddingLowering, ReshapeLowering,
+               TransposeLowering, SliceLowering, ConcatLowering, ReduceLowering<ReduceSumOp>,
+               ReduceLowering<ReduceMeanOp>, ReduceLowering<ReduceMaxOp>, CrossEntropyLowering,
+               MseLossLowering>(ctx);
+  patterns.add<UnaryLowering<ReluOp>>(ctx, relu);
+  patterns.add<UnaryLowering<TanhOp>>(ctx, tanhFn);
+  patterns.add<UnaryLowering<SigmoidOp>>(ctx, sigmoid);
+  patterns.add<UnaryLowering<GeluOp>>(ctx, gelu);
+}

@@ -1,0 +1,11 @@
+// FLOPs per call of a function of nn ops: exact for contractions, one per output element for
+// everything else (a lower bound that the contractions dominate in every model we build).
+#pragma once
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+#include <cstdint>
+
+namespace nnc {
+int64_t countFlops(mlir::func::FuncOp func);
+} // namespace nnc

@@ -1,0 +1,17 @@
+// The plan phase: builds an nnc.Plan (proto/plan.proto) from a module lowered through kernel
+// outlining, the model it came from, and the CPU target.
+#pragma once
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/StringRef.h"
+
+namespace nnc {
+class Model;
+class Plan;
+struct CpuTarget;
+
+/// Fills `plan`: buffer assignment, init and predict command lists, the kernel library, and
+/// metadata (`modelBytes` is hashed into it). Errors are emitted as diagnostics.
+mlir::LogicalResult buildPlan(mlir::ModuleOp module, const Model &model,
+                              llvm::StringRef modelBytes, const CpuTarget &target, Plan &plan);
+} // namespace nnc

@@ -1,0 +1,76 @@
+// @forward -> @predict: the model's outputs without the loss, dropout as the identity, and
+// without the graph inputs only the loss read. Records the FLOPs per call as `nnc.flops`.
+#include "compiler/Passes.h"
+#include "compiler/plan/Flops.h"
+
+#include "dialects/nn/NNDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/BitVector.h"
+
+namespace nnc {
+#define GEN_PASS_DEF_EXTRACTPREDICT
+#include "compiler/Passes.h.inc"
+} // namespace nnc
+
+using namespace mlir;
+
+namespace {
+
+struct ExtractPredictPass : nnc::impl::ExtractPredictBase<ExtractPredictPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto forward = module.lookupSymbol<func::FuncOp>("forward");
+    if (!forward) {
+      module.emitError("expects a @forward function");
+      return signalPassFailure();
+    }
+    if (forward.getNumResults() < 2) {
+      forward.emitError("the model has no outputs to predict (only the loss)");
+      return signalPassFailure();
+    }
+    OpBuilder builder(module.getContext());
+    builder.setInsertionPointAfter(forward);
+    auto predict = cast<func::FuncOp>(builder.clone(*forward));
+    predict.setSymName("predict");
+    Block &body = predict.getBody().front();
+
+    // Return the outputs only; the loss computation becomes dead.
+    auto ret = cast<func::ReturnOp>(body.getTerminator());
+    SmallVector<Value> outputs(ret.getOperands().drop_front());
+    builder.setInsertionPoint(ret);
+    func::ReturnOp::create(builder, ret.getLoc(), outputs);
+    ret.erase();
+    predict.walk([](nnc::nn::DropoutOp op) {
+      op.getResult().replaceAllUsesWith(op.getInput());
+      op.erase();
+    });
+    // Erase dead ops, last first so that users go before their operands.
+    SmallVector<Operation *> ops;
+    for (Operation &op : body.without_terminator())
+      ops.push_back(&op);
+    for (Operation *op : llvm::reverse(ops))
+      if (op->use_empty() && isMemoryEffectFree(op))
+        op->erase();
+
+    // Drop graph inputs nothing reads any more (the labels); parameters stay, unused or not, so
+    // that every function of the plan sees the whole parameter table.
+    llvm::BitVector unused(predict.getNumArguments());
+    for (BlockArgument arg : body.getArguments())
+      if (arg.use_empty() && predict.getArgAttr(arg.getArgNumber(), "nn.input"))
+        unused.set(arg.getArgNumber());
+    if (failed(predict.eraseArguments(unused)))
+      return signalPassFailure();
+    predict.setType(builder.getFunctionType(predict.getArgumentTypes(),
+                                            body.getTerminator()->getOperandTypes()));
+    SmallVector<DictionaryAttr> resultAttrs;
+    for (unsigned i = 1; i < forward.getNumResults(); ++i)
+      resultAttrs.push_back(forward.getResultAttrDict(i));
+    predict.setAllResultAttrs(resultAttrs);
+    predict->setAttr("nnc.flops", builder.getI64IntegerAttr(nnc::countFlops(predict)));
+    // The plan has no other entry points yet; the train step (autodiff) will also start here.
+    forward.erase();
+  }
+};
+
+} // namespace
