@@ -6,6 +6,8 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Pass/PassManager.h"
@@ -52,25 +54,35 @@ CpuTarget hostCpuTarget() {
 
 namespace {
 
-/// Bufferizes the kernels and lowers them to the LLVM dialect.
-LogicalResult lowerToLLVMDialect(ModuleOp module) {
+LogicalResult runPipeline(ModuleOp module, StringRef pipeline) {
   PassManager pm(module.getContext());
-  std::string pipeline =
-      "one-shot-bufferize{bufferize-function-boundaries "
-      "function-boundary-type-conversion=identity-layout-map},"
-      "drop-equivalent-buffer-results,buffer-results-to-out-params,"
-      "buffer-deallocation-pipeline,"
-      "func.func(convert-linalg-to-loops),"
-      "convert-math-to-libm,"
-      "convert-scf-to-cf,expand-strided-metadata,lower-affine,"
-      "finalize-memref-to-llvm,convert-math-to-llvm,convert-arith-to-llvm,"
-      "convert-func-to-llvm{use-bare-ptr-memref-call-conv},convert-cf-to-llvm,"
-      "convert-ub-to-llvm,reconcile-unrealized-casts";
   std::string parseError;
   llvm::raw_string_ostream parseStream(parseError);
   if (failed(parsePassPipeline(pipeline, pm, parseStream)))
     return module.emitError("invalid codegen pipeline: ") << parseError;
   return pm.run(module);
+}
+
+/// Bufferizes the kernels and lowers them to the LLVM dialect.
+LogicalResult lowerToLLVMDialect(ModuleOp module) {
+  if (failed(runPipeline(module, "one-shot-bufferize{bufferize-function-boundaries "
+                                 "function-boundary-type-conversion=identity-layout-map},"
+                                 "drop-equivalent-buffer-results,buffer-results-to-out-params,"
+                                 "buffer-deallocation-pipeline")))
+    return failure();
+  // Strided copies (slices, concatenation) would lower to a call into MLIR's C runner library,
+  // which a plan cannot carry: make them loops instead.
+  module.walk([](memref::CopyOp copy) {
+    OpBuilder b(copy);
+    linalg::CopyOp::create(b, copy.getLoc(), copy.getSource(), copy.getTarget());
+    copy.erase();
+  });
+  return runPipeline(
+      module, "func.func(convert-linalg-to-loops),convert-math-to-libm,"
+              "convert-scf-to-cf,expand-strided-metadata,lower-affine,"
+              "finalize-memref-to-llvm,convert-math-to-llvm,convert-arith-to-llvm,"
+              "convert-func-to-llvm{use-bare-ptr-memref-call-conv},convert-cf-to-llvm,"
+              "convert-ub-to-llvm,reconcile-unrealized-casts");
 }
 
 /// Adds `void <prefix><name>(void **args)` for each kernel: the runtime's one calling convention,

@@ -300,9 +300,9 @@ struct LayerNormLowering : OpConversionPattern<LayerNormOp> {
         rewriter, loc, type, {centered, sumSquares, adaptor.getWeight(), adaptor.getBias()},
         [&](OpBuilder &b, Location l, ValueRange args) -> Value {
           Value var = arith::DivFOp::create(b, l, args[1], constantFloat(b, l, t, n));
-          Value inv = math::RsqrtOp::create(
+          Value stddev = math::SqrtOp::create(
               b, l, arith::AddFOp::create(b, l, var, constantFloat(b, l, t, eps)));
-          Value normed = arith::MulFOp::create(b, l, args[0], inv);
+          Value normed = arith::DivFOp::create(b, l, args[0], stddev);
           return arith::AddFOp::create(b, l, arith::MulFOp::create(b, l, normed, args[2]),
                                        args[3]);
         });
@@ -439,21 +439,13 @@ struct SliceLowering : OpConversionPattern<SliceOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(SliceOp op, OpAdaptor adaptor,
                                 ConversionPatternRewriter &rewriter) const override {
-    // A copy (not a strided view) so that every buffer stays contiguous.
+    // Outlined as a kernel of its own, the (strided) slice is copied into a contiguous buffer.
     auto type = cast<RankedTensorType>(op.getType());
-    int64_t rank = type.getRank();
-    SmallVector<int64_t> ones(rank, 1);
+    SmallVector<int64_t> ones(type.getRank(), 1);
     ArrayRef<int64_t> step = op.getStep().value_or(ArrayRef<int64_t>(ones));
-    SmallVector<AffineExpr> exprs;
-    for (int64_t d = 0; d < rank; ++d)
-      exprs.push_back(rewriter.getAffineDimExpr(d) * step[d] + op.getStart()[d]);
-    SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
-    Value result = generic(rewriter, op.getLoc(), adaptor.getInput(),
-                           AffineMap::get(rank, 0, exprs, rewriter.getContext()),
-                           emptyTensor(rewriter, op.getLoc(), type),
-                           rewriter.getMultiDimIdentityMap(rank), iterators,
-                           [](OpBuilder &, Location, ValueRange args) { return args[0]; });
-    rewriter.replaceOp(op, result);
+    rewriter.replaceOpWithNewOp<tensor::ExtractSliceOp>(
+        op, type, adaptor.getInput(), ValueRange(), ValueRange(), ValueRange(), op.getStart(),
+        type.getShape(), step);
     return success();
   }
 };
