@@ -18,6 +18,17 @@ def ExtractPredict : Pass<"nnc-extract-predict", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::func::FuncDialect"];
 }
 
+def FuseEpilogues : Pass<"nnc-fuse-epilogues", "mlir::func::FuncOp"> {
+  let summary = "Fold a relu into the linear or conv2d that feeds only it";
+  let description = [{
+    A library call applies the activation while the result is still in registers, saving a
+    pass over memory.
+
+    Before: `%h = nn.linear %x, %w, %b ...` then `%r = nn.relu %h`
+    After:  `%r = nn.linear %x, %w, %b <{activation = "relu"}> ...`
+  }];
+}
+
 def LowerNNToLinalg : Pass<"nnc-lower-nn-to-linalg", "mlir::func::FuncOp"> {
   let summary = "Lower nn ops to linalg on tensors, except contractions and constants";
   let description = [{

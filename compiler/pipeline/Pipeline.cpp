@@ -37,6 +37,7 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm) {
   if (last < Phase::Lower)
     return;
   pm.addPass(createExtractPredict());
+  pm.addNestedPass<mlir::func::FuncOp>(createFuseEpilogues());
   pm.addNestedPass<mlir::func::FuncOp>(createLowerNNToLinalg());
   pm.addNestedPass<mlir::func::FuncOp>(mlir::createLinalgElementwiseOpFusionPass());
   pm.addPass(mlir::createCanonicalizerPass());

@@ -40,6 +40,18 @@ TensorType protoType(Type type) {
   return result;
 }
 
+/// The user's node an op computes: its NameLoc, or the names of a fused location joined by '+'.
+std::string nodeName(Location loc) {
+  if (auto name = dyn_cast<NameLoc>(loc))
+    return name.getName().str();
+  std::string joined;
+  if (auto fused = dyn_cast<FusedLoc>(loc))
+    for (Location part : fused.getLocations())
+      if (auto name = dyn_cast<NameLoc>(part))
+        joined += (joined.empty() ? "" : "+") + name.getName().str();
+  return joined;
+}
+
 class Builder {
 public:
   Builder(func::FuncOp predict, const Model &model) : predict(predict), model(model) {}
@@ -108,8 +120,8 @@ void Builder::assign() {
 
 LogicalResult Builder::emitCommand(Operation *op, Function &function) {
   Command command;
-  if (auto name = dyn_cast<NameLoc>(op->getLoc()))
-    command.set_node(name.getName().str());
+  command.set_node(nodeName(op->getLoc()));
+  PostOp postOp = op->hasAttr("activation") ? POST_OP_RELU : POST_OP_NONE;
   auto shape = [](Value v) { return cast<RankedTensorType>(v.getType()).getShape(); };
   if (auto linear = dyn_cast<nn::LinearOp>(op)) {
     Gemm *gemm = command.mutable_gemm();
@@ -124,6 +136,7 @@ LogicalResult Builder::emitCommand(Operation *op, Function &function) {
     gemm->set_n(w[0]);
     gemm->set_k(w[1]);
     gemm->set_transpose_b(true);
+    gemm->set_post_op(postOp);
   } else if (auto matmul = dyn_cast<nn::MatmulOp>(op)) {
     ArrayRef<int64_t> a = shape(matmul.getLhs()), b = shape(matmul.getRhs());
     int64_t m = a[a.size() - 2], k = a.back(), n = b.back();
@@ -170,6 +183,7 @@ LogicalResult Builder::emitCommand(Operation *op, Function &function) {
     for (int64_t d : conv.getDilation().value_or(nn::defaults::kUnitPair))
       c->add_dilation(d);
     c->set_groups(conv.getGroups().value_or(nn::defaults::kGroups));
+    c->set_post_op(postOp);
   } else if (auto call = dyn_cast<func::CallOp>(op)) {
     KernelCall *kernel = command.mutable_kernel();
     kernel->set_symbol(kKernelEntryPrefix + call.getCallee().str());

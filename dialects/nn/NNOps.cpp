@@ -42,6 +42,13 @@ LogicalResult requireTensors(const Diag &diag, ArrayRef<Value> values) {
   return success();
 }
 
+/// A fused epilogue activation: absent, or "relu".
+LogicalResult requireActivation(const Diag &diag, std::optional<StringRef> activation) {
+  if (activation && *activation != "relu")
+    return diag.fail("expects activation \"relu\" when present, got \"", *activation, "\"");
+  return success();
+}
+
 LogicalResult requireSameElementType(const Diag &diag, StringRef what, RankedTensorType a,
                                      RankedTensorType b) {
   if (a.getElementType() != b.getElementType())
@@ -102,6 +109,8 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
   auto weight = tensorType(adaptor.getWeight()); // (out, in)
   if (input.getRank() < 1)
     return diag.fail("expects an input of rank >= 1, got ", input);
+  if (failed(requireActivation(diag, adaptor.getActivation())))
+    return failure();
   if (weight.getRank() != 2)
     return diag.fail("expects a weight of shape (out, in), got ", weight);
   if (failed(requireSameElementType(diag, "input and weight", input, weight)))
@@ -165,6 +174,8 @@ LogicalResult Conv2dOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
   if (failed(requirePair(diag, "stride", stride, 1)) ||
       failed(requirePair(diag, "padding", padding, 0)) ||
       failed(requirePair(diag, "dilation", dilation, 1)))
+    return failure();
+  if (failed(requireActivation(diag, adaptor.getActivation())))
     return failure();
   int64_t groups = adaptor.getGroups().value_or(defaults::kGroups);
   int64_t channels = input.getDimSize(1), outChannels = weight.getDimSize(0);

@@ -37,17 +37,19 @@ def NN_LinearOp : NN_Op<"linear", [Pure]> {
   let summary = "affine map over the last dimension: x W^T + b";
   let description = [{
     `input` is (..., in), `weight` is (out, in) as in PyTorch, the optional `bias` is (out); the
-    result is (..., out). All three share one float dtype.
+    result is (..., out). All three share one float dtype. `activation = "relu"` applies relu to
+    the result (the nnc-fuse-epilogues pass sets it so a library call does both).
 
     ```mlir
     %y = nn.linear %x, %w, %b : tensor<128x784xf32>, tensor<256x784xf32>, tensor<256xf32>
     ```
   }];
   let arguments = (ins NN_FloatTensor:$input, NN_FloatTensor:$weight,
-                       Optional<NN_FloatTensor>:$bias);
+                       Optional<NN_FloatTensor>:$bias,
+                       OptionalAttr<StrAttr>:$activation);
   let results = (outs NN_FloatTensor:$result);
   let assemblyFormat = [{
-    $input `,` $weight (`,` $bias^)? attr-dict `:` type($input) `,` type($weight) (`,` type($bias)^)?
+    $input `,` $weight (`,` $bias^)? prop-dict attr-dict `:` type($input) `,` type($weight) (`,` type($bias)^)?
   }];
 }
 
@@ -71,7 +73,8 @@ def NN_Conv2dOp : NN_Op<"conv2d", [Pure]> {
   let description = [{
     `input` is (N, C, H, W), `weight` is (O, C / groups, KH, KW), the optional `bias` is (O).
     `stride`, `padding` (symmetric, per side) and `dilation` give (height, width). The result is
-    (N, O, (H + 2 ph - dh (KH - 1) - 1) / sh + 1, ...), rounding down.
+    (N, O, (H + 2 ph - dh (KH - 1) - 1) / sh + 1, ...), rounding down. `activation = "relu"`
+    applies relu to the result, as for nn.linear.
 
     ```mlir
     %y = nn.conv2d %x, %w, %b <{padding = array<i64: 1, 1>}>
@@ -83,7 +86,8 @@ def NN_Conv2dOp : NN_Op<"conv2d", [Pure]> {
                        OptionalAttr<DenseI64ArrayAttr>:$stride,
                        OptionalAttr<DenseI64ArrayAttr>:$padding,
                        OptionalAttr<DenseI64ArrayAttr>:$dilation,
-                       OptionalAttr<I64Attr>:$groups);
+                       OptionalAttr<I64Attr>:$groups,
+                       OptionalAttr<StrAttr>:$activation);
   let results = (outs NN_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $weight (`,` $bias^)? prop-dict attr-dict `:` type($input) `,` type($weight) (`,` type($bias)^)?

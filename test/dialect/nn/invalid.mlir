@@ -889,3 +889,19 @@ func.func @matmul_generic_contracting_mismatch(%a: tensor<4x8xf32>, %b: tensor<4
   %0 = "nn.matmul"(%a, %b) : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x4xf32>
   return
 }
+
+// -----
+
+func.func @linear_unknown_activation(%x: tensor<4x8xf32>, %w: tensor<3x8xf32>) -> tensor<4x3xf32> {
+  // expected-error @+1 {{'nn.linear' op expects activation "relu" when present, got "swish"}}
+  %0 = nn.linear %x, %w <{activation = "swish"}> : tensor<4x8xf32>, tensor<3x8xf32>
+  return %0 : tensor<4x3xf32>
+}
+
+// -----
+
+func.func @conv2d_unknown_activation(%x: tensor<1x1x4x4xf32>, %w: tensor<2x1x3x3xf32>) -> tensor<1x2x2x2xf32> {
+  // expected-error @+1 {{'nn.conv2d' op expects activation "relu" when present, got "tanh"}}
+  %0 = nn.conv2d %x, %w <{activation = "tanh"}> : tensor<1x1x4x4xf32>, tensor<2x1x3x3xf32>
+  return %0 : tensor<1x2x2x2xf32>
+}
