@@ -1,0 +1,240 @@
+// The executor. Prepare, in order:
+//   1. validate the plan (slices inside the arena, sizes consistent) — the devices trust it;
+//   2. allocate the arena;
+//   3. load the kernel library with every distinct KernelCall symbol, in first-use order;
+//   4. for each command, compute its device pointers and prepare its library call.
+// Run then walks the prepared commands. Parameter initialization computes on the host and copies
+// the values in, so every driver gets bit-identical initial weights.
+#include "runtime/Executor.h"
+
+#include "runtime/Initializers.h"
+#include "runtime/PlanLoader.h"
+
+#include <map>
+
+namespace nnrt {
+
+using nnc::Status;
+
+struct Executor::PreparedCommand {
+  const nnc::Command *command = nullptr;
+  std::string where;           // "node 'fc1'", for errors
+  void *kernel = nullptr;      // KernelCall: the device's handle
+  std::vector<void *> args;    // KernelCall: device pointers
+  LibraryOperands operands{};  // Gemm / Conv2d
+  std::unique_ptr<LibraryCall> call;
+};
+
+struct Executor::PreparedFunction {
+  const nnc::Function *function = nullptr;
+  std::vector<PreparedCommand> commands;
+};
+
+Executor::Executor(nnc::Plan plan, Device &device) : plan_(std::move(plan)), device_(device) {}
+
+Executor::~Executor() {
+  // Library calls and kernels may refer to the arena's contents but never own it; release them
+  // before the memory they were prepared against.
+  functions_.clear();
+  kernels_.reset();
+  if (arena_)
+    device_.free(arena_);
+}
+
+nnc::StatusOr<std::unique_ptr<Executor>> Executor::prepare(nnc::Plan plan, Device &device) {
+  if (Status s = validatePlan(plan); !s.ok())
+    return s;
+  std::unique_ptr<Executor> executor(new Executor(std::move(plan), device));
+  if (Status s = executor->prepareAll(); !s.ok())
+    return s;
+  return executor;
+}
+
+Status Executor::prepareAll() {
+  nnc::StatusOr<void *> arena = device_.allocate(plan_.arena_bytes());
+  if (!arena.ok())
+    return Status::error("arena: " + arena.status().message());
+  arena_ = *arena;
+  arenaBytes_ = plan_.arena_bytes();
+
+  // Every distinct symbol once, remembering who needs it for the error message.
+  std::vector<std::string> symbols;
+  std::map<std::string, size_t> symbolIndex;
+  std::map<std::string, std::string> firstUser;
+  for (const nnc::Function &function : plan_.functions())
+    for (int i = 0; i < function.commands_size(); ++i) {
+      const nnc::Command &command = function.commands(i);
+      if (command.kind_case() != nnc::Command::kKernel)
+        continue;
+      const std::string &symbol = command.kernel().symbol();
+      if (symbolIndex.emplace(symbol, symbols.size()).second) {
+        symbols.push_back(symbol);
+        firstUser[symbol] = "function '" + function.name() + "', " + describeCommand(command, i);
+      }
+    }
+  if (!symbols.empty()) {
+    nnc::StatusOr<std::unique_ptr<KernelLibrary>> library =
+        device_.loadKernelLibrary(plan_.kernel_library(), symbols);
+    if (!library.ok()) {
+      // Name the node behind a missing symbol; other load errors concern the whole library.
+      for (const std::string &symbol : symbols)
+        if (library.status().message().find("'" + symbol + "'") != std::string::npos)
+          return Status::error(firstUser[symbol] + ": " + library.status().message());
+      return library.status();
+    }
+    kernels_ = std::move(*library);
+  }
+
+  for (const nnc::Function &function : plan_.functions()) {
+    PreparedFunction &prepared = functions_.emplace_back();
+    prepared.function = &function;
+    for (int i = 0; i < function.commands_size(); ++i) {
+      const nnc::Command &command = function.commands(i);
+      PreparedCommand &p = prepared.commands.emplace_back();
+      p.command = &command;
+      p.where = "function '" + function.name() + "', " + describeCommand(command, i);
+      nnc::StatusOr<std::unique_ptr<LibraryCall>> call = std::unique_ptr<LibraryCall>();
+      if (command.has_kernel()) {
+        p.kernel = kernels_->kernel(symbolIndex[command.kernel().symbol()]);
+        for (const nnc::Slice &arg : command.kernel().args())
+          p.args.push_back(at(arg));
+      } else if (command.has_gemm()) {
+        const nnc::Gemm &gemm = command.gemm();
+        p.operands = {at(gemm.a()), at(gemm.b()), gemm.bias().size() ? at(gemm.bias()) : nullptr,
+                      at(gemm.c())};
+        call = device_.prepareGemm(gemmDescOf(gemm));
+      } else if (command.has_conv2d()) {
+        const nnc::Conv2d &conv = command.conv2d();
+        p.operands = {at(conv.input()), at(conv.weight()),
+                      conv.bias().size() ? at(conv.bias()) : nullptr, at(conv.output())};
+        call = device_.prepareConv2d(conv2dDescOf(conv));
+      }
+      if (!call.ok())
+        return Status::error(p.where + ": " + call.status().message());
+      p.call = std::move(*call);
+    }
+  }
+  return Status();
+}
+
+const nnc::Function *Executor::function(std::string_view name) const {
+  for (const nnc::Function &function : plan_.functions())
+    if (function.name() == name)
+      return &function;
+  return nullptr;
+}
+
+Status Executor::execute(const PreparedCommand &p) {
+  const nnc::Command &command = *p.command;
+  switch (command.kind_case()) {
+  case nnc::Command::kKernel:
+    return device_.launchKernel(p.kernel, const_cast<void **>(p.args.data()), p.args.size());
+  case nnc::Command::kGemm:
+  case nnc::Command::kConv2D:
+    return p.call->run(p.operands);
+  case nnc::Command::kInitParameter: {
+    const nnc::InitParameter &init = command.init_parameter();
+    std::vector<float> values(static_cast<size_t>(numElements(shapeOf(init.type()))));
+    if (Status s = initialize(init.init(), init.type(), plan_.seed(), init.stream(), values.data());
+        !s.ok())
+      return s;
+    return device_.copy(at(init.slice()), values.data(), init.slice().size());
+  }
+  case nnc::Command::kWriteBytes: {
+    const nnc::WriteBytes &write = command.write_bytes();
+    return device_.copy(at(write.slice()), write.data().data(), write.slice().size());
+  }
+  case nnc::Command::KIND_NOT_SET:
+    break;
+  }
+  return Status::error("command of unknown kind");
+}
+
+Status Executor::run(std::string_view name) {
+  for (const PreparedFunction &function : functions_) {
+    if (function.function->name() != name)
+      continue;
+    for (const PreparedCommand &command : function.commands)
+      if (Status s = execute(command); !s.ok())
+        return Status::error(command.where + ": " + s.message());
+    return device_.synchronize();
+  }
+  return Status::error("the plan has no function '" + std::string(name) + "'");
+}
+
+nnc::StatusOr<const nnc::TensorSlice *>
+Executor::findTensor(std::string_view functionName, std::string_view name, bool input) const {
+  const nnc::Function *function = this->function(functionName);
+  if (!function)
+    return Status::error("the plan has no function '" + std::string(functionName) + "'");
+  const auto &tensors = input ? function->inputs() : function->outputs();
+  std::string names;
+  for (const nnc::TensorSlice &tensor : tensors) {
+    if (tensor.name() == name)
+      return &tensor;
+    names += (names.empty() ? "" : ", ") + tensor.name();
+  }
+  return Status::error("function '" + function->name() + "' has no " +
+                       (input ? "input '" : "output '") + std::string(name) + "' (it has " +
+                       (names.empty() ? "none" : names) + ")");
+}
+
+namespace {
+/// read/write accept any TensorSlice, not only this plan's validated ones: refuse one that would
+/// reach outside the arena or whose slice does not hold its type.
+Status checkTensorSlice(const nnc::TensorSlice &tensor, int64_t arenaBytes) {
+  const nnc::Slice &slice = tensor.slice();
+  if (slice.offset() < 0 || slice.size() < 0 || slice.offset() > arenaBytes - slice.size() ||
+      slice.size() != byteSize(tensor.type().dtype(), shapeOf(tensor.type())))
+    return Status::error("tensor '" + tensor.name() + "' does not fit its slice of the arena");
+  return Status();
+}
+} // namespace
+
+Status Executor::write(const nnc::TensorSlice &tensor, const HostTensor &value) {
+  if (Status s = checkTensorSlice(tensor, arenaBytes_); !s.ok())
+    return s;
+  if (Status s = checkType(value, tensor.type()); !s.ok())
+    return s;
+  if (Status s = device_.copy(at(tensor.slice()), value.data.data(), tensor.slice().size());
+      !s.ok())
+    return s;
+  return device_.synchronize();
+}
+
+nnc::StatusOr<HostTensor> Executor::read(const nnc::TensorSlice &tensor) const {
+  if (Status s = checkTensorSlice(tensor, arenaBytes_); !s.ok())
+    return s;
+  HostTensor value(tensor.type().dtype(), shapeOf(tensor.type()));
+  if (Status s = device_.copy(value.data.data(), at(tensor.slice()), tensor.slice().size());
+      !s.ok())
+    return s;
+  if (Status s = device_.synchronize(); !s.ok())
+    return s;
+  return value;
+}
+
+Status Executor::setInput(std::string_view function, std::string_view input,
+                          const HostTensor &value) {
+  nnc::StatusOr<const nnc::TensorSlice *> tensor = findTensor(function, input, true);
+  if (!tensor.ok())
+    return tensor.status();
+  return write(**tensor, value);
+}
+
+nnc::StatusOr<HostTensor> Executor::getOutput(std::string_view function,
+                                              std::string_view output) const {
+  nnc::StatusOr<const nnc::TensorSlice *> tensor = findTensor(function, output, false);
+  if (!tensor.ok())
+    return tensor.status();
+  return read(**tensor);
+}
+
+nnc::StatusOr<HostTensor> Executor::getParameter(std::string_view name) const {
+  for (const nnc::TensorSlice &parameter : plan_.parameters())
+    if (parameter.name() == name)
+      return read(parameter);
+  return Status::error("the plan has no parameter '" + std::string(name) + "'");
+}
+
+} // namespace nnrt

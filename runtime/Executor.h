@@ -1,0 +1,77 @@
+// Executor: runs a plan's functions on a Device. It is shared by every driver and separates the
+// phases XLA's thunks do: prepare once (arena, kernel library, library-call setup, every command's
+// device pointers computed), then run any number of times (walk the command list, no lookups).
+//
+//   auto exec = Executor::prepare(std::move(plan), device);   // device outlives exec
+//   exec->run("init");
+//   exec->setInput("predict", "x", batch);
+//   exec->run("predict");
+//   auto logits = exec->getOutput("predict", "logits");
+#pragma once
+
+#include "proto/plan.pb.h"
+#include "runtime/HostTensor.h"
+#include "runtime/device/Device.h"
+#include "support/StatusOr.h"
+
+#include <memory>
+#include <string_view>
+#include <vector>
+
+namespace nnrt {
+
+class Executor {
+public:
+  /// Validates `plan` (validatePlan; CPU features are the loader's business) and prepares it on
+  /// `device`: allocates exactly plan.arena_bytes, loads the kernel library and resolves every
+  /// KernelCall symbol once, and prepares every Gemm/Conv2d once.
+  static nnc::StatusOr<std::unique_ptr<Executor>> prepare(nnc::Plan plan, Device &device);
+  ~Executor();
+  Executor(const Executor &) = delete;
+  Executor &operator=(const Executor &) = delete;
+
+  const nnc::Plan &plan() const { return plan_; }
+  Device &device() const { return device_; }
+  /// The bytes this executor allocated for the arena (equal to plan().arena_bytes()).
+  int64_t arenaBytes() const { return arenaBytes_; }
+  /// The arena's device address; slice s lives at arenaBase() + s.offset.
+  void *arenaBase() const { return arena_; }
+  /// The function named `name`, or null.
+  const nnc::Function *function(std::string_view name) const;
+
+  /// Runs the function's commands in order and waits for the device. Errors name the node:
+  /// "function 'predict', node 'fc1': ...".
+  nnc::Status run(std::string_view function);
+
+  /// Copies `value` into an input of a function; a dtype or shape mismatch is refused with
+  /// "expected shape [128,784] f32, got [10,784] f32".
+  nnc::Status setInput(std::string_view function, std::string_view input, const HostTensor &value);
+  /// Copies an output of a function out of the arena.
+  nnc::StatusOr<HostTensor> getOutput(std::string_view function, std::string_view output) const;
+  /// Copies a parameter (plan.parameters) out of the arena.
+  nnc::StatusOr<HostTensor> getParameter(std::string_view name) const;
+
+  /// The general forms of the three above, for any tensor at a slice of this plan's arena.
+  nnc::Status write(const nnc::TensorSlice &tensor, const HostTensor &value);
+  nnc::StatusOr<HostTensor> read(const nnc::TensorSlice &tensor) const;
+
+private:
+  struct PreparedCommand;
+  struct PreparedFunction;
+
+  Executor(nnc::Plan plan, Device &device);
+  nnc::Status prepareAll();
+  nnc::Status execute(const PreparedCommand &command);
+  void *at(const nnc::Slice &slice) const { return static_cast<char *>(arena_) + slice.offset(); }
+  nnc::StatusOr<const nnc::TensorSlice *> findTensor(std::string_view function,
+                                                     std::string_view name, bool input) const;
+
+  nnc::Plan plan_;
+  Device &device_;
+  void *arena_ = nullptr;
+  int64_t arenaBytes_ = 0;
+  std::unique_ptr<KernelLibrary> kernels_;
+  std::vector<PreparedFunction> functions_;
+};
+
+} // namespace nnrt

@@ -1,0 +1,309 @@
+// Plan parsing and validation. Every check here is one the executor and the devices rely on, so
+// that a hostile or stale plan is refused up front instead of writing outside the arena later.
+// Messages name the function and the user's node: "function 'predict', node 'fc1': ...".
+#include "runtime/PlanLoader.h"
+
+#include "runtime/CpuFeatures.h"
+#include "runtime/FileIO.h"
+#include "runtime/HostTensor.h"
+#include "runtime/Initializers.h"
+
+#include <google/protobuf/stubs/logging.h>
+
+#include <climits>
+#include <initializer_list>
+#include <set>
+
+namespace nnrt {
+
+using nnc::Status;
+
+GemmDesc gemmDescOf(const nnc::Gemm &gemm) {
+  GemmDesc desc;
+  desc.batch = gemm.batch() == 0 ? 1 : gemm.batch();
+  desc.m = gemm.m();
+  desc.n = gemm.n();
+  desc.k = gemm.k();
+  desc.transposeB = gemm.transpose_b();
+  desc.broadcastB = gemm.broadcast_b();
+  desc.hasBias = gemm.bias().size() != 0;
+  desc.postOp = gemm.post_op() == nnc::POST_OP_RELU ? PostOp::Relu : PostOp::None;
+  return desc;
+}
+
+Conv2dDesc conv2dDescOf(const nnc::Conv2d &conv) {
+  Conv2dDesc desc;
+  auto copy = [](const auto &from, auto &to) {
+    for (int i = 0; i < static_cast<int>(to.size()) && i < from.size(); ++i)
+      to[i] = from[i];
+  };
+  copy(conv.input_shape(), desc.input);
+  copy(conv.weight_shape(), desc.weight);
+  copy(conv.output_shape(), desc.output);
+  copy(conv.stride(), desc.stride);
+  copy(conv.padding(), desc.padding);
+  copy(conv.dilation(), desc.dilation);
+  desc.groups = conv.groups() == 0 ? 1 : conv.groups();
+  desc.hasBias = conv.bias().size() != 0;
+  desc.postOp = conv.post_op() == nnc::POST_OP_RELU ? PostOp::Relu : PostOp::None;
+  return desc;
+}
+
+std::string describeCommand(const nnc::Command &command, int index) {
+  return command.node().empty() ? "command " + std::to_string(index)
+                                : "node '" + command.node() + "'";
+}
+
+namespace {
+
+/// The product of non-negative factors, or -1 if one is negative or the product overflows.
+int64_t product(std::initializer_list<int64_t> factors) {
+  int64_t result = 1;
+  for (int64_t factor : factors)
+    if (factor < 0 || __builtin_mul_overflow(result, factor, &result))
+      return -1;
+  return result;
+}
+
+std::string join(const std::vector<int64_t> &values) {
+  std::string s;
+  for (int64_t v : values)
+    s += (s.empty() ? "" : ",") + std::to_string(v);
+  return s;
+}
+
+class Validator {
+public:
+  explicit Validator(const nnc::Plan &plan) : plan_(plan) {}
+
+  Status run() {
+    if (plan_.version() == nnc::PLAN_VERSION_UNSET)
+      return Status::error("not a plan (it has no plan version)");
+    if (plan_.version() != nnc::PLAN_VERSION_CURRENT)
+      return Status::error("plan version " + std::to_string(plan_.version()) +
+                           " is not supported (this nnrun reads version " +
+                           std::to_string(nnc::PLAN_VERSION_CURRENT) + ")");
+    if (plan_.arena_bytes() < 0)
+      return Status::error("negative arena size " + std::to_string(plan_.arena_bytes()));
+    for (const nnc::TensorSlice &parameter : plan_.parameters())
+      if (Status s = tensorSlice(parameter, "parameter"); !s.ok())
+        return s;
+    std::set<std::string> names;
+    for (const nnc::Function &function : plan_.functions()) {
+      if (!names.insert(function.name()).second)
+        return Status::error("two functions named '" + function.name() + "'");
+      if (Status s = checkFunction(function); !s.ok())
+        return Status::error("function '" + function.name() + "', " + s.message());
+    }
+    return Status();
+  }
+
+private:
+  Status checkFunction(const nnc::Function &function) {
+    for (const nnc::TensorSlice &input : function.inputs())
+      if (Status s = tensorSlice(input, "input"); !s.ok())
+        return s;
+    for (const nnc::TensorSlice &output : function.outputs())
+      if (Status s = tensorSlice(output, "output"); !s.ok())
+        return s;
+    for (int i = 0; i < function.commands_size(); ++i) {
+      const nnc::Command &command = function.commands(i);
+      if (Status s = checkCommand(command); !s.ok())
+        return Status::error(describeCommand(command, i) + ": " + s.message());
+    }
+    return Status();
+  }
+
+  /// `slice` lies in the arena and, if expectedBytes >= 0, has that size.
+  Status slice(const nnc::Slice &slice, int64_t expectedBytes, const std::string &what) {
+    if (slice.offset() < 0 || slice.size() < 0 ||
+        slice.offset() > plan_.arena_bytes() - slice.size())
+      return Status::error(what + " [offset " + std::to_string(slice.offset()) + ", " +
+                           std::to_string(slice.size()) + " bytes] lies outside the arena (" +
+                           std::to_string(plan_.arena_bytes()) + " bytes)");
+    if (expectedBytes >= 0 && slice.size() != expectedBytes)
+      return Status::error(what + " has " + std::to_string(slice.size()) + " bytes, expected " +
+                           std::to_string(expectedBytes));
+    return Status();
+  }
+
+  /// An optional bias: size 0 (none) or exactly `bytes`.
+  Status bias(const nnc::Slice &bias, int64_t bytes) {
+    return slice(bias, bias.size() == 0 ? 0 : bytes, "bias");
+  }
+
+  Status tensorSlice(const nnc::TensorSlice &tensor, const std::string &role) {
+    std::string what = role + " '" + tensor.name() + "'";
+    int64_t bytes = byteSize(tensor.type().dtype(), shapeOf(tensor.type()));
+    if (tensor.name().empty())
+      return Status::error(role + " without a name");
+    if (bytes < 0)
+      return Status::error(what + " has an invalid type " + formatShape(shapeOf(tensor.type())) +
+                           " " + formatDType(tensor.type().dtype()));
+    return slice(tensor.slice(), bytes, what);
+  }
+
+  Status checkCommand(const nnc::Command &command) {
+    switch (command.kind_case()) {
+    case nnc::Command::kKernel:
+      return kernel(command.kernel());
+    case nnc::Command::kGemm:
+      return gemm(command.gemm());
+    case nnc::Command::kConv2D:
+      return conv2d(command.conv2d());
+    case nnc::Command::kInitParameter: {
+      const nnc::InitParameter &init = command.init_parameter();
+      if (Status s = checkInitializer(init.init(), init.type()); !s.ok())
+        return s;
+      return slice(init.slice(), byteSize(init.type().dtype(), shapeOf(init.type())),
+                   "parameter slice");
+    }
+    case nnc::Command::kWriteBytes:
+      return slice(command.write_bytes().slice(),
+                   static_cast<int64_t>(command.write_bytes().data().size()), "write_bytes slice");
+    case nnc::Command::KIND_NOT_SET:
+      break;
+    }
+    return Status::error("command of unknown kind (a newer plan format?)");
+  }
+
+  Status kernel(const nnc::KernelCall &kernel) {
+    if (kernel.symbol().empty())
+      return Status::error("kernel call without a symbol");
+    if (plan_.kernel_library().empty())
+      return Status::error("kernel '" + kernel.symbol() + "' but the plan has no kernel library");
+    for (int i = 0; i < kernel.args_size(); ++i)
+      if (Status s = slice(kernel.args(i), -1, "argument " + std::to_string(i)); !s.ok())
+        return s;
+    return Status();
+  }
+
+  Status postOp(nnc::PostOp op) {
+    if (!nnc::PostOp_IsValid(op))
+      return Status::error("unknown post-op " + std::to_string(op));
+    return Status();
+  }
+
+  Status gemm(const nnc::Gemm &gemm) {
+    GemmDesc d = gemmDescOf(gemm);
+    if (d.batch <= 0 || d.m <= 0 || d.n <= 0 || d.k <= 0)
+      return Status::error("gemm needs positive sizes, got batch " + std::to_string(d.batch) +
+                           ", m " + std::to_string(d.m) + ", n " + std::to_string(d.n) +
+                           ", k " + std::to_string(d.k));
+    int64_t a = product({d.batch, d.m, d.k, 4}), c = product({d.batch, d.m, d.n, 4});
+    int64_t b = product({d.broadcastB ? 1 : d.batch, d.k, d.n, 4});
+    if (a < 0 || b < 0 || c < 0)
+      return Status::error("gemm sizes overflow");
+    Status s = slice(gemm.a(), a, "operand a");
+    if (s.ok())
+      s = slice(gemm.b(), b, "operand b");
+    if (s.ok())
+      s = slice(gemm.c(), c, "operand c");
+    if (s.ok())
+      s = bias(gemm.bias(), d.n * 4);
+    if (s.ok())
+      s = postOp(gemm.post_op());
+    return s;
+  }
+
+  Status conv2d(const nnc::Conv2d &conv) {
+    auto fourPositive = [](const auto &dims) {
+      if (dims.size() != 4)
+        return false;
+      for (int64_t d : dims)
+        if (d <= 0)
+          return false;
+      return true;
+    };
+    if (!fourPositive(conv.input_shape()) || !fourPositive(conv.weight_shape()) ||
+        !fourPositive(conv.output_shape()))
+      return Status::error("conv2d needs 4 positive dimensions in input, weight and output shapes");
+    if ((conv.stride_size() != 0 && conv.stride_size() != 2) ||
+        (conv.padding_size() != 0 && conv.padding_size() != 2) ||
+        (conv.dilation_size() != 0 && conv.dilation_size() != 2) || conv.groups() < 0)
+      return Status::error("conv2d stride, padding and dilation take 2 values (height, width)");
+    // Bounding every size keeps the arithmetic below far from int64 overflow.
+    for (const auto *values : {&conv.input_shape(), &conv.weight_shape(), &conv.output_shape(),
+                               &conv.stride(), &conv.padding(), &conv.dilation()})
+      for (int64_t v : *values)
+        if (v > INT32_MAX)
+          return Status::error("conv2d size " + std::to_string(v) + " is too large");
+    if (conv.groups() > INT32_MAX)
+      return Status::error("conv2d groups " + std::to_string(conv.groups()) + " is too large");
+    Conv2dDesc d = conv2dDescOf(conv);
+    auto [n, c, h, w] = d.input;
+    auto [o, cPerGroup, kh, kw] = d.weight;
+    std::vector<int64_t> expected = {n, o, 0, 0};
+    for (int i = 0; i < 2; ++i) {
+      if (d.stride[i] < 1 || d.dilation[i] < 1 || d.padding[i] < 0)
+        return Status::error("conv2d needs stride >= 1, dilation >= 1 and padding >= 0");
+      int64_t size = i == 0 ? h : w, kernel = i == 0 ? kh : kw;
+      // PyTorch's floor((size + 2 pad - dilation (kernel - 1) - 1) / stride) + 1.
+      int64_t span = size + 2 * d.padding[i] - d.dilation[i] * (kernel - 1) - 1;
+      expected[2 + i] = span < 0 ? 0 : span / d.stride[i] + 1;
+    }
+    if (cPerGroup * d.groups != c || o % d.groups != 0)
+      return Status::error("conv2d weight " + join({o, cPerGroup, kh, kw}) + " does not fit " +
+                           std::to_string(c) + " input channels in " + std::to_string(d.groups) +
+                           " groups");
+    std::vector<int64_t> output(d.output.begin(), d.output.end());
+    if (output != expected)
+      return Status::error("conv2d output shape [" + join(output) + "] should be [" +
+                           join(expected) + "]");
+    int64_t inBytes = product({n, c, h, w, 4}), weightBytes = product({o, cPerGroup, kh, kw, 4});
+    int64_t outBytes = product({n, o, expected[2], expected[3], 4});
+    if (inBytes < 0 || weightBytes < 0 || outBytes < 0)
+      return Status::error("conv2d sizes overflow");
+    Status s = slice(conv.input(), inBytes, "input");
+    if (s.ok())
+      s = slice(conv.weight(), weightBytes, "weight");
+    if (s.ok())
+      s = slice(conv.output(), outBytes, "output");
+    if (s.ok())
+      s = bias(conv.bias(), o * 4);
+    if (s.ok())
+      s = postOp(conv.post_op());
+    return s;
+  }
+
+  const nnc::Plan &plan_;
+};
+
+} // namespace
+
+Status validatePlan(const nnc::Plan &plan) { return Validator(plan).run(); }
+
+nnc::StatusOr<nnc::Plan> parsePlan(std::string_view bytes) {
+  if (bytes.empty())
+    return Status::error("empty file, not a plan");
+  if (bytes.size() > static_cast<size_t>(INT_MAX))
+    return Status::error("plans larger than 2 GiB are not supported");
+  nnc::Plan plan;
+  {
+    // Protobuf logs some parse failures (invalid UTF-8 in a string) to stderr itself; the caller
+    // reports the failure as one line.
+    google::protobuf::LogSilencer silence;
+    if (!plan.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+      return Status::error("not a plan, or a truncated or corrupt one (protobuf parse failed)");
+  }
+  if (Status s = validatePlan(plan); !s.ok())
+    return s;
+  const nnc::PlanMetadata &metadata = plan.metadata();
+  std::vector<std::string> features(metadata.cpu_features().begin(),
+                                    metadata.cpu_features().end());
+  if (Status s = checkCpuFeatures(features, metadata.target_cpu()); !s.ok())
+    return s;
+  return plan;
+}
+
+nnc::StatusOr<nnc::Plan> loadPlan(const std::string &path) {
+  nnc::StatusOr<std::string> bytes = readFile(path);
+  if (!bytes.ok())
+    return bytes.status();
+  nnc::StatusOr<nnc::Plan> plan = parsePlan(*bytes);
+  if (!plan.ok())
+    return Status::error(path + ": " + plan.status().message());
+  return plan;
+}
+
+} // namespace nnrt

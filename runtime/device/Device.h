@@ -1,0 +1,104 @@
+// Device: the small contract between the executor and a driver (cpu, null; later cuda). The
+// executor owns everything plan-shaped — slices, command order, initializers — and a driver only
+// moves bytes, runs kernels and library calls, and says when the work is done.
+//
+// Lifecycle, as the executor uses it:
+//   1. prepare: allocate the arena, loadKernelLibrary once, prepareGemm/prepareConv2d once per
+//      command (a driver does its expensive setup here: oneDNN primitives, cuBLASLt plans);
+//   2. run, any number of times: copy, launchKernel, LibraryCall::run, then synchronize.
+#pragma once
+
+#include "support/StatusOr.h"
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nnrt {
+
+/// An activation fused into a library call's epilogue (nnc::PostOp).
+enum class PostOp { None, Relu };
+
+/// Row-major batched f32 matrix product, as nnc::Gemm: for each b < batch,
+///   c[b] (m, n) = a[b] (m, k) @ (transposeB ? b[b]^T : b[b]) (+ bias (n)), then postOp,
+/// where b[b] is (k, n), or (n, k) when transposeB; broadcastB: one b for every batch.
+struct GemmDesc {
+  int64_t batch = 1, m = 0, n = 0, k = 0;
+  bool transposeB = false;
+  bool broadcastB = false;
+  bool hasBias = false;
+  PostOp postOp = PostOp::None;
+};
+
+/// 2-D convolution over NCHW f32 tensors, as nnc::Conv2d / nn.conv2d (PyTorch semantics:
+/// symmetric padding per side, dilation 1 means none).
+struct Conv2dDesc {
+  std::array<int64_t, 4> input{};  // N, C, H, W
+  std::array<int64_t, 4> weight{}; // O, C / groups, KH, KW
+  std::array<int64_t, 4> output{}; // N, O, OH, OW
+  std::array<int64_t, 2> stride{1, 1}, padding{0, 0}, dilation{1, 1};
+  int64_t groups = 1;
+  bool hasBias = false;
+  PostOp postOp = PostOp::None;
+};
+
+/// Device pointers of a library call, in this order: Gemm {a, b, bias, c}; Conv2d {input, weight,
+/// bias, output}. bias is null when the descriptor has none.
+using LibraryOperands = std::array<void *, 4>;
+
+/// A library call whose setup was done once, at prepare time; run it on any operands that match
+/// its descriptor.
+class LibraryCall {
+public:
+  virtual ~LibraryCall() = default;
+  virtual nnc::Status run(const LibraryOperands &operands) = 0;
+};
+
+/// A loaded kernel library. Destroying it unloads the code.
+class KernelLibrary {
+public:
+  virtual ~KernelLibrary() = default;
+  /// The device's handle for the i-th symbol passed to loadKernelLibrary.
+  virtual void *kernel(size_t i) const = 0;
+};
+
+class Device {
+public:
+  explicit Device(std::string name) : name_(std::move(name)) {}
+  virtual ~Device() = default;
+  Device(const Device &) = delete;
+  Device &operator=(const Device &) = delete;
+
+  /// The driver's registered name: "cpu", "null".
+  const std::string &name() const { return name_; }
+
+  /// `bytes` of zeroed device memory (the plan's arena). 0 bytes may give a null pointer.
+  virtual nnc::StatusOr<void *> allocate(int64_t bytes) = 0;
+  virtual void free(void *memory) = 0;
+  /// Copies between host and device memory, in either direction (the device knows its pointers).
+  /// Ordered with launches: a copy out sees every earlier launch's result.
+  virtual nnc::Status copy(void *destination, const void *source, int64_t bytes) = 0;
+
+  /// Loads a kernel library image (the plan's kernel_library) and resolves each symbol, or fails
+  /// naming the first one it lacks: "kernel library does not export 'fc1_matmul'".
+  virtual nnc::StatusOr<std::unique_ptr<KernelLibrary>>
+  loadKernelLibrary(std::string_view image, const std::vector<std::string> &symbols) = 0;
+  /// Runs `kernel` (a KernelLibrary handle) as `void kernel(void **args)` on `count` device
+  /// pointers into the arena. May return before the kernel finishes; see synchronize.
+  virtual nnc::Status launchKernel(void *kernel, void **args, size_t count) = 0;
+
+  /// One-time setup of a library call for a descriptor.
+  virtual nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareGemm(const GemmDesc &desc) = 0;
+  virtual nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareConv2d(const Conv2dDesc &desc) = 0;
+
+  /// Waits until every launched kernel and library call has finished.
+  virtual nnc::Status synchronize() = 0;
+
+private:
+  std::string name_;
+};
+
+} // namespace nnrt

@@ -1,0 +1,91 @@
+// The cpu driver. Arena memory comes from mmap, not malloc: it is zeroed lazily by the kernel
+// (no memset touching every page of a large arena) and an impossible size fails with ENOMEM at
+// allocation instead of the OOM killer ending the process later.
+//
+// Kernels run on the calling thread: the kernel ABI (`void f(void **args)`) has no way to hand a
+// kernel a share of the work, so a pool could only run whole kernels, and commands are sequential.
+// oneDNN parallelizes GEMM/convolution itself with OpenMP; libgomp's default wait policy spins
+// briefly and then sleeps, which is the behaviour TOOLCHAIN.md asks of a pool on this host.
+#include "runtime/device/cpu/CpuDevice.h"
+
+#include "runtime/device/cpu/SharedObject.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <sys/mman.h>
+
+namespace nnrt {
+
+CpuDevice::CpuDevice() : Device("cpu") {}
+
+CpuDevice::~CpuDevice() {
+  for (auto [memory, length] : regions_)
+    munmap(memory, length);
+}
+
+nnc::StatusOr<void *> CpuDevice::allocate(int64_t bytes) {
+  if (bytes < 0)
+    return nnc::Status::error("cannot allocate " + std::to_string(bytes) + " bytes");
+  if (bytes == 0)
+    return nullptr;
+  void *memory = mmap(nullptr, static_cast<size_t>(bytes), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED)
+    return nnc::Status::error("cannot allocate " + std::to_string(bytes) + " bytes: " +
+                              std::strerror(errno));
+  regions_.emplace_back(memory, static_cast<size_t>(bytes));
+  return memory;
+}
+
+void CpuDevice::free(void *memory) {
+  auto it = std::find_if(regions_.begin(), regions_.end(),
+                         [&](const auto &region) { return region.first == memory; });
+  if (it == regions_.end())
+    return;
+  munmap(it->first, it->second);
+  regions_.erase(it);
+}
+
+nnc::Status CpuDevice::copy(void *destination, const void *source, int64_t bytes) {
+  if (bytes > 0)
+    std::memcpy(destination, source, static_cast<size_t>(bytes));
+  return nnc::Status();
+}
+
+nnc::StatusOr<std::unique_ptr<KernelLibrary>>
+CpuDevice::loadKernelLibrary(std::string_view image, const std::vector<std::string> &symbols) {
+  return loadSharedObject(image, symbols);
+}
+
+nnc::Status CpuDevice::launchKernel(void *kernel, void **args, size_t count) {
+  reinterpret_cast<void (*)(void **)>(kernel)(args);
+  return nnc::Status();
+}
+
+nnc::Status CpuDevice::initOneDnn() {
+  if (oneDnn_)
+    return nnc::Status();
+  nnc::StatusOr<OneDnnContextPtr> context = createOneDnnContext();
+  if (!context.ok())
+    return context.status();
+  oneDnn_ = std::move(*context);
+  return nnc::Status();
+}
+
+nnc::StatusOr<std::unique_ptr<LibraryCall>> CpuDevice::prepareGemm(const GemmDesc &desc) {
+  if (nnc::Status status = initOneDnn(); !status.ok())
+    return status;
+  return prepareOneDnnGemm(*oneDnn_, desc);
+}
+
+nnc::StatusOr<std::unique_ptr<LibraryCall>> CpuDevice::prepareConv2d(const Conv2dDesc &desc) {
+  if (nnc::Status status = initOneDnn(); !status.ok())
+    return status;
+  return prepareOneDnnConv2d(*oneDnn_, desc);
+}
+
+// Everything on this device completes before its call returns.
+nnc::Status CpuDevice::synchronize() { return nnc::Status(); }
+
+} // namespace nnrt

@@ -1,0 +1,162 @@
+// oneDNN (v2 API: op descriptor -> primitive_desc -> primitive) behind the cpu driver's library
+// calls. Memory descriptors describe the plan's row-major / NCHW layouts exactly, so no reorders
+// are needed; memory objects are created once and only re-pointed (set_data_handle) per run.
+#include "runtime/device/cpu/OneDnn.h"
+
+#include <dnnl.hpp>
+
+#include <unordered_map>
+
+namespace nnrt {
+
+struct OneDnnContext {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+};
+
+void OneDnnContextDeleter::operator()(OneDnnContext *context) const { delete context; }
+
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+constexpr memory::data_type kF32 = memory::data_type::f32;
+
+nnc::Status oneDnnError(const char *what, const std::exception &e) {
+  return nnc::Status::error(std::string("oneDNN ") + what + ": " + e.what());
+}
+
+dnnl::primitive_attr postOpAttr(PostOp postOp) {
+  dnnl::primitive_attr attr;
+  if (postOp == PostOp::Relu) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+  }
+  return attr;
+}
+
+/// A primitive and its four operand memories, in LibraryOperands order; the bias memory is empty
+/// (get(true) == nullptr) when there is no bias.
+class OneDnnCall final : public LibraryCall {
+public:
+  OneDnnCall(OneDnnContext &context, dnnl::primitive primitive, std::array<memory, 4> memories)
+      : context_(context), primitive_(std::move(primitive)), memories_(std::move(memories)) {
+    constexpr int kArgs[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST};
+    // dnnl::memory is a shared handle: the map's copies see set_data_handle on memories_.
+    for (int i = 0; i < 4; ++i)
+      if (memories_[i].get(true))
+        args_.emplace(kArgs[i], memories_[i]);
+  }
+
+  nnc::Status run(const LibraryOperands &operands) override {
+    try {
+      for (int i = 0; i < 4; ++i)
+        if (memories_[i].get(true))
+          memories_[i].set_data_handle(operands[i]);
+      primitive_.execute(context_.stream, args_);
+      // Kernels run on the calling thread right after; the cpu stream is in order and this wait
+      // returns at once, but it keeps the contract explicit.
+      context_.stream.wait();
+    } catch (const std::exception &e) {
+      return oneDnnError("execution failed", e);
+    }
+    return nnc::Status();
+  }
+
+private:
+  OneDnnContext &context_;
+  dnnl::primitive primitive_;
+  std::array<memory, 4> memories_;
+  std::unordered_map<int, memory> args_;
+};
+
+} // namespace
+
+nnc::StatusOr<OneDnnContextPtr> createOneDnnContext() {
+  try {
+    return OneDnnContextPtr(new OneDnnContext());
+  } catch (const std::exception &e) {
+    return oneDnnError("initialization failed", e);
+  }
+}
+
+// 1. A broadcast b is one (k, n) matrix for every batch, so the batch folds into m: one large
+//    2-D product instead of `batch` small ones, and no batch strides to describe.
+// 2. transpose_b is a layout, not a copy: b stored as (n, k) is the (k, n) matrix with strides
+//    (1, k), which oneDNN reads directly.
+// 3. Bias (n) broadcasts over rows (and batches) as a (1, n) / (1, 1, n) tensor.
+nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareOneDnnGemm(OneDnnContext &context,
+                                                              const GemmDesc &desc) {
+  try {
+    int64_t batch = desc.batch, m = desc.m, n = desc.n, k = desc.k;
+    if (desc.broadcastB) {
+      m *= batch;
+      batch = 1;
+    }
+    memory::dims bStrides = desc.transposeB ? memory::dims{1, k} : memory::dims{n, 1};
+    memory::desc a, b, bias, c;
+    if (batch == 1) {
+      a = memory::desc({m, k}, kF32, Tag::ab);
+      b = memory::desc({k, n}, kF32, bStrides);
+      c = memory::desc({m, n}, kF32, Tag::ab);
+      if (desc.hasBias)
+        bias = memory::desc({1, n}, kF32, Tag::ab);
+    } else {
+      a = memory::desc({batch, m, k}, kF32, Tag::abc);
+      bStrides.insert(bStrides.begin(), k * n);
+      b = memory::desc({batch, k, n}, kF32, bStrides);
+      c = memory::desc({batch, m, n}, kF32, Tag::abc);
+      if (desc.hasBias)
+        bias = memory::desc({1, 1, n}, kF32, Tag::abc);
+    }
+    dnnl::matmul::desc opDesc = desc.hasBias ? dnnl::matmul::desc(a, b, bias, c)
+                                             : dnnl::matmul::desc(a, b, c);
+    dnnl::matmul::primitive_desc pd(opDesc, postOpAttr(desc.postOp), context.engine);
+    std::array<memory, 4> memories = {
+        memory(a, context.engine, DNNL_MEMORY_NONE), memory(b, context.engine, DNNL_MEMORY_NONE),
+        desc.hasBias ? memory(bias, context.engine, DNNL_MEMORY_NONE) : memory(),
+        memory(c, context.engine, DNNL_MEMORY_NONE)};
+    return std::unique_ptr<LibraryCall>(
+        std::make_unique<OneDnnCall>(context, dnnl::matmul(pd), std::move(memories)));
+  } catch (const std::exception &e) {
+    return oneDnnError("cannot prepare the gemm", e);
+  }
+}
+
+// PyTorch and oneDNN differ in two conventions: oneDNN's dilation counts the *extra* gap (0 for
+// a dense kernel, PyTorch's 1), and groups are a leading weight dimension (G, O/G, C/G, KH, KW)
+// over the same bytes as PyTorch's (O, C/G, KH, KW). Padding is symmetric, as nn.conv2d's.
+nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareOneDnnConv2d(OneDnnContext &context,
+                                                                const Conv2dDesc &desc) {
+  try {
+    const auto &[n, c, h, w] = desc.input;
+    const auto &[o, cPerGroup, kh, kw] = desc.weight;
+    const auto &out = desc.output;
+    int64_t groups = desc.groups;
+    memory::desc src({n, c, h, w}, kF32, Tag::nchw);
+    memory::desc weights =
+        groups == 1 ? memory::desc({o, cPerGroup, kh, kw}, kF32, Tag::oihw)
+                    : memory::desc({groups, o / groups, cPerGroup, kh, kw}, kF32, Tag::goihw);
+    memory::desc bias = desc.hasBias ? memory::desc({o}, kF32, Tag::a) : memory::desc();
+    memory::desc dst({out[0], out[1], out[2], out[3]}, kF32, Tag::nchw);
+    memory::dims strides = {desc.stride[0], desc.stride[1]};
+    memory::dims dilates = {desc.dilation[0] - 1, desc.dilation[1] - 1};
+    memory::dims padding = {desc.padding[0], desc.padding[1]};
+    dnnl::convolution_forward::desc opDesc(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, weights,
+        bias, dst, strides, dilates, padding, padding);
+    dnnl::convolution_forward::primitive_desc pd(opDesc, postOpAttr(desc.postOp), context.engine);
+    std::array<memory, 4> memories = {
+        memory(src, context.engine, DNNL_MEMORY_NONE),
+        memory(weights, context.engine, DNNL_MEMORY_NONE),
+        desc.hasBias ? memory(bias, context.engine, DNNL_MEMORY_NONE) : memory(),
+        memory(dst, context.engine, DNNL_MEMORY_NONE)};
+    return std::unique_ptr<LibraryCall>(std::make_unique<OneDnnCall>(
+        context, dnnl::convolution_forward(pd), std::move(memories)));
+  } catch (const std::exception &e) {
+    return oneDnnError("cannot prepare the conv2d", e);
+  }
+}
+
+} // namespace nnrt

@@ -1,0 +1,81 @@
+// memfd + dlopen. Two details matter:
+//   - The memfd stays open while the library is loaded. glibc matches dlopen paths against the
+//     names of loaded objects before it looks at the file, so if the fd number were reused for a
+//     second plan's library, dlopen("/proc/self/fd/N") would hand back the first one's code.
+//   - RTLD_LOCAL keeps one plan's kernel symbols from resolving another's.
+#include "runtime/device/cpu/SharedObject.h"
+
+#include <cerrno>
+#include <cstring>
+#include <dlfcn.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace nnrt {
+namespace {
+
+class LoadedObject final : public KernelLibrary {
+public:
+  LoadedObject(int fd, void *handle) : fd_(fd), handle_(handle) {}
+  ~LoadedObject() override {
+    if (handle_)
+      dlclose(handle_);
+    ::close(fd_);
+  }
+  void *kernel(size_t i) const override { return symbols_[i]; }
+
+  std::vector<void *> symbols_;
+
+private:
+  int fd_;
+  void *handle_;
+};
+
+std::string dlopenError() {
+  const char *message = dlerror();
+  return message ? message : "unknown dlopen error";
+}
+
+} // namespace
+
+nnc::StatusOr<std::unique_ptr<KernelLibrary>>
+loadSharedObject(std::string_view image, const std::vector<std::string> &symbols) {
+  using nnc::Status;
+  // dlopen's message for a non-ELF file ("invalid ELF header") does not say which file was meant.
+  if (image.substr(0, 4) != "\177ELF")
+    return Status::error("the kernel library is not an ELF shared object");
+  int fd = memfd_create("nnc-kernels", MFD_CLOEXEC);
+  if (fd < 0)
+    return Status::error(std::string("cannot create a memfd for the kernel library: ") +
+                         std::strerror(errno));
+  for (size_t written = 0; written < image.size();) {
+    ssize_t n = ::write(fd, image.data() + written, image.size() - written);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      int error = errno;
+      ::close(fd);
+      return Status::error(std::string("cannot write the kernel library to a memfd: ") +
+                           std::strerror(error));
+    }
+    written += static_cast<size_t>(n);
+  }
+  std::string path = "/proc/self/fd/" + std::to_string(fd);
+  void *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
+    std::string error = dlopenError();
+    ::close(fd);
+    return Status::error("cannot load the kernel library: " + error);
+  }
+  auto library = std::make_unique<LoadedObject>(fd, handle);
+  for (const std::string &symbol : symbols) {
+    dlerror();
+    void *address = dlsym(handle, symbol.c_str());
+    if (!address)
+      return Status::error("the kernel library does not export '" + symbol + "'");
+    library->symbols_.push_back(address);
+  }
+  return std::unique_ptr<KernelLibrary>(std::move(library));
+}
+
+} // namespace nnrt

@@ -1,0 +1,218 @@
+// nnrun: load a plan, run "init", optionally dump the initial parameters, then run "predict" on
+// one .npy input and write its first output. Every failure becomes one line on stderr and exit
+// code 1, naming the file it concerns.
+#include "runtime/tool/Nnrun.h"
+
+#include "runtime/Executor.h"
+#include "runtime/Npy.h"
+#include "runtime/PlanLoader.h"
+#include "runtime/device/Drivers.h"
+
+#include <filesystem>
+#include <optional>
+
+namespace nnrt {
+namespace {
+
+constexpr const char *kUsage =
+    R"(usage: nnrun MODEL.plan [--predict INPUT.npy -o OUTPUT.npy] [options]
+
+Runs a plan compiled by `nnc compile`: its "init" function (parameters), then, with --predict,
+its "predict" function on one input, writing the first output.
+
+options:
+  --predict FILE          .npy input for the predict function (which must take exactly one input)
+  -o, --output FILE       where to write predict's first output (.npy)
+  --dump-parameters DIR   write every parameter after init as DIR/<name>.npy ('/' -> '_')
+  --print-arena           print "arena: N bytes" (the plan's peak memory)
+  --device NAME           cpu (default) or null (records calls, computes nothing)
+  -h, --help              show this help
+)";
+
+struct Options {
+  std::string plan, predict, output, dumpDir, device = "cpu";
+  bool printArena = false;
+};
+
+/// An error already phrased as "<file>: <problem>" (or "<flag>: <problem>").
+struct Failure {
+  std::string message;
+};
+
+std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &options,
+                                 bool &help) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i], value;
+    bool hasInlineValue = false;
+    if (arg.rfind("--", 0) == 0 && arg.find('=') != std::string::npos) {
+      value = arg.substr(arg.find('=') + 1);
+      arg = arg.substr(0, arg.find('='));
+      hasInlineValue = true;
+    }
+    auto takeValue = [&](std::string &into) -> std::optional<Failure> {
+      if (hasInlineValue) {
+        into = value;
+      } else if (i + 1 < args.size()) {
+        into = args[++i];
+      } else {
+        return Failure{arg + ": missing value"};
+      }
+      if (into.empty())
+        return Failure{arg + ": empty value"};
+      return std::nullopt;
+    };
+    std::optional<Failure> failure;
+    if (arg == "-h" || arg == "--help") {
+      help = true;
+    } else if (arg == "--predict") {
+      failure = takeValue(options.predict);
+    } else if (arg == "-o" || arg == "--output") {
+      failure = takeValue(options.output);
+    } else if (arg == "--dump-parameters") {
+      failure = takeValue(options.dumpDir);
+    } else if (arg == "--device") {
+      failure = takeValue(options.device);
+    } else if (arg == "--print-arena") {
+      if (hasInlineValue)
+        failure = Failure{arg + ": takes no value"};
+      options.printArena = true;
+    } else if (arg.size() > 1 && arg[0] == '-') {
+      failure = Failure{arg + ": unknown option (see nnrun --help)"};
+    } else if (options.plan.empty()) {
+      options.plan = arg;
+    } else {
+      failure = Failure{arg + ": unexpected argument (nnrun runs one plan)"};
+    }
+    if (failure)
+      return failure;
+  }
+  if (help)
+    return std::nullopt;
+  if (options.plan.empty())
+    return Failure{"no plan given (usage: nnrun MODEL.plan ...; see nnrun --help)"};
+  if (!options.predict.empty() && options.output.empty())
+    return Failure{options.predict + ": --predict needs -o OUTPUT.npy"};
+  if (options.predict.empty() && !options.output.empty())
+    return Failure{options.output + ": -o needs --predict INPUT.npy"};
+  return std::nullopt;
+}
+
+/// A parameter name as a file name: '/' would make a directory, so it becomes '_'.
+std::string fileNameOf(std::string name) {
+  for (char &c : name)
+    if (c == '/' || c == '\0')
+      c = '_';
+  return name == "." || name == ".." ? "_" + name : name;
+}
+
+std::optional<Failure> dumpParameters(const Executor &executor, const std::string &dir) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error)
+    return Failure{dir + ": cannot create directory: " + error.message()};
+  for (const nnc::TensorSlice &parameter : executor.plan().parameters()) {
+    nnc::StatusOr<HostTensor> value = executor.read(parameter);
+    if (!value.ok())
+      return Failure{dir + ": parameter '" + parameter.name() + "': " + value.status().message()};
+    std::string path = (std::filesystem::path(dir) / (fileNameOf(parameter.name()) + ".npy"));
+    if (nnc::Status s = writeNpy(path, *value); !s.ok())
+      return Failure{s.message()};
+  }
+  return std::nullopt;
+}
+
+std::optional<Failure> run(const Options &options, std::ostream &out) {
+  const std::string &planPath = options.plan;
+  nnc::StatusOr<nnc::Plan> plan = loadPlan(planPath);
+  if (!plan.ok())
+    return Failure{plan.status().message()};
+  nnc::StatusOr<std::unique_ptr<Device>> device = createDevice(options.device);
+  if (!device.ok())
+    return Failure{"--device: " + device.status().message()};
+
+  // Check the input before any work: a wrong .npy should not cost an init.
+  const nnc::Function *predict = nullptr;
+  HostTensor input;
+  if (!options.predict.empty()) {
+    for (const nnc::Function &function : plan->functions())
+      if (function.name() == "predict")
+        predict = &function;
+    if (!predict)
+      return Failure{planPath + ": the plan has no function 'predict'"};
+    if (predict->inputs_size() != 1)
+      return Failure{planPath + ": function 'predict' has " +
+                     std::to_string(predict->inputs_size()) +
+                     " inputs; --predict feeds exactly one"};
+    if (predict->outputs_size() == 0)
+      return Failure{planPath + ": function 'predict' has no outputs"};
+    nnc::StatusOr<HostTensor> read = readNpy(options.predict);
+    if (!read.ok())
+      return Failure{read.status().message()};
+    if (nnc::Status s = checkType(*read, predict->inputs(0).type()); !s.ok())
+      return Failure{options.predict + ": " + s.message()};
+    input = std::move(*read);
+  }
+  std::string inputName = predict ? predict->inputs(0).name() : "";
+  std::string outputName = predict ? predict->outputs(0).name() : "";
+
+  nnc::StatusOr<std::unique_ptr<Executor>> executor = Executor::prepare(std::move(*plan), **device);
+  if (!executor.ok())
+    return Failure{planPath + ": " + executor.status().message()};
+  Executor &exec = **executor;
+  if (options.printArena)
+    out << "arena: " << exec.arenaBytes() << " bytes\n";
+  if (exec.function("init"))
+    if (nnc::Status s = exec.run("init"); !s.ok())
+      return Failure{planPath + ": " + s.message()};
+  if (!options.dumpDir.empty())
+    if (std::optional<Failure> failure = dumpParameters(exec, options.dumpDir))
+      return failure;
+  if (!predict)
+    return std::nullopt;
+
+  if (nnc::Status s = exec.setInput("predict", inputName, input); !s.ok())
+    return Failure{options.predict + ": " + s.message()};
+  if (nnc::Status s = exec.run("predict"); !s.ok())
+    return Failure{planPath + ": " + s.message()};
+  nnc::StatusOr<HostTensor> output = exec.getOutput("predict", outputName);
+  if (!output.ok())
+    return Failure{planPath + ": " + output.status().message()};
+  if (nnc::Status s = writeNpy(options.output, *output); !s.ok())
+    return Failure{s.message()};
+  return std::nullopt;
+}
+
+/// One line, whatever a message from dlerror or oneDNN contains.
+std::string oneLine(std::string message) {
+  for (char &c : message)
+    if (c == '\n' || c == '\r')
+      c = ' ';
+  return message;
+}
+
+} // namespace
+
+int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostream &err) {
+  std::optional<Failure> failure;
+  try {
+    Options options;
+    bool help = false;
+    failure = parseArgs(args, options, help);
+    if (!failure && help) {
+      out << kUsage;
+      return 0;
+    }
+    if (!failure)
+      failure = run(options, out);
+  } catch (const std::bad_alloc &) {
+    failure = Failure{"out of memory"};
+  } catch (const std::exception &e) {
+    failure = Failure{std::string("internal error: ") + e.what()};
+  }
+  if (!failure)
+    return 0;
+  err << "nnrun: error: " << oneLine(failure->message) << "\n";
+  return 1;
+}
+
+} // namespace nnrt

@@ -1,0 +1,267 @@
+// The device conformance suite (IREE's HAL CTS idea): one set of tests, instantiated for every
+// registered driver. A driver lacking a capability skips with the reason; the null driver
+// computes nothing, so it skips every numerical check.
+#include "TestSupport.h"
+
+#include "runtime/device/Drivers.h"
+
+#include <cfloat>
+#include <cmath>
+
+namespace nnrt {
+namespace {
+
+class DeviceTest : public ::testing::TestWithParam<std::string_view> {
+protected:
+  void SetUp() override {
+    auto created = createDevice(GetParam());
+    ASSERT_TRUE(created.ok()) << created.status().message();
+    device = std::move(*created);
+  }
+  void TearDown() override {
+    for (void *memory : allocations)
+      device->free(memory);
+  }
+  bool computes() const { return GetParam() != "null"; }
+
+  /// Device memory holding `values`.
+  void *upload(const std::vector<float> &values) {
+    auto memory = device->allocate(int64_t(values.size() * 4));
+    EXPECT_TRUE(memory.ok()) << memory.status().message();
+    allocations.push_back(*memory);
+    EXPECT_TRUE(device->copy(*memory, values.data(), int64_t(values.size() * 4)).ok());
+    return *memory;
+  }
+  std::vector<float> download(const void *memory, size_t count) {
+    std::vector<float> values(count);
+    EXPECT_TRUE(device->synchronize().ok());
+    EXPECT_TRUE(device->copy(values.data(), memory, int64_t(count * 4)).ok());
+    return values;
+  }
+
+  std::unique_ptr<Device> device;
+  std::vector<void *> allocations;
+};
+
+/// Element-wise |got - want| <= tolerance * (1 + |want|), reporting the worst element.
+void expectClose(const std::vector<float> &got, const std::vector<float> &want, double tolerance,
+                 const std::string &what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  size_t worst = 0;
+  double worstExcess = -1;
+  for (size_t i = 0; i < got.size(); ++i) {
+    double excess = std::abs(double(got[i]) - want[i]) - tolerance * (1 + std::abs(want[i]));
+    if (std::isnan(got[i]) || excess > worstExcess) {
+      worstExcess = std::isnan(got[i]) ? INFINITY : excess;
+      worst = i;
+    }
+  }
+  EXPECT_LE(worstExcess, 0.0) << what << ": element " << worst << " is " << got[worst]
+                              << ", want " << want[worst];
+}
+
+TEST_P(DeviceTest, AllocatesZeroedMemory) {
+  auto memory = device->allocate(1 << 20);
+  ASSERT_TRUE(memory.ok()) << memory.status().message();
+  allocations.push_back(*memory);
+  std::vector<uint8_t> bytes(1 << 20, 0xff);
+  ASSERT_TRUE(device->copy(bytes.data(), *memory, int64_t(bytes.size())).ok());
+  EXPECT_TRUE(std::all_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b == 0; }));
+}
+
+TEST_P(DeviceTest, AllocatesZeroBytes) {
+  auto memory = device->allocate(0);
+  ASSERT_TRUE(memory.ok()) << memory.status().message();
+  device->free(*memory);
+}
+
+TEST_P(DeviceTest, RefusesNegativeAllocation) {
+  auto memory = device->allocate(-1);
+  ASSERT_FALSE(memory.ok());
+  EXPECT_NE(memory.status().message().find("cannot allocate"), std::string::npos);
+}
+
+TEST_P(DeviceTest, CopiesRoundTrip) {
+  std::vector<float> values = test::randomFloats(1000, 1);
+  EXPECT_EQ(download(upload(values), values.size()), values);
+}
+
+TEST_P(DeviceTest, LaunchesKernelFromLibraryImage) {
+  if (!computes())
+    GTEST_SKIP() << GetParam() << " driver computes nothing";
+  auto library = device->loadKernelLibrary(test::testKernelLibrary(),
+                                           {"nnrt_test_double8", "nnrt_test_add8"});
+  ASSERT_TRUE(library.ok()) << library.status().message();
+  std::vector<float> a = {1, 2, 3, 4, 5, 6, 7, 8}, b = {10, 20, 30, 40, 50, 60, 70, 80};
+  std::vector<void *> args = {upload(a), upload(b), upload(std::vector<float>(8))};
+  ASSERT_TRUE(device->launchKernel((*library)->kernel(1), args.data(), args.size()).ok());
+  EXPECT_EQ(download(args[2], 8), (std::vector<float>{11, 22, 33, 44, 55, 66, 77, 88}));
+  std::vector<void *> doubleArgs = {args[2], args[0]};
+  ASSERT_TRUE(device->launchKernel((*library)->kernel(0), doubleArgs.data(), 2).ok());
+  EXPECT_EQ(download(args[0], 8), (std::vector<float>{22, 44, 66, 88, 110, 132, 154, 176}));
+}
+
+TEST_P(DeviceTest, LoadsTwoLibrariesSideBySide) {
+  if (!computes())
+    GTEST_SKIP() << GetParam() << " driver does not load code";
+  // Two images loaded at once must stay distinct objects, each usable until destroyed.
+  std::string image = test::testKernelLibrary();
+  auto first = device->loadKernelLibrary(image, {"nnrt_test_add8"});
+  auto second = device->loadKernelLibrary(image, {"nnrt_test_double8"});
+  ASSERT_TRUE(first.ok() && second.ok());
+  first->reset();
+  std::vector<float> x = {1, 1, 1, 1, 1, 1, 1, 1};
+  std::vector<void *> args = {upload(x), upload(std::vector<float>(8))};
+  ASSERT_TRUE(device->launchKernel((*second)->kernel(0), args.data(), 2).ok());
+  EXPECT_EQ(download(args[1], 8), std::vector<float>(8, 2.0f));
+}
+
+TEST_P(DeviceTest, RefusesMissingSymbol) {
+  if (!computes())
+    GTEST_SKIP() << GetParam() << " driver does not read the library image";
+  auto library = device->loadKernelLibrary(test::testKernelLibrary(), {"nnrt_test_add8", "nope"});
+  ASSERT_FALSE(library.ok());
+  EXPECT_EQ(library.status().message(), "the kernel library does not export 'nope'");
+}
+
+TEST_P(DeviceTest, RefusesNonElfLibrary) {
+  if (!computes())
+    GTEST_SKIP() << GetParam() << " driver does not read the library image";
+  auto library = device->loadKernelLibrary("this is not a shared object", {"f"});
+  ASSERT_FALSE(library.ok());
+  EXPECT_EQ(library.status().message(), "the kernel library is not an ELF shared object");
+}
+
+TEST_P(DeviceTest, RefusesCorruptElfLibrary) {
+  if (!computes())
+    GTEST_SKIP() << GetParam() << " driver does not read the library image";
+  std::string image = test::testKernelLibrary();
+  image.resize(200); // an ELF header whose sections are gone
+  auto library = device->loadKernelLibrary(image, {"nnrt_test_add8"});
+  ASSERT_FALSE(library.ok());
+  EXPECT_EQ(library.status().message().rfind("cannot load the kernel library: ", 0), 0u)
+      << library.status().message();
+}
+
+// Tolerance: inputs are uniform in [-1, 1], so a dot product of k terms carries rounding error
+// of about sqrt(k) * FLT_EPSILON * (typical |c| ~ sqrt(k)); oneDNN sums in a different order
+// (and with FMA) than the double-precision reference. At k <= 300 that is ~1e-5; 1e-4 relative
+// leaves a wide margin while still catching a wrong layout, which is off by O(1).
+constexpr double kLibraryTolerance = 1e-4;
+
+struct GemmCase {
+  const char *name;
+  GemmDesc desc;
+};
+
+TEST_P(DeviceTest, GemmMatchesReference) {
+  if (!computes())
+    GTEST_SKIP() << GetParam() << " driver computes nothing";
+  auto gemm = [](int64_t batch, int64_t m, int64_t n, int64_t k, bool transposeB,
+                 bool broadcastB, bool hasBias, PostOp postOp) {
+    return GemmDesc{batch, m, n, k, transposeB, broadcastB, hasBias, postOp};
+  };
+  const GemmCase cases[] = {
+      {"plain", gemm(1, 5, 7, 3, false, false, false, PostOp::None)},
+      {"transpose_b+bias", gemm(1, 4, 6, 9, true, false, true, PostOp::None)},
+      {"bias+relu", gemm(1, 8, 5, 4, false, false, true, PostOp::Relu)},
+      {"batched", gemm(3, 4, 5, 6, false, false, false, PostOp::None)},
+      {"batched transpose_b", gemm(2, 3, 4, 5, true, false, true, PostOp::None)},
+      {"broadcast_b", gemm(3, 4, 5, 6, false, true, false, PostOp::None)},
+      {"linear over (B,T,C)", gemm(2, 7, 10, 12, true, true, true, PostOp::Relu)},
+      {"mlp-sized", gemm(1, 64, 96, 300, true, false, true, PostOp::Relu)},
+  };
+  uint32_t seed = 0;
+  for (const GemmCase &c : cases) {
+    const GemmDesc &d = c.desc;
+    std::vector<float> a = test::randomFloats(size_t(d.batch * d.m * d.k), ++seed);
+    std::vector<float> b =
+        test::randomFloats(size_t((d.broadcastB ? 1 : d.batch) * d.k * d.n), ++seed);
+    std::vector<float> bias = test::randomFloats(size_t(d.n), ++seed);
+    auto call = device->prepareGemm(d);
+    ASSERT_TRUE(call.ok()) << c.name << ": " << call.status().message();
+    LibraryOperands operands = {upload(a), upload(b), d.hasBias ? upload(bias) : nullptr,
+                                upload(std::vector<float>(size_t(d.batch * d.m * d.n)))};
+    ASSERT_TRUE((*call)->run(operands).ok()) << c.name;
+    // Running the same prepared call again must give the same result (primitives are reused).
+    ASSERT_TRUE((*call)->run(operands).ok()) << c.name;
+    expectClose(download(operands[3], size_t(d.batch * d.m * d.n)),
+                test::referenceGemm(d, a, b, bias), kLibraryTolerance, c.name);
+  }
+}
+
+struct ConvCase {
+  const char *name;
+  std::array<int64_t, 4> input; // N, C, H, W
+  int64_t outChannels;
+  std::array<int64_t, 2> kernel, stride, padding, dilation;
+  int64_t groups;
+  bool hasBias;
+  PostOp postOp;
+};
+
+TEST_P(DeviceTest, Conv2dMatchesReference) {
+  if (!computes())
+    GTEST_SKIP() << GetParam() << " driver computes nothing";
+  const ConvCase cases[] = {
+      {"3x3 same", {2, 3, 8, 8}, 4, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 1, true, PostOp::None},
+      {"stride 2 relu", {1, 3, 9, 9}, 5, {3, 3}, {2, 2}, {0, 0}, {1, 1}, 1, false, PostOp::Relu},
+      {"groups 2", {2, 4, 6, 6}, 6, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 2, true, PostOp::None},
+      {"dilation 2", {1, 2, 10, 10}, 3, {3, 3}, {1, 1}, {2, 2}, {2, 2}, 1, true, PostOp::Relu},
+      {"depthwise", {2, 4, 7, 7}, 4, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 4, true, PostOp::None},
+      {"mixed per axis", {1, 2, 7, 5}, 3, {3, 2}, {2, 1}, {1, 0}, {1, 2}, 1, true, PostOp::None},
+      {"1x1", {3, 8, 4, 4}, 16, {1, 1}, {1, 1}, {0, 0}, {1, 1}, 1, false, PostOp::None},
+  };
+  uint32_t seed = 100;
+  for (const ConvCase &c : cases) {
+    Conv2dDesc d;
+    d.input = c.input;
+    d.weight = {c.outChannels, c.input[1] / c.groups, c.kernel[0], c.kernel[1]};
+    d.output = {c.input[0], c.outChannels,
+                test::convOutputSize(c.input[2], c.kernel[0], c.stride[0], c.padding[0],
+                                     c.dilation[0]),
+                test::convOutputSize(c.input[3], c.kernel[1], c.stride[1], c.padding[1],
+                                     c.dilation[1])};
+    d.stride = c.stride;
+    d.padding = c.padding;
+    d.dilation = c.dilation;
+    d.groups = c.groups;
+    d.hasBias = c.hasBias;
+    d.postOp = c.postOp;
+    auto count = [](const std::array<int64_t, 4> &s) { return size_t(s[0] * s[1] * s[2] * s[3]); };
+    std::vector<float> input = test::randomFloats(count(d.input), ++seed);
+    std::vector<float> weight = test::randomFloats(count(d.weight), ++seed);
+    std::vector<float> bias = test::randomFloats(size_t(c.outChannels), ++seed);
+    auto call = device->prepareConv2d(d);
+    ASSERT_TRUE(call.ok()) << c.name << ": " << call.status().message();
+    LibraryOperands operands = {upload(input), upload(weight), d.hasBias ? upload(bias) : nullptr,
+                                upload(std::vector<float>(count(d.output)))};
+    ASSERT_TRUE((*call)->run(operands).ok()) << c.name;
+    expectClose(download(operands[3], count(d.output)),
+                test::referenceConv2d(d, input, weight, bias), kLibraryTolerance, c.name);
+  }
+}
+
+TEST_P(DeviceTest, RefusesInconsistentConv2d) {
+  if (!computes())
+    GTEST_SKIP() << GetParam() << " driver accepts any descriptor";
+  // The plan loader refuses this before a device sees it; a driver must still fail cleanly.
+  Conv2dDesc d;
+  d.input = {1, 3, 8, 8};
+  d.weight = {4, 3, 3, 3};
+  d.output = {1, 4, 99, 99};
+  auto call = device->prepareConv2d(d);
+  EXPECT_FALSE(call.ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Drivers, DeviceTest, ::testing::ValuesIn(driverNames()),
+                         [](const auto &info) { return std::string(info.param); });
+
+TEST(DriversTest, UnknownDriverIsRefused) {
+  auto device = createDevice("tpu");
+  ASSERT_FALSE(device.ok());
+  EXPECT_EQ(device.status().message(), "unknown device 'tpu' (available: cpu, null)");
+}
+
+} // namespace
+} // namespace nnrt

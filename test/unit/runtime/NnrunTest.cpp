@@ -1,0 +1,205 @@
+// nnrun's command line, end to end on real files: a prediction with dumped parameters, and every
+// bad input turned into exactly one "nnrun: error: <file>: <problem>" line and exit code 1.
+#include "TestSupport.h"
+
+#include "runtime/Npy.h"
+#include "runtime/tool/Nnrun.h"
+
+#include <sys/wait.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace nnrt {
+namespace {
+
+using test::makeSlice;
+using test::makeTensor;
+
+/// y = 2 * (x @ w^T): a Gemm (2x8 @ (4x8)^T) then the test library's nnrt_test_double8 kernel.
+nnc::Plan predictPlan() {
+  nnc::Plan plan = test::makePlan(256);
+  plan.set_kernel_library(test::testKernelLibrary());
+  plan.mutable_metadata()->set_target_cpu("x86-64");
+  plan.mutable_metadata()->add_cpu_features("sse2");
+  *plan.add_parameters() = makeTensor("fc/weight", {4, 8}, 0);
+  nnc::Function *init = plan.add_functions();
+  init->set_name("init");
+  nnc::InitParameter *ip = init->add_commands()->mutable_init_parameter();
+  *ip->mutable_slice() = makeSlice(0, 128);
+  *ip->mutable_type() = test::makeType(nnc::F32, {4, 8});
+  ip->mutable_init()->set_kind(nnc::Initializer::KAIMING_UNIFORM);
+  nnc::Function *predict = plan.add_functions();
+  predict->set_name("predict");
+  *predict->add_inputs() = makeTensor("x", {2, 8}, 128);
+  *predict->add_outputs() = makeTensor("y", {2, 4}, 224);
+  nnc::Command *fc = predict->add_commands();
+  fc->set_node("fc");
+  nnc::Gemm *gemm = fc->mutable_gemm();
+  *gemm->mutable_a() = makeSlice(128, 64);
+  *gemm->mutable_b() = makeSlice(0, 128);
+  *gemm->mutable_c() = makeSlice(192, 32);
+  gemm->set_m(2);
+  gemm->set_n(4);
+  gemm->set_k(8);
+  gemm->set_transpose_b(true);
+  nnc::Command *twice = predict->add_commands();
+  twice->set_node("scale");
+  twice->mutable_kernel()->set_symbol("nnrt_test_double8");
+  *twice->mutable_kernel()->add_args() = makeSlice(192, 32);
+  *twice->mutable_kernel()->add_args() = makeSlice(224, 32);
+  return plan;
+}
+
+class NnrunTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    dir = test::scratchDir();
+    planPath = dir / "model.plan";
+    inputPath = dir / "input.npy";
+    outputPath = dir / "output.npy";
+    writePlan(predictPlan());
+    ASSERT_TRUE(writeNpy(inputPath, HostTensor::fromFloats({2, 8}, test::randomFloats(16, 3))).ok());
+  }
+  void writePlan(const nnc::Plan &plan) {
+    ASSERT_TRUE(writeFile(planPath, plan.SerializeAsString()).ok());
+  }
+  int nnrun(std::vector<std::string> args) {
+    out.str("");
+    err.str("");
+    return nnrunMain(args, out, err);
+  }
+  /// Runs nnrun expecting failure; returns its one stderr line.
+  std::string failure(std::vector<std::string> args) {
+    EXPECT_EQ(nnrun(args), 1);
+    std::string text = err.str();
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+    EXPECT_EQ(out.str(), "");
+    return text.substr(0, text.find('\n'));
+  }
+
+  std::filesystem::path dir;
+  std::string planPath, inputPath, outputPath;
+  std::ostringstream out, err;
+};
+
+TEST_F(NnrunTest, Help) {
+  EXPECT_EQ(nnrun({"--help"}), 0);
+  EXPECT_EQ(out.str().rfind("usage: nnrun MODEL.plan", 0), 0u);
+  EXPECT_EQ(err.str(), "");
+}
+
+TEST_F(NnrunTest, PredictsWithDumpedParameters) {
+  std::string params = dir / "params";
+  ASSERT_EQ(nnrun({planPath, "--predict", inputPath, "-o", outputPath, "--dump-parameters",
+                   params, "--print-arena"}),
+            0)
+      << err.str();
+  EXPECT_EQ(out.str(), "arena: 256 bytes\n");
+  EXPECT_EQ(err.str(), "");
+  // '/' in a parameter name becomes '_' in its file name.
+  auto weight = readNpy(params + "/fc_weight.npy");
+  ASSERT_TRUE(weight.ok()) << weight.status().message();
+  auto input = readNpy(inputPath);
+  auto output = readNpy(outputPath);
+  ASSERT_TRUE(output.ok()) << output.status().message();
+  EXPECT_EQ(output->describe(), "[2,4] f32");
+  GemmDesc d{1, 2, 4, 8, true, false, false, PostOp::None};
+  std::vector<float> want = test::referenceGemm(d, input->toFloats(), weight->toFloats(), {});
+  std::vector<float> got = output->toFloats();
+  for (size_t i = 0; i < want.size(); ++i)
+    EXPECT_NEAR(got[i], 2 * want[i], 1e-5) << i; // k = 8 terms of magnitude < 1
+}
+
+TEST_F(NnrunTest, NullDeviceRunsWithoutComputing) {
+  ASSERT_EQ(nnrun({planPath, "--device", "null", "--predict", inputPath, "-o", outputPath}), 0)
+      << err.str();
+  EXPECT_EQ(readNpy(outputPath)->toFloats(), std::vector<float>(8, 0.0f));
+}
+
+TEST_F(NnrunTest, RefusesBadCommandLines) {
+  EXPECT_EQ(failure({}), "nnrun: error: no plan given (usage: nnrun MODEL.plan ...; see nnrun "
+                         "--help)");
+  EXPECT_EQ(failure({planPath, "--frobnicate"}),
+            "nnrun: error: --frobnicate: unknown option (see nnrun --help)");
+  EXPECT_EQ(failure({planPath, "--predict"}), "nnrun: error: --predict: missing value");
+  EXPECT_EQ(failure({planPath, "--predict", inputPath}),
+            "nnrun: error: " + inputPath + ": --predict needs -o OUTPUT.npy");
+  EXPECT_EQ(failure({planPath, "other.plan"}),
+            "nnrun: error: other.plan: unexpected argument (nnrun runs one plan)");
+  EXPECT_EQ(failure({planPath, "--device=tpu"}),
+            "nnrun: error: --device: unknown device 'tpu' (available: cpu, null)");
+}
+
+TEST_F(NnrunTest, RefusesBadPlans) {
+  EXPECT_EQ(failure({dir / "missing.plan"}),
+            "nnrun: error: " + (dir / "missing.plan").string() +
+                ": cannot read: No such file or directory");
+  std::string bytes = predictPlan().SerializeAsString();
+  ASSERT_TRUE(writeFile(planPath, bytes.substr(0, bytes.size() - 100)).ok());
+  EXPECT_EQ(failure({planPath}), "nnrun: error: " + planPath +
+                                     ": not a plan, or a truncated or corrupt one (protobuf "
+                                     "parse failed)");
+  ASSERT_TRUE(writeFile(planPath, "").ok());
+  EXPECT_EQ(failure({planPath}), "nnrun: error: " + planPath + ": empty file, not a plan");
+  nnc::Plan plan = predictPlan();
+  plan.set_version(7);
+  writePlan(plan);
+  EXPECT_EQ(failure({planPath}), "nnrun: error: " + planPath +
+                                     ": plan version 7 is not supported (this nnrun reads "
+                                     "version 1)");
+  plan = predictPlan();
+  plan.mutable_metadata()->add_cpu_features("frobnicate");
+  writePlan(plan);
+  EXPECT_EQ(failure({planPath}), "nnrun: error: " + planPath +
+                                     ": plan needs CPU feature 'frobnicate' which this nnrun "
+                                     "cannot check (compiled for x86-64)");
+  plan = predictPlan();
+  plan.mutable_functions(1)->mutable_commands(1)->mutable_kernel()->set_symbol("gone");
+  writePlan(plan);
+  EXPECT_EQ(failure({planPath}), "nnrun: error: " + planPath +
+                                     ": function 'predict', node 'scale': the kernel library "
+                                     "does not export 'gone'");
+  plan = predictPlan();
+  plan.set_kernel_library("\177ELF and then nothing useful");
+  writePlan(plan);
+  std::string message = failure({planPath});
+  EXPECT_EQ(message.rfind("nnrun: error: " + planPath + ": cannot load the kernel library: ", 0),
+            0u)
+      << message;
+}
+
+TEST_F(NnrunTest, RefusesBadInputs) {
+  ASSERT_TRUE(writeNpy(inputPath, HostTensor::fromFloats({3, 8}, std::vector<float>(24))).ok());
+  EXPECT_EQ(failure({planPath, "--predict", inputPath, "-o", outputPath}),
+            "nnrun: error: " + inputPath + ": expected shape [2,8] f32, got [3,8] f32");
+  ASSERT_TRUE(writeNpy(inputPath, HostTensor(nnc::I64, {2, 8})).ok());
+  EXPECT_EQ(failure({planPath, "--predict", inputPath, "-o", outputPath}),
+            "nnrun: error: " + inputPath + ": expected shape [2,8] f32, got [2,8] i64");
+  ASSERT_TRUE(writeFile(inputPath, "1,2,3\n").ok());
+  EXPECT_EQ(failure({planPath, "--predict", inputPath, "-o", outputPath}),
+            "nnrun: error: " + inputPath + ": not a .npy file");
+  nnc::Plan plan = predictPlan();
+  *plan.mutable_functions(1)->add_inputs() = makeTensor("x2", {2, 8}, 128);
+  writePlan(plan);
+  EXPECT_EQ(failure({planPath, "--predict", inputPath, "-o", outputPath}),
+            "nnrun: error: " + planPath + ": function 'predict' has 2 inputs; --predict feeds "
+                                          "exactly one");
+  EXPECT_FALSE(std::filesystem::exists(outputPath));
+}
+
+TEST_F(NnrunTest, BinaryExitsWithOneLine) {
+  ASSERT_TRUE(writeFile(planPath, "garbage").ok());
+  std::string errPath = dir / "stderr.txt";
+  std::string command = std::string(NNRUN_BINARY) + " '" + planPath + "' 2>'" + errPath + "'";
+  int status = std::system(command.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  auto text = readFile(errPath);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(*text, "nnrun: error: " + planPath +
+                       ": not a plan, or a truncated or corrupt one (protobuf parse failed)\n");
+}
+
+} // namespace
+} // namespace nnrt

@@ -1,0 +1,210 @@
+// Plan loading: a serialized plan round-trips, and every way a plan file can be unusable is
+// refused with its one-line message.
+#include "TestSupport.h"
+
+#include "runtime/CpuFeatures.h"
+#include "runtime/PlanLoader.h"
+
+#include <google/protobuf/util/message_differencer.h>
+
+namespace nnrt {
+namespace {
+
+using test::makeSlice;
+using test::makeTensor;
+
+/// A small valid plan: a linear layer's Gemm with its parameters and an init function.
+nnc::Plan linearPlan() {
+  nnc::Plan plan = test::makePlan(1024);
+  plan.mutable_metadata()->set_target_cpu("znver4");
+  plan.mutable_metadata()->add_cpu_features("sse2");
+  *plan.add_parameters() = makeTensor("fc.weight", {4, 8}, 0);
+  nnc::Function *init = plan.add_functions();
+  init->set_name("init");
+  nnc::InitParameter *ip = init->add_commands()->mutable_init_parameter();
+  *ip->mutable_slice() = makeSlice(0, 128);
+  *ip->mutable_type() = test::makeType(nnc::F32, {4, 8});
+  ip->mutable_init()->set_kind(nnc::Initializer::KAIMING_UNIFORM);
+  nnc::Function *predict = plan.add_functions();
+  predict->set_name("predict");
+  *predict->add_inputs() = makeTensor("x", {2, 8}, 128);
+  *predict->add_outputs() = makeTensor("y", {2, 4}, 192);
+  nnc::Command *fc = predict->add_commands();
+  fc->set_node("fc");
+  nnc::Gemm *gemm = fc->mutable_gemm();
+  *gemm->mutable_a() = makeSlice(128, 64);
+  *gemm->mutable_b() = makeSlice(0, 128);
+  *gemm->mutable_c() = makeSlice(192, 32);
+  gemm->set_m(2);
+  gemm->set_n(4);
+  gemm->set_k(8);
+  gemm->set_transpose_b(true);
+  return plan;
+}
+
+std::string parseError(const nnc::Plan &plan) {
+  auto parsed = parsePlan(plan.SerializeAsString());
+  return parsed.ok() ? "(parsed)" : parsed.status().message();
+}
+
+TEST(PlanLoaderTest, RoundTrips) {
+  nnc::Plan plan = linearPlan();
+  plan.set_kernel_library(test::testKernelLibrary());
+  std::filesystem::path path = test::scratchDir() / "model.plan";
+  ASSERT_TRUE(writeFile(path, plan.SerializeAsString()).ok());
+  auto loaded = loadPlan(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(plan, *loaded));
+  // Serialization is deterministic here, which the compiler's byte-identical plans rely on.
+  EXPECT_EQ(loaded->SerializeAsString(), plan.SerializeAsString());
+}
+
+TEST(PlanLoaderTest, RefusesUnreadableFile) {
+  auto loaded = loadPlan("/nonexistent/model.plan");
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().message(),
+            "/nonexistent/model.plan: cannot read: No such file or directory");
+  auto directory = loadPlan(test::scratchDir());
+  ASSERT_FALSE(directory.ok());
+  EXPECT_NE(directory.status().message().find("cannot read: Is a directory"), std::string::npos);
+}
+
+TEST(PlanLoaderTest, RefusesEmptyFile) {
+  std::filesystem::path path = test::scratchDir() / "empty.plan";
+  ASSERT_TRUE(writeFile(path, "").ok());
+  auto loaded = loadPlan(path);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().message(), path.string() + ": empty file, not a plan");
+}
+
+TEST(PlanLoaderTest, RefusesTruncatedPlan) {
+  nnc::Plan plan = linearPlan();
+  plan.set_kernel_library(test::testKernelLibrary());
+  std::string bytes = plan.SerializeAsString();
+  // Cut inside the kernel library's bytes: the length prefix promises more than there is.
+  EXPECT_EQ(parsePlan(bytes.substr(0, bytes.size() / 2)).status().message(),
+            "not a plan, or a truncated or corrupt one (protobuf parse failed)");
+}
+
+TEST(PlanLoaderTest, RefusesGarbage) {
+  EXPECT_EQ(parsePlan("\x93NUMPY\x01\x00 this is an npy file").status().message(),
+            "not a plan, or a truncated or corrupt one (protobuf parse failed)");
+  // Bytes that happen to parse as a protobuf but carry no plan version.
+  EXPECT_EQ(parsePlan(std::string("\x50\x01", 2)).status().message(),
+            "not a plan (it has no plan version)");
+}
+
+TEST(PlanLoaderTest, RefusesOtherVersions) {
+  nnc::Plan plan = linearPlan();
+  plan.set_version(7);
+  EXPECT_EQ(parseError(plan), "plan version 7 is not supported (this nnrun reads version 1)");
+}
+
+TEST(PlanLoaderTest, RefusesSlicesOutsideTheArena) {
+  nnc::Plan plan = linearPlan();
+  plan.mutable_parameters(0)->mutable_slice()->set_offset(1000);
+  EXPECT_EQ(parseError(plan), "parameter 'fc.weight' [offset 1000, 128 bytes] lies outside the "
+                              "arena (1024 bytes)");
+  plan = linearPlan();
+  plan.mutable_parameters(0)->mutable_slice()->set_offset(-4);
+  EXPECT_EQ(parseError(plan), "parameter 'fc.weight' [offset -4, 128 bytes] lies outside the "
+                              "arena (1024 bytes)");
+  plan = linearPlan();
+  plan.mutable_functions(1)->mutable_commands(0)->mutable_gemm()->mutable_b()->set_offset(
+      INT64_MAX);
+  EXPECT_EQ(parseError(plan), "function 'predict', node 'fc': operand b [offset "
+                              "9223372036854775807, 128 bytes] lies outside the arena (1024 "
+                              "bytes)");
+  plan = linearPlan();
+  nnc::KernelCall *kernel = plan.mutable_functions(1)->add_commands()->mutable_kernel();
+  plan.set_kernel_library("\177ELF");
+  kernel->set_symbol("f");
+  *kernel->add_args() = makeSlice(1020, 8);
+  EXPECT_EQ(parseError(plan), "function 'predict', command 1: argument 0 [offset 1020, 8 bytes] "
+                              "lies outside the arena (1024 bytes)");
+}
+
+TEST(PlanLoaderTest, RefusesSlicesOfTheWrongSize) {
+  nnc::Plan plan = linearPlan();
+  plan.mutable_functions(1)->mutable_inputs(0)->mutable_slice()->set_size(60);
+  EXPECT_EQ(parseError(plan), "function 'predict', input 'x' has 60 bytes, expected 64");
+  plan = linearPlan();
+  plan.mutable_functions(1)->mutable_commands(0)->mutable_gemm()->set_k(9);
+  EXPECT_EQ(parseError(plan), "function 'predict', node 'fc': operand a has 64 bytes, expected 72");
+  plan = linearPlan();
+  *plan.mutable_functions(1)->mutable_commands(0)->mutable_gemm()->mutable_bias() =
+      makeSlice(256, 8);
+  EXPECT_EQ(parseError(plan), "function 'predict', node 'fc': bias has 8 bytes, expected 16");
+}
+
+TEST(PlanLoaderTest, RefusesMalformedCommands) {
+  nnc::Plan plan = linearPlan();
+  plan.mutable_functions(1)->mutable_commands(0)->mutable_gemm()->set_m(0);
+  EXPECT_EQ(parseError(plan),
+            "function 'predict', node 'fc': gemm needs positive sizes, got batch 1, m 0, n 4, k 8");
+  plan = linearPlan();
+  plan.mutable_functions(1)->add_commands()->set_node("mystery");
+  EXPECT_EQ(parseError(plan),
+            "function 'predict', node 'mystery': command of unknown kind (a newer plan format?)");
+  plan = linearPlan();
+  plan.mutable_functions(1)->add_commands()->mutable_kernel()->set_symbol("f");
+  EXPECT_EQ(parseError(plan), "function 'predict', command 1: kernel 'f' but the plan has no "
+                              "kernel library");
+  plan = linearPlan();
+  plan.mutable_functions(0)->mutable_commands(0)->mutable_init_parameter()->mutable_init()->set_kind(
+      nnc::Initializer::KIND_UNSET);
+  EXPECT_EQ(parseError(plan), "function 'init', command 0: unknown initializer kind 0");
+  plan = linearPlan();
+  plan.add_functions()->set_name("init");
+  EXPECT_EQ(parseError(plan), "two functions named 'init'");
+}
+
+TEST(PlanLoaderTest, RefusesConv2dWithWrongOutputShape) {
+  nnc::Plan plan = test::makePlan(4096);
+  nnc::Command *command = plan.add_functions()->add_commands();
+  plan.mutable_functions(0)->set_name("predict");
+  command->set_node("conv1");
+  nnc::Conv2d *conv = command->mutable_conv2d();
+  for (int64_t d : {1, 3, 8, 8})
+    conv->add_input_shape(d);
+  for (int64_t d : {4, 3, 3, 3})
+    conv->add_weight_shape(d);
+  for (int64_t d : {1, 4, 8, 8}) // padding 0 gives 6x6
+    conv->add_output_shape(d);
+  *conv->mutable_input() = makeSlice(0, 768);
+  *conv->mutable_weight() = makeSlice(768, 432);
+  *conv->mutable_output() = makeSlice(1200, 1024);
+  EXPECT_EQ(parseError(plan),
+            "function 'predict', node 'conv1': conv2d output shape [1,4,8,8] should be [1,4,6,6]");
+  conv->add_padding(1);
+  conv->add_padding(1);
+  EXPECT_EQ(parseError(plan), "(parsed)");
+  conv->set_groups(2); // 3 channels do not split into 2 groups
+  EXPECT_EQ(parseError(plan), "function 'predict', node 'conv1': conv2d weight 4,3,3,3 does not "
+                              "fit 3 input channels in 2 groups");
+}
+
+TEST(PlanLoaderTest, RefusesMissingCpuFeature) {
+  std::string missing;
+  for (std::string_view name : knownCpuFeatures())
+    if (hostSupports(name) == FeatureSupport::Missing) {
+      missing = name;
+      break;
+    }
+  if (missing.empty())
+    GTEST_SKIP() << "this machine has every feature the runtime knows";
+  nnc::Plan plan = linearPlan();
+  plan.mutable_metadata()->add_cpu_features(missing);
+  EXPECT_EQ(parseError(plan), "plan needs CPU feature '" + missing +
+                                  "' which this machine lacks (compiled for znver4)");
+}
+
+TEST(PlanLoaderTest, RefusesUnknownCpuFeature) {
+  nnc::Plan plan = linearPlan();
+  plan.mutable_metadata()->add_cpu_features("frobnicate");
+  EXPECT_EQ(parseError(plan), "plan needs CPU feature 'frobnicate' which this nnrun cannot check "
+                              "(compiled for znver4)");
+}
+
+} // namespace
+} // namespace nnrt

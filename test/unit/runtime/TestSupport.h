@@ -1,0 +1,139 @@
+// Helpers shared by the runtime tests: building plans by hand, the test kernel library, scratch
+// files, random data, and naive reference loops for GEMM and convolution.
+#pragma once
+
+#include "proto/plan.pb.h"
+#include "runtime/FileIO.h"
+#include "runtime/HostTensor.h"
+#include "runtime/device/Device.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+
+namespace nnrt::test {
+
+inline nnc::Slice makeSlice(int64_t offset, int64_t size) {
+  nnc::Slice slice;
+  slice.set_offset(offset);
+  slice.set_size(size);
+  return slice;
+}
+
+inline nnc::TensorType makeType(nnc::DType dtype, const Shape &shape) {
+  nnc::TensorType type;
+  type.set_dtype(dtype);
+  for (int64_t d : shape)
+    type.add_shape(d);
+  return type;
+}
+
+/// A tensor at `offset` whose slice size follows from its type.
+inline nnc::TensorSlice makeTensor(const std::string &name, const Shape &shape, int64_t offset,
+                                   nnc::DType dtype = nnc::F32) {
+  nnc::TensorSlice tensor;
+  tensor.set_name(name);
+  *tensor.mutable_type() = makeType(dtype, shape);
+  *tensor.mutable_slice() = makeSlice(offset, byteSize(dtype, shape));
+  return tensor;
+}
+
+/// An empty, valid plan of the current version.
+inline nnc::Plan makePlan(int64_t arenaBytes) {
+  nnc::Plan plan;
+  plan.set_version(nnc::PLAN_VERSION_CURRENT);
+  plan.set_arena_bytes(arenaBytes);
+  plan.set_seed(42);
+  plan.mutable_metadata()->set_target_cpu("test");
+  return plan;
+}
+
+/// The bytes of the test kernel library (kernels/TestKernels.c): nnrt_test_add8(a, b, c) and
+/// nnrt_test_double8(x, y), each on 8 floats.
+inline std::string testKernelLibrary() {
+  auto bytes = readFile(NNRT_TEST_KERNELS);
+  EXPECT_TRUE(bytes.ok()) << bytes.status().message();
+  return bytes.ok() ? *bytes : std::string();
+}
+
+/// A fresh directory for this test's files.
+inline std::filesystem::path scratchDir() {
+  const auto *info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = std::string(info->test_suite_name()) + "." + info->name();
+  std::replace(name.begin(), name.end(), '/', '_');
+  std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "nnrt-tests" / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+inline std::vector<float> randomFloats(size_t count, uint32_t seed) {
+  std::mt19937 generator(seed);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::vector<float> values(count);
+  for (float &v : values)
+    v = uniform(generator);
+  return values;
+}
+
+/// GEMM by definition, accumulating in double.
+inline std::vector<float> referenceGemm(const GemmDesc &d, const std::vector<float> &a,
+                                        const std::vector<float> &b,
+                                        const std::vector<float> &bias) {
+  std::vector<float> c(size_t(d.batch * d.m * d.n));
+  for (int64_t p = 0; p < d.batch; ++p) {
+    const float *bp = b.data() + (d.broadcastB ? 0 : p * d.k * d.n);
+    for (int64_t i = 0; i < d.m; ++i)
+      for (int64_t j = 0; j < d.n; ++j) {
+        double sum = d.hasBias ? bias[j] : 0.0;
+        for (int64_t l = 0; l < d.k; ++l)
+          sum += double(a[(p * d.m + i) * d.k + l]) *
+                 bp[d.transposeB ? j * d.k + l : l * d.n + j];
+        if (d.postOp == PostOp::Relu)
+          sum = std::max(sum, 0.0);
+        c[(p * d.m + i) * d.n + j] = float(sum);
+      }
+  }
+  return c;
+}
+
+/// nn.conv2d by definition (NCHW, symmetric padding, PyTorch dilation), accumulating in double.
+inline std::vector<float> referenceConv2d(const Conv2dDesc &d, const std::vector<float> &input,
+                                          const std::vector<float> &weight,
+                                          const std::vector<float> &bias) {
+  auto [n, c, h, w] = d.input;
+  auto [o, cg, kh, kw] = d.weight;
+  int64_t oh = d.output[2], ow = d.output[3], og = o / d.groups;
+  std::vector<float> out(size_t(n * o * oh * ow));
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t oc = 0; oc < o; ++oc)
+      for (int64_t y = 0; y < oh; ++y)
+        for (int64_t x = 0; x < ow; ++x) {
+          double sum = d.hasBias ? bias[oc] : 0.0;
+          int64_t group = oc / og;
+          for (int64_t ic = 0; ic < cg; ++ic)
+            for (int64_t ky = 0; ky < kh; ++ky)
+              for (int64_t kx = 0; kx < kw; ++kx) {
+                int64_t iy = y * d.stride[0] - d.padding[0] + ky * d.dilation[0];
+                int64_t ix = x * d.stride[1] - d.padding[1] + kx * d.dilation[1];
+                if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                  continue;
+                sum += double(input[((b * c + group * cg + ic) * h + iy) * w + ix]) *
+                       weight[((oc * cg + ic) * kh + ky) * kw + kx];
+              }
+          if (d.postOp == PostOp::Relu)
+            sum = std::max(sum, 0.0);
+          out[((b * o + oc) * oh + y) * ow + x] = float(sum);
+        }
+  return out;
+}
+
+/// PyTorch's output size for one spatial dimension.
+inline int64_t convOutputSize(int64_t size, int64_t kernel, int64_t stride, int64_t padding,
+                              int64_t dilation) {
+  return (size + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1;
+}
+
+} // namespace nnrt::test
