@@ -3,6 +3,8 @@
 // Messages name the function and the user's node: "function 'predict', node 'fc1': ...".
 #include "runtime/PlanLoader.h"
 
+#include "support/Checksum.h"
+
 #include "runtime/CpuFeatures.h"
 #include "runtime/FileIO.h"
 #include "runtime/HostTensor.h"
@@ -286,6 +288,9 @@ nnc::StatusOr<nnc::Plan> parsePlan(std::string_view bytes) {
     if (!plan.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
       return Status::error("not a plan, or a truncated or corrupt one (protobuf parse failed)");
   }
+  // A damaged plan is refused before anything in it is trusted; another version is named first.
+  if (plan.version() == nnc::PLAN_VERSION_CURRENT && plan.checksum() != nnc::planChecksum(plan))
+    return Status::error("the plan is corrupt (checksum mismatch)");
   if (Status s = validatePlan(plan); !s.ok())
     return s;
   const nnc::PlanMetadata &metadata = plan.metadata();

@@ -44,7 +44,9 @@ static const char *const kTrackedFeatures[] = {
 CpuTarget hostCpuTarget() {
   CpuTarget target;
   target.triple = llvm::sys::getDefaultTargetTriple();
-  target.cpu = llvm::sys::getHostCPUName().str();
+  // The baseline CPU plus exactly the recorded features: naming the host CPU would let LLVM use
+  // features the plan does not record (AMX, avx512fp16), and the runtime could not check them.
+  target.cpu = "x86-64";
   llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
   for (const char *name : kTrackedFeatures)
     if (features.lookup(name))

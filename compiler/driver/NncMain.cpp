@@ -11,6 +11,7 @@
 #include "compiler/plan/PlanBuilder.h"
 #include "proto/model.pb.h"
 #include "proto/plan.pb.h"
+#include "support/Checksum.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
@@ -24,8 +25,6 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 using namespace mlir;
 
@@ -107,25 +106,14 @@ int writePlan(const Model &model, ModuleOp module, std::string output,
     return 1;
   }
   Plan plan;
-  std::string modelBytes;
-  {
-    google::protobuf::io::StringOutputStream stream(&modelBytes);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    model.SerializeToCodedStream(&coded);
-  }
+  std::string modelBytes = serializeDeterministic(model);
   if (failed(buildPlan(module, model, modelBytes, hostCpuTarget(), plan))) {
     if (!diagnostics.sawError())
       diagnostics.error("building the plan failed");
     return 1;
   }
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream stream(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    plan.SerializeToCodedStream(&coded);
-  }
+  plan.set_checksum(planChecksum(plan));
+  std::string bytes = serializeDeterministic(plan);
   std::string openError;
   std::unique_ptr<llvm::ToolOutputFile> out = openOutputFile(output, &openError);
   if (!out) {

@@ -62,7 +62,7 @@ protected:
     ASSERT_TRUE(writeNpy(inputPath, HostTensor::fromFloats({2, 8}, test::randomFloats(16, 3))).ok());
   }
   void writePlan(const nnc::Plan &plan) {
-    ASSERT_TRUE(writeFile(planPath, plan.SerializeAsString()).ok());
+    ASSERT_TRUE(writeFile(planPath, test::planBytes(plan)).ok());
   }
   int nnrun(std::vector<std::string> args) {
     out.str("");
@@ -135,7 +135,7 @@ TEST_F(NnrunTest, RefusesBadPlans) {
   EXPECT_EQ(failure({dir / "missing.plan"}),
             "nnrun: error: " + (dir / "missing.plan").string() +
                 ": cannot read: No such file or directory");
-  std::string bytes = predictPlan().SerializeAsString();
+  std::string bytes = test::planBytes(predictPlan());
   ASSERT_TRUE(writeFile(planPath, bytes.substr(0, bytes.size() - 100)).ok());
   EXPECT_EQ(failure({planPath}), "nnrun: error: " + planPath +
                                      ": not a plan, or a truncated or corrupt one (protobuf "

@@ -43,20 +43,31 @@ nnc::Plan linearPlan() {
 }
 
 std::string parseError(const nnc::Plan &plan) {
-  auto parsed = parsePlan(plan.SerializeAsString());
+  auto parsed = parsePlan(test::planBytes(plan));
   return parsed.ok() ? "(parsed)" : parsed.status().message();
 }
 
 TEST(PlanLoaderTest, RoundTrips) {
   nnc::Plan plan = linearPlan();
   plan.set_kernel_library(test::testKernelLibrary());
+  plan.set_checksum(nnc::planChecksum(plan));
   std::filesystem::path path = test::scratchDir() / "model.plan";
-  ASSERT_TRUE(writeFile(path, plan.SerializeAsString()).ok());
+  ASSERT_TRUE(writeFile(path, test::planBytes(plan)).ok());
   auto loaded = loadPlan(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status().message();
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(plan, *loaded));
   // Serialization is deterministic here, which the compiler's byte-identical plans rely on.
   EXPECT_EQ(loaded->SerializeAsString(), plan.SerializeAsString());
+}
+
+TEST(PlanLoaderTest, RefusesDamagedKernelLibrary) {
+  nnc::Plan plan = linearPlan();
+  plan.set_kernel_library(test::testKernelLibrary());
+  std::string bytes = test::planBytes(plan);
+  size_t at = bytes.find("\x7f" "ELF");
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 100] ^= 0x40; // one flipped bit inside the code
+  EXPECT_EQ(parsePlan(bytes).status().message(), "the plan is corrupt (checksum mismatch)");
 }
 
 TEST(PlanLoaderTest, RefusesUnreadableFile) {
@@ -80,7 +91,7 @@ TEST(PlanLoaderTest, RefusesEmptyFile) {
 TEST(PlanLoaderTest, RefusesTruncatedPlan) {
   nnc::Plan plan = linearPlan();
   plan.set_kernel_library(test::testKernelLibrary());
-  std::string bytes = plan.SerializeAsString();
+  std::string bytes = test::planBytes(plan);
   // Cut inside the kernel library's bytes: the length prefix promises more than there is.
   EXPECT_EQ(parsePlan(bytes.substr(0, bytes.size() / 2)).status().message(),
             "not a plan, or a truncated or corrupt one (protobuf parse failed)");

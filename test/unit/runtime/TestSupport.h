@@ -6,6 +6,7 @@
 #include "runtime/FileIO.h"
 #include "runtime/HostTensor.h"
 #include "runtime/device/Device.h"
+#include "support/Checksum.h"
 
 #include <gtest/gtest.h>
 
@@ -52,6 +53,12 @@ inline nnc::Plan makePlan(int64_t arenaBytes) {
 
 /// The bytes of the test kernel library (kernels/TestKernels.c): nnrt_test_add8(a, b, c) and
 /// nnrt_test_double8(x, y), each on 8 floats.
+/// The bytes of `plan` as nnc writes them: checksum set, deterministic serialization.
+inline std::string planBytes(nnc::Plan plan) {
+  plan.set_checksum(nnc::planChecksum(plan));
+  return nnc::serializeDeterministic(plan);
+}
+
 inline std::string testKernelLibrary() {
   auto bytes = readFile(NNRT_TEST_KERNELS);
   EXPECT_TRUE(bytes.ok()) << bytes.status().message();
