@@ -335,17 +335,19 @@ struct Pool2dLowering : OpConversionPattern<OpTy> {
       input = tensor::PadOp::create(rewriter, loc, Type(), input, low, low,
                                     constantFloat(rewriter, loc, t, padValue));
     }
-    // Domain (n, c, oh, ow, kh, kw); the window tensor only gives kh, kw their extents.
+    // Domain (n, c, kh, kw, oh, ow): the window loops outside the output's rows and columns, so
+    // the innermost loop walks a contiguous output row and vectorizes. The window tensor only
+    // gives kh, kw their extents.
     MLIRContext *ctx = rewriter.getContext();
     auto d = [&](int i) { return getAffineDimExpr(i, ctx); };
     AffineMap inputMap = AffineMap::get(
-        6, 0, {d(0), d(1), d(2) * stride[0] + d(4), d(3) * stride[1] + d(5)}, ctx);
-    AffineMap windowMap = AffineMap::get(6, 0, {d(4), d(5)}, ctx);
-    AffineMap outMap = AffineMap::get(6, 0, {d(0), d(1), d(2), d(3)}, ctx);
+        6, 0, {d(0), d(1), d(4) * stride[0] + d(2), d(5) * stride[1] + d(3)}, ctx);
+    AffineMap windowMap = AffineMap::get(6, 0, {d(2), d(3)}, ctx);
+    AffineMap outMap = AffineMap::get(6, 0, {d(0), d(1), d(4), d(5)}, ctx);
     Value window = tensor::EmptyOp::create(rewriter, loc, kernel, t);
     using IT = utils::IteratorType;
-    SmallVector<IT> iterators = {IT::parallel, IT::parallel, IT::parallel,
-                                 IT::parallel, IT::reduction, IT::reduction};
+    SmallVector<IT> iterators = {IT::parallel,  IT::parallel, IT::reduction,
+                                 IT::reduction, IT::parallel, IT::parallel};
     Value pooled = generic(rewriter, loc, {input, window}, {inputMap, windowMap},
                            emptyTensor(rewriter, loc, type, padValue), outMap, iterators,
                            [](OpBuilder &b, Location l, ValueRange args) -> Value {

@@ -8,6 +8,8 @@
 #include "runtime/PlanLoader.h"
 #include "runtime/device/Drivers.h"
 
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 
@@ -25,12 +27,15 @@ options:
   -o, --output FILE       where to write predict's first output (.npy)
   --dump-parameters DIR   write every parameter after init as DIR/<name>.npy ('/' -> '_')
   --print-arena           print "arena: N bytes" (the plan's peak memory)
+  --time N                after the first predict, run it N more times and print each call's
+                          wall time ("predict_us <microseconds>"), for benchmarks
   --device NAME           cpu (default) or null (records calls, computes nothing)
   -h, --help              show this help
 )";
 
 struct Options {
   std::string plan, predict, output, dumpDir, device = "cpu";
+  int timedRuns = 0;
   bool printArena = false;
 };
 
@@ -72,6 +77,16 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
       failure = takeValue(options.dumpDir);
     } else if (arg == "--device") {
       failure = takeValue(options.device);
+    } else if (arg == "--time") {
+      std::string count;
+      failure = takeValue(count);
+      if (!failure) {
+        char *end = nullptr;
+        long n = std::strtol(count.c_str(), &end, 10);
+        if (*end != '\0' || n < 1 || n > 1000000)
+          failure = Failure{arg + ": expects a count from 1 to 1000000, got '" + count + "'"};
+        options.timedRuns = static_cast<int>(n);
+      }
     } else if (arg == "--print-arena") {
       if (hasInlineValue)
         failure = Failure{arg + ": takes no value"};
@@ -94,6 +109,8 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
     return Failure{options.predict + ": --predict needs -o OUTPUT.npy"};
   if (options.predict.empty() && !options.output.empty())
     return Failure{options.output + ": -o needs --predict INPUT.npy"};
+  if (options.timedRuns > 0 && options.predict.empty())
+    return Failure{"--time needs --predict INPUT.npy"};
   return std::nullopt;
 }
 
@@ -174,6 +191,14 @@ std::optional<Failure> run(const Options &options, std::ostream &out) {
     return Failure{options.predict + ": " + s.message()};
   if (nnc::Status s = exec.run("predict"); !s.ok())
     return Failure{planPath + ": " + s.message()};
+  for (int i = 0; i < options.timedRuns; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    if (nnc::Status s = exec.run("predict"); !s.ok())
+      return Failure{planPath + ": " + s.message()};
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    out << "predict_us "
+        << std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count() << "\n";
+  }
   nnc::StatusOr<HostTensor> output = exec.getOutput("predict", outputName);
   if (!output.ok())
     return Failure{planPath + ": " + output.status().message()};
