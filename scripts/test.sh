@@ -26,9 +26,10 @@ echo "=== sanitizers: building nnc with -fsanitize=address,undefined in build-as
 if { [ -f build-asan/build.ninja ] ||
      cmake -G Ninja -S . -B build-asan -DNNC_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
        -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
-       >/dev/null; } && cmake --build build-asan --target nnc nnc-opt; then
-  run_stage "malformed corpus, importer, CLI and dialect under ASan+UBSan" '^  (Passed|Failed)' \
+       >/dev/null; } && cmake --build build-asan --target nnc nnc-opt nnrun; then
+  run_stage "malformed models and plans, importer, passes, CLI under ASan+UBSan" '^  (Passed|Failed)' \
     /usr/lib/llvm-22/bin/lit -sv build/test/malformed build/test/import build/test/nnc build/test/dialect \
+      build/test/plan build/test/transforms \
     --param NNC_TOOLS_DIR="$PWD/build-asan/bin"
 else
   summary+=("sanitizers: the build-asan build failed"); status=1
