@@ -26,6 +26,8 @@ options:
   --predict FILE          .npy input for the predict function (which must take exactly one input)
   -o, --output FILE       where to write predict's first output (.npy)
   --dump-parameters DIR   write every parameter after init as DIR/<name>.npy ('/' -> '_')
+  --load-parameters DIR   after init, replace every parameter by DIR/<name>.npy (same naming;
+                          each file must exist and match the parameter's shape and dtype)
   --print-arena           print "arena: N bytes" (the plan's peak memory)
   --time N                after the first predict, run it N more times and print each call's
                           wall time ("predict_us <microseconds>"), for benchmarks
@@ -34,7 +36,7 @@ options:
 )";
 
 struct Options {
-  std::string plan, predict, output, dumpDir, device = "cpu";
+  std::string plan, predict, output, dumpDir, loadDir, device = "cpu";
   int timedRuns = 0;
   bool printArena = false;
 };
@@ -75,6 +77,8 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
       failure = takeValue(options.output);
     } else if (arg == "--dump-parameters") {
       failure = takeValue(options.dumpDir);
+    } else if (arg == "--load-parameters") {
+      failure = takeValue(options.loadDir);
     } else if (arg == "--device") {
       failure = takeValue(options.device);
     } else if (arg == "--time") {
@@ -138,6 +142,20 @@ std::optional<Failure> dumpParameters(const Executor &executor, const std::strin
   return std::nullopt;
 }
 
+std::optional<Failure> loadParameters(Executor &executor, const std::string &dir) {
+  for (const nnc::TensorSlice &parameter : executor.plan().parameters()) {
+    std::string path = (std::filesystem::path(dir) / (fileNameOf(parameter.name()) + ".npy"));
+    nnc::StatusOr<HostTensor> value = readNpy(path);
+    if (!value.ok())
+      return Failure{value.status().message()};
+    if (nnc::Status s = checkType(*value, parameter.type()); !s.ok())
+      return Failure{path + ": parameter '" + parameter.name() + "': " + s.message()};
+    if (nnc::Status s = executor.write(parameter, *value); !s.ok())
+      return Failure{path + ": " + s.message()};
+  }
+  return std::nullopt;
+}
+
 std::optional<Failure> run(const Options &options, std::ostream &out) {
   const std::string &planPath = options.plan;
   nnc::StatusOr<nnc::Plan> plan = loadPlan(planPath);
@@ -181,6 +199,9 @@ std::optional<Failure> run(const Options &options, std::ostream &out) {
   if (exec.function("init"))
     if (nnc::Status s = exec.run("init"); !s.ok())
       return Failure{planPath + ": " + s.message()};
+  if (!options.loadDir.empty())
+    if (std::optional<Failure> failure = loadParameters(exec, options.loadDir))
+      return failure;
   if (!options.dumpDir.empty())
     if (std::optional<Failure> failure = dumpParameters(exec, options.dumpDir))
       return failure;
