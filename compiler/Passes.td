@@ -4,13 +4,30 @@
 
 include "mlir/Pass/PassBase.td"
 
+def Autodiff : Pass<"nnc-autodiff", "mlir::ModuleOp"> {
+  let summary = "Build @train_step: forward, backward (per-op VJPs) and the optimizer update";
+  let description = [{
+    Clones `@forward` into `@train_step`, seeds the loss gradient with 1, visits the ops in
+    reverse calling each op's `DifferentiableOpInterface::buildVjp` (fan-out gradients summed),
+    then applies the optimizer of the module's `nn.training` spec to every trainable parameter.
+    The optimizer state becomes parameters of its own (`<name>.momentum`, zeros). `@train_step`
+    takes the graph inputs, parameters, state and a scalar `nnc.learning_rate`, and returns the
+    loss followed by the new parameters and state (`nn.updates = "<name>"`).
+
+    Before: `func.func @forward(%x, %y, %w) -> (loss, logits)`
+    After:  also `func.func @train_step(%x, %y, %w, %w.momentum, %lr) -> (loss, w', w.momentum')`
+  }];
+  let dependentDialects = ["mlir::func::FuncDialect"];
+}
+
 def ExtractPredict : Pass<"nnc-extract-predict", "mlir::ModuleOp"> {
   let summary = "Derive the inference function @predict from @forward";
   let description = [{
     Clones `@forward` into `@predict`, which returns the model's outputs without the loss, runs
     dropout as the identity (evaluation mode) and drops the graph inputs that only the loss read
-    (the labels). Records its FLOPs per call as `nnc.flops` and erases `@forward` (the plan has
-    no other entry point yet).
+    (the labels). Records its FLOPs per call as `nnc.flops` and erases `@forward` (the train
+    step, if any, was built from it before). A model whose only result is its loss gets no
+    `@predict`.
 
     Before: `func.func @forward(%x, %y, %w) -> (loss, logits)`
     After:  `func.func @predict(%x, %w) -> logits attributes {nnc.flops = ...}`

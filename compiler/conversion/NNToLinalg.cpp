@@ -624,6 +624,64 @@ struct MseLossLowering : OpConversionPattern<MseLossOp> {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// Ops of backward passes
+//===----------------------------------------------------------------------===//
+
+struct DropoutLowering : OpConversionPattern<DropoutOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(DropoutOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    // @predict has none left (evaluation mode); a train step reaches here only with rate 0,
+    // which is the identity (the autodiff pass refuses other rates until the Philox masks land).
+    if (op.getRate().convertToDouble() != 0.0)
+      return op.emitOpError("with rate > 0 needs the Philox masks, which are not built yet");
+    rewriter.replaceOp(op, adaptor.getInput());
+    return success();
+  }
+};
+
+struct ReluGradLowering : OpConversionPattern<ReluGradOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(ReluGradOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Value result = elementwise(
+        rewriter, op.getLoc(), cast<RankedTensorType>(op.getType()),
+        {adaptor.getOutput(), adaptor.getGrad()},
+        [](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value zero = constantFloat(b, l, args[1].getType(), 0.0);
+          Value active = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, args[0], zero);
+          return arith::SelectOp::create(b, l, active, args[1], zero);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct OneHotLowering : OpConversionPattern<OneHotOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(OneHotOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType()); // (..., classes)
+    int64_t rank = type.getRank();
+    AffineMap indexMap = rewriter.getMultiDimIdentityMap(rank).getMajorSubMap(rank - 1);
+    SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+    Value result = generic(
+        rewriter, op.getLoc(), adaptor.getIndices(), indexMap,
+        emptyTensor(rewriter, op.getLoc(), type), rewriter.getMultiDimIdentityMap(rank),
+        iterators, [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value label = arith::IndexCastOp::create(b, l, b.getIndexType(), args[0]);
+          Value c = linalg::IndexOp::create(b, l, rank - 1);
+          Value hit = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, c, label);
+          return arith::SelectOp::create(b, l, hit,
+                                         constantFloat(b, l, type.getElementType(), 1.0),
+                                         constantFloat(b, l, type.getElementType(), 0.0));
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 struct LowerNNToLinalgPass : nnc::impl::LowerNNToLinalgBase<LowerNNToLinalgPass> {
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
@@ -653,7 +711,7 @@ void nnc::populateNNToLinalgPatterns(RewritePatternSet &patterns) {
                Pool2dLowering<AvgPool2dOp, false>, EmbeddingLowering, ReshapeLowering,
                TransposeLowering, SliceLowering, ConcatLowering, ReduceLowering<ReduceSumOp>,
                ReduceLowering<ReduceMeanOp>, ReduceLowering<ReduceMaxOp>, CrossEntropyLowering,
-               MseLossLowering>(ctx);
+               MseLossLowering, DropoutLowering, ReluGradLowering, OneHotLowering>(ctx);
   patterns.add<UnaryLowering<ReluOp>>(ctx, relu);
   patterns.add<UnaryLowering<TanhOp>>(ctx, tanhFn);
   patterns.add<UnaryLowering<SigmoidOp>>(ctx, sigmoid);

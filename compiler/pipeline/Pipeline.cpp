@@ -12,7 +12,7 @@ namespace nnc {
 llvm::ArrayRef<PhaseInfo> phases() {
   static const PhaseInfo table[] = {
       {Phase::Import, "import", "model.pb -> verified `nn` IR", true},
-      {Phase::Autodiff, "autodiff", "forward + loss -> train step with gradients", false},
+      {Phase::Autodiff, "autodiff", "forward + loss -> @train_step (SGD; VJPs of most ops)", true},
       {Phase::Precision, "precision", "mixed-precision casts and loss scaling", false},
       {Phase::Accumulate, "accumulate", "gradient accumulation over micro-batches", false},
       {Phase::Distribute, "distribute", "data-parallel all-reduce, pipeline stages", false},
@@ -34,8 +34,11 @@ std::optional<PhaseInfo> lookupPhase(llvm::StringRef name) {
 void buildPipeline(Phase last, mlir::OpPassManager &pm) {
   // Import is done by the importer itself. Codegen and plan run after `lower` outside the pass
   // manager (they leave MLIR).
-  if (last < Phase::Lower)
+  if (last < Phase::Autodiff)
     return;
+  pm.addPass(createAutodiff());
+  if (last < Phase::Lower)
+    return; // precision .. optimize: not built yet, so nothing runs between
   pm.addPass(createExtractPredict());
   pm.addNestedPass<mlir::func::FuncOp>(createFuseEpilogues());
   pm.addNestedPass<mlir::func::FuncOp>(createLowerNNToLinalg());

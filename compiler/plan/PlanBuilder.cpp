@@ -1,10 +1,12 @@
 // The plan phase: a module lowered through kernel outlining becomes an nnc.Plan.
 //
-// 1. Give every tensor of @predict a buffer (views share their source's), with live ranges over
-//    the op sequence; parameters, graph inputs, outputs and constants live throughout.
+// 1. Give every tensor of the entry points (@predict, @train_step) a buffer (views share their
+//    source's), with live ranges over the op sequence; parameters (shared by name) and constants
+//    live throughout.
 // 2. Place the buffers in one arena (BufferAssignment).
-// 3. Turn each host op into a command: library calls (Gemm, Conv2d), kernel calls; and write
-//    the "init" function: parameter initializers, stored values and constants.
+// 3. Turn each host op into a command: library calls (Gemm, Conv2d), kernel calls, copies of
+//    updated parameters; and write the "init" function: parameter initializers, stored values
+//    and constants.
 // 4. Compile the kernels into the plan's shared object.
 #include "compiler/plan/PlanBuilder.h"
 
@@ -16,6 +18,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/SHA256.h"
 
 using namespace mlir;
@@ -54,7 +57,7 @@ std::string nodeName(Location loc) {
 
 class Builder {
 public:
-  Builder(func::FuncOp predict, const Model &model) : predict(predict), model(model) {}
+  Builder(ArrayRef<func::FuncOp> entries, const Model &model) : entries(entries), model(model) {}
   LogicalResult run(Plan &plan);
 
 private:
@@ -74,44 +77,64 @@ private:
     return s;
   }
   void assign();
+  LogicalResult emitFunction(func::FuncOp entry, Plan &plan);
   LogicalResult emitCommand(Operation *op, Function &function);
   LogicalResult emitInit(Plan &plan);
 
-  func::FuncOp predict;
+  ArrayRef<func::FuncOp> entries;
   const Model &model;
   llvm::DenseMap<Value, int> bufferOf; // root tensor -> request index
+  llvm::StringMap<int> paramBuffer;    // parameter name -> request index, shared by functions
   std::vector<BufferRequest> requests;
   std::vector<int64_t> offsets;
   int64_t peak = 0;
 };
 
+// Each function's ops get indices of their own range, so that temporaries of different
+// functions may share bytes; parameters (by name) and constants live throughout; a function's
+// inputs and outputs live from its start to its end.
 void Builder::assign() {
-  Block &body = predict.getBody().front();
   auto request = [&](Value v, int64_t start, int64_t end) {
     bufferOf[v] = requests.size();
     requests.push_back({byteSize(v.getType()), start, end});
   };
-  for (BlockArgument arg : body.getArguments())
-    request(arg, 0, kForever);
-  int64_t index = 0;
-  for (Operation &op : body) {
-    ++index;
-    if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp, tensor::EmptyOp, func::ReturnOp>(op))
-      continue; // views share storage; host empties are only out-argument placeholders
-    for (Value result : op.getResults())
-      request(result, index, isa<nn::ConstantOp>(op) ? kForever : index);
-  }
-  // Extend each live range to its last use; returned values live on for the caller.
-  index = 0;
-  for (Operation &op : body) {
-    ++index;
-    for (Value operand : op.getOperands()) {
-      auto it = bufferOf.find(root(operand));
-      if (it == bufferOf.end())
+  int64_t base = 0;
+  for (func::FuncOp entry : entries) {
+    Block &body = entry.getBody().front();
+    int64_t end = base + static_cast<int64_t>(body.getOperations().size()) + 1;
+    for (BlockArgument arg : body.getArguments()) {
+      auto name = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.param");
+      if (!name) {
+        request(arg, base, end);
         continue;
-      BufferRequest &r = requests[it->second];
-      r.end = isa<func::ReturnOp>(op) ? kForever : std::max(r.end, index);
+      }
+      auto [it, inserted] = paramBuffer.try_emplace(name.strref(), requests.size());
+      if (inserted)
+        requests.push_back({byteSize(arg.getType()), 0, kForever});
+      bufferOf[arg] = it->second;
     }
+    int64_t index = base;
+    for (Operation &op : body) {
+      ++index;
+      if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp, tensor::EmptyOp, func::ReturnOp>(op))
+        continue; // views share storage; host empties are only out-argument placeholders
+      for (Value result : op.getResults())
+        request(result, index, isa<nn::ConstantOp>(op) ? kForever : index);
+    }
+    // Extend each live range to its last use; returned values live to the function's end,
+    // when the caller reads them and the update copies run.
+    index = base;
+    for (Operation &op : body) {
+      ++index;
+      for (Value operand : op.getOperands()) {
+        auto it = bufferOf.find(root(operand));
+        if (it == bufferOf.end())
+          continue;
+        BufferRequest &r = requests[it->second];
+        r.end = std::max(r.end, isa<func::ReturnOp>(op) ? end : index);
+      }
+    }
+    base = end + 1;
   }
   BufferAssignment assignment = assignBuffers(requests);
   offsets = std::move(assignment.offsets);
@@ -208,53 +231,96 @@ LogicalResult Builder::emitInit(Plan &plan) {
   llvm::StringMap<const Parameter *> params;
   for (const Parameter &p : model.parameters())
     params[p.name()] = &p;
+  // The parameter table: the model's parameters, then optimizer state, each once.
+  llvm::StringSet<> seen;
   int stream = 0;
-  for (BlockArgument arg : predict.getArguments()) {
-    auto name = predict.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.param");
-    if (!name)
-      continue;
-    const Parameter *param = params.lookup(name.strref());
-    if (!cast<RankedTensorType>(arg.getType()).getElementType().isF32())
-      return predict.emitError("the CPU backend supports f32 parameters only; '")
-             << name.strref() << "' is " << arg.getType();
-    TensorSlice *entry = plan.add_parameters();
-    entry->set_name(name.str());
-    *entry->mutable_type() = protoType(arg.getType());
-    *entry->mutable_slice() = slice(arg);
-    Command *command = init->add_commands();
-    command->set_node(name.str());
-    if (param->has_stored()) {
-      WriteBytes *write = command->mutable_write_bytes();
-      *write->mutable_slice() = slice(arg);
-      write->set_data(param->stored().values().data(), param->stored().values_size() * 4);
-    } else {
+  for (func::FuncOp entry : entries)
+    for (BlockArgument arg : entry.getArguments()) {
+      auto name = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.param");
+      if (!name || !seen.insert(name.strref()).second)
+        continue;
+      if (!cast<RankedTensorType>(arg.getType()).getElementType().isF32())
+        return entry.emitError("the CPU backend supports f32 parameters only; '")
+               << name.strref() << "' is " << arg.getType();
+      TensorSlice *table = plan.add_parameters();
+      table->set_name(name.str());
+      *table->mutable_type() = protoType(arg.getType());
+      *table->mutable_slice() = slice(arg);
+      Command *command = init->add_commands();
+      command->set_node(name.str());
+      const Parameter *param = params.lookup(name.strref());
+      if (param && param->has_stored()) {
+        WriteBytes *write = command->mutable_write_bytes();
+        *write->mutable_slice() = slice(arg);
+        write->set_data(param->stored().values().data(), param->stored().values_size() * 4);
+        ++stream;
+        continue;
+      }
       InitParameter *fill = command->mutable_init_parameter();
       *fill->mutable_slice() = slice(arg);
-      *fill->mutable_type() = entry->type();
-      *fill->mutable_init() = param->init();
-      fill->set_stream(stream);
+      *fill->mutable_type() = table->type();
+      if (param) {
+        *fill->mutable_init() = param->init();
+      } else { // optimizer state: the autodiff pass asks for zeros
+        fill->mutable_init()->set_kind(Initializer::ZEROS);
+      }
+      fill->set_stream(stream++);
     }
-    ++stream;
+  for (func::FuncOp entry : entries)
+    entry.walk([&](nn::ConstantOp constant) {
+      auto value = cast<DenseElementsAttr>(constant.getValue());
+      Command *command = init->add_commands();
+      command->set_node(nodeName(constant.getLoc()));
+      WriteBytes *write = command->mutable_write_bytes();
+      *write->mutable_slice() = slice(constant.getResult());
+      ArrayRef<char> raw = value.getRawData();
+      std::string data;
+      int64_t bytes = byteSize(constant.getType());
+      if (value.isSplat())
+        for (int64_t i = 0; i < bytes; i += raw.size())
+          data.append(raw.data(), raw.size());
+      else
+        data.assign(raw.data(), raw.size());
+      write->set_data(data);
+    });
+  return success();
+}
+
+LogicalResult Builder::emitFunction(func::FuncOp entry, Plan &plan) {
+  Function *function = plan.add_functions();
+  function->set_name(entry.getSymName().str());
+  if (auto flops = entry->getAttrOfType<IntegerAttr>("nnc.flops"))
+    function->set_flops(flops.getInt());
+  for (BlockArgument arg : entry.getArguments())
+    if (auto name = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.input")) {
+      TensorSlice *input = function->add_inputs();
+      input->set_name(name.str());
+      *input->mutable_type() = protoType(arg.getType());
+      *input->mutable_slice() = slice(arg);
+    }
+  for (Operation &op : entry.getBody().front())
+    if (failed(emitCommand(&op, *function)))
+      return failure();
+  auto ret = cast<func::ReturnOp>(entry.getBody().front().getTerminator());
+  for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
+    if (auto name = entry.getResultAttrOfType<StringAttr>(i, "nn.output")) {
+      TensorSlice *output = function->add_outputs();
+      output->set_name(name.str());
+      *output->mutable_type() = protoType(value.getType());
+      *output->mutable_slice() = slice(value);
+    }
+    // New parameter and optimizer-state values go back to their own slices.
+    if (auto target = entry.getResultAttrOfType<StringAttr>(i, "nn.updates")) {
+      Command *command = function->add_commands();
+      command->set_node(target.str());
+      Copy *copy = command->mutable_copy();
+      *copy->mutable_src() = slice(value);
+      Slice dst;
+      dst.set_offset(offsets[paramBuffer.lookup(target.strref())]);
+      dst.set_size(byteSize(value.getType()));
+      *copy->mutable_dst() = dst;
+    }
   }
-  WalkResult walk = predict.walk([&](nn::ConstantOp constant) {
-    auto value = cast<DenseElementsAttr>(constant.getValue());
-    Command *command = init->add_commands();
-    if (auto name = dyn_cast<NameLoc>(constant.getLoc()))
-      command->set_node(name.getName().str());
-    WriteBytes *write = command->mutable_write_bytes();
-    *write->mutable_slice() = slice(constant.getResult());
-    ArrayRef<char> raw = value.getRawData();
-    std::string data;
-    int64_t bytes = byteSize(constant.getType());
-    if (value.isSplat())
-      for (int64_t i = 0; i < bytes; i += raw.size())
-        data.append(raw.data(), raw.size());
-    else
-      data.assign(raw.data(), raw.size());
-    write->set_data(data);
-    return WalkResult::advance();
-  });
-  (void)walk;
   return success();
 }
 
@@ -263,28 +329,9 @@ LogicalResult Builder::run(Plan &plan) {
   plan.set_arena_bytes(peak);
   if (failed(emitInit(plan)))
     return failure();
-  Function *function = plan.add_functions();
-  function->set_name("predict");
-  if (auto flops = predict->getAttrOfType<IntegerAttr>("nnc.flops"))
-    function->set_flops(flops.getInt());
-  for (BlockArgument arg : predict.getArguments())
-    if (auto name = predict.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.input")) {
-      TensorSlice *input = function->add_inputs();
-      input->set_name(name.str());
-      *input->mutable_type() = protoType(arg.getType());
-      *input->mutable_slice() = slice(arg);
-    }
-  for (Operation &op : predict.getBody().front())
-    if (failed(emitCommand(&op, *function)))
+  for (func::FuncOp entry : entries)
+    if (failed(emitFunction(entry, plan)))
       return failure();
-  auto ret = cast<func::ReturnOp>(predict.getBody().front().getTerminator());
-  for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
-    TensorSlice *output = function->add_outputs();
-    if (auto name = predict.getResultAttrOfType<StringAttr>(i, "nn.output"))
-      output->set_name(name.str());
-    *output->mutable_type() = protoType(value.getType());
-    *output->mutable_slice() = slice(value);
-  }
   return success();
 }
 
@@ -292,9 +339,13 @@ LogicalResult Builder::run(Plan &plan) {
 
 LogicalResult buildPlan(ModuleOp module, const Model &model, llvm::StringRef modelBytes,
                         const CpuTarget &target, Plan &plan) {
-  auto predict = module.lookupSymbol<func::FuncOp>("predict");
-  if (!predict)
-    return module.emitError("expects a @predict function (run the lower phase first)");
+  SmallVector<func::FuncOp> entries;
+  for (auto func : module.getOps<func::FuncOp>())
+    if (!func->hasAttr("nnc.kernel"))
+      entries.push_back(func);
+  if (entries.empty())
+    return module.emitError("the model has nothing to run: no outputs to predict and no "
+                            "optimizer to train with");
   plan.set_version(PLAN_VERSION_CURRENT);
   plan.set_seed(model.training().seed());
   PlanMetadata *meta = plan.mutable_metadata();
@@ -307,7 +358,7 @@ LogicalResult buildPlan(ModuleOp module, const Model &model, llvm::StringRef mod
   for (const std::string &feature : target.features)
     meta->add_cpu_features(feature);
   meta->set_precision("fp32");
-  if (failed(Builder(predict, model).run(plan)))
+  if (failed(Builder(entries, model).run(plan)))
     return failure();
   std::string library;
   if (failed(compileKernels(module, target, library)))

@@ -25,9 +25,9 @@ struct ExtractPredictPass : nnc::impl::ExtractPredictBase<ExtractPredictPass> {
       module.emitError("expects a @forward function");
       return signalPassFailure();
     }
-    if (forward.getNumResults() < 2) {
-      forward.emitError("the model has no outputs to predict (only the loss)");
-      return signalPassFailure();
+    if (forward.getNumResults() < 2) { // only the loss: nothing to predict
+      forward.erase();
+      return;
     }
     OpBuilder builder(module.getContext());
     builder.setInsertionPointAfter(forward);
@@ -68,7 +68,7 @@ struct ExtractPredictPass : nnc::impl::ExtractPredictBase<ExtractPredictPass> {
       resultAttrs.push_back(forward.getResultAttrDict(i));
     predict.setAllResultAttrs(resultAttrs);
     predict->setAttr("nnc.flops", builder.getI64IntegerAttr(nnc::countFlops(predict)));
-    // The plan has no other entry points yet; the train step (autodiff) will also start here.
+    // The train step (autodiff) was built from @forward before; nothing else needs it.
     forward.erase();
   }
 };

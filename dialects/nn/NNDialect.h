@@ -25,5 +25,7 @@ inline constexpr double kLabelSmoothing = 0.0;
 inline constexpr bool kKeepdim = false;
 } // namespace nnc::nn::defaults
 
+#include "dialects/nn/NNInterfaces.h.inc"
+
 #define GET_OP_CLASSES
 #include "dialects/nn/NNOps.h.inc"

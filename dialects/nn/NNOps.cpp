@@ -598,3 +598,35 @@ LogicalResult MseLossOp::inferReturnTypes(MLIRContext *, std::optional<Location>
   types.push_back(scalarOf(prediction));
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// Ops of backward passes
+//===----------------------------------------------------------------------===//
+
+LogicalResult ReluGradOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                           Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  Diag diag(loc, getOperationName());
+  if (failed(requireTensors(diag, {adaptor.getOutput(), adaptor.getGrad()})))
+    return failure();
+  auto output = tensorType(adaptor.getOutput()), grad = tensorType(adaptor.getGrad());
+  if (output != grad)
+    return diag.fail("expects output and grad of one type, got ", output, " and ", grad);
+  types.push_back(grad);
+  return success();
+}
+
+LogicalResult OneHotOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                         Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  Diag diag(loc, getOperationName());
+  if (failed(requireTensors(diag, {adaptor.getIndices()})))
+    return failure();
+  if (!adaptor.getProperties().classes || !adaptor.getProperties().dtype)
+    return diag.fail("requires attributes 'classes' and 'dtype'");
+  int64_t classes = adaptor.getClasses();
+  if (classes < 1)
+    return diag.fail("expects a positive number of classes, got ", classes);
+  SmallVector<int64_t> shape(tensorType(adaptor.getIndices()).getShape());
+  shape.push_back(classes);
+  types.push_back(RankedTensorType::get(shape, adaptor.getDtype()));
+  return success();
+}

@@ -7,6 +7,7 @@
 #define NNC_DIALECT_NN_OPS_TD
 
 include "dialects/nn/NNDialect.td"
+include "dialects/nn/NNInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/IR/CommonAttrConstraints.td"
@@ -33,7 +34,7 @@ def NN_ConstantOp : NN_Op<"constant", [Pure, ConstantLike]> {
   let hasFolder = 1;
 }
 
-def NN_LinearOp : NN_Op<"linear", [Pure]> {
+def NN_LinearOp : NN_Op<"linear", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let summary = "affine map over the last dimension: x W^T + b";
   let description = [{
     `input` is (..., in), `weight` is (out, in) as in PyTorch, the optional `bias` is (out); the
@@ -53,7 +54,7 @@ def NN_LinearOp : NN_Op<"linear", [Pure]> {
   }];
 }
 
-def NN_MatmulOp : NN_Op<"matmul", [Pure]> {
+def NN_MatmulOp : NN_Op<"matmul", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let summary = "batched matrix product";
   let description = [{
     `lhs` is (..., M, K) and `rhs` is (..., K, N); the leading batch dimensions broadcast as in
@@ -98,7 +99,8 @@ def NN_Conv2dOp : NN_Op<"conv2d", [Pure]> {
 // Elementwise
 //===----------------------------------------------------------------------===//
 
-class NN_BinaryOp<string mnemonic, string what> : NN_Op<mnemonic, [Pure]> {
+class NN_BinaryOp<string mnemonic, string what>
+    : NN_Op<mnemonic, [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let summary = "elementwise " # what # " with NumPy broadcasting";
   let description = [{
     Both operands share one dtype; their shapes broadcast as in NumPy (trailing dimensions match
@@ -133,9 +135,10 @@ class NN_UnaryOp<string mnemonic, string what, list<Trait> traits = [Pure]>
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def NN_ReluOp : NN_UnaryOp<"relu", "max(x, 0)">;
-def NN_TanhOp : NN_UnaryOp<"tanh", "the hyperbolic tangent">;
-def NN_SigmoidOp : NN_UnaryOp<"sigmoid", "the logistic function 1 / (1 + exp(-x))">;
+def NN_ReluOp : NN_UnaryOp<"relu", "max(x, 0)", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]>;
+def NN_TanhOp : NN_UnaryOp<"tanh", "the hyperbolic tangent", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]>;
+def NN_SigmoidOp : NN_UnaryOp<"sigmoid", "the logistic function 1 / (1 + exp(-x))",
+                              [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]>;
 
 def NN_GeluOp : NN_UnaryOp<"gelu", "the Gaussian error linear unit"> {
   let description = [{
@@ -151,7 +154,7 @@ def NN_GeluOp : NN_UnaryOp<"gelu", "the Gaussian error linear unit"> {
   let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
 }
 
-def NN_DropoutOp : NN_UnaryOp<"dropout", "inverted dropout", []> {
+def NN_DropoutOp : NN_UnaryOp<"dropout", "inverted dropout", [DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let description = [{
     During training, zeroes each element with probability `rate` and scales the rest by
     1 / (1 - rate); at evaluation it is the identity. Masks come from a counter-based generator
@@ -260,7 +263,7 @@ def NN_EmbeddingOp : NN_Op<"embedding", [Pure]> {
 // Shape manipulation
 //===----------------------------------------------------------------------===//
 
-def NN_ReshapeOp : NN_Op<"reshape", [Pure]> {
+def NN_ReshapeOp : NN_Op<"reshape", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let summary = "reshape to a static shape with the same element count";
   let description = [{
     ```mlir
@@ -272,7 +275,7 @@ def NN_ReshapeOp : NN_Op<"reshape", [Pure]> {
   let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
 }
 
-def NN_TransposeOp : NN_Op<"transpose", [Pure]> {
+def NN_TransposeOp : NN_Op<"transpose", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let summary = "permute dimensions";
   let description = [{
     Result dimension i is input dimension `permutation[i]`.
@@ -341,7 +344,7 @@ def NN_ReduceSumOp : NN_ReduceOp<"reduce_sum", "the sum">;
 def NN_ReduceMeanOp : NN_ReduceOp<"reduce_mean", "the mean">;
 def NN_ReduceMaxOp : NN_ReduceOp<"reduce_max", "the maximum">;
 
-def NN_CrossEntropyOp : NN_Op<"cross_entropy", [Pure]> {
+def NN_CrossEntropyOp : NN_Op<"cross_entropy", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let summary = "softmax cross-entropy loss with optional label smoothing";
   let description = [{
     `logits` is (..., C). `target` is either class indices (...) of i32/i64, or class
@@ -361,7 +364,7 @@ def NN_CrossEntropyOp : NN_Op<"cross_entropy", [Pure]> {
   let assemblyFormat = "$logits `,` $target prop-dict attr-dict `:` type($logits) `,` type($target)";
 }
 
-def NN_MseLossOp : NN_Op<"mse_loss", [Pure]> {
+def NN_MseLossOp : NN_Op<"mse_loss", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let summary = "mean squared error loss";
   let description = [{
     mean((prediction - target)^2) over all elements, as a scalar; both operands have one type.
@@ -373,6 +376,40 @@ def NN_MseLossOp : NN_Op<"mse_loss", [Pure]> {
   let arguments = (ins NN_FloatTensor:$prediction, NN_FloatTensor:$target);
   let results = (outs NN_FloatTensor:$result);
   let assemblyFormat = "$prediction `,` $target attr-dict `:` type($prediction) `,` type($target)";
+}
+
+//===----------------------------------------------------------------------===//
+// Ops of backward passes
+//===----------------------------------------------------------------------===//
+
+def NN_ReluGradOp : NN_Op<"relu_grad", [Pure]> {
+  let summary = "gradient of relu, from its output";
+  let description = [{
+    `grad` where the relu's `output` is positive, else 0. Taking the output (not the input) lets
+    the forward relu stay fused into the library call that produced it.
+
+    ```mlir
+    %dx = nn.relu_grad %y, %dy : tensor<128x256xf32>, tensor<128x256xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$output, NN_FloatTensor:$grad);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = "$output `,` $grad attr-dict `:` type($output) `,` type($grad)";
+}
+
+def NN_OneHotOp : NN_Op<"one_hot", [Pure]> {
+  let summary = "one-hot encoding of class indices";
+  let description = [{
+    `indices` (..., i32 or i64) become (..., classes) of `dtype` (1 at the index, else 0); indices
+    outside [0, classes) give an all-zero row.
+
+    ```mlir
+    %t = nn.one_hot %labels <{classes = 10 : i64, dtype = f32}> : tensor<128xi64>
+    ```
+  }];
+  let arguments = (ins NN_IndexTensor:$indices, I64Attr:$classes, TypeAttr:$dtype);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = "$indices prop-dict attr-dict `:` type($indices)";
 }
 
 #endif // NNC_DIALECT_NN_OPS_TD

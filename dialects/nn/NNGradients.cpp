@@ -1,0 +1,219 @@
+// Vector-Jacobian products of the `nn` ops (DifferentiableOpInterface), written with `nn` ops.
+// `g` is the gradient of the loss with respect to the op's result; shapes are static, so every
+// reduction a broadcast needs is known here.
+#include "dialects/nn/NNDialect.h"
+
+#include "mlir/IR/Builders.h"
+
+using namespace mlir;
+using namespace nnc::nn;
+
+namespace {
+
+RankedTensorType typeOf(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+Value reshape(OpBuilder &b, Location loc, Value v, ArrayRef<int64_t> shape) {
+  if (typeOf(v).getShape() == shape)
+    return v;
+  return ReshapeOp::create(b, loc, v, shape);
+}
+
+/// A scalar constant of `like`'s element type, broadcast by the binary ops.
+Value scalar(OpBuilder &b, Location loc, Value like, double value) {
+  auto type = RankedTensorType::get({}, typeOf(like).getElementType());
+  return ConstantOp::create(b, loc, DenseElementsAttr::get(type, b.getFloatAttr(type.getElementType(), value)));
+}
+
+/// Sums `grad` (shaped like a broadcast result) back to `target`'s shape: over the leading
+/// dimensions the target lacks and over the dimensions where it has size 1.
+Value unbroadcast(OpBuilder &b, Location loc, Value grad, RankedTensorType target) {
+  ArrayRef<int64_t> shape = typeOf(grad).getShape();
+  int64_t offset = shape.size() - target.getRank();
+  SmallVector<int64_t> axes;
+  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d)
+    if (d < offset || (target.getDimSize(d - offset) == 1 && shape[d] != 1))
+      axes.push_back(d);
+  if (!axes.empty())
+    grad = ReduceSumOp::create(b, loc, grad, axes, /*keepdim=*/BoolAttr());
+  return reshape(b, loc, grad, target.getShape());
+}
+
+/// The permutation that swaps the last two dimensions of a rank-`rank` tensor.
+SmallVector<int64_t> swapLastTwo(int64_t rank) {
+  SmallVector<int64_t> perm = llvm::to_vector(llvm::seq<int64_t>(0, rank));
+  std::swap(perm[rank - 1], perm[rank - 2]);
+  return perm;
+}
+
+/// (..., k) -> (prod(...), k): contractions over a flattened leading dimension.
+Value flatten2d(OpBuilder &b, Location loc, Value v) {
+  RankedTensorType type = typeOf(v);
+  int64_t last = type.getShape().back();
+  return reshape(b, loc, v, {type.getNumElements() / last, last});
+}
+
+} // namespace
+
+LogicalResult LinearOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  // y = act(x W^T + b): x (..., in), W (out, in), g (..., out).
+  Location loc = getLoc();
+  if (getActivation())
+    g = ReluGradOp::create(b, loc, getResult(), g);
+  Value x2 = flatten2d(b, loc, getInput()); // (M, in)
+  Value g2 = flatten2d(b, loc, g);          // (M, out)
+  Value dx = MatmulOp::create(b, loc, g2, getWeight());           // (M, in)
+  Value gT = TransposeOp::create(b, loc, g2, ArrayRef<int64_t>{1, 0}); // (out, M)
+  Value dw = MatmulOp::create(b, loc, gT, x2);                    // (out, in)
+  grads.assign({reshape(b, loc, dx, typeOf(getInput()).getShape()), dw});
+  if (getBias())
+    grads.push_back(ReduceSumOp::create(b, loc, g2, ArrayRef<int64_t>{0}, BoolAttr()));
+  return success();
+}
+
+LogicalResult MatmulOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  // c = a b: a (..., M, K), b (..., K, N), g (..., M, N).
+  Location loc = getLoc();
+  RankedTensorType a = typeOf(getLhs()), bt = typeOf(getRhs());
+  Value da = MatmulOp::create(
+      b, loc, g, TransposeOp::create(b, loc, getRhs(), swapLastTwo(bt.getRank())));
+  Value db;
+  if (bt.getRank() == 2) {
+    // One rhs for every batch: contract over all rows of every batch at once.
+    Value a2 = flatten2d(b, loc, getLhs()), g2 = flatten2d(b, loc, g);
+    db = MatmulOp::create(b, loc, TransposeOp::create(b, loc, a2, ArrayRef<int64_t>{1, 0}), g2);
+  } else if (a.getShape().drop_back(2) == bt.getShape().drop_back(2)) {
+    db = MatmulOp::create(b, loc, TransposeOp::create(b, loc, getLhs(), swapLastTwo(a.getRank())),
+                          g);
+  } else {
+    return emitOpError("has no gradient for broadcast batch dimensions yet: ")
+           << a << " and " << bt;
+  }
+  grads.assign({reshape(b, loc, da, a.getShape()), db});
+  return success();
+}
+
+template <typename OpTy>
+static LogicalResult requireFloat(OpTy op) {
+  if (isa<FloatType>(typeOf(op.getResult()).getElementType()))
+    return success();
+  return op.emitOpError("has no gradient: its operands are integers");
+}
+
+LogicalResult AddOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  if (failed(requireFloat(*this)))
+    return failure();
+  grads.assign({unbroadcast(b, getLoc(), g, typeOf(getLhs())),
+           unbroadcast(b, getLoc(), g, typeOf(getRhs()))});
+  return success();
+}
+
+LogicalResult SubOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  if (failed(requireFloat(*this)))
+    return failure();
+  Location loc = getLoc();
+  Value negated = MulOp::create(b, loc, g, scalar(b, loc, g, -1.0));
+  grads.assign({unbroadcast(b, loc, g, typeOf(getLhs())), unbroadcast(b, loc, negated, typeOf(getRhs()))});
+  return success();
+}
+
+LogicalResult MulOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  if (failed(requireFloat(*this)))
+    return failure();
+  Location loc = getLoc();
+  grads.assign({unbroadcast(b, loc, MulOp::create(b, loc, g, getRhs()), typeOf(getLhs())),
+           unbroadcast(b, loc, MulOp::create(b, loc, g, getLhs()), typeOf(getRhs()))});
+  return success();
+}
+
+LogicalResult DivOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  if (failed(requireFloat(*this)))
+    return failure();
+  // d(a/b)/da = 1/b; d(a/b)/db = -(a/b)/b.
+  Location loc = getLoc();
+  Value da = DivOp::create(b, loc, g, getRhs());
+  Value minusGq = MulOp::create(b, loc, MulOp::create(b, loc, g, getResult()),
+                                scalar(b, loc, g, -1.0));
+  Value db = DivOp::create(b, loc, minusGq, getRhs());
+  grads.assign({unbroadcast(b, loc, da, typeOf(getLhs())), unbroadcast(b, loc, db, typeOf(getRhs()))});
+  return success();
+}
+
+LogicalResult ReluOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  grads.assign({ReluGradOp::create(b, getLoc(), getResult(), g)});
+  return success();
+}
+
+LogicalResult TanhOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  // (1 - y^2) g
+  Location loc = getLoc();
+  Value y = getResult();
+  Value oneMinus = SubOp::create(b, loc, scalar(b, loc, y, 1.0), MulOp::create(b, loc, y, y));
+  grads.assign({MulOp::create(b, loc, g, oneMinus)});
+  return success();
+}
+
+LogicalResult SigmoidOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  // y (1 - y) g
+  Location loc = getLoc();
+  Value y = getResult();
+  Value slope = MulOp::create(b, loc, y, SubOp::create(b, loc, scalar(b, loc, y, 1.0), y));
+  grads.assign({MulOp::create(b, loc, g, slope)});
+  return success();
+}
+
+LogicalResult DropoutOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  if (getRate().convertToDouble() != 0.0)
+    return emitOpError("with rate > 0 is not supported in training yet (the Philox masks are "
+                       "not built); use rate 0");
+  grads.assign({g});
+  return success();
+}
+
+LogicalResult ReshapeOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  grads.assign({reshape(b, getLoc(), g, typeOf(getInput()).getShape())});
+  return success();
+}
+
+LogicalResult TransposeOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  ArrayRef<int64_t> perm = getPermutation();
+  SmallVector<int64_t> inverse(perm.size());
+  for (auto [i, p] : llvm::enumerate(perm))
+    inverse[p] = i;
+  grads.assign({TransposeOp::create(b, getLoc(), g, inverse)});
+  return success();
+}
+
+LogicalResult CrossEntropyOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  // loss = reduce_r(lse_r * sum_c w_rc - sum_c w_rc x_rc), w = (1 - s) target + s / C:
+  // dx = (softmax(x) * sum_c w - w) * g (/ rows for the mean).
+  Location loc = getLoc();
+  Value x = getLogits();
+  RankedTensorType type = typeOf(x);
+  int64_t classes = type.getShape().back(), rows = type.getNumElements() / classes;
+  double s = getLabelSmoothing() ? getLabelSmoothing()->convertToDouble() : defaults::kLabelSmoothing;
+  Value target = getTarget();
+  if (isa<IntegerType>(typeOf(target).getElementType()))
+    target = OneHotOp::create(b, loc, target, b.getI64IntegerAttr(classes),
+                              TypeAttr::get(type.getElementType()));
+  Value w = AddOp::create(b, loc, MulOp::create(b, loc, target, scalar(b, loc, x, 1.0 - s)),
+                          scalar(b, loc, x, s / classes));
+  Value weightSum = ReduceSumOp::create(b, loc, w, ArrayRef<int64_t>{type.getRank() - 1},
+                                        b.getBoolAttr(true));
+  Value p = SoftmaxOp::create(b, loc, x, IntegerAttr());
+  Value dx = SubOp::create(b, loc, MulOp::create(b, loc, p, weightSum), w);
+  bool mean = getReduction().value_or(defaults::kReduction) == StringRef("mean");
+  Value scale = mean ? DivOp::create(b, loc, g, scalar(b, loc, g, rows)).getResult() : g;
+  grads.assign({MulOp::create(b, loc, dx, scale), Value()});
+  return success();
+}
+
+LogicalResult MseLossOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  // d/dp mean((p - t)^2) = 2 (p - t) / n.
+  Location loc = getLoc();
+  Value diff = SubOp::create(b, loc, getPrediction(), getTarget());
+  double n = typeOf(diff).getNumElements();
+  Value scale = MulOp::create(b, loc, g, scalar(b, loc, g, 2.0 / n));
+  Value dp = MulOp::create(b, loc, diff, scale);
+  grads.assign({dp, MulOp::create(b, loc, dp, scalar(b, loc, dp, -1.0))});
+  return success();
+}

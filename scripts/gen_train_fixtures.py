@@ -1,0 +1,113 @@
+#!/usr/bin/python3
+"""Regenerates the training-parity fixtures under test/train/ with Debian's PyTorch 1.13.
+
+For each case: a model (model.pbtxt), initial weights (init/<name>.npy, loaded into the plan with
+nnrun --load-parameters), STEPS batches of features and labels, and what PyTorch computes from
+them: the loss of every step (losses.txt) and the final weights (final/<name>.npy). The model is
+a small MLP in the shape of the Fashion-MNIST example (784 -> 256 -> 256 -> 10 scaled down so the
+fixtures stay small); the optimizer is SGD with momentum, with and without Nesterov, with weight
+decay on the weight matrices only (nnc's rule: rank >= 2), dropout off.
+
+usage: OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/gen_train_fixtures.py
+"""
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "train")
+STEPS, BATCH, BATCHES = 50, 16, 5
+SIZES = [64, 32, 32, 10]
+LR, MOMENTUM, WEIGHT_DECAY, SMOOTHING = 0.05, 0.9, 0.01, 0.1
+
+
+def model_text(name, nesterov):
+    lines = [
+        "# Training parity fixture (scripts/gen_train_fixtures.py); weights come from init/.",
+        "format_version: 1",
+        f'name: "{name}"',
+        f'inputs {{ name: "x" type {{ dtype: F32 shape: [{BATCH}, {SIZES[0]}] }} role: FEATURES }}',
+        f'inputs {{ name: "y" type {{ dtype: I64 shape: [{BATCH}] }} role: LABELS }}',
+    ]
+    for i in range(3):
+        fan_in, fan_out = SIZES[i], SIZES[i + 1]
+        lines.append(f'parameters {{ name: "fc{i+1}.weight" type {{ dtype: F32 shape: [{fan_out}, {fan_in}] }} '
+                     f'init {{ kind: KAIMING_UNIFORM fan_in: {fan_in} }} }}')
+        lines.append(f'parameters {{ name: "fc{i+1}.bias" type {{ dtype: F32 shape: [{fan_out}] }} '
+                     f'init {{ kind: ZEROS }} }}')
+    prev = "x"
+    for i in range(3):
+        lines.append(f'nodes {{ name: "fc{i+1}" op: "linear" inputs: ["{prev}", "fc{i+1}.weight", '
+                     f'"fc{i+1}.bias"] outputs: "h{i+1}" }}')
+        prev = f"h{i+1}"
+        if i < 2:
+            lines.append(f'nodes {{ name: "relu{i+1}" op: "relu" inputs: "{prev}" outputs: "a{i+1}" }}')
+            lines.append(f'nodes {{ name: "drop{i+1}" op: "dropout" inputs: "a{i+1}" outputs: "d{i+1}" '
+                         f'attrs {{ key: "rate" value {{ f: 0 }} }} }}')
+            prev = f"d{i+1}"
+    lines.append(f'nodes {{ name: "loss" op: "cross_entropy" inputs: ["{prev}", "y"] outputs: "loss" '
+                 f'attrs {{ key: "label_smoothing" value {{ f: {SMOOTHING} }} }} }}')
+    lines.append(f'outputs: "{prev}"')
+    lines.append(f'training {{ loss: "loss" optimizer {{ kind: SGD learning_rate: {LR} momentum: {MOMENTUM} '
+                 f'nesterov: {"true" if nesterov else "false"} weight_decay: {WEIGHT_DECAY} }} }}')
+    return "\n".join(lines) + "\n"
+
+
+def forward(p, x):
+    h = x
+    for i in range(3):
+        h = F.linear(h, p[f"fc{i+1}.weight"], p[f"fc{i+1}.bias"])
+        if i < 2:
+            h = F.relu(h)
+    return h
+
+
+def make_case(name, nesterov):
+    out = os.path.join(ROOT, name)
+    os.makedirs(os.path.join(out, "init"), exist_ok=True)
+    os.makedirs(os.path.join(out, "final"), exist_ok=True)
+    torch.manual_seed(0)
+    params = {}
+    for i in range(3):
+        layer = torch.nn.Linear(SIZES[i], SIZES[i + 1])
+        params[f"fc{i+1}.weight"] = layer.weight.detach().clone().requires_grad_()
+        params[f"fc{i+1}.bias"] = (0.1 * torch.randn(SIZES[i + 1])).requires_grad_()
+    for n, p in params.items():
+        np.save(os.path.join(out, "init", n + ".npy"), p.detach().numpy())
+        # nnc keeps SGD's momentum buffers as parameters too; PyTorch starts them at zero.
+        np.save(os.path.join(out, "init", n + ".momentum.npy"), np.zeros(p.shape, np.float32))
+    rng = np.random.RandomState(1)
+    x = rng.rand(BATCHES * BATCH, SIZES[0]).astype(np.float32)
+    y = rng.randint(0, SIZES[-1], BATCHES * BATCH).astype(np.int64)
+    np.save(os.path.join(out, "features.npy"), x)
+    np.save(os.path.join(out, "labels.npy"), y)
+    with open(os.path.join(out, "model.pbtxt"), "w") as f:
+        f.write(model_text(name, nesterov))
+
+    weights = [p for n, p in params.items() if p.dim() >= 2]
+    biases = [p for n, p in params.items() if p.dim() < 2]
+    opt = torch.optim.SGD([{"params": weights, "weight_decay": WEIGHT_DECAY},
+                           {"params": biases, "weight_decay": 0.0}],
+                          lr=LR, momentum=MOMENTUM, nesterov=nesterov)
+    losses = []
+    for step in range(STEPS):
+        b = step % BATCHES
+        xb = torch.from_numpy(x[b * BATCH:(b + 1) * BATCH])
+        yb = torch.from_numpy(y[b * BATCH:(b + 1) * BATCH])
+        opt.zero_grad()
+        loss = F.cross_entropy(forward(params, xb), yb, label_smoothing=SMOOTHING)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    with open(os.path.join(out, "losses.txt"), "w") as f:
+        f.write("".join(f"{v:.9g}\n" for v in losses))
+    for n, p in params.items():
+        np.save(os.path.join(out, "final", n + ".npy"), p.detach().numpy())
+    print(f"{name}: loss {losses[0]:.4f} -> {losses[-1]:.4f}")
+
+
+if __name__ == "__main__":
+    make_case("mlp_sgd_momentum", nesterov=False)
+    make_case("mlp_sgd_nesterov", nesterov=True)
