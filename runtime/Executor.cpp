@@ -144,6 +144,10 @@ Status Executor::execute(const PreparedCommand &p) {
     const nnc::WriteBytes &write = command.write_bytes();
     return device_.copy(at(write.slice()), write.data().data(), write.slice().size());
   }
+  case nnc::Command::kCopy: {
+    const nnc::Copy &copy = command.copy();
+    return device_.copy(at(copy.dst()), at(copy.src()), copy.src().size());
+  }
   case nnc::Command::KIND_NOT_SET:
     break;
   }

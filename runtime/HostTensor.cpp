@@ -68,13 +68,15 @@ HostTensor::HostTensor(nnc::DType dtype, Shape shape)
 
 HostTensor HostTensor::fromFloats(Shape shape, const std::vector<float> &values) {
   HostTensor t(nnc::F32, std::move(shape));
-  std::memcpy(t.data.data(), values.data(), std::min(t.data.size(), values.size() * 4));
+  if (!values.empty()) // memcpy from an empty vector's null data() is undefined even for 0 bytes
+    std::memcpy(t.data.data(), values.data(), std::min(t.data.size(), values.size() * 4));
   return t;
 }
 
 std::vector<float> HostTensor::toFloats() const {
   std::vector<float> values(data.size() / 4);
-  std::memcpy(values.data(), data.data(), values.size() * 4);
+  if (!values.empty())
+    std::memcpy(values.data(), data.data(), values.size() * 4);
   return values;
 }
 

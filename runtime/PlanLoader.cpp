@@ -163,6 +163,8 @@ private:
     case nnc::Command::kWriteBytes:
       return slice(command.write_bytes().slice(),
                    static_cast<int64_t>(command.write_bytes().data().size()), "write_bytes slice");
+    case nnc::Command::kCopy:
+      return copy(command.copy());
     case nnc::Command::KIND_NOT_SET:
       break;
     }
@@ -177,6 +179,26 @@ private:
     for (int i = 0; i < kernel.args_size(); ++i)
       if (Status s = slice(kernel.args(i), -1, "argument " + std::to_string(i)); !s.ok())
         return s;
+    return Status();
+  }
+
+  /// Both slices in the arena, equal sizes, disjoint: the device copies with memcpy, which
+  /// overlapping ranges would corrupt.
+  Status copy(const nnc::Copy &copy) {
+    const nnc::Slice &src = copy.src(), &dst = copy.dst();
+    Status s = slice(src, -1, "copy source");
+    if (s.ok())
+      s = slice(dst, -1, "copy destination");
+    if (!s.ok())
+      return s;
+    if (src.size() != dst.size())
+      return Status::error("copy source has " + std::to_string(src.size()) +
+                           " bytes but its destination " + std::to_string(dst.size()));
+    if (src.size() > 0 && src.offset() < dst.offset() + dst.size() &&
+        dst.offset() < src.offset() + src.size())
+      return Status::error("copy source [offset " + std::to_string(src.offset()) +
+                           "] and destination [offset " + std::to_string(dst.offset()) + "] of " +
+                           std::to_string(src.size()) + " bytes overlap");
     return Status();
   }
 

@@ -330,6 +330,18 @@ def unary():
                        suffix="_none_explicit")
     out += unary_cases("gelu", lambda x: F.gelu(x, approximate="tanh"), shapes,
                        attrs={"approximate": "tanh"}, suffix="_tanh")
+    out += unary_cases("sqrt", torch.sqrt, shapes,
+                       gen=lambda rng, s: uniform(rng, 0.0, 9.0, *s))
+    out += unary_cases("exp", torch.exp, shapes)
+    # relu_grad(output, grad): grad where the relu output is positive (a backward op).
+    for i, shape in enumerate(shapes):
+        name = "relu_grad_%d" % i
+        rng = np.random.default_rng(seed_of((name,)))
+        y = np.maximum(randn(rng, *shape), 0).astype(np.float32)
+        m = Model(name, y)
+        r = m.node("op", "relu_grad", ["x", m.param("g", randn(rng, *shape))])
+        out.append(Case(name, m, r, lambda T, x, p: torch.where(x > 0, p["g"],
+                                                               torch.zeros_like(x))))
     return out
 
 

@@ -5,8 +5,9 @@ For each case: a model (model.pbtxt), initial weights (init/<name>.npy, loaded i
 nnrun --load-parameters), STEPS batches of features and labels, and what PyTorch computes from
 them: the loss of every step (losses.txt) and the final weights (final/<name>.npy). The model is
 a small MLP in the shape of the Fashion-MNIST example (784 -> 256 -> 256 -> 10 scaled down so the
-fixtures stay small); the optimizer is SGD with momentum, with and without Nesterov, with weight
-decay on the weight matrices only (nnc's rule: rank >= 2), dropout off.
+fixtures stay small), dropout off; the optimizers are SGD with momentum (with and without
+Nesterov) and AdamW with global-norm gradient clipping, weight decay on the weight matrices only
+(nnc's rule: rank >= 2). The learning rate of each case is in lr.txt.
 
 usage: OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/gen_train_fixtures.py
 """
@@ -21,9 +22,18 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "t
 STEPS, BATCH, BATCHES = 50, 16, 5
 SIZES = [64, 32, 32, 10]
 LR, MOMENTUM, WEIGHT_DECAY, SMOOTHING = 0.05, 0.9, 0.01, 0.1
+ADAM_LR, CLIP = 3e-3, 1.0
 
 
-def model_text(name, nesterov):
+def optimizer_text(kind, nesterov):
+    if kind == "sgd":
+        return (f'optimizer {{ kind: SGD learning_rate: {LR} momentum: {MOMENTUM} '
+                f'nesterov: {"true" if nesterov else "false"} weight_decay: {WEIGHT_DECAY} }}')
+    return (f'optimizer {{ kind: ADAMW learning_rate: {ADAM_LR} weight_decay: {WEIGHT_DECAY} }} '
+            f'grad_clip_norm: {CLIP}')
+
+
+def model_text(name, kind, nesterov):
     lines = [
         "# Training parity fixture (scripts/gen_train_fixtures.py); weights come from init/.",
         "format_version: 1",
@@ -50,8 +60,7 @@ def model_text(name, nesterov):
     lines.append(f'nodes {{ name: "loss" op: "cross_entropy" inputs: ["{prev}", "y"] outputs: "loss" '
                  f'attrs {{ key: "label_smoothing" value {{ f: {SMOOTHING} }} }} }}')
     lines.append(f'outputs: "{prev}"')
-    lines.append(f'training {{ loss: "loss" optimizer {{ kind: SGD learning_rate: {LR} momentum: {MOMENTUM} '
-                 f'nesterov: {"true" if nesterov else "false"} weight_decay: {WEIGHT_DECAY} }} }}')
+    lines.append(f'training {{ loss: "loss" {optimizer_text(kind, nesterov)} }}')
     return "\n".join(lines) + "\n"
 
 
@@ -64,7 +73,7 @@ def forward(p, x):
     return h
 
 
-def make_case(name, nesterov):
+def make_case(name, kind, nesterov=False):
     out = os.path.join(ROOT, name)
     os.makedirs(os.path.join(out, "init"), exist_ok=True)
     os.makedirs(os.path.join(out, "final"), exist_ok=True)
@@ -76,21 +85,27 @@ def make_case(name, nesterov):
         params[f"fc{i+1}.bias"] = (0.1 * torch.randn(SIZES[i + 1])).requires_grad_()
     for n, p in params.items():
         np.save(os.path.join(out, "init", n + ".npy"), p.detach().numpy())
-        # nnc keeps SGD's momentum buffers as parameters too; PyTorch starts them at zero.
-        np.save(os.path.join(out, "init", n + ".momentum.npy"), np.zeros(p.shape, np.float32))
+        # nnc keeps the optimizer state as parameters too; PyTorch starts it at zero.
+        for state in (["momentum"] if kind == "sgd" else ["exp_avg", "exp_avg_sq"]):
+            np.save(os.path.join(out, "init", f"{n}.{state}.npy"), np.zeros(p.shape, np.float32))
     rng = np.random.RandomState(1)
     x = rng.rand(BATCHES * BATCH, SIZES[0]).astype(np.float32)
     y = rng.randint(0, SIZES[-1], BATCHES * BATCH).astype(np.int64)
     np.save(os.path.join(out, "features.npy"), x)
     np.save(os.path.join(out, "labels.npy"), y)
     with open(os.path.join(out, "model.pbtxt"), "w") as f:
-        f.write(model_text(name, nesterov))
+        f.write(model_text(name, kind, nesterov))
+    with open(os.path.join(out, "lr.txt"), "w") as f:
+        f.write(f"{LR if kind == 'sgd' else ADAM_LR}\n")
 
     weights = [p for n, p in params.items() if p.dim() >= 2]
     biases = [p for n, p in params.items() if p.dim() < 2]
-    opt = torch.optim.SGD([{"params": weights, "weight_decay": WEIGHT_DECAY},
-                           {"params": biases, "weight_decay": 0.0}],
-                          lr=LR, momentum=MOMENTUM, nesterov=nesterov)
+    groups = [{"params": weights, "weight_decay": WEIGHT_DECAY},
+              {"params": biases, "weight_decay": 0.0}]
+    if kind == "sgd":
+        opt = torch.optim.SGD(groups, lr=LR, momentum=MOMENTUM, nesterov=nesterov)
+    else:
+        opt = torch.optim.AdamW(groups, lr=ADAM_LR)
     losses = []
     for step in range(STEPS):
         b = step % BATCHES
@@ -99,6 +114,8 @@ def make_case(name, nesterov):
         opt.zero_grad()
         loss = F.cross_entropy(forward(params, xb), yb, label_smoothing=SMOOTHING)
         loss.backward()
+        if kind != "sgd":
+            torch.nn.utils.clip_grad_norm_(list(params.values()), CLIP)
         opt.step()
         losses.append(loss.item())
     with open(os.path.join(out, "losses.txt"), "w") as f:
@@ -109,5 +126,6 @@ def make_case(name, nesterov):
 
 
 if __name__ == "__main__":
-    make_case("mlp_sgd_momentum", nesterov=False)
-    make_case("mlp_sgd_nesterov", nesterov=True)
+    make_case("mlp_sgd_momentum", "sgd", nesterov=False)
+    make_case("mlp_sgd_nesterov", "sgd", nesterov=True)
+    make_case("mlp_adamw_clip", "adamw")

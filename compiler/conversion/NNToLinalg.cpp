@@ -167,6 +167,9 @@ Value relu(OpBuilder &b, Location loc, Value x, ReluOp) {
 
 Value tanhFn(OpBuilder &b, Location loc, Value x, TanhOp) { return math::TanhOp::create(b, loc, x); }
 
+Value sqrtFn(OpBuilder &b, Location loc, Value x, SqrtOp) { return math::SqrtOp::create(b, loc, x); }
+Value expFn(OpBuilder &b, Location loc, Value x, ExpOp) { return math::ExpOp::create(b, loc, x); }
+
 Value sigmoid(OpBuilder &b, Location loc, Value x, SigmoidOp) {
   // 1 / (1 + exp(-x))
   Value one = constantFloat(b, loc, x.getType(), 1.0);
@@ -716,4 +719,6 @@ void nnc::populateNNToLinalgPatterns(RewritePatternSet &patterns) {
   patterns.add<UnaryLowering<TanhOp>>(ctx, tanhFn);
   patterns.add<UnaryLowering<SigmoidOp>>(ctx, sigmoid);
   patterns.add<UnaryLowering<GeluOp>>(ctx, gelu);
+  patterns.add<UnaryLowering<SqrtOp>>(ctx, sqrtFn);
+  patterns.add<UnaryLowering<ExpOp>>(ctx, expFn);
 }

@@ -4,11 +4,10 @@
 // 1. Clone @forward; add the optimizer state (as parameters) and the per-step learning rate.
 // 2. Seed d(loss) = 1 and visit the ops in reverse, summing the gradients of fanned-out values.
 //    An op on the gradient path without a VJP is an error at the user's node, never a zero.
-// 3. Update every trainable parameter (SGD with momentum / Nesterov / weight decay) and return
-//    the loss followed by the new parameters and state, each marked `nn.updates = "<name>"`.
-//
-// Optimizers and options not built yet (Adam, AdamW, clipping) leave the plan without a train
-// step, with a warning saying why.
+// 3. Clip the gradients to a global norm (the pre-clip norm is the output "grad_norm"), then
+//    update every trainable parameter (SGD with momentum / Nesterov / L2 decay; Adam; AdamW with
+//    decoupled decay, bias-corrected with the per-step input "nnc.step") and return the loss
+//    followed by the new parameters and state, each marked `nn.updates = "<name>"`.
 #include "compiler/Passes.h"
 #include "compiler/plan/Flops.h"
 
@@ -16,6 +15,8 @@
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
+
+#include <cmath>
 
 namespace nnc {
 #define GEN_PASS_DEF_AUTODIFF
@@ -27,16 +28,24 @@ using namespace nnc::nn;
 
 namespace {
 
-/// The SGD hyperparameters of the TrainingSpec (module attribute `nn.training`).
-struct SgdOptions {
-  double momentum = 0, weightDecay = 0;
+/// The optimizer of the TrainingSpec (module attribute `nn.training`), PyTorch's defaults where
+/// the spec leaves a field at 0.
+struct OptimizerOptions {
+  StringRef kind; // "sgd", "adam", "adamw"
+  double momentum = 0, weightDecay = 0, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
+  double clipNorm = 0;
   bool nesterov = false, decayAll = false;
 };
 
-double number(DictionaryAttr dict, StringRef key) {
+double number(DictionaryAttr dict, StringRef key, double fallback = 0.0) {
   if (auto f = dict.getAs<FloatAttr>(key))
     return f.getValueAsDouble();
-  return 0.0;
+  return fallback;
+}
+
+bool flag(DictionaryAttr dict, StringRef key) {
+  auto b = dict.getAs<BoolAttr>(key);
+  return b && b.getValue();
 }
 
 Value scalarConstant(OpBuilder &b, Location loc, Type elementType, double value) {
@@ -45,6 +54,88 @@ Value scalarConstant(OpBuilder &b, Location loc, Type elementType, double value)
 }
 
 struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
+  DictionaryAttr output(StringRef name) {
+    Builder b(&getContext());
+    return b.getDictionaryAttr(b.getNamedAttr("nn.output", b.getStringAttr(name)));
+  }
+  DictionaryAttr updates(StringRef name) {
+    Builder b(&getContext());
+    return b.getDictionaryAttr(b.getNamedAttr("nn.updates", b.getStringAttr(name)));
+  }
+
+  /// PyTorch's clip_grad_norm_: scales every gradient by min(1, max / (norm + 1e-6)), norm the
+  /// 2-norm of all gradients together, and returns that (pre-clip) norm.
+  Value clipByGlobalNorm(OpBuilder &b, Location loc, SmallVectorImpl<Value> &grads, double max) {
+    Value sumSquares;
+    for (Value g : grads) {
+      if (!g)
+        continue;
+      int64_t rank = cast<RankedTensorType>(g.getType()).getRank();
+      Value squares = MulOp::create(b, loc, g, g);
+      Value sum = rank == 0 ? squares
+                            : ReduceSumOp::create(b, loc, squares,
+                                                  llvm::to_vector(llvm::seq<int64_t>(0, rank)),
+                                                  BoolAttr())
+                                  .getResult();
+      sumSquares = sumSquares ? AddOp::create(b, loc, sumSquares, sum).getResult() : sum;
+    }
+    Type t = cast<RankedTensorType>(sumSquares.getType()).getElementType();
+    auto constant = [&](double v) { return scalarConstant(b, loc, t, v); };
+    Value norm = SqrtOp::create(b, loc, sumSquares);
+    Value coef = DivOp::create(b, loc, constant(max), AddOp::create(b, loc, norm, constant(1e-6)));
+    // min(coef, 1) = 1 - relu(1 - coef)
+    Value clamped = SubOp::create(
+        b, loc, constant(1.0), ReluOp::create(b, loc, SubOp::create(b, loc, constant(1.0), coef)));
+    for (Value &g : grads)
+      if (g)
+        g = MulOp::create(b, loc, g, clamped);
+    return norm;
+  }
+
+  /// One parameter's optimizer step, as PyTorch's SGD / Adam / AdamW; `nextState` gets the new
+  /// state in the order of the state arguments.
+  Value update(OpBuilder &b, Location loc, const OptimizerOptions &opt, Value param, Value g,
+               ArrayRef<BlockArgument> state, Value lr, Value stepCount,
+               SmallVectorImpl<Value> &nextState) {
+    auto type = cast<RankedTensorType>(param.getType());
+    auto constant = [&](double v) { return scalarConstant(b, loc, type.getElementType(), v); };
+    auto mul = [&](Value x, Value y) { return MulOp::create(b, loc, x, y).getResult(); };
+    auto add = [&](Value x, Value y) { return AddOp::create(b, loc, x, y).getResult(); };
+    auto sub = [&](Value x, Value y) { return SubOp::create(b, loc, x, y).getResult(); };
+    auto div = [&](Value x, Value y) { return DivOp::create(b, loc, x, y).getResult(); };
+    // Weight decay applies to weight matrices (rank >= 2) unless the spec says all parameters.
+    bool decays = opt.weightDecay != 0 && (opt.decayAll || type.getRank() >= 2);
+    if (opt.kind == "sgd") {
+      // g += wd p; buf = m buf + g; d = nesterov ? g + m buf : buf; p -= lr d.
+      if (decays)
+        g = add(g, mul(param, constant(opt.weightDecay)));
+      Value direction = g;
+      if (opt.momentum != 0) {
+        Value next = add(mul(state[0], constant(opt.momentum)), g);
+        nextState.push_back(next);
+        direction = opt.nesterov ? add(g, mul(next, constant(opt.momentum))) : next;
+      }
+      return sub(param, mul(direction, lr));
+    }
+    // Adam / AdamW: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+    // p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps), b^t = exp(t ln b).
+    if (decays && opt.kind == "adam")
+      g = add(g, mul(param, constant(opt.weightDecay)));
+    if (decays && opt.kind == "adamw")
+      param = mul(param, sub(constant(1.0), mul(lr, constant(opt.weightDecay))));
+    Value m = add(mul(state[0], constant(opt.beta1)), mul(g, constant(1.0 - opt.beta1)));
+    Value v = add(mul(state[1], constant(opt.beta2)), mul(mul(g, g), constant(1.0 - opt.beta2)));
+    nextState.append({m, v});
+    auto correction = [&](double beta) { // 1 - beta^t
+      return sub(constant(1.0),
+                 ExpOp::create(b, loc, mul(stepCount, constant(std::log(beta)))).getResult());
+    };
+    Value stepSize = div(lr, correction(opt.beta1));
+    Value denom = add(div(SqrtOp::create(b, loc, v), SqrtOp::create(b, loc, correction(opt.beta2))),
+                      constant(opt.epsilon));
+    return sub(param, mul(div(m, denom), stepSize));
+  }
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     auto forward = module.lookupSymbol<func::FuncOp>("forward");
@@ -55,27 +146,26 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
     auto kind = optimizer ? optimizer.getAs<StringAttr>("kind") : StringAttr();
     if (!kind)
       return; // no optimizer: an inference-only plan
-    if (kind.strref() != "sgd") {
-      module.emitWarning("no train_step: optimizer '")
-          << kind.strref() << "' is not implemented yet (SGD is)";
+    if (kind.strref() != "sgd" && kind.strref() != "adam" && kind.strref() != "adamw") {
+      module.emitWarning("no train_step: optimizer '") << kind.strref() << "' is not known";
       return;
     }
-    if (number(spec, "grad_clip_norm") > 0) {
-      module.emitWarning("no train_step: gradient clipping is not implemented yet");
-      return;
-    }
-    SgdOptions sgd;
-    sgd.momentum = number(optimizer, "momentum");
-    sgd.weightDecay = number(optimizer, "weight_decay");
-    sgd.nesterov = optimizer.getAs<BoolAttr>("nesterov") &&
-                   optimizer.getAs<BoolAttr>("nesterov").getValue();
-    sgd.decayAll = optimizer.getAs<BoolAttr>("decay_all_parameters") &&
-                   optimizer.getAs<BoolAttr>("decay_all_parameters").getValue();
-    if (failed(buildTrainStep(module, forward, sgd)))
+    OptimizerOptions options;
+    options.kind = kind.strref();
+    options.momentum = number(optimizer, "momentum");
+    options.weightDecay = number(optimizer, "weight_decay");
+    options.beta1 = number(optimizer, "beta1", 0.9);
+    options.beta2 = number(optimizer, "beta2", 0.999);
+    options.epsilon = number(optimizer, "epsilon", 1e-8);
+    options.nesterov = flag(optimizer, "nesterov");
+    options.decayAll = flag(optimizer, "decay_all_parameters");
+    options.clipNorm = number(spec, "grad_clip_norm");
+    if (failed(buildTrainStep(module, forward, options)))
       signalPassFailure();
   }
 
-  LogicalResult buildTrainStep(ModuleOp module, func::FuncOp forward, const SgdOptions &sgd) {
+  LogicalResult buildTrainStep(ModuleOp module, func::FuncOp forward,
+                               const OptimizerOptions &opt) {
     OpBuilder builder(module.getContext());
     builder.setInsertionPointAfter(forward);
     auto step = cast<func::FuncOp>(builder.clone(*forward));
@@ -94,28 +184,38 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
       if (name && (!trainable || trainable.getValue()))
         params.push_back({arg, name});
     }
-    SmallVector<BlockArgument> buffers;
-    if (sgd.momentum != 0)
-      for (auto [param, name] : params) {
+    // Optimizer state, one tensor per parameter and kind, as parameters initialized to zero.
+    SmallVector<StringRef> stateKinds;
+    if (opt.kind == "sgd" && opt.momentum != 0)
+      stateKinds = {"momentum"};
+    else if (opt.kind != "sgd")
+      stateKinds = {"exp_avg", "exp_avg_sq"};
+    SmallVector<SmallVector<BlockArgument>> state(params.size());
+    for (auto [i, entry] : llvm::enumerate(params))
+      for (StringRef stateKind : stateKinds) {
         unsigned index = step.getNumArguments();
-        (void)step.insertArgument(index, param.getType(),
-                                  builder.getDictionaryAttr(
-                                      {builder.getNamedAttr(
-                                           "nn.param", builder.getStringAttr(name.str() + ".momentum")),
-                                       builder.getNamedAttr(
-                                           "nn.init", builder.getDictionaryAttr(builder.getNamedAttr(
-                                                          "kind", builder.getStringAttr("zeros")))),
-                                       builder.getNamedAttr("nn.trainable", builder.getBoolAttr(false))}),
-                                  loc);
-        buffers.push_back(body.getArgument(index));
+        std::string stateName = (entry.second.strref() + "." + stateKind).str();
+        (void)step.insertArgument(
+            index, entry.first.getType(),
+            builder.getDictionaryAttr(
+                {builder.getNamedAttr("nn.param", builder.getStringAttr(stateName)),
+                 builder.getNamedAttr("nn.init",
+                                      builder.getDictionaryAttr(builder.getNamedAttr(
+                                          "kind", builder.getStringAttr("zeros")))),
+                 builder.getNamedAttr("nn.trainable", builder.getBoolAttr(false))}),
+            loc);
+        state[i].push_back(body.getArgument(index));
       }
-    unsigned lrIndex = step.getNumArguments();
-    (void)step.insertArgument(
-        lrIndex, RankedTensorType::get({}, f32),
-        builder.getDictionaryAttr(
-            builder.getNamedAttr("nn.input", builder.getStringAttr("nnc.learning_rate"))),
-        loc);
-    Value lr = body.getArgument(lrIndex);
+    auto scalarInput = [&](StringRef name) {
+      unsigned index = step.getNumArguments();
+      (void)step.insertArgument(index, RankedTensorType::get({}, f32),
+                                builder.getDictionaryAttr(builder.getNamedAttr(
+                                    "nn.input", builder.getStringAttr(name))),
+                                loc);
+      return body.getArgument(index);
+    };
+    Value lr = scalarInput("nnc.learning_rate");
+    Value stepCount = opt.kind == "sgd" ? Value() : scalarInput("nnc.step");
 
     // Reverse mode over the forward ops.
     builder.setInsertionPoint(ret);
@@ -144,50 +244,36 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
       }
     }
 
-    // SGD, as PyTorch's: g += wd p; buf = m buf + g; d = nesterov ? g + m buf : buf; p -= lr d.
     SmallVector<Value> results = {loss};
-    SmallVector<DictionaryAttr> resultAttrs = {builder.getDictionaryAttr(
-        builder.getNamedAttr("nn.output", builder.getStringAttr("loss")))};
-    auto updates = [&](StringRef name) {
-      return builder.getDictionaryAttr(
-          builder.getNamedAttr("nn.updates", builder.getStringAttr(name)));
-    };
-    SmallVector<std::pair<Value, StringAttr>> newBuffers;
-    for (auto [i, entry] : llvm::enumerate(params)) {
-      auto [param, name] = entry;
-      Value g = grads.lookup(param);
-      if (!g) {
+    SmallVector<DictionaryAttr> resultAttrs = {output("loss")};
+    SmallVector<Value> paramGrads;
+    for (auto [param, name] : params) {
+      paramGrads.push_back(grads.lookup(param));
+      if (!paramGrads.back())
         module.emitWarning("parameter '") << name.strref()
                                           << "' does not reach the loss: it is not trained";
+    }
+    if (opt.clipNorm > 0) {
+      Value norm = clipByGlobalNorm(builder, loc, paramGrads, opt.clipNorm);
+      results.push_back(norm);
+      resultAttrs.push_back(output("grad_norm"));
+    }
+    SmallVector<std::pair<Value, std::string>> newState;
+    for (auto [i, entry] : llvm::enumerate(params)) {
+      auto [param, name] = entry;
+      if (!paramGrads[i])
         continue;
-      }
-      Location ploc = NameLoc::get(name);
-      Type elementType = cast<RankedTensorType>(param.getType()).getElementType();
-      auto constant = [&](double v) { return scalarConstant(builder, ploc, elementType, v); };
-      bool decays = sgd.weightDecay != 0 &&
-                    (sgd.decayAll || cast<RankedTensorType>(param.getType()).getRank() >= 2);
-      if (decays)
-        g = AddOp::create(builder, ploc, g,
-                          MulOp::create(builder, ploc, param, constant(sgd.weightDecay)));
-      Value direction = g;
-      if (sgd.momentum != 0) {
-        Value buffer = buffers[i];
-        Value next = AddOp::create(builder, ploc,
-                                   MulOp::create(builder, ploc, buffer, constant(sgd.momentum)), g);
-        newBuffers.push_back({next, builder.getStringAttr(name.str() + ".momentum")});
-        direction = sgd.nesterov
-                        ? AddOp::create(builder, ploc, g,
-                                        MulOp::create(builder, ploc, next, constant(sgd.momentum)))
-                              .getResult()
-                        : next;
-      }
-      Value updated = SubOp::create(builder, ploc, param, MulOp::create(builder, ploc, direction, lr));
+      SmallVector<Value> nextState;
+      Value updated = update(builder, NameLoc::get(name), opt, param, paramGrads[i], state[i], lr,
+                             stepCount, nextState);
       results.push_back(updated);
       resultAttrs.push_back(updates(name.strref()));
+      for (auto [value, stateKind] : llvm::zip(nextState, stateKinds))
+        newState.push_back({value, (name.strref() + "." + stateKind).str()});
     }
-    for (auto [value, name] : newBuffers) {
+    for (auto &[value, name] : newState) {
       results.push_back(value);
-      resultAttrs.push_back(updates(name.strref()));
+      resultAttrs.push_back(updates(name));
     }
     builder.setInsertionPoint(ret);
     func::ReturnOp::create(builder, ret.getLoc(), results);

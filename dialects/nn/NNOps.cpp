@@ -249,6 +249,8 @@ static LogicalResult inferSameType(const Diag &diag, Value input, SmallVectorImp
 NN_UNARY_INFER(ReluOp)
 NN_UNARY_INFER(TanhOp)
 NN_UNARY_INFER(SigmoidOp)
+NN_UNARY_INFER(SqrtOp)
+NN_UNARY_INFER(ExpOp)
 #undef NN_UNARY_INFER
 
 LogicalResult GeluOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,

@@ -154,6 +154,9 @@ def NN_GeluOp : NN_UnaryOp<"gelu", "the Gaussian error linear unit"> {
   let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
 }
 
+def NN_SqrtOp : NN_UnaryOp<"sqrt", "the square root">;
+def NN_ExpOp : NN_UnaryOp<"exp", "the exponential">;
+
 def NN_DropoutOp : NN_UnaryOp<"dropout", "inverted dropout", [DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let description = [{
     During training, zeroes each element with probability `rate` and scales the rest by

@@ -78,8 +78,9 @@ public:
   /// `bytes` of zeroed device memory (the plan's arena). 0 bytes may give a null pointer.
   virtual nnc::StatusOr<void *> allocate(int64_t bytes) = 0;
   virtual void free(void *memory) = 0;
-  /// Copies between host and device memory, in either direction (the device knows its pointers).
-  /// Ordered with launches: a copy out sees every earlier launch's result.
+  /// Copies between host and device memory in either direction, or within device memory (a
+  /// plan's Copy command; the ranges never overlap). The device knows its pointers. Ordered with
+  /// launches: a copy sees every earlier launch's result.
   virtual nnc::Status copy(void *destination, const void *source, int64_t bytes) = 0;
 
   /// Loads a kernel library image (the plan's kernel_library) and resolves each symbol, or fails

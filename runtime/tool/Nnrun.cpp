@@ -1,14 +1,17 @@
-// nnrun: load a plan, run "init", optionally dump the initial parameters, then run "predict" on
-// one .npy input and write its first output. Every failure becomes one line on stderr and exit
-// code 1, naming the file it concerns.
+// nnrun: load a plan, run "init", optionally load parameters, train with "train_step" on stacked
+// .npy batches, dump the parameters, then run "predict" on one .npy input and write its first
+// output. Every failure becomes one line on stderr and exit code 1, naming the file it concerns.
 #include "runtime/tool/Nnrun.h"
 
 #include "runtime/Executor.h"
 #include "runtime/Npy.h"
 #include "runtime/PlanLoader.h"
+#include "runtime/TrainLoop.h"
 #include "runtime/device/Drivers.h"
 
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -17,15 +20,26 @@ namespace nnrt {
 namespace {
 
 constexpr const char *kUsage =
-    R"(usage: nnrun MODEL.plan [--predict INPUT.npy -o OUTPUT.npy] [options]
+    R"(usage: nnrun MODEL.plan [--train STEPS --features X.npy --labels Y.npy]
+                         [--predict INPUT.npy -o OUTPUT.npy] [options]
 
-Runs a plan compiled by `nnc compile`: its "init" function (parameters), then, with --predict,
-its "predict" function on one input, writing the first output.
+Runs a plan compiled by `nnc compile`: its "init" function (parameters), then, with --train, its
+"train_step" function STEPS times, then, with --predict, its "predict" function on one input,
+writing the first output.
 
 options:
+  --train STEPS           run train_step STEPS times, printing "step <i> loss <loss>" after each
+  --features FILE         .npy of N batches of train_step's features stacked along axis 0
+                          (N*batch, ...); step i takes batch i mod N. The features input is
+                          the one predict also takes, else the one whose type FILE fits
+  --labels FILE           .npy of the N batches' labels (train_step's other input besides
+                          nnc.learning_rate), stacked the same way
+  --lr RATE               the learning rate fed to every step (default 0.01)
+  --batch-order ORDER     sequential (default; the only order so far)
   --predict FILE          .npy input for the predict function (which must take exactly one input)
   -o, --output FILE       where to write predict's first output (.npy)
-  --dump-parameters DIR   write every parameter after init as DIR/<name>.npy ('/' -> '_')
+  --dump-parameters DIR   write every parameter (after training, if any) as DIR/<name>.npy
+                          ('/' -> '_')
   --load-parameters DIR   after init, replace every parameter by DIR/<name>.npy (same naming;
                           each file must exist and match the parameter's shape and dtype)
   --print-arena           print "arena: N bytes" (the plan's peak memory)
@@ -39,6 +53,11 @@ struct Options {
   std::string plan, predict, output, dumpDir, loadDir, device = "cpu";
   int timedRuns = 0;
   bool printArena = false;
+  // --train; the flags below it only make sense with it, so parseArgs remembers which were given.
+  int64_t trainSteps = 0;
+  std::string features, labels;
+  float learningRate = 0.01f;
+  std::vector<std::string> trainFlags;
 };
 
 /// An error already phrased as "<file>: <problem>" (or "<flag>: <problem>").
@@ -91,6 +110,36 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
           failure = Failure{arg + ": expects a count from 1 to 1000000, got '" + count + "'"};
         options.timedRuns = static_cast<int>(n);
       }
+    } else if (arg == "--train") {
+      std::string count;
+      failure = takeValue(count);
+      if (!failure) {
+        char *end = nullptr;
+        long long n = std::strtoll(count.c_str(), &end, 10);
+        if (*end != '\0' || n < 1 || n > 1000000000)
+          failure = Failure{arg + ": expects a step count from 1 to 1000000000, got '" + count +
+                            "'"};
+        options.trainSteps = n;
+      }
+    } else if (arg == "--features" || arg == "--labels") {
+      failure = takeValue(arg == "--features" ? options.features : options.labels);
+      options.trainFlags.push_back(arg);
+    } else if (arg == "--lr") {
+      std::string rate;
+      failure = takeValue(rate);
+      if (!failure) {
+        char *end = nullptr;
+        options.learningRate = std::strtof(rate.c_str(), &end);
+        if (*end != '\0' || !std::isfinite(options.learningRate))
+          failure = Failure{arg + ": expects a finite number, got '" + rate + "'"};
+      }
+      options.trainFlags.push_back(arg);
+    } else if (arg == "--batch-order") {
+      std::string order;
+      failure = takeValue(order);
+      if (!failure && order != "sequential")
+        failure = Failure{arg + ": unknown order '" + order + "' (available: sequential)"};
+      options.trainFlags.push_back(arg);
     } else if (arg == "--print-arena") {
       if (hasInlineValue)
         failure = Failure{arg + ": takes no value"};
@@ -115,6 +164,10 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
     return Failure{options.output + ": -o needs --predict INPUT.npy"};
   if (options.timedRuns > 0 && options.predict.empty())
     return Failure{"--time needs --predict INPUT.npy"};
+  if (options.trainSteps == 0 && !options.trainFlags.empty())
+    return Failure{options.trainFlags[0] + ": needs --train STEPS"};
+  if (options.trainSteps > 0 && (options.features.empty() || options.labels.empty()))
+    return Failure{"--train needs --features X.npy and --labels Y.npy"};
   return std::nullopt;
 }
 
@@ -190,6 +243,25 @@ std::optional<Failure> run(const Options &options, std::ostream &out) {
   std::string inputName = predict ? predict->inputs(0).name() : "";
   std::string outputName = predict ? predict->outputs(0).name() : "";
 
+  // Likewise the training data, matched to train_step before anything runs.
+  TrainData data;
+  std::optional<TrainBinding> binding;
+  if (options.trainSteps > 0) {
+    data.featuresPath = options.features;
+    data.labelsPath = options.labels;
+    for (auto [path, into] : {std::pair{&options.features, &data.features},
+                              std::pair{&options.labels, &data.labels}}) {
+      nnc::StatusOr<HostTensor> read = readNpy(*path);
+      if (!read.ok())
+        return Failure{read.status().message()};
+      *into = std::move(*read);
+    }
+    nnc::StatusOr<TrainBinding> bound = bindTrainStep(*plan, planPath, data);
+    if (!bound.ok())
+      return Failure{bound.status().message()};
+    binding = std::move(*bound);
+  }
+
   nnc::StatusOr<std::unique_ptr<Executor>> executor = Executor::prepare(std::move(*plan), **device);
   if (!executor.ok())
     return Failure{planPath + ": " + executor.status().message()};
@@ -202,6 +274,19 @@ std::optional<Failure> run(const Options &options, std::ostream &out) {
   if (!options.loadDir.empty())
     if (std::optional<Failure> failure = loadParameters(exec, options.loadDir))
       return failure;
+  if (binding) {
+    TrainOptions trainOptions;
+    trainOptions.steps = options.trainSteps;
+    trainOptions.learningRate = options.learningRate;
+    auto print = [&out](int64_t step, float loss) {
+      char line[64];
+      std::snprintf(line, sizeof line, "step %lld loss %.9g\n", static_cast<long long>(step),
+                    static_cast<double>(loss));
+      out << line;
+    };
+    if (nnc::Status s = train(exec, *binding, data, trainOptions, print); !s.ok())
+      return Failure{planPath + ": " + s.message()};
+  }
   if (!options.dumpDir.empty())
     if (std::optional<Failure> failure = dumpParameters(exec, options.dumpDir))
       return failure;

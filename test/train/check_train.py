@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-STEPS, LR, TOLERANCE = 50, 0.05, 1e-4
+STEPS, TOLERANCE = 50, 1e-4
 
 
 def main():
@@ -33,7 +33,8 @@ def main():
     out = subprocess.run([args.nnrun, plan, "--load-parameters", os.path.join(args.case, "init"),
                           "--train", str(STEPS), "--features",
                           os.path.join(args.case, "features.npy"), "--labels",
-                          os.path.join(args.case, "labels.npy"), "--lr", str(LR),
+                          os.path.join(args.case, "labels.npy"), "--lr",
+                          open(os.path.join(args.case, "lr.txt")).read().strip(),
                           "--dump-parameters", final], check=True, capture_output=True, text=True)
     ours = [float(line.split()[3]) for line in out.stdout.splitlines() if line.startswith("step ")]
     ref = [float(v) for v in open(os.path.join(args.case, "losses.txt"))]

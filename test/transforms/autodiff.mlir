@@ -58,14 +58,21 @@ module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", lear
 
 // -----
 
-// Optimizers not built yet leave the plan without a train step, and say so.
-// CHECK-LABEL: module
-// CHECK-NOT: @train_step
-// expected-warning @+1 {{no train_step: optimizer 'adamw' is not implemented yet (SGD is)}}
-module attributes {nn.training = {loss = "loss", optimizer = {kind = "adamw", learning_rate = 1.0e-03 : f64}}} {
-  func.func @forward(%x: tensor<2x2xf32> {nn.input = "x"}, %t: tensor<2x2xf32> {nn.input = "t"})
+// AdamW keeps two state tensors per parameter and takes the step number for bias correction;
+// clipping returns the pre-clip global norm.
+// CHECK-LABEL: func.func @train_step
+// CHECK-SAME: {nn.init = {kind = "zeros"}, nn.param = "w.exp_avg", nn.trainable = false}
+// CHECK-SAME: {nn.init = {kind = "zeros"}, nn.param = "w.exp_avg_sq", nn.trainable = false}
+// CHECK-SAME: {nn.input = "nnc.learning_rate"}
+// CHECK-SAME: {nn.input = "nnc.step"}
+// CHECK-SAME: -> (tensor<f32> {nn.output = "loss"}, tensor<f32> {nn.output = "grad_norm"}, tensor<2x2xf32> {nn.updates = "w"}, tensor<2x2xf32> {nn.updates = "w.exp_avg"}, tensor<2x2xf32> {nn.updates = "w.exp_avg_sq"})
+// CHECK: nn.sqrt
+// CHECK: nn.relu
+// CHECK: nn.exp
+module attributes {nn.training = {grad_clip_norm = 1.0 : f64, loss = "loss", optimizer = {kind = "adamw", learning_rate = 1.0e-03 : f64, weight_decay = 1.0e-02 : f64}}} {
+  func.func @forward(%t: tensor<2x2xf32> {nn.input = "t"}, %w: tensor<2x2xf32> {nn.param = "w"})
       -> (tensor<f32> {nn.output = "loss"}) {
-    %loss = nn.mse_loss %x, %t : tensor<2x2xf32>, tensor<2x2xf32>
+    %loss = nn.mse_loss %w, %t : tensor<2x2xf32>, tensor<2x2xf32>
     return %loss : tensor<f32>
   }
 }

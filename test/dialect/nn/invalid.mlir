@@ -905,3 +905,19 @@ func.func @conv2d_unknown_activation(%x: tensor<1x1x4x4xf32>, %w: tensor<2x1x3x3
   %0 = nn.conv2d %x, %w <{activation = "tanh"}> : tensor<1x1x4x4xf32>, tensor<2x1x3x3xf32>
   return %0 : tensor<1x2x2x2xf32>
 }
+
+// -----
+
+func.func @relu_grad_mismatch(%y: tensor<4x3xf32>, %g: tensor<4x4xf32>) -> tensor<4x4xf32> {
+  // expected-error @+1 {{'nn.relu_grad' op expects output and grad of one type, got 'tensor<4x3xf32>' and 'tensor<4x4xf32>'}}
+  %0 = nn.relu_grad %y, %g : tensor<4x3xf32>, tensor<4x4xf32>
+  return %0 : tensor<4x4xf32>
+}
+
+// -----
+
+func.func @one_hot_no_classes(%l: tensor<4xi64>) -> tensor<4x0xf32> {
+  // expected-error @+1 {{'nn.one_hot' op expects a positive number of classes, got 0}}
+  %0 = nn.one_hot %l <{classes = 0 : i64, dtype = f32}> : tensor<4xi64>
+  return %0 : tensor<4x0xf32>
+}

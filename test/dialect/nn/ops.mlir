@@ -798,3 +798,27 @@ func.func @mse_loss_f16(%p: tensor<3x4x5xf16>, %t: tensor<3x4x5xf16>) -> tensor<
   %0 = nn.mse_loss %p, %t : tensor<3x4x5xf16>, tensor<3x4x5xf16>
   return %0 : tensor<f16>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @sqrt_exp
+// CHECK: %[[S:.+]] = nn.sqrt %{{.+}} : tensor<4x8xf32>
+// CHECK: %[[E:.+]] = nn.exp %[[S]] : tensor<4x8xf32>
+// CHECK: return %[[E]] : tensor<4x8xf32>
+func.func @sqrt_exp(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %0 = nn.sqrt %x : tensor<4x8xf32>
+  %1 = nn.exp %0 : tensor<4x8xf32>
+  return %1 : tensor<4x8xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @relu_grad_one_hot
+// CHECK: %[[G:.+]] = nn.relu_grad %{{.+}}, %{{.+}} : tensor<4x3xf32>, tensor<4x3xf32>
+// CHECK: %[[H:.+]] = nn.one_hot %{{.+}} <{classes = 3 : i64, dtype = f32}> : tensor<4xi64>
+// CHECK: return %[[G]], %[[H]] : tensor<4x3xf32>, tensor<4x3xf32>
+func.func @relu_grad_one_hot(%y: tensor<4x3xf32>, %g: tensor<4x3xf32>, %l: tensor<4xi64>) -> (tensor<4x3xf32>, tensor<4x3xf32>) {
+  %0 = nn.relu_grad %y, %g : tensor<4x3xf32>, tensor<4x3xf32>
+  %1 = nn.one_hot %l <{classes = 3 : i64, dtype = f32}> : tensor<4xi64>
+  return %0, %1 : tensor<4x3xf32>, tensor<4x3xf32>
+}

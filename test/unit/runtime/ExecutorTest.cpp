@@ -1,6 +1,7 @@
 // Executor tests: on the null driver, that a hand-built plan's commands reach the device in order
 // with the right slices; on the cpu driver, that whole plans compute (KernelCall through the
-// memfd/dlopen path, Gemm through oneDNN) and that inputs/outputs are checked.
+// memfd/dlopen path, Gemm through oneDNN, Copy within the arena) and that inputs/outputs are
+// checked.
 #include "TestSupport.h"
 
 #include "runtime/Executor.h"
@@ -134,6 +135,46 @@ TEST(ExecutorTest, NullDriverRecordsCommandsInOrderWithTheirSlices) {
   EXPECT_EQ(calls[3].symbol, "nnrt_test_double8");
   EXPECT_EQ(calls[3].pointers, (std::vector<const void *>{at(152), at(120)}));
   EXPECT_EQ(calls[4].kind, Kind::Synchronize);
+}
+
+TEST(ExecutorTest, CopyCommandsCopyWithinTheArena) {
+  // train_step's tail: w.update copies w_new (76) over w (0); reuse copies loss (92) to 64.
+  NullDevice null;
+  auto recorded = Executor::prepare(test::trainPlan(), null);
+  ASSERT_TRUE(recorded.ok()) << recorded.status().message();
+  null.clearCalls();
+  ASSERT_TRUE((*recorded)->run("train_step").ok());
+  auto at = [&](int64_t offset) -> const void * {
+    return static_cast<char *>((*recorded)->arenaBase()) + offset;
+  };
+  const auto &calls = null.calls();
+  ASSERT_EQ(calls.size(), 5u);
+  EXPECT_EQ(calls[0].kind, Kind::Gemm);
+  EXPECT_EQ(calls[1].kind, Kind::Launch);
+  EXPECT_EQ(calls[2].kind, Kind::Copy);
+  EXPECT_EQ(calls[2].pointers, (std::vector<const void *>{at(0), at(76)})); // {dst, src}
+  EXPECT_EQ(calls[2].bytes, 16);
+  EXPECT_EQ(calls[3].kind, Kind::Copy);
+  EXPECT_EQ(calls[3].pointers, (std::vector<const void *>{at(64), at(92)}));
+  EXPECT_EQ(calls[3].bytes, 4);
+  EXPECT_EQ(calls[4].kind, Kind::Synchronize);
+
+  // On the cpu the bytes move: a plan of nothing but the two copies.
+  nnc::Plan plan = test::trainPlan();
+  nnc::Function *step = plan.mutable_functions(1);
+  step->mutable_commands()->DeleteSubrange(0, 2);
+  CpuDevice cpu;
+  auto executor = Executor::prepare(std::move(plan), cpu);
+  ASSERT_TRUE(executor.ok()) << executor.status().message();
+  Executor &exec = **executor;
+  ASSERT_TRUE(exec.write(makeTensor("w_new", {4}, 76), HostTensor::fromFloats({4}, {1, 2, 3, 4}))
+                  .ok());
+  ASSERT_TRUE(exec.write(makeTensor("loss", {}, 92), HostTensor::fromFloats({}, {7.5f})).ok());
+  ASSERT_TRUE(exec.run("train_step").ok());
+  EXPECT_EQ(exec.getParameter("w")->toFloats(), (std::vector<float>{1, 2, 3, 4}));
+  EXPECT_EQ(exec.read(makeTensor("lr", {}, 64))->toFloats(), (std::vector<float>{7.5f}));
+  EXPECT_EQ(exec.read(makeTensor("w_new", {4}, 76))->toFloats(),
+            (std::vector<float>{1, 2, 3, 4})); // the source is left as it was
 }
 
 TEST(ExecutorTest, FreesTheArenaOnDestruction) {

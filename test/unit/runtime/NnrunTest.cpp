@@ -1,5 +1,6 @@
-// nnrun's command line, end to end on real files: a prediction with dumped parameters, and every
-// bad input turned into exactly one "nnrun: error: <file>: <problem>" line and exit code 1.
+// nnrun's command line, end to end on real files: a prediction with dumped parameters, training
+// with its per-step losses, and every bad input turned into exactly one
+// "nnrun: error: <file>: <problem>" line and exit code 1.
 #include "TestSupport.h"
 
 #include "runtime/Npy.h"
@@ -186,6 +187,138 @@ TEST_F(NnrunTest, RefusesBadInputs) {
             "nnrun: error: " + planPath + ": function 'predict' has 2 inputs; --predict feeds "
                                           "exactly one");
   EXPECT_FALSE(std::filesystem::exists(outputPath));
+}
+
+/// nnrun --train on test::trainPlan with three batches of (x, y) as .npy files.
+class NnrunTrainTest : public NnrunTest {
+protected:
+  void SetUp() override {
+    NnrunTest::SetUp();
+    writePlan(test::trainPlan());
+    featuresPath = dir / "x.npy";
+    labelsPath = dir / "y.npy";
+    x = test::randomFloats(24, 5);
+    ASSERT_TRUE(writeNpy(featuresPath, HostTensor::fromFloats({6, 4}, x)).ok());
+    ASSERT_TRUE(writeNpy(labelsPath, labelTensor(labels)).ok());
+  }
+  static HostTensor labelTensor(const std::vector<int64_t> &values) {
+    HostTensor tensor(nnc::I64, {int64_t(values.size())});
+    std::memcpy(tensor.data.data(), values.data(), tensor.data.size());
+    return tensor;
+  }
+  std::vector<std::string> trainArgs(const std::string &steps) {
+    return {planPath, "--train", steps, "--features", featuresPath, "--labels", labelsPath};
+  }
+  /// The losses printed as "step <i> loss <value>", checking the step numbers.
+  std::vector<double> printedLosses() {
+    std::istringstream lines(out.str());
+    std::vector<double> losses;
+    std::string step, loss;
+    int64_t i = 0;
+    double value = 0;
+    while (lines >> step >> i >> loss >> value) {
+      EXPECT_EQ(step, "step");
+      EXPECT_EQ(loss, "loss");
+      EXPECT_EQ(i, int64_t(losses.size()));
+      losses.push_back(value);
+    }
+    return losses;
+  }
+
+  std::string featuresPath, labelsPath;
+  std::vector<float> x;
+  std::vector<int64_t> labels = {2, 0, -1, 1, 3, -2};
+};
+
+TEST_F(NnrunTrainTest, PrintsEachStepsLossAndDumpsTrainedParameters) {
+  std::vector<std::string> args = trainArgs("5");
+  args.insert(args.end(), {"--lr", "0.05", "--batch-order", "sequential", "--dump-parameters",
+                           dir / "trained"});
+  ASSERT_EQ(nnrun(args), 0) << err.str();
+  EXPECT_EQ(err.str(), "");
+  EXPECT_EQ(out.str().rfind("step 0 loss ", 0), 0u) << out.str();
+  std::vector<double> w(test::kTrainInitialW.begin(), test::kTrainInitialW.end());
+  std::vector<double> want = test::referenceTraining(x, labels, 5, 0.05, w);
+  std::vector<double> got = printedLosses();
+  ASSERT_EQ(got.size(), want.size()) << out.str();
+  // As TrainLoopTest: f32 rounding over a few short sums, far below a wrong batch's effect.
+  for (size_t i = 0; i < want.size(); ++i)
+    EXPECT_NEAR(got[i], want[i], 1e-5 * std::max(1.0, std::abs(want[i]))) << i;
+  auto trained = readNpy(dir / "trained" / "w.npy");
+  ASSERT_TRUE(trained.ok()) << trained.status().message();
+  EXPECT_EQ(trained->describe(), "[4,1] f32");
+  for (size_t j = 0; j < 4; ++j)
+    EXPECT_NEAR(trained->toFloats()[j], w[j], 1e-5) << j;
+}
+
+TEST_F(NnrunTrainTest, LoadsParametersBeforeTrainingAndPredictsAfter) {
+  std::string params = dir / "params";
+  std::filesystem::create_directories(params);
+  std::vector<float> start = {0, 1, 0, -1};
+  ASSERT_TRUE(writeNpy(params + "/w.npy", HostTensor::fromFloats({4, 1}, start)).ok());
+  // predict takes one batch: the first.
+  ASSERT_TRUE(writeNpy(inputPath, HostTensor::fromFloats({2, 4}, x)).ok());
+  std::vector<std::string> args = trainArgs("2");
+  args.insert(args.end(), {"--lr=0.5", "--load-parameters", params, "--predict", inputPath, "-o",
+                           outputPath});
+  ASSERT_EQ(nnrun(args), 0) << err.str();
+  std::vector<double> w(start.begin(), start.end());
+  std::vector<double> want = test::referenceTraining(x, labels, 2, 0.5, w);
+  std::vector<double> got = printedLosses();
+  ASSERT_EQ(got.size(), 2u) << out.str();
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_NEAR(got[i], want[i], 1e-5 * std::max(1.0, std::abs(want[i]))) << i;
+  auto prediction = readNpy(outputPath);
+  ASSERT_TRUE(prediction.ok()) << prediction.status().message();
+  for (size_t i = 0; i < 2; ++i) {
+    double sum = 0;
+    for (size_t j = 0; j < 4; ++j)
+      sum += double(x[i * 4 + j]) * w[j];
+    EXPECT_NEAR(prediction->toFloats()[i], sum, 1e-5) << i; // with the trained w
+  }
+}
+
+TEST_F(NnrunTrainTest, NullDeviceTrainsWithoutComputing) {
+  ASSERT_EQ(nnrun({planPath, "--device", "null", "--train", "2", "--features", featuresPath,
+                   "--labels", labelsPath}),
+            0)
+      << err.str();
+  EXPECT_EQ(out.str(), "step 0 loss 0\nstep 1 loss 0\n");
+}
+
+TEST_F(NnrunTrainTest, RefusesBadTrainingRuns) {
+  EXPECT_EQ(failure(trainArgs("0")),
+            "nnrun: error: --train: expects a step count from 1 to 1000000000, got '0'");
+  EXPECT_EQ(failure(trainArgs("ten")),
+            "nnrun: error: --train: expects a step count from 1 to 1000000000, got 'ten'");
+  EXPECT_EQ(failure({planPath, "--train", "3", "--features", featuresPath}),
+            "nnrun: error: --train needs --features X.npy and --labels Y.npy");
+  EXPECT_EQ(failure({planPath, "--labels", labelsPath}),
+            "nnrun: error: --labels: needs --train STEPS");
+  EXPECT_EQ(failure({planPath, "--lr", "0.1"}), "nnrun: error: --lr: needs --train STEPS");
+  std::vector<std::string> args = trainArgs("3");
+  args.insert(args.end(), {"--lr", "fast"});
+  EXPECT_EQ(failure(args), "nnrun: error: --lr: expects a finite number, got 'fast'");
+  args = trainArgs("3");
+  args.insert(args.end(), {"--batch-order", "shuffled"});
+  EXPECT_EQ(failure(args),
+            "nnrun: error: --batch-order: unknown order 'shuffled' (available: sequential)");
+
+  std::string missing = dir / "missing.npy";
+  EXPECT_EQ(failure({planPath, "--train", "3", "--features", missing, "--labels", labelsPath}),
+            "nnrun: error: " + missing + ": cannot read: No such file or directory");
+  ASSERT_TRUE(writeNpy(labelsPath, labelTensor({1, 2, 3, 4, 5})).ok());
+  EXPECT_EQ(failure(trainArgs("3")),
+            "nnrun: error: " + labelsPath + ": 5 rows are not a whole number of batches of 2 "
+                                            "(train_step input 'y' [2] i64)");
+  ASSERT_TRUE(writeNpy(labelsPath, HostTensor::fromFloats({6}, {})).ok());
+  EXPECT_EQ(failure(trainArgs("3")),
+            "nnrun: error: " + labelsPath + ": expected [N*2] i64 (batches of train_step input "
+                                            "'y' [2] i64 stacked along axis 0), got [6] f32");
+
+  writePlan(predictPlan());
+  EXPECT_EQ(failure(trainArgs("3")),
+            "nnrun: error: " + planPath + ": the plan has no function 'train_step'");
 }
 
 TEST_F(NnrunTest, BinaryExitsWithOneLine) {

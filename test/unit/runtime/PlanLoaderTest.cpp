@@ -170,6 +170,37 @@ TEST(PlanLoaderTest, RefusesMalformedCommands) {
   EXPECT_EQ(parseError(plan), "two functions named 'init'");
 }
 
+TEST(PlanLoaderTest, RefusesBadCopies) {
+  auto withCopy = [](int64_t src, int64_t srcSize, int64_t dst, int64_t dstSize) {
+    nnc::Plan plan = linearPlan();
+    nnc::Command *command = plan.mutable_functions(1)->add_commands();
+    command->set_node("fc.weight.update");
+    *command->mutable_copy()->mutable_src() = makeSlice(src, srcSize);
+    *command->mutable_copy()->mutable_dst() = makeSlice(dst, dstSize);
+    return parseError(plan);
+  };
+  EXPECT_EQ(withCopy(256, 128, 0, 128), "(parsed)");
+  EXPECT_EQ(withCopy(0, 128, 128, 128), "(parsed)"); // adjacent is not overlapping
+  EXPECT_EQ(withCopy(0, 0, 0, 0), "(parsed)");       // nothing to copy, nothing to overlap
+  EXPECT_EQ(withCopy(1000, 128, 0, 128),
+            "function 'predict', node 'fc.weight.update': copy source [offset 1000, 128 bytes] "
+            "lies outside the arena (1024 bytes)");
+  EXPECT_EQ(withCopy(0, 128, -8, 128),
+            "function 'predict', node 'fc.weight.update': copy destination [offset -8, 128 "
+            "bytes] lies outside the arena (1024 bytes)");
+  EXPECT_EQ(withCopy(256, 128, 0, 64), "function 'predict', node 'fc.weight.update': copy "
+                                       "source has 128 bytes but its destination 64");
+  EXPECT_EQ(withCopy(0, 128, 64, 128), "function 'predict', node 'fc.weight.update': copy "
+                                       "source [offset 0] and destination [offset 64] of 128 "
+                                       "bytes overlap");
+  EXPECT_EQ(withCopy(64, 128, 0, 128), "function 'predict', node 'fc.weight.update': copy "
+                                       "source [offset 64] and destination [offset 0] of 128 "
+                                       "bytes overlap");
+  EXPECT_EQ(withCopy(0, 128, 0, 128), "function 'predict', node 'fc.weight.update': copy "
+                                      "source [offset 0] and destination [offset 0] of 128 "
+                                      "bytes overlap");
+}
+
 TEST(PlanLoaderTest, RefusesConv2dWithWrongOutputShape) {
   nnc::Plan plan = test::makePlan(4096);
   nnc::Command *command = plan.add_functions()->add_commands();

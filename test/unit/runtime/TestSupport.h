@@ -51,18 +51,109 @@ inline nnc::Plan makePlan(int64_t arenaBytes) {
   return plan;
 }
 
-/// The bytes of the test kernel library (kernels/TestKernels.c): nnrt_test_add8(a, b, c) and
-/// nnrt_test_double8(x, y), each on 8 floats.
 /// The bytes of `plan` as nnc writes them: checksum set, deterministic serialization.
 inline std::string planBytes(nnc::Plan plan) {
   plan.set_checksum(nnc::planChecksum(plan));
   return nnc::serializeDeterministic(plan);
 }
 
+/// The bytes of the test kernel library (kernels/TestKernels.c): nnrt_test_add8(a, b, c) and
+/// nnrt_test_double8(x, y), each on 8 floats, and nnrt_test_mse_sgd (trainPlan's update).
 inline std::string testKernelLibrary() {
   auto bytes = readFile(NNRT_TEST_KERNELS);
   EXPECT_TRUE(bytes.ok()) << bytes.status().message();
   return bytes.ok() ? *bytes : std::string();
+}
+
+/// Least squares trained by SGD, as a compiler would lay it out: parameter w (4,1), features x
+/// (2,4) f32, labels y (2) i64, the learning rate, loss = mean((x @ w - y)^2). Arena (bytes):
+///   0 w (16)   16 x (32)   48 y (16)   64 nnc.learning_rate (4)   68 pred (8)   76 w_new (16)
+///   92 loss (4)                                                                    total 96
+/// train_step: Gemm pred = x @ w; kernel nnrt_test_mse_sgd (loss, w_new); Copy w_new -> w; and a
+/// Copy of the loss over the learning rate's slice, as the compiler may reuse a dead input's
+/// slice: a caller that fed the learning rate only once would train with the loss as its rate.
+/// "predict" (input x, output pred) names the features; "init" writes w = kTrainInitialW.
+inline const std::vector<float> kTrainInitialW = {0.5f, -0.25f, 0.125f, 1.0f};
+
+inline nnc::Plan trainPlan() {
+  nnc::Plan plan = makePlan(96);
+  plan.set_kernel_library(testKernelLibrary());
+  plan.mutable_metadata()->set_target_cpu("x86-64");
+  *plan.add_parameters() = makeTensor("w", {4, 1}, 0);
+
+  nnc::Function *init = plan.add_functions();
+  init->set_name("init");
+  nnc::Command *writeW = init->add_commands();
+  writeW->set_node("w");
+  *writeW->mutable_write_bytes()->mutable_slice() = makeSlice(0, 16);
+  writeW->mutable_write_bytes()->set_data(
+      std::string(reinterpret_cast<const char *>(kTrainInitialW.data()), 16));
+
+  auto addGemm = [](nnc::Function *function) {
+    nnc::Command *fc = function->add_commands();
+    fc->set_node("fc");
+    nnc::Gemm *gemm = fc->mutable_gemm();
+    *gemm->mutable_a() = makeSlice(16, 32);
+    *gemm->mutable_b() = makeSlice(0, 16);
+    *gemm->mutable_c() = makeSlice(68, 8);
+    gemm->set_m(2);
+    gemm->set_n(1);
+    gemm->set_k(4);
+  };
+  nnc::Function *step = plan.add_functions();
+  step->set_name("train_step");
+  *step->add_inputs() = makeTensor("x", {2, 4}, 16);
+  *step->add_inputs() = makeTensor("y", {2}, 48, nnc::I64);
+  *step->add_inputs() = makeTensor("nnc.learning_rate", {}, 64);
+  *step->add_outputs() = makeTensor("loss", {}, 92);
+  addGemm(step);
+  nnc::Command *sgd = step->add_commands();
+  sgd->set_node("sgd");
+  sgd->mutable_kernel()->set_symbol("nnrt_test_mse_sgd");
+  for (auto [offset, size] : {std::pair{68, 8}, {16, 32}, {48, 16}, {64, 4}, {0, 16}, {76, 16},
+                              {92, 4}})
+    *sgd->mutable_kernel()->add_args() = makeSlice(offset, size);
+  nnc::Command *update = step->add_commands();
+  update->set_node("w.update");
+  *update->mutable_copy()->mutable_src() = makeSlice(76, 16);
+  *update->mutable_copy()->mutable_dst() = makeSlice(0, 16);
+  nnc::Command *reuse = step->add_commands();
+  reuse->set_node("reuse");
+  *reuse->mutable_copy()->mutable_src() = makeSlice(92, 4);
+  *reuse->mutable_copy()->mutable_dst() = makeSlice(64, 4);
+
+  nnc::Function *predict = plan.add_functions();
+  predict->set_name("predict");
+  *predict->add_inputs() = makeTensor("x", {2, 4}, 16);
+  *predict->add_outputs() = makeTensor("pred", {2, 1}, 68);
+  addGemm(predict);
+  return plan;
+}
+
+/// trainPlan's training by definition, in double: batch i mod N of x (N*2, 4) and y (N*2) at
+/// step i. Returns the loss of each step; `w` (4) is updated in place.
+inline std::vector<double> referenceTraining(const std::vector<float> &x,
+                                             const std::vector<int64_t> &y, int64_t steps,
+                                             double learningRate, std::vector<double> &w) {
+  std::vector<double> losses;
+  int64_t batches = int64_t(y.size()) / 2;
+  for (int64_t step = 0; step < steps; ++step) {
+    int64_t b = step % batches;
+    double loss = 0, grad[4] = {0, 0, 0, 0};
+    for (int64_t i = 0; i < 2; ++i) {
+      const float *row = &x[size_t((b * 2 + i) * 4)];
+      double e = -double(y[size_t(b * 2 + i)]);
+      for (int j = 0; j < 4; ++j)
+        e += double(row[j]) * w[size_t(j)];
+      loss += e * e / 2;
+      for (int j = 0; j < 4; ++j)
+        grad[j] += e * row[j];
+    }
+    for (int j = 0; j < 4; ++j)
+      w[size_t(j)] -= learningRate * grad[j];
+    losses.push_back(loss);
+  }
+  return losses;
 }
 
 /// A fresh directory for this test's files.

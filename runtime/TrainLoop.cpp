@@ -1,0 +1,228 @@
+// The training loop. Binding, in order:
+//   1. find train_step, its nnc.learning_rate input (one f32) and its loss (output 0, one f32);
+//   2. the two other inputs are features and labels: predict's input names decide, else the
+//      files' types (see TrainLoop.h);
+//   3. each file is N whole batches of its input, the same N for both.
+// Training then writes batch i mod N, its labels and the learning rate, runs the step and reads
+// the loss, every step.
+#include "runtime/TrainLoop.h"
+
+#include "runtime/Executor.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace nnrt {
+
+using nnc::Status;
+
+namespace {
+
+std::string describe(const nnc::TensorSlice &tensor) {
+  return "'" + tensor.name() + "' " + formatShape(shapeOf(tensor.type())) + " " +
+         formatDType(tensor.type().dtype());
+}
+
+bool isOneFloat(const nnc::TensorSlice &tensor) {
+  return tensor.type().dtype() == nnc::F32 && numElements(shapeOf(tensor.type())) == 1;
+}
+
+/// `file` has `input`'s dtype and rank and the same dimensions after the first.
+bool fits(const HostTensor &file, const nnc::TensorSlice &input) {
+  Shape shape = shapeOf(input.type());
+  return file.dtype == input.type().dtype() && file.shape.size() == shape.size() &&
+         !shape.empty() && std::equal(shape.begin() + 1, shape.end(), file.shape.begin() + 1);
+}
+
+/// "<path>: expected [N*4,8] f32 (batches of train_step input 'x' [4,8] f32 stacked along axis
+/// 0), got [10,3] f32".
+Status misfit(const std::string &path, const HostTensor &file, const nnc::TensorSlice &input) {
+  Shape shape = shapeOf(input.type());
+  std::string stacked = formatShape(shape);
+  if (!shape.empty())
+    stacked.insert(1, "N*");
+  return Status::error(path + ": expected " + stacked + " " + formatDType(input.type().dtype()) +
+                       " (batches of train_step input " + describe(input) +
+                       " stacked along axis 0), got " + file.describe());
+}
+
+/// How many whole batches of `input` `file` holds (it fits `input`), or an error naming `path`.
+nnc::StatusOr<int64_t> countBatches(const std::string &path, const HostTensor &file,
+                                    const nnc::TensorSlice &input) {
+  int64_t batch = input.type().shape(0), rows = file.shape[0];
+  if (rows == 0)
+    return Status::error(path + ": holds no batch (0 rows)");
+  if (rows % batch != 0)
+    return Status::error(path + ": " + std::to_string(rows) +
+                         " rows are not a whole number of batches of " + std::to_string(batch) +
+                         " (train_step input " + describe(input) + ")");
+  return rows / batch;
+}
+
+} // namespace
+
+nnc::StatusOr<TrainBinding> bindTrainStep(const nnc::Plan &plan, const std::string &planPath,
+                                          const TrainData &data) {
+  const nnc::Function *step = nullptr, *predict = nullptr;
+  for (const nnc::Function &function : plan.functions()) {
+    if (function.name() == "train_step")
+      step = &function;
+    if (function.name() == "predict")
+      predict = &function;
+  }
+  auto planError = [&](const std::string &problem) {
+    return Status::error(planPath + ": " + problem);
+  };
+  if (!step)
+    return planError("the plan has no function 'train_step'");
+
+  // 1. The learning rate and the loss.
+  TrainBinding binding;
+  std::vector<const nnc::TensorSlice *> candidates;
+  bool hasLearningRate = false;
+  for (const nnc::TensorSlice &input : step->inputs()) {
+    if (input.name() == kStepInput) {
+      if (!isOneFloat(input))
+        return planError("function 'train_step' input " + describe(input) +
+                         " should be one f32 (the step number)");
+      binding.stepNumber = input;
+      continue;
+    }
+    if (input.name() != kLearningRateInput) {
+      candidates.push_back(&input);
+      continue;
+    }
+    if (!isOneFloat(input))
+      return planError("function 'train_step' input " + describe(input) +
+                       " should be one f32 (the learning rate)");
+    binding.learningRate = input;
+    hasLearningRate = true;
+  }
+  if (!hasLearningRate)
+    return planError("function 'train_step' has no input '" + std::string(kLearningRateInput) +
+                     "'");
+  if (step->outputs_size() == 0)
+    return planError("function 'train_step' has no outputs (the loss comes first)");
+  if (!isOneFloat(step->outputs(0)))
+    return planError("function 'train_step' output " + describe(step->outputs(0)) +
+                     " should be one f32 (the loss)");
+  binding.loss = step->outputs(0);
+
+  // 2. Features and labels.
+  if (candidates.size() != 2) {
+    std::string names;
+    for (const nnc::TensorSlice *input : candidates)
+      names += (names.empty() ? "" : ", ") + describe(*input);
+    return planError("function 'train_step' has " + std::to_string(candidates.size()) +
+                     " inputs besides " + kLearningRateInput + " and " + kStepInput + " (" +
+                     (names.empty() ? "none" : names) + "); --train feeds two, features and labels");
+  }
+  for (const nnc::TensorSlice *input : candidates)
+    if (input->type().shape_size() == 0 || input->type().shape(0) <= 0)
+      return planError("function 'train_step' input " + describe(*input) +
+                       " has no batch dimension");
+  const nnc::TensorSlice &first = *candidates[0], &second = *candidates[1];
+  int featuresIndex = -1;
+  if (predict) {
+    auto namedInPredict = [&](const nnc::TensorSlice &input) {
+      for (const nnc::TensorSlice &p : predict->inputs())
+        if (p.name() == input.name())
+          return true;
+      return false;
+    };
+    if (namedInPredict(first) != namedInPredict(second))
+      featuresIndex = namedInPredict(first) ? 0 : 1;
+  }
+  const HostTensor &x = data.features, &y = data.labels;
+  if (featuresIndex < 0) {
+    bool firstIsFeatures = fits(x, first) && fits(y, second);
+    bool secondIsFeatures = fits(x, second) && fits(y, first);
+    if (firstIsFeatures && secondIsFeatures)
+      return planError("cannot tell which train_step input takes the features: " +
+                       describe(first) + " and " + describe(second) +
+                       " both fit both files, and no predict input is named like one of them");
+    if (firstIsFeatures || secondIsFeatures) {
+      featuresIndex = firstIsFeatures ? 0 : 1;
+    } else if (!fits(x, first) && !fits(x, second)) {
+      return Status::error(data.featuresPath + ": " + x.describe() +
+                           " is neither train_step input stacked along axis 0 (" +
+                           describe(first) + ", " + describe(second) + ")");
+    } else if (fits(x, first) != fits(x, second)) {
+      // The features can only be the input they fit; the labels then misfit the other one.
+      featuresIndex = fits(x, first) ? 0 : 1;
+    } else {
+      return Status::error(data.labelsPath + ": " + y.describe() +
+                           " is neither train_step input stacked along axis 0 (" +
+                           describe(first) + ", " + describe(second) + ")");
+    }
+  }
+  binding.features = *candidates[featuresIndex];
+  binding.labels = *candidates[1 - featuresIndex];
+
+  // 3. Whole batches, as many of each.
+  if (!fits(x, binding.features))
+    return misfit(data.featuresPath, x, binding.features);
+  if (!fits(y, binding.labels))
+    return misfit(data.labelsPath, y, binding.labels);
+  nnc::StatusOr<int64_t> featureBatches = countBatches(data.featuresPath, x, binding.features);
+  if (!featureBatches.ok())
+    return featureBatches.status();
+  nnc::StatusOr<int64_t> labelBatches = countBatches(data.labelsPath, y, binding.labels);
+  if (!labelBatches.ok())
+    return labelBatches.status();
+  if (*featureBatches != *labelBatches)
+    return Status::error(data.labelsPath + ": holds " + std::to_string(*labelBatches) +
+                         " batches of train_step input " + describe(binding.labels) + " but " +
+                         data.featuresPath + " holds " + std::to_string(*featureBatches));
+  binding.batches = *featureBatches;
+  return binding;
+}
+
+Status train(Executor &executor, const TrainBinding &binding, const TrainData &data,
+             const TrainOptions &options,
+             const std::function<void(int64_t step, float loss)> &onStep) {
+  HostTensor features(binding.features.type().dtype(), shapeOf(binding.features.type()));
+  HostTensor labels(binding.labels.type().dtype(), shapeOf(binding.labels.type()));
+  HostTensor learningRate(nnc::F32, shapeOf(binding.learningRate.type()));
+  std::memcpy(learningRate.data.data(), &options.learningRate, sizeof(float));
+  // A binding made for other data would read past the files' ends.
+  auto holds = [&](const HostTensor &file, const HostTensor &batch) {
+    return file.data.size() == static_cast<size_t>(binding.batches) * batch.data.size();
+  };
+  if (binding.batches < 1 || !holds(data.features, features) || !holds(data.labels, labels))
+    return Status::error("the training data does not match its train_step binding");
+  auto take = [](const HostTensor &file, int64_t index, HostTensor &batch) {
+    if (!batch.data.empty())
+      std::memcpy(batch.data.data(), file.data.data() + index * batch.data.size(),
+                  batch.data.size());
+  };
+  for (int64_t i = 0; i < options.steps; ++i) {
+    int64_t batch = i % binding.batches;  // BatchOrder::Sequential
+    take(data.features, batch, features);
+    take(data.labels, batch, labels);
+    for (auto [tensor, value] : {std::pair{&binding.features, &features},
+                                 std::pair{&binding.labels, &labels},
+                                 std::pair{&binding.learningRate, &learningRate}})
+      if (Status s = executor.write(*tensor, *value); !s.ok())
+        return Status::error("function 'train_step', input '" + tensor->name() + "': " +
+                             s.message());
+    if (binding.stepNumber) {
+      HostTensor number(nnc::F32, shapeOf(binding.stepNumber->type()));
+      float value = static_cast<float>(i + 1);
+      std::memcpy(number.data.data(), &value, sizeof(float));
+      if (Status s = executor.write(*binding.stepNumber, number); !s.ok())
+        return Status::error("function 'train_step', input '" + binding.stepNumber->name() +
+                             "': " + s.message());
+    }
+    if (Status s = executor.run("train_step"); !s.ok())
+      return s;
+    nnc::StatusOr<HostTensor> loss = executor.read(binding.loss);
+    if (!loss.ok())
+      return Status::error("function 'train_step', output '" + binding.loss.name() + "': " +
+                           loss.status().message());
+    onStep(i, loss->toFloats()[0]);
+  }
+  return Status();
+}
+
+} // namespace nnrt

@@ -1,0 +1,70 @@
+// The training loop behind `nnrun --train`: feed a plan's "train_step" one batch of a stacked
+// dataset per step, with the learning rate, and read back the loss. The compiled step updates
+// the parameters and optimizer state in place, so the loop only moves inputs in and the loss out.
+//
+//   auto binding = bindTrainStep(plan, "model.plan", data);   // which input is which
+//   TrainOptions options;
+//   options.steps = 100;
+//   train(exec, *binding, data, options, [](int64_t step, float loss) { ... });
+#pragma once
+
+#include "proto/plan.pb.h"
+#include "runtime/HostTensor.h"
+#include "support/StatusOr.h"
+
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace nnrt {
+
+class Executor;
+
+/// The train_step input that takes the learning rate (f32, shape []).
+inline constexpr const char *kLearningRateInput = "nnc.learning_rate";
+/// The optional train_step input that takes the 1-based step number (f32, shape []), which
+/// Adam's bias correction needs.
+inline constexpr const char *kStepInput = "nnc.step";
+
+/// A dataset: many batches stacked along axis 0, as two files hold them.
+struct TrainData {
+  HostTensor features, labels;  // (N * batch, ...) each
+  std::string featuresPath, labelsPath;  // for error messages
+};
+
+/// Which of train_step's tensors is which, and how many batches the data holds. Copies, so a
+/// binding made before Executor::prepare took the plan stays valid.
+struct TrainBinding {
+  nnc::TensorSlice features, labels, learningRate;
+  std::optional<nnc::TensorSlice> stepNumber;  // when train_step takes nnc.step
+  nnc::TensorSlice loss;  // output 0, one f32
+  int64_t batches = 0;    // N
+};
+
+/// Matches `data` to `plan`'s "train_step". The inputs other
+/// than nnc.learning_rate must be exactly two, features and labels:
+///   1. if "predict" takes an input named like exactly one of them, that one is the features;
+///   2. otherwise the one assignment under which both files fit (dtype, rank, trailing dims);
+///      when both assignments fit (same type for features and labels), the plan is ambiguous.
+/// Then each file must hold a whole, equal number N >= 1 of its input's batches (dimension 0).
+/// Errors start with the file they concern: `planPath`, data.featuresPath or data.labelsPath.
+nnc::StatusOr<TrainBinding> bindTrainStep(const nnc::Plan &plan, const std::string &planPath,
+                                          const TrainData &data);
+
+enum class BatchOrder { Sequential };  // step i takes batch i mod N
+
+struct TrainOptions {
+  int64_t steps = 1;
+  float learningRate = 0.01f;
+  BatchOrder order = BatchOrder::Sequential;
+};
+
+/// Runs train_step options.steps times on `executor` (whose plan `binding` was made from), every
+/// input written before every step: the compiler may reuse an input's slice once it is dead, so
+/// nothing survives from one step to the next but the parameters. Calls onStep(i, loss) after
+/// each step. Errors are the executor's ("function 'train_step', node 'fc1': ...").
+nnc::Status train(Executor &executor, const TrainBinding &binding, const TrainData &data,
+                  const TrainOptions &options,
+                  const std::function<void(int64_t step, float loss)> &onStep);
+
+} // namespace nnrt
