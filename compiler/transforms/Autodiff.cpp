@@ -3,7 +3,8 @@
 //
 // 1. Clone @forward; add the optimizer state (as parameters) and the per-step learning rate.
 // 2. Seed d(loss) = 1 and visit the ops in reverse, summing the gradients of fanned-out values.
-//    An op on the gradient path without a VJP is an error at the user's node, never a zero.
+//    An op on the gradient path without a VJP is reported at the user's node, never a zero: the
+//    plan then has no train step (a warning says which node and why).
 // 3. Clip the gradients to a global norm (the pre-clip norm is the output "grad_norm"), then
 //    update every trainable parameter (SGD with momentum / Nesterov / L2 decay; Adam; AdamW with
 //    decoupled decay, bias-corrected with the per-step input "nnc.step") and return the loss
@@ -14,6 +15,7 @@
 #include "dialects/nn/NNDialect.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/DenseMap.h"
 
 #include <cmath>
@@ -160,8 +162,26 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
     options.nesterov = flag(optimizer, "nesterov");
     options.decayAll = flag(optimizer, "decay_all_parameters");
     options.clipNorm = number(spec, "grad_clip_norm");
-    if (failed(buildTrainStep(module, forward, options)))
-      signalPassFailure();
+    // A model the backward pass cannot handle yet still gets its other entry points: the first
+    // problem becomes a warning at its node, and the plan has no train_step.
+    std::optional<Diagnostic> problem;
+    LogicalResult built = failure();
+    {
+      ScopedDiagnosticHandler capture(&getContext(), [&](Diagnostic &diag) {
+        if (diag.getSeverity() != DiagnosticSeverity::Error)
+          return failure(); // warnings pass through
+        if (!problem)
+          problem.emplace(std::move(diag));
+        return success();
+      });
+      built = buildTrainStep(module, forward, options);
+    }
+    if (succeeded(built))
+      return;
+    if (auto step = module.lookupSymbol<func::FuncOp>("train_step"))
+      step.erase();
+    InFlightDiagnostic warning = emitWarning(problem ? problem->getLocation() : module.getLoc());
+    warning << "no train_step: " << (problem ? problem->str() : std::string("autodiff failed"));
   }
 
   LogicalResult buildTrainStep(ModuleOp module, func::FuncOp forward,
