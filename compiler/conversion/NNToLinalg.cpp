@@ -631,15 +631,80 @@ struct MseLossLowering : OpConversionPattern<MseLossOp> {
 // Ops of backward passes
 //===----------------------------------------------------------------------===//
 
+/// Philox4x32-10 (Salmon et al., SC'11) on i32 values: the first output word of the block for
+/// `counter` under `key`. The runtime's initializers use the same generator (runtime/Philox.h).
+Value philox(OpBuilder &b, Location loc, std::array<Value, 4> c, std::array<Value, 2> k) {
+  Type i32 = b.getI32Type(), i64 = b.getI64Type();
+  auto u32 = [&](uint32_t v) { return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(v)); };
+  auto mulhilo = [&](uint32_t m, Value x) -> std::pair<Value, Value> {
+    Value wide = arith::MulIOp::create(b, loc, arith::ExtUIOp::create(b, loc, i64, x),
+                                       arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(m)));
+    Value hi = arith::TruncIOp::create(
+        b, loc, i32,
+        arith::ShRUIOp::create(b, loc, wide,
+                               arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(32))));
+    return {hi, arith::TruncIOp::create(b, loc, i32, wide)};
+  };
+  for (int round = 0; round < 10; ++round) {
+    auto [hi0, lo0] = mulhilo(0xD2511F53u, c[0]);
+    auto [hi1, lo1] = mulhilo(0xCD9E8D57u, c[2]);
+    c = {arith::XOrIOp::create(b, loc, arith::XOrIOp::create(b, loc, hi1, c[1]), k[0]), lo1,
+         arith::XOrIOp::create(b, loc, arith::XOrIOp::create(b, loc, hi0, c[3]), k[1]), lo0};
+    k = {arith::AddIOp::create(b, loc, k[0], u32(0x9E3779B9u)),
+         arith::AddIOp::create(b, loc, k[1], u32(0xBB67AE85u))};
+  }
+  return c[0];
+}
+
 struct DropoutLowering : OpConversionPattern<DropoutOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(DropoutOp op, OpAdaptor adaptor,
                                 ConversionPatternRewriter &rewriter) const override {
-    // @predict has none left (evaluation mode); a train step reaches here only with rate 0,
-    // which is the identity (the autodiff pass refuses other rates until the Philox masks land).
-    if (op.getRate().convertToDouble() != 0.0)
-      return op.emitOpError("with rate > 0 needs the Philox masks, which are not built yet");
-    rewriter.replaceOp(op, adaptor.getInput());
+    double rate = op.getRate().convertToDouble();
+    if (!adaptor.getStep() || rate == 0.0) { // evaluation, or nothing to drop
+      rewriter.replaceOp(op, adaptor.getInput());
+      return success();
+    }
+    // keep element e iff uniform(Philox(counter = (e lo, e hi, step, stream), key = seed)) >=
+    // rate, the uniform from the top 24 bits of the first word; kept elements scale by 1/(1-p).
+    auto type = cast<RankedTensorType>(op.getType());
+    int64_t seed = op.getSeed().value_or(0), stream = op.getStream().value_or(0);
+    SmallVector<int64_t> strides(type.getRank(), 1);
+    for (int64_t d = type.getRank() - 2; d >= 0; --d)
+      strides[d] = strides[d + 1] * type.getDimSize(d + 1);
+    Value result = elementwise(
+        rewriter, op.getLoc(), type, {adaptor.getInput(), adaptor.getStep()},
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Type i32 = b.getI32Type(), i64 = b.getI64Type();
+          auto i64c = [&](int64_t v) {
+            return arith::ConstantOp::create(b, l, b.getI64IntegerAttr(v)).getResult();
+          };
+          auto i32c = [&](uint32_t v) {
+            return arith::ConstantOp::create(b, l, b.getI32IntegerAttr(v)).getResult();
+          };
+          Value index = i64c(0);
+          for (int64_t d = 0; d < type.getRank(); ++d) {
+            Value i = arith::IndexCastOp::create(b, l, i64, linalg::IndexOp::create(b, l, d));
+            index = arith::AddIOp::create(b, l, index,
+                                          arith::MulIOp::create(b, l, i, i64c(strides[d])));
+          }
+          Value lo = arith::TruncIOp::create(b, l, i32, index);
+          Value hi = arith::TruncIOp::create(
+              b, l, i32, arith::ShRUIOp::create(b, l, index, i64c(32)));
+          Value stepWord = arith::FPToUIOp::create(b, l, i32, args[1]);
+          Value word = philox(b, l, {lo, hi, stepWord, i32c(static_cast<uint32_t>(stream))},
+                              {i32c(static_cast<uint32_t>(seed)),
+                               i32c(static_cast<uint32_t>(static_cast<uint64_t>(seed) >> 32))});
+          Type t = args[0].getType();
+          Value uniform = arith::MulFOp::create(
+              b, l, arith::UIToFPOp::create(b, l, t, arith::ShRUIOp::create(b, l, word, i32c(8))),
+              constantFloat(b, l, t, 1.0 / (1 << 24)));
+          Value keep = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGE, uniform,
+                                             constantFloat(b, l, t, rate));
+          Value scaled = arith::MulFOp::create(b, l, args[0], constantFloat(b, l, t, 1.0 / (1.0 - rate)));
+          return arith::SelectOp::create(b, l, keep, scaled, constantFloat(b, l, t, 0.0));
+        });
+    rewriter.replaceOp(op, result);
     return success();
   }
 };

@@ -263,6 +263,7 @@ LogicalResult Builder::emitInit(Plan &plan) {
         *fill->mutable_init() = param->init();
       } else { // optimizer state: the autodiff pass asks for zeros
         fill->mutable_init()->set_kind(Initializer::ZEROS);
+        table->set_optimizer_state(true);
       }
       fill->set_stream(stream++);
     }

@@ -37,6 +37,7 @@ struct OptimizerOptions {
   double momentum = 0, weightDecay = 0, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
   double clipNorm = 0;
   bool nesterov = false, decayAll = false;
+  int64_t seed = 0; // dropout masks
 };
 
 double number(DictionaryAttr dict, StringRef key, double fallback = 0.0) {
@@ -162,6 +163,8 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
     options.nesterov = flag(optimizer, "nesterov");
     options.decayAll = flag(optimizer, "decay_all_parameters");
     options.clipNorm = number(spec, "grad_clip_norm");
+    if (auto seed = spec.getAs<IntegerAttr>("seed"))
+      options.seed = seed.getInt();
     // A model the backward pass cannot handle yet still gets its other entry points: the first
     // problem becomes a warning at its node, and the plan has no train_step.
     std::optional<Diagnostic> problem;
@@ -235,7 +238,19 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
       return body.getArgument(index);
     };
     Value lr = scalarInput("nnc.learning_rate");
-    Value stepCount = opt.kind == "sgd" ? Value() : scalarInput("nnc.step");
+    // Dropout masks and Adam's bias correction need the step number.
+    SmallVector<DropoutOp> dropouts;
+    body.walk([&](DropoutOp op) {
+      if (op.getRate().convertToDouble() != 0.0)
+        dropouts.push_back(op);
+    });
+    Value stepCount =
+        opt.kind == "sgd" && dropouts.empty() ? Value() : scalarInput("nnc.step");
+    for (auto [i, dropout] : llvm::enumerate(dropouts)) {
+      dropout->insertOperands(1, stepCount);
+      dropout.setSeedAttr(builder.getI64IntegerAttr(opt.seed));
+      dropout.setStreamAttr(builder.getI64IntegerAttr(i + 1));
+    }
 
     // Reverse mode over the forward ops.
     builder.setInsertionPoint(ret);

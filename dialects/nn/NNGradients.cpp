@@ -162,10 +162,14 @@ LogicalResult SigmoidOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> 
 }
 
 LogicalResult DropoutOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
-  if (getRate().convertToDouble() != 0.0)
-    return emitOpError("with rate > 0 is not supported in training yet (the Philox masks are "
-                       "not built); use rate 0");
-  grads.assign({g});
+  // The same mask and scale, applied to the gradient: a dropout with the same key.
+  if (!getStep() || getRate().convertToDouble() == 0.0) {
+    grads.assign({g, Value()});
+    return success();
+  }
+  auto grad = cast<DropoutOp>(b.clone(*getOperation()));
+  grad->setOperand(0, g);
+  grads.assign({grad.getResult(), Value()});
   return success();
 }
 

@@ -270,6 +270,8 @@ LogicalResult DropoutOp::inferReturnTypes(MLIRContext *, std::optional<Location>
   double rate = adaptor.getRate().convertToDouble();
   if (!(rate >= 0.0 && rate < 1.0))
     return diag.fail("expects rate in [0, 1), got ", nnc::formatNumber(rate));
+  if (auto step = tensorType(adaptor.getStep()); step && step.getRank() != 0)
+    return diag.fail("expects a scalar step, got ", step);
   return inferSameType(diag, adaptor.getInput(), types);
 }
 

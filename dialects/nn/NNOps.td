@@ -157,18 +157,27 @@ def NN_GeluOp : NN_UnaryOp<"gelu", "the Gaussian error linear unit"> {
 def NN_SqrtOp : NN_UnaryOp<"sqrt", "the square root">;
 def NN_ExpOp : NN_UnaryOp<"exp", "the exponential">;
 
-def NN_DropoutOp : NN_UnaryOp<"dropout", "inverted dropout", [DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
+def NN_DropoutOp : NN_UnaryOp<"dropout", "inverted dropout",
+                              [DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let description = [{
-    During training, zeroes each element with probability `rate` and scales the rest by
-    1 / (1 - rate); at evaluation it is the identity. Masks come from a counter-based generator
-    keyed by (seed, step, node, element), so the op is not `Pure`: two dropouts of one value differ.
+    With a `step` (a train step's scalar step number), zeroes each element with probability
+    `rate` and scales the rest by 1 / (1 - rate); without one (evaluation) it is the identity.
+    The mask comes from Philox4x32-10 keyed by (`seed`; element index, step, `stream`), so it is
+    the same on every run, device and resume, and the backward pass (a dropout of the gradient
+    with the same key) applies the very same mask. The autodiff pass sets `seed` (the
+    TrainingSpec's) and `stream` (one per dropout node). Not `Pure`: two dropouts of one value
+    differ.
 
     ```mlir
-    %y = nn.dropout %x <{rate = 2.000000e-01 : f64}> : tensor<128x256xf32>
+    %y = nn.dropout %x, %step <{rate = 2.000000e-01 : f64, seed = 0 : i64, stream = 1 : i64}>
+        : tensor<128x256xf32>, tensor<f32>
     ```
   }];
-  let arguments = (ins NN_FloatTensor:$input, F64Attr:$rate);
-  let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
+  let arguments = (ins NN_FloatTensor:$input, Optional<NN_FloatTensor>:$step, F64Attr:$rate,
+                       OptionalAttr<I64Attr>:$seed, OptionalAttr<I64Attr>:$stream);
+  let assemblyFormat = [{
+    $input (`,` $step^)? prop-dict attr-dict `:` type($input) (`,` type($step)^)?
+  }];
 }
 
 def NN_CausalMaskOp : NN_UnaryOp<"causal_mask", "a causal (lower-triangular) mask"> {

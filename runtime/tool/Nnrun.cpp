@@ -41,7 +41,8 @@ options:
   --dump-parameters DIR   write every parameter (after training, if any) as DIR/<name>.npy
                           ('/' -> '_')
   --load-parameters DIR   after init, replace every parameter by DIR/<name>.npy (same naming;
-                          each file must exist and match the parameter's shape and dtype)
+                          each file must exist and match the parameter's shape and dtype;
+                          optimizer state without a file keeps its initial zeros)
   --print-arena           print "arena: N bytes" (the plan's peak memory)
   --time N                after the first predict, run it N more times and print each call's
                           wall time ("predict_us <microseconds>"), for benchmarks
@@ -198,6 +199,9 @@ std::optional<Failure> dumpParameters(const Executor &executor, const std::strin
 std::optional<Failure> loadParameters(Executor &executor, const std::string &dir) {
   for (const nnc::TensorSlice &parameter : executor.plan().parameters()) {
     std::string path = (std::filesystem::path(dir) / (fileNameOf(parameter.name()) + ".npy"));
+    // Model weights must all be there; optimizer state may be absent (it then starts at zero).
+    if (parameter.optimizer_state() && !std::filesystem::exists(path))
+      continue;
     nnc::StatusOr<HostTensor> value = readNpy(path);
     if (!value.ok())
       return Failure{value.status().message()};
