@@ -9,10 +9,12 @@
 #include "runtime/TrainLoop.h"
 #include "runtime/device/Drivers.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 
@@ -36,7 +38,8 @@ options:
                           nnc.learning_rate), stacked the same way
   --lr RATE               the learning rate fed to every step (default 0.01)
   --batch-order ORDER     sequential (default; the only order so far)
-  --predict FILE          .npy input for the predict function (which must take exactly one input)
+  --predict FILE          .npy input for the predict function (which must take exactly one
+                          input): one batch, or any number of rows, run batch by batch
   -o, --output FILE       where to write predict's first output (.npy)
   --dump-parameters DIR   write every parameter (after training, if any) as DIR/<name>.npy
                           ('/' -> '_')
@@ -240,8 +243,16 @@ std::optional<Failure> run(const Options &options, std::ostream &out) {
     nnc::StatusOr<HostTensor> read = readNpy(options.predict);
     if (!read.ok())
       return Failure{read.status().message()};
-    if (nnc::Status s = checkType(*read, predict->inputs(0).type()); !s.ok())
-      return Failure{options.predict + ": " + s.message()};
+    // Any number of rows: predict runs batch by batch (the last one zero-padded).
+    const nnc::TensorType &type = predict->inputs(0).type();
+    HostTensor oneBatch(type.dtype(), shapeOf(type));
+    bool rowsFit = !type.shape().empty() && read->dtype == type.dtype() &&
+                   read->shape.size() == oneBatch.shape.size() && !read->shape.empty() &&
+                   read->shape[0] > 0 &&
+                   std::equal(read->shape.begin() + 1, read->shape.end(), oneBatch.shape.begin() + 1);
+    if (!rowsFit)
+      if (nnc::Status s = checkType(*read, type); !s.ok())
+        return Failure{options.predict + ": " + s.message() + " (or any number of rows)"};
     input = std::move(*read);
   }
   std::string inputName = predict ? predict->inputs(0).name() : "";
@@ -297,10 +308,40 @@ std::optional<Failure> run(const Options &options, std::ostream &out) {
   if (!predict)
     return std::nullopt;
 
-  if (nnc::Status s = exec.setInput("predict", inputName, input); !s.ok())
-    return Failure{options.predict + ": " + s.message()};
-  if (nnc::Status s = exec.run("predict"); !s.ok())
-    return Failure{planPath + ": " + s.message()};
+  // Batch by batch: rows [b * batch, (b + 1) * batch) of the input give the same rows of the
+  // output; the padding rows of the last batch are dropped.
+  const nnc::TensorSlice &inputSlice = predict->inputs(0);
+  HostTensor batchIn(inputSlice.type().dtype(), shapeOf(inputSlice.type()));
+  int64_t batchRows = batchIn.shape[0], rows = input.shape[0];
+  size_t inRowBytes = batchIn.data.size() / batchRows;
+  HostTensor result;
+  for (int64_t start = 0; start < rows; start += batchRows) {
+    int64_t count = std::min(batchRows, rows - start);
+    std::fill(batchIn.data.begin(), batchIn.data.end(), 0);
+    std::memcpy(batchIn.data.data(), input.data.data() + start * inRowBytes, count * inRowBytes);
+    if (nnc::Status s = exec.setInput("predict", inputName, batchIn); !s.ok())
+      return Failure{options.predict + ": " + s.message()};
+    if (nnc::Status s = exec.run("predict"); !s.ok())
+      return Failure{planPath + ": " + s.message()};
+    nnc::StatusOr<HostTensor> batchOut = exec.getOutput("predict", outputName);
+    if (!batchOut.ok())
+      return Failure{planPath + ": " + batchOut.status().message()};
+    if (batchOut->shape.empty() || batchOut->shape[0] != batchRows) { // not per-row: one batch
+      if (rows != batchRows)
+        return Failure{options.predict + ": predict's output " + batchOut->describe() +
+                       " is not per row, so the input must be exactly one batch"};
+      result = std::move(*batchOut);
+      break;
+    }
+    if (result.data.empty()) {
+      result = HostTensor(batchOut->dtype, batchOut->shape);
+      result.shape[0] = rows;
+      result.data.resize(batchOut->data.size() / batchRows * rows);
+    }
+    size_t outRowBytes = batchOut->data.size() / batchRows;
+    std::memcpy(result.data.data() + start * outRowBytes, batchOut->data.data(),
+                count * outRowBytes);
+  }
   for (int i = 0; i < options.timedRuns; ++i) {
     auto start = std::chrono::steady_clock::now();
     if (nnc::Status s = exec.run("predict"); !s.ok())
@@ -309,10 +350,7 @@ std::optional<Failure> run(const Options &options, std::ostream &out) {
     out << "predict_us "
         << std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count() << "\n";
   }
-  nnc::StatusOr<HostTensor> output = exec.getOutput("predict", outputName);
-  if (!output.ok())
-    return Failure{planPath + ": " + output.status().message()};
-  if (nnc::Status s = writeNpy(options.output, *output); !s.ok())
+  if (nnc::Status s = writeNpy(options.output, result); !s.ok())
     return Failure{s.message()};
   return std::nullopt;
 }
