@@ -212,9 +212,10 @@ struct CausalMaskLowering : OpConversionPattern<CausalMaskOp> {
           Value row = linalg::IndexOp::create(b, loc, rank - 2);
           Value col = linalg::IndexOp::create(b, loc, rank - 1);
           Value future = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, col, row);
-          Value minusInf = constantFloat(b, loc, args[0].getType(),
-                                         -std::numeric_limits<double>::infinity());
-          return arith::SelectOp::create(b, loc, future, minusInf, args[0]);
+          double fill = op.getFill() ? op.getFill()->convertToDouble()
+                                     : -std::numeric_limits<double>::infinity();
+          return arith::SelectOp::create(b, loc, future,
+                                         constantFloat(b, loc, args[0].getType(), fill), args[0]);
         });
     rewriter.replaceOp(op, result);
     return success();
@@ -750,6 +751,95 @@ struct OneHotLowering : OpConversionPattern<OneHotOp> {
   }
 };
 
+struct GeluGradLowering : OpConversionPattern<GeluGradOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(GeluGradOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    bool tanhForm = op.getApproximate().value_or(defaults::kGeluApproximate) == StringRef("tanh");
+    Value result = elementwise(
+        rewriter, op.getLoc(), cast<RankedTensorType>(op.getType()),
+        {adaptor.getInput(), adaptor.getGrad()},
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value x = args[0];
+          Type t = x.getType();
+          auto c = [&](double v) { return constantFloat(b, l, t, v); };
+          auto mul = [&](Value a, Value c2) { return arith::MulFOp::create(b, l, a, c2).getResult(); };
+          auto add = [&](Value a, Value c2) { return arith::AddFOp::create(b, l, a, c2).getResult(); };
+          Value slope;
+          if (tanhForm) {
+            // u = k (x + a x^3); d/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) k (1 + 3 a x^2)
+            double k = std::sqrt(2.0 / llvm::numbers::pi), a = 0.044715;
+            Value x2 = mul(x, x);
+            Value th = math::TanhOp::create(b, l, mul(c(k), add(x, mul(c(a), mul(x2, x)))));
+            Value sech2 = arith::SubFOp::create(b, l, c(1.0), mul(th, th));
+            slope = add(mul(c(0.5), add(c(1.0), th)),
+                        mul(mul(mul(c(0.5), x), sech2), mul(c(k), add(c(1.0), mul(c(3 * a), x2)))));
+          } else {
+            // Phi(x) + x phi(x)
+            Value cdf = mul(c(0.5), add(c(1.0), math::ErfOp::create(b, l, mul(x, c(1.0 / std::sqrt(2.0))))));
+            Value pdf = mul(c(1.0 / std::sqrt(2.0 * llvm::numbers::pi)),
+                            math::ExpOp::create(b, l, mul(c(-0.5), mul(x, x))));
+            slope = add(cdf, mul(x, pdf));
+          }
+          return mul(slope, args[1]);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct EmbeddingGradLowering : OpConversionPattern<EmbeddingGradOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(EmbeddingGradOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    // Domain (v, i..., d): out[v, d] = sum over i of (index[i] == v ? grad[i, d] : 0).
+    auto type = cast<RankedTensorType>(op.getType()); // (rows, D)
+    int64_t r = cast<RankedTensorType>(adaptor.getIndices().getType()).getRank();
+    int64_t dims = r + 2;
+    MLIRContext *ctx = rewriter.getContext();
+    SmallVector<AffineExpr> idx, grad;
+    for (int64_t i = 0; i < r; ++i) {
+      idx.push_back(getAffineDimExpr(1 + i, ctx));
+      grad.push_back(getAffineDimExpr(1 + i, ctx));
+    }
+    grad.push_back(getAffineDimExpr(dims - 1, ctx));
+    AffineMap outMap = AffineMap::get(dims, 0, {getAffineDimExpr(0, ctx), getAffineDimExpr(dims - 1, ctx)}, ctx);
+    SmallVector<utils::IteratorType> iterators(dims, utils::IteratorType::reduction);
+    iterators.front() = iterators.back() = utils::IteratorType::parallel;
+    Value result = generic(
+        rewriter, op.getLoc(), {adaptor.getIndices(), adaptor.getGrad()},
+        {AffineMap::get(dims, 0, idx, ctx), AffineMap::get(dims, 0, grad, ctx)},
+        emptyTensor(rewriter, op.getLoc(), type, 0.0), outMap, iterators,
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value row = arith::IndexCastOp::create(b, l, b.getIndexType(), args[0]);
+          Value hit = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, row,
+                                            linalg::IndexOp::create(b, l, 0));
+          Value term = arith::SelectOp::create(b, l, hit, args[1],
+                                               constantFloat(b, l, args[1].getType(), 0.0));
+          return arith::AddFOp::create(b, l, args[2], term);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct PadLowering : OpConversionPattern<PadOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(PadOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType());
+    SmallVector<OpFoldResult> low, high;
+    for (auto [l, h] : llvm::zip(op.getLow(), op.getHigh())) {
+      low.push_back(rewriter.getIndexAttr(l));
+      high.push_back(rewriter.getIndexAttr(h));
+    }
+    rewriter.replaceOpWithNewOp<tensor::PadOp>(
+        op, type, adaptor.getInput(), low, high,
+        constantFloat(rewriter, op.getLoc(), type.getElementType(), 0.0));
+    return success();
+  }
+};
+
 struct LowerNNToLinalgPass : nnc::impl::LowerNNToLinalgBase<LowerNNToLinalgPass> {
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
@@ -779,7 +869,8 @@ void nnc::populateNNToLinalgPatterns(RewritePatternSet &patterns) {
                Pool2dLowering<AvgPool2dOp, false>, EmbeddingLowering, ReshapeLowering,
                TransposeLowering, SliceLowering, ConcatLowering, ReduceLowering<ReduceSumOp>,
                ReduceLowering<ReduceMeanOp>, ReduceLowering<ReduceMaxOp>, CrossEntropyLowering,
-               MseLossLowering, DropoutLowering, ReluGradLowering, OneHotLowering>(ctx);
+               MseLossLowering, DropoutLowering, ReluGradLowering, OneHotLowering,
+               GeluGradLowering, EmbeddingGradLowering, PadLowering>(ctx);
   patterns.add<UnaryLowering<ReluOp>>(ctx, relu);
   patterns.add<UnaryLowering<TanhOp>>(ctx, tanhFn);
   patterns.add<UnaryLowering<SigmoidOp>>(ctx, sigmoid);

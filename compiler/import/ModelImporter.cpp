@@ -143,6 +143,7 @@ const llvm::StringMap<OpBuilderFn> &opBuilders() {
       {"sqrt", buildOp<nn::SqrtOp>},
       {"exp", buildOp<nn::ExpOp>},
       {"relu_grad", buildOp<nn::ReluGradOp>},
+      {"pad", buildOp<nn::PadOp>},
       {"dropout", buildOp<nn::DropoutOp>},
       {"causal_mask", buildOp<nn::CausalMaskOp>},
       {"softmax", buildOp<nn::SoftmaxOp>},

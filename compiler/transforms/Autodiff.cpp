@@ -261,8 +261,8 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
     for (Operation &op : body.without_terminator())
       forwardOps.push_back(&op);
     for (Operation *op : llvm::reverse(forwardOps)) {
-      if (op->getNumResults() != 1 || !grads.count(op->getResult(0)))
-        continue;
+      if (op->getNumResults() != 1 || !grads.count(op->getResult(0)) || isa<ConstantOp>(op))
+        continue; // constants have nothing to pass a gradient to
       auto differentiable = dyn_cast<DifferentiableOpInterface>(op);
       if (!differentiable)
         return op->emitError("has no gradient: cannot train through '")

@@ -221,3 +221,90 @@ LogicalResult MseLossOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> 
   grads.assign({dp, MulOp::create(b, loc, dp, scalar(b, loc, dp, -1.0))});
   return success();
 }
+
+LogicalResult CausalMaskOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  // Masked entries do not depend on the input.
+  grads.assign({CausalMaskOp::create(b, getLoc(), g, b.getF64FloatAttr(0.0)).getResult()});
+  return success();
+}
+
+/// The axis of a softmax-like op, normalized.
+template <typename OpTy>
+static int64_t softmaxAxis(OpTy op) {
+  int64_t axis = op.getAxis().value_or(defaults::kAxis);
+  return axis < 0 ? axis + typeOf(op.getResult()).getRank() : axis;
+}
+
+LogicalResult SoftmaxOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  // dx = y * (g - sum(g * y)) along the axis.
+  Location loc = getLoc();
+  Value y = getResult();
+  Value dot = ReduceSumOp::create(b, loc, MulOp::create(b, loc, g, y),
+                                  ArrayRef<int64_t>{softmaxAxis(*this)}, b.getBoolAttr(true));
+  grads.assign({MulOp::create(b, loc, y, SubOp::create(b, loc, g, dot)).getResult()});
+  return success();
+}
+
+LogicalResult LogSoftmaxOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  // dx = g - exp(y) * sum(g) along the axis.
+  Location loc = getLoc();
+  Value sum = ReduceSumOp::create(b, loc, g, ArrayRef<int64_t>{softmaxAxis(*this)},
+                                  b.getBoolAttr(true));
+  Value p = ExpOp::create(b, loc, getResult());
+  grads.assign({SubOp::create(b, loc, g, MulOp::create(b, loc, p, sum)).getResult()});
+  return success();
+}
+
+LogicalResult LayerNormOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  // With xhat = (x - mean) / sigma over the normalized (trailing) axes and gw = g * weight:
+  //   dx = (gw - mean(gw) - xhat * mean(gw * xhat)) / sigma,
+  //   dweight = sum over the leading axes of g * xhat, dbias = the same sum of g.
+  Location loc = getLoc();
+  Value x = getInput();
+  RankedTensorType type = typeOf(x);
+  int64_t count = typeOf(getWeight()).getRank();
+  SmallVector<int64_t> normAxes = llvm::to_vector(llvm::seq<int64_t>(type.getRank() - count, type.getRank()));
+  SmallVector<int64_t> leadAxes = llvm::to_vector(llvm::seq<int64_t>(0, type.getRank() - count));
+  double eps = getEpsilon() ? getEpsilon()->convertToDouble() : defaults::kLayerNormEpsilon;
+  BoolAttr keep = b.getBoolAttr(true);
+  Value mean = ReduceMeanOp::create(b, loc, x, normAxes, keep);
+  Value centered = SubOp::create(b, loc, x, mean);
+  Value var = ReduceMeanOp::create(b, loc, MulOp::create(b, loc, centered, centered), normAxes, keep);
+  Value sigma = SqrtOp::create(b, loc, AddOp::create(b, loc, var, scalar(b, loc, x, eps)));
+  Value xhat = DivOp::create(b, loc, centered, sigma);
+  Value gw = MulOp::create(b, loc, g, getWeight());
+  Value meanGw = ReduceMeanOp::create(b, loc, gw, normAxes, keep);
+  Value meanGwXhat = ReduceMeanOp::create(b, loc, MulOp::create(b, loc, gw, xhat), normAxes, keep);
+  Value dx = DivOp::create(
+      b, loc, SubOp::create(b, loc, SubOp::create(b, loc, gw, meanGw), MulOp::create(b, loc, xhat, meanGwXhat)),
+      sigma);
+  Value gxhat = MulOp::create(b, loc, g, xhat);
+  Value dw = leadAxes.empty() ? gxhat : ReduceSumOp::create(b, loc, gxhat, leadAxes, BoolAttr()).getResult();
+  Value db = leadAxes.empty() ? g : ReduceSumOp::create(b, loc, g, leadAxes, BoolAttr()).getResult();
+  grads.assign({dx, dw, db});
+  return success();
+}
+
+LogicalResult GeluOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  grads.assign({GeluGradOp::create(b, getLoc(), getInput(), g, getApproximateAttr()).getResult()});
+  return success();
+}
+
+LogicalResult EmbeddingOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  int64_t rows = typeOf(getWeight()).getDimSize(0);
+  grads.assign({Value(), EmbeddingGradOp::create(b, getLoc(), getIndices(), g,
+                                                 b.getI64IntegerAttr(rows))
+                             .getResult()});
+  return success();
+}
+
+LogicalResult SliceOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  if (getStep() && llvm::any_of(*getStep(), [](int64_t s) { return s != 1; }))
+    return emitOpError("has no gradient for steps other than 1 yet");
+  ArrayRef<int64_t> shape = typeOf(getInput()).getShape();
+  SmallVector<int64_t> high;
+  for (auto [dim, limit] : llvm::zip(shape, getLimit()))
+    high.push_back(dim - limit);
+  grads.assign({PadOp::create(b, getLoc(), g, getStart(), high).getResult()});
+  return success();
+}

@@ -634,3 +634,53 @@ LogicalResult OneHotOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
   types.push_back(RankedTensorType::get(shape, adaptor.getDtype()));
   return success();
 }
+
+LogicalResult GeluGradOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                           Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  Diag diag(loc, getOperationName());
+  if (failed(requireTensors(diag, {adaptor.getInput(), adaptor.getGrad()})))
+    return failure();
+  auto input = tensorType(adaptor.getInput()), grad = tensorType(adaptor.getGrad());
+  if (input != grad)
+    return diag.fail("expects input and grad of one type, got ", input, " and ", grad);
+  types.push_back(grad);
+  return success();
+}
+
+LogicalResult EmbeddingGradOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                                Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  Diag diag(loc, getOperationName());
+  if (failed(requireTensors(diag, {adaptor.getIndices(), adaptor.getGrad()})))
+    return failure();
+  if (!adaptor.getProperties().rows)
+    return diag.fail("requires attribute 'rows'");
+  auto indices = tensorType(adaptor.getIndices()), grad = tensorType(adaptor.getGrad());
+  if (grad.getShape().drop_back() != indices.getShape())
+    return diag.fail("expects grad shaped (indices..., D), got ", grad, " for indices ", indices);
+  if (adaptor.getRows() < 1)
+    return diag.fail("expects a positive number of rows, got ", adaptor.getRows());
+  types.push_back(RankedTensorType::get({adaptor.getRows(), grad.getShape().back()},
+                                        grad.getElementType()));
+  return success();
+}
+
+LogicalResult PadOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                      Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  Diag diag(loc, getOperationName());
+  if (failed(requireTensors(diag, {adaptor.getInput()})))
+    return failure();
+  if (!adaptor.getProperties().low || !adaptor.getProperties().high)
+    return diag.fail("requires attributes 'low' and 'high'");
+  auto input = tensorType(adaptor.getInput());
+  ArrayRef<int64_t> low = adaptor.getLow(), high = adaptor.getHigh();
+  if (low.size() != static_cast<size_t>(input.getRank()) || high.size() != low.size())
+    return diag.fail("expects low and high with one entry per dimension (", input.getRank(), ")");
+  SmallVector<int64_t> shape;
+  for (int64_t d = 0; d < input.getRank(); ++d) {
+    if (low[d] < 0 || high[d] < 0)
+      return diag.fail("expects non-negative padding, got ", low[d], " and ", high[d]);
+    shape.push_back(low[d] + input.getDimSize(d) + high[d]);
+  }
+  types.push_back(RankedTensorType::get(shape, input.getElementType()));
+  return success();
+}

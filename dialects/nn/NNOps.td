@@ -140,7 +140,7 @@ def NN_TanhOp : NN_UnaryOp<"tanh", "the hyperbolic tangent", [Pure, DeclareOpInt
 def NN_SigmoidOp : NN_UnaryOp<"sigmoid", "the logistic function 1 / (1 + exp(-x))",
                               [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]>;
 
-def NN_GeluOp : NN_UnaryOp<"gelu", "the Gaussian error linear unit"> {
+def NN_GeluOp : NN_UnaryOp<"gelu", "the Gaussian error linear unit", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let description = [{
     x * Phi(x), exactly (`approximate = "none"`, the default) or with PyTorch's tanh formula
     (`approximate = "tanh"`).
@@ -180,22 +180,27 @@ def NN_DropoutOp : NN_UnaryOp<"dropout", "inverted dropout",
   }];
 }
 
-def NN_CausalMaskOp : NN_UnaryOp<"causal_mask", "a causal (lower-triangular) mask"> {
+def NN_CausalMaskOp : NN_UnaryOp<"causal_mask", "a causal (lower-triangular) mask",
+                                 [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let description = [{
     `input` is (..., T, T) attention scores; entries above the diagonal (key after query) become
-    -inf so that a following softmax gives them zero weight.
+    `fill` (default -inf) so that a following softmax gives them zero weight. Its gradient is
+    the same mask with fill 0.
 
     ```mlir
     %m = nn.causal_mask %scores : tensor<32x4x128x128xf32>
     ```
   }];
+  let arguments = (ins NN_FloatTensor:$input, OptionalAttr<F64Attr>:$fill);
+  let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
 }
 
 //===----------------------------------------------------------------------===//
 // Normalization
 //===----------------------------------------------------------------------===//
 
-class NN_SoftmaxLikeOp<string mnemonic, string what> : NN_Op<mnemonic, [Pure]> {
+class NN_SoftmaxLikeOp<string mnemonic, string what>
+    : NN_Op<mnemonic, [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let summary = what # " along one axis";
   let description = [{
     Computes }] # what # [{ along `axis` (negative counts from the end; default -1).
@@ -212,7 +217,7 @@ class NN_SoftmaxLikeOp<string mnemonic, string what> : NN_Op<mnemonic, [Pure]> {
 def NN_SoftmaxOp : NN_SoftmaxLikeOp<"softmax", "softmax">;
 def NN_LogSoftmaxOp : NN_SoftmaxLikeOp<"log_softmax", "log-softmax">;
 
-def NN_LayerNormOp : NN_Op<"layer_norm", [Pure]> {
+def NN_LayerNormOp : NN_Op<"layer_norm", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let summary = "layer normalization over the trailing dimensions";
   let description = [{
     Normalizes `input` over its last `rank(weight)` dimensions to zero mean and unit variance
@@ -256,7 +261,7 @@ class NN_Pool2dOp<string mnemonic, string what> : NN_Op<mnemonic, [Pure]> {
 def NN_MaxPool2dOp : NN_Pool2dOp<"max_pool2d", "max">;
 def NN_AvgPool2dOp : NN_Pool2dOp<"avg_pool2d", "average">;
 
-def NN_EmbeddingOp : NN_Op<"embedding", [Pure]> {
+def NN_EmbeddingOp : NN_Op<"embedding", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let summary = "table lookup of rows by integer index";
   let description = [{
     `indices` (any shape, i32 or i64) select rows of `weight` (V, D); the result is
@@ -315,7 +320,7 @@ def NN_ConcatOp : NN_Op<"concat", [Pure]> {
   let assemblyFormat = "$inputs prop-dict attr-dict `:` type($inputs)";
 }
 
-def NN_SliceOp : NN_Op<"slice", [Pure]> {
+def NN_SliceOp : NN_Op<"slice", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let summary = "strided slice with static bounds";
   let description = [{
     Takes elements [start, limit) with `step` (default 1) in every dimension, like
@@ -422,6 +427,53 @@ def NN_OneHotOp : NN_Op<"one_hot", [Pure]> {
   let arguments = (ins NN_IndexTensor:$indices, I64Attr:$classes, TypeAttr:$dtype);
   let results = (outs NN_FloatTensor:$result);
   let assemblyFormat = "$indices prop-dict attr-dict `:` type($indices)";
+}
+
+def NN_GeluGradOp : NN_Op<"gelu_grad", [Pure]> {
+  let summary = "gradient of gelu, from its input";
+  let description = [{
+    `grad` times the derivative of gelu (exact, or PyTorch's tanh form) at `input`.
+
+    ```mlir
+    %dx = nn.gelu_grad %x, %dy : tensor<32x128x512xf32>, tensor<32x128x512xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$input, NN_FloatTensor:$grad,
+                       OptionalAttr<StrAttr>:$approximate);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $grad prop-dict attr-dict `:` type($input) `,` type($grad)";
+}
+
+def NN_EmbeddingGradOp : NN_Op<"embedding_grad", [Pure]> {
+  let summary = "gradient of an embedding table: rows summed by index";
+  let description = [{
+    Row v of the (rows, D) result is the sum of the rows of `grad` (indices..., D) whose index
+    is v (a scatter-add); indices outside [0, rows) contribute nothing.
+
+    ```mlir
+    %dt = nn.embedding_grad %tokens, %dy <{rows = 128 : i64}> : tensor<32x128xi64>, tensor<32x128x64xf32>
+    ```
+  }];
+  let arguments = (ins NN_IndexTensor:$indices, NN_FloatTensor:$grad, I64Attr:$rows);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = [{
+    $indices `,` $grad prop-dict attr-dict `:` type($indices) `,` type($grad)
+  }];
+}
+
+def NN_PadOp : NN_Op<"pad", [Pure]> {
+  let summary = "zero padding before and after each dimension";
+  let description = [{
+    Places `input` at offset `low` of a zero tensor `low + input + high` in each dimension (the
+    gradient of a slice).
+
+    ```mlir
+    %p = nn.pad %g <{low = array<i64: 0, 4>, high = array<i64: 0, 8>}> : tensor<2x4xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$input, DenseI64ArrayAttr:$low, DenseI64ArrayAttr:$high);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
 }
 
 #endif // NNC_DIALECT_NN_OPS_TD

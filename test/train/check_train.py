@@ -6,7 +6,11 @@ normwise relative 1e-4 (max|ours - ref| / max|ref|). 1e-4 is the issue's bound: 
 fp32, and 50 steps of SGD amplify the ~1e-7 per-op rounding differences (sums in another order)
 by the conditioning of the training trajectory, which stays far below it here.
 
-usage: check_train.py --nnc NNC --nnrun NNRUN CASE_DIR WORK_DIR
+A case directory holds model.pbtxt (or model.pb from --model), init/ (weights to load; without
+it the plan's own initializers are used), features.npy / labels.npy (or tokens.npy /
+targets.npy), lr.txt, losses.txt and final/.
+
+usage: check_train.py --nnc NNC --nnrun NNRUN [--model FILE] [--steps N] CASE_DIR WORK_DIR
 """
 import argparse
 import os
@@ -15,27 +19,33 @@ import sys
 
 import numpy as np
 
-STEPS, TOLERANCE = 50, 1e-4
+TOLERANCE = 1e-4
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nnc", required=True)
     ap.add_argument("--nnrun", required=True)
+    ap.add_argument("--model", help="the model file, if not CASE_DIR/model.pbtxt")
+    ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("case")
     ap.add_argument("work")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     plan = os.path.join(args.work, "model.plan")
     final = os.path.join(args.work, "final")
-    subprocess.run([args.nnc, "compile", os.path.join(args.case, "model.pbtxt"), "-o", plan],
-                   check=True, capture_output=True)
-    out = subprocess.run([args.nnrun, plan, "--load-parameters", os.path.join(args.case, "init"),
-                          "--train", str(STEPS), "--features",
-                          os.path.join(args.case, "features.npy"), "--labels",
-                          os.path.join(args.case, "labels.npy"), "--lr",
-                          open(os.path.join(args.case, "lr.txt")).read().strip(),
-                          "--dump-parameters", final], check=True, capture_output=True, text=True)
+    model = args.model or os.path.join(args.case, "model.pbtxt")
+    subprocess.run([args.nnc, "compile", model, "-o", plan], check=True, capture_output=True)
+    data = [os.path.join(args.case, n) for n in ("features.npy", "labels.npy")]
+    if not os.path.exists(data[0]):
+        data = [os.path.join(args.case, n) for n in ("tokens.npy", "targets.npy")]
+    init = os.path.join(args.case, "init")
+    command = [args.nnrun, plan, "--train", str(args.steps), "--features", data[0], "--labels",
+               data[1], "--lr", open(os.path.join(args.case, "lr.txt")).read().strip(),
+               "--dump-parameters", final]
+    if os.path.isdir(init):
+        command += ["--load-parameters", init]
+    out = subprocess.run(command, check=True, capture_output=True, text=True)
     ours = [float(line.split()[3]) for line in out.stdout.splitlines() if line.startswith("step ")]
     ref = [float(v) for v in open(os.path.join(args.case, "losses.txt"))]
     failures = 0

@@ -921,3 +921,43 @@ func.func @one_hot_no_classes(%l: tensor<4xi64>) -> tensor<4x0xf32> {
   %0 = nn.one_hot %l <{classes = 0 : i64, dtype = f32}> : tensor<4xi64>
   return %0 : tensor<4x0xf32>
 }
+
+// -----
+
+func.func @gelu_grad_mismatch(%x: tensor<2x8xf32>, %g: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{'nn.gelu_grad' op expects input and grad of one type, got 'tensor<2x8xf32>' and 'tensor<2x4xf32>'}}
+  %0 = nn.gelu_grad %x, %g : tensor<2x8xf32>, tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @embedding_grad_shape(%i: tensor<2x3xi64>, %g: tensor<2x4x8xf32>) -> tensor<10x8xf32> {
+  // expected-error @+1 {{'nn.embedding_grad' op expects grad shaped (indices..., D), got 'tensor<2x4x8xf32>' for indices 'tensor<2x3xi64>'}}
+  %0 = nn.embedding_grad %i, %g <{rows = 10 : i64}> : tensor<2x3xi64>, tensor<2x4x8xf32>
+  return %0 : tensor<10x8xf32>
+}
+
+// -----
+
+func.func @embedding_grad_rows(%i: tensor<2x3xi64>, %g: tensor<2x3x8xf32>) -> tensor<0x8xf32> {
+  // expected-error @+1 {{'nn.embedding_grad' op expects a positive number of rows, got 0}}
+  %0 = nn.embedding_grad %i, %g <{rows = 0 : i64}> : tensor<2x3xi64>, tensor<2x3x8xf32>
+  return %0 : tensor<0x8xf32>
+}
+
+// -----
+
+func.func @pad_rank(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  // expected-error @+1 {{'nn.pad' op expects low and high with one entry per dimension (2)}}
+  %0 = nn.pad %x <{low = array<i64: 1>, high = array<i64: 0>}> : tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @pad_negative(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  // expected-error @+1 {{'nn.pad' op expects non-negative padding, got -1 and 0}}
+  %0 = nn.pad %x <{low = array<i64: -1, 0>, high = array<i64: 0, 0>}> : tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}

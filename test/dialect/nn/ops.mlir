@@ -822,3 +822,21 @@ func.func @relu_grad_one_hot(%y: tensor<4x3xf32>, %g: tensor<4x3xf32>, %l: tenso
   %1 = nn.one_hot %l <{classes = 3 : i64, dtype = f32}> : tensor<4xi64>
   return %0, %1 : tensor<4x3xf32>, tensor<4x3xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @backward_ops
+// CHECK: %[[G:.+]] = nn.gelu_grad %{{.+}}, %{{.+}} <{approximate = "tanh"}> : tensor<2x8xf32>, tensor<2x8xf32>
+// CHECK: %[[E:.+]] = nn.embedding_grad %{{.+}}, %{{.+}} <{rows = 10 : i64}> : tensor<2x3xi64>, tensor<2x3x8xf32>
+// CHECK: %[[P:.+]] = nn.pad %{{.+}} <{high = array<i64: 0, 4>, low = array<i64: 1, 2>}> : tensor<2x8xf32>
+// CHECK: %[[M:.+]] = nn.causal_mask %{{.+}} <{fill = 0.000000e+00 : f64}> : tensor<3x3xf32>
+// CHECK: return %[[G]], %[[E]], %[[P]], %[[M]] : tensor<2x8xf32>, tensor<10x8xf32>, tensor<3x14xf32>, tensor<3x3xf32>
+func.func @backward_ops(%x: tensor<2x8xf32>, %g: tensor<2x8xf32>, %i: tensor<2x3xi64>,
+                        %ge: tensor<2x3x8xf32>, %s: tensor<3x3xf32>)
+    -> (tensor<2x8xf32>, tensor<10x8xf32>, tensor<3x14xf32>, tensor<3x3xf32>) {
+  %0 = nn.gelu_grad %x, %g <{approximate = "tanh"}> : tensor<2x8xf32>, tensor<2x8xf32>
+  %1 = nn.embedding_grad %i, %ge <{rows = 10 : i64}> : tensor<2x3xi64>, tensor<2x3x8xf32>
+  %2 = nn.pad %x <{low = array<i64: 1, 2>, high = array<i64: 0, 4>}> : tensor<2x8xf32>
+  %3 = nn.causal_mask %s <{fill = 0.0 : f64}> : tensor<3x3xf32>
+  return %0, %1, %2, %3 : tensor<2x8xf32>, tensor<10x8xf32>, tensor<3x14xf32>, tensor<3x3xf32>
+}
