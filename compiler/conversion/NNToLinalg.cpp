@@ -415,14 +415,19 @@ struct ReshapeLowering : OpConversionPattern<ReshapeOp> {
       ReassociationIndices indices = llvm::to_vector(llvm::seq<int64_t>(0, rank));
       return SmallVector<ReassociationIndices>{indices};
     };
-    if (inputType.getRank() != 1)
-      value = tensor::CollapseShapeOp::create(
-          rewriter, loc, value,
-          inputType.getRank() == 0 ? SmallVector<ReassociationIndices>{} : all(inputType.getRank()));
-    if (type.getRank() != 1)
-      value = tensor::ExpandShapeOp::create(
-          rewriter, loc, type, value,
-          type.getRank() == 0 ? SmallVector<ReassociationIndices>{} : all(type.getRank()));
+    // Rank 0 expands to, and collapses from, all-ones shapes with no reassociation groups.
+    SmallVector<ReassociationIndices> none;
+    if (inputType.getRank() == 0) {
+      if (type.getRank() > 0)
+        value = tensor::ExpandShapeOp::create(rewriter, loc, type, value, none);
+    } else if (type.getRank() == 0) {
+      value = tensor::CollapseShapeOp::create(rewriter, loc, value, none);
+    } else {
+      if (inputType.getRank() > 1)
+        value = tensor::CollapseShapeOp::create(rewriter, loc, value, all(inputType.getRank()));
+      if (type.getRank() > 1)
+        value = tensor::ExpandShapeOp::create(rewriter, loc, type, value, all(type.getRank()));
+    }
     rewriter.replaceOp(op, value);
     return success();
   }
@@ -823,6 +828,18 @@ struct EmbeddingGradLowering : OpConversionPattern<EmbeddingGradOp> {
   }
 };
 
+struct BroadcastLowering : OpConversionPattern<BroadcastOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(BroadcastOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Value result = elementwise(rewriter, op.getLoc(), cast<RankedTensorType>(op.getType()),
+                               adaptor.getInput(),
+                               [](OpBuilder &, Location, ValueRange args) { return args[0]; });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 struct PadLowering : OpConversionPattern<PadOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(PadOp op, OpAdaptor adaptor,
@@ -870,7 +887,7 @@ void nnc::populateNNToLinalgPatterns(RewritePatternSet &patterns) {
                TransposeLowering, SliceLowering, ConcatLowering, ReduceLowering<ReduceSumOp>,
                ReduceLowering<ReduceMeanOp>, ReduceLowering<ReduceMaxOp>, CrossEntropyLowering,
                MseLossLowering, DropoutLowering, ReluGradLowering, OneHotLowering,
-               GeluGradLowering, EmbeddingGradLowering, PadLowering>(ctx);
+               GeluGradLowering, EmbeddingGradLowering, PadLowering, BroadcastLowering>(ctx);
   patterns.add<UnaryLowering<ReluOp>>(ctx, relu);
   patterns.add<UnaryLowering<TanhOp>>(ctx, tanhFn);
   patterns.add<UnaryLowering<SigmoidOp>>(ctx, sigmoid);

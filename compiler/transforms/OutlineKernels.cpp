@@ -100,19 +100,21 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
     for (Value v : used)
       collectInitLike(v, inits);
 
-    // A destination-style root's init chain ends in a tensor.empty: that becomes %out.
+    // Each destination-style init becomes an %out argument: an init chain ending in a
+    // tensor.empty is rebuilt on %out; any other init (a computed tensor the op accumulates
+    // into, after fusion) is an input copied into %out first.
     auto dps = dyn_cast<DestinationStyleOpInterface>(root);
     SmallVector<Operation *> outEmpties;
+    SmallVector<Value> copiedInits;
     if (dps)
       for (OpOperand &init : dps.getDpsInitsMutable()) {
         Operation *def = init.get().getDefiningOp();
         while (def && isa<linalg::FillOp>(def))
           def = cast<linalg::FillOp>(def).getOutputs()[0].getDefiningOp();
-        if (!def || !isa<tensor::EmptyOp>(def)) {
-          root->emitError("expects destination-style init to be a (filled) tensor.empty");
-          return signalPassFailure();
-        }
-        outEmpties.push_back(def);
+        if (def && isa<tensor::EmptyOp>(def))
+          outEmpties.push_back(def);
+        else
+          copiedInits.push_back(init.get());
       }
 
     // Kernel inputs: what the root and its inits use from outside them.
@@ -133,6 +135,8 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
     SmallVector<Type> argTypes = llvm::to_vector(ValueRange(inputs.getArrayRef()).getTypes());
     for (Operation *empty : outEmpties)
       argTypes.push_back(empty->getResult(0).getType());
+    for (Value init : copiedInits)
+      argTypes.push_back(init.getType());
     std::string name = "k" + std::to_string(index) + "_" + symbolPart(root->getLoc());
     auto kernel = func::FuncOp::create(builder, root->getLoc(), name,
                                        builder.getFunctionType(argTypes, root->getResultTypes()));
@@ -152,6 +156,11 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
          llvm::zip(outEmpties, body->getArguments().drop_front(inputs.size())))
       mapping.map(empty->getResult(0), arg);
     builder.setInsertionPointToStart(body);
+    for (auto [init, arg] : llvm::zip(
+             copiedInits, body->getArguments().drop_front(inputs.size() + outEmpties.size()))) {
+      auto copy = linalg::CopyOp::create(builder, root->getLoc(), mapping.lookup(init), arg);
+      mapping.map(init, copy.getResult(0));
+    }
     for (Operation *init : inits)
       if (!llvm::is_contained(outEmpties, init))
         builder.clone(*init, mapping);
@@ -163,6 +172,11 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
     SmallVector<Value> operands(inputs.begin(), inputs.end());
     for (Operation *empty : outEmpties)
       operands.push_back(builder.clone(*empty)->getResult(0));
+    for (Value init : copiedInits) {
+      auto type = cast<RankedTensorType>(init.getType());
+      operands.push_back(
+          tensor::EmptyOp::create(builder, root->getLoc(), type.getShape(), type.getElementType()));
+    }
     auto call = func::CallOp::create(builder, root->getLoc(), kernel, operands);
     root->replaceAllUsesWith(call.getResults());
     root->erase();

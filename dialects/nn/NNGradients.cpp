@@ -308,3 +308,31 @@ LogicalResult SliceOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &g
   grads.assign({PadOp::create(b, getLoc(), g, getStart(), high).getResult()});
   return success();
 }
+
+/// The gradient of a sum over `axes`: `g` back at every reduced position.
+static Value broadcastBack(OpBuilder &b, Location loc, Value g, RankedTensorType input,
+                           ArrayRef<int64_t> axes, bool keepdim) {
+  SmallVector<int64_t> keptShape(input.getShape());
+  for (int64_t axis : axes)
+    keptShape[axis < 0 ? axis + input.getRank() : axis] = 1;
+  if (!keepdim)
+    g = reshape(b, loc, g, keptShape);
+  return BroadcastOp::create(b, loc, g, input.getShape());
+}
+
+LogicalResult ReduceSumOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  if (failed(requireFloat(*this)))
+    return failure();
+  grads.assign({broadcastBack(b, getLoc(), g, typeOf(getInput()), getAxes(),
+                              getKeepdim().value_or(defaults::kKeepdim))});
+  return success();
+}
+
+LogicalResult ReduceMeanOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  RankedTensorType input = typeOf(getInput());
+  double count = static_cast<double>(input.getNumElements()) / typeOf(getResult()).getNumElements();
+  Value scaled = DivOp::create(b, getLoc(), g, scalar(b, getLoc(), g, count));
+  grads.assign({broadcastBack(b, getLoc(), scaled, input, getAxes(),
+                              getKeepdim().value_or(defaults::kKeepdim))});
+  return success();
+}

@@ -684,3 +684,20 @@ LogicalResult PadOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc
   types.push_back(RankedTensorType::get(shape, input.getElementType()));
   return success();
 }
+
+LogicalResult BroadcastOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                            Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  Diag diag(loc, getOperationName());
+  if (failed(requireTensors(diag, {adaptor.getInput()})))
+    return failure();
+  if (!adaptor.getProperties().shape)
+    return diag.fail("requires attribute 'shape'");
+  auto input = tensorType(adaptor.getInput());
+  ArrayRef<int64_t> shape = adaptor.getShape();
+  SmallVector<int64_t> result;
+  if (!OpTrait::util::getBroadcastedShape(input.getShape(), shape, result) ||
+      ArrayRef<int64_t>(result) != shape)
+    return diag.fail("expects ", input, " to broadcast to [", shape, "]");
+  types.push_back(RankedTensorType::get(shape, input.getElementType()));
+  return success();
+}

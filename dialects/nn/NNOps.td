@@ -341,7 +341,8 @@ def NN_SliceOp : NN_Op<"slice", [Pure, DeclareOpInterfaceMethods<NN_Differentiab
 // Reductions and losses
 //===----------------------------------------------------------------------===//
 
-class NN_ReduceOp<string mnemonic, string what> : NN_Op<mnemonic, [Pure]> {
+class NN_ReduceOp<string mnemonic, string what, list<Trait> traits = [Pure]>
+    : NN_Op<mnemonic, traits> {
   let summary = what # " over the given axes";
   let description = [{
     Reduces `axes` (distinct, negative counts from the end) with }] # what # [{. With `keepdim`
@@ -357,8 +358,8 @@ class NN_ReduceOp<string mnemonic, string what> : NN_Op<mnemonic, [Pure]> {
   let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
 }
 
-def NN_ReduceSumOp : NN_ReduceOp<"reduce_sum", "the sum">;
-def NN_ReduceMeanOp : NN_ReduceOp<"reduce_mean", "the mean">;
+def NN_ReduceSumOp : NN_ReduceOp<"reduce_sum", "the sum", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]>;
+def NN_ReduceMeanOp : NN_ReduceOp<"reduce_mean", "the mean", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]>;
 def NN_ReduceMaxOp : NN_ReduceOp<"reduce_max", "the maximum">;
 
 def NN_CrossEntropyOp : NN_Op<"cross_entropy", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
@@ -427,6 +428,21 @@ def NN_OneHotOp : NN_Op<"one_hot", [Pure]> {
   let arguments = (ins NN_IndexTensor:$indices, I64Attr:$classes, TypeAttr:$dtype);
   let results = (outs NN_FloatTensor:$result);
   let assemblyFormat = "$indices prop-dict attr-dict `:` type($indices)";
+}
+
+def NN_BroadcastOp : NN_Op<"broadcast", [Pure]> {
+  let summary = "NumPy broadcast to a shape";
+  let description = [{
+    Repeats `input` along the dimensions it lacks or has as 1, as NumPy broadcasting does, to
+    `shape` (the gradient of a reduction).
+
+    ```mlir
+    %b = nn.broadcast %g <{shape = array<i64: 128, 10>}> : tensor<128x1xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input, DenseI64ArrayAttr:$shape);
+  let results = (outs NN_Tensor:$result);
+  let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
 }
 
 def NN_GeluGradOp : NN_Op<"gelu_grad", [Pure]> {

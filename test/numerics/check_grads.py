@@ -1,0 +1,202 @@
+#!/usr/bin/python3
+"""Gradient check of every differentiable nn op: compiled gradients against central differences.
+
+For each case a model is written with the op's tensor operands as trainable parameters (the
+first shifted by the graph input `x` = [0]) and loss = sum(op(...) * r), r the labels input (random), or the
+op itself for the losses. One SGD step with learning rate 1 gives the compiled gradient
+(p - p'); the loss at p +- eps v, read from `nnrun --train 1` (which prints the loss before it
+updates), gives the central difference along random directions v.
+
+Tolerance: |fd - analytic| <= 2e-2 * max(|analytic|, |fd|) + 2e-4 per direction. The loss is fp32:
+with eps = 1e-2 the rounding error of the difference is about |loss| * 6e-8 / eps ~ 1e-5 of the
+loss, and the truncation error eps^2 * f''' / 6 is ~1e-5 relative for these smooth, O(1) inputs;
+2e-2 leaves room for kinks near relu/max inputs, which the inputs avoid. A wrong VJP (a missing
+term, a transposed matrix, a wrong scale) is off by O(1).
+
+usage: check_grads.py --nnc NNC --nnrun NNRUN WORK_DIR
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+EPS, DIRECTIONS = 1e-2, 3
+
+
+def fmt_type(shape, dtype="F32"):
+    return f"type {{ dtype: {dtype} shape: [{', '.join(map(str, shape))}] }}"
+
+
+def attr_text(key, value):
+    if isinstance(value, bool):
+        v = f"b: {'true' if value else 'false'}"
+    elif isinstance(value, int):
+        v = f"i: {value}"
+    elif isinstance(value, float):
+        v = f"f: {value}"
+    elif isinstance(value, str):
+        v = f's: "{value}"'
+    else:
+        v = f"ints {{ values: [{', '.join(map(str, value))}] }}"
+    return f'attrs {{ key: "{key}" value {{ {v} }} }}'
+
+
+class Case:
+    """op(operands...) where each float operand is a parameter p_i = x_i (input zeros) + init."""
+
+    def __init__(self, name, op, operands, attrs=None, out_shape=None, loss_op=False,
+                 int_operand=None):
+        self.name, self.op, self.operands, self.attrs = name, op, operands, attrs or {}
+        self.out_shape, self.loss_op, self.int_operand = out_shape, loss_op, int_operand
+
+
+def model_text(case, rng):
+    lines = ["format_version: 1", f'name: "{case.name}"']
+    # One features input x = [0], broadcast onto the first operand (a shape no labels input has,
+    # so nnrun tells the two apart), and the labels input r.
+    lines.append(f'inputs {{ name: "x" {fmt_type([1])} role: FEATURES }}')
+    if case.int_operand is not None:
+        lines.append(f'inputs {{ name: "r" {fmt_type(case.int_operand.shape, "I64")} role: LABELS }}')
+    elif not case.loss_op or case.op == "mse_loss":
+        lines.append(f'inputs {{ name: "r" {fmt_type(case.out_shape)} role: LABELS }}')
+    names = []
+    for i, value in enumerate(case.operands):
+        vals = ", ".join(f"{v:.9g}" for v in value.reshape(-1))
+        lines.append(f'parameters {{ name: "p{i}" {fmt_type(value.shape)} '
+                     f'stored {{ {fmt_type(value.shape)} values: [{vals}] }} }}')
+        names.append(f"p{i}")
+    lines.append('nodes { name: "shift" op: "add" inputs: ["x", "p0"] outputs: "a0" }')
+    inputs = ["a0"] + names[1:]
+    if case.int_operand is not None:
+        inputs.append("r")
+    if case.op == "mse_loss":
+        inputs.append("r")
+    attrs = " ".join(attr_text(k, v) for k, v in case.attrs.items())
+    lines.append(f'nodes {{ name: "op" op: "{case.op}" inputs: [{", ".join(map(repr, inputs))}] '
+                 f'outputs: "y" {attrs} }}'.replace("'", '"'))
+    if case.loss_op:
+        loss = "y"
+    else:
+        rank = len(case.out_shape)
+        lines.append('nodes { name: "weigh" op: "mul" inputs: ["y", "r"] outputs: "yr" }')
+        lines.append(f'nodes {{ name: "loss" op: "reduce_sum" inputs: "yr" outputs: "loss" '
+                     f'{attr_text("axes", list(range(rank)))} }}')
+        loss = "loss"
+    lines.append(f'training {{ loss: "{loss}" optimizer {{ kind: SGD learning_rate: 1 }} }}')
+    return "\n".join(lines) + "\n"
+
+
+def cases(rng):
+    f = lambda *s: rng.uniform(-1.0, 1.0, s).astype(np.float32)  # noqa: E731
+    away = lambda *s: (rng.uniform(0.2, 1.0, s) * rng.choice([-1, 1], s)).astype(np.float32)  # noqa
+    out = [
+        Case("linear", "linear", [f(3, 5), f(4, 5), f(4)], out_shape=[3, 4]),
+        Case("linear_3d", "linear", [f(2, 3, 5), f(4, 5)], out_shape=[2, 3, 4]),
+        Case("matmul", "matmul", [f(3, 5), f(5, 4)], out_shape=[3, 4]),
+        Case("matmul_batched", "matmul", [f(2, 3, 5), f(2, 5, 4)], out_shape=[2, 3, 4]),
+        Case("matmul_shared_rhs", "matmul", [f(2, 3, 5), f(5, 4)], out_shape=[2, 3, 4]),
+        Case("add_broadcast", "add", [f(3, 4), f(4)], out_shape=[3, 4]),
+        Case("sub_broadcast", "sub", [f(3, 4), f(3, 1)], out_shape=[3, 4]),
+        Case("mul_broadcast", "mul", [f(2, 3, 4), f(3, 1)], out_shape=[2, 3, 4]),
+        Case("div_broadcast", "div", [f(3, 4), (np.abs(f(4)) + 0.5).astype(np.float32)],
+             out_shape=[3, 4]),
+        Case("relu", "relu", [away(3, 4)], out_shape=[3, 4]),
+        Case("tanh", "tanh", [f(3, 4)], out_shape=[3, 4]),
+        Case("sigmoid", "sigmoid", [f(3, 4)], out_shape=[3, 4]),
+        Case("gelu", "gelu", [f(3, 4)], out_shape=[3, 4]),
+        Case("gelu_tanh", "gelu", [f(3, 4)], {"approximate": "tanh"}, out_shape=[3, 4]),
+        Case("softmax", "softmax", [f(3, 5)], out_shape=[3, 5]),
+        Case("softmax_axis0", "softmax", [f(3, 5)], {"axis": 0}, out_shape=[3, 5]),
+        Case("log_softmax", "log_softmax", [f(3, 5)], out_shape=[3, 5]),
+        Case("layer_norm", "layer_norm", [f(3, 6), f(6), f(6)], out_shape=[3, 6]),
+        Case("layer_norm_2d", "layer_norm", [f(2, 3, 4), f(3, 4), f(3, 4)], out_shape=[2, 3, 4]),
+        Case("reshape", "reshape", [f(2, 6)], {"shape": [3, 4]}, out_shape=[3, 4]),
+        Case("transpose", "transpose", [f(2, 3, 4)], {"permutation": [2, 0, 1]},
+             out_shape=[4, 2, 3]),
+        Case("slice", "slice", [f(4, 6)], {"start": [1, 2], "limit": [3, 6]}, out_shape=[2, 4]),
+        Case("causal_mask_softmax", "causal_mask", [f(2, 4, 4)], out_shape=[2, 4, 4]),
+        Case("mse_loss", "mse_loss", [f(3, 4)], out_shape=[3, 4], loss_op=True),
+        Case("cross_entropy", "cross_entropy", [f(4, 5)], {"label_smoothing": 0.1},
+             out_shape=[], loss_op=True, int_operand=np.zeros(4, np.int64)),
+        Case("cross_entropy_sum", "cross_entropy", [f(2, 3, 5)], {"reduction": "sum"},
+             out_shape=[], loss_op=True, int_operand=np.zeros((2, 3), np.int64)),
+    ]
+    return out
+
+
+def run(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
+    return r.stdout
+
+
+def check(case, args, rng):
+    work = os.path.join(args.work, case.name)
+    os.makedirs(work, exist_ok=True)
+    model, plan = os.path.join(work, "model.pbtxt"), os.path.join(work, "model.plan")
+    with open(model, "w") as fh:
+        fh.write(model_text(case, rng))
+    run([args.nnc, "compile", model, "-o", plan])
+    if case.int_operand is not None:
+        r = rng.integers(0, case.operands[0].shape[-1], case.int_operand.shape).astype(np.int64)
+    else:
+        r = rng.uniform(-1, 1, case.out_shape).astype(np.float32)
+    xs, rs = os.path.join(work, "x.npy"), os.path.join(work, "r.npy")
+    np.save(xs, np.zeros([1], np.float32))
+    np.save(rs, r)
+    params = {f"p{i}": v.astype(np.float32) for i, v in enumerate(case.operands)}
+
+    def loss_and_step(values, lr):
+        d = os.path.join(work, "params")
+        os.makedirs(d, exist_ok=True)
+        for n, v in values.items():
+            np.save(os.path.join(d, n + ".npy"), v)
+        out_dir = os.path.join(work, "after")
+        text = run([args.nnrun, plan, "--load-parameters", d, "--train", "1", "--features", xs,
+                    "--labels", rs, "--lr", str(lr), "--dump-parameters", out_dir])
+        loss = float(text.split()[3])
+        return loss, {n: np.load(os.path.join(out_dir, n + ".npy")) for n in values}
+
+    _, after = loss_and_step(params, 1.0)
+    grads = {n: params[n].astype(np.float64) - after[n] for n in params}
+    worst = 0.0
+    for _ in range(DIRECTIONS):
+        v = {n: rng.standard_normal(p.shape) for n, p in params.items()}
+        norm = np.sqrt(sum((d ** 2).sum() for d in v.values()))
+        v = {n: d / norm for n, d in v.items()}
+        plus, _ = loss_and_step({n: (params[n] + EPS * v[n]).astype(np.float32) for n in params}, 0.0)
+        minus, _ = loss_and_step({n: (params[n] - EPS * v[n]).astype(np.float32) for n in params}, 0.0)
+        fd = (plus - minus) / (2 * EPS)
+        analytic = sum((grads[n] * v[n]).sum() for n in params)
+        err = abs(fd - analytic) / (2e-2 * max(abs(analytic), abs(fd)) + 2e-4)
+        worst = max(worst, err)
+    ok = worst <= 1.0
+    print(f"{'PASS' if ok else 'FAIL'} {case.name}: worst error / tolerance = {worst:.3f}")
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nnc", required=True)
+    ap.add_argument("--nnrun", required=True)
+    ap.add_argument("work")
+    args = ap.parse_args()
+    rng = np.random.default_rng(3)
+    failures = 0
+    all_cases = cases(rng)
+    for case in all_cases:
+        try:
+            failures += not check(case, args, rng)
+        except RuntimeError as e:
+            failures += 1
+            print(f"FAIL {case.name}: {e}")
+    print(f"all {len(all_cases)} gradient checks passed" if failures == 0
+          else f"{failures} of {len(all_cases)} gradient checks failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
