@@ -25,7 +25,7 @@ def ExtractPredict : Pass<"nnc-extract-predict", "mlir::ModuleOp"> {
   let description = [{
     Clones `@forward` into `@predict`, which returns the model's outputs without the loss, runs
     dropout as the identity (evaluation mode) and drops the graph inputs that only the loss read
-    (the labels). Records its FLOPs per call as `nnc.flops` and erases `@forward` (the train
+    (the labels), and into `@eval_step`, which returns the loss and the outputs, dropout off. Records its FLOPs per call as `nnc.flops` and erases `@forward` (the train
     step, if any, was built from it before). A model whose only result is its loss gets no
     `@predict`.
 

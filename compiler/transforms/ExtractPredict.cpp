@@ -1,5 +1,6 @@
-// @forward -> @predict: the model's outputs without the loss, dropout as the identity, and
-// without the graph inputs only the loss read. Records the FLOPs per call as `nnc.flops`.
+// @forward -> @predict (the model's outputs without the loss and without the graph inputs only
+// the loss read) and @eval_step (the loss and the outputs), both with dropout as the identity.
+// Records the FLOPs per call as `nnc.flops`.
 #include "compiler/Passes.h"
 #include "compiler/plan/Flops.h"
 
@@ -25,11 +26,20 @@ struct ExtractPredictPass : nnc::impl::ExtractPredictBase<ExtractPredictPass> {
       module.emitError("expects a @forward function");
       return signalPassFailure();
     }
+    OpBuilder builder(module.getContext());
+    builder.setInsertionPointAfter(forward);
+    // @eval_step: the loss and the outputs on labelled data, dropout as the identity.
+    auto eval = cast<func::FuncOp>(builder.clone(*forward));
+    eval.setSymName("eval_step");
+    eval.walk([](nnc::nn::DropoutOp op) {
+      op.getResult().replaceAllUsesWith(op.getInput());
+      op.erase();
+    });
+    eval->setAttr("nnc.flops", builder.getI64IntegerAttr(nnc::countFlops(eval)));
     if (forward.getNumResults() < 2) { // only the loss: nothing to predict
       forward.erase();
       return;
     }
-    OpBuilder builder(module.getContext());
     builder.setInsertionPointAfter(forward);
     auto predict = cast<func::FuncOp>(builder.clone(*forward));
     predict.setSymName("predict");

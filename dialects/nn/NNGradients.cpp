@@ -336,3 +336,19 @@ LogicalResult ReduceMeanOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Valu
                               getKeepdim().value_or(defaults::kKeepdim))});
   return success();
 }
+
+LogicalResult ConcatOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  // Each input's gradient is its slice of g along the axis.
+  RankedTensorType type = typeOf(getResult());
+  int64_t axis = getAxis() < 0 ? getAxis() + type.getRank() : getAxis();
+  int64_t offset = 0;
+  grads.clear();
+  for (Value input : getInputs()) {
+    SmallVector<int64_t> start(type.getRank(), 0), limit(type.getShape());
+    start[axis] = offset;
+    offset += typeOf(input).getDimSize(axis);
+    limit[axis] = offset;
+    grads.push_back(SliceOp::create(b, getLoc(), g, start, limit, DenseI64ArrayAttr()));
+  }
+  return success();
+}

@@ -306,7 +306,7 @@ def NN_TransposeOp : NN_Op<"transpose", [Pure, DeclareOpInterfaceMethods<NN_Diff
   let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
 }
 
-def NN_ConcatOp : NN_Op<"concat", [Pure]> {
+def NN_ConcatOp : NN_Op<"concat", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let summary = "concatenate tensors along one axis";
   let description = [{
     All inputs share dtype and rank and agree on every dimension but `axis`.

@@ -10,6 +10,13 @@
 // CHECK-NEXT: return %[[R]] : tensor<4x3xf32>
 // CHECK-NOT: nn.dropout
 // CHECK-NOT: nn.cross_entropy
+// The evaluation step: the labels, the loss and the outputs, dropout off.
+// CHECK-LABEL: func.func @eval_step
+// CHECK-SAME: -> (tensor<f32> {nn.output = "loss"}, tensor<4x3xf32> {nn.output = "logits"})
+// CHECK-NOT: nn.dropout
+// CHECK: %[[ER:.+]] = nn.relu
+// CHECK: %[[EL:.+]] = nn.cross_entropy %[[ER]]
+// CHECK: return %[[EL]], %[[ER]]
 // CHECK-NOT: func.func @forward
 func.func @forward(%x: tensor<4x8xf32> {nn.input = "x"}, %y: tensor<4xi64> {nn.input = "y"},
                    %w: tensor<3x8xf32> {nn.param = "w"})
@@ -23,9 +30,11 @@ func.func @forward(%x: tensor<4x8xf32> {nn.input = "x"}, %y: tensor<4xi64> {nn.i
 
 // -----
 
-// A model that only computes its loss has nothing to predict.
+// A model that only computes its loss has nothing to predict, but can be evaluated.
 // CHECK-LABEL: module
-// CHECK-NOT: func.func
+// CHECK-NOT: func.func @predict
+// CHECK: func.func @eval_step
+// CHECK-NOT: func.func @predict
 func.func @forward(%x: tensor<4x3xf32> {nn.input = "x"}, %t: tensor<4x3xf32> {nn.input = "t"})
     -> (tensor<f32> {nn.output = "loss"}) {
   %loss = nn.mse_loss %x, %t : tensor<4x3xf32>, tensor<4x3xf32>
