@@ -312,6 +312,9 @@ LogicalResult Builder::emitFunction(func::FuncOp entry, Plan &plan) {
     }
     // New parameter and optimizer-state values go back to their own slices.
     if (auto target = entry.getResultAttrOfType<StringAttr>(i, "nn.updates")) {
+      if (!paramBuffer.count(target.strref()))
+        return entry.emitError("result ") << i << " updates '" << target.strref()
+                                          << "', which is not a parameter of the plan";
       Command *command = function->add_commands();
       command->set_node(target.str());
       Copy *copy = command->mutable_copy();

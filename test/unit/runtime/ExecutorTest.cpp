@@ -52,16 +52,9 @@ nnc::Plan everyCommandPlan() {
   *add->mutable_kernel()->add_args() = makeSlice(120, 32);
   *add->mutable_kernel()->add_args() = makeSlice(120, 32);
   *add->mutable_kernel()->add_args() = makeSlice(152, 32);
-  nnc::Command *fc = predict->add_commands();
-  fc->set_node("fc");
-  nnc::Gemm *gemm = fc->mutable_gemm();
-  *gemm->mutable_a() = makeSlice(48, 24);
-  *gemm->mutable_b() = makeSlice(0, 32);
+  nnc::Gemm *gemm = test::addGemm(predict, "fc", makeSlice(48, 24), makeSlice(0, 32),
+                                  makeSlice(72, 48), 3, 4, 2);
   *gemm->mutable_bias() = makeSlice(32, 16);
-  *gemm->mutable_c() = makeSlice(72, 48);
-  gemm->set_m(3);
-  gemm->set_n(4);
-  gemm->set_k(2);
   gemm->set_post_op(nnc::POST_OP_RELU);
   nnc::Command *conv = predict->add_commands();
   conv->set_node("conv");

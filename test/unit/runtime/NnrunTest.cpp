@@ -34,16 +34,8 @@ nnc::Plan predictPlan() {
   predict->set_name("predict");
   *predict->add_inputs() = makeTensor("x", {2, 8}, 128);
   *predict->add_outputs() = makeTensor("y", {2, 4}, 224);
-  nnc::Command *fc = predict->add_commands();
-  fc->set_node("fc");
-  nnc::Gemm *gemm = fc->mutable_gemm();
-  *gemm->mutable_a() = makeSlice(128, 64);
-  *gemm->mutable_b() = makeSlice(0, 128);
-  *gemm->mutable_c() = makeSlice(192, 32);
-  gemm->set_m(2);
-  gemm->set_n(4);
-  gemm->set_k(8);
-  gemm->set_transpose_b(true);
+  test::addGemm(predict, "fc", makeSlice(128, 64), makeSlice(0, 128), makeSlice(192, 32), 2, 4, 8,
+                /*transposeB=*/true);
   nnc::Command *twice = predict->add_commands();
   twice->set_node("scale");
   twice->mutable_kernel()->set_symbol("nnrt_test_double8");

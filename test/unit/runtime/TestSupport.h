@@ -41,6 +41,23 @@ inline nnc::TensorSlice makeTensor(const std::string &name, const Shape &shape, 
   return tensor;
 }
 
+/// Appends a Gemm command named `node`: c (m x n) = a (m x k) @ b, b (n x k) if transposeB.
+inline nnc::Gemm *addGemm(nnc::Function *function, const std::string &node, nnc::Slice a,
+                          nnc::Slice b, nnc::Slice c, int64_t m, int64_t n, int64_t k,
+                          bool transposeB = false) {
+  nnc::Command *command = function->add_commands();
+  command->set_node(node);
+  nnc::Gemm *gemm = command->mutable_gemm();
+  *gemm->mutable_a() = a;
+  *gemm->mutable_b() = b;
+  *gemm->mutable_c() = c;
+  gemm->set_m(m);
+  gemm->set_n(n);
+  gemm->set_k(k);
+  gemm->set_transpose_b(transposeB);
+  return gemm;
+}
+
 /// An empty, valid plan of the current version.
 inline nnc::Plan makePlan(int64_t arenaBytes) {
   nnc::Plan plan;
@@ -89,16 +106,8 @@ inline nnc::Plan trainPlan() {
   writeW->mutable_write_bytes()->set_data(
       std::string(reinterpret_cast<const char *>(kTrainInitialW.data()), 16));
 
-  auto addGemm = [](nnc::Function *function) {
-    nnc::Command *fc = function->add_commands();
-    fc->set_node("fc");
-    nnc::Gemm *gemm = fc->mutable_gemm();
-    *gemm->mutable_a() = makeSlice(16, 32);
-    *gemm->mutable_b() = makeSlice(0, 16);
-    *gemm->mutable_c() = makeSlice(68, 8);
-    gemm->set_m(2);
-    gemm->set_n(1);
-    gemm->set_k(4);
+  auto addFc = [](nnc::Function *function) {
+    addGemm(function, "fc", makeSlice(16, 32), makeSlice(0, 16), makeSlice(68, 8), 2, 1, 4);
   };
   nnc::Function *step = plan.add_functions();
   step->set_name("train_step");
@@ -106,7 +115,7 @@ inline nnc::Plan trainPlan() {
   *step->add_inputs() = makeTensor("y", {2}, 48, nnc::I64);
   *step->add_inputs() = makeTensor("nnc.learning_rate", {}, 64);
   *step->add_outputs() = makeTensor("loss", {}, 92);
-  addGemm(step);
+  addFc(step);
   nnc::Command *sgd = step->add_commands();
   sgd->set_node("sgd");
   sgd->mutable_kernel()->set_symbol("nnrt_test_mse_sgd");
@@ -126,7 +135,7 @@ inline nnc::Plan trainPlan() {
   predict->set_name("predict");
   *predict->add_inputs() = makeTensor("x", {2, 4}, 16);
   *predict->add_outputs() = makeTensor("pred", {2, 1}, 68);
-  addGemm(predict);
+  addFc(predict);
   return plan;
 }
 
