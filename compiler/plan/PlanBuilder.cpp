@@ -352,6 +352,7 @@ LogicalResult buildPlan(ModuleOp module, const Model &model, llvm::StringRef mod
                             "optimizer to train with");
   plan.set_version(PLAN_VERSION_CURRENT);
   plan.set_seed(model.training().seed());
+  *plan.mutable_training() = model.training();
   PlanMetadata *meta = plan.mutable_metadata();
   meta->set_nnc_version("0.1.0");
   meta->set_model_name(model.name());
