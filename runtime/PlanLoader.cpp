@@ -48,6 +48,9 @@ Conv2dDesc conv2dDescOf(const nnc::Conv2d &conv) {
   desc.groups = conv.groups() == 0 ? 1 : conv.groups();
   desc.hasBias = conv.bias().size() != 0;
   desc.postOp = conv.post_op() == nnc::POST_OP_RELU ? PostOp::Relu : PostOp::None;
+  desc.pass = conv.pass() == nnc::CONV_PASS_BACKWARD_DATA      ? ConvPass::BackwardData
+              : conv.pass() == nnc::CONV_PASS_BACKWARD_WEIGHTS ? ConvPass::BackwardWeights
+                                                               : ConvPass::Forward;
   return desc;
 }
 
@@ -287,6 +290,11 @@ private:
       s = bias(conv.bias(), o * 4);
     if (s.ok())
       s = postOp(conv.post_op());
+    if (s.ok() && !nnc::ConvPass_IsValid(conv.pass()))
+      s = Status::error("conv2d has an unknown pass " + std::to_string(conv.pass()));
+    if (s.ok() && conv.pass() != nnc::CONV_PASS_FORWARD &&
+        (conv.bias().size() != 0 || conv.post_op() != nnc::POST_OP_NONE))
+      s = Status::error("a backward conv2d pass takes no bias and no post_op");
     return s;
   }
 

@@ -3,11 +3,12 @@
 
 For each case: a model (model.pbtxt), initial weights (init/<name>.npy, loaded into the plan with
 nnrun --load-parameters), STEPS batches of features and labels, and what PyTorch computes from
-them: the loss of every step (losses.txt) and the final weights (final/<name>.npy). The model is
-a small MLP in the shape of the Fashion-MNIST example (784 -> 256 -> 256 -> 10 scaled down so the
-fixtures stay small), dropout off; the optimizers are SGD with momentum (with and without
-Nesterov) and AdamW with global-norm gradient clipping, weight decay on the weight matrices only
-(nnc's rule: rank >= 2). The learning rate of each case is in lr.txt.
+them: the loss of every step (losses.txt) and the final weights (final/<name>.npy). The models
+are the Fashion-MNIST examples scaled down so the fixtures stay small: an MLP (64 -> 32 -> 32 ->
+10) and a CNN (conv 3x3 + relu + max pool, conv 3x3 stride 1 + relu + average pool, linear;
+12x12 images), dropout off. The optimizers are SGD with momentum (with and without Nesterov)
+and AdamW with global-norm gradient clipping, weight decay on the weight tensors only (nnc's
+rule: rank >= 2). The learning rate of each case is in lr.txt.
 
 usage: OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/gen_train_fixtures.py
 """
@@ -33,7 +34,7 @@ def optimizer_text(kind, nesterov):
             f'grad_clip_norm: {CLIP}')
 
 
-def model_text(name, kind, nesterov):
+def mlp_model_lines(name):
     lines = [
         "# Training parity fixture (scripts/gen_train_fixtures.py); weights come from init/.",
         "format_version: 1",
@@ -60,11 +61,23 @@ def model_text(name, kind, nesterov):
     lines.append(f'nodes {{ name: "loss" op: "cross_entropy" inputs: ["{prev}", "y"] outputs: "loss" '
                  f'attrs {{ key: "label_smoothing" value {{ f: {SMOOTHING} }} }} }}')
     lines.append(f'outputs: "{prev}"')
-    lines.append(f'training {{ loss: "loss" {optimizer_text(kind, nesterov)} }}')
-    return "\n".join(lines) + "\n"
+    return lines
 
 
-def forward(p, x):
+def mlp_params():
+    params = {}
+    for i in range(3):
+        layer = torch.nn.Linear(SIZES[i], SIZES[i + 1])
+        params[f"fc{i+1}.weight"] = layer.weight.detach().clone().requires_grad_()
+        params[f"fc{i+1}.bias"] = (0.1 * torch.randn(SIZES[i + 1])).requires_grad_()
+    return params
+
+
+def mlp_data(rng):
+    return rng.rand(BATCHES * BATCH, SIZES[0]).astype(np.float32)
+
+
+def mlp_forward(p, x):
     h = x
     for i in range(3):
         h = F.linear(h, p[f"fc{i+1}.weight"], p[f"fc{i+1}.bias"])
@@ -73,28 +86,90 @@ def forward(p, x):
     return h
 
 
-def make_case(name, kind, nesterov=False):
+IMAGE, CHANNELS = 12, (1, 4, 8)
+
+
+def cnn_model_lines(name):
+    c0, c1, c2 = CHANNELS
+    flat = c2 * (IMAGE // 4) ** 2
+    pair = lambda v: f'ints {{ values: [{v}, {v}] }}'  # noqa: E731
+    return [
+        "# Training parity fixture (scripts/gen_train_fixtures.py); weights come from init/.",
+        "format_version: 1",
+        f'name: "{name}"',
+        f'inputs {{ name: "x" type {{ dtype: F32 shape: [{BATCH}, {c0}, {IMAGE}, {IMAGE}] }} role: FEATURES }}',
+        f'inputs {{ name: "y" type {{ dtype: I64 shape: [{BATCH}] }} role: LABELS }}',
+        f'parameters {{ name: "conv1.weight" type {{ dtype: F32 shape: [{c1}, {c0}, 3, 3] }} init {{ kind: ZEROS }} }}',
+        f'parameters {{ name: "conv1.bias" type {{ dtype: F32 shape: [{c1}] }} init {{ kind: ZEROS }} }}',
+        f'parameters {{ name: "conv2.weight" type {{ dtype: F32 shape: [{c2}, {c1}, 3, 3] }} init {{ kind: ZEROS }} }}',
+        f'parameters {{ name: "conv2.bias" type {{ dtype: F32 shape: [{c2}] }} init {{ kind: ZEROS }} }}',
+        f'parameters {{ name: "fc.weight" type {{ dtype: F32 shape: [10, {flat}] }} init {{ kind: ZEROS }} }}',
+        f'parameters {{ name: "fc.bias" type {{ dtype: F32 shape: [10] }} init {{ kind: ZEROS }} }}',
+        f'nodes {{ name: "conv1" op: "conv2d" inputs: ["x", "conv1.weight", "conv1.bias"] outputs: "c1" '
+        f'attrs {{ key: "padding" value {{ {pair(1)} }} }} }}',
+        'nodes { name: "relu1" op: "relu" inputs: "c1" outputs: "r1" }',
+        f'nodes {{ name: "pool1" op: "max_pool2d" inputs: "r1" outputs: "p1" '
+        f'attrs {{ key: "kernel_size" value {{ {pair(2)} }} }} }}',
+        f'nodes {{ name: "conv2" op: "conv2d" inputs: ["p1", "conv2.weight", "conv2.bias"] outputs: "c2" '
+        f'attrs {{ key: "padding" value {{ {pair(1)} }} }} }}',
+        'nodes { name: "relu2" op: "relu" inputs: "c2" outputs: "r2" }',
+        f'nodes {{ name: "pool2" op: "avg_pool2d" inputs: "r2" outputs: "p2" '
+        f'attrs {{ key: "kernel_size" value {{ {pair(2)} }} }} }}',
+        f'nodes {{ name: "flatten" op: "reshape" inputs: "p2" outputs: "f" '
+        f'attrs {{ key: "shape" value {{ ints {{ values: [{BATCH}, {flat}] }} }} }} }}',
+        'nodes { name: "fc" op: "linear" inputs: ["f", "fc.weight", "fc.bias"] outputs: "logits" }',
+        f'nodes {{ name: "loss" op: "cross_entropy" inputs: ["logits", "y"] outputs: "loss" '
+        f'attrs {{ key: "label_smoothing" value {{ f: {SMOOTHING} }} }} }}',
+        'outputs: "logits"',
+    ]
+
+
+def cnn_params():
+    c0, c1, c2 = CHANNELS
+    layers = {"conv1": torch.nn.Conv2d(c0, c1, 3), "conv2": torch.nn.Conv2d(c1, c2, 3),
+              "fc": torch.nn.Linear(c2 * (IMAGE // 4) ** 2, 10)}
+    params = {}
+    for name, layer in layers.items():
+        params[f"{name}.weight"] = layer.weight.detach().clone().requires_grad_()
+        params[f"{name}.bias"] = layer.bias.detach().clone().requires_grad_()
+    return params
+
+
+def cnn_data(rng):
+    return rng.rand(BATCHES * BATCH, CHANNELS[0], IMAGE, IMAGE).astype(np.float32)
+
+
+def cnn_forward(p, x):
+    h = F.max_pool2d(F.relu(F.conv2d(x, p["conv1.weight"], p["conv1.bias"], padding=1)), 2)
+    h = F.avg_pool2d(F.relu(F.conv2d(h, p["conv2.weight"], p["conv2.bias"], padding=1)), 2)
+    return F.linear(h.flatten(1), p["fc.weight"], p["fc.bias"])
+
+
+ARCHS = {"mlp": (mlp_model_lines, mlp_params, mlp_data, mlp_forward),
+         "cnn": (cnn_model_lines, cnn_params, cnn_data, cnn_forward)}
+
+
+def make_case(name, arch, kind, nesterov=False):
+    model_lines, make_params, make_data, forward = ARCHS[arch]
     out = os.path.join(ROOT, name)
     os.makedirs(os.path.join(out, "init"), exist_ok=True)
     os.makedirs(os.path.join(out, "final"), exist_ok=True)
     torch.manual_seed(0)
-    params = {}
-    for i in range(3):
-        layer = torch.nn.Linear(SIZES[i], SIZES[i + 1])
-        params[f"fc{i+1}.weight"] = layer.weight.detach().clone().requires_grad_()
-        params[f"fc{i+1}.bias"] = (0.1 * torch.randn(SIZES[i + 1])).requires_grad_()
+    params = make_params()
     for n, p in params.items():
         np.save(os.path.join(out, "init", n + ".npy"), p.detach().numpy())
         # nnc keeps the optimizer state as parameters too; PyTorch starts it at zero.
         for state in (["momentum"] if kind == "sgd" else ["exp_avg", "exp_avg_sq"]):
             np.save(os.path.join(out, "init", f"{n}.{state}.npy"), np.zeros(p.shape, np.float32))
     rng = np.random.RandomState(1)
-    x = rng.rand(BATCHES * BATCH, SIZES[0]).astype(np.float32)
+    x = make_data(rng)
     y = rng.randint(0, SIZES[-1], BATCHES * BATCH).astype(np.int64)
     np.save(os.path.join(out, "features.npy"), x)
     np.save(os.path.join(out, "labels.npy"), y)
     with open(os.path.join(out, "model.pbtxt"), "w") as f:
-        f.write(model_text(name, kind, nesterov))
+        lines = model_lines(name)
+        lines.append(f'training {{ loss: "loss" {optimizer_text(kind, nesterov)} }}')
+        f.write("\n".join(lines) + "\n")
     with open(os.path.join(out, "lr.txt"), "w") as f:
         f.write(f"{LR if kind == 'sgd' else ADAM_LR}\n")
 
@@ -126,6 +201,8 @@ def make_case(name, kind, nesterov=False):
 
 
 if __name__ == "__main__":
-    make_case("mlp_sgd_momentum", "sgd", nesterov=False)
-    make_case("mlp_sgd_nesterov", "sgd", nesterov=True)
-    make_case("mlp_adamw_clip", "adamw")
+    make_case("mlp_sgd_momentum", "mlp", "sgd", nesterov=False)
+    make_case("mlp_sgd_nesterov", "mlp", "sgd", nesterov=True)
+    make_case("mlp_adamw_clip", "mlp", "adamw")
+    make_case("cnn_sgd_momentum", "cnn", "sgd")
+    make_case("cnn_adamw_clip", "cnn", "adamw")

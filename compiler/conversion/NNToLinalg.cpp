@@ -370,6 +370,124 @@ struct Pool2dLowering : OpConversionPattern<OpTy> {
   }
 };
 
+/// Max pooling's gradient in two generics: the first (row-major) argmax of every window, as
+/// PyTorch picks it, then each input element gathers the grads of the windows that chose it.
+struct MaxPool2dGradLowering : OpConversionPattern<MaxPool2dGradOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(MaxPool2dGradOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    auto inputType = cast<RankedTensorType>(op.getType()); // (N, C, H, W)
+    Value grad = adaptor.getGrad();                        // (N, C, OH, OW)
+    auto gradType = cast<RankedTensorType>(grad.getType());
+    Type t = inputType.getElementType(), i32 = rewriter.getI32Type();
+    ArrayRef<int64_t> kernel = op.getKernelSize();
+    ArrayRef<int64_t> stride = op.getStride().value_or(kernel);
+    ArrayRef<int64_t> padding = op.getPadding().value_or(defaults::kZeroPair);
+    double lowest = -std::numeric_limits<double>::infinity();
+    Value input = adaptor.getInput();
+    if (padding[0] || padding[1]) {
+      SmallVector<OpFoldResult> low = {rewriter.getIndexAttr(0), rewriter.getIndexAttr(0),
+                                       rewriter.getIndexAttr(padding[0]),
+                                       rewriter.getIndexAttr(padding[1])};
+      input = tensor::PadOp::create(rewriter, loc, Type(), input, low, low,
+                                    constantFloat(rewriter, loc, t, lowest));
+    }
+    auto d = [&](int i) { return getAffineDimExpr(i, ctx); };
+    using IT = utils::IteratorType;
+    Value window = tensor::EmptyOp::create(rewriter, loc, kernel, t);
+
+    // 1. Domain (n, c, oh, ow, kh, kw): (max, argmax kh * KW + kw) of each window.
+    AffineMap inputMap = AffineMap::get(
+        6, 0, {d(0), d(1), d(2) * stride[0] + d(4), d(3) * stride[1] + d(5)}, ctx);
+    AffineMap windowMap = AffineMap::get(6, 0, {d(4), d(5)}, ctx);
+    AffineMap outMap = AffineMap::get(6, 0, {d(0), d(1), d(2), d(3)}, ctx);
+    Value maxInit = emptyTensor(rewriter, loc, gradType, lowest);
+    Value argInit = linalg::FillOp::create(
+                        rewriter, loc, arith::ConstantOp::create(rewriter, loc, rewriter.getI32IntegerAttr(0)).getResult(),
+                        tensor::EmptyOp::create(rewriter, loc, gradType.getShape(), i32).getResult())
+                        .getResult(0);
+    auto argmax = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{maxInit.getType(), argInit.getType()}, ValueRange{input, window},
+        ValueRange{maxInit, argInit}, ArrayRef<AffineMap>{inputMap, windowMap, outMap, outMap},
+        ArrayRef<IT>{IT::parallel, IT::parallel, IT::parallel, IT::parallel, IT::reduction,
+                     IT::reduction},
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value position = arith::AddIOp::create(
+              b, l,
+              arith::MulIOp::create(b, l, linalg::IndexOp::create(b, l, 4),
+                                    arith::ConstantIndexOp::create(b, l, kernel[1])),
+              linalg::IndexOp::create(b, l, 5));
+          position = arith::IndexCastOp::create(b, l, b.getI32Type(), position);
+          Value greater =
+              arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, args[0], args[2]);
+          linalg::YieldOp::create(
+              b, l,
+              ValueRange{arith::SelectOp::create(b, l, greater, args[0], args[2]),
+                         arith::SelectOp::create(b, l, greater, position, args[3])});
+        });
+    Value chosen = argmax.getResult(1);
+
+    // 2. Domain (n, c, h, w, kh, kw): element (h, w) is position (kh, kw) of window
+    //    (oh, ow) = ((h + ph - kh) / sh, (w + pw - kw) / sw) when those divide exactly and
+    //    are in range; it receives that window's grad when the window chose it.
+    AffineMap resultMap = AffineMap::get(6, 0, {d(0), d(1), d(2), d(3)}, ctx);
+    Value result = generic(
+        rewriter, loc, window, windowMap, emptyTensor(rewriter, loc, inputType, 0.0), resultMap,
+        {IT::parallel, IT::parallel, IT::parallel, IT::parallel, IT::reduction, IT::reduction},
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(b, l, v).getResult(); };
+          Value zero = index(0);
+          Value valid = arith::ConstantOp::create(b, l, b.getBoolAttr(true));
+          SmallVector<Value> windowAt;
+          for (int i = 0; i < 2; ++i) {
+            Value shifted = arith::SubIOp::create(
+                b, l, arith::AddIOp::create(b, l, linalg::IndexOp::create(b, l, 2 + i), index(padding[i])),
+                linalg::IndexOp::create(b, l, 4 + i));
+            Value out = arith::DivSIOp::create(b, l, shifted, index(stride[i]));
+            Value ok = arith::AndIOp::create(
+                b, l,
+                arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, shifted, zero),
+                arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
+                                      arith::RemSIOp::create(b, l, shifted, index(stride[i])), zero));
+            ok = arith::AndIOp::create(
+                b, l, ok,
+                arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, out,
+                                      index(gradType.getDimSize(2 + i))));
+            valid = arith::AndIOp::create(b, l, valid, ok);
+            windowAt.push_back(out);
+          }
+          // Read window (0, 0) where there is no window, so every read is in bounds.
+          for (Value &at : windowAt)
+            at = arith::SelectOp::create(b, l, valid, at, zero);
+          SmallVector<Value> at = {linalg::IndexOp::create(b, l, 0), linalg::IndexOp::create(b, l, 1),
+                                   windowAt[0], windowAt[1]};
+          Value position = arith::AddIOp::create(
+              b, l, arith::MulIOp::create(b, l, linalg::IndexOp::create(b, l, 4), index(kernel[1])),
+              linalg::IndexOp::create(b, l, 5));
+          position = arith::IndexCastOp::create(b, l, b.getI32Type(), position);
+          Value picked = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
+                                               tensor::ExtractOp::create(b, l, chosen, at), position);
+          Value g = tensor::ExtractOp::create(b, l, grad, at);
+          Value contribution = arith::SelectOp::create(
+              b, l, arith::AndIOp::create(b, l, valid, picked), g, constantFloat(b, l, t, 0.0));
+          return arith::AddFOp::create(b, l, args[1], contribution);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct StopGradientLowering : OpConversionPattern<StopGradientOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(StopGradientOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, adaptor.getInput());
+    return success();
+  }
+};
+
 struct EmbeddingLowering : OpConversionPattern<EmbeddingOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(EmbeddingOp op, OpAdaptor adaptor,
@@ -865,7 +983,8 @@ struct LowerNNToLinalgPass : nnc::impl::LowerNNToLinalgBase<LowerNNToLinalgPass>
                            math::MathDialect, func::FuncDialect>();
     target.addIllegalDialect<NNDialect>();
     // The library-call boundary and constant data stay.
-    target.addLegalOp<LinearOp, MatmulOp, Conv2dOp, ConstantOp>();
+    target.addLegalOp<LinearOp, MatmulOp, Conv2dOp, Conv2dGradInputOp, Conv2dGradWeightOp,
+                      ConstantOp>();
     RewritePatternSet patterns(ctx);
     populateNNToLinalgPatterns(patterns);
     if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))
@@ -887,7 +1006,8 @@ void nnc::populateNNToLinalgPatterns(RewritePatternSet &patterns) {
                TransposeLowering, SliceLowering, ConcatLowering, ReduceLowering<ReduceSumOp>,
                ReduceLowering<ReduceMeanOp>, ReduceLowering<ReduceMaxOp>, CrossEntropyLowering,
                MseLossLowering, DropoutLowering, ReluGradLowering, OneHotLowering,
-               GeluGradLowering, EmbeddingGradLowering, PadLowering, BroadcastLowering>(ctx);
+               GeluGradLowering, EmbeddingGradLowering, PadLowering, BroadcastLowering,
+               MaxPool2dGradLowering, StopGradientLowering>(ctx);
   patterns.add<UnaryLowering<ReluOp>>(ctx, relu);
   patterns.add<UnaryLowering<TanhOp>>(ctx, tanhFn);
   patterns.add<UnaryLowering<SigmoidOp>>(ctx, sigmoid);

@@ -18,9 +18,12 @@ int64_t countFlops(func::FuncOp func) {
     if (isa<nn::LinearOp, nn::MatmulOp>(op)) {
       // 2 * (result elements) * K, K the contracted dimension of the first operand.
       flops += 2 * result.getNumElements() * operandType(0).getShape().back();
-    } else if (auto conv = dyn_cast<nn::Conv2dOp>(op)) {
-      auto weight = operandType(1); // (O, C / groups, KH, KW)
-      flops += 2 * result.getNumElements() * weight.getDimSize(1) * weight.getDimSize(2) *
+    } else if (isa<nn::Conv2dOp, nn::Conv2dGradInputOp, nn::Conv2dGradWeightOp>(op)) {
+      // Each pass costs the forward's 2 * (output elements) * (C / groups) KH KW.
+      bool gradWeight = isa<nn::Conv2dGradWeightOp>(op);
+      auto output = isa<nn::Conv2dOp>(op) ? result : operandType(gradWeight ? 1 : 0);
+      auto weight = gradWeight ? result : operandType(1); // (O, C / groups, KH, KW)
+      flops += 2 * output.getNumElements() * weight.getDimSize(1) * weight.getDimSize(2) *
                weight.getDimSize(3);
     } else {
       flops += std::max<int64_t>(result.getNumElements(), operandType(0).getNumElements());

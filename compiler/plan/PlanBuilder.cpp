@@ -79,6 +79,8 @@ private:
   void assign();
   LogicalResult emitFunction(func::FuncOp entry, Plan &plan);
   LogicalResult emitCommand(Operation *op, Function &function);
+  template <typename ConvOpTy>
+  void setConv2d(Conv2d *c, ConvPass pass, Value input, Value weight, Value output, ConvOpTy op);
   LogicalResult emitInit(Plan &plan);
 
   ArrayRef<func::FuncOp> entries;
@@ -141,6 +143,29 @@ void Builder::assign() {
   peak = assignment.peakBytes;
 }
 
+/// A Conv2d command of any pass: the slices at the forward convolution's input, weight and
+/// output positions (a backward pass's gradient sits where its tensor would), and `op`'s
+/// stride, padding, dilation and groups.
+template <typename ConvOpTy>
+void Builder::setConv2d(Conv2d *c, ConvPass pass, Value input, Value weight, Value output,
+                        ConvOpTy op) {
+  auto dims = [](Value v) { return cast<RankedTensorType>(v.getType()).getShape(); };
+  c->set_pass(pass);
+  *c->mutable_input() = slice(input);
+  *c->mutable_weight() = slice(weight);
+  *c->mutable_output() = slice(output);
+  c->mutable_input_shape()->Add(dims(input).begin(), dims(input).end());
+  c->mutable_weight_shape()->Add(dims(weight).begin(), dims(weight).end());
+  c->mutable_output_shape()->Add(dims(output).begin(), dims(output).end());
+  for (int64_t s : op.getStride().value_or(nn::defaults::kUnitPair))
+    c->add_stride(s);
+  for (int64_t p : op.getPadding().value_or(nn::defaults::kZeroPair))
+    c->add_padding(p);
+  for (int64_t d : op.getDilation().value_or(nn::defaults::kUnitPair))
+    c->add_dilation(d);
+  c->set_groups(op.getGroups().value_or(nn::defaults::kGroups));
+}
+
 LogicalResult Builder::emitCommand(Operation *op, Function &function) {
   Command command;
   command.set_node(nodeName(op->getLoc()));
@@ -188,25 +213,16 @@ LogicalResult Builder::emitCommand(Operation *op, Function &function) {
     }
   } else if (auto conv = dyn_cast<nn::Conv2dOp>(op)) {
     Conv2d *c = command.mutable_conv2d();
-    *c->mutable_input() = slice(conv.getInput());
-    *c->mutable_weight() = slice(conv.getWeight());
+    setConv2d(c, CONV_PASS_FORWARD, conv.getInput(), conv.getWeight(), conv.getResult(), conv);
     if (conv.getBias())
       *c->mutable_bias() = slice(conv.getBias());
-    *c->mutable_output() = slice(conv.getResult());
-    for (int64_t d : shape(conv.getInput()))
-      c->add_input_shape(d);
-    for (int64_t d : shape(conv.getWeight()))
-      c->add_weight_shape(d);
-    for (int64_t d : shape(conv.getResult()))
-      c->add_output_shape(d);
-    for (int64_t s : conv.getStride().value_or(nn::defaults::kUnitPair))
-      c->add_stride(s);
-    for (int64_t p : conv.getPadding().value_or(nn::defaults::kZeroPair))
-      c->add_padding(p);
-    for (int64_t d : conv.getDilation().value_or(nn::defaults::kUnitPair))
-      c->add_dilation(d);
-    c->set_groups(conv.getGroups().value_or(nn::defaults::kGroups));
     c->set_post_op(postOp);
+  } else if (auto grad = dyn_cast<nn::Conv2dGradInputOp>(op)) {
+    setConv2d(command.mutable_conv2d(), CONV_PASS_BACKWARD_DATA, grad.getResult(),
+              grad.getWeight(), grad.getGrad(), grad);
+  } else if (auto grad = dyn_cast<nn::Conv2dGradWeightOp>(op)) {
+    setConv2d(command.mutable_conv2d(), CONV_PASS_BACKWARD_WEIGHTS, grad.getInput(),
+              grad.getResult(), grad.getGrad(), grad);
   } else if (auto call = dyn_cast<func::CallOp>(op)) {
     KernelCall *kernel = command.mutable_kernel();
     kernel->set_symbol(kKernelEntryPrefix + call.getCallee().str());

@@ -17,6 +17,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 
 #include <cmath>
 
@@ -257,12 +258,22 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
     llvm::DenseMap<Value, Value> grads;
     auto lossType = cast<RankedTensorType>(loss.getType());
     grads[loss] = scalarConstant(builder, loss.getLoc(), lossType.getElementType(), 1.0);
+    // Only values that depend on a trainable parameter need a gradient: ops that merely
+    // prepare inputs (label encodings, masks) need no VJP, and nn.stop_gradient cuts the path.
+    llvm::DenseSet<Value> varied;
+    for (auto [param, name] : params)
+      varied.insert(param);
     SmallVector<Operation *> forwardOps;
-    for (Operation &op : body.without_terminator())
+    for (Operation &op : body.without_terminator()) {
       forwardOps.push_back(&op);
+      if (!isa<StopGradientOp>(op) &&
+          llvm::any_of(op.getOperands(), [&](Value v) { return varied.contains(v); }))
+        varied.insert(op.getResults().begin(), op.getResults().end());
+    }
     for (Operation *op : llvm::reverse(forwardOps)) {
-      if (op->getNumResults() != 1 || !grads.count(op->getResult(0)) || isa<ConstantOp>(op))
-        continue; // constants have nothing to pass a gradient to
+      if (op->getNumResults() != 1 || !varied.contains(op->getResult(0)) ||
+          !grads.count(op->getResult(0)))
+        continue;
       auto differentiable = dyn_cast<DifferentiableOpInterface>(op);
       if (!differentiable)
         return op->emitError("has no gradient: cannot train through '")
@@ -272,7 +283,7 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
       if (failed(differentiable.buildVjp(builder, grads[op->getResult(0)], operandGrads)))
         return failure();
       for (auto [operand, grad] : llvm::zip(op->getOperands(), operandGrads)) {
-        if (!grad)
+        if (!grad || !varied.contains(operand))
           continue;
         Value &slot = grads[operand];
         slot = slot ? AddOp::create(builder, op->getLoc(), slot, grad).getResult() : grad;

@@ -31,7 +31,8 @@ using namespace mlir;
 namespace {
 
 bool isHostOp(Operation *op) {
-  return isa<nnc::nn::LinearOp, nnc::nn::MatmulOp, nnc::nn::Conv2dOp, nnc::nn::ConstantOp,
+  return isa<nnc::nn::LinearOp, nnc::nn::MatmulOp, nnc::nn::Conv2dOp, nnc::nn::Conv2dGradInputOp,
+             nnc::nn::Conv2dGradWeightOp, nnc::nn::ConstantOp,
              tensor::CollapseShapeOp, tensor::ExpandShapeOp, func::CallOp, func::ReturnOp>(op);
 }
 

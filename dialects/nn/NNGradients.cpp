@@ -70,6 +70,24 @@ LogicalResult LinearOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &
   return success();
 }
 
+LogicalResult Conv2dOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  // y = act(conv(x, W) + bias): the two backward convolutions (library calls, like the forward)
+  // and the bias gradient, g summed over (N, OH, OW).
+  Location loc = getLoc();
+  if (getActivation())
+    g = ReluGradOp::create(b, loc, getResult(), g);
+  Value dx = Conv2dGradInputOp::create(b, loc, g, getWeight(), typeOf(getInput()).getShape(),
+                                       getStrideAttr(), getPaddingAttr(), getDilationAttr(),
+                                       getGroupsAttr());
+  Value dw = Conv2dGradWeightOp::create(b, loc, getInput(), g, typeOf(getWeight()).getShape(),
+                                        getStrideAttr(), getPaddingAttr(), getDilationAttr(),
+                                        getGroupsAttr());
+  grads.assign({dx, dw});
+  if (getBias())
+    grads.push_back(ReduceSumOp::create(b, loc, g, ArrayRef<int64_t>{0, 2, 3}, BoolAttr()));
+  return success();
+}
+
 LogicalResult MatmulOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
   // c = a b: a (..., M, K), b (..., K, N), g (..., M, N).
   Location loc = getLoc();
@@ -287,6 +305,33 @@ LogicalResult LayerNormOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value
 
 LogicalResult GeluOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
   grads.assign({GeluGradOp::create(b, getLoc(), getInput(), g, getApproximateAttr()).getResult()});
+  return success();
+}
+
+LogicalResult MaxPool2dOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  grads.assign({MaxPool2dGradOp::create(b, getLoc(), getInput(), g, getKernelSizeAttr(),
+                                        getStrideAttr(), getPaddingAttr())
+                    .getResult()});
+  return success();
+}
+
+LogicalResult AvgPool2dOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  // Average pooling is a depthwise convolution by a constant 1 / (KH KW) kernel (padding counted
+  // in the average, as PyTorch's default), so its gradient is that convolution's input gradient.
+  Location loc = getLoc();
+  RankedTensorType input = typeOf(getInput());
+  ArrayRef<int64_t> kernel = getKernelSize();
+  int64_t channels = input.getDimSize(1);
+  auto weightType = RankedTensorType::get({channels, 1, kernel[0], kernel[1]},
+                                          input.getElementType());
+  Value weight = ConstantOp::create(
+      b, loc, DenseElementsAttr::get(weightType, b.getFloatAttr(input.getElementType(),
+                                                                1.0 / (kernel[0] * kernel[1]))));
+  DenseI64ArrayAttr stride = getStrideAttr() ? getStrideAttr() : getKernelSizeAttr();
+  grads.assign({Conv2dGradInputOp::create(b, loc, g, weight, input.getShape(), stride,
+                                          getPaddingAttr(), DenseI64ArrayAttr(),
+                                          b.getI64IntegerAttr(channels))
+                    .getResult()});
   return success();
 }
 

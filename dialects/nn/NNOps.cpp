@@ -155,6 +155,47 @@ LogicalResult MatmulOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
   return success();
 }
 
+/// The output shape of a convolution of an (N, C, H, W) input by an (O, C / groups, KH, KW)
+/// weight: the checks every conv op (forward or gradient) shares.
+static FailureOr<SmallVector<int64_t>>
+inferConvOutputShape(const Diag &diag, Type element, ArrayRef<int64_t> input,
+                     ArrayRef<int64_t> weight,
+                     std::optional<ArrayRef<int64_t>> strideAttr,
+                     std::optional<ArrayRef<int64_t>> paddingAttr,
+                     std::optional<ArrayRef<int64_t>> dilationAttr, std::optional<int64_t> groupsAttr) {
+  if (input.size() != 4)
+    return diag.fail("expects an input of shape (N, C, H, W), got ",
+                     RankedTensorType::get(input, element));
+  if (weight.size() != 4)
+    return diag.fail("expects a weight of shape (O, C / groups, KH, KW), got ",
+                     RankedTensorType::get(weight, element));
+  ArrayRef<int64_t> stride = strideAttr.value_or(defaults::kUnitPair);
+  ArrayRef<int64_t> padding = paddingAttr.value_or(defaults::kZeroPair);
+  ArrayRef<int64_t> dilation = dilationAttr.value_or(defaults::kUnitPair);
+  if (failed(requirePair(diag, "stride", stride, 1)) ||
+      failed(requirePair(diag, "padding", padding, 0)) ||
+      failed(requirePair(diag, "dilation", dilation, 1)))
+    return failure();
+  int64_t groups = groupsAttr.value_or(defaults::kGroups);
+  int64_t channels = input[1], outChannels = weight[0];
+  if (groups < 1 || channels % groups != 0 || outChannels % groups != 0)
+    return diag.fail("expects groups (", groups, ") to divide input channels (", channels,
+                     ") and output channels (", outChannels, ")");
+  if (weight[1] != channels / groups)
+    return diag.fail("expects weight dimension 1 to be input channels / groups = ",
+                     channels / groups, ", got ", RankedTensorType::get(weight, element));
+  SmallVector<int64_t> shape = {input[0], outChannels};
+  for (int i = 0; i < 2; ++i) {
+    int64_t extent = dilation[i] * (weight[2 + i] - 1) + 1;
+    int64_t padded = input[2 + i] + 2 * padding[i];
+    if (extent > padded)
+      return diag.fail("expects the kernel extent (", extent,
+                       ") to fit the padded input (", padded, ") in spatial dimension ", i);
+    shape.push_back((padded - extent) / stride[i] + 1);
+  }
+  return shape;
+}
+
 LogicalResult Conv2dOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                          Adaptor adaptor, SmallVectorImpl<Type> &types) {
   Diag diag(loc, getOperationName());
@@ -162,46 +203,62 @@ LogicalResult Conv2dOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
     return failure();
   auto input = tensorType(adaptor.getInput());   // (N, C, H, W)
   auto weight = tensorType(adaptor.getWeight()); // (O, C / groups, KH, KW)
-  if (input.getRank() != 4)
-    return diag.fail("expects an input of shape (N, C, H, W), got ", input);
-  if (weight.getRank() != 4)
-    return diag.fail("expects a weight of shape (O, C / groups, KH, KW), got ", weight);
-  if (failed(requireSameElementType(diag, "input and weight", input, weight)))
+  if (failed(requireSameElementType(diag, "input and weight", input, weight)) ||
+      failed(requireActivation(diag, adaptor.getActivation())))
     return failure();
-  ArrayRef<int64_t> stride = adaptor.getStride().value_or(defaults::kUnitPair);
-  ArrayRef<int64_t> padding = adaptor.getPadding().value_or(defaults::kZeroPair);
-  ArrayRef<int64_t> dilation = adaptor.getDilation().value_or(defaults::kUnitPair);
-  if (failed(requirePair(diag, "stride", stride, 1)) ||
-      failed(requirePair(diag, "padding", padding, 0)) ||
-      failed(requirePair(diag, "dilation", dilation, 1)))
+  auto shape = inferConvOutputShape(diag, input.getElementType(), input.getShape(),
+                                    weight.getShape(),
+                                    adaptor.getStride(), adaptor.getPadding(),
+                                    adaptor.getDilation(), adaptor.getGroups());
+  if (failed(shape))
     return failure();
-  if (failed(requireActivation(diag, adaptor.getActivation())))
-    return failure();
-  int64_t groups = adaptor.getGroups().value_or(defaults::kGroups);
-  int64_t channels = input.getDimSize(1), outChannels = weight.getDimSize(0);
-  if (groups < 1 || channels % groups != 0 || outChannels % groups != 0)
-    return diag.fail("expects groups (", groups, ") to divide input channels (", channels,
-                     ") and output channels (", outChannels, ")");
-  if (weight.getDimSize(1) != channels / groups)
-    return diag.fail("expects weight dimension 1 to be input channels / groups = ",
-                     channels / groups, ", got ", weight);
   if (auto bias = tensorType(adaptor.getBias())) {
-    if (bias.getRank() != 1 || bias.getDimSize(0) != outChannels)
-      return diag.fail("expects a bias of shape (", outChannels, "), got ", bias);
+    if (bias.getRank() != 1 || bias.getDimSize(0) != weight.getDimSize(0))
+      return diag.fail("expects a bias of shape (", weight.getDimSize(0), "), got ", bias);
     if (failed(requireSameElementType(diag, "bias and weight", bias, weight)))
       return failure();
   }
-  SmallVector<int64_t> shape = {input.getDimSize(0), outChannels};
-  for (int i = 0; i < 2; ++i) {
-    int64_t extent = dilation[i] * (weight.getDimSize(2 + i) - 1) + 1;
-    int64_t padded = input.getDimSize(2 + i) + 2 * padding[i];
-    if (extent > padded)
-      return diag.fail("expects the kernel extent (", extent,
-                       ") to fit the padded input (", padded, ") in spatial dimension ", i);
-    shape.push_back((padded - extent) / stride[i] + 1);
-  }
-  types.push_back(RankedTensorType::get(shape, input.getElementType()));
+  types.push_back(RankedTensorType::get(*shape, input.getElementType()));
   return success();
+}
+
+/// A conv gradient op's checks: the `shape` attribute (the forward input's when shapeIsInput,
+/// else the weight's) and `known` (the other one) must give a forward output shaped like `grad`.
+template <typename AdaptorTy>
+static LogicalResult inferConvGrad(const Diag &diag, AdaptorTy adaptor, Value known, Value grad,
+                                   bool shapeIsInput, SmallVectorImpl<Type> &types) {
+  if (failed(requireTensors(diag, {known, grad})))
+    return failure();
+  if (!adaptor.getProperties().shape)
+    return diag.fail("requires attribute 'shape'");
+  auto knownType = tensorType(known), gradType = tensorType(grad);
+  if (failed(requireSameElementType(diag, "operands", knownType, gradType)))
+    return failure();
+  ArrayRef<int64_t> shape = adaptor.getShape();
+  auto expected = inferConvOutputShape(
+      diag, gradType.getElementType(), shapeIsInput ? shape : knownType.getShape(),
+      shapeIsInput ? knownType.getShape() : shape,
+      adaptor.getStride(), adaptor.getPadding(), adaptor.getDilation(), adaptor.getGroups());
+  if (failed(expected))
+    return failure();
+  if (ArrayRef<int64_t>(*expected) != gradType.getShape())
+    return diag.fail("expects grad shaped like the convolution's output ",
+                     RankedTensorType::get(*expected, gradType.getElementType()), ", got ",
+                     gradType);
+  types.push_back(RankedTensorType::get(shape, gradType.getElementType()));
+  return success();
+}
+
+LogicalResult Conv2dGradInputOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                                  Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  return inferConvGrad(Diag(loc, getOperationName()), adaptor, adaptor.getWeight(),
+                       adaptor.getGrad(), /*shapeIsInput=*/true, types);
+}
+
+LogicalResult Conv2dGradWeightOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                                   Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  return inferConvGrad(Diag(loc, getOperationName()), adaptor, adaptor.getInput(),
+                       adaptor.getGrad(), /*shapeIsInput=*/false, types);
 }
 
 //===----------------------------------------------------------------------===//
@@ -387,6 +444,28 @@ LogicalResult MaxPool2dOp::inferReturnTypes(MLIRContext *, std::optional<Locatio
 LogicalResult AvgPool2dOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                             Adaptor adaptor, SmallVectorImpl<Type> &types) {
   return inferPool2d(Diag(loc, getOperationName()), adaptor, types);
+}
+
+LogicalResult MaxPool2dGradOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                                Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  Diag diag(loc, getOperationName());
+  if (failed(requireTensors(diag, {adaptor.getInput(), adaptor.getGrad()})) ||
+      failed(inferPool2d(diag, adaptor, types)))
+    return failure();
+  if (types.back() != adaptor.getGrad().getType())
+    return diag.fail("expects grad shaped like the pooling's output ", types.back(), ", got ",
+                     adaptor.getGrad().getType());
+  types.back() = adaptor.getInput().getType();
+  return success();
+}
+
+LogicalResult StopGradientOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                               Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  Diag diag(loc, getOperationName());
+  if (failed(requireTensors(diag, {adaptor.getInput()})))
+    return failure();
+  types.push_back(adaptor.getInput().getType());
+  return success();
 }
 
 LogicalResult EmbeddingOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,

@@ -69,7 +69,7 @@ def NN_MatmulOp : NN_Op<"matmul", [Pure, DeclareOpInterfaceMethods<NN_Differenti
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs)";
 }
 
-def NN_Conv2dOp : NN_Op<"conv2d", [Pure]> {
+def NN_Conv2dOp : NN_Op<"conv2d", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let summary = "2-D convolution over NCHW images";
   let description = [{
     `input` is (N, C, H, W), `weight` is (O, C / groups, KH, KW), the optional `bias` is (O).
@@ -240,7 +240,8 @@ def NN_LayerNormOp : NN_Op<"layer_norm", [Pure, DeclareOpInterfaceMethods<NN_Dif
 // Pooling and embedding
 //===----------------------------------------------------------------------===//
 
-class NN_Pool2dOp<string mnemonic, string what> : NN_Op<mnemonic, [Pure]> {
+class NN_Pool2dOp<string mnemonic, string what>
+    : NN_Op<mnemonic, [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let summary = "2-D " # what # " pooling over NCHW images";
   let description = [{
     Pools (N, C, H, W) windows of `kernel_size` moved by `stride` (default: the kernel size) over
@@ -490,6 +491,89 @@ def NN_PadOp : NN_Op<"pad", [Pure]> {
   let arguments = (ins NN_FloatTensor:$input, DenseI64ArrayAttr:$low, DenseI64ArrayAttr:$high);
   let results = (outs NN_FloatTensor:$result);
   let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
+}
+
+/// The attributes a convolution's backward op shares with its forward nn.conv2d.
+class NN_ConvGradOp<string mnemonic, string what, dag operands>
+    : NN_Op<mnemonic, [Pure]> {
+  let summary = "gradient of nn.conv2d's " # what;
+  let arguments = !con(operands, (ins DenseI64ArrayAttr:$shape,
+                                      OptionalAttr<DenseI64ArrayAttr>:$stride,
+                                      OptionalAttr<DenseI64ArrayAttr>:$padding,
+                                      OptionalAttr<DenseI64ArrayAttr>:$dilation,
+                                      OptionalAttr<I64Attr>:$groups));
+  let results = (outs NN_FloatTensor:$result);
+}
+
+def NN_Conv2dGradInputOp : NN_ConvGradOp<"conv2d_grad_input", "input",
+    (ins NN_FloatTensor:$grad, NN_FloatTensor:$weight)> {
+  let description = [{
+    dL/d`input` of an nn.conv2d with these `stride`, `padding`, `dilation` and `groups`, from
+    `grad` (dL/doutput, (N, O, OH, OW)) and its `weight`; `shape` is the input's (N, C, H, W),
+    which the output shape alone does not determine when the stride exceeds 1. A library call,
+    like nn.conv2d (oneDNN's backward-data convolution on CPU).
+
+    ```mlir
+    %dx = nn.conv2d_grad_input %dy, %w <{padding = array<i64: 1, 1>, shape = array<i64: 128, 32, 14, 14>}>
+        : tensor<128x64x14x14xf32>, tensor<64x32x3x3xf32>
+    ```
+  }];
+  let assemblyFormat = [{
+    $grad `,` $weight prop-dict attr-dict `:` type($grad) `,` type($weight)
+  }];
+}
+
+def NN_Conv2dGradWeightOp : NN_ConvGradOp<"conv2d_grad_weight", "weight",
+    (ins NN_FloatTensor:$input, NN_FloatTensor:$grad)> {
+  let description = [{
+    dL/d`weight` of an nn.conv2d with these `stride`, `padding`, `dilation` and `groups`, from
+    its `input` and `grad` (dL/doutput); `shape` is the weight's (O, C / groups, KH, KW). A
+    library call (oneDNN's backward-weights convolution on CPU).
+
+    ```mlir
+    %dw = nn.conv2d_grad_weight %x, %dy <{padding = array<i64: 1, 1>, shape = array<i64: 64, 32, 3, 3>}>
+        : tensor<128x32x14x14xf32>, tensor<128x64x14x14xf32>
+    ```
+  }];
+  let assemblyFormat = [{
+    $input `,` $grad prop-dict attr-dict `:` type($input) `,` type($grad)
+  }];
+}
+
+def NN_MaxPool2dGradOp : NN_Op<"max_pool2d_grad", [Pure]> {
+  let summary = "gradient of nn.max_pool2d";
+  let description = [{
+    dL/d`input` of an nn.max_pool2d with these `kernel_size`, `stride` and `padding`: each
+    window's `grad` goes to the first (row-major) position holding the window's maximum, as
+    PyTorch's; windows that overlap add up.
+
+    ```mlir
+    %dx = nn.max_pool2d_grad %x, %dy <{kernel_size = array<i64: 2, 2>}>
+        : tensor<128x32x28x28xf32>, tensor<128x32x14x14xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$input, NN_FloatTensor:$grad,
+                       DenseI64ArrayAttr:$kernel_size,
+                       OptionalAttr<DenseI64ArrayAttr>:$stride,
+                       OptionalAttr<DenseI64ArrayAttr>:$padding);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $grad prop-dict attr-dict `:` type($input) `,` type($grad)";
+}
+
+def NN_StopGradientOp : NN_Op<"stop_gradient", [Pure]> {
+  let summary = "the identity, through which no gradient flows";
+  let description = [{
+    Returns `input` unchanged; the autodiff pass sends no gradient back through it (PyTorch's
+    `detach`, JAX's `stop_gradient`). It also writes custom gradients: `x + stop_gradient(f(x) -
+    x)` computes f(x) but differentiates as the identity (a straight-through estimator).
+
+    ```mlir
+    %y = nn.stop_gradient %x : tensor<128x10xf32>
+    ```
+  }];
+  let arguments = (ins NN_Tensor:$input);
+  let results = (outs NN_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
 #endif // NNC_DIALECT_NN_OPS_TD

@@ -33,9 +33,14 @@ struct GemmDesc {
   PostOp postOp = PostOp::None;
 };
 
+/// nnc::ConvPass: the forward convolution, or the gradient of its input or of its weight.
+enum class ConvPass { Forward, BackwardData, BackwardWeights };
+
 /// 2-D convolution over NCHW f32 tensors, as nnc::Conv2d / nn.conv2d (PyTorch semantics:
-/// symmetric padding per side, dilation 1 means none).
+/// symmetric padding per side, dilation 1 means none). Shapes are the forward convolution's for
+/// every pass; backward passes have no bias and no post-op.
 struct Conv2dDesc {
+  ConvPass pass = ConvPass::Forward;
   std::array<int64_t, 4> input{};  // N, C, H, W
   std::array<int64_t, 4> weight{}; // O, C / groups, KH, KW
   std::array<int64_t, 4> output{}; // N, O, OH, OW
@@ -46,7 +51,8 @@ struct Conv2dDesc {
 };
 
 /// Device pointers of a library call, in this order: Gemm {a, b, bias, c}; Conv2d {input, weight,
-/// bias, output}. bias is null when the descriptor has none.
+/// bias, output}, where a backward pass's gradients take the place of the tensor they belong to
+/// (BackwardData writes dL/dinput at input). bias is null when the descriptor has none.
 using LibraryOperands = std::array<void *, 4>;
 
 /// A library call whose setup was done once, at prepare time; run it on any operands that match

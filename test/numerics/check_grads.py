@@ -91,6 +91,8 @@ def model_text(case, rng):
 def cases(rng):
     f = lambda *s: rng.uniform(-1.0, 1.0, s).astype(np.float32)  # noqa: E731
     away = lambda *s: (rng.uniform(0.2, 1.0, s) * rng.choice([-1, 1], s)).astype(np.float32)  # noqa
+    # Distinct values >= 2 / 50 apart, so no window's maximum changes within eps.
+    spread = lambda *s: rng.permutation(np.linspace(-1, 1, int(np.prod(s)))).reshape(s).astype(np.float32)  # noqa
     out = [
         Case("linear", "linear", [f(3, 5), f(4, 5), f(4)], out_shape=[3, 4]),
         Case("linear_3d", "linear", [f(2, 3, 5), f(4, 5)], out_shape=[2, 3, 4]),
@@ -121,6 +123,20 @@ def cases(rng):
         Case("reduce_mean_keepdim", "reduce_mean", [f(2, 3, 4)], {"axes": [-1], "keepdim": True},
              out_shape=[2, 3, 1]),
         Case("causal_mask_softmax", "causal_mask", [f(2, 4, 4)], out_shape=[2, 4, 4]),
+        Case("conv2d", "conv2d", [f(2, 3, 5, 5), f(4, 3, 3, 3), f(4)], {"padding": [1, 1]},
+             out_shape=[2, 4, 5, 5]),
+        Case("conv2d_strided_dilated", "conv2d", [f(2, 2, 7, 6), f(3, 2, 2, 3)],
+             {"stride": [2, 1], "dilation": [2, 1], "padding": [1, 0]}, out_shape=[2, 3, 4, 4]),
+        Case("conv2d_groups", "conv2d", [f(1, 4, 4, 4), f(6, 2, 3, 3), f(6)], {"groups": 2},
+             out_shape=[1, 6, 2, 2]),
+        Case("max_pool2d", "max_pool2d", [spread(2, 3, 4, 6)], {"kernel_size": [2, 2]},
+             out_shape=[2, 3, 2, 3]),
+        Case("max_pool2d_overlapping", "max_pool2d", [spread(1, 2, 5, 5)],
+             {"kernel_size": [3, 3], "stride": [2, 1], "padding": [1, 1]}, out_shape=[1, 2, 3, 5]),
+        Case("avg_pool2d", "avg_pool2d", [f(2, 3, 4, 6)], {"kernel_size": [2, 2]},
+             out_shape=[2, 3, 2, 3]),
+        Case("avg_pool2d_overlapping", "avg_pool2d", [f(1, 2, 5, 5)],
+             {"kernel_size": [3, 3], "stride": [2, 1], "padding": [1, 1]}, out_shape=[1, 2, 3, 5]),
         Case("mse_loss", "mse_loss", [f(3, 4)], out_shape=[3, 4], loss_op=True),
         Case("cross_entropy", "cross_entropy", [f(4, 5)], {"label_smoothing": 0.1},
              out_shape=[], loss_op=True, int_operand=np.zeros(4, np.int64)),
@@ -186,11 +202,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nnc", required=True)
     ap.add_argument("--nnrun", required=True)
+    ap.add_argument("--only", help="comma-separated case names (default: all)")
     ap.add_argument("work")
     args = ap.parse_args()
     rng = np.random.default_rng(3)
     failures = 0
     all_cases = cases(rng)
+    if args.only:
+        all_cases = [c for c in all_cases if c.name in args.only.split(",")]
     for case in all_cases:
         try:
             failures += not check(case, args, rng)

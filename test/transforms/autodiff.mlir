@@ -50,11 +50,12 @@ module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", lear
 // CHECK-LABEL: module
 // CHECK-NOT: @train_step
 module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.0e-01 : f64}}} {
-  func.func @forward(%x: tensor<1x1x4x4xf32> {nn.input = "x"}, %t: tensor<1x1x2x2xf32> {nn.input = "t"})
-      -> (tensor<f32> {nn.output = "loss"}) {
-    // expected-warning @+1 {{no train_step: has no gradient: cannot train through 'nn.max_pool2d'}}
-    %p = nn.max_pool2d %x <{kernel_size = array<i64: 2, 2>}> : tensor<1x1x4x4xf32>
-    %loss = nn.mse_loss %p, %t : tensor<1x1x2x2xf32>, tensor<1x1x2x2xf32>
+  func.func @forward(%x: tensor<4x4xf32> {nn.input = "x"}, %t: tensor<4xf32> {nn.input = "t"},
+                     %w: tensor<4x4xf32> {nn.param = "w"}) -> (tensor<f32> {nn.output = "loss"}) {
+    %xw = nn.mul %x, %w : tensor<4x4xf32>, tensor<4x4xf32>
+    // expected-warning @+1 {{no train_step: has no gradient: cannot train through 'nn.reduce_max'}}
+    %m = nn.reduce_max %xw <{axes = array<i64: 1>}> : tensor<4x4xf32>
+    %loss = nn.mse_loss %m, %t : tensor<4xf32>, tensor<4xf32>
     return %loss : tensor<f32>
   }
 }
@@ -76,6 +77,50 @@ module attributes {nn.training = {grad_clip_norm = 1.0 : f64, loss = "loss", opt
   func.func @forward(%t: tensor<2x2xf32> {nn.input = "t"}, %w: tensor<2x2xf32> {nn.param = "w"})
       -> (tensor<f32> {nn.output = "loss"}) {
     %loss = nn.mse_loss %w, %t : tensor<2x2xf32>, tensor<2x2xf32>
+    return %loss : tensor<f32>
+  }
+}
+
+// -----
+
+// Convolution and pooling: the backward convolutions (library calls like the forward), the bias
+// gradient as a sum over (N, OH, OW), and the pooling gradients. The image needs no gradient.
+// CHECK-LABEL: func.func @train_step
+// CHECK: %[[C:.+]] = nn.conv2d %[[X:[^,]+]], %[[W:[^,]+]], %{{.+}} <{padding = array<i64: 1, 1>}>
+// CHECK: %[[P:.+]] = nn.max_pool2d %[[C]]
+// CHECK: %[[A:.+]] = nn.avg_pool2d %[[P]]
+// CHECK: %[[ONES:.+]] = nn.constant dense<2.500000e-01> : tensor<4x1x2x2xf32>
+// CHECK: %[[DP:.+]] = nn.conv2d_grad_input %{{.+}}, %[[ONES]] <{groups = 4 : i64, shape = array<i64: 2, 4, 4, 4>, stride = array<i64: 2, 2>}>
+// CHECK: %[[DC:.+]] = nn.max_pool2d_grad %[[C]], %[[DP]] <{kernel_size = array<i64: 2, 2>}>
+// CHECK: nn.conv2d_grad_input %[[DC]], %[[W]] <{padding = array<i64: 1, 1>, shape = array<i64: 2, 3, 8, 8>}>
+// CHECK: nn.conv2d_grad_weight %[[X]], %[[DC]] <{padding = array<i64: 1, 1>, shape = array<i64: 4, 3, 3, 3>}>
+// CHECK: nn.reduce_sum %[[DC]] <{axes = array<i64: 0, 2, 3>}>
+module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.0e-01 : f64}}} {
+  func.func @forward(%x: tensor<2x3x8x8xf32> {nn.input = "x"}, %w: tensor<4x3x3x3xf32> {nn.param = "w"},
+                     %b: tensor<4xf32> {nn.param = "b"}) -> (tensor<f32> {nn.output = "loss"}) {
+    %c = nn.conv2d %x, %w, %b <{padding = array<i64: 1, 1>}> : tensor<2x3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<4xf32>
+    %p = nn.max_pool2d %c <{kernel_size = array<i64: 2, 2>}> : tensor<2x4x8x8xf32>
+    %a = nn.avg_pool2d %p <{kernel_size = array<i64: 2, 2>}> : tensor<2x4x4x4xf32>
+    %loss = nn.reduce_sum %a <{axes = array<i64: 0, 1, 2, 3>}> : tensor<2x4x2x2xf32>
+    return %loss : tensor<f32>
+  }
+}
+
+// -----
+
+// nn.stop_gradient cuts the path: only the direct use of w gets a gradient (w * 2 from w * w
+// would add a second term), so the update is lr * stop(w).
+// CHECK-LABEL: func.func @train_step
+// CHECK: %[[S:.+]] = nn.stop_gradient %[[W:[^ ]+]] : tensor<2x2xf32>
+// CHECK: nn.mul %[[W]], %[[S]]
+// CHECK: %[[G:.+]] = nn.mul %{{.+}}, %[[S]] : tensor<2x2xf32>, tensor<2x2xf32>
+// CHECK-NOT: nn.add
+// CHECK: nn.mul %[[G]], %{{.+}} : tensor<2x2xf32>, tensor<f32>
+module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.0e-01 : f64}}} {
+  func.func @forward(%w: tensor<2x2xf32> {nn.param = "w"}) -> (tensor<f32> {nn.output = "loss"}) {
+    %s = nn.stop_gradient %w : tensor<2x2xf32>
+    %sq = nn.mul %w, %s : tensor<2x2xf32>, tensor<2x2xf32>
+    %loss = nn.reduce_sum %sq <{axes = array<i64: 0, 1>}> : tensor<2x2xf32>
     return %loss : tensor<f32>
   }
 }

@@ -74,27 +74,34 @@ private:
   std::unordered_map<int, memory> args_;
 };
 
-/// A convolution in oneDNN's preferred layouts: each plan operand (NCHW) whose layout differs
-/// is reordered into a buffer owned by the call before it runs (source, weights) or after
-/// (destination). The buffers live outside the arena, for the plan's lifetime.
+/// One operand of a convolution primitive: the plan's plain NCHW layout, the layout the
+/// primitive chose, the primitive's argument, and whether the primitive writes it.
+struct ConvOperand {
+  memory::desc plain, chosen;
+  int arg = 0;
+  bool written = false;
+};
+
+/// A convolution pass in oneDNN's preferred layouts: each plan operand (NCHW) whose layout
+/// differs is reordered into a buffer owned by the call before it runs (operands it reads) or
+/// after (operands it writes). The buffers live outside the arena, for the plan's lifetime.
 class OneDnnConvCall final : public LibraryCall {
 public:
-  OneDnnConvCall(OneDnnContext &context, const dnnl::convolution_forward::primitive_desc &pd,
-                 const std::array<memory::desc, 4> &plain)
-      : context_(context), conv_(pd) {
-    const memory::desc chosen[4] = {pd.src_desc(), pd.weights_desc(), plain[2], pd.dst_desc()};
-    constexpr int kArgs[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST};
+  OneDnnConvCall(OneDnnContext &context, dnnl::primitive primitive,
+                 const std::array<ConvOperand, 4> &operands)
+      : context_(context), conv_(std::move(primitive)) {
     for (int i = 0; i < 4; ++i) {
-      if (plain[i].is_zero())
+      const ConvOperand &operand = operands[i];
+      if (operand.plain.is_zero())
         continue;
-      plain_[i] = memory(plain[i], context.engine, DNNL_MEMORY_NONE);
-      if (chosen[i] == plain[i]) {
-        args_.emplace(kArgs[i], plain_[i]);
+      plain_[i] = memory(operand.plain, context.engine, DNNL_MEMORY_NONE);
+      if (operand.chosen == operand.plain) {
+        args_.emplace(operand.arg, plain_[i]);
         continue;
       }
-      memory blocked(chosen[i], context.engine); // owned by oneDNN, freed with the call
-      args_.emplace(kArgs[i], blocked);
-      if (i == 3)
+      memory blocked(operand.chosen, context.engine); // owned by oneDNN, freed with the call
+      args_.emplace(operand.arg, blocked);
+      if (operand.written)
         after_.push_back({dnnl::reorder(blocked, plain_[i]), blocked, plain_[i]});
       else
         before_.push_back({dnnl::reorder(plain_[i], blocked), plain_[i], blocked});
@@ -124,7 +131,7 @@ private:
     memory from, to;
   };
   OneDnnContext &context_;
-  dnnl::convolution_forward conv_;
+  dnnl::primitive conv_;
   std::array<memory, 4> plain_;
   std::vector<Reorder> before_, after_;
   std::unordered_map<int, memory> args_;
@@ -186,6 +193,8 @@ nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareOneDnnGemm(OneDnnContext &con
 // PyTorch and oneDNN differ in two conventions: oneDNN's dilation counts the *extra* gap (0 for
 // a dense kernel, PyTorch's 1), and groups are a leading weight dimension (G, O/G, C/G, KH, KW)
 // over the same bytes as PyTorch's (O, C/G, KH, KW). Padding is symmetric, as nn.conv2d's.
+// The backward passes need the forward primitive descriptor as a hint (oneDNN matches their
+// algorithm and layouts to it); it is built for forward_training then.
 nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareOneDnnConv2d(OneDnnContext &context,
                                                                 const Conv2dDesc &desc) {
   try {
@@ -199,16 +208,56 @@ nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareOneDnnConv2d(OneDnnContext &c
     memory::desc src(srcDims, kF32, Tag::nchw), dst(dstDims, kF32, Tag::nchw);
     memory::desc weights(weightDims, kF32, groups == 1 ? Tag::oihw : Tag::goihw);
     memory::desc bias = desc.hasBias ? memory::desc({o}, kF32, Tag::a) : memory::desc();
+    memory::desc anySrc(srcDims, kF32, Tag::any), anyDst(dstDims, kF32, Tag::any);
+    memory::desc anyWeights(weightDims, kF32, Tag::any);
     memory::dims strides = {desc.stride[0], desc.stride[1]};
     memory::dims dilates = {desc.dilation[0] - 1, desc.dilation[1] - 1};
     memory::dims padding = {desc.padding[0], desc.padding[1]};
-    dnnl::convolution_forward::desc opDesc(
-        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-        memory::desc(srcDims, kF32, Tag::any), memory::desc(weightDims, kF32, Tag::any), bias,
-        memory::desc(dstDims, kF32, Tag::any), strides, dilates, padding, padding);
-    dnnl::convolution_forward::primitive_desc pd(opDesc, postOpAttr(desc.postOp), context.engine);
-    return std::unique_ptr<LibraryCall>(std::make_unique<OneDnnConvCall>(
-        context, pd, std::array<memory::desc, 4>{src, weights, bias, dst}));
+    constexpr auto kDirect = dnnl::algorithm::convolution_direct;
+    bool training = desc.pass != ConvPass::Forward;
+    dnnl::convolution_forward::desc forwardDesc(
+        training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference,
+        kDirect, anySrc, anyWeights, bias, anyDst, strides, dilates, padding, padding);
+    dnnl::convolution_forward::primitive_desc forward(forwardDesc, postOpAttr(desc.postOp),
+                                                      context.engine);
+    std::unique_ptr<LibraryCall> call;
+    switch (desc.pass) {
+    case ConvPass::Forward:
+      call = std::make_unique<OneDnnConvCall>(
+          context, dnnl::convolution_forward(forward),
+          std::array<ConvOperand, 4>{{{src, forward.src_desc(), DNNL_ARG_SRC},
+                                      {weights, forward.weights_desc(), DNNL_ARG_WEIGHTS},
+                                      {bias, bias, DNNL_ARG_BIAS},
+                                      {dst, forward.dst_desc(), DNNL_ARG_DST, true}}});
+      break;
+    case ConvPass::BackwardData: {
+      dnnl::convolution_backward_data::primitive_desc pd(
+          dnnl::convolution_backward_data::desc(kDirect, anySrc, anyWeights, anyDst, strides,
+                                                dilates, padding, padding),
+          context.engine, forward);
+      call = std::make_unique<OneDnnConvCall>(
+          context, dnnl::convolution_backward_data(pd),
+          std::array<ConvOperand, 4>{{{src, pd.diff_src_desc(), DNNL_ARG_DIFF_SRC, true},
+                                      {weights, pd.weights_desc(), DNNL_ARG_WEIGHTS},
+                                      {},
+                                      {dst, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST}}});
+      break;
+    }
+    case ConvPass::BackwardWeights: {
+      dnnl::convolution_backward_weights::primitive_desc pd(
+          dnnl::convolution_backward_weights::desc(kDirect, anySrc, anyWeights, anyDst, strides,
+                                                   dilates, padding, padding),
+          context.engine, forward);
+      call = std::make_unique<OneDnnConvCall>(
+          context, dnnl::convolution_backward_weights(pd),
+          std::array<ConvOperand, 4>{{{src, pd.src_desc(), DNNL_ARG_SRC},
+                                      {weights, pd.diff_weights_desc(), DNNL_ARG_DIFF_WEIGHTS, true},
+                                      {},
+                                      {dst, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST}}});
+      break;
+    }
+    }
+    return call;
   } catch (const std::exception &e) {
     return oneDnnError("cannot prepare the conv2d", e);
   }

@@ -961,3 +961,27 @@ func.func @pad_negative(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
   %0 = nn.pad %x <{low = array<i64: -1, 0>, high = array<i64: 0, 0>}> : tensor<2x8xf32>
   return %0 : tensor<2x8xf32>
 }
+
+// -----
+
+func.func @conv2d_grad_input_shape(%g: tensor<2x4x5x5xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<2x3x6x6xf32> {
+  // expected-error @+1 {{'nn.conv2d_grad_input' op expects grad shaped like the convolution's output 'tensor<2x4x6x6xf32>', got 'tensor<2x4x5x5xf32>'}}
+  %0 = nn.conv2d_grad_input %g, %w <{padding = array<i64: 1, 1>, shape = array<i64: 2, 3, 6, 6>}> : tensor<2x4x5x5xf32>, tensor<4x3x3x3xf32>
+  return %0 : tensor<2x3x6x6xf32>
+}
+
+// -----
+
+func.func @conv2d_grad_weight_groups(%x: tensor<2x3x5x5xf32>, %g: tensor<2x4x5x5xf32>) -> tensor<4x3x3x3xf32> {
+  // expected-error @+1 {{'nn.conv2d_grad_weight' op expects groups (2) to divide input channels (3) and output channels (4)}}
+  %0 = nn.conv2d_grad_weight %x, %g <{groups = 2 : i64, padding = array<i64: 1, 1>, shape = array<i64: 4, 3, 3, 3>}> : tensor<2x3x5x5xf32>, tensor<2x4x5x5xf32>
+  return %0 : tensor<4x3x3x3xf32>
+}
+
+// -----
+
+func.func @max_pool2d_grad_shape(%x: tensor<1x2x4x4xf32>, %g: tensor<1x2x3x3xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{'nn.max_pool2d_grad' op expects grad shaped like the pooling's output 'tensor<1x2x2x2xf32>', got 'tensor<1x2x3x3xf32>'}}
+  %0 = nn.max_pool2d_grad %x, %g <{kernel_size = array<i64: 2, 2>}> : tensor<1x2x4x4xf32>, tensor<1x2x3x3xf32>
+  return %0 : tensor<1x2x4x4xf32>
+}

@@ -840,3 +840,20 @@ func.func @backward_ops(%x: tensor<2x8xf32>, %g: tensor<2x8xf32>, %i: tensor<2x3
   %3 = nn.causal_mask %s <{fill = 0.0 : f64}> : tensor<3x3xf32>
   return %0, %1, %2, %3 : tensor<2x8xf32>, tensor<10x8xf32>, tensor<3x14xf32>, tensor<3x3xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @conv_and_pool_backward
+// CHECK: nn.conv2d_grad_input %{{.+}}, %{{.+}} <{padding = array<i64: 1, 1>, shape = array<i64: 2, 3, 8, 8>, stride = array<i64: 2, 2>}> : tensor<2x4x4x4xf32>, tensor<4x3x3x3xf32>
+// CHECK: nn.conv2d_grad_weight %{{.+}}, %{{.+}} <{padding = array<i64: 1, 1>, shape = array<i64: 4, 3, 3, 3>, stride = array<i64: 2, 2>}> : tensor<2x3x8x8xf32>, tensor<2x4x4x4xf32>
+// CHECK: nn.max_pool2d_grad %{{.+}}, %{{.+}} <{kernel_size = array<i64: 2, 2>}> : tensor<2x3x8x8xf32>, tensor<2x3x4x4xf32>
+// CHECK: nn.stop_gradient %{{.+}} : tensor<2x3x8x8xf32>
+func.func @conv_and_pool_backward(%x: tensor<2x3x8x8xf32>, %w: tensor<4x3x3x3xf32>,
+                                  %g: tensor<2x4x4x4xf32>, %gp: tensor<2x3x4x4xf32>)
+    -> (tensor<2x3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<2x3x8x8xf32>, tensor<2x3x8x8xf32>) {
+  %0 = nn.conv2d_grad_input %g, %w <{stride = array<i64: 2, 2>, padding = array<i64: 1, 1>, shape = array<i64: 2, 3, 8, 8>}> : tensor<2x4x4x4xf32>, tensor<4x3x3x3xf32>
+  %1 = nn.conv2d_grad_weight %x, %g <{stride = array<i64: 2, 2>, padding = array<i64: 1, 1>, shape = array<i64: 4, 3, 3, 3>}> : tensor<2x3x8x8xf32>, tensor<2x4x4x4xf32>
+  %2 = nn.max_pool2d_grad %x, %gp <{kernel_size = array<i64: 2, 2>}> : tensor<2x3x8x8xf32>, tensor<2x3x4x4xf32>
+  %3 = nn.stop_gradient %x : tensor<2x3x8x8xf32>
+  return %0, %1, %2, %3 : tensor<2x3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<2x3x8x8xf32>, tensor<2x3x8x8xf32>
+}
