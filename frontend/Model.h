@@ -109,6 +109,9 @@ public:
   Tensor div(Tensor a, Tensor b, const std::string &name = "");
 
   Tensor relu(Tensor x, const std::string &name = "");
+  /// The identity, through which no gradient flows (PyTorch's detach). Custom gradients:
+  /// add(x, stopGradient(sub(f(x), x))) computes f(x) but trains as the identity.
+  Tensor stopGradient(Tensor x, const std::string &name = "");
   Tensor tanh(Tensor x, const std::string &name = "");
   Tensor sigmoid(Tensor x, const std::string &name = "");
   /// approximate: "none" or "tanh".

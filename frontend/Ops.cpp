@@ -217,6 +217,9 @@ Tensor Model::unary(const std::string &op, Tensor x, const std::string &name) {
 }
 
 Tensor Model::relu(Tensor x, const std::string &name) { return unary("relu", x, name); }
+Tensor Model::stopGradient(Tensor x, const std::string &name) {
+  return unary("stop_gradient", x, name);
+}
 Tensor Model::tanh(Tensor x, const std::string &name) { return unary("tanh", x, name); }
 Tensor Model::sigmoid(Tensor x, const std::string &name) { return unary("sigmoid", x, name); }
 

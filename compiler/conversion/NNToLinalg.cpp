@@ -785,19 +785,19 @@ struct DropoutLowering : OpConversionPattern<DropoutOp> {
   LogicalResult matchAndRewrite(DropoutOp op, OpAdaptor adaptor,
                                 ConversionPatternRewriter &rewriter) const override {
     double rate = op.getRate().convertToDouble();
-    if (!adaptor.getStep() || rate == 0.0) { // evaluation, or nothing to drop
+    if (adaptor.getRng().empty() || rate == 0.0) { // evaluation, or nothing to drop
       rewriter.replaceOp(op, adaptor.getInput());
       return success();
     }
-    // keep element e iff uniform(Philox(counter = (e lo, e hi, step, stream), key = seed)) >=
+    // keep element e iff uniform(Philox(counter = (e lo, e hi, step, stream), key)) >=
     // rate, the uniform from the top 24 bits of the first word; kept elements scale by 1/(1-p).
     auto type = cast<RankedTensorType>(op.getType());
-    int64_t seed = op.getSeed().value_or(0), stream = op.getStream().value_or(0);
+    int64_t stream = op.getStream().value_or(0);
     SmallVector<int64_t> strides(type.getRank(), 1);
     for (int64_t d = type.getRank() - 2; d >= 0; --d)
       strides[d] = strides[d + 1] * type.getDimSize(d + 1);
     Value result = elementwise(
-        rewriter, op.getLoc(), type, {adaptor.getInput(), adaptor.getStep()},
+        rewriter, op.getLoc(), type, {adaptor.getInput(), adaptor.getRng()[0], adaptor.getRng()[1]},
         [&](OpBuilder &b, Location l, ValueRange args) -> Value {
           Type i32 = b.getI32Type(), i64 = b.getI64Type();
           auto i64c = [&](int64_t v) {
@@ -817,8 +817,9 @@ struct DropoutLowering : OpConversionPattern<DropoutOp> {
               b, l, i32, arith::ShRUIOp::create(b, l, index, i64c(32)));
           Value stepWord = arith::FPToUIOp::create(b, l, i32, args[1]);
           Value word = philox(b, l, {lo, hi, stepWord, i32c(static_cast<uint32_t>(stream))},
-                              {i32c(static_cast<uint32_t>(seed)),
-                               i32c(static_cast<uint32_t>(static_cast<uint64_t>(seed) >> 32))});
+                              {arith::TruncIOp::create(b, l, i32, args[2]),
+                               arith::TruncIOp::create(
+                                   b, l, i32, arith::ShRUIOp::create(b, l, args[2], i64c(32)))});
           Type t = args[0].getType();
           Value uniform = arith::MulFOp::create(
               b, l, arith::UIToFPOp::create(b, l, t, arith::ShRUIOp::create(b, l, word, i32c(8))),

@@ -137,6 +137,7 @@ const llvm::StringMap<OpBuilderFn> &opBuilders() {
       {"mul", buildOp<nn::MulOp>},
       {"div", buildOp<nn::DivOp>},
       {"relu", buildOp<nn::ReluOp>},
+      {"stop_gradient", buildOp<nn::StopGradientOp>},
       {"gelu", buildOp<nn::GeluOp>},
       {"tanh", buildOp<nn::TanhOp>},
       {"sigmoid", buildOp<nn::SigmoidOp>},

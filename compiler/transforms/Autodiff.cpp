@@ -1,10 +1,12 @@
 // @forward -> @train_step: the forward pass, the backward pass (each op's vector-Jacobian
 // product, DifferentiableOpInterface) and the optimizer update, as one function of `nn` ops.
 //
-// 1. Clone @forward; add the optimizer state (as parameters) and the per-step learning rate.
+// 1. Clone @forward; add the optimizer state (as parameters) and the per-step inputs: the
+//    learning rate, and the step number and random key when dropout or Adam needs them.
 // 2. Seed d(loss) = 1 and visit the ops in reverse, summing the gradients of fanned-out values.
 //    An op on the gradient path without a VJP is reported at the user's node, never a zero: the
-//    plan then has no train step (a warning says which node and why).
+//    plan then has no train step (a warning says which node and why). Only values that depend
+//    on a trainable parameter are differentiated; nn.stop_gradient ends a path.
 // 3. Clip the gradients to a global norm (the pre-clip norm is the output "grad_norm"), then
 //    update every trainable parameter (SGD with momentum / Nesterov / L2 decay; Adam; AdamW with
 //    decoupled decay, bias-corrected with the per-step input "nnc.step") and return the loss
@@ -38,7 +40,6 @@ struct OptimizerOptions {
   double momentum = 0, weightDecay = 0, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
   double clipNorm = 0;
   bool nesterov = false, decayAll = false;
-  int64_t seed = 0; // dropout masks
 };
 
 double number(DictionaryAttr dict, StringRef key, double fallback = 0.0) {
@@ -164,8 +165,6 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
     options.nesterov = flag(optimizer, "nesterov");
     options.decayAll = flag(optimizer, "decay_all_parameters");
     options.clipNorm = number(spec, "grad_clip_norm");
-    if (auto seed = spec.getAs<IntegerAttr>("seed"))
-      options.seed = seed.getInt();
     // A model the backward pass cannot handle yet still gets its other entry points: the first
     // problem becomes a warning at its node, and the plan has no train_step.
     std::optional<Diagnostic> problem;
@@ -247,9 +246,17 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
     });
     Value stepCount =
         opt.kind == "sgd" && dropouts.empty() ? Value() : scalarInput("nnc.step");
+    Value key;
+    if (!dropouts.empty()) {
+      unsigned index = step.getNumArguments();
+      (void)step.insertArgument(index, RankedTensorType::get({}, builder.getI64Type()),
+                                builder.getDictionaryAttr(builder.getNamedAttr(
+                                    "nn.input", builder.getStringAttr("nnc.rng_key"))),
+                                loc);
+      key = body.getArgument(index);
+    }
     for (auto [i, dropout] : llvm::enumerate(dropouts)) {
-      dropout->insertOperands(1, stepCount);
-      dropout.setSeedAttr(builder.getI64IntegerAttr(opt.seed));
+      dropout->insertOperands(1, {stepCount, key});
       dropout.setStreamAttr(builder.getI64IntegerAttr(i + 1));
     }
 

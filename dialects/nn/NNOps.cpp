@@ -327,8 +327,14 @@ LogicalResult DropoutOp::inferReturnTypes(MLIRContext *, std::optional<Location>
   double rate = adaptor.getRate().convertToDouble();
   if (!(rate >= 0.0 && rate < 1.0))
     return diag.fail("expects rate in [0, 1), got ", nnc::formatNumber(rate));
-  if (auto step = tensorType(adaptor.getStep()); step && step.getRank() != 0)
-    return diag.fail("expects a scalar step, got ", step);
+  ValueRange rng = adaptor.getRng();
+  if (!rng.empty()) {
+    auto step = tensorType(rng[0]), key = rng.size() == 2 ? tensorType(rng[1]) : nullptr;
+    if (rng.size() != 2 || !step || !key || step.getRank() != 0 ||
+        !isa<FloatType>(step.getElementType()) || key.getRank() != 0 ||
+        !key.getElementType().isInteger(64))
+      return diag.fail("expects rng to be a scalar float step and a scalar i64 key");
+  }
   return inferSameType(diag, adaptor.getInput(), types);
 }
 

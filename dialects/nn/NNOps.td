@@ -160,23 +160,28 @@ def NN_ExpOp : NN_UnaryOp<"exp", "the exponential">;
 def NN_DropoutOp : NN_UnaryOp<"dropout", "inverted dropout",
                               [DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let description = [{
-    With a `step` (a train step's scalar step number), zeroes each element with probability
-    `rate` and scales the rest by 1 / (1 - rate); without one (evaluation) it is the identity.
-    The mask comes from Philox4x32-10 keyed by (`seed`; element index, step, `stream`), so it is
-    the same on every run, device and resume, and the backward pass (a dropout of the gradient
-    with the same key) applies the very same mask. The autodiff pass sets `seed` (the
-    TrainingSpec's) and `stream` (one per dropout node). Not `Pure`: two dropouts of one value
-    differ.
+    With `rng` = (step, key) — a train step's scalar step number (f32) and random key (i64),
+    both per-step inputs — zeroes each element with probability `rate` and scales the rest by
+    1 / (1 - rate); without them (evaluation) it is the identity. The mask comes from
+    Philox4x32-10 keyed by `key`, with counter (element index, step, `stream`), so it is the same
+    on every run, device and resume, and the backward pass (a dropout of the gradient with the
+    same operands) applies the very same mask. The autodiff pass sets `stream` (one per dropout
+    node). Not `Pure`: two dropouts of one value differ.
 
     ```mlir
-    %y = nn.dropout %x, %step <{rate = 2.000000e-01 : f64, seed = 0 : i64, stream = 1 : i64}>
-        : tensor<128x256xf32>, tensor<f32>
+    %y = nn.dropout %x[%step, %key] <{rate = 2.000000e-01 : f64, stream = 1 : i64}>
+        : tensor<128x256xf32>, tensor<f32>, tensor<i64>
     ```
   }];
-  let arguments = (ins NN_FloatTensor:$input, Optional<NN_FloatTensor>:$step, F64Attr:$rate,
-                       OptionalAttr<I64Attr>:$seed, OptionalAttr<I64Attr>:$stream);
+  let arguments = (ins NN_FloatTensor:$input, Variadic<NN_Tensor>:$rng, F64Attr:$rate,
+                       OptionalAttr<I64Attr>:$stream);
   let assemblyFormat = [{
-    $input (`,` $step^)? prop-dict attr-dict `:` type($input) (`,` type($step)^)?
+    $input (`[` $rng^ `]`)? prop-dict attr-dict `:` type($input) (`,` type($rng)^)?
+  }];
+  let extraClassDeclaration = [{
+    /// The step number and key when training (rng is empty for evaluation), else null.
+    ::mlir::Value getStep() { return getRng().empty() ? ::mlir::Value() : getRng()[0]; }
+    ::mlir::Value getKey() { return getRng().empty() ? ::mlir::Value() : getRng()[1]; }
   }];
 }
 

@@ -985,3 +985,11 @@ func.func @max_pool2d_grad_shape(%x: tensor<1x2x4x4xf32>, %g: tensor<1x2x3x3xf32
   %0 = nn.max_pool2d_grad %x, %g <{kernel_size = array<i64: 2, 2>}> : tensor<1x2x4x4xf32>, tensor<1x2x3x3xf32>
   return %0 : tensor<1x2x4x4xf32>
 }
+
+// -----
+
+func.func @dropout_rng_key_type(%x: tensor<4xf32>, %step: tensor<f32>, %key: tensor<i32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'nn.dropout' op expects rng to be a scalar float step and a scalar i64 key}}
+  %0 = nn.dropout %x [%step, %key] <{rate = 0.5 : f64}> : tensor<4xf32>, tensor<f32>, tensor<i32>
+  return %0 : tensor<4xf32>
+}

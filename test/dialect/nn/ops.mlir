@@ -340,6 +340,16 @@ func.func @dropout_f32(%x: tensor<4x16xf32>) -> tensor<4x16xf32> {
 
 // -----
 
+// In a train step: the step number and random key, per-step inputs.
+// CHECK-LABEL: func.func @dropout_training
+// CHECK: nn.dropout %{{.+}}[%{{.+}}, %{{.+}}] <{rate = 5.000000e-01 : f64, stream = 3 : i64}> : tensor<4x16xf32>, tensor<f32>, tensor<i64>
+func.func @dropout_training(%x: tensor<4x16xf32>, %step: tensor<f32>, %key: tensor<i64>) -> tensor<4x16xf32> {
+  %0 = nn.dropout %x[%step, %key] <{rate = 5.000000e-01 : f64, stream = 3 : i64}> : tensor<4x16xf32>, tensor<f32>, tensor<i64>
+  return %0 : tensor<4x16xf32>
+}
+
+// -----
+
 // Not Pure: two dropouts of one value stay two ops.
 // CHECK-LABEL: func.func @dropout_zero_rate_bf16_twice
 // CHECK: %[[A:.+]] = nn.dropout %[[X:.+]] <{rate = 0.000000e+00 : f64}> : tensor<8xbf16>
