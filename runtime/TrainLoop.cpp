@@ -88,6 +88,13 @@ nnc::StatusOr<TrainBinding> bindTrainStep(const nnc::Plan &plan, const std::stri
       binding.stepNumber = input;
       continue;
     }
+    if (input.name() == kRngKeyInput) {
+      if (input.type().dtype() != nnc::I64 || numElements(shapeOf(input.type())) != 1)
+        return planError("function 'train_step' input " + describe(input) +
+                         " should be one i64 (the random seed)");
+      binding.rngKey = input;
+      continue;
+    }
     if (input.name() != kLearningRateInput) {
       candidates.push_back(&input);
       continue;
@@ -114,7 +121,8 @@ nnc::StatusOr<TrainBinding> bindTrainStep(const nnc::Plan &plan, const std::stri
     for (const nnc::TensorSlice *input : candidates)
       names += (names.empty() ? "" : ", ") + describe(*input);
     return planError("function 'train_step' has " + std::to_string(candidates.size()) +
-                     " inputs besides " + kLearningRateInput + " and " + kStepInput + " (" +
+                     " inputs besides " + kLearningRateInput + ", " + kStepInput + " and " +
+                     kRngKeyInput + " (" +
                      (names.empty() ? "none" : names) + "); --train feeds two, features and labels");
   }
   for (const nnc::TensorSlice *input : candidates)
@@ -212,6 +220,13 @@ Status train(Executor &executor, const TrainBinding &binding, const TrainData &d
       std::memcpy(number.data.data(), &value, sizeof(float));
       if (Status s = executor.write(*binding.stepNumber, number); !s.ok())
         return Status::error("function 'train_step', input '" + binding.stepNumber->name() +
+                             "': " + s.message());
+    }
+    if (binding.rngKey) {
+      HostTensor key(nnc::I64, shapeOf(binding.rngKey->type()));
+      std::memcpy(key.data.data(), &options.seed, sizeof(options.seed));
+      if (Status s = executor.write(*binding.rngKey, key); !s.ok())
+        return Status::error("function 'train_step', input '" + binding.rngKey->name() +
                              "': " + s.message());
     }
     if (Status s = executor.run("train_step"); !s.ok())

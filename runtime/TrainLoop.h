@@ -25,6 +25,8 @@ inline constexpr const char *kLearningRateInput = "nnc.learning_rate";
 /// The optional train_step input that takes the 1-based step number (f32, shape []), which
 /// Adam's bias correction needs.
 inline constexpr const char *kStepInput = "nnc.step";
+/// The optional train_step input that takes the run's seed (i64, shape []), which keys dropout.
+inline constexpr const char *kRngKeyInput = "nnc.rng_key";
 
 /// A dataset: many batches stacked along axis 0, as two files hold them.
 struct TrainData {
@@ -37,12 +39,13 @@ struct TrainData {
 struct TrainBinding {
   nnc::TensorSlice features, labels, learningRate;
   std::optional<nnc::TensorSlice> stepNumber;  // when train_step takes nnc.step
+  std::optional<nnc::TensorSlice> rngKey;      // when train_step takes nnc.rng_key
   nnc::TensorSlice loss;  // output 0, one f32
   int64_t batches = 0;    // N
 };
 
 /// Matches `data` to `plan`'s "train_step". The inputs other
-/// than nnc.learning_rate must be exactly two, features and labels:
+/// than nnc.learning_rate, nnc.step and nnc.rng_key must be exactly two, features and labels:
 ///   1. if "predict" takes an input named like exactly one of them, that one is the features;
 ///   2. otherwise the one assignment under which both files fit (dtype, rank, trailing dims);
 ///      when both assignments fit (same type for features and labels), the plan is ambiguous.
@@ -57,6 +60,7 @@ struct TrainOptions {
   int64_t steps = 1;
   float learningRate = 0.01f;
   BatchOrder order = BatchOrder::Sequential;
+  uint64_t seed = 0;  // fed to nnc.rng_key when train_step takes it (the plan's seed by default)
 };
 
 /// Runs train_step options.steps times on `executor` (whose plan `binding` was made from), every

@@ -1,5 +1,5 @@
 // nnrun: load a plan, run "init", optionally load parameters, train with "train_step" on stacked
-// .npy batches, dump the parameters, then run "predict" on one .npy input and write its first
+// .npy batches or fit it on a dataset (runtime/trainer), dump the parameters, then run "predict" on one .npy input and write its first
 // output. Every failure becomes one line on stderr and exit code 1, naming the file it concerns.
 #include "runtime/tool/Nnrun.h"
 
@@ -8,6 +8,7 @@
 #include "runtime/PlanLoader.h"
 #include "runtime/TrainLoop.h"
 #include "runtime/device/Drivers.h"
+#include "runtime/trainer/FitCommand.h"
 
 #include <algorithm>
 #include <chrono>
@@ -23,6 +24,7 @@ namespace {
 
 constexpr const char *kUsage =
     R"(usage: nnrun MODEL.plan [--train STEPS --features X.npy --labels Y.npy]
+                         [--fit --data SOURCE [training options]]
                          [--predict INPUT.npy -o OUTPUT.npy] [options]
 
 Runs a plan compiled by `nnc compile`: its "init" function (parameters), then, with --train, its
@@ -51,6 +53,7 @@ options:
                           wall time ("predict_us <microseconds>"), for benchmarks
   --device NAME           cpu (default) or null (records calls, computes nothing)
   -h, --help              show this help
+
 )";
 
 struct Options {
@@ -62,6 +65,7 @@ struct Options {
   std::string features, labels;
   float learningRate = 0.01f;
   std::vector<std::string> trainFlags;
+  trainer::FitOptions fit;  // --fit and its flags (--lr included)
 };
 
 /// An error already phrased as "<file>: <problem>" (or "<flag>: <problem>").
@@ -92,7 +96,18 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
       return std::nullopt;
     };
     std::optional<Failure> failure;
-    if (arg == "-h" || arg == "--help") {
+    auto fitValue = [&]() -> nnc::StatusOr<std::string> {
+      std::string into;
+      if (std::optional<Failure> missing = takeValue(into))
+        return nnc::Status::error(missing->message);
+      return into;
+    };
+    nnc::StatusOr<bool> fitFlag = trainer::parseFitFlag(arg, fitValue, options.fit);
+    if (!fitFlag.ok()) {
+      failure = Failure{fitFlag.status().message()};
+    } else if (*fitFlag) {
+      // parsed
+    } else if (arg == "-h" || arg == "--help") {
       help = true;
     } else if (arg == "--predict") {
       failure = takeValue(options.predict);
@@ -136,6 +151,7 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
         options.learningRate = std::strtof(rate.c_str(), &end);
         if (*end != '\0' || !std::isfinite(options.learningRate))
           failure = Failure{arg + ": expects a finite number, got '" + rate + "'"};
+        options.fit.lr = options.learningRate;
       }
       options.trainFlags.push_back(arg);
     } else if (arg == "--batch-order") {
@@ -168,8 +184,14 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
     return Failure{options.output + ": -o needs --predict INPUT.npy"};
   if (options.timedRuns > 0 && options.predict.empty())
     return Failure{"--time needs --predict INPUT.npy"};
-  if (options.trainSteps == 0 && !options.trainFlags.empty())
-    return Failure{options.trainFlags[0] + ": needs --train STEPS"};
+  if (options.fit.enabled && options.trainSteps > 0)
+    return Failure{"--fit and --train are separate modes; choose one"};
+  if (nnc::Status s = trainer::checkFitOptions(options.fit); !s.ok())
+    return Failure{s.message()};
+  for (const std::string &flag : options.trainFlags)
+    if (options.trainSteps == 0 && !(flag == "--lr" && options.fit.enabled))
+      return Failure{flag + ": needs --train STEPS" +
+                     (flag == "--lr" ? std::string(" or --fit") : std::string())};
   if (options.trainSteps > 0 && (options.features.empty() || options.labels.empty()))
     return Failure{"--train needs --features X.npy and --labels Y.npy"};
   return std::nullopt;
@@ -277,6 +299,15 @@ std::optional<Failure> run(const Options &options, std::ostream &out) {
     binding = std::move(*bound);
   }
 
+  // And --fit's data, schedule and checkpoint.
+  std::optional<trainer::FitJob> fitJob;
+  if (options.fit.enabled) {
+    nnc::StatusOr<trainer::FitJob> job = trainer::prepareFit(*plan, planPath, options.fit, out);
+    if (!job.ok())
+      return Failure{job.status().message()};
+    fitJob = std::move(*job);
+  }
+
   nnc::StatusOr<std::unique_ptr<Executor>> executor = Executor::prepare(std::move(*plan), **device);
   if (!executor.ok())
     return Failure{planPath + ": " + executor.status().message()};
@@ -293,6 +324,7 @@ std::optional<Failure> run(const Options &options, std::ostream &out) {
     TrainOptions trainOptions;
     trainOptions.steps = options.trainSteps;
     trainOptions.learningRate = options.learningRate;
+    trainOptions.seed = exec.plan().seed();
     auto print = [&out](int64_t step, float loss) {
       char line[64];
       std::snprintf(line, sizeof line, "step %lld loss %.9g\n", static_cast<long long>(step),
@@ -302,6 +334,9 @@ std::optional<Failure> run(const Options &options, std::ostream &out) {
     if (nnc::Status s = train(exec, *binding, data, trainOptions, print); !s.ok())
       return Failure{planPath + ": " + s.message()};
   }
+  if (fitJob)
+    if (nnc::Status s = trainer::runFit(exec, *fitJob, out); !s.ok())
+      return Failure{s.message()};
   if (!options.dumpDir.empty())
     if (std::optional<Failure> failure = dumpParameters(exec, options.dumpDir))
       return failure;
@@ -372,7 +407,7 @@ int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostr
     bool help = false;
     failure = parseArgs(args, options, help);
     if (!failure && help) {
-      out << kUsage;
+      out << kUsage << trainer::kFitUsage;
       return 0;
     }
     if (!failure)

@@ -216,7 +216,7 @@ TEST(TrainLoopTest, RefusesPlansItCannotFeed) {
   plan = test::trainPlan();
   *plan.mutable_functions(1)->add_inputs() = makeTensor("mask", {2}, 68);
   EXPECT_EQ(bindError(plan, data), "train.plan: function 'train_step' has 3 inputs besides "
-                                   "nnc.learning_rate and nnc.step ('x' [2,4] f32, 'y' [2] i64, "
+                                   "nnc.learning_rate, nnc.step and nnc.rng_key ('x' [2,4] f32, 'y' [2] i64, "
                                    "'mask' [2] "
                                    "f32); --train feeds two, features and labels");
 

@@ -1,0 +1,37 @@
+// Which of a plan's tensors the trainer feeds and reads: train_step's features, labels and
+// per-step scalars (nnc.learning_rate, optional nnc.step and nnc.rng_key) and its loss; eval_step's
+// features, labels, loss and first model output (the logits, for accuracy).
+#pragma once
+
+#include "proto/plan.pb.h"
+#include "runtime/trainer/Dataset.h"
+#include "support/StatusOr.h"
+
+#include <optional>
+
+namespace nnrt::trainer {
+
+struct StepBinding {
+  nnc::TensorSlice features, labels, learningRate, loss;
+  std::optional<nnc::TensorSlice> stepNumber;  // nnc.step, f32 [], 1-based
+  std::optional<nnc::TensorSlice> rngKey;      // nnc.rng_key, i64 []: the run's seed
+};
+
+struct EvalBinding {
+  nnc::TensorSlice features, labels, loss;
+  std::optional<nnc::TensorSlice> logits;  // output 1, (B, ..., classes) matching the labels
+};
+
+struct FitBinding {
+  StepBinding train;
+  std::optional<EvalBinding> eval;  // absent: the plan has no eval_step
+  ModelInputs model;                // per-batch types and the class count
+  int64_t batch = 0;                // the functions' fixed batch size (dim 0)
+};
+
+/// Binds train_step (required) and eval_step. Features are the input predict also takes (else
+/// train_step's first data input); eval_step's inputs are matched by name. Errors:
+/// "<planPath>: function 'train_step' has no input 'nnc.learning_rate'", ...
+nnc::StatusOr<FitBinding> bindFit(const nnc::Plan &plan, const std::string &planPath);
+
+} // namespace nnrt::trainer

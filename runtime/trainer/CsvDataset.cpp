@@ -1,0 +1,98 @@
+// CSV tables: comma-separated, a header row naming the columns, no quoting (numeric data only).
+// Every cell must parse as a number; the first that does not is the error, with its row and column.
+#include "runtime/trainer/Dataset.h"
+
+#include "runtime/FileIO.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+namespace nnrt::trainer {
+namespace {
+
+std::vector<std::string> splitRow(const std::string &line) {
+  std::vector<std::string> cells;
+  std::stringstream stream(line);
+  std::string cell;
+  while (std::getline(stream, cell, ','))
+    cells.push_back(cell);
+  if (!line.empty() && line.back() == ',')
+    cells.emplace_back();
+  return cells;
+}
+
+std::string trim(std::string s) {
+  size_t begin = s.find_first_not_of(" \t\r"), end = s.find_last_not_of(" \t\r");
+  return begin == std::string::npos ? "" : s.substr(begin, end - begin + 1);
+}
+
+} // namespace
+
+nnc::StatusOr<Dataset> loadCsv(const std::string &file, const std::string &labelColumn,
+                               nnc::DType labelType) {
+  using nnc::Status;
+  nnc::StatusOr<std::string> text = readFile(file);
+  if (!text.ok())
+    return text.status();
+  std::stringstream lines(*text);
+  std::string line;
+  if (!std::getline(lines, line) || trim(line).empty())
+    return Status::error(file + ": empty (expected a header row naming the columns)");
+  std::vector<std::string> header = splitRow(line);
+  int labelIndex = -1;
+  for (size_t i = 0; i < header.size(); ++i)
+    if (trim(header[i]) == labelColumn)
+      labelIndex = int(i);
+  if (labelIndex < 0)
+    return Status::error(file + ": no column named '" + labelColumn +
+                         "' in the header (choose one with --label-column)");
+  if (header.size() < 2)
+    return Status::error(file + ": no feature columns besides the label '" + labelColumn + "'");
+
+  std::vector<float> features;
+  std::vector<double> labels;
+  int64_t row = 1;  // 1-based line numbers, the header being line 1
+  while (std::getline(lines, line)) {
+    ++row;
+    if (trim(line).empty())
+      continue;
+    std::vector<std::string> cells = splitRow(line);
+    if (cells.size() != header.size())
+      return Status::error(file + ": line " + std::to_string(row) + " has " +
+                           std::to_string(cells.size()) + " cells, the header " +
+                           std::to_string(header.size()));
+    for (size_t i = 0; i < cells.size(); ++i) {
+      std::string cell = trim(cells[i]);
+      char *end = nullptr;
+      double value = std::strtod(cell.c_str(), &end);
+      if (cell.empty() || *end != '\0' || !std::isfinite(value))
+        return Status::error(file + ": line " + std::to_string(row) + ", column '" +
+                             trim(header[i]) + "': '" + cell + "' is not a number");
+      if (int(i) != labelIndex) {
+        features.push_back(float(value));
+      } else if (labelType == nnc::I64 && value != std::floor(value)) {
+        return Status::error(file + ": line " + std::to_string(row) + ", column '" +
+                             labelColumn + "': label '" + cell + "' is not an integer class");
+      } else {
+        labels.push_back(value);
+      }
+    }
+  }
+  int64_t n = int64_t(labels.size());
+  if (n == 0)
+    return Status::error(file + ": holds no examples (only a header)");
+  Dataset data;
+  data.featuresFile = data.labelsFile = file;
+  data.features = HostTensor::fromFloats({n, int64_t(header.size()) - 1}, features);
+  data.labels = HostTensor(labelType, {n});
+  for (int64_t i = 0; i < n; ++i) {
+    if (labelType == nnc::I64)
+      reinterpret_cast<int64_t *>(data.labels.data.data())[i] = int64_t(labels[i]);
+    else
+      reinterpret_cast<float *>(data.labels.data.data())[i] = float(labels[i]);
+  }
+  return data;
+}
+
+} // namespace nnrt::trainer

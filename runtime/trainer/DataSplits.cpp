@@ -1,0 +1,253 @@
+// loadData, in order:
+//   1. read the source (format from its form: directory = IDX, "X.npy,Y.npy", .csv, else text)
+//      and the test set (--test-data, or an IDX directory's t10k files);
+//   2. hold out the validation split (seeded; text holds out its tail);
+//   3. normalize with statistics of what is left for training (never the validation or test
+//      examples, so no information leaks from them);
+//   4. check every split against the plan: per-example element counts (reshaping the rank when
+//      they agree, so (N,28,28) images feed a (B,1,28,28) or (B,784) input), dtypes, label range.
+#include "runtime/trainer/Dataset.h"
+
+#include "runtime/Npy.h"
+#include "runtime/trainer/Shuffle.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+namespace nnrt::trainer {
+
+using nnc::Status;
+
+Dataset Dataset::gather(const std::vector<int64_t> &indices) const {
+  Dataset out = *this;
+  for (auto [from, to] : {std::pair{&features, &out.features}, std::pair{&labels, &out.labels}}) {
+    size_t rowBytes = from->shape[0] ? from->data.size() / from->shape[0] : 0;
+    to->shape[0] = int64_t(indices.size());
+    to->data.resize(rowBytes * indices.size());
+    for (size_t i = 0; i < indices.size(); ++i)
+      std::copy_n(from->data.begin() + indices[i] * rowBytes, rowBytes,
+                  to->data.begin() + i * rowBytes);
+  }
+  return out;
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+/// DIR/name or DIR/name.gz, whichever exists; empty if neither.
+std::string findIdx(const std::string &dir, const std::string &name) {
+  for (const std::string &candidate : {name, name + ".gz"})
+    if (fs::exists(fs::path(dir) / candidate))
+      return fs::path(dir) / candidate;
+  return "";
+}
+
+bool endsWith(const std::string &s, const std::string &suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+nnc::StatusOr<Dataset> loadNpyPair(const std::string &source) {
+  size_t comma = source.find(',');
+  if (comma == std::string::npos)
+    return Status::error(source + ": a .npy dataset is a pair FEATURES.npy,LABELS.npy");
+  Dataset data;
+  data.featuresFile = source.substr(0, comma);
+  data.labelsFile = source.substr(comma + 1);
+  for (auto [path, into] : {std::pair{&data.featuresFile, &data.features},
+                            std::pair{&data.labelsFile, &data.labels}}) {
+    nnc::StatusOr<HostTensor> read = readNpy(*path);
+    if (!read.ok())
+      return read.status();
+    if (read->shape.empty() || read->shape[0] == 0)
+      return Status::error(*path + ": holds no examples (" + read->describe() + ")");
+    *into = std::move(*read);
+  }
+  if (data.labels.shape[0] != data.features.shape[0])
+    return Status::error(data.labelsFile + ": holds " + std::to_string(data.labels.shape[0]) +
+                         " labels but " + data.featuresFile + " holds " +
+                         std::to_string(data.features.shape[0]) + " examples");
+  return data;
+}
+
+/// The training source, and the test set an IDX directory carries.
+nnc::StatusOr<Dataset> loadSource(const std::string &source, const DataSpec &spec,
+                                  const ModelInputs &model, Dataset *idxTest) {
+  if (fs::is_directory(source)) {
+    std::string images = findIdx(source, "train-images-idx3-ubyte");
+    std::string labels = findIdx(source, "train-labels-idx1-ubyte");
+    if (images.empty() || labels.empty())
+      return Status::error(source + ": holds no IDX training set (expected "
+                                    "train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz])");
+    if (idxTest) {
+      std::string testImages = findIdx(source, "t10k-images-idx3-ubyte");
+      std::string testLabels = findIdx(source, "t10k-labels-idx1-ubyte");
+      if (!testImages.empty() && !testLabels.empty()) {
+        nnc::StatusOr<Dataset> test = loadIdx(testImages, testLabels);
+        if (!test.ok())
+          return test.status();
+        *idxTest = std::move(*test);
+      }
+    }
+    return loadIdx(images, labels);
+  }
+  if (source.find(',') != std::string::npos || endsWith(source, ".npy"))
+    return loadNpyPair(source);
+  if (endsWith(source, ".csv"))
+    return loadCsv(source, spec.labelColumn, model.labels.dtype());
+  return Status::error(source + ": unknown data format (expected an IDX directory, "
+                                "X.npy,Y.npy, a .csv file or a .txt file)");
+}
+
+bool isText(const std::string &source) {
+  return endsWith(source, ".txt") || endsWith(source, ".txt.gz");
+}
+
+/// Per-feature (CSV: one per column) or global (images: one for all values) mean and std.
+struct Normalization {
+  std::vector<float> mean, stddev;  // one entry: the same for every value
+};
+
+nnc::StatusOr<std::optional<Normalization>> chooseNormalization(const DataSpec &spec,
+                                                                const Dataset &train) {
+  if (spec.normalize == "none" || train.features.dtype != nnc::F32)
+    return std::optional<Normalization>();
+  bool csv = endsWith(spec.source, ".csv");
+  bool idx = fs::is_directory(spec.source);
+  if (spec.normalize == "auto" && !csv && !idx)
+    return std::optional<Normalization>();
+  if (spec.normalize != "auto") {
+    float mean = 0, stddev = 0;
+    char tail = 0;
+    if (std::sscanf(spec.normalize.c_str(), "%f,%f%c", &mean, &stddev, &tail) != 2 ||
+        !(stddev > 0))
+      return Status::error("--normalize: expects auto, none or MEAN,STD with STD > 0, got '" +
+                           spec.normalize + "'");
+    return std::optional<Normalization>(Normalization{{mean}, {stddev}});
+  }
+  // Statistics of the training split, in double: 47M pixels would lose digits in float.
+  std::vector<float> x = train.features.toFloats();
+  int64_t n = train.size(), width = csv ? int64_t(x.size()) / n : 1;
+  std::vector<double> sum(width), sumSq(width);
+  for (size_t i = 0; i < x.size(); ++i) {
+    sum[i % width] += x[i];
+    sumSq[i % width] += double(x[i]) * x[i];
+  }
+  Normalization norm;
+  double count = double(x.size()) / double(width);
+  for (int64_t c = 0; c < width; ++c) {
+    double mean = sum[c] / count, var = std::max(0.0, sumSq[c] / count - mean * mean);
+    norm.mean.push_back(float(mean));
+    // A constant column stays as it is, centered, rather than dividing by zero.
+    norm.stddev.push_back(var > 1e-12 ? float(std::sqrt(var)) : 1.0f);
+  }
+  return std::optional<Normalization>(norm);
+}
+
+void normalize(Dataset &data, const Normalization &norm) {
+  auto *x = reinterpret_cast<float *>(data.features.data.data());
+  size_t count = data.features.data.size() / sizeof(float), width = norm.mean.size();
+  for (size_t i = 0; i < count; ++i)
+    x[i] = (x[i] - norm.mean[i % width]) / norm.stddev[i % width];
+}
+
+/// Reshapes `tensor` (N, ...) to (N, per-example dims of `input`) if the element counts agree.
+Status fitTo(HostTensor &tensor, const nnc::TensorType &input, const std::string &file,
+             const std::string &what) {
+  Shape want = shapeOf(input);
+  Shape example(want.begin() + 1, want.end()), have(tensor.shape.begin() + 1, tensor.shape.end());
+  if (tensor.dtype != input.dtype())
+    return Status::error(file + ": " + what + " are " + formatDType(tensor.dtype) +
+                         " but the plan's " + what + " input takes " + formatDType(input.dtype()));
+  if (numElements(example) != numElements(have))
+    return Status::error(file + ": " + what + " are " + formatShape(have) + " (" +
+                         std::to_string(numElements(have)) + " values) per example but the plan's " +
+                         what + " input takes " + formatShape(example) + " (" +
+                         std::to_string(numElements(example)) + " values)");
+  example.insert(example.begin(), tensor.shape[0]);
+  tensor.shape = example;
+  return Status();
+}
+
+Status checkLabels(const Dataset &data, int64_t numClasses) {
+  if (data.labels.dtype != nnc::I64 || numClasses <= 0)
+    return Status();
+  const auto *y = reinterpret_cast<const int64_t *>(data.labels.data.data());
+  for (int64_t i = 0; i < data.labels.numElements(); ++i)
+    if (y[i] < 0 || y[i] >= numClasses)
+      return Status::error(data.labelsFile + ": label " + std::to_string(y[i]) + " (element " +
+                           std::to_string(i) + ") is out of range for " +
+                           std::to_string(numClasses) + " classes (the logits' last dimension)");
+  return Status();
+}
+
+} // namespace
+
+nnc::StatusOr<DataSplits> loadData(const DataSpec &spec, const ModelInputs &model) {
+  if (!(spec.valFraction >= 0 && spec.valFraction < 1))
+    return Status::error("--val-fraction: must be in [0, 1), got " +
+                         std::to_string(spec.valFraction));
+  // 1-2. Read and split.
+  DataSplits splits;
+  if (isText(spec.source)) {
+    int64_t context = model.features.shape_size() > 1 ? model.features.shape(1) : 1;
+    double fraction = spec.valFraction > 0 ? spec.valFraction : 0.1;
+    nnc::StatusOr<DataSplits> text = loadText(spec.source, context, model.numClasses, fraction);
+    if (!text.ok())
+      return text.status();
+    splits = std::move(*text);
+  } else {
+    nnc::StatusOr<Dataset> train = loadSource(spec.source, spec, model, &splits.test);
+    if (!train.ok())
+      return train.status();
+    splits.train = std::move(*train);
+    if (spec.valFraction > 0) {
+      int64_t n = splits.train.size();
+      int64_t held = std::llround(double(n) * spec.valFraction);
+      if (held < 1 || held >= n)
+        return Status::error(splits.train.featuresFile + ": --val-fraction " +
+                             std::to_string(spec.valFraction) + " of " + std::to_string(n) +
+                             " examples leaves an empty split");
+      std::vector<int64_t> order = permutation(n, spec.seed, kValidationSplitStream);
+      std::vector<int64_t> val(order.begin(), order.begin() + held);
+      std::vector<int64_t> rest(order.begin() + held, order.end());
+      std::sort(val.begin(), val.end());
+      std::sort(rest.begin(), rest.end());  // the epochs shuffle anyway; sorted reads are faster
+      splits.validation = splits.train.gather(val);
+      splits.train = splits.train.gather(rest);
+    }
+  }
+  if (!spec.testSource.empty()) {
+    nnc::StatusOr<Dataset> test =
+        isText(spec.testSource)
+            ? Status::error(spec.testSource + ": a text corpus splits its own validation set")
+            : loadSource(spec.testSource, spec, model, nullptr);
+    if (!test.ok())
+      return test.status();
+    splits.test = std::move(*test);
+  }
+
+  // 3. Normalize with the training split's statistics.
+  nnc::StatusOr<std::optional<Normalization>> norm = chooseNormalization(spec, splits.train);
+  if (!norm.ok())
+    return norm.status();
+  for (Dataset *data : {&splits.train, &splits.validation, &splits.test})
+    if (*norm && data->size() > 0)
+      normalize(*data, **norm);
+
+  // 4. Check against the plan.
+  for (Dataset *data : {&splits.train, &splits.validation, &splits.test}) {
+    if (data->size() == 0)
+      continue;
+    if (Status s = fitTo(data->features, model.features, data->featuresFile, "features"); !s.ok())
+      return s;
+    if (Status s = fitTo(data->labels, model.labels, data->labelsFile, "labels"); !s.ok())
+      return s;
+    if (Status s = checkLabels(*data, model.numClasses); !s.ok())
+      return s;
+  }
+  return splits;
+}
+
+} // namespace nnrt::trainer

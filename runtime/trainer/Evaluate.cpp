@@ -1,0 +1,92 @@
+// evaluate. eval_step returns the mean loss of a whole batch, padding included; to take the
+// padding out exactly, the last batch (count real rows, padded with copies of its first row r) is
+// run twice:
+//   1. a batch of r alone (all rows r): its mean is r's own loss l_r;
+//   2. the padded batch: mean L, so the real rows sum to L * B - (B - count) * l_r.
+// This holds for any loss that is a mean of per-example terms (cross-entropy with or without label
+// smoothing, per-token LM losses, MSE), and costs one extra call per evaluation.
+#include "runtime/trainer/Evaluate.h"
+
+#include "runtime/trainer/Batches.h"
+
+#include <numeric>
+
+namespace nnrt::trainer {
+
+namespace {
+
+nnc::StatusOr<float> runEval(Executor &executor, const EvalBinding &eval, const Batch &batch) {
+  for (auto [slice, value] : {std::pair{&eval.features, &batch.features},
+                              std::pair{&eval.labels, &batch.labels}})
+    if (nnc::Status s = executor.write(*slice, *value); !s.ok())
+      return nnc::Status::error("function 'eval_step', input '" + slice->name() +
+                                "': " + s.message());
+  if (nnc::Status s = executor.run("eval_step"); !s.ok())
+    return s;
+  nnc::StatusOr<HostTensor> loss = executor.read(eval.loss);
+  if (!loss.ok())
+    return loss.status();
+  return loss->toFloats()[0];
+}
+
+/// Adds the argmax predictions of the first `count` rows to `result`.
+void countCorrect(const HostTensor &logits, const HostTensor &labels, int64_t count,
+                  int64_t classes, EvalResult &result) {
+  std::vector<float> z = logits.toFloats();
+  const auto *y = reinterpret_cast<const int64_t *>(labels.data.data());
+  int64_t perRow = labels.numElements() / labels.shape[0];  // positions per example
+  for (int64_t i = 0; i < count * perRow; ++i) {
+    const float *row = z.data() + i * classes;
+    int64_t best = std::max_element(row, row + classes) - row;
+    bool right = best == y[i];
+    result.correct += right;
+    result.predictions += 1;
+    result.classCorrect[y[i]] += right;
+    result.classTotal[y[i]] += 1;
+  }
+}
+
+} // namespace
+
+nnc::StatusOr<EvalResult> evaluate(Executor &executor, const FitBinding &binding,
+                                   const Dataset &data) {
+  EvalResult result;
+  if (!binding.eval)
+    return nnc::Status::error("the plan has no function 'eval_step'");
+  const EvalBinding &eval = *binding.eval;
+  int64_t classes = binding.model.numClasses, size = binding.batch;
+  result.hasAccuracy = eval.logits.has_value();
+  result.classCorrect.assign(std::max<int64_t>(classes, 0), 0);
+  result.classTotal.assign(std::max<int64_t>(classes, 0), 0);
+  std::vector<int64_t> order(data.size());
+  std::iota(order.begin(), order.end(), 0);
+  double lossSum = 0;
+  int64_t batches = (data.size() + size - 1) / size;
+  Prefetcher prefetcher(data, order, size, 0, batches);
+  for (int64_t b = 0; b < batches; ++b) {
+    Batch batch = prefetcher.next();
+    double padLoss = 0;
+    if (batch.count < size) {  // step 1 of the walkthrough above
+      std::vector<int64_t> first(size, b * size);
+      nnc::StatusOr<float> alone = runEval(executor, eval, makeBatch(data, first, 0, size));
+      if (!alone.ok())
+        return alone.status();
+      padLoss = *alone;
+    }
+    nnc::StatusOr<float> loss = runEval(executor, eval, batch);
+    if (!loss.ok())
+      return loss.status();
+    lossSum += double(*loss) * size - double(size - batch.count) * padLoss;
+    if (eval.logits) {
+      nnc::StatusOr<HostTensor> logits = executor.read(*eval.logits);
+      if (!logits.ok())
+        return logits.status();
+      countCorrect(*logits, batch.labels, batch.count, classes, result);
+    }
+  }
+  result.examples = data.size();
+  result.loss = data.size() ? lossSum / double(data.size()) : 0;
+  return result;
+}
+
+} // namespace nnrt::trainer

@@ -1,0 +1,272 @@
+// The --fit flags and the preparation of a run: binding, data, configuration from the plan's
+// TrainingSpec with the flags' overrides, and the checkpoint to resume, all checked up front.
+#include "runtime/trainer/FitCommand.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+
+namespace nnrt::trainer {
+
+using nnc::Status;
+
+const char *const kFitUsage = R"(training (--fit; unset values come from the plan's TrainingSpec):
+  --fit                   train on --data for the spec's epochs, evaluating every epoch, then
+                          print the test loss and accuracy (overall and per class)
+  --data SOURCE           an IDX directory (train-*-idx?-ubyte[.gz]; its t10k-* files are the
+                          test set), X.npy,Y.npy, a .csv file (header row) or a .txt corpus
+                          (char-level LM: byte ids, windows of the model's context)
+  --test-data SOURCE      the test set, same forms
+  --label-column NAME     the CSV column holding the label (default "label")
+  --val-fraction F        hold out F of the training examples (seeded) for validation
+                          (text: the tail; default 0.1 there, else 0)
+  --normalize MODE        auto (IDX: mean/std of the training pixels; CSV: each column
+                          standardized on the training split), none, or MEAN,STD
+  --epochs N              epochs to train
+  --lr RATE               the peak learning rate (the optimizer's)
+  --lr-schedule KIND      constant, warmup-cosine, step or plateau
+  --warmup-steps N        linear warm-up from lr/100 to lr over N steps (any schedule)
+  --min-lr RATE           cosine's final rate, plateau's floor
+  --lr-step-size N        step: multiply by gamma every N epochs
+  --lr-gamma G            step and plateau: the factor (default 0.1)
+  --lr-patience N         plateau: epochs without improvement tolerated before a reduction
+  --lr-reference-batch B  linear scaling rule: lr * batch / B
+  --seed N                data order, validation split and nnc.rng_key (default: the plan's)
+  --early-stopping N      stop after N epochs without a better validation loss; the best
+                          weights become the final model
+  --checkpoint-dir DIR    write DIR/last.ckpt (and DIR/best.ckpt with early stopping)
+  --checkpoint-every N    ... every N steps (always at the end)
+  --resume                continue from DIR/last.ckpt when it exists (bit-identically)
+  --log-steps             print "step S epoch E lr R loss L" for every step
+)";
+
+namespace {
+
+nnc::StatusOr<int64_t> parseCount(const std::string &flag, const std::string &text,
+                                  int64_t minimum) {
+  char *end = nullptr;
+  long long n = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || n < minimum || n > (1ll << 40))
+    return Status::error(flag + ": expects an integer >= " + std::to_string(minimum) +
+                         ", got '" + text + "'");
+  return int64_t(n);
+}
+
+nnc::StatusOr<double> parseNumber(const std::string &flag, const std::string &text) {
+  char *end = nullptr;
+  double x = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !std::isfinite(x) || x < 0)
+    return Status::error(flag + ": expects a non-negative number, got '" + text + "'");
+  return x;
+}
+
+} // namespace
+
+nnc::StatusOr<bool> parseFitFlag(const std::string &flag,
+                                 const std::function<nnc::StatusOr<std::string>()> &value,
+                                 FitOptions &o) {
+  auto text = [&](std::string &into) -> Status {
+    nnc::StatusOr<std::string> v = value();
+    if (!v.ok())
+      return v.status();
+    into = *v;
+    return Status();
+  };
+  auto count = [&](std::optional<int64_t> &into, int64_t minimum) -> Status {
+    std::string t;
+    if (Status s = text(t); !s.ok())
+      return s;
+    nnc::StatusOr<int64_t> n = parseCount(flag, t, minimum);
+    if (!n.ok())
+      return n.status();
+    into = *n;
+    return Status();
+  };
+  auto number = [&](std::optional<double> &into) -> Status {
+    std::string t;
+    if (Status s = text(t); !s.ok())
+      return s;
+    nnc::StatusOr<double> x = parseNumber(flag, t);
+    if (!x.ok())
+      return x.status();
+    into = *x;
+    return Status();
+  };
+  Status s;
+  if (flag == "--fit" || flag == "--resume" || flag == "--log-steps") {
+    (flag == "--fit" ? o.enabled : flag == "--resume" ? o.resume : o.logSteps) = true;
+  } else if (flag == "--data") {
+    s = text(o.data.source);
+  } else if (flag == "--test-data") {
+    s = text(o.data.testSource);
+  } else if (flag == "--label-column") {
+    s = text(o.data.labelColumn);
+  } else if (flag == "--normalize") {
+    s = text(o.data.normalize);
+  } else if (flag == "--val-fraction") {
+    std::optional<double> f;
+    s = number(f);
+    if (s.ok())
+      o.data.valFraction = *f;
+  } else if (flag == "--epochs") {
+    s = count(o.epochs, 1);
+  } else if (flag == "--lr-schedule") {
+    std::string t;
+    s = text(t);
+    if (s.ok()) {
+      nnc::StatusOr<nnc::LRSchedule::Kind> kind = parseScheduleKind(t);
+      if (kind.ok())
+        o.schedule = *kind;
+      else
+        s = kind.status();
+    }
+  } else if (flag == "--warmup-steps") {
+    s = count(o.warmupSteps, 0);
+  } else if (flag == "--min-lr") {
+    s = number(o.minLr);
+  } else if (flag == "--lr-step-size") {
+    s = count(o.stepSize, 1);
+  } else if (flag == "--lr-gamma") {
+    s = number(o.gamma);
+  } else if (flag == "--lr-patience") {
+    s = count(o.patience, 0);
+  } else if (flag == "--lr-reference-batch") {
+    s = count(o.referenceBatch, 1);
+  } else if (flag == "--seed") {
+    std::optional<int64_t> seed;
+    s = count(seed, 0);
+    if (s.ok())
+      o.seed = uint64_t(*seed);
+  } else if (flag == "--early-stopping") {
+    s = count(o.earlyStopping, 0);
+  } else if (flag == "--checkpoint-dir") {
+    s = text(o.checkpointDir);
+  } else if (flag == "--checkpoint-every") {
+    std::optional<int64_t> every;
+    s = count(every, 1);
+    if (s.ok())
+      o.checkpointEvery = *every;
+  } else {
+    return false;
+  }
+  if (!s.ok())
+    return s;
+  if (flag != "--fit")
+    o.given.push_back(flag);
+  return true;
+}
+
+Status checkFitOptions(const FitOptions &o) {
+  if (!o.enabled && !o.given.empty())
+    return Status::error(o.given[0] + ": needs --fit");
+  if (!o.enabled)
+    return Status();
+  if (o.data.source.empty())
+    return Status::error("--fit needs --data SOURCE (see nnrun --help)");
+  if (o.resume && o.checkpointDir.empty())
+    return Status::error("--resume needs --checkpoint-dir DIR");
+  if (o.checkpointEvery > 0 && o.checkpointDir.empty())
+    return Status::error("--checkpoint-every needs --checkpoint-dir DIR");
+  return Status();
+}
+
+nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planPath,
+                                 const FitOptions &o, std::ostream &out) {
+  FitJob job;
+  nnc::StatusOr<FitBinding> binding = bindFit(plan, planPath);
+  if (!binding.ok())
+    return binding.status();
+  job.binding = std::move(*binding);
+
+  // The recipe: the plan's TrainingSpec, then the flags.
+  const nnc::TrainingSpec &spec = plan.training();
+  FitConfig &config = job.config;
+  config.seed = o.seed.value_or(plan.seed());
+  config.epochs = o.epochs.value_or(spec.epochs() > 0 ? spec.epochs() : 1);
+  config.earlyStoppingPatience = o.earlyStopping.value_or(spec.early_stopping_patience());
+  config.checkpointDir = o.checkpointDir;
+  config.checkpointEvery = o.checkpointEvery;
+  config.logSteps = o.logSteps;
+  config.modelSha256 = plan.metadata().model_sha256();
+  config.planPath = planPath;
+  ScheduleConfig &schedule = config.schedule;
+  schedule = scheduleFromSpec(spec);
+  if (o.schedule)
+    schedule.kind = *o.schedule;
+  if (o.lr)
+    schedule.lr = *o.lr;
+  if (o.referenceBatch)  // Goyal et al.'s linear scaling rule
+    schedule.lr *= double(job.binding.batch) / double(*o.referenceBatch);
+  if (o.warmupSteps)
+    schedule.warmupSteps = *o.warmupSteps;
+  if (o.minLr)
+    schedule.minLr = *o.minLr;
+  if (o.stepSize)
+    schedule.stepSize = *o.stepSize;
+  if (o.gamma)
+    schedule.gamma = *o.gamma;
+  if (o.patience)
+    schedule.patience = *o.patience;
+
+  // The data, checked against the plan.
+  DataSpec data = o.data;
+  data.seed = config.seed;
+  nnc::StatusOr<DataSplits> splits = loadData(data, job.binding.model);
+  if (!splits.ok())
+    return splits.status();
+  job.data = std::move(*splits);
+  int64_t stepsPerEpoch = job.data.train.size() / job.binding.batch;
+  if (stepsPerEpoch < 1)
+    return Status::error(job.data.train.featuresFile + ": the training split holds " +
+                         std::to_string(job.data.train.size()) +
+                         " examples, fewer than one batch of " +
+                         std::to_string(job.binding.batch));
+  schedule.totalSteps = config.epochs * stepsPerEpoch;
+  if (Status s = checkSchedule(schedule); !s.ok())
+    return s;
+  bool needsEval = config.earlyStoppingPatience > 0 ||
+                   schedule.kind == nnc::LRSchedule::REDUCE_ON_PLATEAU;
+  if (needsEval && (!job.binding.eval ||
+                    (job.data.validation.size() == 0 && job.data.test.size() == 0)))
+    return Status::error(std::string(config.earlyStoppingPatience > 0 ? "--early-stopping"
+                                                                      : "--lr-schedule plateau") +
+                         ": needs a validation loss: an eval_step in the plan and a "
+                         "--val-fraction or test data");
+
+  // The checkpoint to resume, verified now so a bad one stops the run before it writes any.
+  std::string last = lastCheckpointPath(o.checkpointDir);
+  if (o.resume && std::filesystem::exists(last)) {
+    nnc::StatusOr<Checkpoint> checkpoint = readCheckpoint(last);
+    if (!checkpoint.ok())
+      return checkpoint.status();
+    if (Status s = checkCheckpointFits(*checkpoint, plan, last); !s.ok())
+      return s;
+    const TrainerState &state = checkpoint->state;
+    if (state.seed != config.seed)
+      return Status::error(last + ": field 'seed' is " + std::to_string(state.seed) +
+                           " but this run's seed is " + std::to_string(config.seed));
+    if (state.batchInEpoch >= stepsPerEpoch)
+      return Status::error(last + ": field 'batch_in_epoch' is " +
+                           std::to_string(state.batchInEpoch) + " but an epoch of this data has " +
+                           std::to_string(stepsPerEpoch) + " batches");
+    job.resume = std::move(*checkpoint);
+  } else if (o.resume) {
+    out << "no checkpoint at " << last << "; starting from the beginning\n";
+  }
+
+  const DataSplits &d = job.data;
+  out << "fit: " << d.train.size() << " train, " << d.validation.size() << " validation, "
+      << d.test.size() << " test examples; batch " << job.binding.batch << ", " << stepsPerEpoch
+      << " steps per epoch, " << config.epochs << " epochs; lr " << schedule.lr << " "
+      << scheduleKindName(schedule.kind);
+  if (schedule.warmupSteps > 0)
+    out << " (warm-up " << schedule.warmupSteps << " steps)";
+  out << "; seed " << config.seed << "\n";
+  return job;
+}
+
+Status runFit(Executor &executor, const FitJob &job, std::ostream &out) {
+  return fit(executor, job.binding, job.data, job.config, job.resume, out);
+}
+
+} // namespace nnrt::trainer

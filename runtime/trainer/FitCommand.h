@@ -1,0 +1,52 @@
+// `nnrun --fit`: its flags, and the two halves nnrun calls around the executor's creation —
+// prepareFit checks everything (plan, data, schedule, the checkpoint to resume) before any work,
+// so bad input costs no init and overwrites no checkpoint; runFit then trains.
+#pragma once
+
+#include "runtime/Executor.h"
+#include "runtime/trainer/Trainer.h"
+
+#include <functional>
+#include <optional>
+#include <ostream>
+#include <string>
+
+namespace nnrt::trainer {
+
+/// The --fit flags; unset optionals fall back on the plan's TrainingSpec.
+struct FitOptions {
+  bool enabled = false;  // --fit
+  DataSpec data;
+  std::optional<int64_t> epochs, warmupSteps, stepSize, patience, earlyStopping, referenceBatch;
+  std::optional<double> lr, minLr, gamma;
+  std::optional<nnc::LRSchedule::Kind> schedule;
+  std::optional<uint64_t> seed;
+  std::string checkpointDir;
+  int64_t checkpointEvery = 0;
+  bool resume = false, logSteps = false;
+  std::vector<std::string> given;  // the flags seen, to refuse them without --fit
+};
+
+/// The usage text of the flags below.
+extern const char *const kFitUsage;
+
+/// If `flag` is one of --fit's flags (--lr excepted: nnrun shares it with --train), parses it,
+/// taking its value from `value()` when it has one, and returns true; false if it is not ours.
+nnc::StatusOr<bool> parseFitFlag(const std::string &flag,
+                                 const std::function<nnc::StatusOr<std::string>()> &value,
+                                 FitOptions &options);
+/// Flag combinations: data flags need --fit, --fit needs --data, --resume needs a directory.
+nnc::Status checkFitOptions(const FitOptions &options);
+
+struct FitJob {
+  FitBinding binding;
+  DataSplits data;
+  FitConfig config;
+  std::optional<Checkpoint> resume;
+};
+
+nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planPath,
+                                 const FitOptions &options, std::ostream &out);
+nnc::Status runFit(Executor &executor, const FitJob &job, std::ostream &out);
+
+} // namespace nnrt::trainer

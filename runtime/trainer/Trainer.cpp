@@ -1,0 +1,296 @@
+// fit: one loop over steps, in order:
+//   1. resume: parameters (weights and optimizer state), best weights and the run's position;
+//   2. per epoch, the order permutation(N, seed, epoch), from the saved position;
+//   3. per step, the scheduled rate, step number and seed written with the batch, then the step;
+//   4. at an epoch's end: mean train loss, eval_step over the validation split (else the test
+//      set), reduce-on-plateau and early stopping on its loss;
+//   5. every checkpointEvery steps (after any end-of-epoch work, so a checkpoint is always
+//      between whole steps) and at the end, last.ckpt;
+//   6. with early stopping, the best weights become the final model; then the test set.
+// Nothing else carries state between steps (train_step reads only its inputs and parameters), so
+// a run resumed from a checkpoint computes exactly the steps an uninterrupted one would.
+#include "runtime/trainer/Trainer.h"
+
+#include "runtime/TrainLoop.h"
+#include "runtime/trainer/Batches.h"
+#include "runtime/trainer/Evaluate.h"
+#include "runtime/trainer/Shuffle.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+namespace nnrt::trainer {
+
+using nnc::Status;
+
+std::string lastCheckpointPath(const std::string &dir) {
+  return (std::filesystem::path(dir) / "last.ckpt").string();
+}
+std::string bestCheckpointPath(const std::string &dir) {
+  return (std::filesystem::path(dir) / "best.ckpt").string();
+}
+
+namespace {
+
+std::string format(const char *pattern, double value) {
+  char text[64];
+  std::snprintf(text, sizeof text, pattern, value);
+  return text;
+}
+
+template <typename T> HostTensor scalar(nnc::DType dtype, const nnc::TensorSlice &slice, T value) {
+  HostTensor tensor(dtype, shapeOf(slice.type()));
+  std::memcpy(tensor.data.data(), &value, sizeof value);
+  return tensor;
+}
+
+/// Writes train_step's inputs for one step.
+Status feedStep(Executor &executor, const StepBinding &step, const Batch &batch, double lr,
+                int64_t stepNumber, uint64_t seed) {
+  std::vector<std::pair<const nnc::TensorSlice *, HostTensor>> inputs;
+  inputs.emplace_back(&step.learningRate, scalar(nnc::F32, step.learningRate, float(lr)));
+  if (step.stepNumber)
+    inputs.emplace_back(&*step.stepNumber,
+                        scalar(nnc::F32, *step.stepNumber, float(stepNumber)));
+  if (step.rngKey)
+    inputs.emplace_back(&*step.rngKey, scalar(nnc::I64, *step.rngKey, seed));
+  for (const auto &[slice, value] : inputs)
+    if (Status s = executor.write(*slice, value); !s.ok())
+      return Status::error("function 'train_step', input '" + slice->name() + "': " +
+                           s.message());
+  for (auto [slice, value] : {std::pair{&step.features, &batch.features},
+                              std::pair{&step.labels, &batch.labels}})
+    if (Status s = executor.write(*slice, *value); !s.ok())
+      return Status::error("function 'train_step', input '" + slice->name() + "': " +
+                           s.message());
+  return Status();
+}
+
+std::string describeEval(const char *split, const EvalResult &r) {
+  std::string line = std::string(split) + " loss " + format("%.4f", r.loss);
+  if (r.hasAccuracy)
+    line += "  " + std::string(split) + " accuracy " + format("%.2f%%", 100 * r.accuracy());
+  return line;
+}
+
+class Run {
+public:
+  Run(Executor &executor, const FitBinding &binding, const DataSplits &data,
+      const FitConfig &config, std::ostream &out)
+      : exec_(executor), binding_(binding), data_(data), config_(config), out_(out),
+        schedule_(config.schedule), stepsPerEpoch_(data.train.size() / binding.batch) {
+    evalSet_ = data.validation.size() ? &data.validation : data.test.size() ? &data.test : nullptr;
+    evalName_ = data.validation.size() ? "val" : "test";
+  }
+
+  Status resume(const Checkpoint &checkpoint) {
+    if (Status s = restoreParameters(exec_, checkpoint); !s.ok())
+      return s;
+    state_ = checkpoint.state;
+    schedule_.setState(state_.plateau);
+    for (const auto &[name, tensor] : checkpoint.tensors)
+      if (name.rfind("best/", 0) == 0)
+        best_.emplace_back(name, tensor);
+    out_ << "resumed at step " << state_.step << " (epoch " << state_.epoch + 1 << ", batch "
+         << state_.batchInEpoch << ")\n";
+    return Status();
+  }
+
+  Status run() {
+    state_.seed = config_.seed;
+    if (!config_.checkpointDir.empty()) {
+      std::error_code error;
+      std::filesystem::create_directories(config_.checkpointDir, error);
+      if (error)
+        return Status::error(config_.checkpointDir + ": cannot create directory: " +
+                             error.message());
+    }
+    while (!state_.finished && state_.epoch < config_.epochs) {
+      Prefetcher batches(data_.train, permutation(data_.train.size(), config_.seed, state_.epoch),
+                         binding_.batch, state_.batchInEpoch, stepsPerEpoch_);
+      epochStart_ = std::chrono::steady_clock::now();
+      // endEpoch moves state_ to the next epoch, which needs its own order and prefetcher.
+      for (int64_t epoch = state_.epoch; !state_.finished && state_.epoch == epoch;) {
+        if (Status s = step(batches.next()); !s.ok())
+          return inPlan(s);
+        if (state_.batchInEpoch == stepsPerEpoch_)
+          if (Status s = endEpoch(); !s.ok())
+            return s;
+        if (config_.checkpointEvery > 0 && state_.step % config_.checkpointEvery == 0 &&
+            !state_.finished)
+          if (Status s = saveLast(); !s.ok())
+            return s;
+      }
+    }
+    state_.finished = true;
+    if (Status s = saveLast(); !s.ok())
+      return s;
+    if (!best_.empty()) {
+      Checkpoint best;
+      best.tensors = best_;
+      if (Status s = restoreParameters(exec_, best, "best/"); !s.ok())
+        return s;
+      out_ << "final model: the best weights (epoch " << state_.bestEpoch << ", " << evalName_
+           << " loss " << format("%.4f", state_.bestLoss) << ")\n";
+    }
+    return test();
+  }
+
+private:
+  /// The executor's errors name a function and node of the plan: "model.plan: function ...".
+  Status inPlan(const Status &s) const { return Status::error(config_.planPath + ": " + s.message()); }
+
+  Status step(const Batch &batch) {
+    double lr = schedule_.at(state_.step, state_.epoch);
+    if (Status s = feedStep(exec_, binding_.train, batch, lr, state_.step + 1, config_.seed);
+        !s.ok())
+      return s;
+    if (Status s = exec_.run("train_step"); !s.ok())
+      return s;
+    nnc::StatusOr<HostTensor> loss = exec_.read(binding_.train.loss);
+    if (!loss.ok())
+      return loss.status();
+    float value = loss->toFloats()[0];
+    if (config_.logSteps) {
+      char line[128];
+      std::snprintf(line, sizeof line, "step %lld epoch %lld lr %.9g loss %.9g\n",
+                    static_cast<long long>(state_.step + 1),
+                    static_cast<long long>(state_.epoch + 1), lr, double(value));
+      out_ << line;
+    }
+    lastLr_ = lr;
+    state_.epochLossSum += value;
+    ++state_.step;
+    ++state_.batchInEpoch;
+    return Status();
+  }
+
+  Status endEpoch() {
+    int64_t epoch = state_.epoch + 1;  // 1-based, as printed
+    std::string line = "epoch " + std::to_string(epoch) + "/" + std::to_string(config_.epochs) +
+                       "  train loss " +
+                       format("%.4f", state_.epochLossSum / double(stepsPerEpoch_));
+    std::string note;
+    if (evalSet_ && binding_.eval) {
+      nnc::StatusOr<EvalResult> result = evaluate(exec_, binding_, *evalSet_);
+      if (!result.ok())
+        return inPlan(result.status());
+      line += "  " + describeEval(evalName_, *result);
+      if (schedule_.onValidationLoss(result->loss))
+        note += "; plateau: lr reduced to " + format("%.6g", schedule_.at(state_.step, epoch));
+      state_.plateau = schedule_.state();
+      if (config_.earlyStoppingPatience > 0)
+        if (Status s = trackBest(result->loss, epoch, note); !s.ok())
+          return s;
+    }
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - epochStart_).count();
+    out_ << line << "  lr " << format("%.6g", lastLr_) << "  (" << format("%.1f", seconds)
+         << " s)" << note << "\n";
+    ++state_.epoch;
+    state_.batchInEpoch = 0;
+    state_.epochLossSum = 0;
+    return Status();
+  }
+
+  /// Early stopping: keep the best weights; stop after `patience` evals without improvement.
+  Status trackBest(double loss, int64_t epoch, std::string &note) {
+    if (loss < state_.bestLoss) {
+      state_.bestLoss = loss;
+      state_.bestEpoch = epoch;
+      state_.badEvals = 0;
+      nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>> weights =
+          captureParameters(exec_, "best/");
+      if (!weights.ok())
+        return weights.status();
+      best_ = std::move(*weights);
+      if (!config_.checkpointDir.empty()) {
+        Checkpoint best = snapshotOf({});
+        for (const auto &[name, tensor] : best_)
+          best.tensors.emplace_back(name.substr(5), tensor);  // drop "best/"
+        best.state.bestEpoch = -1;  // it holds no best/ copies of its own
+        if (Status s = writeCheckpoint(bestCheckpointPath(config_.checkpointDir), best); !s.ok())
+          return s;
+      }
+      return Status();
+    }
+    if (++state_.badEvals >= config_.earlyStoppingPatience) {
+      state_.finished = true;
+      note += "; early stopping: no improvement in " + std::to_string(state_.badEvals) +
+              " epochs";
+    }
+    return Status();
+  }
+
+  Checkpoint snapshotOf(std::vector<std::pair<std::string, HostTensor>> tensors) const {
+    Checkpoint checkpoint;
+    checkpoint.modelSha256 = config_.modelSha256;
+    checkpoint.state = state_;
+    checkpoint.tensors = std::move(tensors);
+    return checkpoint;
+  }
+
+  Status saveLast() {
+    if (config_.checkpointDir.empty())
+      return Status();
+    nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>> weights =
+        captureParameters(exec_);
+    if (!weights.ok())
+      return weights.status();
+    Checkpoint checkpoint = snapshotOf(std::move(*weights));
+    checkpoint.tensors.insert(checkpoint.tensors.end(), best_.begin(), best_.end());
+    return writeCheckpoint(lastCheckpointPath(config_.checkpointDir), checkpoint);
+  }
+
+  Status test() {
+    if (!data_.test.size() || !binding_.eval)
+      return Status();
+    nnc::StatusOr<EvalResult> result = evaluate(exec_, binding_, data_.test);
+    if (!result.ok())
+      return inPlan(result.status());
+    out_ << describeEval("test", *result) << "  (" << result->examples << " examples)\n";
+    if (!result->hasAccuracy)
+      return Status();
+    std::string perClass = "per class:";
+    for (size_t c = 0; c < result->classTotal.size(); ++c)
+      if (result->classTotal[c] > 0)
+        perClass += " " + std::to_string(c) + " " +
+                    format("%.1f%%", 100.0 * double(result->classCorrect[c]) /
+                                         double(result->classTotal[c])) +
+                    (c + 1 < result->classTotal.size() ? "," : "");
+    out_ << perClass << "\n";
+    return Status();
+  }
+
+  Executor &exec_;
+  const FitBinding &binding_;
+  const DataSplits &data_;
+  const FitConfig &config_;
+  std::ostream &out_;
+  LrSchedule schedule_;
+  int64_t stepsPerEpoch_;
+  const Dataset *evalSet_ = nullptr;
+  const char *evalName_ = "val";
+  TrainerState state_;
+  std::vector<std::pair<std::string, HostTensor>> best_;  // "best/<name>"
+  double lastLr_ = 0;
+  std::chrono::steady_clock::time_point epochStart_;
+};
+
+} // namespace
+
+Status fit(Executor &executor, const FitBinding &binding, const DataSplits &data,
+           const FitConfig &config, const std::optional<Checkpoint> &resume, std::ostream &out) {
+  if (binding.batch < 1 || data.train.size() < binding.batch)
+    return Status::error(data.train.featuresFile + ": the training split holds " +
+                         std::to_string(data.train.size()) + " examples, fewer than one batch of " +
+                         std::to_string(binding.batch));
+  Run run(executor, binding, data, config, out);
+  if (resume)
+    if (Status s = run.resume(*resume); !s.ok())
+      return s;
+  return run.run();
+}
+
+} // namespace nnrt::trainer

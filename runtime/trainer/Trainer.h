@@ -1,0 +1,42 @@
+// The training loop behind `nnrun --fit`: epochs of seeded-shuffled batches through train_step
+// with the scheduled learning rate, an evaluation per epoch, reduce-on-plateau and early stopping
+// on the validation loss, periodic atomic checkpoints and a resume that continues bit-identically,
+// and a final evaluation of every test example.
+#pragma once
+
+#include "runtime/Executor.h"
+#include "runtime/trainer/Binding.h"
+#include "runtime/trainer/Checkpoint.h"
+#include "runtime/trainer/Dataset.h"
+#include "runtime/trainer/LrSchedule.h"
+
+#include <optional>
+#include <ostream>
+
+namespace nnrt::trainer {
+
+struct FitConfig {
+  int64_t epochs = 1;
+  ScheduleConfig schedule;            // totalSteps = epochs * steps per epoch
+  uint64_t seed = 0;                  // data order, validation split, nnc.rng_key
+  int64_t earlyStoppingPatience = 0;  // evals without improvement; 0: off
+  std::string checkpointDir;          // last.ckpt (every checkpointEvery steps and at the end),
+                                      // best.ckpt (early stopping's best weights)
+  int64_t checkpointEvery = 0;
+  bool logSteps = false;              // "step S epoch E lr R loss L" per step
+  std::string modelSha256;            // recorded in checkpoints
+  std::string planPath;               // prefixes the executor's errors
+};
+
+/// Trains `executor`'s plan (already initialized) on data.train; `resume` (verified against the
+/// plan) restores parameters, best weights and the run's position first. Writes one line per
+/// epoch, and at the end the test results, to `out`.
+nnc::Status fit(Executor &executor, const FitBinding &binding, const DataSplits &data,
+                const FitConfig &config, const std::optional<Checkpoint> &resume,
+                std::ostream &out);
+
+/// "last.ckpt" and "best.ckpt" under the checkpoint directory.
+std::string lastCheckpointPath(const std::string &dir);
+std::string bestCheckpointPath(const std::string &dir);
+
+} // namespace nnrt::trainer
