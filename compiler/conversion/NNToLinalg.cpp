@@ -964,14 +964,71 @@ struct PadLowering : OpConversionPattern<PadOp> {
   LogicalResult matchAndRewrite(PadOp op, OpAdaptor adaptor,
                                 ConversionPatternRewriter &rewriter) const override {
     auto type = cast<RankedTensorType>(op.getType());
-    SmallVector<OpFoldResult> low, high;
-    for (auto [l, h] : llvm::zip(op.getLow(), op.getHigh())) {
-      low.push_back(rewriter.getIndexAttr(l));
-      high.push_back(rewriter.getIndexAttr(h));
+    Type t = type.getElementType();
+    Location loc = op.getLoc();
+    if (!op.getInterior() || llvm::all_of(*op.getInterior(), [](int64_t i) { return i == 0; })) {
+      SmallVector<OpFoldResult> low, high;
+      for (auto [l, h] : llvm::zip(op.getLow(), op.getHigh())) {
+        low.push_back(rewriter.getIndexAttr(l));
+        high.push_back(rewriter.getIndexAttr(h));
+      }
+      rewriter.replaceOpWithNewOp<tensor::PadOp>(op, type, adaptor.getInput(), low, high,
+                                                 constantFloat(rewriter, loc, t, 0.0));
+      return success();
     }
-    rewriter.replaceOpWithNewOp<tensor::PadOp>(
-        op, type, adaptor.getInput(), low, high,
-        constantFloat(rewriter, op.getLoc(), type.getElementType(), 0.0));
+    // Interior padding: output element o reads input (o - low) / (interior + 1) when that
+    // divides exactly and is in range, else 0.
+    Value input = adaptor.getInput();
+    auto inputType = cast<RankedTensorType>(input.getType());
+    ArrayRef<int64_t> low = op.getLow(), interior = *op.getInterior();
+    int64_t rank = type.getRank();
+    SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+    Value result = generic(
+        rewriter, loc, ValueRange(), {}, emptyTensor(rewriter, loc, type),
+        rewriter.getMultiDimIdentityMap(rank), iterators,
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(b, l, v).getResult(); };
+          Value valid = arith::ConstantOp::create(b, l, b.getBoolAttr(true));
+          SmallVector<Value> at;
+          for (int64_t d = 0; d < rank; ++d) {
+            Value shifted = arith::SubIOp::create(b, l, linalg::IndexOp::create(b, l, d), index(low[d]));
+            Value stride = index(interior[d] + 1);
+            Value i = arith::DivSIOp::create(b, l, shifted, stride);
+            Value ok = arith::AndIOp::create(
+                b, l, arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, shifted, index(0)),
+                arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
+                                      arith::RemSIOp::create(b, l, shifted, stride), index(0)));
+            ok = arith::AndIOp::create(
+                b, l, ok,
+                arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, i,
+                                      index(inputType.getDimSize(d))));
+            valid = arith::AndIOp::create(b, l, valid, ok);
+            at.push_back(i);
+          }
+          for (Value &i : at) // read element 0 where nothing is read, so reads stay in bounds
+            i = arith::SelectOp::create(b, l, valid, i, index(0));
+          Value element = tensor::ExtractOp::create(b, l, input, at);
+          return arith::SelectOp::create(b, l, valid, element, constantFloat(b, l, t, 0.0));
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct EqualLowering : OpConversionPattern<EqualOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(EqualOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType());
+    Type t = type.getElementType();
+    rewriter.replaceOp(
+        op, elementwise(rewriter, op.getLoc(), type, {adaptor.getLhs(), adaptor.getRhs()},
+                        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                          Value equal = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ,
+                                                              args[0], args[1]);
+                          return arith::SelectOp::create(b, l, equal, constantFloat(b, l, t, 1.0),
+                                                         constantFloat(b, l, t, 0.0));
+                        }));
     return success();
   }
 };
@@ -1008,7 +1065,7 @@ void nnc::populateNNToLinalgPatterns(RewritePatternSet &patterns) {
                ReduceLowering<ReduceMeanOp>, ReduceLowering<ReduceMaxOp>, CrossEntropyLowering,
                MseLossLowering, DropoutLowering, ReluGradLowering, OneHotLowering,
                GeluGradLowering, EmbeddingGradLowering, PadLowering, BroadcastLowering,
-               MaxPool2dGradLowering, StopGradientLowering>(ctx);
+               MaxPool2dGradLowering, StopGradientLowering, EqualLowering>(ctx);
   patterns.add<UnaryLowering<ReluOp>>(ctx, relu);
   patterns.add<UnaryLowering<TanhOp>>(ctx, tanhFn);
   patterns.add<UnaryLowering<SigmoidOp>>(ctx, sigmoid);

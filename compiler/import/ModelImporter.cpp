@@ -145,6 +145,7 @@ const llvm::StringMap<OpBuilderFn> &opBuilders() {
       {"exp", buildOp<nn::ExpOp>},
       {"relu_grad", buildOp<nn::ReluGradOp>},
       {"pad", buildOp<nn::PadOp>},
+      {"equal", buildOp<nn::EqualOp>},
       {"broadcast", buildOp<nn::BroadcastOp>},
       {"dropout", buildOp<nn::DropoutOp>},
       {"causal_mask", buildOp<nn::CausalMaskOp>},

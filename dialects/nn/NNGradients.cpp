@@ -344,13 +344,54 @@ LogicalResult EmbeddingOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value
 }
 
 LogicalResult SliceOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
-  if (getStep() && llvm::any_of(*getStep(), [](int64_t s) { return s != 1; }))
-    return emitOpError("has no gradient for steps other than 1 yet");
+  // g back at the taken positions: zeros before (start), between (step - 1) and after them.
+  ArrayRef<int64_t> shape = typeOf(getInput()).getShape(), outShape = typeOf(g).getShape();
+  SmallVector<int64_t> ones(shape.size(), 1), interior, high;
+  ArrayRef<int64_t> step = getStep().value_or(ArrayRef<int64_t>(ones));
+  for (auto [d, dim] : llvm::enumerate(shape)) {
+    int64_t last = outShape[d] == 0 ? getStart()[d] - 1 : getStart()[d] + (outShape[d] - 1) * step[d];
+    interior.push_back(step[d] - 1);
+    high.push_back(dim - last - 1);
+  }
+  bool strided = llvm::any_of(interior, [](int64_t i) { return i != 0; });
+  grads.assign({PadOp::create(b, getLoc(), g, getStart(), high,
+                              strided ? b.getDenseI64ArrayAttr(interior) : DenseI64ArrayAttr())
+                    .getResult()});
+  return success();
+}
+
+LogicalResult PadOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  // The input's elements, taken back out of g.
   ArrayRef<int64_t> shape = typeOf(getInput()).getShape();
-  SmallVector<int64_t> high;
-  for (auto [dim, limit] : llvm::zip(shape, getLimit()))
-    high.push_back(dim - limit);
-  grads.assign({PadOp::create(b, getLoc(), g, getStart(), high).getResult()});
+  SmallVector<int64_t> zeros(shape.size(), 0), limit, step;
+  ArrayRef<int64_t> interior = getInterior().value_or(ArrayRef<int64_t>(zeros));
+  for (auto [d, n] : llvm::enumerate(shape)) {
+    step.push_back(interior[d] + 1);
+    limit.push_back(getLow()[d] + (n > 0 ? (n - 1) * step.back() + 1 : 0));
+  }
+  bool strided = llvm::any_of(step, [](int64_t s) { return s != 1; });
+  grads.assign({SliceOp::create(b, getLoc(), g, getLow(), limit,
+                                strided ? b.getDenseI64ArrayAttr(step) : DenseI64ArrayAttr())
+                    .getResult()});
+  return success();
+}
+
+LogicalResult BroadcastOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  grads.assign({unbroadcast(b, getLoc(), g, typeOf(getInput()))});
+  return success();
+}
+
+LogicalResult SqrtOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  // d sqrt(x) = 1 / (2 sqrt(x)), from the output.
+  Location loc = getLoc();
+  grads.assign({DivOp::create(b, loc, MulOp::create(b, loc, g, scalar(b, loc, g, 0.5)),
+                              getResult())
+                    .getResult()});
+  return success();
+}
+
+LogicalResult ExpOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  grads.assign({MulOp::create(b, getLoc(), g, getResult()).getResult()});
   return success();
 }
 
@@ -379,6 +420,21 @@ LogicalResult ReduceMeanOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Valu
   Value scaled = DivOp::create(b, getLoc(), g, scalar(b, getLoc(), g, count));
   grads.assign({broadcastBack(b, getLoc(), scaled, input, getAxes(),
                               getKeepdim().value_or(defaults::kKeepdim))});
+  return success();
+}
+
+LogicalResult ReduceMaxOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  // g shared evenly by the positions that hold the maximum (PyTorch's amax).
+  if (failed(requireFloat(*this)))
+    return failure();
+  Location loc = getLoc();
+  RankedTensorType input = typeOf(getInput());
+  bool keepdim = getKeepdim().value_or(defaults::kKeepdim);
+  Value max = broadcastBack(b, loc, getResult(), input, getAxes(), keepdim);
+  Value mask = EqualOp::create(b, loc, getInput(), max);
+  Value count = ReduceSumOp::create(b, loc, mask, getAxes(), b.getBoolAttr(true));
+  Value share = MulOp::create(b, loc, mask, broadcastBack(b, loc, g, input, getAxes(), keepdim));
+  grads.assign({DivOp::create(b, loc, share, count).getResult()});
   return success();
 }
 

@@ -758,16 +758,25 @@ LogicalResult PadOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc
     return diag.fail("requires attributes 'low' and 'high'");
   auto input = tensorType(adaptor.getInput());
   ArrayRef<int64_t> low = adaptor.getLow(), high = adaptor.getHigh();
-  if (low.size() != static_cast<size_t>(input.getRank()) || high.size() != low.size())
+  SmallVector<int64_t> zeros(input.getRank(), 0);
+  ArrayRef<int64_t> interior = adaptor.getInterior().value_or(ArrayRef<int64_t>(zeros));
+  if (low.size() != static_cast<size_t>(input.getRank()) || high.size() != low.size() ||
+      interior.size() != low.size())
     return diag.fail("expects low and high with one entry per dimension (", input.getRank(), ")");
   SmallVector<int64_t> shape;
   for (int64_t d = 0; d < input.getRank(); ++d) {
-    if (low[d] < 0 || high[d] < 0)
+    if (low[d] < 0 || high[d] < 0 || interior[d] < 0)
       return diag.fail("expects non-negative padding, got ", low[d], " and ", high[d]);
-    shape.push_back(low[d] + input.getDimSize(d) + high[d]);
+    int64_t n = input.getDimSize(d);
+    shape.push_back(low[d] + n + (n > 0 ? (n - 1) * interior[d] : 0) + high[d]);
   }
   types.push_back(RankedTensorType::get(shape, input.getElementType()));
   return success();
+}
+
+LogicalResult EqualOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                        Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  return inferBroadcast(Diag(loc, getOperationName()), adaptor.getLhs(), adaptor.getRhs(), types);
 }
 
 LogicalResult BroadcastOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,

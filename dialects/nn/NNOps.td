@@ -154,8 +154,8 @@ def NN_GeluOp : NN_UnaryOp<"gelu", "the Gaussian error linear unit", [Pure, Decl
   let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
 }
 
-def NN_SqrtOp : NN_UnaryOp<"sqrt", "the square root">;
-def NN_ExpOp : NN_UnaryOp<"exp", "the exponential">;
+def NN_SqrtOp : NN_UnaryOp<"sqrt", "the square root", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]>;
+def NN_ExpOp : NN_UnaryOp<"exp", "the exponential", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]>;
 
 def NN_DropoutOp : NN_UnaryOp<"dropout", "inverted dropout",
                               [DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
@@ -366,7 +366,7 @@ class NN_ReduceOp<string mnemonic, string what, list<Trait> traits = [Pure]>
 
 def NN_ReduceSumOp : NN_ReduceOp<"reduce_sum", "the sum", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]>;
 def NN_ReduceMeanOp : NN_ReduceOp<"reduce_mean", "the mean", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]>;
-def NN_ReduceMaxOp : NN_ReduceOp<"reduce_max", "the maximum">;
+def NN_ReduceMaxOp : NN_ReduceOp<"reduce_max", "the maximum", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]>;
 
 def NN_CrossEntropyOp : NN_Op<"cross_entropy", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let summary = "softmax cross-entropy loss with optional label smoothing";
@@ -436,7 +436,7 @@ def NN_OneHotOp : NN_Op<"one_hot", [Pure]> {
   let assemblyFormat = "$indices prop-dict attr-dict `:` type($indices)";
 }
 
-def NN_BroadcastOp : NN_Op<"broadcast", [Pure]> {
+def NN_BroadcastOp : NN_Op<"broadcast", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let summary = "NumPy broadcast to a shape";
   let description = [{
     Repeats `input` along the dimensions it lacks or has as 1, as NumPy broadcasting does, to
@@ -483,19 +483,36 @@ def NN_EmbeddingGradOp : NN_Op<"embedding_grad", [Pure]> {
   }];
 }
 
-def NN_PadOp : NN_Op<"pad", [Pure]> {
-  let summary = "zero padding before and after each dimension";
+def NN_PadOp : NN_Op<"pad", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
+  let summary = "zero padding before, after and between the elements of each dimension";
   let description = [{
-    Places `input` at offset `low` of a zero tensor `low + input + high` in each dimension (the
-    gradient of a slice).
+    Places `input` at offset `low` of a zero tensor in each dimension, with `interior` zeros
+    (default 0) between neighbouring elements: a dimension of n elements becomes
+    low + n + (n - 1) interior + high, as XLA's pad. The gradient of a (strided) slice.
 
     ```mlir
     %p = nn.pad %g <{low = array<i64: 0, 4>, high = array<i64: 0, 8>}> : tensor<2x4xf32>
     ```
   }];
-  let arguments = (ins NN_FloatTensor:$input, DenseI64ArrayAttr:$low, DenseI64ArrayAttr:$high);
+  let arguments = (ins NN_FloatTensor:$input, DenseI64ArrayAttr:$low, DenseI64ArrayAttr:$high,
+                       OptionalAttr<DenseI64ArrayAttr>:$interior);
   let results = (outs NN_FloatTensor:$result);
   let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
+}
+
+def NN_EqualOp : NN_Op<"equal", [Pure]> {
+  let summary = "elementwise equality as 1 or 0";
+  let description = [{
+    1 where `lhs` equals `rhs`, else 0, in their float type, with NumPy broadcasting (the mask
+    of reduce_max's gradient). Piecewise constant: it passes no gradient.
+
+    ```mlir
+    %m = nn.equal %x, %max : tensor<4x8xf32>, tensor<4x1xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$lhs, NN_FloatTensor:$rhs);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs)";
 }
 
 /// The attributes a convolution's backward op shares with its forward nn.conv2d.

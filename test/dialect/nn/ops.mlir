@@ -867,3 +867,14 @@ func.func @conv_and_pool_backward(%x: tensor<2x3x8x8xf32>, %w: tensor<4x3x3x3xf3
   %3 = nn.stop_gradient %x : tensor<2x3x8x8xf32>
   return %0, %1, %2, %3 : tensor<2x3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<2x3x8x8xf32>, tensor<2x3x8x8xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @pad_interior_and_equal
+// CHECK: nn.pad %{{.+}} <{high = array<i64: 0, 2>, interior = array<i64: 1, 2>, low = array<i64: 1, 0>}> : tensor<2x3xf32>
+// CHECK: nn.equal %{{.+}}, %{{.+}} : tensor<2x3xf32>, tensor<2x1xf32>
+func.func @pad_interior_and_equal(%x: tensor<2x3xf32>, %m: tensor<2x1xf32>) -> (tensor<4x9xf32>, tensor<2x3xf32>) {
+  %0 = nn.pad %x <{low = array<i64: 1, 0>, high = array<i64: 0, 2>, interior = array<i64: 1, 2>}> : tensor<2x3xf32>
+  %1 = nn.equal %x, %m : tensor<2x3xf32>, tensor<2x1xf32>
+  return %0, %1 : tensor<4x9xf32>, tensor<2x3xf32>
+}
