@@ -125,3 +125,17 @@ module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", lear
     return %loss : tensor<f32>
   }
 }
+
+// -----
+
+// A parameter that does not reach the loss is named in a warning and left untrained: no update.
+// CHECK-LABEL: func.func @train_step
+// CHECK-SAME: -> (tensor<f32> {nn.output = "loss"}, tensor<2x2xf32> {nn.updates = "w"})
+// expected-warning @+1 {{parameter 'unused' does not reach the loss: it is not trained}}
+module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.0e-01 : f64}}} {
+  func.func @forward(%t: tensor<2x2xf32> {nn.input = "t"}, %w: tensor<2x2xf32> {nn.param = "w"},
+                     %u: tensor<3xf32> {nn.param = "unused"}) -> (tensor<f32> {nn.output = "loss"}) {
+    %loss = nn.mse_loss %w, %t : tensor<2x2xf32>, tensor<2x2xf32>
+    return %loss : tensor<f32>
+  }
+}
