@@ -47,9 +47,10 @@ class Case:
     """op(operands...) where each float operand is a parameter p_i = x_i (input zeros) + init."""
 
     def __init__(self, name, op, operands, attrs=None, out_shape=None, loss_op=False,
-                 int_operand=None):
+                 int_operand=None, soft_target=False):
         self.name, self.op, self.operands, self.attrs = name, op, operands, attrs or {}
         self.out_shape, self.loss_op, self.int_operand = out_shape, loss_op, int_operand
+        self.soft_target = soft_target  # the labels input r is a distribution shaped like p0
 
 
 def model_text(case, rng):
@@ -59,6 +60,8 @@ def model_text(case, rng):
     lines.append(f'inputs {{ name: "x" {fmt_type([1])} role: FEATURES }}')
     if case.int_operand is not None:
         lines.append(f'inputs {{ name: "r" {fmt_type(case.int_operand.shape, "I64")} role: LABELS }}')
+    elif case.soft_target:
+        lines.append(f'inputs {{ name: "r" {fmt_type(case.operands[0].shape)} role: LABELS }}')
     elif not case.loss_op or case.op == "mse_loss":
         lines.append(f'inputs {{ name: "r" {fmt_type(case.out_shape)} role: LABELS }}')
     names = []
@@ -71,7 +74,7 @@ def model_text(case, rng):
     inputs = ["a0"] + names[1:]
     if case.int_operand is not None:
         inputs.append("r")
-    if case.op == "mse_loss":
+    if case.op == "mse_loss" or case.soft_target:
         inputs.append("r")
     attrs = " ".join(attr_text(k, v) for k, v in case.attrs.items())
     lines.append(f'nodes {{ name: "op" op: "{case.op}" inputs: [{", ".join(map(repr, inputs))}] '
@@ -151,6 +154,8 @@ def cases(rng):
         Case("mse_loss", "mse_loss", [f(3, 4)], out_shape=[3, 4], loss_op=True),
         Case("cross_entropy", "cross_entropy", [f(4, 5)], {"label_smoothing": 0.1},
              out_shape=[], loss_op=True, int_operand=np.zeros(4, np.int64)),
+        Case("cross_entropy_soft", "cross_entropy", [f(4, 5)], {"label_smoothing": 0.1},
+             out_shape=[], loss_op=True, soft_target=True),
         Case("cross_entropy_sum", "cross_entropy", [f(2, 3, 5)], {"reduction": "sum"},
              out_shape=[], loss_op=True, int_operand=np.zeros((2, 3), np.int64)),
     ]
@@ -173,6 +178,9 @@ def check(case, args, rng):
     run([args.nnc, "compile", model, "-o", plan])
     if case.int_operand is not None:
         r = rng.integers(0, case.operands[0].shape[-1], case.int_operand.shape).astype(np.int64)
+    elif case.soft_target:
+        e = np.exp(rng.uniform(-2, 2, case.operands[0].shape))
+        r = (e / e.sum(-1, keepdims=True)).astype(np.float32)
     else:
         r = rng.uniform(-1, 1, case.out_shape).astype(np.float32)
     xs, rs = os.path.join(work, "x.npy"), os.path.join(work, "r.npy")
