@@ -128,7 +128,7 @@ private:
 };
 
 std::string recordWhat(const std::string &name) {
-  return name == kStateRecord ? "the state fields" : "tensor '" + name + "'";
+  return name == kStateRecord ? "the state record" : "tensor '" + name + "'";
 }
 
 Status parseTensor(std::string_view payload, const std::string &name, const std::string &path,
@@ -209,7 +209,7 @@ nnc::StatusOr<Checkpoint> parseCheckpoint(std::string_view bytes, const std::str
     if (sum != nnc::fnv1a64(std::string(payload)))
       return Status::error(path + ": " + what + " is corrupt (checksum mismatch)");
     if (first != (recordName == kStateRecord))
-      return Status::error(path + ": the state fields must come first, got " + what);
+      return Status::error(path + ": the state record must come first, got " + what);
     if (first) {
       if (Status s = parseState(std::string(payload), path, checkpoint); !s.ok())
         return s;
@@ -226,7 +226,7 @@ nnc::StatusOr<Checkpoint> parseCheckpoint(std::string_view bytes, const std::str
   if (Status s = in.get("the file checksum", sum); !s.ok())
     return s;
   if (first)
-    return Status::error(path + ": truncated before the state fields");
+    return Status::error(path + ": truncated before the state record");
   if (sum != nnc::fnv1a64(std::string(bytes.substr(0, end))))
     return Status::error(path + ": the file checksum does not match (records were reordered, "
                                 "added or removed)");

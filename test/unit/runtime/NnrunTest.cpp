@@ -290,7 +290,7 @@ TEST_F(NnrunTrainTest, RefusesBadTrainingRuns) {
             "nnrun: error: --train needs --features X.npy and --labels Y.npy");
   EXPECT_EQ(failure({planPath, "--labels", labelsPath}),
             "nnrun: error: --labels: needs --train STEPS");
-  EXPECT_EQ(failure({planPath, "--lr", "0.1"}), "nnrun: error: --lr: needs --train STEPS");
+  EXPECT_EQ(failure({planPath, "--lr", "0.1"}), "nnrun: error: --lr: needs --train STEPS or --fit");
   std::vector<std::string> args = trainArgs("3");
   args.insert(args.end(), {"--lr", "fast"});
   EXPECT_EQ(failure(args), "nnrun: error: --lr: expects a finite number, got 'fast'");
