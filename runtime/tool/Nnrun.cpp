@@ -151,7 +151,7 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
         options.learningRate = std::strtof(rate.c_str(), &end);
         if (*end != '\0' || !std::isfinite(options.learningRate))
           failure = Failure{arg + ": expects a finite number, got '" + rate + "'"};
-        options.fit.lr = options.learningRate;
+        options.fit.lr = std::strtod(rate.c_str(), nullptr);  // the schedule computes in double
       }
       options.trainFlags.push_back(arg);
     } else if (arg == "--batch-order") {
