@@ -1,0 +1,56 @@
+"""PyTorch mirrors of the example models (examples/{mlp,cnn,chargpt}.cpp), written as functions of
+a dict of parameters named as nnc names them, so that nnc's initial weights (nnrun
+--dump-parameters) load unchanged. Shared by forward_bench.py and train_peer.py.
+
+Details that follow frontend/Layers.cpp: dropout after ReLU (MLP 0.2, CNN 0.5 on fc1, none in the
+GPT), exact (erf) GELU, pre-LN blocks with LayerNorm eps 1e-5, attention scores scaled by
+1/sqrt(head_dim) and causally masked, a bias-free LM head, cross entropy with label smoothing 0.1
+for the Fashion-MNIST models and none for the GPT.
+"""
+import torch
+import torch.nn.functional as F
+
+GPT_CONTEXT, GPT_DMODEL, GPT_HEADS, GPT_VOCAB, GPT_BLOCKS = 128, 128, 4, 128, 2
+
+
+def mlp(p, x, training=False):  # (B, 784) -> (B, 10)
+    h = F.dropout(F.relu(F.linear(x, p["fc1.weight"], p["fc1.bias"])), 0.2, training)
+    h = F.dropout(F.relu(F.linear(h, p["fc2.weight"], p["fc2.bias"])), 0.2, training)
+    return F.linear(h, p["fc3.weight"], p["fc3.bias"])
+
+
+def cnn(p, x, training=False):  # (B, 1, 28, 28) -> (B, 10)
+    h = F.max_pool2d(F.relu(F.conv2d(x, p["conv1.weight"], p["conv1.bias"], padding=1)), 2)
+    h = F.max_pool2d(F.relu(F.conv2d(h, p["conv2.weight"], p["conv2.bias"], padding=1)), 2)
+    h = F.dropout(F.relu(F.linear(h.flatten(1), p["fc1.weight"], p["fc1.bias"])), 0.5, training)
+    return F.linear(h, p["fc2.weight"], p["fc2.bias"])
+
+
+def chargpt(p, tokens, training=False):  # (B, T) int64 -> (B, T, vocab)
+    b, t = tokens.shape
+    d, heads = GPT_DMODEL, GPT_HEADS
+    x = F.embedding(tokens, p["tok_emb.weight"]) + p["pos_emb"]  # (B, T, d)
+    mask = torch.triu(torch.ones(t, t, dtype=torch.bool), 1)
+    for i in range(GPT_BLOCKS):
+        q = lambda n: p[f"h{i}.{n}"]  # noqa: E731
+        a = F.layer_norm(x, (d,), q("ln1.weight"), q("ln1.bias"))
+        qkv = F.linear(a, q("attn.qkv.weight"), q("attn.qkv.bias"))  # (B, T, 3d)
+        qh, kh, vh = (z.view(b, t, heads, d // heads).transpose(1, 2) for z in qkv.split(d, -1))
+        att = (qh @ kh.transpose(-1, -2)) * (1.0 / (d // heads) ** 0.5)  # (B, H, T, T)
+        att = att.masked_fill(mask, float("-inf")).softmax(-1)
+        o = (att @ vh).transpose(1, 2).reshape(b, t, d)
+        x = x + F.linear(o, q("attn.proj.weight"), q("attn.proj.bias"))
+        m = F.layer_norm(x, (d,), q("ln2.weight"), q("ln2.bias"))
+        x = x + F.linear(F.gelu(F.linear(m, q("fc.weight"), q("fc.bias"))), q("proj.weight"),
+                         q("proj.bias"))
+    x = F.layer_norm(x, (d,), p["ln_f.weight"], p["ln_f.bias"])
+    return F.linear(x, p["lm_head.weight"])
+
+
+def loss(model, p, x, y, training=True):
+    """The example's training loss on one batch."""
+    if model == "chargpt":
+        logits = chargpt(p, x, training)
+        return F.cross_entropy(logits.reshape(-1, GPT_VOCAB), y.reshape(-1))
+    logits = {"mlp": mlp, "cnn": cnn}[model](p, x, training)
+    return F.cross_entropy(logits, y, label_smoothing=0.1)

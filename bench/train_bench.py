@@ -1,0 +1,304 @@
+#!/usr/bin/python3
+"""Training-throughput benchmark: nnc against PyTorch (eager and torch.compile), JAX and Debian's
+PyTorch 1.13, training the three example models on this machine in one run.
+
+usage: bench/setup_peers.sh                  # once: PyPI torch and jax[cpu] into .venv-bench/
+       bench/train_bench.py [--quick] [--reps R] [--models mlp,cnn,chargpt] [--record]
+
+Per model (Fashion-MNIST MLP and CNN, batch 128; char-GPT, batch 32 x context 128):
+1. `nnc compile` the example (timed; its "train_step: N FLOPs per call" is the FLOP count used
+   for every runner), and `nnrun --dump-parameters` its initial weights, which every peer loads,
+   so all start from the same point (the GPT has no dropout: its first loss agrees to 4 digits).
+2. Eight random batches of the right shape (uniform pixels, random labels or tokens), in memory
+   as .npy files; step i trains on batch i mod 8, nnrun --train's order.
+3. R repetitions, alternating nnc and the peers, each run a fresh process. Each trains WARMUP
+   steps (compilation, caches) and then STEPS measured steps. nnc's plan loading is excluded by
+   running nnrun twice, with WARMUP and WARMUP + STEPS steps, and taking the difference; the
+   peers time their measured steps themselves (bench/train_peer.py). Each step reads its loss
+   back (nnrun prints it), and the recipe is the examples' AdamW + clipping at a constant LR.
+4. The table: median samples/s (tokens/s for the GPT) with min..max over the repetitions, nnc's
+   ratio to the best peer, GFLOP/s and its share of the measured FMA peak, CPU time per step
+   (user + sys of the measured steps: steadier than wall time on this shared machine), nnc's
+   compile time or the peer's first step (tracing and compilation), peak resident memory
+   (ru_maxrss of the process), and the first and last loss.
+
+Everyone gets the same threads: OMP_NUM_THREADS = MKL_NUM_THREADS = OPENBLAS_NUM_THREADS = 2
+(--threads), torch.set_num_threads, OMP_WAIT_POLICY=PASSIVE (nnrun's oneDNN and PyTorch use
+OpenMP; with spinning pools PyPI PyTorch's MLP step took 230 ms instead of 7 ms here, nnrun's
+27 ms instead of 6 when other jobs share the cores); XLA sizes its pool by the core count.
+A peer that cannot be imported is reported as missing with the reason, one that fails as failed.
+--record rewrites the generated part of bench/RESULTS.md's training section. Full run: about
+15 minutes; --quick: about 4.
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+sys.path.insert(0, BENCH)
+from train_peer import RECIPES  # noqa: E402
+
+BATCHES = 8
+# (warmup, measured) steps per model; the full run's take a few seconds per run.
+STEPS = {"full": {"mlp": (20, 400), "cnn": (3, 20), "chargpt": (2, 6)},
+         "quick": {"mlp": (5, 40), "cnn": (2, 3), "chargpt": (1, 2)}}
+UNIT = {"mlp": "samples/s", "cnn": "samples/s", "chargpt": "tokens/s"}
+RECORD_MARK = "<!-- bench/train_bench.py --record writes below this line -->"
+
+
+class Peer:
+    def __init__(self, name, python, framework):
+        self.name, self.python, self.framework = name, python, framework
+        self.version, self.missing = None, None
+
+    def probe(self, env):
+        module = "jax" if self.framework == "jax" else "torch"
+        check = f"import {module}; print({module}.__version__)"
+        if self.framework == "torch-compile":
+            check += "; assert hasattr(torch, 'compile'), 'no torch.compile'"
+        if not os.path.exists(self.python):
+            self.missing = f"{self.python} not found (run bench/setup_peers.sh)"
+            return
+        r = subprocess.run([self.python, "-c", check], capture_output=True, text=True, env=env)
+        if r.returncode != 0:
+            lines = r.stderr.strip().splitlines() or ["exit code %d" % r.returncode]
+            self.missing = lines[-1]
+        else:
+            self.version = r.stdout.strip()
+
+
+def peers(venv):
+    py = os.path.join(venv, "bin", "python")
+    return [Peer("torch eager", py, "torch"), Peer("torch.compile", py, "torch-compile"),
+            Peer("jax jit", py, "jax"), Peer("torch 1.13 Debian", "/usr/bin/python3", "torch")]
+
+
+def run_process(cmd, env):
+    """Runs cmd to completion: (exit code, stdout, stderr, wall s, rusage)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return proc.returncode, out.read(), err.read(), wall, usage
+
+
+def check(cmd, env):
+    """Runs cmd, exiting on failure: (stdout + stderr, wall s)."""
+    code, out, err, wall, _ = run_process(cmd, env)
+    if code != 0:
+        sys.exit(f"train_bench: {' '.join(cmd)} failed: {err.strip()}")
+    return out + err, wall
+
+
+def cpu_seconds(usage):
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure_peak(work, threads):
+    """The FMA peak of `threads` cores: bench/fma_peak.c's best of five runs on one core times
+    `threads`, or its best on `threads` cores if higher (other jobs on this shared machine often
+    hold a core, which a 2-thread run would mistake for a lower peak)."""
+    flags = open("/proc/cpuinfo").read()
+    width = 64 if " avx512f" in flags else 32
+    exe = os.path.join(work, "fma_peak")
+    subprocess.run(["cc", "-O3", "-march=native", f"-DVEC_BYTES={width}", "-pthread",
+                    os.path.join(BENCH, "fma_peak.c"), "-o", exe], check=True)
+    def best(n):
+        return max(float(subprocess.run([exe, str(n), "30000000"], capture_output=True,
+                                        text=True, check=True).stdout) for _ in range(5))
+    one, all_ = best(1), best(threads)
+    return max(one * threads, all_), one, all_, width
+
+
+def nnc_run(bins, plan, data, lr, warmup, steps, env):
+    """One repetition of nnrun: two processes, WARMUP and WARMUP + STEPS steps."""
+    def train(n):
+        cmd = [bins["nnrun"], plan, "--train", str(n), "--features", data[0], "--labels",
+               data[1], "--lr", repr(lr)]
+        code, out, err, wall, usage = run_process(cmd, env)
+        if code != 0:
+            raise RuntimeError(err.strip().splitlines()[-1] if err.strip() else f"exit {code}")
+        losses = [float(l.split()[3]) for l in out.splitlines() if l.startswith("step ")]
+        return wall, usage, losses
+    short_wall, short_usage, _ = train(warmup)
+    long_wall, long_usage, losses = train(warmup + steps)
+    return dict(step_s=(long_wall - short_wall) / steps,
+                cpu_s=(cpu_seconds(long_usage) - cpu_seconds(short_usage)) / steps,
+                rss_mb=long_usage.ru_maxrss / 1024, first_loss=losses[0], last_loss=losses[-1])
+
+
+def peer_run(peer, model, params_dir, data, warmup, steps, threads, env):
+    cmd = [peer.python, os.path.join(BENCH, "train_peer.py"), peer.framework, model, params_dir,
+           data[0], data[1], str(warmup), str(steps), str(threads)]
+    code, out, err, _, usage = run_process(cmd, env)
+    lines = [l for l in out.splitlines() if l.startswith("{")]
+    if code != 0 or not lines:
+        tail = err.strip().splitlines()
+        raise RuntimeError(tail[-1] if tail else f"exit code {code}")
+    r = json.loads(lines[-1])
+    return dict(step_s=sum(r["step_s"]) / steps, cpu_s=r["cpu_s"] / steps,
+                rss_mb=usage.ru_maxrss / 1024, first_step_s=r["first_step_s"],
+                first_loss=r["first_loss"], last_loss=r["last_loss"])
+
+
+def make_data(model, work):
+    rng = np.random.RandomState(0)
+    b = RECIPES[model]["batch"] * BATCHES
+    if model == "chargpt":
+        x = rng.randint(0, 128, (b, 128)).astype(np.int64)
+        y = rng.randint(0, 128, (b, 128)).astype(np.int64)
+    else:
+        shape = (b, 784) if model == "mlp" else (b, 1, 28, 28)
+        x = rng.rand(*shape).astype(np.float32)
+        y = rng.randint(0, 10, b).astype(np.int64)
+    paths = (os.path.join(work, f"{model}-x.npy"), os.path.join(work, f"{model}-y.npy"))
+    np.save(paths[0], x)
+    np.save(paths[1], y)
+    return paths
+
+
+def bench_model(model, bins, runners, args, env, work):
+    pb, plan = os.path.join(work, f"{model}.pb"), os.path.join(work, f"{model}.plan")
+    check([bins[f"nnc-example-{model}"], pb], env)
+    out, compile_s = check([bins["nnc"], "compile", pb, "-o", plan], env)
+    flops = int(re.search(r"train_step: (\d+) FLOPs per call", out).group(1))
+    params_dir = os.path.join(work, f"{model}-params")
+    check([bins["nnrun"], plan, "--dump-parameters", params_dir], env)
+    data = make_data(model, work)
+    warmup, steps = STEPS["quick" if args.quick else "full"][model]
+    results = {name: [] for name, _ in runners}
+    errors = {}
+    for rep in range(args.reps):  # alternate, so that the machine's noise hits everyone alike
+        for name, peer in runners:
+            if name in errors:
+                continue
+            try:
+                if peer is None:
+                    results[name].append(nnc_run(bins, plan, data, RECIPES[model]["lr"], warmup,
+                                                 steps, env))
+                else:
+                    results[name].append(peer_run(peer, model, params_dir, data, warmup, steps,
+                                                  args.threads, env))
+            except RuntimeError as e:
+                errors[name] = str(e)
+        print(f"  {model}: repetition {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
+    return dict(flops=flops, compile_s=compile_s, results=results, errors=errors, steps=steps,
+                warmup=warmup)
+
+
+def format_model(model, m, runners, peak):
+    per_step = RECIPES[model]["batch"] * (128 if model == "chargpt" else 1)
+    unit = UNIT[model]
+    lines = [f"{model}: batch {RECIPES[model]['batch']}, {m['flops'] / 1e9:.3f} GFLOP per "
+             f"train_step, {m['warmup']} warm-up + {m['steps']} measured steps",
+             f"    {'runner':18} {'version':14} {unit + ' (min..max)':>27} {'GFLOP/s':>8} "
+             f"{'%peak':>6} {'CPU ms/step':>11} {'compile s':>9} {'RSS MB':>7} "
+             f"{'loss first -> last':>19}"]
+    speed = {}
+    for name, peer in runners:
+        version = nnc_version() if peer is None else peer.version or ""
+        if peer is not None and peer.missing:
+            lines.append(f"    {name:18} missing: {peer.missing}")
+            continue
+        if name in m["errors"]:
+            lines.append(f"    {name:18} {version:14} failed: {m['errors'][name]}")
+            continue
+        rs = m["results"][name]
+        rates = [per_step / r["step_s"] for r in rs]
+        med = statistics.median(rates)
+        speed[name] = med
+        gflops = m["flops"] / 1e9 * med / per_step
+        compile_s = m["compile_s"] if peer is None else statistics.median(
+            r["first_step_s"] for r in rs)
+        lines.append(
+            f"    {name:18} {version:14} {med:10.0f} ({min(rates):.0f}..{max(rates):.0f})".ljust(
+                62) + f" {gflops:8.1f} {100 * gflops / peak:5.1f}% "
+            f"{1e3 * statistics.median(r['cpu_s'] for r in rs):11.1f} {compile_s:9.2f} "
+            f"{statistics.median(r['rss_mb'] for r in rs):7.0f} "
+            f"{rs[-1]['first_loss']:8.4f} -> {statistics.median(r['last_loss'] for r in rs):.4f}")
+    peer_speeds = {n: s for n, s in speed.items() if n != "nnc"}
+    if "nnc" in speed and peer_speeds:
+        best = max(peer_speeds, key=peer_speeds.get)
+        lines.append(f"    nnc / best peer ({best}): {speed['nnc'] / peer_speeds[best]:.2f}x")
+    return "\n".join(lines)
+
+
+def nnc_version():
+    r = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                       text=True)
+    return "git " + r.stdout.strip() if r.returncode == 0 else ""
+
+
+def cpu_model():
+    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def record(text):
+    path = os.path.join(BENCH, "RESULTS.md")
+    content = open(path).read()
+    if RECORD_MARK not in content:
+        sys.exit(f"train_bench: {path} lacks the line {RECORD_MARK!r}")
+    head = content[:content.index(RECORD_MARK) + len(RECORD_MARK)]
+    with open(path, "w") as f:
+        f.write(head + "\n\n" + text + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--venv", default=os.path.join(ROOT, ".venv-bench"))
+    ap.add_argument("--quick", action="store_true", help="one repetition of a few steps")
+    ap.add_argument("--reps", type=int, help="repetitions (default 3, --quick 1)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--models", default="mlp,cnn,chargpt")
+    ap.add_argument("--record", action="store_true", help="write the table to bench/RESULTS.md")
+    args = ap.parse_args()
+    args.reps = args.reps or (1 if args.quick else 3)
+    bins = {n: os.path.join(args.build, "bin", n) for n in
+            ("nnc", "nnrun", "nnc-example-mlp", "nnc-example-cnn", "nnc-example-chargpt")}
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", **{
+        v: str(args.threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                       "OPENBLAS_NUM_THREADS")})
+    work = tempfile.mkdtemp(prefix="nnc-train-bench-")
+    peak, one, all_, width = measure_peak(work, args.threads)
+    runners = [("nnc", None)] + [(p.name, p) for p in peers(args.venv)]
+    for _, p in runners[1:]:
+        p.probe(env)
+    header = (f"{datetime.date.today()}, {cpu_model()}, {os.cpu_count()} CPUs, "
+              f"{args.threads} threads, {args.reps} alternating repetitions"
+              f"{' (--quick)' if args.quick else ''}, load average at start "
+              f"{os.getloadavg()[0]:.1f}\nFMA peak {peak:.1f} GFLOP/s (bench/fma_peak.c, {8 * width}-bit "
+              f"FMAs, best of 5: 1 thread {one:.1f}, {args.threads} threads {all_:.1f})")
+    print(header, flush=True)
+    blocks = []
+    for model in args.models.split(","):
+        block = format_model(model, bench_model(model, bins, runners, args, env, work), runners,
+                             peak)
+        print(block, flush=True)
+        blocks.append(block)
+    footer = f"load average at end {os.getloadavg()[0]:.1f}"
+    print(footer)
+    if args.record:
+        record("    " + header.replace("\n", "\n    ") + "\n\n" +
+               "\n\n".join("    " + b for b in blocks) + "\n\n    " + footer)
+
+
+if __name__ == "__main__":
+    main()
