@@ -17,7 +17,19 @@ def Autodiff : Pass<"nnc-autodiff", "mlir::ModuleOp"> {
     Before: `func.func @forward(%x, %y, %w) -> (loss, logits)`
     After:  also `func.func @train_step(%x, %y, %w, %w.momentum, %lr) -> (loss, w', w.momentum')`
   }];
-  let dependentDialects = ["mlir::func::FuncDialect"];
+  let dependentDialects = ["mlir::func::FuncDialect", "nnc::train::TrainDialect"];
+}
+
+def ExpandTrainOps : Pass<"nnc-expand-train-ops", "mlir::func::FuncOp"> {
+  let summary = "Expand `train` ops (optimizer updates, clipping) into `nn` ops";
+  let description = [{
+    The optimize phase's first step: once no pass needs to see an update whole, each `train` op
+    becomes its formula in `nn` ops, which lowering fuses into one loop per parameter.
+
+    Before: `%p2 = train.sgd %p, %g, %lr <{weight_decay = 0.0 : f64}> : tensor<3x8xf32>`
+    After:  `%s = nn.mul %g, %lr ...` then `%p2 = nn.sub %p, %s ...`
+  }];
+  let dependentDialects = ["nnc::nn::NNDialect"];
 }
 
 def ExtractPredict : Pass<"nnc-extract-predict", "mlir::ModuleOp"> {

@@ -6,6 +6,7 @@
 
 #include "compiler/Registration.h"
 #include "compiler/codegen/CpuCodegen.h"
+#include "compiler/codegen/CudaCodegen.h"
 #include "compiler/import/ModelImporter.h"
 #include "compiler/pipeline/Pipeline.h"
 #include "compiler/plan/PlanBuilder.h"
@@ -99,7 +100,7 @@ void printSummary(const Model &model, ModuleOp module, llvm::StringRef output) {
 }
 
 /// The plan phase: builds the plan, writes it (deterministic bytes), prints what it holds.
-int writePlan(const Model &model, ModuleOp module, std::string output,
+int writePlan(const Model &model, ModuleOp module, std::string output, KernelTarget kernels,
               OneLineDiagnostics &diagnostics) {
   if (output == "-") {
     diagnostics.error("a plan is binary: name the output file with -o");
@@ -107,7 +108,7 @@ int writePlan(const Model &model, ModuleOp module, std::string output,
   }
   Plan plan;
   std::string modelBytes = serializeDeterministic(model);
-  if (failed(buildPlan(module, model, modelBytes, hostCpuTarget(), plan))) {
+  if (failed(buildPlan(module, model, modelBytes, hostCpuTarget(), plan, kernels))) {
     if (!diagnostics.sawError())
       diagnostics.error("building the plan failed");
     return 1;
@@ -145,6 +146,10 @@ int compileMain(int argc, char **argv) {
   llvm::cl::opt<std::string> compileTo(
       "compile-to", llvm::cl::desc(compileToHelp),
       llvm::cl::value_desc("phase"), llvm::cl::init("plan"), llvm::cl::cat(category));
+  llvm::cl::opt<std::string> target(
+      "target", llvm::cl::desc("Where the kernels run: cpu (native code for this machine) or cuda "
+                               "(PTX for sm_90; --compile-to=codegen prints it)"),
+      llvm::cl::value_desc("cpu|cuda"), llvm::cl::init("cpu"), llvm::cl::cat(category));
   registerPasses();
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
@@ -173,6 +178,12 @@ int compileMain(int argc, char **argv) {
     llvm::errs() << "nnc: error: phase '" << phase->name << "' is not implemented yet\n";
     return 1;
   }
+
+  if (target != "cpu" && target != "cuda") {
+    llvm::errs() << "nnc: error: --target=" << target << " is not a target (targets: cpu, cuda)\n";
+    return 1;
+  }
+  KernelTarget kernels = target == "cuda" ? KernelTarget::Cuda : KernelTarget::Cpu;
 
   DialectRegistry registry;
   registerDialects(registry);
@@ -208,9 +219,17 @@ int compileMain(int argc, char **argv) {
 
   // By value: lld, which the plan phase runs in process, resets every cl::opt to its default.
   if (phase->phase == Phase::Plan)
-    return writePlan(model, *module, std::string(output), diagnostics);
+    return writePlan(model, *module, std::string(output), kernels, diagnostics);
+  std::string ptx;
+  if (phase->phase == Phase::Codegen && kernels == KernelTarget::Cuda) {
+    CudaKernelLibrary library;
+    if (failed(compileCudaKernels(*module, CudaTarget(), library)))
+      return 1;
+    ptx = printCudaKernelLibrary(library);
+  }
   OwningOpRef<ModuleOp> printed = std::move(module);
-  if (phase->phase == Phase::Codegen && !(printed = lowerKernels(*printed)))
+  if (phase->phase == Phase::Codegen && kernels == KernelTarget::Cpu &&
+      !(printed = lowerKernels(*printed)))
     return 1;
 
   std::string openError;
@@ -219,7 +238,10 @@ int compileMain(int argc, char **argv) {
     llvm::errs() << "nnc: error: " << output << ": " << openError << "\n";
     return 1;
   }
-  printed->print(out->os());
+  if (!ptx.empty())
+    out->os() << ptx;
+  else
+    printed->print(out->os());
   out->os() << "\n";
   out->keep();
   if (output != "-")

@@ -12,11 +12,12 @@ namespace nnc {
 llvm::ArrayRef<PhaseInfo> phases() {
   static const PhaseInfo table[] = {
       {Phase::Import, "import", "model.pb -> verified `nn` IR", true},
-      {Phase::Autodiff, "autodiff", "forward + loss -> @train_step (SGD; VJPs of most ops)", true},
+      {Phase::Autodiff, "autodiff", "forward + loss -> @train_step (VJPs, train-op updates)", true},
       {Phase::Precision, "precision", "mixed-precision casts and loss scaling", false},
       {Phase::Accumulate, "accumulate", "gradient accumulation over micro-batches", false},
       {Phase::Distribute, "distribute", "data-parallel all-reduce, pipeline stages", false},
-      {Phase::Optimize, "optimize", "fused optimizer updates, elementwise fusion", false},
+      {Phase::Optimize, "optimize", "train ops (updates, clipping) -> nn ops, fused when lowered",
+       true},
       {Phase::Lower, "lower", "@predict: nn -> linalg, fusion, kernels + library calls", true},
       {Phase::Codegen, "codegen", "kernels -> native CPU code (prints the kernel IR)", true},
       {Phase::Plan, "plan", "serialized nnc.Plan (buffer assignment, commands, kernels)", true},
@@ -37,8 +38,12 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm) {
   if (last < Phase::Autodiff)
     return;
   pm.addPass(createAutodiff());
+  // precision .. distribute: not built yet, so nothing runs between.
+  if (last < Phase::Optimize)
+    return;
+  pm.addNestedPass<mlir::func::FuncOp>(createExpandTrainOps());
   if (last < Phase::Lower)
-    return; // precision .. optimize: not built yet, so nothing runs between
+    return;
   pm.addPass(createExtractPredict());
   pm.addNestedPass<mlir::func::FuncOp>(createFuseEpilogues());
   pm.addNestedPass<mlir::func::FuncOp>(createLowerNNToLinalg());

@@ -11,9 +11,11 @@
 #include "compiler/plan/PlanBuilder.h"
 
 #include "compiler/codegen/CpuCodegen.h"
+#include "compiler/codegen/CudaCodegen.h"
 #include "compiler/plan/BufferAssignment.h"
 #include "dialects/nn/NNDialect.h"
 #include "proto/plan.pb.h"
+#include "support/Checksum.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -358,7 +360,7 @@ LogicalResult Builder::run(Plan &plan) {
 } // namespace
 
 LogicalResult buildPlan(ModuleOp module, const Model &model, llvm::StringRef modelBytes,
-                        const CpuTarget &target, Plan &plan) {
+                        const CpuTarget &target, Plan &plan, KernelTarget kernels) {
   SmallVector<func::FuncOp> entries;
   for (auto func : module.getOps<func::FuncOp>())
     if (!func->hasAttr("nnc.kernel"))
@@ -381,6 +383,18 @@ LogicalResult buildPlan(ModuleOp module, const Model &model, llvm::StringRef mod
   meta->set_precision("fp32");
   if (failed(Builder(entries, model).run(plan)))
     return failure();
+  if (kernels == KernelTarget::Cuda) {
+    CudaTarget cuda;
+    meta->set_target(TARGET_CUDA);
+    meta->set_target_triple("nvptx64-nvidia-cuda");
+    meta->set_target_cpu(cuda.chip);
+    meta->clear_cpu_features(); // the host only copies and launches
+    CudaKernelLibrary library;
+    if (failed(compileCudaKernels(module, cuda, library)))
+      return failure();
+    plan.set_kernel_library(serializeDeterministic(library));
+    return success();
+  }
   std::string library;
   if (failed(compileKernels(module, target, library)))
     return failure();

@@ -10,8 +10,12 @@ class Model;
 class Plan;
 struct CpuTarget;
 
+/// What executes the plan's kernels: the host CPU (`target`), or an NVIDIA GPU (CUDA).
+enum class KernelTarget { Cpu, Cuda };
+
 /// Fills `plan`: buffer assignment, init and predict command lists, the kernel library, and
 /// metadata (`modelBytes` is hashed into it). Errors are emitted as diagnostics.
 mlir::LogicalResult buildPlan(mlir::ModuleOp module, const Model &model,
-                              llvm::StringRef modelBytes, const CpuTarget &target, Plan &plan);
+                              llvm::StringRef modelBytes, const CpuTarget &target, Plan &plan,
+                              KernelTarget kernels = KernelTarget::Cpu);
 } // namespace nnc

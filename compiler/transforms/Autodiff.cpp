@@ -8,20 +8,20 @@
 //    plan then has no train step (a warning says which node and why). Only values that depend
 //    on a trainable parameter are differentiated; nn.stop_gradient ends a path.
 // 3. Clip the gradients to a global norm (the pre-clip norm is the output "grad_norm"), then
-//    update every trainable parameter (SGD with momentum / Nesterov / L2 decay; Adam; AdamW with
-//    decoupled decay, bias-corrected with the per-step input "nnc.step") and return the loss
-//    followed by the new parameters and state, each marked `nn.updates = "<name>"`.
+//    update every trainable parameter with a `train` op (SGD with momentum / Nesterov / L2
+//    decay; Adam; AdamW with decoupled decay, bias-corrected with the per-step input
+//    "nnc.step") and return the loss followed by the new parameters and state, each marked
+//    `nn.updates = "<name>"`. The optimize phase expands the train ops (ExpandTrainOps.cpp).
 #include "compiler/Passes.h"
 #include "compiler/plan/Flops.h"
 
 #include "dialects/nn/NNDialect.h"
+#include "dialects/train/TrainDialect.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
-
-#include <cmath>
 
 namespace nnc {
 #define GEN_PASS_DEF_AUTODIFF
@@ -68,77 +68,44 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
     return b.getDictionaryAttr(b.getNamedAttr("nn.updates", b.getStringAttr(name)));
   }
 
-  /// PyTorch's clip_grad_norm_: scales every gradient by min(1, max / (norm + 1e-6)), norm the
-  /// 2-norm of all gradients together, and returns that (pre-clip) norm.
+  /// PyTorch's clip_grad_norm_ over every gradient together; returns the pre-clip norm.
   Value clipByGlobalNorm(OpBuilder &b, Location loc, SmallVectorImpl<Value> &grads, double max) {
-    Value sumSquares;
-    for (Value g : grads) {
-      if (!g)
-        continue;
-      int64_t rank = cast<RankedTensorType>(g.getType()).getRank();
-      Value squares = MulOp::create(b, loc, g, g);
-      Value sum = rank == 0 ? squares
-                            : ReduceSumOp::create(b, loc, squares,
-                                                  llvm::to_vector(llvm::seq<int64_t>(0, rank)),
-                                                  BoolAttr())
-                                  .getResult();
-      sumSquares = sumSquares ? AddOp::create(b, loc, sumSquares, sum).getResult() : sum;
-    }
-    Type t = cast<RankedTensorType>(sumSquares.getType()).getElementType();
-    auto constant = [&](double v) { return scalarConstant(b, loc, t, v); };
-    Value norm = SqrtOp::create(b, loc, sumSquares);
-    Value coef = DivOp::create(b, loc, constant(max), AddOp::create(b, loc, norm, constant(1e-6)));
-    // min(coef, 1) = 1 - relu(1 - coef)
-    Value clamped = SubOp::create(
-        b, loc, constant(1.0), ReluOp::create(b, loc, SubOp::create(b, loc, constant(1.0), coef)));
+    SmallVector<Value> present;
+    for (Value g : grads)
+      if (g)
+        present.push_back(g);
+    Value norm = nnc::train::GlobalNormOp::create(b, loc, present);
     for (Value &g : grads)
       if (g)
-        g = MulOp::create(b, loc, g, clamped);
+        g = nnc::train::ClipOp::create(b, loc, g, norm, b.getF64FloatAttr(max));
     return norm;
   }
 
-  /// One parameter's optimizer step, as PyTorch's SGD / Adam / AdamW; `nextState` gets the new
-  /// state in the order of the state arguments.
+  /// One parameter's optimizer step as a `train` op; `nextState` gets the new state in the
+  /// order of the state arguments.
   Value update(OpBuilder &b, Location loc, const OptimizerOptions &opt, Value param, Value g,
                ArrayRef<BlockArgument> state, Value lr, Value stepCount,
                SmallVectorImpl<Value> &nextState) {
-    auto type = cast<RankedTensorType>(param.getType());
-    auto constant = [&](double v) { return scalarConstant(b, loc, type.getElementType(), v); };
-    auto mul = [&](Value x, Value y) { return MulOp::create(b, loc, x, y).getResult(); };
-    auto add = [&](Value x, Value y) { return AddOp::create(b, loc, x, y).getResult(); };
-    auto sub = [&](Value x, Value y) { return SubOp::create(b, loc, x, y).getResult(); };
-    auto div = [&](Value x, Value y) { return DivOp::create(b, loc, x, y).getResult(); };
     // Weight decay applies to weight matrices (rank >= 2) unless the spec says all parameters.
+    auto type = cast<RankedTensorType>(param.getType());
     bool decays = opt.weightDecay != 0 && (opt.decayAll || type.getRank() >= 2);
+    FloatAttr decay = b.getF64FloatAttr(decays ? opt.weightDecay : 0.0);
+    if (opt.kind == "sgd" && opt.momentum == 0)
+      return nnc::train::SgdOp::create(b, loc, param, g, lr, decay);
     if (opt.kind == "sgd") {
-      // g += wd p; buf = m buf + g; d = nesterov ? g + m buf : buf; p -= lr d.
-      if (decays)
-        g = add(g, mul(param, constant(opt.weightDecay)));
-      Value direction = g;
-      if (opt.momentum != 0) {
-        Value next = add(mul(state[0], constant(opt.momentum)), g);
-        nextState.push_back(next);
-        direction = opt.nesterov ? add(g, mul(next, constant(opt.momentum))) : next;
-      }
-      return sub(param, mul(direction, lr));
+      auto sgd = nnc::train::SgdMomentumOp::create(b, loc, param, g, state[0], lr,
+                                              b.getF64FloatAttr(opt.momentum),
+                                              b.getBoolAttr(opt.nesterov), decay);
+      nextState.push_back(sgd.getNewBuffer());
+      return sgd.getNewParam();
     }
-    // Adam / AdamW: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
-    // p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps), b^t = exp(t ln b).
-    if (decays && opt.kind == "adam")
-      g = add(g, mul(param, constant(opt.weightDecay)));
-    if (decays && opt.kind == "adamw")
-      param = mul(param, sub(constant(1.0), mul(lr, constant(opt.weightDecay))));
-    Value m = add(mul(state[0], constant(opt.beta1)), mul(g, constant(1.0 - opt.beta1)));
-    Value v = add(mul(state[1], constant(opt.beta2)), mul(mul(g, g), constant(1.0 - opt.beta2)));
-    nextState.append({m, v});
-    auto correction = [&](double beta) { // 1 - beta^t
-      return sub(constant(1.0),
-                 ExpOp::create(b, loc, mul(stepCount, constant(std::log(beta)))).getResult());
-    };
-    Value stepSize = div(lr, correction(opt.beta1));
-    Value denom = add(div(SqrtOp::create(b, loc, v), SqrtOp::create(b, loc, correction(opt.beta2))),
-                      constant(opt.epsilon));
-    return sub(param, mul(div(m, denom), stepSize));
+    auto adam = nnc::train::AdamOp::create(b, loc, param, g, state[0], state[1], lr, stepCount,
+                                      b.getF64FloatAttr(opt.beta1), b.getF64FloatAttr(opt.beta2),
+                                      b.getF64FloatAttr(opt.epsilon), decay,
+                                      b.getBoolAttr(opt.kind == "adamw"));
+    nextState.push_back(adam.getNewExpAvg());
+    nextState.push_back(adam.getNewExpAvgSq());
+    return adam.getNewParam();
   }
 
   void runOnOperation() override {

@@ -14,8 +14,7 @@
 // CHECK: %[[DH:.+]] = nn.relu_grad %[[R]], %{{.+}} : tensor<4x3xf32>, tensor<4x3xf32>
 // CHECK: %[[DHT:.+]] = nn.transpose %[[DH]] <{permutation = array<i64: 1, 0>}>
 // CHECK: %[[DW:.+]] = nn.matmul %[[DHT]], %[[X]] : tensor<3x4xf32>, tensor<4x8xf32>
-// CHECK: %[[STEP:.+]] = nn.mul %[[DW]], %[[LR]]
-// CHECK: %[[NEW:.+]] = nn.sub %[[W]], %[[STEP]]
+// CHECK: %[[NEW:.+]] = train.sgd %[[W]], %[[DW]], %[[LR]] <{weight_decay = 0.000000e+00 : f64}> : tensor<3x8xf32>
 // CHECK: return %[[LOSS]], %[[NEW]]
 module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.0e-01 : f64}}} {
   func.func @forward(%x: tensor<4x8xf32> {nn.input = "x"}, %y: tensor<4xi64> {nn.input = "y"},
@@ -66,14 +65,16 @@ module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", lear
 // AdamW keeps two state tensors per parameter and takes the step number for bias correction;
 // clipping returns the pre-clip global norm.
 // CHECK-LABEL: func.func @train_step
-// CHECK-SAME: {nn.init = {kind = "zeros"}, nn.param = "w.exp_avg", nn.trainable = false}
-// CHECK-SAME: {nn.init = {kind = "zeros"}, nn.param = "w.exp_avg_sq", nn.trainable = false}
-// CHECK-SAME: {nn.input = "nnc.learning_rate"}
-// CHECK-SAME: {nn.input = "nnc.step"}
+// CHECK-SAME: %[[W:[^:]+]]: tensor<2x2xf32> {nn.param = "w"}
+// CHECK-SAME: %[[M:[^:]+]]: tensor<2x2xf32> {nn.init = {kind = "zeros"}, nn.param = "w.exp_avg", nn.trainable = false}
+// CHECK-SAME: %[[V:[^:]+]]: tensor<2x2xf32> {nn.init = {kind = "zeros"}, nn.param = "w.exp_avg_sq", nn.trainable = false}
+// CHECK-SAME: %[[LR:[^:]+]]: tensor<f32> {nn.input = "nnc.learning_rate"}
+// CHECK-SAME: %[[T:[^:]+]]: tensor<f32> {nn.input = "nnc.step"}
 // CHECK-SAME: -> (tensor<f32> {nn.output = "loss"}, tensor<f32> {nn.output = "grad_norm"}, tensor<2x2xf32> {nn.updates = "w"}, tensor<2x2xf32> {nn.updates = "w.exp_avg"}, tensor<2x2xf32> {nn.updates = "w.exp_avg_sq"})
-// CHECK: nn.sqrt
-// CHECK: nn.relu
-// CHECK: nn.exp
+// CHECK: %[[NORM:.+]] = train.global_norm %[[G:.+]] : tensor<2x2xf32>
+// CHECK: %[[C:.+]] = train.clip %[[G]], %[[NORM]] <{max_norm = 1.000000e+00 : f64}> : tensor<2x2xf32>
+// CHECK: %[[P:[^,]+]], %[[M2:[^,]+]], %[[V2:[^ ]+]] = train.adam %[[W]], %[[C]], %[[M]], %[[V]], %[[LR]], %[[T]] <{beta1 = 9.000000e-01 : f64, beta2 = 0.99899999999999999 : f64, decoupled = true, epsilon = 1.000000e-08 : f64, weight_decay = 1.000000e-02 : f64}> : tensor<2x2xf32>
+// CHECK: return %{{.+}}, %[[NORM]], %[[P]], %[[M2]], %[[V2]]
 module attributes {nn.training = {grad_clip_norm = 1.0 : f64, loss = "loss", optimizer = {kind = "adamw", learning_rate = 1.0e-03 : f64, weight_decay = 1.0e-02 : f64}}} {
   func.func @forward(%t: tensor<2x2xf32> {nn.input = "t"}, %w: tensor<2x2xf32> {nn.param = "w"})
       -> (tensor<f32> {nn.output = "loss"}) {
@@ -110,13 +111,13 @@ module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", lear
 // -----
 
 // nn.stop_gradient cuts the path: only the direct use of w gets a gradient (w * 2 from w * w
-// would add a second term), so the update is lr * stop(w).
+// would add a second term), so the gradient is stop(w).
 // CHECK-LABEL: func.func @train_step
 // CHECK: %[[S:.+]] = nn.stop_gradient %[[W:[^ ]+]] : tensor<2x2xf32>
 // CHECK: nn.mul %[[W]], %[[S]]
 // CHECK: %[[G:.+]] = nn.mul %{{.+}}, %[[S]] : tensor<2x2xf32>, tensor<2x2xf32>
 // CHECK-NOT: nn.add
-// CHECK: nn.mul %[[G]], %{{.+}} : tensor<2x2xf32>, tensor<f32>
+// CHECK: train.sgd %[[W]], %[[G]]
 module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.0e-01 : f64}}} {
   func.func @forward(%w: tensor<2x2xf32> {nn.param = "w"}) -> (tensor<f32> {nn.output = "loss"}) {
     %s = nn.stop_gradient %w : tensor<2x2xf32>

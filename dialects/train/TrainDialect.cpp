@@ -1,0 +1,73 @@
+// The `train` dialect's registration and result-type inference, which is also each op's check
+// that its tensors belong together (the gradient and state shaped like the parameter).
+#include "dialects/train/TrainDialect.h"
+
+#include "dialects/nn/NNDialect.h"
+
+using namespace mlir;
+using namespace nnc::train;
+
+#include "dialects/train/TrainDialect.cpp.inc"
+
+void TrainDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/train/TrainOps.cpp.inc"
+      >();
+}
+
+#define GET_OP_CLASSES
+#include "dialects/train/TrainOps.cpp.inc"
+
+namespace {
+
+/// Checks that every tensor in `like` has `param`'s type and adds that type `results` times.
+LogicalResult inferLikeParam(std::optional<Location> loc, StringRef opName, Value param,
+                             ArrayRef<std::pair<StringRef, Value>> like, int results,
+                             SmallVectorImpl<Type> &types) {
+  if (!param)
+    return emitOptionalError(loc, "'", opName, "' op expects a parameter");
+  for (auto [name, value] : like)
+    if (value && value.getType() != param.getType())
+      return emitOptionalError(loc, "'", opName, "' op expects ", name,
+                               " to have the parameter's type ", param.getType(), ", got ",
+                               value.getType());
+  types.append(results, param.getType());
+  return success();
+}
+
+} // namespace
+
+LogicalResult GlobalNormOp::verify() {
+  if (getGrads().empty())
+    return emitOpError("expects at least one gradient");
+  return success();
+}
+
+LogicalResult ClipOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                       Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  if (adaptor.getProperties().max_norm && !(adaptor.getMaxNorm().convertToDouble() > 0))
+    return emitOptionalError(loc, "'train.clip' op expects a positive max_norm");
+  return inferLikeParam(loc, "train.clip", adaptor.getGrad(), {}, 1, types);
+}
+
+LogicalResult SgdOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                      Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  return inferLikeParam(loc, "train.sgd", adaptor.getParam(), {{"grad", adaptor.getGrad()}}, 1,
+                        types);
+}
+
+LogicalResult SgdMomentumOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                              Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  return inferLikeParam(loc, "train.sgd_momentum", adaptor.getParam(),
+                        {{"grad", adaptor.getGrad()}, {"buffer", adaptor.getBuffer()}}, 2, types);
+}
+
+LogicalResult AdamOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                       Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  return inferLikeParam(loc, "train.adam", adaptor.getParam(),
+                        {{"grad", adaptor.getGrad()},
+                         {"exp_avg", adaptor.getExpAvg()},
+                         {"exp_avg_sq", adaptor.getExpAvgSq()}},
+                        3, types);
+}

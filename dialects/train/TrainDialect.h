@@ -1,0 +1,14 @@
+// The `train` dialect: optimizer updates and gradient clipping (see TrainOps.td).
+#pragma once
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "dialects/train/TrainDialect.h.inc"
+
+#define GET_OP_CLASSES
+#include "dialects/train/TrainOps.h.inc"

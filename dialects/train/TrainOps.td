@@ -1,0 +1,118 @@
+// The `train` dialect: the ops of a training step that are not model math — optimizer updates
+// and gradient clipping. The autodiff pass emits them; the optimize phase expands each into `nn`
+// ops, which lowering fuses into one loop per parameter. Keeping them whole until then lets the
+// passes in between (precision, accumulation, distribution) see "the update of parameter p".
+#ifndef NNC_DIALECT_TRAIN_OPS_TD
+#define NNC_DIALECT_TRAIN_OPS_TD
+
+include "dialects/nn/NNDialect.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/CommonAttrConstraints.td"
+
+def Train_Dialect : Dialect {
+  let name = "train";
+  let cppNamespace = "::nnc::train";
+  let summary = "Training-step ops: optimizer updates and gradient clipping";
+  let dependentDialects = ["::nnc::nn::NNDialect"];
+}
+
+def Train_Scalar : 0DTensorOf<[F32]> {
+  let builderCall = "::mlir::RankedTensorType::get({}, $_builder.getF32Type())";
+}
+
+class Train_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Train_Dialect, mnemonic, !listconcat(traits, [Pure, InferTypeOpAdaptor])>;
+
+// Its one result type is fixed (a scalar f32), so ODS infers it without InferTypeOpAdaptor.
+def Train_GlobalNormOp : Op<Train_Dialect, "global_norm", [Pure]> {
+  let summary = "the 2-norm of all gradients together";
+  let description = [{
+    sqrt(sum over every operand of sum(g^2)): the norm global-norm clipping compares with its
+    bound, and the pre-clip value reported to monitoring.
+
+    ```mlir
+    %norm = train.global_norm %gw, %gb : tensor<10x784xf32>, tensor<10xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<NN_FloatTensor>:$grads);
+  let results = (outs Train_Scalar:$norm);
+  let assemblyFormat = "$grads attr-dict `:` type($grads)";
+  let hasVerifier = 1;
+}
+
+def Train_ClipOp : Train_Op<"clip"> {
+  let summary = "a gradient scaled to a global-norm bound";
+  let description = [{
+    `grad` * min(1, `max_norm` / (`norm` + 1e-6)), as PyTorch's clip_grad_norm_.
+
+    ```mlir
+    %c = train.clip %g, %norm <{max_norm = 1.000000e+00 : f64}> : tensor<10x784xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$grad, Train_Scalar:$norm, F64Attr:$max_norm);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $norm prop-dict attr-dict `:` type($grad)";
+}
+
+def Train_SgdOp : Train_Op<"sgd", [AllTypesMatch<["param", "grad"]>]> {
+  let summary = "a plain SGD step";
+  let description = [{
+    `param` - `lr` (`grad` + `weight_decay` `param`), as PyTorch's SGD without momentum (L2
+    weight decay folded into the gradient).
+
+    ```mlir
+    %p2 = train.sgd %p, %g, %lr <{weight_decay = 0.0 : f64}> : tensor<10x784xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$param, NN_FloatTensor:$grad, Train_Scalar:$lr,
+                       F64Attr:$weight_decay);
+  let results = (outs NN_FloatTensor:$new_param);
+  let assemblyFormat = "$param `,` $grad `,` $lr prop-dict attr-dict `:` type($param)";
+}
+
+def Train_SgdMomentumOp
+    : Train_Op<"sgd_momentum", [AllTypesMatch<["param", "grad", "buffer"]>]> {
+  let summary = "an SGD step with momentum (optionally Nesterov)";
+  let description = [{
+    As PyTorch's SGD: g' = `grad` + `weight_decay` `param`; buf' = `momentum` `buffer` + g';
+    `param` - `lr` (`nesterov` ? g' + `momentum` buf' : buf'). Returns the new parameter and
+    the new buffer.
+
+    ```mlir
+    %p2, %b2 = train.sgd_momentum %p, %g, %buf, %lr <{momentum = 0.9 : f64, nesterov = false, weight_decay = 0.0 : f64}> : tensor<10xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$param, NN_FloatTensor:$grad, NN_FloatTensor:$buffer,
+                       Train_Scalar:$lr, F64Attr:$momentum, BoolAttr:$nesterov,
+                       F64Attr:$weight_decay);
+  let results = (outs NN_FloatTensor:$new_param, NN_FloatTensor:$new_buffer);
+  let assemblyFormat = "$param `,` $grad `,` $buffer `,` $lr prop-dict attr-dict `:` type($param)";
+}
+
+def Train_AdamOp
+    : Train_Op<"adam", [AllTypesMatch<["param", "grad", "exp_avg", "exp_avg_sq"]>]> {
+  let summary = "an Adam or AdamW step with bias correction";
+  let description = [{
+    As PyTorch's Adam (`decoupled` = false: L2 decay folded into the gradient) and AdamW
+    (`decoupled` = true: `param` scaled by 1 - `lr` `weight_decay` first):
+    m' = b1 m + (1 - b1) g; v' = b2 v + (1 - b2) g^2;
+    param' = param - lr / (1 - b1^t) * m' / (sqrt(v') / sqrt(1 - b2^t) + eps), t = `step`.
+    Returns the new parameter and moments.
+
+    ```mlir
+    %p2, %m2, %v2 = train.adam %p, %g, %m, %v, %lr, %t <{beta1 = 0.9 : f64, beta2 = 0.999 : f64, decoupled = true, epsilon = 1.0e-08 : f64, weight_decay = 0.01 : f64}> : tensor<10xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$param, NN_FloatTensor:$grad, NN_FloatTensor:$exp_avg,
+                       NN_FloatTensor:$exp_avg_sq, Train_Scalar:$lr, Train_Scalar:$step,
+                       F64Attr:$beta1, F64Attr:$beta2, F64Attr:$epsilon, F64Attr:$weight_decay,
+                       BoolAttr:$decoupled);
+  let results = (outs NN_FloatTensor:$new_param, NN_FloatTensor:$new_exp_avg,
+                      NN_FloatTensor:$new_exp_avg_sq);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $exp_avg `,` $exp_avg_sq `,` $lr `,` $step prop-dict attr-dict `:` type($param)
+  }];
+}
+
+#endif // NNC_DIALECT_TRAIN_OPS_TD
