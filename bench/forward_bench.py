@@ -27,24 +27,9 @@ import tempfile
 os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+from torch_models import cnn, mlp  # noqa: E402  (bench/, this script's directory)
 
 BATCH = 128
-
-
-def mlp(p, x):
-    h = F.relu(F.linear(x, p["fc1.weight"], p["fc1.bias"]))
-    h = F.relu(F.linear(h, p["fc2.weight"], p["fc2.bias"]))
-    return F.linear(h, p["fc3.weight"], p["fc3.bias"])
-
-
-def cnn(p, x):
-    h = F.max_pool2d(F.relu(F.conv2d(x, p["conv1.weight"], p["conv1.bias"], padding=1)), 2)
-    h = F.max_pool2d(F.relu(F.conv2d(h, p["conv2.weight"], p["conv2.bias"], padding=1)), 2)
-    h = F.relu(F.linear(h.flatten(1), p["fc1.weight"], p["fc1.bias"]))
-    return F.linear(h, p["fc2.weight"], p["fc2.bias"])
-
-
 MODELS = {"mlp": (mlp, (BATCH, 784)), "cnn": (cnn, (BATCH, 1, 28, 28))}
 
 
