@@ -29,7 +29,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
-#include "mlir/Dialect/GPU/Utils/GPUUtils.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -40,6 +40,7 @@
 #include "mlir/Interfaces/ViewLikeInterface.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/RegionUtils.h"
 #include "mlir/Target/LLVM/NVVM/Target.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
@@ -93,6 +94,50 @@ void registerCudaExtensions(MLIRContext *context) {
   registerGPUDialectTranslation(registry);
   registerNVVMDialectTranslation(registry);
   context->appendDialectRegistry(registry);
+  // The GPU passes of the pipelines below, registered once per process (the registry is global).
+  static const bool registered = (registerGPUPasses(), true);
+  (void)registered;
+}
+
+/// A kernel whose root is not in destination style (a slice, a pad) bufferizes into a temporary
+/// buffer that is built and then copied whole into the out-argument: build it in the
+/// out-argument instead. The GPU code has no allocator for temporaries.
+void forwardTemporaries(func::FuncOp func) {
+  Block &body = func.getBody().front();
+  SmallVector<memref::AllocOp> allocs(body.getOps<memref::AllocOp>());
+  for (memref::AllocOp alloc : allocs) {
+    memref::CopyOp out;
+    SmallVector<Operation *> deallocs, others;
+    for (Operation *user : alloc->getUsers()) {
+      auto copy = dyn_cast<memref::CopyOp>(user);
+      if (copy && copy.getSource() == alloc.getResult() && !out)
+        out = copy;
+      else if (isa<memref::DeallocOp>(user))
+        deallocs.push_back(user);
+      else
+        others.push_back(user);
+    }
+    auto target = out ? dyn_cast<BlockArgument>(out.getTarget()) : BlockArgument();
+    if (!target || target.getOwner() != &body || target.getType() != alloc.getType() ||
+        !target.hasOneUse())
+      continue;
+    // Every other use (through views too) comes before the copy.
+    for (size_t i = 0; i < others.size(); ++i)
+      if (isa<ViewLikeOpInterface>(others[i]))
+        for (Operation *user : others[i]->getUsers())
+          others.push_back(user);
+    bool before = llvm::all_of(others, [&](Operation *user) {
+      Operation *top = body.findAncestorOpInBlock(*user);
+      return top && top->isBeforeInBlock(out);
+    });
+    if (!before)
+      continue;
+    out.erase();
+    for (Operation *dealloc : deallocs)
+      dealloc->erase();
+    alloc.getResult().replaceAllUsesWith(target);
+    alloc.erase();
+  }
 }
 
 /// Ops that may stay in a kernel's host function: they compute addresses and constants, not data.
@@ -181,6 +226,27 @@ bool isSinkable(Operation *op) {
   return op->getNumRegions() == 0 &&
          (isMemoryEffectFree(op) || isa<ViewLikeOpInterface>(op)) &&
          !isa<memref::AllocOp, memref::AllocaOp>(op);
+}
+
+/// Clones the sinkable ops a launch uses into it, transitively (upstream's
+/// sinkOperationsIntoLaunchOp will not sink a view of a value the launch does not already use).
+void sinkIntoLaunch(gpu::LaunchOp launch) {
+  Region &body = launch.getBody();
+  for (bool changed = true; changed;) {
+    changed = false;
+    SetVector<Value> captured;
+    getUsedValuesDefinedAbove(body, captured);
+    for (Value value : captured) {
+      Operation *def = value.getDefiningOp();
+      if (!def || !isSinkable(def))
+        continue;
+      OpBuilder b(&body.front(), body.front().begin());
+      Operation *clone = b.clone(*def);
+      for (auto [from, to] : llvm::zip(def->getResults(), clone->getResults()))
+        replaceAllUsesInRegionWith(from, to, body);
+      changed = true;
+    }
+  }
 }
 
 /// Moves every gpu.func into one gpu.module @nnc_kernels, each named after the module that held
@@ -311,6 +377,8 @@ OwningOpRef<ModuleOp> lowerKernelsToGpu(ModuleOp module) {
                                    "drop-equivalent-buffer-results,buffer-results-to-out-params,"
                                    "buffer-deallocation-pipeline")))
     return nullptr;
+  for (auto func : kernels->getOps<func::FuncOp>())
+    forwardTemporaries(func);
   kernels->walk([](memref::CopyOp copy) {
     OpBuilder b(copy);
     linalg::CopyOp::create(b, copy.getLoc(), copy.getSource(), copy.getTarget());
@@ -340,8 +408,7 @@ OwningOpRef<ModuleOp> lowerKernelsToGpu(ModuleOp module) {
   SmallVector<gpu::LaunchOp> launches;
   kernels->walk([&](gpu::LaunchOp launch) { launches.push_back(launch); });
   for (gpu::LaunchOp launch : launches)
-    if (failed(sinkOperationsIntoLaunchOp(launch, isSinkable)))
-      return nullptr;
+    sinkIntoLaunch(launch);
   if (failed(runPipeline(*kernels, "gpu-kernel-outlining,canonicalize,cse")) ||
       failed(mergeGpuModules(*kernels)))
     return nullptr;
