@@ -27,3 +27,26 @@ config.substitutions.append(("%protoc", config.protoc))
 config.substitutions.append(("%proto_dir", os.path.join(config.nnc_src_root, "proto")))
 config.substitutions.append(
     ("%expect-error", os.path.join(config.nnc_src_root, "test", "tools", "expect-error")))
+
+# CUDA. `ptxas` (from the CUDA toolkit) assembles the PTX that test/cuda prints; `cuda` marks a
+# machine whose driver opens a GPU, probed through ctypes so that no toolkit is needed.
+ptxas = "/usr/local/cuda/bin/ptxas"
+if os.path.exists(ptxas):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
+
+
+def cuda_device_count():
+    import ctypes
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return 0
+    count = ctypes.c_int(0)
+    if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return 0
+    return count.value
+
+
+if cuda_device_count() > 0:
+    config.available_features.add("cuda")
