@@ -20,6 +20,24 @@ def Autodiff : Pass<"nnc-autodiff", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::func::FuncDialect", "nnc::train::TrainDialect"];
 }
 
+def Precision : Pass<"nnc-precision", "mlir::ModuleOp"> {
+  let summary = "Mixed precision: low-precision compute, fp32 allow-list and master weights";
+  let description = [{
+    Under the module's `nn.training.precision` policy (bf16 or fp16; fp32 does nothing), every
+    float `nn` op of every function computes in the low type except the fp32 allow-list
+    (softmax, log_softmax, layer_norm, losses, reductions by default, or
+    `precision.fp32_ops`); `train` ops (the optimizer) always compute in fp32, so parameters
+    and optimizer state stay fp32 master copies. Casts go where an operand's type differs from
+    its op's (one cast per value and type); function results are cast back to fp32, so a plan's
+    inputs, outputs and parameters keep their types.
+
+    Before: `%h = nn.linear %x, %w : tensor<4x8xf32>, tensor<3x8xf32>`
+    After:  `%xl = nn.cast %x <{dtype = bf16}>`, `%wl = nn.cast %w <{dtype = bf16}>`,
+            `%h = nn.linear %xl, %wl : tensor<4x8xbf16>, tensor<3x8xbf16>`
+  }];
+  let dependentDialects = ["nnc::nn::NNDialect"];
+}
+
 def ExpandTrainOps : Pass<"nnc-expand-train-ops", "mlir::func::FuncOp"> {
   let summary = "Expand `train` ops (optimizer updates, clipping) into `nn` ops";
   let description = [{

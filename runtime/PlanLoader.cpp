@@ -20,8 +20,13 @@ namespace nnrt {
 
 using nnc::Status;
 
+FloatType floatTypeOf(nnc::DType dtype) {
+  return dtype == nnc::F16 ? FloatType::F16 : dtype == nnc::BF16 ? FloatType::BF16 : FloatType::F32;
+}
+
 GemmDesc gemmDescOf(const nnc::Gemm &gemm) {
   GemmDesc desc;
+  desc.type = floatTypeOf(gemm.dtype());
   desc.batch = gemm.batch() == 0 ? 1 : gemm.batch();
   desc.m = gemm.m();
   desc.n = gemm.n();
@@ -35,6 +40,7 @@ GemmDesc gemmDescOf(const nnc::Gemm &gemm) {
 
 Conv2dDesc conv2dDescOf(const nnc::Conv2d &conv) {
   Conv2dDesc desc;
+  desc.type = floatTypeOf(conv.dtype());
   auto copy = [](const auto &from, auto &to) {
     for (int i = 0; i < static_cast<int>(to.size()) && i < from.size(); ++i)
       to[i] = from[i];
@@ -211,14 +217,25 @@ private:
     return Status();
   }
 
+  /// Library calls compute in one float type; unset means F32.
+  static Status floatDType(nnc::DType dtype, const char *what) {
+    if (dtype == nnc::DTYPE_UNSET || dtype == nnc::F32 || dtype == nnc::F16 || dtype == nnc::BF16)
+      return Status();
+    return Status::error(std::string(what) + " dtype must be F32, F16 or BF16, got " +
+                         std::to_string(dtype));
+  }
+
   Status gemm(const nnc::Gemm &gemm) {
+    if (Status s = floatDType(gemm.dtype(), "gemm"); !s.ok())
+      return s;
     GemmDesc d = gemmDescOf(gemm);
     if (d.batch <= 0 || d.m <= 0 || d.n <= 0 || d.k <= 0)
       return Status::error("gemm needs positive sizes, got batch " + std::to_string(d.batch) +
                            ", m " + std::to_string(d.m) + ", n " + std::to_string(d.n) +
                            ", k " + std::to_string(d.k));
-    int64_t a = product({d.batch, d.m, d.k, 4}), c = product({d.batch, d.m, d.n, 4});
-    int64_t b = product({d.broadcastB ? 1 : d.batch, d.k, d.n, 4});
+    int64_t e = bytesOf(d.type);
+    int64_t a = product({d.batch, d.m, d.k, e}), c = product({d.batch, d.m, d.n, e});
+    int64_t b = product({d.broadcastB ? 1 : d.batch, d.k, d.n, e});
     if (a < 0 || b < 0 || c < 0)
       return Status::error("gemm sizes overflow");
     Status s = slice(gemm.a(), a, "operand a");
@@ -227,13 +244,15 @@ private:
     if (s.ok())
       s = slice(gemm.c(), c, "operand c");
     if (s.ok())
-      s = bias(gemm.bias(), d.n * 4);
+      s = bias(gemm.bias(), d.n * e);
     if (s.ok())
       s = postOp(gemm.post_op());
     return s;
   }
 
   Status conv2d(const nnc::Conv2d &conv) {
+    if (Status s = floatDType(conv.dtype(), "conv2d"); !s.ok())
+      return s;
     auto fourPositive = [](const auto &dims) {
       if (dims.size() != 4)
         return false;
@@ -277,8 +296,9 @@ private:
     if (output != expected)
       return Status::error("conv2d output shape [" + join(output) + "] should be [" +
                            join(expected) + "]");
-    int64_t inBytes = product({n, c, h, w, 4}), weightBytes = product({o, cPerGroup, kh, kw, 4});
-    int64_t outBytes = product({n, o, expected[2], expected[3], 4});
+    int64_t e = bytesOf(d.type);
+    int64_t inBytes = product({n, c, h, w, e}), weightBytes = product({o, cPerGroup, kh, kw, e});
+    int64_t outBytes = product({n, o, expected[2], expected[3], e});
     if (inBytes < 0 || weightBytes < 0 || outBytes < 0)
       return Status::error("conv2d sizes overflow");
     Status s = slice(conv.input(), inBytes, "input");
@@ -287,7 +307,7 @@ private:
     if (s.ok())
       s = slice(conv.output(), outBytes, "output");
     if (s.ok())
-      s = bias(conv.bias(), o * 4);
+      s = bias(conv.bias(), o * e);
     if (s.ok())
       s = postOp(conv.post_op());
     if (s.ok() && !nnc::ConvPass_IsValid(conv.pass()))

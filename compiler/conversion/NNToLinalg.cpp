@@ -479,6 +479,28 @@ struct MaxPool2dGradLowering : OpConversionPattern<MaxPool2dGradOp> {
   }
 };
 
+struct CastLowering : OpConversionPattern<CastOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(CastOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType());
+    Type to = type.getElementType();
+    unsigned fromWidth = cast<RankedTensorType>(adaptor.getInput().getType()).getElementTypeBitWidth();
+    rewriter.replaceOp(
+        op, elementwise(rewriter, op.getLoc(), type, adaptor.getInput(),
+                        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                          if (to.getIntOrFloatBitWidth() > fromWidth)
+                            return arith::ExtFOp::create(b, l, to, args[0]);
+                          if (to.getIntOrFloatBitWidth() < fromWidth)
+                            return arith::TruncFOp::create(b, l, to, args[0]);
+                          // f16 <-> bf16: through f32, exact on the way up.
+                          Value wide = arith::ExtFOp::create(b, l, b.getF32Type(), args[0]);
+                          return arith::TruncFOp::create(b, l, to, wide);
+                        }));
+    return success();
+  }
+};
+
 struct StopGradientLowering : OpConversionPattern<StopGradientOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(StopGradientOp op, OpAdaptor adaptor,
@@ -1065,7 +1087,7 @@ void nnc::populateNNToLinalgPatterns(RewritePatternSet &patterns) {
                ReduceLowering<ReduceMeanOp>, ReduceLowering<ReduceMaxOp>, CrossEntropyLowering,
                MseLossLowering, DropoutLowering, ReluGradLowering, OneHotLowering,
                GeluGradLowering, EmbeddingGradLowering, PadLowering, BroadcastLowering,
-               MaxPool2dGradLowering, StopGradientLowering, EqualLowering>(ctx);
+               MaxPool2dGradLowering, StopGradientLowering, EqualLowering, CastLowering>(ctx);
   patterns.add<UnaryLowering<ReluOp>>(ctx, relu);
   patterns.add<UnaryLowering<TanhOp>>(ctx, tanhFn);
   patterns.add<UnaryLowering<SigmoidOp>>(ctx, sigmoid);

@@ -13,7 +13,8 @@ llvm::ArrayRef<PhaseInfo> phases() {
   static const PhaseInfo table[] = {
       {Phase::Import, "import", "model.pb -> verified `nn` IR", true},
       {Phase::Autodiff, "autodiff", "forward + loss -> @train_step (VJPs, train-op updates)", true},
-      {Phase::Precision, "precision", "mixed-precision casts and loss scaling", false},
+      {Phase::Precision, "precision", "mixed precision: low-precision compute, fp32 allow-list",
+       true},
       {Phase::Accumulate, "accumulate", "gradient accumulation over micro-batches", false},
       {Phase::Distribute, "distribute", "data-parallel all-reduce, pipeline stages", false},
       {Phase::Optimize, "optimize", "train ops (updates, clipping) -> nn ops, fused when lowered",
@@ -38,7 +39,10 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm) {
   if (last < Phase::Autodiff)
     return;
   pm.addPass(createAutodiff());
-  // precision .. distribute: not built yet, so nothing runs between.
+  if (last < Phase::Precision)
+    return;
+  pm.addPass(createPrecision());
+  // accumulate and distribute: not built yet, so nothing runs between.
   if (last < Phase::Optimize)
     return;
   pm.addNestedPass<mlir::func::FuncOp>(createExpandTrainOps());

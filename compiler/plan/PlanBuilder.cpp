@@ -172,6 +172,7 @@ LogicalResult Builder::emitCommand(Operation *op, Function &function) {
   Command command;
   command.set_node(nodeName(op->getLoc()));
   PostOp postOp = op->hasAttr("activation") ? POST_OP_RELU : POST_OP_NONE;
+  DType dtype = op->getNumResults() == 1 ? protoType(op->getResult(0).getType()).dtype() : F32;
   auto shape = [](Value v) { return cast<RankedTensorType>(v.getType()).getShape(); };
   if (auto linear = dyn_cast<nn::LinearOp>(op)) {
     Gemm *gemm = command.mutable_gemm();
@@ -239,6 +240,10 @@ LogicalResult Builder::emitCommand(Operation *op, Function &function) {
   } else {
     return op->emitError("cannot be executed by the CPU backend: ") << op->getName();
   }
+  if (command.has_gemm())
+    command.mutable_gemm()->set_dtype(dtype);
+  if (command.has_conv2d())
+    command.mutable_conv2d()->set_dtype(dtype);
   *function.add_commands() = std::move(command);
   return success();
 }

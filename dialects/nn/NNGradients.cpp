@@ -381,6 +381,11 @@ LogicalResult BroadcastOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value
   return success();
 }
 
+LogicalResult CastOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  grads.assign({CastOp::create(b, getLoc(), g, typeOf(getInput()).getElementType()).getResult()});
+  return success();
+}
+
 LogicalResult SqrtOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
   // d sqrt(x) = 1 / (2 sqrt(x)), from the output.
   Location loc = getLoc();

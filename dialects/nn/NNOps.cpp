@@ -465,6 +465,35 @@ LogicalResult MaxPool2dGradOp::inferReturnTypes(MLIRContext *, std::optional<Loc
   return success();
 }
 
+LogicalResult CastOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                       Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  Diag diag(loc, getOperationName());
+  if (failed(requireTensors(diag, {adaptor.getInput()})))
+    return failure();
+  if (!adaptor.getProperties().dtype)
+    return diag.fail("requires attribute 'dtype'");
+  Type dtype = adaptor.getDtype();
+  if (!dtype.isF32() && !dtype.isF16() && !dtype.isBF16())
+    return diag.fail("expects dtype f32, f16 or bf16, got ", dtype);
+  types.push_back(RankedTensorType::get(tensorType(adaptor.getInput()).getShape(), dtype));
+  return success();
+}
+
+OpFoldResult CastOp::fold(FoldAdaptor) {
+  if (getInput().getType() == getType())
+    return getInput();
+  // cast(cast(x : T -> wider) -> T) is x exactly: widening loses nothing.
+  if (auto inner = getInput().getDefiningOp<CastOp>()) {
+    Value x = inner.getInput();
+    auto width = [](Value v) {
+      return cast<RankedTensorType>(v.getType()).getElementTypeBitWidth();
+    };
+    if (x.getType() == getType() && width(inner.getResult()) > width(x))
+      return x;
+  }
+  return {};
+}
+
 LogicalResult StopGradientOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                                Adaptor adaptor, SmallVectorImpl<Type> &types) {
   Diag diag(loc, getOperationName());

@@ -582,6 +582,23 @@ def NN_MaxPool2dGradOp : NN_Op<"max_pool2d_grad", [Pure]> {
   let assemblyFormat = "$input `,` $grad prop-dict attr-dict `:` type($input) `,` type($grad)";
 }
 
+def NN_CastOp : NN_Op<"cast", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
+  let summary = "conversion between float dtypes";
+  let description = [{
+    `input` converted to `dtype` (f32, f16 or bf16), rounding to nearest even when narrowing.
+    The precision pass inserts casts at the boundaries between low-precision compute and the
+    fp32 allow-list; a cast back to the wider type of a value just widened folds away.
+
+    ```mlir
+    %h = nn.cast %x <{dtype = bf16}> : tensor<128x784xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$input, TypeAttr:$dtype);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
+  let hasFolder = 1;
+}
+
 def NN_StopGradientOp : NN_Op<"stop_gradient", [Pure]> {
   let summary = "the identity, through which no gradient flows";
   let description = [{

@@ -22,10 +22,16 @@ namespace nnrt {
 /// An activation fused into a library call's epilogue (nnc::PostOp).
 enum class PostOp { None, Relu };
 
-/// Row-major batched f32 matrix product, as nnc::Gemm: for each b < batch,
+/// The element type of every operand of a library call (nnc::DType F32, F16, BF16).
+enum class FloatType { F32, F16, BF16 };
+
+inline int64_t bytesOf(FloatType type) { return type == FloatType::F32 ? 4 : 2; }
+
+/// Row-major batched matrix product, as nnc::Gemm: for each b < batch,
 ///   c[b] (m, n) = a[b] (m, k) @ (transposeB ? b[b]^T : b[b]) (+ bias (n)), then postOp,
 /// where b[b] is (k, n), or (n, k) when transposeB; broadcastB: one b for every batch.
 struct GemmDesc {
+  FloatType type = FloatType::F32;
   int64_t batch = 1, m = 0, n = 0, k = 0;
   bool transposeB = false;
   bool broadcastB = false;
@@ -36,11 +42,12 @@ struct GemmDesc {
 /// nnc::ConvPass: the forward convolution, or the gradient of its input or of its weight.
 enum class ConvPass { Forward, BackwardData, BackwardWeights };
 
-/// 2-D convolution over NCHW f32 tensors, as nnc::Conv2d / nn.conv2d (PyTorch semantics:
+/// 2-D convolution over NCHW tensors, as nnc::Conv2d / nn.conv2d (PyTorch semantics:
 /// symmetric padding per side, dilation 1 means none). Shapes are the forward convolution's for
 /// every pass; backward passes have no bias and no post-op.
 struct Conv2dDesc {
   ConvPass pass = ConvPass::Forward;
+  FloatType type = FloatType::F32;
   std::array<int64_t, 4> input{};  // N, C, H, W
   std::array<int64_t, 4> weight{}; // O, C / groups, KH, KW
   std::array<int64_t, 4> output{}; // N, O, OH, OW

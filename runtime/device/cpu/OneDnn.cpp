@@ -23,7 +23,18 @@ namespace {
 
 using dnnl::memory;
 using Tag = memory::format_tag;
-constexpr memory::data_type kF32 = memory::data_type::f32;
+
+memory::data_type dataTypeOf(FloatType type) {
+  switch (type) {
+  case FloatType::F16:
+    return memory::data_type::f16;
+  case FloatType::BF16:
+    return memory::data_type::bf16;
+  case FloatType::F32:
+    break;
+  }
+  return memory::data_type::f32;
+}
 
 nnc::Status oneDnnError(const char *what, const std::exception &e) {
   return nnc::Status::error(std::string("oneDNN ") + what + ": " + e.what());
@@ -74,20 +85,20 @@ private:
   std::unordered_map<int, memory> args_;
 };
 
-/// One operand of a convolution primitive: the plan's plain NCHW layout, the layout the
-/// primitive chose, the primitive's argument, and whether the primitive writes it.
+/// One operand of a primitive: the plan's plain layout and type, the ones the primitive chose,
+/// the primitive's argument, and whether the primitive writes it.
 struct ConvOperand {
   memory::desc plain, chosen;
   int arg = 0;
   bool written = false;
 };
 
-/// A convolution pass in oneDNN's preferred layouts: each plan operand (NCHW) whose layout
-/// differs is reordered into a buffer owned by the call before it runs (operands it reads) or
-/// after (operands it writes). The buffers live outside the arena, for the plan's lifetime.
-class OneDnnConvCall final : public LibraryCall {
+/// A primitive in its preferred layouts (or compute type): each plan operand whose layout or
+/// type differs is reordered into a buffer owned by the call before it runs (operands it reads)
+/// or after (operands it writes). The buffers live outside the arena, for the plan's lifetime.
+class OneDnnReorderedCall final : public LibraryCall {
 public:
-  OneDnnConvCall(OneDnnContext &context, dnnl::primitive primitive,
+  OneDnnReorderedCall(OneDnnContext &context, dnnl::primitive primitive,
                  const std::array<ConvOperand, 4> &operands)
       : context_(context), conv_(std::move(primitive)) {
     for (int i = 0; i < 4; ++i) {
@@ -154,37 +165,56 @@ nnc::StatusOr<OneDnnContextPtr> createOneDnnContext() {
 // 3. Bias (n) broadcasts over rows (and batches) as a (1, n) / (1, 1, n) tensor.
 nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareOneDnnGemm(OneDnnContext &context,
                                                               const GemmDesc &desc) {
-  try {
-    int64_t batch = desc.batch, m = desc.m, n = desc.n, k = desc.k;
-    if (desc.broadcastB) {
-      m *= batch;
-      batch = 1;
-    }
+  int64_t batch = desc.batch, m = desc.m, n = desc.n, k = desc.k;
+  if (desc.broadcastB) {
+    m *= batch;
+    batch = 1;
+  }
+  // {a, b, bias, c} in the plan's layouts, with elements of `type`.
+  auto descsOf = [&](memory::data_type type) {
     memory::dims bStrides = desc.transposeB ? memory::dims{1, k} : memory::dims{n, 1};
-    memory::desc a, b, bias, c;
+    std::array<memory::desc, 4> d;
     if (batch == 1) {
-      a = memory::desc({m, k}, kF32, Tag::ab);
-      b = memory::desc({k, n}, kF32, bStrides);
-      c = memory::desc({m, n}, kF32, Tag::ab);
-      if (desc.hasBias)
-        bias = memory::desc({1, n}, kF32, Tag::ab);
+      d = {memory::desc({m, k}, type, Tag::ab), memory::desc({k, n}, type, bStrides),
+           desc.hasBias ? memory::desc({1, n}, type, Tag::ab) : memory::desc(),
+           memory::desc({m, n}, type, Tag::ab)};
     } else {
-      a = memory::desc({batch, m, k}, kF32, Tag::abc);
       bStrides.insert(bStrides.begin(), k * n);
-      b = memory::desc({batch, k, n}, kF32, bStrides);
-      c = memory::desc({batch, m, n}, kF32, Tag::abc);
-      if (desc.hasBias)
-        bias = memory::desc({1, 1, n}, kF32, Tag::abc);
+      d = {memory::desc({batch, m, k}, type, Tag::abc), memory::desc({batch, k, n}, type, bStrides),
+           desc.hasBias ? memory::desc({1, 1, n}, type, Tag::abc) : memory::desc(),
+           memory::desc({batch, m, n}, type, Tag::abc)};
     }
-    dnnl::matmul::desc opDesc = desc.hasBias ? dnnl::matmul::desc(a, b, bias, c)
-                                             : dnnl::matmul::desc(a, b, c);
-    dnnl::matmul::primitive_desc pd(opDesc, postOpAttr(desc.postOp), context.engine);
-    std::array<memory, 4> memories = {
-        memory(a, context.engine, DNNL_MEMORY_NONE), memory(b, context.engine, DNNL_MEMORY_NONE),
-        desc.hasBias ? memory(bias, context.engine, DNNL_MEMORY_NONE) : memory(),
-        memory(c, context.engine, DNNL_MEMORY_NONE)};
+    return d;
+  };
+  auto primitiveFor = [&](const std::array<memory::desc, 4> &d) {
+    dnnl::matmul::desc opDesc = desc.hasBias ? dnnl::matmul::desc(d[0], d[1], d[2], d[3])
+                                             : dnnl::matmul::desc(d[0], d[1], d[3]);
+    return dnnl::matmul::primitive_desc(opDesc, postOpAttr(desc.postOp), context.engine);
+  };
+  std::array<memory::desc, 4> plain = descsOf(dataTypeOf(desc.type));
+  try {
+    dnnl::matmul::primitive_desc pd = primitiveFor(plain);
+    std::array<memory, 4> memories;
+    for (int i = 0; i < 4; ++i)
+      if (!plain[i].is_zero())
+        memories[i] = memory(plain[i], context.engine, DNNL_MEMORY_NONE);
     return std::unique_ptr<LibraryCall>(
         std::make_unique<OneDnnCall>(context, dnnl::matmul(pd), std::move(memories)));
+  } catch (const std::exception &e) {
+    if (desc.type != FloatType::F16)
+      return oneDnnError("cannot prepare the gemm", e);
+  }
+  // oneDNN has f16 matmuls only on CPUs with AVX512-FP16: elsewhere compute in f32, converting
+  // the operands on the way in and the result on the way out.
+  try {
+    std::array<memory::desc, 4> wide = descsOf(memory::data_type::f32);
+    dnnl::matmul::primitive_desc pd = primitiveFor(wide);
+    constexpr int kArgs[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST};
+    std::array<ConvOperand, 4> operands;
+    for (int i = 0; i < 4; ++i)
+      operands[i] = {plain[i], wide[i], kArgs[i], i == 3};
+    return std::unique_ptr<LibraryCall>(
+        std::make_unique<OneDnnReorderedCall>(context, dnnl::matmul(pd), operands));
   } catch (const std::exception &e) {
     return oneDnnError("cannot prepare the gemm", e);
   }
@@ -195,69 +225,84 @@ nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareOneDnnGemm(OneDnnContext &con
 // over the same bytes as PyTorch's (O, C/G, KH, KW). Padding is symmetric, as nn.conv2d's.
 // The backward passes need the forward primitive descriptor as a hint (oneDNN matches their
 // algorithm and layouts to it); it is built for forward_training then.
+/// The convolution of `desc` computed in `compute` (its operands' type, or f32 for f16 operands
+/// where oneDNN has no f16 convolution: the reorders around the call convert).
+static std::unique_ptr<LibraryCall> buildConv2d(OneDnnContext &context, const Conv2dDesc &desc,
+                                                memory::data_type compute) {
+  const memory::data_type type = dataTypeOf(desc.type); // of every operand in the plan
+  const auto &[n, c, h, w] = desc.input;
+  const auto &[o, cPerGroup, kh, kw] = desc.weight;
+  const auto &out = desc.output;
+  int64_t groups = desc.groups;
+  memory::dims srcDims = {n, c, h, w}, dstDims = {out[0], out[1], out[2], out[3]};
+  memory::dims weightDims = groups == 1 ? memory::dims{o, cPerGroup, kh, kw}
+                                        : memory::dims{groups, o / groups, cPerGroup, kh, kw};
+  memory::desc src(srcDims, type, Tag::nchw), dst(dstDims, type, Tag::nchw);
+  memory::desc weights(weightDims, type, groups == 1 ? Tag::oihw : Tag::goihw);
+  memory::desc bias = desc.hasBias ? memory::desc({o}, type, Tag::a) : memory::desc();
+  memory::desc anySrc(srcDims, compute, Tag::any), anyDst(dstDims, compute, Tag::any);
+  memory::desc anyWeights(weightDims, compute, Tag::any);
+  memory::desc computeBias = desc.hasBias ? memory::desc({o}, compute, Tag::a) : memory::desc();
+  memory::dims strides = {desc.stride[0], desc.stride[1]};
+  memory::dims dilates = {desc.dilation[0] - 1, desc.dilation[1] - 1};
+  memory::dims padding = {desc.padding[0], desc.padding[1]};
+  constexpr auto kDirect = dnnl::algorithm::convolution_direct;
+  bool training = desc.pass != ConvPass::Forward;
+  dnnl::convolution_forward::desc forwardDesc(
+      training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference,
+      kDirect, anySrc, anyWeights, computeBias, anyDst, strides, dilates, padding, padding);
+  dnnl::convolution_forward::primitive_desc forward(forwardDesc, postOpAttr(desc.postOp),
+                                                    context.engine);
+  std::unique_ptr<LibraryCall> call;
+  switch (desc.pass) {
+  case ConvPass::Forward:
+    call = std::make_unique<OneDnnReorderedCall>(
+        context, dnnl::convolution_forward(forward),
+        std::array<ConvOperand, 4>{{{src, forward.src_desc(), DNNL_ARG_SRC},
+                                    {weights, forward.weights_desc(), DNNL_ARG_WEIGHTS},
+                                    {bias, computeBias, DNNL_ARG_BIAS},
+                                    {dst, forward.dst_desc(), DNNL_ARG_DST, true}}});
+    break;
+  case ConvPass::BackwardData: {
+    dnnl::convolution_backward_data::primitive_desc pd(
+        dnnl::convolution_backward_data::desc(kDirect, anySrc, anyWeights, anyDst, strides,
+                                              dilates, padding, padding),
+        context.engine, forward);
+    call = std::make_unique<OneDnnReorderedCall>(
+        context, dnnl::convolution_backward_data(pd),
+        std::array<ConvOperand, 4>{{{src, pd.diff_src_desc(), DNNL_ARG_DIFF_SRC, true},
+                                    {weights, pd.weights_desc(), DNNL_ARG_WEIGHTS},
+                                    {},
+                                    {dst, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST}}});
+    break;
+  }
+  case ConvPass::BackwardWeights: {
+    dnnl::convolution_backward_weights::primitive_desc pd(
+        dnnl::convolution_backward_weights::desc(kDirect, anySrc, anyWeights, anyDst, strides,
+                                                 dilates, padding, padding),
+        context.engine, forward);
+    call = std::make_unique<OneDnnReorderedCall>(
+        context, dnnl::convolution_backward_weights(pd),
+        std::array<ConvOperand, 4>{{{src, pd.src_desc(), DNNL_ARG_SRC},
+                                    {weights, pd.diff_weights_desc(), DNNL_ARG_DIFF_WEIGHTS, true},
+                                    {},
+                                    {dst, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST}}});
+    break;
+  }
+  }
+  return call;
+}
+
 nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareOneDnnConv2d(OneDnnContext &context,
                                                                 const Conv2dDesc &desc) {
   try {
-    const auto &[n, c, h, w] = desc.input;
-    const auto &[o, cPerGroup, kh, kw] = desc.weight;
-    const auto &out = desc.output;
-    int64_t groups = desc.groups;
-    memory::dims srcDims = {n, c, h, w}, dstDims = {out[0], out[1], out[2], out[3]};
-    memory::dims weightDims = groups == 1 ? memory::dims{o, cPerGroup, kh, kw}
-                                          : memory::dims{groups, o / groups, cPerGroup, kh, kw};
-    memory::desc src(srcDims, kF32, Tag::nchw), dst(dstDims, kF32, Tag::nchw);
-    memory::desc weights(weightDims, kF32, groups == 1 ? Tag::oihw : Tag::goihw);
-    memory::desc bias = desc.hasBias ? memory::desc({o}, kF32, Tag::a) : memory::desc();
-    memory::desc anySrc(srcDims, kF32, Tag::any), anyDst(dstDims, kF32, Tag::any);
-    memory::desc anyWeights(weightDims, kF32, Tag::any);
-    memory::dims strides = {desc.stride[0], desc.stride[1]};
-    memory::dims dilates = {desc.dilation[0] - 1, desc.dilation[1] - 1};
-    memory::dims padding = {desc.padding[0], desc.padding[1]};
-    constexpr auto kDirect = dnnl::algorithm::convolution_direct;
-    bool training = desc.pass != ConvPass::Forward;
-    dnnl::convolution_forward::desc forwardDesc(
-        training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference,
-        kDirect, anySrc, anyWeights, bias, anyDst, strides, dilates, padding, padding);
-    dnnl::convolution_forward::primitive_desc forward(forwardDesc, postOpAttr(desc.postOp),
-                                                      context.engine);
-    std::unique_ptr<LibraryCall> call;
-    switch (desc.pass) {
-    case ConvPass::Forward:
-      call = std::make_unique<OneDnnConvCall>(
-          context, dnnl::convolution_forward(forward),
-          std::array<ConvOperand, 4>{{{src, forward.src_desc(), DNNL_ARG_SRC},
-                                      {weights, forward.weights_desc(), DNNL_ARG_WEIGHTS},
-                                      {bias, bias, DNNL_ARG_BIAS},
-                                      {dst, forward.dst_desc(), DNNL_ARG_DST, true}}});
-      break;
-    case ConvPass::BackwardData: {
-      dnnl::convolution_backward_data::primitive_desc pd(
-          dnnl::convolution_backward_data::desc(kDirect, anySrc, anyWeights, anyDst, strides,
-                                                dilates, padding, padding),
-          context.engine, forward);
-      call = std::make_unique<OneDnnConvCall>(
-          context, dnnl::convolution_backward_data(pd),
-          std::array<ConvOperand, 4>{{{src, pd.diff_src_desc(), DNNL_ARG_DIFF_SRC, true},
-                                      {weights, pd.weights_desc(), DNNL_ARG_WEIGHTS},
-                                      {},
-                                      {dst, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST}}});
-      break;
-    }
-    case ConvPass::BackwardWeights: {
-      dnnl::convolution_backward_weights::primitive_desc pd(
-          dnnl::convolution_backward_weights::desc(kDirect, anySrc, anyWeights, anyDst, strides,
-                                                   dilates, padding, padding),
-          context.engine, forward);
-      call = std::make_unique<OneDnnConvCall>(
-          context, dnnl::convolution_backward_weights(pd),
-          std::array<ConvOperand, 4>{{{src, pd.src_desc(), DNNL_ARG_SRC},
-                                      {weights, pd.diff_weights_desc(), DNNL_ARG_DIFF_WEIGHTS, true},
-                                      {},
-                                      {dst, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST}}});
-      break;
-    }
-    }
-    return call;
+    return buildConv2d(context, desc, dataTypeOf(desc.type));
+  } catch (const std::exception &e) {
+    if (desc.type != FloatType::F16)
+      return oneDnnError("cannot prepare the conv2d", e);
+  }
+  try {
+    return buildConv2d(context, desc, memory::data_type::f32);
   } catch (const std::exception &e) {
     return oneDnnError("cannot prepare the conv2d", e);
   }

@@ -878,3 +878,20 @@ func.func @pad_interior_and_equal(%x: tensor<2x3xf32>, %m: tensor<2x1xf32>) -> (
   %1 = nn.equal %x, %m : tensor<2x3xf32>, tensor<2x1xf32>
   return %0, %1 : tensor<4x9xf32>, tensor<2x3xf32>
 }
+
+// -----
+
+// A cast back to the narrow type of a value just widened folds away; narrowing first does not.
+// RUN: %nnc-opt %s -split-input-file -canonicalize | FileCheck %s --check-prefix=FOLD
+// FOLD-LABEL: func.func @cast_folding
+// FOLD-SAME: (%[[X:[^:]+]]: tensor<4xbf16>, %[[Y:[^:]+]]: tensor<4xf32>)
+// FOLD: %[[N:.+]] = nn.cast %[[Y]] <{dtype = bf16}> : tensor<4xf32>
+// FOLD: %[[W:.+]] = nn.cast %[[N]] <{dtype = f32}> : tensor<4xbf16>
+// FOLD: return %[[X]], %[[W]]
+func.func @cast_folding(%x: tensor<4xbf16>, %y: tensor<4xf32>) -> (tensor<4xbf16>, tensor<4xf32>) {
+  %0 = nn.cast %x <{dtype = f32}> : tensor<4xbf16>
+  %1 = nn.cast %0 <{dtype = bf16}> : tensor<4xf32>
+  %2 = nn.cast %y <{dtype = bf16}> : tensor<4xf32>
+  %3 = nn.cast %2 <{dtype = f32}> : tensor<4xbf16>
+  return %1, %3 : tensor<4xbf16>, tensor<4xf32>
+}
