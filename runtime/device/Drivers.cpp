@@ -3,18 +3,32 @@
 
 #include "runtime/device/cpu/CpuDevice.h"
 #include "runtime/device/null/NullDevice.h"
+#if NNRT_WITH_CUDA
+#include "runtime/device/cuda/CudaDevice.h"
+#endif
 
 namespace nnrt {
 namespace {
 
+/// A driver's factory fails where its hardware or libraries are missing ("CUDA is not
+/// available: ...").
 struct Driver {
   std::string_view name;
-  std::unique_ptr<Device> (*create)();
+  nnc::StatusOr<std::unique_ptr<Device>> (*create)();
 };
 
 const Driver kDrivers[] = {
-    {"cpu", [] { return std::unique_ptr<Device>(std::make_unique<CpuDevice>()); }},
-    {"null", [] { return std::unique_ptr<Device>(std::make_unique<NullDevice>()); }},
+    {"cpu", [] { return nnc::StatusOr<std::unique_ptr<Device>>(std::make_unique<CpuDevice>()); }},
+    {"null", [] { return nnc::StatusOr<std::unique_ptr<Device>>(std::make_unique<NullDevice>()); }},
+#if NNRT_WITH_CUDA
+    {"cuda", createCudaDevice},
+#else
+    {"cuda",
+     [] {
+       return nnc::StatusOr<std::unique_ptr<Device>>(nnc::Status::error(
+           "CUDA is not available: this nnrun was built without the CUDA headers"));
+     }},
+#endif
 };
 
 } // namespace

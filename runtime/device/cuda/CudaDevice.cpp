@@ -101,7 +101,7 @@ public:
   explicit CudaDevice(std::unique_ptr<Context> context)
       : Device("cuda"), context_(std::move(context)) {}
   ~CudaDevice() override {
-    context_->makeCurrent();
+    (void)context_->makeCurrent(); // best effort: nothing to report to
     for (CUdeviceptr memory : allocations_)
       context_->driver->cuMemFree(memory);
   }
@@ -131,7 +131,7 @@ public:
                         reinterpret_cast<CUdeviceptr>(memory));
     if (it == allocations_.end())
       return;
-    context_->makeCurrent();
+    (void)context_->makeCurrent(); // best effort: nothing to report to
     context_->driver->cuStreamSynchronize(context_->stream);
     context_->driver->cuMemFree(*it);
     allocations_.erase(it);
