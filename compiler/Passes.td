@@ -29,7 +29,11 @@ def Precision : Pass<"nnc-precision", "mlir::ModuleOp"> {
     `precision.fp32_ops`); `train` ops (the optimizer) always compute in fp32, so parameters
     and optimizer state stay fp32 master copies. Casts go where an operand's type differs from
     its op's (one cast per value and type); function results are cast back to fp32, so a plan's
-    inputs, outputs and parameters keep their types.
+    inputs, outputs and parameters keep their types. Under fp16, `@train_step` also gets
+    dynamic loss scaling: the backward pass is seeded with the scale (state
+    `nnc.loss_scale`), gradients are unscaled in fp32 and checked by one `train.all_finite`,
+    an overflowing step keeps every parameter and halves the scale, `growth_interval` clean
+    steps double it; outputs `loss_scale` and `skipped_steps`.
 
     Before: `%h = nn.linear %x, %w : tensor<4x8xf32>, tensor<3x8xf32>`
     After:  `%xl = nn.cast %x <{dtype = bf16}>`, `%wl = nn.cast %w <{dtype = bf16}>`,

@@ -183,6 +183,7 @@ nnc::StatusOr<TrainBinding> bindTrainStep(const nnc::Plan &plan, const std::stri
                          " batches of train_step input " + describe(binding.labels) + " but " +
                          data.featuresPath + " holds " + std::to_string(*featureBatches));
   binding.batches = *featureBatches;
+  binding.lossScale = findLossScale(plan);
   return binding;
 }
 
@@ -236,6 +237,13 @@ Status train(Executor &executor, const TrainBinding &binding, const TrainData &d
       return Status::error("function 'train_step', output '" + binding.loss.name() + "': " +
                            loss.status().message());
     onStep(i, loss->toFloats()[0]);
+    if (binding.lossScale) {
+      nnc::StatusOr<LossScaleReading> reading = checkLossScale(executor, *binding.lossScale, i);
+      if (!reading.ok())
+        return reading.status();
+      if (options.onLossScale)
+        options.onLossScale(i, *reading);
+    }
   }
   return Status();
 }

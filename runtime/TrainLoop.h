@@ -10,6 +10,7 @@
 
 #include "proto/plan.pb.h"
 #include "runtime/HostTensor.h"
+#include "runtime/LossScale.h"
 #include "support/StatusOr.h"
 
 #include <functional>
@@ -41,6 +42,7 @@ struct TrainBinding {
   std::optional<nnc::TensorSlice> stepNumber;  // when train_step takes nnc.step
   std::optional<nnc::TensorSlice> rngKey;      // when train_step takes nnc.rng_key
   nnc::TensorSlice loss;  // output 0, one f32
+  std::optional<LossScaleWatch> lossScale;     // when the plan scales its loss (fp16)
   int64_t batches = 0;    // N
 };
 
@@ -61,6 +63,9 @@ struct TrainOptions {
   float learningRate = 0.01f;
   BatchOrder order = BatchOrder::Sequential;
   uint64_t seed = 0;  // fed to nnc.rng_key when train_step takes it (the plan's seed by default)
+  /// Called after each step of a plan that scales its loss (fp16); the loop has already
+  /// stopped with an error if the scale fell below its floor.
+  std::function<void(int64_t step, const LossScaleReading &)> onLossScale;
 };
 
 /// Runs train_step options.steps times on `executor` (whose plan `binding` was made from), every

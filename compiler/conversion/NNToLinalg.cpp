@@ -479,6 +479,24 @@ struct MaxPool2dGradLowering : OpConversionPattern<MaxPool2dGradOp> {
   }
 };
 
+struct WhereLowering : OpConversionPattern<WhereOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(WhereOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType());
+    rewriter.replaceOp(
+        op, elementwise(rewriter, op.getLoc(), type,
+                        {adaptor.getCondition(), adaptor.getLhs(), adaptor.getRhs()},
+                        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                          Value zero = constantFloat(b, l, args[0].getType(), 0.0);
+                          Value taken = arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNE,
+                                                              args[0], zero);
+                          return arith::SelectOp::create(b, l, taken, args[1], args[2]);
+                        }));
+    return success();
+  }
+};
+
 struct CastLowering : OpConversionPattern<CastOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(CastOp op, OpAdaptor adaptor,
@@ -1087,7 +1105,8 @@ void nnc::populateNNToLinalgPatterns(RewritePatternSet &patterns) {
                ReduceLowering<ReduceMeanOp>, ReduceLowering<ReduceMaxOp>, CrossEntropyLowering,
                MseLossLowering, DropoutLowering, ReluGradLowering, OneHotLowering,
                GeluGradLowering, EmbeddingGradLowering, PadLowering, BroadcastLowering,
-               MaxPool2dGradLowering, StopGradientLowering, EqualLowering, CastLowering>(ctx);
+               MaxPool2dGradLowering, StopGradientLowering, EqualLowering, CastLowering,
+               WhereLowering>(ctx);
   patterns.add<UnaryLowering<ReluOp>>(ctx, relu);
   patterns.add<UnaryLowering<TanhOp>>(ctx, tanhFn);
   patterns.add<UnaryLowering<SigmoidOp>>(ctx, sigmoid);

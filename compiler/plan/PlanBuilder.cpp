@@ -284,8 +284,16 @@ LogicalResult Builder::emitInit(Plan &plan) {
       *fill->mutable_type() = table->type();
       if (param) {
         *fill->mutable_init() = param->init();
-      } else { // optimizer state: the autodiff pass asks for zeros
-        fill->mutable_init()->set_kind(Initializer::ZEROS);
+      } else { // optimizer (or loss-scale) state: zeros or a constant, as its nn.init says
+        auto init = entry.getArgAttrOfType<DictionaryAttr>(arg.getArgNumber(), "nn.init");
+        auto kind = init ? init.getAs<StringAttr>("kind") : StringAttr();
+        auto value = init ? init.getAs<FloatAttr>("value") : FloatAttr();
+        if (kind && kind.getValue() == "constant" && value) {
+          fill->mutable_init()->set_kind(Initializer::CONSTANT);
+          fill->mutable_init()->set_value(value.getValueAsDouble());
+        } else {
+          fill->mutable_init()->set_kind(Initializer::ZEROS);
+        }
         table->set_optimizer_state(true);
       }
       fill->set_stream(stream++);

@@ -232,6 +232,8 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
     llvm::DenseMap<Value, Value> grads;
     auto lossType = cast<RankedTensorType>(loss.getType());
     grads[loss] = scalarConstant(builder, loss.getLoc(), lossType.getElementType(), 1.0);
+    // The precision pass replaces the seed by the loss scale under fp16.
+    grads[loss].getDefiningOp()->setAttr(nnc::train::kLossSeedAttr, builder.getUnitAttr());
     // Only values that depend on a trainable parameter need a gradient: ops that merely
     // prepare inputs (label encodings, masks) need no VJP, and nn.stop_gradient cuts the path.
     llvm::DenseSet<Value> varied;

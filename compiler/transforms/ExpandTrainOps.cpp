@@ -61,6 +61,23 @@ SmallVector<Value> expand(OpBuilder &b, train::GlobalNormOp op) {
   return {m.sqrt(sumSquares)};
 }
 
+SmallVector<Value> expand(OpBuilder &b, train::AllFiniteOp op) {
+  // sum(g * 0) is 0 when every element is finite and NaN otherwise; NaN != NaN.
+  Math m = mathFor(b, op, op.getFinite());
+  Value total;
+  for (Value g : op.getGrads()) {
+    int64_t rank = cast<RankedTensorType>(g.getType()).getRank();
+    Value zeroed = m.mul(g, m.constant(0.0));
+    Value sum = rank == 0 ? zeroed
+                          : nn::ReduceSumOp::create(b, op.getLoc(), zeroed,
+                                                    llvm::to_vector(llvm::seq<int64_t>(0, rank)),
+                                                    BoolAttr())
+                                .getResult();
+    total = total ? m.add(total, sum) : sum;
+  }
+  return {nn::EqualOp::create(b, op.getLoc(), total, total).getResult()};
+}
+
 SmallVector<Value> expand(OpBuilder &b, train::ClipOp op) {
   // coef = max / (norm + 1e-6); min(coef, 1) = 1 - relu(1 - coef).
   Math m = mathFor(b, op, op.getNorm());
@@ -124,8 +141,9 @@ struct ExpandTrainOpsPass : nnc::impl::ExpandTrainOpsBase<ExpandTrainOpsPass> {
       b.setInsertionPoint(op);
       SmallVector<Value> results =
           TypeSwitch<Operation *, SmallVector<Value>>(op)
-              .Case<train::GlobalNormOp, train::ClipOp, train::SgdOp, train::SgdMomentumOp,
-                    train::AdamOp>([&](auto trainOp) { return expand(b, trainOp); });
+              .Case<train::GlobalNormOp, train::AllFiniteOp, train::ClipOp, train::SgdOp,
+                    train::SgdMomentumOp, train::AdamOp>(
+                  [&](auto trainOp) { return expand(b, trainOp); });
       op->replaceAllUsesWith(results);
       op->erase();
     }

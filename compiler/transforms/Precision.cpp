@@ -36,6 +36,23 @@ OperandRange dataOperands(Operation *op) {
   return op->getOperands();
 }
 
+/// fp32 scalar arithmetic in nn ops, for the loss scale's bookkeeping.
+struct Math {
+  OpBuilder &b;
+  Location loc;
+
+  Value constant(double v) const {
+    auto type = RankedTensorType::get({}, b.getF32Type());
+    return nn::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(type, b.getFloatAttr(b.getF32Type(), v)));
+  }
+  Value add(Value x, Value y) const { return nn::AddOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) const { return nn::SubOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) const { return nn::MulOp::create(b, loc, x, y); }
+  Value div(Value x, Value y) const { return nn::DivOp::create(b, loc, x, y); }
+  Value where(Value c, Value x, Value y) const { return nn::WhereOp::create(b, loc, c, x, y); }
+};
+
 struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
@@ -56,6 +73,125 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
     for (auto func : module.getOps<func::FuncOp>())
       if (failed(convert(func, low, fp32Ops)))
         return signalPassFailure();
+    if (kind.getValue() == "fp16")
+      if (auto step = module.lookupSymbol<func::FuncOp>("train_step"))
+        addLossScaling(step, precision);
+  }
+
+  /// Dynamic loss scaling (PyTorch's GradScaler): the backward pass starts from the scale
+  /// instead of 1; the gradients are unscaled in fp32 before clipping and the optimizer; a step
+  /// whose gradients hold an Inf or NaN keeps every parameter and state, halves the scale and
+  /// counts as skipped; `growth_interval` clean steps in a row double it. The scale, the clean
+  /// step count and the skipped count are state in the parameter table (so checkpoints hold
+  /// them) and outputs "loss_scale" and "skipped_steps" (for monitoring and the floor check).
+  void addLossScaling(func::FuncOp step, DictionaryAttr precision) {
+    Operation *seed = nullptr;
+    step.walk([&](nn::ConstantOp c) {
+      if (c->hasAttr(train::kLossSeedAttr))
+        seed = c;
+    });
+    SmallVector<Operation *> trainOps;
+    step.walk([&](Operation *op) {
+      if (isa_and_nonnull<train::TrainDialect>(op->getDialect()))
+        trainOps.push_back(op);
+    });
+    if (!seed || trainOps.empty())
+      return;
+    auto number = [&](StringRef key, double fallback) {
+      auto attr = precision.getAs<FloatAttr>(key);
+      double v = attr ? attr.getValueAsDouble() : 0.0;
+      if (auto i = precision.getAs<IntegerAttr>(key))
+        v = static_cast<double>(i.getInt());
+      return v > 0 ? v : fallback;
+    };
+    double initialScale = number("initial_loss_scale", 65536.0);
+    double growthInterval = number("growth_interval", 2000.0);
+    Block &body = step.getBody().front();
+    auto ret = cast<func::ReturnOp>(body.getTerminator());
+    OpBuilder b(&getContext());
+    Location loc = step.getLoc();
+    auto scalarType = RankedTensorType::get({}, b.getF32Type());
+    auto addState = [&](StringRef name, double init) -> Value {
+      NamedAttrList initAttr;
+      initAttr.append("kind", b.getStringAttr(init == 0 ? "zeros" : "constant"));
+      if (init != 0)
+        initAttr.append("value", b.getF64FloatAttr(init));
+      unsigned index = step.getNumArguments();
+      (void)step.insertArgument(
+          index, scalarType,
+          b.getDictionaryAttr({b.getNamedAttr("nn.param", b.getStringAttr(name)),
+                               b.getNamedAttr("nn.init", b.getDictionaryAttr(initAttr)),
+                               b.getNamedAttr("nn.trainable", b.getBoolAttr(false))}),
+          loc);
+      return body.getArgument(index);
+    };
+    Value scale = addState("nnc.loss_scale", initialScale);
+    Value good = addState("nnc.loss_scale.good_steps", 0.0);
+    Value skipped = addState("nnc.skipped_steps", 0.0);
+    seed->getResult(0).replaceAllUsesWith(scale);
+    seed->erase();
+
+    Math m{b, loc};
+    // Unscale every gradient where it enters the fp32 optimizer, then check them all at once.
+    b.setInsertionPoint(trainOps.front());
+    Value inverse = m.div(m.constant(1.0), scale);
+    llvm::DenseMap<Value, Value> unscaled;
+    SmallVector<Value> checked;
+    for (Operation *op : trainOps) {
+      for (OpOperand &operand : op->getOpOperands()) {
+        bool isGrad = isa<train::GlobalNormOp>(op) ||
+                      (isa<train::ClipOp>(op) && operand.getOperandNumber() == 0) ||
+                      (isa<train::SgdOp, train::SgdMomentumOp, train::AdamOp>(op) &&
+                       operand.getOperandNumber() == 1 &&
+                       !operand.get().getDefiningOp<train::ClipOp>());
+        if (!isGrad)
+          continue;
+        Value &slot = unscaled[operand.get()];
+        if (!slot) {
+          slot = m.mul(operand.get(), inverse);
+          checked.push_back(slot);
+        }
+        operand.set(slot);
+      }
+    }
+    Value finite = train::AllFiniteOp::create(b, loc, checked);
+
+    // A skipped step returns every parameter and state unchanged.
+    b.setInsertionPoint(ret);
+    llvm::StringMap<Value> byName;
+    for (BlockArgument arg : body.getArguments())
+      if (auto name = step.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.param"))
+        byName[name.getValue()] = arg;
+    SmallVector<Value> results(ret.getOperands());
+    SmallVector<DictionaryAttr> attrs;
+    for (unsigned i = 0; i < results.size(); ++i) {
+      attrs.push_back(step.getResultAttrDict(i));
+      if (auto target = step.getResultAttrOfType<StringAttr>(i, "nn.updates"))
+        if (Value old = byName.lookup(target.getValue()))
+          results[i] = nn::WhereOp::create(b, loc, finite, results[i], old);
+    }
+    // The scale's own step.
+    Value goodNext = m.add(good, m.constant(1.0));
+    Value grow = nn::EqualOp::create(b, loc, goodNext, m.constant(growthInterval));
+    Value scaleNext = m.where(finite, m.where(grow, m.mul(scale, m.constant(2.0)), scale),
+                              m.mul(scale, m.constant(0.5)));
+    Value goodAfter = m.where(finite, m.where(grow, m.constant(0.0), goodNext), m.constant(0.0));
+    Value skippedNext = m.add(skipped, m.sub(m.constant(1.0), finite));
+    auto named = [&](StringRef key, StringRef value) {
+      return b.getDictionaryAttr(b.getNamedAttr(key, b.getStringAttr(value)));
+    };
+    for (auto [value, attr] : {std::pair{scaleNext, named("nn.output", "loss_scale")},
+                               {skippedNext, named("nn.output", "skipped_steps")},
+                               {scaleNext, named("nn.updates", "nnc.loss_scale")},
+                               {goodAfter, named("nn.updates", "nnc.loss_scale.good_steps")},
+                               {skippedNext, named("nn.updates", "nnc.skipped_steps")}}) {
+      results.push_back(value);
+      attrs.push_back(attr);
+    }
+    func::ReturnOp::create(b, ret.getLoc(), results);
+    ret.erase();
+    step.setType(b.getFunctionType(step.getArgumentTypes(), ValueRange(results).getTypes()));
+    step.setAllResultAttrs(attrs);
   }
 
   LogicalResult convert(func::FuncOp func, Type low, const llvm::StringSet<> &fp32Ops) {

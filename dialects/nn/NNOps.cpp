@@ -465,6 +465,23 @@ LogicalResult MaxPool2dGradOp::inferReturnTypes(MLIRContext *, std::optional<Loc
   return success();
 }
 
+LogicalResult WhereOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                        Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  Diag diag(loc, getOperationName());
+  SmallVector<Type> branches;
+  if (failed(inferBroadcast(diag, adaptor.getLhs(), adaptor.getRhs(), branches)))
+    return failure();
+  auto result = cast<RankedTensorType>(branches.front());
+  auto condition = tensorType(adaptor.getCondition());
+  SmallVector<int64_t> shape;
+  if (!condition ||
+      !OpTrait::util::getBroadcastedShape(condition.getShape(), result.getShape(), shape) ||
+      ArrayRef<int64_t>(shape) != result.getShape())
+    return diag.fail("expects the condition to broadcast to ", result);
+  types.push_back(result);
+  return success();
+}
+
 LogicalResult CastOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                        Adaptor adaptor, SmallVectorImpl<Type> &types) {
   Diag diag(loc, getOperationName());

@@ -582,6 +582,24 @@ def NN_MaxPool2dGradOp : NN_Op<"max_pool2d_grad", [Pure]> {
   let assemblyFormat = "$input `,` $grad prop-dict attr-dict `:` type($input) `,` type($grad)";
 }
 
+def NN_WhereOp : NN_Op<"where", [Pure]> {
+  let summary = "elementwise choice by a 0/1 condition";
+  let description = [{
+    `lhs` where `condition` is nonzero, else `rhs` (NumPy broadcasting over all three; the
+    condition is a float tensor of 1s and 0s, as nn.equal gives). A true select: the branch not
+    taken may hold NaN or Inf (how a skipped fp16 step keeps its parameters).
+
+    ```mlir
+    %p = nn.where %finite, %updated, %old : tensor<f32>, tensor<10x784xf32>, tensor<10x784xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$condition, NN_FloatTensor:$lhs, NN_FloatTensor:$rhs);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = [{
+    $condition `,` $lhs `,` $rhs attr-dict `:` type($condition) `,` type($lhs) `,` type($rhs)
+  }];
+}
+
 def NN_CastOp : NN_Op<"cast", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let summary = "conversion between float dtypes";
   let description = [{

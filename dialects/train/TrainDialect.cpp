@@ -44,6 +44,12 @@ LogicalResult GlobalNormOp::verify() {
   return success();
 }
 
+LogicalResult AllFiniteOp::verify() {
+  if (getGrads().empty())
+    return emitOpError("expects at least one gradient");
+  return success();
+}
+
 LogicalResult ClipOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                        Adaptor adaptor, SmallVectorImpl<Type> &types) {
   if (adaptor.getProperties().max_norm && !(adaptor.getMaxNorm().convertToDouble() > 0))

@@ -41,6 +41,22 @@ def Train_GlobalNormOp : Op<Train_Dialect, "global_norm", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Train_AllFiniteOp : Op<Train_Dialect, "all_finite", [Pure]> {
+  let summary = "1 when every element of every gradient is finite, else 0";
+  let description = [{
+    The fp16 overflow check, one pass over all gradients: a step whose gradients hold an Inf or
+    a NaN is skipped.
+
+    ```mlir
+    %ok = train.all_finite %gw, %gb : tensor<10x784xf32>, tensor<10xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<NN_FloatTensor>:$grads);
+  let results = (outs Train_Scalar:$finite);
+  let assemblyFormat = "$grads attr-dict `:` type($grads)";
+  let hasVerifier = 1;
+}
+
 def Train_ClipOp : Train_Op<"clip"> {
   let summary = "a gradient scaled to a global-norm bound";
   let description = [{

@@ -31,12 +31,12 @@ inline int64_t bytesOf(FloatType type) { return type == FloatType::F32 ? 4 : 2; 
 ///   c[b] (m, n) = a[b] (m, k) @ (transposeB ? b[b]^T : b[b]) (+ bias (n)), then postOp,
 /// where b[b] is (k, n), or (n, k) when transposeB; broadcastB: one b for every batch.
 struct GemmDesc {
-  FloatType type = FloatType::F32;
   int64_t batch = 1, m = 0, n = 0, k = 0;
   bool transposeB = false;
   bool broadcastB = false;
   bool hasBias = false;
   PostOp postOp = PostOp::None;
+  FloatType type = FloatType::F32;
 };
 
 /// nnc::ConvPass: the forward convolution, or the gradient of its input or of its weight.
@@ -47,7 +47,6 @@ enum class ConvPass { Forward, BackwardData, BackwardWeights };
 /// every pass; backward passes have no bias and no post-op.
 struct Conv2dDesc {
   ConvPass pass = ConvPass::Forward;
-  FloatType type = FloatType::F32;
   std::array<int64_t, 4> input{};  // N, C, H, W
   std::array<int64_t, 4> weight{}; // O, C / groups, KH, KW
   std::array<int64_t, 4> output{}; // N, O, OH, OW
@@ -55,6 +54,7 @@ struct Conv2dDesc {
   int64_t groups = 1;
   bool hasBias = false;
   PostOp postOp = PostOp::None;
+  FloatType type = FloatType::F32;
 };
 
 /// Device pointers of a library call, in this order: Gemm {a, b, bias, c}; Conv2d {input, weight,

@@ -332,6 +332,17 @@ std::optional<Failure> run(const Options &options, std::ostream &out) {
                     static_cast<double>(loss));
       out << line;
     };
+    float skipped = 0;  // fp16: say when a step overflowed and was skipped
+    trainOptions.onLossScale = [&out, &skipped](int64_t step, const LossScaleReading &r) {
+      if (r.skipped == skipped)
+        return;
+      skipped = r.skipped;
+      char line[128];
+      std::snprintf(line, sizeof line,
+                    "overflow at step %lld: step skipped, loss scale now %g (%g skipped)\n",
+                    static_cast<long long>(step), double(r.scale), double(r.skipped));
+      out << line;
+    };
     if (nnc::Status s = train(exec, *binding, data, trainOptions, print); !s.ok())
       return Failure{planPath + ": " + s.message()};
   }

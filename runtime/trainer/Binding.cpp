@@ -68,6 +68,7 @@ nnc::StatusOr<FitBinding> bindFit(const nnc::Plan &plan, const std::string &plan
   if (step->outputs_size() == 0 || !isScalar(step->outputs(0), nnc::F32))
     return planError("function 'train_step' output 0 should be the loss, one f32");
   train.loss = step->outputs(0);
+  train.lossScale = findLossScale(plan);
   int featuresIndex = 0;
   if (const nnc::Function *predict = findFunction(plan, "predict"))
     if (findInput(*predict, data[1]->name()) && !findInput(*predict, data[0]->name()))

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "proto/plan.pb.h"
+#include "runtime/LossScale.h"
 #include "runtime/trainer/Dataset.h"
 #include "support/StatusOr.h"
 
@@ -15,6 +16,7 @@ struct StepBinding {
   nnc::TensorSlice features, labels, learningRate, loss;
   std::optional<nnc::TensorSlice> stepNumber;  // nnc.step, f32 [], 1-based
   std::optional<nnc::TensorSlice> rngKey;      // nnc.rng_key, i64 []: the run's seed
+  std::optional<LossScaleWatch> lossScale;     // fp16: the scale and skipped-step outputs
 };
 
 struct EvalBinding {

@@ -152,6 +152,17 @@ private:
     if (!loss.ok())
       return loss.status();
     float value = loss->toFloats()[0];
+    if (binding_.train.lossScale) {
+      nnc::StatusOr<LossScaleReading> reading =
+          checkLossScale(exec_, *binding_.train.lossScale, state_.step);
+      if (!reading.ok())
+        return reading.status();
+      if (reading->skipped != skippedSteps_) {
+        skippedSteps_ = reading->skipped;
+        out_ << "overflow at step " << state_.step + 1 << ": step skipped, loss scale now "
+             << format("%g", reading->scale) << "\n";
+      }
+    }
     if (config_.logSteps) {
       char line[128];
       std::snprintf(line, sizeof line, "step %lld epoch %lld lr %.9g loss %.9g\n",
@@ -275,6 +286,7 @@ private:
   TrainerState state_;
   std::vector<std::pair<std::string, HostTensor>> best_;  // "best/<name>"
   double lastLr_ = 0;
+  float skippedSteps_ = 0;  // fp16: the skipped-step count last seen, to report each overflow
   std::chrono::steady_clock::time_point epochStart_;
 };
 

@@ -67,3 +67,36 @@ module attributes {nn.training = {loss = "loss", precision = {kind = "bf16"}}} {
     return %d : tensor<4xf32>
   }
 }
+
+// -----
+
+// fp16 loss scaling: the backward seed becomes the scale (state, 65536 to start); the gradient
+// is unscaled in fp32 and checked; a non-finite step keeps w; the scale's bookkeeping and the
+// outputs loss_scale and skipped_steps follow the updates.
+// CHECK-LABEL: func.func @train_step
+// CHECK-SAME: %[[W:[^:]+]]: tensor<4xf32> {nn.param = "w"}
+// CHECK-SAME: %[[S:[^:]+]]: tensor<f32> {nn.init = {kind = "constant", value = 6.553600e+04 : f64}, nn.param = "nnc.loss_scale", nn.trainable = false}
+// CHECK-SAME: {nn.init = {kind = "zeros"}, nn.param = "nnc.loss_scale.good_steps", nn.trainable = false}
+// CHECK-SAME: {nn.init = {kind = "zeros"}, nn.param = "nnc.skipped_steps", nn.trainable = false}
+// CHECK-SAME: -> (tensor<f32> {nn.output = "loss"}, tensor<4xf32> {nn.updates = "w"}, tensor<f32> {nn.output = "loss_scale"}, tensor<f32> {nn.output = "skipped_steps"}, tensor<f32> {nn.updates = "nnc.loss_scale"}, tensor<f32> {nn.updates = "nnc.loss_scale.good_steps"}, tensor<f32> {nn.updates = "nnc.skipped_steps"})
+// CHECK-NOT: nnc.loss_seed
+// CHECK: %[[SEED:.+]] = nn.cast %[[S]] <{dtype = f16}> : tensor<f32>
+// CHECK: %[[G:.+]] = nn.mul %{{.+}}, %[[SEED]] : tensor<4xf16>, tensor<f16>
+// CHECK: %[[GW:.+]] = nn.cast %[[G]] <{dtype = f32}>
+// CHECK: %[[INV:.+]] = nn.div %{{.+}}, %[[S]] : tensor<f32>, tensor<f32>
+// CHECK: %[[U:.+]] = nn.mul %[[GW]], %[[INV]] : tensor<4xf32>, tensor<f32>
+// CHECK: %[[OK:.+]] = train.all_finite %[[U]] : tensor<4xf32>
+// CHECK: %[[NEW:.+]] = train.sgd %[[W]], %[[U]]
+// CHECK: nn.where %[[OK]], %[[NEW]], %[[W]] : tensor<f32>, tensor<4xf32>, tensor<4xf32>
+module attributes {nn.training = {loss = "loss", precision = {kind = "fp16"}}} {
+  func.func @train_step(%x: tensor<4xf32> {nn.input = "x"}, %w: tensor<4xf32> {nn.param = "w"},
+                        %lr: tensor<f32> {nn.input = "nnc.learning_rate"})
+      -> (tensor<f32> {nn.output = "loss"}, tensor<4xf32> {nn.updates = "w"}) {
+    %xw = nn.mul %x, %w : tensor<4xf32>, tensor<4xf32>
+    %loss = nn.reduce_sum %xw <{axes = array<i64: 0>}> : tensor<4xf32>
+    %seed = "nn.constant"() <{value = dense<1.0> : tensor<f32>}> {nnc.loss_seed} : () -> tensor<f32>
+    %g = nn.mul %x, %seed : tensor<4xf32>, tensor<f32>
+    %p = train.sgd %w, %g, %lr <{weight_decay = 0.0 : f64}> : tensor<4xf32>
+    return %loss, %p : tensor<f32>, tensor<4xf32>
+  }
+}

@@ -1,0 +1,51 @@
+// The loss-scale watch (see LossScale.h).
+#include "runtime/LossScale.h"
+
+#include "runtime/Executor.h"
+
+#include <cstdio>
+
+namespace nnrt {
+
+std::optional<LossScaleWatch> findLossScale(const nnc::Plan &plan) {
+  for (const nnc::Function &function : plan.functions()) {
+    if (function.name() != "train_step")
+      continue;
+    std::optional<nnc::TensorSlice> scale, skipped;
+    for (const nnc::TensorSlice &output : function.outputs()) {
+      if (output.name() == "loss_scale")
+        scale = output;
+      if (output.name() == "skipped_steps")
+        skipped = output;
+    }
+    if (!scale || !skipped)
+      return std::nullopt;
+    double floor = plan.training().precision().min_loss_scale();
+    return LossScaleWatch{*scale, *skipped, floor > 0 ? floor : 1.0};
+  }
+  return std::nullopt;
+}
+
+nnc::StatusOr<LossScaleReading> checkLossScale(Executor &executor, const LossScaleWatch &watch,
+                                                int64_t step) {
+  LossScaleReading reading;
+  for (auto [slice, value] : {std::pair{&watch.scale, &reading.scale},
+                              std::pair{&watch.skipped, &reading.skipped}}) {
+    nnc::StatusOr<HostTensor> tensor = executor.read(*slice);
+    if (!tensor.ok())
+      return nnc::Status::error("function 'train_step', output '" + slice->name() +
+                                "': " + tensor.status().message());
+    *value = tensor->toFloats()[0];
+  }
+  if (reading.scale < watch.floor) {
+    char message[256];
+    std::snprintf(message, sizeof message,
+                  "step %lld: the fp16 loss scale fell to %g, below its floor %g: the gradients "
+                  "overflow fp16 at every scale (%g steps skipped); train with precision BF16",
+                  static_cast<long long>(step), reading.scale, watch.floor, reading.skipped);
+    return nnc::Status::error(message);
+  }
+  return reading;
+}
+
+} // namespace nnrt
