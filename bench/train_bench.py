@@ -32,6 +32,7 @@ A peer that cannot be imported is reported as missing with the reason, one that 
 """
 import argparse
 import datetime
+import functools
 import json
 import os
 import re
@@ -109,19 +110,19 @@ def cpu_seconds(usage):
 
 
 def measure_peak(work, threads):
-    """The FMA peak of `threads` cores: bench/fma_peak.c's best of five runs on one core times
-    `threads`, or its best on `threads` cores if higher (other jobs on this shared machine often
-    hold a core, which a 2-thread run would mistake for a lower peak)."""
+    """bench/fma_peak.c on `threads` threads, best of five: (peak from each thread's CPU time,
+    peak over the wall time, vector bits). The first is the peak of `threads` cores even while
+    other jobs on this shared machine hold one of them, which the second would mistake for a
+    lower peak."""
     flags = open("/proc/cpuinfo").read()
     width = 64 if " avx512f" in flags else 32
     exe = os.path.join(work, "fma_peak")
     subprocess.run(["cc", "-O3", "-march=native", f"-DVEC_BYTES={width}", "-pthread",
                     os.path.join(BENCH, "fma_peak.c"), "-o", exe], check=True)
-    def best(n):
-        return max(float(subprocess.run([exe, str(n), "30000000"], capture_output=True,
-                                        text=True, check=True).stdout) for _ in range(5))
-    one, all_ = best(1), best(threads)
-    return max(one * threads, all_), one, all_, width
+    runs = [[float(v) for v in subprocess.run([exe, str(threads), "30000000"], check=True,
+                                              capture_output=True, text=True).stdout.split()]
+            for _ in range(5)]
+    return max(r[1] for r in runs), max(r[0] for r in runs), 8 * width
 
 
 def nnc_run(bins, plan, data, lr, warmup, steps, env):
@@ -237,7 +238,9 @@ def format_model(model, m, runners, peak):
     return "\n".join(lines)
 
 
+@functools.lru_cache(maxsize=None)
 def nnc_version():
+    """HEAD when the run started (others' commits may land during it)."""
     r = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
                        text=True)
     return "git " + r.stdout.strip() if r.returncode == 0 else ""
@@ -277,15 +280,17 @@ def main():
         v: str(args.threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                        "OPENBLAS_NUM_THREADS")})
     work = tempfile.mkdtemp(prefix="nnc-train-bench-")
-    peak, one, all_, width = measure_peak(work, args.threads)
+    nnc_version()
+    peak, wall_peak, bits = measure_peak(work, args.threads)
     runners = [("nnc", None)] + [(p.name, p) for p in peers(args.venv)]
     for _, p in runners[1:]:
         p.probe(env)
     header = (f"{datetime.date.today()}, {cpu_model()}, {os.cpu_count()} CPUs, "
               f"{args.threads} threads, {args.reps} alternating repetitions"
               f"{' (--quick)' if args.quick else ''}, load average at start "
-              f"{os.getloadavg()[0]:.1f}\nFMA peak {peak:.1f} GFLOP/s (bench/fma_peak.c, {8 * width}-bit "
-              f"FMAs, best of 5: 1 thread {one:.1f}, {args.threads} threads {all_:.1f})")
+              f"{os.getloadavg()[0]:.1f}\nFMA peak {peak:.1f} GFLOP/s (bench/fma_peak.c: "
+              f"{bits}-bit FMAs on {args.threads} threads, per CPU-second, best of 5; over wall "
+              f"time {wall_peak:.1f})")
     print(header, flush=True)
     blocks = []
     for model in args.models.split(","):

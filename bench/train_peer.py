@@ -7,8 +7,9 @@ usage: PYTHON bench/train_peer.py FRAMEWORK MODEL PARAMS_DIR FEATURES LABELS WAR
              same weights; FEATURES/LABELS the stacked batches nnrun --train takes (step i trains
              on batch i mod N)
 Prints one JSON line: the framework's version, the first step's time (tracing and compilation
-included), each measured step's time, their CPU time (user + sys, all threads), and the first and last step's loss. Each step ends by
-reading its loss back as a Python float, as nnrun prints each step's loss.
+included), each measured step's time, their CPU time (user + sys, all threads), and the first
+and last step's loss. Each step ends by reading its loss back as a Python float, as nnrun prints
+each step's loss.
 
 The recipe is the examples' (examples/Common.h, examples/chargpt.cpp) with a constant learning
 rate: AdamW (weight decay on rank >= 2 parameters only, as nnc does), global-norm clipping at 1.0.
@@ -40,7 +41,8 @@ def torch_runner(model, params, features, labels, threads, compiled):
     torch.set_num_threads(threads)
     r = RECIPES[model]
     p = {k: torch.from_numpy(v).requires_grad_() for k, v in params.items()}
-    groups = [{"params": [v for v in p.values() if v.dim() >= 2], "weight_decay": r["weight_decay"]},
+    decayed = [v for v in p.values() if v.dim() >= 2]
+    groups = [{"params": decayed, "weight_decay": r["weight_decay"]},
               {"params": [v for v in p.values() if v.dim() < 2], "weight_decay": 0.0}]
     # Each PyTorch's fastest CPU AdamW: fused (2.4+) in eager mode; under torch.compile the
     # default for-loop form, which compile turns into its own fused kernels.
