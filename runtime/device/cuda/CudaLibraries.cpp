@@ -173,6 +173,14 @@ public:
     const CudnnApi &api = *context_.cudnn;
     const Conv2dDesc &d = desc_;
     auto i32 = [](int64_t v) { return static_cast<int>(v); };
+    // The plan loader checks shapes; a descriptor from elsewhere gets the same refusal here
+    // rather than cuDNN's less specific one.
+    for (int i = 0; i < 2; ++i) {
+      int64_t span = d.input[2 + i] + 2 * d.padding[i] - d.dilation[i] * (d.weight[2 + i] - 1) - 1;
+      if (d.stride[i] < 1 || span < 0 || span / d.stride[i] + 1 != d.output[2 + i] ||
+          d.groups < 1 || d.input[1] != d.weight[1] * d.groups || d.output[1] != d.weight[0])
+        return nnc::Status::error("conv2d shapes are inconsistent");
+    }
     NNRT_CUDA_CHECK(api, cudnnCreateTensorDescriptor(&x_));
     NNRT_CUDA_CHECK(api, cudnnSetTensor4dDescriptor(x_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
                                                     i32(d.input[0]), i32(d.input[1]),

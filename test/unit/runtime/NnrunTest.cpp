@@ -121,7 +121,7 @@ TEST_F(NnrunTest, RefusesBadCommandLines) {
   EXPECT_EQ(failure({planPath, "other.plan"}),
             "nnrun: error: other.plan: unexpected argument (nnrun runs one plan)");
   EXPECT_EQ(failure({planPath, "--device=tpu"}),
-            "nnrun: error: --device: unknown device 'tpu' (available: cpu, null)");
+            "nnrun: error: --device: unknown device 'tpu' (available: cpu, null, cuda)");
 }
 
 TEST_F(NnrunTest, RefusesBadPlans) {
