@@ -42,6 +42,25 @@ def Precision : Pass<"nnc-precision", "mlir::ModuleOp"> {
   let dependentDialects = ["nnc::nn::NNDialect"];
 }
 
+def Accumulate : Pass<"nnc-accumulate", "mlir::ModuleOp"> {
+  let summary = "Gradient accumulation: split @train_step into micro-batch and update steps";
+  let description = [{
+    With `nn.training.accumulation_steps` k > 1, `@train_step` becomes `@accumulate_step`
+    (forward and backward on one micro-batch; adds each gradient into an accumulator, state
+    `nnc.accumulator.<i>` in the parameter table, and returns the micro-batch loss) and
+    `@apply_step` (the gradients as the accumulators' mean over the k micro-batches, then
+    clipping and the optimizer, as `@train_step` did; zeroes the accumulators). The runtime runs
+    accumulate_step k times, then apply_step once. The accumulated values are whatever the
+    backward pass hands to the `train` ops: under fp16 the unscaled gradients, so the
+    all-finite check and the scale update happen once per update.
+
+    Before: `@train_step(x, y, w, lr) -> (loss, w')`
+    After:  `@accumulate_step(x, y, w, acc) -> (loss, acc + dw)`,
+            `@apply_step(w, acc, lr) -> (w', zeros)`
+  }];
+  let dependentDialects = ["nnc::nn::NNDialect"];
+}
+
 def ExpandTrainOps : Pass<"nnc-expand-train-ops", "mlir::func::FuncOp"> {
   let summary = "Expand `train` ops (optimizer updates, clipping) into `nn` ops";
   let description = [{

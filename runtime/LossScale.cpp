@@ -9,7 +9,7 @@ namespace nnrt {
 
 std::optional<LossScaleWatch> findLossScale(const nnc::Plan &plan) {
   for (const nnc::Function &function : plan.functions()) {
-    if (function.name() != "train_step")
+    if (function.name() != "train_step" && function.name() != "apply_step")
       continue;
     std::optional<nnc::TensorSlice> scale, skipped;
     for (const nnc::TensorSlice &output : function.outputs()) {

@@ -1,5 +1,6 @@
 // fp16 dynamic loss scaling, as the runtime sees it: a plan compiled for fp16 returns the scale
-// and the count of skipped (overflowing) steps from train_step ("loss_scale", "skipped_steps";
+// and the count of skipped (overflowing) steps from train_step, or apply_step with gradient
+// accumulation ("loss_scale", "skipped_steps";
 // the compiler keeps both as state in the parameter table). After each step the loops read them
 // and stop once the scale falls below the TrainingSpec's floor, where fp16 cannot train.
 #pragma once

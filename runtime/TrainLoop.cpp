@@ -63,10 +63,12 @@ nnc::StatusOr<int64_t> countBatches(const std::string &path, const HostTensor &f
 
 nnc::StatusOr<TrainBinding> bindTrainStep(const nnc::Plan &plan, const std::string &planPath,
                                           const TrainData &data) {
-  const nnc::Function *step = nullptr, *predict = nullptr;
+  const nnc::Function *step = nullptr, *predict = nullptr, *apply = nullptr;
   for (const nnc::Function &function : plan.functions()) {
-    if (function.name() == "train_step")
+    if (function.name() == "train_step" || function.name() == "accumulate_step")
       step = &function;
+    if (function.name() == "apply_step")
+      apply = &function;
     if (function.name() == "predict")
       predict = &function;
   }
@@ -75,22 +77,49 @@ nnc::StatusOr<TrainBinding> bindTrainStep(const nnc::Plan &plan, const std::stri
   };
   if (!step)
     return planError("the plan has no function 'train_step'");
+  TrainBinding binding;
+  binding.stepFunction = step->name();
+  const std::string function = "function '" + step->name() + "'";
+
+  // 0. With gradient accumulation, the update's own inputs.
+  if (step->name() == "accumulate_step") {
+    if (!apply)
+      return planError("the plan has an accumulate_step but no apply_step");
+    ApplyBinding update;
+    update.steps = std::max<int64_t>(plan.training().accumulation_steps(), 1);
+    bool hasRate = false;
+    for (const nnc::TensorSlice &input : apply->inputs()) {
+      if (!isOneFloat(input))
+        return planError("function 'apply_step' input " + describe(input) + " should be one f32");
+      if (input.name() == kLearningRateInput) {
+        update.learningRate = input;
+        hasRate = true;
+      } else if (input.name() == kStepInput) {
+        update.stepNumber = input;
+      } else {
+        return planError("function 'apply_step' has an unexpected input " + describe(input));
+      }
+    }
+    if (!hasRate)
+      return planError("function 'apply_step' has no input '" +
+                       std::string(kLearningRateInput) + "'");
+    binding.apply = update;
+  }
 
   // 1. The learning rate and the loss.
-  TrainBinding binding;
   std::vector<const nnc::TensorSlice *> candidates;
   bool hasLearningRate = false;
   for (const nnc::TensorSlice &input : step->inputs()) {
     if (input.name() == kStepInput) {
       if (!isOneFloat(input))
-        return planError("function 'train_step' input " + describe(input) +
+        return planError(function + " input " + describe(input) +
                          " should be one f32 (the step number)");
       binding.stepNumber = input;
       continue;
     }
     if (input.name() == kRngKeyInput) {
       if (input.type().dtype() != nnc::I64 || numElements(shapeOf(input.type())) != 1)
-        return planError("function 'train_step' input " + describe(input) +
+        return planError(function + " input " + describe(input) +
                          " should be one i64 (the random seed)");
       binding.rngKey = input;
       continue;
@@ -100,18 +129,17 @@ nnc::StatusOr<TrainBinding> bindTrainStep(const nnc::Plan &plan, const std::stri
       continue;
     }
     if (!isOneFloat(input))
-      return planError("function 'train_step' input " + describe(input) +
+      return planError(function + " input " + describe(input) +
                        " should be one f32 (the learning rate)");
     binding.learningRate = input;
     hasLearningRate = true;
   }
-  if (!hasLearningRate)
-    return planError("function 'train_step' has no input '" + std::string(kLearningRateInput) +
-                     "'");
+  if (!hasLearningRate && !binding.apply)
+    return planError(function + " has no input '" + std::string(kLearningRateInput) + "'");
   if (step->outputs_size() == 0)
-    return planError("function 'train_step' has no outputs (the loss comes first)");
+    return planError(function + " has no outputs (the loss comes first)");
   if (!isOneFloat(step->outputs(0)))
-    return planError("function 'train_step' output " + describe(step->outputs(0)) +
+    return planError(function + " output " + describe(step->outputs(0)) +
                      " should be one f32 (the loss)");
   binding.loss = step->outputs(0);
 
@@ -120,14 +148,14 @@ nnc::StatusOr<TrainBinding> bindTrainStep(const nnc::Plan &plan, const std::stri
     std::string names;
     for (const nnc::TensorSlice *input : candidates)
       names += (names.empty() ? "" : ", ") + describe(*input);
-    return planError("function 'train_step' has " + std::to_string(candidates.size()) +
+    return planError(function + " has " + std::to_string(candidates.size()) +
                      " inputs besides " + kLearningRateInput + ", " + kStepInput + " and " +
                      kRngKeyInput + " (" +
                      (names.empty() ? "none" : names) + "); --train feeds two, features and labels");
   }
   for (const nnc::TensorSlice *input : candidates)
     if (input->type().shape_size() == 0 || input->type().shape(0) <= 0)
-      return planError("function 'train_step' input " + describe(*input) +
+      return planError(function + " input " + describe(*input) +
                        " has no batch dimension");
   const nnc::TensorSlice &first = *candidates[0], &second = *candidates[1];
   int featuresIndex = -1;
@@ -192,8 +220,6 @@ Status train(Executor &executor, const TrainBinding &binding, const TrainData &d
              const std::function<void(int64_t step, float loss)> &onStep) {
   HostTensor features(binding.features.type().dtype(), shapeOf(binding.features.type()));
   HostTensor labels(binding.labels.type().dtype(), shapeOf(binding.labels.type()));
-  HostTensor learningRate(nnc::F32, shapeOf(binding.learningRate.type()));
-  std::memcpy(learningRate.data.data(), &options.learningRate, sizeof(float));
   // A binding made for other data would read past the files' ends.
   auto holds = [&](const HostTensor &file, const HostTensor &batch) {
     return file.data.size() == static_cast<size_t>(binding.batches) * batch.data.size();
@@ -205,38 +231,60 @@ Status train(Executor &executor, const TrainBinding &binding, const TrainData &d
       std::memcpy(batch.data.data(), file.data.data() + index * batch.data.size(),
                   batch.data.size());
   };
+  auto scalar = [](const nnc::TensorSlice &slice, nnc::DType dtype, const void *value) {
+    HostTensor tensor(dtype, shapeOf(slice.type()));
+    std::memcpy(tensor.data.data(), value, tensor.data.size());
+    return tensor;
+  };
+  auto write = [&](const std::string &function, const nnc::TensorSlice &slice,
+                   const HostTensor &value) {
+    if (Status s = executor.write(slice, value); !s.ok())
+      return Status::error("function '" + function + "', input '" + slice.name() + "': " +
+                           s.message());
+    return Status();
+  };
+  const std::string &stepFunction = binding.stepFunction;
+  int64_t micro = binding.apply ? binding.apply->steps : 1;  // micro-batches per update
   for (int64_t i = 0; i < options.steps; ++i) {
-    int64_t batch = i % binding.batches;  // BatchOrder::Sequential
-    take(data.features, batch, features);
-    take(data.labels, batch, labels);
-    for (auto [tensor, value] : {std::pair{&binding.features, &features},
-                                 std::pair{&binding.labels, &labels},
-                                 std::pair{&binding.learningRate, &learningRate}})
-      if (Status s = executor.write(*tensor, *value); !s.ok())
-        return Status::error("function 'train_step', input '" + tensor->name() + "': " +
-                             s.message());
-    if (binding.stepNumber) {
-      HostTensor number(nnc::F32, shapeOf(binding.stepNumber->type()));
-      float value = static_cast<float>(i + 1);
-      std::memcpy(number.data.data(), &value, sizeof(float));
-      if (Status s = executor.write(*binding.stepNumber, number); !s.ok())
-        return Status::error("function 'train_step', input '" + binding.stepNumber->name() +
-                             "': " + s.message());
+    float lossSum = 0;
+    for (int64_t j = 0; j < micro; ++j) {
+      int64_t index = i * micro + j;  // the micro-batch's number: its data and dropout mask
+      take(data.features, index % binding.batches, features);  // BatchOrder::Sequential
+      take(data.labels, index % binding.batches, labels);
+      float number = static_cast<float>(index + 1);
+      Status s = write(stepFunction, binding.features, features);
+      if (s.ok())
+        s = write(stepFunction, binding.labels, labels);
+      if (s.ok() && !binding.apply)
+        s = write(stepFunction, binding.learningRate,
+                  scalar(binding.learningRate, nnc::F32, &options.learningRate));
+      if (s.ok() && binding.stepNumber)
+        s = write(stepFunction, *binding.stepNumber, scalar(*binding.stepNumber, nnc::F32, &number));
+      if (s.ok() && binding.rngKey)
+        s = write(stepFunction, *binding.rngKey, scalar(*binding.rngKey, nnc::I64, &options.seed));
+      if (s.ok())
+        s = executor.run(stepFunction);
+      if (!s.ok())
+        return s;
+      nnc::StatusOr<HostTensor> loss = executor.read(binding.loss);
+      if (!loss.ok())
+        return Status::error("function '" + stepFunction + "', output '" + binding.loss.name() +
+                             "': " + loss.status().message());
+      lossSum += loss->toFloats()[0];
     }
-    if (binding.rngKey) {
-      HostTensor key(nnc::I64, shapeOf(binding.rngKey->type()));
-      std::memcpy(key.data.data(), &options.seed, sizeof(options.seed));
-      if (Status s = executor.write(*binding.rngKey, key); !s.ok())
-        return Status::error("function 'train_step', input '" + binding.rngKey->name() +
-                             "': " + s.message());
+    if (binding.apply) {
+      const ApplyBinding &apply = *binding.apply;
+      float number = static_cast<float>(i + 1);
+      Status s = write("apply_step", apply.learningRate,
+                       scalar(apply.learningRate, nnc::F32, &options.learningRate));
+      if (s.ok() && apply.stepNumber)
+        s = write("apply_step", *apply.stepNumber, scalar(*apply.stepNumber, nnc::F32, &number));
+      if (s.ok())
+        s = executor.run("apply_step");
+      if (!s.ok())
+        return s;
     }
-    if (Status s = executor.run("train_step"); !s.ok())
-      return s;
-    nnc::StatusOr<HostTensor> loss = executor.read(binding.loss);
-    if (!loss.ok())
-      return Status::error("function 'train_step', output '" + binding.loss.name() + "': " +
-                           loss.status().message());
-    onStep(i, loss->toFloats()[0]);
+    onStep(i, lossSum / static_cast<float>(micro));
     if (binding.lossScale) {
       nnc::StatusOr<LossScaleReading> reading = checkLossScale(executor, *binding.lossScale, i);
       if (!reading.ok())

@@ -35,9 +35,19 @@ struct TrainData {
   std::string featuresPath, labelsPath;  // for error messages
 };
 
+/// With gradient accumulation the plan has accumulate_step (one micro-batch: forward,
+/// backward, sums the gradients) and apply_step (the update), run `steps` times and once.
+struct ApplyBinding {
+  nnc::TensorSlice learningRate;
+  std::optional<nnc::TensorSlice> stepNumber;  // the update's number, for Adam
+  int64_t steps = 1;                           // micro-batches per update
+};
+
 /// Which of train_step's tensors is which, and how many batches the data holds. Copies, so a
 /// binding made before Executor::prepare took the plan stays valid.
 struct TrainBinding {
+  std::string stepFunction = "train_step";     // or accumulate_step
+  std::optional<ApplyBinding> apply;           // with gradient accumulation
   nnc::TensorSlice features, labels, learningRate;
   std::optional<nnc::TensorSlice> stepNumber;  // when train_step takes nnc.step
   std::optional<nnc::TensorSlice> rngKey;      // when train_step takes nnc.rng_key

@@ -15,7 +15,7 @@ llvm::ArrayRef<PhaseInfo> phases() {
       {Phase::Autodiff, "autodiff", "forward + loss -> @train_step (VJPs, train-op updates)", true},
       {Phase::Precision, "precision", "mixed precision: low-precision compute, fp32 allow-list",
        true},
-      {Phase::Accumulate, "accumulate", "gradient accumulation over micro-batches", false},
+      {Phase::Accumulate, "accumulate", "gradient accumulation over micro-batches", true},
       {Phase::Distribute, "distribute", "data-parallel all-reduce, pipeline stages", false},
       {Phase::Optimize, "optimize", "train ops (updates, clipping) -> nn ops, fused when lowered",
        true},
@@ -42,7 +42,10 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm) {
   if (last < Phase::Precision)
     return;
   pm.addPass(createPrecision());
-  // accumulate and distribute: not built yet, so nothing runs between.
+  if (last < Phase::Accumulate)
+    return;
+  pm.addPass(createAccumulate());
+  // distribute: not built yet, so nothing runs between.
   if (last < Phase::Optimize)
     return;
   pm.addNestedPass<mlir::func::FuncOp>(createExpandTrainOps());

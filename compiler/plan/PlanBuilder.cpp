@@ -122,8 +122,13 @@ void Builder::assign() {
       ++index;
       if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp, tensor::EmptyOp, func::ReturnOp>(op))
         continue; // views share storage; host empties are only out-argument placeholders
+      // Constants are written once by init and read by any function in any order: they live
+      // for the whole plan, like parameters, not from their function's turn on.
       for (Value result : op.getResults())
-        request(result, index, isa<nn::ConstantOp>(op) ? kForever : index);
+        if (isa<nn::ConstantOp>(op))
+          request(result, 0, kForever);
+        else
+          request(result, index, index);
     }
     // Extend each live range to its last use; returned values live to the function's end,
     // when the caller reads them and the update copies run.

@@ -1,0 +1,197 @@
+// Gradient accumulation (see Passes.td): @train_step splits at the values its backward pass
+// hands to the update region — the `train` ops and everything computed from their results.
+// Those values that vary per micro-batch are summed into accumulators by @accumulate_step and
+// read back as their mean by @apply_step; everything else each half recomputes from its own
+// arguments (a constant, the loss scale's bookkeeping).
+#include "dialects/nn/NNDialect.h"
+#include "dialects/train/TrainDialect.h"
+
+#include "compiler/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/SetVector.h"
+
+namespace nnc {
+#define GEN_PASS_DEF_ACCUMULATE
+#include "compiler/Passes.h.inc"
+} // namespace nnc
+
+using namespace mlir;
+using namespace nnc;
+
+namespace {
+
+/// Erases the ops whose results end up unused.
+void eraseDeadOps(Block &body) {
+  SmallVector<Operation *> ops;
+  for (Operation &op : body.without_terminator())
+    ops.push_back(&op);
+  // Last to first, so a use is gone before its definition is looked at.
+  for (Operation *op : llvm::reverse(ops))
+    if (op->use_empty())
+      op->erase();
+}
+
+/// Removes the function's unused `nn.input` arguments: a plan function's inputs are what the
+/// runtime must feed, so the half that does not read the labels does not take them.
+void eraseUnusedInputs(func::FuncOp func) {
+  llvm::BitVector unused(func.getNumArguments());
+  for (BlockArgument arg : func.getArguments())
+    if (arg.use_empty() && func.getArgAttr(arg.getArgNumber(), "nn.input"))
+      unused.set(arg.getArgNumber());
+  (void)func.eraseArguments(unused);
+}
+
+void setResults(func::FuncOp func, ArrayRef<Value> values, ArrayRef<DictionaryAttr> attrs) {
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  OpBuilder b(ret);
+  func::ReturnOp::create(b, ret.getLoc(), values);
+  ret.erase();
+  func.setType(b.getFunctionType(func.getArgumentTypes(), ValueRange(values).getTypes()));
+  func.setAllResultAttrs(attrs);
+}
+
+struct AccumulatePass : nnc::impl::AccumulateBase<AccumulatePass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto spec = module->getAttrOfType<DictionaryAttr>("nn.training");
+    auto steps = spec ? spec.getAs<IntegerAttr>("accumulation_steps") : IntegerAttr();
+    auto step = module.lookupSymbol<func::FuncOp>("train_step");
+    if (!steps || steps.getInt() <= 1 || !step)
+      return;
+    Block &body = step.getBody().front();
+
+    // The update region, and the values that vary per micro-batch: those computed from an
+    // input the runtime feeds per micro-batch (everything but the learning rate).
+    llvm::DenseSet<Operation *> update;
+    llvm::DenseSet<Value> varies;
+    for (BlockArgument arg : body.getArguments()) {
+      auto input = step.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.input");
+      if (input && input.getValue() != "nnc.learning_rate")
+        varies.insert(arg);
+    }
+    for (Operation &op : body.without_terminator()) {
+      auto fromUpdate = [&](Value v) { return update.contains(v.getDefiningOp()); };
+      if (isa<train::TrainDialect>(op.getDialect()) || llvm::any_of(op.getOperands(), fromUpdate))
+        update.insert(&op);
+      else if (llvm::any_of(op.getOperands(), [&](Value v) { return varies.contains(v); }))
+        varies.insert(op.getResults().begin(), op.getResults().end());
+    }
+    llvm::SetVector<Value> boundary;
+    for (Operation *op : update)
+      for (Value operand : op->getOperands())
+        if (varies.contains(operand) && operand.getDefiningOp() &&
+            !update.contains(operand.getDefiningOp()))
+          boundary.insert(operand); // arguments (the step number) both halves take themselves
+    // Deterministic order (the accumulators' names): by position in the body.
+    SmallVector<Value> crossing(boundary.begin(), boundary.end());
+    llvm::sort(crossing, [](Value a, Value b) {
+      return a.getDefiningOp()->isBeforeInBlock(b.getDefiningOp());
+    });
+
+    OpBuilder b(&getContext());
+    b.setInsertionPointAfter(step);
+    auto accumulate = cast<func::FuncOp>(b.clone(*step));
+    accumulate.setSymName("accumulate_step");
+    auto apply = cast<func::FuncOp>(b.clone(*step));
+    apply.setSymName("apply_step");
+    buildAccumulate(accumulate, step, crossing);
+    buildApply(apply, step, crossing, static_cast<double>(steps.getInt()));
+    step.erase();
+  }
+
+  /// Appends one accumulator argument per crossing value to `func`.
+  SmallVector<Value> addAccumulators(func::FuncOp func, ArrayRef<Value> crossing) {
+    OpBuilder b(&getContext());
+    SmallVector<Value> accumulators;
+    for (auto [i, value] : llvm::enumerate(crossing)) {
+      unsigned index = func.getNumArguments();
+      std::string name = "nnc.accumulator." + std::to_string(i);
+      (void)func.insertArgument(
+          index, value.getType(),
+          b.getDictionaryAttr(
+              {b.getNamedAttr("nn.param", b.getStringAttr(name)),
+               b.getNamedAttr("nn.init", b.getDictionaryAttr(b.getNamedAttr(
+                                             "kind", b.getStringAttr("zeros")))),
+               b.getNamedAttr("nn.trainable", b.getBoolAttr(false))}),
+          value.getLoc());
+      accumulators.push_back(func.getArgument(index));
+    }
+    return accumulators;
+  }
+
+  /// The value in `clone` at the position of `original`'s `value` (same op order).
+  static Value mapped(func::FuncOp original, func::FuncOp clone, Value value) {
+    Operation *def = value.getDefiningOp();
+    auto &ops = original.getBody().front().getOperations();
+    auto &cloneOps = clone.getBody().front().getOperations();
+    auto index = std::distance(ops.begin(), def->getIterator());
+    return std::next(cloneOps.begin(), index)->getResult(cast<OpResult>(value).getResultNumber());
+  }
+
+  DictionaryAttr attr(StringRef key, StringRef value) {
+    Builder b(&getContext());
+    return b.getDictionaryAttr(b.getNamedAttr(key, b.getStringAttr(value)));
+  }
+
+  /// (loss, acc_i + crossing_i): the micro-batch's loss and the running sums.
+  void buildAccumulate(func::FuncOp func, func::FuncOp original, ArrayRef<Value> crossing) {
+    SmallVector<Value> values;
+    for (Value v : crossing)
+      values.push_back(mapped(original, func, v));
+    SmallVector<Value> accumulators = addAccumulators(func, crossing);
+    auto ret = func.getBody().front().getTerminator();
+    OpBuilder b(ret);
+    SmallVector<Value> results = {ret->getOperand(0)};
+    SmallVector<DictionaryAttr> attrs = {func.getResultAttrDict(0)};
+    for (auto [i, pair] : llvm::enumerate(llvm::zip(values, accumulators))) {
+      auto [value, accumulator] = pair;
+      results.push_back(nn::AddOp::create(b, value.getLoc(), accumulator, value));
+      attrs.push_back(attr("nn.updates", "nnc.accumulator." + std::to_string(i)));
+    }
+    setResults(func, results, attrs);
+    eraseDeadOps(func.getBody().front());
+    eraseUnusedInputs(func);
+  }
+
+  /// The update from the accumulators' mean; every result but the loss; zeroed accumulators.
+  void buildApply(func::FuncOp func, func::FuncOp original, ArrayRef<Value> crossing,
+                  double steps) {
+    SmallVector<Value> values;
+    for (Value v : crossing)
+      values.push_back(mapped(original, func, v));
+    SmallVector<Value> accumulators = addAccumulators(func, crossing);
+    Block &body = func.getBody().front();
+    OpBuilder b(&getContext());
+    b.setInsertionPointToStart(&body);
+    SmallVector<Value> zeros;
+    for (auto [value, accumulator] : llvm::zip(values, accumulators)) {
+      auto type = cast<RankedTensorType>(value.getType());
+      Type element = type.getElementType();
+      auto scalar = RankedTensorType::get({}, element);
+      Value count = nn::ConstantOp::create(
+          b, value.getLoc(), DenseElementsAttr::get(scalar, b.getFloatAttr(element, steps)));
+      Value mean = nn::DivOp::create(b, value.getLoc(), accumulator, count);
+      value.replaceAllUsesWith(mean);
+      zeros.push_back(nn::ConstantOp::create(
+          b, value.getLoc(), DenseElementsAttr::get(type, b.getFloatAttr(element, 0.0))));
+    }
+    auto ret = body.getTerminator();
+    SmallVector<Value> results;
+    SmallVector<DictionaryAttr> attrs;
+    for (unsigned i = 1; i < ret->getNumOperands(); ++i) { // all but the loss
+      results.push_back(ret->getOperand(i));
+      attrs.push_back(func.getResultAttrDict(i));
+    }
+    for (auto [i, zero] : llvm::enumerate(zeros)) {
+      results.push_back(zero);
+      attrs.push_back(attr("nn.updates", "nnc.accumulator." + std::to_string(i)));
+    }
+    setResults(func, results, attrs);
+    eraseDeadOps(body);
+    eraseUnusedInputs(func);
+  }
+};
+
+} // namespace
