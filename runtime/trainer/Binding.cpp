@@ -69,6 +69,9 @@ nnc::StatusOr<FitBinding> bindFit(const nnc::Plan &plan, const std::string &plan
     return planError("function 'train_step' output 0 should be the loss, one f32");
   train.loss = step->outputs(0);
   train.lossScale = findLossScale(plan);
+  for (const nnc::TensorSlice &output : step->outputs())
+    if (output.name() == "grad_norm" && isScalar(output, nnc::F32))
+      train.gradNorm = output;
   int featuresIndex = 0;
   if (const nnc::Function *predict = findFunction(plan, "predict"))
     if (findInput(*predict, data[1]->name()) && !findInput(*predict, data[0]->name()))

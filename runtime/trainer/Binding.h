@@ -17,6 +17,8 @@ struct StepBinding {
   std::optional<nnc::TensorSlice> stepNumber;  // nnc.step, f32 [], 1-based
   std::optional<nnc::TensorSlice> rngKey;      // nnc.rng_key, i64 []: the run's seed
   std::optional<LossScaleWatch> lossScale;     // fp16: the scale and skipped-step outputs
+  std::optional<nnc::TensorSlice> gradNorm;    // "grad_norm": the pre-clip global norm, f32 []
+                                               // (plans that clip gradients)
 };
 
 struct EvalBinding {

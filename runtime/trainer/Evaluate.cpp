@@ -7,8 +7,11 @@
 // smoothing, per-token LM losses, MSE), and costs one extra call per evaluation.
 #include "runtime/trainer/Evaluate.h"
 
+#include "runtime/monitor/ClassMetrics.h"
 #include "runtime/trainer/Batches.h"
 
+#include <algorithm>
+#include <cmath>
 #include <numeric>
 
 namespace nnrt::trainer {
@@ -29,12 +32,14 @@ nnc::StatusOr<float> runEval(Executor &executor, const EvalBinding &eval, const 
   return loss->toFloats()[0];
 }
 
-/// Adds the argmax predictions of the first `count` rows to `result`.
+/// Adds the argmax predictions of the first `count` rows (dataset rows firstRow...) to `result`:
+/// accuracy, the confusion matrix and, with one label per example, the most confident mistakes.
 void countCorrect(const HostTensor &logits, const HostTensor &labels, int64_t count,
-                  int64_t classes, EvalResult &result) {
+                  int64_t classes, int64_t firstRow, EvalResult &result) {
   std::vector<float> z = logits.toFloats();
   const auto *y = reinterpret_cast<const int64_t *>(labels.data.data());
   int64_t perRow = labels.numElements() / labels.shape[0];  // positions per example
+  bool confusion = !result.confusion.empty();
   for (int64_t i = 0; i < count * perRow; ++i) {
     const float *row = z.data() + i * classes;
     int64_t best = std::max_element(row, row + classes) - row;
@@ -43,6 +48,46 @@ void countCorrect(const HostTensor &logits, const HostTensor &labels, int64_t co
     result.predictions += 1;
     result.classCorrect[y[i]] += right;
     result.classTotal[y[i]] += 1;
+    if (confusion)
+      monitor::countPrediction(result.confusion, classes, y[i], best);
+    if (right || perRow != 1)
+      continue;
+    // The softmax probability of the (wrong) argmax: 1 / sum_j exp(z_j - z_max).
+    double sum = 0;
+    for (int64_t j = 0; j < classes; ++j)
+      sum += std::exp(double(row[j]) - double(row[best]));
+    monitor::WrongPrediction w;
+    w.row = firstRow + i, w.label = y[i], w.predicted = best, w.probability = 1 / sum;
+    auto &worst = result.worst;
+    auto at = std::find_if(worst.begin(), worst.end(), [&](const monitor::WrongPrediction &o) {
+      return o.probability < w.probability;
+    });
+    if (size_t(at - worst.begin()) < kWorst) {
+      worst.insert(at, w);
+      if (worst.size() > kWorst)
+        worst.pop_back();
+    }
+  }
+}
+
+/// The worst predictions' features, and their image layout when the examples look like images:
+/// (C, H, W) with 1 or 3 channels, (H, W), or a flattened square IDX image.
+void attachFeatures(const Dataset &data, std::vector<monitor::WrongPrediction> &worst) {
+  Shape example(data.features.shape.begin() + 1, data.features.shape.end());
+  int64_t c = 0, h = 0, w = 0;
+  if (example.size() == 3 && (example[0] == 1 || example[0] == 3))
+    c = example[0], h = example[1], w = example[2];
+  else if (example.size() == 2)
+    c = 1, h = example[0], w = example[1];
+  else if (example.size() == 1 && data.featuresFile.find("idx") != std::string::npos) {
+    int64_t side = std::lround(std::sqrt(double(example[0])));
+    if (side * side == example[0] && side >= 8)
+      c = 1, h = side, w = side;
+  }
+  for (monitor::WrongPrediction &p : worst) {
+    Dataset row = data.gather({p.row});
+    p.features = row.features.toFloats();
+    p.channels = c, p.height = h, p.width = w;
   }
 }
 
@@ -58,6 +103,8 @@ nnc::StatusOr<EvalResult> evaluate(Executor &executor, const FitBinding &binding
   result.hasAccuracy = eval.logits.has_value();
   result.classCorrect.assign(std::max<int64_t>(classes, 0), 0);
   result.classTotal.assign(std::max<int64_t>(classes, 0), 0);
+  if (result.hasAccuracy && classes > 1 && classes <= kMaxConfusionClasses)
+    result.confusion.assign(classes * classes, 0);
   std::vector<int64_t> order(data.size());
   std::iota(order.begin(), order.end(), 0);
   double lossSum = 0;
@@ -81,9 +128,10 @@ nnc::StatusOr<EvalResult> evaluate(Executor &executor, const FitBinding &binding
       nnc::StatusOr<HostTensor> logits = executor.read(*eval.logits);
       if (!logits.ok())
         return logits.status();
-      countCorrect(*logits, batch.labels, batch.count, classes, result);
+      countCorrect(*logits, batch.labels, batch.count, classes, b * size, result);
     }
   }
+  attachFeatures(data, result.worst);
   result.examples = data.size();
   result.loss = data.size() ? lossSum / double(data.size()) : 0;
   return result;

@@ -38,6 +38,16 @@ const char *const kFitUsage = R"(training (--fit; unset values come from the pla
   --checkpoint-every N    ... every N steps (always at the end)
   --resume                continue from DIR/last.ckpt when it exists (bit-identically)
   --log-steps             print "step S epoch E lr R loss L" for every step
+  --skip-nonfinite        undo a step whose loss is NaN or infinite (parameters restored from a
+                          copy taken before each step) instead of stopping
+monitoring (warnings for gradient-norm spikes, overfitting and underfitting are always printed):
+  --progress MODE         auto (a progress bar on a terminal), bar, plain (a line every 10% of
+                          an epoch) or none
+  --metrics-jsonl FILE    one JSON object per step, evaluation, epoch and anomaly
+  --tensorboard DIR       TensorBoard event files (scalars) under DIR
+  --report FILE.html      a self-contained HTML report with plots, rewritten at every evaluation
+  --grad-spike-z Z        a gradient norm Z standard deviations above the last 50 is a spike
+                          (default 6)
 )";
 
 namespace {
@@ -93,8 +103,29 @@ nnc::StatusOr<bool> parseFitFlag(const std::string &flag,
     return Status();
   };
   Status s;
-  if (flag == "--fit" || flag == "--resume" || flag == "--log-steps") {
-    (flag == "--fit" ? o.enabled : flag == "--resume" ? o.resume : o.logSteps) = true;
+  if (flag == "--fit" || flag == "--resume" || flag == "--log-steps" ||
+      flag == "--skip-nonfinite") {
+    (flag == "--fit"      ? o.enabled
+     : flag == "--resume" ? o.resume
+     : flag == "--log-steps" ? o.logSteps
+                             : o.skipNonFinite) = true;
+  } else if (flag == "--progress") {
+    s = text(o.monitor.progress);
+    if (s.ok() && o.monitor.progress != "auto" && o.monitor.progress != "bar" &&
+        o.monitor.progress != "plain" && o.monitor.progress != "none")
+      s = Status::error("--progress: expects auto, bar, plain or none, got '" +
+                        o.monitor.progress + "'");
+  } else if (flag == "--metrics-jsonl") {
+    s = text(o.monitor.metricsJsonl);
+  } else if (flag == "--tensorboard") {
+    s = text(o.monitor.tensorboardDir);
+  } else if (flag == "--report") {
+    s = text(o.monitor.reportPath);
+  } else if (flag == "--grad-spike-z") {
+    std::optional<double> z;
+    s = number(z);
+    if (s.ok())
+      o.monitor.anomaly.spikeZ = *z;
   } else if (flag == "--data") {
     s = text(o.data.source);
   } else if (flag == "--test-data") {
@@ -187,6 +218,9 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
   config.checkpointDir = o.checkpointDir;
   config.checkpointEvery = o.checkpointEvery;
   config.logSteps = o.logSteps;
+  config.skipNonFinite = o.skipNonFinite;
+  job.monitor = o.monitor;
+  job.title = std::filesystem::path(planPath).filename().string();
   config.modelSha256 = plan.metadata().model_sha256();
   config.planPath = planPath;
   ScheduleConfig &schedule = config.schedule;
@@ -266,7 +300,11 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
 }
 
 Status runFit(Executor &executor, const FitJob &job, std::ostream &out) {
-  return fit(executor, job.binding, job.data, job.config, job.resume, out);
+  nnc::StatusOr<std::unique_ptr<monitor::Monitor>> monitor =
+      monitor::createMonitor(job.monitor, out, job.binding.model.numClasses, job.title);
+  if (!monitor.ok())
+    return monitor.status();
+  return fit(executor, job.binding, job.data, job.config, job.resume, out, monitor->get());
 }
 
 } // namespace nnrt::trainer

@@ -23,7 +23,8 @@ struct FitOptions {
   std::optional<uint64_t> seed;
   std::string checkpointDir;
   int64_t checkpointEvery = 0;
-  bool resume = false, logSteps = false;
+  bool resume = false, logSteps = false, skipNonFinite = false;
+  monitor::MonitorOptions monitor;  // --progress, --metrics-jsonl, --tensorboard, --report
   std::vector<std::string> given;  // the flags seen, to refuse them without --fit
 };
 
@@ -43,10 +44,14 @@ struct FitJob {
   DataSplits data;
   FitConfig config;
   std::optional<Checkpoint> resume;
+  monitor::MonitorOptions monitor;
+  std::string title;  // the report's: the plan's file name
 };
 
 nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planPath,
                                  const FitOptions &options, std::ostream &out);
+/// Opens the monitor's sinks (an unwritable --report or --metrics-jsonl fails here, before any
+/// step), then trains.
 nnc::Status runFit(Executor &executor, const FitJob &job, std::ostream &out);
 
 } // namespace nnrt::trainer

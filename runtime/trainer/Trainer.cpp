@@ -7,16 +7,22 @@
 //   5. every checkpointEvery steps (after any end-of-epoch work, so a checkpoint is always
 //      between whole steps) and at the end, last.ckpt;
 //   6. with early stopping, the best weights become the final model; then the test set.
+// Every step, evaluation and epoch end is reported to the monitor (when there is one); an epoch's
+// diagnosis (overfitting, ...) is printed before the epoch's line. A non-finite loss stops the
+// run naming the step and the non-finite outputs and parameters, or with skipNonFinite restores
+// the parameters copied before the step and goes on.
 // Nothing else carries state between steps (train_step reads only its inputs and parameters), so
 // a run resumed from a checkpoint computes exactly the steps an uninterrupted one would.
 #include "runtime/trainer/Trainer.h"
 
 #include "runtime/TrainLoop.h"
+#include "runtime/monitor/ClassMetrics.h"
 #include "runtime/trainer/Batches.h"
 #include "runtime/trainer/Evaluate.h"
 #include "runtime/trainer/Shuffle.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -74,11 +80,43 @@ std::string describeEval(const char *split, const EvalResult &r) {
   return line;
 }
 
+/// The names of the non-finite tensors among `tensors`, at most `limit` of them, and a count.
+std::string nonFiniteNames(const std::vector<std::pair<std::string, HostTensor>> &tensors) {
+  std::string names;
+  int64_t found = 0;
+  for (const auto &[name, tensor] : tensors) {
+    if (tensor.dtype != nnc::F32)  // master weights and optimizer state are f32
+      continue;
+    std::vector<float> values = tensor.toFloats();
+    if (std::all_of(values.begin(), values.end(), [](float x) { return std::isfinite(x); }))
+      continue;
+    if (++found <= 6)
+      names += (found > 1 ? ", '" : "'") + name + "'";
+  }
+  if (found > 6)
+    names += " and " + std::to_string(found - 6) + " more";
+  return found ? names : "none";
+}
+
+monitor::EvalEvent evalEvent(const EvalResult &r, const char *split, int64_t step,
+                             int64_t epoch) {
+  monitor::EvalEvent e;
+  e.step = step, e.epoch = epoch, e.split = split, e.loss = r.loss, e.examples = r.examples;
+  if (r.hasAccuracy)
+    e.accuracy = r.accuracy();
+  if (!r.confusion.empty())
+    e.metrics = monitor::classMetrics(r.confusion, int64_t(r.classTotal.size()));
+  e.worst = r.worst;
+  e.wallTime = monitor::wallTime();
+  return e;
+}
+
 class Run {
 public:
   Run(Executor &executor, const FitBinding &binding, const DataSplits &data,
-      const FitConfig &config, std::ostream &out)
+      const FitConfig &config, std::ostream &out, monitor::Monitor *monitor)
       : exec_(executor), binding_(binding), data_(data), config_(config), out_(out),
+        monitor_(monitor),
         schedule_(config.schedule), stepsPerEpoch_(data.train.size() / binding.batch) {
     evalSet_ = data.validation.size() ? &data.validation : data.test.size() ? &data.test : nullptr;
     evalName_ = data.validation.size() ? "val" : "test";
@@ -124,6 +162,8 @@ public:
       }
     }
     state_.finished = true;
+    if (skippedTotal_ > 0)
+      out_ << "skipped " << skippedTotal_ << " steps with a non-finite loss\n";
     if (Status s = saveLast(); !s.ok())
       return s;
     if (!best_.empty()) {
@@ -142,7 +182,16 @@ private:
   Status inPlan(const Status &s) const { return Status::error(config_.planPath + ": " + s.message()); }
 
   Status step(const Batch &batch) {
+    auto start = std::chrono::steady_clock::now();
     double lr = schedule_.at(state_.step, state_.epoch);
+    std::vector<std::pair<std::string, HostTensor>> before;  // --skip-nonfinite's host copy
+    if (config_.skipNonFinite) {
+      nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>> copy =
+          captureParameters(exec_);
+      if (!copy.ok())
+        return copy.status();
+      before = std::move(*copy);
+    }
     if (Status s = feedStep(exec_, binding_.train, batch, lr, state_.step + 1, config_.seed);
         !s.ok())
       return s;
@@ -152,6 +201,8 @@ private:
     if (!loss.ok())
       return loss.status();
     float value = loss->toFloats()[0];
+    monitor::StepEvent event;
+    bool overflowed = false;  // fp16: the plan itself skipped this step
     if (binding_.train.lossScale) {
       nnc::StatusOr<LossScaleReading> reading =
           checkLossScale(exec_, *binding_.train.lossScale, state_.step);
@@ -159,9 +210,21 @@ private:
         return reading.status();
       if (reading->skipped != skippedSteps_) {
         skippedSteps_ = reading->skipped;
+        overflowed = true;
         out_ << "overflow at step " << state_.step + 1 << ": step skipped, loss scale now "
              << format("%g", reading->scale) << "\n";
       }
+      event.lossScale = reading->scale;
+      event.skippedSteps = reading->skipped;
+    }
+    if (!std::isfinite(value) && !overflowed)
+      if (Status s = nonFiniteLoss(value, before, event); !s.ok())
+        return s;
+    if (monitor_ && binding_.train.gradNorm) {
+      nnc::StatusOr<HostTensor> norm = exec_.read(*binding_.train.gradNorm);
+      if (!norm.ok())
+        return norm.status();
+      event.gradNorm = norm->toFloats()[0];
     }
     if (config_.logSteps) {
       char line[128];
@@ -171,22 +234,89 @@ private:
       out_ << line;
     }
     lastLr_ = lr;
-    state_.epochLossSum += value;
+    if (!event.skipped)
+      state_.epochLossSum += value;
     ++state_.step;
     ++state_.batchInEpoch;
+    if (!monitor_)
+      return Status();
+    event.step = state_.step, event.epoch = state_.epoch + 1;
+    event.batchInEpoch = state_.batchInEpoch, event.stepsPerEpoch = stepsPerEpoch_;
+    event.totalSteps = config_.epochs * stepsPerEpoch_, event.epochs = config_.epochs;
+    event.batchSize = binding_.batch, event.loss = value, event.lr = lr;
+    event.stepSeconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    event.samplesPerSecond = event.stepSeconds > 0 ? double(binding_.batch) / event.stepSeconds : 0;
+    if (residentBytes_ == 0 || state_.step % 20 == 0)  // a file read: not every step
+      residentBytes_ = monitor::residentBytes();
+    event.residentBytes = residentBytes_;
+    event.wallTime = monitor::wallTime();
+    return monitor_->stepEnd(event);
+  }
+
+  /// The loss of the step just run is not finite: name the step and the non-finite outputs and
+  /// parameters, then stop, or (skipNonFinite) put back the parameters copied before the step.
+  /// Which node produced the first non-finite value needs a check compiled into the step; the
+  /// plan does not have one yet, so this names tensors, not nodes.
+  Status nonFiniteLoss(float value, std::vector<std::pair<std::string, HostTensor>> &before,
+                       monitor::StepEvent &event) {
+    std::vector<std::pair<std::string, HostTensor>> outputs;
+    if (const nnc::Function *function = exec_.function("train_step"))
+      for (const nnc::TensorSlice &output : function->outputs()) {
+        nnc::StatusOr<HostTensor> tensor = exec_.read(output);
+        if (!tensor.ok())
+          return tensor.status();
+        outputs.emplace_back(output.name(), std::move(*tensor));
+      }
+    nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>> parameters =
+        captureParameters(exec_);
+    if (!parameters.ok())
+      return parameters.status();
+    std::string where = "step " + std::to_string(state_.step + 1) + " (epoch " +
+                        std::to_string(state_.epoch + 1) + ")";
+    std::string message = "non-finite loss (" + format("%g", value) + ") at " + where +
+                          "; non-finite train_step outputs: " + nonFiniteNames(outputs) +
+                          "; non-finite parameters after the step: " +
+                          nonFiniteNames(*parameters);
+    if (monitor_)
+      if (Status s = monitor_->anomaly({monitor::AnomalyEvent::NonFiniteLoss, state_.step + 1,
+                                        state_.epoch + 1, message});
+          !s.ok())
+        return s;
+    if (!config_.skipNonFinite)
+      return Status::error(message + " (--skip-nonfinite skips such steps)");
+    Checkpoint copy;
+    copy.tensors = std::move(before);
+    if (Status s = restoreParameters(exec_, copy); !s.ok())
+      return s;
+    before = std::move(copy.tensors);
+    ++skippedInEpoch_;
+    ++skippedTotal_;
+    event.skipped = true;
+    out_ << message << ": step skipped, parameters restored\n";
     return Status();
   }
 
   Status endEpoch() {
     int64_t epoch = state_.epoch + 1;  // 1-based, as printed
+    // Skipped (non-finite) steps have no loss to average; a resumed run forgets earlier skips.
+    double trainLoss = state_.epochLossSum / double(std::max<int64_t>(
+                                                 stepsPerEpoch_ - skippedInEpoch_, 1));
     std::string line = "epoch " + std::to_string(epoch) + "/" + std::to_string(config_.epochs) +
-                       "  train loss " +
-                       format("%.4f", state_.epochLossSum / double(stepsPerEpoch_));
+                       "  train loss " + format("%.4f", trainLoss);
     std::string note;
+    monitor::EpochEvent epochEvent;
     if (evalSet_ && binding_.eval) {
       nnc::StatusOr<EvalResult> result = evaluate(exec_, binding_, *evalSet_);
       if (!result.ok())
         return inPlan(result.status());
+      if (monitor_)
+        if (Status s = monitor_->evalEnd(evalEvent(*result, evalName_, state_.step, epoch));
+            !s.ok())
+          return s;
+      epochEvent.valLoss = result->loss;
+      if (result->hasAccuracy)
+        epochEvent.valAccuracy = result->accuracy();
       line += "  " + describeEval(evalName_, *result);
       if (schedule_.onValidationLoss(result->loss))
         note += "; plateau: lr reduced to " + format("%.6g", schedule_.at(state_.step, epoch));
@@ -197,6 +327,13 @@ private:
     }
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - epochStart_).count();
+    if (monitor_) {
+      epochEvent.epoch = epoch, epochEvent.epochs = config_.epochs, epochEvent.step = state_.step;
+      epochEvent.trainLoss = trainLoss, epochEvent.lr = lastLr_, epochEvent.seconds = seconds;
+      if (Status s = monitor_->epochEnd(epochEvent); !s.ok())
+        return s;
+    }
+    skippedInEpoch_ = 0;
     out_ << line << "  lr " << format("%.6g", lastLr_) << "  (" << format("%.1f", seconds)
          << " s)" << note << "\n";
     ++state_.epoch;
@@ -260,6 +397,9 @@ private:
     nnc::StatusOr<EvalResult> result = evaluate(exec_, binding_, data_.test);
     if (!result.ok())
       return inPlan(result.status());
+    if (monitor_)
+      if (Status s = monitor_->evalEnd(evalEvent(*result, "test", state_.step, 0)); !s.ok())
+        return s;
     out_ << describeEval("test", *result) << "  (" << result->examples << " examples)\n";
     if (!result->hasAccuracy)
       return Status();
@@ -279,6 +419,7 @@ private:
   const DataSplits &data_;
   const FitConfig &config_;
   std::ostream &out_;
+  monitor::Monitor *monitor_;
   LrSchedule schedule_;
   int64_t stepsPerEpoch_;
   const Dataset *evalSet_ = nullptr;
@@ -288,21 +429,27 @@ private:
   double lastLr_ = 0;
   float skippedSteps_ = 0;  // fp16: the skipped-step count last seen, to report each overflow
   std::chrono::steady_clock::time_point epochStart_;
+  int64_t skippedInEpoch_ = 0, skippedTotal_ = 0;  // --skip-nonfinite
+  int64_t residentBytes_ = 0;                      // sampled every 20 steps
 };
 
 } // namespace
 
 Status fit(Executor &executor, const FitBinding &binding, const DataSplits &data,
-           const FitConfig &config, const std::optional<Checkpoint> &resume, std::ostream &out) {
+           const FitConfig &config, const std::optional<Checkpoint> &resume, std::ostream &out,
+           monitor::Monitor *monitor) {
   if (binding.batch < 1 || data.train.size() < binding.batch)
     return Status::error(data.train.featuresFile + ": the training split holds " +
                          std::to_string(data.train.size()) + " examples, fewer than one batch of " +
                          std::to_string(binding.batch));
-  Run run(executor, binding, data, config, out);
-  if (resume)
-    if (Status s = run.resume(*resume); !s.ok())
-      return s;
-  return run.run();
+  Run run(executor, binding, data, config, out, monitor);
+  Status status = resume ? run.resume(*resume) : Status();
+  if (status.ok())
+    status = run.run();
+  if (monitor)
+    if (Status s = monitor->runEnd(); !s.ok() && status.ok())
+      status = s;
+  return status;
 }
 
 } // namespace nnrt::trainer

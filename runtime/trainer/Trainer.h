@@ -1,10 +1,12 @@
 // The training loop behind `nnrun --fit`: epochs of seeded-shuffled batches through train_step
 // with the scheduled learning rate, an evaluation per epoch, reduce-on-plateau and early stopping
 // on the validation loss, periodic atomic checkpoints and a resume that continues bit-identically,
-// and a final evaluation of every test example.
+// and a final evaluation of every test example. It reports to a monitor (runtime/monitor) at every
+// step, evaluation and epoch end, and stops (or skips the step) when the loss turns non-finite.
 #pragma once
 
 #include "runtime/Executor.h"
+#include "runtime/monitor/Monitor.h"
 #include "runtime/trainer/Binding.h"
 #include "runtime/trainer/Checkpoint.h"
 #include "runtime/trainer/Dataset.h"
@@ -24,16 +26,19 @@ struct FitConfig {
                                       // best.ckpt (early stopping's best weights)
   int64_t checkpointEvery = 0;
   bool logSteps = false;              // "step S epoch E lr R loss L" per step
+  bool skipNonFinite = false;         // a step whose loss is not finite is undone (parameters
+                                      // restored from a host copy taken before it), not fatal
   std::string modelSha256;            // recorded in checkpoints
   std::string planPath;               // prefixes the executor's errors
 };
 
 /// Trains `executor`'s plan (already initialized) on data.train; `resume` (verified against the
 /// plan) restores parameters, best weights and the run's position first. Writes one line per
-/// epoch, and at the end the test results, to `out`.
+/// epoch, and at the end the test results, to `out`; events go to `monitor` when given (its
+/// runEnd is called however the run ends).
 nnc::Status fit(Executor &executor, const FitBinding &binding, const DataSplits &data,
                 const FitConfig &config, const std::optional<Checkpoint> &resume,
-                std::ostream &out);
+                std::ostream &out, monitor::Monitor *monitor = nullptr);
 
 /// "last.ckpt" and "best.ckpt" under the checkpoint directory.
 std::string lastCheckpointPath(const std::string &dir);

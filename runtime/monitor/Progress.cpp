@@ -1,0 +1,92 @@
+// ProgressSink. The ETA is the remaining steps times the mean wall time per step since this
+// process started training (evaluations included, so it does not undershoot).
+#include "runtime/monitor/Progress.h"
+
+#include <cstdio>
+
+namespace nnrt::monitor {
+
+using nnc::Status;
+
+namespace {
+
+std::string clock(double seconds) {
+  long long s = seconds > 0 ? static_cast<long long>(seconds + 0.5) : 0;
+  char text[32];
+  if (s >= 3600)
+    std::snprintf(text, sizeof text, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
+  else
+    std::snprintf(text, sizeof text, "%lld:%02lld", s / 60, s % 60);
+  return text;
+}
+
+} // namespace
+
+std::string ProgressSink::describe(const StepEvent &e, double etaSeconds, int width) {
+  double fraction = e.stepsPerEpoch ? double(e.batchInEpoch) / double(e.stepsPerEpoch) : 0;
+  int filled = int(fraction * width + 0.5);
+  std::string bar = std::string(filled, '#') + std::string(width - filled, '.');
+  char text[256];
+  std::snprintf(text, sizeof text, "epoch %lld/%lld [%s] %3d%%  ETA %s  loss %.4f  lr %.4g",
+                static_cast<long long>(e.epoch), static_cast<long long>(e.epochs), bar.c_str(),
+                int(fraction * 100 + 0.5), clock(etaSeconds).c_str(), e.loss, e.lr);
+  return text;
+}
+
+Status ProgressSink::onStepEnd(const StepEvent &e) {
+  auto now = std::chrono::steady_clock::now();
+  if (firstStep_ < 0) {
+    firstStep_ = e.step - 1;
+    start_ = now;
+  }
+  if (mode_ == ProgressMode::None)
+    return Status();
+  double elapsed = std::chrono::duration<double>(now - start_).count();
+  double eta = double(e.totalSteps - e.step) * elapsed / double(e.step - firstStep_);
+  if (mode_ == ProgressMode::Bar) {
+    // Redraw at most ten times a second: a terminal write per step would cost more than the step.
+    if (barShown_ && now - lastDraw_ < std::chrono::milliseconds(100) &&
+        e.batchInEpoch != e.stepsPerEpoch)
+      return Status();
+    lastDraw_ = now;
+    out_ << "\r\x1b[2K" << describe(e, eta, 30) << std::flush;
+    barShown_ = true;
+    return Status();
+  }
+  int64_t tenth = std::max<int64_t>(e.stepsPerEpoch / 10, 1);
+  if (e.batchInEpoch % tenth == 0 && e.batchInEpoch != e.stepsPerEpoch)
+    out_ << "progress: " << describe(e, eta, 20) << "\n";
+  return Status();
+}
+
+void ProgressSink::clearBar() {
+  if (!barShown_)
+    return;
+  out_ << "\r\x1b[2K" << std::flush;
+  barShown_ = false;
+}
+
+Status ProgressSink::onEvalEnd(const EvalEvent &) {
+  clearBar();
+  return Status();
+}
+
+Status ProgressSink::onEpochEnd(const EpochEvent &) {
+  clearBar();
+  return Status();
+}
+
+Status ProgressSink::onAnomaly(const AnomalyEvent &event) {
+  clearBar();
+  if (event.kind == AnomalyEvent::NonFiniteLoss)
+    return Status();  // the trainer says it: an error that stops the run, or a skipped step
+  out_ << "warning: " << event.message << "\n";
+  return Status();
+}
+
+Status ProgressSink::onRunEnd() {
+  clearBar();
+  return Status();
+}
+
+} // namespace nnrt::monitor
