@@ -3,7 +3,8 @@
 //    z >= spikeZ is a spike. The std is floored at 1e-3 of the mean so that a flat run of
 //    identical norms does not turn rounding noise into a spike.
 //  Overfitting: let B be the epoch of the lowest validation loss so far. When the last
-//    `overfitEpochs` epochs all lie after B, every one of them has a validation loss above B's and
+//    `overfitEpochs` epochs all lie after B, every one of them has a validation loss above B's (by
+//    overfitMinRise, 1%) and
 //    the train loss fell from B to now, training memorizes: "overfitting since epoch B + 1".
 //  Underfitting: after `underfitEpochs` epochs both losses are still above `underfitLoss` and
 //    the train loss improved less than 10% over the last two epochs.
@@ -71,7 +72,7 @@ std::optional<AnomalyEvent> AnomalyDetector::onEpoch(int64_t epoch, double train
   if (int64_t(last - best) >= config_.overfitEpochs) {
     bool rising = true;
     for (size_t i = last + 1 - config_.overfitEpochs; i <= last; ++i)
-      rising = rising && epochs_[i].val > epochs_[best].val;
+      rising = rising && epochs_[i].val > epochs_[best].val * (1 + config_.overfitMinRise);
     const EpochLosses &b = epochs_[best], &now = epochs_[last];
     if (rising && now.train < b.train && reportedOverfitSince_ != b.epoch + 1) {
       reportedOverfitSince_ = b.epoch + 1;

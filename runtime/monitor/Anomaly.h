@@ -15,6 +15,7 @@ struct AnomalyConfig {
   double spikeZ = 6.0;       // a norm this many standard deviations above the window's mean
   int64_t overfitEpochs = 2; // validation loss above its best for this many epochs ...
                              // ... while the train loss kept falling
+  double overfitMinRise = 0.01;  // "above": by at least this fraction (noise is not a trend)
   int64_t underfitEpochs = 3;  // epochs before "underfitting" may be said
   double underfitLoss = 0;     // train and validation losses above this are "high";
                                // 0: no underfitting verdict (the monitor sets 0.5 * ln(classes))

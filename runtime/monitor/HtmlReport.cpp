@@ -129,8 +129,8 @@ std::string confusionHeatmap(const ClassMetrics &m, const std::string &id) {
   int64_t n = m.classes, maxCount = 1;
   for (int64_t count : m.confusion)
     maxCount = std::max(maxCount, count);
-  double cell = std::clamp(420.0 / double(std::max<int64_t>(n, 1)), 6.0, 36.0), left = 40,
-         top = 30;
+  double cell = std::clamp(420.0 / double(std::max<int64_t>(n, 1)), 6.0, 36.0), left = 44,
+         top = 34;
   double size = cell * double(n);
   std::string svg = "<svg id=\"" + id + "\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
                     fmt("%.0f", left + size + 10) + "\" height=\"" + fmt("%.0f", top + size + 10) +
@@ -139,6 +139,14 @@ std::string confusionHeatmap(const ClassMetrics &m, const std::string &id) {
          "\" y=\"12\" text-anchor=\"middle\">predicted</text>";
   svg += "<text x=\"12\" y=\"" + fmt("%.1f", top + size / 2) + "\" transform=\"rotate(-90 12 " +
          fmt("%.1f", top + size / 2) + ")\" text-anchor=\"middle\">true</text>";
+  if (cell >= 12)  // class numbers along both axes
+    for (int64_t c = 0; c < n; ++c) {
+      svg += "<text x=\"" + fmt("%.1f", left + (double(c) + 0.5) * cell) + "\" y=\"" +
+             fmt("%.1f", top - 4) + "\" text-anchor=\"middle\">" + std::to_string(c) + "</text>";
+      svg += "<text x=\"" + fmt("%.1f", left - 4) + "\" y=\"" +
+             fmt("%.1f", top + (double(c) + 0.5) * cell + 4) + "\" text-anchor=\"end\">" +
+             std::to_string(c) + "</text>";
+    }
   for (int64_t t = 0; t < n; ++t)
     for (int64_t p = 0; p < n; ++p) {
       int64_t count = m.confusion[t * n + p];
