@@ -83,7 +83,10 @@ std::string linePlot(const std::string &id, const std::string &title,
     y0 -= pad, y1 += pad;
   }
   double pad = (y1 - y0) * 0.05;
+  bool positive = y0 >= 0;  // rates, norms, losses: no negative tick below them
   y0 -= pad, y1 += pad;
+  if (positive)
+    y0 = std::max(y0, 0.0);
   double plotW = kWidth - kLeft - kRight, plotH = kHeight - kTop - kBottom;
   auto px = [&](double x) { return kLeft + (x - x0) / (x1 - x0) * plotW; };
   auto py = [&](double y) { return kTop + (1 - (y - y0) / (y1 - y0)) * plotH; };
@@ -162,7 +165,7 @@ std::string confusionHeatmap(const ClassMetrics &m, const std::string &id) {
              std::to_string(p) + ": " + std::to_string(count) + "</title></rect>";
       if (cell >= 24 && count > 0)
         svg += "<text x=\"" + fmt("%.1f", x + cell / 2) + "\" y=\"" + fmt("%.1f", y + cell / 2 + 4) +
-               "\" text-anchor=\"middle\" fill=\"" + (a > 0.5 ? "#fff" : "#000") +
+               "\" text-anchor=\"middle\" style=\"fill:" + (a > 0.5 ? "#fff" : "#000") +
                "\" font-size=\"10\">" + std::to_string(count) + "</text>";
     }
   return svg + "</svg>\n";
