@@ -17,6 +17,9 @@ llvm_config.use_default_substitutions()
 # against its own binaries), else from this build.
 tools_dir = lit_config.params.get("NNC_TOOLS_DIR", config.nnc_bin_dir)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+# lit runs tests side by side; OpenMP threads (oneDNN's) that spin while idle would take the
+# cores from each other's processes, slowing every training test many times over.
+config.environment["OMP_WAIT_POLICY"] = "PASSIVE"
 config.substitutions.append(("%nnc-opt", os.path.join(tools_dir, "nnc-opt")))
 config.substitutions.append(("%nnrun", os.path.join(tools_dir, "nnrun")))
 config.substitutions.append(("%nnc", os.path.join(tools_dir, "nnc")))

@@ -860,12 +860,13 @@ struct DropoutLowering : OpConversionPattern<DropoutOp> {
                               {arith::TruncIOp::create(b, l, i32, args[2]),
                                arith::TruncIOp::create(
                                    b, l, i32, arith::ShRUIOp::create(b, l, args[2], i64c(32)))});
-          Type t = args[0].getType();
+          // The uniform is f32 whatever the data's type: 24 random bits overflow f16.
+          Type t = args[0].getType(), f32 = b.getF32Type();
           Value uniform = arith::MulFOp::create(
-              b, l, arith::UIToFPOp::create(b, l, t, arith::ShRUIOp::create(b, l, word, i32c(8))),
-              constantFloat(b, l, t, 1.0 / (1 << 24)));
+              b, l, arith::UIToFPOp::create(b, l, f32, arith::ShRUIOp::create(b, l, word, i32c(8))),
+              constantFloat(b, l, f32, 1.0 / (1 << 24)));
           Value keep = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGE, uniform,
-                                             constantFloat(b, l, t, rate));
+                                             constantFloat(b, l, f32, rate));
           Value scaled = arith::MulFOp::create(b, l, args[0], constantFloat(b, l, t, 1.0 / (1.0 - rate)));
           return arith::SelectOp::create(b, l, keep, scaled, constantFloat(b, l, t, 0.0));
         });

@@ -37,7 +37,10 @@ nnc::StatusOr<FitBinding> bindFit(const nnc::Plan &plan, const std::string &plan
   };
   const nnc::Function *step = findFunction(plan, "train_step");
   if (!step)
-    return planError("the plan has no function 'train_step' (its model cannot be trained yet)");
+    return planError(findFunction(plan, "accumulate_step")
+                         ? "the plan accumulates gradients (accumulate_step, apply_step), which "
+                           "--fit does not drive yet; train it with --train"
+                         : "the plan has no function 'train_step' (its model cannot be trained yet)");
   FitBinding binding;
   StepBinding &train = binding.train;
   std::vector<const nnc::TensorSlice *> data;
