@@ -40,6 +40,16 @@ const char *const kFitUsage = R"(training (--fit; unset values come from the pla
   --log-steps             print "step S epoch E lr R loss L" for every step
   --skip-nonfinite        undo a step whose loss is NaN or infinite (parameters restored from a
                           copy taken before each step) instead of stopping
+augmentation of training batches (seeded by --seed, the step and the row):
+  --augment-flip          images: random horizontal flip (p 0.5)
+  --augment-crop P        images: pad P pixels with zeros, crop back at a random offset
+  --augment-rotate DEG    images: random rotation within +-DEG degrees
+  --augment-jitter A      images: brightness and contrast jitter of +-A
+  --feature-noise SIGMA   tabular rows: additive Gaussian noise
+  --mask-tokens P         token ids: replace each by 0 with probability P
+  --lr-find PREFIX        instead of training: the learning-rate range test over up to one
+                          epoch (1e-7 to 10, stopping when the loss explodes); writes PREFIX.csv
+                          and PREFIX.svg, prints a suggested rate, leaves the weights untouched
 monitoring (warnings for gradient-norm spikes, overfitting and underfitting are always printed):
   --progress MODE         auto (a progress bar on a terminal), bar, plain (a line every 10% of
                           an epoch) or none
@@ -109,6 +119,30 @@ nnc::StatusOr<bool> parseFitFlag(const std::string &flag,
      : flag == "--resume" ? o.resume
      : flag == "--log-steps" ? o.logSteps
                              : o.skipNonFinite) = true;
+  } else if (flag == "--augment-flip") {
+    o.augment.image.flip = true;
+  } else if (flag == "--augment-crop") {
+    s = count(o.augmentCrop, 1);
+  } else if (flag == "--augment-rotate" || flag == "--augment-jitter" ||
+             flag == "--feature-noise" || flag == "--mask-tokens") {
+    std::optional<double> v;
+    s = number(v);
+    if (s.ok() && !(*v >= 0))
+      s = Status::error(flag + ": expects a number >= 0");
+    if (s.ok()) {
+      if (flag == "--augment-rotate")
+        o.augment.image.rotationDegrees = float(*v);
+      else if (flag == "--augment-jitter")
+        o.augment.image.brightness = o.augment.image.contrast = float(*v);
+      else if (flag == "--feature-noise")
+        o.augment.tabular.noiseStddev = float(*v);
+      else if (*v > 1)
+        s = Status::error("--mask-tokens: expects a probability in [0, 1]");
+      else
+        o.augment.text.maskProbability = float(*v);
+    }
+  } else if (flag == "--lr-find") {
+    s = text(o.lrFind);
   } else if (flag == "--progress") {
     s = text(o.monitor.progress);
     if (s.ok() && o.monitor.progress != "auto" && o.monitor.progress != "bar" &&
@@ -219,6 +253,12 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
   config.checkpointEvery = o.checkpointEvery;
   config.logSteps = o.logSteps;
   config.skipNonFinite = o.skipNonFinite;
+  config.imageAugment = o.augment.image;
+  if (o.augmentCrop)
+    config.imageAugment.cropPadding = *o.augmentCrop;
+  config.tabularAugment = o.augment.tabular;
+  config.textAugment = o.augment.text;
+  job.lrFind = o.lrFind;
   job.monitor = o.monitor;
   job.title = std::filesystem::path(planPath).filename().string();
   config.modelSha256 = plan.metadata().model_sha256();
@@ -304,6 +344,8 @@ Status runFit(Executor &executor, const FitJob &job, std::ostream &out) {
       monitor::createMonitor(job.monitor, out, job.binding.model.numClasses, job.title);
   if (!monitor.ok())
     return monitor.status();
+  if (!job.lrFind.empty())
+    return findLr(executor, job.binding, job.data, job.config, job.lrFind, out);
   return fit(executor, job.binding, job.data, job.config, job.resume, out, monitor->get());
 }
 

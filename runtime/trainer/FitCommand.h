@@ -25,6 +25,13 @@ struct FitOptions {
   int64_t checkpointEvery = 0;
   bool resume = false, logSteps = false, skipNonFinite = false;
   monitor::MonitorOptions monitor;  // --progress, --metrics-jsonl, --tensorboard, --report
+  struct {
+    ImageAugmentConfig image;
+    TabularAugmentConfig tabular;
+    TextAugmentConfig text;
+  } augment;                          // --augment-*, --feature-noise, --mask-tokens
+  std::optional<int64_t> augmentCrop;
+  std::string lrFind;               // --lr-find PREFIX
   std::vector<std::string> given;  // the flags seen, to refuse them without --fit
 };
 
@@ -46,6 +53,7 @@ struct FitJob {
   std::optional<Checkpoint> resume;
   monitor::MonitorOptions monitor;
   std::string title;  // the report's: the plan's file name
+  std::string lrFind; // --lr-find's output prefix: run the range test instead of training
 };
 
 nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planPath,

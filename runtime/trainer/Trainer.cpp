@@ -15,6 +15,8 @@
 // a run resumed from a checkpoint computes exactly the steps an uninterrupted one would.
 #include "runtime/trainer/Trainer.h"
 
+#include "runtime/augment/LrFinder.h"
+
 #include "runtime/TrainLoop.h"
 #include "runtime/monitor/ClassMetrics.h"
 #include "runtime/trainer/Batches.h"
@@ -25,6 +27,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 
 namespace nnrt::trainer {
 
@@ -178,6 +181,24 @@ public:
   }
 
 private:
+  /// `batch` with the configured augmentation applied to its real rows (seeded by the step).
+  Status augment(const Batch &batch, Batch &out) {
+    out = batch;
+    HostTensor &x = out.features;
+    uint64_t step = static_cast<uint64_t>(state_.step);
+    if (x.dtype == nnc::F32 && x.shape.size() == 4 && config_.imageAugment.enabled())
+      return augmentImages(config_.imageAugment, config_.seed, step,
+                           reinterpret_cast<float *>(x.data.data()), out.count,
+                           ImageShape{x.shape[1], x.shape[2], x.shape[3]});
+    if (x.dtype == nnc::F32 && x.shape.size() == 2 && config_.tabularAugment.noiseStddev > 0)
+      return addFeatureNoise(config_.tabularAugment, config_.seed, step,
+                             reinterpret_cast<float *>(x.data.data()), out.count, x.shape[1]);
+    if (x.dtype == nnc::I64 && x.shape.size() == 2 && config_.textAugment.maskProbability > 0)
+      return maskTokens(config_.textAugment, config_.seed, step,
+                        reinterpret_cast<int64_t *>(x.data.data()), out.count, x.shape[1]);
+    return Status();
+  }
+
   /// The executor's errors name a function and node of the plan: "model.plan: function ...".
   Status inPlan(const Status &s) const { return Status::error(config_.planPath + ": " + s.message()); }
 
@@ -192,7 +213,10 @@ private:
         return copy.status();
       before = std::move(*copy);
     }
-    if (Status s = feedStep(exec_, binding_.train, batch, lr, state_.step + 1, config_.seed);
+    Batch augmented;
+    if (Status s = augment(batch, augmented); !s.ok())
+      return s;
+    if (Status s = feedStep(exec_, binding_.train, augmented, lr, state_.step + 1, config_.seed);
         !s.ok())
       return s;
     if (Status s = exec_.run("train_step"); !s.ok())
@@ -450,6 +474,63 @@ Status fit(Executor &executor, const FitBinding &binding, const DataSplits &data
     if (Status s = monitor->runEnd(); !s.ok() && status.ok())
       status = s;
   return status;
+}
+
+Status findLr(Executor &executor, const FitBinding &binding, const DataSplits &data,
+              const FitConfig &config, const std::string &prefix, std::ostream &out) {
+  nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>> saved =
+      captureParameters(executor);
+  if (!saved.ok())
+    return saved.status();
+  int64_t steps = data.train.size() / binding.batch;
+  if (steps < 2)
+    return Status::error("--lr-find needs at least two training batches, the data has " +
+                         std::to_string(steps));
+  LrFinderOptions options;
+  options.numSteps = steps;  // up to one epoch
+  Prefetcher batches(data.train, permutation(data.train.size(), config.seed, 0), binding.batch, 0,
+                     steps);
+  Status failure;
+  int64_t taken = 0;
+  auto trainAt = [&](float lr) -> float {
+    Batch batch = batches.next();
+    ++taken;
+    Status s = feedStep(executor, binding.train, batch, lr, taken, config.seed);
+    if (s.ok())
+      s = executor.run("train_step");
+    nnc::StatusOr<HostTensor> loss = s.ok() ? executor.read(binding.train.loss)
+                                            : nnc::StatusOr<HostTensor>(s);
+    if (!loss.ok()) {
+      failure = loss.status();
+      return std::numeric_limits<float>::quiet_NaN(); // stops the finder
+    }
+    return loss->toFloats()[0];
+  };
+  nnc::StatusOr<LrFinderResult> result = findLearningRate(options, trainAt);
+  // The model leaves the test as it came: the finder's steps trained it.
+  Checkpoint original;
+  original.tensors = std::move(*saved);
+  if (Status s = restoreParameters(executor, original); !s.ok())
+    return s;
+  if (!failure.ok())
+    return failure;
+  if (!result.ok())
+    return result.status();
+  if (Status s = writeLrFinderCsv(*result, prefix + ".csv"); !s.ok())
+    return s;
+  if (Status s = writeLrFinderSvg(*result, prefix + ".svg"); !s.ok())
+    return s;
+  const char *stop = result->stop == LrFinderStop::Completed  ? "one epoch"
+                     : result->stop == LrFinderStop::Diverged ? "the loss exploded"
+                                                              : "the loss became non-finite";
+  out << "lr finder: " << result->curve.size() << " steps from " << format("%g", options.minLr)
+      << " (stopped: " << stop << "); curve in " << prefix << ".csv and " << prefix << ".svg\n";
+  if (result->suggestedIndex < 0)
+    out << "lr finder: no suggestion (the loss never fell)\n";
+  else
+    out << "suggested learning rate " << format("%.3g", result->suggestedLr)
+        << " (steepest descent of the smoothed loss); parameters left untouched\n";
+  return Status();
 }
 
 } // namespace nnrt::trainer

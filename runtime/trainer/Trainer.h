@@ -6,6 +6,7 @@
 #pragma once
 
 #include "runtime/Executor.h"
+#include "runtime/augment/Augment.h"
 #include "runtime/monitor/Monitor.h"
 #include "runtime/trainer/Binding.h"
 #include "runtime/trainer/Checkpoint.h"
@@ -30,6 +31,11 @@ struct FitConfig {
                                       // restored from a host copy taken before it), not fatal
   std::string modelSha256;            // recorded in checkpoints
   std::string planPath;               // prefixes the executor's errors
+  // Host-side augmentation of each training batch before it is fed, seeded by (seed, step,
+  // row): images (N, C, H, W) f32, tabular rows (N, F) f32, token ids (N, T) i64.
+  ImageAugmentConfig imageAugment;
+  TabularAugmentConfig tabularAugment;
+  TextAugmentConfig textAugment;
 };
 
 /// Trains `executor`'s plan (already initialized) on data.train; `resume` (verified against the
@@ -39,6 +45,12 @@ struct FitConfig {
 nnc::Status fit(Executor &executor, const FitBinding &binding, const DataSplits &data,
                 const FitConfig &config, const std::optional<Checkpoint> &resume,
                 std::ostream &out, monitor::Monitor *monitor = nullptr);
+
+/// The learning-rate range test (`--lr-find`): up to one epoch of train steps with the rate rising
+/// exponentially from 1e-7 to 10, stopping once the loss explodes; writes `prefix`.csv and
+/// `prefix`.svg, prints the suggested rate, and puts every parameter back as it was.
+nnc::Status findLr(Executor &executor, const FitBinding &binding, const DataSplits &data,
+                   const FitConfig &config, const std::string &prefix, std::ostream &out);
 
 /// "last.ckpt" and "best.ckpt" under the checkpoint directory.
 std::string lastCheckpointPath(const std::string &dir);
