@@ -10,6 +10,8 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace nnrt {
 
@@ -17,11 +19,14 @@ class Executor;
 
 struct LossScaleWatch {
   nnc::TensorSlice scale, skipped;  // train_step's outputs
+  std::optional<nnc::TensorSlice> nonfinite;  // "nonfinite_gradient": which gradient overflowed
+  std::vector<std::string> gradients;         // its names, in that output's order
   double floor = 1.0;               // precision.min_loss_scale, 1 when unset
 };
 
 struct LossScaleReading {
   float scale = 0, skipped = 0;
+  std::string overflowed;  // the parameter whose gradient was the first non-finite this step
 };
 
 /// The watch for `plan`'s train_step, if it scales its loss.

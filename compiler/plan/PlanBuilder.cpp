@@ -328,6 +328,9 @@ LogicalResult Builder::emitFunction(func::FuncOp entry, Plan &plan) {
   function->set_name(entry.getSymName().str());
   if (auto flops = entry->getAttrOfType<IntegerAttr>("nnc.flops"))
     function->set_flops(flops.getInt());
+  if (auto names = entry->getAttrOfType<ArrayAttr>("nnc.checked_gradients"))
+    for (mlir::Attribute name : names)
+      function->add_checked_gradients(cast<StringAttr>(name).str());
   for (BlockArgument arg : entry.getArguments())
     if (auto name = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.input")) {
       TensorSlice *input = function->add_inputs();

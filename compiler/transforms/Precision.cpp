@@ -154,7 +154,29 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
         operand.set(slot);
       }
     }
-    Value finite = train::AllFiniteOp::create(b, loc, checked);
+    // Which parameter each checked gradient belongs to, so an overflow can be reported by name.
+    llvm::DenseMap<Value, StringRef> owner;
+    for (Operation *op : trainOps) {
+      if (!isa<train::SgdOp, train::SgdMomentumOp, train::AdamOp>(op))
+        continue;
+      Value g = op->getOperand(1);
+      if (auto clip = g.getDefiningOp<train::ClipOp>())
+        g = clip.getGrad();
+      if (auto arg = dyn_cast<BlockArgument>(op->getOperand(0)))
+        if (auto name = step.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.param"))
+          owner[g] = name.getValue();
+    }
+    // The first non-finite gradient's position + 1 (0: all finite), one check per gradient.
+    Value first = m.constant(0.0);
+    SmallVector<Attribute> names;
+    for (int64_t i = static_cast<int64_t>(checked.size()) - 1; i >= 0; --i) {
+      Value ok = train::AllFiniteOp::create(b, loc, ValueRange{checked[i]});
+      first = m.where(ok, first, m.constant(static_cast<double>(i + 1)));
+    }
+    for (Value g : checked)
+      names.push_back(b.getStringAttr(owner.lookup(g)));
+    step->setAttr("nnc.checked_gradients", b.getArrayAttr(names));
+    Value finite = nn::EqualOp::create(b, loc, first, m.constant(0.0));
 
     // A skipped step returns every parameter and state unchanged.
     b.setInsertionPoint(ret);
@@ -182,6 +204,7 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
     };
     for (auto [value, attr] : {std::pair{scaleNext, named("nn.output", "loss_scale")},
                                {skippedNext, named("nn.output", "skipped_steps")},
+                               {first, named("nn.output", "nonfinite_gradient")},
                                {scaleNext, named("nn.updates", "nnc.loss_scale")},
                                {goodAfter, named("nn.updates", "nnc.loss_scale.good_steps")},
                                {skippedNext, named("nn.updates", "nnc.skipped_steps")}}) {

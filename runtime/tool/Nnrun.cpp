@@ -337,10 +337,12 @@ std::optional<Failure> run(const Options &options, std::ostream &out) {
       if (r.skipped == skipped)
         return;
       skipped = r.skipped;
-      char line[128];
+      char line[256];
       std::snprintf(line, sizeof line,
-                    "overflow at step %lld: step skipped, loss scale now %g (%g skipped)\n",
-                    static_cast<long long>(step), double(r.scale), double(r.skipped));
+                    "overflow at step %lld (first in the gradient of %s): step skipped, loss "
+                    "scale now %g (%g skipped)\n",
+                    static_cast<long long>(step), r.overflowed.c_str(), double(r.scale),
+                    double(r.skipped));
       out << line;
     };
     if (nnc::Status s = train(exec, *binding, data, trainOptions, print); !s.ok())

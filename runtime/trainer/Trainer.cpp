@@ -235,7 +235,8 @@ private:
       if (reading->skipped != skippedSteps_) {
         skippedSteps_ = reading->skipped;
         overflowed = true;
-        out_ << "overflow at step " << state_.step + 1 << ": step skipped, loss scale now "
+        out_ << "overflow at step " << state_.step + 1 << " (first in the gradient of "
+             << reading->overflowed << "): step skipped, loss scale now "
              << format("%g", reading->scale) << "\n";
       }
       event.lossScale = reading->scale;

@@ -72,20 +72,24 @@ module attributes {nn.training = {loss = "loss", precision = {kind = "bf16"}}} {
 
 // fp16 loss scaling: the backward seed becomes the scale (state, 65536 to start); the gradient
 // is unscaled in fp32 and checked; a non-finite step keeps w; the scale's bookkeeping and the
-// outputs loss_scale and skipped_steps follow the updates.
+// outputs loss_scale, skipped_steps and nonfinite_gradient (which parameter's gradient, by
+// position in nnc.checked_gradients) follow the updates.
 // CHECK-LABEL: func.func @train_step
 // CHECK-SAME: %[[W:[^:]+]]: tensor<4xf32> {nn.param = "w"}
 // CHECK-SAME: %[[S:[^:]+]]: tensor<f32> {nn.init = {kind = "constant", value = 6.553600e+04 : f64}, nn.param = "nnc.loss_scale", nn.trainable = false}
 // CHECK-SAME: {nn.init = {kind = "zeros"}, nn.param = "nnc.loss_scale.good_steps", nn.trainable = false}
 // CHECK-SAME: {nn.init = {kind = "zeros"}, nn.param = "nnc.skipped_steps", nn.trainable = false}
-// CHECK-SAME: -> (tensor<f32> {nn.output = "loss"}, tensor<4xf32> {nn.updates = "w"}, tensor<f32> {nn.output = "loss_scale"}, tensor<f32> {nn.output = "skipped_steps"}, tensor<f32> {nn.updates = "nnc.loss_scale"}, tensor<f32> {nn.updates = "nnc.loss_scale.good_steps"}, tensor<f32> {nn.updates = "nnc.skipped_steps"})
+// CHECK-SAME: -> (tensor<f32> {nn.output = "loss"}, tensor<4xf32> {nn.updates = "w"}, tensor<f32> {nn.output = "loss_scale"}, tensor<f32> {nn.output = "skipped_steps"}, tensor<f32> {nn.output = "nonfinite_gradient"}, tensor<f32> {nn.updates = "nnc.loss_scale"}, tensor<f32> {nn.updates = "nnc.loss_scale.good_steps"}, tensor<f32> {nn.updates = "nnc.skipped_steps"})
+// CHECK-SAME: nnc.checked_gradients = ["w"]
 // CHECK-NOT: nnc.loss_seed
 // CHECK: %[[SEED:.+]] = nn.cast %[[S]] <{dtype = f16}> : tensor<f32>
 // CHECK: %[[G:.+]] = nn.mul %{{.+}}, %[[SEED]] : tensor<4xf16>, tensor<f16>
 // CHECK: %[[GW:.+]] = nn.cast %[[G]] <{dtype = f32}>
 // CHECK: %[[INV:.+]] = nn.div %{{.+}}, %[[S]] : tensor<f32>, tensor<f32>
 // CHECK: %[[U:.+]] = nn.mul %[[GW]], %[[INV]] : tensor<4xf32>, tensor<f32>
-// CHECK: %[[OK:.+]] = train.all_finite %[[U]] : tensor<4xf32>
+// CHECK: %[[C:.+]] = train.all_finite %[[U]] : tensor<4xf32>
+// CHECK: %[[FIRST:.+]] = nn.where %[[C]], %{{.+}}, %{{.+}} : tensor<f32>, tensor<f32>, tensor<f32>
+// CHECK: %[[OK:.+]] = nn.equal %[[FIRST]], %{{.+}} : tensor<f32>, tensor<f32>
 // CHECK: %[[NEW:.+]] = train.sgd %[[W]], %[[U]]
 // CHECK: nn.where %[[OK]], %[[NEW]], %[[W]] : tensor<f32>, tensor<4xf32>, tensor<4xf32>
 module attributes {nn.training = {loss = "loss", precision = {kind = "fp16"}}} {
