@@ -31,7 +31,7 @@ bool isFloatTensor(Value v) {
 
 /// The operands an op computes with: dropout's step number and key only seed its generator.
 OperandRange dataOperands(Operation *op) {
-  if (auto dropout = dyn_cast<nn::DropoutOp>(op))
+  if (isa<nn::DropoutOp>(op))
     return op->getOperands().take_front(1);
   return op->getOperands();
 }
@@ -83,7 +83,8 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
   /// whose gradients hold an Inf or NaN keeps every parameter and state, halves the scale and
   /// counts as skipped; `growth_interval` clean steps in a row double it. The scale, the clean
   /// step count and the skipped count are state in the parameter table (so checkpoints hold
-  /// them) and outputs "loss_scale" and "skipped_steps" (for monitoring and the floor check).
+  /// them) and outputs "loss_scale" and "skipped_steps" (for monitoring and the floor check);
+  /// "nonfinite_gradient" says which parameter's gradient overflowed first.
   void addLossScaling(func::FuncOp step, DictionaryAttr precision) {
     Operation *seed = nullptr;
     step.walk([&](nn::ConstantOp c) {
