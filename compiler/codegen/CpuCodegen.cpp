@@ -7,9 +7,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Pass/PassManager.h"
@@ -81,13 +79,6 @@ LogicalResult lowerToLLVMDialect(ModuleOp module) {
     linalg::CopyOp::create(b, copy.getLoc(), copy.getSource(), copy.getTarget());
     copy.erase();
   });
-  // exp, erf, tanh, log, ... as MLIR's polynomial approximations (within a few ulp in f32) rather
-  // than libm calls: straight-line code the loop vectorizer turns into AVX-512, where a call per
-  // element keeps softmax and GELU scalar. f16/bf16 math computes in f32.
-  RewritePatternSet approximations(module.getContext());
-  populateMathPolynomialApproximationPatterns(approximations);
-  if (failed(applyPatternsGreedily(module, std::move(approximations))))
-    return module.emitError("cannot approximate the kernels' math functions");
   return runPipeline(
       module, "func.func(convert-linalg-to-loops),convert-math-to-libm,"
               "convert-scf-to-cf,expand-strided-metadata,lower-affine,"
