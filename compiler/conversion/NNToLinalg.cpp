@@ -108,6 +108,24 @@ Value constantFloat(OpBuilder &b, Location loc, Type type, double value) {
   return arith::ConstantOp::create(b, loc, b.getFloatAttr(type, value));
 }
 
+/// Inside a generic's body: which element of a strided sequence (element i at offset + i *
+/// stride, i in [0, extent)) `position` is. Sets `valid` false (and-ing into it) where it is
+/// none, and returns 0 there, so a read at the returned index stays in bounds.
+Value stridedIndex(OpBuilder &b, Location l, Value position, int64_t offset, int64_t stride,
+                   int64_t extent, Value &valid) {
+  auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(b, l, v).getResult(); };
+  Value shifted = arith::SubIOp::create(b, l, position, index(offset));
+  Value i = arith::DivSIOp::create(b, l, shifted, index(stride));
+  Value ok = arith::AndIOp::create(
+      b, l, arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, shifted, index(0)),
+      arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
+                            arith::RemSIOp::create(b, l, shifted, index(stride)), index(0)));
+  ok = arith::AndIOp::create(
+      b, l, ok, arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, i, index(extent)));
+  valid = arith::AndIOp::create(b, l, valid, ok);
+  return i;
+}
+
 /// Elements of `type` in the last `count` dimensions.
 int64_t trailingCount(RankedTensorType type, int64_t count) {
   int64_t n = 1;
@@ -442,21 +460,12 @@ struct MaxPool2dGradLowering : OpConversionPattern<MaxPool2dGradOp> {
           Value valid = arith::ConstantOp::create(b, l, b.getBoolAttr(true));
           SmallVector<Value> windowAt;
           for (int i = 0; i < 2; ++i) {
-            Value shifted = arith::SubIOp::create(
+            // h + ph = oh * sh + kh: the window oh whose position kh is this element.
+            Value position = arith::SubIOp::create(
                 b, l, arith::AddIOp::create(b, l, linalg::IndexOp::create(b, l, 2 + i), index(padding[i])),
                 linalg::IndexOp::create(b, l, 4 + i));
-            Value out = arith::DivSIOp::create(b, l, shifted, index(stride[i]));
-            Value ok = arith::AndIOp::create(
-                b, l,
-                arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, shifted, zero),
-                arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
-                                      arith::RemSIOp::create(b, l, shifted, index(stride[i])), zero));
-            ok = arith::AndIOp::create(
-                b, l, ok,
-                arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, out,
-                                      index(gradType.getDimSize(2 + i))));
-            valid = arith::AndIOp::create(b, l, valid, ok);
-            windowAt.push_back(out);
+            windowAt.push_back(stridedIndex(b, l, position, 0, stride[i],
+                                            gradType.getDimSize(2 + i), valid));
           }
           // Read window (0, 0) where there is no window, so every read is in bounds.
           for (Value &at : windowAt)
@@ -1031,21 +1040,9 @@ struct PadLowering : OpConversionPattern<PadOp> {
           auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(b, l, v).getResult(); };
           Value valid = arith::ConstantOp::create(b, l, b.getBoolAttr(true));
           SmallVector<Value> at;
-          for (int64_t d = 0; d < rank; ++d) {
-            Value shifted = arith::SubIOp::create(b, l, linalg::IndexOp::create(b, l, d), index(low[d]));
-            Value stride = index(interior[d] + 1);
-            Value i = arith::DivSIOp::create(b, l, shifted, stride);
-            Value ok = arith::AndIOp::create(
-                b, l, arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, shifted, index(0)),
-                arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
-                                      arith::RemSIOp::create(b, l, shifted, stride), index(0)));
-            ok = arith::AndIOp::create(
-                b, l, ok,
-                arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, i,
-                                      index(inputType.getDimSize(d))));
-            valid = arith::AndIOp::create(b, l, valid, ok);
-            at.push_back(i);
-          }
+          for (int64_t d = 0; d < rank; ++d)
+            at.push_back(stridedIndex(b, l, linalg::IndexOp::create(b, l, d), low[d],
+                                      interior[d] + 1, inputType.getDimSize(d), valid));
           for (Value &i : at) // read element 0 where nothing is read, so reads stay in bounds
             i = arith::SelectOp::create(b, l, valid, i, index(0));
           Value element = tensor::ExtractOp::create(b, l, input, at);
