@@ -52,7 +52,8 @@ options:
   --print-arena           print "arena: N bytes" (the plan's peak memory)
   --time N                after the first predict, run it N more times and print each call's
                           wall time ("predict_us <microseconds>"), for benchmarks
-  --device NAME           cpu (default) or null (records calls, computes nothing)
+  --device NAME           cpu (default), cuda (a GPU through the CUDA driver), or null
+                          (records calls, computes nothing)
   -h, --help              show this help
 
 )";
