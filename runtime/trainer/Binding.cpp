@@ -36,15 +36,36 @@ nnc::StatusOr<FitBinding> bindFit(const nnc::Plan &plan, const std::string &plan
     return Status::error(planPath + ": " + problem);
   };
   const nnc::Function *step = findFunction(plan, "train_step");
-  if (!step)
-    return planError(findFunction(plan, "accumulate_step")
-                         ? "the plan accumulates gradients (accumulate_step, apply_step), which "
-                           "--fit does not drive yet; train it with --train"
-                         : "the plan has no function 'train_step' (its model cannot be trained yet)");
   FitBinding binding;
   StepBinding &train = binding.train;
-  std::vector<const nnc::TensorSlice *> data;
   bool hasLearningRate = false;
+  if (!step) {
+    // Gradient accumulation: micro-batches through accumulate_step, updates by apply_step.
+    step = findFunction(plan, "accumulate_step");
+    const nnc::Function *apply = findFunction(plan, "apply_step");
+    if (!step)
+      return planError("the plan has no function 'train_step' (its model cannot be trained yet)");
+    if (!apply)
+      return planError("the plan has an accumulate_step but no apply_step");
+    train.function = step->name();
+    ApplyBinding update;
+    update.steps = std::max<int64_t>(plan.training().accumulation_steps(), 1);
+    for (const nnc::TensorSlice &input : apply->inputs()) {
+      if (!isScalar(input, nnc::F32))
+        return planError("function 'apply_step' input '" + input.name() + "' should be one f32");
+      if (input.name() == kLearningRateInput)
+        update.learningRate = input, hasLearningRate = true;
+      else if (input.name() == kStepInput)
+        update.stepNumber = input;
+      else
+        return planError("function 'apply_step' has an unexpected input '" + input.name() + "'");
+    }
+    train.apply = update;
+    for (const nnc::TensorSlice &output : apply->outputs())
+      if (output.name() == "grad_norm" && isScalar(output, nnc::F32))
+        train.gradNorm = output;
+  }
+  std::vector<const nnc::TensorSlice *> data;
   for (const nnc::TensorSlice &input : step->inputs()) {
     const std::string &name = input.name();
     if (name == kLearningRateInput || name == kStepInput) {
@@ -73,7 +94,7 @@ nnc::StatusOr<FitBinding> bindFit(const nnc::Plan &plan, const std::string &plan
   train.loss = step->outputs(0);
   train.lossScale = findLossScale(plan);
   for (const nnc::TensorSlice &output : step->outputs())
-    if (output.name() == "grad_norm" && isScalar(output, nnc::F32))
+    if (output.name() == "grad_norm" && isScalar(output, nnc::F32) && !train.apply)
       train.gradNorm = output;
   int featuresIndex = 0;
   if (const nnc::Function *predict = findFunction(plan, "predict"))

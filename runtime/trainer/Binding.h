@@ -5,6 +5,7 @@
 
 #include "proto/plan.pb.h"
 #include "runtime/LossScale.h"
+#include "runtime/TrainLoop.h"
 #include "runtime/trainer/Dataset.h"
 #include "support/StatusOr.h"
 
@@ -17,6 +18,10 @@ struct StepBinding {
   std::optional<nnc::TensorSlice> stepNumber;  // nnc.step, f32 [], 1-based
   std::optional<nnc::TensorSlice> rngKey;      // nnc.rng_key, i64 []: the run's seed
   std::optional<LossScaleWatch> lossScale;     // fp16: the scale and skipped-step outputs
+  /// "train_step", or "accumulate_step" with gradient accumulation: then `apply` runs the
+  /// update after every `apply->steps` micro-batches and takes the learning rate.
+  std::string function = "train_step";
+  std::optional<ApplyBinding> apply;
   std::optional<nnc::TensorSlice> gradNorm;    // "grad_norm": the pre-clip global norm, f32 []
                                                // (plans that clip gradients)
 };

@@ -54,11 +54,13 @@ template <typename T> HostTensor scalar(nnc::DType dtype, const nnc::TensorSlice
   return tensor;
 }
 
-/// Writes train_step's inputs for one step.
+/// Writes train_step's inputs for one step (accumulate_step's for one micro-batch: the learning
+/// rate then goes to apply_step).
 Status feedStep(Executor &executor, const StepBinding &step, const Batch &batch, double lr,
                 int64_t stepNumber, uint64_t seed) {
   std::vector<std::pair<const nnc::TensorSlice *, HostTensor>> inputs;
-  inputs.emplace_back(&step.learningRate, scalar(nnc::F32, step.learningRate, float(lr)));
+  if (!step.apply)
+    inputs.emplace_back(&step.learningRate, scalar(nnc::F32, step.learningRate, float(lr)));
   if (step.stepNumber)
     inputs.emplace_back(&*step.stepNumber,
                         scalar(nnc::F32, *step.stepNumber, float(stepNumber)));
@@ -181,6 +183,28 @@ public:
   }
 
 private:
+  /// With gradient accumulation, the update after every k-th micro-batch (a trainer step is a
+  /// micro-batch; the update takes the schedule's rate at its last one and is numbered from 1
+  /// for Adam's bias correction).
+  Status applyIfDue(double lr) {
+    if (!binding_.train.apply)
+      return Status();
+    const ApplyBinding &apply = *binding_.train.apply;
+    if ((state_.step + 1) % apply.steps != 0)
+      return Status();
+    std::vector<std::pair<const nnc::TensorSlice *, HostTensor>> inputs;
+    inputs.emplace_back(&apply.learningRate, scalar(nnc::F32, apply.learningRate, float(lr)));
+    if (apply.stepNumber)
+      inputs.emplace_back(&*apply.stepNumber,
+                          scalar(nnc::F32, *apply.stepNumber,
+                                 float((state_.step + 1) / apply.steps)));
+    for (const auto &[slice, value] : inputs)
+      if (Status s = exec_.write(*slice, value); !s.ok())
+        return Status::error("function 'apply_step', input '" + slice->name() + "': " +
+                             s.message());
+    return exec_.run("apply_step");
+  }
+
   /// `batch` with the configured augmentation applied to its real rows (seeded by the step).
   Status augment(const Batch &batch, Batch &out) {
     out = batch;
@@ -219,11 +243,13 @@ private:
     if (Status s = feedStep(exec_, binding_.train, augmented, lr, state_.step + 1, config_.seed);
         !s.ok())
       return s;
-    if (Status s = exec_.run("train_step"); !s.ok())
+    if (Status s = exec_.run(binding_.train.function); !s.ok())
       return s;
     nnc::StatusOr<HostTensor> loss = exec_.read(binding_.train.loss);
     if (!loss.ok())
       return loss.status();
+    if (Status s = applyIfDue(lr); !s.ok())
+      return s;
     float value = loss->toFloats()[0];
     monitor::StepEvent event;
     bool overflowed = false;  // fp16: the plan itself skipped this step
@@ -483,6 +509,9 @@ Status findLr(Executor &executor, const FitBinding &binding, const DataSplits &d
       captureParameters(executor);
   if (!saved.ok())
     return saved.status();
+  if (binding.train.apply)
+    return Status::error("--lr-find does not drive gradient accumulation yet (accumulate_step, "
+                         "apply_step); find the rate on the plan compiled without it");
   int64_t steps = data.train.size() / binding.batch;
   if (steps < 2)
     return Status::error("--lr-find needs at least two training batches, the data has " +
