@@ -1,7 +1,8 @@
 // A tabular classifier: an MLP (features-64-64-classes, ReLU, dropout 0.1) for rows of a CSV
 // file, trained with AdamW and a warm-up + cosine schedule. `nnrun --fit --data rows.csv
-// --label-column NAME` standardizes each column on the training split and feeds it.
-//   nnc-example-tabular model.pb FEATURES CLASSES [BATCH]
+// --label-column NAME` standardizes each column on the training split and feeds it. With
+// --soft-labels the labels input takes class probabilities (batch, classes), which mixup needs.
+//   nnc-example-tabular model.pb FEATURES CLASSES [BATCH] [--soft-labels]
 #include "examples/Common.h"
 #include "frontend/Layers.h"
 
@@ -12,6 +13,9 @@ using namespace nnc;
 using namespace nnc::frontend;
 
 int main(int argc, char **argv) {
+  bool soft = argc > 1 && std::string(argv[argc - 1]) == "--soft-labels";
+  if (soft)
+    --argc;
   auto positive = [](const char *text) {
     char *end = nullptr;
     long value = std::strtol(text, &end, 10);
@@ -20,13 +24,14 @@ int main(int argc, char **argv) {
   int64_t features = argc >= 4 ? positive(argv[2]) : 0, classes = argc >= 4 ? positive(argv[3]) : 0;
   int64_t batch = argc == 5 ? positive(argv[4]) : 32;
   if (argc < 4 || argc > 5 || !features || classes < 2 || !batch) {
-    std::fprintf(stderr, "usage: %s <model.pb> FEATURES CLASSES [BATCH]  (positive integers, "
-                         "CLASSES >= 2)\n", argv[0]);
+    std::fprintf(stderr, "usage: %s <model.pb> FEATURES CLASSES [BATCH] [--soft-labels]  "
+                         "(positive integers, CLASSES >= 2)\n", argv[0]);
     return 2;
   }
   frontend::Model m("tabular_mlp");
   Tensor rows = m.input("rows", {batch, features}, F32, GraphInput::FEATURES);
-  Tensor label = m.input("label", {batch}, I64, GraphInput::LABELS);
+  Tensor label = soft ? m.input("label", {batch, classes}, F32, GraphInput::LABELS)
+                      : m.input("label", {batch}, I64, GraphInput::LABELS);
 
   Linear fc1(m, "fc1", features, 64), fc2(m, "fc2", 64, 64), fc3(m, "fc3", 64, classes);
   ReLU relu1(m, "relu1"), relu2(m, "relu2");

@@ -47,4 +47,18 @@ Batch Prefetcher::next() {
   return batch;
 }
 
+nnc::StatusOr<HostTensor> oneHot(const HostTensor &labels, int64_t classes) {
+  int64_t rows = labels.numElements();
+  HostTensor out(nnc::F32, {rows, classes});
+  const auto *ids = reinterpret_cast<const int64_t *>(labels.data.data());
+  auto *values = reinterpret_cast<float *>(out.data.data());
+  for (int64_t i = 0; i < rows; ++i) {
+    if (ids[i] < 0 || ids[i] >= classes)
+      return nnc::Status::error("label " + std::to_string(ids[i]) + " is out of range for " +
+                                std::to_string(classes) + " classes");
+    values[i * classes + ids[i]] = 1.0f;
+  }
+  return out;
+}
+
 } // namespace nnrt::trainer

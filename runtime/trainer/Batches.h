@@ -3,6 +3,7 @@
 #pragma once
 
 #include "runtime/trainer/Dataset.h"
+#include "support/StatusOr.h"
 
 #include <future>
 #include <vector>
@@ -19,6 +20,9 @@ struct Batch {
 /// evaluator subtract its contribution exactly (see Evaluate.cpp).
 Batch makeBatch(const Dataset &data, const std::vector<int64_t> &order, int64_t begin,
                 int64_t size);
+
+/// Class ids (B) as one-hot f32 rows (B, classes); an error names an id out of range.
+nnc::StatusOr<HostTensor> oneHot(const HostTensor &labels, int64_t classes);
 
 /// Batches first .. end-1 of `order` (batch b starts at row b * size), each made on a background
 /// thread while the caller works on the previous one.

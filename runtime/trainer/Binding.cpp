@@ -112,6 +112,13 @@ nnc::StatusOr<FitBinding> bindFit(const nnc::Plan &plan, const std::string &plan
                      train.labels.name() + "' have different batch sizes");
   binding.model.features = train.features.type();
   binding.model.labels = train.labels.type();
+  const nnc::TensorType &labels = train.labels.type();
+  if (labels.dtype() == nnc::F32 && labels.shape_size() == 2) {
+    binding.softLabels = true;
+    binding.model.numClasses = labels.shape(1);
+    binding.model.labels.set_dtype(nnc::I64);  // the data's class ids, one per example
+    binding.model.labels.mutable_shape()->RemoveLast();
+  }
 
   if (const nnc::Function *eval = findFunction(plan, "eval_step")) {
     EvalBinding e;
@@ -126,7 +133,10 @@ nnc::StatusOr<FitBinding> bindFit(const nnc::Plan &plan, const std::string &plan
       return planError("function 'eval_step' output 0 should be the loss, one f32");
     e.loss = eval->outputs(0);
     // Logits (B, ..., C) for labels (B, ...): accuracy compares argmax over C with the label.
-    if (eval->outputs_size() > 1 && y->type().dtype() == nnc::I64) {
+    if (binding.softLabels && eval->outputs_size() > 1 &&
+        shapeOf(eval->outputs(1).type()) == shapeOf(y->type())) {
+      e.logits = eval->outputs(1);  // (B, C), as the soft labels
+    } else if (eval->outputs_size() > 1 && y->type().dtype() == nnc::I64) {
       Shape logits = shapeOf(eval->outputs(1).type()), labels = shapeOf(y->type());
       if (logits.size() == labels.size() + 1 &&
           std::equal(labels.begin(), labels.end(), logits.begin())) {

@@ -36,6 +36,10 @@ struct FitBinding {
   std::optional<EvalBinding> eval;  // absent: the plan has no eval_step
   ModelInputs model;                // per-batch types and the class count
   int64_t batch = 0;                // the functions' fixed batch size (dim 0)
+  /// The plan's labels are class probabilities, f32 (batch, classes) (soft targets, which
+  /// mixup needs); the data still holds class ids (model.labels), which the trainer turns into
+  /// one-hot or mixed rows as it feeds them.
+  bool softLabels = false;
 };
 
 /// Binds train_step (required) and eval_step. Features are the input predict also takes (else

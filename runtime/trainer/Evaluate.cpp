@@ -19,8 +19,16 @@ namespace nnrt::trainer {
 namespace {
 
 nnc::StatusOr<float> runEval(Executor &executor, const EvalBinding &eval, const Batch &batch) {
+  HostTensor labels = batch.labels;
+  if (eval.labels.type().dtype() == nnc::F32 && labels.dtype == nnc::I64) {
+    // Soft-target plans evaluate on one-hot rows of the class ids.
+    nnc::StatusOr<HostTensor> rows = oneHot(labels, eval.labels.type().shape(1));
+    if (!rows.ok())
+      return rows.status();
+    labels = std::move(*rows);
+  }
   for (auto [slice, value] : {std::pair{&eval.features, &batch.features},
-                              std::pair{&eval.labels, &batch.labels}})
+                              std::pair{&eval.labels, static_cast<const HostTensor *>(&labels)}})
     if (nnc::Status s = executor.write(*slice, *value); !s.ok())
       return nnc::Status::error("function 'eval_step', input '" + slice->name() +
                                 "': " + s.message());

@@ -47,6 +47,9 @@ augmentation of training batches (seeded by --seed, the step and the row):
   --augment-jitter A      images: brightness and contrast jitter of +-A
   --feature-noise SIGMA   tabular rows: additive Gaussian noise
   --mask-tokens P         token ids: replace each by 0 with probability P
+  --mixup ALPHA           mix each row with a random partner, lambda ~ Beta(ALPHA, ALPHA), and
+                          its label likewise (needs a model whose labels are class
+                          probabilities, f32 (batch, classes))
   --lr-find PREFIX        instead of training: the learning-rate range test over up to one
                           epoch (1e-7 to 10, stopping when the loss explodes); writes PREFIX.csv
                           and PREFIX.svg, prints a suggested rate, leaves the weights untouched
@@ -124,7 +127,7 @@ nnc::StatusOr<bool> parseFitFlag(const std::string &flag,
   } else if (flag == "--augment-crop") {
     s = count(o.augmentCrop, 1);
   } else if (flag == "--augment-rotate" || flag == "--augment-jitter" ||
-             flag == "--feature-noise" || flag == "--mask-tokens") {
+             flag == "--feature-noise" || flag == "--mask-tokens" || flag == "--mixup") {
     std::optional<double> v;
     s = number(v);
     if (s.ok() && !(*v >= 0))
@@ -136,6 +139,8 @@ nnc::StatusOr<bool> parseFitFlag(const std::string &flag,
         o.augment.image.brightness = o.augment.image.contrast = float(*v);
       else if (flag == "--feature-noise")
         o.augment.tabular.noiseStddev = float(*v);
+      else if (flag == "--mixup")
+        o.augment.tabular.mixupAlpha = float(*v);
       else if (*v > 1)
         s = Status::error("--mask-tokens: expects a probability in [0, 1]");
       else
@@ -257,6 +262,9 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
   if (o.augmentCrop)
     config.imageAugment.cropPadding = *o.augmentCrop;
   config.tabularAugment = o.augment.tabular;
+  if (o.augment.tabular.mixupAlpha > 0 && !job.binding.softLabels)
+    return Status::error("--mixup: " + planPath + " takes class ids as labels; mixup needs a "
+                         "model whose labels are class probabilities, f32 (batch, classes)");
   config.textAugment = o.augment.text;
   job.lrFind = o.lrFind;
   job.monitor = o.monitor;

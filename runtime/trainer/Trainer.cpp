@@ -205,22 +205,35 @@ private:
     return exec_.run("apply_step");
   }
 
-  /// `batch` with the configured augmentation applied to its real rows (seeded by the step).
+  /// `batch` with the configured augmentation applied to its real rows (seeded by the step), and
+  /// for a soft-target plan its labels as probability rows: mixed by mixup, else one-hot.
   Status augment(const Batch &batch, Batch &out) {
     out = batch;
     HostTensor &x = out.features;
     uint64_t step = static_cast<uint64_t>(state_.step);
+    Status s;
     if (x.dtype == nnc::F32 && x.shape.size() == 4 && config_.imageAugment.enabled())
-      return augmentImages(config_.imageAugment, config_.seed, step,
-                           reinterpret_cast<float *>(x.data.data()), out.count,
-                           ImageShape{x.shape[1], x.shape[2], x.shape[3]});
-    if (x.dtype == nnc::F32 && x.shape.size() == 2 && config_.tabularAugment.noiseStddev > 0)
-      return addFeatureNoise(config_.tabularAugment, config_.seed, step,
-                             reinterpret_cast<float *>(x.data.data()), out.count, x.shape[1]);
-    if (x.dtype == nnc::I64 && x.shape.size() == 2 && config_.textAugment.maskProbability > 0)
-      return maskTokens(config_.textAugment, config_.seed, step,
-                        reinterpret_cast<int64_t *>(x.data.data()), out.count, x.shape[1]);
-    return Status();
+      s = augmentImages(config_.imageAugment, config_.seed, step,
+                        reinterpret_cast<float *>(x.data.data()), out.count,
+                        ImageShape{x.shape[1], x.shape[2], x.shape[3]});
+    else if (x.dtype == nnc::F32 && x.shape.size() == 2 && config_.tabularAugment.noiseStddev > 0)
+      s = addFeatureNoise(config_.tabularAugment, config_.seed, step,
+                          reinterpret_cast<float *>(x.data.data()), out.count, x.shape[1]);
+    else if (x.dtype == nnc::I64 && x.shape.size() == 2 && config_.textAugment.maskProbability > 0)
+      s = maskTokens(config_.textAugment, config_.seed, step,
+                     reinterpret_cast<int64_t *>(x.data.data()), out.count, x.shape[1]);
+    if (!s.ok() || !binding_.softLabels)
+      return s;
+    int64_t rows = x.shape[0], classes = binding_.model.numClasses;
+    HostTensor soft(nnc::F32, {rows, classes});
+    if (x.dtype != nnc::F32)
+      return Status::error("mixup and soft targets need f32 features");
+    s = mixupRows(config_.tabularAugment, config_.seed, step,
+                  reinterpret_cast<float *>(x.data.data()), rows, x.numElements() / rows,
+                  reinterpret_cast<const int64_t *>(out.labels.data.data()), classes,
+                  reinterpret_cast<float *>(soft.data.data()));
+    out.labels = std::move(soft);
+    return s;
   }
 
   /// The executor's errors name a function and node of the plan: "model.plan: function ...".
