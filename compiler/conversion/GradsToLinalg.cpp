@@ -1,0 +1,366 @@
+// nn -> linalg for the ops of backward passes and training steps: the gradients that are not
+// library calls (relu, gelu, max pooling, embedding), one-hot targets, broadcasting and padding
+// (the gradients of reductions and slices), and the bookkeeping ops of mixed precision (cast,
+// equal, where) and nn.stop_gradient. Registered with the model ops' lowerings by
+// populateNNToLinalgPatterns.
+#include "compiler/conversion/LinalgBuilders.h"
+
+#include "dialects/nn/NNDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Transforms/DialectConversion.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace nnc::lowering;
+using namespace nnc::nn;
+
+namespace {
+
+/// Max pooling's gradient in two generics: the first (row-major) argmax of every window, as
+/// PyTorch picks it, then each input element gathers the grads of the windows that chose it.
+struct MaxPool2dGradLowering : OpConversionPattern<MaxPool2dGradOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(MaxPool2dGradOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    auto inputType = cast<RankedTensorType>(op.getType()); // (N, C, H, W)
+    Value grad = adaptor.getGrad();                        // (N, C, OH, OW)
+    auto gradType = cast<RankedTensorType>(grad.getType());
+    Type t = inputType.getElementType(), i32 = rewriter.getI32Type();
+    ArrayRef<int64_t> kernel = op.getKernelSize();
+    ArrayRef<int64_t> stride = op.getStride().value_or(kernel);
+    ArrayRef<int64_t> padding = op.getPadding().value_or(defaults::kZeroPair);
+    double lowest = -std::numeric_limits<double>::infinity();
+    Value input = adaptor.getInput();
+    if (padding[0] || padding[1]) {
+      SmallVector<OpFoldResult> low = {rewriter.getIndexAttr(0), rewriter.getIndexAttr(0),
+                                       rewriter.getIndexAttr(padding[0]),
+                                       rewriter.getIndexAttr(padding[1])};
+      input = tensor::PadOp::create(rewriter, loc, Type(), input, low, low,
+                                    constantFloat(rewriter, loc, t, lowest));
+    }
+    auto d = [&](int i) { return getAffineDimExpr(i, ctx); };
+    using IT = utils::IteratorType;
+    Value window = tensor::EmptyOp::create(rewriter, loc, kernel, t);
+
+    // 1. Domain (n, c, oh, ow, kh, kw): (max, argmax kh * KW + kw) of each window.
+    AffineMap inputMap = AffineMap::get(
+        6, 0, {d(0), d(1), d(2) * stride[0] + d(4), d(3) * stride[1] + d(5)}, ctx);
+    AffineMap windowMap = AffineMap::get(6, 0, {d(4), d(5)}, ctx);
+    AffineMap outMap = AffineMap::get(6, 0, {d(0), d(1), d(2), d(3)}, ctx);
+    Value maxInit = emptyTensor(rewriter, loc, gradType, lowest);
+    Value argInit = linalg::FillOp::create(
+                        rewriter, loc, arith::ConstantOp::create(rewriter, loc, rewriter.getI32IntegerAttr(0)).getResult(),
+                        tensor::EmptyOp::create(rewriter, loc, gradType.getShape(), i32).getResult())
+                        .getResult(0);
+    auto argmax = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{maxInit.getType(), argInit.getType()}, ValueRange{input, window},
+        ValueRange{maxInit, argInit}, ArrayRef<AffineMap>{inputMap, windowMap, outMap, outMap},
+        ArrayRef<IT>{IT::parallel, IT::parallel, IT::parallel, IT::parallel, IT::reduction,
+                     IT::reduction},
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value position = arith::AddIOp::create(
+              b, l,
+              arith::MulIOp::create(b, l, linalg::IndexOp::create(b, l, 4),
+                                    arith::ConstantIndexOp::create(b, l, kernel[1])),
+              linalg::IndexOp::create(b, l, 5));
+          position = arith::IndexCastOp::create(b, l, b.getI32Type(), position);
+          Value greater =
+              arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, args[0], args[2]);
+          linalg::YieldOp::create(
+              b, l,
+              ValueRange{arith::SelectOp::create(b, l, greater, args[0], args[2]),
+                         arith::SelectOp::create(b, l, greater, position, args[3])});
+        });
+    Value chosen = argmax.getResult(1);
+
+    // 2. Domain (n, c, h, w, kh, kw): element (h, w) is position (kh, kw) of window
+    //    (oh, ow) = ((h + ph - kh) / sh, (w + pw - kw) / sw) when those divide exactly and
+    //    are in range; it receives that window's grad when the window chose it.
+    AffineMap resultMap = AffineMap::get(6, 0, {d(0), d(1), d(2), d(3)}, ctx);
+    Value result = generic(
+        rewriter, loc, window, windowMap, emptyTensor(rewriter, loc, inputType, 0.0), resultMap,
+        {IT::parallel, IT::parallel, IT::parallel, IT::parallel, IT::reduction, IT::reduction},
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(b, l, v).getResult(); };
+          Value zero = index(0);
+          Value valid = arith::ConstantOp::create(b, l, b.getBoolAttr(true));
+          SmallVector<Value> windowAt;
+          for (int i = 0; i < 2; ++i) {
+            // h + ph = oh * sh + kh: the window oh whose position kh is this element.
+            Value position = arith::SubIOp::create(
+                b, l, arith::AddIOp::create(b, l, linalg::IndexOp::create(b, l, 2 + i), index(padding[i])),
+                linalg::IndexOp::create(b, l, 4 + i));
+            windowAt.push_back(stridedIndex(b, l, position, 0, stride[i],
+                                            gradType.getDimSize(2 + i), valid));
+          }
+          // Read window (0, 0) where there is no window, so every read is in bounds.
+          for (Value &at : windowAt)
+            at = arith::SelectOp::create(b, l, valid, at, zero);
+          SmallVector<Value> at = {linalg::IndexOp::create(b, l, 0), linalg::IndexOp::create(b, l, 1),
+                                   windowAt[0], windowAt[1]};
+          Value position = arith::AddIOp::create(
+              b, l, arith::MulIOp::create(b, l, linalg::IndexOp::create(b, l, 4), index(kernel[1])),
+              linalg::IndexOp::create(b, l, 5));
+          position = arith::IndexCastOp::create(b, l, b.getI32Type(), position);
+          Value picked = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
+                                               tensor::ExtractOp::create(b, l, chosen, at), position);
+          Value g = tensor::ExtractOp::create(b, l, grad, at);
+          Value contribution = arith::SelectOp::create(
+              b, l, arith::AndIOp::create(b, l, valid, picked), g, constantFloat(b, l, t, 0.0));
+          return arith::AddFOp::create(b, l, args[1], contribution);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct WhereLowering : OpConversionPattern<WhereOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(WhereOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType());
+    rewriter.replaceOp(
+        op, elementwise(rewriter, op.getLoc(), type,
+                        {adaptor.getCondition(), adaptor.getLhs(), adaptor.getRhs()},
+                        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                          Value zero = constantFloat(b, l, args[0].getType(), 0.0);
+                          Value taken = arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNE,
+                                                              args[0], zero);
+                          return arith::SelectOp::create(b, l, taken, args[1], args[2]);
+                        }));
+    return success();
+  }
+};
+
+struct CastLowering : OpConversionPattern<CastOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(CastOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType());
+    Type to = type.getElementType();
+    unsigned fromWidth = cast<RankedTensorType>(adaptor.getInput().getType()).getElementTypeBitWidth();
+    rewriter.replaceOp(
+        op, elementwise(rewriter, op.getLoc(), type, adaptor.getInput(),
+                        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                          if (to.getIntOrFloatBitWidth() > fromWidth)
+                            return arith::ExtFOp::create(b, l, to, args[0]);
+                          if (to.getIntOrFloatBitWidth() < fromWidth)
+                            return arith::TruncFOp::create(b, l, to, args[0]);
+                          // f16 <-> bf16: through f32, exact on the way up.
+                          Value wide = arith::ExtFOp::create(b, l, b.getF32Type(), args[0]);
+                          return arith::TruncFOp::create(b, l, to, wide);
+                        }));
+    return success();
+  }
+};
+
+struct StopGradientLowering : OpConversionPattern<StopGradientOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(StopGradientOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, adaptor.getInput());
+    return success();
+  }
+};
+
+struct ReluGradLowering : OpConversionPattern<ReluGradOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(ReluGradOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Value result = elementwise(
+        rewriter, op.getLoc(), cast<RankedTensorType>(op.getType()),
+        {adaptor.getOutput(), adaptor.getGrad()},
+        [](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value zero = constantFloat(b, l, args[1].getType(), 0.0);
+          Value active = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, args[0], zero);
+          return arith::SelectOp::create(b, l, active, args[1], zero);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct OneHotLowering : OpConversionPattern<OneHotOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(OneHotOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType()); // (..., classes)
+    int64_t rank = type.getRank();
+    AffineMap indexMap = rewriter.getMultiDimIdentityMap(rank).getMajorSubMap(rank - 1);
+    SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+    Value result = generic(
+        rewriter, op.getLoc(), adaptor.getIndices(), indexMap,
+        emptyTensor(rewriter, op.getLoc(), type), rewriter.getMultiDimIdentityMap(rank),
+        iterators, [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value label = arith::IndexCastOp::create(b, l, b.getIndexType(), args[0]);
+          Value c = linalg::IndexOp::create(b, l, rank - 1);
+          Value hit = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, c, label);
+          return arith::SelectOp::create(b, l, hit,
+                                         constantFloat(b, l, type.getElementType(), 1.0),
+                                         constantFloat(b, l, type.getElementType(), 0.0));
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct GeluGradLowering : OpConversionPattern<GeluGradOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(GeluGradOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    bool tanhForm = op.getApproximate().value_or(defaults::kGeluApproximate) == StringRef("tanh");
+    Value result = elementwise(
+        rewriter, op.getLoc(), cast<RankedTensorType>(op.getType()),
+        {adaptor.getInput(), adaptor.getGrad()},
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value x = args[0];
+          Type t = x.getType();
+          auto c = [&](double v) { return constantFloat(b, l, t, v); };
+          auto mul = [&](Value a, Value c2) { return arith::MulFOp::create(b, l, a, c2).getResult(); };
+          auto add = [&](Value a, Value c2) { return arith::AddFOp::create(b, l, a, c2).getResult(); };
+          Value slope;
+          if (tanhForm) {
+            // u = k (x + a x^3); d/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) k (1 + 3 a x^2)
+            double k = std::sqrt(2.0 / llvm::numbers::pi), a = 0.044715;
+            Value x2 = mul(x, x);
+            Value th = math::TanhOp::create(b, l, mul(c(k), add(x, mul(c(a), mul(x2, x)))));
+            Value sech2 = arith::SubFOp::create(b, l, c(1.0), mul(th, th));
+            slope = add(mul(c(0.5), add(c(1.0), th)),
+                        mul(mul(mul(c(0.5), x), sech2), mul(c(k), add(c(1.0), mul(c(3 * a), x2)))));
+          } else {
+            // Phi(x) + x phi(x)
+            Value cdf = mul(c(0.5), add(c(1.0), math::ErfOp::create(b, l, mul(x, c(1.0 / std::sqrt(2.0))))));
+            Value pdf = mul(c(1.0 / std::sqrt(2.0 * llvm::numbers::pi)),
+                            math::ExpOp::create(b, l, mul(c(-0.5), mul(x, x))));
+            slope = add(cdf, mul(x, pdf));
+          }
+          return mul(slope, args[1]);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct EmbeddingGradLowering : OpConversionPattern<EmbeddingGradOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(EmbeddingGradOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    // Domain (v, i..., d): out[v, d] = sum over i of (index[i] == v ? grad[i, d] : 0).
+    auto type = cast<RankedTensorType>(op.getType()); // (rows, D)
+    int64_t r = cast<RankedTensorType>(adaptor.getIndices().getType()).getRank();
+    int64_t dims = r + 2;
+    MLIRContext *ctx = rewriter.getContext();
+    SmallVector<AffineExpr> idx, grad;
+    for (int64_t i = 0; i < r; ++i) {
+      idx.push_back(getAffineDimExpr(1 + i, ctx));
+      grad.push_back(getAffineDimExpr(1 + i, ctx));
+    }
+    grad.push_back(getAffineDimExpr(dims - 1, ctx));
+    AffineMap outMap = AffineMap::get(dims, 0, {getAffineDimExpr(0, ctx), getAffineDimExpr(dims - 1, ctx)}, ctx);
+    SmallVector<utils::IteratorType> iterators(dims, utils::IteratorType::reduction);
+    iterators.front() = iterators.back() = utils::IteratorType::parallel;
+    Value result = generic(
+        rewriter, op.getLoc(), {adaptor.getIndices(), adaptor.getGrad()},
+        {AffineMap::get(dims, 0, idx, ctx), AffineMap::get(dims, 0, grad, ctx)},
+        emptyTensor(rewriter, op.getLoc(), type, 0.0), outMap, iterators,
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value row = arith::IndexCastOp::create(b, l, b.getIndexType(), args[0]);
+          Value hit = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, row,
+                                            linalg::IndexOp::create(b, l, 0));
+          Value term = arith::SelectOp::create(b, l, hit, args[1],
+                                               constantFloat(b, l, args[1].getType(), 0.0));
+          return arith::AddFOp::create(b, l, args[2], term);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct BroadcastLowering : OpConversionPattern<BroadcastOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(BroadcastOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Value result = elementwise(rewriter, op.getLoc(), cast<RankedTensorType>(op.getType()),
+                               adaptor.getInput(),
+                               [](OpBuilder &, Location, ValueRange args) { return args[0]; });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct PadLowering : OpConversionPattern<PadOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(PadOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType());
+    Type t = type.getElementType();
+    Location loc = op.getLoc();
+    if (!op.getInterior() || llvm::all_of(*op.getInterior(), [](int64_t i) { return i == 0; })) {
+      SmallVector<OpFoldResult> low, high;
+      for (auto [l, h] : llvm::zip(op.getLow(), op.getHigh())) {
+        low.push_back(rewriter.getIndexAttr(l));
+        high.push_back(rewriter.getIndexAttr(h));
+      }
+      rewriter.replaceOpWithNewOp<tensor::PadOp>(op, type, adaptor.getInput(), low, high,
+                                                 constantFloat(rewriter, loc, t, 0.0));
+      return success();
+    }
+    // Interior padding: output element o reads input (o - low) / (interior + 1) when that
+    // divides exactly and is in range, else 0.
+    Value input = adaptor.getInput();
+    auto inputType = cast<RankedTensorType>(input.getType());
+    ArrayRef<int64_t> low = op.getLow(), interior = *op.getInterior();
+    int64_t rank = type.getRank();
+    SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+    Value result = generic(
+        rewriter, loc, ValueRange(), {}, emptyTensor(rewriter, loc, type),
+        rewriter.getMultiDimIdentityMap(rank), iterators,
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(b, l, v).getResult(); };
+          Value valid = arith::ConstantOp::create(b, l, b.getBoolAttr(true));
+          SmallVector<Value> at;
+          for (int64_t d = 0; d < rank; ++d)
+            at.push_back(stridedIndex(b, l, linalg::IndexOp::create(b, l, d), low[d],
+                                      interior[d] + 1, inputType.getDimSize(d), valid));
+          for (Value &i : at) // read element 0 where nothing is read, so reads stay in bounds
+            i = arith::SelectOp::create(b, l, valid, i, index(0));
+          Value element = tensor::ExtractOp::create(b, l, input, at);
+          return arith::SelectOp::create(b, l, valid, element, constantFloat(b, l, t, 0.0));
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct EqualLowering : OpConversionPattern<EqualOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(EqualOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType());
+    Type t = type.getElementType();
+    rewriter.replaceOp(
+        op, elementwise(rewriter, op.getLoc(), type, {adaptor.getLhs(), adaptor.getRhs()},
+                        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                          Value equal = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ,
+                                                              args[0], args[1]);
+                          return arith::SelectOp::create(b, l, equal, constantFloat(b, l, t, 1.0),
+                                                         constantFloat(b, l, t, 0.0));
+                        }));
+    return success();
+  }
+};
+
+} // namespace
+
+void nnc::populateGradsToLinalgPatterns(RewritePatternSet &patterns) {
+  patterns.add<MaxPool2dGradLowering, WhereLowering, CastLowering, StopGradientLowering,
+               ReluGradLowering, OneHotLowering, GeluGradLowering, EmbeddingGradLowering,
+               BroadcastLowering, PadLowering, EqualLowering>(patterns.getContext());
+}

@@ -1,0 +1,51 @@
+// Builders of linalg-on-tensors IR shared by the nn -> linalg lowerings (NNToLinalg.cpp for the
+// model ops, GradsToLinalg.cpp for the backward and training ops).
+#pragma once
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/Builders.h"
+
+#include <optional>
+
+namespace nnc::lowering {
+
+using BodyFn = llvm::function_ref<mlir::Value(mlir::OpBuilder &, mlir::Location, mlir::ValueRange)>;
+
+/// An empty tensor of `type`, filled with `fill` when given (the init of a reduction).
+mlir::Value emptyTensor(mlir::OpBuilder &b, mlir::Location loc, mlir::RankedTensorType type,
+                        std::optional<double> fill = std::nullopt);
+
+/// One linalg.generic: `body` maps the current input elements (and the output's, last) to the
+/// new output element.
+mlir::Value generic(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange inputs,
+                    llvm::ArrayRef<mlir::AffineMap> inputMaps, mlir::Value init,
+                    mlir::AffineMap outputMap,
+                    llvm::ArrayRef<mlir::utils::IteratorType> iterators, BodyFn body);
+
+/// The map from an output of rank `rank` to a NumPy-broadcast operand of `shape`.
+mlir::AffineMap broadcastMap(mlir::MLIRContext *ctx, int64_t rank, llvm::ArrayRef<int64_t> shape,
+                             llvm::ArrayRef<int64_t> outShape);
+
+/// An elementwise generic over `resultType` with broadcasting inputs.
+mlir::Value elementwise(mlir::OpBuilder &b, mlir::Location loc, mlir::RankedTensorType resultType,
+                        mlir::ValueRange inputs, BodyFn body);
+
+/// Reduces `input` over `axes` into a tensor of the remaining dimensions (keeping size-1 dims
+/// when `keepdim`), starting from `initValue` and combining with `combine(element, acc)`.
+mlir::Value reduce(mlir::OpBuilder &b, mlir::Location loc, mlir::Value input,
+                   llvm::ArrayRef<int64_t> axes, bool keepdim, double initValue, BodyFn combine);
+
+mlir::Value constantFloat(mlir::OpBuilder &b, mlir::Location loc, mlir::Type type, double value);
+
+/// Inside a generic's body: which element of a strided sequence (element i at offset + i *
+/// stride, i in [0, extent)) `position` is. Sets `valid` false (and-ing into it) where it is
+/// none, and returns 0 there, so a read at the returned index stays in bounds.
+mlir::Value stridedIndex(mlir::OpBuilder &b, mlir::Location l, mlir::Value position,
+                         int64_t offset, int64_t stride, int64_t extent, mlir::Value &valid);
+
+} // namespace nnc::lowering
+
+namespace nnc {
+/// The lowerings of the backward-pass and training ops (GradsToLinalg.cpp).
+void populateGradsToLinalgPatterns(mlir::RewritePatternSet &patterns);
+} // namespace nnc
