@@ -61,6 +61,44 @@ def Accumulate : Pass<"nnc-accumulate", "mlir::ModuleOp"> {
   let dependentDialects = ["nnc::nn::NNDialect"];
 }
 
+def Distribute : Pass<"nnc-distribute", "mlir::ModuleOp"> {
+  let summary = "Data parallelism: all-reduce every gradient over the ranks, bucketed";
+  let description = [{
+    With `nn.training.data_parallel.world_size` N > 1, the function that applies the update
+    (`@apply_step` under accumulation, so gradients are reduced once per update, else
+    `@train_step`) replaces each gradient the `train` ops read by its mean over the ranks. The
+    gradients are grouped, in the order the backward pass finishes them, into buckets of at
+    most `data_parallel.bucket_bytes` (25 MiB when unset); each bucket is one `train.all_reduce`
+    placed right after its last gradient, so its communication overlaps the rest of the
+    backward pass. Under fp16 the reduced values are the unscaled fp32 gradients, so the
+    all-finite check sees every rank's overflow and all ranks skip the same steps.
+
+    Before: `%p2 = train.sgd %p, %g, %lr ...`
+    After:  `%r = train.all_reduce %g : tensor<3x8xf32>` then `%p2 = train.sgd %p, %r, %lr ...`
+  }];
+  let dependentDialects = ["nnc::nn::NNDialect", "nnc::train::TrainDialect"];
+}
+
+def GuardNonfinite : Pass<"nnc-guard-nonfinite", "mlir::ModuleOp"> {
+  let summary = "Skip updates on non-finite values; @find_nonfinite names the node";
+  let description = [{
+    The function that updates the parameters (`@train_step`, or `@apply_step` under
+    accumulation) gets one `train.all_finite` over the loss and the gradient norm (or the
+    gradients when nothing clips them); when it is 0 every parameter and optimizer state keeps
+    its value (`nn.where` per update) and the new output `update_skipped` is 1. A copy of the
+    step without the update, `@find_nonfinite` (same inputs but the learning rate), returns
+    `nonfinite_checks`: one element per checked value in program order (parameters, graph
+    inputs, then each op's results), 0 when finite, NaN otherwise; `nnc.checked_nodes` names
+    each (node, and pass "parameter", "input", "forward" or "backward"). The runtime runs it
+    only after a skipped update. fp16 plans keep their own loss-scaling check instead.
+
+    Before: `@train_step(x, y, w, lr) -> (loss, w')`
+    After:  `@train_step(x, y, w, lr) -> (loss, where(ok, w', w), 1 - ok)`,
+            `@find_nonfinite(x, y, w) -> tensor<Nxf32>`
+  }];
+  let dependentDialects = ["nnc::nn::NNDialect", "nnc::train::TrainDialect"];
+}
+
 def ExpandTrainOps : Pass<"nnc-expand-train-ops", "mlir::func::FuncOp"> {
   let summary = "Expand `train` ops (optimizer updates, clipping) into `nn` ops";
   let description = [{
@@ -125,6 +163,19 @@ def OutlineKernels : Pass<"nnc-outline-kernels", "mlir::ModuleOp"> {
     result written into `%out` so that bufferization makes it a plain out-parameter.
   }];
   let dependentDialects = ["mlir::func::FuncDialect"];
+}
+
+def DedupKernels : Pass<"nnc-dedup-kernels", "mlir::ModuleOp"> {
+  let summary = "Compile identical kernel functions once";
+  let description = [{
+    After outlining, kernels that differ only in name and locations (the forward pass shared by
+    `@predict`, `@eval_step`, `@train_step` and `@find_nonfinite`; layers of equal shapes)
+    become one: calls of a duplicate call the first kernel of its kind, and the duplicate is
+    erased, so codegen compiles each body once.
+
+    Before: `@k0_fc1` and `@k7_fc1` with equal bodies, called from `@predict` and `@train_step`
+    After:  only `@k0_fc1`, called from both
+  }];
 }
 
 #endif // NNC_COMPILER_PASSES_TD

@@ -9,6 +9,7 @@
 
 #include "runtime/Initializers.h"
 #include "runtime/PlanLoader.h"
+#include "runtime/collective/Communicator.h"
 
 #include <map>
 
@@ -23,6 +24,10 @@ struct Executor::PreparedCommand {
   std::vector<void *> args;    // KernelCall: device pointers
   LibraryOperands operands{};  // Gemm / Conv2d
   std::unique_ptr<LibraryCall> call;
+  // AllReduceStart: the bucket packed into one host buffer, reduced in place; AllReduceWait:
+  // the start it completes.
+  mutable std::vector<float> bucket; // the communicator's buffer while in flight
+  PreparedCommand *start = nullptr;
 };
 
 struct Executor::PreparedFunction {
@@ -88,13 +93,26 @@ Status Executor::prepareAll() {
   for (const nnc::Function &function : plan_.functions()) {
     PreparedFunction &prepared = functions_.emplace_back();
     prepared.function = &function;
+    prepared.commands.reserve(function.commands_size()); // waits point at their starts
     for (int i = 0; i < function.commands_size(); ++i) {
       const nnc::Command &command = function.commands(i);
       PreparedCommand &p = prepared.commands.emplace_back();
       p.command = &command;
       p.where = "function '" + function.name() + "', " + describeCommand(command, i);
       nnc::StatusOr<std::unique_ptr<LibraryCall>> call = std::unique_ptr<LibraryCall>();
-      if (command.has_kernel()) {
+      if (command.has_all_reduce_start()) {
+        int64_t bytes = 0;
+        for (const nnc::Slice &source : command.all_reduce_start().sources())
+          bytes += source.size();
+        p.bucket.resize(static_cast<size_t>(bytes / 4));
+      } else if (command.has_all_reduce_wait()) {
+        // validatePlan checked the order: the wait of sequence s follows its start.
+        for (PreparedCommand &earlier : prepared.commands)
+          if (earlier.command->has_all_reduce_start() &&
+              earlier.command->all_reduce_start().sequence() ==
+                  command.all_reduce_wait().sequence())
+            p.start = &earlier;
+      } else if (command.has_kernel()) {
         p.kernel = kernels_->kernel(symbolIndex[command.kernel().symbol()]);
         for (const nnc::Slice &arg : command.kernel().args())
           p.args.push_back(at(arg));
@@ -148,10 +166,61 @@ Status Executor::execute(const PreparedCommand &p) {
     const nnc::Copy &copy = command.copy();
     return device_.copy(at(copy.dst()), at(copy.src()), copy.src().size());
   }
+  case nnc::Command::kAllReduceStart:
+    return startAllReduce(p);
+  case nnc::Command::kAllReduceWait:
+    return waitAllReduce(p);
   case nnc::Command::KIND_NOT_SET:
     break;
   }
   return Status::error("command of unknown kind");
+}
+
+// A bucket travels packed: one collective per bucket, not per gradient. Staging it in host memory
+// serves every device (a GPU plan would rather reduce in place with NCCL: not built yet).
+Status Executor::startAllReduce(const PreparedCommand &p) {
+  const nnc::AllReduceStart &reduce = p.command->all_reduce_start();
+  if (!communicator_ || communicator_->size() == 1) { // the mean over one rank
+    for (int i = 0; i < reduce.sources_size(); ++i)
+      if (Status s = device_.copy(at(reduce.results(i)), at(reduce.sources(i)),
+                                  reduce.sources(i).size());
+          !s.ok())
+        return s;
+    return Status();
+  }
+  auto *packed = reinterpret_cast<char *>(p.bucket.data());
+  for (const nnc::Slice &source : reduce.sources()) {
+    if (Status s = device_.copy(packed, at(source), source.size()); !s.ok())
+      return s;
+    packed += source.size();
+  }
+  if (Status s = device_.synchronize(); !s.ok()) // the bucket is in host memory now
+    return s;
+  return communicator_->startAllReduceMean(p.where, p.bucket.data(),
+                                           static_cast<int64_t>(p.bucket.size()));
+}
+
+Status Executor::waitAllReduce(const PreparedCommand &p) {
+  if (!communicator_ || communicator_->size() == 1)
+    return Status();
+  if (Status s = communicator_->wait(); !s.ok())
+    return s;
+  const nnc::AllReduceStart &reduce = p.start->command->all_reduce_start();
+  const char *packed = reinterpret_cast<const char *>(p.start->bucket.data());
+  for (const nnc::Slice &result : reduce.results()) {
+    if (Status s = device_.copy(at(result), packed, result.size()); !s.ok())
+      return s;
+    packed += result.size();
+  }
+  return Status();
+}
+
+bool Executor::hasCollectives() const {
+  for (const nnc::Function &function : plan_.functions())
+    for (const nnc::Command &command : function.commands())
+      if (command.has_all_reduce_start())
+        return true;
+  return false;
 }
 
 Status Executor::run(std::string_view name) {

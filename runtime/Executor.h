@@ -20,6 +20,8 @@
 
 namespace nnrt {
 
+class Communicator;
+
 class Executor {
 public:
   /// Validates `plan` (validatePlan; CPU features are the loader's business) and prepares it on
@@ -55,6 +57,12 @@ public:
   nnc::Status write(const nnc::TensorSlice &tensor, const HostTensor &value);
   nnc::StatusOr<HostTensor> read(const nnc::TensorSlice &tensor) const;
 
+  /// Data parallelism: the ranks the plan's all-reduces average over (not owned; it outlives
+  /// the executor). Without one a process is a group of one: an all-reduce copies its sources.
+  void setCommunicator(Communicator *communicator) { communicator_ = communicator; }
+  /// Whether any function of the plan communicates.
+  bool hasCollectives() const;
+
 private:
   struct PreparedCommand;
   struct PreparedFunction;
@@ -62,6 +70,8 @@ private:
   Executor(nnc::Plan plan, Device &device);
   nnc::Status prepareAll();
   nnc::Status execute(const PreparedCommand &command);
+  nnc::Status startAllReduce(const PreparedCommand &command);
+  nnc::Status waitAllReduce(const PreparedCommand &command);
   void *at(const nnc::Slice &slice) const { return static_cast<char *>(arena_) + slice.offset(); }
   nnc::StatusOr<const nnc::TensorSlice *> findTensor(std::string_view function,
                                                      std::string_view name, bool input) const;
@@ -72,6 +82,7 @@ private:
   int64_t arenaBytes_ = 0;
   std::unique_ptr<KernelLibrary> kernels_;
   std::vector<PreparedFunction> functions_;
+  Communicator *communicator_ = nullptr;
 };
 
 } // namespace nnrt

@@ -117,11 +117,26 @@ private:
     for (const nnc::TensorSlice &output : function.outputs())
       if (Status s = tensorSlice(output, "output"); !s.ok())
         return s;
+    // Collectives start in sequence order and each is waited for, in the same order, before
+    // the function ends: the runtime completes them first in, first out.
+    int64_t started = 0, waited = 0;
     for (int i = 0; i < function.commands_size(); ++i) {
       const nnc::Command &command = function.commands(i);
-      if (Status s = checkCommand(command); !s.ok())
+      Status s = checkCommand(command);
+      if (s.ok() && command.has_all_reduce_start() &&
+          command.all_reduce_start().sequence() != started++)
+        s = Status::error("all-reduce " + std::to_string(command.all_reduce_start().sequence()) +
+                          " starts out of order (expected " + std::to_string(started - 1) + ")");
+      if (s.ok() && command.has_all_reduce_wait() &&
+          (command.all_reduce_wait().sequence() != waited++ || waited > started))
+        s = Status::error("waits for all-reduce " +
+                          std::to_string(command.all_reduce_wait().sequence()) +
+                          " out of order or before it starts");
+      if (!s.ok())
         return Status::error(describeCommand(command, i) + ": " + s.message());
     }
+    if (waited != started)
+      return Status::error("all-reduce " + std::to_string(waited) + " is never waited for");
     return Status();
   }
 
@@ -174,6 +189,10 @@ private:
                    static_cast<int64_t>(command.write_bytes().data().size()), "write_bytes slice");
     case nnc::Command::kCopy:
       return copy(command.copy());
+    case nnc::Command::kAllReduceStart:
+      return allReduce(command.all_reduce_start());
+    case nnc::Command::kAllReduceWait:
+      return Status();
     case nnc::Command::KIND_NOT_SET:
       break;
     }
@@ -188,6 +207,26 @@ private:
     for (int i = 0; i < kernel.args_size(); ++i)
       if (Status s = slice(kernel.args(i), -1, "argument " + std::to_string(i)); !s.ok())
         return s;
+    return Status();
+  }
+
+  /// f32 sources and results in the arena, pairwise of one size.
+  Status allReduce(const nnc::AllReduceStart &reduce) {
+    if (reduce.dtype() != nnc::F32)
+      return Status::error("all-reduce of " + formatDType(reduce.dtype()) + " (only f32 is supported)");
+    if (reduce.sources_size() != reduce.results_size())
+      return Status::error("all-reduce with " + std::to_string(reduce.sources_size()) +
+                           " sources but " + std::to_string(reduce.results_size()) + " results");
+    for (int i = 0; i < reduce.sources_size(); ++i) {
+      const nnc::Slice &source = reduce.sources(i);
+      Status s = slice(source, -1, "all-reduce source " + std::to_string(i));
+      if (s.ok())
+        s = slice(reduce.results(i), source.size(), "all-reduce result " + std::to_string(i));
+      if (s.ok() && source.size() % 4 != 0)
+        s = Status::error("all-reduce source " + std::to_string(i) + " is not whole f32 values");
+      if (!s.ok())
+        return s;
+    }
     return Status();
   }
 

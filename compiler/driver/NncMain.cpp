@@ -150,6 +150,16 @@ int compileMain(int argc, char **argv) {
       "target", llvm::cl::desc("Where the kernels run: cpu (native code for this machine) or cuda "
                                "(PTX for sm_90; --compile-to=codegen prints it)"),
       llvm::cl::value_desc("cpu|cuda"), llvm::cl::init("cpu"), llvm::cl::cat(category));
+  llvm::cl::opt<int64_t> dataParallel(
+      "data-parallel",
+      llvm::cl::desc("Data-parallel degree: all-reduce the gradients over the ranks "
+                     "(overrides training.data_parallel.world_size; run with mpirun -np N)"),
+      llvm::cl::value_desc("N"), llvm::cl::init(0), llvm::cl::cat(category));
+  llvm::cl::opt<int64_t> bucketBytes(
+      "bucket-bytes",
+      llvm::cl::desc("All-reduce bucket size in bytes (overrides "
+                     "training.data_parallel.bucket_bytes; default 25 MiB)"),
+      llvm::cl::value_desc("bytes"), llvm::cl::init(0), llvm::cl::cat(category));
   registerPasses();
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
@@ -196,6 +206,14 @@ int compileMain(int argc, char **argv) {
     diagnostics.error(readError);
     return 1;
   }
+  if (dataParallel < 0 || bucketBytes < 0) {
+    llvm::errs() << "nnc: error: --data-parallel and --bucket-bytes must not be negative\n";
+    return 1;
+  }
+  if (dataParallel > 0)
+    model.mutable_training()->mutable_data_parallel()->set_world_size(dataParallel);
+  if (bucketBytes > 0)
+    model.mutable_training()->mutable_data_parallel()->set_bucket_bytes(bucketBytes);
   OwningOpRef<ModuleOp> module = importModel(model, &context);
   if (!module) {
     if (!diagnostics.sawError())

@@ -16,7 +16,8 @@ llvm::ArrayRef<PhaseInfo> phases() {
       {Phase::Precision, "precision", "mixed precision: low-precision compute, fp32 allow-list",
        true},
       {Phase::Accumulate, "accumulate", "gradient accumulation over micro-batches", true},
-      {Phase::Distribute, "distribute", "data-parallel all-reduce, pipeline stages", false},
+      {Phase::Distribute, "distribute",
+       "data-parallel gradient all-reduce (pipeline stages: not built)", true},
       {Phase::Optimize, "optimize", "train ops (updates, clipping) -> nn ops, fused when lowered",
        true},
       {Phase::Lower, "lower", "@predict: nn -> linalg, fusion, kernels + library calls", true},
@@ -45,9 +46,12 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm) {
   if (last < Phase::Accumulate)
     return;
   pm.addPass(createAccumulate());
-  // distribute: not built yet, so nothing runs between.
+  if (last < Phase::Distribute)
+    return;
+  pm.addPass(createDistribute());
   if (last < Phase::Optimize)
     return;
+  pm.addPass(createGuardNonfinite());
   pm.addNestedPass<mlir::func::FuncOp>(createExpandTrainOps());
   if (last < Phase::Lower)
     return;
@@ -58,6 +62,7 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm) {
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
   pm.addPass(createOutlineKernels());
+  pm.addPass(createDedupKernels());
 }
 
 } // namespace nnc

@@ -14,6 +14,7 @@
 #include "compiler/codegen/CudaCodegen.h"
 #include "compiler/plan/BufferAssignment.h"
 #include "dialects/nn/NNDialect.h"
+#include "dialects/train/TrainDialect.h"
 #include "proto/plan.pb.h"
 #include "support/Checksum.h"
 
@@ -331,6 +332,13 @@ LogicalResult Builder::emitFunction(func::FuncOp entry, Plan &plan) {
   if (auto names = entry->getAttrOfType<ArrayAttr>("nnc.checked_gradients"))
     for (mlir::Attribute name : names)
       function->add_checked_gradients(cast<StringAttr>(name).str());
+  if (auto checks = entry->getAttrOfType<ArrayAttr>("nnc.checked_nodes"))
+    for (mlir::Attribute check : checks) {
+      auto dict = cast<DictionaryAttr>(check);
+      CheckedNode *node = function->add_checked_nodes();
+      node->set_node(dict.getAs<StringAttr>("node").str());
+      node->set_pass(dict.getAs<StringAttr>("pass").str());
+    }
   for (BlockArgument arg : entry.getArguments())
     if (auto name = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.input")) {
       TensorSlice *input = function->add_inputs();
@@ -338,9 +346,45 @@ LogicalResult Builder::emitFunction(func::FuncOp entry, Plan &plan) {
       *input->mutable_type() = protoType(arg.getType());
       *input->mutable_slice() = slice(arg);
     }
-  for (Operation &op : entry.getBody().front())
-    if (failed(emitCommand(&op, *function)))
-      return failure();
+  // Collectives start where their all_reduce sits and are waited for, in sequence order (the
+  // order the runtime completes them), just before the first command that reads a result.
+  llvm::DenseMap<Value, int64_t> reducedBy; // all_reduce result -> its sequence
+  SmallVector<std::string> collectiveNodes;
+  int64_t waited = 0;
+  auto waitThrough = [&](int64_t sequence) {
+    for (; waited <= sequence; ++waited) {
+      Command *command = function->add_commands();
+      command->set_node(collectiveNodes[waited]);
+      command->mutable_all_reduce_wait()->set_sequence(waited);
+    }
+  };
+  for (Operation &op : entry.getBody().front()) {
+    for (Value operand : op.getOperands())
+      if (auto it = reducedBy.find(root(operand)); it != reducedBy.end())
+        waitThrough(it->second);
+    if (isa<func::ReturnOp>(op))
+      waitThrough(static_cast<int64_t>(collectiveNodes.size()) - 1);
+    auto reduce = dyn_cast<train::AllReduceOp>(op);
+    if (!reduce) {
+      if (failed(emitCommand(&op, *function)))
+        return failure();
+      continue;
+    }
+    int64_t sequence = static_cast<int64_t>(collectiveNodes.size());
+    collectiveNodes.push_back(nodeName(reduce.getLoc()));
+    Command *command = function->add_commands();
+    command->set_node(collectiveNodes.back());
+    AllReduceStart *start = command->mutable_all_reduce_start();
+    start->set_sequence(sequence);
+    start->set_dtype(F32);
+    for (auto [grad, mean] : llvm::zip(reduce.getGrads(), reduce.getResults())) {
+      if (!cast<RankedTensorType>(grad.getType()).getElementType().isF32())
+        return reduce.emitError("all-reduce supports f32 gradients only, not ") << grad.getType();
+      *start->add_sources() = slice(grad);
+      *start->add_results() = slice(mean);
+      reducedBy[mean] = sequence;
+    }
+  }
   auto ret = cast<func::ReturnOp>(entry.getBody().front().getTerminator());
   for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
     if (auto name = entry.getResultAttrOfType<StringAttr>(i, "nn.output")) {

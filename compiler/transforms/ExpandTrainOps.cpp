@@ -133,7 +133,8 @@ struct ExpandTrainOpsPass : nnc::impl::ExpandTrainOpsBase<ExpandTrainOpsPass> {
   void runOnOperation() override {
     SmallVector<Operation *> ops;
     getOperation().walk([&](Operation *op) {
-      if (isa<train::TrainDialect>(op->getDialect()))
+      // all_reduce is not math to expand: it reaches the plan as a collective.
+      if (isa<train::TrainDialect>(op->getDialect()) && !isa<train::AllReduceOp>(op))
         ops.push_back(op);
     });
     OpBuilder b(&getContext());

@@ -11,6 +11,7 @@
 #include "compiler/Passes.h"
 
 #include "dialects/nn/NNDialect.h"
+#include "dialects/train/TrainDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -32,7 +33,7 @@ namespace {
 
 bool isHostOp(Operation *op) {
   return isa<nnc::nn::LinearOp, nnc::nn::MatmulOp, nnc::nn::Conv2dOp, nnc::nn::Conv2dGradInputOp,
-             nnc::nn::Conv2dGradWeightOp, nnc::nn::ConstantOp,
+             nnc::nn::Conv2dGradWeightOp, nnc::nn::ConstantOp, nnc::train::AllReduceOp,
              tensor::CollapseShapeOp, tensor::ExpandShapeOp, func::CallOp, func::ReturnOp>(op);
 }
 

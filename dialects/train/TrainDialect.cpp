@@ -77,3 +77,21 @@ LogicalResult AdamOp::inferReturnTypes(MLIRContext *, std::optional<Location> lo
                          {"exp_avg_sq", adaptor.getExpAvgSq()}},
                         3, types);
 }
+
+LogicalResult AllReduceOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                            AllReduceOp::Adaptor adaptor,
+                                            SmallVectorImpl<Type> &results) {
+  llvm::append_range(results, adaptor.getGrads().getTypes());
+  return success();
+}
+
+bool nnc::train::isGradientOperand(OpOperand &operand) {
+  Operation *op = operand.getOwner();
+  if (isa<GlobalNormOp>(op))
+    return true;
+  if (isa<ClipOp>(op))
+    return operand.getOperandNumber() == 0;
+  // An optimizer's gradient, unless clipping made it (then the clip's operand is the gradient).
+  return isa<SgdOp, SgdMomentumOp, AdamOp>(op) && operand.getOperandNumber() == 1 &&
+         !operand.get().getDefiningOp<ClipOp>();
+}

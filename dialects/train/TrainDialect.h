@@ -1,4 +1,4 @@
-// The `train` dialect: optimizer updates and gradient clipping (see TrainOps.td).
+// The `train` dialect: optimizer updates, gradient clipping, all-reduce (see TrainOps.td).
 #pragma once
 
 #include "mlir/Bytecode/BytecodeOpInterface.h"
@@ -18,3 +18,9 @@ inline constexpr llvm::StringLiteral kLossSeedAttr = "nnc.loss_seed";
 
 #define GET_OP_CLASSES
 #include "dialects/train/TrainOps.h.inc"
+
+namespace nnc::train {
+/// Whether `operand` is where a parameter's gradient enters the update: global_norm's operands,
+/// clip's gradient, an optimizer's gradient unless a clip produced it.
+bool isGradientOperand(mlir::OpOperand &operand);
+} // namespace nnc::train

@@ -13,7 +13,7 @@ include "mlir/IR/CommonAttrConstraints.td"
 def Train_Dialect : Dialect {
   let name = "train";
   let cppNamespace = "::nnc::train";
-  let summary = "Training-step ops: optimizer updates and gradient clipping";
+  let summary = "Training-step ops: optimizer updates, gradient clipping, gradient all-reduce";
   let dependentDialects = ["::nnc::nn::NNDialect"];
 }
 
@@ -129,6 +129,21 @@ def Train_AdamOp
   let assemblyFormat = [{
     $param `,` $grad `,` $exp_avg `,` $exp_avg_sq `,` $lr `,` $step prop-dict attr-dict `:` type($param)
   }];
+}
+
+def Train_AllReduceOp : Op<Train_Dialect, "all_reduce",
+                            [InferTypeOpAdaptor, MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "data parallelism: gradients replaced by their mean over every rank";
+  let description = [{
+    One bucket of the distribute phase: each result is its operand's mean over the ranks of the
+    data-parallel group (the identity on one rank). The op communicates, so it has effects:
+    passes keep it where distribute put it (right after its last gradient is final), never
+    merge two and never drop one, since every rank must run the same collectives in the same
+    order. The plan starts it there and waits for it before the first use of a result.
+  }];
+  let arguments = (ins Variadic<NN_FloatTensor>:$grads);
+  let results = (outs Variadic<NN_FloatTensor>:$results);
+  let assemblyFormat = "$grads attr-dict `:` type($grads)";
 }
 
 #endif // NNC_DIALECT_TRAIN_OPS_TD

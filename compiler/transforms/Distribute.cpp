@@ -1,0 +1,109 @@
+// Data parallelism (see Passes.td): the gradients the update reads become their mean over the
+// ranks, one `train.all_reduce` per bucket, each placed as early as its gradients allow.
+//
+// Every rank runs the same plan, so the collectives are the same on every rank and in the same
+// order by construction; the runtime still checks each one's sequence against its peers.
+#include "dialects/nn/NNDialect.h"
+#include "dialects/train/TrainDialect.h"
+
+#include "compiler/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/MapVector.h"
+
+namespace nnc {
+#define GEN_PASS_DEF_DISTRIBUTE
+#include "compiler/Passes.h.inc"
+} // namespace nnc
+
+using namespace mlir;
+using namespace nnc;
+
+namespace {
+
+constexpr int64_t kDefaultBucketBytes = 25 << 20; // PyTorch DDP's default
+
+int64_t byteSize(Value v) {
+  auto type = cast<RankedTensorType>(v.getType());
+  return type.getNumElements() * type.getElementTypeBitWidth() / 8;
+}
+
+struct DistributePass : nnc::impl::DistributeBase<DistributePass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto spec = module->getAttrOfType<DictionaryAttr>("nn.training");
+    auto parallel = spec ? spec.getAs<DictionaryAttr>("data_parallel") : DictionaryAttr();
+    auto world = parallel ? parallel.getAs<IntegerAttr>("world_size") : IntegerAttr();
+    if (!world || world.getInt() <= 1)
+      return;
+    auto bucketAttr = parallel.getAs<IntegerAttr>("bucket_bytes");
+    int64_t bucketBytes = bucketAttr && bucketAttr.getInt() > 0 ? bucketAttr.getInt()
+                                                                 : kDefaultBucketBytes;
+    // Under accumulation the update (and so the reduction) happens once per k micro-batches.
+    auto step = module.lookupSymbol<func::FuncOp>("apply_step");
+    if (!step)
+      step = module.lookupSymbol<func::FuncOp>("train_step");
+    if (!step)
+      return; // nothing trains: nothing to reduce
+    Block &body = step.getBody().front();
+
+    // Each op's position, to order gradients by when they are final and find first uses.
+    llvm::DenseMap<Operation *, int64_t> position;
+    for (auto [i, op] : llvm::enumerate(body))
+      position[&op] = static_cast<int64_t>(i);
+    auto defined = [&](Value v) { // block arguments are final from the start
+      Operation *def = v.getDefiningOp();
+      return def ? position.lookup(def) : int64_t{-1};
+    };
+
+    // The gradients, each once, with the position of its first use.
+    llvm::MapVector<Value, int64_t> firstUse;
+    for (Operation &op : body)
+      for (OpOperand &operand : op.getOpOperands())
+        if (train::isGradientOperand(operand) && !firstUse.count(operand.get())) {
+          int64_t first = std::numeric_limits<int64_t>::max();
+          for (Operation *user : operand.get().getUsers())
+            first = std::min(first, position.lookup(user));
+          firstUse[operand.get()] = first;
+        }
+    SmallVector<Value> grads;
+    for (auto &entry : firstUse)
+      grads.push_back(entry.first);
+    // Backward order: the order the backward pass finishes them in.
+    llvm::stable_sort(grads, [&](Value a, Value b) { return defined(a) < defined(b); });
+
+    // Fill buckets in that order. A bucket closes when the next gradient would overflow it, or
+    // when the next one is final only after some member is first read (then the bucket could not
+    // sit between them).
+    SmallVector<SmallVector<Value>> buckets;
+    int64_t bytes = 0, earliestUse = std::numeric_limits<int64_t>::max();
+    for (Value g : grads) {
+      bool full = !buckets.empty() && !buckets.back().empty() &&
+                  (bytes + byteSize(g) > bucketBytes || defined(g) >= earliestUse);
+      if (buckets.empty() || full) {
+        buckets.emplace_back();
+        bytes = 0;
+        earliestUse = std::numeric_limits<int64_t>::max();
+      }
+      buckets.back().push_back(g);
+      bytes += byteSize(g);
+      earliestUse = std::min(earliestUse, firstUse.lookup(g));
+    }
+
+    OpBuilder b(&getContext());
+    for (auto [i, bucket] : llvm::enumerate(buckets)) {
+      Value last = bucket.back();
+      if (Operation *def = last.getDefiningOp())
+        b.setInsertionPointAfter(def);
+      else
+        b.setInsertionPointToStart(&body);
+      Location loc = NameLoc::get(b.getStringAttr("all_reduce.bucket" + std::to_string(i)),
+                                  last.getLoc());
+      auto reduce = train::AllReduceOp::create(b, loc, ValueRange(bucket));
+      for (auto [g, mean] : llvm::zip(bucket, reduce.getResults()))
+        g.replaceAllUsesExcept(mean, reduce);
+    }
+  }
+};
+
+} // namespace
