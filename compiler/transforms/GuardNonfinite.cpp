@@ -1,0 +1,263 @@
+// Non-finite values (see Passes.td): the function that updates the parameters (@train_step, or
+// @apply_step with accumulation) keeps every parameter and optimizer state when its loss or
+// gradients are not all finite, and says so in the output "update_skipped"; @find_nonfinite,
+// a copy of the step's forward and backward pass, tells the runtime which user node produced
+// the first non-finite value, and runs only after such a step.
+//
+// 1. Guard: one train.all_finite over the loss and the pre-clip gradient norm (or, without
+//    clipping, the gradients), placed as soon as its operands exist; nn.where on each update.
+// 2. Diagnosis: clone the step (@train_step or @accumulate_step), drop the update region (the
+//    train ops and what they feed), then after every value that can turn non-finite add
+//    sum(v * 0) (0, or NaN when v holds an Inf or NaN), reshaped to one element; the
+//    concatenation is the output "nonfinite_checks", and `nnc.checked_nodes` names each entry.
+//    Ops after the loss seed are the backward pass (autodiff starts it there).
+// fp16 plans already skip overflowing steps and name the gradient (Precision.cpp): neither
+// part is added twice.
+#include "dialects/nn/NNDialect.h"
+#include "dialects/train/TrainDialect.h"
+
+#include "compiler/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/BitVector.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/SetVector.h"
+
+namespace nnc {
+#define GEN_PASS_DEF_GUARDNONFINITE
+#include "compiler/Passes.h.inc"
+} // namespace nnc
+
+using namespace mlir;
+using namespace nnc;
+
+namespace {
+
+constexpr llvm::StringLiteral kAccumulatorPrefix = "nnc.accumulator.";
+
+bool isFloatTensor(Value v) {
+  auto type = dyn_cast<RankedTensorType>(v.getType());
+  return type && isa<FloatType>(type.getElementType());
+}
+
+/// Ops that cannot turn finite inputs into a non-finite result (data movement, selections), and
+/// the causal mask, whose -inf is by design: checking them would only cost kernels.
+bool neverOriginates(Operation *op) {
+  return isa<nn::ConstantOp, nn::CastOp, nn::ReshapeOp, nn::TransposeOp, nn::SliceOp,
+             nn::ConcatOp, nn::BroadcastOp, nn::PadOp, nn::StopGradientOp, nn::CausalMaskOp,
+             nn::OneHotOp, nn::EqualOp, nn::WhereOp, nn::ReluOp, nn::ReluGradOp>(op);
+}
+
+void setResults(func::FuncOp func, ArrayRef<Value> values, ArrayRef<DictionaryAttr> attrs) {
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  OpBuilder b(ret);
+  func::ReturnOp::create(b, ret.getLoc(), values);
+  ret.erase();
+  func.setType(b.getFunctionType(func.getArgumentTypes(), ValueRange(values).getTypes()));
+  func.setAllResultAttrs(attrs);
+}
+
+Value scalar(OpBuilder &b, Location loc, Type element, double v) {
+  auto type = RankedTensorType::get({}, element);
+  return nn::ConstantOp::create(b, loc, DenseElementsAttr::get(type, b.getFloatAttr(element, v)));
+}
+
+struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto step = module.lookupSymbol<func::FuncOp>("train_step");
+    auto update = step;
+    if (!step) {
+      step = module.lookupSymbol<func::FuncOp>("accumulate_step");
+      update = module.lookupSymbol<func::FuncOp>("apply_step");
+    }
+    if (!step || !update || update->hasAttr("nnc.checked_gradients"))
+      return; // no training, or fp16's own check
+    buildFindNonfinite(module, step);
+    guard(update, /*hasLoss=*/update == step);
+  }
+
+  /// The update keeps the old parameters and state unless the loss and gradients are finite.
+  void guard(func::FuncOp func, bool hasLoss) {
+    Block &body = func.getBody().front();
+    SmallVector<Value> checked;
+    if (hasLoss)
+      checked.push_back(body.getTerminator()->getOperand(0));
+    Value norm;
+    func.walk([&](train::GlobalNormOp op) { norm = op.getNorm(); });
+    if (norm) {
+      checked.push_back(norm); // finite when every gradient is (an overflow of the sum too)
+    } else {
+      llvm::SetVector<Value> grads;
+      func.walk([&](Operation *op) {
+        if (isa<train::SgdOp, train::SgdMomentumOp, train::AdamOp>(op))
+          grads.insert(op->getOperand(1));
+      });
+      checked.append(grads.begin(), grads.end());
+    }
+    if (checked.size() == (hasLoss ? 1u : 0u))
+      return; // no update to guard
+    // Right after the last operand is computed, so the check extends no live range.
+    Operation *after = nullptr;
+    for (Value v : checked)
+      if (Operation *def = v.getDefiningOp())
+        if (!after || after->isBeforeInBlock(def))
+          after = def;
+    OpBuilder b(&getContext());
+    if (after)
+      b.setInsertionPointAfter(after);
+    else
+      b.setInsertionPointToStart(&body);
+    Location loc = func.getLoc();
+    Value finite = train::AllFiniteOp::create(b, loc, checked);
+
+    llvm::StringMap<Value> byName;
+    for (BlockArgument arg : body.getArguments())
+      if (auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.param"))
+        byName[name.getValue()] = arg;
+    auto ret = cast<func::ReturnOp>(body.getTerminator());
+    b.setInsertionPoint(ret);
+    SmallVector<Value> results(ret.getOperands());
+    SmallVector<DictionaryAttr> attrs;
+    for (unsigned i = 0; i < results.size(); ++i) {
+      attrs.push_back(func.getResultAttrDict(i));
+      auto target = func.getResultAttrOfType<StringAttr>(i, "nn.updates");
+      if (!target || target.getValue().starts_with(kAccumulatorPrefix))
+        continue; // accumulators restart from zero either way
+      if (Value old = byName.lookup(target.getValue()))
+        results[i] = nn::WhereOp::create(b, results[i].getLoc(), finite, results[i], old);
+    }
+    Type f32 = b.getF32Type();
+    results.push_back(nn::SubOp::create(b, loc, scalar(b, loc, f32, 1.0), finite));
+    attrs.push_back(
+        b.getDictionaryAttr(b.getNamedAttr("nn.output", b.getStringAttr("update_skipped"))));
+    setResults(func, results, attrs);
+  }
+
+  void buildFindNonfinite(ModuleOp module, func::FuncOp step) {
+    OpBuilder b(&getContext());
+    b.setInsertionPointAfter(step);
+    auto find = cast<func::FuncOp>(b.clone(*step));
+    find.setSymName("find_nonfinite");
+    find->removeAttr("nnc.flops");
+    Block &body = find.getBody().front();
+    setResults(find, {}, {});
+
+    // 1. The update region goes: train ops, the accumulators' sums, and what they feed. The
+    //    backward ops stay although only the update read them: they are what gets checked.
+    llvm::DenseSet<Value> dropped;
+    for (BlockArgument arg : body.getArguments())
+      if (auto name = find.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.param"))
+        if (name.getValue().starts_with(kAccumulatorPrefix))
+          dropped.insert(arg);
+    SmallVector<Operation *> region;
+    for (Operation &op : body.without_terminator())
+      if (isa<train::TrainDialect>(op.getDialect()) ||
+          llvm::any_of(op.getOperands(), [&](Value v) { return dropped.contains(v); })) {
+        region.push_back(&op);
+        dropped.insert(op.getResults().begin(), op.getResults().end());
+      }
+    for (Operation *op : llvm::reverse(region))
+      op->erase();
+
+    // 2. What to check, in program order: parameters and inputs the step reads, then every op
+    //    that can originate a non-finite value, named by its node.
+    struct Check {
+      Value value;
+      Attribute node, pass;
+    };
+    SmallVector<Check> checks;
+    for (BlockArgument arg : body.getArguments()) {
+      if (arg.use_empty() || !isFloatTensor(arg))
+        continue;
+      unsigned i = arg.getArgNumber();
+      auto param = find.getArgAttrOfType<StringAttr>(i, "nn.param");
+      auto input = find.getArgAttrOfType<StringAttr>(i, "nn.input");
+      if (param)
+        checks.push_back({arg, param, b.getStringAttr("parameter")});
+      else if (input && !input.getValue().starts_with("nnc."))  // not the step number
+        checks.push_back({arg, input, b.getStringAttr("input")});
+    }
+    // Only values computed from float data can hold an Inf or NaN (not label encodings).
+    llvm::DenseSet<Value> fromData;
+    for (BlockArgument arg : body.getArguments())
+      if (isFloatTensor(arg))
+        fromData.insert(arg);
+    bool backward = false;
+    for (Operation &op : body.without_terminator()) {
+      if (op.hasAttr(train::kLossSeedAttr))
+        backward = true;
+      if (llvm::none_of(op.getOperands(), [&](Value v) { return fromData.contains(v); }))
+        continue;
+      fromData.insert(op.getResults().begin(), op.getResults().end());
+      auto name = dyn_cast<NameLoc>(op.getLoc());
+      if (!name || !isa<nn::NNDialect>(op.getDialect()) || neverOriginates(&op))
+        continue;
+      for (Value result : op.getResults())
+        if (isFloatTensor(result))
+          checks.push_back({result, name.getName(),
+                            b.getStringAttr(backward ? "backward" : "forward")});
+    }
+    if (checks.empty()) {
+      find.erase();
+      return;
+    }
+
+    // 3. sum(v * 0) right after v, one element each, concatenated at the end.
+    Type f32 = b.getF32Type();
+    auto one = RankedTensorType::get({1}, f32);
+    SmallVector<Value> flags;
+    SmallVector<Attribute> names;
+    Operation *lastArgFlag = nullptr;
+    for (const Check &check : checks) {
+      Value v = check.value;
+      bool isArg = isa<BlockArgument>(v);
+      if (isArg && lastArgFlag)
+        b.setInsertionPointAfter(lastArgFlag);
+      else if (isArg)
+        b.setInsertionPointToStart(&body);
+      else
+        b.setInsertionPointAfter(v.getDefiningOp());
+      Location loc = v.getLoc();
+      auto type = cast<RankedTensorType>(v.getType());
+      Value zeroed = nn::MulOp::create(b, loc, v, scalar(b, loc, type.getElementType(), 0.0));
+      Value sum = zeroed;
+      if (type.getRank() > 0)
+        sum = nn::ReduceSumOp::create(b, loc, zeroed,
+                                      llvm::to_vector(llvm::seq<int64_t>(0, type.getRank())),
+                                      BoolAttr());
+      if (!type.getElementType().isF32())
+        sum = nn::CastOp::create(b, loc, sum, f32);
+      flags.push_back(nn::ReshapeOp::create(b, loc, one, sum, b.getDenseI64ArrayAttr({1})));
+      if (isArg)
+        lastArgFlag = flags.back().getDefiningOp();
+      names.push_back(b.getDictionaryAttr(
+          {b.getNamedAttr("node", check.node), b.getNamedAttr("pass", check.pass)}));
+    }
+    b.setInsertionPoint(body.getTerminator());
+    Value all = flags.size() == 1
+                    ? flags.front()
+                    : nn::ConcatOp::create(b, find.getLoc(), flags, b.getI64IntegerAttr(0))
+                          .getResult();
+    setResults(find, {all},
+               {b.getDictionaryAttr(
+                   b.getNamedAttr("nn.output", b.getStringAttr("nonfinite_checks")))});
+    find->setAttr("nnc.checked_nodes", b.getArrayAttr(names));
+
+    // 4. What nothing reads any more goes, and the inputs only the update read (the learning
+    //    rate) are not fed.
+    SmallVector<Operation *> ops;
+    for (Operation &op : body.without_terminator())
+      ops.push_back(&op);
+    for (Operation *op : llvm::reverse(ops))
+      if (op->use_empty() && isMemoryEffectFree(op))
+        op->erase();
+    llvm::BitVector unused(find.getNumArguments());
+    for (BlockArgument arg : body.getArguments())
+      if (arg.use_empty() && find.getArgAttr(arg.getArgNumber(), "nn.input"))
+        unused.set(arg.getArgNumber());
+    (void)find.eraseArguments(unused);
+  }
+};
+
+} // namespace
