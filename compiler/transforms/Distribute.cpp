@@ -56,14 +56,21 @@ struct DistributePass : nnc::impl::DistributeBase<DistributePass> {
       return def ? position.lookup(def) : int64_t{-1};
     };
 
-    // The gradients, each once, with the position of its first use.
+    // The gradients, each once, with the position of the first update op that reads it. Only
+    // the update (the `train` ops: norm, finiteness check, clip, optimizer) reads the mean; a
+    // backward op that reads a gradient (one summed into another) keeps this rank's value.
+    auto readsMean = [](OpOperand &use) {
+      return isa<train::TrainDialect>(use.getOwner()->getDialect()) &&
+             !isa<train::AllReduceOp>(use.getOwner());
+    };
     llvm::MapVector<Value, int64_t> firstUse;
     for (Operation &op : body)
       for (OpOperand &operand : op.getOpOperands())
         if (train::isGradientOperand(operand) && !firstUse.count(operand.get())) {
           int64_t first = std::numeric_limits<int64_t>::max();
-          for (Operation *user : operand.get().getUsers())
-            first = std::min(first, position.lookup(user));
+          for (OpOperand &use : operand.get().getUses())
+            if (readsMean(use))
+              first = std::min(first, position.lookup(use.getOwner()));
           firstUse[operand.get()] = first;
         }
     SmallVector<Value> grads;
@@ -101,7 +108,7 @@ struct DistributePass : nnc::impl::DistributeBase<DistributePass> {
                                   last.getLoc());
       auto reduce = train::AllReduceOp::create(b, loc, ValueRange(bucket));
       for (auto [g, mean] : llvm::zip(bucket, reduce.getResults()))
-        g.replaceAllUsesExcept(mean, reduce);
+        g.replaceUsesWithIf(mean, readsMean);
     }
   }
 };

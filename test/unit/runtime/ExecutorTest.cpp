@@ -5,6 +5,7 @@
 #include "TestSupport.h"
 
 #include "runtime/Executor.h"
+#include "runtime/collective/Communicator.h"
 #include "runtime/device/cpu/CpuDevice.h"
 #include "runtime/device/null/NullDevice.h"
 
@@ -168,6 +169,75 @@ TEST(ExecutorTest, CopyCommandsCopyWithinTheArena) {
   EXPECT_EQ(exec.read(makeTensor("lr", {}, 64))->toFloats(), (std::vector<float>{7.5f}));
   EXPECT_EQ(exec.read(makeTensor("w_new", {4}, 76))->toFloats(),
             (std::vector<float>{1, 2, 3, 4})); // the source is left as it was
+}
+
+/// A communicator of two ranks whose peer holds 10 * (index + 1) at every index of a bucket, so
+/// the mean is (mine + peer) / 2; it records what it was asked.
+class FakePeer : public Communicator {
+public:
+  int rank() const override { return 0; }
+  int size() const override { return 2; }
+  nnc::Status startAllReduceMean(std::string_view tag, float *data, int64_t count) override {
+    tags.emplace_back(tag);
+    inFlight.push_back({data, count});
+    return nnc::Status();
+  }
+  nnc::Status wait() override {
+    auto [data, count] = inFlight.front();
+    inFlight.erase(inFlight.begin());
+    for (int64_t i = 0; i < count; ++i)
+      data[i] = (data[i] + 10.0f * static_cast<float>(i + 1)) / 2;
+    ++waits;
+    return nnc::Status();
+  }
+  nnc::Status allReduceSum(std::string_view, double *, int) override { return nnc::Status(); }
+  nnc::Status barrier(std::string_view) override { return nnc::Status(); }
+
+  std::vector<std::string> tags;
+  std::vector<std::pair<float *, int64_t>> inFlight;
+  int waits = 0;
+};
+
+TEST(ExecutorTest, AllReduceAveragesABucketOverTheRanks) {
+  // Arena: g0 (2 f32) at 0, g1 (1 f32) at 8; their means at 16 and 24. One bucket of both.
+  nnc::Plan plan = test::makePlan(32);
+  nnc::Function *step = plan.add_functions();
+  step->set_name("train_step");
+  nnc::Command *start = step->add_commands();
+  start->set_node("all_reduce.bucket0");
+  nnc::AllReduceStart *reduce = start->mutable_all_reduce_start();
+  reduce->set_dtype(nnc::F32);
+  *reduce->add_sources() = makeSlice(0, 8);
+  *reduce->add_sources() = makeSlice(8, 4);
+  *reduce->add_results() = makeSlice(16, 8);
+  *reduce->add_results() = makeSlice(24, 4);
+  nnc::Command *wait = step->add_commands();
+  wait->set_node("all_reduce.bucket0");
+  wait->mutable_all_reduce_wait()->set_sequence(0);
+
+  CpuDevice cpu;
+  auto executor = Executor::prepare(plan, cpu);
+  ASSERT_TRUE(executor.ok()) << executor.status().message();
+  Executor &exec = **executor;
+  EXPECT_TRUE(exec.hasCollectives());
+  ASSERT_TRUE(exec.write(makeTensor("g0", {2}, 0), HostTensor::fromFloats({2}, {2, 4})).ok());
+  ASSERT_TRUE(exec.write(makeTensor("g1", {1}, 8), HostTensor::fromFloats({1}, {6})).ok());
+
+  // Alone, a process is a group of one: the mean is the value itself.
+  ASSERT_TRUE(exec.run("train_step").ok());
+  EXPECT_EQ(exec.read(makeTensor("m0", {2}, 16))->toFloats(), (std::vector<float>{2, 4}));
+  EXPECT_EQ(exec.read(makeTensor("m1", {1}, 24))->toFloats(), (std::vector<float>{6}));
+
+  // With a peer: one collective for the packed bucket [2, 4, 6] against [10, 20, 30].
+  FakePeer peer;
+  exec.setCommunicator(&peer);
+  ASSERT_TRUE(exec.run("train_step").ok());
+  EXPECT_EQ(peer.tags, (std::vector<std::string>{"function 'train_step', node "
+                                                 "'all_reduce.bucket0'"}));
+  EXPECT_EQ(peer.waits, 1);
+  EXPECT_EQ(exec.read(makeTensor("m0", {2}, 16))->toFloats(), (std::vector<float>{6, 12}));
+  EXPECT_EQ(exec.read(makeTensor("m1", {1}, 24))->toFloats(), (std::vector<float>{18}));
+  EXPECT_EQ(exec.read(makeTensor("g0", {2}, 0))->toFloats(), (std::vector<float>{2, 4}));
 }
 
 TEST(ExecutorTest, FreesTheArenaOnDestruction) {

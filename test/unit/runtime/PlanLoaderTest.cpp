@@ -193,6 +193,46 @@ TEST(PlanLoaderTest, RefusesBadCopies) {
                                       "bytes overlap");
 }
 
+TEST(PlanLoaderTest, RefusesBadAllReduces) {
+  // predict gains collectives: each (sequence, is_start) in `order`, over x (128) -> y (192).
+  auto withCollectives = [](std::vector<std::pair<int, bool>> order, int64_t resultBytes = 32,
+                            nnc::DType dtype = nnc::F32) {
+    nnc::Plan plan = linearPlan();
+    for (auto [sequence, isStart] : order) {
+      nnc::Command *command = plan.mutable_functions(1)->add_commands();
+      command->set_node("all_reduce.bucket" + std::to_string(sequence));
+      if (!isStart) {
+        command->mutable_all_reduce_wait()->set_sequence(sequence);
+        continue;
+      }
+      nnc::AllReduceStart *start = command->mutable_all_reduce_start();
+      start->set_sequence(sequence);
+      start->set_dtype(dtype);
+      *start->add_sources() = makeSlice(192, 32);
+      *start->add_results() = makeSlice(224, resultBytes);
+    }
+    return parseError(plan);
+  };
+  EXPECT_EQ(withCollectives({{0, true}, {1, true}, {0, false}, {1, false}}), "(parsed)");
+  EXPECT_EQ(withCollectives({{1, true}, {1, false}}),
+            "function 'predict', node 'all_reduce.bucket1': all-reduce 1 starts out of order "
+            "(expected 0)");
+  EXPECT_EQ(withCollectives({{0, true}, {1, true}, {1, false}, {0, false}}),
+            "function 'predict', node 'all_reduce.bucket1': waits for all-reduce 1 out of order "
+            "or before it starts");
+  EXPECT_EQ(withCollectives({{0, false}}),
+            "function 'predict', node 'all_reduce.bucket0': waits for all-reduce 0 out of order "
+            "or before it starts");
+  EXPECT_EQ(withCollectives({{0, true}, {1, true}, {0, false}}),
+            "function 'predict', all-reduce 1 is never waited for");
+  EXPECT_EQ(withCollectives({{0, true}, {0, false}}, 16),
+            "function 'predict', node 'all_reduce.bucket0': all-reduce result 0 has 16 bytes, "
+            "expected 32");
+  EXPECT_EQ(withCollectives({{0, true}, {0, false}}, 32, nnc::BF16),
+            "function 'predict', node 'all_reduce.bucket0': all-reduce of bf16 (only f32 is "
+            "supported)");
+}
+
 TEST(PlanLoaderTest, RefusesConv2dWithWrongOutputShape) {
   nnc::Plan plan = test::makePlan(4096);
   nnc::Command *command = plan.add_functions()->add_commands();
