@@ -1,0 +1,70 @@
+// Communicator: the collectives data-parallel training needs — the mean of the gradients over all
+// ranks, sums of a few metrics, barriers — among the processes mpirun started. Two engines:
+// "mpi" reduces host memory with Open MPI; "nccl" reduces device memory with NCCL and uses MPI
+// for everything else (its bootstrap, the checks below, metrics and barriers).
+//
+// How a collective runs:
+//   1. the calling (compute) thread numbers it (#1, #2, ...), queues it and goes on computing;
+//   2. the communicator's own thread, the only one that calls MPI and NCCL, takes collectives in
+//      order. For each it first gathers every rank's (number, kind, size, tag) and compares them,
+//      so ranks that diverged stop with a message naming both sides instead of hanging or mixing
+//      unrelated data; then it reduces the data. It polls rather than blocks, and gives up after
+//      the timeout: "rank 0 of 2: all-reduce #3 of train_step (step 17) got no answer within
+//      60 s (a peer died or diverged)";
+//   3. wait() hands back the result of the oldest collective started with startAllReduceMean.
+//
+// After a failure the communicator refuses further work: report the error and end the process
+// with a non-zero status; mpirun then stops the other ranks. Should wait() report that the
+// communicator's thread never came back from MPI or NCCL, end the process with std::_Exit: exit()
+// would run destructors under that thread. Destroying a healthy communicator runs a last barrier
+// (a rank that ends early thus shows up on the others as a mismatch), then MPI_Finalize. While a communicator exists, a
+// SIGTERM (what mpirun sends the surviving ranks when one dies) prints which collective was
+// pending before the process dies: "nnrun: rank 1 of 2: stopped by the launcher while in
+// all-reduce #3 of train_step (step 17)".
+//
+// One thread uses a communicator. MPI can be initialized once per process, so a process creates
+// at most one communicator in its lifetime.
+#pragma once
+
+#include "support/StatusOr.h"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+namespace nnrt {
+
+class Communicator {
+public:
+  virtual ~Communicator() = default;
+  /// This process's rank, 0 .. size() - 1, and the number of ranks (mpirun's -np).
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+
+  /// Starts replacing `count` floats at `data` with their mean over all ranks, in place, and
+  /// returns at once. `data` must stay untouched until the matching wait(). `tag` says what the
+  /// values are, for messages ("train_step (step 17)"). mpi: host memory. nccl: memory of this
+  /// rank's GPU, already written (synchronize the device first).
+  virtual nnc::Status startAllReduceMean(std::string_view tag, float *data, int64_t count) = 0;
+  /// Completes the oldest collective started by startAllReduceMean (first in, first out). Fails
+  /// on a mismatch between the ranks, a timeout or an MPI/NCCL error, naming the collective.
+  virtual nnc::Status wait() = 0;
+  /// Replaces `count` doubles in host memory with their sum over the ranks, blocking (metrics).
+  /// Ordered after every collective started before it.
+  virtual nnc::Status allReduceSum(std::string_view tag, double *values, int count) = 0;
+  /// Returns once every rank has reached the same barrier.
+  virtual nnc::Status barrier(std::string_view tag) = 0;
+};
+
+/// A communicator of the named engine, "mpi" or "nccl", whose collectives give up after
+/// `timeout` (and whose setup does too). Fails in one line where the engine cannot run:
+/// "nccl: CUDA is not available: libcuda.so.1 not found". Without mpirun, a communicator of
+/// size 1.
+nnc::StatusOr<std::unique_ptr<Communicator>> createCommunicator(std::string_view engine,
+                                                                std::chrono::seconds timeout);
+
+/// True when this process was started by mpirun (OMPI_COMM_WORLD_SIZE or PMI_SIZE is set).
+bool launchedByMpi();
+
+} // namespace nnrt

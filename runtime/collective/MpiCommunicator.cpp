@@ -1,0 +1,531 @@
+// The communicator's thread, its queue, the agreement check that precedes every collective, the
+// timeouts, and the note a SIGTERM prints. The mpi engine's mean (host memory) is here too.
+//
+// A collective, on the communicator's thread:
+//   1. publish "while in all-reduce #3 of X" for the SIGTERM handler;
+//   2. MPI_Iallgather every rank's Agreement (number, kind, count, tag), polled until the
+//      deadline, and compare: a rank that skipped or reordered a collective, or passes another
+//      count, is named on every rank; a rank that never comes is a timeout;
+//   3. reduce the data: MPI_Allreduce (host means and sums), or the MeanReducer polled until the
+//      deadline (nccl). A barrier needs nothing more: the gather waited for every rank;
+//   4. hand the Status to the compute thread.
+// Step 3 may block in MPI because step 2 proved every rank is in the same collective; a peer
+// that dies there makes mpirun end this process (SIGTERM: the note names the collective), and
+// wait() reports a thread that never comes back. A timed-out gather cannot be cancelled: the
+// communicator then fails everything and skips MPI_Finalize.
+#include "runtime/collective/MpiCommunicator.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <errno.h>
+#include <mutex>
+#include <sched.h>
+#include <signal.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace nnrt::collective {
+
+nnc::StatusOr<bool> pollUntil(Clock::time_point deadline,
+                              const std::function<nnc::StatusOr<bool>()> &test) {
+  // Spinning first keeps small collectives fast (a round trip over shared memory is a few
+  // microseconds); sleeping afterwards keeps a waiting thread off the two cores compute needs.
+  constexpr auto kSpin = std::chrono::microseconds(200);
+  constexpr auto kLongestSleep = std::chrono::microseconds(100);
+  Clock::time_point start = Clock::now();
+  auto sleep = std::chrono::microseconds(5);
+  for (;;) {
+    nnc::StatusOr<bool> done = test();
+    if (!done.ok() || *done)
+      return done;
+    Clock::time_point now = Clock::now();
+    if (now >= deadline)
+      return false;
+    if (now - start < kSpin) {
+      sched_yield();
+      continue;
+    }
+    std::this_thread::sleep_for(sleep);
+    sleep = std::min(sleep * 2, kLongestSleep);
+  }
+}
+
+std::string describeMpiError(const char *call, int code) {
+  char text[MPI_MAX_ERROR_STRING] = {0};
+  int length = 0;
+  if (MPI_Error_string(code, text, &length) != MPI_SUCCESS)
+    return std::string(call) + " failed: MPI error " + std::to_string(code);
+  return std::string(call) + " failed: " + std::string(text, length);
+}
+
+namespace {
+
+enum class Kind : int32_t { Mean = 1, Sum = 2, Barrier = 3 };
+
+const char *kindName(Kind kind) {
+  switch (kind) {
+  case Kind::Mean:
+    return "all-reduce";
+  case Kind::Sum:
+    return "metric sum";
+  case Kind::Barrier:
+    return "barrier";
+  }
+  return "collective";
+}
+
+/// "all-reduce #3 of train_step (step 17)".
+std::string describe(Kind kind, int64_t sequence, std::string_view tag) {
+  return std::string(kindName(kind)) + " #" + std::to_string(sequence) + " of " + std::string(tag);
+}
+
+struct Job {
+  Kind kind = Kind::Barrier;
+  int64_t sequence = 0;
+  std::string tag;
+  float *floats = nullptr;
+  double *doubles = nullptr;
+  int64_t count = 0;
+  // Written by the communicator's thread under State::mutex.
+  bool done = false;
+  nnc::Status status;
+};
+
+/// What every rank contributes to a collective's check: enough to compare it and to name it.
+struct Agreement {
+  int64_t sequence;
+  int64_t count;
+  uint64_t tagHash; // the whole tag, which `tag` may truncate
+  int32_t kind;
+  char tag[100];    // NUL-terminated
+};
+static_assert(sizeof(Agreement) == 128, "Agreement travels as raw bytes");
+
+uint64_t fnv1a(std::string_view text) {
+  uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : text)
+    hash = (hash ^ c) * 1099511628211ull;
+  return hash;
+}
+
+// --- The note a SIGTERM prints -------------------------------------------------------------
+// Process-wide, like the signal disposition it serves (one communicator per process). The
+// communicator's thread writes the line that is not published, then publishes it, so the
+// handler reads a whole line unless two updates race one write(2).
+struct TerminationNote {
+  char lines[2][512];
+  size_t lengths[2] = {0, 0};
+  std::atomic<int> current{0};
+};
+TerminationNote terminationNote;
+struct sigaction previousSigterm;
+
+extern "C" void onSigterm(int) {
+  int i = terminationNote.current.load(std::memory_order_acquire);
+  ssize_t written = write(STDERR_FILENO, terminationNote.lines[i], terminationNote.lengths[i]);
+  (void)written;
+  // Then whatever SIGTERM did before (by default, end the process), once this handler returns.
+  sigaction(SIGTERM, &previousSigterm, nullptr);
+  raise(SIGTERM);
+}
+
+void setTerminationNote(int rank, int size, const std::string &where) {
+  std::string line = std::string(program_invocation_short_name) + ": rank " +
+                     std::to_string(rank) + " of " + std::to_string(size) +
+                     ": stopped by the launcher " + where;
+  int next = 1 - terminationNote.current.load(std::memory_order_relaxed);
+  size_t length = std::min(line.size(), sizeof terminationNote.lines[next] - 2);
+  std::memcpy(terminationNote.lines[next], line.data(), length);
+  terminationNote.lines[next][length] = '\n';
+  terminationNote.lengths[next] = length + 1;
+  terminationNote.current.store(next, std::memory_order_release);
+}
+
+// --- The state the compute thread and the communicator's thread share ---------------------
+struct State {
+  State(std::string engine, std::chrono::seconds timeout, std::unique_ptr<MeanReducer> reducer)
+      : engine(std::move(engine)), timeout(timeout), reducer(std::move(reducer)) {}
+
+  const std::string engine;
+  const std::chrono::seconds timeout;
+  std::unique_ptr<MeanReducer> reducer; // null: MPI on host memory
+  MPI_Comm comm = MPI_COMM_NULL;        // the thread's own duplicate of MPI_COMM_WORLD
+  int rank = 0, size = 1;               // set before `ready`
+
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool ready = false; // setup finished, with setupStatus
+  nnc::Status setupStatus;
+  std::deque<std::shared_ptr<Job>> queue;
+  bool stopping = false;
+  bool exited = false;
+  // The first failure; every later collective fails with it.
+  nnc::Status failure;
+  // What the thread is doing, so that wait() notices a thread stuck inside MPI or NCCL.
+  const Job *busy = nullptr;
+  Clock::time_point busySince;
+
+  std::string prefix() const {
+    return "rank " + std::to_string(rank) + " of " + std::to_string(size) + ": ";
+  }
+};
+
+/// The communicator's thread: setup, then the collectives in order, then MPI_Finalize.
+class Worker {
+public:
+  explicit Worker(std::shared_ptr<State> state) : s_(std::move(state)) {}
+
+  void operator()() {
+    nnc::Status status = setUp();
+    {
+      std::lock_guard<std::mutex> lock(s_->mutex);
+      s_->ready = true;
+      s_->setupStatus = status;
+      if (!status.ok())
+        s_->failure = status;
+    }
+    s_->changed.notify_all();
+    if (status.ok())
+      serve();
+    finish();
+  }
+
+private:
+  nnc::Status setUp() {
+    // MPI_THREAD_FUNNELED: this thread, which initializes MPI, is the only one that calls it.
+    int provided = 0;
+    if (int code = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+        code != MPI_SUCCESS)
+      return nnc::Status::error(s_->engine + ": " + describeMpiError("MPI_Init_thread", code));
+    mpiInitialized_ = true;
+    if (provided < MPI_THREAD_FUNNELED)
+      return nnc::Status::error(s_->engine + ": this MPI offers no MPI_THREAD_FUNNELED");
+    // Our own communicator, whose errors come back as codes instead of aborting the job.
+    if (int code = MPI_Comm_dup(MPI_COMM_WORLD, &s_->comm); code != MPI_SUCCESS)
+      return nnc::Status::error(s_->engine + ": " + describeMpiError("MPI_Comm_dup", code));
+    MPI_Comm_set_errhandler(s_->comm, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(s_->comm, &s_->rank);
+    MPI_Comm_size(s_->comm, &s_->size);
+    if (s_->reducer)
+      if (nnc::Status status = s_->reducer->setUp(s_->comm, s_->rank, s_->size,
+                                                  Clock::now() + s_->timeout);
+          !status.ok())
+        return nnc::Status::error(s_->engine + ": " + s_->prefix() + status.message());
+    setTerminationNote(s_->rank, s_->size, "before its first collective");
+    struct sigaction action = {};
+    action.sa_handler = onSigterm;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGTERM, &action, &previousSigterm);
+    sigtermInstalled_ = true;
+    return nnc::Status();
+  }
+
+  void serve() {
+    for (;;) {
+      std::shared_ptr<Job> job;
+      nnc::Status failure;
+      {
+        std::unique_lock<std::mutex> lock(s_->mutex);
+        s_->changed.wait(lock, [&] { return s_->stopping || !s_->queue.empty(); });
+        if (s_->queue.empty())
+          return;
+        job = s_->queue.front();
+        s_->queue.pop_front();
+        failure = s_->failure;
+        s_->busy = job.get();
+        s_->busySince = Clock::now();
+      }
+      nnc::Status status = failure.ok() ? run(*job) : failure;
+      {
+        std::lock_guard<std::mutex> lock(s_->mutex);
+        job->done = true;
+        job->status = status;
+        if (!status.ok() && s_->failure.ok())
+          s_->failure = status;
+        s_->busy = nullptr;
+      }
+      s_->changed.notify_all();
+    }
+  }
+
+  // Only after a clean run: a timed-out request is still pending, and MPI_Finalize would wait on
+  // peers that may be gone.
+  void finish() {
+    bool clean;
+    {
+      std::lock_guard<std::mutex> lock(s_->mutex);
+      clean = s_->failure.ok();
+    }
+    if (sigtermInstalled_)
+      sigaction(SIGTERM, &previousSigterm, nullptr);
+    if (clean && mpiInitialized_) {
+      if (s_->reducer)
+        s_->reducer->tearDown();
+      MPI_Comm_free(&s_->comm);
+      MPI_Finalize();
+    }
+    {
+      std::lock_guard<std::mutex> lock(s_->mutex);
+      s_->exited = true;
+    }
+    s_->changed.notify_all();
+  }
+
+  nnc::Status run(const Job &job) {
+    std::string what = describe(job.kind, job.sequence, job.tag);
+    setTerminationNote(s_->rank, s_->size, "while in " + what);
+    Clock::time_point deadline = Clock::now() + s_->timeout;
+    auto fail = [&](const std::string &message) {
+      return nnc::Status::error(s_->prefix() + what + message);
+    };
+    auto timedOut = [&] {
+      return fail(" got no answer within " + std::to_string(s_->timeout.count()) +
+                  " s (a peer died or diverged)");
+    };
+
+    // 2. Do all ranks mean the same collective?
+    Agreement mine = {};
+    mine.sequence = job.sequence;
+    mine.count = job.count;
+    mine.tagHash = fnv1a(job.tag);
+    mine.kind = static_cast<int32_t>(job.kind);
+    std::strncpy(mine.tag, job.tag.c_str(), sizeof mine.tag - 1);
+    std::vector<Agreement> all(s_->size);
+    MPI_Request request;
+    if (int code = MPI_Iallgather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE,
+                                  s_->comm, &request);
+        code != MPI_SUCCESS)
+      return fail(": " + describeMpiError("MPI_Iallgather", code));
+    nnc::StatusOr<bool> gathered = complete(&request, 1, deadline, "MPI_Iallgather");
+    if (!gathered.ok())
+      return fail(": " + gathered.status().message());
+    if (!*gathered)
+      return timedOut();
+    for (int r = 0; r < s_->size; ++r) {
+      const Agreement &theirs = all[r];
+      if (theirs.sequence != mine.sequence || theirs.kind != mine.kind ||
+          theirs.tagHash != mine.tagHash) {
+        std::string tag(theirs.tag, strnlen(theirs.tag, sizeof theirs.tag));
+        return fail(" does not match rank " + std::to_string(r) + ", which is at " +
+                    describe(static_cast<Kind>(theirs.kind), theirs.sequence, tag) +
+                    " (the ranks diverged)");
+      }
+      if (theirs.count != mine.count)
+        return fail(" has " + std::to_string(mine.count) + " values here but " +
+                    std::to_string(theirs.count) + " on rank " + std::to_string(r));
+    }
+
+    // 3. The data. Every rank is now in this collective, so MPI's blocking reductions serve:
+    // Open MPI's non-blocking ones (libnbc), polled, took twice as long for 1-16 MB on 2 ranks.
+    if (job.kind == Kind::Mean && job.count > 0 && s_->reducer) {
+      if (nnc::Status status = s_->reducer->start(job.floats, job.count); !status.ok())
+        return fail(": " + status.message());
+      nnc::StatusOr<bool> reduced = pollUntil(deadline, [&] { return s_->reducer->test(); });
+      if (!reduced.ok())
+        return fail(": " + reduced.status().message());
+      if (!*reduced) {
+        s_->reducer->abandon();
+        return timedOut();
+      }
+    } else if (job.kind == Kind::Mean && job.count > 0) {
+      if (nnc::Status status = hostMean(job); !status.ok())
+        return fail(": " + status.message());
+    } else if (job.kind == Kind::Sum && job.count > 0) {
+      if (int code = MPI_Allreduce(MPI_IN_PLACE, job.doubles, int(job.count), MPI_DOUBLE, MPI_SUM,
+                                   s_->comm);
+          code != MPI_SUCCESS)
+        return fail(": " + describeMpiError("MPI_Allreduce", code));
+    }
+    setTerminationNote(s_->rank, s_->size, "between collectives (the last: " + what + ")");
+    return nnc::Status();
+  }
+
+  nnc::StatusOr<bool> complete(MPI_Request *requests, int count, Clock::time_point deadline,
+                               const char *call) {
+    return pollUntil(deadline, [&]() -> nnc::StatusOr<bool> {
+      int flag = 0;
+      if (int code = MPI_Testall(count, requests, &flag, MPI_STATUSES_IGNORE);
+          code != MPI_SUCCESS)
+        return nnc::Status::error(describeMpiError(call, code));
+      return flag != 0;
+    });
+  }
+
+  /// The sum over the ranks in place, in pieces that MPI's int counts can hold, then / size.
+  nnc::Status hostMean(const Job &job) {
+    constexpr int64_t kPiece = int64_t(1) << 30;
+    for (int64_t offset = 0; offset < job.count; offset += kPiece) {
+      int count = int(std::min(kPiece, job.count - offset));
+      if (int code = MPI_Allreduce(MPI_IN_PLACE, job.floats + offset, count, MPI_FLOAT, MPI_SUM,
+                                   s_->comm);
+          code != MPI_SUCCESS)
+        return nnc::Status::error(describeMpiError("MPI_Allreduce", code));
+    }
+    if (s_->size > 1) {
+      // Division, not a multiplication by 1/size: exact whenever the mean is representable.
+      float size = float(s_->size);
+      for (int64_t i = 0; i < job.count; ++i)
+        job.floats[i] /= size;
+    }
+    return nnc::Status();
+  }
+
+  std::shared_ptr<State> s_;
+  bool mpiInitialized_ = false;
+  bool sigtermInstalled_ = false;
+};
+
+class MpiCommunicator final : public Communicator {
+public:
+  MpiCommunicator(std::shared_ptr<State> state, std::thread thread)
+      : s_(std::move(state)), thread_(std::move(thread)) {}
+
+  // A last barrier, so that every rank reaches MPI_Finalize (which waits for all of them) only
+  // once all are done, and a rank that leaves early shows up as a mismatch on the others.
+  ~MpiCommunicator() override {
+    bool healthy;
+    {
+      std::lock_guard<std::mutex> lock(s_->mutex);
+      healthy = s_->failure.ok();
+    }
+    if (healthy)
+      (void)barrier("the communicator's end");
+    {
+      std::lock_guard<std::mutex> lock(s_->mutex);
+      s_->stopping = true;
+    }
+    s_->changed.notify_all();
+    // A thread stuck inside MPI cannot be joined; it keeps `s_` alive.
+    std::unique_lock<std::mutex> lock(s_->mutex);
+    bool exited = s_->changed.wait_for(lock, s_->timeout + std::chrono::seconds(5),
+                                       [&] { return s_->exited; });
+    lock.unlock();
+    if (exited)
+      thread_.join();
+    else
+      thread_.detach();
+  }
+
+  int rank() const override { return s_->rank; }
+  int size() const override { return s_->size; }
+
+  nnc::Status startAllReduceMean(std::string_view tag, float *data, int64_t count) override {
+    if (count < 0 || (count > 0 && !data))
+      return nnc::Status::error("all-reduce of " + std::string(tag) + ": " +
+                                std::to_string(count) + " values at " +
+                                (data ? "a buffer" : "a null pointer"));
+    std::shared_ptr<Job> job = makeJob(Kind::Mean, tag, count);
+    job->floats = data;
+    if (nnc::Status status = enqueue(job); !status.ok())
+      return status;
+    started_.push_back(std::move(job));
+    return nnc::Status();
+  }
+
+  nnc::Status wait() override {
+    if (started_.empty())
+      return nnc::Status::error("wait() without a started all-reduce");
+    std::shared_ptr<Job> job = std::move(started_.front());
+    started_.pop_front();
+    return waitFor(*job);
+  }
+
+  nnc::Status allReduceSum(std::string_view tag, double *values, int count) override {
+    if (count < 0 || (count > 0 && !values))
+      return nnc::Status::error("metric sum of " + std::string(tag) + ": " +
+                                std::to_string(count) + " values at " +
+                                (values ? "a buffer" : "a null pointer"));
+    std::shared_ptr<Job> job = makeJob(Kind::Sum, tag, count);
+    job->doubles = values;
+    if (nnc::Status status = enqueue(job); !status.ok())
+      return status;
+    return waitFor(*job);
+  }
+
+  nnc::Status barrier(std::string_view tag) override {
+    std::shared_ptr<Job> job = makeJob(Kind::Barrier, tag, 0);
+    if (nnc::Status status = enqueue(job); !status.ok())
+      return status;
+    return waitFor(*job);
+  }
+
+private:
+  std::shared_ptr<Job> makeJob(Kind kind, std::string_view tag, int64_t count) {
+    auto job = std::make_shared<Job>();
+    job->kind = kind;
+    job->sequence = ++sequence_;
+    job->tag = std::string(tag);
+    job->count = count;
+    return job;
+  }
+
+  nnc::Status enqueue(std::shared_ptr<Job> job) {
+    {
+      std::lock_guard<std::mutex> lock(s_->mutex);
+      if (!s_->failure.ok())
+        return s_->failure;
+      s_->queue.push_back(std::move(job));
+    }
+    s_->changed.notify_all();
+    return nnc::Status();
+  }
+
+  // The thread times out every collective itself; the check here is for a thread that never
+  // comes back from an MPI or NCCL call (which the timeout cannot interrupt).
+  nnc::Status waitFor(const Job &job) {
+    const auto grace = std::chrono::seconds(10);
+    std::unique_lock<std::mutex> lock(s_->mutex);
+    while (!job.done) {
+      s_->changed.wait_for(lock, std::chrono::seconds(1));
+      if (!job.done && s_->busy && Clock::now() - s_->busySince > s_->timeout + grace) {
+        if (s_->failure.ok())
+          s_->failure = nnc::Status::error(
+              s_->prefix() + "the communication thread has not come back from MPI or NCCL in " +
+              std::to_string((s_->timeout + grace).count()) + " s; end the process");
+        return s_->failure;
+      }
+    }
+    return job.status;
+  }
+
+  std::shared_ptr<State> s_;
+  std::thread thread_;
+  int64_t sequence_ = 0;
+  std::deque<std::shared_ptr<Job>> started_; // by startAllReduceMean, for wait()
+};
+
+} // namespace
+
+nnc::StatusOr<std::unique_ptr<Communicator>>
+createMpiCommunicator(std::string_view engine, std::chrono::seconds timeout,
+                      std::unique_ptr<MeanReducer> reducer) {
+  static std::atomic<bool> used{false};
+  if (used.exchange(true))
+    return nnc::Status::error(std::string(engine) +
+                              ": this process already set up MPI once (one communicator per "
+                              "process)");
+  auto state = std::make_shared<State>(std::string(engine), timeout, std::move(reducer));
+  std::thread thread{Worker(state)};
+  std::unique_lock<std::mutex> lock(state->mutex);
+  if (!state->changed.wait_for(lock, timeout + std::chrono::seconds(5),
+                               [&] { return state->ready; })) {
+    lock.unlock();
+    thread.detach(); // stuck in MPI_Init or the reducer's setup; it keeps `state` alive
+    return nnc::Status::error(std::string(engine) + ": setting up did not finish within " +
+                              std::to_string(timeout.count()) + " s");
+  }
+  nnc::Status status = state->setupStatus;
+  lock.unlock();
+  if (!status.ok()) {
+    thread.join();
+    return status;
+  }
+  return std::unique_ptr<Communicator>(
+      std::make_unique<MpiCommunicator>(std::move(state), std::move(thread)));
+}
+
+} // namespace nnrt::collective

@@ -1,0 +1,315 @@
+// The collectives as every rank sees them: ctest runs this under `mpirun -np 2`. main creates the
+// process's one communicator; `--engine=nccl` runs the same tests on GPU memory (exit code 77,
+// "skipped", where nccl cannot run).
+//
+// With `--scenario=NAME`, main instead plays one failure that ends the job, for
+// CollectiveTest.cpp to check from outside: `mismatch` (rank 1 skips an all-reduce), `timeout`
+// (rank 1 sleeps through rank 0's 2 s timeout), `early-exit` (rank 1 ends while rank 0 goes on),
+// `peer-dies` (rank 1 is killed while rank 0 waits).
+// `--scenario=bench` prints timings instead.
+#include "runtime/collective/Communicator.h"
+#include "runtime/device/Drivers.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <errno.h>
+#include <random>
+#include <signal.h>
+#include <thread>
+#include <unistd.h>
+
+namespace nnrt {
+namespace {
+
+Communicator *comm = nullptr;
+Device *gpu = nullptr; // nccl only: where the floats live
+
+/// Floats where the engine reduces them: host memory for mpi, GPU memory for nccl.
+class Floats {
+public:
+  explicit Floats(const std::vector<float> &values) : host_(values) {
+    if (!gpu)
+      return;
+    nnc::StatusOr<void *> memory = gpu->allocate(int64_t(values.size() * 4 + 4));
+    EXPECT_TRUE(memory.ok()) << memory.status().message();
+    device_ = memory.ok() ? *memory : nullptr;
+    EXPECT_TRUE(gpu->copy(device_, values.data(), int64_t(values.size() * 4)).ok());
+    EXPECT_TRUE(gpu->synchronize().ok()); // the contract: written before the all-reduce starts
+  }
+  ~Floats() {
+    if (device_)
+      gpu->free(device_);
+  }
+  float *data() { return gpu ? static_cast<float *>(device_) : host_.data(); }
+  int64_t count() const { return int64_t(host_.size()); }
+  std::vector<float> values() {
+    if (gpu) {
+      EXPECT_TRUE(gpu->copy(host_.data(), device_, count() * 4).ok());
+      EXPECT_TRUE(gpu->synchronize().ok());
+    }
+    return host_;
+  }
+
+private:
+  std::vector<float> host_;
+  void *device_ = nullptr;
+};
+
+/// rank * 1000 + i: integers, so every rank's sum and the mean i + 500 * (size - 1) are exact.
+std::vector<float> rankValues(int64_t count) {
+  std::vector<float> values(count);
+  for (int64_t i = 0; i < count; ++i)
+    values[i] = float(comm->rank() * 1000 + i % 1000);
+  return values;
+}
+
+float expectedMean(int64_t i) { return float(i % 1000 + 500 * (comm->size() - 1)); }
+
+TEST(CollectiveRankTest, MeanIsExact) {
+  Floats floats(rankValues(1000));
+  ASSERT_TRUE(comm->startAllReduceMean("exact mean", floats.data(), floats.count()).ok());
+  nnc::Status status = comm->wait();
+  ASSERT_TRUE(status.ok()) << status.message();
+  std::vector<float> mean = floats.values();
+  for (int64_t i = 0; i < floats.count(); ++i)
+    ASSERT_EQ(mean[i], expectedMean(i)) << "at " << i;
+}
+
+// Started back to back and waited for afterwards, as the executor overlaps buckets of gradients
+// with the backward pass: each wait() completes the oldest one.
+TEST(CollectiveRankTest, OverlappedStartsCompleteInOrder) {
+  std::vector<int64_t> counts = {1, 4096, 300000, 7, 0};
+  std::vector<std::unique_ptr<Floats>> buffers;
+  for (size_t b = 0; b < counts.size(); ++b) {
+    buffers.push_back(std::make_unique<Floats>(rankValues(counts[b])));
+    std::string tag = "bucket " + std::to_string(b);
+    ASSERT_TRUE(comm->startAllReduceMean(tag, buffers[b]->data(), counts[b]).ok());
+  }
+  for (size_t b = 0; b < counts.size(); ++b) {
+    nnc::Status status = comm->wait();
+    ASSERT_TRUE(status.ok()) << status.message();
+    std::vector<float> mean = buffers[b]->values();
+    for (int64_t i = 0; i < counts[b]; ++i)
+      ASSERT_EQ(mean[i], expectedMean(i)) << "bucket " << b << " at " << i;
+  }
+}
+
+TEST(CollectiveRankTest, AllReduceSumOfMetrics) {
+  double values[3] = {double(comm->rank()), 1.5, -2.0 * comm->rank()};
+  nnc::Status status = comm->allReduceSum("loss and accuracy", values, 3);
+  ASSERT_TRUE(status.ok()) << status.message();
+  double ranks = comm->size() * (comm->size() - 1) / 2.0; // 0 + 1 + ... + size-1
+  EXPECT_EQ(values[0], ranks);
+  EXPECT_EQ(values[1], 1.5 * comm->size());
+  EXPECT_EQ(values[2], -2.0 * ranks);
+}
+
+// A sum started after an all-reduce that nobody waited for yet runs after it, and the all-reduce's
+// result is still there for wait().
+TEST(CollectiveRankTest, SumAfterPendingAllReduce) {
+  Floats floats(rankValues(5000));
+  ASSERT_TRUE(comm->startAllReduceMean("pending", floats.data(), floats.count()).ok());
+  double one = 1;
+  ASSERT_TRUE(comm->allReduceSum("ranks", &one, 1).ok());
+  EXPECT_EQ(one, comm->size());
+  ASSERT_TRUE(comm->wait().ok());
+  EXPECT_EQ(floats.values()[4999], expectedMean(4999));
+}
+
+TEST(CollectiveRankTest, Barrier) {
+  nnc::Status status = comm->barrier("end of epoch 0");
+  EXPECT_TRUE(status.ok()) << status.message();
+}
+
+// Data-parallel replicas stay identical only if every rank gets the same bits; with 3 or more
+// ranks the order of the additions could differ between ranks.
+TEST(CollectiveRankTest, RanksGetTheSameBits) {
+  std::mt19937 random(1234 + comm->rank());
+  std::normal_distribution<float> normal(0, 1);
+  std::vector<float> values(100003);
+  for (float &v : values)
+    v = normal(random);
+  Floats floats(values);
+  ASSERT_TRUE(comm->startAllReduceMean("random", floats.data(), floats.count()).ok());
+  ASSERT_TRUE(comm->wait().ok());
+  std::vector<float> mean = floats.values();
+  // Each rank's checksum (a 31-bit integer, exact as a double); the sum is size * it iff all agree.
+  uint32_t hash = 2166136261u;
+  for (float v : mean) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    hash = (hash ^ bits) * 16777619u;
+  }
+  double checksum = double(hash & 0x7fffffff), sum = checksum;
+  ASSERT_TRUE(comm->allReduceSum("checksums", &sum, 1).ok());
+  EXPECT_EQ(sum, checksum * comm->size());
+}
+
+TEST(CollectiveRankTest, WaitWithoutStartFails) {
+  nnc::Status status = comm->wait();
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.message(), "wait() without a started all-reduce");
+  EXPECT_TRUE(comm->barrier("still usable").ok());
+}
+
+// --- Scenarios: failures that end the job --------------------------------------------------
+
+int fail(const nnc::Status &status) {
+  std::fprintf(stderr, "%s: error: %s\n", program_invocation_short_name, status.message().c_str());
+  std::fflush(stderr);
+  return 1;
+}
+
+nnc::Status allReduce(Communicator &comm, std::string_view tag) {
+  std::vector<float> values(256, float(comm.rank()));
+  if (nnc::Status status = comm.startAllReduceMean(tag, values.data(), int64_t(values.size()));
+      !status.ok())
+    return status;
+  return comm.wait();
+}
+
+int runScenario(std::string_view scenario) {
+  auto timeout = std::chrono::seconds(scenario == "timeout" ? 2 : 30);
+  nnc::StatusOr<std::unique_ptr<Communicator>> created = createCommunicator("mpi", timeout);
+  if (!created.ok())
+    return fail(created.status());
+  Communicator &comm = **created;
+  if (nnc::Status status = allReduce(comm, "step 0"); !status.ok())
+    return fail(status);
+  if (scenario == "mismatch") {
+    // Rank 1 skips step 1's all-reduce and goes on to the end of the epoch.
+    nnc::Status status =
+        comm.rank() == 1 ? comm.barrier("end of epoch") : allReduce(comm, "step 1");
+    return status.ok() ? 0 : fail(status);
+  }
+  if (scenario == "timeout") {
+    if (comm.rank() == 1)
+      std::this_thread::sleep_for(std::chrono::seconds(20)); // mpirun ends it before that
+    nnc::Status status = allReduce(comm, "step 1");
+    return status.ok() ? 0 : fail(status);
+  }
+  if (scenario == "early-exit") {
+    // Rank 1 ends (destroying its communicator) while rank 0 goes on with step 1.
+    if (comm.rank() == 1) {
+      created->reset();
+      return 0;
+    }
+    nnc::Status status = allReduce(comm, "step 1");
+    return status.ok() ? 0 : fail(status);
+  }
+  if (scenario == "peer-dies") {
+    if (comm.rank() == 1)
+      raise(SIGKILL);
+    nnc::Status status = allReduce(comm, "step 1");
+    return status.ok() ? 0 : fail(status);
+  }
+  if (scenario == "bench") {
+    auto time = [&](const char *what, int64_t count, int repeats) {
+      std::vector<float> values(count, 1.0f);
+      std::vector<double> seconds;
+      for (int r = 0; r < repeats; ++r) {
+        auto start = std::chrono::steady_clock::now();
+        (void)comm.startAllReduceMean(what, values.data(), count);
+        (void)comm.wait();
+        seconds.push_back(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      }
+      std::sort(seconds.begin(), seconds.end());
+      if (comm.rank() == 0)
+        std::printf("%-22s %9lld floats: median %9.1f us  (min %9.1f, max %9.1f) n=%d\n", what,
+                    (long long)count, seconds[repeats / 2] * 1e6, seconds.front() * 1e6,
+                    seconds.back() * 1e6, repeats);
+    };
+    // Overlap: an all-reduce started before a stretch of single-threaded compute, waited for
+    // after it, against each alone.
+    auto compute = [] {
+      volatile float seed = 1, sink = 0; // volatile: the loop is not folded away
+      float x = seed;
+      for (int i = 0; i < 5000000; ++i)
+        x = x * 0.9999999f + 1e-7f;
+      sink = x;
+      (void)sink;
+    };
+    auto overlap = [&](int64_t count, int repeats) {
+      std::vector<float> values(count, 1.0f);
+      std::vector<double> alone, reduce, both;
+      auto seconds = [](auto start) {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      };
+      for (int r = 0; r < repeats; ++r) {
+        (void)comm.barrier("overlap");
+        auto start = std::chrono::steady_clock::now();
+        compute();
+        alone.push_back(seconds(start));
+        (void)comm.barrier("overlap");
+        start = std::chrono::steady_clock::now();
+        (void)comm.startAllReduceMean("overlap", values.data(), count);
+        (void)comm.wait();
+        reduce.push_back(seconds(start));
+        (void)comm.barrier("overlap");
+        start = std::chrono::steady_clock::now();
+        (void)comm.startAllReduceMean("overlap", values.data(), count);
+        compute();
+        (void)comm.wait();
+        both.push_back(seconds(start));
+      }
+      for (auto *v : {&alone, &reduce, &both})
+        std::sort(v->begin(), v->end());
+      if (comm.rank() == 0)
+        std::printf("overlap %lld floats: compute %.1f ms, all-reduce %.1f ms, both %.1f ms "
+                    "(medians of %d)\n",
+                    (long long)count, alone[repeats / 2] * 1e3, reduce[repeats / 2] * 1e3,
+                    both[repeats / 2] * 1e3, repeats);
+    };
+    overlap(1 << 22, 15);
+    overlap(1 << 18, 15);
+    time("small all-reduce", 16, 201);
+    time("1 MB all-reduce", 1 << 18, 51);
+    time("16 MB all-reduce", 1 << 22, 15);
+    return 0;
+  }
+  return fail(nnc::Status::error("unknown scenario '" + std::string(scenario) + "'"));
+}
+
+} // namespace
+} // namespace nnrt
+
+int main(int argc, char **argv) {
+  using namespace nnrt;
+  std::string engine = "mpi";
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--scenario=", 11) == 0)
+      return runScenario(argv[i] + 11);
+    if (std::strncmp(argv[i], "--engine=", 9) == 0)
+      engine = argv[i] + 9;
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  std::unique_ptr<Device> device;
+  if (engine == "nccl") {
+    nnc::StatusOr<std::unique_ptr<Device>> created = createDevice("cuda");
+    if (!created.ok()) {
+      std::printf("skipped: %s\n", created.status().message().c_str());
+      return 77;
+    }
+    device = std::move(*created);
+    gpu = device.get();
+  }
+  nnc::StatusOr<std::unique_ptr<Communicator>> created =
+      createCommunicator(engine, std::chrono::seconds(30));
+  if (!created.ok()) {
+    std::fprintf(stderr, "error: %s\n", created.status().message().c_str());
+    return 1;
+  }
+  comm = created->get();
+  int result = RUN_ALL_TESTS();
+  // Every rank must agree that every rank passed, or one would hang in the final barrier while
+  // the other exits.
+  double failures = result != 0, total = failures;
+  if (!comm->allReduceSum("test results", &total, 1).ok() || total != 0)
+    result = 1;
+  created->reset();
+  return result;
+}
