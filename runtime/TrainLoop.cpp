@@ -59,6 +59,47 @@ nnc::StatusOr<int64_t> countBatches(const std::string &path, const HostTensor &f
   return rows / batch;
 }
 
+/// "non-finite value at step 3: first in node 'root' (forward)": find_nonfinite run on the
+/// micro-batches of update `step`, fed as train() fed them, until one shows where it started.
+nnc::StatusOr<std::string> explainSkip(Executor &executor, const TrainBinding &binding,
+                                       const TrainData &data, const TrainOptions &options,
+                                       int64_t step) {
+  std::string message = "non-finite value at step " + std::to_string(step) + ": ";
+  int64_t micro = binding.apply ? binding.apply->steps : 1;
+  HostTensor features(binding.features.type().dtype(), shapeOf(binding.features.type()));
+  HostTensor labels(binding.labels.type().dtype(), shapeOf(binding.labels.type()));
+  HostTensor number(nnc::F32, {}), key(nnc::I64, {});
+  std::memcpy(key.data.data(), &options.seed, sizeof options.seed);
+  for (int64_t j = 0; binding.probe && j < micro; ++j) {
+    int64_t index = step * micro + j;
+    int64_t batch = index % binding.batches;
+    std::memcpy(features.data.data(), data.features.data.data() + batch * features.data.size(),
+                features.data.size());
+    std::memcpy(labels.data.data(), data.labels.data.data() + batch * labels.data.size(),
+                labels.data.size());
+    float n = static_cast<float>(index + 1);
+    std::memcpy(number.data.data(), &n, sizeof n);
+    auto input = [&](const std::string &name) -> const HostTensor * {
+      if (name == binding.features.name())
+        return &features;
+      if (name == binding.labels.name())
+        return &labels;
+      if (name == kStepInput)
+        return &number;
+      return name == kRngKeyInput ? &key : nullptr;
+    };
+    nnc::StatusOr<std::optional<NonfiniteOrigin>> origin =
+        locateNonfinite(executor, *binding.probe, input);
+    if (!origin.ok())
+      return origin.status();
+    if (*origin)
+      return message + "first in " + (*origin)->describe() +
+             (micro > 1 ? " (micro-batch " + std::to_string(j + 1) + ")" : "");
+  }
+  return message + "every value of the forward and backward pass was finite (the gradient norm "
+                   "or the accumulated gradients overflowed)";
+}
+
 } // namespace
 
 nnc::StatusOr<TrainBinding> bindTrainStep(const nnc::Plan &plan, const std::string &planPath,
@@ -212,6 +253,8 @@ nnc::StatusOr<TrainBinding> bindTrainStep(const nnc::Plan &plan, const std::stri
                          data.featuresPath + " holds " + std::to_string(*featureBatches));
   binding.batches = *featureBatches;
   binding.lossScale = findLossScale(plan);
+  binding.updateSkipped = findUpdateGuard(plan);
+  binding.probe = findNonfiniteProbe(plan);
   return binding;
 }
 
@@ -285,6 +328,20 @@ Status train(Executor &executor, const TrainBinding &binding, const TrainData &d
         return s;
     }
     onStep(i, lossSum / static_cast<float>(micro));
+    if (binding.updateSkipped) {
+      nnc::StatusOr<bool> skipped = updateWasSkipped(executor, *binding.updateSkipped);
+      if (!skipped.ok())
+        return skipped.status();
+      if (*skipped) {
+        nnc::StatusOr<std::string> message = explainSkip(executor, binding, data, options, i);
+        if (!message.ok())
+          return message.status();
+        if (!options.skipNonFinite)
+          return Status::error(*message + " (--skip-nonfinite skips such steps)");
+        if (options.onSkipped)
+          options.onSkipped(i, *message);
+      }
+    }
     if (binding.lossScale) {
       nnc::StatusOr<LossScaleReading> reading = checkLossScale(executor, *binding.lossScale, i);
       if (!reading.ok())

@@ -11,6 +11,7 @@
 #include "proto/plan.pb.h"
 #include "runtime/HostTensor.h"
 #include "runtime/LossScale.h"
+#include "runtime/monitor/NonfiniteOrigin.h"
 #include "support/StatusOr.h"
 
 #include <functional>
@@ -53,6 +54,9 @@ struct TrainBinding {
   std::optional<nnc::TensorSlice> rngKey;      // when train_step takes nnc.rng_key
   nnc::TensorSlice loss;  // output 0, one f32
   std::optional<LossScaleWatch> lossScale;     // when the plan scales its loss (fp16)
+  /// The update's "update_skipped" and find_nonfinite, when the plan guards its updates.
+  std::optional<nnc::TensorSlice> updateSkipped;
+  std::optional<NonfiniteProbe> probe;
   int64_t batches = 0;    // N
 };
 
@@ -76,6 +80,11 @@ struct TrainOptions {
   /// Called after each step of a plan that scales its loss (fp16); the loop has already
   /// stopped with an error if the scale fell below its floor.
   std::function<void(int64_t step, const LossScaleReading &)> onLossScale;
+  /// A guarded plan skipped update `step` (a non-finite loss or gradient; every parameter kept
+  /// its value). Without skipNonFinite the loop stops with an error naming the node where the
+  /// first non-finite value appeared; with it, it calls onSkipped with that message and goes on.
+  bool skipNonFinite = false;
+  std::function<void(int64_t step, const std::string &message)> onSkipped;
 };
 
 /// Runs train_step options.steps times on `executor` (whose plan `binding` was made from), every

@@ -25,6 +25,8 @@ const char *anomalyKindName(AnomalyEvent::Kind kind) {
     return "overfitting";
   case AnomalyEvent::Underfitting:
     return "underfitting";
+  case AnomalyEvent::NonFiniteValue:
+    return "non_finite_value";
   }
   return "unknown";
 }

@@ -23,7 +23,7 @@ struct StepEvent {
   std::optional<double> gradNorm;      // train_step's "grad_norm": pre-clip global norm
   std::optional<double> lossScale;     // fp16: "loss_scale"
   std::optional<double> skippedSteps;  // fp16: "skipped_steps" (overflows so far)
-  bool skipped = false;                // --skip-nonfinite undid this step
+  bool skipped = false;                // --skip-nonfinite skipped or undid this step
   double stepSeconds = 0, samplesPerSecond = 0;
   int64_t residentBytes = 0;           // the process's resident memory, sampled
   double wallTime = 0;                 // seconds since the Unix epoch
@@ -65,7 +65,9 @@ struct EpochEvent {
 };
 
 struct AnomalyEvent {
-  enum Kind { NonFiniteLoss, GradNormSpike, Overfitting, Underfitting };
+  // NonFiniteValue: the plan skipped an update whose loss or gradients were not finite, and
+  // the message names the node where the first non-finite value appeared.
+  enum Kind { NonFiniteLoss, GradNormSpike, Overfitting, Underfitting, NonFiniteValue };
   Kind kind = NonFiniteLoss;
   int64_t step = 0, epoch = 0;
   std::string message;  // one line, e.g. "overfitting since epoch 4: validation loss rising ..."

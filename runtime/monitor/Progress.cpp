@@ -78,7 +78,7 @@ Status ProgressSink::onEpochEnd(const EpochEvent &) {
 
 Status ProgressSink::onAnomaly(const AnomalyEvent &event) {
   clearBar();
-  if (event.kind == AnomalyEvent::NonFiniteLoss)
+  if (event.kind == AnomalyEvent::NonFiniteLoss || event.kind == AnomalyEvent::NonFiniteValue)
     return Status();  // the trainer says it: an error that stops the run, or a skipped step
   out_ << "warning: " << event.message << "\n";
   return Status();

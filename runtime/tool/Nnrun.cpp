@@ -40,6 +40,9 @@ options:
   --labels FILE           .npy of the N batches' labels (train_step's other input besides
                           nnc.learning_rate), stacked the same way
   --lr RATE               the learning rate fed to every step (default 0.01)
+  --skip-nonfinite        go on after a step whose loss or gradients were not finite (the plan
+                          kept every parameter; a line says where the value started) instead
+                          of stopping
   --batch-order ORDER     sequential (default; the only order so far)
   --predict FILE          .npy input for the predict function (which must take exactly one
                           input): one batch, or any number of rows, run batch by batch
@@ -188,6 +191,10 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
     return Failure{"--time needs --predict INPUT.npy"};
   if (options.fit.enabled && options.trainSteps > 0)
     return Failure{"--fit and --train are separate modes; choose one"};
+  // --skip-nonfinite is --fit's, but --train skips non-finite updates the same way.
+  auto &given = options.fit.given;
+  if (options.trainSteps > 0 && !options.fit.enabled)
+    given.erase(std::remove(given.begin(), given.end(), "--skip-nonfinite"), given.end());
   if (nnc::Status s = trainer::checkFitOptions(options.fit); !s.ok())
     return Failure{s.message()};
   for (const std::string &flag : options.trainFlags)
@@ -345,6 +352,10 @@ std::optional<Failure> run(const Options &options, std::ostream &out) {
                     static_cast<long long>(step), r.overflowed.c_str(), double(r.scale),
                     double(r.skipped));
       out << line;
+    };
+    trainOptions.skipNonFinite = options.fit.skipNonFinite;
+    trainOptions.onSkipped = [&out](int64_t, const std::string &message) {
+      out << message << ": step skipped, parameters kept\n";
     };
     if (nnc::Status s = train(exec, *binding, data, trainOptions, print); !s.ok())
       return Failure{planPath + ": " + s.message()};

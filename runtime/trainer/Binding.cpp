@@ -93,6 +93,8 @@ nnc::StatusOr<FitBinding> bindFit(const nnc::Plan &plan, const std::string &plan
     return planError("function 'train_step' output 0 should be the loss, one f32");
   train.loss = step->outputs(0);
   train.lossScale = findLossScale(plan);
+  train.updateSkipped = findUpdateGuard(plan);
+  train.probe = findNonfiniteProbe(plan);
   for (const nnc::TensorSlice &output : step->outputs())
     if (output.name() == "grad_norm" && isScalar(output, nnc::F32) && !train.apply)
       train.gradNorm = output;

@@ -6,6 +6,7 @@
 #include "proto/plan.pb.h"
 #include "runtime/LossScale.h"
 #include "runtime/TrainLoop.h"
+#include "runtime/monitor/NonfiniteOrigin.h"
 #include "runtime/trainer/Dataset.h"
 #include "support/StatusOr.h"
 
@@ -24,6 +25,10 @@ struct StepBinding {
   std::optional<ApplyBinding> apply;
   std::optional<nnc::TensorSlice> gradNorm;    // "grad_norm": the pre-clip global norm, f32 []
                                                // (plans that clip gradients)
+  /// "update_skipped" of the update (train_step or apply_step): the plan kept every parameter
+  /// because the loss or a gradient was not finite; find_nonfinite then says where it started.
+  std::optional<nnc::TensorSlice> updateSkipped;
+  std::optional<NonfiniteProbe> probe;
 };
 
 struct EvalBinding {

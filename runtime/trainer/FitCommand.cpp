@@ -38,8 +38,9 @@ const char *const kFitUsage = R"(training (--fit; unset values come from the pla
   --checkpoint-every N    ... every N steps (always at the end)
   --resume                continue from DIR/last.ckpt when it exists (bit-identically)
   --log-steps             print "step S epoch E lr R loss L" for every step
-  --skip-nonfinite        undo a step whose loss is NaN or infinite (parameters restored from a
-                          copy taken before each step) instead of stopping
+  --skip-nonfinite        go on after a step whose loss or gradients are NaN or infinite (the
+                          plan keeps every parameter and names the node where the value
+                          started) instead of stopping
 augmentation of training batches (seeded by --seed, the step and the row):
   --augment-flip          images: random horizontal flip (p 0.5)
   --augment-crop P        images: pad P pixels with zeros, crop back at a random offset

@@ -19,6 +19,7 @@
 
 #include "runtime/TrainLoop.h"
 #include "runtime/monitor/ClassMetrics.h"
+#include "runtime/monitor/NonfiniteOrigin.h"
 #include "runtime/trainer/Batches.h"
 #include "runtime/trainer/Evaluate.h"
 #include "runtime/trainer/Shuffle.h"
@@ -116,6 +117,12 @@ monitor::EvalEvent evalEvent(const EvalResult &r, const char *split, int64_t ste
   return e;
 }
 
+/// A batch as train_step took it (augmented, soft labels) and its 1-based step number.
+struct Fed {
+  Batch batch;
+  int64_t step = 0;
+};
+
 class Run {
 public:
   Run(Executor &executor, const FitBinding &binding, const DataSplits &data,
@@ -168,7 +175,7 @@ public:
     }
     state_.finished = true;
     if (skippedTotal_ > 0)
-      out_ << "skipped " << skippedTotal_ << " steps with a non-finite loss\n";
+      out_ << "skipped " << skippedTotal_ << " steps with a non-finite loss or gradient\n";
     if (Status s = saveLast(); !s.ok())
       return s;
     if (!best_.empty()) {
@@ -242,8 +249,9 @@ private:
   Status step(const Batch &batch) {
     auto start = std::chrono::steady_clock::now();
     double lr = schedule_.at(state_.step, state_.epoch);
+    bool guarded = binding_.train.updateSkipped.has_value();  // the plan skips such updates
     std::vector<std::pair<std::string, HostTensor>> before;  // --skip-nonfinite's host copy
-    if (config_.skipNonFinite) {
+    if (config_.skipNonFinite && !guarded) {
       nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>> copy =
           captureParameters(exec_);
       if (!copy.ok())
@@ -281,9 +289,23 @@ private:
       event.lossScale = reading->scale;
       event.skippedSteps = reading->skipped;
     }
-    if (!std::isfinite(value) && !overflowed)
+    if (guarded) {
+      // The micro-batches of this update, in case find_nonfinite must look at them.
+      fed_.push_back({std::move(augmented), state_.step + 1});
+      if (!binding_.train.apply || (state_.step + 1) % binding_.train.apply->steps == 0) {
+        nnc::StatusOr<bool> skipped = updateWasSkipped(exec_, *binding_.train.updateSkipped);
+        if (!skipped.ok())
+          return skipped.status();
+        std::vector<Fed> fed = std::move(fed_);
+        fed_.clear();
+        if (*skipped)
+          if (Status s = nonFiniteUpdate(value, fed, event); !s.ok())
+            return s;
+      }
+    } else if (!std::isfinite(value) && !overflowed) {
       if (Status s = nonFiniteLoss(value, before, event); !s.ok())
         return s;
+    }
     if (monitor_ && binding_.train.gradNorm) {
       nnc::StatusOr<HostTensor> norm = exec_.read(*binding_.train.gradNorm);
       if (!norm.ok())
@@ -298,8 +320,10 @@ private:
       out_ << line;
     }
     lastLr_ = lr;
-    if (!event.skipped)
+    if (!event.skipped && std::isfinite(value))
       state_.epochLossSum += value;
+    else
+      ++skippedInEpoch_;  // no loss to average
     ++state_.step;
     ++state_.batchInEpoch;
     if (!monitor_)
@@ -318,10 +342,58 @@ private:
     return monitor_->stepEnd(event);
   }
 
-  /// The loss of the step just run is not finite: name the step and the non-finite outputs and
-  /// parameters, then stop, or (skipNonFinite) put back the parameters copied before the step.
-  /// Which node produced the first non-finite value needs a check compiled into the step; the
-  /// plan does not have one yet, so this names tensors, not nodes.
+  /// The plan skipped the update just run (its loss or a gradient was not finite; every
+  /// parameter kept its value): find_nonfinite, run on each micro-batch the update took until
+  /// one shows a non-finite value, names the node and pass where it started. Then stop, or
+  /// (skipNonFinite) go on.
+  Status nonFiniteUpdate(float loss, const std::vector<Fed> &fed, monitor::StepEvent &event) {
+    std::optional<NonfiniteOrigin> origin;
+    int64_t at = state_.step + 1;
+    const StepBinding &train = binding_.train;
+    for (size_t i = 0; train.probe && !origin && i < fed.size(); ++i) {
+      const Fed &f = fed[i];
+      HostTensor number(nnc::F32, {}), key(nnc::I64, {});
+      float stepNumber = float(f.step);
+      std::memcpy(number.data.data(), &stepNumber, sizeof stepNumber);
+      std::memcpy(key.data.data(), &config_.seed, sizeof config_.seed);
+      auto input = [&](const std::string &name) -> const HostTensor * {
+        if (name == train.features.name())
+          return &f.batch.features;
+        if (name == train.labels.name())
+          return &f.batch.labels;
+        if (name == kStepInput)
+          return &number;
+        return name == kRngKeyInput ? &key : nullptr;
+      };
+      nnc::StatusOr<std::optional<NonfiniteOrigin>> found =
+          locateNonfinite(exec_, *train.probe, input);
+      if (!found.ok())
+        return found.status();
+      if (*found)
+        origin = **found, at = f.step;
+    }
+    std::string message = "non-finite value at step " + std::to_string(at) + " (epoch " +
+                          std::to_string(state_.epoch + 1) + "): ";
+    message += origin ? "first in " + origin->describe()
+                      : std::string("every value of the forward and backward pass was finite "
+                                    "(the gradient norm or the accumulated gradients overflowed)");
+    message += "; loss " + (std::isnan(loss) ? std::string("nan") : format("%g", loss));
+    if (monitor_)
+      if (Status s = monitor_->anomaly(
+              {monitor::AnomalyEvent::NonFiniteValue, at, state_.epoch + 1, message});
+          !s.ok())
+        return s;
+    if (!config_.skipNonFinite)
+      return Status::error(message + " (--skip-nonfinite skips such steps)");
+    event.skipped = true;
+    ++skippedTotal_;
+    out_ << message << ": step skipped, parameters kept\n";
+    return Status();
+  }
+
+  /// A plan without the compiled guard: the loss of the step just run is not finite. Name the
+  /// step and the non-finite outputs and parameters, then stop, or (skipNonFinite) put back the
+  /// parameters copied before the step.
   Status nonFiniteLoss(float value, std::vector<std::pair<std::string, HostTensor>> &before,
                        monitor::StepEvent &event) {
     std::vector<std::pair<std::string, HostTensor>> outputs;
@@ -354,7 +426,6 @@ private:
     if (Status s = restoreParameters(exec_, copy); !s.ok())
       return s;
     before = std::move(copy.tensors);
-    ++skippedInEpoch_;
     ++skippedTotal_;
     event.skipped = true;
     out_ << message << ": step skipped, parameters restored\n";
@@ -495,6 +566,7 @@ private:
   std::chrono::steady_clock::time_point epochStart_;
   int64_t skippedInEpoch_ = 0, skippedTotal_ = 0;  // --skip-nonfinite
   int64_t residentBytes_ = 0;                      // sampled every 20 steps
+  std::vector<Fed> fed_;  // the current update's micro-batches (guarded plans)
 };
 
 } // namespace
