@@ -8,6 +8,7 @@
 #include "runtime/TrainLoop.h"
 
 #include "runtime/Executor.h"
+#include "runtime/collective/Communicator.h"
 
 #include <algorithm>
 #include <cstring>
@@ -66,13 +67,17 @@ nnc::StatusOr<std::string> explainSkip(Executor &executor, const TrainBinding &b
                                        int64_t step) {
   std::string message = "non-finite value at step " + std::to_string(step) + ": ";
   int64_t micro = binding.apply ? binding.apply->steps : 1;
+  int64_t rank = options.group ? options.group->rank() : 0;
+  int64_t ranks = options.group ? options.group->size() : 1;
   HostTensor features(binding.features.type().dtype(), shapeOf(binding.features.type()));
   HostTensor labels(binding.labels.type().dtype(), shapeOf(binding.labels.type()));
   HostTensor number(nnc::F32, {}), key(nnc::I64, {});
-  std::memcpy(key.data.data(), &options.seed, sizeof options.seed);
+  int64_t rankKey =
+      static_cast<int64_t>(options.seed + static_cast<uint64_t>(rank) * 0x9E3779B97F4A7C15ull);
+  std::memcpy(key.data.data(), &rankKey, sizeof rankKey);
   for (int64_t j = 0; binding.probe && j < micro; ++j) {
     int64_t index = step * micro + j;
-    int64_t batch = index % binding.batches;
+    int64_t batch = (index * ranks + rank) % binding.batches;
     std::memcpy(features.data.data(), data.features.data.data() + batch * features.data.size(),
                 features.data.size());
     std::memcpy(labels.data.data(), data.labels.data.data() + batch * labels.data.size(),
@@ -288,12 +293,18 @@ Status train(Executor &executor, const TrainBinding &binding, const TrainData &d
   };
   const std::string &stepFunction = binding.stepFunction;
   int64_t micro = binding.apply ? binding.apply->steps : 1;  // micro-batches per update
+  int64_t rank = options.group ? options.group->rank() : 0;
+  int64_t ranks = options.group ? options.group->size() : 1;
+  // Golden-ratio spacing keeps the ranks' dropout streams apart.
+  int64_t key =
+      static_cast<int64_t>(options.seed + static_cast<uint64_t>(rank) * 0x9E3779B97F4A7C15ull);
   for (int64_t i = 0; i < options.steps; ++i) {
     float lossSum = 0;
     for (int64_t j = 0; j < micro; ++j) {
       int64_t index = i * micro + j;  // the micro-batch's number: its data and dropout mask
-      take(data.features, index % binding.batches, features);  // BatchOrder::Sequential
-      take(data.labels, index % binding.batches, labels);
+      int64_t batch = (index * ranks + rank) % binding.batches;  // BatchOrder::Sequential
+      take(data.features, batch, features);
+      take(data.labels, batch, labels);
       float number = static_cast<float>(index + 1);
       Status s = write(stepFunction, binding.features, features);
       if (s.ok())
@@ -304,7 +315,7 @@ Status train(Executor &executor, const TrainBinding &binding, const TrainData &d
       if (s.ok() && binding.stepNumber)
         s = write(stepFunction, *binding.stepNumber, scalar(*binding.stepNumber, nnc::F32, &number));
       if (s.ok() && binding.rngKey)
-        s = write(stepFunction, *binding.rngKey, scalar(*binding.rngKey, nnc::I64, &options.seed));
+        s = write(stepFunction, *binding.rngKey, scalar(*binding.rngKey, nnc::I64, &key));
       if (s.ok())
         s = executor.run(stepFunction);
       if (!s.ok())
@@ -327,7 +338,15 @@ Status train(Executor &executor, const TrainBinding &binding, const TrainData &d
       if (!s.ok())
         return s;
     }
-    onStep(i, lossSum / static_cast<float>(micro));
+    float loss = lossSum / static_cast<float>(micro);
+    if (ranks > 1) {
+      double sum = loss;
+      if (Status s = options.group->allReduceSum("the loss of step " + std::to_string(i), &sum, 1);
+          !s.ok())
+        return s;
+      loss = static_cast<float>(sum / static_cast<double>(ranks));
+    }
+    onStep(i, loss);
     if (binding.updateSkipped) {
       nnc::StatusOr<bool> skipped = updateWasSkipped(executor, *binding.updateSkipped);
       if (!skipped.ok())

@@ -20,6 +20,7 @@
 
 namespace nnrt {
 
+class Communicator;
 class Executor;
 
 /// The train_step input that takes the learning rate (f32, shape []).
@@ -85,6 +86,10 @@ struct TrainOptions {
   /// first non-finite value appeared; with it, it calls onSkipped with that message and goes on.
   bool skipNonFinite = false;
   std::function<void(int64_t step, const std::string &message)> onSkipped;
+  /// Data parallelism: the ranks sharing each step (not owned). Step i's global batch is the
+  /// file's batches i*R .. i*R+R-1 (mod N), rank r takes the r-th; the reported loss is the
+  /// mean over the ranks, and each rank keys dropout differently.
+  Communicator *group = nullptr;
 };
 
 /// Runs train_step options.steps times on `executor` (whose plan `binding` was made from), every

@@ -31,6 +31,12 @@ config.substitutions.append(("%proto_dir", os.path.join(config.nnc_src_root, "pr
 config.substitutions.append(
     ("%expect-error", os.path.join(config.nnc_src_root, "test", "tools", "expect-error")))
 
+# Data parallelism: Open MPI's launcher. These machines run tests as root and have fewer cores
+# than some tests have ranks; ranks that wait yield their core.
+config.substitutions.append(
+    ("%mpirun", "mpirun --oversubscribe --allow-run-as-root --bind-to none "
+                "--mca mpi_yield_when_idle 1"))
+
 # CUDA. `ptxas` (from the CUDA toolkit) assembles the PTX that test/cuda prints; `cuda` marks a
 # machine whose driver opens a GPU, probed through ctypes so that no toolkit is needed.
 ptxas = "/usr/local/cuda/bin/ptxas"

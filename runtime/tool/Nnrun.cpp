@@ -8,6 +8,7 @@
 #include "runtime/Npy.h"
 #include "runtime/PlanLoader.h"
 #include "runtime/TrainLoop.h"
+#include "runtime/collective/Communicator.h"
 #include "runtime/device/Drivers.h"
 #include "runtime/trainer/FitCommand.h"
 
@@ -57,6 +58,9 @@ options:
                           wall time ("predict_us <microseconds>"), for benchmarks
   --device NAME           cpu (default), cuda (a GPU through the CUDA driver), or null
                           (records calls, computes nothing)
+  --collective-timeout S  data parallelism (mpirun -np N nnrun ...; a plan compiled with
+                          --data-parallel): a collective that gets no answer within S seconds
+                          (default 60) ends every rank with a message naming it
   -h, --help              show this help
 
 )";
@@ -64,6 +68,7 @@ options:
 struct Options {
   std::string plan, predict, output, dumpDir, loadDir, device = "cpu";
   int timedRuns = 0;
+  int collectiveTimeout = 60;  // seconds
   bool printArena = false;
   // --train; the flags below it only make sense with it, so parseArgs remembers which were given.
   int64_t trainSteps = 0;
@@ -124,6 +129,16 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
       failure = takeValue(options.loadDir);
     } else if (arg == "--device") {
       failure = takeValue(options.device);
+    } else if (arg == "--collective-timeout") {
+      std::string seconds;
+      failure = takeValue(seconds);
+      if (!failure) {
+        char *end = nullptr;
+        long n = std::strtol(seconds.c_str(), &end, 10);
+        if (*end != '\0' || n < 1 || n > 86400)
+          failure = Failure{arg + ": expects seconds from 1 to 86400, got '" + seconds + "'"};
+        options.collectiveTimeout = static_cast<int>(n);
+      }
     } else if (arg == "--time") {
       std::string count;
       failure = takeValue(count);
@@ -247,7 +262,7 @@ std::optional<Failure> loadParameters(Executor &executor, const std::string &dir
   return std::nullopt;
 }
 
-std::optional<Failure> run(const Options &options, std::ostream &out) {
+std::optional<Failure> run(const Options &options, std::ostream &out, Communicator *group) {
   const std::string &planPath = options.plan;
   nnc::StatusOr<nnc::Plan> plan = loadPlan(planPath);
   if (!plan.ok())
@@ -311,7 +326,7 @@ std::optional<Failure> run(const Options &options, std::ostream &out) {
   // And --fit's data, schedule and checkpoint.
   std::optional<trainer::FitJob> fitJob;
   if (options.fit.enabled) {
-    nnc::StatusOr<trainer::FitJob> job = trainer::prepareFit(*plan, planPath, options.fit, out);
+    nnc::StatusOr<trainer::FitJob> job = trainer::prepareFit(*plan, planPath, options.fit, out, group);
     if (!job.ok())
       return Failure{job.status().message()};
     fitJob = std::move(*job);
@@ -321,6 +336,12 @@ std::optional<Failure> run(const Options &options, std::ostream &out) {
   if (!executor.ok())
     return Failure{planPath + ": " + executor.status().message()};
   Executor &exec = **executor;
+  bool training = binding || fitJob;
+  if (training && group && group->size() > 1 && !exec.hasCollectives())
+    return Failure{planPath + ": the plan was compiled without data parallelism, so " +
+                   std::to_string(group->size()) +
+                   " ranks would train separate models (nnc compile --data-parallel N)"};
+  exec.setCommunicator(group);
   if (options.printArena)
     out << "arena: " << exec.arenaBytes() << " bytes\n";
   if (exec.function("init"))
@@ -334,6 +355,7 @@ std::optional<Failure> run(const Options &options, std::ostream &out) {
     trainOptions.steps = options.trainSteps;
     trainOptions.learningRate = options.learningRate;
     trainOptions.seed = exec.plan().seed();
+    trainOptions.group = group;
     auto print = [&out](int64_t step, float loss) {
       char line[64];
       std::snprintf(line, sizeof line, "step %lld loss %.9g\n", static_cast<long long>(step),
@@ -363,6 +385,9 @@ std::optional<Failure> run(const Options &options, std::ostream &out) {
   if (fitJob)
     if (nnc::Status s = trainer::runFit(exec, *fitJob, out); !s.ok())
       return Failure{s.message()};
+  // Every rank holds the same parameters and predictions; rank 0 writes them.
+  if (group && group->rank() != 0)
+    return std::nullopt;
   if (!options.dumpDir.empty())
     if (std::optional<Failure> failure = dumpParameters(exec, options.dumpDir))
       return failure;
@@ -428,6 +453,7 @@ std::string oneLine(std::string message) {
 
 int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostream &err) {
   std::optional<Failure> failure;
+  std::unique_ptr<Communicator> group;
   try {
     Options options;
     bool help = false;
@@ -436,8 +462,18 @@ int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostr
       out << kUsage << trainer::kFitUsage;
       return 0;
     }
+    // Under mpirun every rank runs this; rank 0 speaks for all of them.
+    if (!failure && !help && launchedByMpi()) {
+      nnc::StatusOr<std::unique_ptr<Communicator>> created =
+          createCommunicator("mpi", std::chrono::seconds(options.collectiveTimeout));
+      if (!created.ok())
+        failure = Failure{"mpi: " + created.status().message()};
+      else
+        group = std::move(*created);
+    }
+    std::ostream quiet(nullptr);
     if (!failure)
-      failure = run(options, out);
+      failure = run(options, group && group->rank() != 0 ? quiet : out, group.get());
   } catch (const std::bad_alloc &) {
     failure = Failure{"out of memory"};
   } catch (const std::exception &e) {
@@ -445,6 +481,11 @@ int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostr
   }
   if (!failure)
     return 0;
+  std::string rank = group && group->size() > 1 ? "rank " + std::to_string(group->rank()) +
+                                                       " of " + std::to_string(group->size())
+                                                 : "";
+  if (!rank.empty() && failure->message.rfind(rank, 0) != 0)
+    failure->message = rank + ": " + failure->message;
   err << "nnrun: error: " << oneLine(failure->message) << "\n";
   return 1;
 }

@@ -292,10 +292,6 @@ captureParameters(const Executor &executor, const std::string &prefix) {
 
 Status checkCheckpointFits(const Checkpoint &checkpoint, const nnc::Plan &plan,
                            const std::string &path) {
-  const std::string &planSha = plan.metadata().model_sha256();
-  if (checkpoint.modelSha256 != planSha)
-    return Status::error(path + ": the checkpoint is of another model (field 'model_sha256' is '" +
-                         checkpoint.modelSha256 + "', the plan's model is '" + planSha + "')");
   std::map<std::string, const HostTensor *> byName;
   for (const auto &[name, tensor] : checkpoint.tensors)
     byName[name] = &tensor;

@@ -1,8 +1,8 @@
 // Training checkpoints: everything a run needs to continue bit-identically — parameters and
 // optimizer state (the plan's parameter table), the best weights so far (early stopping), the
 // step, epoch and position within the epoch, the seed (which fixes the data order and dropout),
-// the schedule's plateau state — plus the plan's model_sha256, so a checkpoint of another model is
-// refused. Files are written atomically and verified on load.
+// the schedule's plateau state — plus the plan's model_sha256, so resuming with another model file
+// is noted. Files are written atomically and verified on load.
 //
 // Layout: the magic "NNCCKPT1", then records, then the FNV-1a 64 of all bytes before it:
 //   record = u32 name length, name, u64 payload length, payload, u64 FNV-1a 64 of the payload
@@ -60,8 +60,10 @@ nnc::StatusOr<Checkpoint> readCheckpoint(const std::string &path);
 /// The executor's parameter table (weights and optimizer state) as checkpoint tensors.
 nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>>
 captureParameters(const Executor &executor, const std::string &prefix = "");
-/// Ok if `checkpoint` belongs to this plan: same model_sha256 and every parameter present with
-/// its type. Errors name `path` and the field or tensor.
+/// Ok if `checkpoint` fits this plan: every parameter present with its type. The tensors are
+/// logical (unsharded), so a checkpoint fits the same model compiled for another batch size or
+/// data-parallel degree (whose model file, and model_sha256, differ). Errors name `path` and
+/// the tensor.
 nnc::Status checkCheckpointFits(const Checkpoint &checkpoint, const nnc::Plan &plan,
                                 const std::string &path);
 /// Writes the tensors named `prefix` + parameter name into the executor's parameters.

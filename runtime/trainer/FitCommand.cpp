@@ -2,6 +2,8 @@
 // TrainingSpec with the flags' overrides, and the checkpoint to resume, all checked up front.
 #include "runtime/trainer/FitCommand.h"
 
+#include "runtime/collective/Communicator.h"
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -242,8 +244,12 @@ Status checkFitOptions(const FitOptions &o) {
 }
 
 nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planPath,
-                                 const FitOptions &o, std::ostream &out) {
+                                 const FitOptions &o, std::ostream &out, Communicator *group) {
   FitJob job;
+  job.config.group = group;
+  int64_t ranks = group ? group->size() : 1;
+  if (ranks > 1 && !o.lrFind.empty())
+    return Status::error("--lr-find: runs on one process, not under mpirun");
   nnc::StatusOr<FitBinding> binding = bindFit(plan, planPath);
   if (!binding.ok())
     return binding.status();
@@ -278,8 +284,8 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
     schedule.kind = *o.schedule;
   if (o.lr)
     schedule.lr = *o.lr;
-  if (o.referenceBatch)  // Goyal et al.'s linear scaling rule
-    schedule.lr *= double(job.binding.batch) / double(*o.referenceBatch);
+  if (o.referenceBatch)  // Goyal et al.'s linear scaling rule, on the global batch
+    schedule.lr *= double(job.binding.batch * ranks) / double(*o.referenceBatch);
   if (o.warmupSteps)
     schedule.warmupSteps = *o.warmupSteps;
   if (o.minLr)
@@ -298,12 +304,12 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
   if (!splits.ok())
     return splits.status();
   job.data = std::move(*splits);
-  int64_t stepsPerEpoch = job.data.train.size() / job.binding.batch;
+  int64_t stepsPerEpoch = job.data.train.size() / (job.binding.batch * ranks);
   if (stepsPerEpoch < 1)
     return Status::error(job.data.train.featuresFile + ": the training split holds " +
                          std::to_string(job.data.train.size()) +
                          " examples, fewer than one batch of " +
-                         std::to_string(job.binding.batch));
+                         std::to_string(job.binding.batch * ranks));
   schedule.totalSteps = config.epochs * stepsPerEpoch;
   if (Status s = checkSchedule(schedule); !s.ok())
     return s;
@@ -324,6 +330,9 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
       return checkpoint.status();
     if (Status s = checkCheckpointFits(*checkpoint, plan, last); !s.ok())
       return s;
+    if (checkpoint->modelSha256 != plan.metadata().model_sha256())
+      out << "note: " << last << " was written for another model file (another batch size or "
+          << "data-parallel degree?); its parameters fit this plan\n";
     const TrainerState &state = checkpoint->state;
     if (state.seed != config.seed)
       return Status::error(last + ": field 'seed' is " + std::to_string(state.seed) +
@@ -339,7 +348,9 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
 
   const DataSplits &d = job.data;
   out << "fit: " << d.train.size() << " train, " << d.validation.size() << " validation, "
-      << d.test.size() << " test examples; batch " << job.binding.batch << ", " << stepsPerEpoch
+      << d.test.size() << " test examples; batch " << job.binding.batch
+      << (ranks > 1 ? " x " + std::to_string(ranks) + " ranks" : std::string()) << ", "
+      << stepsPerEpoch
       << " steps per epoch, " << config.epochs << " epochs; lr " << schedule.lr << " "
       << scheduleKindName(schedule.kind);
   if (schedule.warmupSteps > 0)
@@ -355,7 +366,9 @@ Status runFit(Executor &executor, const FitJob &job, std::ostream &out) {
     return monitor.status();
   if (!job.lrFind.empty())
     return findLr(executor, job.binding, job.data, job.config, job.lrFind, out);
-  return fit(executor, job.binding, job.data, job.config, job.resume, out, monitor->get());
+  bool reports = !job.config.group || job.config.group->rank() == 0;
+  return fit(executor, job.binding, job.data, job.config, job.resume, out,
+             reports ? monitor->get() : nullptr);
 }
 
 } // namespace nnrt::trainer

@@ -56,10 +56,13 @@ struct FitJob {
   std::string lrFind; // --lr-find's output prefix: run the range test instead of training
 };
 
+/// `group`: data parallelism over mpirun's ranks (null: one process); an epoch is then
+/// train / (batch x ranks) steps of every rank's batch together.
 nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planPath,
-                                 const FitOptions &options, std::ostream &out);
+                                 const FitOptions &options, std::ostream &out,
+                                 Communicator *group = nullptr);
 /// Opens the monitor's sinks (an unwritable --report or --metrics-jsonl fails here, before any
-/// step), then trains.
+/// step), then trains; under data parallelism rank 0 alone reports to them.
 nnc::Status runFit(Executor &executor, const FitJob &job, std::ostream &out);
 
 } // namespace nnrt::trainer

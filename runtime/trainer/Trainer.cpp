@@ -18,6 +18,7 @@
 #include "runtime/augment/LrFinder.h"
 
 #include "runtime/TrainLoop.h"
+#include "runtime/collective/Communicator.h"
 #include "runtime/monitor/ClassMetrics.h"
 #include "runtime/monitor/NonfiniteOrigin.h"
 #include "runtime/trainer/Batches.h"
@@ -117,6 +118,21 @@ monitor::EvalEvent evalEvent(const EvalResult &r, const char *split, int64_t ste
   return e;
 }
 
+/// Data parallelism: this rank's part of an epoch's `order`. Step s's global batch is rows
+/// [s * ranks * batch, (s + 1) * ranks * batch) of it and rank r takes the r-th `batch` rows, so
+/// the ranks together see exactly what one process with a batch of ranks x batch would.
+std::vector<int64_t> shardOrder(const std::vector<int64_t> &order, int64_t batch, int rank,
+                                int ranks) {
+  if (ranks == 1)
+    return order;
+  std::vector<int64_t> mine;
+  int64_t global = batch * ranks;
+  for (int64_t start = 0; start + global <= static_cast<int64_t>(order.size()); start += global)
+    mine.insert(mine.end(), order.begin() + start + rank * batch,
+                order.begin() + start + (rank + 1) * batch);
+  return mine;
+}
+
 /// A batch as train_step took it (augmented, soft labels) and its 1-based step number.
 struct Fed {
   Batch batch;
@@ -129,7 +145,11 @@ public:
       const FitConfig &config, std::ostream &out, monitor::Monitor *monitor)
       : exec_(executor), binding_(binding), data_(data), config_(config), out_(out),
         monitor_(monitor),
-        schedule_(config.schedule), stepsPerEpoch_(data.train.size() / binding.batch) {
+        schedule_(config.schedule), rank_(config.group ? config.group->rank() : 0),
+        ranks_(config.group ? config.group->size() : 1),
+        // Golden-ratio spacing keeps the ranks' dropout streams apart.
+        rngKey_(config.seed + static_cast<uint64_t>(rank_) * 0x9E3779B97F4A7C15ull),
+        stepsPerEpoch_(data.train.size() / (binding.batch * ranks_)) {
     evalSet_ = data.validation.size() ? &data.validation : data.test.size() ? &data.test : nullptr;
     evalName_ = data.validation.size() ? "val" : "test";
   }
@@ -157,7 +177,9 @@ public:
                              error.message());
     }
     while (!state_.finished && state_.epoch < config_.epochs) {
-      Prefetcher batches(data_.train, permutation(data_.train.size(), config_.seed, state_.epoch),
+      Prefetcher batches(data_.train,
+                         shardOrder(permutation(data_.train.size(), config_.seed, state_.epoch),
+                                    binding_.batch, rank_, ranks_),
                          binding_.batch, state_.batchInEpoch, stepsPerEpoch_);
       epochStart_ = std::chrono::steady_clock::now();
       // endEpoch moves state_ to the next epoch, which needs its own order and prefetcher.
@@ -261,7 +283,7 @@ private:
     Batch augmented;
     if (Status s = augment(batch, augmented); !s.ok())
       return s;
-    if (Status s = feedStep(exec_, binding_.train, augmented, lr, state_.step + 1, config_.seed);
+    if (Status s = feedStep(exec_, binding_.train, augmented, lr, state_.step + 1, rngKey_);
         !s.ok())
       return s;
     if (Status s = exec_.run(binding_.train.function); !s.ok())
@@ -272,6 +294,14 @@ private:
     if (Status s = applyIfDue(lr); !s.ok())
       return s;
     float value = loss->toFloats()[0];
+    if (ranks_ > 1) {  // the step's loss is the mean over every rank's batch
+      double sum = value;
+      if (Status s = config_.group->allReduceSum(
+              "the loss of step " + std::to_string(state_.step + 1), &sum, 1);
+          !s.ok())
+        return s;
+      value = static_cast<float>(sum / ranks_);
+    }
     monitor::StepEvent event;
     bool overflowed = false;  // fp16: the plan itself skipped this step
     if (binding_.train.lossScale) {
@@ -488,7 +518,7 @@ private:
       if (!weights.ok())
         return weights.status();
       best_ = std::move(*weights);
-      if (!config_.checkpointDir.empty()) {
+      if (!config_.checkpointDir.empty() && rank_ == 0) {
         Checkpoint best = snapshotOf({});
         for (const auto &[name, tensor] : best_)
           best.tensors.emplace_back(name.substr(5), tensor);  // drop "best/"
@@ -514,8 +544,9 @@ private:
     return checkpoint;
   }
 
+  /// Every rank holds the same parameters and state: rank 0 writes them for all.
   Status saveLast() {
-    if (config_.checkpointDir.empty())
+    if (config_.checkpointDir.empty() || rank_ != 0)
       return Status();
     nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>> weights =
         captureParameters(exec_);
@@ -556,6 +587,8 @@ private:
   std::ostream &out_;
   monitor::Monitor *monitor_;
   LrSchedule schedule_;
+  int rank_, ranks_;  // data parallelism: this process among the group's
+  uint64_t rngKey_;   // dropout's key: the seed, spread per rank
   int64_t stepsPerEpoch_;
   const Dataset *evalSet_ = nullptr;
   const char *evalName_ = "val";

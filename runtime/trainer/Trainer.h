@@ -16,6 +16,10 @@
 #include <optional>
 #include <ostream>
 
+namespace nnrt {
+class Communicator;
+} // namespace nnrt
+
 namespace nnrt::trainer {
 
 struct FitConfig {
@@ -36,6 +40,10 @@ struct FitConfig {
   ImageAugmentConfig imageAugment;
   TabularAugmentConfig tabularAugment;
   TextAugmentConfig textAugment;
+  // Data parallelism (not owned; null: one process). Step s takes the s-th run of ranks x batch
+  // examples of the epoch's order and rank r trains on its r-th batch of it; reported losses
+  // are means over the ranks, dropout is keyed per rank, and rank 0 alone writes checkpoints.
+  Communicator *group = nullptr;
 };
 
 /// Trains `executor`'s plan (already initialized) on data.train; `resume` (verified against the
