@@ -17,6 +17,7 @@
 #include "dialects/train/TrainDialect.h"
 
 #include "compiler/Passes.h"
+#include "compiler/plan/Flops.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/BitVector.h"
@@ -257,6 +258,7 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
       if (arg.use_empty() && find.getArgAttr(arg.getArgNumber(), "nn.input"))
         unused.set(arg.getArgNumber());
     (void)find.eraseArguments(unused);
+    find->setAttr("nnc.flops", b.getI64IntegerAttr(countFlops(find)));
   }
 };
 

@@ -73,6 +73,14 @@ struct AnomalyEvent {
   std::string message;  // one line, e.g. "overfitting since epoch 4: validation loss rising ..."
 };
 
+/// A language model's generated text (--sample-every): `prompt` from the data, then `text`,
+/// `length` tokens chosen by the model (greedily, or sampled at `temperature`).
+struct SampleEvent {
+  int64_t step = 0, epoch = 0;
+  std::string prompt, text;
+  double temperature = 0;
+};
+
 const char *anomalyKindName(AnomalyEvent::Kind kind);
 
 /// A sink. Every method may fail (a file that cannot be written); the trainer stops on an error.
@@ -83,6 +91,7 @@ public:
   virtual nnc::Status onEvalEnd(const EvalEvent &) { return nnc::Status(); }
   virtual nnc::Status onEpochEnd(const EpochEvent &) { return nnc::Status(); }
   virtual nnc::Status onAnomaly(const AnomalyEvent &) { return nnc::Status(); }
+  virtual nnc::Status onSample(const SampleEvent &) { return nnc::Status(); }
   /// The run is over (finished, stopped early, or failed): flush and close.
   virtual nnc::Status onRunEnd() { return nnc::Status(); }
 };

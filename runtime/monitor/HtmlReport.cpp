@@ -287,6 +287,13 @@ Status HtmlReport::onAnomaly(const AnomalyEvent &e) {
   return Status();
 }
 
+Status HtmlReport::onSample(const SampleEvent &event) {
+  samples_.push_back(event);
+  if (samples_.size() > kMaxSamples)
+    samples_.erase(samples_.begin());
+  return write();
+}
+
 Status HtmlReport::onRunEnd() {
   finished_ = true;
   return write();
@@ -332,6 +339,15 @@ std::string HtmlReport::render() const {
   if (!lossScale_.x.empty())
     html += linePlot("loss-scale", "fp16 loss scale", {lossScale_});
   html += "</div>\n";
+  if (!samples_.empty()) {
+    html += "<section id=\"samples\"><h2>Generated samples</h2><table><tr><th>step</th>"
+            "<th>prompt | generated</th></tr>";
+    for (const SampleEvent &sample : samples_)
+      html += "<tr class=\"sample\"><td>" + std::to_string(sample.step) +
+              "</td><td style=\"white-space:pre-wrap;font-family:monospace\"><b>" +
+              escape(sample.prompt) + "</b>|" + escape(sample.text) + "</td></tr>";
+    html += "</table></section>\n";
+  }
   if (lastEval_)
     html += evaluation(*lastEval_);
   if (testEval_)

@@ -3,7 +3,8 @@
 // at every evaluation, epoch end and at the end of the run, so a browser can reload it while the
 // job trains. Plots: train/validation loss, validation accuracy, learning rate, gradient norm and
 // loss scale (when the plan has them); then the last evaluation's confusion-matrix heatmap,
-// per-class table and gallery of its most confident mistakes, and the diagnostics.
+// per-class table and gallery of its most confident mistakes, the diagnostics, and a language
+// model's generated samples.
 #pragma once
 
 #include "runtime/monitor/Hooks.h"
@@ -35,6 +36,7 @@ public:
   nnc::Status onEvalEnd(const EvalEvent &event) override;
   nnc::Status onEpochEnd(const EpochEvent &event) override;
   nnc::Status onAnomaly(const AnomalyEvent &event) override;
+  nnc::Status onSample(const SampleEvent &event) override;
   nnc::Status onRunEnd() override;
 
   /// The page as it stands.
@@ -54,6 +56,8 @@ private:
   std::optional<StepEvent> lastStep_;
   std::optional<EvalEvent> lastEval_, testEval_;
   std::vector<AnomalyEvent> anomalies_;
+  std::vector<SampleEvent> samples_;  // the last kMaxSamples generated samples
+  static constexpr size_t kMaxSamples = 50;
   int64_t spikes_ = 0, skipped_ = 0;
   bool finished_ = false;
 };

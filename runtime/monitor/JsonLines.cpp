@@ -82,6 +82,7 @@ public:
   Status onEvalEnd(const EvalEvent &e) override { return line(toJson(e), true); }
   Status onEpochEnd(const EpochEvent &e) override { return line(toJson(e), true); }
   Status onAnomaly(const AnomalyEvent &e) override { return line(toJson(e), true); }
+  Status onSample(const SampleEvent &e) override { return line(toJson(e), true); }
   Status onRunEnd() override {
     if (!file_)
       return Status();
@@ -165,6 +166,12 @@ std::string toJson(const AnomalyEvent &e) {
   Object o("anomaly");
   o.add("kind", quoted(anomalyKindName(e.kind))).integer("step", e.step);
   return o.integer("epoch", e.epoch).add("message", quoted(e.message)).str();
+}
+
+std::string toJson(const SampleEvent &e) {
+  Object o("sample");
+  o.integer("step", e.step).integer("epoch", e.epoch).num("temperature", e.temperature);
+  return o.add("prompt", quoted(e.prompt)).add("text", quoted(e.text)).str();
 }
 
 nnc::StatusOr<std::unique_ptr<Hook>> openJsonLines(const std::string &path) {

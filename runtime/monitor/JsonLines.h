@@ -17,5 +17,6 @@ std::string toJson(const StepEvent &event);
 std::string toJson(const EvalEvent &event);
 std::string toJson(const EpochEvent &event);
 std::string toJson(const AnomalyEvent &event);
+std::string toJson(const SampleEvent &event);
 
 } // namespace nnrt::monitor

@@ -57,6 +57,10 @@ Status Monitor::anomaly(const AnomalyEvent &event) {
   return fanOut(sinks_, event, &Hook::onAnomaly);
 }
 
+Status Monitor::sample(const SampleEvent &event) {
+  return fanOut(sinks_, event, &Hook::onSample);
+}
+
 Status Monitor::runEnd() {
   Status first;
   for (auto &sink : sinks_)  // close every sink, report the first failure

@@ -36,6 +36,7 @@ public:
   /// Runs the epoch diagnosis first, so its warning precedes the epoch's own line.
   nnc::Status epochEnd(const EpochEvent &event);
   nnc::Status anomaly(const AnomalyEvent &event);
+  nnc::Status sample(const SampleEvent &event);
   nnc::Status runEnd();
 
 private:

@@ -84,6 +84,20 @@ Status ProgressSink::onAnomaly(const AnomalyEvent &event) {
   return Status();
 }
 
+Status ProgressSink::onSample(const SampleEvent &event) {
+  clearBar();
+  // One line: the prompt, a bar, the generated text, with newlines and tabs shown as escapes.
+  auto printable = [](const std::string &text) {
+    std::string shown;
+    for (char c : text)
+      shown += c == '\n' ? "\\n" : c == '\t' ? "\\t" : std::string(1, c);
+    return shown;
+  };
+  out_ << "sample at step " << event.step << ": " << printable(event.prompt) << "|"
+       << printable(event.text) << "\n";
+  return Status();
+}
+
 Status ProgressSink::onRunEnd() {
   clearBar();
   return Status();

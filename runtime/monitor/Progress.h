@@ -1,5 +1,6 @@
 // The terminal sink: a progress bar redrawn in place (epoch, %, ETA, loss, LR) when the output
-// is a terminal, periodic plain lines on request, and "warning: ..." lines for every anomaly.
+// is a terminal, periodic plain lines on request, "warning: ..." lines for every anomaly and
+// "sample at step S: ..." lines for a language model's generated text.
 // The trainer's own per-epoch lines stay as they are; the bar is cleared before each.
 #pragma once
 
@@ -20,6 +21,7 @@ public:
   nnc::Status onEvalEnd(const EvalEvent &event) override;
   nnc::Status onEpochEnd(const EpochEvent &event) override;
   nnc::Status onAnomaly(const AnomalyEvent &event) override;
+  nnc::Status onSample(const SampleEvent &event) override;
   nnc::Status onRunEnd() override;
 
   /// "epoch 2/5 [#########...........]  45%  ETA 1:05  loss 0.4321  lr 0.001"

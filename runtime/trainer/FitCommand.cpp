@@ -40,6 +40,11 @@ const char *const kFitUsage = R"(training (--fit; unset values come from the pla
   --checkpoint-every N    ... every N steps (always at the end)
   --resume                continue from DIR/last.ckpt when it exists (bit-identically)
   --log-steps             print "step S epoch E lr R loss L" for every step
+  --sample-every N        language models: every N steps, continue a prompt from the data
+                          with predict and show the text (progress, JSON lines, report)
+  --sample-length L       ... tokens generated per sample (default 64)
+  --sample-temperature T  ... 0 (default): the most likely token; T > 0: sampled from
+                          softmax(logits / T), reproducibly for a --seed
   --skip-nonfinite        go on after a step whose loss or gradients are NaN or infinite (the
                           plan keeps every parameter and names the node where the value
                           started) instead of stopping
@@ -151,6 +156,24 @@ nnc::StatusOr<bool> parseFitFlag(const std::string &flag,
     }
   } else if (flag == "--lr-find") {
     s = text(o.lrFind);
+  } else if (flag == "--sample-every") {
+    std::optional<int64_t> every;
+    s = count(every, 1);
+    if (s.ok())
+      o.sample.every = *every;
+  } else if (flag == "--sample-length") {
+    std::optional<int64_t> length;
+    s = count(length, 1);
+    if (s.ok())
+      o.sample.length = *length;
+  } else if (flag == "--sample-temperature") {
+    std::optional<double> t;
+    s = number(t);
+    if (s.ok() && !(*t >= 0))
+      s = Status::error("--sample-temperature: expects a temperature >= 0 (0: greedy), got " +
+                        std::to_string(*t));
+    if (s.ok())
+      o.sample.temperature = *t;
   } else if (flag == "--progress") {
     s = text(o.monitor.progress);
     if (s.ok() && o.monitor.progress != "auto" && o.monitor.progress != "bar" &&
@@ -240,6 +263,9 @@ Status checkFitOptions(const FitOptions &o) {
     return Status::error("--resume needs --checkpoint-dir DIR");
   if (o.checkpointEvery > 0 && o.checkpointDir.empty())
     return Status::error("--checkpoint-every needs --checkpoint-dir DIR");
+  for (const std::string &flag : o.given)
+    if ((flag == "--sample-length" || flag == "--sample-temperature") && o.sample.every == 0)
+      return Status::error(flag + " needs --sample-every N");
   return Status();
 }
 
@@ -346,6 +372,13 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
     out << "no checkpoint at " << last << "; starting from the beginning\n";
   }
 
+  if (o.sample.every > 0) {
+    nnc::StatusOr<TextSampler> sampler = TextSampler::create(plan, planPath, job.data, o.sample);
+    if (!sampler.ok())
+      return sampler.status();
+    job.sampler = std::move(*sampler);
+  }
+
   const DataSplits &d = job.data;
   out << "fit: " << d.train.size() << " train, " << d.validation.size() << " validation, "
       << d.test.size() << " test examples; batch " << job.binding.batch
@@ -367,7 +400,9 @@ Status runFit(Executor &executor, const FitJob &job, std::ostream &out) {
   if (!job.lrFind.empty())
     return findLr(executor, job.binding, job.data, job.config, job.lrFind, out);
   bool reports = !job.config.group || job.config.group->rank() == 0;
-  return fit(executor, job.binding, job.data, job.config, job.resume, out,
+  FitConfig config = job.config;
+  config.sampler = reports && job.sampler ? &*job.sampler : nullptr;
+  return fit(executor, job.binding, job.data, config, job.resume, out,
              reports ? monitor->get() : nullptr);
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "runtime/Executor.h"
+#include "runtime/trainer/Sampler.h"
 #include "runtime/trainer/Trainer.h"
 
 #include <functional>
@@ -32,6 +33,7 @@ struct FitOptions {
   } augment;                          // --augment-*, --feature-noise, --mask-tokens
   std::optional<int64_t> augmentCrop;
   std::string lrFind;               // --lr-find PREFIX
+  SampleConfig sample;              // --sample-every, --sample-length, --sample-temperature
   std::vector<std::string> given;  // the flags seen, to refuse them without --fit
 };
 
@@ -54,6 +56,7 @@ struct FitJob {
   monitor::MonitorOptions monitor;
   std::string title;  // the report's: the plan's file name
   std::string lrFind; // --lr-find's output prefix: run the range test instead of training
+  std::optional<TextSampler> sampler;  // --sample-every: a language model's generated text
 };
 
 /// `group`: data parallelism over mpirun's ranks (null: one process); an epoch is then

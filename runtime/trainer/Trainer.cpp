@@ -369,7 +369,21 @@ private:
       residentBytes_ = monitor::residentBytes();
     event.residentBytes = residentBytes_;
     event.wallTime = monitor::wallTime();
-    return monitor_->stepEnd(event);
+    if (Status s = monitor_->stepEnd(event); !s.ok())
+      return s;
+    return sampleIfDue();
+  }
+
+  /// --sample-every: a language model's generated text after every N-th step.
+  Status sampleIfDue() {
+    const TextSampler *sampler = config_.sampler;
+    if (!sampler || state_.step % sampler->config().every != 0)
+      return Status();
+    nnc::StatusOr<monitor::SampleEvent> sample =
+        sampler->generate(exec_, state_.step, state_.epoch + 1, config_.seed);
+    if (!sample.ok())
+      return inPlan(sample.status());
+    return monitor_->sample(*sample);
   }
 
   /// The plan skipped the update just run (its loss or a gradient was not finite; every
@@ -385,7 +399,7 @@ private:
       HostTensor number(nnc::F32, {}), key(nnc::I64, {});
       float stepNumber = float(f.step);
       std::memcpy(number.data.data(), &stepNumber, sizeof stepNumber);
-      std::memcpy(key.data.data(), &config_.seed, sizeof config_.seed);
+      std::memcpy(key.data.data(), &rngKey_, sizeof rngKey_);  // as feedStep keyed dropout
       auto input = [&](const std::string &name) -> const HostTensor * {
         if (name == train.features.name())
           return &f.batch.features;

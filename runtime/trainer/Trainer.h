@@ -12,6 +12,7 @@
 #include "runtime/trainer/Checkpoint.h"
 #include "runtime/trainer/Dataset.h"
 #include "runtime/trainer/LrSchedule.h"
+#include "runtime/trainer/Sampler.h"
 
 #include <optional>
 #include <ostream>
@@ -40,6 +41,8 @@ struct FitConfig {
   ImageAugmentConfig imageAugment;
   TabularAugmentConfig tabularAugment;
   TextAugmentConfig textAugment;
+  // --sample-every: a language model's generated text every N steps (shown by the monitor).
+  const TextSampler *sampler = nullptr;
   // Data parallelism (not owned; null: one process). Step s takes the s-th run of ranks x batch
   // examples of the epoch's order and rank r trains on its r-th batch of it; reported losses
   // are means over the ranks, dropout is keyed per rank, and rank 0 alone writes checkpoints.
