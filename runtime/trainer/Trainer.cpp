@@ -137,6 +137,7 @@ std::vector<int64_t> shardOrder(const std::vector<int64_t> &order, int64_t batch
 struct Fed {
   Batch batch;
   int64_t step = 0;
+  float loss = 0;
 };
 
 class Run {
@@ -321,7 +322,7 @@ private:
     }
     if (guarded) {
       // The micro-batches of this update, in case find_nonfinite must look at them.
-      fed_.push_back({std::move(augmented), state_.step + 1});
+      fed_.push_back({std::move(augmented), state_.step + 1, value});
       if (!binding_.train.apply || (state_.step + 1) % binding_.train.apply->steps == 0) {
         nnc::StatusOr<bool> skipped = updateWasSkipped(exec_, *binding_.train.updateSkipped);
         if (!skipped.ok())
@@ -414,7 +415,7 @@ private:
       if (!found.ok())
         return found.status();
       if (*found)
-        origin = **found, at = f.step;
+        origin = **found, at = f.step, loss = f.loss;  // that micro-batch's
     }
     std::string message = "non-finite value at step " + std::to_string(at) + " (epoch " +
                           std::to_string(state_.epoch + 1) + "): ";
