@@ -167,5 +167,22 @@ TEST(MonitorReportTest, ProgressLine) {
   EXPECT_EQ(out.str(), "warning: underfitting: x\n");
 }
 
+TEST(MonitorReportTest, SampleInEverySink) {
+  SampleEvent sample{12, 2, "to be\n", "or <not>", 0.5};
+  EXPECT_EQ(toJson(sample), "{\"event\":\"sample\",\"step\":12,\"epoch\":2,\"temperature\":0.5,"
+                            "\"prompt\":\"to be\\u000a\",\"text\":\"or <not>\"}");
+  std::ostringstream out;  // shown in every progress mode, on one line
+  ProgressSink sink(out, ProgressMode::None);
+  ASSERT_TRUE(sink.onSample(sample).ok());
+  EXPECT_EQ(out.str(), "sample at step 12: to be\\n|or <not>\n");
+  std::string path = ::testing::TempDir() + "/sample_report.html";
+  HtmlReport report(path, "gpt.plan");
+  ASSERT_TRUE(report.onSample(sample).ok());
+  std::string html = report.render();
+  EXPECT_NE(html.find("<section id=\"samples\">"), std::string::npos);
+  EXPECT_NE(html.find("<b>to be\n</b>|or &lt;not&gt;</td>"), std::string::npos) << html;
+  std::filesystem::remove(path);
+}
+
 } // namespace
 } // namespace nnrt::monitor
