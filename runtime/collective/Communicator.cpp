@@ -3,6 +3,8 @@
 
 #include "runtime/collective/MpiCommunicator.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 
 namespace nnrt {
@@ -28,6 +30,33 @@ nnc::StatusOr<std::unique_ptr<Communicator>> createCommunicator(std::string_view
 
 bool launchedByMpi() {
   return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMI_SIZE") != nullptr;
+}
+
+double CollectiveStats::hiddenFraction() const {
+  if (communicating.count() <= 0)
+    return 0;
+  double exposed = double(blocked.count()) / double(communicating.count());
+  return std::clamp(1 - exposed, 0.0, 1.0);
+}
+
+nnc::StatusOr<std::string> summarizeCollectiveStats(Communicator &communicator) {
+  CollectiveStats mine = communicator.stats();
+  double sums[3] = {double(mine.allReduces), double(mine.communicating.count()),
+                    double(mine.blocked.count())};
+  if (nnc::Status s = communicator.allReduceSum("the collective statistics", sums, 3); !s.ok())
+    return s;
+  CollectiveStats all;
+  all.allReduces = int64_t(sums[0]);
+  all.communicating = std::chrono::nanoseconds(int64_t(sums[1]));
+  all.blocked = std::chrono::nanoseconds(int64_t(sums[2]));
+  double ranks = communicator.size();
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "collectives: %lld all-reduces per rank, %.1f ms communicating, %.1f ms blocked "
+                "in wait (mean per rank), %.1f%% hidden behind compute",
+                static_cast<long long>(sums[0] / ranks), sums[1] / ranks * 1e-6,
+                sums[2] / ranks * 1e-6, 100 * all.hiddenFraction());
+  return std::string(line);
 }
 
 } // namespace nnrt

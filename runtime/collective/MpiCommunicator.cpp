@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <errno.h>
 #include <mutex>
 #include <sched.h>
@@ -64,7 +65,7 @@ std::string describeMpiError(const char *call, int code) {
 
 namespace {
 
-enum class Kind : int32_t { Mean = 1, Sum = 2, Barrier = 3 };
+enum class Kind : int32_t { Mean = 1, Sum = 2, Barrier = 3, Send = 4, Recv = 5 };
 
 const char *kindName(Kind kind) {
   switch (kind) {
@@ -74,6 +75,10 @@ const char *kindName(Kind kind) {
     return "metric sum";
   case Kind::Barrier:
     return "barrier";
+  case Kind::Send:
+    return "send";
+  case Kind::Recv:
+    return "receive";
   }
   return "collective";
 }
@@ -90,9 +95,15 @@ struct Job {
   float *floats = nullptr;
   double *doubles = nullptr;
   int64_t count = 0;
+  // Send and Recv: the other rank; a send's message (P2pHeader, then the bytes); where a
+  // receive's bytes go (`count` of them).
+  int peer = -1;
+  std::vector<char> message;
+  void *into = nullptr;
   // Written by the communicator's thread under State::mutex.
   bool done = false;
   nnc::Status status;
+  Clock::time_point begun, finished; // on the communicator's thread, for CollectiveStats
 };
 
 /// What every rank contributes to a collective's check: enough to compare it and to name it.
@@ -104,6 +115,17 @@ struct Agreement {
   char tag[100];    // NUL-terminated
 };
 static_assert(sizeof(Agreement) == 128, "Agreement travels as raw bytes");
+
+/// What precedes a point-to-point message's bytes: its number on the (sender, receiver) channel
+/// and its tag, which the receiver compares with what it expects.
+struct P2pHeader {
+  int64_t sequence;
+  int64_t bytes;
+  uint64_t tagHash;
+  char tag[104]; // NUL-terminated
+};
+static_assert(sizeof(P2pHeader) == 128, "P2pHeader travels as raw bytes");
+constexpr int kP2pTag = 7; // the MPI tag of every pipeline message: the header tells them apart
 
 uint64_t fnv1a(std::string_view text) {
   uint64_t hash = 14695981039346656037ull;
@@ -230,6 +252,13 @@ private:
       nnc::Status failure;
       {
         std::unique_lock<std::mutex> lock(s_->mutex);
+        // Sends in flight make progress only inside MPI calls: test them while idle.
+        while (!s_->stopping && s_->queue.empty() && !sends_.empty()) {
+          lock.unlock();
+          (void)testSends();
+          lock.lock();
+          s_->changed.wait_for(lock, std::chrono::microseconds(200));
+        }
         s_->changed.wait(lock, [&] { return s_->stopping || !s_->queue.empty(); });
         if (s_->queue.empty())
           return;
@@ -239,9 +268,12 @@ private:
         s_->busy = job.get();
         s_->busySince = Clock::now();
       }
-      nnc::Status status = failure.ok() ? run(*job) : failure;
+      job->begun = s_->busySince;
+      nnc::Status status = failure.ok() ? run(job) : failure;
+      Clock::time_point finished = Clock::now();
       {
         std::lock_guard<std::mutex> lock(s_->mutex);
+        job->finished = finished;
         job->done = true;
         job->status = status;
         if (!status.ok() && s_->failure.ok())
@@ -275,10 +307,21 @@ private:
     s_->changed.notify_all();
   }
 
-  nnc::Status run(const Job &job) {
+  nnc::Status run(const std::shared_ptr<Job> &shared) {
+    const Job &job = *shared;
     std::string what = describe(job.kind, job.sequence, job.tag);
     setTerminationNote(s_->rank, s_->size, "while in " + what);
     Clock::time_point deadline = Clock::now() + s_->timeout;
+    if (job.kind == Kind::Send || job.kind == Kind::Recv) {
+      nnc::Status status = job.kind == Kind::Send ? startSend(shared) : receive(job, deadline);
+      if (!status.ok())
+        return nnc::Status::error(s_->prefix() + what + status.message());
+      setTerminationNote(s_->rank, s_->size, "between collectives (the last: " + what + ")");
+      return status;
+    }
+    // A collective follows the sends before it: every rank's earlier messages are on their way.
+    if (nnc::Status status = finishSends(deadline); !status.ok())
+      return nnc::Status::error(s_->prefix() + what + status.message());
     auto fail = [&](const std::string &message) {
       return nnc::Status::error(s_->prefix() + what + message);
     };
@@ -355,6 +398,91 @@ private:
     });
   }
 
+  /// Posts a send and keeps it, with its message, until MPI is done with it.
+  nnc::Status startSend(const std::shared_ptr<Job> &job) {
+    MPI_Request request;
+    if (int code = MPI_Isend(job->message.data(), int(job->message.size()), MPI_BYTE, job->peer,
+                             kP2pTag, s_->comm, &request);
+        code != MPI_SUCCESS)
+      return nnc::Status::error(" to rank " + std::to_string(job->peer) + ": " +
+                                describeMpiError("MPI_Isend", code));
+    sends_.push_back({job, request});
+    return testSends();
+  }
+
+  /// Forgets the sends MPI has finished with.
+  nnc::Status testSends() {
+    for (size_t i = 0; i < sends_.size();) {
+      int flag = 0;
+      if (int code = MPI_Test(&sends_[i].second, &flag, MPI_STATUS_IGNORE); code != MPI_SUCCESS)
+        return nnc::Status::error(": " + describeMpiError("MPI_Test", code));
+      if (flag)
+        sends_.erase(sends_.begin() + long(i));
+      else
+        ++i;
+    }
+    return nnc::Status();
+  }
+
+  nnc::Status finishSends(Clock::time_point deadline) {
+    nnc::StatusOr<bool> done = pollUntil(deadline, [&]() -> nnc::StatusOr<bool> {
+      if (nnc::Status status = testSends(); !status.ok())
+        return status;
+      return sends_.empty();
+    });
+    if (!done.ok())
+      return done.status();
+    if (!*done)
+      return nnc::Status::error(": earlier sends were not received within " +
+                                std::to_string(s_->timeout.count()) +
+                                " s (a peer died or diverged)");
+    return nnc::Status();
+  }
+
+  /// The next message from job.peer, checked against what this rank expects.
+  nnc::Status receive(const Job &job, Clock::time_point deadline) {
+    std::vector<char> message(sizeof(P2pHeader) + size_t(job.count));
+    MPI_Request request;
+    if (int code = MPI_Irecv(message.data(), int(message.size()), MPI_BYTE, job.peer, kP2pTag,
+                             s_->comm, &request);
+        code != MPI_SUCCESS)
+      return nnc::Status::error(" from rank " + std::to_string(job.peer) + ": " +
+                                describeMpiError("MPI_Irecv", code));
+    MPI_Status status;
+    nnc::StatusOr<bool> done = pollUntil(deadline, [&]() -> nnc::StatusOr<bool> {
+      if (nnc::Status sent = testSends(); !sent.ok())
+        return sent;
+      int flag = 0;
+      if (int code = MPI_Test(&request, &flag, &status); code != MPI_SUCCESS)
+        return nnc::Status::error(describeMpiError("MPI_Test", code));
+      return flag != 0;
+    });
+    if (!done.ok())
+      return nnc::Status::error(" from rank " + std::to_string(job.peer) + ": " +
+                                done.status().message());
+    if (!*done)
+      return nnc::Status::error(" from rank " + std::to_string(job.peer) + " got nothing within " +
+                                std::to_string(s_->timeout.count()) +
+                                " s (a peer died or diverged)");
+    int received = 0;
+    MPI_Get_count(&status, MPI_BYTE, &received);
+    P2pHeader header = {};
+    if (size_t(received) >= sizeof header)
+      std::memcpy(&header, message.data(), sizeof header);
+    std::string theirs(header.tag, strnlen(header.tag, sizeof header.tag));
+    if (size_t(received) < sizeof header || header.sequence != job.sequence ||
+        header.tagHash != fnv1a(job.tag))
+      return nnc::Status::error(" from rank " + std::to_string(job.peer) + " got " +
+                                describe(Kind::Send, header.sequence, theirs) +
+                                " instead (the ranks diverged)");
+    if (header.bytes != job.count || size_t(received) != message.size())
+      return nnc::Status::error(" from rank " + std::to_string(job.peer) + " got " +
+                                std::to_string(header.bytes) + " bytes, expected " +
+                                std::to_string(job.count));
+    std::memcpy(job.into, message.data() + sizeof header, size_t(job.count));
+    return nnc::Status();
+  }
+
   /// The sum over the ranks in place, in pieces that MPI's int counts can hold, then / size.
   nnc::Status hostMean(const Job &job) {
     constexpr int64_t kPiece = int64_t(1) << 30;
@@ -377,6 +505,7 @@ private:
   std::shared_ptr<State> s_;
   bool mpiInitialized_ = false;
   bool sigtermInstalled_ = false;
+  std::vector<std::pair<std::shared_ptr<Job>, MPI_Request>> sends_; // posted, not yet done
 };
 
 class MpiCommunicator final : public Communicator {
@@ -431,8 +560,17 @@ public:
       return nnc::Status::error("wait() without a started all-reduce");
     std::shared_ptr<Job> job = std::move(started_.front());
     started_.pop_front();
-    return waitFor(*job);
+    Clock::time_point entered = Clock::now();
+    nnc::Status status = waitFor(*job);
+    stats_.blocked += Clock::now() - entered;
+    if (status.ok()) { // done: the thread wrote begun and finished before it said so
+      ++stats_.allReduces;
+      stats_.communicating += job->finished - job->begun;
+    }
+    return status;
   }
+
+  CollectiveStats stats() const override { return stats_; }
 
   nnc::Status allReduceSum(std::string_view tag, double *values, int count) override {
     if (count < 0 || (count > 0 && !values))
@@ -453,7 +591,58 @@ public:
     return waitFor(*job);
   }
 
+  nnc::Status send(int peer, std::string_view tag, const void *data, int64_t bytes) override {
+    if (nnc::Status status = checkPeer(peer, "send of", tag, data, bytes); !status.ok())
+      return status;
+    auto job = makePointToPoint(Kind::Send, peer, tag, bytes, ++sent_[peer]);
+    P2pHeader header = {};
+    header.sequence = job->sequence;
+    header.bytes = bytes;
+    header.tagHash = fnv1a(tag);
+    std::strncpy(header.tag, job->tag.c_str(), sizeof header.tag - 1);
+    job->message.resize(sizeof header + size_t(bytes));
+    std::memcpy(job->message.data(), &header, sizeof header);
+    if (bytes > 0)
+      std::memcpy(job->message.data() + sizeof header, data, size_t(bytes));
+    return enqueue(std::move(job)); // the thread posts it; a failure shows at a later call
+  }
+
+  nnc::Status recv(int peer, std::string_view tag, void *data, int64_t bytes) override {
+    if (nnc::Status status = checkPeer(peer, "receive of", tag, data, bytes); !status.ok())
+      return status;
+    auto job = makePointToPoint(Kind::Recv, peer, tag, bytes, ++received_[peer]);
+    job->into = data;
+    if (nnc::Status status = enqueue(job); !status.ok())
+      return status;
+    return waitFor(*job);
+  }
+
 private:
+  nnc::Status checkPeer(int peer, const char *what, std::string_view tag, const void *data,
+                        int64_t bytes) const {
+    if (peer < 0 || peer >= s_->size || peer == s_->rank)
+      return nnc::Status::error(s_->prefix() + what + " " + std::string(tag) + ": rank " +
+                                std::to_string(peer) + " is not another rank of " +
+                                std::to_string(s_->size));
+    if (bytes < 0 || bytes > INT32_MAX - int64_t(sizeof(P2pHeader)) || (bytes > 0 && !data))
+      return nnc::Status::error(s_->prefix() + what + " " + std::string(tag) + ": " +
+                                std::to_string(bytes) + " bytes");
+    return nnc::Status();
+  }
+
+  /// Messages are numbered per (this rank, peer) channel, apart from the collectives' numbers,
+  /// which every rank must share.
+  std::shared_ptr<Job> makePointToPoint(Kind kind, int peer, std::string_view tag, int64_t bytes,
+                                        int64_t sequence) {
+    auto job = std::make_shared<Job>();
+    job->kind = kind;
+    job->sequence = sequence;
+    job->tag = std::string(tag);
+    job->count = bytes;
+    job->peer = peer;
+    return job;
+  }
+
   std::shared_ptr<Job> makeJob(Kind kind, std::string_view tag, int64_t count) {
     auto job = std::make_shared<Job>();
     job->kind = kind;
@@ -496,6 +685,8 @@ private:
   std::thread thread_;
   int64_t sequence_ = 0;
   std::deque<std::shared_ptr<Job>> started_; // by startAllReduceMean, for wait()
+  std::map<int, int64_t> sent_, received_;    // point-to-point messages per peer
+  CollectiveStats stats_;                     // the calling thread's, like started_
 };
 
 } // namespace

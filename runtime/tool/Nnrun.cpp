@@ -61,6 +61,9 @@ options:
   --collective-timeout S  data parallelism (mpirun -np N nnrun ...; a plan compiled with
                           --data-parallel): a collective that gets no answer within S seconds
                           (default 60) ends every rank with a message naming it
+  --collective-stats      under mpirun, print one line at the end: the all-reduces per rank,
+                          the time spent communicating and blocked waiting for them (mean per
+                          rank), and the fraction hidden behind compute
   -h, --help              show this help
 
 )";
@@ -70,6 +73,7 @@ struct Options {
   int timedRuns = 0;
   int collectiveTimeout = 60;  // seconds
   bool printArena = false;
+  bool collectiveStats = false;
   // --train; the flags below it only make sense with it, so parseArgs remembers which were given.
   int64_t trainSteps = 0;
   std::string features, labels;
@@ -180,6 +184,10 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
       if (!failure && order != "sequential")
         failure = Failure{arg + ": unknown order '" + order + "' (available: sequential)"};
       options.trainFlags.push_back(arg);
+    } else if (arg == "--collective-stats") {
+      if (hasInlineValue)
+        failure = Failure{arg + ": takes no value"};
+      options.collectiveStats = true;
     } else if (arg == "--print-arena") {
       if (hasInlineValue)
         failure = Failure{arg + ": takes no value"};
@@ -471,9 +479,18 @@ int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostr
       else
         group = std::move(*created);
     }
+    if (!failure && !help && options.collectiveStats && !group)
+      failure = Failure{"--collective-stats: measures data parallelism, under mpirun"};
     std::ostream quiet(nullptr);
     if (!failure)
       failure = run(options, group && group->rank() != 0 ? quiet : out, group.get());
+    if (!failure && options.collectiveStats) {
+      nnc::StatusOr<std::string> line = summarizeCollectiveStats(*group);
+      if (!line.ok())
+        failure = Failure{line.status().message()};
+      else if (group->rank() == 0)
+        out << *line << "\n";
+    }
   } catch (const std::bad_alloc &) {
     failure = Failure{"out of memory"};
   } catch (const std::exception &e) {

@@ -65,6 +65,21 @@ TEST(CollectiveTest, LaunchedByMpiReadsTheLauncherEnvironment) {
   unsetenv("PMI_SIZE");
 }
 
+// hidden = 1 - blocked / communicating, clamped: waking the waiting thread can make blocked a
+// little longer than the communication itself.
+TEST(CollectiveTest, HiddenFraction) {
+  using std::chrono::milliseconds;
+  CollectiveStats stats;
+  EXPECT_EQ(stats.hiddenFraction(), 0.0);
+  stats.communicating = milliseconds(40);
+  stats.blocked = milliseconds(10);
+  EXPECT_DOUBLE_EQ(stats.hiddenFraction(), 0.75);
+  stats.blocked = milliseconds(0);
+  EXPECT_DOUBLE_EQ(stats.hiddenFraction(), 1.0);
+  stats.blocked = milliseconds(41);
+  EXPECT_DOUBLE_EQ(stats.hiddenFraction(), 0.0);
+}
+
 struct JobResult {
   int exitCode = -1;
   std::string output; // stdout and stderr of mpirun and both ranks
