@@ -75,6 +75,7 @@ nnc::StatusOr<std::string> explainSkip(Executor &executor, const TrainBinding &b
   int64_t rankKey =
       static_cast<int64_t>(options.seed + static_cast<uint64_t>(rank) * 0x9E3779B97F4A7C15ull);
   std::memcpy(key.data.data(), &rankKey, sizeof rankKey);
+  std::optional<RankedOrigin> origin;  // step: the micro-batch within the update
   for (int64_t j = 0; binding.probe && j < micro; ++j) {
     int64_t index = step * micro + j;
     int64_t batch = (index * ranks + rank) % binding.batches;
@@ -93,16 +94,28 @@ nnc::StatusOr<std::string> explainSkip(Executor &executor, const TrainBinding &b
         return &number;
       return name == kRngKeyInput ? &key : nullptr;
     };
-    nnc::StatusOr<std::optional<NonfiniteOrigin>> origin =
+    nnc::StatusOr<std::optional<NonfiniteOrigin>> found =
         locateNonfinite(executor, *binding.probe, input);
-    if (!origin.ok())
-      return origin.status();
-    if (*origin)
-      return message + "first in " + (*origin)->describe() +
-             (micro > 1 ? " (micro-batch " + std::to_string(j + 1) + ")" : "");
+    if (!found.ok())
+      return found.status();
+    if (*found) {
+      origin = RankedOrigin{**found, j, int(rank)};
+      break;
+    }
   }
-  return message + "every value of the forward and backward pass was finite (the gradient norm "
-                   "or the accumulated gradients overflowed)";
+  if (binding.probe) {  // every rank looked at its own rows: agree on the earliest
+    nnc::StatusOr<std::optional<RankedOrigin>> earliest =
+        earliestOverRanks(options.group, *binding.probe, origin);
+    if (!earliest.ok())
+      return earliest.status();
+    origin = *earliest;
+  }
+  if (!origin)
+    return message + "every value of the forward and backward pass was finite (the gradient "
+                     "norm or the accumulated gradients overflowed)";
+  return message + "first in " + origin->origin.describe() +
+         (micro > 1 ? " (micro-batch " + std::to_string(origin->step + 1) + ")" : "") +
+         (ranks > 1 ? " on rank " + std::to_string(origin->rank) : "");
 }
 
 } // namespace

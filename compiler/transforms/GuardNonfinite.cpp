@@ -6,6 +6,7 @@
 //
 // 1. Guard: one train.all_finite over the loss and the pre-clip gradient norm (or, without
 //    clipping, the gradients), placed as soon as its operands exist; nn.where on each update.
+//    Under data parallelism only the reduced gradients count, so all ranks decide alike.
 // 2. Diagnosis: clone the step (@train_step or @accumulate_step), drop the update region (the
 //    train ops and what they feed), then after every value that can turn non-finite add
 //    sum(v * 0) (0, or NaN when v holds an Inf or NaN), reshaped to one element; the
@@ -81,8 +82,12 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
   /// The update keeps the old parameters and state unless the loss and gradients are finite.
   void guard(func::FuncOp func, bool hasLoss) {
     Block &body = func.getBody().front();
+    // Under data parallelism the loss is this rank's own, while the gradients the update reads
+    // are the mean over the ranks: checking only those keeps every rank's decision the same.
+    bool reduced = false;
+    func.walk([&](train::AllReduceOp) { reduced = true; });
     SmallVector<Value> checked;
-    if (hasLoss)
+    if (hasLoss && !reduced)
       checked.push_back(body.getTerminator()->getOperand(0));
     Value norm;
     func.walk([&](train::GlobalNormOp op) { norm = op.getNorm(); });
@@ -96,7 +101,7 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
       });
       checked.append(grads.begin(), grads.end());
     }
-    if (checked.size() == (hasLoss ? 1u : 0u))
+    if (checked.size() == (hasLoss && !reduced ? 1u : 0u))
       return; // no update to guard
     // Right after the last operand is computed, so the check extends no live range.
     Operation *after = nullptr;

@@ -3,6 +3,7 @@
 #include "runtime/monitor/NonfiniteOrigin.h"
 
 #include "runtime/Executor.h"
+#include "runtime/collective/Communicator.h"
 
 #include <cmath>
 
@@ -82,8 +83,37 @@ locateNonfinite(Executor &executor, const NonfiniteProbe &probe, const ProbeInpu
   for (size_t i = 0; i < flags.size() && i < probe.nodes.size(); ++i)
     if (!std::isfinite(flags[i]))
       return std::optional<NonfiniteOrigin>(
-          NonfiniteOrigin{probe.nodes[i].node(), probe.nodes[i].pass()});
+          NonfiniteOrigin{probe.nodes[i].node(), probe.nodes[i].pass(), int64_t(i)});
   return std::optional<NonfiniteOrigin>();
+}
+
+nnc::StatusOr<std::optional<RankedOrigin>> earliestOverRanks(Communicator *group,
+                                                             const NonfiniteProbe &probe,
+                                                             std::optional<RankedOrigin> local) {
+  if (!group || group->size() < 2)
+    return local;
+  // Each rank fills its own (step, flag + 1) pair; the sum is every rank's pair.
+  int ranks = group->size();
+  std::vector<double> found(2 * size_t(ranks), 0.0);
+  if (local) {
+    found[2 * size_t(group->rank())] = double(local->step);
+    found[2 * size_t(group->rank()) + 1] = double(local->origin.index + 1);
+  }
+  if (nnc::Status s = group->allReduceSum("where a non-finite value started", found.data(),
+                                          int(found.size()));
+      !s.ok())
+    return s;
+  std::optional<RankedOrigin> earliest;
+  for (int r = 0; r < ranks; ++r) {
+    auto step = int64_t(found[2 * r]), flag = int64_t(found[2 * r + 1]);
+    if (flag < 1 || flag > int64_t(probe.nodes.size()))
+      continue;
+    if (earliest && std::pair(earliest->step, earliest->origin.index) <= std::pair(step, flag - 1))
+      continue;
+    const nnc::CheckedNode &node = probe.nodes[flag - 1];
+    earliest = RankedOrigin{NonfiniteOrigin{node.node(), node.pass(), flag - 1}, step, r};
+  }
+  return earliest;
 }
 
 } // namespace nnrt

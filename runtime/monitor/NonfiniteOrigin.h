@@ -20,6 +20,7 @@
 
 namespace nnrt {
 
+class Communicator;
 class Executor;
 
 struct NonfiniteProbe {
@@ -30,6 +31,7 @@ struct NonfiniteProbe {
 
 struct NonfiniteOrigin {
   std::string node, pass;  // pass: "forward", "backward", "parameter" or "input"
+  int64_t index = 0;       // its flag's position: earlier in the step means smaller
   /// "node 'bad_sqrt' (forward)", "parameter 'fc1.weight'", "input 'x'".
   std::string describe() const;
 };
@@ -52,5 +54,19 @@ using ProbeInputs = std::function<const HostTensor *(const std::string &name)>;
 /// when every checked value was finite (the non-finite value was made by the update itself).
 nnc::StatusOr<std::optional<NonfiniteOrigin>>
 locateNonfinite(Executor &executor, const NonfiniteProbe &probe, const ProbeInputs &inputs);
+
+/// Where a rank found the first non-finite value: at its micro-batch `step`.
+struct RankedOrigin {
+  NonfiniteOrigin origin;
+  int64_t step = 0;
+  int rank = 0;
+};
+
+/// Data parallelism: each rank looked at its own part of the batch (`local`, none if every value
+/// was finite there); every rank learns the earliest over all ranks (by step, then flag, then
+/// rank). Without a group of more than one rank, `local` itself.
+nnc::StatusOr<std::optional<RankedOrigin>> earliestOverRanks(Communicator *group,
+                                                             const NonfiniteProbe &probe,
+                                                             std::optional<RankedOrigin> local);
 
 } // namespace nnrt

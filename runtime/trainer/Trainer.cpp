@@ -392,8 +392,7 @@ private:
   /// one shows a non-finite value, names the node and pass where it started. Then stop, or
   /// (skipNonFinite) go on.
   Status nonFiniteUpdate(float loss, const std::vector<Fed> &fed, monitor::StepEvent &event) {
-    std::optional<NonfiniteOrigin> origin;
-    int64_t at = state_.step + 1;
+    std::optional<RankedOrigin> origin;
     const StepBinding &train = binding_.train;
     for (size_t i = 0; train.probe && !origin && i < fed.size(); ++i) {
       const Fed &f = fed[i];
@@ -415,11 +414,23 @@ private:
       if (!found.ok())
         return found.status();
       if (*found)
-        origin = **found, at = f.step, loss = f.loss;  // that micro-batch's
+        origin = RankedOrigin{**found, f.step, rank_};
     }
+    if (train.probe) {  // every rank looked at its own rows: agree on the earliest
+      nnc::StatusOr<std::optional<RankedOrigin>> earliest =
+          earliestOverRanks(config_.group, *train.probe, origin);
+      if (!earliest.ok())
+        return earliest.status();
+      origin = *earliest;
+    }
+    int64_t at = origin ? origin->step : state_.step + 1;
+    for (const Fed &f : fed)
+      if (f.step == at)
+        loss = f.loss;  // that micro-batch's (the mean over the ranks)
     std::string message = "non-finite value at step " + std::to_string(at) + " (epoch " +
                           std::to_string(state_.epoch + 1) + "): ";
-    message += origin ? "first in " + origin->describe()
+    message += origin ? "first in " + origin->origin.describe() +
+                            (ranks_ > 1 ? " on rank " + std::to_string(origin->rank) : "")
                       : std::string("every value of the forward and backward pass was finite "
                                     "(the gradient norm or the accumulated gradients overflowed)");
     message += "; loss " + (std::isnan(loss) ? std::string("nan") : format("%g", loss));

@@ -114,3 +114,25 @@ module attributes {nn.training = {loss = "loss"}} {
     return %l, %p : tensor<f32>, tensor<3xf32>
   }
 }
+
+// -----
+
+// Data parallelism: the update reads the mean over the ranks; the rank's own loss is left out of
+// the check, so every rank skips the same steps. find_nonfinite keeps the local gradient.
+// CHECK-LABEL: func.func @train_step
+// CHECK: %[[R:.+]] = train.all_reduce %{{.+}} : tensor<3xf32>
+// CHECK-NEXT: %[[OK:.+]] = train.all_finite %[[R]] : tensor<3xf32>
+// CHECK-LABEL: func.func @find_nonfinite
+// CHECK-NOT: train.
+// CHECK: return
+module attributes {nn.training = {loss = "loss"}} {
+  func.func @train_step(%x: tensor<3xf32> {nn.input = "x"}, %w: tensor<3xf32> {nn.param = "w"}, %lr: tensor<f32> {nn.input = "nnc.learning_rate"}) -> (tensor<f32> {nn.output = "loss"}, tensor<3xf32> {nn.updates = "w"}) {
+    %h = nn.mul %x, %w : tensor<3xf32>, tensor<3xf32> loc("scale")
+    %l = nn.reduce_sum %h <{axes = array<i64: 0>}> : tensor<3xf32> loc("loss")
+    %seed = nn.constant dense<1.000000e+00> : tensor<f32> {nnc.loss_seed} loc("loss")
+    %g = nn.mul %seed, %x : tensor<f32>, tensor<3xf32> loc("scale")
+    %r = train.all_reduce %g : tensor<3xf32>
+    %p = train.sgd %w, %r, %lr <{weight_decay = 0.0 : f64}> : tensor<3xf32> loc("w")
+    return %l, %p : tensor<f32>, tensor<3xf32>
+  }
+}
