@@ -4,6 +4,34 @@
 
 include "mlir/Pass/PassBase.td"
 
+def PipelineSplit : Pass<"nnc-pipeline-split", "mlir::ModuleOp"> {
+  let summary = "Pipeline parallelism: cut @forward into stages, one nested module each";
+  let description = [{
+    With `nn.training.pipeline.stages` S > 1, @forward is cut into S stages after the
+    `stage_boundaries` nodes, or where the FLOPs split most evenly; a cut must pass exactly one
+    tensor. Stage s becomes `module @stage<s>`, whose @forward takes the activation before it
+    (`nnc.pipe.in`, differentiable: autodiff returns its gradient as `nnc.pipe.grad_out`) and,
+    unless it is the last, returns its activation (`nnc.pipe.out`) with the loss
+    sum(out * `nnc.pipe.grad_in`), whose gradients are the model's backward pass given the next
+    stage's gradient. Each stage accumulates over `micro_batches`. The rest of the pipeline then
+    compiles every stage module like a model; each becomes one rank's plan.
+
+    Before: `@forward(x, y, w1, w2) -> loss` with a boundary at node "fc1"
+    After:  `module @stage0 { @forward(x, w1, grad_in) -> (sum(h * grad_in), h) }`,
+            `module @stage1 { @forward(h {nn.differentiable}, y, w2) -> loss }`
+  }];
+  let dependentDialects = ["nnc::nn::NNDialect", "mlir::func::FuncDialect"];
+}
+
+def PipelineForward : Pass<"nnc-pipeline-forward", "mlir::ModuleOp"> {
+  let summary = "A pipeline stage's forward pass alone, @forward_step";
+  let description = [{
+    For a stage module that sends an activation on: @forward_step is @accumulate_step cut down
+    to what computes `nnc.pipe.out`, for the 1F1B schedule's forward slots (the backward slot,
+    @accumulate_step, recomputes the forward from the stage's input).
+  }];
+}
+
 def Autodiff : Pass<"nnc-autodiff", "mlir::ModuleOp"> {
   let summary = "Build @train_step: forward, backward (per-op VJPs) and the optimizer update";
   let description = [{

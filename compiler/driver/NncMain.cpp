@@ -8,6 +8,7 @@
 #include "compiler/codegen/CpuCodegen.h"
 #include "compiler/codegen/CudaCodegen.h"
 #include "compiler/import/ModelImporter.h"
+#include "compiler/Passes.h"
 #include "compiler/pipeline/Pipeline.h"
 #include "compiler/plan/PlanBuilder.h"
 #include "proto/model.pb.h"
@@ -108,7 +109,10 @@ int writePlan(const Model &model, ModuleOp module, std::string output, KernelTar
   }
   Plan plan;
   std::string modelBytes = serializeDeterministic(model);
-  if (failed(buildPlan(module, model, modelBytes, hostCpuTarget(), plan, kernels))) {
+  bool pipelined = model.training().pipeline().stages() > 1;
+  if (failed(pipelined
+                 ? buildPipelinePlan(module, model, modelBytes, hostCpuTarget(), plan, kernels)
+                 : buildPlan(module, model, modelBytes, hostCpuTarget(), plan, kernels))) {
     if (!diagnostics.sawError())
       diagnostics.error("building the plan failed");
     return 1;
@@ -131,6 +135,17 @@ int writePlan(const Model &model, ModuleOp module, std::string output, KernelTar
     if (function.name() != "init")
       llvm::errs() << "nnc:   " << function.name() << ": " << function.flops()
                    << " FLOPs per call, " << function.commands_size() << " commands\n";
+  for (int s = 0; s < plan.pipeline().stages_size(); ++s) {
+    const PipelineStage &stage = plan.pipeline().stages(s);
+    llvm::errs() << "nnc:   stage " << s << " ("
+                 << stage.first_node() << " .. " << stage.last_node() << "): arena "
+                 << stage.plan().arena_bytes() << " bytes, " << stage.plan().parameters_size()
+                 << " parameters";
+    for (const Function &function : stage.plan().functions())
+      if (function.name() == "accumulate_step" || function.name() == "forward_step")
+        llvm::errs() << ", " << function.name() << " " << function.flops() << " FLOPs";
+    llvm::errs() << "\n";
+  }
   return 0;
 }
 
@@ -160,6 +175,21 @@ int compileMain(int argc, char **argv) {
       llvm::cl::desc("All-reduce bucket size in bytes (overrides "
                      "training.data_parallel.bucket_bytes; default 25 MiB)"),
       llvm::cl::value_desc("bytes"), llvm::cl::init(0), llvm::cl::cat(category));
+  llvm::cl::opt<int64_t> pipelineStages(
+      "pipeline-stages",
+      llvm::cl::desc("Pipeline parallelism: cut the model into N stages, one rank each "
+                     "(overrides training.pipeline.stages; run with mpirun -np N)"),
+      llvm::cl::value_desc("N"), llvm::cl::init(0), llvm::cl::cat(category));
+  llvm::cl::opt<int64_t> microBatches(
+      "micro-batches",
+      llvm::cl::desc("Micro-batches per update of a pipelined model (overrides "
+                     "training.pipeline.micro_batches)"),
+      llvm::cl::value_desc("M"), llvm::cl::init(0), llvm::cl::cat(category));
+  llvm::cl::opt<std::string> stageBoundaries(
+      "stage-boundaries",
+      llvm::cl::desc("The nodes that end each pipeline stage but the last, comma-separated "
+                     "(default: where the FLOPs split most evenly)"),
+      llvm::cl::value_desc("node,..."), llvm::cl::init(""), llvm::cl::cat(category));
   registerPasses();
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
@@ -206,14 +236,28 @@ int compileMain(int argc, char **argv) {
     diagnostics.error(readError);
     return 1;
   }
-  if (dataParallel < 0 || bucketBytes < 0) {
-    llvm::errs() << "nnc: error: --data-parallel and --bucket-bytes must not be negative\n";
+  if (dataParallel < 0 || bucketBytes < 0 || pipelineStages < 0 || microBatches < 0) {
+    llvm::errs() << "nnc: error: --data-parallel, --bucket-bytes, --pipeline-stages and "
+                    "--micro-batches must not be negative\n";
     return 1;
   }
   if (dataParallel > 0)
     model.mutable_training()->mutable_data_parallel()->set_world_size(dataParallel);
   if (bucketBytes > 0)
     model.mutable_training()->mutable_data_parallel()->set_bucket_bytes(bucketBytes);
+  if (pipelineStages > 0)
+    model.mutable_training()->mutable_pipeline()->set_stages(pipelineStages);
+  if (microBatches > 0)
+    model.mutable_training()->mutable_pipeline()->set_micro_batches(microBatches);
+  if (!stageBoundaries.empty()) {
+    auto *boundaries = model.mutable_training()->mutable_pipeline()->mutable_stage_boundaries();
+    boundaries->Clear();
+    for (llvm::StringRef rest = stageBoundaries; !rest.empty();) {
+      auto [name, tail] = rest.split(',');
+      boundaries->Add(name.str());
+      rest = tail;
+    }
+  }
   OwningOpRef<ModuleOp> module = importModel(model, &context);
   if (!module) {
     if (!diagnostics.sawError())
@@ -228,7 +272,13 @@ int compileMain(int argc, char **argv) {
   applyDefaultTimingManagerCLOptions(timing);
   TimingScope timingScope = timing.getRootScope();
   pm.enableTiming(timingScope);
-  buildPipeline(phase->phase, pm);
+  // A pipelined model is cut into stage modules first; each then compiles like a model.
+  if (model.training().pipeline().stages() > 1 && phase->phase >= Phase::Autodiff) {
+    pm.addPass(createPipelineSplit());
+    buildPipeline(phase->phase, pm.nest<ModuleOp>());
+  } else {
+    buildPipeline(phase->phase, pm);
+  }
   if (failed(pm.run(*module))) {
     if (!diagnostics.sawError())
       diagnostics.error("compilation failed");

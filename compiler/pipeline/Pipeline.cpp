@@ -46,6 +46,7 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm) {
   if (last < Phase::Accumulate)
     return;
   pm.addPass(createAccumulate());
+  pm.addPass(createPipelineForward());
   if (last < Phase::Distribute)
     return;
   pm.addPass(createDistribute());

@@ -7,12 +7,12 @@ using namespace mlir;
 
 namespace nnc {
 
-int64_t countFlops(func::FuncOp func) {
+int64_t countFlops(Operation *op) {
+  if (op->getDialect() == nullptr || !isa<nn::NNDialect>(op->getDialect()) ||
+      isa<nn::ConstantOp, nn::ReshapeOp>(op))
+    return 0;
   int64_t flops = 0;
-  func.walk([&](Operation *op) {
-    if (op->getDialect() == nullptr || !isa<nn::NNDialect>(op->getDialect()) ||
-        isa<nn::ConstantOp, nn::ReshapeOp>(op))
-      return;
+  {
     auto result = cast<RankedTensorType>(op->getResult(0).getType());
     auto operandType = [&](int i) { return cast<RankedTensorType>(op->getOperand(i).getType()); };
     if (isa<nn::LinearOp, nn::MatmulOp>(op)) {
@@ -28,7 +28,13 @@ int64_t countFlops(func::FuncOp func) {
     } else {
       flops += std::max<int64_t>(result.getNumElements(), operandType(0).getNumElements());
     }
-  });
+  }
+  return flops;
+}
+
+int64_t countFlops(func::FuncOp func) {
+  int64_t flops = 0;
+  func.walk([&](Operation *op) { flops += countFlops(op); });
   return flops;
 }
 

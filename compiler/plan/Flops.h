@@ -8,4 +8,6 @@
 
 namespace nnc {
 int64_t countFlops(mlir::func::FuncOp func);
+/// One op's share (0 for ops of other dialects, constants and reshapes).
+int64_t countFlops(mlir::Operation *op);
 } // namespace nnc

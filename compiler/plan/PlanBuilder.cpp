@@ -424,15 +424,9 @@ LogicalResult Builder::run(Plan &plan) {
 
 } // namespace
 
-LogicalResult buildPlan(ModuleOp module, const Model &model, llvm::StringRef modelBytes,
-                        const CpuTarget &target, Plan &plan, KernelTarget kernels) {
-  SmallVector<func::FuncOp> entries;
-  for (auto func : module.getOps<func::FuncOp>())
-    if (!func->hasAttr("nnc.kernel"))
-      entries.push_back(func);
-  if (entries.empty())
-    return module.emitError("the model has nothing to run: no outputs to predict and no "
-                            "optimizer to train with");
+namespace {
+void setMetadata(const Model &model, llvm::StringRef modelBytes, const CpuTarget &target,
+                 Plan &plan) {
   plan.set_version(PLAN_VERSION_CURRENT);
   plan.set_seed(model.training().seed());
   *plan.mutable_training() = model.training();
@@ -446,10 +440,63 @@ LogicalResult buildPlan(ModuleOp module, const Model &model, llvm::StringRef mod
   for (const std::string &feature : target.features)
     meta->add_cpu_features(feature);
   meta->set_precision("fp32");
+}
+
+/// One update of stage `s` of `stages` over `micro` micro-batches in the 1F1B order: forwards
+/// while the pipeline fills (stages - 1 - s of them), then one forward and one backward in
+/// turn, then the remaining backwards, then the update. Sends never wait for their receiver,
+/// so no two neighbours can block each other.
+void schedule1F1B(int64_t s, int64_t stages, int64_t micro, PipelineStage &stage) {
+  bool first = s == 0, last = s + 1 == stages;
+  auto add = [&](PipelineAction::Kind kind, int64_t microBatch, int64_t peer) {
+    PipelineAction *action = stage.add_actions();
+    action->set_kind(kind);
+    action->set_micro_batch(microBatch);
+    action->set_peer(peer);
+  };
+  auto forward = [&](int64_t i) {
+    if (!first)
+      add(PipelineAction::RECV_ACTIVATION, i, s - 1);
+    if (last)
+      return; // the last stage's forward is its backward slot's
+    add(PipelineAction::FORWARD, i, s);
+    add(PipelineAction::SEND_ACTIVATION, i, s + 1);
+  };
+  auto backward = [&](int64_t i) {
+    if (!last)
+      add(PipelineAction::RECV_GRADIENT, i, s + 1);
+    add(PipelineAction::BACKWARD, i, s);
+    if (!first)
+      add(PipelineAction::SEND_GRADIENT, i, s - 1);
+  };
+  int64_t warmup = std::min(stages - 1 - s, micro);
+  for (int64_t i = 0; i < warmup; ++i)
+    forward(i);
+  for (int64_t i = 0; i + warmup < micro; ++i) {
+    forward(i + warmup);
+    backward(i);
+  }
+  for (int64_t i = micro - warmup; i < micro; ++i)
+    backward(i);
+  add(PipelineAction::APPLY, 0, s);
+}
+} // namespace
+
+LogicalResult buildPlan(ModuleOp module, const Model &model, llvm::StringRef modelBytes,
+                        const CpuTarget &target, Plan &plan, KernelTarget kernels) {
+  SmallVector<func::FuncOp> entries;
+  for (auto func : module.getOps<func::FuncOp>())
+    if (!func->hasAttr("nnc.kernel"))
+      entries.push_back(func);
+  if (entries.empty())
+    return module.emitError("the model has nothing to run: no outputs to predict and no "
+                            "optimizer to train with");
+  setMetadata(model, modelBytes, target, plan);
   if (failed(Builder(entries, model).run(plan)))
     return failure();
   if (kernels == KernelTarget::Cuda) {
     CudaTarget cuda;
+    PlanMetadata *meta = plan.mutable_metadata();
     meta->set_target(TARGET_CUDA);
     meta->set_target_triple("nvptx64-nvidia-cuda");
     meta->set_target_cpu(cuda.chip);
@@ -464,6 +511,32 @@ LogicalResult buildPlan(ModuleOp module, const Model &model, llvm::StringRef mod
   if (failed(compileKernels(module, target, library)))
     return failure();
   plan.set_kernel_library(std::move(library));
+  return success();
+}
+
+LogicalResult buildPipelinePlan(ModuleOp module, const Model &model, llvm::StringRef modelBytes,
+                                const CpuTarget &target, Plan &plan, KernelTarget kernels) {
+  setMetadata(model, modelBytes, target, plan);
+  SmallVector<ModuleOp> stages(module.getOps<ModuleOp>());
+  PipelineSchedule *pipeline = plan.mutable_pipeline();
+  pipeline->set_micro_batches(model.training().pipeline().micro_batches());
+  for (auto [s, stageModule] : llvm::enumerate(stages)) {
+    PipelineStage *stage = pipeline->add_stages();
+    if (failed(buildPlan(stageModule, model, modelBytes, target, *stage->mutable_plan(), kernels)))
+      return failure();
+    for (const char *function : {"accumulate_step", "apply_step"})
+      if (llvm::none_of(stage->plan().functions(),
+                        [&](const Function &f) { return f.name() == function; }))
+        return stageModule.emitError("pipeline stage ") << s << " has no " << function
+               << " (the model has no optimizer, or its backward pass failed)";
+    stage->mutable_plan()->set_checksum(planChecksum(stage->plan()));
+    if (auto node = stageModule->getAttrOfType<StringAttr>("nnc.pipeline_first_node"))
+      stage->set_first_node(node.str());
+    if (auto node = stageModule->getAttrOfType<StringAttr>("nnc.pipeline_last_node"))
+      stage->set_last_node(node.str());
+    schedule1F1B(static_cast<int64_t>(s), static_cast<int64_t>(stages.size()),
+                 pipeline->micro_batches(), *stage);
+  }
   return success();
 }
 

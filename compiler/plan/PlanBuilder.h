@@ -18,4 +18,10 @@ enum class KernelTarget { Cpu, Cuda };
 mlir::LogicalResult buildPlan(mlir::ModuleOp module, const Model &model,
                               llvm::StringRef modelBytes, const CpuTarget &target, Plan &plan,
                               KernelTarget kernels = KernelTarget::Cpu);
+
+/// A pipelined model (`module` holds one nested module per stage, from nnc-pipeline-split):
+/// each stage's plan, built as buildPlan builds one, and its 1F1B schedule.
+mlir::LogicalResult buildPipelinePlan(mlir::ModuleOp module, const Model &model,
+                                      llvm::StringRef modelBytes, const CpuTarget &target,
+                                      Plan &plan, KernelTarget kernels = KernelTarget::Cpu);
 } // namespace nnc

@@ -90,15 +90,31 @@ struct AccumulatePass : nnc::impl::AccumulateBase<AccumulatePass> {
       return a.getDefiningOp()->isBeforeInBlock(b.getDefiningOp());
     });
 
+    // Results computed outside the update region belong to the micro-batch: the loss, and a
+    // pipeline stage's gradient for the stage before.
+    auto ret = body.getTerminator();
+    llvm::BitVector perMicroBatch(ret->getNumOperands());
+    for (auto [i, value] : llvm::enumerate(ret->getOperands()))
+      perMicroBatch[i] = i == 0 || !update.contains(value.getDefiningOp());
+
     OpBuilder b(&getContext());
     b.setInsertionPointAfter(step);
     auto accumulate = cast<func::FuncOp>(b.clone(*step));
     accumulate.setSymName("accumulate_step");
     auto apply = cast<func::FuncOp>(b.clone(*step));
     apply.setSymName("apply_step");
-    buildAccumulate(accumulate, step, crossing);
-    buildApply(apply, step, crossing, static_cast<double>(steps.getInt()));
+    buildAccumulate(accumulate, step, crossing, perMicroBatch);
+    buildApply(apply, step, crossing, static_cast<double>(steps.getInt()), perMicroBatch);
     step.erase();
+  }
+
+  /// "nnc.accumulator.<i>"; a pipeline stage's carry the stage ("nnc.accumulator.stage1.<i>"),
+  /// so the stages' parameter tables (dumps, checkpoints) never share a name.
+  std::string accumulatorName(size_t i) {
+    auto stage = getOperation()->getAttrOfType<IntegerAttr>("nnc.pipeline_stage");
+    return "nnc.accumulator." +
+           (stage ? "stage" + std::to_string(stage.getInt()) + "." : std::string()) +
+           std::to_string(i);
   }
 
   /// Appends one accumulator argument per crossing value to `func`.
@@ -107,7 +123,7 @@ struct AccumulatePass : nnc::impl::AccumulateBase<AccumulatePass> {
     SmallVector<Value> accumulators;
     for (auto [i, value] : llvm::enumerate(crossing)) {
       unsigned index = func.getNumArguments();
-      std::string name = "nnc.accumulator." + std::to_string(i);
+      std::string name = accumulatorName(i);
       (void)func.insertArgument(
           index, value.getType(),
           b.getDictionaryAttr(
@@ -135,29 +151,35 @@ struct AccumulatePass : nnc::impl::AccumulateBase<AccumulatePass> {
     return b.getDictionaryAttr(b.getNamedAttr(key, b.getStringAttr(value)));
   }
 
-  /// (loss, acc_i + crossing_i): the micro-batch's loss and the running sums.
-  void buildAccumulate(func::FuncOp func, func::FuncOp original, ArrayRef<Value> crossing) {
+  /// (loss, ..., acc_i + crossing_i): the micro-batch's results and the running sums.
+  void buildAccumulate(func::FuncOp func, func::FuncOp original, ArrayRef<Value> crossing,
+                       const llvm::BitVector &perMicroBatch) {
     SmallVector<Value> values;
     for (Value v : crossing)
       values.push_back(mapped(original, func, v));
     SmallVector<Value> accumulators = addAccumulators(func, crossing);
     auto ret = func.getBody().front().getTerminator();
     OpBuilder b(ret);
-    SmallVector<Value> results = {ret->getOperand(0)};
-    SmallVector<DictionaryAttr> attrs = {func.getResultAttrDict(0)};
+    SmallVector<Value> results;
+    SmallVector<DictionaryAttr> attrs;
+    for (unsigned i : perMicroBatch.set_bits()) {
+      results.push_back(ret->getOperand(i));
+      attrs.push_back(func.getResultAttrDict(i));
+    }
     for (auto [i, pair] : llvm::enumerate(llvm::zip(values, accumulators))) {
       auto [value, accumulator] = pair;
       results.push_back(nn::AddOp::create(b, value.getLoc(), accumulator, value));
-      attrs.push_back(attr("nn.updates", "nnc.accumulator." + std::to_string(i)));
+      attrs.push_back(attr("nn.updates", accumulatorName(i)));
     }
     setResults(func, results, attrs);
     eraseDeadOps(func.getBody().front());
     eraseUnusedInputs(func);
   }
 
-  /// The update from the accumulators' mean; every result but the loss; zeroed accumulators.
+  /// The update from the accumulators' mean; every result but the micro-batch's; zeroed
+  /// accumulators.
   void buildApply(func::FuncOp func, func::FuncOp original, ArrayRef<Value> crossing,
-                  double steps) {
+                  double steps, const llvm::BitVector &perMicroBatch) {
     SmallVector<Value> values;
     for (Value v : crossing)
       values.push_back(mapped(original, func, v));
@@ -180,13 +202,15 @@ struct AccumulatePass : nnc::impl::AccumulateBase<AccumulatePass> {
     auto ret = body.getTerminator();
     SmallVector<Value> results;
     SmallVector<DictionaryAttr> attrs;
-    for (unsigned i = 1; i < ret->getNumOperands(); ++i) { // all but the loss
+    for (unsigned i = 0; i < ret->getNumOperands(); ++i) {
+      if (perMicroBatch[i])
+        continue;
       results.push_back(ret->getOperand(i));
       attrs.push_back(func.getResultAttrDict(i));
     }
     for (auto [i, zero] : llvm::enumerate(zeros)) {
       results.push_back(zero);
-      attrs.push_back(attr("nn.updates", "nnc.accumulator." + std::to_string(i)));
+      attrs.push_back(attr("nn.updates", accumulatorName(i)));
     }
     setResults(func, results, attrs);
     eraseDeadOps(body);

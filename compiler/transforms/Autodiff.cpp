@@ -239,6 +239,15 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
     llvm::DenseSet<Value> varied;
     for (auto [param, name] : params)
       varied.insert(param);
+    // An input marked nn.differentiable = "<output>" (a pipeline stage's incoming activation)
+    // gets a gradient too, returned as that output for the stage before.
+    SmallVector<std::pair<BlockArgument, StringAttr>> differentiableInputs;
+    for (BlockArgument arg : body.getArguments())
+      if (auto output = step.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
+                                                          "nn.differentiable")) {
+        differentiableInputs.push_back({arg, output});
+        varied.insert(arg);
+      }
     SmallVector<Operation *> forwardOps;
     for (Operation &op : body.without_terminator()) {
       forwardOps.push_back(&op);
@@ -268,6 +277,14 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
 
     SmallVector<Value> results = {loss};
     SmallVector<DictionaryAttr> resultAttrs = {output("loss")};
+    for (auto [input, name] : differentiableInputs) {
+      Value grad = grads.lookup(input);
+      if (!grad)
+        return step.emitError("the input whose gradient is '")
+               << name.strref() << "' does not reach the loss";
+      results.push_back(grad);
+      resultAttrs.push_back(output(name.strref()));
+    }
     SmallVector<Value> paramGrads;
     for (auto [param, name] : params) {
       paramGrads.push_back(grads.lookup(param));

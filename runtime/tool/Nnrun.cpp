@@ -6,6 +6,7 @@
 
 #include "runtime/Executor.h"
 #include "runtime/Npy.h"
+#include "runtime/PipelineLoop.h"
 #include "runtime/PlanLoader.h"
 #include "runtime/TrainLoop.h"
 #include "runtime/collective/Communicator.h"
@@ -270,6 +271,81 @@ std::optional<Failure> loadParameters(Executor &executor, const std::string &dir
   return std::nullopt;
 }
 
+/// --features and --labels, read whole.
+std::optional<Failure> readTrainData(const Options &options, TrainData &data) {
+  data.featuresPath = options.features;
+  data.labelsPath = options.labels;
+  for (auto [path, into] : {std::pair{&options.features, &data.features},
+                            std::pair{&options.labels, &data.labels}}) {
+    nnc::StatusOr<HostTensor> read = readNpy(*path);
+    if (!read.ok())
+      return Failure{read.status().message()};
+    *into = std::move(*read);
+  }
+  return std::nullopt;
+}
+
+void printStep(std::ostream &out, int64_t step, float loss) {
+  char line[64];
+  std::snprintf(line, sizeof line, "step %lld loss %.9g\n", static_cast<long long>(step),
+                static_cast<double>(loss));
+  out << line;
+}
+
+/// A pipelined plan: rank s of `mpirun -np S` trains stage s (--train), then writes its own
+/// stage's parameters with --dump-parameters.
+std::optional<Failure> runPipelined(const Options &options, std::ostream &out,
+                                    Communicator *group, const nnc::Plan &plan, Device &device) {
+  const std::string &planPath = options.plan;
+  int stages = plan.pipeline().stages_size();
+  if (options.fit.enabled || !options.predict.empty())
+    return Failure{planPath + ": a pipelined plan trains with --train (--fit and --predict "
+                              "run on plans of one stage)"};
+  if (!group || group->size() != stages)
+    return Failure{planPath + ": the plan has " + std::to_string(stages) +
+                   " pipeline stages: run it with mpirun -np " + std::to_string(stages)};
+  int stage = group->rank();
+  TrainData data;
+  std::optional<PipelineBinding> binding;
+  if (options.trainSteps > 0) {
+    if (std::optional<Failure> failure = readTrainData(options, data))
+      return failure;
+    nnc::StatusOr<PipelineBinding> bound = bindPipelineStage(plan.pipeline(), stage, planPath, data);
+    if (!bound.ok())
+      return Failure{bound.status().message()};
+    binding = std::move(*bound);
+  }
+  std::string where = planPath + ": pipeline stage " + std::to_string(stage);
+  nnc::StatusOr<std::unique_ptr<Executor>> executor =
+      Executor::prepare(plan.pipeline().stages(stage).plan(), device);
+  if (!executor.ok())
+    return Failure{where + ": " + executor.status().message()};
+  Executor &exec = **executor;
+  if (options.printArena)
+    out << "arena: " << exec.arenaBytes() << " bytes (pipeline stage " << stage << ")\n";
+  if (exec.function("init"))
+    if (nnc::Status s = exec.run("init"); !s.ok())
+      return Failure{where + ": " + s.message()};
+  if (!options.loadDir.empty())
+    if (std::optional<Failure> failure = loadParameters(exec, options.loadDir))
+      return failure;
+  if (binding) {
+    TrainOptions trainOptions;
+    trainOptions.steps = options.trainSteps;
+    trainOptions.learningRate = options.learningRate;
+    trainOptions.seed = plan.seed();
+    trainOptions.group = group;
+    auto print = [&out](int64_t step, float loss) { printStep(out, step, loss); };
+    if (nnc::Status s = trainPipeline(exec, *binding, data, trainOptions, print); !s.ok())
+      return Failure{planPath + ": " + s.message()};
+  }
+  // Each stage holds its own parameters: every rank writes its own.
+  if (!options.dumpDir.empty())
+    if (std::optional<Failure> failure = dumpParameters(exec, options.dumpDir))
+      return failure;
+  return std::nullopt;
+}
+
 std::optional<Failure> run(const Options &options, std::ostream &out, Communicator *group) {
   const std::string &planPath = options.plan;
   nnc::StatusOr<nnc::Plan> plan = loadPlan(planPath);
@@ -278,6 +354,8 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
   nnc::StatusOr<std::unique_ptr<Device>> device = createDevice(options.device);
   if (!device.ok())
     return Failure{"--device: " + device.status().message()};
+  if (plan->pipeline().stages_size() > 0)
+    return runPipelined(options, out, group, *plan, **device);
 
   // Check the input before any work: a wrong .npy should not cost an init.
   const nnc::Function *predict = nullptr;
@@ -316,15 +394,8 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
   TrainData data;
   std::optional<TrainBinding> binding;
   if (options.trainSteps > 0) {
-    data.featuresPath = options.features;
-    data.labelsPath = options.labels;
-    for (auto [path, into] : {std::pair{&options.features, &data.features},
-                              std::pair{&options.labels, &data.labels}}) {
-      nnc::StatusOr<HostTensor> read = readNpy(*path);
-      if (!read.ok())
-        return Failure{read.status().message()};
-      *into = std::move(*read);
-    }
+    if (std::optional<Failure> failure = readTrainData(options, data))
+      return failure;
     nnc::StatusOr<TrainBinding> bound = bindTrainStep(*plan, planPath, data);
     if (!bound.ok())
       return Failure{bound.status().message()};
@@ -364,12 +435,7 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
     trainOptions.learningRate = options.learningRate;
     trainOptions.seed = exec.plan().seed();
     trainOptions.group = group;
-    auto print = [&out](int64_t step, float loss) {
-      char line[64];
-      std::snprintf(line, sizeof line, "step %lld loss %.9g\n", static_cast<long long>(step),
-                    static_cast<double>(loss));
-      out << line;
-    };
+    auto print = [&out](int64_t step, float loss) { printStep(out, step, loss); };
     float skipped = 0;  // fp16: say when a step overflowed and was skipped
     trainOptions.onLossScale = [&out, &skipped](int64_t step, const LossScaleReading &r) {
       if (r.skipped == skipped)
