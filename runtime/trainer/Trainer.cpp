@@ -365,7 +365,9 @@ private:
     event.batchSize = binding_.batch, event.loss = value, event.lr = lr;
     event.stepSeconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    event.samplesPerSecond = event.stepSeconds > 0 ? double(binding_.batch) / event.stepSeconds : 0;
+    // Every rank trained its batch in this step: the rate is the global batch's.
+    event.samplesPerSecond =
+        event.stepSeconds > 0 ? double(binding_.batch * ranks_) / event.stepSeconds : 0;
     if (residentBytes_ == 0 || state_.step % 20 == 0)  // a file read: not every step
       residentBytes_ = monitor::residentBytes();
     event.residentBytes = residentBytes_;
