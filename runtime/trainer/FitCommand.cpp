@@ -32,7 +32,8 @@ const char *const kFitUsage = R"(training (--fit; unset values come from the pla
   --lr-step-size N        step: multiply by gamma every N epochs
   --lr-gamma G            step and plateau: the factor (default 0.1)
   --lr-patience N         plateau: epochs without improvement tolerated before a reduction
-  --lr-reference-batch B  linear scaling rule: lr * batch / B
+  --lr-reference-batch B  linear scaling rule: lr * B' / B, B' the rows of one update
+                          (batch x ranks x accumulation steps)
   --seed N                data order, validation split and nnc.rng_key (default: the plan's)
   --early-stopping N      stop after N epochs without a better validation loss; the best
                           weights become the final model
@@ -310,8 +311,11 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
     schedule.kind = *o.schedule;
   if (o.lr)
     schedule.lr = *o.lr;
-  if (o.referenceBatch)  // Goyal et al.'s linear scaling rule, on the global batch
-    schedule.lr *= double(job.binding.batch * ranks) / double(*o.referenceBatch);
+  if (o.referenceBatch) {  // Goyal et al.'s linear scaling rule, on the global batch
+    // An update averages every rank's micro-batches: batch x ranks x accumulation steps.
+    int64_t micro = job.binding.train.apply ? job.binding.train.apply->steps : 1;
+    schedule.lr *= double(job.binding.batch * ranks * micro) / double(*o.referenceBatch);
+  }
   if (o.warmupSteps)
     schedule.warmupSteps = *o.warmupSteps;
   if (o.minLr)
