@@ -196,17 +196,32 @@ Status Executor::startAllReduce(const PreparedCommand &p) {
   }
   if (Status s = device_.synchronize(); !s.ok()) // the bucket is in host memory now
     return s;
+  if (reduce.sum()) // a few values (a pipeline's squared norm): summed at once, in double
+    return sumNow(p);
   return communicator_->startAllReduceMean(p.where, p.bucket.data(),
                                            static_cast<int64_t>(p.bucket.size()));
 }
 
+Status Executor::sumNow(const PreparedCommand &p) {
+  std::vector<double> values(p.bucket.begin(), p.bucket.end());
+  if (Status s = communicator_->allReduceSum(p.where, values.data(), int(values.size())); !s.ok())
+    return s;
+  std::copy(values.begin(), values.end(), p.bucket.begin());
+  return unpack(p);
+}
+
 Status Executor::waitAllReduce(const PreparedCommand &p) {
-  if (!communicator_ || communicator_->size() == 1)
+  if (!communicator_ || communicator_->size() == 1 || p.start->command->all_reduce_start().sum())
     return Status();
   if (Status s = communicator_->wait(); !s.ok())
     return s;
-  const nnc::AllReduceStart &reduce = p.start->command->all_reduce_start();
-  const char *packed = reinterpret_cast<const char *>(p.start->bucket.data());
+  return unpack(*p.start);
+}
+
+/// The reduced bucket of an AllReduceStart to its result slices.
+Status Executor::unpack(const PreparedCommand &start) {
+  const nnc::AllReduceStart &reduce = start.command->all_reduce_start();
+  const char *packed = reinterpret_cast<const char *>(start.bucket.data());
   for (const nnc::Slice &result : reduce.results()) {
     if (Status s = device_.copy(at(result), packed, result.size()); !s.ok())
       return s;

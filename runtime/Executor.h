@@ -72,6 +72,8 @@ private:
   nnc::Status execute(const PreparedCommand &command);
   nnc::Status startAllReduce(const PreparedCommand &command);
   nnc::Status waitAllReduce(const PreparedCommand &command);
+  nnc::Status sumNow(const PreparedCommand &start);
+  nnc::Status unpack(const PreparedCommand &start);
   void *at(const nnc::Slice &slice) const { return static_cast<char *>(arena_) + slice.offset(); }
   nnc::StatusOr<const nnc::TensorSlice *> findTensor(std::string_view function,
                                                      std::string_view name, bool input) const;

@@ -377,6 +377,7 @@ LogicalResult Builder::emitFunction(func::FuncOp entry, Plan &plan) {
     AllReduceStart *start = command->mutable_all_reduce_start();
     start->set_sequence(sequence);
     start->set_dtype(F32);
+    start->set_sum(reduce.getSum());
     for (auto [grad, mean] : llvm::zip(reduce.getGrads(), reduce.getResults())) {
       if (!cast<RankedTensorType>(grad.getType()).getElementType().isF32())
         return reduce.emitError("all-reduce supports f32 gradients only, not ") << grad.getType();

@@ -28,9 +28,29 @@ int64_t byteSize(Value v) {
   return type.getNumElements() * type.getElementTypeBitWidth() / 8;
 }
 
+/// A pipeline stage holds some of the parameters: the global norm that clipping compares with is
+/// sqrt(sum over the stages of each stage's squared norm).
+void sumNormsOverStages(ModuleOp module) {
+  auto stages = module->getAttrOfType<IntegerAttr>("nnc.pipeline_stages");
+  auto step = module.lookupSymbol<func::FuncOp>("apply_step");
+  if (!stages || stages.getInt() <= 1 || !step)
+    return;
+  step.walk([&](train::GlobalNormOp norm) {
+    OpBuilder b(norm->getContext());
+    b.setInsertionPointAfter(norm);
+    Location loc = NameLoc::get(b.getStringAttr("all_reduce.grad_norm"), norm.getLoc());
+    Value local = norm.getNorm();
+    Value squared = nn::MulOp::create(b, loc, local, local);
+    auto sum = train::AllReduceOp::create(b, loc, ValueRange{squared}, b.getUnitAttr());
+    Value global = nn::SqrtOp::create(b, loc, sum.getResult(0));
+    local.replaceAllUsesExcept(global, squared.getDefiningOp());
+  });
+}
+
 struct DistributePass : nnc::impl::DistributeBase<DistributePass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    sumNormsOverStages(module);
     auto spec = module->getAttrOfType<DictionaryAttr>("nn.training");
     auto parallel = spec ? spec.getAs<DictionaryAttr>("data_parallel") : DictionaryAttr();
     auto world = parallel ? parallel.getAs<IntegerAttr>("world_size") : IntegerAttr();
@@ -106,7 +126,7 @@ struct DistributePass : nnc::impl::DistributeBase<DistributePass> {
         b.setInsertionPointToStart(&body);
       Location loc = NameLoc::get(b.getStringAttr("all_reduce.bucket" + std::to_string(i)),
                                   last.getLoc());
-      auto reduce = train::AllReduceOp::create(b, loc, ValueRange(bucket));
+      auto reduce = train::AllReduceOp::create(b, loc, ValueRange(bucket), UnitAttr());
       for (auto [g, mean] : llvm::zip(bucket, reduce.getResults()))
         g.replaceUsesWithIf(mean, readsMean);
     }

@@ -73,9 +73,6 @@ struct PipelineSplitPass : nnc::impl::PipelineSplitBase<PipelineSplitPass> {
     if (kind && kind.getValue() != "fp32")
       return module.emitError("pipeline: ") << kind.getValue() << " is not supported with "
                                              << "pipeline stages yet (fp32 only)";
-    if (auto clip = spec.getAs<FloatAttr>("grad_clip_norm"); clip && clip.getValueAsDouble() > 0)
-      return module.emitError("pipeline: gradient clipping is not supported with pipeline "
-                              "stages yet (the global norm spans every stage)");
     if (integer(spec.getAs<DictionaryAttr>("data_parallel"), "world_size") > 1)
       return module.emitError("pipeline: data and pipeline parallelism together are not "
                               "supported yet");

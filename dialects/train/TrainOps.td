@@ -133,15 +133,16 @@ def Train_AdamOp
 
 def Train_AllReduceOp : Op<Train_Dialect, "all_reduce",
                             [InferTypeOpAdaptor, MemoryEffects<[MemRead, MemWrite]>]> {
-  let summary = "data parallelism: gradients replaced by their mean over every rank";
+  let summary = "gradients replaced by their mean (or `sum`) over every rank";
   let description = [{
     One bucket of the distribute phase: each result is its operand's mean over the ranks of the
-    data-parallel group (the identity on one rank). The op communicates, so it has effects:
+    data-parallel group (the identity on one rank); with `sum`, the sum over the ranks (a
+    pipelined model's squared gradient norm, whose stages hold different parameters). The op communicates, so it has effects:
     passes keep it where distribute put it (right after its last gradient is final), never
     merge two and never drop one, since every rank must run the same collectives in the same
     order. The plan starts it there and waits for it before the first use of a result.
   }];
-  let arguments = (ins Variadic<NN_FloatTensor>:$grads);
+  let arguments = (ins Variadic<NN_FloatTensor>:$grads, UnitAttr:$sum);
   let results = (outs Variadic<NN_FloatTensor>:$results);
   let assemblyFormat = "$grads attr-dict `:` type($grads)";
 }
