@@ -17,6 +17,7 @@
 #include <cstring>
 #include <errno.h>
 #include <random>
+#include <set>
 #include <signal.h>
 #include <thread>
 #include <unistd.h>
@@ -177,6 +178,43 @@ TEST(CollectiveRankTest, WaitWithoutStartFails) {
   EXPECT_TRUE(comm->barrier("still usable").ok());
 }
 
+// Point to point, as a pipeline uses it: each rank sends to both neighbours (on a ring) at once,
+// 4 MB each (past eager sizes, so MPI needs both sides), three rounds, then receives them in
+// order: sends return at once, so nobody waits on a neighbour's send.
+TEST(CollectiveRankTest, NeighboursSendToEachOtherAtOnce) {
+  if (gpu) // point to point moves host memory
+    GTEST_SKIP();
+  int size = comm->size(), rank = comm->rank();
+  std::set<int> peers = {(rank + 1) % size, (rank + size - 1) % size};
+  peers.erase(rank);
+  const int64_t count = 1 << 20;
+  for (int round = 0; round < 3; ++round) {
+    std::vector<float> out(count, float(rank * 10 + round));
+    for (int peer : peers)
+      ASSERT_TRUE(comm->send(peer, "round " + std::to_string(round), out.data(), count * 4).ok());
+  }
+  for (int round = 0; round < 3; ++round)
+    for (int peer : peers) {
+      std::vector<float> in(count, -1);
+      nnc::Status status = comm->recv(peer, "round " + std::to_string(round), in.data(), count * 4);
+      ASSERT_TRUE(status.ok()) << status.message();
+      EXPECT_EQ(in.front(), float(peer * 10 + round));
+      EXPECT_EQ(in.back(), float(peer * 10 + round));
+    }
+  // Collectives after point-to-point traffic still agree.
+  ASSERT_TRUE(comm->barrier("after the messages").ok());
+}
+
+TEST(CollectiveRankTest, PointToPointRefusesBadPeers) {
+  char byte = 0;
+  EXPECT_NE(comm->send(comm->rank(), "to myself", &byte, 1).message().find(
+                "is not another rank"),
+            std::string::npos);
+  EXPECT_NE(comm->recv(comm->size(), "from nowhere", &byte, 1).message().find(
+                "is not another rank"),
+            std::string::npos);
+}
+
 // --- Scenarios: failures that end the job --------------------------------------------------
 
 int fail(const nnc::Status &status) {
@@ -194,7 +232,8 @@ nnc::Status allReduce(Communicator &comm, std::string_view tag) {
 }
 
 int runScenario(std::string_view scenario) {
-  auto timeout = std::chrono::seconds(scenario == "timeout" ? 2 : 30);
+  auto timeout =
+      std::chrono::seconds(scenario == "timeout" || scenario == "p2p-timeout" ? 2 : 30);
   nnc::StatusOr<std::unique_ptr<Communicator>> created = createCommunicator("mpi", timeout);
   if (!created.ok())
     return fail(created.status());
@@ -220,6 +259,24 @@ int runScenario(std::string_view scenario) {
       return 0;
     }
     nnc::Status status = allReduce(comm, "step 1");
+    return status.ok() ? 0 : fail(status);
+  }
+  if (scenario == "p2p-mismatch") {
+    // Rank 0 sends the activation of micro-batch 2; rank 1 expects micro-batch 1's.
+    float values[4] = {1, 2, 3, 4};
+    nnc::Status status = comm.rank() == 0
+                             ? comm.send(1, "activation of micro-batch 2", values, sizeof values)
+                             : comm.recv(0, "activation of micro-batch 1", values, sizeof values);
+    if (status.ok() && comm.rank() == 0)
+      status = comm.barrier("end");
+    return status.ok() ? 0 : fail(status);
+  }
+  if (scenario == "p2p-timeout") {
+    // Rank 1 waits for a message rank 0 never sends.
+    if (comm.rank() == 0)
+      std::this_thread::sleep_for(std::chrono::seconds(20)); // mpirun ends it before that
+    float values[4];
+    nnc::Status status = comm.recv(0, "gradient of micro-batch 0", values, sizeof values);
     return status.ok() ? 0 : fail(status);
   }
   if (scenario == "peer-dies") {

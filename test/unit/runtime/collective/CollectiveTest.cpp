@@ -148,6 +148,29 @@ TEST(CollectiveFailureTest, EarlyExitIsAMismatch) {
   EXPECT_LT(job.seconds, 15) << job.output;
 }
 
+// Point to point: the receiver names what it expected and what came.
+TEST(CollectiveFailureTest, PointToPointMismatchNamesBoth) {
+  JobResult job = runScenario("p2p-mismatch");
+  EXPECT_NE(job.exitCode, 0) << job.output;
+  EXPECT_NE(job.output.find("nnrt-collective-rank-tests: error: rank 1 of 2: receive #1 of "
+                            "activation of micro-batch 1 from rank 0 got send #1 of activation "
+                            "of micro-batch 2 instead (the ranks diverged)"),
+            std::string::npos)
+      << job.output;
+  EXPECT_LT(job.seconds, 15) << job.output;
+}
+
+TEST(CollectiveFailureTest, PointToPointTimeoutNamesTheMessage) {
+  JobResult job = runScenario("p2p-timeout");
+  EXPECT_NE(job.exitCode, 0) << job.output;
+  EXPECT_NE(job.output.find("nnrt-collective-rank-tests: error: rank 1 of 2: receive #1 of "
+                            "gradient of micro-batch 0 from rank 0 got nothing within 2 s (a peer "
+                            "died or diverged)"),
+            std::string::npos)
+      << job.output;
+  EXPECT_LT(job.seconds, 15) << job.output;
+}
+
 // Rank 1 is killed; mpirun sends SIGTERM to rank 0, which says what it was waiting for.
 TEST(CollectiveFailureTest, PeerDeathNamesThePendingCollective) {
   JobResult job = runScenario("peer-dies");
