@@ -193,6 +193,20 @@ def OutlineKernels : Pass<"nnc-outline-kernels", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::func::FuncDialect"];
 }
 
+def FuseGuards : Pass<"nnc-fuse-guards", "mlir::func::FuncOp"> {
+  let summary = "Let guarded updates read the guarded optimizer state";
+  let description = [{
+    After `nnc-expand-train-ops`: a value that a guard of `nnc-guard-nonfinite` selects
+    (`nn.where {nnc.guard}`) and that other ops also read (Adam's new moments, read by the
+    parameter's update) is read through the guard instead, so the select is its only user and
+    fuses into the loop that computes it. Results are unchanged: on a finite step the guard
+    passes the value through, on a skipped one its readers' results are discarded too.
+
+    Before: `%m2 = ...`, `%p2 = ... %m2 ...`, `%g = nn.where %ok, %m2, %m {nnc.guard}`
+    After:  `%m2 = ...`, `%g = nn.where %ok, %m2, %m {nnc.guard}`, `%p2 = ... %g ...`
+  }];
+}
+
 def DedupKernels : Pass<"nnc-dedup-kernels", "mlir::ModuleOp"> {
   let summary = "Compile identical kernel functions once";
   let description = [{

@@ -54,6 +54,7 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm) {
     return;
   pm.addPass(createGuardNonfinite());
   pm.addNestedPass<mlir::func::FuncOp>(createExpandTrainOps());
+  pm.addNestedPass<mlir::func::FuncOp>(createFuseGuards());
   if (last < Phase::Lower)
     return;
   pm.addPass(createExtractPredict());

@@ -36,6 +36,7 @@ using namespace nnc;
 namespace {
 
 constexpr llvm::StringLiteral kAccumulatorPrefix = "nnc.accumulator.";
+constexpr llvm::StringLiteral kGuardAttr = "nnc.guard";
 
 bool isFloatTensor(Value v) {
   auto type = dyn_cast<RankedTensorType>(v.getType());
@@ -130,8 +131,11 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
       auto target = func.getResultAttrOfType<StringAttr>(i, "nn.updates");
       if (!target || target.getValue().starts_with(kAccumulatorPrefix))
         continue; // accumulators restart from zero either way
-      if (Value old = byName.lookup(target.getValue()))
-        results[i] = nn::WhereOp::create(b, results[i].getLoc(), finite, results[i], old);
+      if (Value old = byName.lookup(target.getValue())) {
+        auto keep = nn::WhereOp::create(b, results[i].getLoc(), finite, results[i], old);
+        keep->setAttr(kGuardAttr, b.getUnitAttr()); // for nnc-fuse-guards
+        results[i] = keep;
+      }
     }
     Type f32 = b.getF32Type();
     results.push_back(nn::SubOp::create(b, loc, scalar(b, loc, f32, 1.0), finite));
