@@ -10,7 +10,9 @@ step - stamp of the last warm-up step), so process start, MPI setup, data loadin
 evaluation drop out. The communication figures come from `nnrun --collective-stats` (the
 communicator's own timestamps, summed over the ranks): per step, the time the communication
 thread spent on all-reduces ("comm ms") and the time the compute thread was blocked waiting for
-one ("blocked ms"); hidden = 1 - blocked / comm. "step ms" is the median of the steps' own
+one ("blocked ms"); hidden = 1 - blocked / comm. "agree ms" is the part of "comm ms" spent in
+the ranks' agreement check before each all-reduce: a small round trip, plus waiting for the
+other rank to arrive, so it shows how far the ranks drift apart. "step ms" is the median of the steps' own
 durations (step_time_s: feeding the batch, the step, the loss's mean over the ranks), which a
 busy machine disturbs less than the throughput.
 
@@ -99,13 +101,15 @@ def run(plan, ranks, threads, batch, warmup, work):
     steps_per_s = measured / seconds
     result = {"steps/s": steps_per_s, "samples/s": steps_per_s * batch * ranks,
               "median step ms": 1e3 * statistics.median(step_times), "steps": len(stamps)}
-    stats = re.search(r"collectives: (\d+) all-reduces per rank, ([\d.]+) ms communicating, "
-                      r"([\d.]+) ms blocked in wait \(mean per rank\), ([\d.]+)% hidden", out)
+    stats = re.search(r"collectives: (\d+) all-reduces per rank, ([\d.]+) ms communicating "
+                      r"\(([\d.]+) ms agreeing\), ([\d.]+) ms blocked in wait "
+                      r"\(mean per rank\), ([\d.]+)% hidden", out)
     if stats:
         result["all-reduces/step"] = int(stats[1]) / len(stamps)
         result["comm ms"] = float(stats[2]) / len(stamps)
-        result["blocked ms"] = float(stats[3]) / len(stamps)
-        result["hidden %"] = float(stats[4])
+        result["agree ms"] = float(stats[3]) / len(stamps)
+        result["blocked ms"] = float(stats[4]) / len(stamps)
+        result["hidden %"] = float(stats[5])
     return result
 
 
@@ -135,16 +139,17 @@ def main():
             results[name].append(run(plans[(ranks, batch, bucket)], ranks, threads, batch,
                                      args.warmup, work))
     print(f"{'configuration':24} {'global':>6} {'steps/s':>16} {'samples/s':>22} "
-          f"{'step ms':>20} {'comm ms':>8} {'blocked ms':>10} {'hidden %':>18}")
+          f"{'step ms':>20} {'comm ms':>8} {'agree ms':>8} {'blocked ms':>10} {'hidden %':>18}")
     base = statistics.median(r["samples/s"] for r in results[CONFIGS[0][0]])
     for name, ranks, threads, batch, bucket in CONFIGS:
         rs = results[name]
         get = lambda key: [r[key] for r in rs if key in r]
-        comm, blocked = get("comm ms"), get("blocked ms")
+        comm, agree, blocked = get("comm ms"), get("agree ms"), get("blocked ms")
         print(f"{name:24} {batch * ranks:6} {summary(get('steps/s'), '%.0f'):>16} "
               f"{summary(get('samples/s'), '%.0f'):>22} "
               f"{summary(get('median step ms'), '%.2f'):>20} "
               f"{'%.3f' % statistics.median(comm) if comm else '-':>8} "
+              f"{'%.3f' % statistics.median(agree) if agree else '-':>8} "
               f"{'%.3f' % statistics.median(blocked) if blocked else '-':>10} "
               f"{summary(get('hidden %'), '%.1f'):>18}")
     print(f"load average at end {os.getloadavg()[0]:.1f}; samples/s relative to "

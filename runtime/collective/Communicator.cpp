@@ -41,9 +41,9 @@ double CollectiveStats::hiddenFraction() const {
 
 nnc::StatusOr<std::string> summarizeCollectiveStats(Communicator &communicator) {
   CollectiveStats mine = communicator.stats();
-  double sums[3] = {double(mine.allReduces), double(mine.communicating.count()),
-                    double(mine.blocked.count())};
-  if (nnc::Status s = communicator.allReduceSum("the collective statistics", sums, 3); !s.ok())
+  double sums[4] = {double(mine.allReduces), double(mine.communicating.count()),
+                    double(mine.blocked.count()), double(mine.agreeing.count())};
+  if (nnc::Status s = communicator.allReduceSum("the collective statistics", sums, 4); !s.ok())
     return s;
   CollectiveStats all;
   all.allReduces = int64_t(sums[0]);
@@ -52,10 +52,10 @@ nnc::StatusOr<std::string> summarizeCollectiveStats(Communicator &communicator) 
   double ranks = communicator.size();
   char line[256];
   std::snprintf(line, sizeof line,
-                "collectives: %lld all-reduces per rank, %.1f ms communicating, %.1f ms blocked "
-                "in wait (mean per rank), %.1f%% hidden behind compute",
+                "collectives: %lld all-reduces per rank, %.1f ms communicating (%.1f ms "
+                "agreeing), %.1f ms blocked in wait (mean per rank), %.1f%% hidden behind compute",
                 static_cast<long long>(sums[0] / ranks), sums[1] / ranks * 1e-6,
-                sums[2] / ranks * 1e-6, 100 * all.hiddenFraction());
+                sums[3] / ranks * 1e-6, sums[2] / ranks * 1e-6, 100 * all.hiddenFraction());
   return std::string(line);
 }
 

@@ -103,7 +103,9 @@ struct Job {
   // Written by the communicator's thread under State::mutex.
   bool done = false;
   nnc::Status status;
-  Clock::time_point begun, finished; // on the communicator's thread, for CollectiveStats
+  // On the communicator's thread, for CollectiveStats: taken off the queue, every rank known
+  // to be in it, done.
+  Clock::time_point begun, agreed, finished;
 };
 
 /// What every rank contributes to a collective's check: enough to compare it and to name it.
@@ -361,6 +363,7 @@ private:
         return fail(" has " + std::to_string(mine.count) + " values here but " +
                     std::to_string(theirs.count) + " on rank " + std::to_string(r));
     }
+    shared->agreed = Clock::now();
 
     // 3. The data. Every rank is now in this collective, so MPI's blocking reductions serve:
     // Open MPI's non-blocking ones (libnbc), polled, took twice as long for 1-16 MB on 2 ranks.
@@ -566,6 +569,7 @@ public:
     if (status.ok()) { // done: the thread wrote begun and finished before it said so
       ++stats_.allReduces;
       stats_.communicating += job->finished - job->begun;
+      stats_.agreeing += job->agreed - job->begun;
     }
     return status;
   }

@@ -63,8 +63,9 @@ options:
                           --data-parallel): a collective that gets no answer within S seconds
                           (default 60) ends every rank with a message naming it
   --collective-stats      under mpirun, print one line at the end: the all-reduces per rank,
-                          the time spent communicating and blocked waiting for them (mean per
-                          rank), and the fraction hidden behind compute
+                          the time spent communicating (and of it, agreeing: the ranks' check,
+                          which waits for the last to arrive) and blocked waiting for them
+                          (mean per rank), and the fraction hidden behind compute
   -h, --help              show this help
 
 )";
