@@ -1,7 +1,10 @@
 // Kernels -> native code for the host CPU, in process: bufferize the outlined kernel functions,
 // lower them to the LLVM dialect (bare-pointer calling convention), translate to LLVM IR, add a
 // `void name(void **args)` entry per kernel, optimize at -O3 for the host CPU and its features,
-// emit an object file and link it into a shared object with lld.
+// emit object files and link them into a shared object with lld. -O3 and instruction selection
+// take most of a compile, so the kernels are split into a fixed number of partitions, each
+// translated, optimized and emitted on its own thread with its own LLVMContext; the partition
+// count does not depend on the machine, so neither does the library.
 #include "compiler/codegen/CpuCodegen.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -28,6 +31,12 @@
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
+
+#include "llvm/ADT/StringSet.h"
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
 
 LLD_HAS_DRIVER(elf)
 
@@ -109,10 +118,10 @@ void addPackedEntries(llvm::Module &module, ArrayRef<std::string> kernels) {
   }
 }
 
+/// Optimizes `module` and emits an object file; safe on several threads at once (each with its
+/// own module and LLVMContext) once the native target is initialized.
 LogicalResult emitObject(llvm::Module &module, const CpuTarget &target, std::string &object,
                          std::string &error) {
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
   const llvm::Target *llvmTarget = llvm::TargetRegistry::lookupTarget(llvm::Triple(target.triple), error);
   if (!llvmTarget)
     return failure();
@@ -151,28 +160,42 @@ LogicalResult emitObject(llvm::Module &module, const CpuTarget &target, std::str
   return success();
 }
 
-/// Links an object file into a shared object with lld, through temporary files.
-LogicalResult linkSharedObject(const std::string &object, std::string &library,
+/// Links object files into a shared object with lld, through temporary files.
+LogicalResult linkSharedObject(const std::vector<std::string> &objects, std::string &library,
                                std::string &error) {
-  llvm::SmallString<128> objectPath, libraryPath;
-  int fd;
-  if (llvm::sys::fs::createTemporaryFile("nnc-kernels", "o", fd, objectPath) ||
-      llvm::sys::fs::createTemporaryFile("nnc-kernels", "so", libraryPath)) {
+  std::vector<llvm::SmallString<128>> objectPaths(objects.size());
+  llvm::SmallString<128> libraryPath;
+  auto removeAll = [&] {
+    for (const auto &path : objectPaths)
+      if (!path.empty())
+        llvm::sys::fs::remove(path);
+    if (!libraryPath.empty())
+      llvm::sys::fs::remove(libraryPath);
+  };
+  for (size_t i = 0; i < objects.size(); ++i) {
+    int fd;
+    if (llvm::sys::fs::createTemporaryFile("nnc-kernels", "o", fd, objectPaths[i])) {
+      removeAll();
+      error = "cannot create temporary files for linking";
+      return failure();
+    }
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    os << objects[i];
+  }
+  if (llvm::sys::fs::createTemporaryFile("nnc-kernels", "so", libraryPath)) {
+    removeAll();
     error = "cannot create temporary files for linking";
     return failure();
   }
-  {
-    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
-    os << object;
-  }
   std::string log;
   llvm::raw_string_ostream logStream(log);
-  const char *args[] = {"ld.lld", "-shared", "--build-id=none", "-o", libraryPath.c_str(),
-                        objectPath.c_str()};
+  std::vector<const char *> args = {"ld.lld", "-shared", "--build-id=none", "-o",
+                                    libraryPath.c_str()};
+  for (auto &path : objectPaths)
+    args.push_back(path.c_str());
   lld::Result result = lld::lldMain(args, logStream, logStream, {{lld::Gnu, &lld::elf::link}});
   auto buffer = llvm::MemoryBuffer::getFile(libraryPath);
-  llvm::sys::fs::remove(objectPath);
-  llvm::sys::fs::remove(libraryPath);
+  removeAll();
   if (result.retCode != 0 || !buffer) {
     error = "linking the kernel library failed: " + log;
     return failure();
@@ -195,6 +218,50 @@ OwningOpRef<ModuleOp> lowerKernels(ModuleOp module) {
   return kernels;
 }
 
+namespace {
+
+constexpr size_t kPartitions = 4;
+
+/// The kernels in `kPartitions` groups of about equal size (counted in LLVM dialect ops),
+/// largest first, ties by name: the same groups on every machine.
+std::vector<std::vector<std::string>> partitionKernels(ModuleOp lowered,
+                                                        ArrayRef<std::string> names) {
+  std::vector<std::pair<int64_t, std::string>> sized;
+  for (const std::string &name : names) {
+    int64_t ops = 0;
+    if (auto func = lowered.lookupSymbol<LLVM::LLVMFuncOp>(name))
+      func.walk([&](Operation *) { ++ops; });
+    sized.push_back({ops, name});
+  }
+  std::sort(sized.begin(), sized.end(), [](const auto &a, const auto &b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  // At least one group: a plan without kernels still gets a (nearly empty) library.
+  std::vector<std::vector<std::string>> groups(std::clamp<size_t>(names.size(), 1, kPartitions));
+  std::vector<int64_t> load(groups.size(), 0);
+  for (const auto &[ops, name] : sized) {
+    size_t lightest = std::min_element(load.begin(), load.end()) - load.begin();
+    groups[lightest].push_back(name);
+    load[lightest] += ops;
+  }
+  return groups;
+}
+
+/// A copy of `lowered` that defines only `keep`'s kernels (the others' bodies go; globals and
+/// declarations stay, private or external as they were).
+OwningOpRef<ModuleOp> partition(ModuleOp lowered, ArrayRef<std::string> keep) {
+  OwningOpRef<ModuleOp> copy = lowered.clone();
+  llvm::StringSet<> kept;
+  for (const std::string &name : keep)
+    kept.insert(name);
+  for (auto func : llvm::make_early_inc_range(copy->getOps<LLVM::LLVMFuncOp>()))
+    if (!func.isExternal() && !kept.contains(func.getSymName()))
+      func.erase();
+  return copy;
+}
+
+} // namespace
+
 LogicalResult compileKernels(ModuleOp module, const CpuTarget &target, std::string &library) {
   std::vector<std::string> names;
   for (auto func : module.getOps<func::FuncOp>())
@@ -206,15 +273,41 @@ LogicalResult compileKernels(ModuleOp module, const CpuTarget &target, std::stri
 
   registerBuiltinDialectTranslation(*module.getContext());
   registerLLVMDialectTranslation(*module.getContext());
-  llvm::LLVMContext llvmContext;
-  std::unique_ptr<llvm::Module> llvmModule = translateModuleToLLVMIR(*kernels, llvmContext);
-  if (!llvmModule)
-    return module.emitError("translating the kernels to LLVM IR failed");
-  addPackedEntries(*llvmModule, names);
+  std::vector<std::vector<std::string>> groups = partitionKernels(*kernels, names);
+  std::vector<OwningOpRef<ModuleOp>> parts;
+  for (const std::vector<std::string> &group : groups)
+    parts.push_back(partition(*kernels, group));
 
-  std::string object, error;
-  if (failed(emitObject(*llvmModule, target, object, error)) ||
-      failed(linkSharedObject(object, library, error)))
+  // One thread per partition, up to the cores; each owns its LLVMContext.
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  std::vector<std::string> objects(groups.size()), errors(groups.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next++) < groups.size();) {
+      llvm::LLVMContext llvmContext;
+      std::unique_ptr<llvm::Module> llvmModule = translateModuleToLLVMIR(*parts[i], llvmContext);
+      if (!llvmModule) {
+        errors[i] = "translating the kernels to LLVM IR failed";
+        continue;
+      }
+      addPackedEntries(*llvmModule, groups[i]);
+      (void)emitObject(*llvmModule, target, objects[i], errors[i]);
+    }
+  };
+  size_t threads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, groups.size());
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t)
+    pool.emplace_back(work);
+  work();
+  for (std::thread &thread : pool)
+    thread.join();
+  for (const std::string &error : errors)
+    if (!error.empty())
+      return module.emitError(error);
+
+  std::string error;
+  if (failed(linkSharedObject(objects, library, error)))
     return module.emitError(error);
   return success();
 }
