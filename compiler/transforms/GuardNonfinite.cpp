@@ -6,7 +6,8 @@
 //
 // 1. Guard: one train.all_finite over the loss and the pre-clip gradient norm (or, without
 //    clipping, the gradients), placed as soon as its operands exist; nn.where on each update.
-//    Under data parallelism only the reduced gradients count, so all ranks decide alike.
+//    Under data parallelism only the reduced gradients count, so all ranks decide alike; the
+//    stages of a pipeline sum their verdicts over the pipeline and skip together.
 // 2. Diagnosis: clone the step (@train_step or @accumulate_step), drop the update region (the
 //    train ops and what they feed), then after every value that can turn non-finite add
 //    sum(v * 0) (0, or NaN when v holds an Inf or NaN), reshaped to one element; the
@@ -117,6 +118,16 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
       b.setInsertionPointToStart(&body);
     Location loc = func.getLoc();
     Value finite = train::AllFiniteOp::create(b, loc, checked);
+    // A pipeline stage holds only some of the gradients: the stages skip together when any of
+    // them saw a non-finite one (the number that did, summed over the pipeline, is 0).
+    auto stages = func->getParentOfType<ModuleOp>()->getAttrOfType<IntegerAttr>(
+        "nnc.pipeline_stages");
+    if (stages && stages.getInt() > 1) {
+      Type f32 = b.getF32Type();
+      Value bad = nn::SubOp::create(b, loc, scalar(b, loc, f32, 1.0), finite);
+      auto count = train::AllReduceOp::create(b, loc, ValueRange{bad}, b.getUnitAttr());
+      finite = nn::EqualOp::create(b, loc, count.getResult(0), scalar(b, loc, f32, 0.0));
+    }
 
     llvm::StringMap<Value> byName;
     for (BlockArgument arg : body.getArguments())
