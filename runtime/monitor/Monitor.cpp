@@ -18,6 +18,19 @@ using nnc::Status;
 
 namespace {
 
+/// Adds its lifetime to a Monitor's time.
+class Timed {
+public:
+  explicit Timed(double &total) : total_(total), start_(std::chrono::steady_clock::now()) {}
+  ~Timed() {
+    total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+private:
+  double &total_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 template <typename Event>
 Status fanOut(std::vector<std::unique_ptr<Hook>> &sinks, const Event &event,
               Status (Hook::*method)(const Event &)) {
@@ -30,6 +43,7 @@ Status fanOut(std::vector<std::unique_ptr<Hook>> &sinks, const Event &event,
 } // namespace
 
 Status Monitor::stepEnd(const StepEvent &event) {
+  Timed timed(seconds_);
   if (Status s = fanOut(sinks_, event, &Hook::onStepEnd); !s.ok())
     return s;
   if (event.gradNorm && !event.skipped)
@@ -40,10 +54,12 @@ Status Monitor::stepEnd(const StepEvent &event) {
 }
 
 Status Monitor::evalEnd(const EvalEvent &event) {
+  Timed timed(seconds_);
   return fanOut(sinks_, event, &Hook::onEvalEnd);
 }
 
 Status Monitor::epochEnd(const EpochEvent &event) {
+  Timed timed(seconds_);
   if (std::optional<AnomalyEvent> found =
           detector_.onEpoch(event.epoch, event.trainLoss, event.valLoss)) {
     found->step = event.step;
@@ -54,10 +70,12 @@ Status Monitor::epochEnd(const EpochEvent &event) {
 }
 
 Status Monitor::anomaly(const AnomalyEvent &event) {
+  Timed timed(seconds_);
   return fanOut(sinks_, event, &Hook::onAnomaly);
 }
 
 Status Monitor::sample(const SampleEvent &event) {
+  Timed timed(seconds_);
   return fanOut(sinks_, event, &Hook::onSample);
 }
 

@@ -39,9 +39,15 @@ public:
   nnc::Status sample(const SampleEvent &event);
   nnc::Status runEnd();
 
+  /// Wall time spent in the calls above (the detector and every sink), plus what a caller adds
+  /// for building the events: what monitoring costs the run.
+  double seconds() const { return seconds_; }
+  void addSeconds(double seconds) { seconds_ += seconds; }
+
 private:
   AnomalyDetector detector_;
   std::vector<std::unique_ptr<Hook>> sinks_;
+  double seconds_ = 0;
 };
 
 /// The sinks `options` asks for, writing to `out` (the terminal sink) and to files; errors name

@@ -209,7 +209,14 @@ public:
       out_ << "final model: the best weights (epoch " << state_.bestEpoch << ", " << evalName_
            << " loss " << format("%.4f", state_.bestLoss) << ")\n";
     }
-    return test();
+    if (Status s = test(); !s.ok())
+      return s;
+    // What watching cost: the hooks and the events they were given, against the steps' own time.
+    if (monitor_ && stepsSeconds_ > 0)
+      out_ << "monitoring: " << format("%.1f", monitor_->seconds() * 1e3) << " ms, "
+           << format("%.2f", 100 * monitor_->seconds() / stepsSeconds_) << "% of the "
+           << format("%.1f", stepsSeconds_) << " s of training steps\n";
+    return Status();
   }
 
 private:
@@ -357,6 +364,8 @@ private:
       ++skippedInEpoch_;  // no loss to average
     ++state_.step;
     ++state_.batchInEpoch;
+    auto trained = std::chrono::steady_clock::now();
+    stepsSeconds_ += std::chrono::duration<double>(trained - start).count();
     if (!monitor_)
       return Status();
     event.step = state_.step, event.epoch = state_.epoch + 1;
@@ -372,6 +381,8 @@ private:
       residentBytes_ = monitor::residentBytes();
     event.residentBytes = residentBytes_;
     event.wallTime = monitor::wallTime();
+    monitor_->addSeconds(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - trained).count());
     if (Status s = monitor_->stepEnd(event); !s.ok())
       return s;
     return sampleIfDue();
@@ -627,6 +638,7 @@ private:
   std::chrono::steady_clock::time_point epochStart_;
   int64_t skippedInEpoch_ = 0, skippedTotal_ = 0;  // --skip-nonfinite
   int64_t residentBytes_ = 0;                      // sampled every 20 steps
+  double stepsSeconds_ = 0;                        // the steps' own time, without monitoring
   std::vector<Fed> fed_;  // the current update's micro-batches (guarded plans)
 };
 
