@@ -6,6 +6,7 @@
 #include "runtime/PipelineLoop.h"
 
 #include "runtime/Executor.h"
+#include "runtime/PlanLoader.h"
 #include "runtime/collective/Communicator.h"
 
 #include <cstring>
@@ -16,13 +17,6 @@ namespace nnrt {
 using nnc::Status;
 
 namespace {
-
-const nnc::Function *findFunction(const nnc::Plan &plan, const std::string &name) {
-  for (const nnc::Function &function : plan.functions())
-    if (function.name() == name)
-      return &function;
-  return nullptr;
-}
 
 std::optional<nnc::TensorSlice> findTensor(const google::protobuf::RepeatedPtrField<nnc::TensorSlice> &tensors,
                                            const std::string &name) {

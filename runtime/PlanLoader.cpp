@@ -60,6 +60,13 @@ Conv2dDesc conv2dDescOf(const nnc::Conv2d &conv) {
   return desc;
 }
 
+const nnc::Function *findFunction(const nnc::Plan &plan, std::string_view name) {
+  for (const nnc::Function &function : plan.functions())
+    if (function.name() == name)
+      return &function;
+  return nullptr;
+}
+
 std::string describeCommand(const nnc::Command &command, int index) {
   return command.node().empty() ? "command " + std::to_string(index)
                                 : "node '" + command.node() + "'";

@@ -31,4 +31,7 @@ Conv2dDesc conv2dDescOf(const nnc::Conv2d &conv);
 /// "node 'fc1'", or "command 3" for a command without a node name.
 std::string describeCommand(const nnc::Command &command, int index);
 
+/// The plan's function named `name`, or null.
+const nnc::Function *findFunction(const nnc::Plan &plan, std::string_view name);
+
 } // namespace nnrt

@@ -3,6 +3,7 @@
 #include "runtime/monitor/NonfiniteOrigin.h"
 
 #include "runtime/Executor.h"
+#include "runtime/PlanLoader.h"
 #include "runtime/collective/Communicator.h"
 
 #include <cmath>
@@ -10,13 +11,6 @@
 namespace nnrt {
 
 namespace {
-
-const nnc::Function *findFunction(const nnc::Plan &plan, const std::string &name) {
-  for (const nnc::Function &function : plan.functions())
-    if (function.name() == name)
-      return &function;
-  return nullptr;
-}
 
 bool isOneF32(const nnc::TensorSlice &t) {
   return t.type().dtype() == nnc::F32 && numElements(shapeOf(t.type())) == 1;

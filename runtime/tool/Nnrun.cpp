@@ -272,6 +272,17 @@ std::optional<Failure> loadParameters(Executor &executor, const std::string &dir
   return std::nullopt;
 }
 
+/// Runs "init", then --load-parameters; `where` names the plan (and stage) in errors.
+std::optional<Failure> initialize(Executor &exec, const Options &options,
+                                  const std::string &where) {
+  if (exec.function("init"))
+    if (nnc::Status s = exec.run("init"); !s.ok())
+      return Failure{where + ": " + s.message()};
+  if (!options.loadDir.empty())
+    return loadParameters(exec, options.loadDir);
+  return std::nullopt;
+}
+
 /// --features and --labels, read whole.
 std::optional<Failure> readTrainData(const Options &options, TrainData &data) {
   data.featuresPath = options.features;
@@ -324,12 +335,8 @@ std::optional<Failure> runPipelined(const Options &options, std::ostream &out,
   Executor &exec = **executor;
   if (options.printArena)
     out << "arena: " << exec.arenaBytes() << " bytes (pipeline stage " << stage << ")\n";
-  if (exec.function("init"))
-    if (nnc::Status s = exec.run("init"); !s.ok())
-      return Failure{where + ": " + s.message()};
-  if (!options.loadDir.empty())
-    if (std::optional<Failure> failure = loadParameters(exec, options.loadDir))
-      return failure;
+  if (std::optional<Failure> failure = initialize(exec, options, where))
+    return failure;
   if (binding) {
     TrainOptions trainOptions;
     trainOptions.steps = options.trainSteps;
@@ -424,12 +431,8 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
   exec.setCommunicator(group);
   if (options.printArena)
     out << "arena: " << exec.arenaBytes() << " bytes\n";
-  if (exec.function("init"))
-    if (nnc::Status s = exec.run("init"); !s.ok())
-      return Failure{planPath + ": " + s.message()};
-  if (!options.loadDir.empty())
-    if (std::optional<Failure> failure = loadParameters(exec, options.loadDir))
-      return failure;
+  if (std::optional<Failure> failure = initialize(exec, options, planPath))
+    return failure;
   if (binding) {
     TrainOptions trainOptions;
     trainOptions.steps = options.trainSteps;

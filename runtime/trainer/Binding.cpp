@@ -3,6 +3,7 @@
 #include "runtime/trainer/Binding.h"
 
 #include "runtime/HostTensor.h"
+#include "runtime/PlanLoader.h"
 #include "runtime/TrainLoop.h"
 
 namespace nnrt::trainer {
@@ -10,13 +11,6 @@ namespace nnrt::trainer {
 using nnc::Status;
 
 namespace {
-
-const nnc::Function *findFunction(const nnc::Plan &plan, const std::string &name) {
-  for (const nnc::Function &function : plan.functions())
-    if (function.name() == name)
-      return &function;
-  return nullptr;
-}
 
 bool isScalar(const nnc::TensorSlice &t, nnc::DType dtype) {
   return t.type().dtype() == dtype && numElements(shapeOf(t.type())) == 1;
