@@ -70,9 +70,11 @@ struct PipelineSplitPass : nnc::impl::PipelineSplitBase<PipelineSplitPass> {
     // What the stages cannot agree on yet without talking to each other.
     auto precision = spec.getAs<DictionaryAttr>("precision");
     auto kind = precision ? precision.getAs<StringAttr>("kind") : StringAttr();
-    if (kind && kind.getValue() != "fp32")
-      return module.emitError("pipeline: ") << kind.getValue() << " is not supported with "
-                                             << "pipeline stages yet (fp32 only)";
+    // fp16 scales each stage's backward pass by the loss scale, and the gradient a stage sends
+    // back would be scaled twice; the scale and its skips are not shared across stages yet.
+    if (kind && kind.getValue() == "fp16")
+      return module.emitError("pipeline: fp16 is not supported with pipeline stages yet (fp32 "
+                              "or bf16)");
     if (integer(spec.getAs<DictionaryAttr>("data_parallel"), "world_size") > 1)
       return module.emitError("pipeline: data and pipeline parallelism together are not "
                               "supported yet");
@@ -305,10 +307,13 @@ struct PipelineForwardPass : nnc::impl::PipelineForwardBase<PipelineForwardPass>
     });
     auto ret = body.getTerminator();
     b.setInsertionPoint(ret);
-    func::ReturnOp::create(b, ret->getLoc(), clone->getResult(0));
+    // Function boundaries stay fp32 under mixed precision: the next stage takes an f32 input.
+    Value out = clone->getResult(0);
+    if (!cast<RankedTensorType>(out.getType()).getElementType().isF32())
+      out = nn::CastOp::create(b, out.getLoc(), out, b.getF32Type());
+    func::ReturnOp::create(b, ret->getLoc(), out);
     ret->erase();
-    forward.setType(
-        b.getFunctionType(forward.getArgumentTypes(), clone->getResult(0).getType()));
+    forward.setType(b.getFunctionType(forward.getArgumentTypes(), out.getType()));
     forward.setResultAttr(0, "nn.output", b.getStringAttr("nnc.pipe.out"));
     // Dead ops (the backward pass, the accumulation), then the inputs nothing reads.
     SmallVector<Operation *> dead;

@@ -571,7 +571,7 @@ int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostr
   std::string rank = group && group->size() > 1 ? "rank " + std::to_string(group->rank()) +
                                                        " of " + std::to_string(group->size())
                                                  : "";
-  if (!rank.empty() && failure->message.rfind(rank, 0) != 0)
+  if (!rank.empty() && failure->message.find(rank + ":") == std::string::npos)
     failure->message = rank + ": " + failure->message;
   err << "nnrun: error: " << oneLine(failure->message) << "\n";
   return 1;
