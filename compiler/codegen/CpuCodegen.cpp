@@ -5,12 +5,20 @@
 // take most of a compile, so the kernels are split into a fixed number of partitions, each
 // translated, optimized and emitted on its own thread with its own LLVMContext; the partition
 // count does not depend on the machine, so neither does the library.
+//
+// Three things make the kernels fast on a multi-core AVX-512 host: a kernel whose loop nests all
+// start with a parallel loop over the rows of what it writes also gets an entry that runs one
+// share of the rows (the runtime runs the shares on its threads); loops that call exp, log, erf or
+// tanh call glibc's vector variants (libmvec); and floating-point reductions may be reassociated,
+// so that they vectorize.
 #include "compiler/codegen/CpuCodegen.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Pass/PassManager.h"
@@ -20,7 +28,10 @@
 #include "mlir/Target/LLVMIR/Export.h"
 
 #include "lld/Common/Driver.h"
+#include "llvm/Analysis/TargetLibraryInfo.h"
 #include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/InstIterator.h"
+#include "llvm/IR/Operator.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
@@ -65,6 +76,9 @@ CpuTarget hostCpuTarget() {
 
 namespace {
 
+/// On a kernel whose work splits into row shares: the number of rows (see splittableRows).
+constexpr llvm::StringLiteral kRowsAttr = "nnc.rows";
+
 LogicalResult runPipeline(ModuleOp module, StringRef pipeline) {
   PassManager pm(module.getContext());
   std::string parseError;
@@ -72,6 +86,116 @@ LogicalResult runPipeline(ModuleOp module, StringRef pipeline) {
   if (failed(parsePassPipeline(pipeline, pm, parseStream)))
     return module.emitError("invalid codegen pipeline: ") << parseError;
   return pm.run(module);
+}
+
+/// The rows a bufferized kernel can be split into (0: it cannot): every op of its body is a view,
+/// a constant, an allocation or a linalg op whose first loop is parallel over the same static extent (the rows)
+/// and indexes the first dimension of each buffer it writes, and no op reads a buffer the kernel
+/// writes except through its own init. Then the kernel's loop nests, cut to the same share of
+/// their first loop, touch disjoint rows of what it writes: shares run on several threads at once.
+/// Kernels with less than kSplitWork iterations stay whole (waking a thread costs more).
+constexpr int64_t kSplitWork = 1 << 15;
+
+int64_t splittableRows(func::FuncOp kernel) {
+  int64_t rows = -1, work = 0;
+  llvm::SmallPtrSet<Value, 4> written;
+  SmallVector<linalg::LinalgOp> ops;
+  for (Operation &op : kernel.getBody().front()) {
+    // Buffers the kernel allocates are never written (writes go to arguments, checked below):
+    // pooling's window shape, read by no one. Each share allocates its own.
+    if (isa<func::ReturnOp, arith::ConstantOp, memref::ExpandShapeOp, memref::CollapseShapeOp,
+            memref::CastOp, memref::AllocOp, memref::DeallocOp>(op))
+      continue;
+    auto linalgOp = dyn_cast<linalg::LinalgOp>(op);
+    if (!linalgOp || !linalgOp.hasPureBufferSemantics() || linalgOp.getNumLoops() == 0 ||
+        linalgOp.getIteratorTypesArray()[0] != utils::IteratorType::parallel)
+      return 0;
+    SmallVector<int64_t> ranges = linalgOp.getStaticLoopRanges();
+    int64_t iterations = 1;
+    for (int64_t range : ranges) {
+      if (ShapedType::isDynamic(range))
+        return 0;
+      iterations *= range;
+    }
+    if (rows >= 0 && ranges[0] != rows)
+      return 0;
+    rows = ranges[0];
+    work += iterations;
+    AffineExpr d0 = getAffineDimExpr(0, kernel.getContext());
+    for (OpOperand &init : linalgOp.getDpsInitsMutable()) {
+      // Written buffers are the kernel's arguments themselves (no views that could move rows).
+      if (!isa<BlockArgument>(init.get()))
+        return 0;
+      AffineMap map = linalgOp.getMatchingIndexingMap(&init);
+      if (map.getNumResults() == 0 || map.getResult(0) != d0)
+        return 0;
+      for (AffineExpr result : map.getResults().drop_front())
+        if (result.isFunctionOfDim(0))
+          return 0;
+      written.insert(init.get());
+    }
+    ops.push_back(linalgOp);
+  }
+  // A buffer the kernel writes is read again only as an init (the same rows, same thread).
+  for (linalg::LinalgOp op : ops)
+    for (OpOperand *input : op.getDpsInputOperands()) {
+      Value base = input->get();
+      while (Operation *def = base.getDefiningOp()) {
+        if (!isa<memref::ExpandShapeOp, memref::CollapseShapeOp, memref::CastOp>(def))
+          break;
+        base = def->getOperand(0);
+      }
+      if (written.contains(base))
+        return 0;
+    }
+  return rows >= 2 && work >= kSplitWork ? rows : 0;
+}
+
+/// Gives each splittable kernel two trailing index arguments, `part` and `parts`, and marks it
+/// with `nnc.rows`; cutRowLoops later restricts its loops to that share of the rows.
+void markSplittable(ModuleOp module) {
+  for (auto kernel : module.getOps<func::FuncOp>()) {
+    int64_t rows = splittableRows(kernel);
+    if (!rows)
+      continue;
+    Builder b(module.getContext());
+    unsigned n = kernel.getNumArguments();
+    (void)kernel.insertArguments({n, n}, {b.getIndexType(), b.getIndexType()}, {},
+                                 {kernel.getLoc(), kernel.getLoc()});
+    kernel->setAttr(kRowsAttr, b.getI64IntegerAttr(rows));
+  }
+}
+
+/// After convert-linalg-to-loops: each top-level loop of a marked kernel (one per linalg op, its
+/// first loop over the rows) runs only rows [part * chunk, (part + 1) * chunk) where
+/// chunk = ceil(rows / parts), clamped to the rows.
+LogicalResult cutRowLoops(ModuleOp module) {
+  for (auto kernel : module.getOps<func::FuncOp>()) {
+    auto rowsAttr = kernel->getAttrOfType<IntegerAttr>(kRowsAttr);
+    if (!rowsAttr)
+      continue;
+    int64_t rows = rowsAttr.getInt();
+    Value part = kernel.getArgument(kernel.getNumArguments() - 2);
+    Value parts = kernel.getArgument(kernel.getNumArguments() - 1);
+    for (auto loop : llvm::to_vector(kernel.getBody().front().getOps<scf::ForOp>())) {
+      std::optional<int64_t> lb = getConstantIntValue(loop.getLowerBound());
+      std::optional<int64_t> ub = getConstantIntValue(loop.getUpperBound());
+      std::optional<int64_t> step = getConstantIntValue(loop.getStep());
+      if (!lb || !ub || !step || *lb != 0 || *step != 1 || *ub != rows)
+        return kernel.emitError("a row loop of a splittable kernel is not 0..") << rows;
+      OpBuilder b(loop);
+      Location loc = loop.getLoc();
+      auto constant = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+      Value chunk = arith::CeilDivUIOp::create(b, loc, constant(rows), parts);
+      Value begin = arith::MinUIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, part, chunk), constant(rows));
+      Value end = arith::MinUIOp::create(b, loc, arith::AddIOp::create(b, loc, begin, chunk),
+                                         constant(rows));
+      loop.getLowerBoundMutable().assign(begin);
+      loop.getUpperBoundMutable().assign(end);
+    }
+  }
+  return success();
 }
 
 /// Bufferizes the kernels and lowers them to the LLVM dialect.
@@ -88,8 +212,12 @@ LogicalResult lowerToLLVMDialect(ModuleOp module) {
     linalg::CopyOp::create(b, copy.getLoc(), copy.getSource(), copy.getTarget());
     copy.erase();
   });
+  markSplittable(module);
+  if (failed(runPipeline(module, "func.func(convert-linalg-to-loops)")) ||
+      failed(cutRowLoops(module)))
+    return failure();
   return runPipeline(
-      module, "func.func(convert-linalg-to-loops),convert-math-to-libm,"
+      module, "convert-math-to-libm,"
               "convert-scf-to-cf,expand-strided-metadata,lower-affine,"
               "finalize-memref-to-llvm,convert-math-to-llvm,convert-arith-to-llvm,"
               "convert-func-to-llvm{use-bare-ptr-memref-call-conv},convert-cf-to-llvm,"
@@ -97,25 +225,86 @@ LogicalResult lowerToLLVMDialect(ModuleOp module) {
 }
 
 /// Adds `void <prefix><name>(void **args)` for each kernel: the runtime's one calling convention,
-/// whatever the kernel's arity.
-void addPackedEntries(llvm::Module &module, ArrayRef<std::string> kernels) {
+/// whatever the kernel's arity. A kernel in `split` (its last two parameters are part and parts)
+/// also gets `void <prefix><name><kPartSuffix>(void **args, int64_t part, int64_t parts)`.
+void addPackedEntries(llvm::Module &module, ArrayRef<std::string> kernels,
+                      const llvm::StringSet<> &split) {
   llvm::LLVMContext &ctx = module.getContext();
   llvm::Type *ptr = llvm::PointerType::getUnqual(ctx);
+  llvm::Type *i64 = llvm::Type::getInt64Ty(ctx);
   for (const std::string &name : kernels) {
     llvm::Function *kernel = module.getFunction(name);
     kernel->setLinkage(llvm::GlobalValue::InternalLinkage);
-    auto *entry = llvm::Function::Create(
-        llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptr}, false),
-        llvm::GlobalValue::ExternalLinkage, kKernelEntryPrefix + name, module);
-    llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", entry));
-    SmallVector<llvm::Value *> args;
-    for (unsigned i = 0; i < kernel->arg_size(); ++i) {
-      llvm::Value *slot = b.CreateConstInBoundsGEP1_64(ptr, entry->getArg(0), i);
-      args.push_back(b.CreateLoad(ptr, slot));
-    }
-    b.CreateCall(kernel, args);
-    b.CreateRetVoid();
+    bool splits = split.contains(name);
+    unsigned buffers = kernel->arg_size() - (splits ? 2 : 0);
+    auto addEntry = [&](const std::string &symbol, bool part) {
+      SmallVector<llvm::Type *> params = {ptr};
+      if (part)
+        params.append({i64, i64});
+      auto *entry = llvm::Function::Create(
+          llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), params, false),
+          llvm::GlobalValue::ExternalLinkage, symbol, module);
+      llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", entry));
+      SmallVector<llvm::Value *> args;
+      for (unsigned i = 0; i < buffers; ++i) {
+        llvm::Value *slot = b.CreateConstInBoundsGEP1_64(ptr, entry->getArg(0), i);
+        args.push_back(b.CreateLoad(ptr, slot));
+      }
+      if (splits) {
+        args.push_back(part ? static_cast<llvm::Value *>(entry->getArg(1)) : b.getInt64(0));
+        args.push_back(part ? static_cast<llvm::Value *>(entry->getArg(2)) : b.getInt64(1));
+      }
+      b.CreateCall(kernel, args);
+      b.CreateRetVoid();
+    };
+    addEntry(kKernelEntryPrefix + name, false);
+    if (splits)
+      addEntry(kKernelEntryPrefix + name + kPartSuffix, true);
   }
+}
+
+/// The math functions the kernels call (convert-math-to-libm) that glibc's libmvec has in vector
+/// form, 16 lanes with AVX-512 and 8 with AVX2 (x86-64 vector ABI names; within 4 ulp, like the
+/// scalar ones). The library records libmvec as needed (linkSharedObject).
+const char *const kVectorMath[] = {"expf", "logf", "erff", "tanhf"};
+constexpr const char *kLibmvec = "/lib/x86_64-linux-gnu/libmvec.so.1";
+
+bool hasFeature(const CpuTarget &target, llvm::StringRef feature) {
+  return llvm::is_contained(target.features, feature);
+}
+
+std::vector<llvm::VecDesc> vectorMathFunctions(const CpuTarget &target) {
+  // The names must outlive the descriptors (VecDesc holds StringRefs).
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> all;
+    for (const char *f : kVectorMath) {
+      all.push_back(std::string("_ZGVeN16v_") + f);
+      all.push_back(std::string("_ZGVdN8v_") + f);
+    }
+    return all;
+  }();
+  std::vector<llvm::VecDesc> descs;
+  if (!llvm::sys::fs::exists(kLibmvec))
+    return descs;
+  for (size_t i = 0; i < std::size(kVectorMath); ++i) {
+    if (hasFeature(target, "avx512f"))
+      descs.push_back({kVectorMath[i], names[2 * i], llvm::ElementCount::getFixed(16), false,
+                       "_ZGV_LLVM_N16v", std::nullopt});
+    if (hasFeature(target, "avx2"))
+      descs.push_back({kVectorMath[i], names[2 * i + 1], llvm::ElementCount::getFixed(8), false,
+                       "_ZGV_LLVM_N8v", std::nullopt});
+  }
+  return descs;
+}
+
+/// Lets LLVM reassociate floating-point arithmetic (the `reassoc` flag, nothing that assumes away
+/// NaN or infinity): a reduction loop (softmax's and layer norm's sums, the loss) vectorizes only
+/// if its partial sums may be added in another order. Results change only by that reordering.
+void allowReassociation(llvm::Module &module) {
+  for (llvm::Function &function : module)
+    for (llvm::Instruction &inst : llvm::instructions(function))
+      if (llvm::isa<llvm::FPMathOperator>(inst))
+        inst.setHasAllowReassoc(true);
 }
 
 /// Optimizes `module` and emits an object file; safe on several threads at once (each with its
@@ -135,17 +324,23 @@ LogicalResult emitObject(llvm::Module &module, const CpuTarget &target, std::str
   module.setDataLayout(machine->createDataLayout());
   module.setTargetTriple(llvm::Triple(target.triple));
 
-  // -O3 over the whole module: loops vectorize for the host's vector width.
+  // -O3 over the whole module: loops vectorize for the host's vector width, and a loop that calls
+  // a math function (softmax's exp, GELU's erf) calls glibc's vector variant of it.
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
   llvm::CGSCCAnalysisManager cgam;
   llvm::ModuleAnalysisManager mam;
+  llvm::TargetLibraryInfoImpl libraryInfo(llvm::Triple(target.triple));
+  std::vector<llvm::VecDesc> vectorMath = vectorMathFunctions(target);
+  libraryInfo.addVectorizableFunctions(vectorMath);
+  fam.registerPass([&] { return llvm::TargetLibraryAnalysis(libraryInfo); });
   llvm::PassBuilder pb(machine.get());
   pb.registerModuleAnalyses(mam);
   pb.registerCGSCCAnalyses(cgam);
   pb.registerFunctionAnalyses(fam);
   pb.registerLoopAnalyses(lam);
   pb.crossRegisterProxies(lam, fam, cgam, mam);
+  allowReassociation(module);
   pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(module, mam);
 
   llvm::SmallVector<char, 0> buffer;
@@ -193,6 +388,9 @@ LogicalResult linkSharedObject(const std::vector<std::string> &objects, std::str
                                     libraryPath.c_str()};
   for (auto &path : objectPaths)
     args.push_back(path.c_str());
+  // The vector math functions' home, a DT_NEEDED entry the runtime's dlopen resolves.
+  if (llvm::sys::fs::exists(kLibmvec))
+    args.push_back(kLibmvec);
   lld::Result result = lld::lldMain(args, logStream, logStream, {{lld::Gnu, &lld::elf::link}});
   auto buffer = llvm::MemoryBuffer::getFile(libraryPath);
   removeAll();
@@ -271,6 +469,11 @@ LogicalResult compileKernels(ModuleOp module, const CpuTarget &target, std::stri
   if (!kernels)
     return failure();
 
+  llvm::StringSet<> split;
+  for (auto func : kernels->getOps<LLVM::LLVMFuncOp>())
+    if (func->removeAttr(kRowsAttr))
+      split.insert(func.getSymName());
+
   registerBuiltinDialectTranslation(*module.getContext());
   registerLLVMDialectTranslation(*module.getContext());
   std::vector<std::vector<std::string>> groups = partitionKernels(*kernels, names);
@@ -291,7 +494,7 @@ LogicalResult compileKernels(ModuleOp module, const CpuTarget &target, std::stri
         errors[i] = "translating the kernels to LLVM IR failed";
         continue;
       }
-      addPackedEntries(*llvmModule, groups[i]);
+      addPackedEntries(*llvmModule, groups[i], split);
       (void)emitObject(*llvmModule, target, objects[i], errors[i]);
     }
   };

@@ -22,6 +22,12 @@ CpuTarget hostCpuTarget();
 /// Each kernel `@name` is exported from the library as `void <prefix>name(void **args)`.
 inline constexpr const char *kKernelEntryPrefix = "nnc_";
 
+/// A kernel whose work splits into shares of its rows (the first loop of each of its loop nests)
+/// is also exported as `void <prefix>name<suffix>(void **args, int64_t part, int64_t parts)`,
+/// which runs share `part` of `parts`; the shares write disjoint memory, so they may run on
+/// different threads at once. The runtime looks the symbol up and may use either entry.
+inline constexpr const char *kPartSuffix = "_part";
+
 /// The `nnc.kernel` functions of `module`, bufferized and lowered to the LLVM dialect, in a module
 /// of their own (what `--compile-to=codegen` prints). Null after a diagnostic on failure.
 mlir::OwningOpRef<mlir::ModuleOp> lowerKernels(mlir::ModuleOp module);

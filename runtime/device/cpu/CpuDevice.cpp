@@ -2,10 +2,10 @@
 // (no memset touching every page of a large arena) and an impossible size fails with ENOMEM at
 // allocation instead of the OOM killer ending the process later.
 //
-// Kernels run on the calling thread: the kernel ABI (`void f(void **args)`) has no way to hand a
-// kernel a share of the work, so a pool could only run whole kernels, and commands are sequential.
-// oneDNN parallelizes GEMM/convolution itself with OpenMP; libgomp's default wait policy spins
-// briefly and then sleeps, which is the behaviour TOOLCHAIN.md asks of a pool on this host.
+// A kernel whose work splits into row shares (CpuKernel::part) runs one share per thread of
+// OpenMP's pool, the pool oneDNN parallelizes GEMM/convolution with: one pool, so the two never
+// compete for the cores, and libgomp's default wait policy spins briefly and then sleeps, which is
+// the behaviour TOOLCHAIN.md asks of a pool on this host. Other kernels run on the calling thread.
 #include "runtime/device/cpu/CpuDevice.h"
 
 #include "runtime/device/cpu/SharedObject.h"
@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <omp.h>
 #include <sys/mman.h>
 
 namespace nnrt {
@@ -59,7 +60,14 @@ CpuDevice::loadKernelLibrary(std::string_view image, const std::vector<std::stri
 }
 
 nnc::Status CpuDevice::launchKernel(void *kernel, void **args, size_t count) {
-  reinterpret_cast<void (*)(void **)>(kernel)(args);
+  const auto &k = *static_cast<const CpuKernel *>(kernel);
+  int threads = k.part ? omp_get_max_threads() : 1;
+  if (threads <= 1) {
+    k.entry(args);
+    return nnc::Status();
+  }
+#pragma omp parallel num_threads(threads)
+  k.part(args, omp_get_thread_num(), omp_get_num_threads());
   return nnc::Status();
 }
 

@@ -1,5 +1,6 @@
 // The cpu driver: the arena is host memory, kernels from the plan's shared object run on the
-// calling thread, GEMM and convolution go to oneDNN (which brings its own OpenMP thread pool).
+// calling thread or, split into row shares, on OpenMP's threads; GEMM and convolution go to
+// oneDNN (which uses the same OpenMP thread pool).
 #pragma once
 
 #include "runtime/device/Device.h"

@@ -3,6 +3,7 @@
 //     names of loaded objects before it looks at the file, so if the fd number were reused for a
 //     second plan's library, dlopen("/proc/self/fd/N") would hand back the first one's code.
 //   - RTLD_LOCAL keeps one plan's kernel symbols from resolving another's.
+// A kernel's handle is its CpuKernel: the entry, and the row-share entry where the library has one.
 #include "runtime/device/cpu/SharedObject.h"
 
 #include <cerrno>
@@ -22,9 +23,9 @@ public:
       dlclose(handle_);
     ::close(fd_);
   }
-  void *kernel(size_t i) const override { return symbols_[i]; }
+  void *kernel(size_t i) const override { return const_cast<CpuKernel *>(&kernels_[i]); }
 
-  std::vector<void *> symbols_;
+  std::vector<CpuKernel> kernels_;
 
 private:
   int fd_;
@@ -73,7 +74,10 @@ loadSharedObject(std::string_view image, const std::vector<std::string> &symbols
     void *address = dlsym(handle, symbol.c_str());
     if (!address)
       return Status::error("the kernel library does not export '" + symbol + "'");
-    library->symbols_.push_back(address);
+    // Optional: only kernels whose work splits into row shares have one.
+    void *part = dlsym(handle, (symbol + kPartSuffix).c_str());
+    library->kernels_.push_back({reinterpret_cast<CpuKernel::Entry>(address),
+                                 reinterpret_cast<CpuKernel::PartEntry>(part)});
   }
   return std::unique_ptr<KernelLibrary>(std::move(library));
 }
