@@ -17,6 +17,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -166,6 +167,65 @@ void markSplittable(ModuleOp module) {
   }
 }
 
+/// A transpose that swaps the innermost dimension with another one (a weight gradient's x^T
+/// before its GEMM, attention's K^T), both multiples of 16, f32: loops over 16 x 16 tiles, each
+/// read as 16 rows, transposed in registers (vector.transpose, lowered to AVX-512 shuffles) and
+/// written as 16 rows. Element by element, every read of a column touches a new cache line and
+/// LLVM vectorizes with scatters. The loops follow the output's dimensions, first one first, so
+/// row shares still apply.
+void vectorizeTransposes(ModuleOp module) {
+  SmallVector<linalg::TransposeOp> transposes;
+  module.walk([&](linalg::TransposeOp op) { transposes.push_back(op); });
+  module.getContext()->loadDialect<vector::VectorDialect, scf::SCFDialect>();
+  for (linalg::TransposeOp op : transposes) {
+    ArrayRef<int64_t> perm = op.getPermutation();
+    int64_t rank = perm.size();
+    auto inType = dyn_cast<MemRefType>(op.getInput().getType());
+    auto outType = dyn_cast<MemRefType>(op.getInit().getType());
+    if (rank < 2 || !inType || !outType || !inType.getElementType().isF32() ||
+        !inType.getLayout().isIdentity() || !outType.getLayout().isIdentity() ||
+        !outType.hasStaticShape())
+      continue;
+    int64_t a = perm[rank - 1];
+    bool swapsInnermost = a != rank - 1 && perm[a] == rank - 1;
+    for (int64_t i = 0; i < rank; ++i)
+      if (i != a && i != rank - 1 && perm[i] != i)
+        swapsInnermost = false;
+    if (!swapsInnermost || outType.getDimSize(a) % 16 || outType.getDimSize(rank - 1) % 16)
+      continue;
+
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    SmallVector<Value> outIndex;
+    for (int64_t i = 0; i < rank; ++i) {
+      int64_t step = i == a || i == rank - 1 ? 16 : 1;
+      auto loop = scf::ForOp::create(b, loc, arith::ConstantIndexOp::create(b, loc, 0),
+                                     arith::ConstantIndexOp::create(b, loc, outType.getDimSize(i)),
+                                     arith::ConstantIndexOp::create(b, loc, step));
+      b.setInsertionPointToStart(loop.getBody());
+      outIndex.push_back(loop.getInductionVar());
+    }
+    SmallVector<Value> inIndex(rank);
+    for (int64_t i = 0; i < rank; ++i)
+      inIndex[perm[i]] = outIndex[i];
+    // Both sides as (dimension a, innermost): input rows of 16 contiguous values, output rows too.
+    AffineMap tile = AffineMap::get(rank, 0,
+                                    {b.getAffineDimExpr(a), b.getAffineDimExpr(rank - 1)},
+                                    b.getContext());
+    auto vectorType = VectorType::get({16, 16}, b.getF32Type());
+    Value padding = arith::ConstantFloatOp::create(b, loc, b.getF32Type(), APFloat(0.0f));
+    SmallVector<bool> inBounds = {true, true};
+    Value rows = vector::TransferReadOp::create(b, loc, vectorType, op.getInput(), inIndex,
+                                                AffineMapAttr::get(tile), padding, Value(),
+                                                b.getBoolArrayAttr(inBounds));
+    Value transposed = vector::TransposeOp::create(b, loc, rows, ArrayRef<int64_t>{1, 0});
+    vector::TransferWriteOp::create(b, loc, transposed, op.getInit(), outIndex,
+                                    AffineMapAttr::get(tile), Value(),
+                                    b.getBoolArrayAttr(inBounds));
+    op.erase();
+  }
+}
+
 /// After convert-linalg-to-loops: each top-level loop of a marked kernel (one per linalg op, its
 /// first loop over the rows) runs only rows [part * chunk, (part + 1) * chunk) where
 /// chunk = ceil(rows / parts), clamped to the rows.
@@ -181,16 +241,21 @@ LogicalResult cutRowLoops(ModuleOp module) {
       std::optional<int64_t> lb = getConstantIntValue(loop.getLowerBound());
       std::optional<int64_t> ub = getConstantIntValue(loop.getUpperBound());
       std::optional<int64_t> step = getConstantIntValue(loop.getStep());
-      if (!lb || !ub || !step || *lb != 0 || *step != 1 || *ub != rows)
+      if (!lb || !ub || !step || *lb != 0 || *step < 1 || *ub != rows)
         return kernel.emitError("a row loop of a splittable kernel is not 0..") << rows;
+      // Shares of whole iterations (tiles, where the loop steps by a tile).
       OpBuilder b(loop);
       Location loc = loop.getLoc();
       auto constant = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
-      Value chunk = arith::CeilDivUIOp::create(b, loc, constant(rows), parts);
-      Value begin = arith::MinUIOp::create(
-          b, loc, arith::MulIOp::create(b, loc, part, chunk), constant(rows));
-      Value end = arith::MinUIOp::create(b, loc, arith::AddIOp::create(b, loc, begin, chunk),
-                                         constant(rows));
+      int64_t iterations = (rows + *step - 1) / *step;
+      Value chunk = arith::CeilDivUIOp::create(b, loc, constant(iterations), parts);
+      Value first = arith::MinUIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, part, chunk), constant(iterations));
+      Value last = arith::MinUIOp::create(b, loc, arith::AddIOp::create(b, loc, first, chunk),
+                                          constant(iterations));
+      Value begin = arith::MulIOp::create(b, loc, first, constant(*step));
+      Value end = arith::MinUIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, last, constant(*step)), constant(rows));
       loop.getLowerBoundMutable().assign(begin);
       loop.getUpperBoundMutable().assign(end);
     }
@@ -213,11 +278,13 @@ LogicalResult lowerToLLVMDialect(ModuleOp module) {
     copy.erase();
   });
   markSplittable(module);
+  vectorizeTransposes(module);
   if (failed(runPipeline(module, "func.func(convert-linalg-to-loops)")) ||
       failed(cutRowLoops(module)))
     return failure();
   return runPipeline(
-      module, "convert-math-to-libm,"
+      module, "convert-math-to-libm,convert-vector-to-scf{full-unroll},"
+              "convert-vector-to-llvm{vector-transpose-lowering=shuffle16x16},"
               "convert-scf-to-cf,expand-strided-metadata,lower-affine,"
               "finalize-memref-to-llvm,convert-math-to-llvm,convert-arith-to-llvm,"
               "convert-func-to-llvm{use-bare-ptr-memref-call-conv},convert-cf-to-llvm,"
