@@ -80,6 +80,34 @@ struct MaxPool2dGradLowering : OpConversionPattern<MaxPool2dGradOp> {
         });
     Value chosen = argmax.getResult(1);
 
+    // 2a. Windows that tile the input exactly (stride = kernel, no padding, H = OH * sh): element
+    //     (h, w) is position (h mod sh, w mod sw) of window (h / sh, w / sw), so one parallel
+    //     generic over (n, c, h, w) reads that window's argmax and grad, no search over positions.
+    if (stride == kernel && !padding[0] && !padding[1] &&
+        inputType.getDimSize(2) == gradType.getDimSize(2) * stride[0] &&
+        inputType.getDimSize(3) == gradType.getDimSize(3) * stride[1]) {
+      AffineMap identity = AffineMap::getMultiDimIdentityMap(4, ctx);
+      AffineMap windowOf = AffineMap::get(
+          4, 0, {d(0), d(1), d(2).floorDiv(stride[0]), d(3).floorDiv(stride[1])}, ctx);
+      Value result = generic(
+          rewriter, loc, ValueRange{chosen, grad}, {windowOf, windowOf},
+          tensor::EmptyOp::create(rewriter, loc, inputType.getShape(), t), identity,
+          {IT::parallel, IT::parallel, IT::parallel, IT::parallel},
+          [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+            auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(b, l, v).getResult(); };
+            Value kh = arith::RemUIOp::create(b, l, linalg::IndexOp::create(b, l, 2), index(stride[0]));
+            Value kw = arith::RemUIOp::create(b, l, linalg::IndexOp::create(b, l, 3), index(stride[1]));
+            Value position = arith::AddIOp::create(
+                b, l, arith::MulIOp::create(b, l, kh, index(kernel[1])), kw);
+            position = arith::IndexCastOp::create(b, l, b.getI32Type(), position);
+            Value picked =
+                arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, args[0], position);
+            return arith::SelectOp::create(b, l, picked, args[1], constantFloat(b, l, t, 0.0));
+          });
+      rewriter.replaceOp(op, result);
+      return success();
+    }
+
     // 2. Domain (n, c, h, w, kh, kw): element (h, w) is position (kh, kw) of window
     //    (oh, ow) = ((h + ph - kh) / sh, (w + pw - kw) / sw) when those divide exactly and
     //    are in range; it receives that window's grad when the window chose it.

@@ -72,3 +72,20 @@ func.func @cross_entropy(%x: tensor<4x3xf32>, %y: tensor<4xi64>) -> tensor<f32> 
   %0 = nn.cross_entropy %x, %y <{label_smoothing = 1.000000e-01 : f64}> : tensor<4x3xf32>, tensor<4xi64>
   return %0 : tensor<f32>
 }
+
+// -----
+
+// Max pooling's gradient where the windows tile the input exactly (stride = kernel, no padding):
+// the argmax of each window, then one parallel generic over the input that reads its window's
+// argmax and grad at (h floordiv 2, w floordiv 2), no search over window positions.
+// CHECK-DAG: #[[WIN:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2 floordiv 2, d3 floordiv 2)>
+// CHECK-LABEL: func.func @max_pool2d_grad_tiled
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]
+// CHECK: linalg.generic {indexing_maps = [#[[WIN]], #[[WIN]], #{{.+}}], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+// CHECK: arith.remui
+// CHECK: arith.cmpi eq
+// CHECK-NOT: nn.max_pool2d_grad
+func.func @max_pool2d_grad_tiled(%x: tensor<2x4x8x8xf32>, %g: tensor<2x4x4x4xf32>) -> tensor<2x4x8x8xf32> {
+  %0 = nn.max_pool2d_grad %x, %g <{kernel_size = array<i64: 2, 2>}> : tensor<2x4x8x8xf32>, tensor<2x4x4x4xf32>
+  return %0 : tensor<2x4x8x8xf32>
+}
