@@ -22,6 +22,8 @@
 #include <filesystem>
 #include <optional>
 
+#include <omp.h>
+
 namespace nnrt {
 namespace {
 
@@ -551,6 +553,14 @@ int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostr
     }
     if (!failure && !help && options.collectiveStats && !group)
       failure = Failure{"--collective-stats: measures data parallelism, under mpirun"};
+    // mpirun may start several ranks on one machine: unless OMP_NUM_THREADS says otherwise,
+    // each rank's OpenMP pool (oneDNN's and the kernels') takes its share of the cores, as
+    // torchrun does, instead of every rank spinning threads on every core.
+    if (group && group->size() > 1 && !std::getenv("OMP_NUM_THREADS")) {
+      const char *local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+      int ranksHere = std::max(1, local ? std::atoi(local) : group->size());
+      omp_set_num_threads(std::max(1, omp_get_num_procs() / ranksHere));
+    }
     std::ostream quiet(nullptr);
     if (!failure)
       failure = run(options, group && group->rank() != 0 ? quiet : out, group.get());
