@@ -272,7 +272,9 @@ Status HtmlReport::onEvalEnd(const EvalEvent &e) {
       valAccuracy_.x.push_back(double(e.step)), valAccuracy_.y.push_back(*e.accuracy);
     lastEval_ = e;
   }
-  return write();
+  // No rewrite here: the trainer evaluates at an epoch's end (then the epoch's event rewrites
+  // the page) and on the test set at the run's end (then the run's end does).
+  return Status();
 }
 
 Status HtmlReport::onEpochEnd(const EpochEvent &e) {

@@ -1,7 +1,7 @@
 // The HTML report (--report FILE.html): one self-contained page (inline CSS, SVG plots, PNG
 // thumbnails as data URIs; no scripts, no network) rewritten atomically (temporary file, rename)
-// at every evaluation, epoch end and at the end of the run, so a browser can reload it while the
-// job trains. Plots: train/validation loss, validation accuracy, learning rate, gradient norm and
+// at every epoch end (after its evaluation), new sample and at the end of the run, so a browser
+// can reload it while the job trains. Plots: train/validation loss, validation accuracy, learning rate, gradient norm and
 // loss scale (when the plan has them); then the last evaluation's confusion-matrix heatmap,
 // per-class table and gallery of its most confident mistakes, the diagnostics, and a language
 // model's generated samples.

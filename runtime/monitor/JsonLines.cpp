@@ -2,6 +2,7 @@
 #include "runtime/monitor/JsonLines.h"
 
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -12,12 +13,13 @@ using nnc::Status;
 
 namespace {
 
+/// %.9g (enough for a float), through to_chars: a step's line is a dozen numbers, every step.
 std::string number(double x) {
   if (!std::isfinite(x))
     return "null";
   char text[32];
-  std::snprintf(text, sizeof text, "%.9g", x);
-  return text;
+  auto [end, error] = std::to_chars(text, text + sizeof text, x, std::chars_format::general, 9);
+  return std::string(text, error == std::errc() ? end : text);
 }
 
 /// Seconds since 1970 to the millisecond (%.9g would round them to tens of seconds).
@@ -50,7 +52,12 @@ public:
       add("event", quoted(event));
   }
   Object &add(const char *key, const std::string &json) {
-    text_ += (text_.size() > 1 ? "," : "") + quoted(key) + ":" + json;
+    if (text_.size() > 1)
+      text_ += ',';
+    text_ += '"'; // keys are plain identifiers: nothing to escape
+    text_ += key;
+    text_ += "\":";
+    text_ += json;
     return *this;
   }
   Object &num(const char *key, double x) { return add(key, number(x)); }
