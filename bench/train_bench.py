@@ -258,9 +258,11 @@ def record(text):
     content = open(path).read()
     if RECORD_MARK not in content:
         sys.exit(f"train_bench: {path} lacks the line {RECORD_MARK!r}")
-    head = content[:content.index(RECORD_MARK) + len(RECORD_MARK)]
+    end = content.index(RECORD_MARK) + len(RECORD_MARK)
+    # The table ends at the next section; the sections after it (other benchmarks) stay.
+    tail = content.find("\n## ", end)
     with open(path, "w") as f:
-        f.write(head + "\n\n" + text + "\n")
+        f.write(content[:end] + "\n\n" + text + "\n" + (content[tail:] if tail >= 0 else ""))
 
 
 def main():
