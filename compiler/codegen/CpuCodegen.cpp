@@ -167,8 +167,8 @@ void markSplittable(ModuleOp module) {
   }
 }
 
-/// A transpose that swaps the innermost dimension with another one (a weight gradient's x^T
-/// before its GEMM, attention's K^T), both multiples of 16, f32: loops over 16 x 16 tiles, each
+/// A transpose that moves the innermost dimension (a weight gradient's x^T before its GEMM,
+/// attention's K^T), f32, the two dimensions it exchanges with the innermost multiples of 16: loops over 16 x 16 tiles, each
 /// read as 16 rows, transposed in registers (vector.transpose, lowered to AVX-512 shuffles) and
 /// written as 16 rows. Element by element, every read of a column touches a new cache line and
 /// LLVM vectorizes with scatters. The loops follow the output's dimensions, first one first, so
@@ -186,12 +186,11 @@ void vectorizeTransposes(ModuleOp module) {
         !inType.getLayout().isIdentity() || !outType.getLayout().isIdentity() ||
         !outType.hasStaticShape())
       continue;
-    int64_t a = perm[rank - 1];
-    bool swapsInnermost = a != rank - 1 && perm[a] == rank - 1;
-    for (int64_t i = 0; i < rank; ++i)
-      if (i != a && i != rank - 1 && perm[i] != i)
-        swapsInnermost = false;
-    if (!swapsInnermost || outType.getDimSize(a) % 16 || outType.getDimSize(rank - 1) % 16)
+    // The output's innermost dimension reads input dimension `source`; output dimension `a`
+    // reads the input's innermost one.
+    int64_t source = perm[rank - 1];
+    int64_t a = llvm::find(perm, rank - 1) - perm.begin();
+    if (source == rank - 1 || outType.getDimSize(a) % 16 || outType.getDimSize(rank - 1) % 16)
       continue;
 
     OpBuilder b(op);
@@ -208,19 +207,20 @@ void vectorizeTransposes(ModuleOp module) {
     SmallVector<Value> inIndex(rank);
     for (int64_t i = 0; i < rank; ++i)
       inIndex[perm[i]] = outIndex[i];
-    // Both sides as (dimension a, innermost): input rows of 16 contiguous values, output rows too.
-    AffineMap tile = AffineMap::get(rank, 0,
-                                    {b.getAffineDimExpr(a), b.getAffineDimExpr(rank - 1)},
-                                    b.getContext());
+    // Input rows along `source`, output rows along `a`, both 16 contiguous values long.
+    AffineMap inTile = AffineMap::get(
+        rank, 0, {b.getAffineDimExpr(source), b.getAffineDimExpr(rank - 1)}, b.getContext());
+    AffineMap outTile = AffineMap::get(
+        rank, 0, {b.getAffineDimExpr(a), b.getAffineDimExpr(rank - 1)}, b.getContext());
     auto vectorType = VectorType::get({16, 16}, b.getF32Type());
     Value padding = arith::ConstantFloatOp::create(b, loc, b.getF32Type(), APFloat(0.0f));
     SmallVector<bool> inBounds = {true, true};
     Value rows = vector::TransferReadOp::create(b, loc, vectorType, op.getInput(), inIndex,
-                                                AffineMapAttr::get(tile), padding, Value(),
+                                                AffineMapAttr::get(inTile), padding, Value(),
                                                 b.getBoolArrayAttr(inBounds));
     Value transposed = vector::TransposeOp::create(b, loc, rows, ArrayRef<int64_t>{1, 0});
     vector::TransferWriteOp::create(b, loc, transposed, op.getInit(), outIndex,
-                                    AffineMapAttr::get(tile), Value(),
+                                    AffineMapAttr::get(outTile), Value(),
                                     b.getBoolArrayAttr(inBounds));
     op.erase();
   }
