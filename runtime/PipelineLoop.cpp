@@ -18,8 +18,9 @@ using nnc::Status;
 
 namespace {
 
-std::optional<nnc::TensorSlice> findTensor(const google::protobuf::RepeatedPtrField<nnc::TensorSlice> &tensors,
-                                           const std::string &name) {
+using TensorSlices = google::protobuf::RepeatedPtrField<nnc::TensorSlice>;
+
+std::optional<nnc::TensorSlice> findTensor(const TensorSlices &tensors, const std::string &name) {
   for (const nnc::TensorSlice &tensor : tensors)
     if (tensor.name() == name)
       return tensor;

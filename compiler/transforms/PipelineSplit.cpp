@@ -241,7 +241,8 @@ struct PipelineSplitPass : nnc::impl::PipelineSplitBase<PipelineSplitPass> {
     b.setInsertionPointToEnd(block);
     for (Operation *op : ops.slice(first, last - first + 1)) {
       for (Value operand : op->getOperands())
-        if (auto constant = operand.getDefiningOp<nn::ConstantOp>(); constant && !map.contains(operand))
+        if (auto constant = operand.getDefiningOp<nn::ConstantOp>();
+            constant && !map.contains(operand))
           b.clone(*constant, map);
       if (!isa<nn::ConstantOp>(op))
         b.clone(*op, map);

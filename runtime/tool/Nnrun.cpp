@@ -324,7 +324,8 @@ std::optional<Failure> runPipelined(const Options &options, std::ostream &out,
   if (options.trainSteps > 0) {
     if (std::optional<Failure> failure = readTrainData(options, data))
       return failure;
-    nnc::StatusOr<PipelineBinding> bound = bindPipelineStage(plan.pipeline(), stage, planPath, data);
+    nnc::StatusOr<PipelineBinding> bound =
+        bindPipelineStage(plan.pipeline(), stage, planPath, data);
     if (!bound.ok())
       return Failure{bound.status().message()};
     binding = std::move(*bound);
@@ -415,7 +416,8 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
   // And --fit's data, schedule and checkpoint.
   std::optional<trainer::FitJob> fitJob;
   if (options.fit.enabled) {
-    nnc::StatusOr<trainer::FitJob> job = trainer::prepareFit(*plan, planPath, options.fit, out, group);
+    nnc::StatusOr<trainer::FitJob> job =
+        trainer::prepareFit(*plan, planPath, options.fit, out, group);
     if (!job.ok())
       return Failure{job.status().message()};
     fitJob = std::move(*job);
