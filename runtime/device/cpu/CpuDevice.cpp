@@ -4,8 +4,10 @@
 //
 // A kernel whose work splits into row shares (CpuKernel::part) runs one share per thread of
 // OpenMP's pool, the pool oneDNN parallelizes GEMM/convolution with: one pool, so the two never
-// compete for the cores, and libgomp's default wait policy spins briefly and then sleeps, which is
-// the behaviour TOOLCHAIN.md asks of a pool on this host. Other kernels run on the calling thread.
+// compete for the cores. libgomp's default wait policy spins for a while, then sleeps: fast on
+// idle cores, but when other processes take them a step can become many times slower, which is
+// why the README asks for OMP_WAIT_POLICY=PASSIVE on shared machines (and the tests run so).
+// Other kernels run on the calling thread.
 #include "runtime/device/cpu/CpuDevice.h"
 
 #include "runtime/device/cpu/SharedObject.h"
