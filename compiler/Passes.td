@@ -101,6 +101,10 @@ def Distribute : Pass<"nnc-distribute", "mlir::ModuleOp"> {
     backward pass. Under fp16 the reduced values are the unscaled fp32 gradients, so the
     all-finite check sees every rank's overflow and all ranks skip the same steps.
 
+    In a pipeline stage's module (which holds only some of the parameters), the global norm that
+    clipping compares with becomes sqrt of the stage's squared norm summed over the pipeline
+    (`train.all_reduce {sum}`).
+
     Before: `%p2 = train.sgd %p, %g, %lr ...`
     After:  `%r = train.all_reduce %g : tensor<3x8xf32>` then `%p2 = train.sgd %p, %r, %lr ...`
   }];
