@@ -7,6 +7,7 @@
 #include "dialects/train/TrainDialect.h"
 
 #include "compiler/Passes.h"
+#include "compiler/transforms/FunctionSurgery.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
@@ -21,36 +22,6 @@ using namespace mlir;
 using namespace nnc;
 
 namespace {
-
-/// Erases the ops whose results end up unused.
-void eraseDeadOps(Block &body) {
-  SmallVector<Operation *> ops;
-  for (Operation &op : body.without_terminator())
-    ops.push_back(&op);
-  // Last to first, so a use is gone before its definition is looked at.
-  for (Operation *op : llvm::reverse(ops))
-    if (op->use_empty())
-      op->erase();
-}
-
-/// Removes the function's unused `nn.input` arguments: a plan function's inputs are what the
-/// runtime must feed, so the half that does not read the labels does not take them.
-void eraseUnusedInputs(func::FuncOp func) {
-  llvm::BitVector unused(func.getNumArguments());
-  for (BlockArgument arg : func.getArguments())
-    if (arg.use_empty() && func.getArgAttr(arg.getArgNumber(), "nn.input"))
-      unused.set(arg.getArgNumber());
-  (void)func.eraseArguments(unused);
-}
-
-void setResults(func::FuncOp func, ArrayRef<Value> values, ArrayRef<DictionaryAttr> attrs) {
-  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
-  OpBuilder b(ret);
-  func::ReturnOp::create(b, ret.getLoc(), values);
-  ret.erase();
-  func.setType(b.getFunctionType(func.getArgumentTypes(), ValueRange(values).getTypes()));
-  func.setAllResultAttrs(attrs);
-}
 
 struct AccumulatePass : nnc::impl::AccumulateBase<AccumulatePass> {
   void runOnOperation() override {
@@ -172,7 +143,7 @@ struct AccumulatePass : nnc::impl::AccumulateBase<AccumulatePass> {
       attrs.push_back(attr("nn.updates", accumulatorName(i)));
     }
     setResults(func, results, attrs);
-    eraseDeadOps(func.getBody().front());
+    eraseDeadOps(func.getBody().front(), /*keepEffects=*/false);
     eraseUnusedInputs(func);
   }
 
@@ -213,7 +184,7 @@ struct AccumulatePass : nnc::impl::AccumulateBase<AccumulatePass> {
       attrs.push_back(attr("nn.updates", accumulatorName(i)));
     }
     setResults(func, results, attrs);
-    eraseDeadOps(body);
+    eraseDeadOps(body, /*keepEffects=*/false);
     eraseUnusedInputs(func);
   }
 };

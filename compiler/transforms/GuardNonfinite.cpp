@@ -19,6 +19,7 @@
 #include "dialects/train/TrainDialect.h"
 
 #include "compiler/Passes.h"
+#include "compiler/transforms/FunctionSurgery.h"
 #include "compiler/plan/Flops.h"
 
 #include "mlir/IR/Builders.h"
@@ -50,15 +51,6 @@ bool neverOriginates(Operation *op) {
   return isa<nn::ConstantOp, nn::CastOp, nn::ReshapeOp, nn::TransposeOp, nn::SliceOp,
              nn::ConcatOp, nn::BroadcastOp, nn::PadOp, nn::StopGradientOp, nn::CausalMaskOp,
              nn::OneHotOp, nn::EqualOp, nn::WhereOp, nn::ReluOp, nn::ReluGradOp>(op);
-}
-
-void setResults(func::FuncOp func, ArrayRef<Value> values, ArrayRef<DictionaryAttr> attrs) {
-  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
-  OpBuilder b(ret);
-  func::ReturnOp::create(b, ret.getLoc(), values);
-  ret.erase();
-  func.setType(b.getFunctionType(func.getArgumentTypes(), ValueRange(values).getTypes()));
-  func.setAllResultAttrs(attrs);
 }
 
 Value scalar(OpBuilder &b, Location loc, Type element, double v) {
@@ -267,17 +259,8 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
 
     // 4. What nothing reads any more goes, and the inputs only the update read (the learning
     //    rate) are not fed.
-    SmallVector<Operation *> ops;
-    for (Operation &op : body.without_terminator())
-      ops.push_back(&op);
-    for (Operation *op : llvm::reverse(ops))
-      if (op->use_empty() && isMemoryEffectFree(op))
-        op->erase();
-    llvm::BitVector unused(find.getNumArguments());
-    for (BlockArgument arg : body.getArguments())
-      if (arg.use_empty() && find.getArgAttr(arg.getArgNumber(), "nn.input"))
-        unused.set(arg.getArgNumber());
-    (void)find.eraseArguments(unused);
+    eraseDeadOps(body, /*keepEffects=*/true);
+    eraseUnusedInputs(find);
     find->setAttr("nnc.flops", b.getI64IntegerAttr(countFlops(find)));
   }
 };

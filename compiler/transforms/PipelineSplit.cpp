@@ -17,6 +17,7 @@
 #include "dialects/nn/NNDialect.h"
 
 #include "compiler/Passes.h"
+#include "compiler/transforms/FunctionSurgery.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
@@ -317,17 +318,8 @@ struct PipelineForwardPass : nnc::impl::PipelineForwardBase<PipelineForwardPass>
     forward.setType(b.getFunctionType(forward.getArgumentTypes(), out.getType()));
     forward.setResultAttr(0, "nn.output", b.getStringAttr("nnc.pipe.out"));
     // Dead ops (the backward pass, the accumulation), then the inputs nothing reads.
-    SmallVector<Operation *> dead;
-    for (Operation &op : body.without_terminator())
-      dead.push_back(&op);
-    for (Operation *op : llvm::reverse(dead))
-      if (op->use_empty())
-        op->erase();
-    llvm::BitVector unused(forward.getNumArguments());
-    for (BlockArgument arg : forward.getArguments())
-      if (arg.use_empty() && forward.getArgAttr(arg.getArgNumber(), "nn.input"))
-        unused.set(arg.getArgNumber());
-    (void)forward.eraseArguments(unused);
+    eraseDeadOps(body, /*keepEffects=*/false);
+    eraseUnusedInputs(forward);
     forward->setAttr("nnc.flops", b.getI64IntegerAttr(countFlops(forward)));
   }
 };
