@@ -294,8 +294,13 @@ LogicalResult lowerToLLVMDialect(ModuleOp module) {
 /// Adds `void <prefix><name>(void **args)` for each kernel: the runtime's one calling convention,
 /// whatever the kernel's arity. A kernel in `split` (its last two parameters are part and parts)
 /// also gets `void <prefix><name><kPartSuffix>(void **args, int64_t part, int64_t parts)`.
+///
+/// The buffers a kernel gets never overlap (buffer assignment gives the buffers live at the same
+/// command disjoint bytes) except an in-place kernel's result and overwritten input (`inPlace`:
+/// kernel -> that input), which become one pointer here. So every buffer parameter is `noalias`:
+/// LLVM may keep a reduction's accumulator in a register and hoist loads of scalar operands.
 void addPackedEntries(llvm::Module &module, ArrayRef<std::string> kernels,
-                      const llvm::StringSet<> &split) {
+                      const llvm::StringSet<> &split, const llvm::StringMap<unsigned> &inPlace) {
   llvm::LLVMContext &ctx = module.getContext();
   llvm::Type *ptr = llvm::PointerType::getUnqual(ctx);
   llvm::Type *i64 = llvm::Type::getInt64Ty(ctx);
@@ -304,6 +309,10 @@ void addPackedEntries(llvm::Module &module, ArrayRef<std::string> kernels,
     kernel->setLinkage(llvm::GlobalValue::InternalLinkage);
     bool splits = split.contains(name);
     unsigned buffers = kernel->arg_size() - (splits ? 2 : 0);
+    if (auto overwritten = inPlace.find(name); overwritten != inPlace.end())
+      kernel->getArg(buffers - 1)->replaceAllUsesWith(kernel->getArg(overwritten->second));
+    for (unsigned i = 0; i < buffers; ++i)
+      kernel->addParamAttr(i, llvm::Attribute::NoAlias);
     auto addEntry = [&](const std::string &symbol, bool part) {
       SmallVector<llvm::Type *> params = {ptr};
       if (part)
@@ -529,9 +538,14 @@ OwningOpRef<ModuleOp> partition(ModuleOp lowered, ArrayRef<std::string> keep) {
 
 LogicalResult compileKernels(ModuleOp module, const CpuTarget &target, std::string &library) {
   std::vector<std::string> names;
-  for (auto func : module.getOps<func::FuncOp>())
-    if (func->hasAttr("nnc.kernel"))
-      names.push_back(func.getSymName().str());
+  llvm::StringMap<unsigned> inPlace;
+  for (auto func : module.getOps<func::FuncOp>()) {
+    if (!func->hasAttr("nnc.kernel"))
+      continue;
+    names.push_back(func.getSymName().str());
+    if (auto input = func->getAttrOfType<IntegerAttr>(kInPlaceAttr))
+      inPlace[func.getSymName()] = input.getInt();
+  }
   OwningOpRef<ModuleOp> kernels = lowerKernels(module);
   if (!kernels)
     return failure();
@@ -561,7 +575,7 @@ LogicalResult compileKernels(ModuleOp module, const CpuTarget &target, std::stri
         errors[i] = "translating the kernels to LLVM IR failed";
         continue;
       }
-      addPackedEntries(*llvmModule, groups[i], split);
+      addPackedEntries(*llvmModule, groups[i], split, inPlace);
       (void)emitObject(*llvmModule, target, objects[i], errors[i]);
     }
   };

@@ -18,9 +18,12 @@
 #include "proto/plan.pb.h"
 #include "support/Checksum.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/SHA256.h"
 
@@ -58,6 +61,52 @@ std::string nodeName(Location loc) {
   return joined;
 }
 
+/// Whether `kernel` may compute its result over its argument `input`: its body is one
+/// all-parallel linalg.generic writing its last argument, which reads `input` (of the same type)
+/// only at the element it writes, so every element is read before it is overwritten and by no
+/// other iteration.
+bool writesElementwise(func::FuncOp kernel, unsigned input) {
+  Block &body = kernel.getBody().front();
+  linalg::GenericOp generic;
+  for (Operation &op : body) {
+    if (auto g = dyn_cast<linalg::GenericOp>(op)) {
+      if (generic)
+        return false;
+      generic = g;
+    } else if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      if (!generic || ret.getNumOperands() != 1 || ret.getOperand(0) != generic->getResult(0))
+        return false;
+    } else if (!isa<arith::ConstantOp>(op)) {
+      return false;
+    }
+  }
+  BlockArgument out = body.getArguments().back(), in = body.getArgument(input);
+  if (!generic || in == out || in.getType() != out.getType() || generic.getNumDpsInits() != 1 ||
+      generic.getDpsInitOperand(0)->get() != out ||
+      generic.getNumParallelLoops() != generic.getNumLoops() ||
+      !generic.getMatchingIndexingMap(generic.getDpsInitOperand(0)).isIdentity())
+    return false;
+  return llvm::all_of(in.getUses(), [&](OpOperand &use) {
+    return use.getOwner() == generic.getOperation() && generic.isDpsInput(&use) &&
+           generic.getMatchingIndexingMap(&use).isIdentity();
+  });
+}
+
+/// Whether no op after `op` reads `value`, directly or through a view. A collective counts as a
+/// later reader: it reads its operands while the commands after it run.
+bool deadAfter(Value value, Operation *op) {
+  SmallVector<Value> worklist = {value};
+  while (!worklist.empty()) {
+    for (Operation *user : worklist.pop_back_val().getUsers()) {
+      if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(user))
+        worklist.push_back(user->getResult(0));
+      else if (user != op && (isa<train::AllReduceOp>(user) || !user->isBeforeInBlock(op)))
+        return false;
+    }
+  }
+  return true;
+}
+
 class Builder {
 public:
   Builder(ArrayRef<func::FuncOp> entries, const Model &model) : entries(entries), model(model) {}
@@ -79,6 +128,7 @@ private:
     s.set_size(byteSize(v.getType()));
     return s;
   }
+  void planInPlaceUpdates();
   void assign();
   LogicalResult emitFunction(func::FuncOp entry, Plan &plan);
   LogicalResult emitCommand(Operation *op, Function &function);
@@ -90,10 +140,75 @@ private:
   const Model &model;
   llvm::DenseMap<Value, int> bufferOf; // root tensor -> request index
   llvm::StringMap<int> paramBuffer;    // parameter name -> request index, shared by functions
+  llvm::DenseMap<Value, StringRef> inPlace; // updated value -> the parameter whose slice it takes
   std::vector<BufferRequest> requests;
   std::vector<int64_t> offsets;
   int64_t peak = 0;
 };
+
+// An updated parameter (a result marked nn.updates) computed by a kernel call after which nothing
+// reads the old value can be written straight into the parameter's slice: no copy after the
+// step, and a fused optimizer update streams each value once. A kernel that also reads the old
+// value must write it elementwise; it gets `kInPlaceAttr` (that argument's position), which codegen
+// uses to make the two one pointer, and a copy of its own if other calls of it are not in place.
+void Builder::planInPlaceUpdates() {
+  llvm::MapVector<func::CallOp, std::pair<func::FuncOp, unsigned>> overwriting;
+  for (func::FuncOp entry : entries) {
+    llvm::StringMap<BlockArgument> params;
+    for (BlockArgument arg : entry.getArguments())
+      if (auto name = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.param"))
+        params[name.strref()] = arg;
+    llvm::StringSet<> taken;
+    auto ret = cast<func::ReturnOp>(entry.getBody().front().getTerminator());
+    for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
+      auto target = entry.getResultAttrOfType<StringAttr>(i, "nn.updates");
+      auto call = value.getDefiningOp<func::CallOp>();
+      if (!target || !params.count(target.strref()) || !call || call->getNumResults() != 1 ||
+          inPlace.count(value) || taken.contains(target.strref()))
+        continue;
+      BlockArgument old = params.lookup(target.strref());
+      auto kernel = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(call, call.getCalleeAttr());
+      if (!kernel || !kernel->hasAttr("nnc.kernel") || !deadAfter(old, call))
+        continue;
+      auto reads = llvm::make_filter_range(call->getOpOperands(),
+                                           [&](OpOperand &o) { return o.get() == old; });
+      if (llvm::range_size(reads) > 1)
+        continue;
+      if (!reads.empty()) {
+        unsigned input = (*reads.begin()).getOperandNumber();
+        if (!writesElementwise(kernel, input))
+          continue;
+        overwriting[call] = {kernel, input};
+      }
+      inPlace[value] = target.strref();
+      taken.insert(target.strref());
+    }
+  }
+  // A kernel keeps its symbol if every call of it overwrites the same argument.
+  llvm::DenseMap<func::FuncOp, int> calls;
+  for (func::FuncOp entry : entries)
+    entry.walk([&](func::CallOp call) {
+      if (auto kernel = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(call, call.getCalleeAttr()))
+        ++calls[kernel];
+    });
+  llvm::DenseMap<std::pair<func::FuncOp, unsigned>, func::FuncOp> variants;
+  for (auto &[call, site] : overwriting) {
+    auto [kernel, input] = site;
+    func::FuncOp &variant = variants[site];
+    if (!variant) {
+      int64_t same = llvm::count_if(overwriting, [&](auto &other) { return other.second == site; });
+      variant = kernel;
+      if (same != calls.lookup(kernel) || kernel->hasAttr(kInPlaceAttr)) {
+        variant = kernel.clone();
+        variant.setSymName((kernel.getSymName() + "_in_place" + Twine(input)).str());
+        SymbolTable(kernel->getParentOfType<ModuleOp>()).insert(variant, kernel->getIterator());
+      }
+      variant->setAttr(kInPlaceAttr, IntegerAttr::get(IntegerType::get(kernel.getContext(), 64),
+                                                      input));
+    }
+    call.setCallee(variant.getSymName());
+  }
+}
 
 // Each function's ops get indices of their own range, so that temporaries of different
 // functions may share bytes; parameters (by name) and constants live throughout; a function's
@@ -126,7 +241,9 @@ void Builder::assign() {
       // Constants are written once by init and read by any function in any order: they live
       // for the whole plan, like parameters, not from their function's turn on.
       for (Value result : op.getResults())
-        if (isa<nn::ConstantOp>(op))
+        if (auto param = inPlace.find(result); param != inPlace.end())
+          bufferOf[result] = paramBuffer.lookup(param->second);
+        else if (isa<nn::ConstantOp>(op))
           request(result, 0, kForever);
         else
           request(result, index, index);
@@ -399,6 +516,8 @@ LogicalResult Builder::emitFunction(func::FuncOp entry, Plan &plan) {
       if (!paramBuffer.count(target.strref()))
         return entry.emitError("result ") << i << " updates '" << target.strref()
                                           << "', which is not a parameter of the plan";
+      if (bufferOf.at(root(value)) == paramBuffer.lookup(target.strref()))
+        continue; // computed in place
       Command *command = function->add_commands();
       command->set_node(target.str());
       Copy *copy = command->mutable_copy();
@@ -413,6 +532,7 @@ LogicalResult Builder::emitFunction(func::FuncOp entry, Plan &plan) {
 }
 
 LogicalResult Builder::run(Plan &plan) {
+  planInPlaceUpdates();
   assign();
   plan.set_arena_bytes(peak);
   if (failed(emitInit(plan)))
