@@ -211,6 +211,22 @@ def FuseGuards : Pass<"nnc-fuse-guards", "mlir::func::FuncOp"> {
   }];
 }
 
+def FuseElementwise : Pass<"nnc-fuse-elementwise", "mlir::func::FuncOp"> {
+  let summary = "Fuse elementwise linalg.generic ops, including producers with several users";
+  let description = [{
+    MLIR's elementwise fusion, which fuses a producer only into its single user, extended to a
+    producer with several users in one block: it fuses into the first of them, and the fused op
+    also yields the producer's result to the others. An optimizer step becomes one loop per
+    parameter that reads the gradient, the moments and the parameter once and writes the new
+    moments and parameter (which the plan then computes in place).
+
+    Before: `%gc = linalg.generic(%g)`, `%m1 = linalg.generic(%gc, %m)`,
+            `%v1 = linalg.generic(%gc, %v)`, `%p1 = linalg.generic(%p, %m1, %v1)`
+    After:  `%m1, %v1, %p1 = linalg.generic(%g, %m, %v, %p)`
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::affine::AffineDialect"];
+}
+
 def DedupKernels : Pass<"nnc-dedup-kernels", "mlir::ModuleOp"> {
   let summary = "Compile identical kernel functions once";
   let description = [{

@@ -296,11 +296,12 @@ LogicalResult lowerToLLVMDialect(ModuleOp module) {
 /// also gets `void <prefix><name><kPartSuffix>(void **args, int64_t part, int64_t parts)`.
 ///
 /// The buffers a kernel gets never overlap (buffer assignment gives the buffers live at the same
-/// command disjoint bytes) except an in-place kernel's result and overwritten input (`inPlace`:
-/// kernel -> that input), which become one pointer here. So every buffer parameter is `noalias`:
+/// command disjoint bytes) except an in-place kernel's results and the inputs they overwrite
+/// (`inPlace`: kernel -> per result, that input or -1), which become one pointer here. So every buffer parameter is `noalias`:
 /// LLVM may keep a reduction's accumulator in a register and hoist loads of scalar operands.
 void addPackedEntries(llvm::Module &module, ArrayRef<std::string> kernels,
-                      const llvm::StringSet<> &split, const llvm::StringMap<unsigned> &inPlace) {
+                      const llvm::StringSet<> &split,
+                      const llvm::StringMap<std::vector<int64_t>> &inPlace) {
   llvm::LLVMContext &ctx = module.getContext();
   llvm::Type *ptr = llvm::PointerType::getUnqual(ctx);
   llvm::Type *i64 = llvm::Type::getInt64Ty(ctx);
@@ -309,8 +310,12 @@ void addPackedEntries(llvm::Module &module, ArrayRef<std::string> kernels,
     kernel->setLinkage(llvm::GlobalValue::InternalLinkage);
     bool splits = split.contains(name);
     unsigned buffers = kernel->arg_size() - (splits ? 2 : 0);
-    if (auto overwritten = inPlace.find(name); overwritten != inPlace.end())
-      kernel->getArg(buffers - 1)->replaceAllUsesWith(kernel->getArg(overwritten->second));
+    if (auto overwritten = inPlace.find(name); overwritten != inPlace.end()) {
+      unsigned firstResult = buffers - overwritten->second.size();
+      for (auto [result, input] : llvm::enumerate(overwritten->second))
+        if (input >= 0)
+          kernel->getArg(firstResult + result)->replaceAllUsesWith(kernel->getArg(input));
+    }
     for (unsigned i = 0; i < buffers; ++i)
       kernel->addParamAttr(i, llvm::Attribute::NoAlias);
     auto addEntry = [&](const std::string &symbol, bool part) {
@@ -373,14 +378,18 @@ std::vector<llvm::VecDesc> vectorMathFunctions(const CpuTarget &target) {
   return descs;
 }
 
-/// Lets LLVM reassociate floating-point arithmetic (the `reassoc` flag, nothing that assumes away
-/// NaN or infinity): a reduction loop (softmax's and layer norm's sums, the loss) vectorizes only
-/// if its partial sums may be added in another order. Results change only by that reordering.
+/// Lets LLVM reassociate floating-point arithmetic and divide by multiplying with a reciprocal
+/// (the `reassoc` and `arcp` flags, nothing that assumes away NaN or infinity): a reduction loop
+/// (softmax's and layer norm's sums, the loss) vectorizes only if its partial sums may be added in
+/// another order, and a loop dividing by a loop-invariant value (AdamW's bias corrections, a
+/// mean's count) then divides once, outside it. Results change only by that rounding.
 void allowReassociation(llvm::Module &module) {
   for (llvm::Function &function : module)
     for (llvm::Instruction &inst : llvm::instructions(function))
-      if (llvm::isa<llvm::FPMathOperator>(inst))
+      if (llvm::isa<llvm::FPMathOperator>(inst)) {
         inst.setHasAllowReassoc(true);
+        inst.setHasAllowReciprocal(true);
+      }
 }
 
 /// Optimizes `module` and emits an object file; safe on several threads at once (each with its
@@ -538,13 +547,13 @@ OwningOpRef<ModuleOp> partition(ModuleOp lowered, ArrayRef<std::string> keep) {
 
 LogicalResult compileKernels(ModuleOp module, const CpuTarget &target, std::string &library) {
   std::vector<std::string> names;
-  llvm::StringMap<unsigned> inPlace;
+  llvm::StringMap<std::vector<int64_t>> inPlace;
   for (auto func : module.getOps<func::FuncOp>()) {
     if (!func->hasAttr("nnc.kernel"))
       continue;
     names.push_back(func.getSymName().str());
-    if (auto input = func->getAttrOfType<IntegerAttr>(kInPlaceAttr))
-      inPlace[func.getSymName()] = input.getInt();
+    if (auto overwritten = func->getAttrOfType<DenseI64ArrayAttr>(kInPlaceAttr))
+      inPlace[func.getSymName()] = overwritten.asArrayRef().vec();
   }
   OwningOpRef<ModuleOp> kernels = lowerKernels(module);
   if (!kernels)

@@ -28,10 +28,11 @@ inline constexpr const char *kKernelEntryPrefix = "nnc_";
 /// different threads at once. The runtime looks the symbol up and may use either entry.
 inline constexpr const char *kPartSuffix = "_part";
 
-/// On a kernel that computes its result over one of its inputs (an updated parameter written over
-/// the old value, elementwise): that input's position. Its result argument (the last) and that
-/// input then point at the same buffer; the library makes them one pointer, so that LLVM sees the
-/// loop read each element before writing it and vectorizes without overlap checks.
+/// On a kernel that computes results over some of its inputs (updated parameters written over the
+/// old values, elementwise): per result, the position of the input it overwrites, or -1. Such a
+/// result's argument and that input point at the same buffer; the library makes them one
+/// pointer, so that LLVM sees each element read before it is written and vectorizes without
+/// overlap checks.
 inline constexpr const char *kInPlaceAttr = "nnc.in_place";
 
 /// The `nnc.kernel` functions of `module`, bufferized and lowered to the LLVM dialect, in a module

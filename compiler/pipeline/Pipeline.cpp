@@ -60,7 +60,7 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm) {
   pm.addPass(createExtractPredict());
   pm.addNestedPass<mlir::func::FuncOp>(createFuseEpilogues());
   pm.addNestedPass<mlir::func::FuncOp>(createLowerNNToLinalg());
-  pm.addNestedPass<mlir::func::FuncOp>(mlir::createLinalgElementwiseOpFusionPass());
+  pm.addNestedPass<mlir::func::FuncOp>(createFuseElementwise());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
   pm.addPass(createOutlineKernels());

@@ -25,6 +25,8 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringSet.h"
+
+#include <map>
 #include "llvm/Support/SHA256.h"
 
 using namespace mlir;
@@ -61,11 +63,11 @@ std::string nodeName(Location loc) {
   return joined;
 }
 
-/// Whether `kernel` may compute its result over its argument `input`: its body is one
-/// all-parallel linalg.generic writing its last argument, which reads `input` (of the same type)
-/// only at the element it writes, so every element is read before it is overwritten and by no
-/// other iteration.
-bool writesElementwise(func::FuncOp kernel, unsigned input) {
+/// Whether `kernel` may compute its result `result` over its argument `input`: its body is one
+/// all-parallel linalg.generic whose outputs are its last arguments, which reads `input` (of the
+/// result's type) only at the element it writes, so every element is read before it is
+/// overwritten and by no other iteration.
+bool writesElementwise(func::FuncOp kernel, unsigned input, unsigned result) {
   Block &body = kernel.getBody().front();
   linalg::GenericOp generic;
   for (Operation &op : body) {
@@ -74,17 +76,22 @@ bool writesElementwise(func::FuncOp kernel, unsigned input) {
         return false;
       generic = g;
     } else if (auto ret = dyn_cast<func::ReturnOp>(op)) {
-      if (!generic || ret.getNumOperands() != 1 || ret.getOperand(0) != generic->getResult(0))
+      if (!generic || ret.getOperands() != generic->getResults())
         return false;
     } else if (!isa<arith::ConstantOp>(op)) {
       return false;
     }
   }
-  BlockArgument out = body.getArguments().back(), in = body.getArgument(input);
-  if (!generic || in == out || in.getType() != out.getType() || generic.getNumDpsInits() != 1 ||
-      generic.getDpsInitOperand(0)->get() != out ||
-      generic.getNumParallelLoops() != generic.getNumLoops() ||
-      !generic.getMatchingIndexingMap(generic.getDpsInitOperand(0)).isIdentity())
+  if (!generic || generic.getNumParallelLoops() != generic.getNumLoops())
+    return false;
+  unsigned outs = generic.getNumDpsInits(), firstOut = body.getNumArguments() - outs;
+  for (unsigned i = 0; i < outs; ++i)
+    if (generic.getDpsInitOperand(i)->get() != body.getArgument(firstOut + i))
+      return false;
+  OpOperand *out = generic.getDpsInitOperand(result);
+  BlockArgument in = body.getArgument(input);
+  if (input >= firstOut || in.getType() != out->get().getType() ||
+      !generic.getMatchingIndexingMap(out).isIdentity())
     return false;
   return llvm::all_of(in.getUses(), [&](OpOperand &use) {
     return use.getOwner() == generic.getOperation() && generic.isDpsInput(&use) &&
@@ -149,10 +156,11 @@ private:
 // An updated parameter (a result marked nn.updates) computed by a kernel call after which nothing
 // reads the old value can be written straight into the parameter's slice: no copy after the
 // step, and a fused optimizer update streams each value once. A kernel that also reads the old
-// value must write it elementwise; it gets `kInPlaceAttr` (that argument's position), which codegen
-// uses to make the two one pointer, and a copy of its own if other calls of it are not in place.
+// value must write it elementwise; it gets `kInPlaceAttr` (per result, the argument it
+// overwrites), which codegen uses to make the two one pointer, and a copy of its own if other
+// calls of it overwrite differently.
 void Builder::planInPlaceUpdates() {
-  llvm::MapVector<func::CallOp, std::pair<func::FuncOp, unsigned>> overwriting;
+  llvm::MapVector<func::CallOp, std::vector<int64_t>> overwriting; // per result, an operand or -1
   for (func::FuncOp entry : entries) {
     llvm::StringMap<BlockArgument> params;
     for (BlockArgument arg : entry.getArguments())
@@ -163,8 +171,8 @@ void Builder::planInPlaceUpdates() {
     for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
       auto target = entry.getResultAttrOfType<StringAttr>(i, "nn.updates");
       auto call = value.getDefiningOp<func::CallOp>();
-      if (!target || !params.count(target.strref()) || !call || call->getNumResults() != 1 ||
-          inPlace.count(value) || taken.contains(target.strref()))
+      if (!target || !params.count(target.strref()) || !call || inPlace.count(value) ||
+          taken.contains(target.strref()))
         continue;
       BlockArgument old = params.lookup(target.strref());
       auto kernel = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(call, call.getCalleeAttr());
@@ -176,35 +184,39 @@ void Builder::planInPlaceUpdates() {
         continue;
       if (!reads.empty()) {
         unsigned input = (*reads.begin()).getOperandNumber();
-        if (!writesElementwise(kernel, input))
+        unsigned result = cast<OpResult>(value).getResultNumber();
+        if (!writesElementwise(kernel, input, result))
           continue;
-        overwriting[call] = {kernel, input};
+        auto [site, inserted] = overwriting.try_emplace(call);
+        if (inserted)
+          site->second.assign(call->getNumResults(), -1);
+        site->second[result] = input;
       }
       inPlace[value] = target.strref();
       taken.insert(target.strref());
     }
   }
-  // A kernel keeps its symbol if every call of it overwrites the same argument.
-  llvm::DenseMap<func::FuncOp, int> calls;
+  // A kernel keeps its symbol if every call of it overwrites the same arguments.
+  llvm::DenseMap<Operation *, int> calls;
   for (func::FuncOp entry : entries)
     entry.walk([&](func::CallOp call) {
-      if (auto kernel = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(call, call.getCalleeAttr()))
-        ++calls[kernel];
+      ++calls[SymbolTable::lookupNearestSymbolFrom(call, call.getCalleeAttr())];
     });
-  llvm::DenseMap<std::pair<func::FuncOp, unsigned>, func::FuncOp> variants;
-  for (auto &[call, site] : overwriting) {
-    auto [kernel, input] = site;
-    func::FuncOp &variant = variants[site];
+  std::map<std::pair<Operation *, std::vector<int64_t>>, func::FuncOp> variants;
+  for (auto &[call, overwritten] : overwriting) {
+    auto kernel = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(call, call.getCalleeAttr());
+    func::FuncOp &variant = variants[{kernel, overwritten}];
     if (!variant) {
-      int64_t same = llvm::count_if(overwriting, [&](auto &other) { return other.second == site; });
+      int64_t same = llvm::count_if(overwriting, [&](auto &other) {
+        return other.second == overwritten && other.first.getCallee() == call.getCallee();
+      });
       variant = kernel;
       if (same != calls.lookup(kernel) || kernel->hasAttr(kInPlaceAttr)) {
         variant = kernel.clone();
-        variant.setSymName((kernel.getSymName() + "_in_place" + Twine(input)).str());
+        variant.setSymName((kernel.getSymName() + "_in_place").str());
         SymbolTable(kernel->getParentOfType<ModuleOp>()).insert(variant, kernel->getIterator());
       }
-      variant->setAttr(kInPlaceAttr, IntegerAttr::get(IntegerType::get(kernel.getContext(), 64),
-                                                      input));
+      variant->setAttr(kInPlaceAttr, DenseI64ArrayAttr::get(kernel.getContext(), overwritten));
     }
     call.setCallee(variant.getSymName());
   }

@@ -92,7 +92,31 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
     }
   }
 
+  /// Gives each init of `root` its own tensor.empty (and fill): CSE merges equal empties, but
+  /// each init must become an %out argument of its own.
+  void separateInits(DestinationStyleOpInterface root) {
+    llvm::SmallPtrSet<Operation *, 4> seen;
+    for (OpOperand &init : root.getDpsInitsMutable()) {
+      SmallVector<linalg::FillOp> fills;
+      Operation *def = init.get().getDefiningOp();
+      for (; def && isa<linalg::FillOp>(def); def = fills.back().getOutputs()[0].getDefiningOp())
+        fills.push_back(cast<linalg::FillOp>(def));
+      if (!def || !isa<tensor::EmptyOp>(def) || seen.insert(def).second)
+        continue;
+      OpBuilder builder(root);
+      Value value = builder.clone(*def)->getResult(0);
+      for (linalg::FillOp fill : llvm::reverse(fills)) {
+        IRMapping mapping;
+        mapping.map(fill.getOutputs()[0], value);
+        value = builder.clone(*fill, mapping)->getResult(0);
+      }
+      init.set(value);
+    }
+  }
+
   void outline(Operation *root, ModuleOp module, int index) {
+    if (auto dps = dyn_cast<DestinationStyleOpInterface>(root))
+      separateInits(dps);
     // The init-like ops the root reads (operands and values its regions capture).
     llvm::SetVector<Operation *> inits;
     SetVector<Value> captured;
