@@ -159,13 +159,21 @@ def ExtractPredict : Pass<"nnc-extract-predict", "mlir::ModuleOp"> {
 }
 
 def FuseEpilogues : Pass<"nnc-fuse-epilogues", "mlir::func::FuncOp"> {
-  let summary = "Fold a relu into the linear or conv2d that feeds only it";
+  let summary = "Fold a relu into the linear or conv2d that feeds only it; sums of pads that "
+                "tile an axis into a concat";
   let description = [{
     A library call applies the activation while the result is still in registers, saving a
     pass over memory.
 
     Before: `%h = nn.linear %x, %w, %b ...` then `%r = nn.relu %h`
     After:  `%r = nn.linear %x, %w, %b <{activation = "relu"}> ...`
+
+    The gradient of slices that split a tensor along one axis (attention's q, k, v taken from
+    one projection) arrives as zero-padded full-size tensors added up; it is their
+    concatenation, one copy instead of a full-size write and add per slice.
+
+    Before: `%s = nn.add (nn.pad %dq low [0, 0, 0] high [0, 0, 256]), (nn.pad %dk ...)`, ...
+    After:  `%s = nn.concat %dq, %dk, %dv <{axis = 2}>`
   }];
 }
 

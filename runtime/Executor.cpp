@@ -7,10 +7,13 @@
 // the values in, so every driver gets bit-identical initial weights.
 #include "runtime/Executor.h"
 
+#include <chrono>
+
 #include "runtime/Initializers.h"
 #include "runtime/PlanLoader.h"
 #include "runtime/collective/Communicator.h"
 
+#include <chrono>
 #include <map>
 
 namespace nnrt {
@@ -28,6 +31,8 @@ struct Executor::PreparedCommand {
   // the start it completes.
   mutable std::vector<float> bucket; // the communicator's buffer while in flight
   PreparedCommand *start = nullptr;
+  mutable double seconds = 0; // profiling: time over `calls` runs
+  mutable int64_t calls = 0;
 };
 
 struct Executor::PreparedFunction {
@@ -242,12 +247,49 @@ Status Executor::run(std::string_view name) {
   for (const PreparedFunction &function : functions_) {
     if (function.function->name() != name)
       continue;
-    for (const PreparedCommand &command : function.commands)
+    for (const PreparedCommand &command : function.commands) {
+      auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
       if (Status s = execute(command); !s.ok())
         return Status::error(command.where + ": " + s.message());
+      if (profiling_) {
+        if (Status s = device_.synchronize(); !s.ok())
+          return Status::error(command.where + ": " + s.message());
+        command.seconds +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        ++command.calls;
+      }
+    }
     return device_.synchronize();
   }
   return Status::error("the plan has no function '" + std::string(name) + "'");
+}
+
+std::vector<Executor::CommandTime> Executor::commandTimes() const {
+  std::vector<CommandTime> times;
+  for (const PreparedFunction &function : functions_)
+    for (const PreparedCommand &p : function.commands) {
+      if (p.calls == 0)
+        continue;
+      const nnc::Command &c = *p.command;
+      std::string what;
+      if (c.has_kernel()) {
+        what = "kernel " + c.kernel().symbol();
+      } else if (c.has_gemm()) {
+        const nnc::Gemm &g = c.gemm();
+        what = "gemm " + (g.batch() > 1 ? std::to_string(g.batch()) + "x" : std::string()) +
+               std::to_string(g.m()) + "x" + std::to_string(g.n()) + "x" + std::to_string(g.k());
+      } else if (c.has_conv2d()) {
+        what = "conv2d";
+      } else if (c.has_copy()) {
+        what = "copy " + std::to_string(c.copy().src().size()) + " bytes";
+      } else {
+        what = c.GetDescriptor()->FindFieldByNumber(c.kind_case())->name();
+      }
+      if (!c.node().empty())
+        what += " (node '" + c.node() + "')";
+      times.push_back({function.function->name(), what, p.seconds, p.calls});
+    }
+  return times;
 }
 
 nnc::StatusOr<const nnc::TensorSlice *>

@@ -63,6 +63,18 @@ public:
   /// Whether any function of the plan communicates.
   bool hasCollectives() const;
 
+  /// Profiling (nnrun --profile): from now on every run times each command, synchronizing the
+  /// device after it so that the time is the command's own.
+  void enableProfiling() { profiling_ = true; }
+  struct CommandTime {
+    std::string function; // "train_step"
+    std::string command;  // "kernel nnc_k3_fc1 (node 'fc1')", "gemm 128x256x784 (node 'fc1')"
+    double seconds = 0;   // over all calls
+    int64_t calls = 0;
+  };
+  /// Every command that ran while profiling.
+  std::vector<CommandTime> commandTimes() const;
+
 private:
   struct PreparedCommand;
   struct PreparedFunction;
@@ -80,6 +92,7 @@ private:
 
   nnc::Plan plan_;
   Device &device_;
+  bool profiling_ = false;
   void *arena_ = nullptr;
   int64_t arenaBytes_ = 0;
   std::unique_ptr<KernelLibrary> kernels_;

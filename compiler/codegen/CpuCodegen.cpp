@@ -17,9 +17,12 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Pass/PassManager.h"
@@ -97,6 +100,22 @@ LogicalResult runPipeline(ModuleOp module, StringRef pipeline) {
 /// Kernels with less than kSplitWork iterations stay whole (waking a thread costs more).
 constexpr int64_t kSplitWork = 1 << 15;
 
+/// The kernel argument `buffer` is, or of which it is a view that keeps dimension 0 whole (so
+/// that row r of the view is row r of the argument); null otherwise.
+Value rowPreservingBase(Value buffer) {
+  if (isa<BlockArgument>(buffer))
+    return buffer;
+  auto view = buffer.getDefiningOp<memref::SubViewOp>();
+  if (!view || !isa<BlockArgument>(view.getSource()))
+    return Value();
+  auto source = cast<MemRefType>(view.getSource().getType());
+  if (view.getStaticOffsets()[0] != 0 || view.getStaticStrides()[0] != 1 ||
+      source.getRank() != view.getType().getRank() ||
+      view.getStaticSizes()[0] != source.getDimSize(0))
+    return Value();
+  return view.getSource();
+}
+
 int64_t splittableRows(func::FuncOp kernel) {
   int64_t rows = -1, work = 0;
   llvm::SmallPtrSet<Value, 4> written;
@@ -105,7 +124,7 @@ int64_t splittableRows(func::FuncOp kernel) {
     // Buffers the kernel allocates are never written (writes go to arguments, checked below):
     // pooling's window shape, read by no one. Each share allocates its own.
     if (isa<func::ReturnOp, arith::ConstantOp, memref::ExpandShapeOp, memref::CollapseShapeOp,
-            memref::CastOp, memref::AllocOp, memref::DeallocOp>(op))
+            memref::CastOp, memref::SubViewOp, memref::AllocOp, memref::DeallocOp>(op))
       continue;
     auto linalgOp = dyn_cast<linalg::LinalgOp>(op);
     if (!linalgOp || !linalgOp.hasPureBufferSemantics() || linalgOp.getNumLoops() == 0 ||
@@ -124,8 +143,10 @@ int64_t splittableRows(func::FuncOp kernel) {
     work += iterations;
     AffineExpr d0 = getAffineDimExpr(0, kernel.getContext());
     for (OpOperand &init : linalgOp.getDpsInitsMutable()) {
-      // Written buffers are the kernel's arguments themselves (no views that could move rows).
-      if (!isa<BlockArgument>(init.get()))
+      // Written buffers are the kernel's arguments, or views of them that keep every row where
+      // it is (a concatenation's part: all rows, some columns).
+      Value buffer = rowPreservingBase(init.get());
+      if (!buffer)
         return 0;
       AffineMap map = linalgOp.getMatchingIndexingMap(&init);
       if (map.getNumResults() == 0 || map.getResult(0) != d0)
@@ -133,7 +154,7 @@ int64_t splittableRows(func::FuncOp kernel) {
       for (AffineExpr result : map.getResults().drop_front())
         if (result.isFunctionOfDim(0))
           return 0;
-      written.insert(init.get());
+      written.insert(buffer);
     }
     ops.push_back(linalgOp);
   }
@@ -142,7 +163,8 @@ int64_t splittableRows(func::FuncOp kernel) {
     for (OpOperand *input : op.getDpsInputOperands()) {
       Value base = input->get();
       while (Operation *def = base.getDefiningOp()) {
-        if (!isa<memref::ExpandShapeOp, memref::CollapseShapeOp, memref::CastOp>(def))
+        if (!isa<memref::ExpandShapeOp, memref::CollapseShapeOp, memref::CastOp,
+                 memref::SubViewOp>(def))
           break;
         base = def->getOperand(0);
       }
@@ -263,8 +285,85 @@ LogicalResult cutRowLoops(ModuleOp module) {
   return success();
 }
 
+/// glibc's vector expf computes a vector with any lane below ln(FLT_MIN) through the scalar
+/// function, about 25 times slower (a causal mask's -inf in every row made softmax three times
+/// slower). Those inputs give a subnormal or zero, which the runtime flushes to zero anyway
+/// (CpuDevice): so exp(x) = x < ln(FLT_MIN) ? 0 : exp(max(x, ln(FLT_MIN))), always on the fast
+/// path. NaN stays NaN.
+void keepExpInFastRange(ModuleOp module) {
+  SmallVector<math::ExpOp> exps;
+  module.walk([&](math::ExpOp exp) {
+    if (exp.getType().isF32())
+      exps.push_back(exp);
+  });
+  for (math::ExpOp exp : exps) {
+    OpBuilder b(exp);
+    Location loc = exp.getLoc();
+    Value low = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(-87.33654f));
+    Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+    Value x = exp.getOperand();
+    Value fast = math::ExpOp::create(b, loc, arith::MaximumFOp::create(b, loc, x, low));
+    Value below = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, x, low);
+    exp.replaceAllUsesWith(arith::SelectOp::create(b, loc, below, zero, fast).getResult());
+    exp.erase();
+  }
+}
+
+/// A kernel whose result is a slice, a concatenation or a zero pad (no destination of its own)
+/// would bufferize into a temporary buffer, copied to the result buffer afterwards. Here it gets
+/// the result buffer as a trailing argument, where the plan's calling convention already passes
+/// it, and writes into it directly: one copy, of rows that split across threads.
+void writeViewResultsDirectly(ModuleOp module) {
+  for (auto kernel : module.getOps<func::FuncOp>()) {
+    if (kernel.getNumResults() != 1)
+      continue;
+    auto ret = cast<func::ReturnOp>(kernel.getBody().front().getTerminator());
+    Operation *def = ret.getOperand(0).getDefiningOp();
+    auto pad = dyn_cast_or_null<tensor::PadOp>(def);
+    bool staticPad = pad && pad.getConstantPaddingValue() && pad.getType().hasStaticShape() &&
+                     !ShapedType::isDynamicShape(pad.getStaticLow());
+    if (!isa_and_nonnull<tensor::ExtractSliceOp, tensor::ConcatOp>(def) && !staticPad)
+      continue;
+    auto type = cast<RankedTensorType>(def->getResult(0).getType());
+    unsigned index = kernel.getNumArguments();
+    OpBuilder b(ret);
+    (void)kernel.insertArgument(
+        index, type,
+        b.getDictionaryAttr(b.getNamedAttr(bufferization::BufferizationDialect::kWritableAttrName,
+                                           b.getBoolAttr(true))),
+        kernel.getLoc());
+    Value out = kernel.getArgument(index);
+    Location loc = def->getLoc();
+    auto insert = [&](Value part, Value into, ArrayRef<int64_t> offsets) {
+      auto partType = cast<RankedTensorType>(part.getType());
+      SmallVector<int64_t> strides(partType.getRank(), 1);
+      return tensor::InsertSliceOp::create(b, loc, part, into, ValueRange(), ValueRange(),
+                                           ValueRange(), offsets, partType.getShape(), strides)
+          .getResult();
+    };
+    Value result;
+    if (auto slice = dyn_cast<tensor::ExtractSliceOp>(def)) {
+      result = linalg::CopyOp::create(b, loc, slice.getResult(), out).getResult(0);
+    } else if (auto concat = dyn_cast<tensor::ConcatOp>(def)) {
+      SmallVector<int64_t> offsets(type.getRank(), 0);
+      result = out;
+      for (Value part : concat.getInputs()) {
+        result = insert(part, result, offsets);
+        offsets[concat.getDim()] += cast<RankedTensorType>(part.getType()).getDimSize(concat.getDim());
+      }
+    } else {
+      result = linalg::FillOp::create(b, loc, pad.getConstantPaddingValue(), out).getResult(0);
+      result = insert(pad.getSource(), result, pad.getStaticLow());
+    }
+    ret.setOperand(0, result);
+    if (def->use_empty())
+      def->erase();
+  }
+}
+
 /// Bufferizes the kernels and lowers them to the LLVM dialect.
 LogicalResult lowerToLLVMDialect(ModuleOp module) {
+  writeViewResultsDirectly(module);
   if (failed(runPipeline(module, "one-shot-bufferize{bufferize-function-boundaries "
                                  "function-boundary-type-conversion=identity-layout-map},"
                                  "drop-equivalent-buffer-results,buffer-results-to-out-params,"
@@ -279,6 +378,7 @@ LogicalResult lowerToLLVMDialect(ModuleOp module) {
   });
   markSplittable(module);
   vectorizeTransposes(module);
+  keepExpInFastRange(module);
   if (failed(runPipeline(module, "func.func(convert-linalg-to-loops)")) ||
       failed(cutRowLoops(module)))
     return failure();

@@ -1,5 +1,9 @@
-// relu(linear) / relu(conv2d) -> linear / conv2d with activation = "relu", when the relu is the
-// contraction's only user: the library call (oneDNN post-op) then does both in one pass.
+// nn-level fusions before lowering:
+// - relu(linear) / relu(conv2d) -> linear / conv2d with activation = "relu", when the relu is the
+//   contraction's only user: the library call (oneDNN post-op) then does both in one pass.
+// - A sum of zero-padded tensors that tile one axis -> their concatenation: the gradient of
+//   slices that split a tensor (attention's q, k and v of one projection) is the concatenation of
+//   their gradients, not full-size padded copies added up.
 #include "compiler/Passes.h"
 
 #include "dialects/nn/NNDialect.h"
@@ -34,10 +38,58 @@ struct FuseRelu : OpRewritePattern<ReluOp> {
   }
 };
 
+struct SumOfPadsToConcat : OpRewritePattern<AddOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(AddOp root, PatternRewriter &rewriter) const override {
+    // The leaves of the tree of single-use adds under `root`.
+    SmallVector<PadOp> pads;
+    SmallVector<Value> worklist = {root.getLhs(), root.getRhs()};
+    while (!worklist.empty()) {
+      Value v = worklist.pop_back_val();
+      if (auto add = v.getDefiningOp<AddOp>(); add && add->hasOneUse()) {
+        worklist.append({add.getLhs(), add.getRhs()});
+      } else if (auto pad = v.getDefiningOp<PadOp>(); pad && pad->hasOneUse() &&
+                                                       pad.getType() == root.getType()) {
+        pads.push_back(pad);
+      } else {
+        return failure();
+      }
+    }
+    // All padded along one axis only, without interior padding, tiling it without overlap.
+    std::optional<int64_t> axis;
+    for (PadOp pad : pads) {
+      if (pad.getInterior() && llvm::any_of(*pad.getInterior(), [](int64_t i) { return i; }))
+        return failure();
+      for (auto [d, low, high] : llvm::enumerate(pad.getLow(), pad.getHigh())) {
+        if (low == 0 && high == 0)
+          continue;
+        if (axis && *axis != static_cast<int64_t>(d))
+          return failure();
+        axis = d;
+      }
+    }
+    if (!axis)
+      return failure();
+    llvm::sort(pads, [&](PadOp a, PadOp b) { return a.getLow()[*axis] < b.getLow()[*axis]; });
+    int64_t next = 0;
+    SmallVector<Value> parts;
+    for (PadOp pad : pads) {
+      if (pad.getLow()[*axis] != next)
+        return failure();
+      next += cast<RankedTensorType>(pad.getInput().getType()).getDimSize(*axis);
+      parts.push_back(pad.getInput());
+    }
+    if (next != root.getType().getDimSize(*axis))
+      return failure();
+    rewriter.replaceOpWithNewOp<ConcatOp>(root, root.getType(), parts, *axis);
+    return success();
+  }
+};
+
 struct FuseEpiloguesPass : nnc::impl::FuseEpiloguesBase<FuseEpiloguesPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<FuseRelu>(&getContext());
+    patterns.add<FuseRelu, SumOfPadsToConcat>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -68,6 +68,8 @@ options:
                           the time spent communicating (and of it, agreeing: the ranks' check,
                           which waits for the last to arrive) and blocked waiting for them
                           (mean per rank), and the fraction hidden behind compute
+  --profile               time every command of every function run (synchronizing after each)
+                          and print, per function, its time per call and its slowest commands
   -h, --help              show this help
 
 )";
@@ -78,6 +80,7 @@ struct Options {
   int collectiveTimeout = 60;  // seconds
   bool printArena = false;
   bool collectiveStats = false;
+  bool profile = false;
   // --train; the flags below it only make sense with it, so parseArgs remembers which were given.
   int64_t trainSteps = 0;
   std::string features, labels;
@@ -196,6 +199,10 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
       if (hasInlineValue)
         failure = Failure{arg + ": takes no value"};
       options.printArena = true;
+    } else if (arg == "--profile") {
+      if (hasInlineValue)
+        failure = Failure{arg + ": takes no value"};
+      options.profile = true;
     } else if (arg.size() > 1 && arg[0] == '-') {
       failure = Failure{arg + ": unknown option (see nnrun --help)"};
     } else if (options.plan.empty()) {
@@ -357,6 +364,41 @@ std::optional<Failure> runPipelined(const Options &options, std::ostream &out,
   return std::nullopt;
 }
 
+/// nnrun --profile: per function that ran, its time per call and its slowest commands.
+void printProfile(const Executor &exec, std::ostream &out) {
+  constexpr size_t kShown = 12;
+  std::vector<Executor::CommandTime> times = exec.commandTimes();
+  std::vector<std::string> functions;
+  for (const Executor::CommandTime &t : times)
+    if (std::find(functions.begin(), functions.end(), t.function) == functions.end())
+      functions.push_back(t.function);
+  for (const std::string &function : functions) {
+    std::vector<Executor::CommandTime> own;
+    double total = 0;
+    int64_t calls = 0;
+    for (const Executor::CommandTime &t : times)
+      if (t.function == function) {
+        own.push_back(t);
+        total += t.seconds;
+        calls = std::max(calls, t.calls);
+      }
+    std::sort(own.begin(), own.end(),
+              [](const auto &a, const auto &b) { return a.seconds > b.seconds; });
+    char line[512];
+    std::snprintf(line, sizeof line,
+                  "profile: %s, %.3f ms per call (%lld calls, %zu commands); slowest:\n",
+                  function.c_str(), 1e3 * total / double(calls), static_cast<long long>(calls),
+                  own.size());
+    out << line;
+    for (size_t i = 0; i < std::min(kShown, own.size()); ++i) {
+      std::snprintf(line, sizeof line, "  %9.3f ms %5.1f%%  %s\n",
+                    1e3 * own[i].seconds / double(own[i].calls), 100 * own[i].seconds / total,
+                    own[i].command.c_str());
+      out << line;
+    }
+  }
+}
+
 std::optional<Failure> run(const Options &options, std::ostream &out, Communicator *group) {
   const std::string &planPath = options.plan;
   nnc::StatusOr<nnc::Plan> plan = loadPlan(planPath);
@@ -433,6 +475,8 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
                    std::to_string(group->size()) +
                    " ranks would train separate models (nnc compile --data-parallel N)"};
   exec.setCommunicator(group);
+  if (options.profile)
+    exec.enableProfiling();
   if (options.printArena)
     out << "arena: " << exec.arenaBytes() << " bytes\n";
   if (std::optional<Failure> failure = initialize(exec, options, planPath))
@@ -473,8 +517,11 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
   if (!options.dumpDir.empty())
     if (std::optional<Failure> failure = dumpParameters(exec, options.dumpDir))
       return failure;
-  if (!predict)
+  if (!predict) {
+    if (options.profile)
+      printProfile(exec, out);
     return std::nullopt;
+  }
 
   // Batch by batch: rows [b * batch, (b + 1) * batch) of the input give the same rows of the
   // output; the padding rows of the last batch are dropped.
@@ -520,6 +567,8 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
   }
   if (nnc::Status s = writeNpy(options.output, result); !s.ok())
     return Failure{s.message()};
+  if (options.profile)
+    printProfile(exec, out);
   return std::nullopt;
 }
 
