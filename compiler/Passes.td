@@ -198,10 +198,18 @@ def OutlineKernels : Pass<"nnc-outline-kernels", "mlir::ModuleOp"> {
     After this pass an entry point (`@predict`) holds only host-level work: library-call ops
     (nn.linear, nn.matmul, nn.conv2d), views (collapse/expand_shape), constants and
     `func.call`s of kernels. Each kernel is a destination-passing function
-    `@k<i>_<node>(inputs..., %out) -> tensor` marked `nnc.kernel`, holding one linalg (or
-    tensor.pad / tensor.concat) op and the init ops (empty, fill, constants) it needs, with the
-    result written into `%out` so that bufferization makes it a plain out-parameter.
+    `@k<i>_<node>(inputs..., %outs...) -> tensors` marked `nnc.kernel`, holding one linalg (or
+    tensor.pad / tensor.concat) op and the init ops (empty, fill, constants) it needs, with each
+    result written into its `%out` so that bufferization makes it a plain out-parameter.
+
+    With `row-groups` (the CPU), consecutive linalg ops over the same rows, each reading what the
+    earlier ones wrote only at its own row, share one kernel (a layer norm, a softmax): codegen
+    runs them row by row, and results only the group reads stay inside it.
   }];
+  let options = [
+    Option<"rowGroups", "row-groups", "bool", /*default=*/"true",
+           "Outline row groups of ops into one kernel">,
+  ];
   let dependentDialects = ["mlir::func::FuncDialect"];
 }
 

@@ -80,8 +80,9 @@ CpuTarget hostCpuTarget() {
 
 namespace {
 
-/// On a kernel whose work splits into row shares: the number of rows (see splittableRows).
+/// On a kernel whose work splits into row shares: the number of rows (see rowShape).
 constexpr llvm::StringLiteral kRowsAttr = "nnc.rows";
+constexpr llvm::StringLiteral kFuseRowsAttr = "nnc.fuse_rows";
 
 LogicalResult runPipeline(ModuleOp module, StringRef pipeline) {
   PassManager pm(module.getContext());
@@ -92,75 +93,68 @@ LogicalResult runPipeline(ModuleOp module, StringRef pipeline) {
   return pm.run(module);
 }
 
-/// The rows a bufferized kernel can be split into (0: it cannot): every op of its body is a view,
-/// a constant, an allocation or a linalg op whose first loop is parallel over the same static extent (the rows)
-/// and indexes the first dimension of each buffer it writes, and no op reads a buffer the kernel
-/// writes except through its own init. Then the kernel's loop nests, cut to the same share of
-/// their first loop, touch disjoint rows of what it writes: shares run on several threads at once.
+/// The row structure of a bufferized kernel. Its rows (0: none) are the extent of the first
+/// loop of every linalg op of its body when each such loop is parallel, indexes the first
+/// dimension of every buffer the op writes and of every buffer an earlier op wrote that it reads,
+/// and nothing else (views, constants, allocations) is in the body. Then every loop nest touches
+/// row r of what the kernel writes only at iteration r of its first loop: the nests' first loops
+/// may run as one (row by row), and shares of them on several threads at once.
+struct RowShape {
+  int64_t rows = 0;
+  int64_t work = 0;  // iterations of all nests
+  int64_t nests = 0; // linalg ops
+  bool transposes = false; // a linalg.transpose among them (vectorized with its own loop steps)
+};
+
 /// Kernels with less than kSplitWork iterations stay whole (waking a thread costs more).
 constexpr int64_t kSplitWork = 1 << 15;
 
-/// The kernel argument `buffer` is, or of which it is a view that keeps dimension 0 whole (so
-/// that row r of the view is row r of the argument); null otherwise.
-Value rowPreservingBase(Value buffer) {
-  if (isa<BlockArgument>(buffer))
-    return buffer;
-  auto view = buffer.getDefiningOp<memref::SubViewOp>();
-  if (!view || !isa<BlockArgument>(view.getSource()))
-    return Value();
-  auto source = cast<MemRefType>(view.getSource().getType());
-  if (view.getStaticOffsets()[0] != 0 || view.getStaticStrides()[0] != 1 ||
-      source.getRank() != view.getType().getRank() ||
-      view.getStaticSizes()[0] != source.getDimSize(0))
-    return Value();
-  return view.getSource();
+/// The buffer `value` is a view of, through views that keep every row in place (reshapes may
+/// move rows: they stop the walk).
+Value viewedBuffer(Value value) {
+  while (auto view = value.getDefiningOp<memref::SubViewOp>()) {
+    auto source = cast<MemRefType>(view.getSource().getType());
+    if (view.getStaticOffsets()[0] != 0 || view.getStaticStrides()[0] != 1 ||
+        source.getRank() != view.getType().getRank() ||
+        view.getStaticSizes()[0] != source.getDimSize(0))
+      return value;
+    value = view.getSource();
+  }
+  return value;
 }
 
-int64_t splittableRows(func::FuncOp kernel) {
-  int64_t rows = -1, work = 0;
+/// Whether `map` indexes the first dimension with loop 0 and uses loop 0 nowhere else.
+bool indexesRows(AffineMap map) {
+  if (map.getNumResults() == 0 || map.getResult(0) != getAffineDimExpr(0, map.getContext()))
+    return false;
+  return llvm::none_of(map.getResults().drop_front(),
+                       [](AffineExpr e) { return e.isFunctionOfDim(0); });
+}
+
+RowShape rowShape(func::FuncOp kernel) {
+  RowShape shape;
+  int64_t rows = -1;
   llvm::SmallPtrSet<Value, 4> written;
-  SmallVector<linalg::LinalgOp> ops;
   for (Operation &op : kernel.getBody().front()) {
-    // Buffers the kernel allocates are never written (writes go to arguments, checked below):
-    // pooling's window shape, read by no one. Each share allocates its own.
     if (isa<func::ReturnOp, arith::ConstantOp, memref::ExpandShapeOp, memref::CollapseShapeOp,
             memref::CastOp, memref::SubViewOp, memref::AllocOp, memref::DeallocOp>(op))
       continue;
     auto linalgOp = dyn_cast<linalg::LinalgOp>(op);
     if (!linalgOp || !linalgOp.hasPureBufferSemantics() || linalgOp.getNumLoops() == 0 ||
         linalgOp.getIteratorTypesArray()[0] != utils::IteratorType::parallel)
-      return 0;
+      return RowShape();
     SmallVector<int64_t> ranges = linalgOp.getStaticLoopRanges();
     int64_t iterations = 1;
     for (int64_t range : ranges) {
       if (ShapedType::isDynamic(range))
-        return 0;
+        return RowShape();
       iterations *= range;
     }
     if (rows >= 0 && ranges[0] != rows)
-      return 0;
+      return RowShape();
     rows = ranges[0];
-    work += iterations;
-    AffineExpr d0 = getAffineDimExpr(0, kernel.getContext());
-    for (OpOperand &init : linalgOp.getDpsInitsMutable()) {
-      // Written buffers are the kernel's arguments, or views of them that keep every row where
-      // it is (a concatenation's part: all rows, some columns).
-      Value buffer = rowPreservingBase(init.get());
-      if (!buffer)
-        return 0;
-      AffineMap map = linalgOp.getMatchingIndexingMap(&init);
-      if (map.getNumResults() == 0 || map.getResult(0) != d0)
-        return 0;
-      for (AffineExpr result : map.getResults().drop_front())
-        if (result.isFunctionOfDim(0))
-          return 0;
-      written.insert(buffer);
-    }
-    ops.push_back(linalgOp);
-  }
-  // A buffer the kernel writes is read again only as an init (the same rows, same thread).
-  for (linalg::LinalgOp op : ops)
-    for (OpOperand *input : op.getDpsInputOperands()) {
+    // Reads of what an earlier op wrote: the same row (an init is read and written in place).
+    for (OpOperand *input : linalgOp.getDpsInputOperands()) {
       Value base = input->get();
       while (Operation *def = base.getDefiningOp()) {
         if (!isa<memref::ExpandShapeOp, memref::CollapseShapeOp, memref::CastOp,
@@ -168,24 +162,123 @@ int64_t splittableRows(func::FuncOp kernel) {
           break;
         base = def->getOperand(0);
       }
-      if (written.contains(base))
-        return 0;
+      if (written.contains(base) && (viewedBuffer(input->get()) != base ||
+                                     !indexesRows(linalgOp.getMatchingIndexingMap(input))))
+        return RowShape();
     }
-  return rows >= 2 && work >= kSplitWork ? rows : 0;
+    // Writes: the kernel's arguments or its own allocations (each share has its own), or views
+    // of them that keep every row where it is (a concatenation's part: all rows, some columns).
+    for (OpOperand &init : linalgOp.getDpsInitsMutable()) {
+      Value buffer = viewedBuffer(init.get());
+      if ((!isa<BlockArgument>(buffer) && !buffer.getDefiningOp<memref::AllocOp>()) ||
+          !indexesRows(linalgOp.getMatchingIndexingMap(&init)))
+        return RowShape();
+      written.insert(buffer);
+    }
+    shape.work += iterations;
+    ++shape.nests;
+    shape.transposes |= isa<linalg::TransposeOp>(op);
+  }
+  shape.rows = std::max<int64_t>(rows, 0);
+  return shape;
 }
 
-/// Gives each splittable kernel two trailing index arguments, `part` and `parts`, and marks it
-/// with `nnc.rows`; cutRowLoops later restricts its loops to that share of the rows.
-void markSplittable(ModuleOp module) {
+/// Gives each kernel whose rows split across threads two trailing index arguments, `part` and
+/// `parts`, and marks it with `nnc.rows`; cutRowLoops later restricts its loops to that share of
+/// the rows. Marks a kernel of several loop nests over the same rows with `nnc.fuse_rows`:
+/// fuseRowLoops runs them row by row, so that each op reads the rows earlier ops wrote from
+/// cache (a layer norm's statistics, centring and scaling; softmax's max, sum and quotient).
+void markRows(ModuleOp module) {
   for (auto kernel : module.getOps<func::FuncOp>()) {
-    int64_t rows = splittableRows(kernel);
-    if (!rows)
+    RowShape shape = rowShape(kernel);
+    if (!shape.rows)
       continue;
     Builder b(module.getContext());
+    if (shape.nests > 1 && !shape.transposes)
+      kernel->setAttr(kFuseRowsAttr, b.getUnitAttr());
+    // A transposed nest steps by tiles of 16 rows: it may share rows with others only alone.
+    if (shape.rows < 2 || shape.work < kSplitWork || (shape.transposes && shape.nests > 1))
+      continue;
     unsigned n = kernel.getNumArguments();
     (void)kernel.insertArguments({n, n}, {b.getIndexType(), b.getIndexType()}, {},
                                  {kernel.getLoc(), kernel.getLoc()});
-    kernel->setAttr(kRowsAttr, b.getI64IntegerAttr(rows));
+    kernel->setAttr(kRowsAttr, b.getI64IntegerAttr(shape.rows));
+  }
+}
+
+/// After convert-linalg-to-loops, in a kernel marked `nnc.fuse_rows`: the loop nests' first
+/// loops (all 0..rows, step 1) become one, each iteration running every nest's body for that
+/// row in order. Allocations and views move before the loop, deallocations after it.
+void fuseRowLoops(ModuleOp module) {
+  for (auto kernel : module.getOps<func::FuncOp>()) {
+    if (!kernel->removeAttr(kFuseRowsAttr))
+      continue;
+    Block &body = kernel.getBody().front();
+    SmallVector<scf::ForOp> loops;
+    SmallVector<Operation *> before, after;
+    for (Operation &op : body.without_terminator()) {
+      if (auto loop = dyn_cast<scf::ForOp>(op))
+        loops.push_back(loop);
+      else if (isa<memref::DeallocOp>(op))
+        after.push_back(&op);
+      else
+        before.push_back(&op);
+    }
+    if (loops.size() < 2 ||
+        llvm::any_of(loops, [&](scf::ForOp loop) {
+          return loop.getNumResults() != 0 ||
+                 getConstantIntValue(loop.getLowerBound()) !=
+                     getConstantIntValue(loops[0].getLowerBound()) ||
+                 getConstantIntValue(loop.getUpperBound()) !=
+                     getConstantIntValue(loops[0].getUpperBound()) ||
+                 getConstantIntValue(loop.getStep()) != std::optional<int64_t>(1);
+        }))
+      continue;
+    for (Operation *op : before)
+      op->moveBefore(loops[0]);
+    for (Operation *op : after)
+      op->moveBefore(body.getTerminator());
+    Value row = loops[0].getInductionVar();
+    Operation *yield = loops[0].getBody()->getTerminator();
+    for (scf::ForOp loop : ArrayRef(loops).drop_front()) {
+      loop.getInductionVar().replaceAllUsesWith(row);
+      Block *from = loop.getBody();
+      yield->getBlock()->getOperations().splice(yield->getIterator(), from->getOperations(),
+                                                from->begin(), std::prev(from->end()));
+      loop.erase();
+    }
+    // A buffer of the kernel's own that is only read and written at the current row (what one
+    // op passes to the next) needs one row, reused by every iteration: it stays in cache.
+    for (Operation *op : before) {
+      auto alloc = dyn_cast<memref::AllocOp>(op);
+      if (!alloc || alloc.getType().getRank() == 0 || !alloc.getType().hasStaticShape() ||
+          !llvm::all_of(alloc->getUses(), [&](OpOperand &use) {
+            Operation *user = use.getOwner();
+            if (isa<memref::DeallocOp>(user))
+              return true;
+            if (auto load = dyn_cast<memref::LoadOp>(user))
+              return load.getIndices()[0] == row;
+            if (auto store = dyn_cast<memref::StoreOp>(user))
+              return use.getOperandNumber() == 1 && store.getIndices()[0] == row;
+            return false;
+          }))
+        continue;
+      SmallVector<int64_t> shape(alloc.getType().getShape());
+      shape[0] = 1;
+      OpBuilder b(alloc);
+      auto rowBuffer = memref::AllocOp::create(
+          b, alloc.getLoc(), MemRefType::get(shape, alloc.getType().getElementType()));
+      Value zero = arith::ConstantIndexOp::create(b, alloc.getLoc(), 0);
+      for (OpOperand &use : llvm::make_early_inc_range(alloc->getUses())) {
+        Operation *user = use.getOwner();
+        use.set(rowBuffer);
+        if (auto load = dyn_cast<memref::LoadOp>(user))
+          load.getIndicesMutable()[0].set(zero);
+        else if (auto store = dyn_cast<memref::StoreOp>(user))
+          store.getIndicesMutable()[0].set(zero);
+      }
+      alloc.erase();
+    }
   }
 }
 
@@ -376,11 +469,13 @@ LogicalResult lowerToLLVMDialect(ModuleOp module) {
     linalg::CopyOp::create(b, copy.getLoc(), copy.getSource(), copy.getTarget());
     copy.erase();
   });
-  markSplittable(module);
+  markRows(module);
   vectorizeTransposes(module);
   keepExpInFastRange(module);
-  if (failed(runPipeline(module, "func.func(convert-linalg-to-loops)")) ||
-      failed(cutRowLoops(module)))
+  if (failed(runPipeline(module, "func.func(convert-linalg-to-loops)")))
+    return failure();
+  fuseRowLoops(module);
+  if (failed(cutRowLoops(module)))
     return failure();
   return runPipeline(
       module, "convert-math-to-libm,convert-vector-to-scf{full-unroll},"

@@ -275,9 +275,9 @@ int compileMain(int argc, char **argv) {
   // A pipelined model is cut into stage modules first; each then compiles like a model.
   if (model.training().pipeline().stages() > 1 && phase->phase >= Phase::Autodiff) {
     pm.addPass(createPipelineSplit());
-    buildPipeline(phase->phase, pm.nest<ModuleOp>());
+    buildPipeline(phase->phase, pm.nest<ModuleOp>(), kernels == KernelTarget::Cpu);
   } else {
-    buildPipeline(phase->phase, pm);
+    buildPipeline(phase->phase, pm, kernels == KernelTarget::Cpu);
   }
   if (failed(pm.run(*module))) {
     if (!diagnostics.sawError())

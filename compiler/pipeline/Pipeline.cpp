@@ -34,7 +34,7 @@ std::optional<PhaseInfo> lookupPhase(llvm::StringRef name) {
   return std::nullopt;
 }
 
-void buildPipeline(Phase last, mlir::OpPassManager &pm) {
+void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels) {
   // Import is done by the importer itself. Codegen and plan run after `lower` outside the pass
   // manager (they leave MLIR).
   if (last < Phase::Autodiff)
@@ -63,7 +63,9 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm) {
   pm.addNestedPass<mlir::func::FuncOp>(createFuseElementwise());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
-  pm.addPass(createOutlineKernels());
+  OutlineKernelsOptions outline;
+  outline.rowGroups = cpuKernels;
+  pm.addPass(createOutlineKernels(outline));
   pm.addPass(createDedupKernels());
 }
 

@@ -29,7 +29,9 @@ llvm::ArrayRef<PhaseInfo> phases();
 std::optional<PhaseInfo> lookupPhase(llvm::StringRef name);
 
 /// Appends the passes that run after import up to and including `last` (which must be
-/// implemented) to `pm`.
-void buildPipeline(Phase last, mlir::OpPassManager &pm);
+/// implemented) to `pm`. `cpuKernels`: the kernels are for the CPU, which runs row groups of
+/// ops as one kernel (nnc-outline-kernels' row-groups; CUDA kernels cannot hold the temporary
+/// buffers they need).
+void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels = true);
 
 } // namespace nnc

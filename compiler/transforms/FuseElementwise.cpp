@@ -30,6 +30,10 @@ bool isAllParallel(linalg::GenericOp op) {
 /// of the producer's users, all in one block, so that the fused op, in the consumer's place, can
 /// yield the producer's results to the later users.
 bool canAbsorb(linalg::GenericOp consumer, linalg::GenericOp producer) {
+  // A consumer that will itself fuse into its only user (a square into its sum) goes first:
+  // absorbing the producer here would give it a second result and keep it out of that user.
+  if (consumer->hasOneUse() && isa<linalg::GenericOp>(*consumer->getUsers().begin()))
+    return false;
   if (!isAllParallel(consumer) || !isAllParallel(producer) ||
       consumer.getNumLoops() != producer.getNumLoops() ||
       consumer->getBlock() != producer->getBlock())

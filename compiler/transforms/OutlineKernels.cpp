@@ -69,7 +69,83 @@ void collectInitLike(Value value, llvm::SetVector<Operation *> &ops) {
   ops.insert(def);
 }
 
+/// Row groups. Consecutive linalg ops whose first loop is parallel over the same rows, where a
+/// later op reads an earlier one's result only at its own row (both index dimension 0 of that
+/// tensor with loop 0 and nowhere else), form one kernel: codegen then runs their loop nests
+/// row by row in one loop (a layer norm's sums, centring and scaling; softmax's max, sum and
+/// normalization), so each row is read from memory once and the rest from cache. Results only
+/// the group reads stay inside the kernel, in a buffer of one row that every row reuses: a row
+/// of them must fit in cache.
+constexpr int64_t kMaxInternalRowBytes = 512 * 1024;
+
+/// The static extent of `op`'s first loop if it is parallel, else 0.
+int64_t rowsOf(Operation *op) {
+  auto linalgOp = dyn_cast<linalg::LinalgOp>(op);
+  if (!linalgOp || isa<linalg::TransposeOp>(op) || !linalgOp.hasPureTensorSemantics() ||
+      linalgOp.getNumLoops() == 0 ||
+      linalgOp.getIteratorTypesArray()[0] != utils::IteratorType::parallel)
+    return 0;
+  int64_t rows = linalgOp.getStaticLoopRanges()[0];
+  return ShapedType::isDynamic(rows) ? 0 : rows;
+}
+
+/// Whether `map` indexes its first tensor dimension with loop 0 and uses loop 0 nowhere else.
+bool isRowLocal(AffineMap map) {
+  if (map.getNumResults() == 0 || map.getResult(0) != getAffineDimExpr(0, map.getContext()))
+    return false;
+  return llvm::none_of(map.getResults().drop_front(),
+                       [](AffineExpr e) { return e.isFunctionOfDim(0); });
+}
+
+int64_t byteSize(Value v) {
+  auto type = cast<RankedTensorType>(v.getType());
+  return type.getNumElements() * type.getElementTypeBitWidth() / 8;
+}
+
+/// Whether `op` can join the row group `group` (ops in block order, `op` after them all).
+bool canJoin(ArrayRef<Operation *> group, Operation *op) {
+  int64_t rows = rowsOf(op);
+  if (!rows || rowsOf(group.front()) != rows)
+    return false;
+  llvm::SmallPtrSet<Operation *, 8> members(group.begin(), group.end());
+  auto consumer = cast<linalg::LinalgOp>(op);
+  bool connected = false;
+  for (OpOperand &operand : op->getOpOperands()) {
+    auto result = dyn_cast<OpResult>(operand.get());
+    if (!result || !members.contains(result.getOwner()))
+      continue;
+    if (!consumer.isDpsInput(&operand)) // accumulating into a member's result
+      return false;
+    auto producer = cast<linalg::LinalgOp>(result.getOwner());
+    if (!isRowLocal(consumer.getMatchingIndexingMap(&operand)) ||
+        !isRowLocal(producer.getIndexingMapMatchingResult(result)))
+      return false;
+    connected = true;
+  }
+  if (!connected)
+    return false;
+  // The kernel runs where `op` is: the group's results must not be read before that, and what
+  // stays inside must be small.
+  for (Operation *member : group)
+    for (OpResult result : member->getResults()) {
+      bool outside = false, inside = false;
+      for (Operation *user : result.getUsers()) {
+        if (user == op || members.contains(user)) {
+          inside = true;
+          continue;
+        }
+        if (user->getBlock() != op->getBlock() || user->isBeforeInBlock(op))
+          return false;
+        outside = true;
+      }
+      if (inside && !outside && byteSize(result) / rows > kMaxInternalRowBytes)
+        return false;
+    }
+  return true;
+}
+
 struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
+  using OutlineKernelsBase::OutlineKernelsBase;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     int counter = 0;
@@ -77,10 +153,18 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
     for (auto func : module.getOps<func::FuncOp>())
       if (!func->hasAttr("nnc.kernel"))
         entries.push_back(func);
-    for (func::FuncOp entry : entries)
-      for (Operation &op : llvm::make_early_inc_range(entry.getBody().front()))
-        if (!isHostOp(&op) && !isInitLike(&op))
-          outline(&op, module, counter++);
+    for (func::FuncOp entry : entries) {
+      SmallVector<SmallVector<Operation *>> groups;
+      for (Operation &op : entry.getBody().front())
+        if (!isHostOp(&op) && !isInitLike(&op)) {
+          if (rowGroups && !groups.empty() && canJoin(groups.back(), &op))
+            groups.back().push_back(&op);
+          else
+            groups.push_back({&op});
+        }
+      for (ArrayRef<Operation *> group : groups)
+        outline(group, module, counter++);
+    }
     // Init-like ops nobody uses any more.
     for (func::FuncOp entry : entries) {
       SmallVector<Operation *> ops;
@@ -92,62 +176,91 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
     }
   }
 
-  /// Gives each init of `root` its own tensor.empty (and fill): CSE merges equal empties, but
-  /// each init must become an %out argument of its own.
-  void separateInits(DestinationStyleOpInterface root) {
+  /// Gives each init of the group's ops its own tensor.empty (and fill): CSE merges equal
+  /// empties, but each init becomes an %out argument or a buffer of its own.
+  void separateInits(ArrayRef<Operation *> group) {
     llvm::SmallPtrSet<Operation *, 4> seen;
-    for (OpOperand &init : root.getDpsInitsMutable()) {
-      SmallVector<linalg::FillOp> fills;
-      Operation *def = init.get().getDefiningOp();
-      for (; def && isa<linalg::FillOp>(def); def = fills.back().getOutputs()[0].getDefiningOp())
-        fills.push_back(cast<linalg::FillOp>(def));
-      if (!def || !isa<tensor::EmptyOp>(def) || seen.insert(def).second)
+    for (Operation *op : group) {
+      auto dps = dyn_cast<DestinationStyleOpInterface>(op);
+      if (!dps)
         continue;
-      OpBuilder builder(root);
-      Value value = builder.clone(*def)->getResult(0);
-      for (linalg::FillOp fill : llvm::reverse(fills)) {
-        IRMapping mapping;
-        mapping.map(fill.getOutputs()[0], value);
-        value = builder.clone(*fill, mapping)->getResult(0);
+      for (OpOperand &init : dps.getDpsInitsMutable()) {
+        SmallVector<linalg::FillOp> fills;
+        Operation *def = init.get().getDefiningOp();
+        for (; def && isa<linalg::FillOp>(def); def = fills.back().getOutputs()[0].getDefiningOp())
+          fills.push_back(cast<linalg::FillOp>(def));
+        if (!def || !isa<tensor::EmptyOp>(def) || seen.insert(def).second)
+          continue;
+        OpBuilder builder(op);
+        Value value = builder.clone(*def)->getResult(0);
+        for (linalg::FillOp fill : llvm::reverse(fills)) {
+          IRMapping mapping;
+          mapping.map(fill.getOutputs()[0], value);
+          value = builder.clone(*fill, mapping)->getResult(0);
+        }
+        init.set(value);
       }
-      init.set(value);
     }
   }
 
-  void outline(Operation *root, ModuleOp module, int index) {
-    if (auto dps = dyn_cast<DestinationStyleOpInterface>(root))
-      separateInits(dps);
-    // The init-like ops the root reads (operands and values its regions capture).
+  /// Outlines `group` (ops in block order) into one kernel called where its last op was. Its
+  /// results are those read outside the group, each written into a trailing `%out` argument:
+  /// an init chain ending in a tensor.empty is rebuilt on %out; any other init (a computed
+  /// tensor the op accumulates into, after fusion) is an input copied into %out first.
+  void outline(ArrayRef<Operation *> group, ModuleOp module, int index) {
+    separateInits(group);
+    llvm::SmallPtrSet<Operation *, 8> members(group.begin(), group.end());
+    Operation *last = group.back();
+
+    // The init-like ops the group reads (operands and values its regions capture).
     llvm::SetVector<Operation *> inits;
-    SetVector<Value> captured;
-    getUsedValuesDefinedAbove(root->getRegions(), captured);
-    SmallVector<Value> used(root->getOperands());
-    used.append(captured.begin(), captured.end());
+    SmallVector<Value> used;
+    for (Operation *op : group) {
+      SetVector<Value> captured;
+      getUsedValuesDefinedAbove(op->getRegions(), captured);
+      used.append(op->getOperands().begin(), op->getOperands().end());
+      used.append(captured.begin(), captured.end());
+    }
     for (Value v : used)
       collectInitLike(v, inits);
 
-    // Each destination-style init becomes an %out argument: an init chain ending in a
-    // tensor.empty is rebuilt on %out; any other init (a computed tensor the op accumulates
-    // into, after fusion) is an input copied into %out first.
-    auto dps = dyn_cast<DestinationStyleOpInterface>(root);
-    SmallVector<Operation *> outEmpties;
-    SmallVector<Value> copiedInits;
-    if (dps)
-      for (OpOperand &init : dps.getDpsInitsMutable()) {
-        Operation *def = init.get().getDefiningOp();
-        while (def && isa<linalg::FillOp>(def))
-          def = cast<linalg::FillOp>(def).getOutputs()[0].getDefiningOp();
-        if (def && isa<tensor::EmptyOp>(def))
-          outEmpties.push_back(def);
-        else
-          copiedInits.push_back(init.get());
+    // Results read outside the group, with what becomes their %out. An op that is not
+    // destination-style (tensor.pad, tensor.concat, a slice: always alone) gets no %out; its
+    // result becomes an out-parameter in bufferization, in the same trailing place.
+    bool destinations = llvm::all_of(
+        group, [](Operation *op) { return isa<DestinationStyleOpInterface>(op); });
+    SmallVector<OpResult> results;
+    SmallVector<Operation *> outEmpties; // per result: the empty rebuilt on %out, or null
+    SmallVector<Value> copiedInits;      // per result: the init copied into %out, or null
+    for (Operation *op : group)
+      for (OpResult result : op->getResults()) {
+        // Unread results keep an %out too: a buffer of the plan's costs less than one allocated
+        // on every call (and the CUDA backend cannot allocate in kernels).
+        if (!result.use_empty() &&
+            llvm::all_of(result.getUsers(), [&](Operation *u) { return members.contains(u); }))
+          continue;
+        results.push_back(result);
+        Operation *empty = nullptr;
+        Value copied;
+        if (auto dps = dyn_cast<DestinationStyleOpInterface>(op)) {
+          Value init = dps.getDpsInits()[result.getResultNumber()];
+          Operation *def = init.getDefiningOp();
+          while (def && isa<linalg::FillOp>(def))
+            def = cast<linalg::FillOp>(def).getOutputs()[0].getDefiningOp();
+          if (def && isa<tensor::EmptyOp>(def))
+            empty = def;
+          else
+            copied = init;
+        }
+        outEmpties.push_back(empty);
+        copiedInits.push_back(copied);
       }
 
-    // Kernel inputs: what the root and its inits use from outside them.
+    // Kernel inputs: what the group and its inits use from outside them.
     SetVector<Value> inputs;
     auto addInput = [&](Value v) {
       Operation *def = v.getDefiningOp();
-      if (!def || !inits.contains(def))
+      if (!def || (!inits.contains(def) && !members.contains(def)))
         inputs.insert(v);
     };
     for (Value v : used)
@@ -159,13 +272,15 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
     OpBuilder builder(module.getContext());
     builder.setInsertionPointToEnd(module.getBody());
     SmallVector<Type> argTypes = llvm::to_vector(ValueRange(inputs.getArrayRef()).getTypes());
-    for (Operation *empty : outEmpties)
-      argTypes.push_back(empty->getResult(0).getType());
-    for (Value init : copiedInits)
-      argTypes.push_back(init.getType());
-    std::string name = "k" + std::to_string(index) + "_" + symbolPart(root->getLoc());
-    auto kernel = func::FuncOp::create(builder, root->getLoc(), name,
-                                       builder.getFunctionType(argTypes, root->getResultTypes()));
+    SmallVector<Type> resultTypes;
+    for (OpResult result : results) {
+      if (destinations)
+        argTypes.push_back(result.getType());
+      resultTypes.push_back(result.getType());
+    }
+    std::string name = "k" + std::to_string(index) + "_" + symbolPart(group.front()->getLoc());
+    auto kernel = func::FuncOp::create(builder, group.front()->getLoc(), name,
+                                       builder.getFunctionType(argTypes, resultTypes));
     kernel->setAttr("nnc.kernel", builder.getUnitAttr());
     // Private: bufferization may then drop results that alias %out (the plan's ABI is the
     // packed entry point codegen adds, not this signature).
@@ -178,34 +293,38 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
     IRMapping mapping;
     for (auto [value, arg] : llvm::zip(inputs, body->getArguments()))
       mapping.map(value, arg);
-    for (auto [empty, arg] :
-         llvm::zip(outEmpties, body->getArguments().drop_front(inputs.size())))
-      mapping.map(empty->getResult(0), arg);
+    ValueRange outs = body->getArguments().drop_front(inputs.size());
+    for (auto [empty, out] : llvm::zip(outEmpties, outs))
+      if (empty)
+        mapping.map(empty->getResult(0), out);
     builder.setInsertionPointToStart(body);
-    for (auto [init, arg] : llvm::zip(
-             copiedInits, body->getArguments().drop_front(inputs.size() + outEmpties.size()))) {
-      auto copy = linalg::CopyOp::create(builder, root->getLoc(), mapping.lookup(init), arg);
-      mapping.map(init, copy.getResult(0));
-    }
+    for (auto [init, out] : llvm::zip(copiedInits, outs))
+      if (init)
+        mapping.map(init, linalg::CopyOp::create(builder, last->getLoc(), mapping.lookup(init), out)
+                              .getResult(0));
     for (Operation *init : inits)
       if (!llvm::is_contained(outEmpties, init))
         builder.clone(*init, mapping);
-    Operation *clone = builder.clone(*root, mapping);
-    func::ReturnOp::create(builder, root->getLoc(), clone->getResults());
+    for (Operation *op : group)
+      builder.clone(*op, mapping);
+    SmallVector<Value> returned;
+    for (OpResult result : results)
+      returned.push_back(mapping.lookup(result));
+    func::ReturnOp::create(builder, last->getLoc(), returned);
 
     // The host calls the kernel with a fresh tensor.empty for each %out.
-    builder.setInsertionPoint(root);
+    builder.setInsertionPoint(last);
     SmallVector<Value> operands(inputs.begin(), inputs.end());
-    for (Operation *empty : outEmpties)
-      operands.push_back(builder.clone(*empty)->getResult(0));
-    for (Value init : copiedInits) {
-      auto type = cast<RankedTensorType>(init.getType());
+    for (OpResult result : destinations ? results : SmallVector<OpResult>()) {
+      auto type = cast<RankedTensorType>(result.getType());
       operands.push_back(
-          tensor::EmptyOp::create(builder, root->getLoc(), type.getShape(), type.getElementType()));
+          tensor::EmptyOp::create(builder, last->getLoc(), type.getShape(), type.getElementType()));
     }
-    auto call = func::CallOp::create(builder, root->getLoc(), kernel, operands);
-    root->replaceAllUsesWith(call.getResults());
-    root->erase();
+    auto call = func::CallOp::create(builder, last->getLoc(), kernel, operands);
+    for (auto [result, replacement] : llvm::zip(results, call.getResults()))
+      result.replaceAllUsesWith(replacement);
+    for (Operation *op : llvm::reverse(group))
+      op->erase();
   }
 };
 

@@ -14,6 +14,7 @@
 #include "runtime/trainer/FitCommand.h"
 
 #include <algorithm>
+#include <map>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -366,7 +367,7 @@ std::optional<Failure> runPipelined(const Options &options, std::ostream &out,
 
 /// nnrun --profile: per function that ran, its time per call and its slowest commands.
 void printProfile(const Executor &exec, std::ostream &out) {
-  constexpr size_t kShown = 12;
+  constexpr size_t kShown = 25;
   std::vector<Executor::CommandTime> times = exec.commandTimes();
   std::vector<std::string> functions;
   for (const Executor::CommandTime &t : times)
@@ -384,11 +385,18 @@ void printProfile(const Executor &exec, std::ostream &out) {
       }
     std::sort(own.begin(), own.end(),
               [](const auto &a, const auto &b) { return a.seconds > b.seconds; });
+    std::map<std::string, double> byKind; // "kernel", "gemm", ...: the command's first word
+    for (const Executor::CommandTime &t : own)
+      byKind[t.command.substr(0, t.command.find(' '))] += t.seconds;
+    std::string kinds;
+    for (const auto &[kind, seconds] : byKind)
+      kinds += (kinds.empty() ? "" : ", ") + kind + " " +
+               std::to_string(int64_t(1e6 * seconds / double(calls))) + " us";
     char line[512];
     std::snprintf(line, sizeof line,
-                  "profile: %s, %.3f ms per call (%lld calls, %zu commands); slowest:\n",
+                  "profile: %s, %.3f ms per call (%lld calls, %zu commands: %s); slowest:\n",
                   function.c_str(), 1e3 * total / double(calls), static_cast<long long>(calls),
-                  own.size());
+                  own.size(), kinds.c_str());
     out << line;
     for (size_t i = 0; i < std::min(kShown, own.size()); ++i) {
       std::snprintf(line, sizeof line, "  %9.3f ms %5.1f%%  %s\n",
