@@ -559,9 +559,10 @@ struct MseLossLowering : OpConversionPattern<MseLossOp> {
 // Ops of backward passes
 //===----------------------------------------------------------------------===//
 
-/// Philox4x32-10 (Salmon et al., SC'11) on i32 values: the first output word of the block for
+/// Philox4x32-10 (Salmon et al., SC'11) on i32 values: the four output words of the block for
 /// `counter` under `key`. The runtime's initializers use the same generator (runtime/Philox.h).
-Value philox(OpBuilder &b, Location loc, std::array<Value, 4> c, std::array<Value, 2> k) {
+std::array<Value, 4> philox(OpBuilder &b, Location loc, std::array<Value, 4> c,
+                            std::array<Value, 2> k) {
   Type i32 = b.getI32Type(), i64 = b.getI64Type();
   auto u32 = [&](uint32_t v) { return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(v)); };
   auto mulhilo = [&](uint32_t m, Value x) -> std::pair<Value, Value> {
@@ -581,7 +582,7 @@ Value philox(OpBuilder &b, Location loc, std::array<Value, 4> c, std::array<Valu
     k = {arith::AddIOp::create(b, loc, k[0], u32(0x9E3779B9u)),
          arith::AddIOp::create(b, loc, k[1], u32(0xBB67AE85u))};
   }
-  return c[0];
+  return c;
 }
 
 struct DropoutLowering : OpConversionPattern<DropoutOp> {
@@ -593,15 +594,39 @@ struct DropoutLowering : OpConversionPattern<DropoutOp> {
       rewriter.replaceOp(op, adaptor.getInput());
       return success();
     }
-    // keep element e iff uniform(Philox(counter = (e lo, e hi, step, stream), key)) >=
-    // rate, the uniform from the top 24 bits of the first word; kept elements scale by 1/(1-p).
+    // Keep element e iff uniform(word e % 4 of Philox(counter = (e / 4 lo, e / 4 hi, step,
+    // stream), key)) >= rate, the uniform from the word's top 24 bits; kept elements scale by
+    // 1/(1-p). The loop runs over the elements as (groups of 4, 4): each block's four words serve
+    // four elements (LLVM unrolls the inner 4 and computes the block once), a quarter of the
+    // Philox rounds of one block per element. A last dimension not a multiple of 4 is a group
+    // dimension of one element, which uses word 0.
     auto type = cast<RankedTensorType>(op.getType());
     int64_t stream = op.getStream().value_or(0);
-    SmallVector<int64_t> strides(type.getRank(), 1);
-    for (int64_t d = type.getRank() - 2; d >= 0; --d)
-      strides[d] = strides[d + 1] * type.getDimSize(d + 1);
-    Value result = elementwise(
-        rewriter, op.getLoc(), type, {adaptor.getInput(), adaptor.getRng()[0], adaptor.getRng()[1]},
+    int64_t rank = type.getRank();
+    int64_t last = rank ? type.getDimSize(rank - 1) : 1;
+    int64_t lanes = last % 4 == 0 ? 4 : 1;
+    SmallVector<int64_t> groups(type.getShape()); // the shape without the lanes
+    if (rank)
+      groups.back() /= lanes;
+    else
+      groups.push_back(1);
+    SmallVector<int64_t> shape(groups);
+    shape.push_back(lanes);
+    auto laneType = RankedTensorType::get(shape, type.getElementType());
+    SmallVector<ReassociationIndices> reassociation;
+    for (int64_t d = 0; d + 1 < static_cast<int64_t>(groups.size()); ++d)
+      reassociation.push_back({d});
+    reassociation.push_back({static_cast<int64_t>(groups.size()) - 1,
+                             static_cast<int64_t>(groups.size())});
+    if (!rank)
+      reassociation.clear();
+    Value input = tensor::ExpandShapeOp::create(rewriter, op.getLoc(), laneType,
+                                                adaptor.getInput(), reassociation);
+    SmallVector<int64_t> strides(groups.size(), 1);
+    for (int64_t d = static_cast<int64_t>(groups.size()) - 2; d >= 0; --d)
+      strides[d] = strides[d + 1] * groups[d + 1];
+    Value lanesResult = elementwise(
+        rewriter, op.getLoc(), laneType, {input, adaptor.getRng()[0], adaptor.getRng()[1]},
         [&](OpBuilder &b, Location l, ValueRange args) -> Value {
           Type i32 = b.getI32Type(), i64 = b.getI64Type();
           auto i64c = [&](int64_t v) {
@@ -610,20 +635,31 @@ struct DropoutLowering : OpConversionPattern<DropoutOp> {
           auto i32c = [&](uint32_t v) {
             return arith::ConstantOp::create(b, l, b.getI32IntegerAttr(v)).getResult();
           };
-          Value index = i64c(0);
-          for (int64_t d = 0; d < type.getRank(); ++d) {
+          Value group = i64c(0);
+          for (int64_t d = 0; d < static_cast<int64_t>(groups.size()); ++d) {
             Value i = arith::IndexCastOp::create(b, l, i64, linalg::IndexOp::create(b, l, d));
-            index = arith::AddIOp::create(b, l, index,
+            group = arith::AddIOp::create(b, l, group,
                                           arith::MulIOp::create(b, l, i, i64c(strides[d])));
           }
-          Value lo = arith::TruncIOp::create(b, l, i32, index);
+          Value lo = arith::TruncIOp::create(b, l, i32, group);
           Value hi = arith::TruncIOp::create(
-              b, l, i32, arith::ShRUIOp::create(b, l, index, i64c(32)));
+              b, l, i32, arith::ShRUIOp::create(b, l, group, i64c(32)));
           Value stepWord = arith::FPToUIOp::create(b, l, i32, args[1]);
-          Value word = philox(b, l, {lo, hi, stepWord, i32c(static_cast<uint32_t>(stream))},
-                              {arith::TruncIOp::create(b, l, i32, args[2]),
-                               arith::TruncIOp::create(
-                                   b, l, i32, arith::ShRUIOp::create(b, l, args[2], i64c(32)))});
+          std::array<Value, 4> words =
+              philox(b, l, {lo, hi, stepWord, i32c(static_cast<uint32_t>(stream))},
+                     {arith::TruncIOp::create(b, l, i32, args[2]),
+                      arith::TruncIOp::create(
+                          b, l, i32, arith::ShRUIOp::create(b, l, args[2], i64c(32)))});
+          Value word = words[0];
+          if (lanes == 4) {
+            Value lane = linalg::IndexOp::create(b, l, groups.size());
+            for (int64_t w = 1; w < 4; ++w)
+              word = arith::SelectOp::create(
+                  b, l,
+                  arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, lane,
+                                        arith::ConstantIndexOp::create(b, l, w)),
+                  words[w], word);
+          }
           // The uniform is f32 whatever the data's type: 24 random bits overflow f16.
           Type t = args[0].getType(), f32 = b.getF32Type();
           Value uniform = arith::MulFOp::create(
@@ -634,6 +670,8 @@ struct DropoutLowering : OpConversionPattern<DropoutOp> {
           Value scaled = arith::MulFOp::create(b, l, args[0], constantFloat(b, l, t, 1.0 / (1.0 - rate)));
           return arith::SelectOp::create(b, l, keep, scaled, constantFloat(b, l, t, 0.0));
         });
+    Value result = tensor::CollapseShapeOp::create(rewriter, op.getLoc(), type, lanesResult,
+                                                   reassociation);
     rewriter.replaceOp(op, result);
     return success();
   }

@@ -320,7 +320,11 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
       operands.push_back(
           tensor::EmptyOp::create(builder, last->getLoc(), type.getShape(), type.getElementType()));
     }
-    auto call = func::CallOp::create(builder, last->getLoc(), kernel, operands);
+    // The call computes every member's node: errors and profiles name them all.
+    SmallVector<Location> locations;
+    for (Operation *op : group)
+      locations.push_back(op->getLoc());
+    auto call = func::CallOp::create(builder, builder.getFusedLoc(locations), kernel, operands);
     for (auto [result, replacement] : llvm::zip(results, call.getResults()))
       result.replaceAllUsesWith(replacement);
     for (Operation *op : llvm::reverse(group))

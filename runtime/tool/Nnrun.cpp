@@ -394,9 +394,9 @@ void printProfile(const Executor &exec, std::ostream &out) {
                std::to_string(int64_t(1e6 * seconds / double(calls))) + " us";
     char line[512];
     std::snprintf(line, sizeof line,
-                  "profile: %s, %.3f ms per call (%lld calls, %zu commands: %s); slowest:\n",
+                  "profile: %s, %.3f ms per call (%lld call%s, %zu command%s: %s); slowest:\n",
                   function.c_str(), 1e3 * total / double(calls), static_cast<long long>(calls),
-                  own.size(), kinds.c_str());
+                  calls == 1 ? "" : "s", own.size(), own.size() == 1 ? "" : "s", kinds.c_str());
     out << line;
     for (size_t i = 0; i < std::min(kShown, own.size()); ++i) {
       std::snprintf(line, sizeof line, "  %9.3f ms %5.1f%%  %s\n",
