@@ -415,7 +415,11 @@ void writeViewResultsDirectly(ModuleOp module) {
     auto pad = dyn_cast_or_null<tensor::PadOp>(def);
     bool staticPad = pad && pad.getConstantPaddingValue() && pad.getType().hasStaticShape() &&
                      !ShapedType::isDynamicShape(pad.getStaticLow());
-    if (!isa_and_nonnull<tensor::ExtractSliceOp, tensor::ConcatOp>(def) && !staticPad)
+    // A concatenation of many parts (find_nonfinite's hundreds of one-element checks) stays:
+    // the bufferization analysis of a long insert_slice chain takes quadratic time.
+    auto concat = dyn_cast_or_null<tensor::ConcatOp>(def);
+    if (!isa_and_nonnull<tensor::ExtractSliceOp>(def) && !staticPad &&
+        !(concat && concat.getInputs().size() <= 16))
       continue;
     auto type = cast<RankedTensorType>(def->getResult(0).getType());
     unsigned index = kernel.getNumArguments();
@@ -437,7 +441,7 @@ void writeViewResultsDirectly(ModuleOp module) {
     Value result;
     if (auto slice = dyn_cast<tensor::ExtractSliceOp>(def)) {
       result = linalg::CopyOp::create(b, loc, slice.getResult(), out).getResult(0);
-    } else if (auto concat = dyn_cast<tensor::ConcatOp>(def)) {
+    } else if (concat) {
       SmallVector<int64_t> offsets(type.getRank(), 0);
       result = out;
       for (Value part : concat.getInputs()) {
