@@ -25,9 +25,9 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringSet.h"
+#include "llvm/Support/SHA256.h"
 
 #include <map>
-#include "llvm/Support/SHA256.h"
 
 using namespace mlir;
 
@@ -99,15 +99,18 @@ bool writesElementwise(func::FuncOp kernel, unsigned input, unsigned result) {
   });
 }
 
-/// Whether no op after `op` reads `value`, directly or through a view. A collective counts as a
-/// later reader: it reads its operands while the commands after it run.
+/// Whether no op after `op` reads `value`, directly or through a view, and `op` reads it only
+/// directly (its kernel is checked elementwise on that operand). A collective counts as a later
+/// reader: it reads its operands while the commands after it run.
 bool deadAfter(Value value, Operation *op) {
   SmallVector<Value> worklist = {value};
   while (!worklist.empty()) {
-    for (Operation *user : worklist.pop_back_val().getUsers()) {
+    Value v = worklist.pop_back_val();
+    for (Operation *user : v.getUsers()) {
       if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(user))
         worklist.push_back(user->getResult(0));
-      else if (user != op && (isa<train::AllReduceOp>(user) || !user->isBeforeInBlock(op)))
+      else if (user == op ? v != value
+                          : isa<train::AllReduceOp>(user) || !user->isBeforeInBlock(op))
         return false;
     }
   }
