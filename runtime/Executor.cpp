@@ -7,8 +7,6 @@
 // the values in, so every driver gets bit-identical initial weights.
 #include "runtime/Executor.h"
 
-#include <chrono>
-
 #include "runtime/Initializers.h"
 #include "runtime/PlanLoader.h"
 #include "runtime/collective/Communicator.h"
@@ -248,14 +246,15 @@ Status Executor::run(std::string_view name) {
     if (function.function->name() != name)
       continue;
     for (const PreparedCommand &command : function.commands) {
-      auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+      using Clock = std::chrono::steady_clock;
+      Clock::time_point start = profiling_ ? Clock::now() : Clock::time_point();
       if (Status s = execute(command); !s.ok())
         return Status::error(command.where + ": " + s.message());
       if (profiling_) {
         if (Status s = device_.synchronize(); !s.ok())
           return Status::error(command.where + ": " + s.message());
         command.seconds +=
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            std::chrono::duration<double>(Clock::now() - start).count();
         ++command.calls;
       }
     }

@@ -447,7 +447,8 @@ void writeViewResultsDirectly(ModuleOp module) {
       result = out;
       for (Value part : concat.getInputs()) {
         result = insert(part, result, offsets);
-        offsets[concat.getDim()] += cast<RankedTensorType>(part.getType()).getDimSize(concat.getDim());
+        int64_t axis = concat.getDim();
+        offsets[axis] += cast<RankedTensorType>(part.getType()).getDimSize(axis);
       }
     } else {
       result = linalg::FillOp::create(b, loc, pad.getConstantPaddingValue(), out).getResult(0);
@@ -497,8 +498,9 @@ LogicalResult lowerToLLVMDialect(ModuleOp module) {
 ///
 /// The buffers a kernel gets never overlap (buffer assignment gives the buffers live at the same
 /// command disjoint bytes) except an in-place kernel's results and the inputs they overwrite
-/// (`inPlace`: kernel -> per result, that input or -1), which become one pointer here. So every buffer parameter is `noalias`:
-/// LLVM may keep a reduction's accumulator in a register and hoist loads of scalar operands.
+/// (`inPlace`: kernel -> per result, that input or -1), which become one pointer here. So every
+/// buffer parameter is `noalias`: LLVM may keep a reduction's accumulator in a register and hoist
+/// loads of scalar operands.
 void addPackedEntries(llvm::Module &module, ArrayRef<std::string> kernels,
                       const llvm::StringSet<> &split,
                       const llvm::StringMap<std::vector<int64_t>> &inPlace) {

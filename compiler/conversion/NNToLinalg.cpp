@@ -667,7 +667,8 @@ struct DropoutLowering : OpConversionPattern<DropoutOp> {
               constantFloat(b, l, f32, 1.0 / (1 << 24)));
           Value keep = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGE, uniform,
                                              constantFloat(b, l, f32, rate));
-          Value scaled = arith::MulFOp::create(b, l, args[0], constantFloat(b, l, t, 1.0 / (1.0 - rate)));
+          Value scaled =
+              arith::MulFOp::create(b, l, args[0], constantFloat(b, l, t, 1.0 / (1.0 - rate)));
           return arith::SelectOp::create(b, l, keep, scaled, constantFloat(b, l, t, 0.0));
         });
     Value result = tensor::CollapseShapeOp::create(rewriter, op.getLoc(), type, lanesResult,
