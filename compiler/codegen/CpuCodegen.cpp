@@ -14,6 +14,8 @@
 // the kernels' buffer arguments are noalias (buffer assignment keeps them apart).
 #include "compiler/codegen/CpuCodegen.h"
 
+#include "compiler/conversion/LinalgBuilders.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -124,14 +126,6 @@ Value viewedBuffer(Value value) {
   return value;
 }
 
-/// Whether `map` indexes the first dimension with loop 0 and uses loop 0 nowhere else.
-bool indexesRows(AffineMap map) {
-  if (map.getNumResults() == 0 || map.getResult(0) != getAffineDimExpr(0, map.getContext()))
-    return false;
-  return llvm::none_of(map.getResults().drop_front(),
-                       [](AffineExpr e) { return e.isFunctionOfDim(0); });
-}
-
 RowShape rowShape(func::FuncOp kernel) {
   RowShape shape;
   int64_t rows = -1;
@@ -163,8 +157,9 @@ RowShape rowShape(func::FuncOp kernel) {
           break;
         base = def->getOperand(0);
       }
-      if (written.contains(base) && (viewedBuffer(input->get()) != base ||
-                                     !indexesRows(linalgOp.getMatchingIndexingMap(input))))
+      bool sameRow = viewedBuffer(input->get()) == base &&
+                     lowering::indexesRowsOnly(linalgOp.getMatchingIndexingMap(input));
+      if (written.contains(base) && !sameRow)
         return RowShape();
     }
     // Writes: the kernel's arguments or its own allocations (each share has its own), or views
@@ -172,7 +167,7 @@ RowShape rowShape(func::FuncOp kernel) {
     for (OpOperand &init : linalgOp.getDpsInitsMutable()) {
       Value buffer = viewedBuffer(init.get());
       if ((!isa<BlockArgument>(buffer) && !buffer.getDefiningOp<memref::AllocOp>()) ||
-          !indexesRows(linalgOp.getMatchingIndexingMap(&init)))
+          !lowering::indexesRowsOnly(linalgOp.getMatchingIndexingMap(&init)))
         return RowShape();
       written.insert(buffer);
     }

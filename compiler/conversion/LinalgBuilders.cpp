@@ -93,4 +93,11 @@ Value stridedIndex(OpBuilder &b, Location l, Value position, int64_t offset, int
   return i;
 }
 
+bool indexesRowsOnly(AffineMap map) {
+  if (map.getNumResults() == 0 || map.getResult(0) != getAffineDimExpr(0, map.getContext()))
+    return false;
+  return llvm::none_of(map.getResults().drop_front(),
+                       [](AffineExpr e) { return e.isFunctionOfDim(0); });
+}
+
 } // namespace nnc::lowering

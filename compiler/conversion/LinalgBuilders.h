@@ -37,6 +37,11 @@ mlir::Value reduce(mlir::OpBuilder &b, mlir::Location loc, mlir::Value input,
 
 mlir::Value constantFloat(mlir::OpBuilder &b, mlir::Location loc, mlir::Type type, double value);
 
+/// Whether `map` indexes the first tensor dimension with loop 0 and uses loop 0 nowhere else:
+/// iteration r of the first loop touches only row r. Row groups (nnc-outline-kernels) are built
+/// on it and CPU codegen runs their loop nests row by row on it, so both use this one test.
+bool indexesRowsOnly(mlir::AffineMap map);
+
 /// Inside a generic's body: which element of a strided sequence (element i at offset + i *
 /// stride, i in [0, extent)) `position` is. Sets `valid` false (and-ing into it) where it is
 /// none, and returns 0 there, so a read at the returned index stays in bounds.

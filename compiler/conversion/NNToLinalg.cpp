@@ -613,13 +613,11 @@ struct DropoutLowering : OpConversionPattern<DropoutOp> {
     SmallVector<int64_t> shape(groups);
     shape.push_back(lanes);
     auto laneType = RankedTensorType::get(shape, type.getElementType());
+    // Dimension d stays d, the last one splits into (groups, lanes); rank 0 has no groups.
     SmallVector<ReassociationIndices> reassociation;
-    for (int64_t d = 0; d + 1 < static_cast<int64_t>(groups.size()); ++d)
-      reassociation.push_back({d});
-    reassociation.push_back({static_cast<int64_t>(groups.size()) - 1,
-                             static_cast<int64_t>(groups.size())});
-    if (!rank)
-      reassociation.clear();
+    for (int64_t d = 0; d < rank; ++d)
+      reassociation.push_back(d + 1 < rank ? ReassociationIndices{d}
+                                           : ReassociationIndices{d, d + 1});
     Value input = tensor::ExpandShapeOp::create(rewriter, op.getLoc(), laneType,
                                                 adaptor.getInput(), reassociation);
     SmallVector<int64_t> strides(groups.size(), 1);

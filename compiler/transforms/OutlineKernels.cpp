@@ -12,6 +12,8 @@
 //    their own row share one kernel (see canJoin).
 #include "compiler/Passes.h"
 
+#include "compiler/conversion/LinalgBuilders.h"
+
 #include "dialects/nn/NNDialect.h"
 #include "dialects/train/TrainDialect.h"
 
@@ -91,12 +93,14 @@ int64_t rowsOf(Operation *op) {
   return ShapedType::isDynamic(rows) ? 0 : rows;
 }
 
-/// Whether `map` indexes its first tensor dimension with loop 0 and uses loop 0 nowhere else.
-bool isRowLocal(AffineMap map) {
-  if (map.getNumResults() == 0 || map.getResult(0) != getAffineDimExpr(0, map.getContext()))
-    return false;
-  return llvm::none_of(map.getResults().drop_front(),
-                       [](AffineExpr e) { return e.isFunctionOfDim(0); });
+/// The tensor.empty under `init`'s chain of fills (in `fills`, outermost first), or null.
+Operation *emptyUnderFills(Value init, SmallVectorImpl<linalg::FillOp> *fills = nullptr) {
+  Operation *def = init.getDefiningOp();
+  for (; def && isa<linalg::FillOp>(def);
+       def = cast<linalg::FillOp>(def).getOutputs()[0].getDefiningOp())
+    if (fills)
+      fills->push_back(cast<linalg::FillOp>(def));
+  return isa_and_nonnull<tensor::EmptyOp>(def) ? def : nullptr;
 }
 
 int64_t byteSize(Value v) {
@@ -119,8 +123,8 @@ bool canJoin(ArrayRef<Operation *> group, Operation *op) {
     if (!consumer.isDpsInput(&operand)) // accumulating into a member's result
       return false;
     auto producer = cast<linalg::LinalgOp>(result.getOwner());
-    if (!isRowLocal(consumer.getMatchingIndexingMap(&operand)) ||
-        !isRowLocal(producer.getIndexingMapMatchingResult(result)))
+    if (!nnc::lowering::indexesRowsOnly(consumer.getMatchingIndexingMap(&operand)) ||
+        !nnc::lowering::indexesRowsOnly(producer.getIndexingMapMatchingResult(result)))
       return false;
     connected = true;
   }
@@ -188,10 +192,8 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
         continue;
       for (OpOperand &init : dps.getDpsInitsMutable()) {
         SmallVector<linalg::FillOp> fills;
-        Operation *def = init.get().getDefiningOp();
-        for (; def && isa<linalg::FillOp>(def); def = fills.back().getOutputs()[0].getDefiningOp())
-          fills.push_back(cast<linalg::FillOp>(def));
-        if (!def || !isa<tensor::EmptyOp>(def) || seen.insert(def).second)
+        Operation *def = emptyUnderFills(init.get(), &fills);
+        if (!def || seen.insert(def).second)
           continue;
         OpBuilder builder(op);
         Value value = builder.clone(*def)->getResult(0);
@@ -246,12 +248,8 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
         Value copied;
         if (auto dps = dyn_cast<DestinationStyleOpInterface>(op)) {
           Value init = dps.getDpsInits()[result.getResultNumber()];
-          Operation *def = init.getDefiningOp();
-          while (def && isa<linalg::FillOp>(def))
-            def = cast<linalg::FillOp>(def).getOutputs()[0].getDefiningOp();
-          if (def && isa<tensor::EmptyOp>(def))
-            empty = def;
-          else
+          empty = emptyUnderFills(init);
+          if (!empty)
             copied = init;
         }
         outEmpties.push_back(empty);
