@@ -177,6 +177,20 @@ def FuseEpilogues : Pass<"nnc-fuse-epilogues", "mlir::func::FuncOp"> {
   }];
 }
 
+def FoldMatmulLayouts : Pass<"nnc-fold-matmul-layouts", "mlir::func::FuncOp"> {
+  let summary = "Fold the transposes around a matmul into its operand and result layouts";
+  let description = [{
+    oneDNN's matmul reads and writes strided matrices, so a transpose that only re-lays out a
+    product's operand (a weight gradient's `g^T`, attention's head transposes) or its result
+    costs a copy the library call does not need. The transposes compose into the matmul's
+    `lhs_permutation`, `rhs_permutation` and `result_permutation`, as long as each matrix
+    keeps a unit-stride row or column. CPU plans only (the CUDA driver has no strided Gemm).
+
+    Before: `%t = nn.transpose %g <{permutation = array<i64: 1, 0>}>`, `nn.matmul %t, %x`
+    After:  `nn.matmul %g, %x <{lhs_permutation = array<i64: 1, 0>}>`
+  }];
+}
+
 def LowerNNToLinalg : Pass<"nnc-lower-nn-to-linalg", "mlir::func::FuncOp"> {
   let summary = "Lower nn ops to linalg on tensors, except contractions and constants";
   let description = [{

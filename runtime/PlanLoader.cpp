@@ -35,6 +35,10 @@ GemmDesc gemmDescOf(const nnc::Gemm &gemm) {
   desc.broadcastB = gemm.broadcast_b();
   desc.hasBias = gemm.bias().size() != 0;
   desc.postOp = gemm.post_op() == nnc::POST_OP_RELU ? PostOp::Relu : PostOp::None;
+  desc.batchDims.assign(gemm.batch_dims().begin(), gemm.batch_dims().end());
+  desc.aStrides.assign(gemm.a_strides().begin(), gemm.a_strides().end());
+  desc.bStrides.assign(gemm.b_strides().begin(), gemm.b_strides().end());
+  desc.cStrides.assign(gemm.c_strides().begin(), gemm.c_strides().end());
   return desc;
 }
 
@@ -75,7 +79,7 @@ std::string describeCommand(const nnc::Command &command, int index) {
 namespace {
 
 /// The product of non-negative factors, or -1 if one is negative or the product overflows.
-int64_t product(std::initializer_list<int64_t> factors) {
+int64_t product(const std::vector<int64_t> &factors) {
   int64_t result = 1;
   for (int64_t factor : factors)
     if (factor < 0 || __builtin_mul_overflow(result, factor, &result))
@@ -271,6 +275,36 @@ private:
                          std::to_string(dtype));
   }
 
+  /// The elements a strided gemm's a, b and c span (the furthest one + 1), once its strides
+  /// are consistent: one per dimension, none negative, and no other layout flag.
+  static nnc::StatusOr<std::array<int64_t, 3>> stridedGemmExtents(const GemmDesc &d) {
+    size_t rank = d.batchDims.size() + 2;
+    if (d.aStrides.size() != rank || d.bStrides.size() != rank || d.cStrides.size() != rank)
+      return Status::error("strided gemm needs " + std::to_string(rank) +
+                           " strides for each of a, b and c (batch_dims + 2)");
+    if (d.transposeB || d.broadcastB || d.hasBias || product(d.batchDims) != d.batch)
+      return Status::error("strided gemm: batch must be the product of batch_dims, without "
+                           "transpose_b, broadcast_b or bias");
+    std::vector<int64_t> dims = d.batchDims;
+    auto extent = [&](const std::vector<int64_t> &strides, int64_t rows, int64_t cols) {
+      dims.resize(rank - 2);
+      dims.insert(dims.end(), {rows, cols});
+      int64_t last = 0;
+      for (size_t i = 0; i < rank; ++i) {
+        int64_t step = dims[i] <= 0 ? -1 : product({dims[i] - 1, strides[i]});
+        if (step < 0 || __builtin_add_overflow(last, step, &last))
+          return int64_t(-1);
+      }
+      return last + 1;
+    };
+    std::array<int64_t, 3> extents = {extent(d.aStrides, d.m, d.k), extent(d.bStrides, d.k, d.n),
+                                      extent(d.cStrides, d.m, d.n)};
+    if (extents[0] <= 0 || extents[1] <= 0 || extents[2] <= 0)
+      return Status::error("strided gemm needs positive batch_dims and non-negative strides "
+                           "that do not overflow");
+    return extents;
+  }
+
   Status gemm(const nnc::Gemm &gemm) {
     if (Status s = floatDType(gemm.dtype(), "gemm"); !s.ok())
       return s;
@@ -282,6 +316,15 @@ private:
     int64_t e = bytesOf(d.type);
     int64_t a = product({d.batch, d.m, d.k, e}), c = product({d.batch, d.m, d.n, e});
     int64_t b = product({d.broadcastB ? 1 : d.batch, d.k, d.n, e});
+    if (!d.batchDims.empty() || !d.aStrides.empty() || !d.bStrides.empty() ||
+        !d.cStrides.empty()) {
+      nnc::StatusOr<std::array<int64_t, 3>> extents = stridedGemmExtents(d);
+      if (!extents.ok())
+        return extents.status();
+      a = (*extents)[0] * e;
+      b = (*extents)[1] * e;
+      c = (*extents)[2] * e;
+    }
     if (a < 0 || b < 0 || c < 0)
       return Status::error("gemm sizes overflow");
     Status s = slice(gemm.a(), a, "operand a");

@@ -59,6 +59,8 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels) {
     return;
   pm.addPass(createExtractPredict());
   pm.addNestedPass<mlir::func::FuncOp>(createFuseEpilogues());
+  if (cpuKernels)
+    pm.addNestedPass<mlir::func::FuncOp>(createFoldMatmulLayouts());
   pm.addNestedPass<mlir::func::FuncOp>(createLowerNNToLinalg());
   pm.addNestedPass<mlir::func::FuncOp>(createFuseElementwise());
   pm.addPass(mlir::createCanonicalizerPass());

@@ -144,6 +144,7 @@ private:
   LogicalResult emitCommand(Operation *op, Function &function);
   template <typename ConvOpTy>
   void setConv2d(Conv2d *c, ConvPass pass, Value input, Value weight, Value output, ConvOpTy op);
+  void setStridedGemm(Gemm *gemm, nn::MatmulOp matmul);
   LogicalResult emitInit(Plan &plan);
 
   ArrayRef<func::FuncOp> entries;
@@ -306,6 +307,52 @@ void Builder::setConv2d(Conv2d *c, ConvPass pass, Value input, Value weight, Val
   c->set_groups(op.getGroups().value_or(nn::defaults::kGroups));
 }
 
+/// A matmul with folded transposes: each operand's (batch..., rows, cols) strides in its
+/// stored tensor, the batch dimensions the result's (a rank-2 rhs is broadcast, stride 0).
+void Builder::setStridedGemm(Gemm *gemm, nn::MatmulOp matmul) {
+  // The strides of `value`'s dimensions as the product sees them: its row-major strides,
+  // permuted, and left-padded with broadcast zeros to `rank`.
+  auto viewStrides = [](Value value, std::optional<ArrayRef<int64_t>> perm, int64_t rank) {
+    ArrayRef<int64_t> stored = cast<RankedTensorType>(value.getType()).getShape();
+    SmallVector<int64_t> rowMajor(stored.size(), 1);
+    for (int64_t i = static_cast<int64_t>(stored.size()) - 2; i >= 0; --i)
+      rowMajor[i] = rowMajor[i + 1] * stored[i + 1];
+    SmallVector<int64_t> strides(rank - stored.size(), 0);
+    for (size_t i = 0; i < stored.size(); ++i)
+      strides.push_back(perm ? rowMajor[(*perm)[i]] : rowMajor[i]);
+    return strides;
+  };
+  ArrayRef<int64_t> result = cast<RankedTensorType>(matmul.getType()).getShape();
+  int64_t rank = result.size();
+  // The stored result is the product transposed by q: product dim q[j] has stored stride j.
+  SmallVector<int64_t> resultStrides = viewStrides(matmul.getResult(), std::nullopt, rank);
+  SmallVector<int64_t> cStrides(rank), product(rank);
+  for (int64_t j = 0; j < rank; ++j) {
+    int64_t dim = matmul.getResultPermutation() ? (*matmul.getResultPermutation())[j] : j;
+    cStrides[dim] = resultStrides[j];
+    product[dim] = result[j];
+  }
+  SmallVector<int64_t> aStrides = viewStrides(matmul.getLhs(), matmul.getLhsPermutation(), rank);
+  SmallVector<int64_t> bStrides = viewStrides(matmul.getRhs(), matmul.getRhsPermutation(), rank);
+  ArrayRef<int64_t> lhs = cast<RankedTensorType>(matmul.getLhs().getType()).getShape();
+  int64_t k = matmul.getLhsPermutation() ? lhs[matmul.getLhsPermutation()->back()] : lhs.back();
+  *gemm->mutable_a() = slice(matmul.getLhs());
+  *gemm->mutable_b() = slice(matmul.getRhs());
+  *gemm->mutable_c() = slice(matmul.getResult());
+  int64_t batch = 1;
+  for (int64_t d : ArrayRef(product).drop_back(2)) {
+    gemm->add_batch_dims(d);
+    batch *= d;
+  }
+  gemm->set_batch(batch);
+  gemm->set_m(product[rank - 2]);
+  gemm->set_n(product[rank - 1]);
+  gemm->set_k(k);
+  gemm->mutable_a_strides()->Add(aStrides.begin(), aStrides.end());
+  gemm->mutable_b_strides()->Add(bStrides.begin(), bStrides.end());
+  gemm->mutable_c_strides()->Add(cStrides.begin(), cStrides.end());
+}
+
 LogicalResult Builder::emitCommand(Operation *op, Function &function) {
   Command command;
   command.set_node(nodeName(op->getLoc()));
@@ -326,6 +373,10 @@ LogicalResult Builder::emitCommand(Operation *op, Function &function) {
     gemm->set_k(w[1]);
     gemm->set_transpose_b(true);
     gemm->set_post_op(postOp);
+  } else if (auto matmul = dyn_cast<nn::MatmulOp>(op);
+             matmul && (matmul.getLhsPermutation() || matmul.getRhsPermutation() ||
+                        matmul.getResultPermutation())) {
+    setStridedGemm(command.mutable_gemm(), matmul);
   } else if (auto matmul = dyn_cast<nn::MatmulOp>(op)) {
     ArrayRef<int64_t> a = shape(matmul.getLhs()), b = shape(matmul.getRhs());
     int64_t m = a[a.size() - 2], k = a.back(), n = b.back();

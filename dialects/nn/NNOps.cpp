@@ -5,6 +5,7 @@
 #include "support/Format.h"
 
 #include "mlir/Dialect/Traits.h"
+#include "mlir/Dialect/Utils/IndexingUtils.h"
 #include "llvm/ADT/SmallSet.h"
 
 #include <numeric>
@@ -138,6 +139,27 @@ LogicalResult MatmulOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
     return failure();
   auto lhs = tensorType(adaptor.getLhs()); // (..., M, K)
   auto rhs = tensorType(adaptor.getRhs()); // (..., K, N)
+  // Folded layouts: the product's operands are the stored ones transposed.
+  auto permuted = [&](RankedTensorType type, std::optional<ArrayRef<int64_t>> perm,
+                      StringRef name) -> FailureOr<RankedTensorType> {
+    if (!perm)
+      return type;
+    SmallVector<int64_t> shape;
+    if (!isPermutationVector(*perm) || static_cast<int64_t>(perm->size()) != type.getRank())
+      return diag.fail("expects ", name, " to permute the ", type.getRank(), " dimensions of ",
+                       type);
+    for (int64_t dim : *perm)
+      shape.push_back(type.getDimSize(dim));
+    return RankedTensorType::get(shape, type.getElementType());
+  };
+  FailureOr<RankedTensorType> lhsView =
+      permuted(lhs, adaptor.getLhsPermutation(), "lhs_permutation");
+  FailureOr<RankedTensorType> rhsView =
+      permuted(rhs, adaptor.getRhsPermutation(), "rhs_permutation");
+  if (failed(lhsView) || failed(rhsView))
+    return failure();
+  lhs = *lhsView;
+  rhs = *rhsView;
   if (lhs.getRank() < 2 || rhs.getRank() < 2)
     return diag.fail("expects operands of rank >= 2, got ", lhs, " and ", rhs);
   if (failed(requireSameElementType(diag, "operands", lhs, rhs)))
@@ -151,7 +173,12 @@ LogicalResult MatmulOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
     return diag.fail("expects broadcastable batch dimensions, got ", lhs, " and ", rhs);
   shape.push_back(lhs.getDimSize(lhs.getRank() - 2));
   shape.push_back(rhs.getShape().back());
-  types.push_back(RankedTensorType::get(shape, lhs.getElementType()));
+  FailureOr<RankedTensorType> result =
+      permuted(RankedTensorType::get(shape, lhs.getElementType()),
+               adaptor.getResultPermutation(), "result_permutation");
+  if (failed(result))
+    return failure();
+  types.push_back(*result);
   return success();
 }
 

@@ -63,9 +63,24 @@ def NN_MatmulOp : NN_Op<"matmul", [Pure, DeclareOpInterfaceMethods<NN_Differenti
     ```mlir
     %att = nn.matmul %q, %kt : tensor<32x4x128x32xf32>, tensor<32x4x32x128xf32>
     ```
+
+    Folded layouts (set by nnc-fold-matmul-layouts, for a library call that reads and writes
+    strided matrices): with `lhs_permutation` the product's left operand is
+    `nn.transpose %lhs` by that permutation, likewise `rhs_permutation`; with
+    `result_permutation` the op returns the product transposed by it. Such an op has no
+    gradient (the fold runs after differentiation).
   }];
-  let arguments = (ins NN_FloatTensor:$lhs, NN_FloatTensor:$rhs);
+  let arguments = (ins NN_FloatTensor:$lhs, NN_FloatTensor:$rhs,
+                       OptionalAttr<DenseI64ArrayAttr>:$lhs_permutation,
+                       OptionalAttr<DenseI64ArrayAttr>:$rhs_permutation,
+                       OptionalAttr<DenseI64ArrayAttr>:$result_permutation);
   let results = (outs NN_FloatTensor:$result);
+  let builders = [
+    OpBuilder<(ins "::mlir::Value":$lhs, "::mlir::Value":$rhs), [{
+      build($_builder, $_state, lhs, rhs, ::mlir::DenseI64ArrayAttr(), ::mlir::DenseI64ArrayAttr(),
+            ::mlir::DenseI64ArrayAttr());
+    }]>
+  ];
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs)";
 }
 

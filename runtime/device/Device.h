@@ -30,6 +30,9 @@ inline int64_t bytesOf(FloatType type) { return type == FloatType::F32 ? 4 : 2; 
 /// Row-major batched matrix product, as nnc::Gemm: for each b < batch,
 ///   c[b] (m, n) = a[b] (m, k) @ (transposeB ? b[b]^T : b[b]) (+ bias (n)), then postOp,
 /// where b[b] is (k, n), or (n, k) when transposeB; broadcastB: one b for every batch.
+/// Strided (nnc::Gemm's a/b/c_strides): a (batchDims..., m, k), b (batchDims..., k, n) and
+/// c (batchDims..., m, n) at these element strides, batch = product(batchDims); a batch
+/// stride 0 in b broadcasts it. The flags above are then unset.
 struct GemmDesc {
   int64_t batch = 1, m = 0, n = 0, k = 0;
   bool transposeB = false;
@@ -37,6 +40,9 @@ struct GemmDesc {
   bool hasBias = false;
   PostOp postOp = PostOp::None;
   FloatType type = FloatType::F32;
+  std::vector<int64_t> batchDims, aStrides, bStrides, cStrides; // empty: not strided
+
+  bool strided() const { return !aStrides.empty(); }
 };
 
 /// nnc::ConvPass: the forward convolution, or the gradient of its input or of its weight.

@@ -163,6 +163,8 @@ nnc::StatusOr<OneDnnContextPtr> createOneDnnContext() {
 // 2. transpose_b is a layout, not a copy: b stored as (n, k) is the (k, n) matrix with strides
 //    (1, k), which oneDNN reads directly.
 // 3. Bias (n) broadcasts over rows (and batches) as a (1, n) / (1, 1, n) tensor.
+// 4. Strided operands are memory descriptors with those strides (oneDNN's brgemm kernels read
+//    a transposed or row-strided matrix directly); a broadcast b has batch dimensions of 1.
 nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareOneDnnGemm(OneDnnContext &context,
                                                               const GemmDesc &desc) {
   int64_t batch = desc.batch, m = desc.m, n = desc.n, k = desc.k;
@@ -170,8 +172,25 @@ nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareOneDnnGemm(OneDnnContext &con
     m *= batch;
     batch = 1;
   }
+  auto stridedDescsOf = [&](memory::data_type type) {
+    memory::dims aDims(desc.batchDims), bDims(desc.batchDims), cDims(desc.batchDims);
+    memory::dims bStrides(desc.bStrides);
+    for (size_t i = 0; i < desc.batchDims.size(); ++i)
+      if (bStrides[i] == 0) { // broadcast: any stride describes a dimension of 1
+        bDims[i] = 1;
+        bStrides[i] = k * n;
+      }
+    aDims.insert(aDims.end(), {m, k});
+    bDims.insert(bDims.end(), {k, n});
+    cDims.insert(cDims.end(), {m, n});
+    return std::array<memory::desc, 4>{memory::desc(aDims, type, desc.aStrides),
+                                       memory::desc(bDims, type, bStrides), memory::desc(),
+                                       memory::desc(cDims, type, desc.cStrides)};
+  };
   // {a, b, bias, c} in the plan's layouts, with elements of `type`.
   auto descsOf = [&](memory::data_type type) {
+    if (desc.strided())
+      return stridedDescsOf(type);
     memory::dims bStrides = desc.transposeB ? memory::dims{1, k} : memory::dims{n, 1};
     std::array<memory::desc, 4> d;
     if (batch == 1) {

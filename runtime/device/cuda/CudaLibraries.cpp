@@ -324,6 +324,9 @@ nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareCublasLtGemm(Context &context
   if (desc.type != FloatType::F32)
     return nnc::Status::error("the cuda driver runs f32 Gemm only so far; this one is f16 or bf16 "
                               "(mixed precision on CUDA is not built yet)");
+  if (desc.strided()) // nnc folds transposes into gemms for CPU plans only
+    return nnc::Status::error("the cuda driver has no strided Gemm (a CPU plan's folded "
+                              "transposes); compile with --target=cuda");
   if (nnc::Status s = context.initCublasLt(); !s.ok())
     return s;
   auto call = std::make_unique<CublasLtGemm>(context, desc);
