@@ -112,6 +112,54 @@ func.func @matmul_batch_not_broadcastable(%a: tensor<2x4x8xf32>, %b: tensor<3x8x
 
 // -----
 
+// Folded layouts, in the generic form: the custom form infers the result type while parsing,
+// before it reads the permutations (its assembly format has attr-dict but no prop-dict).
+func.func @matmul_lhs_permutation_wrong_length(%a: tensor<8x4xf32>, %b: tensor<8x5xf32>) {
+  // expected-error @+2 {{'nn.matmul' op expects lhs_permutation to permute the 2 dimensions of 'tensor<8x4xf32>'}}
+  // expected-error @+1 {{'nn.matmul' op failed to infer returned types}}
+  %0 = "nn.matmul"(%a, %b) <{lhs_permutation = array<i64: 1, 0, 2>}> : (tensor<8x4xf32>, tensor<8x5xf32>) -> tensor<4x5xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_lhs_permutation_repeats(%a: tensor<8x4xf32>, %b: tensor<8x5xf32>) {
+  // expected-error @+2 {{'nn.matmul' op expects lhs_permutation to permute the 2 dimensions of 'tensor<8x4xf32>'}}
+  // expected-error @+1 {{'nn.matmul' op failed to infer returned types}}
+  %0 = "nn.matmul"(%a, %b) <{lhs_permutation = array<i64: 1, 1>}> : (tensor<8x4xf32>, tensor<8x5xf32>) -> tensor<4x5xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_rhs_permutation_out_of_range(%a: tensor<4x8xf32>, %b: tensor<5x8xf32>) {
+  // expected-error @+2 {{'nn.matmul' op expects rhs_permutation to permute the 2 dimensions of 'tensor<5x8xf32>'}}
+  // expected-error @+1 {{'nn.matmul' op failed to infer returned types}}
+  %0 = "nn.matmul"(%a, %b) <{rhs_permutation = array<i64: 1, 2>}> : (tensor<4x8xf32>, tensor<5x8xf32>) -> tensor<4x5xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_result_permutation_wrong_length(%a: tensor<2x4x8xf32>, %b: tensor<2x8x5xf32>) {
+  // expected-error @+2 {{'nn.matmul' op expects result_permutation to permute the 3 dimensions of 'tensor<2x4x5xf32>'}}
+  // expected-error @+1 {{'nn.matmul' op failed to infer returned types}}
+  %0 = "nn.matmul"(%a, %b) <{result_permutation = array<i64: 1, 0>}> : (tensor<2x4x8xf32>, tensor<2x8x5xf32>) -> tensor<4x2x5xf32>
+  return
+}
+
+// -----
+
+// The contraction is checked on the permuted operands: (4, 8) read transposed is (8, 4).
+func.func @matmul_permuted_contracting_mismatch(%a: tensor<4x8xf32>, %b: tensor<8x5xf32>) {
+  // expected-error @+2 {{'nn.matmul' op expects contracting dimensions to match, got 'tensor<8x4xf32>' and 'tensor<8x5xf32>'}}
+  // expected-error @+1 {{'nn.matmul' op failed to infer returned types}}
+  %0 = "nn.matmul"(%a, %b) <{lhs_permutation = array<i64: 1, 0>}> : (tensor<4x8xf32>, tensor<8x5xf32>) -> tensor<4x5xf32>
+  return
+}
+
+// -----
+
 //===----------------------------------------------------------------------===//
 // conv2d
 //===----------------------------------------------------------------------===//

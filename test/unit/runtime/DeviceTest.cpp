@@ -196,6 +196,98 @@ TEST_P(DeviceTest, GemmMatchesReference) {
   }
 }
 
+/// The elements a matrix operand of a strided Gemm spans: its furthest element + 1.
+int64_t stridedExtent(const std::vector<int64_t> &dims, const std::vector<int64_t> &strides) {
+  int64_t last = 0;
+  for (size_t i = 0; i < dims.size(); ++i)
+    last += (dims[i] - 1) * strides[i];
+  return last + 1;
+}
+
+/// A strided Gemm by definition, accumulating in double: c (extent of its strides) with every
+/// (batch..., i, j) element written.
+std::vector<float> referenceStridedGemm(const GemmDesc &d, const std::vector<float> &a,
+                                        const std::vector<float> &b) {
+  size_t rank = d.batchDims.size() + 2;
+  std::vector<int64_t> cDims = d.batchDims;
+  cDims.insert(cDims.end(), {d.m, d.n});
+  std::vector<float> c(size_t(stridedExtent(cDims, d.cStrides)));
+  for (int64_t p = 0; p < d.batch; ++p) {
+    // The offsets of batch p (row-major over batchDims) in each operand.
+    int64_t rest = p, aAt = 0, bAt = 0, cAt = 0;
+    for (size_t i = rank - 2; i-- > 0;) {
+      int64_t index = rest % d.batchDims[i];
+      rest /= d.batchDims[i];
+      aAt += index * d.aStrides[i];
+      bAt += index * d.bStrides[i];
+      cAt += index * d.cStrides[i];
+    }
+    for (int64_t i = 0; i < d.m; ++i)
+      for (int64_t j = 0; j < d.n; ++j) {
+        double sum = 0;
+        for (int64_t l = 0; l < d.k; ++l)
+          sum += double(a[aAt + i * d.aStrides[rank - 2] + l * d.aStrides[rank - 1]]) *
+                 b[bAt + l * d.bStrides[rank - 2] + j * d.bStrides[rank - 1]];
+        c[cAt + i * d.cStrides[rank - 2] + j * d.cStrides[rank - 1]] = float(sum);
+      }
+  }
+  return c;
+}
+
+TEST_P(DeviceTest, StridedGemmMatchesReference) {
+  if (!computes())
+    GTEST_SKIP() << GetParam() << " driver computes nothing";
+  auto strided = [](std::vector<int64_t> batchDims, int64_t m, int64_t n, int64_t k,
+                    std::vector<int64_t> aStrides, std::vector<int64_t> bStrides,
+                    std::vector<int64_t> cStrides) {
+    GemmDesc d{1, m, n, k};
+    for (int64_t dim : batchDims)
+      d.batch *= dim;
+    d.batchDims = std::move(batchDims);
+    d.aStrides = std::move(aStrides);
+    d.bStrides = std::move(bStrides);
+    d.cStrides = std::move(cStrides);
+    return d;
+  };
+  // Attention with B 2, T 4, H 3, D 5: q, k, v and the heads' output stored (B, T, H, D),
+  // strides (60, 15, 5, 1), read or written as (B, H, T, D), strides (60, 5, 15, 1).
+  const GemmCase cases[] = {
+      // g^T x: a (m 5, k 3) stored (3, 5).
+      {"transposed a", strided({}, 5, 7, 3, {1, 5}, {7, 1}, {7, 1})},
+      // s = q k^T: q as (B, H, T, D), k as (B, H, D, T); s (B, H, T, T) row-major.
+      {"attention scores", strided({2, 3}, 4, 4, 5, {60, 5, 15, 1}, {60, 5, 1, 15},
+                                   {48, 16, 4, 1})},
+      // y = s v, written as (B, T, H, D): the heads merged without a transpose.
+      {"head merge", strided({2, 3}, 4, 5, 4, {48, 16, 4, 1}, {60, 5, 15, 1}, {60, 5, 15, 1})},
+      // x W^T over (B, T, C): one W (n 6, k 5) for every batch, batch stride 0.
+      {"broadcast b", strided({3}, 4, 6, 5, {20, 5, 1}, {0, 1, 5}, {24, 6, 1})},
+  };
+  if (GetParam() == "cuda") { // nnc folds transposes into Gemms for CPU plans only
+    auto call = device->prepareGemm(cases[0].desc);
+    ASSERT_FALSE(call.ok());
+    EXPECT_NE(call.status().message().find("no strided Gemm"), std::string::npos);
+    GTEST_SKIP() << call.status().message();
+  }
+  uint32_t seed = 50;
+  for (const GemmCase &c : cases) {
+    const GemmDesc &d = c.desc;
+    auto extent = [&](int64_t rows, int64_t cols, const std::vector<int64_t> &strides) {
+      std::vector<int64_t> dims = d.batchDims;
+      dims.insert(dims.end(), {rows, cols});
+      return size_t(stridedExtent(dims, strides));
+    };
+    std::vector<float> a = test::randomFloats(extent(d.m, d.k, d.aStrides), ++seed);
+    std::vector<float> b = test::randomFloats(extent(d.k, d.n, d.bStrides), ++seed);
+    size_t cSize = extent(d.m, d.n, d.cStrides);
+    auto call = device->prepareGemm(d);
+    ASSERT_TRUE(call.ok()) << c.name << ": " << call.status().message();
+    LibraryOperands operands = {upload(a), upload(b), nullptr, upload(std::vector<float>(cSize))};
+    ASSERT_TRUE((*call)->run(operands).ok()) << c.name;
+    expectClose(download(operands[3], cSize), referenceStridedGemm(d, a, b), kLibraryTolerance,
+                c.name);
+  }
+}
+
 struct ConvCase {
   const char *name;
   std::array<int64_t, 4> input; // N, C, H, W

@@ -7,6 +7,8 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
+#include <functional>
+
 namespace nnrt {
 namespace {
 
@@ -160,6 +162,42 @@ TEST(PlanLoaderTest, RefusesMalformedCommands) {
   plan = linearPlan();
   plan.add_functions()->set_name("init");
   EXPECT_EQ(parseError(plan), "two functions named 'init'");
+}
+
+TEST(PlanLoaderTest, RefusesMalformedStridedGemms) {
+  // linearPlan's y (2, 4) = x (2, 8) @ fc.weight^T as a strided Gemm: fc.weight (4, 8) read as
+  // the (8, 4) matrix with strides (1, 8); edited by `edit`.
+  auto withStrided = [](const std::function<void(nnc::Gemm &)> &edit) {
+    nnc::Plan plan = linearPlan();
+    nnc::Gemm &gemm = *plan.mutable_functions(1)->mutable_commands(0)->mutable_gemm();
+    gemm.set_transpose_b(false);
+    for (int64_t stride : {8, 1})
+      gemm.add_a_strides(stride);
+    for (int64_t stride : {1, 8})
+      gemm.add_b_strides(stride);
+    for (int64_t stride : {4, 1})
+      gemm.add_c_strides(stride);
+    edit(gemm);
+    return parseError(plan);
+  };
+  const std::string prefix = "function 'predict', node 'fc': ";
+  EXPECT_EQ(withStrided([](nnc::Gemm &) {}), "(parsed)");
+  EXPECT_EQ(withStrided([](nnc::Gemm &g) { g.add_c_strides(1); }),
+            prefix + "strided gemm needs 2 strides for each of a, b and c (batch_dims + 2)");
+  EXPECT_EQ(withStrided([](nnc::Gemm &g) { g.set_b_strides(0, -1); }),
+            prefix + "strided gemm needs positive batch_dims and non-negative strides that do "
+                     "not overflow");
+  EXPECT_EQ(withStrided([](nnc::Gemm &g) { g.set_a_strides(0, INT64_MAX); }),
+            prefix + "strided gemm needs positive batch_dims and non-negative strides that do "
+                     "not overflow");
+  const std::string notPlain = prefix + "strided gemm: batch must be the product of batch_dims, "
+                                        "without transpose_b, broadcast_b or bias";
+  EXPECT_EQ(withStrided([](nnc::Gemm &g) { g.set_batch(2); }), notPlain);
+  EXPECT_EQ(withStrided([](nnc::Gemm &g) { g.set_transpose_b(true); }), notPlain);
+  EXPECT_EQ(withStrided([](nnc::Gemm &g) { *g.mutable_bias() = makeSlice(256, 16); }), notPlain);
+  // Rows 16 apart: a's second row ends at element 24, past x's 16 floats.
+  EXPECT_EQ(withStrided([](nnc::Gemm &g) { g.set_a_strides(0, 16); }),
+            prefix + "operand a has 64 bytes, expected 96");
 }
 
 TEST(PlanLoaderTest, RefusesBadCopies) {
