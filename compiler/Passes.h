@@ -17,7 +17,8 @@ namespace nnc {
 #define GEN_PASS_REGISTRATION
 #include "compiler/Passes.h.inc"
 
-/// nn -> linalg/tensor/arith/math patterns for every op but contractions and constants.
-void populateNNToLinalgPatterns(mlir::RewritePatternSet &patterns);
+/// nn -> linalg/tensor/arith/math patterns for every op but contractions and constants
+/// (`scatterLoops`: see the nnc-lower-nn-to-linalg option).
+void populateNNToLinalgPatterns(mlir::RewritePatternSet &patterns, bool scatterLoops);
 
 } // namespace nnc

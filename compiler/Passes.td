@@ -203,7 +203,14 @@ def LowerNNToLinalg : Pass<"nnc-lower-nn-to-linalg", "mlir::func::FuncOp"> {
     After:  `%y = linalg.generic {...} ins(%x) outs(%empty) { arith.maximumf ... }`
   }];
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect",
-                           "mlir::arith::ArithDialect", "mlir::math::MathDialect"];
+                           "mlir::arith::ArithDialect", "mlir::math::MathDialect",
+                           "mlir::scf::SCFDialect"];
+  let options = [
+    Option<"scatterLoops", "scatter-loops", "bool", /*default=*/"false",
+           "An embedding gradient is a loop that adds each looked-up row's gradient to its "
+           "table row (CPU kernels), instead of one linalg op over every (table row, looked-up "
+           "row) pair">
+  ];
 }
 
 def OutlineKernels : Pass<"nnc-outline-kernels", "mlir::ModuleOp"> {

@@ -291,6 +291,10 @@ private:
       dims.insert(dims.end(), {rows, cols});
       int64_t last = 0;
       for (size_t i = 0; i < rank; ++i) {
+        // Only b's batch dimensions broadcast (stride 0); a and c step through memory.
+        bool broadcasts = &strides == &d.bStrides && i + 2 < rank;
+        if (strides[i] == 0 && !broadcasts)
+          return int64_t(-1);
         int64_t step = dims[i] <= 0 ? -1 : product({dims[i] - 1, strides[i]});
         if (step < 0 || __builtin_add_overflow(last, step, &last))
           return int64_t(-1);
@@ -300,8 +304,8 @@ private:
     std::array<int64_t, 3> extents = {extent(d.aStrides, d.m, d.k), extent(d.bStrides, d.k, d.n),
                                       extent(d.cStrides, d.m, d.n)};
     if (extents[0] <= 0 || extents[1] <= 0 || extents[2] <= 0)
-      return Status::error("strided gemm needs positive batch_dims and non-negative strides "
-                           "that do not overflow");
+      return Status::error("strided gemm needs positive batch_dims and positive strides (0 "
+                           "only for a batch dimension of b) that do not overflow");
     return extents;
   }
 

@@ -10,6 +10,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Transforms/DialectConversion.h"
 
@@ -277,12 +278,75 @@ struct GeluGradLowering : OpConversionPattern<GeluGradOp> {
 };
 
 struct EmbeddingGradLowering : OpConversionPattern<EmbeddingGradOp> {
-  using OpConversionPattern::OpConversionPattern;
+  EmbeddingGradLowering(MLIRContext *context, bool scatterLoops)
+      : OpConversionPattern(context), scatterLoops(scatterLoops) {}
+
+  /// out[index[i], :] += grad[i, :] for each looked-up row i in turn (rows outside the table
+  /// add nothing): rows x D additions, where the linalg form below does (table rows) times
+  /// more.
+  Value scatterLoop(ConversionPatternRewriter &rewriter, Location loc, RankedTensorType type,
+                    Value indices, Value grad) const {
+    auto indexType = cast<RankedTensorType>(indices.getType());
+    int64_t r = indexType.getRank(), rows = indexType.getNumElements();
+    int64_t vocab = type.getDimSize(0), d = type.getDimSize(1);
+    ReassociationIndices all = llvm::to_vector(llvm::seq<int64_t>(0, r));
+    Value flatIndices = tensor::CollapseShapeOp::create(
+        rewriter, loc, RankedTensorType::get({rows}, indexType.getElementType()), indices,
+        ArrayRef<ReassociationIndices>{all});
+    Value flatGrad = tensor::CollapseShapeOp::create(
+        rewriter, loc, RankedTensorType::get({rows, d}, type.getElementType()), grad,
+        ArrayRef<ReassociationIndices>{all, {r}});
+    auto rowType = RankedTensorType::get({1, d}, type.getElementType());
+    auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(rewriter, loc, v); };
+    auto loop = scf::ForOp::create(
+        rewriter, loc, index(0), index(rows), index(1),
+        ValueRange{emptyTensor(rewriter, loc, type, 0.0)},
+        [&](OpBuilder &b, Location l, Value i, ValueRange table) {
+          Value row = arith::IndexCastOp::create(
+              b, l, b.getIndexType(), tensor::ExtractOp::create(b, l, flatIndices, i));
+          Value inside = arith::AndIOp::create(
+              b, l,
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, row,
+                                    arith::ConstantIndexOp::create(b, l, 0)),
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, row,
+                                    arith::ConstantIndexOp::create(b, l, vocab)));
+          auto update = scf::IfOp::create(
+              b, l, inside,
+              [&](OpBuilder &b, Location l) {
+                SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(d)};
+                SmallVector<OpFoldResult> unit = {b.getIndexAttr(1), b.getIndexAttr(1)};
+                SmallVector<OpFoldResult> at = {row, b.getIndexAttr(0)};
+                Value gradRow = tensor::ExtractSliceOp::create(
+                    b, l, rowType, flatGrad, SmallVector<OpFoldResult>{i, b.getIndexAttr(0)},
+                    sizes, unit);
+                Value tableRow =
+                    tensor::ExtractSliceOp::create(b, l, rowType, table[0], at, sizes, unit);
+                AffineMap id = b.getMultiDimIdentityMap(2);
+                Value sum = generic(b, l, gradRow, id, tableRow, id,
+                                    {utils::IteratorType::parallel, utils::IteratorType::parallel},
+                                    [](OpBuilder &b, Location l, ValueRange args) -> Value {
+                                      return arith::AddFOp::create(b, l, args[1], args[0]);
+                                    });
+                scf::YieldOp::create(
+                    b, l, ValueRange{tensor::InsertSliceOp::create(b, l, sum, table[0], at,
+                                                                   sizes, unit)});
+              },
+              [&](OpBuilder &b, Location l) { scf::YieldOp::create(b, l, table); });
+          scf::YieldOp::create(b, l, update.getResults());
+        });
+    return loop.getResult(0);
+  }
+
   LogicalResult matchAndRewrite(EmbeddingGradOp op, OpAdaptor adaptor,
                                 ConversionPatternRewriter &rewriter) const override {
-    // Domain (v, i..., d): out[v, d] = sum over i of (index[i] == v ? grad[i, d] : 0).
     auto type = cast<RankedTensorType>(op.getType()); // (rows, D)
     int64_t r = cast<RankedTensorType>(adaptor.getIndices().getType()).getRank();
+    if (scatterLoops && r > 0) {
+      rewriter.replaceOp(op, scatterLoop(rewriter, op.getLoc(), type, adaptor.getIndices(),
+                                         adaptor.getGrad()));
+      return success();
+    }
+    // Domain (v, i..., d): out[v, d] = sum over i of (index[i] == v ? grad[i, d] : 0).
     int64_t dims = r + 2;
     MLIRContext *ctx = rewriter.getContext();
     SmallVector<AffineExpr> idx, grad;
@@ -309,6 +373,9 @@ struct EmbeddingGradLowering : OpConversionPattern<EmbeddingGradOp> {
     rewriter.replaceOp(op, result);
     return success();
   }
+
+private:
+  bool scatterLoops;
 };
 
 struct BroadcastLowering : OpConversionPattern<BroadcastOp> {
@@ -387,8 +454,9 @@ struct EqualLowering : OpConversionPattern<EqualOp> {
 
 } // namespace
 
-void nnc::populateGradsToLinalgPatterns(RewritePatternSet &patterns) {
+void nnc::populateGradsToLinalgPatterns(RewritePatternSet &patterns, bool scatterLoops) {
   patterns.add<MaxPool2dGradLowering, WhereLowering, CastLowering, StopGradientLowering,
-               ReluGradLowering, OneHotLowering, GeluGradLowering, EmbeddingGradLowering,
-               BroadcastLowering, PadLowering, EqualLowering>(patterns.getContext());
+               ReluGradLowering, OneHotLowering, GeluGradLowering, BroadcastLowering,
+               PadLowering, EqualLowering>(patterns.getContext());
+  patterns.add<EmbeddingGradLowering>(patterns.getContext(), scatterLoops);
 }

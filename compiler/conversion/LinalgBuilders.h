@@ -51,6 +51,7 @@ mlir::Value stridedIndex(mlir::OpBuilder &b, mlir::Location l, mlir::Value posit
 } // namespace nnc::lowering
 
 namespace nnc {
-/// The lowerings of the backward-pass and training ops (GradsToLinalg.cpp).
-void populateGradsToLinalgPatterns(mlir::RewritePatternSet &patterns);
+/// The lowerings of the backward-pass and training ops (GradsToLinalg.cpp); `scatterLoops`: an
+/// embedding gradient is a loop over the looked-up rows (CPU kernels), else one linalg op.
+void populateGradsToLinalgPatterns(mlir::RewritePatternSet &patterns, bool scatterLoops);
 } // namespace nnc

@@ -13,7 +13,9 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Dominance.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 #include "llvm/Support/MathExtras.h"
@@ -585,6 +587,33 @@ std::array<Value, 4> philox(OpBuilder &b, Location loc, std::array<Value, 4> c,
   return c;
 }
 
+/// Marks a dropout's mask op with its rate and stream: equal marks, operands (step, key) and
+/// types are equal masks.
+constexpr StringLiteral kDropoutMask = "nnc.dropout_mask";
+
+/// One mask op per distinct dropout mask: a backward dropout reuses its forward's.
+void mergeDropoutMasks(func::FuncOp func) {
+  DominanceInfo dominance(func);
+  SmallVector<linalg::GenericOp> kept;
+  func.walk([&](linalg::GenericOp mask) {
+    Attribute mark = mask->getAttr(kDropoutMask);
+    if (!mark)
+      return;
+    for (linalg::GenericOp earlier : kept)
+      if (earlier->getAttr(kDropoutMask) == mark &&
+          earlier.getInputs() == mask.getInputs() &&
+          earlier->getResultTypes() == mask->getResultTypes() &&
+          dominance.properlyDominates(earlier.getOperation(), mask.getOperation())) {
+        mask->replaceAllUsesWith(earlier);
+        mask->erase();
+        return;
+      }
+    kept.push_back(mask);
+  });
+  for (linalg::GenericOp mask : kept)
+    mask->removeAttr(kDropoutMask);
+}
+
 struct DropoutLowering : OpConversionPattern<DropoutOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(DropoutOp op, OpAdaptor adaptor,
@@ -623,8 +652,11 @@ struct DropoutLowering : OpConversionPattern<DropoutOp> {
     SmallVector<int64_t> strides(groups.size(), 1);
     for (int64_t d = static_cast<int64_t>(groups.size()) - 2; d >= 0; --d)
       strides[d] = strides[d + 1] * groups[d + 1];
-    Value lanesResult = elementwise(
-        rewriter, op.getLoc(), laneType, {input, adaptor.getRng()[0], adaptor.getRng()[1]},
+    // The mask (0 or the scale) is its own op, a function of the rng alone, marked so that
+    // the backward dropout's mask merges with the forward's (mergeDropoutMasks): elementwise
+    // fusion then computes it once and the backward pass reads it instead of running Philox.
+    Value mask = elementwise(
+        rewriter, op.getLoc(), laneType, {adaptor.getRng()[0], adaptor.getRng()[1]},
         [&](OpBuilder &b, Location l, ValueRange args) -> Value {
           Type i32 = b.getI32Type(), i64 = b.getI64Type();
           auto i64c = [&](int64_t v) {
@@ -642,12 +674,12 @@ struct DropoutLowering : OpConversionPattern<DropoutOp> {
           Value lo = arith::TruncIOp::create(b, l, i32, group);
           Value hi = arith::TruncIOp::create(
               b, l, i32, arith::ShRUIOp::create(b, l, group, i64c(32)));
-          Value stepWord = arith::FPToUIOp::create(b, l, i32, args[1]);
+          Value stepWord = arith::FPToUIOp::create(b, l, i32, args[0]);
           std::array<Value, 4> words =
               philox(b, l, {lo, hi, stepWord, i32c(static_cast<uint32_t>(stream))},
-                     {arith::TruncIOp::create(b, l, i32, args[2]),
+                     {arith::TruncIOp::create(b, l, i32, args[1]),
                       arith::TruncIOp::create(
-                          b, l, i32, arith::ShRUIOp::create(b, l, args[2], i64c(32)))});
+                          b, l, i32, arith::ShRUIOp::create(b, l, args[1], i64c(32)))});
           Value word = words[0];
           if (lanes == 4) {
             Value lane = linalg::IndexOp::create(b, l, groups.size());
@@ -659,16 +691,23 @@ struct DropoutLowering : OpConversionPattern<DropoutOp> {
                   words[w], word);
           }
           // The uniform is f32 whatever the data's type: 24 random bits overflow f16.
-          Type t = args[0].getType(), f32 = b.getF32Type();
+          Type t = type.getElementType(), f32 = b.getF32Type();
           Value uniform = arith::MulFOp::create(
               b, l, arith::UIToFPOp::create(b, l, f32, arith::ShRUIOp::create(b, l, word, i32c(8))),
               constantFloat(b, l, f32, 1.0 / (1 << 24)));
           Value keep = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGE, uniform,
                                              constantFloat(b, l, f32, rate));
-          Value scaled =
-              arith::MulFOp::create(b, l, args[0], constantFloat(b, l, t, 1.0 / (1.0 - rate)));
-          return arith::SelectOp::create(b, l, keep, scaled, constantFloat(b, l, t, 0.0));
+          return arith::SelectOp::create(b, l, keep, constantFloat(b, l, t, 1.0 / (1.0 - rate)),
+                                         constantFloat(b, l, t, 0.0));
         });
+    mask.getDefiningOp()->setAttr(kDropoutMask, rewriter.getDictionaryAttr({
+        rewriter.getNamedAttr("rate", op.getRateAttr()),
+        rewriter.getNamedAttr("stream", rewriter.getI64IntegerAttr(stream))}));
+    Value lanesResult =
+        elementwise(rewriter, op.getLoc(), laneType, {input, mask},
+                    [](OpBuilder &b, Location l, ValueRange args) -> Value {
+                      return arith::MulFOp::create(b, l, args[0], args[1]);
+                    });
     Value result = tensor::CollapseShapeOp::create(rewriter, op.getLoc(), type, lanesResult,
                                                    reassociation);
     rewriter.replaceOp(op, result);
@@ -677,25 +716,27 @@ struct DropoutLowering : OpConversionPattern<DropoutOp> {
 };
 
 struct LowerNNToLinalgPass : nnc::impl::LowerNNToLinalgBase<LowerNNToLinalgPass> {
+  using LowerNNToLinalgBase::LowerNNToLinalgBase;
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     ConversionTarget target(*ctx);
     target.addLegalDialect<linalg::LinalgDialect, tensor::TensorDialect, arith::ArithDialect,
-                           math::MathDialect, func::FuncDialect>();
+                           math::MathDialect, func::FuncDialect, scf::SCFDialect>();
     target.addIllegalDialect<NNDialect>();
     // The library-call boundary and constant data stay.
     target.addLegalOp<LinearOp, MatmulOp, Conv2dOp, Conv2dGradInputOp, Conv2dGradWeightOp,
                       ConstantOp>();
     RewritePatternSet patterns(ctx);
-    populateNNToLinalgPatterns(patterns);
+    populateNNToLinalgPatterns(patterns, scatterLoops);
     if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))
-      signalPassFailure();
+      return signalPassFailure();
+    mergeDropoutMasks(getOperation());
   }
 };
 
 } // namespace
 
-void nnc::populateNNToLinalgPatterns(RewritePatternSet &patterns) {
+void nnc::populateNNToLinalgPatterns(RewritePatternSet &patterns, bool scatterLoops) {
   MLIRContext *ctx = patterns.getContext();
   patterns.add<BinaryLowering<AddOp, arith::AddFOp, arith::AddIOp>,
                BinaryLowering<SubOp, arith::SubFOp, arith::SubIOp>,
@@ -707,7 +748,7 @@ void nnc::populateNNToLinalgPatterns(RewritePatternSet &patterns) {
                TransposeLowering, SliceLowering, ConcatLowering, ReduceLowering<ReduceSumOp>,
                ReduceLowering<ReduceMeanOp>, ReduceLowering<ReduceMaxOp>, CrossEntropyLowering,
                MseLossLowering, DropoutLowering>(ctx);
-  populateGradsToLinalgPatterns(patterns);
+  populateGradsToLinalgPatterns(patterns, scatterLoops);
   patterns.add<UnaryLowering<ReluOp>>(ctx, relu);
   patterns.add<UnaryLowering<TanhOp>>(ctx, tanhFn);
   patterns.add<UnaryLowering<SigmoidOp>>(ctx, sigmoid);

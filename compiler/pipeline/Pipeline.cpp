@@ -61,7 +61,9 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels) {
   pm.addNestedPass<mlir::func::FuncOp>(createFuseEpilogues());
   if (cpuKernels)
     pm.addNestedPass<mlir::func::FuncOp>(createFoldMatmulLayouts());
-  pm.addNestedPass<mlir::func::FuncOp>(createLowerNNToLinalg());
+  LowerNNToLinalgOptions lower;
+  lower.scatterLoops = cpuKernels;
+  pm.addNestedPass<mlir::func::FuncOp>(createLowerNNToLinalg(lower));
   pm.addNestedPass<mlir::func::FuncOp>(createFuseElementwise());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());

@@ -52,7 +52,8 @@ struct FoldTransposes : OpRewritePattern<MatmulOp> {
     // Strided operands describe every batch dimension of the product, and the library call
     // broadcasts only b, by a batch stride 0: the lhs's batch dimensions must be the
     // product's, and the rhs's too unless it is one matrix.
-    if (static_cast<int64_t>(shapeOf(matmul.getLhs()).size()) != rank)
+    if (static_cast<int64_t>(shapeOf(matmul.getLhs()).size()) != rank ||
+        (rhsRank != rank && rhsRank != 2))
       return failure();
     for (int64_t i = 0; i < rank - 2; ++i) {
       int64_t dim = result[llvm::find(resultPerm, i) - resultPerm.begin()];

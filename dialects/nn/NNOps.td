@@ -81,7 +81,7 @@ def NN_MatmulOp : NN_Op<"matmul", [Pure, DeclareOpInterfaceMethods<NN_Differenti
             ::mlir::DenseI64ArrayAttr());
     }]>
   ];
-  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs)";
+  let assemblyFormat = "$lhs `,` $rhs prop-dict attr-dict `:` type($lhs) `,` type($rhs)";
 }
 
 def NN_Conv2dOp : NN_Op<"conv2d", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {

@@ -1,10 +1,12 @@
 // RUN: %nnc-opt %s -split-input-file -nnc-fold-matmul-layouts | FileCheck %s
+// The folded form prints and parses back (the permutations are properties).
+// RUN: %nnc-opt %s -split-input-file -nnc-fold-matmul-layouts | %nnc-opt -split-input-file | FileCheck %s
 
 // The weight gradient g^T x of a linear: the library reads g column-major.
 // CHECK-LABEL: func.func @fold_weight_gradient
 // CHECK-SAME: (%[[G:.+]]: tensor<4x3xf32>, %[[X:.+]]: tensor<4x8xf32>)
 // CHECK-NOT: nn.transpose
-// CHECK: %[[DW:.+]] = nn.matmul %[[G]], %[[X]] {lhs_permutation = array<i64: 1, 0>} : tensor<4x3xf32>, tensor<4x8xf32>
+// CHECK: %[[DW:.+]] = nn.matmul %[[G]], %[[X]] <{lhs_permutation = array<i64: 1, 0>}> : tensor<4x3xf32>, tensor<4x8xf32>
 // CHECK-NEXT: return %[[DW]] : tensor<3x8xf32>
 func.func @fold_weight_gradient(%g: tensor<4x3xf32>, %x: tensor<4x8xf32>) -> tensor<3x8xf32> {
   %gt = nn.transpose %g <{permutation = array<i64: 1, 0>}> : tensor<4x3xf32>
@@ -19,7 +21,7 @@ func.func @fold_weight_gradient(%g: tensor<4x3xf32>, %x: tensor<4x8xf32>) -> ten
 // CHECK-LABEL: func.func @fold_attention_operands
 // CHECK-SAME: (%[[Q:.+]]: tensor<2x8x4x16xf32>, %[[K:.+]]: tensor<2x8x4x16xf32>)
 // CHECK-NOT: nn.transpose
-// CHECK: %[[S:.+]] = nn.matmul %[[Q]], %[[K]] {lhs_permutation = array<i64: 0, 2, 1, 3>, rhs_permutation = array<i64: 0, 2, 3, 1>} : tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32>
+// CHECK: %[[S:.+]] = nn.matmul %[[Q]], %[[K]] <{lhs_permutation = array<i64: 0, 2, 1, 3>, rhs_permutation = array<i64: 0, 2, 3, 1>}> : tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32>
 // CHECK-NEXT: return %[[S]] : tensor<2x4x8x8xf32>
 func.func @fold_attention_operands(%q4: tensor<2x8x4x16xf32>, %k4: tensor<2x8x4x16xf32>) -> tensor<2x4x8x8xf32> {
   %q = nn.transpose %q4 <{permutation = array<i64: 0, 2, 1, 3>}> : tensor<2x8x4x16xf32>
@@ -33,7 +35,7 @@ func.func @fold_attention_operands(%q4: tensor<2x8x4x16xf32>, %k4: tensor<2x8x4x
 // Merging heads: the product (B, H, T, D) is written straight into the (B, T, H, D) layout.
 // CHECK-LABEL: func.func @fold_result_transpose
 // CHECK-SAME: (%[[P:.+]]: tensor<2x4x8x8xf32>, %[[V:.+]]: tensor<2x4x8x16xf32>)
-// CHECK-NEXT: %[[Y:.+]] = nn.matmul %[[P]], %[[V]] {result_permutation = array<i64: 0, 2, 1, 3>} : tensor<2x4x8x8xf32>, tensor<2x4x8x16xf32>
+// CHECK-NEXT: %[[Y:.+]] = nn.matmul %[[P]], %[[V]] <{result_permutation = array<i64: 0, 2, 1, 3>}> : tensor<2x4x8x8xf32>, tensor<2x4x8x16xf32>
 // CHECK-NEXT: return %[[Y]] : tensor<2x8x4x16xf32>
 func.func @fold_result_transpose(%p: tensor<2x4x8x8xf32>, %v: tensor<2x4x8x16xf32>) -> tensor<2x8x4x16xf32> {
   %y = nn.matmul %p, %v : tensor<2x4x8x8xf32>, tensor<2x4x8x16xf32>
@@ -50,7 +52,7 @@ func.func @fold_result_transpose(%p: tensor<2x4x8x8xf32>, %v: tensor<2x4x8x16xf3
 // last, so row-major. Element (b, t, h, d) is sum_s x[b, h, s, t] a[b, s, h, d] both ways.
 // CHECK-LABEL: func.func @swap_column_major_result
 // CHECK-SAME: (%[[A:.+]]: tensor<2x8x4x16xf32>, %[[X:.+]]: tensor<2x4x8x8xf32>)
-// CHECK-NEXT: %[[C:.+]] = nn.matmul %[[X]], %[[A]] {lhs_permutation = array<i64: 0, 1, 3, 2>, result_permutation = array<i64: 0, 2, 1, 3>, rhs_permutation = array<i64: 0, 2, 1, 3>} : tensor<2x4x8x8xf32>, tensor<2x8x4x16xf32>
+// CHECK-NEXT: %[[C:.+]] = nn.matmul %[[X]], %[[A]] <{lhs_permutation = array<i64: 0, 1, 3, 2>, result_permutation = array<i64: 0, 2, 1, 3>, rhs_permutation = array<i64: 0, 2, 1, 3>}> : tensor<2x4x8x8xf32>, tensor<2x8x4x16xf32>
 // CHECK-NEXT: return %[[C]] : tensor<2x8x4x16xf32>
 func.func @swap_column_major_result(%a: tensor<2x8x4x16xf32>, %x: tensor<2x4x8x8xf32>) -> tensor<2x8x4x16xf32> {
   %at = nn.transpose %a <{permutation = array<i64: 0, 2, 3, 1>}> : tensor<2x8x4x16xf32>
@@ -64,7 +66,7 @@ func.func @swap_column_major_result(%a: tensor<2x8x4x16xf32>, %x: tensor<2x4x8x8
 // A rank-2 rhs broadcasts over the batch (batch stride 0): its transpose folds.
 // CHECK-LABEL: func.func @fold_broadcast_rhs
 // CHECK-SAME: (%[[A:.+]]: tensor<3x4x8xf32>, %[[W:.+]]: tensor<5x8xf32>)
-// CHECK-NEXT: nn.matmul %[[A]], %[[W]] {rhs_permutation = array<i64: 1, 0>} : tensor<3x4x8xf32>, tensor<5x8xf32>
+// CHECK-NEXT: nn.matmul %[[A]], %[[W]] <{rhs_permutation = array<i64: 1, 0>}> : tensor<3x4x8xf32>, tensor<5x8xf32>
 func.func @fold_broadcast_rhs(%a: tensor<3x4x8xf32>, %w: tensor<5x8xf32>) -> tensor<3x4x5xf32> {
   %wt = nn.transpose %w <{permutation = array<i64: 1, 0>}> : tensor<5x8xf32>
   %c = nn.matmul %a, %wt : tensor<3x4x8xf32>, tensor<8x5xf32>
@@ -124,4 +126,18 @@ func.func @no_fold_result_multi_use(%p: tensor<2x4x8x8xf32>, %v: tensor<2x4x8x16
   %y = nn.matmul %p, %v : tensor<2x4x8x8xf32>, tensor<2x4x8x16xf32>
   %t = nn.transpose %y <{permutation = array<i64: 0, 2, 1, 3>}> : tensor<2x4x8x16xf32>
   return %t, %y : tensor<2x8x4x16xf32>, tensor<2x4x8x16xf32>
+}
+
+// -----
+
+// A rhs of lower rank with a size-1 batch dimension (not one matrix): its strides could not
+// say it broadcasts, so nothing folds.
+// CHECK-LABEL: func.func @no_fold_lower_rank_rhs
+// CHECK-SAME: (%[[X:.+]]: tensor<3x2x5x4xf32>, %[[W:.+]]: tensor<1x5x6xf32>)
+// CHECK-NEXT: %[[T:.+]] = nn.transpose %[[X]] <{permutation = array<i64: 0, 1, 3, 2>}>
+// CHECK-NEXT: nn.matmul %[[T]], %[[W]] : tensor<3x2x4x5xf32>, tensor<1x5x6xf32>
+func.func @no_fold_lower_rank_rhs(%x: tensor<3x2x5x4xf32>, %w: tensor<1x5x6xf32>) -> tensor<3x2x4x6xf32> {
+  %xt = nn.transpose %x <{permutation = array<i64: 0, 1, 3, 2>}> : tensor<3x2x5x4xf32>
+  %c = nn.matmul %xt, %w : tensor<3x2x4x5xf32>, tensor<1x5x6xf32>
+  return %c : tensor<3x2x4x6xf32>
 }

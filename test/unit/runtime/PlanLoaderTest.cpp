@@ -184,12 +184,12 @@ TEST(PlanLoaderTest, RefusesMalformedStridedGemms) {
   EXPECT_EQ(withStrided([](nnc::Gemm &) {}), "(parsed)");
   EXPECT_EQ(withStrided([](nnc::Gemm &g) { g.add_c_strides(1); }),
             prefix + "strided gemm needs 2 strides for each of a, b and c (batch_dims + 2)");
-  EXPECT_EQ(withStrided([](nnc::Gemm &g) { g.set_b_strides(0, -1); }),
-            prefix + "strided gemm needs positive batch_dims and non-negative strides that do "
-                     "not overflow");
-  EXPECT_EQ(withStrided([](nnc::Gemm &g) { g.set_a_strides(0, INT64_MAX); }),
-            prefix + "strided gemm needs positive batch_dims and non-negative strides that do "
-                     "not overflow");
+  const std::string badStrides = prefix + "strided gemm needs positive batch_dims and positive "
+                                          "strides (0 only for a batch dimension of b) that do "
+                                          "not overflow";
+  EXPECT_EQ(withStrided([](nnc::Gemm &g) { g.set_b_strides(0, -1); }), badStrides);
+  EXPECT_EQ(withStrided([](nnc::Gemm &g) { g.set_a_strides(0, INT64_MAX); }), badStrides);
+  EXPECT_EQ(withStrided([](nnc::Gemm &g) { g.set_c_strides(0, 0); }), badStrides);
   const std::string notPlain = prefix + "strided gemm: batch must be the product of batch_dims, "
                                         "without transpose_b, broadcast_b or bias";
   EXPECT_EQ(withStrided([](nnc::Gemm &g) { g.set_batch(2); }), notPlain);
