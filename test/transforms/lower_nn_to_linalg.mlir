@@ -1,4 +1,6 @@
 // RUN: %nnc-opt %s -split-input-file -nnc-lower-nn-to-linalg | FileCheck %s
+// RUN: %nnc-opt %s -split-input-file -nnc-lower-nn-to-linalg=scatter-loops=true \
+// RUN:   | FileCheck %s --check-prefix=SCATTER
 
 // Elementwise ops become one linalg.generic each, broadcasting through the indexing maps.
 // CHECK-DAG: #[[ID:.+]] = affine_map<(d0, d1) -> (d0, d1)>
@@ -88,4 +90,121 @@ func.func @cross_entropy(%x: tensor<4x3xf32>, %y: tensor<4xi64>) -> tensor<f32> 
 func.func @max_pool2d_grad_tiled(%x: tensor<2x4x8x8xf32>, %g: tensor<2x4x4x4xf32>) -> tensor<2x4x8x8xf32> {
   %0 = nn.max_pool2d_grad %x, %g <{kernel_size = array<i64: 2, 2>}> : tensor<2x4x8x8xf32>, tensor<2x4x4x4xf32>
   return %0 : tensor<2x4x8x8xf32>
+}
+
+// -----
+
+// A dropout's mask is its own op, a function of the step number and key alone; a backward
+// dropout (the forward's clone applied to the gradient: same step, key, rate and stream) reuses
+// the forward's mask op, so both multiplies read one mask and Philox runs once.
+// CHECK-LABEL: func.func @dropout_backward_shares_mask
+// CHECK-SAME: %[[STEP:[^:]+]]: tensor<f32>, %[[KEY:[^:]+]]: tensor<i64>
+// CHECK: %[[MASK:.+]] = linalg.generic {{.*}} ins(%[[STEP]], %[[KEY]] : tensor<f32>, tensor<i64>)
+// CHECK-NOT: nnc.dropout_mask
+// CHECK: %[[Y:.+]] = linalg.generic {{.*}} ins(%{{.+}}, %[[MASK]] : tensor<4x2x4xf32>, tensor<4x2x4xf32>)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: arith.mulf
+// CHECK-NOT: ins(%[[STEP]], %[[KEY]]
+// CHECK: %[[DX:.+]] = linalg.generic {{.*}} ins(%{{.+}}, %[[MASK]] : tensor<4x2x4xf32>, tensor<4x2x4xf32>)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: arith.mulf
+// CHECK-NOT: ins(%[[STEP]], %[[KEY]]
+// CHECK: return
+func.func @dropout_backward_shares_mask(%x: tensor<4x8xf32>, %g: tensor<4x8xf32>, %step: tensor<f32>,
+                                        %key: tensor<i64>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  %y = nn.dropout %x[%step, %key] <{rate = 2.500000e-01 : f64, stream = 1 : i64}> : tensor<4x8xf32>, tensor<f32>, tensor<i64>
+  %dx = nn.dropout %g[%step, %key] <{rate = 2.500000e-01 : f64, stream = 1 : i64}> : tensor<4x8xf32>, tensor<f32>, tensor<i64>
+  return %y, %dx : tensor<4x8xf32>, tensor<4x8xf32>
+}
+
+// -----
+
+// Two dropouts of one value on different streams draw different masks: two mask ops.
+// CHECK-LABEL: func.func @dropout_streams_keep_masks
+// CHECK-SAME: %[[STEP:[^:]+]]: tensor<f32>, %[[KEY:[^:]+]]: tensor<i64>
+// CHECK: %[[M1:.+]] = linalg.generic {{.*}} ins(%[[STEP]], %[[KEY]] : tensor<f32>, tensor<i64>)
+// CHECK: arith.constant 1 : i32
+// CHECK: linalg.generic {{.*}} ins(%{{.+}}, %[[M1]] : tensor<4x2x4xf32>, tensor<4x2x4xf32>)
+// CHECK: %[[M2:.+]] = linalg.generic {{.*}} ins(%[[STEP]], %[[KEY]] : tensor<f32>, tensor<i64>)
+// CHECK: arith.constant 2 : i32
+// CHECK: linalg.generic {{.*}} ins(%{{.+}}, %[[M2]] : tensor<4x2x4xf32>, tensor<4x2x4xf32>)
+func.func @dropout_streams_keep_masks(%x: tensor<4x8xf32>, %step: tensor<f32>, %key: tensor<i64>)
+    -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  %a = nn.dropout %x[%step, %key] <{rate = 2.500000e-01 : f64, stream = 1 : i64}> : tensor<4x8xf32>, tensor<f32>, tensor<i64>
+  %b = nn.dropout %x[%step, %key] <{rate = 2.500000e-01 : f64, stream = 2 : i64}> : tensor<4x8xf32>, tensor<f32>, tensor<i64>
+  return %a, %b : tensor<4x8xf32>, tensor<4x8xf32>
+}
+
+// -----
+
+// Nor do masks of one stream merge across rates, step numbers or shapes.
+// CHECK-LABEL: func.func @dropout_rates_steps_shapes_keep_masks
+// CHECK-COUNT-4: linalg.generic {{.*}} ins(%{{[^,]+}}, %{{[^,]+}} : tensor<f32>, tensor<i64>)
+// CHECK-NOT: ins(%{{[^,]+}}, %{{[^,]+}} : tensor<f32>, tensor<i64>)
+// CHECK: return
+func.func @dropout_rates_steps_shapes_keep_masks(%x: tensor<4x8xf32>, %v: tensor<32xf32>,
+                                                 %step: tensor<f32>, %next: tensor<f32>,
+                                                 %key: tensor<i64>)
+    -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<32xf32>) {
+  %a = nn.dropout %x[%step, %key] <{rate = 2.500000e-01 : f64, stream = 1 : i64}> : tensor<4x8xf32>, tensor<f32>, tensor<i64>
+  %b = nn.dropout %x[%step, %key] <{rate = 5.000000e-01 : f64, stream = 1 : i64}> : tensor<4x8xf32>, tensor<f32>, tensor<i64>
+  %c = nn.dropout %x[%next, %key] <{rate = 2.500000e-01 : f64, stream = 1 : i64}> : tensor<4x8xf32>, tensor<f32>, tensor<i64>
+  %d = nn.dropout %v[%step, %key] <{rate = 2.500000e-01 : f64, stream = 1 : i64}> : tensor<32xf32>, tensor<f32>, tensor<i64>
+  return %a, %b, %c, %d : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<32xf32>
+}
+
+// -----
+
+// An embedding gradient by default (CUDA kernels) is one linalg op over (table row, looked-up
+// row, column) that compares each index with the table row. With scatter-loops (CPU kernels) it
+// is a loop over the looked-up rows adding each one's gradient into its table row, skipping
+// indices outside [0, rows); i32 indices sign-extend, so negative ones are skipped too.
+// CHECK-LABEL: func.func @embedding_grad(
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction", "reduction", "parallel"]
+// CHECK: arith.cmpi eq
+// CHECK-NOT: scf.for
+// CHECK: return
+// SCATTER-LABEL: func.func @embedding_grad(
+// SCATTER-SAME: %[[IDS:.+]]: tensor<2x3xi32>, %[[G:.+]]: tensor<2x3x4xf32>)
+// SCATTER: %[[FLAT:.+]] = tensor.collapse_shape %[[IDS]] {{\[\[}}0, 1]] : tensor<2x3xi32> into tensor<6xi32>
+// SCATTER: %[[ROWS:.+]] = tensor.collapse_shape %[[G]] {{\[\[}}0, 1], [2]] : tensor<2x3x4xf32> into tensor<6x4xf32>
+// SCATTER: %[[ZERO:.+]] = linalg.fill ins(%{{.+}} : f32) outs(%{{.+}} : tensor<5x4xf32>)
+// SCATTER-DAG: %[[C0:.+]] = arith.constant 0 : index
+// SCATTER-DAG: %[[C1:.+]] = arith.constant 1 : index
+// SCATTER-DAG: %[[C6:.+]] = arith.constant 6 : index
+// SCATTER: %[[SUM:.+]] = scf.for %[[I:.+]] = %[[C0]] to %[[C6]] step %[[C1]] iter_args(%[[T:.+]] = %[[ZERO]]) -> (tensor<5x4xf32>)
+// SCATTER: %[[ID:.+]] = tensor.extract %[[FLAT]][%[[I]]] : tensor<6xi32>
+// SCATTER: %[[ROW:.+]] = arith.index_cast %[[ID]] : i32 to index
+// SCATTER-DAG: %[[V:.+]] = arith.constant 5 : index
+// SCATTER-DAG: %[[Z:.+]] = arith.constant 0 : index
+// SCATTER-DAG: %[[BELOW:.+]] = arith.cmpi slt, %[[ROW]], %[[V]] : index
+// SCATTER-DAG: %[[ABOVE:.+]] = arith.cmpi sge, %[[ROW]], %[[Z]] : index
+// SCATTER: %[[IN:.+]] = arith.andi
+// SCATTER: scf.if %[[IN]] -> (tensor<5x4xf32>)
+// SCATTER: %[[GROW:.+]] = tensor.extract_slice %[[ROWS]][%[[I]], 0] [1, 4] [1, 1]
+// SCATTER: %[[TROW:.+]] = tensor.extract_slice %[[T]][%[[ROW]], 0] [1, 4] [1, 1]
+// SCATTER: %[[NEW:.+]] = linalg.generic {{.*}} ins(%[[GROW]] : tensor<1x4xf32>) outs(%[[TROW]] : tensor<1x4xf32>)
+// SCATTER: arith.addf
+// SCATTER: tensor.insert_slice %[[NEW]] into %[[T]][%[[ROW]], 0] [1, 4] [1, 1]
+// SCATTER: } else {
+// SCATTER-NEXT: scf.yield %[[T]] : tensor<5x4xf32>
+// SCATTER: return %[[SUM]]
+func.func @embedding_grad(%ids: tensor<2x3xi32>, %g: tensor<2x3x4xf32>) -> tensor<5x4xf32> {
+  %0 = nn.embedding_grad %ids, %g <{rows = 5 : i64}> : tensor<2x3xi32>, tensor<2x3x4xf32>
+  return %0 : tensor<5x4xf32>
+}
+
+// -----
+
+// One looked-up row (indices of rank 0) keeps the linalg form under scatter-loops too.
+// CHECK-LABEL: func.func @embedding_grad_one_row
+// SCATTER-LABEL: func.func @embedding_grad_one_row
+// SCATTER-NOT: scf.for
+// SCATTER: linalg.generic
+// SCATTER: arith.cmpi eq
+// SCATTER-NOT: scf.for
+// SCATTER: return
+func.func @embedding_grad_one_row(%id: tensor<i64>, %g: tensor<4xf32>) -> tensor<5x4xf32> {
+  %0 = nn.embedding_grad %id, %g <{rows = 5 : i64}> : tensor<i64>, tensor<4xf32>
+  return %0 : tensor<5x4xf32>
 }
