@@ -191,6 +191,24 @@ def FoldMatmulLayouts : Pass<"nnc-fold-matmul-layouts", "mlir::func::FuncOp"> {
   }];
 }
 
+def SplitColumnReductions : Pass<"nnc-split-column-reductions", "mlir::func::FuncOp"> {
+  let summary = "Split sums over rows into per-share partial sums (CPU thread shares)";
+  let description = [{
+    The CPU codegen splits a kernel across threads by the first loop of its nests when that
+    loop is parallel over the rows of what it writes. A column sum (a bias or layer-norm
+    parameter gradient: sums over all rows) starts with the reduction instead and ran on one
+    thread. Its first loop is cut into 8 shares of rows, each summing into its own row of
+    partial sums (a parallel first loop), and a small second op adds the 8 partials up. Each
+    share still reads whole rows in order, the columns the vectorized inner loop.
+
+    Before: `linalg.generic {iterator_types = ["reduction", "parallel"]} ins(%g : tensor<4096x512xf32>) outs(%zeros : tensor<512xf32>)`
+    After:  the same over `(8, 512, 512)`, `["parallel", "reduction", "parallel"]`, on the
+            `tensor<8x512x512xf32>` view of `%g` into `tensor<8x512xf32>` partials, then a
+            sum of the partials' 8 rows
+  }];
+  let dependentDialects = ["mlir::tensor::TensorDialect", "mlir::arith::ArithDialect"];
+}
+
 def LowerNNToLinalg : Pass<"nnc-lower-nn-to-linalg", "mlir::func::FuncOp"> {
   let summary = "Lower nn ops to linalg on tensors, except contractions and constants";
   let description = [{

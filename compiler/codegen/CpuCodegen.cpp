@@ -24,6 +24,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -459,8 +460,15 @@ void writeViewResultsDirectly(ModuleOp module) {
 LogicalResult lowerToLLVMDialect(ModuleOp module) {
   writeViewResultsDirectly(module);
   if (failed(runPipeline(module, "one-shot-bufferize{bufferize-function-boundaries "
-                                 "function-boundary-type-conversion=identity-layout-map},"
-                                 "drop-equivalent-buffer-results,buffer-results-to-out-params,"
+                                 "function-boundary-type-conversion=identity-layout-map}")))
+    return failure();
+  // A loop that updates its result buffer in place (the embedding-gradient scatter) yields that
+  // buffer unchanged: folded to the buffer itself, the result is seen to be the kernel's %out.
+  RewritePatternSet loopFolds(module.getContext());
+  scf::ForOp::getCanonicalizationPatterns(loopFolds, module.getContext());
+  if (failed(applyPatternsGreedily(module, std::move(loopFolds))))
+    return failure();
+  if (failed(runPipeline(module, "drop-equivalent-buffer-results,buffer-results-to-out-params,"
                                  "buffer-deallocation-pipeline")))
     return failure();
   // Strided copies (slices, concatenation) would lower to a call into MLIR's C runner library,

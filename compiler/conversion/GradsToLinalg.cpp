@@ -281,9 +281,9 @@ struct EmbeddingGradLowering : OpConversionPattern<EmbeddingGradOp> {
   EmbeddingGradLowering(MLIRContext *context, bool scatterLoops)
       : OpConversionPattern(context), scatterLoops(scatterLoops) {}
 
-  /// out[index[i], :] += grad[i, :] for each looked-up row i in turn (rows outside the table
+  /// out[index[i], :] += grad[i, :] for each looked-up row i in turn (ids outside the table
   /// add nothing): rows x D additions, where the linalg form below does (table rows) times
-  /// more.
+  /// more. The loop runs in the kernel's result buffer (its initial value is the zero fill).
   Value scatterLoop(ConversionPatternRewriter &rewriter, Location loc, RankedTensorType type,
                     Value indices, Value grad) const {
     auto indexType = cast<RankedTensorType>(indices.getType());
@@ -302,37 +302,32 @@ struct EmbeddingGradLowering : OpConversionPattern<EmbeddingGradOp> {
         rewriter, loc, index(0), index(rows), index(1),
         ValueRange{emptyTensor(rewriter, loc, type, 0.0)},
         [&](OpBuilder &b, Location l, Value i, ValueRange table) {
-          Value row = arith::IndexCastOp::create(
+          // A row outside the table is rewritten with its own values at a clamped index: the
+          // loop body stays one in-place update (extract, add, insert) of the table.
+          Value id = arith::IndexCastOp::create(
               b, l, b.getIndexType(), tensor::ExtractOp::create(b, l, flatIndices, i));
+          Value first = arith::ConstantIndexOp::create(b, l, 0);
+          Value last = arith::ConstantIndexOp::create(b, l, vocab - 1);
           Value inside = arith::AndIOp::create(
-              b, l,
-              arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, row,
-                                    arith::ConstantIndexOp::create(b, l, 0)),
-              arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, row,
-                                    arith::ConstantIndexOp::create(b, l, vocab)));
-          auto update = scf::IfOp::create(
-              b, l, inside,
-              [&](OpBuilder &b, Location l) {
-                SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(d)};
-                SmallVector<OpFoldResult> unit = {b.getIndexAttr(1), b.getIndexAttr(1)};
-                SmallVector<OpFoldResult> at = {row, b.getIndexAttr(0)};
-                Value gradRow = tensor::ExtractSliceOp::create(
-                    b, l, rowType, flatGrad, SmallVector<OpFoldResult>{i, b.getIndexAttr(0)},
-                    sizes, unit);
-                Value tableRow =
-                    tensor::ExtractSliceOp::create(b, l, rowType, table[0], at, sizes, unit);
-                AffineMap id = b.getMultiDimIdentityMap(2);
-                Value sum = generic(b, l, gradRow, id, tableRow, id,
-                                    {utils::IteratorType::parallel, utils::IteratorType::parallel},
-                                    [](OpBuilder &b, Location l, ValueRange args) -> Value {
-                                      return arith::AddFOp::create(b, l, args[1], args[0]);
-                                    });
-                scf::YieldOp::create(
-                    b, l, ValueRange{tensor::InsertSliceOp::create(b, l, sum, table[0], at,
-                                                                   sizes, unit)});
-              },
-              [&](OpBuilder &b, Location l) { scf::YieldOp::create(b, l, table); });
-          scf::YieldOp::create(b, l, update.getResults());
+              b, l, arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, id, first),
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::sle, id, last));
+          Value row = arith::MinSIOp::create(b, l, arith::MaxSIOp::create(b, l, id, first), last);
+          SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(d)};
+          SmallVector<OpFoldResult> unit = {b.getIndexAttr(1), b.getIndexAttr(1)};
+          SmallVector<OpFoldResult> at = {row, b.getIndexAttr(0)};
+          Value gradRow = tensor::ExtractSliceOp::create(
+              b, l, rowType, flatGrad, SmallVector<OpFoldResult>{i, b.getIndexAttr(0)}, sizes,
+              unit);
+          Value tableRow = tensor::ExtractSliceOp::create(b, l, rowType, table[0], at, sizes, unit);
+          AffineMap id2 = b.getMultiDimIdentityMap(2);
+          Value sum = generic(b, l, gradRow, id2, tableRow, id2,
+                              {utils::IteratorType::parallel, utils::IteratorType::parallel},
+                              [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                                Value added = arith::AddFOp::create(b, l, args[1], args[0]);
+                                return arith::SelectOp::create(b, l, inside, added, args[1]);
+                              });
+          scf::YieldOp::create(
+              b, l, ValueRange{tensor::InsertSliceOp::create(b, l, sum, table[0], at, sizes, unit)});
         });
     return loop.getResult(0);
   }

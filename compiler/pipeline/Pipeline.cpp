@@ -65,6 +65,8 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels) {
   lower.scatterLoops = cpuKernels;
   pm.addNestedPass<mlir::func::FuncOp>(createLowerNNToLinalg(lower));
   pm.addNestedPass<mlir::func::FuncOp>(createFuseElementwise());
+  if (cpuKernels)
+    pm.addNestedPass<mlir::func::FuncOp>(createSplitColumnReductions());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
   OutlineKernelsOptions outline;

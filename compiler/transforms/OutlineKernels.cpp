@@ -20,6 +20,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/DestinationStyleOpInterface.h"
@@ -39,6 +40,16 @@ bool isHostOp(Operation *op) {
   return isa<nnc::nn::LinearOp, nnc::nn::MatmulOp, nnc::nn::Conv2dOp, nnc::nn::Conv2dGradInputOp,
              nnc::nn::Conv2dGradWeightOp, nnc::nn::ConstantOp, nnc::train::AllReduceOp,
              tensor::CollapseShapeOp, tensor::ExpandShapeOp, func::CallOp, func::ReturnOp>(op);
+}
+
+/// The tensor `result` is computed into: a destination-style op's init, or a loop's initial
+/// value (the CPU's embedding-gradient scatter); null for other ops.
+Value destinationOf(OpResult result) {
+  if (auto dps = dyn_cast<DestinationStyleOpInterface>(result.getOwner()))
+    return dps.getDpsInits()[result.getResultNumber()];
+  if (auto loop = dyn_cast<scf::ForOp>(result.getOwner()))
+    return loop.getInitArgs()[result.getResultNumber()];
+  return Value();
 }
 
 bool isInitLike(Operation *op) {
@@ -187,10 +198,15 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
   void separateInits(ArrayRef<Operation *> group) {
     llvm::SmallPtrSet<Operation *, 4> seen;
     for (Operation *op : group) {
-      auto dps = dyn_cast<DestinationStyleOpInterface>(op);
-      if (!dps)
-        continue;
-      for (OpOperand &init : dps.getDpsInitsMutable()) {
+      SmallVector<OpOperand *> destinations;
+      if (auto dps = dyn_cast<DestinationStyleOpInterface>(op))
+        for (OpOperand &init : dps.getDpsInitsMutable())
+          destinations.push_back(&init);
+      else if (auto loop = dyn_cast<scf::ForOp>(op))
+        for (OpOperand &init : loop.getInitArgsMutable())
+          destinations.push_back(&init);
+      for (OpOperand *destination : destinations) {
+        OpOperand &init = *destination;
         SmallVector<linalg::FillOp> fills;
         Operation *def = emptyUnderFills(init.get(), &fills);
         if (!def || seen.insert(def).second)
@@ -231,8 +247,9 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
     // Results read outside the group, with what becomes their %out. An op that is not
     // destination-style (tensor.pad, tensor.concat, a slice: always alone) gets no %out; its
     // result becomes an out-parameter in bufferization, in the same trailing place.
-    bool destinations = llvm::all_of(
-        group, [](Operation *op) { return isa<DestinationStyleOpInterface>(op); });
+    bool destinations = llvm::all_of(group, [](Operation *op) {
+      return isa<DestinationStyleOpInterface, scf::ForOp>(op);
+    });
     SmallVector<OpResult> results;
     SmallVector<Operation *> outEmpties; // per result: the empty rebuilt on %out, or null
     SmallVector<Value> copiedInits;      // per result: the init copied into %out, or null
@@ -246,8 +263,7 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
         results.push_back(result);
         Operation *empty = nullptr;
         Value copied;
-        if (auto dps = dyn_cast<DestinationStyleOpInterface>(op)) {
-          Value init = dps.getDpsInits()[result.getResultNumber()];
+        if (Value init = destinationOf(result)) {
           empty = emptyUnderFills(init);
           if (!empty)
             copied = init;

@@ -174,20 +174,24 @@ func.func @dropout_rates_steps_shapes_keep_masks(%x: tensor<4x8xf32>, %v: tensor
 // SCATTER-DAG: %[[C6:.+]] = arith.constant 6 : index
 // SCATTER: %[[SUM:.+]] = scf.for %[[I:.+]] = %[[C0]] to %[[C6]] step %[[C1]] iter_args(%[[T:.+]] = %[[ZERO]]) -> (tensor<5x4xf32>)
 // SCATTER: %[[ID:.+]] = tensor.extract %[[FLAT]][%[[I]]] : tensor<6xi32>
-// SCATTER: %[[ROW:.+]] = arith.index_cast %[[ID]] : i32 to index
-// SCATTER-DAG: %[[V:.+]] = arith.constant 5 : index
+// SCATTER: %[[ID2:.+]] = arith.index_cast %[[ID]] : i32 to index
 // SCATTER-DAG: %[[Z:.+]] = arith.constant 0 : index
-// SCATTER-DAG: %[[BELOW:.+]] = arith.cmpi slt, %[[ROW]], %[[V]] : index
-// SCATTER-DAG: %[[ABOVE:.+]] = arith.cmpi sge, %[[ROW]], %[[Z]] : index
+// SCATTER-DAG: %[[LAST:.+]] = arith.constant 4 : index
+// SCATTER-DAG: %[[BELOW:.+]] = arith.cmpi sle, %[[ID2]], %[[LAST]] : index
+// SCATTER-DAG: %[[ABOVE:.+]] = arith.cmpi sge, %[[ID2]], %[[Z]] : index
 // SCATTER: %[[IN:.+]] = arith.andi
-// SCATTER: scf.if %[[IN]] -> (tensor<5x4xf32>)
+// An id outside the table rewrites a clamped row with its own values (select): the body stays
+// one in-place row update.
+// SCATTER: %[[LOW:.+]] = arith.maxsi %[[ID2]], %[[Z]] : index
+// SCATTER: %[[ROW:.+]] = arith.minsi %[[LOW]], %[[LAST]] : index
 // SCATTER: %[[GROW:.+]] = tensor.extract_slice %[[ROWS]][%[[I]], 0] [1, 4] [1, 1]
 // SCATTER: %[[TROW:.+]] = tensor.extract_slice %[[T]][%[[ROW]], 0] [1, 4] [1, 1]
 // SCATTER: %[[NEW:.+]] = linalg.generic {{.*}} ins(%[[GROW]] : tensor<1x4xf32>) outs(%[[TROW]] : tensor<1x4xf32>)
-// SCATTER: arith.addf
-// SCATTER: tensor.insert_slice %[[NEW]] into %[[T]][%[[ROW]], 0] [1, 4] [1, 1]
-// SCATTER: } else {
-// SCATTER-NEXT: scf.yield %[[T]] : tensor<5x4xf32>
+// SCATTER: ^bb0(%[[GIN:.+]]: f32, %[[TOUT:.+]]: f32):
+// SCATTER: %[[ADDED:.+]] = arith.addf %[[TOUT]], %[[GIN]] : f32
+// SCATTER: arith.select %[[IN]], %[[ADDED]], %[[TOUT]] : f32
+// SCATTER: %[[UPDATED:.+]] = tensor.insert_slice %[[NEW]] into %[[T]][%[[ROW]], 0] [1, 4] [1, 1]
+// SCATTER-NEXT: scf.yield %[[UPDATED]] : tensor<5x4xf32>
 // SCATTER: return %[[SUM]]
 func.func @embedding_grad(%ids: tensor<2x3xi32>, %g: tensor<2x3x4xf32>) -> tensor<5x4xf32> {
   %0 = nn.embedding_grad %ids, %g <{rows = 5 : i64}> : tensor<2x3xi32>, tensor<2x3x4xf32>

@@ -1,0 +1,86 @@
+// RUN: %nnc-opt %s -split-input-file -nnc-split-column-reductions | FileCheck %s
+
+// A bias gradient (the column sums of a 4096 x 512 gradient): 8 shares of 512 rows, each summing
+// into its own row of partials (parallel first loop: threads split it), then the partials added.
+// CHECK-LABEL: func.func @column_sum
+// CHECK-SAME: (%[[G:.+]]: tensor<4096x512xf32>)
+// CHECK: %[[V:.+]] = tensor.expand_shape %[[G]] {{\[}}[0, 1], [2]] output_shape [8, 512, 512] : tensor<4096x512xf32> into tensor<8x512x512xf32>
+// CHECK: %[[Z:.+]] = linalg.fill ins(%{{.+}} : f32) outs(%{{.+}} : tensor<8x512xf32>)
+// CHECK: %[[P:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "reduction", "parallel"]} ins(%[[V]] : tensor<8x512x512xf32>) outs(%[[Z]] : tensor<8x512xf32>)
+// CHECK: arith.addf
+// CHECK: %[[S:.+]] = linalg.generic {{.+}} iterator_types = ["reduction", "parallel"]} ins(%[[P]] : tensor<8x512xf32>) outs(%{{.+}} : tensor<512xf32>)
+// CHECK: return %[[S]]
+#rows = affine_map<(d0, d1) -> (d0, d1)>
+#cols = affine_map<(d0, d1) -> (d1)>
+func.func @column_sum(%g: tensor<4096x512xf32>) -> tensor<512xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<512xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%e : tensor<512xf32>) -> tensor<512xf32>
+  %s = linalg.generic {indexing_maps = [#rows, #cols], iterator_types = ["reduction", "parallel"]} ins(%g : tensor<4096x512xf32>) outs(%acc : tensor<512xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %a = arith.addf %out, %in : f32
+    linalg.yield %a : f32
+  } -> tensor<512xf32>
+  return %s : tensor<512xf32>
+}
+
+// -----
+
+// A layer norm's weight gradient, sum over (batch, position) of g * xhat: the first reduction
+// loop (batch) is shared out; per-row inputs (rstd) keep their map, shifted.
+// CHECK: #[[G3:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+// CHECK: #[[R3:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, 0)>
+// CHECK: #[[O3:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d3)>
+// CHECK-LABEL: func.func @layer_norm_weight_grad
+// CHECK: linalg.generic {indexing_maps = [#[[G3]], #[[R3]], #[[O3]]], iterator_types = ["parallel", "reduction", "reduction", "parallel"]} ins(%{{.+}}, %{{.+}} : tensor<8x4x128x128xf32>, tensor<8x4x128x1xf32>) outs(%{{.+}} : tensor<8x128xf32>)
+// CHECK: arith.mulf
+// CHECK: arith.addf
+#x = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#r = affine_map<(d0, d1, d2) -> (d0, d1, 0)>
+#c = affine_map<(d0, d1, d2) -> (d2)>
+func.func @layer_norm_weight_grad(%g: tensor<32x128x128xf32>, %rstd: tensor<32x128x1xf32>) -> tensor<128xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<128xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%e : tensor<128xf32>) -> tensor<128xf32>
+  %s = linalg.generic {indexing_maps = [#x, #r, #c], iterator_types = ["reduction", "reduction", "parallel"]} ins(%g, %rstd : tensor<32x128x128xf32>, tensor<32x128x1xf32>) outs(%acc : tensor<128xf32>) {
+  ^bb0(%in: f32, %s0: f32, %out: f32):
+    %p = arith.mulf %in, %s0 : f32
+    %a = arith.addf %out, %p : f32
+    linalg.yield %a : f32
+  } -> tensor<128xf32>
+  return %s : tensor<128xf32>
+}
+
+// -----
+
+// Left alone: too little work to share out (128 x 64), a maximum (not a sum), and an
+// accumulator that is not a fresh zero (a running sum read from an argument).
+// CHECK-LABEL: func.func @not_split
+// CHECK-NOT: tensor.expand_shape
+// CHECK-COUNT-3: iterator_types = ["reduction", "parallel"]
+// CHECK-NOT: linalg.generic
+#rows2 = affine_map<(d0, d1) -> (d0, d1)>
+#cols2 = affine_map<(d0, d1) -> (d1)>
+func.func @not_split(%small: tensor<128x64xf32>, %g: tensor<4096x512xf32>, %running: tensor<512xf32>) -> (tensor<64xf32>, tensor<512xf32>, tensor<512xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %e64 = tensor.empty() : tensor<64xf32>
+  %acc64 = linalg.fill ins(%zero : f32) outs(%e64 : tensor<64xf32>) -> tensor<64xf32>
+  %s = linalg.generic {indexing_maps = [#rows2, #cols2], iterator_types = ["reduction", "parallel"]} ins(%small : tensor<128x64xf32>) outs(%acc64 : tensor<64xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %a = arith.addf %out, %in : f32
+    linalg.yield %a : f32
+  } -> tensor<64xf32>
+  %e = tensor.empty() : tensor<512xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%e : tensor<512xf32>) -> tensor<512xf32>
+  %m = linalg.generic {indexing_maps = [#rows2, #cols2], iterator_types = ["reduction", "parallel"]} ins(%g : tensor<4096x512xf32>) outs(%acc : tensor<512xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %a = arith.maximumf %out, %in : f32
+    linalg.yield %a : f32
+  } -> tensor<512xf32>
+  %r = linalg.generic {indexing_maps = [#rows2, #cols2], iterator_types = ["reduction", "parallel"]} ins(%g : tensor<4096x512xf32>) outs(%running : tensor<512xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %a = arith.addf %out, %in : f32
+    linalg.yield %a : f32
+  } -> tensor<512xf32>
+  return %s, %m, %r : tensor<64xf32>, tensor<512xf32>, tensor<512xf32>
+}
