@@ -17,10 +17,7 @@ int64_t countFlops(Operation *op) {
     auto operandType = [&](int i) { return cast<RankedTensorType>(op->getOperand(i).getType()); };
     if (auto matmul = dyn_cast<nn::MatmulOp>(op)) {
       // 2 * (result elements) * K, K the contracted (last) dimension of the product's lhs.
-      ArrayRef<int64_t> lhs = operandType(0).getShape();
-      int64_t k = matmul.getLhsPermutation() ? lhs[matmul.getLhsPermutation()->back()]
-                                             : lhs.back();
-      flops += 2 * result.getNumElements() * k;
+      flops += 2 * result.getNumElements() * matmul.getContractedSize();
     } else if (isa<nn::LinearOp>(op)) {
       flops += 2 * result.getNumElements() * operandType(0).getShape().back();
     } else if (isa<nn::Conv2dOp, nn::Conv2dGradInputOp, nn::Conv2dGradWeightOp>(op)) {

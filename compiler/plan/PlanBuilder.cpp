@@ -334,8 +334,6 @@ void Builder::setStridedGemm(Gemm *gemm, nn::MatmulOp matmul) {
   }
   SmallVector<int64_t> aStrides = viewStrides(matmul.getLhs(), matmul.getLhsPermutation(), rank);
   SmallVector<int64_t> bStrides = viewStrides(matmul.getRhs(), matmul.getRhsPermutation(), rank);
-  ArrayRef<int64_t> lhs = cast<RankedTensorType>(matmul.getLhs().getType()).getShape();
-  int64_t k = matmul.getLhsPermutation() ? lhs[matmul.getLhsPermutation()->back()] : lhs.back();
   *gemm->mutable_a() = slice(matmul.getLhs());
   *gemm->mutable_b() = slice(matmul.getRhs());
   *gemm->mutable_c() = slice(matmul.getResult());
@@ -347,7 +345,7 @@ void Builder::setStridedGemm(Gemm *gemm, nn::MatmulOp matmul) {
   gemm->set_batch(batch);
   gemm->set_m(product[rank - 2]);
   gemm->set_n(product[rank - 1]);
-  gemm->set_k(k);
+  gemm->set_k(matmul.getContractedSize());
   gemm->mutable_a_strides()->Add(aStrides.begin(), aStrides.end());
   gemm->mutable_b_strides()->Add(bStrides.begin(), bStrides.end());
   gemm->mutable_c_strides()->Add(cStrides.begin(), cStrides.end());
@@ -373,9 +371,7 @@ LogicalResult Builder::emitCommand(Operation *op, Function &function) {
     gemm->set_k(w[1]);
     gemm->set_transpose_b(true);
     gemm->set_post_op(postOp);
-  } else if (auto matmul = dyn_cast<nn::MatmulOp>(op);
-             matmul && (matmul.getLhsPermutation() || matmul.getRhsPermutation() ||
-                        matmul.getResultPermutation())) {
+  } else if (auto matmul = dyn_cast<nn::MatmulOp>(op); matmul && matmul.hasFoldedLayouts()) {
     setStridedGemm(command.mutable_gemm(), matmul);
   } else if (auto matmul = dyn_cast<nn::MatmulOp>(op)) {
     ArrayRef<int64_t> a = shape(matmul.getLhs()), b = shape(matmul.getRhs());

@@ -91,7 +91,7 @@ LogicalResult Conv2dOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &
 LogicalResult MatmulOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
   // c = a b: a (..., M, K), b (..., K, N), g (..., M, N).
   Location loc = getLoc();
-  if (getLhsPermutation() || getRhsPermutation() || getResultPermutation())
+  if (hasFoldedLayouts())
     return emitOpError("has no gradient with folded layouts (fold after differentiating)");
   RankedTensorType a = typeOf(getLhs()), bt = typeOf(getRhs());
   Value da = MatmulOp::create(

@@ -81,6 +81,17 @@ def NN_MatmulOp : NN_Op<"matmul", [Pure, DeclareOpInterfaceMethods<NN_Differenti
             ::mlir::DenseI64ArrayAttr());
     }]>
   ];
+  let extraClassDeclaration = [{
+    /// Whether transposes are folded into the operands or the result.
+    bool hasFoldedLayouts() {
+      return getLhsPermutation() || getRhsPermutation() || getResultPermutation();
+    }
+    /// K, the contracted dimension: the last of the product's lhs.
+    int64_t getContractedSize() {
+      auto lhs = ::llvm::cast<::mlir::RankedTensorType>(getLhs().getType()).getShape();
+      return getLhsPermutation() ? lhs[getLhsPermutation()->back()] : lhs.back();
+    }
+  }];
   let assemblyFormat = "$lhs `,` $rhs prop-dict attr-dict `:` type($lhs) `,` type($rhs)";
 }
 
