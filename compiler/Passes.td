@@ -196,8 +196,8 @@ def SplitColumnReductions : Pass<"nnc-split-column-reductions", "mlir::func::Fun
   let description = [{
     The CPU codegen splits a kernel across threads by the first loop of its nests when that
     loop is parallel over the rows of what it writes. A column sum (a bias or layer-norm
-    parameter gradient: sums over all rows) starts with the reduction instead and ran on one
-    thread. Its first loop is cut into 8 shares of rows, each summing into its own row of
+    parameter gradient: sums over all rows into a tensor of rank 1 or more) starts with the
+    reduction instead and ran on one thread. Its first loop is cut into 8 shares of rows, each summing into its own row of
     partial sums (a parallel first loop), and a small second op adds the 8 partials up. Each
     share still reads whole rows in order, the columns the vectorized inner loop.
 

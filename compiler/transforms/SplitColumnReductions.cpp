@@ -52,11 +52,14 @@ struct SplitColumnReduction : OpRewritePattern<linalg::GenericOp> {
     // (More rows than shares: a sum of the partials is not split again.)
     if (work < kMinWork || ranges[0] % kShares || ranges[0] == kShares)
       return failure();
-    // Sums into zero-filled accumulators, indexed by parallel loops only.
+    // Sums into zero-filled accumulators of rank 1 or more (columns), indexed by parallel loops
+    // only. (Split sums down to a scalar made LLVM's backend take seconds on the MLP's
+    // nonfinite checks; they stay whole.)
     for (auto [i, init] : llvm::enumerate(op.getDpsInitsMutable())) {
       auto fill = init.get().getDefiningOp<linalg::FillOp>();
+      AffineMap map = op.getMatchingIndexingMap(&init);
       if (!fill || !matchPattern(fill.getInputs()[0], m_AnyZeroFloat()) || !summand(op, i) ||
-          !op.getMatchingIndexingMap(&init).isProjectedPermutation())
+          map.getNumResults() == 0 || !map.isProjectedPermutation())
         return failure();
     }
 

@@ -53,15 +53,16 @@ func.func @layer_norm_weight_grad(%g: tensor<32x128x128xf32>, %rstd: tensor<32x1
 
 // -----
 
-// Left alone: too little work to share out (128 x 64), a maximum (not a sum), and an
-// accumulator that is not a fresh zero (a running sum read from an argument).
+// Left alone: too little work to share out (128 x 64), a maximum (not a sum), an accumulator
+// that is not a fresh zero (a running sum read from an argument), and a sum down to a scalar.
 // CHECK-LABEL: func.func @not_split
 // CHECK-NOT: tensor.expand_shape
 // CHECK-COUNT-3: iterator_types = ["reduction", "parallel"]
+// CHECK: iterator_types = ["reduction", "reduction"]
 // CHECK-NOT: linalg.generic
 #rows2 = affine_map<(d0, d1) -> (d0, d1)>
 #cols2 = affine_map<(d0, d1) -> (d1)>
-func.func @not_split(%small: tensor<128x64xf32>, %g: tensor<4096x512xf32>, %running: tensor<512xf32>) -> (tensor<64xf32>, tensor<512xf32>, tensor<512xf32>) {
+func.func @not_split(%small: tensor<128x64xf32>, %g: tensor<4096x512xf32>, %running: tensor<512xf32>) -> (tensor<64xf32>, tensor<512xf32>, tensor<512xf32>, tensor<f32>) {
   %zero = arith.constant 0.0 : f32
   %e64 = tensor.empty() : tensor<64xf32>
   %acc64 = linalg.fill ins(%zero : f32) outs(%e64 : tensor<64xf32>) -> tensor<64xf32>
@@ -82,5 +83,12 @@ func.func @not_split(%small: tensor<128x64xf32>, %g: tensor<4096x512xf32>, %runn
     %a = arith.addf %out, %in : f32
     linalg.yield %a : f32
   } -> tensor<512xf32>
-  return %s, %m, %r : tensor<64xf32>, tensor<512xf32>, tensor<512xf32>
+  %e0 = tensor.empty() : tensor<f32>
+  %acc0 = linalg.fill ins(%zero : f32) outs(%e0 : tensor<f32>) -> tensor<f32>
+  %all = linalg.generic {indexing_maps = [#rows2, affine_map<(d0, d1) -> ()>], iterator_types = ["reduction", "reduction"]} ins(%g : tensor<4096x512xf32>) outs(%acc0 : tensor<f32>) {
+  ^bb0(%in: f32, %out: f32):
+    %a = arith.addf %out, %in : f32
+    linalg.yield %a : f32
+  } -> tensor<f32>
+  return %s, %m, %r, %all : tensor<64xf32>, tensor<512xf32>, tensor<512xf32>, tensor<f32>
 }
