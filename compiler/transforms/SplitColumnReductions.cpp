@@ -2,8 +2,8 @@
 // across threads (see Passes.td).
 #include "compiler/Passes.h"
 
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
@@ -24,9 +24,12 @@ constexpr int64_t kShares = 8;
 constexpr int64_t kMinWork = 1 << 15;
 
 /// The value added to the accumulator when `op` sums into its init `index`: the body yields
-/// `out + x` (or `x + out`) for that init's block argument.
+/// `out + x` (or `x + out`) for that init's block argument, which nothing else reads (so the
+/// partial sums of any split of the rows add up to the whole).
 Value summand(linalg::GenericOp op, int64_t index) {
   Value out = op.getBody()->getArgument(op.getNumDpsInputs() + index);
+  if (!out.hasOneUse())
+    return Value();
   auto add = op.getBody()->getTerminator()->getOperand(index).getDefiningOp<arith::AddFOp>();
   if (!add || add->getBlock() != op.getBody())
     return Value();
@@ -54,12 +57,12 @@ struct SplitColumnReduction : OpRewritePattern<linalg::GenericOp> {
       return failure();
     // Sums into zero-filled accumulators of rank 1 or more (columns), indexed by parallel loops
     // only. (Split sums down to a scalar made LLVM's backend take seconds on the MLP's
-    // nonfinite checks; they stay whole.)
+    // kernels; they stay whole.)
     for (auto [i, init] : llvm::enumerate(op.getDpsInitsMutable())) {
       auto fill = init.get().getDefiningOp<linalg::FillOp>();
       AffineMap map = op.getMatchingIndexingMap(&init);
       if (!fill || !matchPattern(fill.getInputs()[0], m_AnyZeroFloat()) || !summand(op, i) ||
-          map.getNumResults() == 0 || !map.isProjectedPermutation())
+          map.getNumResults() == 0 || !map.isProjectedPermutation() || map.isFunctionOfDim(0))
         return failure();
     }
 
