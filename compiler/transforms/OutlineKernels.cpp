@@ -6,8 +6,9 @@
 // 2. Init-like ops (tensor.empty, arith.constant, linalg.fill of those) are cloned into every
 //    kernel that needs them.
 // 3. Every other op is a kernel root: it moves into `@k<i>_<node>` with the init-like ops it
-//    uses; a destination-style root writes into a trailing `%out` argument, and the host passes
-//    a tensor.empty there that the plan ignores (the call's result gets the storage).
+//    uses; a destination-style root (or a loop, through its initial values) writes into a
+//    trailing `%out` argument, and the host passes a tensor.empty there that the plan ignores
+//    (the call's result gets the storage).
 // 4. With row-groups (the CPU), consecutive roots over the same rows that read each other only at
 //    their own row share one kernel (see canJoin).
 #include "compiler/Passes.h"
