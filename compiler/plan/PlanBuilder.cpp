@@ -22,6 +22,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/IndexingUtils.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringSet.h"
@@ -314,9 +315,7 @@ void Builder::setStridedGemm(Gemm *gemm, nn::MatmulOp matmul) {
   // permuted, and left-padded with broadcast zeros to `rank`.
   auto viewStrides = [](Value value, std::optional<ArrayRef<int64_t>> perm, int64_t rank) {
     ArrayRef<int64_t> stored = cast<RankedTensorType>(value.getType()).getShape();
-    SmallVector<int64_t> rowMajor(stored.size(), 1);
-    for (int64_t i = static_cast<int64_t>(stored.size()) - 2; i >= 0; --i)
-      rowMajor[i] = rowMajor[i + 1] * stored[i + 1];
+    SmallVector<int64_t> rowMajor = computeStrides(stored);
     SmallVector<int64_t> strides(rank - stored.size(), 0);
     for (size_t i = 0; i < stored.size(); ++i)
       strides.push_back(perm ? rowMajor[(*perm)[i]] : rowMajor[i]);

@@ -3,6 +3,7 @@
 
 #include "dialects/nn/NNDialect.h"
 
+#include "mlir/Dialect/Utils/IndexingUtils.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -25,18 +26,12 @@ SmallVector<int64_t> entriesOf(DenseI64ArrayAttr perm, int64_t rank) {
 
 /// Transposing by `first`, then by `second`, is transposing by the result.
 SmallVector<int64_t> compose(ArrayRef<int64_t> first, ArrayRef<int64_t> second) {
-  SmallVector<int64_t> composed;
-  for (int64_t dim : second)
-    composed.push_back(first[dim]);
-  return composed;
+  return applyPermutation(first, second);
 }
 
 /// The attribute of `perm`; none for the identity.
 DenseI64ArrayAttr attrOf(PatternRewriter &rewriter, ArrayRef<int64_t> perm) {
-  for (auto [i, dim] : llvm::enumerate(perm))
-    if (dim != static_cast<int64_t>(i))
-      return rewriter.getDenseI64ArrayAttr(perm);
-  return DenseI64ArrayAttr();
+  return isIdentityPermutation(perm) ? DenseI64ArrayAttr() : rewriter.getDenseI64ArrayAttr(perm);
 }
 
 struct FoldTransposes : OpRewritePattern<MatmulOp> {
