@@ -103,9 +103,12 @@ LogicalResult runPipeline(ModuleOp module, StringRef pipeline) {
 /// dimension of every buffer the op writes and of every buffer an earlier op wrote that it reads,
 /// and nothing else (views, constants, allocations) is in the body. Then every loop nest touches
 /// row r of what the kernel writes only at iteration r of its first loop: the nests' first loops
-/// may run as one (row by row), and shares of them on several threads at once.
+/// may run as one (row by row), and shares of them on several threads at once. The same may hold
+/// of the first `depth` loops together (a softmax over 32x4x128x128 has depth 3): the nests then
+/// run as one down to rows of the innermost dimensions, which stay in the L1 cache.
 struct RowShape {
   int64_t rows = 0;
+  int64_t depth = 0;
   int64_t work = 0;  // iterations of all nests
   int64_t nests = 0; // linalg ops
   bool transposes = false; // a linalg.transpose among them (vectorized with its own loop steps)
@@ -114,31 +117,53 @@ struct RowShape {
 /// Kernels with less than kSplitWork iterations stay whole (waking a thread costs more).
 constexpr int64_t kSplitWork = 1 << 15;
 
-/// The buffer `value` is a view of, through views that keep every row in place (reshapes may
-/// move rows: they stop the walk).
-Value viewedBuffer(Value value) {
+/// The buffer `value` is a view of, through views that keep every slice of the first `depth`
+/// dimensions in place (reshapes may move them: they stop the walk).
+Value viewedBuffer(Value value, int64_t depth) {
   while (auto view = value.getDefiningOp<memref::SubViewOp>()) {
     auto source = cast<MemRefType>(view.getSource().getType());
-    if (view.getStaticOffsets()[0] != 0 || view.getStaticStrides()[0] != 1 ||
-        source.getRank() != view.getType().getRank() ||
-        view.getStaticSizes()[0] != source.getDimSize(0))
+    if (source.getRank() != view.getType().getRank() || source.getRank() < depth)
       return value;
+    for (int64_t d = 0; d < depth; ++d)
+      if (view.getStaticOffsets()[d] != 0 || view.getStaticStrides()[d] != 1 ||
+          view.getStaticSizes()[d] != source.getDimSize(d))
+        return value;
     value = view.getSource();
   }
   return value;
 }
 
-RowShape rowShape(func::FuncOp kernel) {
+/// Whether `map` reads or writes at (d0, ..., d<depth-1>, ...): its first results are the first
+/// `depth` loop dimensions and no other result uses them.
+bool indexesLeadingDims(AffineMap map, int64_t depth) {
+  if (map.getNumResults() < depth)
+    return false;
+  for (int64_t d = 0; d < depth; ++d)
+    if (map.getResult(d) != getAffineDimExpr(d, map.getContext()))
+      return false;
+  return llvm::none_of(map.getResults().drop_front(depth), [&](AffineExpr e) {
+    for (int64_t d = 0; d < depth; ++d)
+      if (e.isFunctionOfDim(d))
+        return true;
+    return false;
+  });
+}
+
+/// The kernel's row shape when its nests line up over their first `depth` loops (rows 0 if not).
+RowShape rowShape(func::FuncOp kernel, int64_t depth) {
   RowShape shape;
-  int64_t rows = -1;
+  SmallVector<int64_t> extents; // of the first `depth` loops, the same in every nest
   llvm::SmallPtrSet<Value, 4> written;
   for (Operation &op : kernel.getBody().front()) {
     if (isa<func::ReturnOp, arith::ConstantOp, memref::ExpandShapeOp, memref::CollapseShapeOp,
             memref::CastOp, memref::SubViewOp, memref::AllocOp, memref::DeallocOp>(op))
       continue;
     auto linalgOp = dyn_cast<linalg::LinalgOp>(op);
-    if (!linalgOp || !linalgOp.hasPureBufferSemantics() || linalgOp.getNumLoops() == 0 ||
-        linalgOp.getIteratorTypesArray()[0] != utils::IteratorType::parallel)
+    if (!linalgOp || !linalgOp.hasPureBufferSemantics() || linalgOp.getNumLoops() < depth)
+      return RowShape();
+    auto iterators = linalgOp.getIteratorTypesArray();
+    if (llvm::any_of(ArrayRef(iterators).take_front(depth),
+                     [](utils::IteratorType t) { return t != utils::IteratorType::parallel; }))
       return RowShape();
     SmallVector<int64_t> ranges = linalgOp.getStaticLoopRanges();
     int64_t iterations = 1;
@@ -147,10 +172,11 @@ RowShape rowShape(func::FuncOp kernel) {
         return RowShape();
       iterations *= range;
     }
-    if (rows >= 0 && ranges[0] != rows)
+    ArrayRef<int64_t> leading = ArrayRef(ranges).take_front(depth);
+    if (!extents.empty() && ArrayRef(extents) != leading)
       return RowShape();
-    rows = ranges[0];
-    // Reads of what an earlier op wrote: the same row (an init is read and written in place).
+    extents.assign(leading.begin(), leading.end());
+    // Reads of what an earlier op wrote: the same slice (an init is read and written in place).
     for (OpOperand *input : linalgOp.getDpsInputOperands()) {
       Value base = input->get();
       while (Operation *def = base.getDefiningOp()) {
@@ -159,17 +185,17 @@ RowShape rowShape(func::FuncOp kernel) {
           break;
         base = def->getOperand(0);
       }
-      bool sameRow = viewedBuffer(input->get()) == base &&
-                     lowering::indexesRowsOnly(linalgOp.getMatchingIndexingMap(input));
-      if (written.contains(base) && !sameRow)
+      bool sameSlice = viewedBuffer(input->get(), depth) == base &&
+                       indexesLeadingDims(linalgOp.getMatchingIndexingMap(input), depth);
+      if (written.contains(base) && !sameSlice)
         return RowShape();
     }
     // Writes: the kernel's arguments or its own allocations (each share has its own), or views
-    // of them that keep every row where it is (a concatenation's part: all rows, some columns).
+    // of them that keep every slice where it is (a concatenation's part: all rows, some columns).
     for (OpOperand &init : linalgOp.getDpsInitsMutable()) {
-      Value buffer = viewedBuffer(init.get());
+      Value buffer = viewedBuffer(init.get(), depth);
       if ((!isa<BlockArgument>(buffer) && !buffer.getDefiningOp<memref::AllocOp>()) ||
-          !lowering::indexesRowsOnly(linalgOp.getMatchingIndexingMap(&init)))
+          !indexesLeadingDims(linalgOp.getMatchingIndexingMap(&init), depth))
         return RowShape();
       written.insert(buffer);
     }
@@ -177,15 +203,29 @@ RowShape rowShape(func::FuncOp kernel) {
     ++shape.nests;
     shape.transposes |= isa<linalg::TransposeOp>(op);
   }
-  shape.rows = std::max<int64_t>(rows, 0);
+  shape.rows = extents.empty() ? 0 : extents[0];
+  shape.depth = shape.rows ? depth : 0;
+  return shape;
+}
+
+/// The row shape over as many leading loops as line up.
+RowShape rowShape(func::FuncOp kernel) {
+  RowShape shape = rowShape(kernel, 1);
+  while (shape.rows) {
+    RowShape deeper = rowShape(kernel, shape.depth + 1);
+    if (!deeper.rows)
+      break;
+    shape = deeper;
+  }
   return shape;
 }
 
 /// Gives each kernel whose rows split across threads two trailing index arguments, `part` and
 /// `parts`, and marks it with `nnc.rows`; cutRowLoops later restricts its loops to that share of
-/// the rows. Marks a kernel of several loop nests over the same rows with `nnc.fuse_rows`:
-/// fuseRowLoops runs them row by row, so that each op reads the rows earlier ops wrote from
-/// cache (a layer norm's statistics, centring and scaling; softmax's max, sum and quotient).
+/// the rows. Marks a kernel of several loop nests over the same rows with `nnc.fuse_rows` (the
+/// depth to which they line up): fuseRowLoops runs them row by row, so that each op reads the rows
+/// earlier ops wrote from cache (a layer norm's statistics, centring and scaling; softmax's max,
+/// sum and quotient).
 void markRows(ModuleOp module) {
   for (auto kernel : module.getOps<func::FuncOp>()) {
     RowShape shape = rowShape(kernel);
@@ -193,7 +233,7 @@ void markRows(ModuleOp module) {
       continue;
     Builder b(module.getContext());
     if (shape.nests > 1 && !shape.transposes)
-      kernel->setAttr(kFuseRowsAttr, b.getUnitAttr());
+      kernel->setAttr(kFuseRowsAttr, b.getI64IntegerAttr(shape.depth));
     // A transposed nest steps by tiles of 16 rows: it may share rows with others only alone.
     if (shape.rows < 2 || shape.work < kSplitWork || (shape.transposes && shape.nests > 1))
       continue;
@@ -204,13 +244,44 @@ void markRows(ModuleOp module) {
   }
 }
 
-/// After convert-linalg-to-loops, in a kernel marked `nnc.fuse_rows`: the loop nests' first
-/// loops (all 0..rows, step 1) become one, each iteration running every nest's body for that
-/// row in order. Allocations and views move before the loop, deallocations after it.
+/// Whether `loops` all run over the same constant bounds with step 1 and have no results.
+bool sameConstantBounds(ArrayRef<scf::ForOp> loops) {
+  scf::ForOp first = loops.front();
+  auto lower = getConstantIntValue(first.getLowerBound());
+  auto upper = getConstantIntValue(first.getUpperBound());
+  return lower && upper && llvm::all_of(loops, [&](scf::ForOp loop) {
+    return loop.getNumResults() == 0 && getConstantIntValue(loop.getLowerBound()) == lower &&
+           getConstantIntValue(loop.getUpperBound()) == upper &&
+           getConstantIntValue(loop.getStep()) == std::optional<int64_t>(1);
+  });
+}
+
+/// Merges `loops` (sameConstantBounds, in one block) into the first: its body runs every loop's
+/// body in order.
+scf::ForOp mergeLoops(ArrayRef<scf::ForOp> loops) {
+  scf::ForOp first = loops.front();
+  Value iv = first.getInductionVar();
+  Operation *yield = first.getBody()->getTerminator();
+  for (scf::ForOp loop : loops.drop_front()) {
+    loop.getInductionVar().replaceAllUsesWith(iv);
+    Block *from = loop.getBody();
+    yield->getBlock()->getOperations().splice(yield->getIterator(), from->getOperations(),
+                                              from->begin(), std::prev(from->end()));
+    loop.erase();
+  }
+  return first;
+}
+
+/// After convert-linalg-to-loops, in a kernel marked `nnc.fuse_rows` with depth n: the loop
+/// nests' first loops (all 0..rows, step 1) become one, each iteration running every nest's body
+/// for that row in order; then the loops directly inside it the same way, down to n levels.
+/// Allocations and views move before the loop, deallocations after it.
 void fuseRowLoops(ModuleOp module) {
   for (auto kernel : module.getOps<func::FuncOp>()) {
-    if (!kernel->removeAttr(kFuseRowsAttr))
+    auto depthAttr = kernel->getAttrOfType<IntegerAttr>(kFuseRowsAttr);
+    if (!depthAttr)
       continue;
+    kernel->removeAttr(kFuseRowsAttr);
     Block &body = kernel.getBody().front();
     SmallVector<scf::ForOp> loops;
     SmallVector<Operation *> before, after;
@@ -222,47 +293,55 @@ void fuseRowLoops(ModuleOp module) {
       else
         before.push_back(&op);
     }
-    if (loops.size() < 2 ||
-        llvm::any_of(loops, [&](scf::ForOp loop) {
-          return loop.getNumResults() != 0 ||
-                 getConstantIntValue(loop.getLowerBound()) !=
-                     getConstantIntValue(loops[0].getLowerBound()) ||
-                 getConstantIntValue(loop.getUpperBound()) !=
-                     getConstantIntValue(loops[0].getUpperBound()) ||
-                 getConstantIntValue(loop.getStep()) != std::optional<int64_t>(1);
-        }))
+    if (loops.size() < 2 || !sameConstantBounds(loops))
       continue;
     for (Operation *op : before)
       op->moveBefore(loops[0]);
     for (Operation *op : after)
       op->moveBefore(body.getTerminator());
-    Value row = loops[0].getInductionVar();
-    Operation *yield = loops[0].getBody()->getTerminator();
-    for (scf::ForOp loop : ArrayRef(loops).drop_front()) {
-      loop.getInductionVar().replaceAllUsesWith(row);
-      Block *from = loop.getBody();
-      yield->getBlock()->getOperations().splice(yield->getIterator(), from->getOperations(),
-                                                from->begin(), std::prev(from->end()));
-      loop.erase();
+    scf::ForOp fused = mergeLoops(loops);
+    SmallVector<Value> ivs = {fused.getInductionVar()};
+    // Inner levels: the merged body is again one loop per nest.
+    while (static_cast<int64_t>(ivs.size()) < depthAttr.getInt()) {
+      SmallVector<scf::ForOp> inner;
+      for (Operation &op : fused.getBody()->without_terminator())
+        if (auto loop = dyn_cast<scf::ForOp>(op))
+          inner.push_back(loop);
+      if (inner.size() < 2 || inner.size() + 1 != fused.getBody()->getOperations().size() ||
+          !sameConstantBounds(inner))
+        break;
+      fused = mergeLoops(inner);
+      ivs.push_back(fused.getInductionVar());
     }
     // A buffer of the kernel's own that is only read and written at the current row (what one
-    // op passes to the next) needs one row, reused by every iteration: it stays in cache.
+    // op passes to the next) needs one row, reused by every iteration: it stays in cache. The
+    // row is the slice at the fused loops' indices, as far as every access is at them.
     for (Operation *op : before) {
       auto alloc = dyn_cast<memref::AllocOp>(op);
-      if (!alloc || alloc.getType().getRank() == 0 || !alloc.getType().hasStaticShape() ||
-          !llvm::all_of(alloc->getUses(), [&](OpOperand &use) {
-            Operation *user = use.getOwner();
-            if (isa<memref::DeallocOp>(user))
-              return true;
-            if (auto load = dyn_cast<memref::LoadOp>(user))
-              return load.getIndices()[0] == row;
-            if (auto store = dyn_cast<memref::StoreOp>(user))
-              return use.getOperandNumber() == 1 && store.getIndices()[0] == row;
-            return false;
-          }))
+      if (!alloc || alloc.getType().getRank() == 0 || !alloc.getType().hasStaticShape())
+        continue;
+      int64_t shared = std::min<int64_t>(ivs.size(), alloc.getType().getRank());
+      bool onlyAccessed = true;
+      for (OpOperand &use : alloc->getUses()) {
+        Operation *user = use.getOwner();
+        ValueRange indices;
+        if (auto load = dyn_cast<memref::LoadOp>(user))
+          indices = load.getIndices();
+        else if (auto store = dyn_cast<memref::StoreOp>(user); store && use.getOperandNumber() == 1)
+          indices = store.getIndices();
+        else if (!isa<memref::DeallocOp>(user))
+          onlyAccessed = false;
+        int64_t same = 0;
+        while (same < static_cast<int64_t>(indices.size()) && same < shared &&
+               indices[same] == ivs[same])
+          ++same;
+        if (!indices.empty())
+          shared = same;
+      }
+      if (!onlyAccessed || shared == 0)
         continue;
       SmallVector<int64_t> shape(alloc.getType().getShape());
-      shape[0] = 1;
+      std::fill_n(shape.begin(), shared, 1);
       OpBuilder b(alloc);
       auto rowBuffer = memref::AllocOp::create(
           b, alloc.getLoc(), MemRefType::get(shape, alloc.getType().getElementType()));
@@ -270,10 +349,12 @@ void fuseRowLoops(ModuleOp module) {
       for (OpOperand &use : llvm::make_early_inc_range(alloc->getUses())) {
         Operation *user = use.getOwner();
         use.set(rowBuffer);
-        if (auto load = dyn_cast<memref::LoadOp>(user))
-          load.getIndicesMutable()[0].set(zero);
-        else if (auto store = dyn_cast<memref::StoreOp>(user))
-          store.getIndicesMutable()[0].set(zero);
+        MutableOperandRange indices =
+            isa<memref::LoadOp>(user) ? cast<memref::LoadOp>(user).getIndicesMutable()
+            : isa<memref::StoreOp>(user) ? cast<memref::StoreOp>(user).getIndicesMutable()
+                                         : MutableOperandRange(user, 0, 0);
+        for (int64_t d = 0; d < shared && d < static_cast<int64_t>(indices.size()); ++d)
+          indices[d].set(zero);
       }
       alloc.erase();
     }
