@@ -18,7 +18,8 @@ namespace nnc {
 #include "compiler/Passes.h.inc"
 
 /// nn -> linalg/tensor/arith/math patterns for every op but contractions and constants
-/// (`scatterLoops`: see the nnc-lower-nn-to-linalg option).
-void populateNNToLinalgPatterns(mlir::RewritePatternSet &patterns, bool scatterLoops);
+/// (`scatterLoops`, `softmaxExpsOnce`: see the nnc-lower-nn-to-linalg options).
+void populateNNToLinalgPatterns(mlir::RewritePatternSet &patterns, bool scatterLoops,
+                                bool softmaxExpsOnce);
 
 } // namespace nnc

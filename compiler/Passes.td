@@ -227,7 +227,11 @@ def LowerNNToLinalg : Pass<"nnc-lower-nn-to-linalg", "mlir::func::FuncOp"> {
     Option<"scatterLoops", "scatter-loops", "bool", /*default=*/"false",
            "An embedding gradient is a loop that adds each looked-up row's gradient to its "
            "table row (CPU kernels), instead of one linalg op over every (table row, looked-up "
-           "row) pair">
+           "row) pair">,
+    Option<"softmaxExpsOnce", "softmax-exps-once", "bool", /*default=*/"false",
+           "A softmax keeps its exponentials for the quotient (CPU kernels, which pass them "
+           "through a row buffer in cache), instead of computing them again in the quotient's "
+           "pass (cheaper than a pass over memory on a GPU)">
   ];
 }
 

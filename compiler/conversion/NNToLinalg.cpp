@@ -150,31 +150,35 @@ struct CausalMaskLowering : OpConversionPattern<CausalMaskOp> {
 // Normalizations
 //===----------------------------------------------------------------------===//
 
-/// max over `axes` (keepdim), then sum(exp(x - max)) over `axes` (keepdim): the two passes of a
-/// numerically stable softmax / log-sum-exp.
-std::pair<Value, Value> maxAndSumExp(OpBuilder &b, Location loc, Value x,
-                                     ArrayRef<int64_t> axes) {
+/// The passes of a numerically stable softmax / log-sum-exp over `axes`: the max (keepdim), the
+/// exponentials exp(x - max) and their sum (keepdim).
+struct MaxExpSum {
+  Value max, exps, sum;
+};
+
+MaxExpSum maxExpSum(OpBuilder &b, Location loc, Value x, ArrayRef<int64_t> axes) {
   double minusInf = -std::numeric_limits<double>::infinity();
   Value max = reduce(b, loc, x, axes, /*keepdim=*/true, minusInf,
                      [](OpBuilder &nb, Location nloc, ValueRange args) -> Value {
                        return arith::MaximumFOp::create(nb, nloc, args[0], args[1]);
                      });
   auto type = cast<RankedTensorType>(x.getType());
-  Value shifted = elementwise(b, loc, type, {x, max},
-                              [](OpBuilder &nb, Location nloc, ValueRange args) -> Value {
-                                return math::ExpOp::create(
-                                    nb, nloc, arith::SubFOp::create(nb, nloc, args[0], args[1]));
-                              });
-  Value sum = reduce(b, loc, shifted, axes, /*keepdim=*/true, 0.0,
+  Value exps = elementwise(b, loc, type, {x, max},
+                           [](OpBuilder &nb, Location nloc, ValueRange args) -> Value {
+                             return math::ExpOp::create(
+                                 nb, nloc, arith::SubFOp::create(nb, nloc, args[0], args[1]));
+                           });
+  Value sum = reduce(b, loc, exps, axes, /*keepdim=*/true, 0.0,
                      [](OpBuilder &nb, Location nloc, ValueRange args) -> Value {
                        return arith::AddFOp::create(nb, nloc, args[0], args[1]);
                      });
-  return {max, sum};
+  return {max, exps, sum};
 }
 
 template <typename OpTy, bool isLog>
 struct SoftmaxLowering : OpConversionPattern<OpTy> {
-  using OpConversionPattern<OpTy>::OpConversionPattern;
+  SoftmaxLowering(MLIRContext *context, bool expsOnce = false)
+      : OpConversionPattern<OpTy>(context), expsOnce(expsOnce) {}
   LogicalResult matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
                                 ConversionPatternRewriter &rewriter) const override {
     auto type = cast<RankedTensorType>(op.getType());
@@ -182,18 +186,34 @@ struct SoftmaxLowering : OpConversionPattern<OpTy> {
     if (axis < 0)
       axis += type.getRank();
     Location loc = op.getLoc();
-    auto [max, sum] = maxAndSumExp(rewriter, loc, adaptor.getInput(), {axis});
-    Value result = elementwise(
-        rewriter, loc, type, {adaptor.getInput(), max, sum},
-        [](OpBuilder &b, Location nloc, ValueRange args) -> Value {
-          Value shifted = arith::SubFOp::create(b, nloc, args[0], args[1]);
-          if (isLog) // x - max - log(sum)
-            return arith::SubFOp::create(b, nloc, shifted, math::LogOp::create(b, nloc, args[2]));
-          return arith::DivFOp::create(b, nloc, math::ExpOp::create(b, nloc, shifted), args[2]);
-        });
+    auto [max, exps, sum] = maxExpSum(rewriter, loc, adaptor.getInput(), {axis});
+    Value result;
+    if (isLog) { // x - max - log(sum)
+      result = elementwise(rewriter, loc, type, {adaptor.getInput(), max, sum},
+                           [](OpBuilder &b, Location nloc, ValueRange args) -> Value {
+                             Value shifted = arith::SubFOp::create(b, nloc, args[0], args[1]);
+                             return arith::SubFOp::create(b, nloc, shifted,
+                                                          math::LogOp::create(b, nloc, args[2]));
+                           });
+    } else if (expsOnce) { // exps / sum: the exponentials have two users, so neither fuses them
+      result = elementwise(rewriter, loc, type, {exps, sum},
+                           [](OpBuilder &b, Location nloc, ValueRange args) -> Value {
+                             return arith::DivFOp::create(b, nloc, args[0], args[1]);
+                           });
+    } else { // exp(x - max) / sum: the exponentials fuse into the sum and are computed again
+      result = elementwise(rewriter, loc, type, {adaptor.getInput(), max, sum},
+                           [](OpBuilder &b, Location nloc, ValueRange args) -> Value {
+                             Value shifted = arith::SubFOp::create(b, nloc, args[0], args[1]);
+                             return arith::DivFOp::create(
+                                 b, nloc, math::ExpOp::create(b, nloc, shifted), args[2]);
+                           });
+    }
     rewriter.replaceOp(op, result);
     return success();
   }
+
+private:
+  bool expsOnce;
 };
 
 struct LayerNormLowering : OpConversionPattern<LayerNormOp> {
@@ -500,7 +520,8 @@ struct CrossEntropyLowering : OpConversionPattern<CrossEntropyOp> {
     int64_t rank = type.getRank(), classes = type.getShape().back();
     double s = op.getLabelSmoothing() ? op.getLabelSmoothing()->convertToDouble()
                                       : defaults::kLabelSmoothing;
-    auto [max, sumExp] = maxAndSumExp(rewriter, loc, logits, {rank - 1});
+    MaxExpSum stats = maxExpSum(rewriter, loc, logits, {rank - 1});
+    Value max = stats.max, sumExp = stats.sum;
     Value target = adaptor.getTarget();
     bool indices = isa<IntegerType>(cast<RankedTensorType>(target.getType()).getElementType());
     MLIRContext *ctx = rewriter.getContext();
@@ -727,7 +748,7 @@ struct LowerNNToLinalgPass : nnc::impl::LowerNNToLinalgBase<LowerNNToLinalgPass>
     target.addLegalOp<LinearOp, MatmulOp, Conv2dOp, Conv2dGradInputOp, Conv2dGradWeightOp,
                       ConstantOp>();
     RewritePatternSet patterns(ctx);
-    populateNNToLinalgPatterns(patterns, scatterLoops);
+    populateNNToLinalgPatterns(patterns, scatterLoops, softmaxExpsOnce);
     if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))
       return signalPassFailure();
     mergeDropoutMasks(getOperation());
@@ -736,19 +757,20 @@ struct LowerNNToLinalgPass : nnc::impl::LowerNNToLinalgBase<LowerNNToLinalgPass>
 
 } // namespace
 
-void nnc::populateNNToLinalgPatterns(RewritePatternSet &patterns, bool scatterLoops) {
+void nnc::populateNNToLinalgPatterns(RewritePatternSet &patterns, bool scatterLoops,
+                                     bool softmaxExpsOnce) {
   MLIRContext *ctx = patterns.getContext();
   patterns.add<BinaryLowering<AddOp, arith::AddFOp, arith::AddIOp>,
                BinaryLowering<SubOp, arith::SubFOp, arith::SubIOp>,
                BinaryLowering<MulOp, arith::MulFOp, arith::MulIOp>,
                BinaryLowering<DivOp, arith::DivFOp, arith::DivSIOp>, CausalMaskLowering,
-               SoftmaxLowering<SoftmaxOp, false>, SoftmaxLowering<LogSoftmaxOp, true>,
-               LayerNormLowering, Pool2dLowering<MaxPool2dOp, true>,
+               SoftmaxLowering<LogSoftmaxOp, true>, LayerNormLowering, Pool2dLowering<MaxPool2dOp, true>,
                Pool2dLowering<AvgPool2dOp, false>, EmbeddingLowering, ReshapeLowering,
                TransposeLowering, SliceLowering, ConcatLowering, ReduceLowering<ReduceSumOp>,
                ReduceLowering<ReduceMeanOp>, ReduceLowering<ReduceMaxOp>, CrossEntropyLowering,
                MseLossLowering, DropoutLowering>(ctx);
   populateGradsToLinalgPatterns(patterns, scatterLoops);
+  patterns.add<SoftmaxLowering<SoftmaxOp, false>>(ctx, softmaxExpsOnce);
   patterns.add<UnaryLowering<ReluOp>>(ctx, relu);
   patterns.add<UnaryLowering<TanhOp>>(ctx, tanhFn);
   patterns.add<UnaryLowering<SigmoidOp>>(ctx, sigmoid);

@@ -63,6 +63,7 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels) {
     pm.addNestedPass<mlir::func::FuncOp>(createFoldMatmulLayouts());
   LowerNNToLinalgOptions lower;
   lower.scatterLoops = cpuKernels;
+  lower.softmaxExpsOnce = cpuKernels;
   pm.addNestedPass<mlir::func::FuncOp>(createLowerNNToLinalg(lower));
   pm.addNestedPass<mlir::func::FuncOp>(createFuseElementwise());
   if (cpuKernels)

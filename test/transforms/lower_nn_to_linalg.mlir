@@ -1,6 +1,8 @@
 // RUN: %nnc-opt %s -split-input-file -nnc-lower-nn-to-linalg | FileCheck %s
 // RUN: %nnc-opt %s -split-input-file -nnc-lower-nn-to-linalg=scatter-loops=true \
 // RUN:   | FileCheck %s --check-prefix=SCATTER
+// RUN: %nnc-opt %s -split-input-file -nnc-lower-nn-to-linalg=softmax-exps-once=true \
+// RUN:   | FileCheck %s --check-prefix=EXPS
 
 // Elementwise ops become one linalg.generic each, broadcasting through the indexing maps.
 // CHECK-DAG: #[[ID:.+]] = affine_map<(d0, d1) -> (d0, d1)>
@@ -45,6 +47,17 @@ func.func @keeps_library_ops(%x: tensor<2x4xf32>, %w: tensor<3x4xf32>, %img: ten
 // CHECK: arith.addf
 // CHECK: linalg.generic {{.*}} ins(%{{.+}}, %[[MAX]], %[[SUM]] : tensor<2x5xf32>, tensor<2x1xf32>, tensor<2x1xf32>)
 // CHECK: arith.divf
+// With softmax-exps-once (CPU kernels) the exponentials are a tensor of their own, which the sum
+// and the quotient both read: each is computed once.
+// EXPS-LABEL: func.func @softmax
+// EXPS: %[[MAX:.+]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]
+// EXPS: %[[EXPS:.+]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}} ins(%arg0, %[[MAX]] : tensor<2x5xf32>, tensor<2x1xf32>)
+// EXPS: math.exp
+// EXPS: %[[SUM:.+]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]{{.*}} ins(%[[EXPS]] : tensor<2x5xf32>)
+// EXPS: linalg.generic {{.*}} ins(%[[EXPS]], %[[SUM]] : tensor<2x5xf32>, tensor<2x1xf32>)
+// EXPS-NOT: math.exp
+// EXPS: arith.divf
+// EXPS: return
 func.func @softmax(%x: tensor<2x5xf32>) -> tensor<2x5xf32> {
   %0 = nn.softmax %x : tensor<2x5xf32>
   return %0 : tensor<2x5xf32>
