@@ -318,12 +318,35 @@ Status checkTensorSlice(const nnc::TensorSlice &tensor, int64_t arenaBytes) {
     return Status::error("tensor '" + tensor.name() + "' does not fit its slice of the arena");
   return Status();
 }
+
+/// Ids written to an input that indexes something (TensorSlice::index_limit) must lie in
+/// [0, limit): the compiled lookups would otherwise clamp them and train on wrong rows.
+Status checkIndices(const nnc::TensorSlice &tensor, const HostTensor &value) {
+  int64_t limit = tensor.index_limit();
+  auto check = [&](const auto *ids) {
+    for (int64_t i = 0; i < value.numElements(); ++i)
+      if (ids[i] < 0 || ids[i] >= limit)
+        return Status::error(
+            "id " + std::to_string(ids[i]) + " (element " + std::to_string(i) +
+            ") is out of range: " +
+            (tensor.index_reader().empty() ? "it" : "'" + tensor.index_reader() + "'") +
+            " takes ids in [0, " + std::to_string(limit) + ")");
+    return Status();
+  };
+  if (limit > 0 && value.dtype == nnc::I64)
+    return check(reinterpret_cast<const int64_t *>(value.data.data()));
+  if (limit > 0 && value.dtype == nnc::I32)
+    return check(reinterpret_cast<const int32_t *>(value.data.data()));
+  return Status();
+}
 } // namespace
 
 Status Executor::write(const nnc::TensorSlice &tensor, const HostTensor &value) {
   if (Status s = checkTensorSlice(tensor, arenaBytes_); !s.ok())
     return s;
   if (Status s = checkType(value, tensor.type()); !s.ok())
+    return s;
+  if (Status s = checkIndices(tensor, value); !s.ok())
     return s;
   if (Status s = device_.copy(at(tensor.slice()), value.data.data(), tensor.slice().size());
       !s.ok())

@@ -122,9 +122,15 @@ public:
 
 private:
   Status checkFunction(const nnc::Function &function) {
-    for (const nnc::TensorSlice &input : function.inputs())
+    for (const nnc::TensorSlice &input : function.inputs()) {
       if (Status s = tensorSlice(input, "input"); !s.ok())
         return s;
+      bool ids = input.type().dtype() == nnc::I64 || input.type().dtype() == nnc::I32;
+      if (input.index_limit() < 0 || (input.index_limit() > 0 && !ids))
+        return Status::error("input '" + input.name() + "' has index_limit " +
+                             std::to_string(input.index_limit()) +
+                             " (a limit must be positive, on an integer input)");
+    }
     for (const nnc::TensorSlice &output : function.outputs())
       if (Status s = tensorSlice(output, "output"); !s.ok())
         return s;

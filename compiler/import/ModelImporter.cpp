@@ -184,6 +184,7 @@ private:
   FailureOr<mlir::Attribute> convertAttribute(const Attribute &attr, Location loc,
                                              const std::string &name);
   LogicalResult checkTrainingSpec();
+  void markIndexLimits(func::FuncOp func);
   LogicalResult declareName(const std::string &name, Location loc, const Twine &what);
   FailureOr<SmallVector<const Node *>> sortNodes();
   DictionaryAttr initializerAttr(const Parameter &param);
@@ -522,8 +523,36 @@ LogicalResult Importer::run(ModuleOp module) {
   func.setType(builder.getFunctionType(argTypes, ValueRange(results).getTypes()));
   for (auto [i, attrs] : llvm::enumerate(resultAttrs))
     func.setResultAttrs(i, attrs);
-
+  markIndexLimits(func);
   return verify(module);
+}
+
+/// Marks each graph input of ids that an embedding or a cross-entropy reads directly (or through
+/// reshapes) with `nn.index_limit` (its table's rows, its logits' classes: the smallest over its
+/// readers) and `nn.index_reader` (that reader's node), for nnrun to check the data it is fed.
+void Importer::markIndexLimits(func::FuncOp func) {
+  auto mark = [&](Value ids, int64_t limit, Location reader) {
+    while (auto reshape = ids.getDefiningOp<nn::ReshapeOp>())
+      ids = reshape.getInput();
+    auto arg = dyn_cast<BlockArgument>(ids);
+    if (!arg || !func.getArgAttr(arg.getArgNumber(), "nn.input") || ShapedType::isDynamic(limit))
+      return;
+    auto old = func.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), "nn.index_limit");
+    if (old && old.getInt() <= limit)
+      return;
+    func.setArgAttr(arg.getArgNumber(), "nn.index_limit", builder.getI64IntegerAttr(limit));
+    if (auto name = dyn_cast<NameLoc>(reader))
+      func.setArgAttr(arg.getArgNumber(), "nn.index_reader", name.getName());
+  };
+  func.walk([&](Operation *op) {
+    if (auto embedding = dyn_cast<nn::EmbeddingOp>(op))
+      mark(embedding.getIndices(),
+           cast<RankedTensorType>(embedding.getWeight().getType()).getDimSize(0), op->getLoc());
+    else if (auto loss = dyn_cast<nn::CrossEntropyOp>(op);
+             loss && isa<IntegerType>(getElementTypeOrSelf(loss.getTarget().getType())))
+      mark(loss.getTarget(), cast<RankedTensorType>(loss.getLogits().getType()).getShape().back(),
+           op->getLoc());
+  });
 }
 
 } // namespace

@@ -523,6 +523,10 @@ LogicalResult Builder::emitFunction(func::FuncOp entry, Plan &plan) {
       input->set_name(name.str());
       *input->mutable_type() = protoType(arg.getType());
       *input->mutable_slice() = slice(arg);
+      if (auto limit = entry.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), "nn.index_limit"))
+        input->set_index_limit(limit.getInt());
+      if (auto reader = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.index_reader"))
+        input->set_index_reader(reader.str());
     }
   // Collectives start where their all_reduce sits and are waited for, in sequence order (the
   // order the runtime completes them), just before the first command that reads a result.

@@ -108,6 +108,8 @@ nnc::StatusOr<FitBinding> bindFit(const nnc::Plan &plan, const std::string &plan
                      train.labels.name() + "' have different batch sizes");
   binding.model.features = train.features.type();
   binding.model.labels = train.labels.type();
+  binding.model.featureIdLimit = train.features.index_limit();
+  binding.model.featureIdReader = train.features.index_reader();
   const nnc::TensorType &labels = train.labels.type();
   if (labels.dtype() == nnc::F32 && labels.shape_size() == 2) {
     binding.softLabels = true;

@@ -182,6 +182,20 @@ Status checkLabels(const Dataset &data, int64_t numClasses) {
   return Status();
 }
 
+/// Integer features that index an embedding: every id below its rows, before training starts
+/// (nnrun also checks each batch it writes, but would stop mid-run).
+Status checkFeatureIds(const Dataset &data, const ModelInputs &model) {
+  if (data.features.dtype != nnc::I64 || model.featureIdLimit <= 0)
+    return Status();
+  const auto *x = reinterpret_cast<const int64_t *>(data.features.data.data());
+  for (int64_t i = 0; i < data.features.numElements(); ++i)
+    if (x[i] < 0 || x[i] >= model.featureIdLimit)
+      return Status::error(data.featuresFile + ": id " + std::to_string(x[i]) + " (element " +
+                           std::to_string(i) + ") is out of range: '" + model.featureIdReader +
+                           "' takes ids in [0, " + std::to_string(model.featureIdLimit) + ")");
+  return Status();
+}
+
 } // namespace
 
 nnc::StatusOr<DataSplits> loadData(const DataSpec &spec, const ModelInputs &model) {
@@ -245,6 +259,8 @@ nnc::StatusOr<DataSplits> loadData(const DataSpec &spec, const ModelInputs &mode
     if (Status s = fitTo(data->labels, model.labels, data->labelsFile, "labels"); !s.ok())
       return s;
     if (Status s = checkLabels(*data, model.numClasses); !s.ok())
+      return s;
+    if (Status s = checkFeatureIds(*data, model); !s.ok())
       return s;
   }
   return splits;

@@ -34,6 +34,10 @@ struct DataSplits {
 struct ModelInputs {
   nnc::TensorType features, labels;  // one batch: (B, ...)
   int64_t numClasses = 0;
+  /// Integer features index something (an embedding): each id must be below this (0: any),
+  /// which the node named featureIdReader takes.
+  int64_t featureIdLimit = 0;
+  std::string featureIdReader;
 };
 
 struct DataSpec {

@@ -3,7 +3,8 @@
 
 The forward lookup clamps ids into [0, rows); the table's gradient is y's rows summed by id over
 the ids inside the table only (nn.embedding_grad: ids outside add nothing), so
-grad = np.add.at over the in-range ids.
+grad = np.add.at over the in-range ids. (nnrun refuses ids outside the table, so the runs here
+have none; the reference keeps the definition.)
 
 Prints whether predict's lookup equals table[clip(ids)] exactly, then per run: whether the loss
 and the trained table are within tolerance, how often the most looked-up row was looked up,

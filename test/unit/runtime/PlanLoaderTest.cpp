@@ -200,6 +200,23 @@ TEST(PlanLoaderTest, RefusesMalformedStridedGemms) {
             prefix + "operand a has 64 bytes, expected 96");
 }
 
+TEST(PlanLoaderTest, RefusesBadIndexLimits) {
+  // linearPlan's input x is f32: a limit on it is refused; on an integer input it loads.
+  auto withLimit = [](nnc::DType dtype, int64_t limit) {
+    nnc::Plan plan = linearPlan();
+    nnc::TensorSlice &x = *plan.mutable_functions(1)->mutable_inputs(0);
+    x.mutable_type()->set_dtype(dtype);
+    x.set_index_limit(limit);
+    return parseError(plan);
+  };
+  EXPECT_EQ(withLimit(nnc::F32, 0), "(parsed)");
+  EXPECT_EQ(withLimit(nnc::I32, 7), "(parsed)");
+  EXPECT_EQ(withLimit(nnc::F32, 7), "function 'predict', input 'x' has index_limit 7 (a limit must "
+                                    "be positive, on an integer input)");
+  EXPECT_EQ(withLimit(nnc::I32, -1), "function 'predict', input 'x' has index_limit -1 (a limit "
+                                     "must be positive, on an integer input)");
+}
+
 TEST(PlanLoaderTest, RefusesBadCopies) {
   auto withCopy = [](int64_t src, int64_t srcSize, int64_t dst, int64_t dstSize) {
     nnc::Plan plan = linearPlan();
