@@ -764,8 +764,9 @@ void nnc::populateNNToLinalgPatterns(RewritePatternSet &patterns, bool scatterLo
                BinaryLowering<SubOp, arith::SubFOp, arith::SubIOp>,
                BinaryLowering<MulOp, arith::MulFOp, arith::MulIOp>,
                BinaryLowering<DivOp, arith::DivFOp, arith::DivSIOp>, CausalMaskLowering,
-               SoftmaxLowering<LogSoftmaxOp, true>, LayerNormLowering, Pool2dLowering<MaxPool2dOp, true>,
-               Pool2dLowering<AvgPool2dOp, false>, EmbeddingLowering, ReshapeLowering,
+               SoftmaxLowering<LogSoftmaxOp, true>, LayerNormLowering,
+               Pool2dLowering<MaxPool2dOp, true>, Pool2dLowering<AvgPool2dOp, false>,
+               EmbeddingLowering, ReshapeLowering,
                TransposeLowering, SliceLowering, ConcatLowering, ReduceLowering<ReduceSumOp>,
                ReduceLowering<ReduceMeanOp>, ReduceLowering<ReduceMaxOp>, CrossEntropyLowering,
                MseLossLowering, DropoutLowering>(ctx);
