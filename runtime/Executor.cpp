@@ -323,21 +323,15 @@ Status checkTensorSlice(const nnc::TensorSlice &tensor, int64_t arenaBytes) {
 /// [0, limit): the compiled lookups would otherwise clamp them and train on wrong rows.
 Status checkIndices(const nnc::TensorSlice &tensor, const HostTensor &value) {
   int64_t limit = tensor.index_limit();
-  auto check = [&](const auto *ids) {
-    for (int64_t i = 0; i < value.numElements(); ++i)
-      if (ids[i] < 0 || ids[i] >= limit)
-        return Status::error(
-            "id " + std::to_string(ids[i]) + " (element " + std::to_string(i) +
-            ") is out of range: " +
-            (tensor.index_reader().empty() ? "it" : "'" + tensor.index_reader() + "'") +
-            " takes ids in [0, " + std::to_string(limit) + ")");
+  int64_t i = limit > 0 ? firstIdOutside(value, limit) : -1;
+  if (i < 0)
     return Status();
-  };
-  if (limit > 0 && value.dtype == nnc::I64)
-    return check(reinterpret_cast<const int64_t *>(value.data.data()));
-  if (limit > 0 && value.dtype == nnc::I32)
-    return check(reinterpret_cast<const int32_t *>(value.data.data()));
-  return Status();
+  int64_t id = value.dtype == nnc::I64 ? reinterpret_cast<const int64_t *>(value.data.data())[i]
+                                       : reinterpret_cast<const int32_t *>(value.data.data())[i];
+  return Status::error("id " + std::to_string(id) + " (element " + std::to_string(i) +
+                       ") is out of range: " +
+                       (tensor.index_reader().empty() ? "it" : "'" + tensor.index_reader() + "'") +
+                       " takes ids in [0, " + std::to_string(limit) + ")");
 }
 } // namespace
 

@@ -80,6 +80,20 @@ std::vector<float> HostTensor::toFloats() const {
   return values;
 }
 
+int64_t firstIdOutside(const HostTensor &ids, int64_t limit) {
+  auto find = [&](const auto *values) {
+    for (int64_t i = 0; i < ids.numElements(); ++i)
+      if (values[i] < 0 || values[i] >= limit)
+        return i;
+    return int64_t(-1);
+  };
+  if (ids.dtype == nnc::I64)
+    return find(reinterpret_cast<const int64_t *>(ids.data.data()));
+  if (ids.dtype == nnc::I32)
+    return find(reinterpret_cast<const int32_t *>(ids.data.data()));
+  return -1;
+}
+
 nnc::Status checkType(const HostTensor &tensor, const nnc::TensorType &type) {
   if (tensor.dtype == type.dtype() && tensor.shape == shapeOf(type))
     return nnc::Status();

@@ -51,4 +51,7 @@ struct HostTensor {
 /// "expected shape [128,784] f32, got [10,784] f32".
 nnc::Status checkType(const HostTensor &tensor, const nnc::TensorType &type);
 
+/// The first element of `ids` (I64 or I32) outside [0, limit), or -1 (also for other dtypes).
+int64_t firstIdOutside(const HostTensor &ids, int64_t limit);
+
 } // namespace nnrt

@@ -133,22 +133,6 @@ Value viewedBuffer(Value value, int64_t depth) {
   return value;
 }
 
-/// Whether `map` reads or writes at (d0, ..., d<depth-1>, ...): its first results are the first
-/// `depth` loop dimensions and no other result uses them.
-bool indexesLeadingDims(AffineMap map, int64_t depth) {
-  if (map.getNumResults() < depth)
-    return false;
-  for (int64_t d = 0; d < depth; ++d)
-    if (map.getResult(d) != getAffineDimExpr(d, map.getContext()))
-      return false;
-  return llvm::none_of(map.getResults().drop_front(depth), [&](AffineExpr e) {
-    for (int64_t d = 0; d < depth; ++d)
-      if (e.isFunctionOfDim(d))
-        return true;
-    return false;
-  });
-}
-
 /// The kernel's row shape when its nests line up over their first `depth` loops (rows 0 if not).
 RowShape rowShape(func::FuncOp kernel, int64_t depth) {
   RowShape shape;
@@ -186,7 +170,7 @@ RowShape rowShape(func::FuncOp kernel, int64_t depth) {
         base = def->getOperand(0);
       }
       bool sameSlice = viewedBuffer(input->get(), depth) == base &&
-                       indexesLeadingDims(linalgOp.getMatchingIndexingMap(input), depth);
+                       lowering::indexesLeadingDims(linalgOp.getMatchingIndexingMap(input), depth);
       if (written.contains(base) && !sameSlice)
         return RowShape();
     }
@@ -195,7 +179,7 @@ RowShape rowShape(func::FuncOp kernel, int64_t depth) {
     for (OpOperand &init : linalgOp.getDpsInitsMutable()) {
       Value buffer = viewedBuffer(init.get(), depth);
       if ((!isa<BlockArgument>(buffer) && !buffer.getDefiningOp<memref::AllocOp>()) ||
-          !indexesLeadingDims(linalgOp.getMatchingIndexingMap(&init), depth))
+          !lowering::indexesLeadingDims(linalgOp.getMatchingIndexingMap(&init), depth))
         return RowShape();
       written.insert(buffer);
     }
@@ -272,6 +256,15 @@ scf::ForOp mergeLoops(ArrayRef<scf::ForOp> loops) {
   return first;
 }
 
+/// The indices at which `use` of a buffer loads or stores it; none for other uses.
+std::optional<MutableOperandRange> accessIndices(OpOperand &use) {
+  if (auto load = dyn_cast<memref::LoadOp>(use.getOwner()))
+    return load.getIndicesMutable();
+  if (auto store = dyn_cast<memref::StoreOp>(use.getOwner()); store && use.getOperandNumber() == 1)
+    return store.getIndicesMutable();
+  return std::nullopt;
+}
+
 /// After convert-linalg-to-loops, in a kernel marked `nnc.fuse_rows` with depth n: the loop
 /// nests' first loops (all 0..rows, step 1) become one, each iteration running every nest's body
 /// for that row in order; then the loops directly inside it the same way, down to n levels.
@@ -320,25 +313,18 @@ void fuseRowLoops(ModuleOp module) {
       auto alloc = dyn_cast<memref::AllocOp>(op);
       if (!alloc || alloc.getType().getRank() == 0 || !alloc.getType().hasStaticShape())
         continue;
+      // How many of the fused loops' indices every load and store uses, in order.
       int64_t shared = std::min<int64_t>(ivs.size(), alloc.getType().getRank());
-      bool onlyAccessed = true;
       for (OpOperand &use : alloc->getUses()) {
-        Operation *user = use.getOwner();
-        ValueRange indices;
-        if (auto load = dyn_cast<memref::LoadOp>(user))
-          indices = load.getIndices();
-        else if (auto store = dyn_cast<memref::StoreOp>(user); store && use.getOperandNumber() == 1)
-          indices = store.getIndices();
-        else if (!isa<memref::DeallocOp>(user))
-          onlyAccessed = false;
+        if (isa<memref::DeallocOp>(use.getOwner()))
+          continue;
+        std::optional<MutableOperandRange> indices = accessIndices(use);
         int64_t same = 0;
-        while (same < static_cast<int64_t>(indices.size()) && same < shared &&
-               indices[same] == ivs[same])
+        while (indices && same < shared && (*indices)[same].get() == ivs[same])
           ++same;
-        if (!indices.empty())
-          shared = same;
+        shared = same;
       }
-      if (!onlyAccessed || shared == 0)
+      if (shared == 0)
         continue;
       SmallVector<int64_t> shape(alloc.getType().getShape());
       std::fill_n(shape.begin(), shared, 1);
@@ -347,14 +333,10 @@ void fuseRowLoops(ModuleOp module) {
           b, alloc.getLoc(), MemRefType::get(shape, alloc.getType().getElementType()));
       Value zero = arith::ConstantIndexOp::create(b, alloc.getLoc(), 0);
       for (OpOperand &use : llvm::make_early_inc_range(alloc->getUses())) {
-        Operation *user = use.getOwner();
+        if (std::optional<MutableOperandRange> indices = accessIndices(use))
+          for (int64_t d = 0; d < shared; ++d)
+            (*indices)[d].set(zero);
         use.set(rowBuffer);
-        MutableOperandRange indices =
-            isa<memref::LoadOp>(user) ? cast<memref::LoadOp>(user).getIndicesMutable()
-            : isa<memref::StoreOp>(user) ? cast<memref::StoreOp>(user).getIndicesMutable()
-                                         : MutableOperandRange(user, 0, 0);
-        for (int64_t d = 0; d < shared && d < static_cast<int64_t>(indices.size()); ++d)
-          indices[d].set(zero);
       }
       alloc.erase();
     }

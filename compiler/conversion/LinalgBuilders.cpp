@@ -93,11 +93,16 @@ Value stridedIndex(OpBuilder &b, Location l, Value position, int64_t offset, int
   return i;
 }
 
-bool indexesRowsOnly(AffineMap map) {
-  if (map.getNumResults() == 0 || map.getResult(0) != getAffineDimExpr(0, map.getContext()))
+bool indexesLeadingDims(AffineMap map, int64_t depth) {
+  if (map.getNumResults() < depth)
     return false;
-  return llvm::none_of(map.getResults().drop_front(),
-                       [](AffineExpr e) { return e.isFunctionOfDim(0); });
+  for (int64_t d = 0; d < depth; ++d)
+    if (map.getResult(d) != getAffineDimExpr(d, map.getContext()))
+      return false;
+  return llvm::none_of(map.getResults().drop_front(depth), [&](AffineExpr e) {
+    return llvm::any_of(llvm::seq<int64_t>(0, depth),
+                        [&](int64_t d) { return e.isFunctionOfDim(d); });
+  });
 }
 
 } // namespace nnc::lowering

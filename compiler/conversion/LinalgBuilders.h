@@ -37,10 +37,11 @@ mlir::Value reduce(mlir::OpBuilder &b, mlir::Location loc, mlir::Value input,
 
 mlir::Value constantFloat(mlir::OpBuilder &b, mlir::Location loc, mlir::Type type, double value);
 
-/// Whether `map` indexes the first tensor dimension with loop 0 and uses loop 0 nowhere else:
-/// iteration r of the first loop touches only row r. Row groups (nnc-outline-kernels) are built
-/// on it and CPU codegen runs their loop nests row by row on it, so both use this one test.
-bool indexesRowsOnly(mlir::AffineMap map);
+/// Whether `map` indexes the first `depth` tensor dimensions with loops 0..depth-1, in order, and
+/// uses those loops nowhere else: iteration (r0, ...) of the first loops touches only the slice
+/// (r0, ...). Row groups (nnc-outline-kernels) are built on it with depth 1, and CPU codegen runs
+/// their loop nests row by row, as deep as it holds, so both use this one test.
+bool indexesLeadingDims(mlir::AffineMap map, int64_t depth);
 
 /// Inside a generic's body: which element of a strided sequence (element i at offset + i *
 /// stride, i in [0, extent)) `position` is. Sets `valid` false (and-ing into it) where it is

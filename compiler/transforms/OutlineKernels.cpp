@@ -43,14 +43,14 @@ bool isHostOp(Operation *op) {
              tensor::CollapseShapeOp, tensor::ExpandShapeOp, func::CallOp, func::ReturnOp>(op);
 }
 
-/// The tensor `result` is computed into: a destination-style op's init, or a loop's initial
-/// value (the CPU's embedding-gradient scatter); null for other ops.
-Value destinationOf(OpResult result) {
-  if (auto dps = dyn_cast<DestinationStyleOpInterface>(result.getOwner()))
-    return dps.getDpsInits()[result.getResultNumber()];
-  if (auto loop = dyn_cast<scf::ForOp>(result.getOwner()))
-    return loop.getInitArgs()[result.getResultNumber()];
-  return Value();
+/// The operands `op` computes its results into, one per result: a destination-style op's inits,
+/// or a loop's initial values (the CPU's embedding-gradient scatter); none for other ops.
+MutableOperandRange destinationsOf(Operation *op) {
+  if (auto dps = dyn_cast<DestinationStyleOpInterface>(op))
+    return dps.getDpsInitsMutable();
+  if (auto loop = dyn_cast<scf::ForOp>(op))
+    return loop.getInitArgsMutable();
+  return MutableOperandRange(op, 0, 0);
 }
 
 bool isInitLike(Operation *op) {
@@ -135,8 +135,8 @@ bool canJoin(ArrayRef<Operation *> group, Operation *op) {
     if (!consumer.isDpsInput(&operand)) // accumulating into a member's result
       return false;
     auto producer = cast<linalg::LinalgOp>(result.getOwner());
-    if (!nnc::lowering::indexesRowsOnly(consumer.getMatchingIndexingMap(&operand)) ||
-        !nnc::lowering::indexesRowsOnly(producer.getIndexingMapMatchingResult(result)))
+    if (!nnc::lowering::indexesLeadingDims(consumer.getMatchingIndexingMap(&operand), 1) ||
+        !nnc::lowering::indexesLeadingDims(producer.getIndexingMapMatchingResult(result), 1))
       return false;
     connected = true;
   }
@@ -199,15 +199,7 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
   void separateInits(ArrayRef<Operation *> group) {
     llvm::SmallPtrSet<Operation *, 4> seen;
     for (Operation *op : group) {
-      SmallVector<OpOperand *> destinations;
-      if (auto dps = dyn_cast<DestinationStyleOpInterface>(op))
-        for (OpOperand &init : dps.getDpsInitsMutable())
-          destinations.push_back(&init);
-      else if (auto loop = dyn_cast<scf::ForOp>(op))
-        for (OpOperand &init : loop.getInitArgsMutable())
-          destinations.push_back(&init);
-      for (OpOperand *destination : destinations) {
-        OpOperand &init = *destination;
+      for (OpOperand &init : destinationsOf(op)) {
         SmallVector<linalg::FillOp> fills;
         Operation *def = emptyUnderFills(init.get(), &fills);
         if (!def || seen.insert(def).second)
@@ -264,7 +256,8 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
         results.push_back(result);
         Operation *empty = nullptr;
         Value copied;
-        if (Value init = destinationOf(result)) {
+        if (MutableOperandRange into = destinationsOf(op); !into.empty()) {
+          Value init = into[result.getResultNumber()].get();
           empty = emptyUnderFills(init);
           if (!empty)
             copied = init;

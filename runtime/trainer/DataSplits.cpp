@@ -173,13 +173,13 @@ Status fitTo(HostTensor &tensor, const nnc::TensorType &input, const std::string
 Status checkLabels(const Dataset &data, int64_t numClasses) {
   if (data.labels.dtype != nnc::I64 || numClasses <= 0)
     return Status();
+  int64_t i = firstIdOutside(data.labels, numClasses);
+  if (i < 0)
+    return Status();
   const auto *y = reinterpret_cast<const int64_t *>(data.labels.data.data());
-  for (int64_t i = 0; i < data.labels.numElements(); ++i)
-    if (y[i] < 0 || y[i] >= numClasses)
-      return Status::error(data.labelsFile + ": label " + std::to_string(y[i]) + " (element " +
-                           std::to_string(i) + ") is out of range for " +
-                           std::to_string(numClasses) + " classes (the logits' last dimension)");
-  return Status();
+  return Status::error(data.labelsFile + ": label " + std::to_string(y[i]) + " (element " +
+                       std::to_string(i) + ") is out of range for " + std::to_string(numClasses) +
+                       " classes (the logits' last dimension)");
 }
 
 /// Integer features that index an embedding: every id below its rows, before training starts
@@ -187,13 +187,13 @@ Status checkLabels(const Dataset &data, int64_t numClasses) {
 Status checkFeatureIds(const Dataset &data, const ModelInputs &model) {
   if (data.features.dtype != nnc::I64 || model.featureIdLimit <= 0)
     return Status();
+  int64_t i = firstIdOutside(data.features, model.featureIdLimit);
+  if (i < 0)
+    return Status();
   const auto *x = reinterpret_cast<const int64_t *>(data.features.data.data());
-  for (int64_t i = 0; i < data.features.numElements(); ++i)
-    if (x[i] < 0 || x[i] >= model.featureIdLimit)
-      return Status::error(data.featuresFile + ": id " + std::to_string(x[i]) + " (element " +
-                           std::to_string(i) + ") is out of range: '" + model.featureIdReader +
-                           "' takes ids in [0, " + std::to_string(model.featureIdLimit) + ")");
-  return Status();
+  return Status::error(data.featuresFile + ": id " + std::to_string(x[i]) + " (element " +
+                       std::to_string(i) + ") is out of range: '" + model.featureIdReader +
+                       "' takes ids in [0, " + std::to_string(model.featureIdLimit) + ")");
 }
 
 } // namespace
