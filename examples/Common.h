@@ -18,8 +18,8 @@ inline void useFashionMnistRecipe(frontend::Model &m, const frontend::Tensor &lo
   t.mutable_optimizer()->set_weight_decay(0.01);
   t.set_grad_clip_norm(1.0);
   t.mutable_lr_schedule()->set_kind(LRSchedule::WARMUP_COSINE);
-  // Warm up for one epoch: 60000 / 128 steps, the last partial batch dropped.
-  t.mutable_lr_schedule()->set_warmup_steps(468);
+  // Warm up for one epoch of whatever data and split nnrun --fit is given.
+  t.mutable_lr_schedule()->set_warmup_epochs(1);
   t.mutable_lr_schedule()->set_min_lr(1e-5);
   t.set_epochs(10);
   for (Metric::Kind kind :

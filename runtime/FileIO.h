@@ -1,5 +1,5 @@
-// Whole-file reads and writes with one-line errors that start with the path, shared by the plan
-// loader and the .npy reader.
+// Whole-file reads and atomic writes with one-line errors that start with the path, shared by
+// the plan loader, checkpoints, reports and the .npy reader and writer.
 #pragma once
 
 #include "support/StatusOr.h"
@@ -11,7 +11,9 @@ namespace nnrt {
 
 /// The file's bytes, or "<path>: cannot read: <reason>".
 nnc::StatusOr<std::string> readFile(const std::string &path);
-/// Writes `bytes` to `path` (replacing it), or "<path>: cannot write: <reason>".
+/// Writes `bytes` to `path` atomically, or "<path>: cannot write: <reason>": a temporary file in
+/// the same directory, fsync, rename over `path`, fsync the directory. A crash or a kill at any
+/// point leaves the old file or the new one, never a mix, and no temporary behind (but SIGKILL's).
 nnc::Status writeFile(const std::string &path, std::string_view bytes);
 
 } // namespace nnrt

@@ -450,11 +450,34 @@ nnc::StatusOr<nnc::Plan> parsePlan(std::string_view bytes) {
   return plan;
 }
 
+namespace {
+
+/// A file that did not load as a plan but is what `nnc compile` reads: an nnc.Model with nodes,
+/// or by its name a text-format model or an ONNX file.
+bool isModel(const std::string &path, std::string_view bytes) {
+  auto endsWith = [&](std::string_view suffix) {
+    return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(),
+                                                        suffix.size(), suffix) == 0;
+  };
+  if (endsWith(".pbtxt") || endsWith(".onnx"))
+    return true;
+  nnc::Model model;
+  google::protobuf::LogSilencer silence;
+  return bytes.size() <= static_cast<size_t>(INT_MAX) &&
+         model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) &&
+         model.nodes_size() > 0;
+}
+
+} // namespace
+
 nnc::StatusOr<nnc::Plan> loadPlan(const std::string &path) {
   nnc::StatusOr<std::string> bytes = readFile(path);
   if (!bytes.ok())
     return bytes.status();
   nnc::StatusOr<nnc::Plan> plan = parsePlan(*bytes);
+  if (!plan.ok() && isModel(path, *bytes))
+    return Status::error(path + ": this is a model, not a plan: compile it first (nnc compile " +
+                         path + " -o model.plan)");
   if (!plan.ok())
     return Status::error(path + ": " + plan.status().message());
   return plan;

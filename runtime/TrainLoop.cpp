@@ -9,6 +9,7 @@
 
 #include "runtime/Executor.h"
 #include "runtime/collective/Communicator.h"
+#include "runtime/trainer/StopSignals.h"
 
 #include <algorithm>
 #include <cstring>
@@ -352,13 +353,11 @@ Status train(Executor &executor, const TrainBinding &binding, const TrainData &d
         return s;
     }
     float loss = lossSum / static_cast<float>(micro);
-    if (ranks > 1) {
-      double sum = loss;
-      if (Status s = options.group->allReduceSum("the loss of step " + std::to_string(i), &sum, 1);
-          !s.ok())
-        return s;
-      loss = static_cast<float>(sum / static_cast<double>(ranks));
-    }
+    bool stop = false;
+    if (Status s = trainer::reduceLossAndStop(options.group, "the loss of step " +
+                                                                 std::to_string(i), loss, stop);
+        !s.ok())
+      return s;
     onStep(i, loss);
     if (binding.updateSkipped) {
       nnc::StatusOr<bool> skipped = updateWasSkipped(executor, *binding.updateSkipped);
@@ -381,6 +380,9 @@ Status train(Executor &executor, const TrainBinding &binding, const TrainData &d
       if (options.onLossScale)
         options.onLossScale(i, *reading);
     }
+    if (stop)
+      return Status::error("interrupted after step " + std::to_string(i + 1) + " of " +
+                           std::to_string(options.steps) + " (--train keeps no checkpoint)");
   }
   return Status();
 }

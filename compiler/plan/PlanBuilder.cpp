@@ -17,6 +17,7 @@
 #include "dialects/train/TrainDialect.h"
 #include "proto/plan.pb.h"
 #include "support/Checksum.h"
+#include "support/Version.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -617,7 +618,7 @@ void setMetadata(const Model &model, llvm::StringRef modelBytes, const CpuTarget
   plan.set_seed(model.training().seed());
   *plan.mutable_training() = model.training();
   PlanMetadata *meta = plan.mutable_metadata();
-  meta->set_nnc_version("0.1.0");
+  meta->set_nnc_version(NNC_VERSION_STRING);
   meta->set_model_name(model.name());
   meta->set_model_sha256(llvm::toHex(llvm::SHA256::hash(llvm::arrayRefFromStringRef(modelBytes)),
                                      /*LowerCase=*/true));

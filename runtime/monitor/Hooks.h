@@ -61,6 +61,7 @@ struct EvalEvent {
 struct EpochEvent {
   int64_t epoch = 0, epochs = 0, step = 0;
   double trainLoss = 0, lr = 0, seconds = 0;
+  double samplesPerSecond = 0;  // this process's steps of the epoch over its wall time
   std::optional<double> valLoss, valAccuracy;
 };
 
@@ -82,6 +83,13 @@ struct SampleEvent {
 };
 
 const char *anomalyKindName(AnomalyEvent::Kind kind);
+
+/// Whether a run resumed from a checkpoint taken after `resumeStep` keeps an event that an
+/// earlier process wrote to a sink's file, given the event's step and whether it is the final
+/// test evaluation (which comes after the last checkpoint, so the resumed run writes it again).
+inline bool keptOnResume(int64_t step, bool finalTest, int64_t resumeStep) {
+  return step < resumeStep || (step == resumeStep && !finalTest);
+}
 
 /// A sink. Every method may fail (a file that cannot be written); the trainer stops on an error.
 class Hook {

@@ -199,7 +199,10 @@ std::string rowText(const WrongPrediction &w) {
   return "<pre class=\"row\">" + text + "]</pre>";
 }
 
-std::string evaluation(const EvalEvent &e) {
+std::string evaluation(const EvalEvent &e, const std::vector<std::string> &classNames) {
+  auto name = [&](int64_t c) {
+    return c >= 0 && c < int64_t(classNames.size()) ? escape(classNames[c]) : std::to_string(c);
+  };
   std::string html = "<section class=\"eval\" id=\"eval-" + e.split + "\"><h2>" +
                      (e.split == "test" ? std::string("Test set") : "Validation") +
                      (e.epoch > 0 ? " (epoch " + std::to_string(e.epoch) + ")" : "") +
@@ -217,7 +220,7 @@ std::string evaluation(const EvalEvent &e) {
     html += "<table class=\"per-class\"><tr><th>class</th><th>precision</th><th>recall</th>"
             "<th>F1</th><th>support</th></tr>";
     for (int64_t c = 0; c < m.classes; ++c)
-      html += "<tr><td>" + std::to_string(c) + "</td><td>" + fmt("%.3f", m.precision[c]) +
+      html += "<tr><td>" + name(c) + "</td><td>" + fmt("%.3f", m.precision[c]) +
               "</td><td>" + fmt("%.3f", m.recall[c]) + "</td><td>" + fmt("%.3f", m.f1[c]) +
               "</td><td>" + std::to_string(m.support[c]) + "</td></tr>";
     html += "</table></div>\n";
@@ -227,8 +230,8 @@ std::string evaluation(const EvalEvent &e) {
     for (const WrongPrediction &w : e.worst) {
       std::string picture = w.height > 0 ? thumbnail(w) : "";
       html += "<figure class=\"mistake\">" + (picture.empty() ? rowText(w) : picture) +
-              "<figcaption>row " + std::to_string(w.row) + ": true " + std::to_string(w.label) +
-              ", predicted " + std::to_string(w.predicted) + " (p " +
+              "<figcaption>row " + std::to_string(w.row) + ": true " + name(w.label) +
+              ", predicted " + name(w.predicted) + " (p " +
               fmt("%.3f", w.probability) + ")</figcaption></figure>";
     }
     html += "</div>\n";
@@ -319,6 +322,12 @@ std::string HtmlReport::render() const {
   char stamp[64];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
   html += " (updated " + std::string(stamp) + ")</p>\n";
+  if (!configuration_.empty()) {
+    html += "<section id=\"configuration\"><h2>Configuration</h2><table class=\"config\">";
+    for (const auto &[name, value] : configuration_)
+      html += "<tr><th>" + escape(name) + "</th><td>" + escape(value) + "</td></tr>";
+    html += "</table></section>\n";
+  }
 
   html += "<section id=\"diagnostics\"><h2>Diagnostics</h2><ul>";
   if (anomalies_.empty())
@@ -351,19 +360,12 @@ std::string HtmlReport::render() const {
     html += "</table></section>\n";
   }
   if (lastEval_)
-    html += evaluation(*lastEval_);
+    html += evaluation(*lastEval_, classNames_);
   if (testEval_)
-    html += evaluation(*testEval_);
+    html += evaluation(*testEval_, classNames_);
   return html + "</body></html>\n";
 }
 
-Status HtmlReport::write() const {
-  std::string temp = path_ + ".tmp";
-  if (Status s = writeFile(temp, render()); !s.ok())
-    return s;
-  if (std::rename(temp.c_str(), path_.c_str()) != 0)
-    return Status::error(path_ + ": cannot replace the report with " + temp);
-  return Status();
-}
+Status HtmlReport::write() const { return writeFile(path_, render()); }
 
 } // namespace nnrt::monitor

@@ -1,8 +1,10 @@
 // The HTML report (--report FILE.html): one self-contained page (inline CSS, SVG plots, PNG
 // thumbnails as data URIs; no scripts, no network) rewritten atomically (temporary file, rename)
 // at every epoch end (after its evaluation), new sample and at the end of the run, so a browser
-// can reload it while the job trains. Plots: train/validation loss, validation accuracy, learning rate, gradient norm and
-// loss scale (when the plan has them); then the last evaluation's confusion-matrix heatmap,
+// can reload it while the job trains. The run's configuration (model, optimizer, schedule,
+// precision, ranks, versions, flags) heads it. Plots: train/validation loss, validation
+// accuracy, learning rate, gradient norm and loss scale (when the plan has them); then the last
+// evaluation's confusion-matrix heatmap,
 // per-class table and gallery of its most confident mistakes, the diagnostics, and a language
 // model's generated samples.
 #pragma once
@@ -27,10 +29,16 @@ constexpr size_t kMaxPlotPoints = 1000;
 /// An SVG heatmap of the confusion matrix (rows: true class, columns: predicted).
 std::string confusionHeatmap(const ClassMetrics &metrics, const std::string &id = "confusion");
 
+/// What the run was: (name, value) rows for the report's configuration table.
+using RunConfiguration = std::vector<std::pair<std::string, std::string>>;
+
 class HtmlReport : public Hook {
 public:
-  HtmlReport(std::string path, std::string title)
-      : path_(std::move(path)), title_(std::move(title)) {}
+  /// `classNames` (may be empty) label the per-class table and the mistakes' captions.
+  HtmlReport(std::string path, std::string title, RunConfiguration configuration = {},
+             std::vector<std::string> classNames = {})
+      : path_(std::move(path)), title_(std::move(title)),
+        configuration_(std::move(configuration)), classNames_(std::move(classNames)) {}
 
   nnc::Status onStepEnd(const StepEvent &event) override;
   nnc::Status onEvalEnd(const EvalEvent &event) override;
@@ -46,6 +54,8 @@ private:
   nnc::Status write() const;
 
   std::string path_, title_;
+  RunConfiguration configuration_;
+  std::vector<std::string> classNames_;
   Series trainLoss_{"train-loss", "train loss (per step)", "#1f77b4"};
   Series epochLoss_{"epoch-train-loss", "train loss (epoch mean)", "#17becf", {}, {}, true};
   Series valLoss_{"val-loss", "validation loss", "#ff7f0e", {}, {}, true};

@@ -1,11 +1,14 @@
 // JSON-lines sink: a small field writer, then one function per event kind.
 #include "runtime/monitor/JsonLines.h"
 
+#include "runtime/FileIO.h"
+
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 namespace nnrt::monitor {
 
@@ -166,7 +169,7 @@ std::string toJson(const EpochEvent &e) {
   Object o("epoch");
   o.integer("epoch", e.epoch).integer("step", e.step).num("train_loss", e.trainLoss);
   o.num("val_loss", e.valLoss).num("val_accuracy", e.valAccuracy).num("lr", e.lr);
-  return o.num("seconds", e.seconds).str();
+  return o.num("seconds", e.seconds).num("samples_per_s", e.samplesPerSecond).str();
 }
 
 std::string toJson(const AnomalyEvent &e) {
@@ -181,8 +184,41 @@ std::string toJson(const SampleEvent &e) {
   return o.add("prompt", quoted(e.prompt)).add("text", quoted(e.text)).str();
 }
 
-nnc::StatusOr<std::unique_ptr<Hook>> openJsonLines(const std::string &path) {
-  FILE *file = std::fopen(path.c_str(), "w");
+namespace {
+
+/// The lines of an interrupted run's file that a run resumed at `resumeStep` keeps; a line cut
+/// short by a kill, or not one of ours, ends what is kept.
+std::string keptLines(const std::string &text, int64_t resumeStep) {
+  std::string kept;
+  for (size_t at = 0; at < text.size();) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos)
+      break;  // no newline: a partial write
+    std::string_view line(text.data() + at, end - at);
+    size_t key = line.find("\"step\":");
+    if (line.empty() || line.back() != '}' || key == std::string_view::npos)
+      break;
+    int64_t step = std::strtoll(line.data() + key + 7, nullptr, 10);
+    bool finalTest = line.find("\"event\":\"eval\"") != std::string_view::npos &&
+                     line.find("\"split\":\"test\"") != std::string_view::npos;
+    if (keptOnResume(step, finalTest, resumeStep))
+      kept.append(line).append("\n");
+    at = end + 1;
+  }
+  return kept;
+}
+
+} // namespace
+
+nnc::StatusOr<std::unique_ptr<Hook>> openJsonLines(const std::string &path, int64_t resumeStep) {
+  if (resumeStep >= 0 && std::filesystem::exists(path)) {
+    nnc::StatusOr<std::string> text = readFile(path);
+    if (!text.ok())
+      return text.status();
+    if (Status s = writeFile(path, keptLines(*text, resumeStep)); !s.ok())
+      return s;
+  }
+  FILE *file = std::fopen(path.c_str(), resumeStep >= 0 ? "a" : "w");
   if (!file)
     return Status::error(path + ": cannot write: " + std::strerror(errno));
   return std::unique_ptr<Hook>(new JsonLinesSink(path, file));

@@ -102,19 +102,20 @@ nnc::StatusOr<std::unique_ptr<Monitor>> createMonitor(const MonitorOptions &opti
     mode = ProgressMode::Plain;
   monitor->add(std::make_unique<ProgressSink>(out, mode));
   if (!options.metricsJsonl.empty()) {
-    nnc::StatusOr<std::unique_ptr<Hook>> sink = openJsonLines(options.metricsJsonl);
+    nnc::StatusOr<std::unique_ptr<Hook>> sink = openJsonLines(options.metricsJsonl, options.resumeStep);
     if (!sink.ok())
       return sink.status();
     monitor->add(std::move(*sink));
   }
   if (!options.tensorboardDir.empty()) {
-    nnc::StatusOr<std::unique_ptr<Hook>> sink = openTensorBoard(options.tensorboardDir);
+    nnc::StatusOr<std::unique_ptr<Hook>> sink = openTensorBoard(options.tensorboardDir, options.runName, options.resumeStep);
     if (!sink.ok())
       return sink.status();
     monitor->add(std::move(*sink));
   }
   if (!options.reportPath.empty())
-    monitor->add(std::make_unique<HtmlReport>(options.reportPath, title));
+    monitor->add(std::make_unique<HtmlReport>(options.reportPath, title, options.configuration,
+                                              options.classNames));
   return monitor;
 }
 

@@ -12,6 +12,9 @@
 
 #include <memory>
 #include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace nnrt::monitor {
 
@@ -24,6 +27,15 @@ struct MonitorOptions {
   std::string tensorboardDir;  // --tensorboard DIR
   std::string reportPath;      // --report FILE.html
   AnomalyConfig anomaly;
+  /// TensorBoard writes under tensorboardDir/runName, so runs sharing a directory stay apart.
+  std::string runName = "run";
+  /// A resumed run: the checkpoint's step. The JSON lines and TensorBoard events written after
+  /// it (by the run that was interrupted) are dropped and the files continued, so every step
+  /// appears exactly once. -1: a new run, whose files start empty.
+  int64_t resumeStep = -1;
+  /// The report's configuration table and class names.
+  std::vector<std::pair<std::string, std::string>> configuration;
+  std::vector<std::string> classNames;
 };
 
 class Monitor {

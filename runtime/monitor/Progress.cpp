@@ -1,5 +1,6 @@
 // ProgressSink. The ETA is the remaining steps times the mean wall time per step since this
-// process started training (evaluations included, so it does not undershoot).
+// process started training (evaluations included, so it does not undershoot); the rate is the
+// samples trained since then over that time.
 #include "runtime/monitor/Progress.h"
 
 #include <cstdio>
@@ -22,14 +23,18 @@ std::string clock(double seconds) {
 
 } // namespace
 
-std::string ProgressSink::describe(const StepEvent &e, double etaSeconds, int width) {
+std::string ProgressSink::describe(const StepEvent &e, double samplesPerSecond,
+                                   double elapsedSeconds, double etaSeconds, int width) {
   double fraction = e.stepsPerEpoch ? double(e.batchInEpoch) / double(e.stepsPerEpoch) : 0;
   int filled = int(fraction * width + 0.5);
   std::string bar = std::string(filled, '#') + std::string(width - filled, '.');
   char text[256];
-  std::snprintf(text, sizeof text, "epoch %lld/%lld [%s] %3d%%  ETA %s  loss %.4f  lr %.4g",
-                static_cast<long long>(e.epoch), static_cast<long long>(e.epochs), bar.c_str(),
-                int(fraction * 100 + 0.5), clock(etaSeconds).c_str(), e.loss, e.lr);
+  std::snprintf(text, sizeof text,
+                "epoch %lld/%lld  step %lld/%lld  [%s]  loss %.4f  lr %.4g  %.0f samples/s  %s<%s",
+                static_cast<long long>(e.epoch), static_cast<long long>(e.epochs),
+                static_cast<long long>(e.batchInEpoch), static_cast<long long>(e.stepsPerEpoch),
+                bar.c_str(), e.loss, e.lr, samplesPerSecond, clock(elapsedSeconds).c_str(),
+                clock(etaSeconds).c_str());
   return text;
 }
 
@@ -39,23 +44,25 @@ Status ProgressSink::onStepEnd(const StepEvent &e) {
     firstStep_ = e.step - 1;
     start_ = now;
   }
+  samples_ += e.samplesPerSecond * e.stepSeconds;  // the step's global batch
   if (mode_ == ProgressMode::None)
     return Status();
   double elapsed = std::chrono::duration<double>(now - start_).count();
   double eta = double(e.totalSteps - e.step) * elapsed / double(e.step - firstStep_);
+  double rate = elapsed > 0 ? samples_ / elapsed : 0;
   if (mode_ == ProgressMode::Bar) {
     // Redraw at most ten times a second: a terminal write per step would cost more than the step.
     if (barShown_ && now - lastDraw_ < std::chrono::milliseconds(100) &&
         e.batchInEpoch != e.stepsPerEpoch)
       return Status();
     lastDraw_ = now;
-    out_ << "\r\x1b[2K" << describe(e, eta, 30) << std::flush;
+    out_ << "\r\x1b[2K" << describe(e, rate, elapsed, eta, 30) << std::flush;
     barShown_ = true;
     return Status();
   }
   int64_t tenth = std::max<int64_t>(e.stepsPerEpoch / 10, 1);
   if (e.batchInEpoch % tenth == 0 && e.batchInEpoch != e.stepsPerEpoch)
-    out_ << "progress: " << describe(e, eta, 20) << "\n";
+    out_ << "progress: " << describe(e, rate, elapsed, eta, 20) << std::endl;
   return Status();
 }
 

@@ -1,4 +1,4 @@
-// The terminal sink: a progress bar redrawn in place (epoch, %, ETA, loss, LR) when the output
+// The terminal sink: a progress bar redrawn in place (epoch, step, loss, LR, rate, time) when the output
 // is a terminal, periodic plain lines on request, "warning: ..." lines for every anomaly and
 // "sample at step S: ..." lines for a language model's generated text.
 // The trainer's own per-epoch lines stay as they are; the bar is cleared before each.
@@ -24,8 +24,10 @@ public:
   nnc::Status onSample(const SampleEvent &event) override;
   nnc::Status onRunEnd() override;
 
-  /// "epoch 2/5 [#########...........]  45%  ETA 1:05  loss 0.4321  lr 0.001"
-  static std::string describe(const StepEvent &event, double etaSeconds, int width);
+  /// "epoch 2/5  step 45/100  [#########...........]  loss 0.4321  lr 0.001  1234 samples/s
+  /// 0:31<1:05" (elapsed < ETA)
+  static std::string describe(const StepEvent &event, double samplesPerSecond,
+                              double elapsedSeconds, double etaSeconds, int width);
 
 private:
   void clearBar();
@@ -34,6 +36,7 @@ private:
   ProgressMode mode_;
   bool barShown_ = false;
   int64_t firstStep_ = -1;  // the run's (or resumed run's) first step, for the ETA
+  double samples_ = 0;      // trained since then, for the mean rate
   std::chrono::steady_clock::time_point start_, lastDraw_;
 };
 

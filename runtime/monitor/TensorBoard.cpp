@@ -4,6 +4,7 @@
 
 #include "runtime/FileIO.h"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cmath>
@@ -137,7 +138,7 @@ std::string frameRecord(std::string_view data) {
   return out;
 }
 
-nnc::StatusOr<std::vector<TbEvent>> readEventFile(const std::string &path) {
+nnc::StatusOr<std::vector<TbEvent>> readEventFile(const std::string &path, bool upToDamage) {
   nnc::StatusOr<std::string> bytes = readFile(path);
   if (!bytes.ok())
     return bytes.status();
@@ -148,20 +149,26 @@ nnc::StatusOr<std::vector<TbEvent>> readEventFile(const std::string &path) {
     std::memcpy(&v, file.data() + at, 4);
     return v;
   };
+  // A damaged record: an error, or with upToDamage the end of what is read.
+  auto damaged = [&](const std::string &what) -> nnc::StatusOr<std::vector<TbEvent>> {
+    if (upToDamage)
+      return events;
+    return Status::error(what);
+  };
   for (size_t at = 0; at < file.size();) {
     std::string where = path + ": record " + std::to_string(events.size()) + " at byte " +
                         std::to_string(at);
     if (at + 12 > file.size())
-      return Status::error(where + ": truncated header");
+      return damaged(where + ": truncated header");
     uint64_t length;
     std::memcpy(&length, file.data() + at, 8);
     if (u32(at + 8) != maskCrc(crc32c(file.substr(at, 8))))
-      return Status::error(where + ": length CRC mismatch");
+      return damaged(where + ": length CRC mismatch");
     if (length > file.size() - at - 12 || at + 12 + length + 4 > file.size())
-      return Status::error(where + ": truncated data");
+      return damaged(where + ": truncated data");
     std::string_view data = file.substr(at + 12, length);
     if (u32(at + 12 + length) != maskCrc(crc32c(data)))
-      return Status::error(where + ": data CRC mismatch");
+      return damaged(where + ": data CRC mismatch");
     TbEvent event;
     bool parsed = parseFields(data, [&](int field, int wire, uint64_t v, std::string_view b) {
       if (field == 1 && wire == 1)
@@ -185,7 +192,7 @@ nnc::StatusOr<std::vector<TbEvent>> readEventFile(const std::string &path) {
         });
     });
     if (!parsed)
-      return Status::error(where + ": not a tensorflow.Event");
+      return damaged(where + ": not a tensorflow.Event");
     events.push_back(std::move(event));
     at += 12 + length + 4;
   }
@@ -265,11 +272,47 @@ private:
 
 } // namespace
 
-nnc::StatusOr<std::unique_ptr<Hook>> openTensorBoard(const std::string &dir) {
+namespace {
+
+/// Removes from every event file under `runDir` the events written after `resumeStep`.
+Status pruneAfter(const std::filesystem::path &runDir, int64_t resumeStep) {
   std::error_code error;
+  for (const auto &entry : std::filesystem::directory_iterator(runDir, error)) {
+    std::string path = entry.path().string();
+    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) != 0)
+      continue;
+    nnc::StatusOr<std::vector<TbEvent>> events = readEventFile(path, /*upToDamage=*/true);
+    if (!events.ok())
+      return events.status();
+    std::string kept;
+    for (const TbEvent &event : *events) {
+      bool finalTest = std::any_of(event.scalars.begin(), event.scalars.end(),
+                                   [](const auto &s) { return s.first.rfind("test/", 0) == 0; });
+      if (!event.fileVersion.empty() || keptOnResume(event.step, finalTest, resumeStep))
+        kept += frameRecord(encodeEvent(event));
+    }
+    if (Status s = writeFile(path, kept); !s.ok())
+      return s;
+  }
+  if (error)
+    return Status::error(runDir.string() + ": cannot list: " + error.message());
+  return Status();
+}
+
+} // namespace
+
+nnc::StatusOr<std::unique_ptr<Hook>> openTensorBoard(const std::string &tensorboardDir,
+                                                     const std::string &run,
+                                                     int64_t resumeStep) {
+  std::string dir = (std::filesystem::path(tensorboardDir) / run).string();
+  std::error_code error;
+  bool continuing = resumeStep >= 0 && std::filesystem::is_directory(dir, error);
   std::filesystem::create_directories(dir, error);
   if (error)
     return Status::error(dir + ": cannot create directory: " + error.message());
+  if (continuing)
+    if (Status s = pruneAfter(dir, resumeStep); !s.ok())
+      return s;
   char host[256] = "localhost";
   ::gethostname(host, sizeof host - 1);
   std::string path = (std::filesystem::path(dir) / ("events.out.tfevents." +

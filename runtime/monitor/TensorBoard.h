@@ -33,13 +33,20 @@ std::string encodeEvent(const TbEvent &event);
 std::string frameRecord(std::string_view data);
 
 /// The events of a file, checking every length and data CRC; errors name the file, the record
-/// and the byte offset.
-nnc::StatusOr<std::vector<TbEvent>> readEventFile(const std::string &path);
+/// and the byte offset. With `upToDamage`, a damaged or truncated tail (a writer killed
+/// mid-record) ends the events instead.
+nnc::StatusOr<std::vector<TbEvent>> readEventFile(const std::string &path,
+                                                  bool upToDamage = false);
 
-/// A sink writing DIR/events.out.tfevents.<seconds>.<host>: per step train/loss, train/lr,
-/// train/grad_norm, train/loss_scale, train/skipped_steps, train/samples_per_s,
+/// A sink writing DIR/RUN/events.out.tfevents.<seconds>.<host>.<pid>: per step train/loss,
+/// train/lr, train/grad_norm, train/loss_scale, train/skipped_steps, train/samples_per_s,
 /// train/step_time_s, train/rss_mib; per evaluation <split>/loss, <split>/accuracy,
-/// <split>/macro_f1; per epoch epoch/train_loss.
-nnc::StatusOr<std::unique_ptr<Hook>> openTensorBoard(const std::string &dir);
+/// <split>/macro_f1; per epoch epoch/train_loss. Each run has its own directory RUN, so
+/// TensorBoard shows runs sharing DIR side by side. `resumeStep` >= 0: a resumed run, which
+/// continues RUN: the events its earlier processes wrote after that step are removed from
+/// their files first, so TensorBoard sees every step once.
+nnc::StatusOr<std::unique_ptr<Hook>> openTensorBoard(const std::string &dir,
+                                                     const std::string &run,
+                                                     int64_t resumeStep = -1);
 
 } // namespace nnrt::monitor

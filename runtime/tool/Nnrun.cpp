@@ -12,10 +12,13 @@
 #include "runtime/collective/Communicator.h"
 #include "runtime/device/Drivers.h"
 #include "runtime/trainer/FitCommand.h"
+#include "runtime/trainer/StopSignals.h"
+#include "support/Version.h"
 
 #include <algorithm>
-#include <map>
+#include <cctype>
 #include <chrono>
+#include <map>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -71,7 +74,11 @@ options:
                           (mean per rank), and the fraction hidden behind compute
   --profile               time every command of every function run (synchronizing after each)
                           and print, per function, its time per call and its slowest commands
+  --version               print nnrun's version
   -h, --help              show this help
+
+exit status: 0 done, 1 an error (one line on stderr naming the file or flag), 2 a command line
+with nothing to do, 130 / 143 stopped by SIGINT / SIGTERM (see --checkpoint-dir and --resume)
 
 )";
 
@@ -93,10 +100,56 @@ struct Options {
 /// An error already phrased as "<file>: <problem>" (or "<flag>: <problem>").
 struct Failure {
   std::string message;
+  int exitCode = 1;  // 2: a command line that asks for nothing (the usage follows)
 };
 
+/// Every flag the usage texts name, for "did you mean" (the help is the list of what exists).
+std::vector<std::string> knownFlags() {
+  std::vector<std::string> flags;
+  for (const char *text : {kUsage, trainer::kFitUsage}) {
+    std::string usage = text;
+    for (size_t at = usage.find("--"); at != std::string::npos; at = usage.find("--", at + 2)) {
+      size_t end = at + 2;
+      while (end < usage.size() && (std::isalnum(static_cast<unsigned char>(usage[end])) ||
+                                    usage[end] == '-'))
+        ++end;
+      std::string flag = usage.substr(at, end - at);
+      if (flag.size() > 3 && std::find(flags.begin(), flags.end(), flag) == flags.end())
+        flags.push_back(flag);
+    }
+  }
+  return flags;
+}
+
+/// " (did you mean --epochs?)" for a near miss of a real flag: within two edits, or a prefix.
+std::string suggestFlag(const std::string &given) {
+  auto distance = [](const std::string &a, const std::string &b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j)
+      row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      size_t diagonal = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= b.size(); ++j) {
+        size_t above = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+        diagonal = above;
+      }
+    }
+    return row[b.size()];
+  };
+  std::string best;
+  size_t bestDistance = 3;
+  for (const std::string &flag : knownFlags()) {
+    size_t d = flag.rfind(given, 0) == 0 && given.size() >= 4 ? 1 : distance(given, flag);
+    if (d < bestDistance)
+      best = flag, bestDistance = d;
+  }
+  return best.empty() ? "" : " (did you mean " + best + "?)";
+}
+
 std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &options,
-                                 bool &help) {
+                                 bool &help, bool &version) {
   for (size_t i = 0; i < args.size(); ++i) {
     std::string arg = args[i], value;
     bool hasInlineValue = false;
@@ -131,6 +184,8 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
       // parsed
     } else if (arg == "-h" || arg == "--help") {
       help = true;
+    } else if (arg == "--version") {
+      version = true;
     } else if (arg == "--predict") {
       failure = takeValue(options.predict);
     } else if (arg == "-o" || arg == "--output") {
@@ -205,7 +260,7 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
         failure = Failure{arg + ": takes no value"};
       options.profile = true;
     } else if (arg.size() > 1 && arg[0] == '-') {
-      failure = Failure{arg + ": unknown option (see nnrun --help)"};
+      failure = Failure{arg + ": unknown option" + suggestFlag(arg) + " (see nnrun --help)"};
     } else if (options.plan.empty()) {
       options.plan = arg;
     } else {
@@ -214,10 +269,10 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
     if (failure)
       return failure;
   }
-  if (help)
+  if (help || version)
     return std::nullopt;
   if (options.plan.empty())
-    return Failure{"no plan given (usage: nnrun MODEL.plan ...; see nnrun --help)"};
+    return Failure{"no plan given", 2};
   if (!options.predict.empty() && options.output.empty())
     return Failure{options.predict + ": --predict needs -o OUTPUT.npy"};
   if (options.predict.empty() && !options.output.empty())
@@ -238,6 +293,11 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
                      (flag == "--lr" ? std::string(" or --fit") : std::string())};
   if (options.trainSteps > 0 && (options.features.empty() || options.labels.empty()))
     return Failure{"--train needs --features X.npy and --labels Y.npy"};
+  if (!options.fit.enabled && options.trainSteps == 0 && options.predict.empty() &&
+      options.dumpDir.empty() && !options.printArena)
+    return Failure{options.plan + ": nothing to do (give --fit, --train, --predict, "
+                                  "--dump-parameters or --print-arena)",
+                   2};
   return std::nullopt;
 }
 
@@ -513,8 +573,10 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
     trainOptions.onSkipped = [&out](int64_t, const std::string &message) {
       out << message << ": step skipped, parameters kept\n";
     };
+    trainer::StopSignals stopSignals;
     if (nnc::Status s = train(exec, *binding, data, trainOptions, print); !s.ok())
-      return Failure{planPath + ": " + s.message()};
+      return Failure{s.message().rfind("interrupted", 0) == 0 ? s.message()
+                                                              : planPath + ": " + s.message()};
   }
   if (fitJob)
     if (nnc::Status s = trainer::runFit(exec, *fitJob, out); !s.ok())
@@ -595,10 +657,17 @@ int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostr
   std::unique_ptr<Communicator> group;
   try {
     Options options;
-    bool help = false;
-    failure = parseArgs(args, options, help);
+    bool help = false, version = false;
+    failure = parseArgs(args, options, help, version);
+    options.fit.commandLine = "nnrun";
+    for (const std::string &arg : args)
+      options.fit.commandLine += " " + arg;
     if (!failure && help) {
       out << kUsage << trainer::kFitUsage;
+      return 0;
+    }
+    if (!failure && version) {
+      out << "nnrun " << NNC_VERSION_STRING << "\n";
       return 0;
     }
     // Under mpirun every rank runs this; rank 0 speaks for all of them.
@@ -637,13 +706,21 @@ int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostr
   }
   if (!failure)
     return 0;
+  // SIGINT or SIGTERM stopped training: not an error; the message says how to continue.
+  if (int signal = trainer::StopSignals::received();
+      signal && failure->message.rfind("interrupted", 0) == 0) {
+    err << "nnrun: " << oneLine(failure->message) << "\n";
+    return 128 + signal;
+  }
   std::string rank = group && group->size() > 1 ? "rank " + std::to_string(group->rank()) +
                                                        " of " + std::to_string(group->size())
                                                  : "";
   if (!rank.empty() && failure->message.find(rank + ":") == std::string::npos)
     failure->message = rank + ": " + failure->message;
   err << "nnrun: error: " << oneLine(failure->message) << "\n";
-  return 1;
+  if (failure->exitCode == 2)  // the synopsis: what nnrun can be asked to do
+    err << std::string(kUsage, std::strstr(kUsage, "\n\n") + 1) << "see nnrun --help\n";
+  return failure->exitCode;
 }
 
 } // namespace nnrt

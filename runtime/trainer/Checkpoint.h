@@ -38,6 +38,7 @@ struct TrainerState {
   int64_t bestEpoch = -1;    // 1-based epoch of the best weights; -1: none yet
   int64_t badEvals = 0;      // evals since the best one
   bool finished = false;     // the run ended (all epochs, or stopped early)
+  std::string runName;       // the TensorBoard run's directory, continued by a resume
 };
 
 struct Checkpoint {

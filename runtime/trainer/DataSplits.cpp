@@ -94,6 +94,9 @@ nnc::StatusOr<Dataset> loadSource(const std::string &source, const DataSpec &spe
   }
   if (source.find(',') != std::string::npos || endsWith(source, ".npy"))
     return loadNpyPair(source);
+  std::error_code error;
+  if (!fs::exists(source, error))
+    return Status::error(source + ": no such file or directory");
   if (endsWith(source, ".csv"))
     return loadCsv(source, spec.labelColumn, model.labels.dtype());
   return Status::error(source + ": unknown data format (expected an IDX directory, "

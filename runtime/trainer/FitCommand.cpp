@@ -3,10 +3,15 @@
 #include "runtime/trainer/FitCommand.h"
 
 #include "runtime/collective/Communicator.h"
+#include "runtime/trainer/StopSignals.h"
+#include "support/Version.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
+#include <sstream>
 
 namespace nnrt::trainer {
 
@@ -28,6 +33,7 @@ const char *const kFitUsage = R"(training (--fit; unset values come from the pla
   --lr RATE               the peak learning rate (the optimizer's)
   --lr-schedule KIND      constant, warmup-cosine, step or plateau
   --warmup-steps N        linear warm-up from lr/100 to lr over N steps (any schedule)
+  --warmup-epochs E       ... over E epochs of this data (fractions allowed)
   --min-lr RATE           cosine's final rate, plateau's floor
   --lr-step-size N        step: multiply by gamma every N epochs
   --lr-gamma G            step and plateau: the factor (default 0.1)
@@ -35,6 +41,8 @@ const char *const kFitUsage = R"(training (--fit; unset values come from the pla
   --lr-reference-batch B  linear scaling rule: lr * B' / B, B' the rows of one update
                           (batch x ranks x accumulation steps)
   --seed N                data order, validation split and nnc.rng_key (default: the plan's)
+  --class-names A,B,...   the classes' names, in label order, for the per-class lines and
+                          the report
   --early-stopping N      stop after N epochs without a better validation loss; the best
                           weights become the final model
   --checkpoint-dir DIR    write DIR/last.ckpt (and DIR/best.ckpt with early stopping)
@@ -90,6 +98,88 @@ nnc::StatusOr<double> parseNumber(const std::string &flag, const std::string &te
   if (text.empty() || *end != '\0' || !std::isfinite(x) || x < 0)
     return Status::error(flag + ": expects a non-negative number, got '" + text + "'");
   return x;
+}
+
+/// "<plan name>-<local date>-<time>", made unique under `tensorboardDir`; only characters that
+/// need no quoting anywhere (checkpoints store it as one word).
+std::string newRunName(const std::string &planPath, const std::string &tensorboardDir) {
+  std::string stem = std::filesystem::path(planPath).stem().string();
+  for (char &c : stem)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
+      c = '_';
+  std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
+  std::string name = (stem.empty() ? "run" : stem) + "-" + stamp;
+  std::error_code error;
+  for (int n = 2; !tensorboardDir.empty() &&
+                  std::filesystem::exists(std::filesystem::path(tensorboardDir) / name, error);
+       ++n)
+    name = (stem.empty() ? "run" : stem) + "-" + stamp + "-" + std::to_string(n);
+  return name;
+}
+
+/// A schedule that cannot play out within the run is legal but rarely meant: say so.
+void warnAboutSchedule(const ScheduleConfig &schedule, int64_t epochs, std::ostream &out) {
+  if (schedule.warmupSteps >= schedule.totalSteps)
+    out << "warning: the warm-up (" << schedule.warmupSteps << " steps) outlasts the whole run ("
+        << schedule.totalSteps << " steps): the learning rate never reaches " << schedule.lr
+        << " (--warmup-steps, --warmup-epochs)\n";
+  if (schedule.kind == nnc::LRSchedule::STEP && schedule.stepSize >= epochs)
+    out << "warning: the step schedule first decays after epoch " << schedule.stepSize
+        << ", but the run has " << epochs << " epochs: the rate stays constant "
+        << "(--lr-step-size)\n";
+}
+
+std::string lowerCase(std::string text) {
+  for (char &c : text)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+/// The report's configuration table: what was trained, how, where, and by which versions.
+std::vector<std::pair<std::string, std::string>>
+describeRun(const nnc::Plan &plan, const std::string &planPath, const FitOptions &o,
+            const FitJob &job, int64_t ranks) {
+  const nnc::TrainingSpec &spec = plan.training();
+  const FitConfig &config = job.config;
+  const ScheduleConfig &schedule = config.schedule;
+  auto number = [](double x) {
+    std::ostringstream text;
+    text << x;
+    return text.str();
+  };
+  std::string optimizer = lowerCase(nnc::Optimizer::Kind_Name(spec.optimizer().kind()));
+  if (spec.optimizer().weight_decay() > 0)
+    optimizer += ", weight decay " + number(spec.optimizer().weight_decay());
+  if (spec.grad_clip_norm() > 0)
+    optimizer += ", gradient clipping at norm " + number(spec.grad_clip_norm());
+  std::string lrSchedule = std::string(scheduleKindName(schedule.kind)) + ", peak lr " +
+                           number(schedule.lr) + ", warm-up " +
+                           std::to_string(schedule.warmupSteps) + " steps";
+  if (schedule.kind == nnc::LRSchedule::WARMUP_COSINE)
+    lrSchedule += ", min lr " + number(schedule.minLr);
+  int64_t micro = job.binding.train.apply ? job.binding.train.apply->steps : 1;
+  std::string batch = std::to_string(job.binding.batch);
+  if (ranks > 1)
+    batch += " x " + std::to_string(ranks) + " ranks";
+  if (micro > 1)
+    batch += " x " + std::to_string(micro) + " accumulated micro-batches";
+  const nnc::PlanMetadata &meta = plan.metadata();
+  return {
+      {"model", std::filesystem::path(planPath).filename().string()},
+      {"data", o.data.source + (o.data.testSource.empty() ? "" : ", test " + o.data.testSource)},
+      {"optimizer", optimizer},
+      {"schedule", lrSchedule},
+      {"epochs", std::to_string(config.epochs)},
+      {"batch", batch},
+      {"precision", lowerCase(nnc::Precision::Kind_Name(spec.precision().kind()))},
+      {"seed", std::to_string(config.seed)},
+      {"run", config.runName},
+      {"versions", "compiled by nnc " + meta.nnc_version() + ", run by nnrun " +
+                       NNC_VERSION_STRING},
+      {"command", o.commandLine},
+  };
 }
 
 } // namespace
@@ -219,6 +309,8 @@ nnc::StatusOr<bool> parseFitFlag(const std::string &flag,
     }
   } else if (flag == "--warmup-steps") {
     s = count(o.warmupSteps, 0);
+  } else if (flag == "--warmup-epochs") {
+    s = number(o.warmupEpochs);
   } else if (flag == "--min-lr") {
     s = number(o.minLr);
   } else if (flag == "--lr-step-size") {
@@ -234,6 +326,18 @@ nnc::StatusOr<bool> parseFitFlag(const std::string &flag,
     s = count(seed, 0);
     if (s.ok())
       o.seed = uint64_t(*seed);
+  } else if (flag == "--class-names") {
+    std::string names;
+    s = text(names);
+    o.classNames.clear();
+    for (size_t at = 0; s.ok() && at <= names.size();) {
+      size_t comma = std::min(names.find(',', at), names.size());
+      o.classNames.push_back(names.substr(at, comma - at));
+      if (o.classNames.back().empty())
+        s = Status::error("--class-names: name " + std::to_string(o.classNames.size()) +
+                          " is empty in '" + names + "'");
+      at = comma + 1;
+    }
   } else if (flag == "--early-stopping") {
     s = count(o.earlyStopping, 0);
   } else if (flag == "--checkpoint-dir") {
@@ -316,8 +420,12 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
     int64_t micro = job.binding.train.apply ? job.binding.train.apply->steps : 1;
     schedule.lr *= double(job.binding.batch * ranks * micro) / double(*o.referenceBatch);
   }
+  if (o.warmupSteps && o.warmupEpochs)
+    return Status::error("--warmup-epochs: give it or --warmup-steps, not both");
   if (o.warmupSteps)
-    schedule.warmupSteps = *o.warmupSteps;
+    schedule.warmupSteps = *o.warmupSteps, schedule.warmupEpochs = 0;
+  if (o.warmupEpochs)
+    schedule.warmupEpochs = *o.warmupEpochs, schedule.warmupSteps = 0;
   if (o.minLr)
     schedule.minLr = *o.minLr;
   if (o.stepSize)
@@ -343,6 +451,14 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
   schedule.totalSteps = config.epochs * stepsPerEpoch;
   if (Status s = checkSchedule(schedule); !s.ok())
     return s;
+  if (schedule.warmupEpochs > 0) {
+    if (schedule.warmupSteps > 0)
+      return Status::error(planPath + ": the TrainingSpec sets both lr_schedule.warmup_steps "
+                                      "and warmup_epochs (--warmup-steps or --warmup-epochs "
+                                      "overrides them)");
+    schedule.warmupSteps = std::llround(schedule.warmupEpochs * double(stepsPerEpoch));
+  }
+  warnAboutSchedule(schedule, config.epochs, out);
   bool needsEval = config.earlyStoppingPatience > 0 ||
                    schedule.kind == nnc::LRSchedule::REDUCE_ON_PLATEAU;
   if (needsEval && (!job.binding.eval ||
@@ -375,6 +491,14 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
   } else if (o.resume) {
     out << "no checkpoint at " << last << "; starting from the beginning\n";
   }
+  // The run's name (its TensorBoard directory): a resumed run keeps its own.
+  if (job.resume && !job.resume->state.runName.empty()) {
+    config.runName = job.resume->state.runName;
+    job.monitor.resumeStep = job.resume->state.step;
+  } else {
+    config.runName = newRunName(planPath, o.monitor.tensorboardDir);
+  }
+  job.monitor.runName = config.runName;
 
   if (o.sample.every > 0) {
     nnc::StatusOr<TextSampler> sampler = TextSampler::create(plan, planPath, job.data, o.sample);
@@ -382,6 +506,15 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
       return sampler.status();
     job.sampler = std::move(*sampler);
   }
+
+  int64_t classes = job.binding.model.numClasses;
+  if (!o.classNames.empty() && classes > 0 && int64_t(o.classNames.size()) != classes)
+    return Status::error("--class-names: gives " + std::to_string(o.classNames.size()) +
+                         " names but " + planPath + " has " + std::to_string(classes) +
+                         " classes");
+  config.classNames = o.classNames;
+  job.monitor.classNames = o.classNames;
+  job.monitor.configuration = describeRun(plan, planPath, o, job, ranks);
 
   const DataSplits &d = job.data;
   out << "fit: " << d.train.size() << " train, " << d.validation.size() << " validation, "
@@ -406,6 +539,7 @@ Status runFit(Executor &executor, const FitJob &job, std::ostream &out) {
   bool reports = !job.config.group || job.config.group->rank() == 0;
   FitConfig config = job.config;
   config.sampler = reports && job.sampler ? &*job.sampler : nullptr;
+  StopSignals stopSignals;  // SIGINT/SIGTERM: a final checkpoint, then exit 130/143
   return fit(executor, job.binding, job.data, config, job.resume, out,
              reports ? monitor->get() : nullptr);
 }

@@ -19,7 +19,7 @@ struct FitOptions {
   bool enabled = false;  // --fit
   DataSpec data;
   std::optional<int64_t> epochs, warmupSteps, stepSize, patience, earlyStopping, referenceBatch;
-  std::optional<double> lr, minLr, gamma;
+  std::optional<double> lr, minLr, gamma, warmupEpochs;
   std::optional<nnc::LRSchedule::Kind> schedule;
   std::optional<uint64_t> seed;
   std::string checkpointDir;
@@ -34,6 +34,8 @@ struct FitOptions {
   std::optional<int64_t> augmentCrop;
   std::string lrFind;               // --lr-find PREFIX
   SampleConfig sample;              // --sample-every, --sample-length, --sample-temperature
+  std::vector<std::string> classNames;  // --class-names: per-class lines and the report
+  std::string commandLine;              // as given, for the report's configuration
   std::vector<std::string> given;  // the flags seen, to refuse them without --fit
 };
 

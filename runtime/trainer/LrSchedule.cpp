@@ -13,6 +13,7 @@ ScheduleConfig scheduleFromSpec(const nnc::TrainingSpec &spec) {
   const nnc::LRSchedule &s = spec.lr_schedule();
   config.kind = s.kind();
   config.warmupSteps = s.warmup_steps();
+  config.warmupEpochs = s.warmup_epochs();
   config.minLr = s.min_lr();
   config.stepSize = s.step_size();
   if (s.gamma() > 0)
@@ -28,6 +29,9 @@ nnc::Status checkSchedule(const ScheduleConfig &config) {
                          std::to_string(config.lr));
   if (config.warmupSteps < 0)
     return Status::error("--warmup-steps: must be >= 0");
+  if (!(config.warmupEpochs >= 0) || !std::isfinite(config.warmupEpochs))
+    return Status::error("--warmup-epochs: must be >= 0, got " +
+                         std::to_string(config.warmupEpochs));
   if (config.minLr < 0 || config.minLr > config.lr)
     return Status::error("--min-lr: must be in [0, lr], got " + std::to_string(config.minLr));
   if (!(config.gamma > 0 && config.gamma <= 1))

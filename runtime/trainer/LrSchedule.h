@@ -19,6 +19,7 @@ struct ScheduleConfig {
   nnc::LRSchedule::Kind kind = nnc::LRSchedule::CONSTANT;
   double lr = 1e-3;        // the peak rate, after the linear scaling rule
   int64_t warmupSteps = 0; // linear from lr/100 to lr over these steps (any kind)
+  double warmupEpochs = 0; // instead of warmupSteps: epochs, made steps once the data is known
   double minLr = 0;        // cosine's floor; plateau's floor
   int64_t stepSize = 0;    // STEP: epochs between decays
   double gamma = 0.1;      // STEP and REDUCE_ON_PLATEAU: the decay factor

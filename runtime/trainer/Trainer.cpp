@@ -24,6 +24,7 @@
 #include "runtime/trainer/Batches.h"
 #include "runtime/trainer/Evaluate.h"
 #include "runtime/trainer/Shuffle.h"
+#include "runtime/trainer/StopSignals.h"
 
 #include <chrono>
 #include <cmath>
@@ -170,6 +171,7 @@ public:
 
   Status run() {
     state_.seed = config_.seed;
+    state_.runName = config_.runName;
     if (!config_.checkpointDir.empty()) {
       std::error_code error;
       std::filesystem::create_directories(config_.checkpointDir, error);
@@ -194,6 +196,8 @@ public:
             !state_.finished)
           if (Status s = saveLast(); !s.ok())
             return s;
+        if (stopRequested_)
+          return interrupted();
       }
     }
     state_.finished = true;
@@ -220,6 +224,19 @@ public:
   }
 
 private:
+  /// SIGINT or SIGTERM (on any rank) asked to stop after the step just run: save where the run
+  /// is, so --resume continues it as if nothing had happened.
+  Status interrupted() {
+    std::string where = "interrupted at step " + std::to_string(state_.step) + " (epoch " +
+                        std::to_string(state_.epoch + 1) + ")";
+    if (config_.checkpointDir.empty())
+      return Status::error(where + "; nothing saved (--checkpoint-dir keeps the run to resume)");
+    if (Status s = saveLast(); !s.ok())
+      return s;
+    return Status::error(where + "; checkpoint " + lastCheckpointPath(config_.checkpointDir) +
+                         " written; continue with --resume");
+  }
+
   /// With gradient accumulation, the update after every k-th micro-batch (a trainer step is a
   /// micro-batch; the update takes the schedule's rate at its last one and is numbered from 1
   /// for Adam's bias correction).
@@ -301,15 +318,12 @@ private:
       return loss.status();
     if (Status s = applyIfDue(lr); !s.ok())
       return s;
-    float value = loss->toFloats()[0];
-    if (ranks_ > 1) {  // the step's loss is the mean over every rank's batch
-      double sum = value;
-      if (Status s = config_.group->allReduceSum(
-              "the loss of step " + std::to_string(state_.step + 1), &sum, 1);
-          !s.ok())
-        return s;
-      value = static_cast<float>(sum / ranks_);
-    }
+    float value = loss->toFloats()[0];  // becomes the mean over every rank's batch
+    if (Status s = reduceLossAndStop(config_.group,
+                                     "the loss of step " + std::to_string(state_.step + 1),
+                                     value, stopRequested_);
+        !s.ok())
+      return s;
     monitor::StepEvent event;
     bool overflowed = false;  // fp16: the plan itself skipped this step
     if (binding_.train.lossScale) {
@@ -364,6 +378,7 @@ private:
       ++skippedInEpoch_;  // no loss to average
     ++state_.step;
     ++state_.batchInEpoch;
+    ++stepsThisEpoch_;
     auto trained = std::chrono::steady_clock::now();
     stepsSeconds_ += std::chrono::duration<double>(trained - start).count();
     if (!monitor_)
@@ -531,15 +546,20 @@ private:
     }
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - epochStart_).count();
+    // This process's steps of the epoch (a resumed epoch's first part ran in another).
+    double samplesPerSecond =
+        seconds > 0 ? double(stepsThisEpoch_ * binding_.batch * ranks_) / seconds : 0;
+    stepsThisEpoch_ = 0;
     if (monitor_) {
       epochEvent.epoch = epoch, epochEvent.epochs = config_.epochs, epochEvent.step = state_.step;
       epochEvent.trainLoss = trainLoss, epochEvent.lr = lastLr_, epochEvent.seconds = seconds;
+      epochEvent.samplesPerSecond = samplesPerSecond;
       if (Status s = monitor_->epochEnd(epochEvent); !s.ok())
         return s;
     }
     skippedInEpoch_ = 0;
     out_ << line << "  lr " << format("%.6g", lastLr_) << "  (" << format("%.1f", seconds)
-         << " s)" << note << "\n";
+         << " s, " << format("%.0f", samplesPerSecond) << " samples/s)" << note << "\n";
     ++state_.epoch;
     state_.batchInEpoch = 0;
     state_.epochLossSum = 0;
@@ -611,7 +631,8 @@ private:
     std::string perClass = "per class:";
     for (size_t c = 0; c < result->classTotal.size(); ++c)
       if (result->classTotal[c] > 0)
-        perClass += " " + std::to_string(c) + " " +
+        perClass += " " + (c < config_.classNames.size() ? config_.classNames[c]
+                                                          : std::to_string(c)) + " " +
                     format("%.1f%%", 100.0 * double(result->classCorrect[c]) /
                                          double(result->classTotal[c])) +
                     (c + 1 < result->classTotal.size() ? "," : "");
@@ -640,6 +661,8 @@ private:
   int64_t residentBytes_ = 0;                      // sampled every 20 steps
   double stepsSeconds_ = 0;                        // the steps' own time, without monitoring
   std::vector<Fed> fed_;  // the current update's micro-batches (guarded plans)
+  bool stopRequested_ = false;  // SIGINT/SIGTERM on some rank: stop after this step
+  int64_t stepsThisEpoch_ = 0;  // by this process, for the epoch's samples/s
 };
 
 } // namespace

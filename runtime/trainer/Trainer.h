@@ -35,6 +35,8 @@ struct FitConfig {
   bool skipNonFinite = false;         // a step whose loss is not finite is undone (parameters
                                       // restored from a host copy taken before it), not fatal
   std::string modelSha256;            // recorded in checkpoints
+  std::string runName;                // recorded in checkpoints: a resume continues the run
+  std::vector<std::string> classNames;  // the test's per-class line names classes by them
   std::string planPath;               // prefixes the executor's errors
   // Host-side augmentation of each training batch before it is fed, seeded by (seed, step,
   // row): images (N, C, H, W) f32, tabular rows (N, F) f32, token ids (N, T) i64.

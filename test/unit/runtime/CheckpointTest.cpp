@@ -90,8 +90,7 @@ TEST(CheckpointTest, AtomicWriteLeavesOnlyTheFile) {
   ASSERT_TRUE(back.ok()) << back.status().message();
   EXPECT_EQ(back->state.step, 18);
   EXPECT_EQ(writeCheckpoint((dir / "missing" / "x.ckpt").string(), sample()).message(),
-            (dir / "missing" / ".x.ckpt.tmp").string() +
-                ": cannot create: No such file or directory");
+            (dir / "missing" / "x.ckpt").string() + ": cannot write: No such file or directory");
 }
 
 TEST(CheckpointTest, RefusesAnotherModelOrAMissingTensor) {

@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <unistd.h>
 
 namespace nnrt::monitor {
@@ -49,8 +50,9 @@ TEST(MonitorTensorBoardTest, EncodesEventFieldsByHand) {
 
 TEST(MonitorTensorBoardTest, SinkFileRoundTrips) {
   fs::path dir = scratchDir("tb");
-  nnc::StatusOr<std::unique_ptr<Hook>> sink = openTensorBoard(dir.string());
+  nnc::StatusOr<std::unique_ptr<Hook>> sink = openTensorBoard(dir.string(), "run-1");
   ASSERT_TRUE(sink.ok()) << sink.status().message();
+  dir /= "run-1";  // each run has its own directory
   for (int64_t step = 1; step <= 3; ++step) {
     StepEvent e;
     e.step = step;
@@ -103,6 +105,57 @@ TEST(MonitorTensorBoardTest, SinkFileRoundTrips) {
   events = readEventFile(files[0].string());
   ASSERT_FALSE(events.ok());
   EXPECT_NE(events.status().message().find("truncated"), std::string::npos);
+  // ... unless the reader is asked for what precedes the damage (a writer killed mid-record).
+  events = readEventFile(files[0].string(), /*upToDamage=*/true);
+  ASSERT_TRUE(events.ok()) << events.status().message();
+  EXPECT_EQ(events->size(), 2u);
+  fs::remove_all(dir);
+}
+
+/// Steps 1..last of a run to `sink`, an epoch's validation at `evalStep`, a final test at `last`.
+void writeRun(Hook &sink, int64_t first, int64_t last, int64_t evalStep) {
+  for (int64_t step = first; step <= last; ++step) {
+    StepEvent e;
+    e.step = step, e.loss = 1.0 / double(step), e.lr = 0.1;
+    ASSERT_TRUE(sink.onStepEnd(e).ok());
+    EvalEvent eval;
+    eval.step = step, eval.split = "val", eval.loss = 0.5;
+    if (step == evalStep)
+      ASSERT_TRUE(sink.onEvalEnd(eval).ok());
+    eval.split = "test";
+    if (step == last)
+      ASSERT_TRUE(sink.onEvalEnd(eval).ok());
+  }
+  ASSERT_TRUE(sink.onRunEnd().ok());
+}
+
+TEST(MonitorTensorBoardTest, ResumedRunContinuesItsDirectoryWithEveryStepOnce) {
+  fs::path dir = scratchDir("tb-resume");
+  // The first process got to step 6 (its checkpoint: step 4) and wrote a final test it never
+  // reached in truth; a resumed one continues from step 4 to 8.
+  nnc::StatusOr<std::unique_ptr<Hook>> first = openTensorBoard(dir.string(), "run");
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  writeRun(**first, 1, 6, 4);
+  nnc::StatusOr<std::unique_ptr<Hook>> resumed = openTensorBoard(dir.string(), "run", 4);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().message();
+  writeRun(**resumed, 5, 8, 8);
+  // Another run beside it has a directory of its own.
+  ASSERT_TRUE(openTensorBoard(dir.string(), "other").ok());
+
+  std::map<std::pair<int64_t, std::string>, int> seen;  // (step, tag) -> times
+  for (const auto &entry : fs::directory_iterator(dir / "run")) {
+    nnc::StatusOr<std::vector<TbEvent>> events = readEventFile(entry.path().string());
+    ASSERT_TRUE(events.ok()) << events.status().message();
+    for (const TbEvent &event : *events)
+      for (const auto &[tag, value] : event.scalars)
+        ++seen[{event.step, tag}];
+  }
+  for (int64_t step = 1; step <= 8; ++step)
+    EXPECT_EQ((seen[{step, "train/loss"}]), 1) << step;
+  EXPECT_EQ((seen[{4, "val/loss"}]), 1);
+  EXPECT_EQ((seen[{6, "test/loss"}]), 0);  // written after the checkpoint: gone
+  EXPECT_EQ((seen[{8, "test/loss"}]), 1);
+  EXPECT_TRUE(fs::is_directory(dir / "other"));
   fs::remove_all(dir);
 }
 
