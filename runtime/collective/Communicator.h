@@ -82,6 +82,11 @@ public:
   virtual nnc::Status recv(int peer, std::string_view tag, void *data, int64_t bytes) = 0;
   /// This rank's all-reduce timings so far (none for a communicator that does not measure).
   virtual CollectiveStats stats() const { return {}; }
+  /// A function a signal handler may call (it is async-signal-safe) to write one line on what
+  /// this rank is doing ("stopped by the launcher while in all-reduce #3 ..."), for a SIGTERM
+  /// that the training loop handles; null where there is nothing to say.
+  using SignalNote = void (*)();
+  virtual SignalNote signalNote() const { return nullptr; }
 };
 
 /// One line on the all-reduces of every rank, summed over the ranks (a collective: every rank

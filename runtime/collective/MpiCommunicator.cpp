@@ -148,10 +148,14 @@ struct TerminationNote {
 TerminationNote terminationNote;
 struct sigaction previousSigterm;
 
-extern "C" void onSigterm(int) {
+void writeTerminationNote() {
   int i = terminationNote.current.load(std::memory_order_acquire);
   ssize_t written = write(STDERR_FILENO, terminationNote.lines[i], terminationNote.lengths[i]);
   (void)written;
+}
+
+extern "C" void onSigterm(int) {
+  writeTerminationNote();
   // Then whatever SIGTERM did before (by default, end the process), once this handler returns.
   sigaction(SIGTERM, &previousSigterm, nullptr);
   raise(SIGTERM);
@@ -575,6 +579,7 @@ public:
   }
 
   CollectiveStats stats() const override { return stats_; }
+  SignalNote signalNote() const override { return &writeTerminationNote; }
 
   nnc::Status allReduceSum(std::string_view tag, double *values, int count) override {
     if (count < 0 || (count > 0 && !values))

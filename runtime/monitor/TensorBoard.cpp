@@ -319,6 +319,10 @@ nnc::StatusOr<std::unique_ptr<Hook>> openTensorBoard(const std::string &tensorbo
                                                     std::to_string(std::time(nullptr)) + "." +
                                                     host + "." + std::to_string(::getpid())))
                          .string();
+  // Never over an earlier file of the run (a resume within the same second and process id).
+  std::string base = path;
+  for (int n = 1; std::filesystem::exists(path, error); ++n)
+    path = base + "." + std::to_string(n);
   FILE *file = std::fopen(path.c_str(), "wb");
   if (!file)
     return Status::error(path + ": cannot write: " + std::strerror(errno));

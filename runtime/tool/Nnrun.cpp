@@ -293,11 +293,6 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
                      (flag == "--lr" ? std::string(" or --fit") : std::string())};
   if (options.trainSteps > 0 && (options.features.empty() || options.labels.empty()))
     return Failure{"--train needs --features X.npy and --labels Y.npy"};
-  if (!options.fit.enabled && options.trainSteps == 0 && options.predict.empty() &&
-      options.dumpDir.empty() && !options.printArena)
-    return Failure{options.plan + ": nothing to do (give --fit, --train, --predict, "
-                                  "--dump-parameters or --print-arena)",
-                   2};
   return std::nullopt;
 }
 
@@ -475,6 +470,7 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
   nnc::StatusOr<std::unique_ptr<Device>> device = createDevice(options.device);
   if (!device.ok())
     return Failure{"--device: " + device.status().message()};
+
   if (plan->pipeline().stages_size() > 0)
     return runPipelined(options, out, group, *plan, **device);
 
@@ -549,6 +545,11 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
     out << "arena: " << exec.arenaBytes() << " bytes\n";
   if (std::optional<Failure> failure = initialize(exec, options, planPath))
     return failure;
+  // A plan that loads and initializes (checks worth having) but is asked for nothing more.
+  if (!training && options.predict.empty() && options.dumpDir.empty() && !options.printArena)
+    return Failure{planPath + ": loads, but nothing to do (give --fit, --train, --predict, "
+                              "--dump-parameters or --print-arena)",
+                   2};
   if (binding) {
     TrainOptions trainOptions;
     trainOptions.steps = options.trainSteps;
@@ -573,7 +574,7 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
     trainOptions.onSkipped = [&out](int64_t, const std::string &message) {
       out << message << ": step skipped, parameters kept\n";
     };
-    trainer::StopSignals stopSignals;
+    trainer::StopSignals stopSignals(group ? group->signalNote() : nullptr);
     if (nnc::Status s = train(exec, *binding, data, trainOptions, print); !s.ok())
       return Failure{s.message().rfind("interrupted", 0) == 0 ? s.message()
                                                               : planPath + ": " + s.message()};

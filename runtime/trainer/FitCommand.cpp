@@ -491,13 +491,13 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
   } else if (o.resume) {
     out << "no checkpoint at " << last << "; starting from the beginning\n";
   }
-  // The run's name (its TensorBoard directory): a resumed run keeps its own.
-  if (job.resume && !job.resume->state.runName.empty()) {
-    config.runName = job.resume->state.runName;
+  // The run's name (its TensorBoard directory): a resumed run keeps its own, and continues its
+  // metrics files from the checkpoint's step.
+  if (job.resume)
     job.monitor.resumeStep = job.resume->state.step;
-  } else {
-    config.runName = newRunName(planPath, o.monitor.tensorboardDir);
-  }
+  config.runName = job.resume && !job.resume->state.runName.empty()
+                       ? job.resume->state.runName
+                       : newRunName(planPath, o.monitor.tensorboardDir);
   job.monitor.runName = config.runName;
 
   if (o.sample.every > 0) {
@@ -539,7 +539,8 @@ Status runFit(Executor &executor, const FitJob &job, std::ostream &out) {
   bool reports = !job.config.group || job.config.group->rank() == 0;
   FitConfig config = job.config;
   config.sampler = reports && job.sampler ? &*job.sampler : nullptr;
-  StopSignals stopSignals;  // SIGINT/SIGTERM: a final checkpoint, then exit 130/143
+  // SIGINT/SIGTERM: a final checkpoint, then exit 130/143.
+  StopSignals stopSignals(config.group ? config.group->signalNote() : nullptr);
   return fit(executor, job.binding, job.data, config, job.resume, out,
              reports ? monitor->get() : nullptr);
 }

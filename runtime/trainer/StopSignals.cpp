@@ -10,16 +10,22 @@ namespace nnrt::trainer {
 namespace {
 
 volatile std::sig_atomic_t requested = 0;  // the signal number; a handler may only set such
+void (*noteOnSignal)() = nullptr;
 
-extern "C" void requestStop(int signal) { requested = signal; }
+extern "C" void requestStop(int signal) {
+  if (noteOnSignal)
+    noteOnSignal();
+  requested = signal;
+}
 
 struct sigaction previous[2];
 constexpr int kSignals[2] = {SIGINT, SIGTERM};
 
 } // namespace
 
-StopSignals::StopSignals() {
+StopSignals::StopSignals(void (*note)()) {
   requested = 0;
+  noteOnSignal = note;
   struct sigaction action = {};
   action.sa_handler = requestStop;
   sigemptyset(&action.sa_mask);

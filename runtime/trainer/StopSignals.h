@@ -15,11 +15,13 @@ class Communicator;
 
 namespace nnrt::trainer {
 
-/// Installs the handlers for its lifetime; outside one, the signals keep their default action
-/// (a loop that does not check for them must not ignore them).
+/// Installs the handlers for its lifetime; outside one, the signals keep their previous action
+/// (a loop that does not check for them must not ignore them). `note` (a communicator's, may be
+/// null) runs in the handler first: under mpirun the launcher follows its SIGTERM with SIGKILL
+/// about a second later, so a rank blocked on a dead peer still says where it was.
 class StopSignals {
 public:
-  StopSignals();
+  explicit StopSignals(void (*note)() = nullptr);
   ~StopSignals();
   StopSignals(const StopSignals &) = delete;
   StopSignals &operator=(const StopSignals &) = delete;

@@ -126,7 +126,7 @@ def check_files(out, epochs, steps):
     assert kinds.count("epoch") == epochs
     print("PASS jsonl: %d steps, %d evaluations, %d epochs" % (total, len(evals), epochs))
 
-    files = glob.glob(out + "/tb/events.out.tfevents.*")
+    files = glob.glob(out + "/tb/*/events.out.tfevents.*")  # one directory per run
     assert len(files) == 1, files
     events = read_events(files[0])
     assert events[0]["file_version"] == "brain.Event:2"

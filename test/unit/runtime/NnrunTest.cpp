@@ -111,10 +111,18 @@ TEST_F(NnrunTest, NullDeviceRunsWithoutComputing) {
 }
 
 TEST_F(NnrunTest, RefusesBadCommandLines) {
-  EXPECT_EQ(failure({}), "nnrun: error: no plan given (usage: nnrun MODEL.plan ...; see nnrun "
-                         "--help)");
+  EXPECT_EQ(nnrun({}), 2);  // nothing asked: the error, then the usage
+  EXPECT_EQ(err.str().rfind("nnrun: error: no plan given\nusage: nnrun MODEL.plan", 0), 0u)
+      << err.str();
+  EXPECT_EQ(nnrun({planPath}), 2);
+  EXPECT_EQ(err.str().rfind("nnrun: error: " + planPath + ": loads, but nothing to do", 0), 0u)
+      << err.str();
+  EXPECT_EQ(nnrun({"--version"}), 0);
+  EXPECT_EQ(out.str().rfind("nnrun ", 0), 0u);
   EXPECT_EQ(failure({planPath, "--frobnicate"}),
             "nnrun: error: --frobnicate: unknown option (see nnrun --help)");
+  EXPECT_EQ(failure({planPath, "--predcit", inputPath}),
+            "nnrun: error: --predcit: unknown option (did you mean --predict?) (see nnrun --help)");
   EXPECT_EQ(failure({planPath, "--predict"}), "nnrun: error: --predict: missing value");
   EXPECT_EQ(failure({planPath, "--predict", inputPath}),
             "nnrun: error: " + inputPath + ": --predict needs -o OUTPUT.npy");
