@@ -2,6 +2,7 @@
 // bytes of one event, and a file written by the sink read back with its framing and CRCs checked
 // (and a corrupted byte caught).
 #include "runtime/FileIO.h"
+#include "runtime/monitor/JsonLines.h"
 #include "runtime/monitor/TensorBoard.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <sstream>
 #include <unistd.h>
 
 namespace nnrt::monitor {
@@ -127,6 +129,40 @@ void writeRun(Hook &sink, int64_t first, int64_t last, int64_t evalStep) {
       ASSERT_TRUE(sink.onEvalEnd(eval).ok());
   }
   ASSERT_TRUE(sink.onRunEnd().ok());
+}
+
+TEST(MonitorJsonLinesTest, ResumedRunContinuesTheFileWithEveryStepOnce) {
+  fs::path dir = scratchDir("jsonl-resume");
+  std::string path = (dir / "m.jsonl").string();
+  nnc::StatusOr<std::unique_ptr<Hook>> first = openJsonLines(path);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  writeRun(**first, 1, 6, 4);
+  // A kill mid-line leaves half an object: dropped with everything after the checkpoint.
+  std::string text = *readFile(path);
+  ASSERT_TRUE(writeFile(path, text + "{\"event\":\"step\",\"st").ok());
+  nnc::StatusOr<std::unique_ptr<Hook>> resumed = openJsonLines(path, 4);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().message();
+  writeRun(**resumed, 5, 8, 8);
+  std::vector<std::string> lines;
+  std::istringstream in(*readFile(path));
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line);
+  std::string steps, evals;
+  for (const std::string &line : lines) {
+    std::string step = line.substr(line.find("\"step\":") + 7);
+    step = step.substr(0, step.find(','));
+    if (line.rfind("{\"event\":\"step\"", 0) == 0)
+      steps += step + " ";
+    else
+      evals += (line.find("\"split\":\"test\"") != std::string::npos ? "test@" : "val@") +
+               step + " ";
+  }
+  EXPECT_EQ(steps, "1 2 3 4 5 6 7 8 ");
+  EXPECT_EQ(evals, "val@4 val@8 test@8 ");  // the first process's test at 6 is gone
+  // Without --resume the file starts over.
+  ASSERT_TRUE(openJsonLines(path).ok());
+  EXPECT_EQ(*readFile(path), "");
+  fs::remove_all(dir);
 }
 
 TEST(MonitorTensorBoardTest, ResumedRunContinuesItsDirectoryWithEveryStepOnce) {
