@@ -23,17 +23,14 @@ inline int handleOptions(int argc, char **argv, const char *usage, const char *a
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") {
-      std::printf("usage: %s %s
-
-%s", program, usage, about);
+      std::printf("usage: %s %s\n\n%s", program, usage, about);
       return 0;
     }
     bool known = false;
     for (std::string_view flag : flags)
       known |= arg == flag;
     if (arg[0] == '-' && !known) {
-      std::fprintf(stderr, "%s: error: unknown option '%s' (see %s --help)
-", program, argv[i],
+      std::fprintf(stderr, "%s: error: unknown option '%s' (see %s --help)\n", program, argv[i],
                    program);
       return 2;
     }

@@ -9,8 +9,8 @@ using namespace nnc::frontend;
 int main(int argc, char **argv) {
   if (int exit = examples::handleOptions(
           argc, argv, "<model.pb>",
-          "Writes the Fashion-MNIST CNN (two conv3x3-ReLU-maxpool stages, fc 128 with dropout 0.5,\n"
-          "fc 10; AdamW, warm-up + cosine) to <model.pb>, for `nnc compile`.\n");
+          "Writes the Fashion-MNIST CNN (two conv3x3-ReLU-maxpool stages, fc 128 with dropout\n"
+          "0.5, fc 10; AdamW, warm-up + cosine) to <model.pb>, for `nnc compile`.\n");
       exit >= 0)
     return exit;
   frontend::Model m("fashion_mnist_cnn");

@@ -9,8 +9,8 @@ using namespace nnc::frontend;
 int main(int argc, char **argv) {
   if (int exit = examples::handleOptions(
           argc, argv, "<model.pb>",
-          "Writes the Fashion-MNIST MLP (784-256-256-10, ReLU, dropout 0.2; AdamW, label smoothing,\n"
-          "warm-up + cosine) to <model.pb>, for `nnc compile`.\n");
+          "Writes the Fashion-MNIST MLP (784-256-256-10, ReLU, dropout 0.2; AdamW, label\n"
+          "smoothing, warm-up + cosine) to <model.pb>, for `nnc compile`.\n");
       exit >= 0)
     return exit;
   frontend::Model m("fashion_mnist_mlp");

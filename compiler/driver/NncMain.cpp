@@ -50,6 +50,10 @@ OPTIONS:
   --version Show the nnc and LLVM versions.
 )";
 
+void printVersion(llvm::raw_ostream &os) {
+  os << "nnc 0.1.0 (LLVM/MLIR " << LLVM_VERSION_STRING << ")\n";
+}
+
 /// Prints the first error as one line naming the file and, where known, the node.
 class OneLineDiagnostics {
 public:
@@ -215,6 +219,7 @@ int compileMain(int argc, char **argv) {
           return c == &category || c->getName() == "Generic Options";
         }))
       option->setHiddenFlag(llvm::cl::Hidden);
+  llvm::cl::SetVersionPrinter(printVersion);
   // LLVM reports a bad flag over several lines (with "did you mean" guesses among LLVM's own
   // options); keep the first.
   std::string parseErrors;
@@ -364,7 +369,7 @@ int nncMain(int argc, char **argv) {
     return command.empty() ? 1 : 0;
   }
   if (command == "--version") {
-    llvm::outs() << "nnc 0.1.0 (LLVM/MLIR " << LLVM_VERSION_STRING << ")\n";
+    printVersion(llvm::outs());
     return 0;
   }
   if (command != "compile") {
