@@ -1,12 +1,42 @@
-// What the example programs share: the Fashion-MNIST training recipe, and the tail that saves
-// the model to argv[1] and prints one summary line (or one error line and a non-zero exit code).
+// What the example programs share: their command line (--help, unknown options refused), the
+// Fashion-MNIST training recipe, and the tail that saves the model to argv[1] and prints one
+// summary line (or one error line and a non-zero exit code).
 #pragma once
 
 #include "frontend/Model.h"
 
 #include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <string_view>
 
 namespace nnc::examples {
+
+/// The options every example takes, checked before anything is built: `--help` (or `-h`) prints
+/// "usage: <program> <usage>" and `about`, exit 0; any other argument that starts with '-' and is
+/// not in `flags` is one error line, exit 2 (it would otherwise become a file name). Returns the
+/// exit code, or -1 to go on.
+inline int handleOptions(int argc, char **argv, const char *usage, const char *about,
+                         std::initializer_list<std::string_view> flags = {}) {
+  const char *slash = std::strrchr(argv[0], '/');
+  const char *program = slash ? slash + 1 : argv[0];
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::printf("usage: %s %s\n\n%s", program, usage, about);
+      return 0;
+    }
+    bool known = false;
+    for (std::string_view flag : flags)
+      known |= arg == flag;
+    if (arg[0] == '-' && !known) {
+      std::fprintf(stderr, "%s: error: unknown option '%s' (see %s --help)\n", program, argv[i],
+                   program);
+      return 2;
+    }
+  }
+  return -1;
+}
 
 /// The Fashion-MNIST training recipe shared by the MLP and CNN examples: AdamW (lr 1e-3, weight
 /// decay 0.01), global-norm clipping at 1.0, one epoch of warm-up then cosine decay, 10 epochs,

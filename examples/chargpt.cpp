@@ -40,6 +40,13 @@ private:
 } // namespace
 
 int main(int argc, char **argv) {
+  if (int exit = examples::handleOptions(
+          argc, argv, "<model.pb>",
+          "Writes a character-level GPT (2 pre-LayerNorm blocks, d_model 128, 4 heads, context\n"
+          "128, ASCII vocabulary; AdamW) to <model.pb>, for `nnc compile`; train it with\n"
+          "`nnrun --fit --data text.txt`.\n");
+      exit >= 0)
+    return exit;
   frontend::Model m("chargpt");
   Tensor tokens = m.input("tokens", {kBatch, kContext}, I64, GraphInput::FEATURES);
   Tensor targets = m.input("targets", {kBatch, kContext}, I64, GraphInput::LABELS);

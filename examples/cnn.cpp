@@ -7,6 +7,12 @@ using namespace nnc;
 using namespace nnc::frontend;
 
 int main(int argc, char **argv) {
+  if (int exit = examples::handleOptions(
+          argc, argv, "<model.pb>",
+          "Writes the Fashion-MNIST CNN (two conv3x3-ReLU-maxpool stages, fc 128 with dropout\n"
+          "0.5, fc 10; AdamW, warm-up + cosine) to <model.pb>, for `nnc compile`.\n");
+      exit >= 0)
+    return exit;
   frontend::Model m("fashion_mnist_cnn");
   Tensor image = m.input("image", {128, 1, 28, 28}, F32, GraphInput::FEATURES);
   Tensor label = m.input("label", {128}, I64, GraphInput::LABELS);

@@ -7,6 +7,12 @@ using namespace nnc;
 using namespace nnc::frontend;
 
 int main(int argc, char **argv) {
+  if (int exit = examples::handleOptions(
+          argc, argv, "<model.pb>",
+          "Writes the Fashion-MNIST MLP (784-256-256-10, ReLU, dropout 0.2; AdamW, label\n"
+          "smoothing, warm-up + cosine) to <model.pb>, for `nnc compile`.\n");
+      exit >= 0)
+    return exit;
   frontend::Model m("fashion_mnist_mlp");
   Tensor image = m.input("image", {128, 784}, F32, GraphInput::FEATURES);
   Tensor label = m.input("label", {128}, I64, GraphInput::LABELS);

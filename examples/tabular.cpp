@@ -13,6 +13,15 @@ using namespace nnc;
 using namespace nnc::frontend;
 
 int main(int argc, char **argv) {
+  if (int exit = examples::handleOptions(
+          argc, argv, "<model.pb> FEATURES CLASSES [BATCH] [--soft-labels]",
+          "Writes an MLP classifier (FEATURES-64-64-CLASSES, ReLU, dropout 0.1; AdamW) for rows\n"
+          "of a CSV file, batch BATCH (default 32), to <model.pb>. Train it with\n"
+          "`nnrun --fit --data rows.csv --label-column NAME`. --soft-labels: the labels are\n"
+          "class probabilities (batch, CLASSES), as mixup needs.\n",
+          {"--soft-labels"});
+      exit >= 0)
+    return exit;
   bool soft = argc > 1 && std::string(argv[argc - 1]) == "--soft-labels";
   if (soft)
     --argc;

@@ -2,7 +2,8 @@
 // spec and saving. The ops and their shape rules live in Ops.cpp.
 #include "frontend/Model.h"
 
-#include <fstream>
+#include "support/AtomicFile.h"
+
 #include <sstream>
 
 namespace nnc::frontend {
@@ -229,12 +230,12 @@ Status Model::save(const std::string &path) const {
     return Status::error(where + "no loss set; call setLoss()");
   if (!hasTensor(loss))
     return Status::error(where + "the loss '" + loss + "' is not a tensor of the model");
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out || !proto_.SerializeToOstream(&out))
-    return Status::error(where + "cannot write '" + path + "'");
-  out.close();
-  if (!out)
-    return Status::error(where + "cannot write '" + path + "'");
+  std::string bytes;
+  if (!proto_.SerializeToString(&bytes))
+    return Status::error(where + "cannot serialize the model");
+  // Atomically, so that a killed or failed write never leaves half a model under `path`.
+  if (Status written = writeFileAtomically(path, bytes); !written.ok())
+    return Status::error(where + written.message());
   return Status();
 }
 

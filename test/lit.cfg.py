@@ -30,6 +30,8 @@ config.substitutions.append(("%protoc", config.protoc))
 config.substitutions.append(("%proto_dir", os.path.join(config.nnc_src_root, "proto")))
 config.substitutions.append(
     ("%expect-error", os.path.join(config.nnc_src_root, "test", "tools", "expect-error")))
+config.substitutions.append(
+    ("%exit-status", os.path.join(config.nnc_src_root, "test", "tools", "exit-status")))
 
 # Data parallelism: Open MPI's launcher. These machines run tests as root and have fewer cores
 # than some tests have ranks; ranks that wait yield their core.

@@ -13,6 +13,7 @@
 #include "compiler/plan/PlanBuilder.h"
 #include "proto/model.pb.h"
 #include "proto/plan.pb.h"
+#include "support/AtomicFile.h"
 #include "support/Checksum.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -21,12 +22,15 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
 #include "llvm/Support/CommandLine.h"
-#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Signals.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cerrno>
+#include <cstring>
+#include <sys/stat.h>
 
 using namespace mlir;
 
@@ -45,6 +49,10 @@ OPTIONS:
   --help    Show this overview.
   --version Show the nnc and LLVM versions.
 )";
+
+void printVersion(llvm::raw_ostream &os) {
+  os << "nnc 0.1.0 (LLVM/MLIR " << LLVM_VERSION_STRING << ")\n";
+}
 
 /// Prints the first error as one line naming the file and, where known, the node.
 class OneLineDiagnostics {
@@ -76,6 +84,19 @@ private:
   int errors = 0;
   ScopedDiagnosticHandler handler;
 };
+
+/// Writes an output file atomically (see support/AtomicFile.h), so that nnc killed at any point,
+/// by SIGPIPE from `nnc ... 2>&1 | head` included, leaves the old file or the whole new one.
+/// LLVM's signal handlers (InitLLVM) remove the temporary file on SIGINT, SIGTERM and SIGPIPE.
+bool writeOutput(const std::string &output, llvm::StringRef bytes) {
+  std::string temporary = temporaryPathFor(output);
+  llvm::sys::RemoveFileOnSignal(temporary);
+  Status written = writeFileAtomically(output, std::string_view(bytes.data(), bytes.size()));
+  llvm::sys::DontRemoveFileOnSignal(temporary);
+  if (!written.ok())
+    llvm::errs() << "nnc: error: " << written.message() << "\n";
+  return written.ok();
+}
 
 std::string phaseList() {
   std::string list;
@@ -118,15 +139,9 @@ int writePlan(const Model &model, ModuleOp module, std::string output, KernelTar
     return 1;
   }
   plan.set_checksum(planChecksum(plan));
-  std::string bytes = serializeDeterministic(plan);
-  std::string openError;
-  std::unique_ptr<llvm::ToolOutputFile> out = openOutputFile(output, &openError);
-  if (!out) {
-    llvm::errs() << "nnc: error: " << output << ": " << openError << "\n";
+  // Nothing is printed before the plan is in place: a closed stderr pipe would end nnc there.
+  if (!writeOutput(output, serializeDeterministic(plan)))
     return 1;
-  }
-  out->os() << bytes;
-  out->keep();
   llvm::errs() << "nnc: " << (model.name().empty() ? "model" : model.name()) << ": arena "
                << plan.arena_bytes() << " bytes peak, " << plan.parameters_size()
                << " parameters, " << plan.kernel_library().size() << " bytes of kernels for "
@@ -195,12 +210,23 @@ int compileMain(int argc, char **argv) {
   registerMLIRContextCLOptions();
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();
-  llvm::cl::HideUnrelatedOptions({&category, &llvm::cl::getGeneralCategory()});
+  // Help lists nnc's options and LLVM's generic ones (--help, --version); MLIR's and LLVM's
+  // (hundreds of backend flags) stay behind --help-hidden, which HideUnrelatedOptions would
+  // hide them from too.
+  for (auto &[name, option] : llvm::cl::getRegisteredOptions())
+    if (option->getOptionHiddenFlag() == llvm::cl::NotHidden &&
+        llvm::none_of(option->Categories, [&](llvm::cl::OptionCategory *c) {
+          return c == &category || c->getName() == "Generic Options";
+        }))
+      option->setHiddenFlag(llvm::cl::Hidden);
+  llvm::cl::SetVersionPrinter(printVersion);
   // LLVM reports a bad flag over several lines (with "did you mean" guesses among LLVM's own
   // options); keep the first.
   std::string parseErrors;
   llvm::raw_string_ostream parseStream(parseErrors);
-  if (!llvm::cl::ParseCommandLineOptions(argc, argv, "nnc compile: compile a model\n",
+  if (!llvm::cl::ParseCommandLineOptions(argc, argv,
+                                         "nnc compile: compile a model (--help-hidden also "
+                                         "lists MLIR's and LLVM's options)\n",
                                          &parseStream)) {
     llvm::StringRef first = llvm::StringRef(parseErrors).split('\n').first;
     llvm::errs() << "nnc: error: " << first.drop_until([](char c) { return c == ':'; }).drop_front(2)
@@ -229,6 +255,20 @@ int compileMain(int argc, char **argv) {
   registerDialects(registry);
   MLIRContext context(registry);
   OneLineDiagnostics diagnostics(&context, input);
+
+  // An output in a missing directory is refused before compiling, not after.
+  if (output != "-") {
+    std::string dir = llvm::sys::path::parent_path(output.getValue()).str();
+    struct stat info;
+    int error = ::stat(dir.empty() ? "." : dir.c_str(), &info) != 0 ? errno
+                : S_ISDIR(info.st_mode)                               ? 0
+                                                                      : ENOTDIR;
+    if (error) {
+      llvm::errs() << "nnc: error: " << output << ": cannot write: " << std::strerror(error)
+                   << "\n";
+      return 1;
+    }
+  }
 
   Model model;
   std::string readError;
@@ -300,20 +340,22 @@ int compileMain(int argc, char **argv) {
       !(printed = lowerKernels(*printed)))
     return 1;
 
-  std::string openError;
-  std::unique_ptr<llvm::ToolOutputFile> out = openOutputFile(output, &openError);
-  if (!out) {
-    llvm::errs() << "nnc: error: " << output << ": " << openError << "\n";
-    return 1;
+  if (output == "-") {
+    if (!ptx.empty())
+      llvm::outs() << ptx;
+    else
+      printed->print(llvm::outs());
+    llvm::outs() << "\n";
+    return 0;
   }
-  if (!ptx.empty())
-    out->os() << ptx;
-  else
-    printed->print(out->os());
-  out->os() << "\n";
-  out->keep();
-  if (output != "-")
-    printSummary(model, *printed, output);
+  std::string text = ptx;
+  if (text.empty()) {
+    llvm::raw_string_ostream os(text);
+    printed->print(os);
+  }
+  if (!writeOutput(output, text + "\n"))
+    return 1;
+  printSummary(model, *printed, output);
   return 0;
 }
 
@@ -327,7 +369,7 @@ int nncMain(int argc, char **argv) {
     return command.empty() ? 1 : 0;
   }
   if (command == "--version") {
-    llvm::outs() << "nnc 0.1.0 (LLVM/MLIR " << LLVM_VERSION_STRING << ")\n";
+    printVersion(llvm::outs());
     return 0;
   }
   if (command != "compile") {

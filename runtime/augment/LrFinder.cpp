@@ -2,15 +2,12 @@
 // the steepest-descent suggestion, and the CSV and SVG reports.
 #include "runtime/augment/LrFinder.h"
 
+#include "support/AtomicFile.h"
 #include "support/Format.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
-#include <fcntl.h>
-#include <unistd.h>
 
 namespace nnrt {
 
@@ -108,40 +105,6 @@ std::string format(const char *spec, double value) {
   return buffer;
 }
 
-/// Temporary file beside `path`, fsync, rename: the file is either the old one or complete.
-nnc::Status writeAtomically(const std::string &path, const std::string &bytes) {
-  auto fail = [&](int error) {
-    return nnc::Status::error(path + ": cannot write: " + std::strerror(error));
-  };
-  std::string temporary = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return fail(errno);
-  size_t written = 0;
-  int error = 0;
-  while (written < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      error = n < 0 ? errno : EIO;
-      break;
-    }
-    written += size_t(n);
-  }
-  if (!error && ::fsync(fd) != 0)
-    error = errno;
-  if (::close(fd) != 0 && !error)
-    error = errno;
-  if (!error && ::rename(temporary.c_str(), path.c_str()) != 0)
-    error = errno;
-  if (error) {
-    ::unlink(temporary.c_str());
-    return fail(error);
-  }
-  return nnc::Status();
-}
-
 } // namespace
 
 std::string formatLrFinderCsv(const LrFinderResult &result) {
@@ -157,7 +120,10 @@ std::string renderLrFinderSvg(const LrFinderResult &result) {
   constexpr double kWidth = 640, kHeight = 400;
   constexpr double kLeft = 70, kRight = 620, kTop = 40, kBottom = 340;
 
-  // 1. Data ranges: x in log10(lr) widened to whole decades, y over the smoothed losses.
+  // 1. Data ranges: x in log10(lr) widened to whole decades, y over the smoothed losses, its top
+  //    clipped (as fastai's plot is) to kYClip times the lowest loss, or the first loss if higher:
+  //    the exploding tail would otherwise squash the descent the suggestion is read from.
+  constexpr double kYClip = 4;
   double xLo = 0, xHi = 1, yLo = 0, yHi = 1;
   if (!result.curve.empty()) {
     xLo = std::floor(std::log10(result.curve.front().lr));
@@ -167,6 +133,7 @@ std::string renderLrFinderSvg(const LrFinderResult &result) {
       yLo = std::min(yLo, point.smoothedLoss);
       yHi = std::max(yHi, point.smoothedLoss);
     }
+    yHi = std::min(yHi, std::max(result.curve.front().smoothedLoss, kYClip * yLo));
   }
   if (xHi <= xLo)
     xHi = xLo + 1;
@@ -205,8 +172,12 @@ std::string renderLrFinderSvg(const LrFinderResult &result) {
          "\" text-anchor=\"middle\" transform=\"rotate(-90 18 " + num((kTop + kBottom) / 2) +
          ")\">loss (smoothed)</text>\n";
 
-  // 3. The curve and the suggestion.
-  svg += "<polyline fill=\"none\" stroke=\"steelblue\" stroke-width=\"1.5\" points=\"";
+  // 3. The curve and the suggestion, clipped to the plot area.
+  svg += "<clipPath id=\"plot-area\"><rect x=\"" + num(kLeft) + "\" y=\"" + num(kTop) +
+         "\" width=\"" + num(kRight - kLeft) + "\" height=\"" + num(kBottom - kTop) +
+         "\"/></clipPath>\n";
+  svg += "<polyline clip-path=\"url(#plot-area)\" fill=\"none\" stroke=\"steelblue\" "
+         "stroke-width=\"1.5\" points=\"";
   for (size_t i = 0; i < result.curve.size(); ++i)
     svg += (i ? " " : "") + num(px(result.curve[i].lr)) + "," + num(py(result.curve[i].smoothedLoss));
   svg += "\"/>\n";
@@ -215,7 +186,8 @@ std::string renderLrFinderSvg(const LrFinderResult &result) {
     double x = px(point.lr), y = py(point.smoothedLoss);
     svg += "<line x1=\"" + num(x) + "\" y1=\"" + num(kTop) + "\" x2=\"" + num(x) + "\" y2=\"" +
            num(kBottom) + "\" stroke=\"crimson\" stroke-dasharray=\"4 3\"/>\n";
-    svg += "<circle cx=\"" + num(x) + "\" cy=\"" + num(y) + "\" r=\"5\" fill=\"crimson\"/>\n";
+    svg += "<circle clip-path=\"url(#plot-area)\" cx=\"" + num(x) + "\" cy=\"" + num(y) +
+           "\" r=\"5\" fill=\"crimson\"/>\n";
     svg += "<text x=\"" + num(x + 8) + "\" y=\"" + num(kTop + 16) + "\" fill=\"crimson\">suggested " +
            format("%.3g", point.lr) + "</text>\n";
   }
@@ -224,11 +196,11 @@ std::string renderLrFinderSvg(const LrFinderResult &result) {
 }
 
 nnc::Status writeLrFinderCsv(const LrFinderResult &result, const std::string &path) {
-  return writeAtomically(path, formatLrFinderCsv(result));
+  return nnc::writeFileAtomically(path, formatLrFinderCsv(result));
 }
 
 nnc::Status writeLrFinderSvg(const LrFinderResult &result, const std::string &path) {
-  return writeAtomically(path, renderLrFinderSvg(result));
+  return nnc::writeFileAtomically(path, renderLrFinderSvg(result));
 }
 
 } // namespace nnrt

@@ -309,6 +309,41 @@ TEST(LrFinderTest, SvgIsWellFormedWithAPointPerCurveEntry) {
   EXPECT_EQ(texts, closes);
 }
 
+// The plot: a descent from 2.3 to 0.5, then a tail that explodes to 22.5. The y axis must
+// stop at max(first loss, 4 x lowest) = 2.3, so the descent fills the plot's height (300 px from
+// y = 340 up to y = 40) instead of its bottom tenth.
+TEST(LrFinderTest, SvgClipsTheExplodingTailOffTheYAxis) {
+  LrFinderResult result;
+  for (int i = 0; i < 30; ++i)
+    result.curve.push_back({1e-6 * std::pow(10.0, i / 6.0), 0, 2.3 - 1.8 * i / 29});
+  for (double tail : {1.0, 3.0, 8.0, 22.5})
+    result.curve.push_back({result.curve.back().lr * 1.5, 0, tail});
+  std::string svg = renderLrFinderSvg(result);
+
+  // The y tick labels (right-aligned text) run from 0.5 to 2.3.
+  std::vector<double> ticks;
+  const std::string label = "text-anchor=\"end\">";
+  for (size_t at = svg.find(label); at != std::string::npos; at = svg.find(label, at + 1))
+    ticks.push_back(std::stod(svg.substr(at + label.size())));
+  ASSERT_EQ(ticks.size(), 5u);
+  EXPECT_DOUBLE_EQ(ticks.front(), 0.5);
+  EXPECT_DOUBLE_EQ(ticks.back(), 2.3);
+
+  // The descent's first point is at the top of the plot, its lowest at the bottom.
+  size_t begin = svg.find("points=\"") + 8, end = svg.find('"', begin);
+  std::vector<double> ys;
+  std::string points = svg.substr(begin, end - begin);
+  for (size_t comma = points.find(','); comma != std::string::npos;
+       comma = points.find(',', comma + 1))
+    ys.push_back(std::stod(points.substr(comma + 1)));
+  ASSERT_EQ(ys.size(), result.curve.size());
+  EXPECT_NEAR(ys[0], 40, 0.01);
+  EXPECT_NEAR(ys[29], 340, 0.01);
+  // The tail leaves the plot; the curve is clipped to the plot area.
+  EXPECT_LT(ys.back(), 40);
+  EXPECT_NE(svg.find("<polyline clip-path=\"url(#plot-area)\""), std::string::npos);
+}
+
 TEST(LrFinderTest, ReportsAreWrittenAtomically) {
   std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "nnrt-lr-finder";
   std::filesystem::remove_all(dir);
