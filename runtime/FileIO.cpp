@@ -1,13 +1,12 @@
 // Whole-file I/O with errors that carry strerror's reason; writes are atomic.
 #include "runtime/FileIO.h"
 
+#include "support/AtomicFile.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fcntl.h>
-#include <filesystem>
 #include <sys/stat.h>
-#include <unistd.h>
 
 namespace nnrt {
 
@@ -39,52 +38,8 @@ nnc::StatusOr<std::string> readFile(const std::string &path) {
   return bytes;
 }
 
-namespace {
-
-nnc::Status errnoError(const std::string &path, const char *action, int error = errno) {
-  return nnc::Status::error(path + ": cannot " + action + ": " + std::strerror(error));
-}
-
-} // namespace
-
 nnc::Status writeFile(const std::string &path, std::string_view bytes) {
-  std::filesystem::path target(path);
-  std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
-  std::string temp = (dir / ("." + target.filename().string() + ".tmp")).string();
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return errnoError(path, "write");
-  auto fail = [&](const char *action) {
-    nnc::Status error = errnoError(path, action);
-    ::close(fd);
-    ::unlink(temp.c_str());
-    return error;
-  };
-  for (size_t done = 0; done < bytes.size();) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return fail("write");
-    done += size_t(n);
-  }
-  if (::fsync(fd) != 0)
-    return fail("write (fsync)");
-  ::close(fd);
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    nnc::Status error = errnoError(path, "write (rename into place)");
-    ::unlink(temp.c_str());
-    return error;
-  }
-  // The rename itself lives in the directory: sync it, or a crash may forget the new name.
-  int dirFd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dirFd < 0)
-    return errnoError(dir.string(), "open directory");
-  int synced = ::fsync(dirFd);
-  ::close(dirFd);
-  if (synced != 0)
-    return errnoError(dir.string(), "fsync directory");
-  return nnc::Status();
+  return nnc::writeFileAtomically(path, bytes);
 }
 
 } // namespace nnrt

@@ -11,9 +11,9 @@ namespace nnrt {
 
 /// The file's bytes, or "<path>: cannot read: <reason>".
 nnc::StatusOr<std::string> readFile(const std::string &path);
-/// Writes `bytes` to `path` atomically, or "<path>: cannot write: <reason>": a temporary file in
-/// the same directory, fsync, rename over `path`, fsync the directory. A crash or a kill at any
-/// point leaves the old file or the new one, never a mix, and no temporary behind (but SIGKILL's).
+/// Writes `bytes` to `path` atomically (support/AtomicFile.h: a temporary file beside it, fsync,
+/// rename), or "<path>: cannot write: <reason>". A crash or a kill at any point leaves the old
+/// file or the new one, never a mix.
 nnc::Status writeFile(const std::string &path, std::string_view bytes);
 
 } // namespace nnrt

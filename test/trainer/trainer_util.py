@@ -175,11 +175,9 @@ def kill_resume(nnrun, plan, work, *args):
     kills = 0
     # Six interrupted runs (the second killed as soon as a checkpoint write is in flight), then
     # one left to finish: on a loaded machine a kill may land before the first step.
-    tmp = ckpt + "/.last.ckpt.tmp"
     for attempt in range(7):
-        if attempt == 1 and os.path.exists(tmp):
-            os.remove(tmp)  # left by a kill mid-write; wait for a fresh one
         proc = subprocess.Popen(resumed, stdout=subprocess.DEVNULL)
+        tmp = f"{ckpt}/last.ckpt.tmp.{proc.pid}"  # support/AtomicFile.h's temporary name
         if attempt == 1:
             while proc.poll() is None and not os.path.exists(tmp):
                 pass

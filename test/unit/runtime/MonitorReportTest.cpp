@@ -3,6 +3,7 @@
 // line's format.
 #include "runtime/FileIO.h"
 #include "runtime/monitor/HtmlReport.h"
+#include "support/AtomicFile.h"
 #include "runtime/monitor/JsonLines.h"
 #include "runtime/monitor/Png.h"
 #include "runtime/monitor/Progress.h"
@@ -85,9 +86,7 @@ TEST(MonitorReportTest, ReportHasEveryPlotHeatmapAndGallery) {
   ASSERT_TRUE(report.onRunEnd().ok());
   nnc::StatusOr<std::string> html = readFile(path);
   ASSERT_TRUE(html.ok());
-  std::filesystem::path written(path);  // and no temporary left beside it
-  EXPECT_FALSE(std::filesystem::exists(written.parent_path() /
-                                       ("." + written.filename().string() + ".tmp")));
+  EXPECT_FALSE(std::filesystem::exists(nnc::temporaryPathFor(path)));  // none left beside it
   EXPECT_EQ(polylinePoints(*html, "train-loss"), 8);
   EXPECT_EQ(polylinePoints(*html, "epoch-train-loss"), 2);
   EXPECT_EQ(polylinePoints(*html, "val-loss"), 2);
