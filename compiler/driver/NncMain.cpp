@@ -14,6 +14,7 @@
 #include "proto/model.pb.h"
 #include "proto/plan.pb.h"
 #include "support/AtomicFile.h"
+#include "support/Version.h"
 #include "support/Checksum.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -51,7 +52,7 @@ OPTIONS:
 )";
 
 void printVersion(llvm::raw_ostream &os) {
-  os << "nnc 0.1.0 (LLVM/MLIR " << LLVM_VERSION_STRING << ")\n";
+  os << "nnc " NNC_VERSION_STRING " (LLVM/MLIR " << LLVM_VERSION_STRING << ")\n";
 }
 
 /// Prints the first error as one line naming the file and, where known, the node.

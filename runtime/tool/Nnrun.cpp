@@ -18,12 +18,12 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <map>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <optional>
 
 #include <omp.h>
@@ -470,7 +470,6 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
   nnc::StatusOr<std::unique_ptr<Device>> device = createDevice(options.device);
   if (!device.ok())
     return Failure{"--device: " + device.status().message()};
-
   if (plan->pipeline().stages_size() > 0)
     return runPipelined(options, out, group, *plan, **device);
 
@@ -707,10 +706,12 @@ int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostr
   }
   if (!failure)
     return 0;
-  // SIGINT or SIGTERM stopped training: not an error; the message says how to continue.
+  // SIGINT or SIGTERM stopped training: not an error; the message (every rank stopped after
+  // the same step: rank 0's says it for all) says how to continue.
   if (int signal = trainer::StopSignals::received();
       signal && failure->message.rfind("interrupted", 0) == 0) {
-    err << "nnrun: " << oneLine(failure->message) << "\n";
+    if (!group || group->rank() == 0)
+      err << "nnrun: " << oneLine(failure->message) << "\n";
     return 128 + signal;
   }
   std::string rank = group && group->size() > 1 ? "rank " + std::to_string(group->rank()) +
