@@ -11,6 +11,7 @@
 #include "runtime/TrainLoop.h"
 #include "runtime/collective/Communicator.h"
 #include "runtime/device/Drivers.h"
+#include "runtime/trainer/Checkpoint.h"
 #include "runtime/trainer/FitCommand.h"
 #include "runtime/trainer/StopSignals.h"
 #include "support/Version.h"
@@ -60,6 +61,10 @@ options:
   --load-parameters DIR   after init, replace every parameter by DIR/<name>.npy (same naming;
                           each file must exist and match the parameter's shape and dtype;
                           optimizer state without a file keeps its initial zeros)
+  --checkpoint FILE       after init, take every parameter from a --fit checkpoint (last.ckpt,
+                          best.ckpt), for --predict or --dump-parameters
+                          Both carry the input normalization --fit applied (nnc.input_mean,
+                          nnc.input_stddev), which --predict then applies to its input too.
   --print-arena           print "arena: N bytes" (the plan's peak memory)
   --time N                after the first predict, run it N more times and print each call's
                           wall time ("predict_us <microseconds>"), for benchmarks
@@ -83,7 +88,7 @@ with nothing to do, 130 / 143 stopped by SIGINT / SIGTERM (see --checkpoint-dir 
 )";
 
 struct Options {
-  std::string plan, predict, output, dumpDir, loadDir, device = "cpu";
+  std::string plan, predict, output, dumpDir, loadDir, checkpoint, device = "cpu";
   int timedRuns = 0;
   int collectiveTimeout = 60;  // seconds
   bool printArena = false;
@@ -194,6 +199,8 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
       failure = takeValue(options.dumpDir);
     } else if (arg == "--load-parameters") {
       failure = takeValue(options.loadDir);
+    } else if (arg == "--checkpoint") {
+      failure = takeValue(options.checkpoint);
     } else if (arg == "--device") {
       failure = takeValue(options.device);
     } else if (arg == "--collective-timeout") {
@@ -281,6 +288,11 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
     return Failure{"--time needs --predict INPUT.npy"};
   if (options.fit.enabled && options.trainSteps > 0)
     return Failure{"--fit and --train are separate modes; choose one"};
+  if (!options.checkpoint.empty() && (options.fit.enabled || options.trainSteps > 0))
+    return Failure{"--checkpoint: loads weights to predict or dump; --fit continues a run "
+                   "with --checkpoint-dir DIR --resume"};
+  if (!options.checkpoint.empty() && !options.loadDir.empty())
+    return Failure{"--checkpoint and --load-parameters: give one source of parameters"};
   // --skip-nonfinite is --fit's, but --train skips non-finite updates the same way.
   auto &given = options.fit.given;
   if (options.trainSteps > 0 && !options.fit.enabled)
@@ -304,19 +316,28 @@ std::string fileNameOf(std::string name) {
   return name == "." || name == ".." ? "_" + name : name;
 }
 
-std::optional<Failure> dumpParameters(const Executor &executor, const std::string &dir) {
+/// Every parameter as DIR/<name>.npy, and the input normalization training applied (if any).
+std::optional<Failure> dumpParameters(const Executor &executor, const std::string &dir,
+                                      const std::optional<trainer::Normalization> &norm) {
   std::error_code error;
   std::filesystem::create_directories(dir, error);
   if (error)
     return Failure{dir + ": cannot create directory: " + error.message()};
+  std::vector<std::pair<std::string, HostTensor>> tensors;
   for (const nnc::TensorSlice &parameter : executor.plan().parameters()) {
     nnc::StatusOr<HostTensor> value = executor.read(parameter);
     if (!value.ok())
       return Failure{dir + ": parameter '" + parameter.name() + "': " + value.status().message()};
-    std::string path = (std::filesystem::path(dir) / (fileNameOf(parameter.name()) + ".npy"));
-    if (nnc::Status s = writeNpy(path, *value); !s.ok())
-      return Failure{s.message()};
+    tensors.emplace_back(parameter.name(), std::move(*value));
   }
+  if (norm)
+    for (auto &tensor : norm->tensors())
+      tensors.push_back(std::move(tensor));
+  for (const auto &[name, value] : tensors)
+    if (nnc::Status s =
+            writeNpy(std::filesystem::path(dir) / (fileNameOf(name) + ".npy"), value);
+        !s.ok())
+      return Failure{s.message()};
   return std::nullopt;
 }
 
@@ -337,14 +358,47 @@ std::optional<Failure> loadParameters(Executor &executor, const std::string &dir
   return std::nullopt;
 }
 
-/// Runs "init", then --load-parameters; `where` names the plan (and stage) in errors.
+/// Runs "init", then --load-parameters or --checkpoint, whose input normalization (if it has
+/// one) goes to `norm`; `where` names the plan (and stage) in errors.
 std::optional<Failure> initialize(Executor &exec, const Options &options,
-                                  const std::string &where) {
+                                  const std::string &where,
+                                  std::optional<trainer::Normalization> *norm = nullptr) {
   if (exec.function("init"))
     if (nnc::Status s = exec.run("init"); !s.ok())
       return Failure{where + ": " + s.message()};
-  if (!options.loadDir.empty())
-    return loadParameters(exec, options.loadDir);
+  std::vector<std::pair<std::string, HostTensor>> normTensors;
+  std::string normSource = options.loadDir;
+  if (!options.loadDir.empty()) {
+    if (std::optional<Failure> failure = loadParameters(exec, options.loadDir))
+      return failure;
+    for (const char *name : {trainer::kMeanTensor, trainer::kStddevTensor}) {
+      std::string path = std::filesystem::path(options.loadDir) / (fileNameOf(name) + ".npy");
+      if (!std::filesystem::exists(path))
+        continue;
+      nnc::StatusOr<HostTensor> tensor = readNpy(path);
+      if (!tensor.ok())
+        return Failure{tensor.status().message()};
+      normTensors.emplace_back(name, std::move(*tensor));
+    }
+  }
+  if (!options.checkpoint.empty()) {
+    normSource = options.checkpoint;
+    nnc::StatusOr<trainer::Checkpoint> checkpoint = trainer::readCheckpoint(options.checkpoint);
+    if (!checkpoint.ok())
+      return Failure{checkpoint.status().message()};
+    if (nnc::Status s = trainer::checkCheckpointFits(*checkpoint, exec.plan(), options.checkpoint);
+        !s.ok())
+      return Failure{s.message()};
+    if (nnc::Status s = trainer::restoreParameters(exec, *checkpoint); !s.ok())
+      return Failure{options.checkpoint + ": " + s.message()};
+    normTensors = std::move(checkpoint->tensors);
+  }
+  nnc::StatusOr<std::optional<trainer::Normalization>> found =
+      trainer::Normalization::fromTensors(normTensors, normSource);
+  if (!found.ok())
+    return Failure{found.status().message()};
+  if (norm)
+    *norm = std::move(*found);
   return std::nullopt;
 }
 
@@ -415,7 +469,7 @@ std::optional<Failure> runPipelined(const Options &options, std::ostream &out,
   }
   // Each stage holds its own parameters: every rank writes its own.
   if (!options.dumpDir.empty())
-    if (std::optional<Failure> failure = dumpParameters(exec, options.dumpDir))
+    if (std::optional<Failure> failure = dumpParameters(exec, options.dumpDir, std::nullopt))
       return failure;
   return std::nullopt;
 }
@@ -542,7 +596,8 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
     exec.enableProfiling();
   if (options.printArena)
     out << "arena: " << exec.arenaBytes() << " bytes\n";
-  if (std::optional<Failure> failure = initialize(exec, options, planPath))
+  std::optional<trainer::Normalization> norm;  // of the inputs, as training applied it
+  if (std::optional<Failure> failure = initialize(exec, options, planPath, &norm))
     return failure;
   // A plan that loads and initializes (checks worth having) but is asked for nothing more.
   if (!training && options.predict.empty() && options.dumpDir.empty() && !options.printArena)
@@ -578,14 +633,16 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
       return Failure{s.message().rfind("interrupted", 0) == 0 ? s.message()
                                                               : planPath + ": " + s.message()};
   }
-  if (fitJob)
+  if (fitJob) {
     if (nnc::Status s = trainer::runFit(exec, *fitJob, out); !s.ok())
       return Failure{s.message()};
+    norm = fitJob->data.normalization;
+  }
   // Every rank holds the same parameters and predictions; rank 0 writes them.
   if (group && group->rank() != 0)
     return std::nullopt;
   if (!options.dumpDir.empty())
-    if (std::optional<Failure> failure = dumpParameters(exec, options.dumpDir))
+    if (std::optional<Failure> failure = dumpParameters(exec, options.dumpDir, norm))
       return failure;
   if (!predict) {
     if (options.profile)
@@ -599,6 +656,14 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
   HostTensor batchIn(inputSlice.type().dtype(), shapeOf(inputSlice.type()));
   int64_t batchRows = batchIn.shape[0], rows = input.shape[0];
   size_t inRowBytes = batchIn.data.size() / batchRows;
+  if (norm && input.dtype == nnc::F32) {  // the input as training saw it
+    size_t rowValues = inRowBytes / sizeof(float);
+    if (rowValues % norm->mean.size() != 0)
+      return Failure{options.predict + ": rows of " + std::to_string(rowValues) +
+                     " values do not fit the training normalization's " +
+                     std::to_string(norm->mean.size()) + " columns"};
+    norm->apply(reinterpret_cast<float *>(input.data.data()), input.data.size() / sizeof(float));
+  }
   HostTensor result;
   for (int64_t start = 0; start < rows; start += batchRows) {
     int64_t count = std::min(batchRows, rows - start);

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 namespace nnrt::trainer {
@@ -107,11 +108,6 @@ bool isText(const std::string &source) {
   return endsWith(source, ".txt") || endsWith(source, ".txt.gz");
 }
 
-/// Per-feature (CSV: one per column) or global (images: one for all values) mean and std.
-struct Normalization {
-  std::vector<float> mean, stddev;  // one entry: the same for every value
-};
-
 nnc::StatusOr<std::optional<Normalization>> chooseNormalization(const DataSpec &spec,
                                                                 const Dataset &train) {
   if (spec.normalize == "none" || train.features.dtype != nnc::F32)
@@ -146,13 +142,6 @@ nnc::StatusOr<std::optional<Normalization>> chooseNormalization(const DataSpec &
     norm.stddev.push_back(var > 1e-12 ? float(std::sqrt(var)) : 1.0f);
   }
   return std::optional<Normalization>(norm);
-}
-
-void normalize(Dataset &data, const Normalization &norm) {
-  auto *x = reinterpret_cast<float *>(data.features.data.data());
-  size_t count = data.features.data.size() / sizeof(float), width = norm.mean.size();
-  for (size_t i = 0; i < count; ++i)
-    x[i] = (x[i] - norm.mean[i % width]) / norm.stddev[i % width];
 }
 
 /// Reshapes `tensor` (N, ...) to (N, per-example dims of `input`) if the element counts agree.
@@ -200,6 +189,54 @@ Status checkFeatureIds(const Dataset &data, const ModelInputs &model) {
 }
 
 } // namespace
+
+void Normalization::apply(float *values, size_t count) const {
+  size_t width = mean.size();
+  for (size_t i = 0; i < count; ++i)
+    values[i] = (values[i] - mean[i % width]) / stddev[i % width];
+}
+
+std::string Normalization::describe() const {
+  char text[160];
+  if (mean.size() == 1) {
+    std::snprintf(text, sizeof text, "(x - %.6g) / %.6g", mean[0], stddev[0]);
+  } else {
+    auto [low, high] = std::minmax_element(mean.begin(), mean.end());
+    std::snprintf(text, sizeof text, "each of %zu columns standardized (means %.4g .. %.4g)",
+                  mean.size(), *low, *high);
+  }
+  return text;
+}
+
+std::vector<std::pair<std::string, HostTensor>> Normalization::tensors() const {
+  int64_t n = int64_t(mean.size());
+  return {{kMeanTensor, HostTensor::fromFloats({n}, mean)},
+          {kStddevTensor, HostTensor::fromFloats({n}, stddev)}};
+}
+
+nnc::StatusOr<std::optional<Normalization>>
+Normalization::fromTensors(const std::vector<std::pair<std::string, HostTensor>> &tensors,
+                           const std::string &where) {
+  const HostTensor *mean = nullptr, *stddev = nullptr;
+  for (const auto &[name, tensor] : tensors) {
+    if (name == kMeanTensor)
+      mean = &tensor;
+    else if (name == kStddevTensor)
+      stddev = &tensor;
+  }
+  if (!mean && !stddev)
+    return std::optional<Normalization>();
+  if (!mean || !stddev || mean->dtype != nnc::F32 || mean->shape.size() != 1 ||
+      mean->shape != stddev->shape || stddev->dtype != nnc::F32 || mean->shape[0] < 1)
+    return Status::error(where + ": the input normalization ('" + std::string(kMeanTensor) +
+                         "', '" + kStddevTensor + "') is incomplete or malformed");
+  Normalization norm{mean->toFloats(), stddev->toFloats()};
+  for (size_t i = 0; i < norm.mean.size(); ++i)
+    if (!std::isfinite(norm.mean[i]) || !(norm.stddev[i] > 0) || !std::isfinite(norm.stddev[i]))
+      return Status::error(where + ": the input normalization of value " + std::to_string(i) +
+                           " is not finite or its standard deviation not positive");
+  return std::optional<Normalization>(std::move(norm));
+}
 
 nnc::StatusOr<DataSplits> loadData(const DataSpec &spec, const ModelInputs &model) {
   if (!(spec.valFraction >= 0 && spec.valFraction < 1))
@@ -251,7 +288,9 @@ nnc::StatusOr<DataSplits> loadData(const DataSpec &spec, const ModelInputs &mode
     return norm.status();
   for (Dataset *data : {&splits.train, &splits.validation, &splits.test})
     if (*norm && data->size() > 0)
-      normalize(*data, **norm);
+      (*norm)->apply(reinterpret_cast<float *>(data->features.data.data()),
+                     data->features.data.size() / sizeof(float));
+  splits.normalization = *norm;
 
   // 4. Check against the plan.
   for (Dataset *data : {&splits.train, &splits.validation, &splits.test}) {

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace nnrt::trainer {
 
@@ -26,8 +28,29 @@ struct Dataset {
   Dataset gather(const std::vector<int64_t> &indices) const;
 };
 
+/// The input normalization --fit applies, x' = (x - mean) / stddev, with statistics of the
+/// training split: one entry for every value (images), or one per feature column (CSV).
+/// Checkpoints and dumped parameters carry it, so prediction sees inputs as training did.
+struct Normalization {
+  std::vector<float> mean, stddev;
+
+  /// Normalizes `count` values laid out as rows of mean.size() (or any rows, for one entry).
+  void apply(float *values, size_t count) const;
+  /// "(x - 0.286) / 0.353" or "each of 20 columns standardized (mean -1.2 .. 3.4)".
+  std::string describe() const;
+  /// As the tensors checkpoints and dumps hold (kMeanTensor, kStddevTensor), and back: a
+  /// missing pair is no normalization; a damaged one an error naming `where`.
+  std::vector<std::pair<std::string, HostTensor>> tensors() const;
+  static nnc::StatusOr<std::optional<Normalization>>
+  fromTensors(const std::vector<std::pair<std::string, HostTensor>> &tensors,
+              const std::string &where);
+};
+constexpr const char *kMeanTensor = "nnc.input_mean";
+constexpr const char *kStddevTensor = "nnc.input_stddev";
+
 struct DataSplits {
   Dataset train, validation, test;  // validation and test may be empty
+  std::optional<Normalization> normalization;  // already applied to all three
 };
 
 /// What the plan expects per example, and how many classes its logits have (0: unknown).

@@ -442,6 +442,7 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
   if (!splits.ok())
     return splits.status();
   job.data = std::move(*splits);
+  config.normalization = job.data.normalization;
   int64_t stepsPerEpoch = job.data.train.size() / (job.binding.batch * ranks);
   if (stepsPerEpoch < 1)
     return Status::error(job.data.train.featuresFile + ": the training split holds " +
@@ -526,6 +527,10 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
   if (schedule.warmupSteps > 0)
     out << " (warm-up " << schedule.warmupSteps << " steps)";
   out << "; seed " << config.seed << "\n";
+  if (d.normalization)
+    out << "normalization: " << d.normalization->describe()
+        << " (the training split's statistics; checkpoints and dumped parameters keep them "
+           "for --predict)\n";
   return job;
 }
 

@@ -600,6 +600,9 @@ private:
     checkpoint.modelSha256 = config_.modelSha256;
     checkpoint.state = state_;
     checkpoint.tensors = std::move(tensors);
+    if (config_.normalization)  // so that --predict --checkpoint sees inputs as training did
+      for (auto &tensor : config_.normalization->tensors())
+        checkpoint.tensors.push_back(std::move(tensor));
     return checkpoint;
   }
 

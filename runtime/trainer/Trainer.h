@@ -37,6 +37,7 @@ struct FitConfig {
   std::string modelSha256;            // recorded in checkpoints
   std::string runName;                // recorded in checkpoints: a resume continues the run
   std::vector<std::string> classNames;  // the test's per-class line names classes by them
+  std::optional<Normalization> normalization;  // the data's, saved with every checkpoint
   std::string planPath;               // prefixes the executor's errors
   // Host-side augmentation of each training batch before it is fed, seeded by (seed, step,
   // row): images (N, C, H, W) f32, tabular rows (N, F) f32, token ids (N, T) i64.
