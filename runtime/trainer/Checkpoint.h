@@ -39,6 +39,15 @@ struct TrainerState {
   int64_t badEvals = 0;      // evals since the best one
   bool finished = false;     // the run ended (all epochs, or stopped early)
   std::string runName;       // the TensorBoard run's directory, continued by a resume
+  // What the position means, so a resume with other data or another batch is caught (empty or
+  // 0 in checkpoints written before these were kept): the examples of one step over all ranks,
+  // the training split's size and digest (Dataset::digest), and the learning-rate schedule
+  // (describeSchedule, without the run's length: more epochs may be asked for).
+  int64_t globalBatch = 0;
+  int64_t trainExamples = 0;
+  int64_t epochsPlanned = 0;  // the run's --epochs: a finished run resumed with more continues
+  std::string dataDigest;
+  std::string schedule;
 };
 
 struct Checkpoint {

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 namespace nnrt::trainer {
@@ -189,6 +190,28 @@ Status checkFeatureIds(const Dataset &data, const ModelInputs &model) {
 }
 
 } // namespace
+
+std::string Dataset::digest() const {
+  // FNV-1a over 8-byte words (then the tail's bytes): 47 MB of images in a few milliseconds.
+  uint64_t hash = 0xcbf29ce484222325ull;
+  auto mix = [&hash](uint64_t word) { hash = (hash ^ word) * 0x100000001b3ull; };
+  for (const HostTensor *tensor : {&features, &labels}) {
+    for (int64_t dim : tensor->shape)
+      mix(uint64_t(dim));
+    const std::vector<uint8_t> &bytes = tensor->data;
+    size_t words = bytes.size() / 8;
+    for (size_t i = 0; i < words; ++i) {
+      uint64_t word;
+      std::memcpy(&word, bytes.data() + 8 * i, 8);
+      mix(word);
+    }
+    for (size_t i = 8 * words; i < bytes.size(); ++i)
+      mix(bytes[i]);
+  }
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(hash));
+  return text;
+}
 
 void Normalization::apply(float *values, size_t count) const {
   size_t width = mean.size();

@@ -26,6 +26,9 @@ struct Dataset {
   int64_t size() const { return features.shape.empty() ? 0 : features.shape[0]; }
   /// A dataset of the rows `indices` of this one, in that order.
   Dataset gather(const std::vector<int64_t> &indices) const;
+  /// A 64-bit digest of the examples (features and labels, their shapes and order), so that a
+  /// checkpoint can tell the data it was trained on from other data: 16 hex digits.
+  std::string digest() const;
 };
 
 /// The input normalization --fit applies, x' = (x - mean) / stddev, with statistics of the

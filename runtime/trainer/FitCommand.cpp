@@ -119,6 +119,56 @@ std::string newRunName(const std::string &planPath, const std::string &tensorboa
   return name;
 }
 
+/// A checkpoint's position means something only for the data, batch and schedule it was taken
+/// with: refuse another training split or schedule, re-map the position to another global batch
+/// when it falls on a whole batch of it, and let a finished run go on when more epochs are
+/// asked for. Checkpoints from before these were recorded are taken as they are.
+Status reconcileResume(TrainerState &state, const FitConfig &config, const DataSplits &data,
+                       int64_t globalBatch, int64_t stepsPerEpoch, const std::string &path,
+                       std::ostream &out) {
+  const std::string restart = ", or start over in a new --checkpoint-dir";
+  if (!state.dataDigest.empty() &&
+      (state.trainExamples != data.train.size() || state.dataDigest != config.dataDigest))
+    return Status::error(path + ": was written for another training split (" +
+                         std::to_string(state.trainExamples) + " examples, digest " +
+                         state.dataDigest + "; this run's: " +
+                         std::to_string(data.train.size()) + ", " + config.dataDigest +
+                         "): resume with the same --data, --val-fraction and --seed" + restart);
+  std::string schedule = describeSchedule(config.schedule);
+  if (!state.schedule.empty() && state.schedule != schedule)
+    return Status::error(path + ": was written with another learning-rate schedule (" +
+                         state.schedule + "; this run's: " + schedule +
+                         "): resume with the same --lr and schedule flags" + restart);
+  if (state.globalBatch > 0 && state.globalBatch != globalBatch) {
+    int64_t consumed = state.batchInEpoch * state.globalBatch;
+    if (consumed % globalBatch != 0)
+      return Status::error(path + ": stopped " + std::to_string(consumed) + " examples into epoch " +
+                           std::to_string(state.epoch + 1) + " in global batches of " +
+                           std::to_string(state.globalBatch) + "; this run's global batch of " +
+                           std::to_string(globalBatch) +
+                           " (batch x ranks) cannot continue exactly there: resume with a global "
+                           "batch that divides " + std::to_string(consumed) + restart);
+    state.batchInEpoch = consumed / globalBatch;
+    out << "note: " << path << ": " << consumed << " examples into epoch " << state.epoch + 1
+        << ", continued in global batches of " << globalBatch << " (the checkpoint's: "
+        << state.globalBatch << ")\n";
+  }
+  if (state.batchInEpoch >= stepsPerEpoch)
+    return Status::error(path + ": field 'batch_in_epoch' is " +
+                         std::to_string(state.batchInEpoch) + " but an epoch of this data has " +
+                         std::to_string(stepsPerEpoch) + " batches");
+  if (state.finished && state.epochsPlanned > 0 && config.epochs > state.epochsPlanned) {
+    out << "note: " << path << ": the run finished its " << state.epochsPlanned
+        << " epochs; training on to " << config.epochs << "\n";
+    state.finished = false;
+  } else if (state.finished) {
+    out << "note: " << path << ": the run has finished (" << state.epoch
+        << " epochs): nothing to train; --epochs above "
+        << std::max(state.epochsPlanned, state.epoch) << " trains on\n";
+  }
+  return Status();
+}
+
 /// A schedule that cannot play out within the run is legal but rarely meant: say so.
 void warnAboutSchedule(const ScheduleConfig &schedule, int64_t epochs, std::ostream &out) {
   if (schedule.warmupSteps >= schedule.totalSteps)
@@ -443,6 +493,7 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
     return splits.status();
   job.data = std::move(*splits);
   config.normalization = job.data.normalization;
+  config.dataDigest = job.data.train.digest();
   int64_t stepsPerEpoch = job.data.train.size() / (job.binding.batch * ranks);
   if (stepsPerEpoch < 1)
     return Status::error(job.data.train.featuresFile + ": the training split holds " +
@@ -480,14 +531,14 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
     if (checkpoint->modelSha256 != plan.metadata().model_sha256())
       out << "note: " << last << " was written for another model file (another batch size or "
           << "data-parallel degree?); its parameters fit this plan\n";
-    const TrainerState &state = checkpoint->state;
+    TrainerState &state = checkpoint->state;
     if (state.seed != config.seed)
       return Status::error(last + ": field 'seed' is " + std::to_string(state.seed) +
                            " but this run's seed is " + std::to_string(config.seed));
-    if (state.batchInEpoch >= stepsPerEpoch)
-      return Status::error(last + ": field 'batch_in_epoch' is " +
-                           std::to_string(state.batchInEpoch) + " but an epoch of this data has " +
-                           std::to_string(stepsPerEpoch) + " batches");
+    if (Status s = reconcileResume(state, config, job.data, job.binding.batch * ranks,
+                                   stepsPerEpoch, last, out);
+        !s.ok())
+      return s;
     job.resume = std::move(*checkpoint);
   } else if (o.resume) {
     out << "no checkpoint at " << last << "; starting from the beginning\n";

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 namespace nnrt::trainer {
 
@@ -20,6 +21,15 @@ ScheduleConfig scheduleFromSpec(const nnc::TrainingSpec &spec) {
     config.gamma = s.gamma();
   config.patience = s.patience();
   return config;
+}
+
+std::string describeSchedule(const ScheduleConfig &c) {
+  char text[256];
+  std::snprintf(text, sizeof text,
+                "kind=%s,lr=%a,warmup=%lld,min_lr=%a,step_size=%lld,gamma=%a,patience=%lld",
+                scheduleKindName(c.kind).c_str(), c.lr, static_cast<long long>(c.warmupSteps), c.minLr,
+                static_cast<long long>(c.stepSize), c.gamma, static_cast<long long>(c.patience));
+  return text;
 }
 
 nnc::Status checkSchedule(const ScheduleConfig &config) {

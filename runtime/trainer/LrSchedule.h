@@ -69,6 +69,10 @@ private:
   PlateauState state_;
 };
 
+/// The schedule as one word that checkpoints keep, "kind=warmup-cosine,lr=0x1p-10,warmup=6,..."
+/// (doubles in hex, exact), without totalSteps: a resumed run may be given more epochs.
+std::string describeSchedule(const ScheduleConfig &config);
+
 /// "constant", "warmup-cosine", "step", "plateau": the names the --lr-schedule flag takes.
 nnc::StatusOr<nnc::LRSchedule::Kind> parseScheduleKind(const std::string &name);
 std::string scheduleKindName(nnc::LRSchedule::Kind kind);

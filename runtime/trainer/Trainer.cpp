@@ -166,12 +166,24 @@ public:
         best_.emplace_back(name, tensor);
     out_ << "resumed at step " << state_.step << " (epoch " << state_.epoch + 1 << ", batch "
          << state_.batchInEpoch << ")\n";
+    if (binding_.train.lossScale) {  // fp16: the overflows so far are not news
+      nnc::StatusOr<LossScaleReading> reading =
+          checkLossScale(exec_, *binding_.train.lossScale, state_.step);
+      if (!reading.ok())
+        return reading.status();
+      skippedSteps_ = reading->skipped;
+    }
     return Status();
   }
 
   Status run() {
     state_.seed = config_.seed;
     state_.runName = config_.runName;
+    state_.globalBatch = binding_.batch * ranks_;
+    state_.trainExamples = data_.train.size();
+    state_.dataDigest = config_.dataDigest;
+    state_.epochsPlanned = config_.epochs;
+    state_.schedule = describeSchedule(config_.schedule);
     if (!config_.checkpointDir.empty()) {
       std::error_code error;
       std::filesystem::create_directories(config_.checkpointDir, error);

@@ -38,6 +38,7 @@ struct FitConfig {
   std::string runName;                // recorded in checkpoints: a resume continues the run
   std::vector<std::string> classNames;  // the test's per-class line names classes by them
   std::optional<Normalization> normalization;  // the data's, saved with every checkpoint
+  std::string dataDigest;                      // the training split's, saved likewise
   std::string planPath;               // prefixes the executor's errors
   // Host-side augmentation of each training batch before it is fed, seeded by (seed, step,
   // row): images (N, C, H, W) f32, tabular rows (N, F) f32, token ids (N, T) i64.

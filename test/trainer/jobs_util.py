@@ -5,6 +5,7 @@ scheduler, and the resume after it.
   jobs_util.py sigterm NNRUN PLAN WORK ARGS...      SIGTERM, then --resume: same parameters as an
                                                     uninterrupted run; every step once in the
                                                     JSON lines and TensorBoard; signal exit codes
+  jobs_util.py remap NNRUN PLAN B=PLAN,... WORK ARGS...  a checkpoint resumed at other batches
 """
 import glob
 import os
@@ -133,5 +134,39 @@ def sigterm(nnrun, plan, work, *args):
           f"{'each step once' if once else 'NOT each step once'}")
 
 
+def remap(nnrun, plan, other_plans, work, *args):
+    """SIGTERM mid-epoch, then resume under plans of other batch sizes (comma-separated
+    BATCH=PLAN): a global batch that divides the examples consumed continues there, another is
+    refused naming both."""
+    import re
+    ckpt, log = work + "/remap-ckpt", work + "/remap.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([nnrun, plan, "--fit", *args, "--log-steps", "--checkpoint-dir",
+                                 ckpt], stdout=out, stderr=subprocess.PIPE, text=True)
+        if not wait_for(proc, log, "\nstep 3 "):
+            sys.exit("FAIL: the run ended before it could be sent SIGTERM")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate()
+    step, epoch = map(int, re.search(r"interrupted at step (\d+) \(epoch (\d+)\)", err).groups())
+    steps_per_epoch = int(re.search(r"(\d+) steps per epoch", open(log).read()).group(1))
+    batch = int(re.search(r"batch (\d+),", open(log).read()).group(1))
+    consumed = (step - (epoch - 1) * steps_per_epoch) * batch
+    for other in other_plans.split(","):
+        size, other_plan = other.split("=")
+        size = int(size)
+        subprocess.run(["rm", "-rf", ckpt + "2"], check=True)
+        subprocess.run(["cp", "-r", ckpt, ckpt + "2"], check=True)
+        run = subprocess.run([nnrun, other_plan, "--fit", *args, "--checkpoint-dir", ckpt + "2",
+                              "--resume"], capture_output=True, text=True)
+        if consumed % size == 0:
+            ok = (run.returncode == 0 and f"{consumed} examples into epoch {epoch}, continued in "
+                  f"global batches of {size} (the checkpoint's: {batch})" in run.stdout)
+        else:
+            ok = (run.returncode == 1 and f"stopped {consumed} examples into epoch {epoch} in "
+                  f"global batches of {batch}; this run's global batch of {size}" in run.stderr)
+        print(f"batch {size}: {'PASS' if ok else 'FAIL'} "
+              f"({'continued' if consumed % size == 0 else 'refused'})", run.stderr.strip())
+
+
 if __name__ == "__main__":
-    {"redirected": redirected, "sigterm": sigterm}[sys.argv[1]](*sys.argv[2:])
+    {"redirected": redirected, "sigterm": sigterm, "remap": remap}[sys.argv[1]](*sys.argv[2:])
