@@ -3,6 +3,8 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 set(NNC_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/nnc)
+# Headers go under include/nnc/, not straight into include/ (/usr/include/support would clash).
+set(NNC_INCLUDE_DIR ${CMAKE_INSTALL_INCLUDEDIR}/nnc)
 
 # Libraries, under the names users link: nnc::frontend, nnc::runtime (nnrt), and the parts these
 # depend on. The tools are exported too, for add_custom_command(COMMAND nnc::nnc ...).
@@ -20,19 +22,21 @@ set_target_properties(nnc nnc-opt nnrun ${NNC_EXAMPLES} PROPERTIES INSTALL_RPATH
 install(TARGETS nnc_proto nnc_frontend nnrt nnrt_augment nnrt_collective nnrt_tool
   EXPORT nncTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  INCLUDES DESTINATION ${NNC_INCLUDE_DIR})
 install(TARGETS nnc nnc-opt nnrun EXPORT nncTargets RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS ${NNC_EXAMPLES} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 # Headers keep the source layout, so that #include "runtime/Executor.h" works as in the tree.
 foreach(dir frontend support runtime)
-  install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/${dir}
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${NNC_INCLUDE_DIR}/${dir}
           FILES_MATCHING PATTERN "*.h")
 endforeach()
 install(FILES ${PROJECT_BINARY_DIR}/support/Version.h
-        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/support)
+        DESTINATION ${NNC_INCLUDE_DIR}/support)
 install(FILES ${PROJECT_BINARY_DIR}/proto/model.pb.h ${PROJECT_BINARY_DIR}/proto/plan.pb.h
-        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/proto)
+        DESTINATION ${NNC_INCLUDE_DIR}/proto)
+# plan.pb.h includes "model.pb.h" by its bare name.
+target_include_directories(nnc_proto PUBLIC $<INSTALL_INTERFACE:${NNC_INCLUDE_DIR}/proto>)
 
 install(EXPORT nncTargets NAMESPACE nnc:: DESTINATION ${NNC_CMAKE_DIR})
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/nncConfig.cmake.in
