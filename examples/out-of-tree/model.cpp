@@ -1,4 +1,4 @@
-// A small classifier (4-16-3 MLP, ReLU, Adam) built with nnc's frontend; writes model.pb to
+// A small classifier (64-32-10 MLP, ReLU, Adam) built with nnc's frontend; writes model.pb to
 // argv[1] for `nnc compile`.
 #include "frontend/Layers.h"
 
@@ -13,11 +13,11 @@ int main(int argc, char **argv) {
     return 2;
   }
   frontend::Model m("small_mlp");
-  Tensor x = m.input("x", {8, 4}, F32, GraphInput::FEATURES);
-  Tensor y = m.input("y", {8}, I64, GraphInput::LABELS);
-  Linear fc1(m, "fc1", 4, 16), fc2(m, "fc2", 16, 3);
+  Tensor x = m.input("x", {16, 64}, F32, GraphInput::FEATURES);
+  Tensor y = m.input("y", {16}, I64, GraphInput::LABELS);
+  Linear fc1(m, "fc1", 64, 32), fc2(m, "fc2", 32, 10);
   ReLU relu(m, "relu");
-  Tensor logits = fc2(relu(fc1(x))); // (8, 3)
+  Tensor logits = fc2(relu(fc1(x))); // (16, 10)
   m.setLoss(m.crossEntropy(logits, y, /*labelSmoothing=*/0.0, "mean", "loss"));
   m.addOutput(logits);
   m.training().mutable_optimizer()->set_kind(Optimizer::ADAM);
