@@ -1,6 +1,7 @@
 # lit configuration for nnc: .mlir dialect/pass tests, .pbtxt importer and malformed-model tests
 # (a .pbtxt file is its own test: its RUN lines are protobuf text-format comments).
 import os
+import shutil
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -20,6 +21,9 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 # lit runs tests side by side; OpenMP threads (oneDNN's) that spin while idle would take the
 # cores from each other's processes, slowing every training test many times over.
 config.environment["OMP_WAIT_POLICY"] = "PASSIVE"
+# Longer names first: lit substitutes in order, and %nnc is a prefix of these.
+config.substitutions.append(("%nnc-build-dir", config.nnc_obj_root))
+config.substitutions.append(("%nnc-src-dir", config.nnc_src_root))
 config.substitutions.append(("%nnc-opt", os.path.join(tools_dir, "nnc-opt")))
 config.substitutions.append(("%nnrun", os.path.join(tools_dir, "nnrun")))
 config.substitutions.append(("%nnc", os.path.join(tools_dir, "nnc")))
@@ -32,6 +36,19 @@ config.substitutions.append(
     ("%expect-error", os.path.join(config.nnc_src_root, "test", "tools", "expect-error")))
 config.substitutions.append(
     ("%exit-status", os.path.join(config.nnc_src_root, "test", "tools", "exit-status")))
+
+# The installed package (test/examples/install.test): this build (%nnc-build-dir) is installed
+# with the CMake that configured it, and a project is built against it with Ninja (through
+# ccache when found).
+config.substitutions.append(("%cmake", config.cmake))
+config.substitutions.append(("%cpack", os.path.join(os.path.dirname(config.cmake), "cpack")))
+ccache = shutil.which("ccache")
+config.substitutions.append(
+    ("%cxx_launcher", "-DCMAKE_CXX_COMPILER_LAUNCHER=" + ccache if ccache else ""))
+if shutil.which("ninja"):
+    config.available_features.add("ninja")
+if shutil.which("dpkg-deb"):
+    config.available_features.add("dpkg-deb")
 
 # Data parallelism: Open MPI's launcher. These machines run tests as root and have fewer cores
 # than some tests have ranks; ranks that wait yield their core.

@@ -24,7 +24,7 @@ import tempfile
 
 # Flags whose value is a file or directory the command writes.
 OUTPUT_FLAGS = {"-o", "--checkpoint-dir", "--report", "--dump-parameters", "--lr-find",
-                "--metrics-jsonl", "--tensorboard", "--dump-dir"}
+                "--metrics-jsonl", "--tensorboard", "--dump-dir", "--prefix", "-B"}
 # Flags that take no value (the next word is then an argument of its own).
 SWITCHES = {"--fit", "--resume", "--collective-stats", "--help", "--log-steps", "--profile",
             "--skip-nonfinite", "--allow-run-as-root", "--oversubscribe"}
@@ -56,6 +56,10 @@ class Checker:
     def problem(self, block, words, message):
         self.problems.append("README.md block %d: '%s': %s" % (block, " ".join(words), message))
 
+    def built(self, path):
+        """Whether an earlier command wrote `path` or a directory above it (cmake -B, --prefix)."""
+        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.produced)
+
     def exists(self, path):
         return os.path.exists(path if os.path.isabs(path) else os.path.join(self.repo, path))
 
@@ -84,15 +88,20 @@ class Checker:
             self.problem(block, launcher, "no program")
             return None
         program = words[0]
+        built = False
         if program.startswith("build/bin/"):
             tool = os.path.join(self.bin_dir, program[len("build/bin/"):])
             if not os.access(tool, os.X_OK):
                 self.problem(block, words, "%s is not a tool of this build" % program)
                 return None
         elif "/" in program:
-            if not self.exists(program):
+            # A program an earlier command built or installed: its arguments are checked, but
+            # it does not run here.
+            built = self.built(program)
+            if not (built or self.exists(program)):
                 self.problem(block, words, "%s does not exist" % program)
-            return None
+            if not built:
+                return None
         elif launcher and not subprocess.run(["sh", "-c", "command -v " + program],
                                              stdout=subprocess.DEVNULL).returncode == 0:
             self.problem(block, words, "%s is not installed" % program)
@@ -111,8 +120,10 @@ class Checker:
             if word.startswith("-"):
                 continue
             previous = args[i - 1] if i else ""
-            writes = (previous in OUTPUT_FLAGS or
-                      (name.startswith("nnc-example-") and i == 0))
+            # Example models, and the README's own model programs, write their first argument.
+            model_program = name.startswith("nnc-example-") or (
+                built and name not in ("nnc", "nnrun", "nnc-opt"))
+            writes = previous in OUTPUT_FLAGS or (model_program and i == 0)
             for part in word.split(","):
                 if writes:
                     self.produced.add(part)
@@ -125,7 +136,7 @@ class Checker:
                 if word.startswith("-nnc-") and ("--" + word[1:] not in help_text and
                                                  word not in help_text):
                     self.problem(block, words, "%s is not a pass of nnc-opt" % word)
-        return None if launcher else words
+        return None if launcher or built else words
 
     def run(self, block, words, workdir):
         """Runs a cheap command in workdir; the repository's files by absolute path."""
