@@ -20,8 +20,9 @@ nnc::StatusOr<std::string> readFile(const std::string &path) {
     return fail(errno);
   if (S_ISDIR(info.st_mode))
     return fail(EISDIR);
-  // A device such as /dev/zero would be read until memory runs out.
-  if (S_ISCHR(info.st_mode) || S_ISBLK(info.st_mode))
+  // A device such as /dev/zero would be read until memory runs out; a FIFO or socket would
+  // block until something writes to it.
+  if (!S_ISREG(info.st_mode))
     return nnc::Status::error(path + ": cannot read: not a regular file");
   std::FILE *file = std::fopen(path.c_str(), "rb");
   if (!file)

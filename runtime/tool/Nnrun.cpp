@@ -516,8 +516,32 @@ void printProfile(const Executor &exec, std::ostream &out) {
   }
 }
 
+/// The places results go, checked before any work: a run must not train for an hour and then
+/// find it cannot write.
+std::optional<Failure> checkOutputs(const Options &options) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  if (!options.dumpDir.empty()) {
+    if (fs::exists(options.dumpDir, error) && !fs::is_directory(options.dumpDir, error))
+      return Failure{options.dumpDir + ": --dump-parameters needs a directory, not a file"};
+    fs::create_directories(options.dumpDir, error);
+    if (error)
+      return Failure{options.dumpDir + ": cannot create directory: " + error.message()};
+  }
+  if (!options.output.empty()) {
+    fs::path parent = fs::path(options.output).parent_path();
+    if (!parent.empty() && !fs::is_directory(parent, error))
+      return Failure{options.output + ": cannot write: no directory " + parent.string()};
+    if (fs::is_directory(options.output, error))
+      return Failure{options.output + ": cannot write: it is a directory"};
+  }
+  return std::nullopt;
+}
+
 std::optional<Failure> run(const Options &options, std::ostream &out, Communicator *group) {
   const std::string &planPath = options.plan;
+  if (std::optional<Failure> failure = checkOutputs(options))
+    return failure;
   nnc::StatusOr<nnc::Plan> plan = loadPlan(planPath);
   if (!plan.ok())
     return Failure{plan.status().message()};

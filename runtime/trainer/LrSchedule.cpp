@@ -42,8 +42,14 @@ nnc::Status checkSchedule(const ScheduleConfig &config) {
   if (!(config.warmupEpochs >= 0) || !std::isfinite(config.warmupEpochs))
     return Status::error("--warmup-epochs: must be >= 0, got " +
                          std::to_string(config.warmupEpochs));
-  if (config.minLr < 0 || config.minLr > config.lr)
-    return Status::error("--min-lr: must be in [0, lr], got " + std::to_string(config.minLr));
+  if (config.minLr < 0 || config.minLr > config.lr) {
+    char text[200];
+    std::snprintf(text, sizeof text,
+                  "--min-lr: the floor %g must lie in [0, %g] (the learning rate): lower "
+                  "--min-lr or raise --lr",
+                  config.minLr, config.lr);
+    return Status::error(text);
+  }
   if (!(config.gamma > 0 && config.gamma <= 1))
     return Status::error("--lr-gamma: must be in (0, 1], got " + std::to_string(config.gamma));
   if (config.kind == nnc::LRSchedule::STEP && config.stepSize < 1)
