@@ -3,9 +3,10 @@
 //
 // A collective, on the communicator's thread:
 //   1. publish "while in all-reduce #3 of X" for the SIGTERM handler;
-//   2. MPI_Iallgather every rank's Agreement (number, kind, count, tag), polled until the
-//      deadline, and compare: a rank that skipped or reordered a collective, or passes another
-//      count, is named on every rank; a rank that never comes is a timeout;
+//   2. send every other rank this rank's Agreement (number, kind, count, tag) and receive
+//      theirs, polled until the deadline, and compare: a rank that skipped or reordered a
+//      collective, or passes another count, is named on every rank; so is a rank that never
+//      answers, at the deadline;
 //   3. reduce the data: MPI_Allreduce (host means and sums), or the MeanReducer polled until the
 //      deadline (nccl). A barrier needs nothing more: the gather waited for every rank;
 //   4. hand the Status to the compute thread.
@@ -118,6 +119,15 @@ struct Agreement {
 };
 static_assert(sizeof(Agreement) == 128, "Agreement travels as raw bytes");
 
+/// One collective's Agreements in flight: this rank's, every rank's, and the requests.
+struct AgreementExchange {
+  explicit AgreementExchange(int ranks) : all(size_t(ranks)) {}
+  Agreement mine = {};
+  std::vector<Agreement> all;
+  std::vector<MPI_Request> receives, sends;
+  std::vector<int> peers;  // the rank each receive is from
+};
+
 /// What precedes a point-to-point message's bytes: its number on the (sender, receiver) channel
 /// and its tag, which the receiver compares with what it expects.
 struct P2pHeader {
@@ -128,6 +138,7 @@ struct P2pHeader {
 };
 static_assert(sizeof(P2pHeader) == 128, "P2pHeader travels as raw bytes");
 constexpr int kP2pTag = 7; // the MPI tag of every pipeline message: the header tells them apart
+constexpr int kAgreementTag = 8; // every collective's Agreement, sent to every other rank
 
 uint64_t fnv1a(std::string_view text) {
   uint64_t hash = 14695981039346656037ull;
@@ -336,24 +347,52 @@ private:
                   " s (a peer died or diverged)");
     };
 
-    // 2. Do all ranks mean the same collective?
-    Agreement mine = {};
+    // 2. Do all ranks mean the same collective? Each rank sends its Agreement to every other
+    // and receives theirs, so a rank that never answers is known by name. Requests still
+    // pending at the deadline cannot be cancelled: abandoned_ keeps their buffers alive.
+    auto exchange = std::make_shared<AgreementExchange>(s_->size);
+    Agreement &mine = exchange->mine;
     mine.sequence = job.sequence;
     mine.count = job.count;
     mine.tagHash = fnv1a(job.tag);
     mine.kind = static_cast<int32_t>(job.kind);
     std::strncpy(mine.tag, job.tag.c_str(), sizeof mine.tag - 1);
-    std::vector<Agreement> all(s_->size);
-    MPI_Request request;
-    if (int code = MPI_Iallgather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE,
-                                  s_->comm, &request);
-        code != MPI_SUCCESS)
-      return fail(": " + describeMpiError("MPI_Iallgather", code));
-    nnc::StatusOr<bool> gathered = complete(&request, 1, deadline, "MPI_Iallgather");
+    exchange->all[s_->rank] = mine;
+    for (int r = 0; r < s_->size; ++r) {
+      if (r == s_->rank)
+        continue;
+      MPI_Request receive, send;
+      if (int code = MPI_Irecv(&exchange->all[r], sizeof mine, MPI_BYTE, r, kAgreementTag,
+                               s_->comm, &receive);
+          code != MPI_SUCCESS)
+        return fail(": " + describeMpiError("MPI_Irecv", code));
+      exchange->receives.push_back(receive);
+      exchange->peers.push_back(r);
+      if (int code = MPI_Isend(&mine, sizeof mine, MPI_BYTE, r, kAgreementTag, s_->comm, &send);
+          code != MPI_SUCCESS)
+        return fail(": " + describeMpiError("MPI_Isend", code));
+      exchange->sends.push_back(send);
+    }
+    nnc::StatusOr<bool> gathered = pollUntil(deadline, [&]() -> nnc::StatusOr<bool> {
+      int received = 0, sent = 0;
+      if (int code = MPI_Testall(int(exchange->receives.size()), exchange->receives.data(),
+                                 &received, MPI_STATUSES_IGNORE);
+          code != MPI_SUCCESS)
+        return nnc::Status::error(describeMpiError("MPI_Testall", code));
+      if (int code = MPI_Testall(int(exchange->sends.size()), exchange->sends.data(), &sent,
+                                 MPI_STATUSES_IGNORE);
+          code != MPI_SUCCESS)
+        return nnc::Status::error(describeMpiError("MPI_Testall", code));
+      return received && sent;
+    });
     if (!gathered.ok())
       return fail(": " + gathered.status().message());
-    if (!*gathered)
-      return timedOut();
+    if (!*gathered) {
+      abandoned_.push_back(exchange);
+      return fail(" got no answer from " + silentRanks(*exchange) + " within " +
+                  std::to_string(s_->timeout.count()) + " s (it hung, died or diverged)");
+    }
+    const std::vector<Agreement> &all = exchange->all;
     for (int r = 0; r < s_->size; ++r) {
       const Agreement &theirs = all[r];
       if (theirs.sequence != mine.sequence || theirs.kind != mine.kind ||
@@ -385,24 +424,42 @@ private:
       if (nnc::Status status = hostMean(job); !status.ok())
         return fail(": " + status.message());
     } else if (job.kind == Kind::Sum && job.count > 0) {
-      if (int code = MPI_Allreduce(MPI_IN_PLACE, job.doubles, int(job.count), MPI_DOUBLE, MPI_SUM,
-                                   s_->comm);
+      // A few metrics: non-blocking and polled, so a peer that stops inside it is a timeout.
+      MPI_Request request;
+      if (int code = MPI_Iallreduce(MPI_IN_PLACE, job.doubles, int(job.count), MPI_DOUBLE,
+                                    MPI_SUM, s_->comm, &request);
           code != MPI_SUCCESS)
-        return fail(": " + describeMpiError("MPI_Allreduce", code));
+        return fail(": " + describeMpiError("MPI_Iallreduce", code));
+      nnc::StatusOr<bool> summed = pollUntil(deadline, [&]() -> nnc::StatusOr<bool> {
+        int flag = 0;
+        if (int code = MPI_Test(&request, &flag, MPI_STATUS_IGNORE); code != MPI_SUCCESS)
+          return nnc::Status::error(describeMpiError("MPI_Iallreduce", code));
+        return flag != 0;
+      });
+      if (!summed.ok())
+        return fail(": " + summed.status().message());
+      if (!*summed)
+        return timedOut();  // job.doubles stays MPI's: the run ends on this failure
     }
     setTerminationNote(s_->rank, s_->size, "between collectives (the last: " + what + ")");
     return nnc::Status();
   }
 
-  nnc::StatusOr<bool> complete(MPI_Request *requests, int count, Clock::time_point deadline,
-                               const char *call) {
-    return pollUntil(deadline, [&]() -> nnc::StatusOr<bool> {
-      int flag = 0;
-      if (int code = MPI_Testall(count, requests, &flag, MPI_STATUSES_IGNORE);
-          code != MPI_SUCCESS)
-        return nnc::Status::error(describeMpiError(call, code));
-      return flag != 0;
-    });
+  /// "rank 1" or "ranks 1, 3": the peers whose Agreement never arrived.
+  static std::string silentRanks(AgreementExchange &exchange) {
+    std::vector<int> silent;
+    for (size_t i = 0; i < exchange.receives.size(); ++i) {
+      int arrived = 0;
+      MPI_Test(&exchange.receives[i], &arrived, MPI_STATUS_IGNORE);
+      if (!arrived)
+        silent.push_back(exchange.peers[i]);
+    }
+    if (silent.empty())  // every Agreement came; a peer never took this rank's
+      return "a rank that never took this one's message";
+    std::string names = silent.size() == 1 ? "rank " : "ranks ";
+    for (size_t i = 0; i < silent.size(); ++i)
+      names += (i ? ", " : "") + std::to_string(silent[i]);
+    return names;
   }
 
   /// Posts a send and keeps it, with its message, until MPI is done with it.
@@ -513,6 +570,8 @@ private:
   bool mpiInitialized_ = false;
   bool sigtermInstalled_ = false;
   std::vector<std::pair<std::shared_ptr<Job>, MPI_Request>> sends_; // posted, not yet done
+  // Agreements whose requests timed out: MPI may still write into them.
+  std::vector<std::shared_ptr<AgreementExchange>> abandoned_;
 };
 
 class MpiCommunicator final : public Communicator {
@@ -535,9 +594,10 @@ public:
       s_->stopping = true;
     }
     s_->changed.notify_all();
-    // A thread stuck inside MPI cannot be joined; it keeps `s_` alive.
+    // A thread stuck inside MPI cannot be joined; it keeps `s_` alive. A healthy one is done
+    // at once (the barrier above waited for every rank), a failed one skips MPI_Finalize.
     std::unique_lock<std::mutex> lock(s_->mutex);
-    bool exited = s_->changed.wait_for(lock, s_->timeout + std::chrono::seconds(5),
+    bool exited = s_->changed.wait_for(lock, std::chrono::seconds(healthy ? 30 : 2),
                                        [&] { return s_->exited; });
     lock.unlock();
     if (exited)
@@ -673,17 +733,19 @@ private:
   }
 
   // The thread times out every collective itself; the check here is for a thread that never
-  // comes back from an MPI or NCCL call (which the timeout cannot interrupt).
+  // comes back from an MPI or NCCL call (a blocking reduction a peer stopped in, which the
+  // timeout cannot interrupt).
   nnc::Status waitFor(const Job &job) {
-    const auto grace = std::chrono::seconds(10);
+    const auto grace = std::chrono::seconds(2);
     std::unique_lock<std::mutex> lock(s_->mutex);
     while (!job.done) {
       s_->changed.wait_for(lock, std::chrono::seconds(1));
       if (!job.done && s_->busy && Clock::now() - s_->busySince > s_->timeout + grace) {
         if (s_->failure.ok())
           s_->failure = nnc::Status::error(
-              s_->prefix() + "the communication thread has not come back from MPI or NCCL in " +
-              std::to_string((s_->timeout + grace).count()) + " s; end the process");
+              s_->prefix() + describe(job.kind, job.sequence, job.tag) + " has not come back "
+              "from MPI or NCCL in " + std::to_string((s_->timeout + grace).count()) +
+              " s, after every rank agreed to it (a peer stopped or died inside it)");
         return s_->failure;
       }
     }

@@ -781,6 +781,11 @@ int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostr
     std::ostream quiet(nullptr);
     if (!failure)
       failure = run(options, group && group->rank() != 0 ? quiet : out, group.get());
+    // Every rank waits for the others here, with the timeout: a rank that hangs before the end
+    // fails the job (a rank that returned 0 would leave mpirun waiting for it forever).
+    if (!failure && group && group->size() > 1)
+      if (nnc::Status s = group->barrier("the end of the run"); !s.ok())
+        failure = Failure{s.message()};
     if (!failure && options.collectiveStats) {
       nnc::StatusOr<std::string> line = summarizeCollectiveStats(*group);
       if (!line.ok())

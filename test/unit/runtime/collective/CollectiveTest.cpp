@@ -121,12 +121,14 @@ TEST(CollectiveFailureTest, SequenceMismatchStopsEveryRank) {
       << job.output;
 }
 
-// Rank 1 sleeps 20 s; rank 0 gives up after its 2 s timeout and mpirun ends rank 1.
-TEST(CollectiveFailureTest, TimeoutNamesTheCollective) {
+// Rank 1 sleeps 20 s; rank 0 gives up after its 2 s timeout, naming rank 1, and mpirun ends
+// rank 1.
+TEST(CollectiveFailureTest, TimeoutNamesTheCollectiveAndTheSilentRank) {
   JobResult job = runScenario("timeout");
   EXPECT_NE(job.exitCode, 0) << job.output;
   EXPECT_NE(job.output.find("nnrt-collective-rank-tests: error: rank 0 of 2: all-reduce #2 of "
-                            "step 1 got no answer within 2 s (a peer died or diverged)"),
+                            "step 1 got no answer from rank 1 within 2 s (it hung, died or "
+                            "diverged)"),
             std::string::npos)
       << job.output;
   EXPECT_NE(job.output.find("nnrt-collective-rank-tests: rank 1 of 2: stopped by the launcher "
