@@ -40,11 +40,15 @@ nnc::Status oneDnnError(const char *what, const std::exception &e) {
   return nnc::Status::error(std::string("oneDNN ") + what + ": " + e.what());
 }
 
+/// ReLU as PyTorch computes it, NaN kept. oneDNN's eltwise_relu (and clip) is a vmaxps against
+/// zero in its JIT kernels, which turns NaN into 0; elu with alpha 0 (x > 0 ? x : 0 * (e^x - 1))
+/// keeps NaN and is exact elsewhere, and adding 0 turns its -0 for negative x into relu's +0.
 dnnl::primitive_attr postOpAttr(PostOp postOp) {
   dnnl::primitive_attr attr;
   if (postOp == PostOp::Relu) {
     dnnl::post_ops ops;
-    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_elu, 0.0f, 0.0f);
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, 1.0f, 0.0f);
     attr.set_post_ops(ops);
   }
   return attr;
