@@ -49,6 +49,7 @@ public:
 };
 } // namespace
 
+namespace {
 /// Keeps libprotobuf's log lines (a binary string field that is not UTF-8 logs one, then fails
 /// the parse) from reaching stderr while alive, holding the first for nnc's own message. The
 /// handler is a plain function, so the line lives in a static.
@@ -70,6 +71,7 @@ private:
   }
   google::protobuf::LogHandler *previous;
 };
+} // namespace
 
 bool readModelFile(const std::string &path, Model &model, std::string &error) {
   ProtobufLogCapture log;
@@ -410,8 +412,8 @@ LogicalResult Importer::checkTrainingSpec() {
   return success();
 }
 
-/// Refuses what `init` would fail on only when the plan initializes its parameters (or worse,
-/// would fill with NaN): kinds this nnc does not know, non-finite numbers, empty ranges.
+/// Refuses at import what the plan's init would fail on at run time (or fill with NaN): kinds
+/// this nnc does not know, non-finite numbers, empty ranges, negative spreads and fans.
 LogicalResult Importer::checkInitializer(const Initializer &init, const std::string &what) {
   if (!Initializer::Kind_IsValid(init.kind()))
     return emitError(unknown) << what << ": init.kind " << static_cast<int>(init.kind())
@@ -516,14 +518,15 @@ std::string firstNonUtf8(const google::protobuf::Message &message, const std::st
       std::string path = prefix + field->name();
       if (field->is_repeated())
         path += "[" + std::to_string(i) + "]";
+      bool rep = field->is_repeated();
       if (field->cpp_type() == FD::CPPTYPE_MESSAGE) {
-        std::string found = firstNonUtf8(field->is_repeated() ? r->GetRepeatedMessage(message, field, i)
-                                                              : r->GetMessage(message, field),
-                                         path + ".");
+        std::string found = firstNonUtf8(
+            rep ? r->GetRepeatedMessage(message, field, i) : r->GetMessage(message, field),
+            path + ".");
         if (!found.empty())
           return found;
-      } else if (!llvm::json::isUTF8(field->is_repeated() ? r->GetRepeatedString(message, field, i)
-                                                          : r->GetString(message, field))) {
+      } else if (!llvm::json::isUTF8(rep ? r->GetRepeatedString(message, field, i)
+                                         : r->GetString(message, field))) {
         return path;
       }
     }
