@@ -72,8 +72,11 @@ struct MaxPool2dGradLowering : OpConversionPattern<MaxPool2dGradOp> {
                                     arith::ConstantIndexOp::create(b, l, kernel[1])),
               linalg::IndexOp::create(b, l, 5));
           position = arith::IndexCastOp::create(b, l, b.getI32Type(), position);
-          Value greater =
-              arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, args[0], args[2]);
+          // As PyTorch's CPU max_pool2d (val > max || isnan(val)): a NaN in the window is its
+          // max and takes the gradient.
+          Value greater = arith::OrIOp::create(
+              b, l, arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, args[0], args[2]),
+              arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNO, args[0], args[0]));
           linalg::YieldOp::create(
               b, l,
               ValueRange{arith::SelectOp::create(b, l, greater, args[0], args[2]),
@@ -207,8 +210,10 @@ struct ReluGradLowering : OpConversionPattern<ReluGradOp> {
         rewriter, op.getLoc(), cast<RankedTensorType>(op.getType()),
         {adaptor.getOutput(), adaptor.getGrad()},
         [](OpBuilder &b, Location l, ValueRange args) -> Value {
+          // PyTorch's threshold_backward zeroes the gradient where output <= 0 only: a NaN
+          // output passes it (unordered-or-greater).
           Value zero = constantFloat(b, l, args[1].getType(), 0.0);
-          Value active = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, args[0], zero);
+          Value active = arith::CmpFOp::create(b, l, arith::CmpFPredicate::UGT, args[0], zero);
           return arith::SelectOp::create(b, l, active, args[1], zero);
         });
     rewriter.replaceOp(op, result);

@@ -16,12 +16,18 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/text_format.h>
+
+#include <cmath>
 
 using namespace mlir;
 
@@ -43,7 +49,32 @@ public:
 };
 } // namespace
 
+namespace {
+/// Keeps libprotobuf's log lines (a binary string field that is not UTF-8 logs one, then fails
+/// the parse) from reaching stderr while alive, holding the first for nnc's own message. The
+/// handler is a plain function, so the line lives in a static.
+class ProtobufLogCapture {
+public:
+  ProtobufLogCapture() : previous(google::protobuf::SetLogHandler(&capture)) { first().clear(); }
+  ~ProtobufLogCapture() { google::protobuf::SetLogHandler(previous); }
+  static std::string &first() {
+    static std::string line;
+    return line;
+  }
+
+private:
+  static void capture(google::protobuf::LogLevel, const char *, int, const std::string &message) {
+    if (first().empty() && !message.empty()) {
+      first() = llvm::StringRef(message).split(". ").first.str();
+      first()[0] = llvm::toLower(first()[0]);
+    }
+  }
+  google::protobuf::LogHandler *previous;
+};
+} // namespace
+
 bool readModelFile(const std::string &path, Model &model, std::string &error) {
+  ProtobufLogCapture log;
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
   if (!buffer) {
     error = "cannot read the file: " + buffer.getError().message();
@@ -66,6 +97,8 @@ bool readModelFile(const std::string &path, Model &model, std::string &error) {
   }
   if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     error = "not a valid binary model (truncated or corrupt protobuf)";
+    if (!log.first().empty())
+      error = "not a valid binary model: " + log.first();
     return false;
   }
   return true;
@@ -79,10 +112,41 @@ namespace {
 
 using OpBuilderFn = Operation *(*)(OpBuilder &, Location, ValueRange, DictionaryAttr);
 
+/// The fewest inputs `OpTy` takes, and whether it takes more (optional or variadic inputs), from
+/// the operand-count trait ODS gives it: NOperands<N> (N >= 2) and AtLeastNOperands<N - 1> are
+/// tried up to N = 8.
+template <typename OpTy, unsigned N = 2>
+constexpr std::pair<unsigned, bool> operandCount() {
+  using namespace OpTrait;
+  if constexpr (OpTy::template hasTrait<ZeroOperands>())
+    return {0, false};
+  else if constexpr (OpTy::template hasTrait<OneOperand>())
+    return {1, false};
+  else if constexpr (OpTy::template hasTrait<VariadicOperands>())
+    return {0, true};
+  else if constexpr (OpTy::template hasTrait<AtLeastNOperands<N - 1>::template Impl>())
+    return {N - 1, true};
+  else if constexpr (OpTy::template hasTrait<NOperands<N>::template Impl>())
+    return {N, false};
+  else {
+    static_assert(N < 8, "an op with an operand count trait this function does not know");
+    return operandCount<OpTy, N + 1>();
+  }
+}
+
 /// Creates an `OpTy` from operands and inherent attributes, inferring its result type. Returns
-/// null after emitting a diagnostic at `loc` when the attributes or the inference fail.
+/// null after emitting a diagnostic at `loc` when the inputs, the attributes or the inference
+/// fail.
 template <typename OpTy>
 Operation *buildOp(OpBuilder &builder, Location loc, ValueRange operands, DictionaryAttr attrs) {
+  // Inference reads its operands by position: too few must stop here, not crash it.
+  auto [fewest, more] = operandCount<OpTy>();
+  if (operands.size() < fewest || (!more && operands.size() != fewest)) {
+    emitError(loc) << "op '" << OpTy::getOperationName().drop_front(3) << "' takes "
+                   << (more ? "at least " : "") << fewest << " input" << (fewest == 1 ? "" : "s")
+                   << ", the node lists " << operands.size();
+    return nullptr;
+  }
   OperationState state(loc, OpTy::getOperationName());
   state.addOperands(operands);
   using Properties = typename OpTy::template InferredProperties<OpTy>;
@@ -168,6 +232,15 @@ const llvm::StringMap<OpBuilderFn> &opBuilders() {
   return builders;
 }
 
+/// Whether `type`'s byte size fits in int64, as every size and offset in a plan must.
+bool byteSizeFits(RankedTensorType type) {
+  int64_t bytes = llvm::divideCeil(type.getElementTypeBitWidth(), 8);
+  for (int64_t dim : type.getShape())
+    if (llvm::MulOverflow(bytes, dim, bytes))
+      return false;
+  return true;
+}
+
 /// Turns model.pb into one function; every `emit*` helper reports at a location and fails.
 class Importer {
 public:
@@ -184,6 +257,7 @@ private:
   FailureOr<mlir::Attribute> convertAttribute(const Attribute &attr, Location loc,
                                              const std::string &name);
   LogicalResult checkTrainingSpec();
+  LogicalResult checkInitializer(const Initializer &init, const std::string &what);
   void markIndexLimits(func::FuncOp func);
   LogicalResult declareName(const std::string &name, Location loc, const Twine &what);
   FailureOr<SmallVector<const Node *>> sortNodes();
@@ -215,7 +289,10 @@ FailureOr<RankedTensorType> Importer::convertType(const TensorType &type, const 
   for (int64_t dim : type.shape())
     if (dim < 1)
       return emitError(unknown) << what << ": dimension " << dim << " must be positive";
-  return RankedTensorType::get(llvm::to_vector(type.shape()), element);
+  auto tensor = RankedTensorType::get(llvm::to_vector(type.shape()), element);
+  if (!byteSizeFits(tensor))
+    return emitError(unknown) << what << ": " << tensor << " has more bytes than int64 can count";
+  return tensor;
 }
 
 FailureOr<DenseElementsAttr> Importer::convertValue(const TensorValue &value, Location loc,
@@ -262,6 +339,8 @@ FailureOr<mlir::Attribute> Importer::convertAttribute(const Attribute &attr, Loc
   return emitError(loc) << "attribute '" << name << "' has no value";
 }
 
+/// Range-checks every TrainingSpec field, so that a value out of range is refused naming its
+/// field and the value given rather than replaced by a default or left to fail at run time.
 LogicalResult Importer::checkTrainingSpec() {
   const TrainingSpec &spec = model.training();
   if (spec.loss().empty())
@@ -270,20 +349,91 @@ LogicalResult Importer::checkTrainingSpec() {
   auto inRange = [&](double v, double lo, double hi, const char *field) -> LogicalResult {
     if (v >= lo && v < hi)
       return success();
-    return emitError(unknown) << "training.optimizer." << field << " must be in ["
-                              << formatNumber(lo) << ", " << formatNumber(hi) << "), got "
-                              << formatNumber(v);
+    return emitError(unknown) << "training." << field << " must be in [" << formatNumber(lo)
+                              << ", " << formatNumber(hi) << "), got " << formatNumber(v);
+  };
+  // Counts: 0 means the default or off; the upper bounds are far past any real run and keep
+  // step arithmetic (epochs x steps, scale x steps) well inside int64.
+  auto count = [&](int64_t v, int64_t hi, const char *field) -> LogicalResult {
+    if (v >= 0 && v <= hi)
+      return success();
+    return emitError(unknown) << "training." << field << " must be in [0, " << hi << "], got "
+                              << v;
+  };
+  auto knownKind = [&](bool valid, int kind, const char *field) -> LogicalResult {
+    if (valid)
+      return success();
+    return emitError(unknown) << "training." << field << " " << kind << " is not a known kind";
   };
   double inf = std::numeric_limits<double>::infinity();
-  if (failed(inRange(opt.learning_rate(), 0, inf, "learning_rate")) ||
-      failed(inRange(opt.momentum(), 0, 1, "momentum")) ||
-      failed(inRange(opt.beta1(), 0, 1, "beta1")) || failed(inRange(opt.beta2(), 0, 1, "beta2")) ||
-      failed(inRange(opt.epsilon(), 0, inf, "epsilon")) ||
-      failed(inRange(opt.weight_decay(), 0, inf, "weight_decay")))
+  double floatMax = std::numeric_limits<float>::max();
+  constexpr int64_t kMaxCount = int64_t(1) << 20, kMaxSteps = int64_t(1) << 40;
+  const LRSchedule &lr = spec.lr_schedule();
+  const Precision &precision = spec.precision();
+  if (failed(knownKind(Optimizer::Kind_IsValid(opt.kind()), opt.kind(), "optimizer.kind")) ||
+      failed(inRange(opt.learning_rate(), 0, inf, "optimizer.learning_rate")) ||
+      failed(inRange(opt.momentum(), 0, 1, "optimizer.momentum")) ||
+      failed(inRange(opt.beta1(), 0, 1, "optimizer.beta1")) ||
+      failed(inRange(opt.beta2(), 0, 1, "optimizer.beta2")) ||
+      failed(inRange(opt.epsilon(), 0, inf, "optimizer.epsilon")) ||
+      failed(inRange(opt.weight_decay(), 0, inf, "optimizer.weight_decay")) ||
+      failed(knownKind(LRSchedule::Kind_IsValid(lr.kind()), lr.kind(), "lr_schedule.kind")) ||
+      failed(count(lr.warmup_steps(), kMaxSteps, "lr_schedule.warmup_steps")) ||
+      failed(inRange(lr.min_lr(), 0, inf, "lr_schedule.min_lr")) ||
+      failed(count(lr.step_size(), kMaxSteps, "lr_schedule.step_size")) ||
+      failed(count(lr.patience(), kMaxSteps, "lr_schedule.patience")) ||
+      failed(inRange(spec.grad_clip_norm(), 0, inf, "grad_clip_norm")) ||
+      failed(knownKind(Precision::Kind_IsValid(precision.kind()), precision.kind(),
+                       "precision.kind")) ||
+      failed(inRange(precision.initial_loss_scale(), 0, floatMax,
+                     "precision.initial_loss_scale")) ||
+      failed(count(precision.growth_interval(), kMaxSteps, "precision.growth_interval")) ||
+      failed(inRange(precision.min_loss_scale(), 0, floatMax, "precision.min_loss_scale")) ||
+      failed(count(spec.accumulation_steps(), kMaxCount, "accumulation_steps")) ||
+      failed(count(spec.data_parallel().world_size(), kMaxCount, "data_parallel.world_size")) ||
+      failed(count(spec.data_parallel().bucket_bytes(), int64_t(1) << 40,
+                   "data_parallel.bucket_bytes")) ||
+      failed(count(spec.pipeline().stages(), kMaxCount, "pipeline.stages")) ||
+      failed(count(spec.pipeline().micro_batches(), kMaxCount, "pipeline.micro_batches")) ||
+      failed(count(spec.epochs(), kMaxSteps, "epochs")) ||
+      failed(count(spec.early_stopping_patience(), kMaxSteps, "early_stopping_patience")))
     return failure();
-  if (!(spec.grad_clip_norm() >= 0))
-    return emitError(unknown) << "training.grad_clip_norm must be >= 0, got "
-                              << formatNumber(spec.grad_clip_norm());
+  if (!(lr.gamma() >= 0 && lr.gamma() <= 1))
+    return emitError(unknown) << "training.lr_schedule.gamma must be in [0, 1] (0: 0.1), got "
+                              << formatNumber(lr.gamma());
+  for (const std::string &name : precision.fp32_ops())
+    if (!opBuilders().contains(name))
+      return emitError(unknown) << "training.precision.fp32_ops names '" << name
+                                << "', which is not an op";
+  for (auto [i, metric] : llvm::enumerate(spec.metrics()))
+    if (failed(knownKind(Metric::Kind_IsValid(metric.kind()), metric.kind(),
+                         ("metrics[" + std::to_string(i) + "].kind").c_str())))
+      return failure();
+  return success();
+}
+
+/// Refuses at import what the plan's init would fail on at run time (or fill with NaN): kinds
+/// this nnc does not know, non-finite numbers, empty ranges, negative spreads and fans.
+LogicalResult Importer::checkInitializer(const Initializer &init, const std::string &what) {
+  if (!Initializer::Kind_IsValid(init.kind()))
+    return emitError(unknown) << what << ": init.kind " << static_cast<int>(init.kind())
+                              << " is not an initializer kind (ZEROS .. XAVIER_UNIFORM)";
+  for (auto [value, field] : {std::pair{init.value(), "value"}, {init.low(), "low"},
+                              {init.high(), "high"}, {init.mean(), "mean"},
+                              {init.stddev(), "stddev"}, {init.gain(), "gain"}})
+    if (!std::isfinite(value))
+      return emitError(unknown) << what << ": init." << field << " must be finite, got "
+                                << formatNumber(value);
+  if (init.kind() == Initializer::UNIFORM && init.low() > init.high())
+    return emitError(unknown) << what << ": init.low " << formatNumber(init.low())
+                              << " must not exceed init.high " << formatNumber(init.high());
+  if (init.stddev() < 0)
+    return emitError(unknown) << what << ": init.stddev must be >= 0, got "
+                              << formatNumber(init.stddev());
+  for (auto [value, field] : {std::pair{init.fan_in(), "fan_in"}, {init.fan_out(), "fan_out"}})
+    if (value < 0)
+      return emitError(unknown) << what << ": init." << field
+                                << " must be >= 0 (0: from the shape), got " << value;
   return success();
 }
 
@@ -353,6 +503,37 @@ FailureOr<SmallVector<const Node *>> Importer::sortNodes() {
   return order;
 }
 
+/// The path ("nodes[2].name") of the first string in `message` that is not UTF-8, or "". The text
+/// format reads any bytes, but a plan carries these strings and nnrun's parse refuses them.
+std::string firstNonUtf8(const google::protobuf::Message &message, const std::string &prefix) {
+  using FD = google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection *r = message.GetReflection();
+  std::vector<const FD *> fields;
+  r->ListFields(message, &fields);
+  for (const FD *field : fields) {
+    if (field->cpp_type() != FD::CPPTYPE_STRING && field->cpp_type() != FD::CPPTYPE_MESSAGE)
+      continue;
+    int count = field->is_repeated() ? r->FieldSize(message, field) : 1;
+    for (int i = 0; i < count; ++i) {
+      std::string path = prefix + field->name();
+      if (field->is_repeated())
+        path += "[" + std::to_string(i) + "]";
+      bool rep = field->is_repeated();
+      if (field->cpp_type() == FD::CPPTYPE_MESSAGE) {
+        std::string found = firstNonUtf8(
+            rep ? r->GetRepeatedMessage(message, field, i) : r->GetMessage(message, field),
+            path + ".");
+        if (!found.empty())
+          return found;
+      } else if (!llvm::json::isUTF8(rep ? r->GetRepeatedString(message, field, i)
+                                         : r->GetString(message, field))) {
+        return path;
+      }
+    }
+  }
+  return "";
+}
+
 /// Renders a protobuf message as an attribute dictionary, fields that are set only, enums by name.
 mlir::Attribute messageToAttr(const google::protobuf::Message &message, OpBuilder &builder);
 
@@ -407,6 +588,8 @@ LogicalResult Importer::run(ModuleOp module) {
     return emitError(unknown) << "format_version " << model.format_version()
                               << " is not supported (this nnc reads version "
                               << static_cast<int>(FORMAT_VERSION_CURRENT) << ")";
+  if (std::string field = firstNonUtf8(model, ""); !field.empty())
+    return emitError(unknown) << field << " is not valid UTF-8";
   if (failed(checkTrainingSpec()))
     return failure();
 
@@ -443,6 +626,8 @@ LogicalResult Importer::run(ModuleOp module) {
                                   << type->getNumElements();
     } else if (param.init().kind() == Initializer::KIND_UNSET) {
       return emitError(unknown) << what << ": has neither an initializer nor stored values";
+    } else if (failed(checkInitializer(param.init(), what))) {
+      return failure();
     }
     argTypes.push_back(*type);
     argAttrs.push_back(builder.getDictionaryAttr(
@@ -494,6 +679,9 @@ LogicalResult Importer::run(ModuleOp module) {
         opBuilders().lookup(node->op())(builder, loc, operands, builder.getDictionaryAttr(attrs));
     if (!op)
       return failure();
+    auto result = cast<RankedTensorType>(op->getResult(0).getType());
+    if (!byteSizeFits(result))
+      return emitError(loc) << "result " << result << " has more bytes than int64 can count";
     values[node->outputs(0)] = op->getResult(0);
   }
 

@@ -27,6 +27,7 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringSet.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/SHA256.h"
 
 #include <map>
@@ -38,9 +39,17 @@ namespace {
 
 constexpr int64_t kForever = std::numeric_limits<int64_t>::max();
 
+/// The byte size of a tensor type, or -1 when int64 cannot count it (the importer refuses such
+/// types, but a pass could build one from them).
 int64_t byteSize(Type type) {
   auto tensor = cast<RankedTensorType>(type);
-  return tensor.getNumElements() * tensor.getElementTypeBitWidth() / 8;
+  int64_t width = tensor.getElementTypeBitWidth(), count = 1, bytes;
+  for (int64_t dim : tensor.getShape())
+    if (llvm::MulOverflow(count, dim, count))
+      return -1;
+  if (width % 8 != 0) // sub-byte elements: count the bits
+    return llvm::MulOverflow(count, width, bytes) ? -1 : bytes / 8;
+  return llvm::MulOverflow(count, width / 8, bytes) ? -1 : bytes;
 }
 
 TensorType protoType(Type type) {
@@ -141,7 +150,7 @@ private:
     return s;
   }
   void planInPlaceUpdates();
-  void assign();
+  LogicalResult assign();
   LogicalResult emitFunction(func::FuncOp entry, Plan &plan);
   LogicalResult emitCommand(Operation *op, Function &function);
   template <typename ConvOpTy>
@@ -231,7 +240,7 @@ void Builder::planInPlaceUpdates() {
 // Each function's ops get indices of their own range, so that temporaries of different
 // functions may share bytes; parameters (by name) and constants live throughout; a function's
 // inputs and outputs live from its start to its end.
-void Builder::assign() {
+LogicalResult Builder::assign() {
   auto request = [&](Value v, int64_t start, int64_t end) {
     bufferOf[v] = requests.size();
     requests.push_back({byteSize(v.getType()), start, end});
@@ -281,9 +290,17 @@ void Builder::assign() {
     }
     base = end + 1;
   }
-  BufferAssignment assignment = assignBuffers(requests);
+  // No offset exceeds the sum of the aligned sizes: when that fits in int64, every offset does.
+  constexpr int64_t kAlignment = 64;
+  int64_t total = 0;
+  for (const BufferRequest &r : requests)
+    if (r.size < 0 || llvm::AddOverflow(total, r.size + kAlignment, total))
+      return func::FuncOp(entries.front())
+          .emitError("the model's tensors need more bytes than int64 can count");
+  BufferAssignment assignment = assignBuffers(requests, kAlignment);
   offsets = std::move(assignment.offsets);
   peak = assignment.peakBytes;
+  return success();
 }
 
 /// A Conv2d command of any pass: the slices at the forward convolution's input, weight and
@@ -599,7 +616,8 @@ LogicalResult Builder::emitFunction(func::FuncOp entry, Plan &plan) {
 
 LogicalResult Builder::run(Plan &plan) {
   planInPlaceUpdates();
-  assign();
+  if (failed(assign()))
+    return failure();
   plan.set_arena_bytes(peak);
   if (failed(emitInit(plan)))
     return failure();

@@ -30,7 +30,7 @@ std::string trim(std::string s) {
 } // namespace
 
 nnc::StatusOr<Dataset> loadCsv(const std::string &file, const std::string &labelColumn,
-                               nnc::DType labelType) {
+                               nnc::DType labelType, bool allowNonfinite) {
   using nnc::Status;
   nnc::StatusOr<std::string> text = readFile(file);
   if (!text.ok())
@@ -66,10 +66,16 @@ nnc::StatusOr<Dataset> loadCsv(const std::string &file, const std::string &label
       std::string cell = trim(cells[i]);
       char *end = nullptr;
       double value = std::strtod(cell.c_str(), &end);
-      if (cell.empty() || *end != '\0' || !std::isfinite(value))
+      bool isLabel = int(i) == labelIndex;
+      if (cell.empty() || *end != '\0' || (isLabel && !std::isfinite(value)))
         return Status::error(file + ": line " + std::to_string(row) + ", column '" +
                              trim(header[i]) + "': '" + cell + "' is not a number");
-      if (int(i) != labelIndex) {
+      // Features are float: 1e39 would become inf.
+      if (!isLabel && !allowNonfinite && !std::isfinite(float(value)))
+        return Status::error(file + ": line " + std::to_string(row) + ", column '" +
+                             trim(header[i]) + "': '" + cell +
+                             "' is not a finite float (--allow-nonfinite-inputs accepts it)");
+      if (!isLabel) {
         features.push_back(float(value));
       } else if (labelType == nnc::I64 && value != std::floor(value)) {
         return Status::error(file + ": line " + std::to_string(row) + ", column '" +

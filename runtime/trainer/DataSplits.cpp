@@ -50,7 +50,28 @@ bool endsWith(const std::string &s, const std::string &suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-nnc::StatusOr<Dataset> loadNpyPair(const std::string &source) {
+/// Float values that are NaN or infinite, which would train on (or evaluate to) NaN: the first
+/// is refused with its row (example) and column (element within the example).
+Status checkFinite(const HostTensor &tensor, const std::string &file, const char *what) {
+  if (tensor.dtype != nnc::F32 && tensor.dtype != nnc::F16 && tensor.dtype != nnc::BF16)
+    return Status();
+  std::vector<float> converted; // f16 and bf16 only: f32 is read in place
+  if (tensor.dtype != nnc::F32)
+    converted = tensor.toFloats();
+  const float *x = converted.empty() ? reinterpret_cast<const float *>(tensor.data.data())
+                                     : converted.data();
+  int64_t count = converted.empty() ? int64_t(tensor.data.size() / sizeof(float))
+                                    : int64_t(converted.size());
+  const float *bad = std::find_if(x, x + count, [](float v) { return !std::isfinite(v); });
+  if (bad == x + count)
+    return Status();
+  int64_t i = bad - x, width = count / tensor.shape[0];
+  return Status::error(file + ": row " + std::to_string(i / width) + ", column " +
+                       std::to_string(i % width) + ": " + what + " " + std::to_string(*bad) +
+                       " is not finite (--allow-nonfinite-inputs accepts it)");
+}
+
+nnc::StatusOr<Dataset> loadNpyPair(const std::string &source, bool allowNonfinite) {
   size_t comma = source.find(',');
   if (comma == std::string::npos)
     return Status::error(source + ": a .npy dataset is a pair FEATURES.npy,LABELS.npy");
@@ -64,6 +85,10 @@ nnc::StatusOr<Dataset> loadNpyPair(const std::string &source) {
       return read.status();
     if (read->shape.empty() || read->shape[0] == 0)
       return Status::error(*path + ": holds no examples (" + read->describe() + ")");
+    if (!allowNonfinite)
+      if (Status s = checkFinite(*read, *path, into == &data.features ? "feature" : "label");
+          !s.ok())
+        return s;
     *into = std::move(*read);
   }
   if (data.labels.shape[0] != data.features.shape[0])
@@ -95,12 +120,12 @@ nnc::StatusOr<Dataset> loadSource(const std::string &source, const DataSpec &spe
     return loadIdx(images, labels);
   }
   if (source.find(',') != std::string::npos || endsWith(source, ".npy"))
-    return loadNpyPair(source);
+    return loadNpyPair(source, spec.allowNonfinite);
   std::error_code error;
   if (!fs::exists(source, error))
     return Status::error(source + ": no such file or directory");
   if (endsWith(source, ".csv"))
-    return loadCsv(source, spec.labelColumn, model.labels.dtype());
+    return loadCsv(source, spec.labelColumn, model.labels.dtype(), spec.allowNonfinite);
   return Status::error(source + ": unknown data format (expected an IDX directory, "
                                 "X.npy,Y.npy, a .csv file or a .txt file)");
 }
@@ -121,9 +146,9 @@ nnc::StatusOr<std::optional<Normalization>> chooseNormalization(const DataSpec &
     float mean = 0, stddev = 0;
     char tail = 0;
     if (std::sscanf(spec.normalize.c_str(), "%f,%f%c", &mean, &stddev, &tail) != 2 ||
-        !(stddev > 0))
-      return Status::error("--normalize: expects auto, none or MEAN,STD with STD > 0, got '" +
-                           spec.normalize + "'");
+        !std::isfinite(mean) || !std::isfinite(stddev) || !(stddev > 0))
+      return Status::error("--normalize: expects auto, none or MEAN,STD, finite, with STD > 0, "
+                           "got '" + spec.normalize + "'");
     return std::optional<Normalization>(Normalization{{mean}, {stddev}});
   }
   // Statistics of the training split, in double: 47M pixels would lose digits in float.

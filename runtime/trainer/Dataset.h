@@ -77,6 +77,8 @@ struct DataSpec {
   /// Image normalization: "auto" (IDX: mean/std of the training pixels; CSV: every column
   /// standardized; others untouched), "none", or "MEAN,STD".
   std::string normalize = "auto";
+  /// Float features (and float labels) that are NaN or infinite are refused unless this is set.
+  bool allowNonfinite = false;
 };
 
 /// Reads, splits, normalizes and checks the data. Errors name the file and the problem:
@@ -89,9 +91,10 @@ nnc::StatusOr<DataSplits> loadData(const DataSpec &spec, const ModelInputs &mode
 /// labels (N) as i64.
 nnc::StatusOr<Dataset> loadIdx(const std::string &imagesFile, const std::string &labelsFile);
 /// A header row, then one example per row; `labelColumn` is the label, every other column a
-/// feature. Labels become `labelType` (i64 labels must be integers).
+/// feature. Labels become `labelType` (i64 labels must be integers). A feature that is not
+/// finite as a float ("nan", "1e39") is refused unless `allowNonfinite`.
 nnc::StatusOr<Dataset> loadCsv(const std::string &file, const std::string &labelColumn,
-                               nnc::DType labelType);
+                               nnc::DType labelType, bool allowNonfinite = false);
 /// A char-level corpus: byte ids (each < vocab), cut into non-overlapping windows of `context`:
 /// x = ids[t : t+T], y = ids[t+1 : t+T+1]. The last `valFraction` of the text (by bytes) is the
 /// validation split.

@@ -29,6 +29,8 @@ const char *const kFitUsage = R"(training (--fit; unset values come from the pla
                           (text: the tail; default 0.1 there, else 0)
   --normalize MODE        auto (IDX: mean/std of the training pixels; CSV: each column
                           standardized on the training split), none, or MEAN,STD
+  --allow-nonfinite-inputs  accept NaN and infinite features (refused by default, naming the
+                          file, row and column of the first)
   --epochs N              epochs to train
   --lr RATE               the peak learning rate (the optimizer's)
   --lr-schedule KIND      constant, warmup-cosine, step or plateau
@@ -338,6 +340,8 @@ nnc::StatusOr<bool> parseFitFlag(const std::string &flag,
     s = text(o.data.testSource);
   } else if (flag == "--label-column") {
     s = text(o.data.labelColumn);
+  } else if (flag == "--allow-nonfinite-inputs") {
+    o.data.allowNonfinite = true;
   } else if (flag == "--normalize") {
     s = text(o.data.normalize);
   } else if (flag == "--val-fraction") {

@@ -96,6 +96,12 @@ func.func @cross_entropy(%x: tensor<4x3xf32>, %y: tensor<4xi64>) -> tensor<f32> 
 // CHECK-DAG: #[[WIN:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2 floordiv 2, d3 floordiv 2)>
 // CHECK-LABEL: func.func @max_pool2d_grad_tiled
 // CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]
+// A NaN is its window's max, as in PyTorch (val > max || isnan(val)), and takes the gradient.
+// CHECK: ^bb0(%[[VAL:[^:]+]]: f32, %{{[^:]+}}: f32, %[[MAX:[^:]+]]: f32,
+// CHECK-DAG: %[[NAN:.+]] = arith.cmpf uno, %[[VAL]], %[[VAL]] : f32
+// CHECK-DAG: %[[GT:.+]] = arith.cmpf ogt, %[[VAL]], %[[MAX]] : f32
+// CHECK: %[[TAKE:.+]] = arith.ori %[[GT]], %[[NAN]] : i1
+// CHECK: arith.select %[[TAKE]], %[[VAL]], %[[MAX]] : f32
 // CHECK: linalg.generic {indexing_maps = [#[[WIN]], #[[WIN]], #{{.+}}], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
 // CHECK: arith.remui
 // CHECK: arith.cmpi eq
@@ -103,6 +109,19 @@ func.func @cross_entropy(%x: tensor<4x3xf32>, %y: tensor<4xi64>) -> tensor<f32> 
 func.func @max_pool2d_grad_tiled(%x: tensor<2x4x8x8xf32>, %g: tensor<2x4x4x4xf32>) -> tensor<2x4x8x8xf32> {
   %0 = nn.max_pool2d_grad %x, %g <{kernel_size = array<i64: 2, 2>}> : tensor<2x4x8x8xf32>, tensor<2x4x4x4xf32>
   return %0 : tensor<2x4x8x8xf32>
+}
+
+// -----
+
+// relu's gradient passes where the output is not <= 0, NaN included, as PyTorch's
+// threshold_backward: an unordered-or-greater compare.
+// CHECK-LABEL: func.func @relu_grad_passes_nan
+// CHECK: ^bb0(%[[Y:[^:]+]]: f32, %[[DY:[^:]+]]: f32,
+// CHECK: %[[ACTIVE:.+]] = arith.cmpf ugt, %[[Y]], %{{.+}} : f32
+// CHECK: arith.select %[[ACTIVE]], %[[DY]], %{{.+}} : f32
+func.func @relu_grad_passes_nan(%y: tensor<4x3xf32>, %dy: tensor<4x3xf32>) -> tensor<4x3xf32> {
+  %0 = nn.relu_grad %y, %dy : tensor<4x3xf32>, tensor<4x3xf32>
+  return %0 : tensor<4x3xf32>
 }
 
 // -----

@@ -40,15 +40,55 @@ nnc::Status oneDnnError(const char *what, const std::exception &e) {
   return nnc::Status::error(std::string("oneDNN ") + what + ": " + e.what());
 }
 
-dnnl::primitive_attr postOpAttr(PostOp postOp) {
-  dnnl::primitive_attr attr;
-  if (postOp == PostOp::Relu) {
-    dnnl::post_ops ops;
-    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-    attr.set_post_ops(ops);
+/// ReLU as PyTorch computes it, over the bits of `count` values of `type` at `data`: negative
+/// values (-inf and -0 too) become +0, NaN stays. oneDNN's relu post-op (a vmaxps against 0 in
+/// its JIT kernels) turns NaN into 0; its elu(0) keeps NaN but costs 2.8x on a 1-channel conv.
+/// As signed integers, the negative floats that are not NaN are exactly those <= -inf's bits:
+/// one compare per value.
+template <typename Bits>
+void reluKeepingNan(Bits *x, int64_t count, Bits negativeInfinity) {
+  // Workers wake only for outputs worth it (the pool's wake-up costs microseconds). Two loops,
+  // not an `if` clause: with one, GCC vectorizes only the parallel version.
+  if (count > (int64_t(1) << 18)) {
+#pragma omp parallel for simd
+    for (int64_t i = 0; i < count; ++i)
+      x[i] = x[i] <= negativeInfinity ? Bits(0) : x[i];
+    return;
   }
-  return attr;
+#pragma omp simd
+  for (int64_t i = 0; i < count; ++i)
+    x[i] = x[i] <= negativeInfinity ? Bits(0) : x[i];
 }
+
+void reluKeepingNan(void *data, int64_t count, FloatType type) {
+  switch (type) {
+  case FloatType::F32:
+    return reluKeepingNan(static_cast<int32_t *>(data), count, int32_t(0xff800000u));
+  case FloatType::F16:
+    return reluKeepingNan(static_cast<int16_t *>(data), count, int16_t(0xfc00u));
+  case FloatType::BF16:
+    return reluKeepingNan(static_cast<int16_t *>(data), count, int16_t(0xff80u));
+  }
+}
+
+/// A library call, then ReLU over its output (operand 3, `count` values of `type`).
+class ReluAfterCall final : public LibraryCall {
+public:
+  ReluAfterCall(std::unique_ptr<LibraryCall> call, int64_t count, FloatType type)
+      : call_(std::move(call)), count_(count), type_(type) {}
+
+  nnc::Status run(const LibraryOperands &operands) override {
+    if (nnc::Status s = call_->run(operands); !s.ok())
+      return s;
+    reluKeepingNan(operands[3], count_, type_);
+    return nnc::Status();
+  }
+
+private:
+  std::unique_ptr<LibraryCall> call_;
+  int64_t count_;
+  FloatType type_;
+};
 
 /// A primitive and its four operand memories, in LibraryOperands order; the bias memory is empty
 /// (get(true) == nullptr) when there is no bias.
@@ -165,8 +205,8 @@ nnc::StatusOr<OneDnnContextPtr> createOneDnnContext() {
 // 3. Bias (n) broadcasts over rows (and batches) as a (1, n) / (1, 1, n) tensor.
 // 4. Strided operands are memory descriptors with those strides (oneDNN's brgemm kernels read
 //    a transposed or row-strided matrix directly); a broadcast b has batch dimensions of 1.
-nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareOneDnnGemm(OneDnnContext &context,
-                                                              const GemmDesc &desc) {
+static nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareGemm(OneDnnContext &context,
+                                                               const GemmDesc &desc) {
   int64_t batch = desc.batch, m = desc.m, n = desc.n, k = desc.k;
   if (desc.broadcastB) {
     m *= batch;
@@ -208,7 +248,7 @@ nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareOneDnnGemm(OneDnnContext &con
   auto primitiveFor = [&](const std::array<memory::desc, 4> &d) {
     dnnl::matmul::desc opDesc = desc.hasBias ? dnnl::matmul::desc(d[0], d[1], d[2], d[3])
                                              : dnnl::matmul::desc(d[0], d[1], d[3]);
-    return dnnl::matmul::primitive_desc(opDesc, postOpAttr(desc.postOp), context.engine);
+    return dnnl::matmul::primitive_desc(opDesc, context.engine);
   };
   std::array<memory::desc, 4> plain = descsOf(dataTypeOf(desc.type));
   try {
@@ -270,8 +310,7 @@ static std::unique_ptr<LibraryCall> buildConv2d(OneDnnContext &context, const Co
   dnnl::convolution_forward::desc forwardDesc(
       training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference,
       kDirect, anySrc, anyWeights, computeBias, anyDst, strides, dilates, padding, padding);
-  dnnl::convolution_forward::primitive_desc forward(forwardDesc, postOpAttr(desc.postOp),
-                                                    context.engine);
+  dnnl::convolution_forward::primitive_desc forward(forwardDesc, context.engine);
   std::unique_ptr<LibraryCall> call;
   switch (desc.pass) {
   case ConvPass::Forward:
@@ -312,8 +351,8 @@ static std::unique_ptr<LibraryCall> buildConv2d(OneDnnContext &context, const Co
   return call;
 }
 
-nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareOneDnnConv2d(OneDnnContext &context,
-                                                                const Conv2dDesc &desc) {
+static nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareConv2d(OneDnnContext &context,
+                                                                 const Conv2dDesc &desc) {
   try {
     return buildConv2d(context, desc, dataTypeOf(desc.type));
   } catch (const std::exception &e) {
@@ -325,6 +364,31 @@ nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareOneDnnConv2d(OneDnnContext &c
   } catch (const std::exception &e) {
     return oneDnnError("cannot prepare the conv2d", e);
   }
+}
+
+/// `call`, followed by the post-op over its `count` output values.
+static nnc::StatusOr<std::unique_ptr<LibraryCall>>
+withPostOp(nnc::StatusOr<std::unique_ptr<LibraryCall>> call, PostOp postOp, int64_t count,
+           FloatType type) {
+  if (!call.ok() || postOp == PostOp::None)
+    return call;
+  return std::unique_ptr<LibraryCall>(
+      std::make_unique<ReluAfterCall>(std::move(*call), count, type));
+}
+
+nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareOneDnnGemm(OneDnnContext &context,
+                                                              const GemmDesc &desc) {
+  // Only linear ops carry a post-op: their c is contiguous, batch x m x n.
+  return withPostOp(prepareGemm(context, desc), desc.postOp, desc.batch * desc.m * desc.n,
+                    desc.type);
+}
+
+nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareOneDnnConv2d(OneDnnContext &context,
+                                                                const Conv2dDesc &desc) {
+  const auto &out = desc.output;
+  return withPostOp(prepareConv2d(context, desc),
+                    desc.pass == ConvPass::Forward ? desc.postOp : PostOp::None,
+                    out[0] * out[1] * out[2] * out[3], desc.type);
 }
 
 } // namespace nnrt

@@ -209,7 +209,7 @@ public:
     if (d.postOp == PostOp::Relu) {
       NNRT_CUDA_CHECK(api, cudnnCreateActivationDescriptor(&relu_));
       NNRT_CUDA_CHECK(api, cudnnSetActivationDescriptor(relu_, CUDNN_ACTIVATION_RELU,
-                                                        CUDNN_NOT_PROPAGATE_NAN, 0.0));
+                                                        CUDNN_PROPAGATE_NAN, 0.0));
     }
     if (nnc::Status s = pickAlgorithm(); !s.ok())
       return s;

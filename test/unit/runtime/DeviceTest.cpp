@@ -196,6 +196,28 @@ TEST_P(DeviceTest, GemmMatchesReference) {
   }
 }
 
+// A fused relu keeps NaN, as PyTorch's relu: NaN in a row of a makes that row of c NaN, and
+// negative sums give +0 (oneDNN's own relu post-op turned NaN into 0).
+TEST_P(DeviceTest, ReluPostOpKeepsNaN) {
+  if (!computes())
+    GTEST_SKIP() << GetParam() << " driver computes nothing";
+  GemmDesc d{1, 3, 8, 4, false, false, false, PostOp::Relu};
+  std::vector<float> a = {NAN, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1};
+  std::vector<float> b(size_t(d.k * d.n), 0.5f);
+  auto call = device->prepareGemm(d);
+  ASSERT_TRUE(call.ok()) << call.status().message();
+  LibraryOperands operands = {upload(a), upload(b), nullptr,
+                              upload(std::vector<float>(size_t(d.m * d.n)))};
+  ASSERT_TRUE((*call)->run(operands).ok());
+  std::vector<float> c = download(operands[3], size_t(d.m * d.n));
+  for (int64_t j = 0; j < d.n; ++j) {
+    EXPECT_TRUE(std::isnan(c[j])) << "row 0 (NaN), column " << j << ": " << c[j];
+    EXPECT_EQ(c[d.n + j], 2.0f) << "row 1, column " << j;
+    EXPECT_EQ(c[2 * d.n + j], 0.0f) << "row 2, column " << j;
+    EXPECT_FALSE(std::signbit(c[2 * d.n + j])) << "row 2 (negative sums), column " << j;
+  }
+}
+
 /// The elements a matrix operand of a strided Gemm spans: its furthest element + 1.
 int64_t stridedExtent(const std::vector<int64_t> &dims, const std::vector<int64_t> &strides) {
   int64_t last = 0;
