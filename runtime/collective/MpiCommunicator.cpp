@@ -597,8 +597,9 @@ public:
     // A thread stuck inside MPI cannot be joined; it keeps `s_` alive. A healthy one is done
     // at once (the barrier above waited for every rank), a failed one skips MPI_Finalize.
     std::unique_lock<std::mutex> lock(s_->mutex);
-    bool exited = s_->changed.wait_for(lock, std::chrono::seconds(healthy ? 30 : 2),
-                                       [&] { return s_->exited; });
+    bool stuck = !healthy && s_->busy;  // inside an MPI call that will not return
+    bool exited = !stuck && s_->changed.wait_for(lock, std::chrono::seconds(healthy ? 30 : 2),
+                                                 [&] { return s_->exited; });
     lock.unlock();
     if (exited)
       thread_.join();
@@ -739,7 +740,7 @@ private:
     const auto grace = std::chrono::seconds(2);
     std::unique_lock<std::mutex> lock(s_->mutex);
     while (!job.done) {
-      s_->changed.wait_for(lock, std::chrono::seconds(1));
+      s_->changed.wait_for(lock, std::chrono::milliseconds(200));
       if (!job.done && s_->busy && Clock::now() - s_->busySince > s_->timeout + grace) {
         if (s_->failure.ok())
           s_->failure = nnc::Status::error(

@@ -47,5 +47,5 @@ with open(log, "w") as out:
 took = time.time() - stopped
 rank0 = [line for line in err.splitlines() if "rank 0 of 2" in line]
 print("job failed" if job.returncode != 0 else "job SUCCEEDED",
-      f"within {timeout:g} s" if took <= timeout else f"late ({took:.1f} s)")
+      f"within {timeout:g} s ({took:.1f} s)" if took <= timeout else f"late ({took:.1f} s)")
 print("rank 0:", rank0[-1] if rank0 else "(nothing); stderr: " + err.strip()[:600])
