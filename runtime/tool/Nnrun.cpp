@@ -12,6 +12,7 @@
 #include "runtime/collective/Communicator.h"
 #include "runtime/device/Drivers.h"
 #include "runtime/trainer/Checkpoint.h"
+#include "runtime/trainer/Dataset.h"
 #include "runtime/trainer/FitCommand.h"
 #include "runtime/trainer/StopSignals.h"
 #include "support/Version.h"
@@ -297,6 +298,10 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
   auto &given = options.fit.given;
   if (options.trainSteps > 0 && !options.fit.enabled)
     given.erase(std::remove(given.begin(), given.end(), "--skip-nonfinite"), given.end());
+  // --allow-nonfinite-inputs is --fit's too, but --train and --predict read features as well.
+  if ((options.trainSteps > 0 || !options.predict.empty()) && !options.fit.enabled)
+    given.erase(std::remove(given.begin(), given.end(), "--allow-nonfinite-inputs"),
+                given.end());
   if (nnc::Status s = trainer::checkFitOptions(options.fit); !s.ok())
     return Failure{s.message()};
   for (const std::string &flag : options.trainFlags)
@@ -411,6 +416,9 @@ std::optional<Failure> readTrainData(const Options &options, TrainData &data) {
     nnc::StatusOr<HostTensor> read = readNpy(*path);
     if (!read.ok())
       return Failure{read.status().message()};
+    if (into == &data.features && !options.fit.data.allowNonfinite)
+      if (nnc::Status s = trainer::checkFinite(*read, *path, "feature"); !s.ok())
+        return Failure{s.message()};
     *into = std::move(*read);
   }
   return std::nullopt;
@@ -472,6 +480,28 @@ std::optional<Failure> runPipelined(const Options &options, std::ostream &out,
     if (std::optional<Failure> failure = dumpParameters(exec, options.dumpDir, std::nullopt))
       return failure;
   return std::nullopt;
+}
+
+/// "warning: predict: 2 of 100 rows have non-finite outputs (rows 4, 17)": a NaN input, or
+/// weights that diverged, must not pass for a prediction.
+void warnNonFiniteRows(const HostTensor &result, int64_t rows, std::ostream &out) {
+  if (result.dtype != nnc::F32 || result.shape.empty() || result.shape[0] != rows || rows == 0)
+    return;
+  const auto *values = reinterpret_cast<const float *>(result.data.data());
+  int64_t width = int64_t(result.data.size() / sizeof(float)) / rows;
+  std::vector<int64_t> bad;
+  for (int64_t r = 0; r < rows; ++r)
+    if (!std::all_of(values + r * width, values + (r + 1) * width,
+                     [](float v) { return std::isfinite(v); }))
+      bad.push_back(r);
+  if (bad.empty())
+    return;
+  std::string list;
+  for (size_t i = 0; i < std::min<size_t>(bad.size(), 8); ++i)
+    list += (i ? ", " : "") + std::to_string(bad[i]);
+  out << "warning: predict: " << bad.size() << " of " << rows
+      << " rows have non-finite outputs (row" << (bad.size() > 1 ? "s " : " ") << list
+      << (bad.size() > 8 ? ", ..." : "") << ")\n";
 }
 
 /// nnrun --profile: per function that ran, its time per call and its slowest commands.
@@ -569,6 +599,9 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
     nnc::StatusOr<HostTensor> read = readNpy(options.predict);
     if (!read.ok())
       return Failure{read.status().message()};
+    if (!options.fit.data.allowNonfinite && !read->shape.empty() && read->shape[0] > 0)
+      if (nnc::Status s = trainer::checkFinite(*read, options.predict, "feature"); !s.ok())
+        return Failure{s.message()};
     // Any number of rows: predict runs batch by batch (the last one zero-padded).
     const nnc::TensorType &type = predict->inputs(0).type();
     HostTensor oneBatch(type.dtype(), shapeOf(type));
@@ -724,6 +757,7 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
     out << "predict_us "
         << std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count() << "\n";
   }
+  warnNonFiniteRows(result, rows, out);
   if (nnc::Status s = writeNpy(options.output, result); !s.ok())
     return Failure{s.message()};
   if (options.profile)

@@ -50,26 +50,6 @@ bool endsWith(const std::string &s, const std::string &suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-/// Float values that are NaN or infinite, which would train on (or evaluate to) NaN: the first
-/// is refused with its row (example) and column (element within the example).
-Status checkFinite(const HostTensor &tensor, const std::string &file, const char *what) {
-  if (tensor.dtype != nnc::F32 && tensor.dtype != nnc::F16 && tensor.dtype != nnc::BF16)
-    return Status();
-  std::vector<float> converted; // f16 and bf16 only: f32 is read in place
-  if (tensor.dtype != nnc::F32)
-    converted = tensor.toFloats();
-  const float *x = converted.empty() ? reinterpret_cast<const float *>(tensor.data.data())
-                                     : converted.data();
-  int64_t count = converted.empty() ? int64_t(tensor.data.size() / sizeof(float))
-                                    : int64_t(converted.size());
-  const float *bad = std::find_if(x, x + count, [](float v) { return !std::isfinite(v); });
-  if (bad == x + count)
-    return Status();
-  int64_t i = bad - x, width = count / tensor.shape[0];
-  return Status::error(file + ": row " + std::to_string(i / width) + ", column " +
-                       std::to_string(i % width) + ": " + what + " " + std::to_string(*bad) +
-                       " is not finite (--allow-nonfinite-inputs accepts it)");
-}
 
 nnc::StatusOr<Dataset> loadNpyPair(const std::string &source, bool allowNonfinite) {
   size_t comma = source.find(',');
@@ -215,6 +195,25 @@ Status checkFeatureIds(const Dataset &data, const ModelInputs &model) {
 }
 
 } // namespace
+
+Status checkFinite(const HostTensor &tensor, const std::string &file, const char *what) {
+  if (tensor.dtype != nnc::F32 && tensor.dtype != nnc::F16 && tensor.dtype != nnc::BF16)
+    return Status();
+  std::vector<float> converted; // f16 and bf16 only: f32 is read in place
+  if (tensor.dtype != nnc::F32)
+    converted = tensor.toFloats();
+  const float *x = converted.empty() ? reinterpret_cast<const float *>(tensor.data.data())
+                                     : converted.data();
+  int64_t count = converted.empty() ? int64_t(tensor.data.size() / sizeof(float))
+                                    : int64_t(converted.size());
+  const float *bad = std::find_if(x, x + count, [](float v) { return !std::isfinite(v); });
+  if (bad == x + count)
+    return Status();
+  int64_t i = bad - x, width = count / tensor.shape[0];
+  return Status::error(file + ": row " + std::to_string(i / width) + ", column " +
+                       std::to_string(i % width) + ": " + what + " " + std::to_string(*bad) +
+                       " is not finite (--allow-nonfinite-inputs accepts it)");
+}
 
 std::string Dataset::digest() const {
   // FNV-1a over 8-byte words (then the tail's bytes): 47 MB of images in a few milliseconds.

@@ -81,6 +81,11 @@ struct DataSpec {
   bool allowNonfinite = false;
 };
 
+/// Float values that are NaN or infinite, which would train on (or evaluate to) NaN: the first
+/// is refused with its row (example) and column (element within the example), `what` naming
+/// the values ("feature").
+nnc::Status checkFinite(const HostTensor &tensor, const std::string &file, const char *what);
+
 /// Reads, splits, normalizes and checks the data. Errors name the file and the problem:
 /// "train-images-idx3-ubyte.gz: examples are [28,28] (784 values) but the plan's features input
 /// 'image' takes [3,32,32] (3072 values)".

@@ -50,15 +50,18 @@ void countCorrect(const HostTensor &logits, const HostTensor &labels, int64_t co
   bool confusion = !result.confusion.empty();
   for (int64_t i = 0; i < count * perRow; ++i) {
     const float *row = z.data() + i * classes;
+    // NaN compares false both ways, so an argmax over it is arbitrary: never a right answer.
+    bool finite = std::all_of(row, row + classes, [](float v) { return std::isfinite(v); });
+    result.nonFinite += !finite;
     int64_t best = std::max_element(row, row + classes) - row;
-    bool right = best == y[i];
+    bool right = finite && best == y[i];
     result.correct += right;
     result.predictions += 1;
     result.classCorrect[y[i]] += right;
     result.classTotal[y[i]] += 1;
     if (confusion)
       monitor::countPrediction(result.confusion, classes, y[i], best);
-    if (right || perRow != 1)
+    if (right || !finite || perRow != 1)
       continue;
     // The softmax probability of the (wrong) argmax: 1 / sum_j exp(z_j - z_max).
     double sum = 0;

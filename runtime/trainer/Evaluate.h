@@ -17,6 +17,7 @@ struct EvalResult {
   int64_t examples = 0;
   bool hasAccuracy = false;
   int64_t correct = 0, predictions = 0;  // predictions: examples x positions (text: tokens)
+  int64_t nonFinite = 0;  // predictions whose logits hold NaN or inf: counted as wrong
   std::vector<int64_t> classCorrect, classTotal;  // by true label
   std::vector<int64_t> confusion;  // classes x classes (true, predicted); empty above kMaxConfusionClasses
   std::vector<monitor::WrongPrediction> worst;  // one label per example: the kWorst most

@@ -88,6 +88,13 @@ std::string describeEval(const char *split, const EvalResult &r) {
   return line;
 }
 
+/// "warning: test: 300 of 300 predictions are not finite ..." before the line that counts them.
+void warnNonFinite(std::ostream &out, const char *split, const EvalResult &r) {
+  if (r.nonFinite > 0)
+    out << "warning: " << split << ": " << r.nonFinite << " of " << r.predictions
+        << " predictions are not finite (NaN or infinite logits, counted as wrong)\n";
+}
+
 /// The names of the non-finite tensors among `tensors`, at most `limit` of them, and a count.
 std::string nonFiniteNames(const std::vector<std::pair<std::string, HostTensor>> &tensors) {
   std::string names;
@@ -545,6 +552,7 @@ private:
         if (Status s = monitor_->evalEnd(evalEvent(*result, evalName_, state_.step, epoch));
             !s.ok())
           return s;
+      warnNonFinite(out_, evalName_, *result);
       epochEvent.valLoss = result->loss;
       if (result->hasAccuracy)
         epochEvent.valAccuracy = result->accuracy();
@@ -640,6 +648,7 @@ private:
     if (monitor_)
       if (Status s = monitor_->evalEnd(evalEvent(*result, "test", state_.step, 0)); !s.ok())
         return s;
+    warnNonFinite(out_, "test", *result);
     out_ << describeEval("test", *result) << "  (" << result->examples << " examples)\n";
     if (!result->hasAccuracy)
       return Status();
