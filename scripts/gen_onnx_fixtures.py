@@ -226,6 +226,9 @@ def make_ops():
                [x, tensor("cond", [1], TensorProto.BOOL)], [tensor("y", ["N", 4])])
     save_graph(f"{b}/double.onnx", [helper.make_node("Relu", ["x"], ["y"], name="relu")],
                [tensor("x", ["N", 4], TensorProto.DOUBLE)], [tensor("y", ["N", 4])])
+    save_graph(f"{b}/baked-batch.onnx", [
+        helper.make_node("Reshape", ["x", "target"], ["y"], name="bakes_batch")],
+        [tensor("x", ["N", 2, 2])], [tensor("y", ["N", 4])], [ints("target", [16, 4])])
     unknown = tensor("x", ["N", 4])
     unknown.type.tensor_type.elem_type = 99
     save_graph(f"{b}/unknown-dtype.onnx", [helper.make_node("Relu", ["x"], ["y"], name="relu")],

@@ -31,7 +31,7 @@ ModelFlags::ModelFlags(cl::OptionCategory &category)
                      cl::value_desc("s"), cl::init(0), cl::cat(category)),
       training("training",
                cl::desc("A TrainingSpec in protobuf text format; replaces the model's (its loss "
-                        "kept when the file names none), the flags below override it"),
+                        "kept when the file names none); the other training flags override it"),
                cl::value_desc("spec.pbtxt"), cl::cat(category)),
       optimizer("optimizer",
                 cl::desc("sgd, momentum (SGD, momentum 0.9 unless --momentum), nesterov, adam "
@@ -92,6 +92,10 @@ bool setBatchSize(Model &model, int64_t batchSize, std::string &error) {
 bool ModelFlags::load(const std::string &path, bool needLoss, Model &model, std::string &error) {
   if (loss.getNumOccurrences() && loss != "cross-entropy" && loss != "mse") {
     error = "--loss " + loss + " is not a loss (cross-entropy, mse)";
+    return false;
+  }
+  if (batchSize.getNumOccurrences() && batchSize < 1) {
+    error = "--batch-size " + std::to_string(batchSize) + " must be positive";
     return false;
   }
   if (isOnnxFile(path)) {
@@ -205,8 +209,11 @@ bool ModelFlags::applyTraining(Model &model, std::string &error) {
     if (seed.getNumOccurrences())
       spec->set_seed(seed);
   }
+  // Nothing set: no "optimizer { }" or "training { }" in nnc import's output.
   if (opt->ByteSizeLong() == 0)
-    spec->clear_optimizer(); // not "optimizer {}" in nnc import's output
+    spec->clear_optimizer();
+  if (spec->ByteSizeLong() == 0)
+    model.clear_training();
   return true;
 }
 

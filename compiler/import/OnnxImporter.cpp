@@ -1265,6 +1265,16 @@ bool Importer::run() {
   model.set_format_version(FORMAT_VERSION_CURRENT);
   model.set_name(g.name().empty() ? "onnx" : g.name());
 
+  // Control flow first: its condition inputs would otherwise be refused for their dtype.
+  for (int i = 0; i < g.node_size(); ++i) {
+    const onnx::NodeProto &n = g.node(i);
+    if (n.op_type() == "If" || n.op_type() == "Loop" || n.op_type() == "Scan") {
+      nodeName = n.name().empty() ? n.op_type() + "_" + std::to_string(i) : n.name();
+      return fail("ONNX control flow ('" + n.op_type() +
+                  "') is not supported: nnc compiles static graphs (export a model whose "
+                  "forward has no data-dependent branches or loops)");
+    }
+  }
   for (const onnx::TensorProto &t : g.initializer()) {
     Value &v = values[t.name()];
     if (!readTensor(t, "initializer '" + t.name() + "'", v))
@@ -1290,10 +1300,6 @@ bool Importer::run() {
         return false;
       continue;
     }
-    if (n.op_type() == "If" || n.op_type() == "Loop" || n.op_type() == "Scan")
-      return fail("ONNX control flow ('" + n.op_type() +
-                  "') is not supported: nnc compiles static graphs (export a model whose "
-                  "forward has no data-dependent branches or loops)");
     auto it = opTable().find(n.op_type());
     if (!(n.domain().empty() || n.domain() == "ai.onnx") || it == opTable().end()) {
       std::string op = n.domain().empty() ? n.op_type() : n.domain() + "." + n.op_type();
