@@ -635,6 +635,12 @@ bool Importer::importConv(const onnx::NodeProto &n) {
   std::optional<std::vector<int64_t>> pads = symmetricPads(rawPads);
   if (!pads)
     return unsupportedAttr(n, "asymmetric pads=" + listString(rawPads));
+  auto positive = [](const std::vector<int64_t> &v) {
+    return v.size() == 2 && v[0] > 0 && v[1] > 0;
+  };
+  if (!positive(strides) || !positive(dilations))
+    return fail(opName(n) + ": strides " + listString(strides) + " and dilations " +
+                listString(dilations) + " must be 2 positive numbers each");
   if (x->shape[1] != w->shape[1])
     return fail(opName(n) + ": input " + shapeString(x->shape) + " has " +
                 std::to_string(x->shape[1]) + " channels, weight " + shapeString(w->shape) +
@@ -683,6 +689,10 @@ bool Importer::importPool(const onnx::NodeProto &n) {
   std::optional<std::vector<int64_t>> pads = symmetricPads(rawPads);
   if (!pads)
     return unsupportedAttr(n, "asymmetric pads=" + listString(rawPads));
+  if (strides.size() != 2 || strides[0] < 1 || strides[1] < 1 || (*kernel)[0] < 1 ||
+      (*kernel)[1] < 1)
+    return fail(opName(n) + ": strides " + listString(strides) + " and kernel_shape " +
+                listString(*kernel) + " must be 2 positive numbers each");
   if (!isMax && intAttr(n, "count_include_pad", 0) == 0 && (*pads)[0] + (*pads)[1] > 0)
     return unsupportedAttr(n, "count_include_pad=0 with padding (nnc counts the padding, as "
                               "PyTorch's AvgPool2d does by default)");
@@ -798,6 +808,8 @@ bool Importer::importConcat(const onnx::NodeProto &n) {
   if (parts.empty())
     return fail(opName(n) + ": has no inputs");
   int64_t rank = parts[0]->shape.size(), axis = intAttr(n, "axis", 0);
+  if (rank == 0)
+    return fail(opName(n) + ": cannot concatenate scalars");
   if (!normalizeAxis(axis, rank, "axis"))
     return false;
   Shape out = parts[0]->shape;
@@ -955,6 +967,8 @@ bool Importer::importUnsqueeze(const onnx::NodeProto &n) {
   for (int64_t a : *axes) {
     if (!normalizeAxis(a, rank, "axis"))
       return false;
+    if (out[a] == 1)
+      return fail(opName(n) + ": axes " + listString(*axes) + " repeat an axis");
     out[a] = 1;
   }
   auto dim = x->shape.begin();
