@@ -7,9 +7,11 @@ build_dir=${1:-build}
 
 packages=(build-essential cmake ninja-build ccache python3 python3-numpy
           llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
-          protobuf-compiler libprotobuf-dev libgtest-dev libgmock-dev
+          protobuf-compiler libprotobuf-dev libonnx-dev libgtest-dev libgmock-dev
           liblld-22-dev libdnnl-dev zlib1g-dev libzstd-dev dataset-fashion-mnist chromium
           openmpi-bin libopenmpi-dev)
+# Regenerating test/onnx/ (scripts/gen_onnx_fixtures.py) also needs python3-torch python3-onnx;
+# the tests use the committed fixtures, so neither is installed here.
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

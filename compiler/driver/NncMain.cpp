@@ -1,4 +1,5 @@
-// The `nnc` command line: `nnc compile model.pb [--compile-to=<phase>] [-o out]`.
+// The `nnc` command line: `nnc compile model.pb|model.onnx [--compile-to=<phase>] [-o out]` and
+// `nnc import model.onnx [-o model.pbtxt]`.
 //
 // Errors become one line on stderr, "nnc: error: <file>: [node '<name>': ]<message>", and exit
 // code 1: the first diagnostic is the one that stopped the compiler; the rest would only echo it.
@@ -7,7 +8,9 @@
 #include "compiler/Registration.h"
 #include "compiler/codegen/CpuCodegen.h"
 #include "compiler/codegen/CudaCodegen.h"
+#include "compiler/driver/ModelFlags.h"
 #include "compiler/import/ModelImporter.h"
+#include "compiler/import/OnnxImporter.h"
 #include "compiler/Passes.h"
 #include "compiler/pipeline/Pipeline.h"
 #include "compiler/plan/PlanBuilder.h"
@@ -29,6 +32,8 @@
 #include "llvm/Support/Signals.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <google/protobuf/text_format.h>
+
 #include <cerrno>
 #include <cstring>
 #include <sys/stat.h>
@@ -43,8 +48,10 @@ constexpr const char *kOverview = R"(nnc: ahead-of-time compiler for neural-netw
 USAGE: nnc <command> [options]
 
 COMMANDS:
-  compile   Compile a model (model.pb, or text format .pbtxt) through the MLIR pipeline.
-            'nnc compile --help' lists its options.
+  compile   Compile a model (model.pb, text format .pbtxt, or an ONNX file) through the MLIR
+            pipeline. 'nnc compile --help' lists its options.
+  import    Write the nnc.Model an ONNX file becomes, in text format (editable, compilable).
+            'nnc import --list-ops' lists the ONNX ops it maps.
 
 OPTIONS:
   --help    Show this overview.
@@ -167,7 +174,7 @@ int writePlan(const Model &model, ModuleOp module, std::string output, KernelTar
 
 int compileMain(int argc, char **argv) {
   llvm::cl::OptionCategory category("nnc compile options");
-  llvm::cl::opt<std::string> input(llvm::cl::Positional, llvm::cl::desc("<model.pb|model.pbtxt>"),
+  llvm::cl::opt<std::string> input(llvm::cl::Positional, llvm::cl::desc("<model.pb|model.pbtxt|model.onnx>"),
                                    llvm::cl::Required, llvm::cl::cat(category));
   llvm::cl::opt<std::string> output("o", llvm::cl::desc("Output file (default: stdout; a plan needs a file)"),
                                     llvm::cl::value_desc("file"), llvm::cl::init("-"),
@@ -206,6 +213,7 @@ int compileMain(int argc, char **argv) {
       llvm::cl::desc("The nodes that end each pipeline stage but the last, comma-separated "
                      "(default: where the FLOPs split most evenly)"),
       llvm::cl::value_desc("node,..."), llvm::cl::init(""), llvm::cl::cat(category));
+  ModelFlags modelFlags(category);
   registerPasses();
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
@@ -273,7 +281,7 @@ int compileMain(int argc, char **argv) {
 
   Model model;
   std::string readError;
-  if (!readModelFile(input, model, readError)) {
+  if (!modelFlags.load(input, /*needLoss=*/true, model, readError)) {
     diagnostics.error(readError);
     return 1;
   }
@@ -360,6 +368,75 @@ int compileMain(int argc, char **argv) {
   return 0;
 }
 
+/// `model` in protobuf text format, one line per top-level entry (graph input, parameter, node,
+/// output) as hand-written models are.
+std::string modelText(const Model &model) {
+  google::protobuf::TextFormat::Printer printer;
+  printer.SetSingleLineMode(true);
+  const google::protobuf::Reflection *reflection = model.GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor *> fields;
+  reflection->ListFields(model, &fields);
+  std::string text;
+  for (const google::protobuf::FieldDescriptor *field : fields) {
+    int count = field->is_repeated() ? reflection->FieldSize(model, field) : 1;
+    for (int i = 0; i < count; ++i) {
+      std::string value;
+      printer.PrintFieldValueToString(model, field, field->is_repeated() ? i : -1, &value);
+      bool message = field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE;
+      text += field->name() + (message ? " { " + value + "}\n" : ": " + value + "\n");
+    }
+  }
+  return text;
+}
+
+/// `nnc import model.onnx [-o model.pbtxt]`: the nnc.Model in text format.
+int importMain(int argc, char **argv) {
+  llvm::cl::OptionCategory category("nnc import options");
+  llvm::cl::opt<std::string> input(llvm::cl::Positional, llvm::cl::desc("<model.onnx>"),
+                                   llvm::cl::cat(category));
+  llvm::cl::opt<std::string> output("o", llvm::cl::desc("Output file (default: stdout)"),
+                                    llvm::cl::value_desc("file"), llvm::cl::init("-"),
+                                    llvm::cl::cat(category));
+  llvm::cl::opt<bool> listOps("list-ops", llvm::cl::desc("List the ONNX ops nnc imports"),
+                              llvm::cl::cat(category));
+  ModelFlags modelFlags(category);
+  llvm::cl::HideUnrelatedOptions(category);
+  llvm::cl::SetVersionPrinter(printVersion);
+  std::string parseErrors;
+  llvm::raw_string_ostream parseStream(parseErrors);
+  if (!llvm::cl::ParseCommandLineOptions(argc, argv, "nnc import: ONNX -> nnc.Model (text)\n",
+                                         &parseStream)) {
+    llvm::StringRef first = llvm::StringRef(parseErrors).split('\n').first;
+    llvm::errs() << "nnc: error: " << first.drop_until([](char c) { return c == ':'; }).drop_front(2)
+                 << "\n";
+    return 1;
+  }
+  if (listOps) {
+    llvm::outs() << "ONNX ops nnc imports (default domain, opsets 11 and later):\n";
+    for (const auto &[op, becomes] : supportedOnnxOps())
+      llvm::outs() << "  " << op << std::string(op.size() < 12 ? 12 - op.size() : 1, ' ')
+                   << becomes << "\n";
+    return 0;
+  }
+  if (input.empty()) {
+    llvm::errs() << "nnc: error: nnc import needs a model file (or --list-ops)\n";
+    return 1;
+  }
+  Model model;
+  std::string error;
+  if (!modelFlags.load(input, /*needLoss=*/false, model, error)) {
+    llvm::errs() << "nnc: error: " << input << ": " << error << "\n";
+    return 1;
+  }
+  std::string text =
+      "# nnc import " + llvm::sys::path::filename(input.getValue()).str() + "\n" + modelText(model);
+  if (output == "-") {
+    llvm::outs() << text;
+    return 0;
+  }
+  return writeOutput(output, text) ? 0 : 1;
+}
+
 } // namespace
 
 int nncMain(int argc, char **argv) {
@@ -373,15 +450,16 @@ int nncMain(int argc, char **argv) {
     printVersion(llvm::outs());
     return 0;
   }
-  if (command != "compile") {
+  if (command != "compile" && command != "import") {
     llvm::errs() << "nnc: error: unknown command '" << command << "' (see 'nnc --help')\n";
     return 1;
   }
-  // Let `compile` parse the rest as if it were the program: "nnc compile" in its messages.
-  std::string program = std::string(argv[0]) + " compile";
+  // Let the command parse the rest as if it were the program: "nnc compile" in its messages.
+  std::string program = std::string(argv[0]) + " " + command.str();
   std::vector<char *> args = {program.data()};
   args.insert(args.end(), argv + 2, argv + argc);
-  return compileMain(static_cast<int>(args.size()), args.data());
+  return command == "compile" ? compileMain(static_cast<int>(args.size()), args.data())
+                              : importMain(static_cast<int>(args.size()), args.data());
 }
 
 } // namespace nnc

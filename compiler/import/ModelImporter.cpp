@@ -96,7 +96,7 @@ bool readModelFile(const std::string &path, Model &model, std::string &error) {
     return true;
   }
   if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    error = "not a valid binary model (truncated or corrupt protobuf)";
+    error = "not a valid binary model (truncated or corrupt protobuf), nor an ONNX model";
     if (!log.first().empty())
       error = "not a valid binary model: " + log.first();
     return false;

@@ -64,10 +64,12 @@ class Checker:
         return os.path.exists(path if os.path.isabs(path) else os.path.join(self.repo, path))
 
     def help_text(self, program, words):
-        """The tool's --help (nnc compile: --help-hidden, which also lists MLIR's flags)."""
-        key = (program, words[1] if words[1:2] == ["compile"] else "")
+        """The tool's --help (nnc compile: --help-hidden, which also lists MLIR's flags; nnc
+        import: its own --help)."""
+        key = (program, words[1] if words[1:2] in (["compile"], ["import"]) else "")
         if key not in self.helps:
-            command = [program] + (["compile", "--help-hidden"] if key[1] else ["--help"])
+            command = [program] + ([key[1], "--help-hidden" if key[1] == "compile" else "--help"]
+                                   if key[1] else ["--help"])
             result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     text=True)
             self.helps[key] = result.stdout

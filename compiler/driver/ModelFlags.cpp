@@ -1,0 +1,220 @@
+// Flags that edit the model before it compiles: the batch size and the training spec.
+//
+// Order: read the model (an ONNX file is imported with the batch size and the loss), set a
+// model.pb's batch size, replace the TrainingSpec by --training's file, then apply each flag
+// given on top of it.
+#include "compiler/driver/ModelFlags.h"
+
+#include "compiler/import/ModelImporter.h"
+#include "compiler/import/OnnxImporter.h"
+#include "proto/model.pb.h"
+#include "support/Format.h"
+
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <google/protobuf/text_format.h>
+
+namespace nnc {
+
+namespace cl = llvm::cl;
+
+ModelFlags::ModelFlags(cl::OptionCategory &category)
+    : batchSize("batch-size",
+                cl::desc("The batch (leading) dimension of every graph input: an ONNX model's "
+                         "symbolic batch, a model.pb's leading dimension (and its labels')"),
+                cl::value_desc("B"), cl::init(0), cl::cat(category)),
+      loss("loss",
+           cl::desc("An ONNX model's loss over its first output: cross-entropy (labels: i64 class "
+                    "ids) or mse (labels: the output's shape)"),
+           cl::value_desc("cross-entropy|mse"), cl::cat(category)),
+      labelSmoothing("label-smoothing", cl::desc("Label smoothing of the cross-entropy loss"),
+                     cl::value_desc("s"), cl::init(0), cl::cat(category)),
+      training("training",
+               cl::desc("A TrainingSpec in protobuf text format; replaces the model's (its loss "
+                        "kept when the file names none); the other training flags override it"),
+               cl::value_desc("spec.pbtxt"), cl::cat(category)),
+      optimizer("optimizer",
+                cl::desc("sgd, momentum (SGD, momentum 0.9 unless --momentum), nesterov, adam "
+                         "or adamw; without one the plan can only predict"),
+                cl::value_desc("name"), cl::cat(category)),
+      lr("lr", cl::desc("Learning rate"), cl::value_desc("rate"), cl::cat(category)),
+      weightDecay("weight-decay",
+                  cl::desc("Weight decay (L2 for sgd/adam, decoupled for adamw) of parameters "
+                           "of rank >= 2"),
+                  cl::value_desc("wd"), cl::cat(category)),
+      betas("betas", cl::desc("Adam/AdamW betas"), cl::value_desc("B1,B2"), cl::cat(category)),
+      momentum("momentum", cl::desc("SGD momentum"), cl::value_desc("m"), cl::cat(category)),
+      clipNorm("clip-norm", cl::desc("Global gradient-norm clipping (0: none)"),
+               cl::value_desc("norm"), cl::cat(category)),
+      precision("precision", cl::desc("Compute precision: fp32, bf16 or fp16 (loss-scaled)"),
+                cl::value_desc("fp32|bf16|fp16"), cl::cat(category)),
+      accumulationSteps("accumulation-steps",
+                        cl::desc("Micro-batches whose gradients make one update"),
+                        cl::value_desc("k"), cl::cat(category)),
+      epochs("epochs", cl::desc("Epochs that nnrun --fit trains"), cl::value_desc("N"),
+             cl::cat(category)),
+      seed("seed", cl::desc("Seed of initialization, shuffling and dropout"), cl::value_desc("S"),
+           cl::cat(category)) {}
+
+bool setBatchSize(Model &model, int64_t batchSize, std::string &error) {
+  if (batchSize < 1) {
+    error = "--batch-size " + std::to_string(batchSize) + " must be positive";
+    return false;
+  }
+  int64_t old = 0;
+  for (GraphInput &input : *model.mutable_inputs()) {
+    TensorType *type = input.mutable_type();
+    if (type->shape_size() == 0) {
+      error = "--batch-size: input '" + input.name() + "' is a scalar, it has no batch dimension";
+      return false;
+    }
+    if (old && type->shape(0) != old) {
+      error = "--batch-size: inputs disagree on their batch (" + std::to_string(old) + " and '" +
+              input.name() + "' " + std::to_string(type->shape(0)) + ")";
+      return false;
+    }
+    old = type->shape(0);
+    type->set_shape(0, batchSize);
+  }
+  // A reshape that names the batch (flattening (B, C, H, W) to (B, C*H*W)) follows it. Other
+  // sizes derived from the batch are not rewritten: the import then names the node whose shapes
+  // no longer fit.
+  for (Node &node : *model.mutable_nodes()) {
+    if (node.op() != "reshape" || !node.attrs().count("shape"))
+      continue;
+    IntList *shape = (*node.mutable_attrs())["shape"].mutable_ints();
+    if (shape->values_size() > 0 && shape->values(0) == old)
+      shape->set_values(0, batchSize);
+  }
+  return true;
+}
+
+bool ModelFlags::load(const std::string &path, bool needLoss, Model &model, std::string &error) {
+  if (loss.getNumOccurrences() && loss != "cross-entropy" && loss != "mse") {
+    error = "--loss " + loss + " is not a loss (cross-entropy, mse)";
+    return false;
+  }
+  if (batchSize.getNumOccurrences() && batchSize < 1) {
+    error = "--batch-size " + std::to_string(batchSize) + " must be positive";
+    return false;
+  }
+  if (isOnnxFile(path)) {
+    OnnxImportOptions options;
+    options.batchSize = batchSize;
+    options.loss = loss;
+    options.labelSmoothing = labelSmoothing;
+    if (!importOnnxFile(path, options, model, error))
+      return false;
+    if (needLoss && loss.empty() && training.empty()) {
+      error = "an ONNX model has no loss: pass --loss cross-entropy|mse (and --optimizer to "
+              "train)";
+      return false;
+    }
+  } else {
+    if (!readModelFile(path, model, error))
+      return false;
+    if (batchSize.getNumOccurrences() && !setBatchSize(model, batchSize, error))
+      return false;
+    if (!loss.empty()) {
+      error = "--loss adds a loss to an ONNX model; this model " +
+              (model.training().loss().empty()
+                   ? std::string("names none: set training.loss")
+                   : "has one ('" + model.training().loss() + "')");
+      return false;
+    }
+    if (labelSmoothing.getNumOccurrences()) {
+      for (Node &node : *model.mutable_nodes())
+        if (node.op() == "cross_entropy" && node.outputs_size() &&
+            node.outputs(0) == model.training().loss())
+          (*node.mutable_attrs())["label_smoothing"].set_f(labelSmoothing);
+    }
+  }
+  return applyTraining(model, error);
+}
+
+bool ModelFlags::applyTraining(Model &model, std::string &error) {
+  TrainingSpec *spec = model.mutable_training();
+  if (!training.empty()) {
+    auto buffer = llvm::MemoryBuffer::getFile(training.getValue());
+    TrainingSpec file;
+    if (!buffer) {
+      error = "--training " + training + ": cannot read the file: " + buffer.getError().message();
+      return false;
+    }
+    if (!google::protobuf::TextFormat::ParseFromString((*buffer)->getBuffer().str(), &file)) {
+      error = "--training " + training + ": not a valid text-format TrainingSpec";
+      return false;
+    }
+    if (file.loss().empty())
+      file.set_loss(spec->loss());
+    *spec = file;
+  }
+  Optimizer *opt = spec->mutable_optimizer();
+  if (!optimizer.empty()) {
+    std::string name = optimizer;
+    opt->set_nesterov(name == "nesterov");
+    if (name == "sgd" || name == "momentum" || name == "nesterov") {
+      opt->set_kind(Optimizer::SGD);
+      opt->set_momentum(name == "sgd" ? 0 : 0.9);
+    } else if (name == "adam" || name == "adamw") {
+      opt->set_kind(name == "adam" ? Optimizer::ADAM : Optimizer::ADAMW);
+    } else {
+      error = "--optimizer " + name + " is not an optimizer (sgd, momentum, nesterov, adam, adamw)";
+      return false;
+    }
+  }
+  if (lr.getNumOccurrences())
+    opt->set_learning_rate(lr);
+  if (weightDecay.getNumOccurrences())
+    opt->set_weight_decay(weightDecay);
+  if (momentum.getNumOccurrences())
+    opt->set_momentum(momentum);
+  if (!betas.empty()) {
+    auto [first, second] = llvm::StringRef(betas).split(',');
+    double b1, b2;
+    if (first.getAsDouble(b1) || second.getAsDouble(b2)) {
+      error = "--betas " + betas + " is not two numbers B1,B2";
+      return false;
+    }
+    opt->set_beta1(b1);
+    opt->set_beta2(b2);
+  }
+  if (clipNorm.getNumOccurrences())
+    spec->set_grad_clip_norm(clipNorm);
+  if (!precision.empty()) {
+    Precision::Kind kind;
+    if (precision == "fp32" || precision == "bf16" || precision == "fp16") {
+      kind = precision == "fp32" ? Precision::FP32
+             : precision == "bf16" ? Precision::BF16
+                                   : Precision::FP16;
+    } else {
+      error = "--precision " + precision + " is not a precision (fp32, bf16, fp16)";
+      return false;
+    }
+    spec->mutable_precision()->set_kind(kind);
+  }
+  if (accumulationSteps.getNumOccurrences() || epochs.getNumOccurrences() ||
+      seed.getNumOccurrences()) {
+    for (auto [flag, value] : {std::pair{"--accumulation-steps", accumulationSteps.getValue()},
+                               std::pair{"--epochs", epochs.getValue()},
+                               std::pair{"--seed", seed.getValue()}})
+      if (value < 0) {
+        error = std::string(flag) + " " + std::to_string(value) + " must not be negative";
+        return false;
+      }
+    if (accumulationSteps.getNumOccurrences())
+      spec->set_accumulation_steps(accumulationSteps);
+    if (epochs.getNumOccurrences())
+      spec->set_epochs(epochs);
+    if (seed.getNumOccurrences())
+      spec->set_seed(seed);
+  }
+  // Nothing set: no "optimizer { }" or "training { }" in nnc import's output.
+  if (opt->ByteSizeLong() == 0)
+    spec->clear_optimizer();
+  if (spec->ByteSizeLong() == 0)
+    model.clear_training();
+  return true;
+}
+
+} // namespace nnc

@@ -1,0 +1,46 @@
+// The flags of `nnc compile` and `nnc import` that shape the model before it compiles: the
+// training spec (an ONNX model carries none; they override a model.pb's) and the batch size.
+#pragma once
+
+#include "llvm/Support/CommandLine.h"
+
+#include <cstdint>
+#include <string>
+
+namespace nnc {
+class Model;
+
+/// Sets the leading (batch) dimension of every graph input of `model` to `batchSize`, and the
+/// leading dimension of each reshape target that equals the old batch. Fails (one line in
+/// `error`) when the inputs disagree on their batch.
+bool setBatchSize(Model &model, int64_t batchSize, std::string &error);
+
+/// Declares the flags (in `category`, so `--help` lists them) and applies them.
+struct ModelFlags {
+  explicit ModelFlags(llvm::cl::OptionCategory &category);
+
+  /// Reads `path` (an nnc model, binary or .pbtxt, or an ONNX file), then applies the batch size
+  /// and the training flags. `needLoss`: an ONNX model without --loss is refused (compiling
+  /// needs a loss; importing does not). On failure returns false with one line in `error`.
+  bool load(const std::string &path, bool needLoss, Model &model, std::string &error);
+
+  llvm::cl::opt<int64_t> batchSize;
+  llvm::cl::opt<std::string> loss;
+  llvm::cl::opt<double> labelSmoothing;
+  llvm::cl::opt<std::string> training;
+  llvm::cl::opt<std::string> optimizer;
+  llvm::cl::opt<double> lr;
+  llvm::cl::opt<double> weightDecay;
+  llvm::cl::opt<std::string> betas;
+  llvm::cl::opt<double> momentum;
+  llvm::cl::opt<double> clipNorm;
+  llvm::cl::opt<std::string> precision;
+  llvm::cl::opt<int64_t> accumulationSteps;
+  llvm::cl::opt<int64_t> epochs;
+  llvm::cl::opt<int64_t> seed;
+
+private:
+  bool applyTraining(Model &model, std::string &error);
+};
+
+} // namespace nnc
