@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <dlfcn.h>
+#include <elf.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -37,6 +38,50 @@ std::string dlopenError() {
   return message ? message : "unknown dlopen error";
 }
 
+/// The checks dlopen does not make before it maps the file: a truncated image or a segment or
+/// section that points past its end would fault inside the loader (SIGBUS), not fail. A plan's
+/// checksum catches accidents; this catches an image whose checksum was recomputed after damage.
+/// (It is still native code: run plans you trust.)
+nnc::Status validateElf(std::string_view image) {
+  using nnc::Status;
+  auto within = [&](uint64_t offset, uint64_t size) {
+    return offset <= image.size() && size <= image.size() - offset;
+  };
+  Elf64_Ehdr header;
+  if (image.size() < sizeof header)
+    return Status::error("the kernel library is truncated (no ELF header)");
+  std::memcpy(&header, image.data(), sizeof header);
+  if (header.e_ident[EI_CLASS] != ELFCLASS64 || header.e_ident[EI_DATA] != ELFDATA2LSB ||
+      header.e_type != ET_DYN || header.e_machine != EM_X86_64)
+    return Status::error("the kernel library is not a 64-bit x86 ELF shared object");
+  if (header.e_phentsize != sizeof(Elf64_Phdr) ||
+      !within(header.e_phoff, uint64_t(header.e_phnum) * sizeof(Elf64_Phdr)))
+    return Status::error("the kernel library's program headers lie outside its " +
+                         std::to_string(image.size()) + " bytes");
+  for (int i = 0; i < header.e_phnum; ++i) {
+    Elf64_Phdr segment;
+    std::memcpy(&segment, image.data() + header.e_phoff + i * sizeof segment, sizeof segment);
+    if (segment.p_type != PT_NULL &&
+        (!within(segment.p_offset, segment.p_filesz) || segment.p_filesz > segment.p_memsz))
+      return Status::error("the kernel library's segment " + std::to_string(i) +
+                           " lies outside its " + std::to_string(image.size()) + " bytes");
+  }
+  if (header.e_shnum > 0 &&
+      (header.e_shentsize != sizeof(Elf64_Shdr) ||
+       !within(header.e_shoff, uint64_t(header.e_shnum) * sizeof(Elf64_Shdr))))
+    return Status::error("the kernel library's section headers lie outside its " +
+                         std::to_string(image.size()) + " bytes");
+  for (int i = 0; i < header.e_shnum; ++i) {
+    Elf64_Shdr section;
+    std::memcpy(&section, image.data() + header.e_shoff + i * sizeof section, sizeof section);
+    if (section.sh_type != SHT_NOBITS && section.sh_type != SHT_NULL &&
+        !within(section.sh_offset, section.sh_size))
+      return Status::error("the kernel library's section " + std::to_string(i) +
+                           " lies outside its " + std::to_string(image.size()) + " bytes");
+  }
+  return Status();
+}
+
 } // namespace
 
 nnc::StatusOr<std::unique_ptr<KernelLibrary>>
@@ -45,6 +90,8 @@ loadSharedObject(std::string_view image, const std::vector<std::string> &symbols
   // dlopen's message for a non-ELF file ("invalid ELF header") does not say which file was meant.
   if (image.substr(0, 4) != "\177ELF")
     return Status::error("the kernel library is not an ELF shared object");
+  if (Status s = validateElf(image); !s.ok())
+    return s;
   int fd = memfd_create("nnc-kernels", MFD_CLOEXEC);
   if (fd < 0)
     return Status::error(std::string("cannot create a memfd for the kernel library: ") +

@@ -6,6 +6,7 @@
 #include "runtime/Npy.h"
 #include "runtime/tool/Nnrun.h"
 
+#include <elf.h>
 #include <sys/wait.h>
 
 #include <fstream>
@@ -164,10 +165,34 @@ TEST_F(NnrunTest, RefusesBadPlans) {
   plan = predictPlan();
   plan.set_kernel_library("\177ELF and then nothing useful");
   writePlan(plan);
+  EXPECT_EQ(failure({planPath}), "nnrun: error: " + planPath +
+                                     ": the kernel library is truncated (no ELF header)");
+  // A damaged library whose checksum was recomputed: checked before dlopen maps it (which
+  // faulted: SIGBUS in the loader).
+  std::string library = test::testKernelLibrary();
+  plan = predictPlan();
+  plan.set_kernel_library(library.substr(0, library.size() / 2));
+  writePlan(plan);
   std::string message = failure({planPath});
-  EXPECT_EQ(message.rfind("nnrun: error: " + planPath + ": cannot load the kernel library: ", 0),
-            0u)
+  EXPECT_NE(message.find("lies outside its " + std::to_string(library.size() / 2) + " bytes"),
+            std::string::npos)
       << message;
+  Elf64_Ehdr header;
+  std::memcpy(&header, library.data(), sizeof header);
+  Elf64_Phdr segment;
+  std::memcpy(&segment, library.data() + header.e_phoff, sizeof segment);
+  segment.p_offset = uint64_t(1) << 40;  // far past the end
+  std::memcpy(library.data() + header.e_phoff, &segment, sizeof segment);
+  plan.set_kernel_library(library);
+  writePlan(plan);
+  EXPECT_EQ(failure({planPath}), "nnrun: error: " + planPath +
+                                     ": the kernel library's segment 0 lies outside its " +
+                                     std::to_string(library.size()) + " bytes");
+  library[18] = 3;  // e_machine: not x86-64
+  plan.set_kernel_library(library);
+  writePlan(plan);
+  EXPECT_EQ(failure({planPath}), "nnrun: error: " + planPath +
+                                     ": the kernel library is not a 64-bit x86 ELF shared object");
 }
 
 TEST_F(NnrunTest, RefusesBadInputs) {
