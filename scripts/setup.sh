@@ -9,7 +9,7 @@ packages=(build-essential cmake ninja-build ccache python3 python3-numpy
           llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
           protobuf-compiler libprotobuf-dev libgtest-dev libgmock-dev
           liblld-22-dev libdnnl-dev zlib1g-dev libzstd-dev dataset-fashion-mnist chromium
-          openmpi-bin libopenmpi-dev)
+          openmpi-bin libopenmpi-dev pybind11-dev python3-dev python3-pytest)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
