@@ -117,6 +117,8 @@ void setField(google::protobuf::Message &message, const std::string &name, py::h
   }
   switch (field->cpp_type()) {
   case FieldDescriptor::CPPTYPE_MESSAGE:
+    if (!py::isinstance<py::dict>(value))
+      throw py::type_error(where + " is a message: give a dict of its fields");
     setFields(*r->MutableMessage(&message, field), py::cast<py::dict>(value));
     break;
   case FieldDescriptor::CPPTYPE_ENUM: {

@@ -356,7 +356,8 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
     return 1;
   }
 
-  // By value: lld, which the plan phase runs in process, resets every cl::opt to its default.
+  // The request holds copies of the flags: lld, which the plan phase runs in process, resets
+  // every cl::opt to its default.
   if (phase->phase == Phase::Plan)
     return writePlan(model, *module, output, kernels, diagnostics, errs);
   std::string ptx;
