@@ -21,6 +21,12 @@ run_stage() { # name, pattern of the count line(s) to keep, command...
 
 run_stage "unit (GoogleTest)" 'tests passed' ctest --test-dir build --output-on-failure
 run_stage "lit" '^  (Passed|Failed)' /usr/lib/llvm-22/bin/lit -sv build/test
+# The Python package (test/python), when the build has it (pybind11-dev and python3-dev).
+if ls build/python/nnc/_nnc.*.so >/dev/null 2>&1; then
+  run_stage "python (pytest)" ' (passed|failed)' env NNC_BUILD="$PWD/build" /usr/bin/python3 -m pytest -v test/python
+else
+  summary+=("python (pytest): the nnc package was not built (needs pybind11-dev, python3-dev)"); status=1
+fi
 
 echo "=== sanitizers: building nnc with -fsanitize=address,undefined in build-asan/"
 if { [ -f build-asan/build.ninja ] ||

@@ -89,60 +89,35 @@ bool setBatchSize(Model &model, int64_t batchSize, std::string &error) {
   return true;
 }
 
-bool ModelFlags::load(const std::string &path, bool needLoss, Model &model, std::string &error) {
-  if (loss.getNumOccurrences() && loss != "cross-entropy" && loss != "mse") {
-    error = "--loss " + loss + " is not a loss (cross-entropy, mse)";
-    return false;
-  }
-  if (batchSize.getNumOccurrences() && batchSize < 1) {
-    error = "--batch-size " + std::to_string(batchSize) + " must be positive";
-    return false;
-  }
-  if (isOnnxFile(path)) {
-    OnnxImportOptions options;
-    options.batchSize = batchSize;
-    options.loss = loss;
-    options.labelSmoothing = labelSmoothing;
-    if (!importOnnxFile(path, options, model, error))
-      return false;
-    if (needLoss && loss.empty() && training.empty()) {
-      error = "an ONNX model has no loss: pass --loss cross-entropy|mse (and --optimizer to "
-              "train)";
-      return false;
-    }
-  } else {
-    if (!readModelFile(path, model, error))
-      return false;
-    if (batchSize.getNumOccurrences() && !setBatchSize(model, batchSize, error))
-      return false;
-    if (!loss.empty()) {
-      error = "--loss adds a loss to an ONNX model; this model " +
-              (model.training().loss().empty()
-                   ? std::string("names none: set training.loss")
-                   : "has one ('" + model.training().loss() + "')");
-      return false;
-    }
-    if (labelSmoothing.getNumOccurrences()) {
-      for (Node &node : *model.mutable_nodes())
-        if (node.op() == "cross_entropy" && node.outputs_size() &&
-            node.outputs(0) == model.training().loss())
-          (*node.mutable_attrs())["label_smoothing"].set_f(labelSmoothing);
-    }
-  }
-  return applyTraining(model, error);
+ModelOptions ModelFlags::values() const {
+  auto given = [](const auto &flag) {
+    using T = std::decay_t<decltype(flag.getValue())>;
+    return flag.getNumOccurrences() ? std::optional<T>(flag.getValue()) : std::nullopt;
+  };
+  ModelOptions o;
+  o.batchSize = given(batchSize), o.accumulationSteps = given(accumulationSteps);
+  o.epochs = given(epochs), o.seed = given(seed);
+  o.labelSmoothing = given(labelSmoothing), o.lr = given(lr), o.weightDecay = given(weightDecay);
+  o.momentum = given(momentum), o.clipNorm = given(clipNorm);
+  o.loss = loss, o.training = training, o.optimizer = optimizer, o.betas = betas;
+  o.precision = precision;
+  return o;
 }
 
-bool ModelFlags::applyTraining(Model &model, std::string &error) {
+namespace {
+
+bool applyTraining(const ModelOptions &o, Model &model, std::string &error) {
   TrainingSpec *spec = model.mutable_training();
-  if (!training.empty()) {
-    auto buffer = llvm::MemoryBuffer::getFile(training.getValue());
+  if (!o.training.empty()) {
+    auto buffer = llvm::MemoryBuffer::getFile(o.training);
     TrainingSpec file;
     if (!buffer) {
-      error = "--training " + training + ": cannot read the file: " + buffer.getError().message();
+      error = "--training " + o.training + ": cannot read the file: " +
+              buffer.getError().message();
       return false;
     }
     if (!google::protobuf::TextFormat::ParseFromString((*buffer)->getBuffer().str(), &file)) {
-      error = "--training " + training + ": not a valid text-format TrainingSpec";
+      error = "--training " + o.training + ": not a valid text-format TrainingSpec";
       return false;
     }
     if (file.loss().empty())
@@ -150,8 +125,8 @@ bool ModelFlags::applyTraining(Model &model, std::string &error) {
     *spec = file;
   }
   Optimizer *opt = spec->mutable_optimizer();
-  if (!optimizer.empty()) {
-    std::string name = optimizer;
+  if (!o.optimizer.empty()) {
+    const std::string &name = o.optimizer;
     opt->set_nesterov(name == "nesterov");
     if (name == "sgd" || name == "momentum" || name == "nesterov") {
       opt->set_kind(Optimizer::SGD);
@@ -163,58 +138,97 @@ bool ModelFlags::applyTraining(Model &model, std::string &error) {
       return false;
     }
   }
-  if (lr.getNumOccurrences())
-    opt->set_learning_rate(lr);
-  if (weightDecay.getNumOccurrences())
-    opt->set_weight_decay(weightDecay);
-  if (momentum.getNumOccurrences())
-    opt->set_momentum(momentum);
-  if (!betas.empty()) {
-    auto [first, second] = llvm::StringRef(betas).split(',');
+  if (o.lr)
+    opt->set_learning_rate(*o.lr);
+  if (o.weightDecay)
+    opt->set_weight_decay(*o.weightDecay);
+  if (o.momentum)
+    opt->set_momentum(*o.momentum);
+  if (!o.betas.empty()) {
+    auto [first, second] = llvm::StringRef(o.betas).split(',');
     double b1, b2;
     if (first.getAsDouble(b1) || second.getAsDouble(b2)) {
-      error = "--betas " + betas + " is not two numbers B1,B2";
+      error = "--betas " + o.betas + " is not two numbers B1,B2";
       return false;
     }
     opt->set_beta1(b1);
     opt->set_beta2(b2);
   }
-  if (clipNorm.getNumOccurrences())
-    spec->set_grad_clip_norm(clipNorm);
-  if (!precision.empty()) {
-    Precision::Kind kind;
-    if (precision == "fp32" || precision == "bf16" || precision == "fp16") {
-      kind = precision == "fp32" ? Precision::FP32
-             : precision == "bf16" ? Precision::BF16
-                                   : Precision::FP16;
-    } else {
-      error = "--precision " + precision + " is not a precision (fp32, bf16, fp16)";
+  if (o.clipNorm)
+    spec->set_grad_clip_norm(*o.clipNorm);
+  if (!o.precision.empty()) {
+    if (o.precision != "fp32" && o.precision != "bf16" && o.precision != "fp16") {
+      error = "--precision " + o.precision + " is not a precision (fp32, bf16, fp16)";
       return false;
     }
-    spec->mutable_precision()->set_kind(kind);
+    spec->mutable_precision()->set_kind(o.precision == "fp32"   ? Precision::FP32
+                                        : o.precision == "bf16" ? Precision::BF16
+                                                                : Precision::FP16);
   }
-  if (accumulationSteps.getNumOccurrences() || epochs.getNumOccurrences() ||
-      seed.getNumOccurrences()) {
-    for (auto [flag, value] : {std::pair{"--accumulation-steps", accumulationSteps.getValue()},
-                               std::pair{"--epochs", epochs.getValue()},
-                               std::pair{"--seed", seed.getValue()}})
-      if (value < 0) {
-        error = std::string(flag) + " " + std::to_string(value) + " must not be negative";
-        return false;
-      }
-    if (accumulationSteps.getNumOccurrences())
-      spec->set_accumulation_steps(accumulationSteps);
-    if (epochs.getNumOccurrences())
-      spec->set_epochs(epochs);
-    if (seed.getNumOccurrences())
-      spec->set_seed(seed);
-  }
+  for (auto [flag, value] : {std::pair{"--accumulation-steps", o.accumulationSteps},
+                             std::pair{"--epochs", o.epochs}, std::pair{"--seed", o.seed}})
+    if (value && *value < 0) {
+      error = std::string(flag) + " " + std::to_string(*value) + " must not be negative";
+      return false;
+    }
+  if (o.accumulationSteps)
+    spec->set_accumulation_steps(*o.accumulationSteps);
+  if (o.epochs)
+    spec->set_epochs(*o.epochs);
+  if (o.seed)
+    spec->set_seed(*o.seed);
   // Nothing set: no "optimizer { }" or "training { }" in nnc import's output.
   if (opt->ByteSizeLong() == 0)
     spec->clear_optimizer();
   if (spec->ByteSizeLong() == 0)
     model.clear_training();
   return true;
+}
+
+} // namespace
+
+bool loadModel(const std::string &path, const ModelOptions &o, bool needLoss, Model &model,
+               std::string &error) {
+  if (!o.loss.empty() && o.loss != "cross-entropy" && o.loss != "mse") {
+    error = "--loss " + o.loss + " is not a loss (cross-entropy, mse)";
+    return false;
+  }
+  if (o.batchSize && *o.batchSize < 1) {
+    error = "--batch-size " + std::to_string(*o.batchSize) + " must be positive";
+    return false;
+  }
+  if (isOnnxFile(path)) {
+    OnnxImportOptions options;
+    options.batchSize = o.batchSize.value_or(0);
+    options.loss = o.loss;
+    options.labelSmoothing = o.labelSmoothing.value_or(0);
+    if (!importOnnxFile(path, options, model, error))
+      return false;
+    if (needLoss && o.loss.empty() && o.training.empty()) {
+      error = "an ONNX model has no loss: pass --loss cross-entropy|mse (and --optimizer to "
+              "train)";
+      return false;
+    }
+  } else {
+    if (!readModelFile(path, model, error))
+      return false;
+    if (o.batchSize && !setBatchSize(model, *o.batchSize, error))
+      return false;
+    if (!o.loss.empty()) {
+      error = "--loss adds a loss to an ONNX model; this model " +
+              (model.training().loss().empty()
+                   ? std::string("names none: set training.loss")
+                   : "has one ('" + model.training().loss() + "')");
+      return false;
+    }
+    if (o.labelSmoothing) {
+      for (Node &node : *model.mutable_nodes())
+        if (node.op() == "cross_entropy" && node.outputs_size() &&
+            node.outputs(0) == model.training().loss())
+          (*node.mutable_attrs())["label_smoothing"].set_f(*o.labelSmoothing);
+    }
+  }
+  return applyTraining(o, model, error);
 }
 
 } // namespace nnc

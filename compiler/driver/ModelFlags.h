@@ -5,6 +5,7 @@
 #include "llvm/Support/CommandLine.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace nnc {
@@ -15,14 +16,24 @@ class Model;
 /// `error`) when the inputs disagree on their batch.
 bool setBatchSize(Model &model, int64_t batchSize, std::string &error);
 
-/// Declares the flags (in `category`, so `--help` lists them) and applies them.
+/// The values of the flags below; unset ones leave the model as it is.
+struct ModelOptions {
+  std::optional<int64_t> batchSize, accumulationSteps, epochs, seed;
+  std::optional<double> labelSmoothing, lr, weightDecay, momentum, clipNorm;
+  std::string loss, training, optimizer, betas, precision;  // empty: not given
+};
+
+/// Reads `path` (an nnc model, binary or .pbtxt, or an ONNX file), then applies the batch size
+/// and the training options. `needLoss`: an ONNX model without a loss is refused (compiling
+/// needs a loss; importing does not). On failure returns false with one line in `error`.
+bool loadModel(const std::string &path, const ModelOptions &options, bool needLoss, Model &model,
+               std::string &error);
+
+/// Declares the flags (in `category`, so `--help` lists them).
 struct ModelFlags {
   explicit ModelFlags(llvm::cl::OptionCategory &category);
-
-  /// Reads `path` (an nnc model, binary or .pbtxt, or an ONNX file), then applies the batch size
-  /// and the training flags. `needLoss`: an ONNX model without --loss is refused (compiling
-  /// needs a loss; importing does not). On failure returns false with one line in `error`.
-  bool load(const std::string &path, bool needLoss, Model &model, std::string &error);
+  /// What was given on the command line.
+  ModelOptions values() const;
 
   llvm::cl::opt<int64_t> batchSize;
   llvm::cl::opt<std::string> loss;
@@ -38,9 +49,6 @@ struct ModelFlags {
   llvm::cl::opt<int64_t> accumulationSteps;
   llvm::cl::opt<int64_t> epochs;
   llvm::cl::opt<int64_t> seed;
-
-private:
-  bool applyTraining(Model &model, std::string &error);
 };
 
 } // namespace nnc

@@ -65,15 +65,16 @@ void printVersion(llvm::raw_ostream &os) {
 /// Prints the first error as one line naming the file and, where known, the node.
 class OneLineDiagnostics {
 public:
-  OneLineDiagnostics(MLIRContext *context, std::string file)
-      : file(std::move(file)), handler(context, [this](Diagnostic &diag) { return report(diag); }) {}
+  OneLineDiagnostics(MLIRContext *context, std::string file, llvm::raw_ostream &errs)
+      : file(std::move(file)), errs(errs),
+        handler(context, [this](Diagnostic &diag) { return report(diag); }) {}
 
   bool sawError() const { return errors > 0; }
 
   /// Reports an error that did not come through MLIR's diagnostic engine.
   void error(const Twine &message) {
     if (errors++ == 0)
-      llvm::errs() << "nnc: error: " << file << ": " << message << "\n";
+      errs << "nnc: error: " << file << ": " << message << "\n";
   }
 
 private:
@@ -84,11 +85,12 @@ private:
     if (diag.getSeverity() == DiagnosticSeverity::Error)
       error(prefix + diag.str());
     else if (diag.getSeverity() == DiagnosticSeverity::Warning)
-      llvm::errs() << "nnc: warning: " << file << ": " << prefix << diag.str() << "\n";
+      errs << "nnc: warning: " << file << ": " << prefix << diag.str() << "\n";
     return success();
   }
 
   std::string file;
+  llvm::raw_ostream &errs;
   int errors = 0;
   ScopedDiagnosticHandler handler;
 };
@@ -96,13 +98,13 @@ private:
 /// Writes an output file atomically (see support/AtomicFile.h), so that nnc killed at any point,
 /// by SIGPIPE from `nnc ... 2>&1 | head` included, leaves the old file or the whole new one.
 /// LLVM's signal handlers (InitLLVM) remove the temporary file on SIGINT, SIGTERM and SIGPIPE.
-bool writeOutput(const std::string &output, llvm::StringRef bytes) {
+bool writeOutput(const std::string &output, llvm::StringRef bytes, llvm::raw_ostream &errs) {
   std::string temporary = temporaryPathFor(output);
   llvm::sys::RemoveFileOnSignal(temporary);
   Status written = writeFileAtomically(output, std::string_view(bytes.data(), bytes.size()));
   llvm::sys::DontRemoveFileOnSignal(temporary);
   if (!written.ok())
-    llvm::errs() << "nnc: error: " << written.message() << "\n";
+    errs << "nnc: error: " << written.message() << "\n";
   return written.ok();
 }
 
@@ -114,7 +116,8 @@ std::string phaseList() {
 }
 
 /// Prints what was compiled: the shape of the model in one line.
-void printSummary(const Model &model, ModuleOp module, llvm::StringRef output) {
+void printSummary(const Model &model, ModuleOp module, llvm::StringRef output,
+                  llvm::raw_ostream &errs) {
   int64_t ops = 0, paramValues = 0;
   module.walk([&](Operation *op) { ops += op->getDialect() && op->getDialect()->getNamespace() == "nn"; });
   for (const Parameter &param : model.parameters()) {
@@ -123,7 +126,7 @@ void printSummary(const Model &model, ModuleOp module, llvm::StringRef output) {
       n *= dim;
     paramValues += n;
   }
-  llvm::errs() << "nnc: " << (model.name().empty() ? "model" : model.name()) << ": " << ops
+  errs << "nnc: " << (model.name().empty() ? "model" : model.name()) << ": " << ops
                << " nn ops, " << model.parameters_size() << " parameters (" << paramValues
                << " values), " << model.inputs_size() << " inputs, loss '"
                << model.training().loss() << "' -> " << output << "\n";
@@ -131,7 +134,7 @@ void printSummary(const Model &model, ModuleOp module, llvm::StringRef output) {
 
 /// The plan phase: builds the plan, writes it (deterministic bytes), prints what it holds.
 int writePlan(const Model &model, ModuleOp module, std::string output, KernelTarget kernels,
-              OneLineDiagnostics &diagnostics) {
+              OneLineDiagnostics &diagnostics, llvm::raw_ostream &errs) {
   if (output == "-") {
     diagnostics.error("a plan is binary: name the output file with -o");
     return 1;
@@ -148,26 +151,26 @@ int writePlan(const Model &model, ModuleOp module, std::string output, KernelTar
   }
   plan.set_checksum(planChecksum(plan));
   // Nothing is printed before the plan is in place: a closed stderr pipe would end nnc there.
-  if (!writeOutput(output, serializeDeterministic(plan)))
+  if (!writeOutput(output, serializeDeterministic(plan), errs))
     return 1;
-  llvm::errs() << "nnc: " << (model.name().empty() ? "model" : model.name()) << ": arena "
+  errs << "nnc: " << (model.name().empty() ? "model" : model.name()) << ": arena "
                << plan.arena_bytes() << " bytes peak, " << plan.parameters_size()
                << " parameters, " << plan.kernel_library().size() << " bytes of kernels for "
                << plan.metadata().target_cpu() << " -> " << output << "\n";
   for (const Function &function : plan.functions())
     if (function.name() != "init")
-      llvm::errs() << "nnc:   " << function.name() << ": " << function.flops()
+      errs << "nnc:   " << function.name() << ": " << function.flops()
                    << " FLOPs per call, " << function.commands_size() << " commands\n";
   for (int s = 0; s < plan.pipeline().stages_size(); ++s) {
     const PipelineStage &stage = plan.pipeline().stages(s);
-    llvm::errs() << "nnc:   stage " << s << " ("
+    errs << "nnc:   stage " << s << " ("
                  << stage.first_node() << " .. " << stage.last_node() << "): arena "
                  << stage.plan().arena_bytes() << " bytes, " << stage.plan().parameters_size()
                  << " parameters";
     for (const Function &function : stage.plan().functions())
       if (function.name() == "accumulate_step" || function.name() == "forward_step")
-        llvm::errs() << ", " << function.name() << " " << function.flops() << " FLOPs";
-    llvm::errs() << "\n";
+        errs << ", " << function.name() << " " << function.flops() << " FLOPs";
+    errs << "\n";
   }
   return 0;
 }
@@ -242,20 +245,48 @@ int compileMain(int argc, char **argv) {
                  << "\n";
     return 1;
   }
+  CompileRequest request;
+  request.input = input;
+  request.output = output;
+  request.compileTo = compileTo;
+  request.target = target;
+  request.dataParallel = dataParallel;
+  request.bucketBytes = bucketBytes;
+  request.pipelineStages = pipelineStages;
+  request.microBatches = microBatches;
+  request.stageBoundaries = stageBoundaries;
+  request.model = modelFlags.values();
+  return compileModel(request, llvm::errs());
+}
+
+} // namespace
+
+int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
+  const std::string &input = request.input, &output = request.output,
+                    &compileTo = request.compileTo, &target = request.target;
+  int64_t dataParallel = request.dataParallel, bucketBytes = request.bucketBytes,
+          pipelineStages = request.pipelineStages, microBatches = request.microBatches;
+  const std::string &stageBoundaries = request.stageBoundaries;
+  // Idempotent, so that a process (the Python package) may compile more than once.
+  registerPasses();
+  registerAsmPrinterCLOptions();
+  registerMLIRContextCLOptions();
+  registerPassManagerCLOptions();
+  registerDefaultTimingManagerCLOptions();
 
   std::optional<PhaseInfo> phase = lookupPhase(compileTo);
   if (!phase) {
-    llvm::errs() << "nnc: error: --compile-to=" << compileTo << " is not a phase (phases: "
+    errs << "nnc: error: --compile-to=" << compileTo << " is not a phase (phases: "
                  << phaseList() << ")\n";
     return 1;
   }
   if (!phase->implemented) {
-    llvm::errs() << "nnc: error: phase '" << phase->name << "' is not implemented yet\n";
+    errs << "nnc: error: phase '" << phase->name << "' is not implemented yet\n";
     return 1;
   }
 
   if (target != "cpu" && target != "cuda") {
-    llvm::errs() << "nnc: error: --target=" << target << " is not a target (targets: cpu, cuda)\n";
+    errs << "nnc: error: --target=" << target << " is not a target (targets: cpu, cuda)\n";
     return 1;
   }
   KernelTarget kernels = target == "cuda" ? KernelTarget::Cuda : KernelTarget::Cpu;
@@ -263,17 +294,17 @@ int compileMain(int argc, char **argv) {
   DialectRegistry registry;
   registerDialects(registry);
   MLIRContext context(registry);
-  OneLineDiagnostics diagnostics(&context, input);
+  OneLineDiagnostics diagnostics(&context, input, errs);
 
   // An output in a missing directory is refused before compiling, not after.
   if (output != "-") {
-    std::string dir = llvm::sys::path::parent_path(output.getValue()).str();
+    std::string dir = llvm::sys::path::parent_path(output).str();
     struct stat info;
     int error = ::stat(dir.empty() ? "." : dir.c_str(), &info) != 0 ? errno
                 : S_ISDIR(info.st_mode)                               ? 0
                                                                       : ENOTDIR;
     if (error) {
-      llvm::errs() << "nnc: error: " << output << ": cannot write: " << std::strerror(error)
+      errs << "nnc: error: " << output << ": cannot write: " << std::strerror(error)
                    << "\n";
       return 1;
     }
@@ -281,12 +312,12 @@ int compileMain(int argc, char **argv) {
 
   Model model;
   std::string readError;
-  if (!modelFlags.load(input, /*needLoss=*/true, model, readError)) {
+  if (!loadModel(input, request.model, /*needLoss=*/true, model, readError)) {
     diagnostics.error(readError);
     return 1;
   }
   if (dataParallel < 0 || bucketBytes < 0 || pipelineStages < 0 || microBatches < 0) {
-    llvm::errs() << "nnc: error: --data-parallel, --bucket-bytes, --pipeline-stages and "
+    errs << "nnc: error: --data-parallel, --bucket-bytes, --pipeline-stages and "
                     "--micro-batches must not be negative\n";
     return 1;
   }
@@ -334,9 +365,10 @@ int compileMain(int argc, char **argv) {
     return 1;
   }
 
-  // By value: lld, which the plan phase runs in process, resets every cl::opt to its default.
+  // The request holds copies of the flags: lld, which the plan phase runs in process, resets
+  // every cl::opt to its default.
   if (phase->phase == Phase::Plan)
-    return writePlan(model, *module, std::string(output), kernels, diagnostics);
+    return writePlan(model, *module, output, kernels, diagnostics, errs);
   std::string ptx;
   if (phase->phase == Phase::Codegen && kernels == KernelTarget::Cuda) {
     CudaKernelLibrary library;
@@ -362,11 +394,13 @@ int compileMain(int argc, char **argv) {
     llvm::raw_string_ostream os(text);
     printed->print(os);
   }
-  if (!writeOutput(output, text + "\n"))
+  if (!writeOutput(output, text + "\n", errs))
     return 1;
-  printSummary(model, *printed, output);
+  printSummary(model, *printed, output, errs);
   return 0;
 }
+
+namespace {
 
 /// `model` in protobuf text format, one line per top-level entry (graph input, parameter, node,
 /// output) as hand-written models are.
@@ -424,7 +458,7 @@ int importMain(int argc, char **argv) {
   }
   Model model;
   std::string error;
-  if (!modelFlags.load(input, /*needLoss=*/false, model, error)) {
+  if (!loadModel(input, modelFlags.values(), /*needLoss=*/false, model, error)) {
     llvm::errs() << "nnc: error: " << input << ": " << error << "\n";
     return 1;
   }
@@ -434,7 +468,7 @@ int importMain(int argc, char **argv) {
     llvm::outs() << text;
     return 0;
   }
-  return writeOutput(output, text) ? 0 : 1;
+  return writeOutput(output, text, llvm::errs()) ? 0 : 1;
 }
 
 } // namespace

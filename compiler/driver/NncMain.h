@@ -1,7 +1,33 @@
-// Entry point of the `nnc` tool; tools/nnc/nnc.cpp only calls it.
+// Entry points of the `nnc` tool: tools/nnc/nnc.cpp only calls nncMain; compileModel is
+// `nnc compile` after its flags are parsed, which the Python package calls in process.
 #pragma once
+
+#include "compiler/driver/ModelFlags.h"
+
+#include <cstdint>
+#include <string>
+
+namespace llvm {
+class raw_ostream;
+} // namespace llvm
 
 namespace nnc {
 /// Runs `nnc <command> ...`; returns the process exit code.
 int nncMain(int argc, char **argv);
+
+/// The flags of `nnc compile`, parsed.
+struct CompileRequest {
+  std::string input;             // model.pb, model.pbtxt or model.onnx
+  std::string output = "-";      // -o
+  std::string compileTo = "plan";
+  std::string target = "cpu";    // cpu or cuda
+  int64_t dataParallel = 0, bucketBytes = 0, pipelineStages = 0, microBatches = 0;
+  std::string stageBoundaries;   // comma-separated node names
+  ModelOptions model;            // --batch-size, --loss, --optimizer, ... (ModelFlags.h)
+};
+
+/// Runs `nnc compile` as its flags asked, writing what the tool prints on stderr (a summary,
+/// warnings, or the one error line "nnc: error: ...") to `errs`; returns the exit code. A
+/// process may call it any number of times.
+int compileModel(const CompileRequest &request, llvm::raw_ostream &errs);
 } // namespace nnc

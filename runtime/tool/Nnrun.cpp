@@ -8,6 +8,7 @@
 #include "runtime/Npy.h"
 #include "runtime/PipelineLoop.h"
 #include "runtime/PlanLoader.h"
+#include "runtime/Predict.h"
 #include "runtime/TrainLoop.h"
 #include "runtime/collective/Communicator.h"
 #include "runtime/device/Drivers.h"
@@ -585,17 +586,10 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
   const nnc::Function *predict = nullptr;
   HostTensor input;
   if (!options.predict.empty()) {
-    for (const nnc::Function &function : plan->functions())
-      if (function.name() == "predict")
-        predict = &function;
-    if (!predict)
-      return Failure{planPath + ": the plan has no function 'predict'"};
-    if (predict->inputs_size() != 1)
-      return Failure{planPath + ": function 'predict' has " +
-                     std::to_string(predict->inputs_size()) +
-                     " inputs; --predict feeds exactly one"};
-    if (predict->outputs_size() == 0)
-      return Failure{planPath + ": function 'predict' has no outputs"};
+    nnc::StatusOr<const nnc::Function *> found = findPredict(*plan, planPath);
+    if (!found.ok())
+      return Failure{found.status().message()};
+    predict = *found;
     nnc::StatusOr<HostTensor> read = readNpy(options.predict);
     if (!read.ok())
       return Failure{read.status().message()};
@@ -603,19 +597,10 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
       if (nnc::Status s = trainer::checkFinite(*read, options.predict, "feature"); !s.ok())
         return Failure{s.message()};
     // Any number of rows: predict runs batch by batch (the last one zero-padded).
-    const nnc::TensorType &type = predict->inputs(0).type();
-    HostTensor oneBatch(type.dtype(), shapeOf(type));
-    bool rowsFit = !type.shape().empty() && read->dtype == type.dtype() &&
-                   read->shape.size() == oneBatch.shape.size() && !read->shape.empty() &&
-                   read->shape[0] > 0 &&
-                   std::equal(read->shape.begin() + 1, read->shape.end(), oneBatch.shape.begin() + 1);
-    if (!rowsFit)
-      if (nnc::Status s = checkType(*read, type); !s.ok())
-        return Failure{options.predict + ": " + s.message() + " (or any number of rows)"};
+    if (nnc::Status s = checkPredictInput(*predict, *read); !s.ok())
+      return Failure{options.predict + ": " + s.message()};
     input = std::move(*read);
   }
-  std::string inputName = predict ? predict->inputs(0).name() : "";
-  std::string outputName = predict ? predict->outputs(0).name() : "";
 
   // Likewise the training data, matched to train_step before anything runs.
   TrainData data;
@@ -707,48 +692,12 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
     return std::nullopt;
   }
 
-  // Batch by batch: rows [b * batch, (b + 1) * batch) of the input give the same rows of the
-  // output; the padding rows of the last batch are dropped.
-  const nnc::TensorSlice &inputSlice = predict->inputs(0);
-  HostTensor batchIn(inputSlice.type().dtype(), shapeOf(inputSlice.type()));
-  int64_t batchRows = batchIn.shape[0], rows = input.shape[0];
-  size_t inRowBytes = batchIn.data.size() / batchRows;
-  if (norm && input.dtype == nnc::F32) {  // the input as training saw it
-    size_t rowValues = inRowBytes / sizeof(float);
-    if (rowValues % norm->mean.size() != 0)
-      return Failure{options.predict + ": rows of " + std::to_string(rowValues) +
-                     " values do not fit the training normalization's " +
-                     std::to_string(norm->mean.size()) + " columns"};
-    norm->apply(reinterpret_cast<float *>(input.data.data()), input.data.size() / sizeof(float));
-  }
-  HostTensor result;
-  for (int64_t start = 0; start < rows; start += batchRows) {
-    int64_t count = std::min(batchRows, rows - start);
-    std::fill(batchIn.data.begin(), batchIn.data.end(), 0);
-    std::memcpy(batchIn.data.data(), input.data.data() + start * inRowBytes, count * inRowBytes);
-    if (nnc::Status s = exec.setInput("predict", inputName, batchIn); !s.ok())
-      return Failure{options.predict + ": " + s.message()};
-    if (nnc::Status s = exec.run("predict"); !s.ok())
-      return Failure{planPath + ": " + s.message()};
-    nnc::StatusOr<HostTensor> batchOut = exec.getOutput("predict", outputName);
-    if (!batchOut.ok())
-      return Failure{planPath + ": " + batchOut.status().message()};
-    if (batchOut->shape.empty() || batchOut->shape[0] != batchRows) { // not per-row: one batch
-      if (rows != batchRows)
-        return Failure{options.predict + ": predict's output " + batchOut->describe() +
-                       " is not per row, so the input must be exactly one batch"};
-      result = std::move(*batchOut);
-      break;
-    }
-    if (result.data.empty()) {
-      result = HostTensor(batchOut->dtype, batchOut->shape);
-      result.shape[0] = rows;
-      result.data.resize(batchOut->data.size() / batchRows * rows);
-    }
-    size_t outRowBytes = batchOut->data.size() / batchRows;
-    std::memcpy(result.data.data() + start * outRowBytes, batchOut->data.data(),
-                count * outRowBytes);
-  }
+  int64_t rows = input.shape[0];
+  nnc::StatusOr<HostTensor> result = predictRows(exec, *predict, std::move(input),
+                                                 norm ? &*norm : nullptr, options.predict,
+                                                 planPath);
+  if (!result.ok())
+    return Failure{result.status().message()};
   for (int i = 0; i < options.timedRuns; ++i) {
     auto start = std::chrono::steady_clock::now();
     if (nnc::Status s = exec.run("predict"); !s.ok())
@@ -757,8 +706,8 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
     out << "predict_us "
         << std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count() << "\n";
   }
-  warnNonFiniteRows(result, rows, out);
-  if (nnc::Status s = writeNpy(options.output, result); !s.ok())
+  warnNonFiniteRows(*result, rows, out);
+  if (nnc::Status s = writeNpy(options.output, *result); !s.ok())
     return Failure{s.message()};
   if (options.profile)
     printProfile(exec, out);

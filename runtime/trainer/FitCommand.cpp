@@ -589,11 +589,14 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
   return job;
 }
 
-Status runFit(Executor &executor, const FitJob &job, std::ostream &out) {
+Status runFit(Executor &executor, const FitJob &job, std::ostream &out,
+              std::vector<std::unique_ptr<monitor::Hook>> hooks) {
   nnc::StatusOr<std::unique_ptr<monitor::Monitor>> monitor =
       monitor::createMonitor(job.monitor, out, job.binding.model.numClasses, job.title);
   if (!monitor.ok())
     return monitor.status();
+  for (std::unique_ptr<monitor::Hook> &hook : hooks)
+    (*monitor)->add(std::move(hook));
   if (!job.lrFind.empty())
     return findLr(executor, job.binding, job.data, job.config, job.lrFind, out);
   bool reports = !job.config.group || job.config.group->rank() == 0;

@@ -67,7 +67,9 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
                                  const FitOptions &options, std::ostream &out,
                                  Communicator *group = nullptr);
 /// Opens the monitor's sinks (an unwritable --report or --metrics-jsonl fails here, before any
-/// step), then trains; under data parallelism rank 0 alone reports to them.
-nnc::Status runFit(Executor &executor, const FitJob &job, std::ostream &out);
+/// step), then trains; under data parallelism rank 0 alone reports to them. `hooks` are sinks
+/// of the caller's own (the Python package's callbacks), told everything the others are.
+nnc::Status runFit(Executor &executor, const FitJob &job, std::ostream &out,
+                   std::vector<std::unique_ptr<monitor::Hook>> hooks = {});
 
 } // namespace nnrt::trainer
