@@ -18,6 +18,8 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/MemoryBuffer.h"
+
+#include <google/protobuf/stubs/logging.h>
 #include "llvm/Support/Path.h"
 
 #include <onnx/onnx_pb.h>
@@ -1349,6 +1351,8 @@ bool isOnnxFile(const std::string &path) {
   if (!buffer)
     return false;
   llvm::StringRef bytes = (*buffer)->getBuffer();
+  // A probe: libprotobuf must not log what fails here (the reader that follows says it once).
+  google::protobuf::LogSilencer silence;
   // An nnc model states its format version; an ONNX model its IR version and a graph.
   Model nnc;
   if (nnc.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) && nnc.format_version())

@@ -112,8 +112,15 @@ Status parseState(const std::string &text, const std::string &path, Checkpoint &
   if (c.modelSha256 == "-")
     c.modelSha256.clear();
   s.finished = finished != 0;
-  if (s.step < 0 || s.epoch < 0 || s.batchInEpoch < 0)
-    return Status::error(path + ": field 'step', 'epoch' or 'batch_in_epoch' is negative");
+  // Far beyond any run, and small enough that the trainer's arithmetic on them cannot overflow.
+  constexpr int64_t kLimit = int64_t(1) << 48;
+  for (auto [name, value] : {std::pair{"step", s.step}, std::pair{"epoch", s.epoch},
+                             std::pair{"batch_in_epoch", s.batchInEpoch},
+                             std::pair{"best_epoch", s.bestEpoch},
+                             std::pair{"bad_evals", s.badEvals}})
+    if (value < (name == std::string("best_epoch") ? -1 : 0) || value > kLimit)
+      return Status::error(path + ": field '" + name + "' is out of range (" +
+                           std::to_string(value) + ")");
   return Status();
 }
 

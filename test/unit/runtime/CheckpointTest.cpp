@@ -5,6 +5,7 @@
 #include "runtime/trainer/Checkpoint.h"
 
 #include <cmath>
+#include <limits>
 
 namespace nnrt::trainer {
 namespace {
@@ -47,6 +48,22 @@ TEST(CheckpointTest, RoundTripKeepsEveryBit) {
   EXPECT_EQ(back->tensors[2].first, "best/fc/weight");
   EXPECT_EQ(back->tensors[2].second.data, c.tensors[2].second.data);
   EXPECT_EQ(serializeCheckpoint(*back), serializeCheckpoint(c));
+}
+
+TEST(CheckpointTest, PositionsOutOfRangeAreRefused) {
+  // Well formed and checksummed, but a step no run reaches (the trainer's arithmetic on it
+  // would overflow).
+  Checkpoint c = sample();
+  c.state.step = std::numeric_limits<int64_t>::max();
+  nnc::StatusOr<Checkpoint> back = parseCheckpoint(serializeCheckpoint(c), "x.ckpt");
+  ASSERT_FALSE(back.ok());
+  EXPECT_EQ(back.status().message(),
+            "x.ckpt: field 'step' is out of range (9223372036854775807)");
+  c = sample();
+  c.state.epoch = -3;
+  back = parseCheckpoint(serializeCheckpoint(c), "x.ckpt");
+  ASSERT_FALSE(back.ok());
+  EXPECT_EQ(back.status().message(), "x.ckpt: field 'epoch' is out of range (-3)");
 }
 
 TEST(CheckpointTest, DamageNamesTheTensor) {

@@ -142,11 +142,12 @@ TEST_P(DeviceTest, RefusesCorruptElfLibrary) {
   if (!loadsElf())
     GTEST_SKIP() << GetParam() << " driver does not run ELF kernel libraries";
   std::string image = test::testKernelLibrary();
-  image.resize(200); // an ELF header whose sections are gone
+  image.resize(200); // an ELF header whose segments and sections are gone
   auto library = device->loadKernelLibrary(image, {"nnrt_test_add8"});
   ASSERT_FALSE(library.ok());
-  EXPECT_EQ(library.status().message().rfind("cannot load the kernel library: ", 0), 0u)
-      << library.status().message();
+  // Checked before dlopen, which would map past the end of the image.
+  EXPECT_EQ(library.status().message(),
+            "the kernel library's program headers lie outside its 200 bytes");
 }
 
 // Tolerance: inputs are uniform in [-1, 1], so a dot product of k terms carries rounding error
