@@ -22,10 +22,9 @@ out=build/demo
 mkdir -p "$out"
 build/bin/nnc-example-$MODEL "$out/$MODEL.pb"
 build/bin/nnc compile "$out/$MODEL.pb" -o "$out/$MODEL.plan"
-# 54,000 training images after the 10% validation split: 421 steps of 128 per epoch.
 start=$(date +%s)
 build/bin/nnrun "$out/$MODEL.plan" --fit --data /usr/share/datasets/fashion-mnist \
     --val-fraction 0.1 --epochs "$EPOCHS" --lr "$LR" --lr-schedule warmup-cosine \
-    --warmup-steps 421 --min-lr 1e-5 --early-stopping 2 --checkpoint-dir "$out/checkpoints" \
+    --warmup-epochs 1 --min-lr 1e-5 --early-stopping 2 --checkpoint-dir "$out/checkpoints" \
     --checkpoint-every 500 --report "$out/report.html"
 echo "trained and evaluated in $(( $(date +%s) - start )) s; report: $out/report.html"
