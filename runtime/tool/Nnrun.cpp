@@ -50,7 +50,8 @@ options:
                           the one predict also takes, else the one whose type FILE fits
   --labels FILE           .npy of the N batches' labels (train_step's other input besides
                           nnc.learning_rate), stacked the same way
-  --lr RATE               the learning rate fed to every step (default 0.01)
+  --lr RATE               the learning rate fed to every step (default: the plan's
+                          TrainingSpec, or 0.01 where it names none)
   --skip-nonfinite        go on after a step whose loss or gradients were not finite (the plan
                           kept every parameter; a line says where the value started) instead
                           of stopping
@@ -99,7 +100,7 @@ struct Options {
   // --train; the flags below it only make sense with it, so parseArgs remembers which were given.
   int64_t trainSteps = 0;
   std::string features, labels;
-  float learningRate = 0.01f;
+  std::optional<float> learningRate;  // --lr; else trainingRate() of the plan
   std::vector<std::string> trainFlags;
   trainer::FitOptions fit;  // --fit and its flags (--lr included)
 };
@@ -245,7 +246,7 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
       if (!failure) {
         char *end = nullptr;
         options.learningRate = std::strtof(rate.c_str(), &end);
-        if (*end != '\0' || !std::isfinite(options.learningRate))
+        if (*end != '\0' || !std::isfinite(*options.learningRate))
           failure = Failure{arg + ": expects a finite number, got '" + rate + "'"};
         options.fit.lr = std::strtod(rate.c_str(), nullptr);  // the schedule computes in double
       }
@@ -408,6 +409,12 @@ std::optional<Failure> initialize(Executor &exec, const Options &options,
   return std::nullopt;
 }
 
+/// --train's rate: --lr, else the rate the model was given (as --fit takes it), else 0.01.
+float trainingRate(const Options &options, const nnc::Plan &plan) {
+  double specified = plan.training().optimizer().learning_rate();
+  return options.learningRate.value_or(specified > 0 ? float(specified) : 0.01f);
+}
+
 /// --features and --labels, read whole.
 std::optional<Failure> readTrainData(const Options &options, TrainData &data) {
   data.featuresPath = options.features;
@@ -469,7 +476,7 @@ std::optional<Failure> runPipelined(const Options &options, std::ostream &out,
   if (binding) {
     TrainOptions trainOptions;
     trainOptions.steps = options.trainSteps;
-    trainOptions.learningRate = options.learningRate;
+    trainOptions.learningRate = trainingRate(options, plan);
     trainOptions.seed = plan.seed();
     trainOptions.group = group;
     auto print = [&out](int64_t step, float loss) { printStep(out, step, loss); };
@@ -649,7 +656,7 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
   if (binding) {
     TrainOptions trainOptions;
     trainOptions.steps = options.trainSteps;
-    trainOptions.learningRate = options.learningRate;
+    trainOptions.learningRate = trainingRate(options, exec.plan());
     trainOptions.seed = exec.plan().seed();
     trainOptions.group = group;
     auto print = [&out](int64_t step, float loss) { printStep(out, step, loss); };

@@ -52,9 +52,7 @@ def main():
 
     command = [args.nnrun, plan, "--train", str(args.steps),
                "--features", os.path.join(args.case, "features.npy"),
-               "--labels", os.path.join(args.case, "labels.npy"), "--dump-parameters", final,
-               # nnrun --train does not take the plan's learning rate (its default is 0.01).
-               "--lr", flags[flags.index("--lr") + 1]]
+               "--labels", os.path.join(args.case, "labels.npy"), "--dump-parameters", final]
     out = subprocess.run(command, check=True, capture_output=True, text=True)
     ours = [float(line.split()[3]) for line in out.stdout.splitlines() if line.startswith("step ")]
     ref = [float(v) for v in open(os.path.join(args.case, "losses.txt"))]
