@@ -175,6 +175,18 @@ int writePlan(const Model &model, ModuleOp module, std::string output, KernelTar
   return 0;
 }
 
+/// Help lists nnc's options and LLVM's generic ones (--help, --version); MLIR's and LLVM's
+/// (hundreds of backend flags) stay behind --help-hidden, which HideUnrelatedOptions would hide
+/// them from too.
+void hideForeignOptions(llvm::cl::OptionCategory &category) {
+  for (auto &[name, option] : llvm::cl::getRegisteredOptions())
+    if (option->getOptionHiddenFlag() == llvm::cl::NotHidden &&
+        llvm::none_of(option->Categories, [&](llvm::cl::OptionCategory *c) {
+          return c == &category || c->getName() == "Generic Options";
+        }))
+      option->setHiddenFlag(llvm::cl::Hidden);
+}
+
 int compileMain(int argc, char **argv) {
   llvm::cl::OptionCategory category("nnc compile options");
   llvm::cl::opt<std::string> input(llvm::cl::Positional, llvm::cl::desc("<model.pb|model.pbtxt|model.onnx>"),
@@ -222,15 +234,7 @@ int compileMain(int argc, char **argv) {
   registerMLIRContextCLOptions();
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();
-  // Help lists nnc's options and LLVM's generic ones (--help, --version); MLIR's and LLVM's
-  // (hundreds of backend flags) stay behind --help-hidden, which HideUnrelatedOptions would
-  // hide them from too.
-  for (auto &[name, option] : llvm::cl::getRegisteredOptions())
-    if (option->getOptionHiddenFlag() == llvm::cl::NotHidden &&
-        llvm::none_of(option->Categories, [&](llvm::cl::OptionCategory *c) {
-          return c == &category || c->getName() == "Generic Options";
-        }))
-      option->setHiddenFlag(llvm::cl::Hidden);
+  hideForeignOptions(category);
   llvm::cl::SetVersionPrinter(printVersion);
   // LLVM reports a bad flag over several lines (with "did you mean" guesses among LLVM's own
   // options); keep the first.
