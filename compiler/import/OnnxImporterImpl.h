@@ -1,0 +1,206 @@
+// The ONNX importer's internals, shared by its two files: OnnxImporter.cpp (tensors,
+// attributes, values and the graph walk) and OnnxOps.cpp (one function per ONNX op and the op
+// table). Not part of the compiler's interface: compiler/import/OnnxImporter.h is.
+#pragma once
+
+#include "compiler/import/OnnxImporter.h"
+
+#include "proto/model.pb.h"
+
+#include "llvm/ADT/StringMap.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace nnc::onnx_import {
+
+using Shape = std::vector<int64_t>;
+
+/// What the importer knows about one ONNX tensor.
+struct Value {
+  DType dtype = DTYPE_UNSET;
+  Shape shape;
+  /// The values when known at import time (constants, initializers, folded shape arithmetic).
+  std::optional<std::vector<double>> constant;
+  bool initializer = false; // float initializers become parameters when a node reads them
+  std::string origin;       // the ONNX node or initializer it comes from, for names
+  std::string name;         // its nnc tensor once materialized; empty before
+};
+
+/// Float initializers of rank >= 1 are the model's weights: trained, so never folded.
+inline bool isWeight(const Value &v) { return v.initializer && v.dtype == F32 && !v.shape.empty(); }
+
+/// Whether `v` is known at import and may be folded into what reads it.
+inline bool folds(const Value &v) { return v.constant && !isWeight(v); }
+
+inline int64_t numElements(const Shape &shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+inline std::string shapeString(const Shape &shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + ")";
+}
+
+inline std::string listString(const std::vector<int64_t> &values) {
+  std::string s = "[";
+  for (size_t i = 0; i < values.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(values[i]);
+  return s + "]";
+}
+
+/// ONNX dtype -> nnc dtype; DTYPE_UNSET for the ones nnc has no counterpart for.
+inline DType convertDType(int onnxType) {
+  switch (onnxType) {
+  case onnx::TensorProto::FLOAT: return F32;
+  case onnx::TensorProto::INT64: return I64;
+  case onnx::TensorProto::INT32: return I32;
+  default: return DTYPE_UNSET;
+  }
+}
+
+inline std::string dtypeError(int onnxType, const std::string &what) {
+  if (!onnx::TensorProto::DataType_IsValid(onnxType) || onnxType == 0)
+    return what + " has an unknown ONNX dtype " + std::to_string(onnxType);
+  return what + " has ONNX dtype " + onnx::TensorProto::DataType_Name(onnxType) +
+         ", which nnc does not support (float32, int32 and int64 are)";
+}
+
+class Importer;
+using OpFn = bool (Importer::*)(const onnx::NodeProto &);
+
+struct OpEntry {
+  OpFn fn;
+  const char *becomes;
+};
+
+const std::map<std::string, OpEntry> &opTable();
+
+class Importer {
+public:
+  Importer(const onnx::ModelProto &proto, const OnnxImportOptions &options, std::string dir,
+           Model &model)
+      : proto(proto), options(options), dir(std::move(dir)), model(model) {}
+
+  bool run();
+  std::string error;
+
+  // One function per ONNX op (see opTable()).
+  bool importGemm(const onnx::NodeProto &n);
+  bool importMatMul(const onnx::NodeProto &n);
+  bool importBinary(const onnx::NodeProto &n);
+  bool importUnary(const onnx::NodeProto &n);
+  bool importGelu(const onnx::NodeProto &n);
+  bool importErf(const onnx::NodeProto &n);
+  bool importSoftmax(const onnx::NodeProto &n);
+  bool importConv(const onnx::NodeProto &n);
+  bool importPool(const onnx::NodeProto &n);
+  bool importFlatten(const onnx::NodeProto &n);
+  bool importReshape(const onnx::NodeProto &n);
+  bool importTranspose(const onnx::NodeProto &n);
+  bool importConcat(const onnx::NodeProto &n);
+  bool importDropout(const onnx::NodeProto &n);
+  bool importIdentity(const onnx::NodeProto &n);
+  bool importConstant(const onnx::NodeProto &n);
+  bool importShape(const onnx::NodeProto &n);
+  bool importGather(const onnx::NodeProto &n);
+  bool importUnsqueeze(const onnx::NodeProto &n);
+  bool importSqueeze(const onnx::NodeProto &n);
+  bool importCast(const onnx::NodeProto &n);
+  bool importPad(const onnx::NodeProto &n);
+
+private:
+  // Failing: one line, naming the current node when there is one.
+  bool fail(const std::string &message) {
+    error = (nodeName.empty() ? "" : "node '" + nodeName + "': ") + message;
+    return false;
+  }
+  /// "ONNX op 'Conv' (opset 17)": how messages name the op.
+  std::string opName(const onnx::NodeProto &n) {
+    return "ONNX op '" + n.op_type() + "' (opset " + std::to_string(opset) + ")";
+  }
+  bool unsupportedAttr(const onnx::NodeProto &n, const std::string &what) {
+    return fail(opName(n) + ": " + what + " is not supported");
+  }
+
+  bool readTensor(const onnx::TensorProto &tensor, const std::string &what, Value &value);
+  bool declareInput(const onnx::ValueInfoProto &input);
+  bool matchGeluPatterns();
+  bool addLoss();
+
+  // Attributes.
+  const onnx::AttributeProto *attr(const onnx::NodeProto &n, const std::string &name);
+  bool checkAttrs(const onnx::NodeProto &n, std::initializer_list<const char *> known);
+  int64_t intAttr(const onnx::NodeProto &n, const std::string &name, int64_t fallback);
+  double floatAttr(const onnx::NodeProto &n, const std::string &name, double fallback);
+  std::optional<std::vector<int64_t>> intsAttr(const onnx::NodeProto &n, const std::string &name);
+
+  // Values.
+  const Value *input(const onnx::NodeProto &n, int i, bool optional = false);
+  std::optional<std::vector<int64_t>> constInts(const onnx::NodeProto &n, int i,
+                                                const char *what);
+  std::string use(const Value &value);
+  std::string emit(const std::string &op, const std::vector<std::string> &inputs,
+                   std::map<std::string, Attribute> attrs, const std::string &output);
+  void define(const onnx::NodeProto &n, int i, DType dtype, Shape shape, std::string name);
+  void defineConst(const onnx::NodeProto &n, DType dtype, Shape shape, std::vector<double> v);
+  bool normalizeAxis(int64_t &axis, int64_t rank, const char *what);
+
+  const onnx::ModelProto &proto;
+  const OnnxImportOptions &options;
+  std::string dir;
+  Model &model;
+  int64_t opset = 0;
+  int64_t fileBatch = 0; // the graph inputs' static leading dimension in the file, if any
+  int64_t batch = 0;     // the leading dimension nnc compiles for
+  std::string nodeName;  // the current ONNX node's (nnc) name
+  llvm::StringMap<Value> values;
+  std::set<std::string> nodeNames;
+  // GELU written out (x * 0.5 * (1 + erf(x / sqrt 2)), as the TorchScript exporter does):
+  // the nodes folded into one nn.gelu, and the node that becomes it -> x.
+  std::set<const onnx::NodeProto *> folded;
+  std::map<const onnx::NodeProto *, std::string> geluInput;
+};
+
+inline Attribute intAttribute(int64_t i) {
+  Attribute a;
+  a.set_i(i);
+  return a;
+}
+inline Attribute floatAttribute(double f) {
+  Attribute a;
+  a.set_f(f);
+  return a;
+}
+inline Attribute intsAttribute(const std::vector<int64_t> &values) {
+  Attribute a;
+  for (int64_t v : values)
+    a.mutable_ints()->add_values(v);
+  return a;
+}
+
+/// NumPy broadcasting of two shapes; nullopt when they do not broadcast.
+inline std::optional<Shape> broadcastShapes(const Shape &a, const Shape &b) {
+  Shape out(std::max(a.size(), b.size()), 1);
+  for (size_t i = 0; i < out.size(); ++i) {
+    int64_t x = i < out.size() - a.size() ? 1 : a[i - (out.size() - a.size())];
+    int64_t y = i < out.size() - b.size() ? 1 : b[i - (out.size() - b.size())];
+    if (x != y && x != 1 && y != 1)
+      return std::nullopt;
+    out[i] = std::max(x, y);
+  }
+  return out;
+}
+
+} // namespace nnc::onnx_import
