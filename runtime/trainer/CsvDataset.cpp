@@ -4,6 +4,7 @@
 
 #include "runtime/FileIO.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
@@ -30,7 +31,8 @@ std::string trim(std::string s) {
 } // namespace
 
 nnc::StatusOr<Dataset> loadCsv(const std::string &file, const std::string &labelColumn,
-                               nnc::DType labelType, bool allowNonfinite) {
+                               nnc::DType labelType, bool allowNonfinite,
+                               const std::vector<std::string> *classes) {
   using nnc::Status;
   nnc::StatusOr<std::string> text = readFile(file);
   if (!text.ok())
@@ -52,6 +54,9 @@ nnc::StatusOr<Dataset> loadCsv(const std::string &file, const std::string &label
 
   std::vector<float> features;
   std::vector<double> labels;
+  std::vector<std::string> labelNames;  // every row's label cell, as written
+  std::vector<int64_t> labelLines;      // and its line, for messages
+  bool named = false;                   // some label is not a number: labels are class names
   int64_t row = 1;  // 1-based line numbers, the header being line 1
   while (std::getline(lines, line)) {
     ++row;
@@ -67,6 +72,16 @@ nnc::StatusOr<Dataset> loadCsv(const std::string &file, const std::string &label
       char *end = nullptr;
       double value = std::strtod(cell.c_str(), &end);
       bool isLabel = int(i) == labelIndex;
+      if (isLabel && labelType == nnc::I64) {
+        if (cell.empty())
+          return Status::error(file + ": line " + std::to_string(row) + ", column '" +
+                               labelColumn + "': the label is empty");
+        named |= *end != '\0';  // a word: every label is then a class name
+        labelNames.push_back(cell);
+        labelLines.push_back(row);
+        labels.push_back(value);
+        continue;
+      }
       if (cell.empty() || *end != '\0' || (isLabel && !std::isfinite(value)))
         return Status::error(file + ": line " + std::to_string(row) + ", column '" +
                              trim(header[i]) + "': '" + cell + "' is not a number");
@@ -75,20 +90,38 @@ nnc::StatusOr<Dataset> loadCsv(const std::string &file, const std::string &label
         return Status::error(file + ": line " + std::to_string(row) + ", column '" +
                              trim(header[i]) + "': '" + cell +
                              "' is not a finite float (--allow-nonfinite-inputs accepts it)");
-      if (!isLabel) {
+      if (!isLabel)
         features.push_back(float(value));
-      } else if (labelType == nnc::I64 && value != std::floor(value)) {
-        return Status::error(file + ": line " + std::to_string(row) + ", column '" +
-                             labelColumn + "': label '" + cell + "' is not an integer class");
-      } else {
+      else
         labels.push_back(value);
-      }
     }
   }
   int64_t n = int64_t(labels.size());
   if (n == 0)
     return Status::error(file + ": holds no examples (only a header)");
   Dataset data;
+  for (int64_t i = 0; i < n && labelType == nnc::I64 && !named; ++i)
+    if (!std::isfinite(labels[i]) || labels[i] != std::floor(labels[i]))
+      return Status::error(file + ": line " + std::to_string(labelLines[i]) + ", column '" +
+                           labelColumn + "': label '" + labelNames[i] +
+                           "' is not an integer class");
+  if (named || (classes && !classes->empty())) {  // class names, numbered in sorted order
+    std::vector<std::string> names = labelNames;
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    if (classes && !classes->empty())
+      names = *classes;
+    for (int64_t i = 0; i < n; ++i) {
+      auto at = std::find(names.begin(), names.end(), labelNames[i]);
+      if (at == names.end())
+        return Status::error(file + ": line " + std::to_string(labelLines[i]) + ", column '" +
+                             labelColumn + "': class '" + labelNames[i] +
+                             "' is not one of the training data's " +
+                             std::to_string(names.size()) + " classes");
+      labels[i] = double(at - names.begin());
+    }
+    data.classNames = std::move(names);
+  }
   data.featuresFile = data.labelsFile = file;
   data.features = HostTensor::fromFloats({n, int64_t(header.size()) - 1}, features);
   data.labels = HostTensor(labelType, {n});

@@ -80,7 +80,8 @@ nnc::StatusOr<Dataset> loadNpyPair(const std::string &source, bool allowNonfinit
 
 /// The training source, and the test set an IDX directory carries.
 nnc::StatusOr<Dataset> loadSource(const std::string &source, const DataSpec &spec,
-                                  const ModelInputs &model, Dataset *idxTest) {
+                                  const ModelInputs &model, Dataset *idxTest,
+                                  const std::vector<std::string> *classes = nullptr) {
   if (fs::is_directory(source)) {
     std::string images = findIdx(source, "train-images-idx3-ubyte");
     std::string labels = findIdx(source, "train-labels-idx1-ubyte");
@@ -105,7 +106,8 @@ nnc::StatusOr<Dataset> loadSource(const std::string &source, const DataSpec &spe
   if (!fs::exists(source, error))
     return Status::error(source + ": no such file or directory");
   if (endsWith(source, ".csv"))
-    return loadCsv(source, spec.labelColumn, model.labels.dtype(), spec.allowNonfinite);
+    return loadCsv(source, spec.labelColumn, model.labels.dtype(), spec.allowNonfinite,
+                   classes);
   return Status::error(source + ": unknown data format (expected an IDX directory, "
                                 "X.npy,Y.npy, a .csv file or a .txt file)");
 }
@@ -323,7 +325,7 @@ nnc::StatusOr<DataSplits> loadData(const DataSpec &spec, const ModelInputs &mode
     nnc::StatusOr<Dataset> test =
         isText(spec.testSource)
             ? Status::error(spec.testSource + ": a text corpus splits its own validation set")
-            : loadSource(spec.testSource, spec, model, nullptr);
+            : loadSource(spec.testSource, spec, model, nullptr, &splits.train.classNames);
     if (!test.ok())
       return test.status();
     splits.test = std::move(*test);

@@ -22,6 +22,8 @@ namespace nnrt::trainer {
 struct Dataset {
   HostTensor features, labels;
   std::string featuresFile, labelsFile;  // where they came from, for error messages
+  /// A CSV whose labels are names ("setosa"): the names, class i being classNames[i].
+  std::vector<std::string> classNames;
 
   int64_t size() const { return features.shape.empty() ? 0 : features.shape[0]; }
   /// A dataset of the rows `indices` of this one, in that order.
@@ -96,10 +98,13 @@ nnc::StatusOr<DataSplits> loadData(const DataSpec &spec, const ModelInputs &mode
 /// labels (N) as i64.
 nnc::StatusOr<Dataset> loadIdx(const std::string &imagesFile, const std::string &labelsFile);
 /// A header row, then one example per row; `labelColumn` is the label, every other column a
-/// feature. Labels become `labelType` (i64 labels must be integers). A feature that is not
-/// finite as a float ("nan", "1e39") is refused unless `allowNonfinite`.
+/// feature. Labels become `labelType` (i64 labels must be integers, or class names: those are
+/// numbered in sorted order, or by `classes` when given, as the training set's names number a
+/// test set's). A feature that is not finite as a float ("nan", "1e39") is refused unless
+/// `allowNonfinite`.
 nnc::StatusOr<Dataset> loadCsv(const std::string &file, const std::string &labelColumn,
-                               nnc::DType labelType, bool allowNonfinite = false);
+                               nnc::DType labelType, bool allowNonfinite = false,
+                               const std::vector<std::string> *classes = nullptr);
 /// A char-level corpus: byte ids (each < vocab), cut into non-overlapping windows of `context`:
 /// x = ids[t : t+T], y = ids[t+1 : t+T+1]. The last `valFraction` of the text (by bytes) is the
 /// validation split.

@@ -568,8 +568,14 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
     return Status::error("--class-names: gives " + std::to_string(o.classNames.size()) +
                          " names but " + planPath + " has " + std::to_string(classes) +
                          " classes");
-  config.classNames = o.classNames;
-  job.monitor.classNames = o.classNames;
+  // A CSV's label names, unless the flag names the classes.
+  const std::vector<std::string> &names =
+      o.classNames.empty() ? job.data.train.classNames : o.classNames;
+  if (o.classNames.empty() && classes > 0 && int64_t(names.size()) > classes)
+    return Status::error(job.data.train.labelsFile + ": names " + std::to_string(names.size()) +
+                         " classes but " + planPath + " has " + std::to_string(classes));
+  config.classNames = names;
+  job.monitor.classNames = names;
   job.monitor.configuration = describeRun(plan, planPath, o, job, ranks);
 
   const DataSplits &d = job.data;
@@ -582,6 +588,12 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
   if (schedule.warmupSteps > 0)
     out << " (warm-up " << schedule.warmupSteps << " steps)";
   out << "; seed " << config.seed << "\n";
+  if (o.classNames.empty() && !d.train.classNames.empty()) {
+    out << "classes:";
+    for (size_t c = 0; c < d.train.classNames.size(); ++c)
+      out << (c ? ", " : " ") << c << " " << d.train.classNames[c];
+    out << " (the label column's names, in sorted order)\n";
+  }
   if (d.normalization)
     out << "normalization: " << d.normalization->describe()
         << " (the training split's statistics; checkpoints and dumped parameters keep them "
