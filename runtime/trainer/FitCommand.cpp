@@ -171,6 +171,103 @@ Status reconcileResume(TrainerState &state, const FitConfig &config, const DataS
   return Status();
 }
 
+/// The recipe's schedule: the plan's TrainingSpec, then the flags (warm-up in epochs is made
+/// steps once the data's size is known).
+Status chooseSchedule(const nnc::TrainingSpec &spec, const FitOptions &o,
+                      const FitBinding &binding, int64_t ranks, ScheduleConfig &schedule) {
+  schedule = scheduleFromSpec(spec);
+  if (o.schedule)
+    schedule.kind = *o.schedule;
+  if (o.lr)
+    schedule.lr = *o.lr;
+  if (o.referenceBatch) {  // Goyal et al.'s linear scaling rule, on the global batch
+    // An update averages every rank's micro-batches: batch x ranks x accumulation steps.
+    int64_t micro = binding.train.apply ? binding.train.apply->steps : 1;
+    schedule.lr *= double(binding.batch * ranks * micro) / double(*o.referenceBatch);
+  }
+  if (o.warmupSteps && o.warmupEpochs)
+    return Status::error("--warmup-epochs: give it or --warmup-steps, not both");
+  if (o.warmupSteps)
+    schedule.warmupSteps = *o.warmupSteps, schedule.warmupEpochs = 0;
+  if (o.warmupEpochs)
+    schedule.warmupEpochs = *o.warmupEpochs, schedule.warmupSteps = 0;
+  if (o.minLr)
+    schedule.minLr = *o.minLr;
+  if (o.stepSize)
+    schedule.stepSize = *o.stepSize;
+  if (o.gamma)
+    schedule.gamma = *o.gamma;
+  if (o.patience)
+    schedule.patience = *o.patience;
+  return Status();
+}
+
+/// The checkpoint to resume, verified now so a bad one stops the run before it writes any, and
+/// the run's name (its TensorBoard directory): a resumed run keeps its own, and continues its
+/// metrics files from the checkpoint's step.
+Status prepareResume(const nnc::Plan &plan, const FitOptions &o, int64_t globalBatch,
+                     int64_t stepsPerEpoch, FitJob &job, std::ostream &out) {
+  const std::string &planPath = job.config.planPath;
+  FitConfig &config = job.config;
+  std::string last = lastCheckpointPath(o.checkpointDir);
+  if (o.resume && std::filesystem::exists(last)) {
+    nnc::StatusOr<Checkpoint> checkpoint = readCheckpoint(last);
+    if (!checkpoint.ok())
+      return checkpoint.status();
+    if (Status s = checkCheckpointFits(*checkpoint, plan, last); !s.ok())
+      return s;
+    if (checkpoint->modelSha256 != plan.metadata().model_sha256())
+      out << "note: " << last << " was written for another model file (another batch size or "
+          << "data-parallel degree?); its parameters fit this plan\n";
+    TrainerState &state = checkpoint->state;
+    if (state.seed != config.seed)
+      return Status::error(last + ": field 'seed' is " + std::to_string(state.seed) +
+                           " but this run's seed is " + std::to_string(config.seed));
+    if (Status s = reconcileResume(state, config, job.data, globalBatch, stepsPerEpoch, last,
+                                   out);
+        !s.ok())
+      return s;
+    job.resume = std::move(*checkpoint);
+  } else if (o.resume) {
+    out << "no checkpoint at " << last << "; starting from the beginning\n";
+  }
+  if (job.resume)
+    job.monitor.resumeStep = job.resume->state.step;
+  config.runName = job.resume && !job.resume->state.runName.empty()
+                       ? job.resume->state.runName
+                       : newRunName(planPath, o.monitor.tensorboardDir);
+  job.monitor.runName = config.runName;
+  return Status();
+}
+
+/// "fit: 54000 train, ... examples; batch 128, 421 steps per epoch, ...", then the class names
+/// a CSV gave and the normalization, when there are.
+void printFitSummary(const FitJob &job, const FitOptions &o, int64_t ranks, int64_t stepsPerEpoch,
+                     std::ostream &out) {
+  const FitConfig &config = job.config;
+  const ScheduleConfig &schedule = config.schedule;
+  const DataSplits &d = job.data;
+  out << "fit: " << d.train.size() << " train, " << d.validation.size() << " validation, "
+      << d.test.size() << " test examples; batch " << job.binding.batch
+      << (ranks > 1 ? " x " + std::to_string(ranks) + " ranks" : std::string()) << ", "
+      << stepsPerEpoch
+      << " steps per epoch, " << config.epochs << " epochs; lr " << schedule.lr << " "
+      << scheduleKindName(schedule.kind);
+  if (schedule.warmupSteps > 0)
+    out << " (warm-up " << schedule.warmupSteps << " steps)";
+  out << "; seed " << config.seed << "\n";
+  if (o.classNames.empty() && !d.train.classNames.empty()) {
+    out << "classes:";
+    for (size_t c = 0; c < d.train.classNames.size(); ++c)
+      out << (c ? ", " : " ") << c << " " << d.train.classNames[c];
+    out << " (the label column's names, in sorted order)\n";
+  }
+  if (d.normalization)
+    out << "normalization: " << d.normalization->describe()
+        << " (the training split's statistics; checkpoints and dumped parameters keep them "
+           "for --predict)\n";
+}
+
 /// A schedule that cannot play out within the run is legal but rarely meant: say so.
 void warnAboutSchedule(const ScheduleConfig &schedule, int64_t epochs, std::ostream &out) {
   if (schedule.warmupSteps >= schedule.totalSteps)
@@ -464,30 +561,8 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
   config.modelSha256 = plan.metadata().model_sha256();
   config.planPath = planPath;
   ScheduleConfig &schedule = config.schedule;
-  schedule = scheduleFromSpec(spec);
-  if (o.schedule)
-    schedule.kind = *o.schedule;
-  if (o.lr)
-    schedule.lr = *o.lr;
-  if (o.referenceBatch) {  // Goyal et al.'s linear scaling rule, on the global batch
-    // An update averages every rank's micro-batches: batch x ranks x accumulation steps.
-    int64_t micro = job.binding.train.apply ? job.binding.train.apply->steps : 1;
-    schedule.lr *= double(job.binding.batch * ranks * micro) / double(*o.referenceBatch);
-  }
-  if (o.warmupSteps && o.warmupEpochs)
-    return Status::error("--warmup-epochs: give it or --warmup-steps, not both");
-  if (o.warmupSteps)
-    schedule.warmupSteps = *o.warmupSteps, schedule.warmupEpochs = 0;
-  if (o.warmupEpochs)
-    schedule.warmupEpochs = *o.warmupEpochs, schedule.warmupSteps = 0;
-  if (o.minLr)
-    schedule.minLr = *o.minLr;
-  if (o.stepSize)
-    schedule.stepSize = *o.stepSize;
-  if (o.gamma)
-    schedule.gamma = *o.gamma;
-  if (o.patience)
-    schedule.patience = *o.patience;
+  if (Status s = chooseSchedule(spec, o, job.binding, ranks, schedule); !s.ok())
+    return s;
 
   // The data, checked against the plan.
   DataSpec data = o.data;
@@ -524,37 +599,9 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
                          ": needs a validation loss: an eval_step in the plan and a "
                          "--val-fraction or test data");
 
-  // The checkpoint to resume, verified now so a bad one stops the run before it writes any.
-  std::string last = lastCheckpointPath(o.checkpointDir);
-  if (o.resume && std::filesystem::exists(last)) {
-    nnc::StatusOr<Checkpoint> checkpoint = readCheckpoint(last);
-    if (!checkpoint.ok())
-      return checkpoint.status();
-    if (Status s = checkCheckpointFits(*checkpoint, plan, last); !s.ok())
-      return s;
-    if (checkpoint->modelSha256 != plan.metadata().model_sha256())
-      out << "note: " << last << " was written for another model file (another batch size or "
-          << "data-parallel degree?); its parameters fit this plan\n";
-    TrainerState &state = checkpoint->state;
-    if (state.seed != config.seed)
-      return Status::error(last + ": field 'seed' is " + std::to_string(state.seed) +
-                           " but this run's seed is " + std::to_string(config.seed));
-    if (Status s = reconcileResume(state, config, job.data, job.binding.batch * ranks,
-                                   stepsPerEpoch, last, out);
-        !s.ok())
-      return s;
-    job.resume = std::move(*checkpoint);
-  } else if (o.resume) {
-    out << "no checkpoint at " << last << "; starting from the beginning\n";
-  }
-  // The run's name (its TensorBoard directory): a resumed run keeps its own, and continues its
-  // metrics files from the checkpoint's step.
-  if (job.resume)
-    job.monitor.resumeStep = job.resume->state.step;
-  config.runName = job.resume && !job.resume->state.runName.empty()
-                       ? job.resume->state.runName
-                       : newRunName(planPath, o.monitor.tensorboardDir);
-  job.monitor.runName = config.runName;
+  if (Status s = prepareResume(plan, o, job.binding.batch * ranks, stepsPerEpoch, job, out);
+      !s.ok())
+    return s;
 
   if (o.sample.every > 0) {
     nnc::StatusOr<TextSampler> sampler = TextSampler::create(plan, planPath, job.data, o.sample);
@@ -578,26 +625,7 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
   job.monitor.classNames = names;
   job.monitor.configuration = describeRun(plan, planPath, o, job, ranks);
 
-  const DataSplits &d = job.data;
-  out << "fit: " << d.train.size() << " train, " << d.validation.size() << " validation, "
-      << d.test.size() << " test examples; batch " << job.binding.batch
-      << (ranks > 1 ? " x " + std::to_string(ranks) + " ranks" : std::string()) << ", "
-      << stepsPerEpoch
-      << " steps per epoch, " << config.epochs << " epochs; lr " << schedule.lr << " "
-      << scheduleKindName(schedule.kind);
-  if (schedule.warmupSteps > 0)
-    out << " (warm-up " << schedule.warmupSteps << " steps)";
-  out << "; seed " << config.seed << "\n";
-  if (o.classNames.empty() && !d.train.classNames.empty()) {
-    out << "classes:";
-    for (size_t c = 0; c < d.train.classNames.size(); ++c)
-      out << (c ? ", " : " ") << c << " " << d.train.classNames[c];
-    out << " (the label column's names, in sorted order)\n";
-  }
-  if (d.normalization)
-    out << "normalization: " << d.normalization->describe()
-        << " (the training split's statistics; checkpoints and dumped parameters keep them "
-           "for --predict)\n";
+  printFitSummary(job, o, ranks, stepsPerEpoch, out);
   return job;
 }
 
