@@ -31,11 +31,17 @@ std::string trim(std::string s) {
 
 nnc::StatusOr<Dataset> loadCsv(const std::string &file, const std::string &labelColumn,
                                nnc::DType labelType, bool allowNonfinite) {
-  using nnc::Status;
   nnc::StatusOr<std::string> text = readFile(file);
   if (!text.ok())
     return text.status();
-  std::stringstream lines(*text);
+  return parseCsv(*text, file, labelColumn, labelType, allowNonfinite);
+}
+
+nnc::StatusOr<Dataset> parseCsv(const std::string &text, const std::string &file,
+                                const std::string &labelColumn, nnc::DType labelType,
+                                bool allowNonfinite) {
+  using nnc::Status;
+  std::stringstream lines(text);
   std::string line;
   if (!std::getline(lines, line) || trim(line).empty())
     return Status::error(file + ": empty (expected a header row naming the columns)");
@@ -67,17 +73,20 @@ nnc::StatusOr<Dataset> loadCsv(const std::string &file, const std::string &label
       char *end = nullptr;
       double value = std::strtod(cell.c_str(), &end);
       bool isLabel = int(i) == labelIndex;
-      if (cell.empty() || *end != '\0' || (isLabel && !std::isfinite(value)))
+      bool isFloat = !isLabel || labelType != nnc::I64;
+      // A NUL inside the cell also ends strtod's parse: the whole cell must be read.
+      if (cell.empty() || end != cell.c_str() + cell.size() || (isLabel && !std::isfinite(value)))
         return Status::error(file + ": line " + std::to_string(row) + ", column '" +
                              trim(header[i]) + "': '" + cell + "' is not a number");
-      // Features are float: 1e39 would become inf.
-      if (!isLabel && !allowNonfinite && !std::isfinite(float(value)))
+      // Features (and float labels) are float: 1e39 would become inf.
+      if (isFloat && !allowNonfinite && !std::isfinite(float(value)))
         return Status::error(file + ": line " + std::to_string(row) + ", column '" +
                              trim(header[i]) + "': '" + cell +
                              "' is not a finite float (--allow-nonfinite-inputs accepts it)");
       if (!isLabel) {
         features.push_back(float(value));
-      } else if (labelType == nnc::I64 && value != std::floor(value)) {
+      } else if (!isFloat && (value != std::floor(value) || std::fabs(value) >= 0x1p63)) {
+        // Beyond int64's range the conversion below would be undefined.
         return Status::error(file + ": line " + std::to_string(row) + ", column '" +
                              labelColumn + "': label '" + cell + "' is not an integer class");
       } else {

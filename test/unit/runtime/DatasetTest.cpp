@@ -146,6 +146,20 @@ TEST_F(DatasetTest, CsvStandardizesWithTrainingStatistics) {
             path("empty.csv") + ": holds no examples (only a header)");
 }
 
+// Cases the CSV fuzzer (test/fuzz) found: a label beyond int64 (its conversion was undefined) and
+// a NUL inside a cell (strtod stopped there, so "2<NUL>junk" read as 2).
+TEST(CsvTest, RefusesLabelsBeyondInt64AndCellsWithNul) {
+  EXPECT_EQ(parseCsv("label,x\n1e300,1\n", "t.csv", "label", nnc::I64).status().message(),
+            "t.csv: line 2, column 'label': label '1e300' is not an integer class");
+  EXPECT_EQ(parseCsv(std::string("label,x\n1,2\0junk\n", 17), "t.csv", "label", nnc::I64)
+                .status().message(),
+            "t.csv: line 2, column 'x': '2" + std::string(1, '\0') + "junk' is not a number");
+  EXPECT_EQ(parseCsv("label,x\n1e300,1\n", "t.csv", "label", nnc::F32).status().message(),
+            "t.csv: line 2, column 'label': '1e300' is not a finite float "
+            "(--allow-nonfinite-inputs accepts it)");
+  EXPECT_TRUE(parseCsv("label,x\n-3,1\n", "t.csv", "label", nnc::I64).ok());
+}
+
 TEST_F(DatasetTest, TextWindowsShiftTargetsByOne) {
   ASSERT_TRUE(writeFile(path("t.txt"), "abcdefghijklmnopqrstuvwxyz0123").ok());  // 30 bytes
   nnc::StatusOr<DataSplits> splits = loadText(path("t.txt"), 4, 128, 0.2);
