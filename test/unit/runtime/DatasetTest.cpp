@@ -98,6 +98,12 @@ TEST_F(DatasetTest, IdxErrorsNameTheFile) {
   EXPECT_EQ(loadError(spec, mlpInputs({4, 6}, 3)),
             path("train-labels-idx1-ubyte") +
                 ": label 3 (element 3) is out of range for 3 classes (the logits' last dimension)");
+  // Dimensions whose product overflows int64 were reported as "(-1 bytes)".
+  std::string huge = std::string("\0\0\x08\x03", 4) + std::string(12, '\xff');
+  ASSERT_TRUE(writeFile(path("huge-images"), huge).ok());
+  EXPECT_EQ(loadIdx(path("huge-images"), path("train-labels-idx1-ubyte")).status().message(),
+            path("huge-images") + ": the header's dimensions [4294967295,4294967295,4294967295] "
+                                  "overflow a 64-bit size");
   spec.source = path("empty");
   std::filesystem::create_directories(spec.source);
   EXPECT_EQ(loadError(spec, mlpInputs()),
