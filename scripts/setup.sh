@@ -9,7 +9,9 @@ packages=(build-essential cmake ninja-build ccache python3 python3-numpy
           llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
           protobuf-compiler libprotobuf-dev libonnx-dev libgtest-dev libgmock-dev
           liblld-22-dev libdnnl-dev zlib1g-dev libzstd-dev dataset-fashion-mnist chromium
-          openmpi-bin libopenmpi-dev pybind11-dev python3-dev python3-pytest)
+          openmpi-bin libopenmpi-dev pybind11-dev python3-dev python3-pytest
+          clang-22 libfuzzer-22-dev libclang-rt-22-dev)
+# clang-22 and its sanitizer runtimes build the parser fuzzers (scripts/fuzz.sh, test/fuzz/).
 # Regenerating test/onnx/ (scripts/gen_onnx_fixtures.py) also needs python3-torch python3-onnx;
 # the tests use the committed fixtures, so neither is installed here.
 missing=()

@@ -33,11 +33,17 @@ std::string trim(std::string s) {
 nnc::StatusOr<Dataset> loadCsv(const std::string &file, const std::string &labelColumn,
                                nnc::DType labelType, bool allowNonfinite,
                                const std::vector<std::string> *classes) {
-  using nnc::Status;
   nnc::StatusOr<std::string> text = readFile(file);
   if (!text.ok())
     return text.status();
-  std::stringstream lines(*text);
+  return parseCsv(*text, file, labelColumn, labelType, allowNonfinite, classes);
+}
+
+nnc::StatusOr<Dataset> parseCsv(const std::string &text, const std::string &file,
+                                const std::string &labelColumn, nnc::DType labelType,
+                                bool allowNonfinite, const std::vector<std::string> *classes) {
+  using nnc::Status;
+  std::stringstream lines(text);
   std::string line;
   if (!std::getline(lines, line) || trim(line).empty())
     return Status::error(file + ": empty (expected a header row naming the columns)");
@@ -69,6 +75,10 @@ nnc::StatusOr<Dataset> loadCsv(const std::string &file, const std::string &label
                            std::to_string(header.size()));
     for (size_t i = 0; i < cells.size(); ++i) {
       std::string cell = trim(cells[i]);
+      // A NUL would end strtod's parse (and a name) early: the whole cell must be read.
+      if (cell.find('\0') != std::string::npos)
+        return Status::error(file + ": line " + std::to_string(row) + ", column '" +
+                             trim(header[i]) + "': the cell holds a NUL byte");
       char *end = nullptr;
       double value = std::strtod(cell.c_str(), &end);
       bool isLabel = int(i) == labelIndex;
@@ -85,8 +95,8 @@ nnc::StatusOr<Dataset> loadCsv(const std::string &file, const std::string &label
       if (cell.empty() || *end != '\0' || (isLabel && !std::isfinite(value)))
         return Status::error(file + ": line " + std::to_string(row) + ", column '" +
                              trim(header[i]) + "': '" + cell + "' is not a number");
-      // Features are float: 1e39 would become inf.
-      if (!isLabel && !allowNonfinite && !std::isfinite(float(value)))
+      // Features (and float labels) are float: 1e39 would become inf.
+      if (!allowNonfinite && !std::isfinite(float(value)))
         return Status::error(file + ": line " + std::to_string(row) + ", column '" +
                              trim(header[i]) + "': '" + cell +
                              "' is not a finite float (--allow-nonfinite-inputs accepts it)");
@@ -101,7 +111,9 @@ nnc::StatusOr<Dataset> loadCsv(const std::string &file, const std::string &label
     return Status::error(file + ": holds no examples (only a header)");
   Dataset data;
   for (int64_t i = 0; i < n && labelType == nnc::I64 && !named; ++i)
-    if (!std::isfinite(labels[i]) || labels[i] != std::floor(labels[i]))
+    // Beyond int64's range the conversion below would be undefined.
+    if (!std::isfinite(labels[i]) || labels[i] != std::floor(labels[i]) ||
+        std::fabs(labels[i]) >= 0x1p63)
       return Status::error(file + ": line " + std::to_string(labelLines[i]) + ", column '" +
                            labelColumn + "': label '" + labelNames[i] +
                            "' is not an integer class");

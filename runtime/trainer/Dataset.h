@@ -105,6 +105,11 @@ nnc::StatusOr<Dataset> loadIdx(const std::string &imagesFile, const std::string 
 nnc::StatusOr<Dataset> loadCsv(const std::string &file, const std::string &labelColumn,
                                nnc::DType labelType, bool allowNonfinite = false,
                                const std::vector<std::string> *classes = nullptr);
+/// loadCsv on the file's text (`file` names it in errors).
+nnc::StatusOr<Dataset> parseCsv(const std::string &text, const std::string &file,
+                                const std::string &labelColumn, nnc::DType labelType,
+                                bool allowNonfinite = false,
+                                const std::vector<std::string> *classes = nullptr);
 /// A char-level corpus: byte ids (each < vocab), cut into non-overlapping windows of `context`:
 /// x = ids[t : t+T], y = ids[t+1 : t+T+1]. The last `valFraction` of the text (by bytes) is the
 /// validation split.

@@ -32,6 +32,9 @@ nnc::StatusOr<Shape> readIdx(const std::string &path, int rank, std::string &byt
   for (int i = 0; i < rank; ++i)
     shape.push_back(bigEndian32(bytes, 4 + 4 * i));
   int64_t expected = numElements(shape);
+  if (expected < 0)
+    return Status::error(path + ": the header's dimensions " + formatShape(shape) +
+                         " overflow a 64-bit size");
   int64_t held = int64_t(bytes.size() - header);
   if (expected != held)
     return Status::error(path + ": " + (held < expected ? "truncated" : "has trailing bytes") +

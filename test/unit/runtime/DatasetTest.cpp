@@ -98,6 +98,12 @@ TEST_F(DatasetTest, IdxErrorsNameTheFile) {
   EXPECT_EQ(loadError(spec, mlpInputs({4, 6}, 3)),
             path("train-labels-idx1-ubyte") +
                 ": label 3 (element 3) is out of range for 3 classes (the logits' last dimension)");
+  // Dimensions whose product overflows int64 were reported as "(-1 bytes)".
+  std::string huge = std::string("\0\0\x08\x03", 4) + std::string(12, '\xff');
+  ASSERT_TRUE(writeFile(path("huge-images"), huge).ok());
+  EXPECT_EQ(loadIdx(path("huge-images"), path("train-labels-idx1-ubyte")).status().message(),
+            path("huge-images") + ": the header's dimensions [4294967295,4294967295,4294967295] "
+                                  "overflow a 64-bit size");
   spec.source = path("empty");
   std::filesystem::create_directories(spec.source);
   EXPECT_EQ(loadError(spec, mlpInputs()),
@@ -144,6 +150,20 @@ TEST_F(DatasetTest, CsvStandardizesWithTrainingStatistics) {
   spec.source = path("empty.csv");
   EXPECT_EQ(loadError(spec, mlpInputs({2, 2}, 3)),
             path("empty.csv") + ": holds no examples (only a header)");
+}
+
+// Cases the CSV fuzzer (test/fuzz) found: a label beyond int64 (its conversion was undefined) and
+// a NUL inside a cell (strtod stopped there, so "2<NUL>junk" read as 2).
+TEST(CsvTest, RefusesLabelsBeyondInt64AndCellsWithNul) {
+  EXPECT_EQ(parseCsv("label,x\n1e300,1\n", "t.csv", "label", nnc::I64).status().message(),
+            "t.csv: line 2, column 'label': label '1e300' is not an integer class");
+  EXPECT_EQ(parseCsv(std::string("label,x\n1,2\0junk\n", 17), "t.csv", "label", nnc::I64)
+                .status().message(),
+            "t.csv: line 2, column 'x': the cell holds a NUL byte");
+  EXPECT_EQ(parseCsv("label,x\n1e300,1\n", "t.csv", "label", nnc::F32).status().message(),
+            "t.csv: line 2, column 'label': '1e300' is not a finite float "
+            "(--allow-nonfinite-inputs accepts it)");
+  EXPECT_TRUE(parseCsv("label,x\n-3,1\n", "t.csv", "label", nnc::I64).ok());
 }
 
 TEST_F(DatasetTest, TextWindowsShiftTargetsByOne) {
