@@ -33,19 +33,35 @@ def PipelineForward : Pass<"nnc-pipeline-forward", "mlir::ModuleOp"> {
 }
 
 def Autodiff : Pass<"nnc-autodiff", "mlir::ModuleOp"> {
-  let summary = "Build @train_step: forward, backward (per-op VJPs) and the optimizer update";
+  let summary = "Build @train_step: forward and backward (per-op VJPs), returning gradients";
   let description = [{
-    Clones `@forward` into `@train_step`, seeds the loss gradient with 1, visits the ops in
-    reverse calling each op's `DifferentiableOpInterface::buildVjp` (fan-out gradients summed),
-    then applies the optimizer of the module's `nn.training` spec to every trainable parameter.
-    The optimizer state becomes parameters of its own (`<name>.momentum`, zeros). `@train_step`
-    takes the graph inputs, parameters, state and a scalar `nnc.learning_rate`, and returns the
-    loss followed by the new parameters and state (`nn.updates = "<name>"`).
+    Clones `@forward` into `@train_step` when the module's `nn.training` spec names an
+    optimizer, seeds the loss gradient with 1 and visits the ops in reverse calling each op's
+    `DifferentiableOpInterface::buildVjp` (fan-out gradients summed). `@train_step` returns the
+    loss, then each trainable parameter's gradient (`nn.gradient = "<name>"`); a model with
+    dropout also takes the scalar inputs `nnc.step` and `nnc.rng_key`. `nnc-optimizer` turns the
+    gradients into updates.
 
     Before: `func.func @forward(%x, %y, %w) -> (loss, logits)`
-    After:  also `func.func @train_step(%x, %y, %w, %w.momentum, %lr) -> (loss, w', w.momentum')`
+    After:  also `func.func @train_step(%x, %y, %w) -> (loss {nn.output}, dw {nn.gradient = "w"})`
   }];
-  let dependentDialects = ["mlir::func::FuncDialect", "nnc::train::TrainDialect"];
+  let dependentDialects = ["mlir::func::FuncDialect"];
+}
+
+def Optimizer : Pass<"nnc-optimizer", "mlir::ModuleOp"> {
+  let summary = "Turn @train_step's gradients into optimizer updates (train ops), with clipping";
+  let description = [{
+    Applies the optimizer of the module's `nn.training` spec to the gradients `nnc-autodiff`
+    returns: global-norm clipping (the pre-clip norm becomes the output `grad_norm`), then one
+    `train` op per trainable parameter (SGD, momentum, Nesterov, Adam, AdamW). The optimizer
+    state becomes parameters of its own (`<name>.momentum`, `<name>.exp_avg`, ..., zeros), and
+    the step takes a scalar `nnc.learning_rate` (and `nnc.step` for Adam). The gradient results
+    are replaced by the new parameters and state (`nn.updates = "<name>"`).
+
+    Before: `func.func @train_step(%x, %w) -> (loss, dw {nn.gradient = "w"})`
+    After:  `func.func @train_step(%x, %w, %w.momentum, %lr) -> (loss, w', w.momentum')`
+  }];
+  let dependentDialects = ["nnc::train::TrainDialect"];
 }
 
 def Precision : Pass<"nnc-precision", "mlir::ModuleOp"> {

@@ -5,6 +5,7 @@
 // Each op becomes linalg.generic ops over its iteration space; multi-pass ops (softmax,
 // layer_norm, losses) become a few generics whose elementwise parts the fusion pass merges.
 #include "compiler/Passes.h"
+#include "dialects/AttrNames.h"
 #include "compiler/conversion/LinalgBuilders.h"
 
 #include "dialects/nn/NNDialect.h"
@@ -608,20 +609,16 @@ std::array<Value, 4> philox(OpBuilder &b, Location loc, std::array<Value, 4> c,
   return c;
 }
 
-/// Marks a dropout's mask op with its rate and stream: equal marks, operands (step, key) and
-/// types are equal masks.
-constexpr StringLiteral kDropoutMask = "nnc.dropout_mask";
-
 /// One mask op per distinct dropout mask: a backward dropout reuses its forward's.
 void mergeDropoutMasks(func::FuncOp func) {
   DominanceInfo dominance(func);
   SmallVector<linalg::GenericOp> kept;
   func.walk([&](linalg::GenericOp mask) {
-    Attribute mark = mask->getAttr(kDropoutMask);
+    Attribute mark = mask->getAttr(nnc::attr::kDropoutMask);
     if (!mark)
       return;
     for (linalg::GenericOp earlier : kept)
-      if (earlier->getAttr(kDropoutMask) == mark &&
+      if (earlier->getAttr(nnc::attr::kDropoutMask) == mark &&
           earlier.getInputs() == mask.getInputs() &&
           earlier->getResultTypes() == mask->getResultTypes() &&
           dominance.properlyDominates(earlier.getOperation(), mask.getOperation())) {
@@ -632,7 +629,7 @@ void mergeDropoutMasks(func::FuncOp func) {
     kept.push_back(mask);
   });
   for (linalg::GenericOp mask : kept)
-    mask->removeAttr(kDropoutMask);
+    mask->removeAttr(nnc::attr::kDropoutMask);
 }
 
 struct DropoutLowering : OpConversionPattern<DropoutOp> {
@@ -721,7 +718,7 @@ struct DropoutLowering : OpConversionPattern<DropoutOp> {
           return arith::SelectOp::create(b, l, keep, constantFloat(b, l, t, 1.0 / (1.0 - rate)),
                                          constantFloat(b, l, t, 0.0));
         });
-    mask.getDefiningOp()->setAttr(kDropoutMask, rewriter.getDictionaryAttr({
+    mask.getDefiningOp()->setAttr(nnc::attr::kDropoutMask, rewriter.getDictionaryAttr({
         rewriter.getNamedAttr("rate", op.getRateAttr()),
         rewriter.getNamedAttr("stream", rewriter.getI64IntegerAttr(stream))}));
     Value lanesResult =

@@ -6,6 +6,7 @@
 //    op's inherent attributes, the op infers (and thereby checks) its result type, and the ODS
 //    verifier checks the rest. The first problem stops the import, reported at the node.
 #include "compiler/import/ModelImporter.h"
+#include "dialects/AttrNames.h"
 
 #include "dialects/nn/NNDialect.h"
 #include "proto/model.pb.h"
@@ -577,6 +578,38 @@ mlir::Attribute messageToAttr(const google::protobuf::Message &message, OpBuilde
   return builder.getDictionaryAttr(entries);
 }
 
+/// The TrainingSpec fields the passes read, as the typed `nn.training` attribute; fields at 0
+/// (the proto's "default") stay unset, as in the proto.
+nn::TrainingSpecAttr trainingSpecAttr(const TrainingSpec &spec, Builder &b) {
+  // The enums are cast by value (checkTrainingSpec has refused unknown kinds).
+  static_assert(int(nn::OptimizerKind::none) == Optimizer::KIND_UNSET &&
+                int(nn::OptimizerKind::sgd) == Optimizer::SGD &&
+                int(nn::OptimizerKind::adam) == Optimizer::ADAM &&
+                int(nn::OptimizerKind::adamw) == Optimizer::ADAMW);
+  static_assert(int(nn::PrecisionKind::fp32) == Precision::FP32 &&
+                int(nn::PrecisionKind::fp16) == Precision::FP16 &&
+                int(nn::PrecisionKind::bf16) == Precision::BF16);
+  auto number = [&](double v) { return v != 0 ? b.getF64FloatAttr(v) : FloatAttr(); };
+  auto flag = [&](bool v) { return v ? b.getBoolAttr(true) : BoolAttr(); };
+  auto strings = [&](const google::protobuf::RepeatedPtrField<std::string> &list) {
+    SmallVector<StringRef> items(list.begin(), list.end());
+    return list.empty() ? ArrayAttr() : b.getStrArrayAttr(items);
+  };
+  const Optimizer &opt = spec.optimizer();
+  const Precision &precision = spec.precision();
+  return nn::TrainingSpecAttr::get(
+      b.getContext(), b.getStringAttr(spec.loss()), static_cast<nn::OptimizerKind>(opt.kind()),
+      number(opt.learning_rate()), number(opt.momentum()), flag(opt.nesterov()),
+      number(opt.beta1()), number(opt.beta2()), number(opt.epsilon()),
+      number(opt.weight_decay()), flag(opt.decay_all_parameters()),
+      number(spec.grad_clip_norm()), static_cast<nn::PrecisionKind>(precision.kind()),
+      number(precision.initial_loss_scale()), precision.growth_interval(),
+      strings(precision.fp32_ops()), number(precision.min_loss_scale()),
+      spec.accumulation_steps(), spec.data_parallel().world_size(),
+      spec.data_parallel().bucket_bytes(), spec.pipeline().stages(),
+      spec.pipeline().micro_batches(), strings(spec.pipeline().stage_boundaries()));
+}
+
 DictionaryAttr Importer::initializerAttr(const Parameter &param) {
   if (param.has_stored())
     return builder.getDictionaryAttr(builder.getNamedAttr("kind", builder.getStringAttr("stored")));
@@ -603,10 +636,10 @@ LogicalResult Importer::run(ModuleOp module) {
       return failure();
     argTypes.push_back(*type);
     SmallVector<NamedAttribute> attrs = {
-        builder.getNamedAttr("nn.input", builder.getStringAttr(input.name()))};
+        builder.getNamedAttr(nnc::attr::kInput, builder.getStringAttr(input.name()))};
     if (input.role() != GraphInput::ROLE_UNSET)
       attrs.push_back(builder.getNamedAttr(
-          "nn.role", builder.getStringAttr(llvm::StringRef(GraphInput::Role_Name(input.role())).lower())));
+          nnc::attr::kRole, builder.getStringAttr(llvm::StringRef(GraphInput::Role_Name(input.role())).lower())));
     argAttrs.push_back(builder.getDictionaryAttr(attrs));
   }
   for (const Parameter &param : model.parameters()) {
@@ -631,12 +664,12 @@ LogicalResult Importer::run(ModuleOp module) {
     }
     argTypes.push_back(*type);
     argAttrs.push_back(builder.getDictionaryAttr(
-        {builder.getNamedAttr("nn.param", builder.getStringAttr(param.name())),
-         builder.getNamedAttr("nn.init", initializerAttr(param)),
-         builder.getNamedAttr("nn.trainable", builder.getBoolAttr(!param.frozen()))}));
+        {builder.getNamedAttr(nnc::attr::kParam, builder.getStringAttr(param.name())),
+         builder.getNamedAttr(nnc::attr::kInit, initializerAttr(param)),
+         builder.getNamedAttr(nnc::attr::kTrainable, builder.getBoolAttr(!param.frozen()))}));
   }
 
-  module->setAttr("nn.training", messageToAttr(model.training(), builder));
+  module->setAttr(nnc::attr::kTraining, trainingSpecAttr(model.training(), builder));
   builder.setInsertionPointToEnd(module.getBody());
   auto func = func::FuncOp::create(builder, unknown, "forward",
                                    builder.getFunctionType(argTypes, {}));
@@ -694,7 +727,7 @@ LogicalResult Importer::run(ModuleOp module) {
       return emitError(unknown) << what << " '" << name << "' is not a tensor of the model";
     results.push_back(value);
     resultAttrs.push_back(builder.getDictionaryAttr(
-        builder.getNamedAttr("nn.output", builder.getStringAttr(name))));
+        builder.getNamedAttr(nnc::attr::kOutput, builder.getStringAttr(name))));
     return success();
   };
   if (failed(addResult(model.training().loss(), "training.loss")))
@@ -723,14 +756,14 @@ void Importer::markIndexLimits(func::FuncOp func) {
     while (auto reshape = ids.getDefiningOp<nn::ReshapeOp>())
       ids = reshape.getInput();
     auto arg = dyn_cast<BlockArgument>(ids);
-    if (!arg || !func.getArgAttr(arg.getArgNumber(), "nn.input") || ShapedType::isDynamic(limit))
+    if (!arg || !func.getArgAttr(arg.getArgNumber(), nnc::attr::kInput) || ShapedType::isDynamic(limit))
       return;
-    auto old = func.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), "nn.index_limit");
+    auto old = func.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), nnc::attr::kIndexLimit);
     if (old && old.getInt() <= limit)
       return;
-    func.setArgAttr(arg.getArgNumber(), "nn.index_limit", builder.getI64IntegerAttr(limit));
+    func.setArgAttr(arg.getArgNumber(), nnc::attr::kIndexLimit, builder.getI64IntegerAttr(limit));
     if (auto name = dyn_cast<NameLoc>(reader))
-      func.setArgAttr(arg.getArgNumber(), "nn.index_reader", name.getName());
+      func.setArgAttr(arg.getArgNumber(), nnc::attr::kIndexReader, name.getName());
   };
   func.walk([&](Operation *op) {
     if (auto embedding = dyn_cast<nn::EmbeddingOp>(op))

@@ -40,6 +40,7 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels) {
   if (last < Phase::Autodiff)
     return;
   pm.addPass(createAutodiff());
+  pm.addPass(createOptimizer());
   if (last < Phase::Precision)
     return;
   pm.addPass(createPrecision());

@@ -9,6 +9,7 @@
 //    and constants.
 // 4. Compile the kernels into the plan's shared object.
 #include "compiler/plan/PlanBuilder.h"
+#include "dialects/AttrNames.h"
 
 #include "compiler/codegen/CpuCodegen.h"
 #include "compiler/codegen/CudaCodegen.h"
@@ -179,19 +180,19 @@ void Builder::planInPlaceUpdates() {
   for (func::FuncOp entry : entries) {
     llvm::StringMap<BlockArgument> params;
     for (BlockArgument arg : entry.getArguments())
-      if (auto name = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.param"))
+      if (auto name = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(), nnc::attr::kParam))
         params[name.strref()] = arg;
     llvm::StringSet<> taken;
     auto ret = cast<func::ReturnOp>(entry.getBody().front().getTerminator());
     for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
-      auto target = entry.getResultAttrOfType<StringAttr>(i, "nn.updates");
+      auto target = entry.getResultAttrOfType<StringAttr>(i, nnc::attr::kUpdates);
       auto call = value.getDefiningOp<func::CallOp>();
       if (!target || !params.count(target.strref()) || !call || inPlace.count(value) ||
           taken.contains(target.strref()))
         continue;
       BlockArgument old = params.lookup(target.strref());
       auto kernel = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(call, call.getCalleeAttr());
-      if (!kernel || !kernel->hasAttr("nnc.kernel") || !deadAfter(old, call))
+      if (!kernel || !kernel->hasAttr(nnc::attr::kKernel) || !deadAfter(old, call))
         continue;
       auto reads = llvm::make_filter_range(call->getOpOperands(),
                                            [&](OpOperand &o) { return o.get() == old; });
@@ -250,7 +251,7 @@ LogicalResult Builder::assign() {
     Block &body = entry.getBody().front();
     int64_t end = base + static_cast<int64_t>(body.getOperations().size()) + 1;
     for (BlockArgument arg : body.getArguments()) {
-      auto name = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.param");
+      auto name = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(), nnc::attr::kParam);
       if (!name) {
         request(arg, base, end);
         continue;
@@ -461,7 +462,7 @@ LogicalResult Builder::emitInit(Plan &plan) {
   int stream = 0;
   for (func::FuncOp entry : entries)
     for (BlockArgument arg : entry.getArguments()) {
-      auto name = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.param");
+      auto name = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(), nnc::attr::kParam);
       if (!name || !seen.insert(name.strref()).second)
         continue;
       if (!cast<RankedTensorType>(arg.getType()).getElementType().isF32())
@@ -487,7 +488,7 @@ LogicalResult Builder::emitInit(Plan &plan) {
       if (param) {
         *fill->mutable_init() = param->init();
       } else { // optimizer (or loss-scale) state: zeros or a constant, as its nn.init says
-        auto init = entry.getArgAttrOfType<DictionaryAttr>(arg.getArgNumber(), "nn.init");
+        auto init = entry.getArgAttrOfType<DictionaryAttr>(arg.getArgNumber(), nnc::attr::kInit);
         auto kind = init ? init.getAs<StringAttr>("kind") : StringAttr();
         auto value = init ? init.getAs<FloatAttr>("value") : FloatAttr();
         if (kind && kind.getValue() == "constant" && value) {
@@ -523,12 +524,12 @@ LogicalResult Builder::emitInit(Plan &plan) {
 LogicalResult Builder::emitFunction(func::FuncOp entry, Plan &plan) {
   Function *function = plan.add_functions();
   function->set_name(entry.getSymName().str());
-  if (auto flops = entry->getAttrOfType<IntegerAttr>("nnc.flops"))
+  if (auto flops = entry->getAttrOfType<IntegerAttr>(nnc::attr::kFlops))
     function->set_flops(flops.getInt());
-  if (auto names = entry->getAttrOfType<ArrayAttr>("nnc.checked_gradients"))
+  if (auto names = entry->getAttrOfType<ArrayAttr>(nnc::attr::kCheckedGradients))
     for (mlir::Attribute name : names)
       function->add_checked_gradients(cast<StringAttr>(name).str());
-  if (auto checks = entry->getAttrOfType<ArrayAttr>("nnc.checked_nodes"))
+  if (auto checks = entry->getAttrOfType<ArrayAttr>(nnc::attr::kCheckedNodes))
     for (mlir::Attribute check : checks) {
       auto dict = cast<DictionaryAttr>(check);
       CheckedNode *node = function->add_checked_nodes();
@@ -536,14 +537,14 @@ LogicalResult Builder::emitFunction(func::FuncOp entry, Plan &plan) {
       node->set_pass(dict.getAs<StringAttr>("pass").str());
     }
   for (BlockArgument arg : entry.getArguments())
-    if (auto name = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.input")) {
+    if (auto name = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(), nnc::attr::kInput)) {
       TensorSlice *input = function->add_inputs();
       input->set_name(name.str());
       *input->mutable_type() = protoType(arg.getType());
       *input->mutable_slice() = slice(arg);
-      if (auto limit = entry.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), "nn.index_limit"))
+      if (auto limit = entry.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), nnc::attr::kIndexLimit))
         input->set_index_limit(limit.getInt());
-      if (auto reader = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.index_reader"))
+      if (auto reader = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(), nnc::attr::kIndexReader))
         input->set_index_reader(reader.str());
     }
   // Collectives start where their all_reduce sits and are waited for, in sequence order (the
@@ -588,14 +589,14 @@ LogicalResult Builder::emitFunction(func::FuncOp entry, Plan &plan) {
   }
   auto ret = cast<func::ReturnOp>(entry.getBody().front().getTerminator());
   for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
-    if (auto name = entry.getResultAttrOfType<StringAttr>(i, "nn.output")) {
+    if (auto name = entry.getResultAttrOfType<StringAttr>(i, nnc::attr::kOutput)) {
       TensorSlice *output = function->add_outputs();
       output->set_name(name.str());
       *output->mutable_type() = protoType(value.getType());
       *output->mutable_slice() = slice(value);
     }
     // New parameter and optimizer-state values go back to their own slices.
-    if (auto target = entry.getResultAttrOfType<StringAttr>(i, "nn.updates")) {
+    if (auto target = entry.getResultAttrOfType<StringAttr>(i, nnc::attr::kUpdates)) {
       if (!paramBuffer.count(target.strref()))
         return entry.emitError("result ") << i << " updates '" << target.strref()
                                           << "', which is not a parameter of the plan";
@@ -691,7 +692,7 @@ LogicalResult buildPlan(ModuleOp module, const Model &model, llvm::StringRef mod
                         const CpuTarget &target, Plan &plan, KernelTarget kernels) {
   SmallVector<func::FuncOp> entries;
   for (auto func : module.getOps<func::FuncOp>())
-    if (!func->hasAttr("nnc.kernel"))
+    if (!func->hasAttr(nnc::attr::kKernel))
       entries.push_back(func);
   if (entries.empty())
     return module.emitError("the model has nothing to run: no outputs to predict and no "
@@ -735,9 +736,9 @@ LogicalResult buildPipelinePlan(ModuleOp module, const Model &model, llvm::Strin
         return stageModule.emitError("pipeline stage ") << s << " has no " << function
                << " (the model has no optimizer, or its backward pass failed)";
     stage->mutable_plan()->set_checksum(planChecksum(stage->plan()));
-    if (auto node = stageModule->getAttrOfType<StringAttr>("nnc.pipeline_first_node"))
+    if (auto node = stageModule->getAttrOfType<StringAttr>(nnc::attr::kPipelineFirstNode))
       stage->set_first_node(node.str());
-    if (auto node = stageModule->getAttrOfType<StringAttr>("nnc.pipeline_last_node"))
+    if (auto node = stageModule->getAttrOfType<StringAttr>(nnc::attr::kPipelineLastNode))
       stage->set_last_node(node.str());
     schedule1F1B(static_cast<int64_t>(s), static_cast<int64_t>(stages.size()),
                  pipeline->micro_batches(), *stage);

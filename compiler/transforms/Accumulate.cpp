@@ -4,6 +4,7 @@
 // read back as their mean by @apply_step; everything else each half recomputes from its own
 // arguments (a constant, the loss scale's bookkeeping).
 #include "dialects/nn/NNDialect.h"
+#include "dialects/AttrNames.h"
 #include "dialects/train/TrainDialect.h"
 
 #include "compiler/Passes.h"
@@ -26,10 +27,9 @@ namespace {
 struct AccumulatePass : nnc::impl::AccumulateBase<AccumulatePass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto spec = module->getAttrOfType<DictionaryAttr>("nn.training");
-    auto steps = spec ? spec.getAs<IntegerAttr>("accumulation_steps") : IntegerAttr();
+    auto spec = module->getAttrOfType<nn::TrainingSpecAttr>(nnc::attr::kTraining);
     auto step = module.lookupSymbol<func::FuncOp>("train_step");
-    if (!steps || steps.getInt() <= 1 || !step)
+    if (!spec || spec.getAccumulationSteps() <= 1 || !step)
       return;
     Block &body = step.getBody().front();
 
@@ -38,8 +38,8 @@ struct AccumulatePass : nnc::impl::AccumulateBase<AccumulatePass> {
     llvm::DenseSet<Operation *> update;
     llvm::DenseSet<Value> varies;
     for (BlockArgument arg : body.getArguments()) {
-      auto input = step.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.input");
-      if (input && input.getValue() != "nnc.learning_rate")
+      auto input = step.getArgAttrOfType<StringAttr>(arg.getArgNumber(), nnc::attr::kInput);
+      if (input && input.getValue() != nnc::names::kLearningRate)
         varies.insert(arg);
     }
     for (Operation &op : body.without_terminator()) {
@@ -75,15 +75,15 @@ struct AccumulatePass : nnc::impl::AccumulateBase<AccumulatePass> {
     auto apply = cast<func::FuncOp>(b.clone(*step));
     apply.setSymName("apply_step");
     buildAccumulate(accumulate, step, crossing, perMicroBatch);
-    buildApply(apply, step, crossing, static_cast<double>(steps.getInt()), perMicroBatch);
+    buildApply(apply, step, crossing, static_cast<double>(spec.getAccumulationSteps()), perMicroBatch);
     step.erase();
   }
 
   /// "nnc.accumulator.<i>"; a pipeline stage's carry the stage ("nnc.accumulator.stage1.<i>"),
   /// so the stages' parameter tables (dumps, checkpoints) never share a name.
   std::string accumulatorName(size_t i) {
-    auto stage = getOperation()->getAttrOfType<IntegerAttr>("nnc.pipeline_stage");
-    return "nnc.accumulator." +
+    auto stage = getOperation()->getAttrOfType<IntegerAttr>(nnc::attr::kPipelineStage);
+    return nnc::names::kAccumulatorPrefix.str() +
            (stage ? "stage" + std::to_string(stage.getInt()) + "." : std::string()) +
            std::to_string(i);
   }
@@ -97,11 +97,7 @@ struct AccumulatePass : nnc::impl::AccumulateBase<AccumulatePass> {
       std::string name = accumulatorName(i);
       (void)func.insertArgument(
           index, value.getType(),
-          b.getDictionaryAttr(
-              {b.getNamedAttr("nn.param", b.getStringAttr(name)),
-               b.getNamedAttr("nn.init", b.getDictionaryAttr(b.getNamedAttr(
-                                             "kind", b.getStringAttr("zeros")))),
-               b.getNamedAttr("nn.trainable", b.getBoolAttr(false))}),
+          nnc::attr::stateParam(b, name, nnc::attr::stringDict(b, "kind", "zeros")),
           value.getLoc());
       accumulators.push_back(func.getArgument(index));
     }
@@ -119,7 +115,7 @@ struct AccumulatePass : nnc::impl::AccumulateBase<AccumulatePass> {
 
   DictionaryAttr attr(StringRef key, StringRef value) {
     Builder b(&getContext());
-    return b.getDictionaryAttr(b.getNamedAttr(key, b.getStringAttr(value)));
+    return nnc::attr::stringDict(b, key, value);
   }
 
   /// (loss, ..., acc_i + crossing_i): the micro-batch's results and the running sums.
@@ -140,7 +136,7 @@ struct AccumulatePass : nnc::impl::AccumulateBase<AccumulatePass> {
     for (auto [i, pair] : llvm::enumerate(llvm::zip(values, accumulators))) {
       auto [value, accumulator] = pair;
       results.push_back(nn::AddOp::create(b, value.getLoc(), accumulator, value));
-      attrs.push_back(attr("nn.updates", accumulatorName(i)));
+      attrs.push_back(attr(nnc::attr::kUpdates, accumulatorName(i)));
     }
     setResults(func, results, attrs);
     eraseDeadOps(func.getBody().front(), /*keepEffects=*/false);
@@ -181,7 +177,7 @@ struct AccumulatePass : nnc::impl::AccumulateBase<AccumulatePass> {
     }
     for (auto [i, zero] : llvm::enumerate(zeros)) {
       results.push_back(zero);
-      attrs.push_back(attr("nn.updates", accumulatorName(i)));
+      attrs.push_back(attr(nnc::attr::kUpdates, accumulatorName(i)));
     }
     setResults(func, results, attrs);
     eraseDeadOps(body, /*keepEffects=*/false);

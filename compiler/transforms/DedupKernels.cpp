@@ -7,6 +7,7 @@
 // 2. Within a bucket, compare bodies exactly (OperationEquivalence) and argument attributes.
 // 3. Point every call of a duplicate at the kept kernel and erase the duplicate.
 #include "compiler/Passes.h"
+#include "dialects/AttrNames.h"
 
 #include "mlir/IR/OperationSupport.h"
 #include "mlir/IR/SymbolTable.h"
@@ -45,7 +46,7 @@ struct DedupKernelsPass : nnc::impl::DedupKernelsBase<DedupKernelsPass> {
     llvm::DenseMap<llvm::hash_code, SmallVector<func::FuncOp>> kept;
     SmallVector<std::pair<func::FuncOp, func::FuncOp>> duplicates; // (duplicate, kept)
     for (auto kernel : module.getOps<func::FuncOp>()) {
-      if (!kernel->hasAttr("nnc.kernel"))
+      if (!kernel->hasAttr(nnc::attr::kKernel))
         continue;
       SmallVector<func::FuncOp> &bucket = kept[hashKernel(kernel)];
       auto same = llvm::find_if(bucket, [&](func::FuncOp k) { return sameKernel(k, kernel); });

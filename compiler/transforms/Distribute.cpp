@@ -4,6 +4,7 @@
 // Every rank runs the same plan, so the collectives are the same on every rank and in the same
 // order by construction; the runtime still checks each one's sequence against its peers.
 #include "dialects/nn/NNDialect.h"
+#include "dialects/AttrNames.h"
 #include "dialects/train/TrainDialect.h"
 
 #include "compiler/Passes.h"
@@ -31,7 +32,7 @@ int64_t byteSize(Value v) {
 /// A pipeline stage holds some of the parameters: the global norm that clipping compares with is
 /// sqrt(sum over the stages of each stage's squared norm).
 void sumNormsOverStages(ModuleOp module) {
-  auto stages = module->getAttrOfType<IntegerAttr>("nnc.pipeline_stages");
+  auto stages = module->getAttrOfType<IntegerAttr>(nnc::attr::kPipelineStages);
   auto step = module.lookupSymbol<func::FuncOp>("apply_step");
   if (!stages || stages.getInt() <= 1 || !step)
     return;
@@ -51,14 +52,11 @@ struct DistributePass : nnc::impl::DistributeBase<DistributePass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     sumNormsOverStages(module);
-    auto spec = module->getAttrOfType<DictionaryAttr>("nn.training");
-    auto parallel = spec ? spec.getAs<DictionaryAttr>("data_parallel") : DictionaryAttr();
-    auto world = parallel ? parallel.getAs<IntegerAttr>("world_size") : IntegerAttr();
-    if (!world || world.getInt() <= 1)
+    auto spec = module->getAttrOfType<nn::TrainingSpecAttr>(nnc::attr::kTraining);
+    if (!spec || spec.getWorldSize() <= 1)
       return;
-    auto bucketAttr = parallel.getAs<IntegerAttr>("bucket_bytes");
-    int64_t bucketBytes = bucketAttr && bucketAttr.getInt() > 0 ? bucketAttr.getInt()
-                                                                 : kDefaultBucketBytes;
+    int64_t bucketBytes =
+        spec.getBucketBytes() > 0 ? spec.getBucketBytes() : kDefaultBucketBytes;
     // Under accumulation the update (and so the reduction) happens once per k micro-batches.
     auto step = module.lookupSymbol<func::FuncOp>("apply_step");
     if (!step)

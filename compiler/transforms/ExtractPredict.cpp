@@ -2,6 +2,7 @@
 // the loss read) and @eval_step (the loss and the outputs), both with dropout as the identity.
 // Records the FLOPs per call as `nnc.flops`.
 #include "compiler/Passes.h"
+#include "dialects/AttrNames.h"
 #include "compiler/plan/Flops.h"
 
 #include "dialects/nn/NNDialect.h"
@@ -35,7 +36,7 @@ struct ExtractPredictPass : nnc::impl::ExtractPredictBase<ExtractPredictPass> {
       op.getResult().replaceAllUsesWith(op.getInput());
       op.erase();
     });
-    eval->setAttr("nnc.flops", builder.getI64IntegerAttr(nnc::countFlops(eval)));
+    eval->setAttr(nnc::attr::kFlops, builder.getI64IntegerAttr(nnc::countFlops(eval)));
     if (forward.getNumResults() < 2) { // only the loss: nothing to predict
       forward.erase();
       return;
@@ -67,7 +68,7 @@ struct ExtractPredictPass : nnc::impl::ExtractPredictBase<ExtractPredictPass> {
     // that every function of the plan sees the whole parameter table.
     llvm::BitVector unused(predict.getNumArguments());
     for (BlockArgument arg : body.getArguments())
-      if (arg.use_empty() && predict.getArgAttr(arg.getArgNumber(), "nn.input"))
+      if (arg.use_empty() && predict.getArgAttr(arg.getArgNumber(), nnc::attr::kInput))
         unused.set(arg.getArgNumber());
     if (failed(predict.eraseArguments(unused)))
       return signalPassFailure();
@@ -77,7 +78,7 @@ struct ExtractPredictPass : nnc::impl::ExtractPredictBase<ExtractPredictPass> {
     for (unsigned i = 1; i < forward.getNumResults(); ++i)
       resultAttrs.push_back(forward.getResultAttrDict(i));
     predict.setAllResultAttrs(resultAttrs);
-    predict->setAttr("nnc.flops", builder.getI64IntegerAttr(nnc::countFlops(predict)));
+    predict->setAttr(nnc::attr::kFlops, builder.getI64IntegerAttr(nnc::countFlops(predict)));
     // The train step (autodiff) was built from @forward before; nothing else needs it.
     forward.erase();
   }

@@ -1,5 +1,6 @@
 // See FunctionSurgery.h.
 #include "compiler/transforms/FunctionSurgery.h"
+#include "dialects/AttrNames.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
@@ -30,7 +31,7 @@ void eraseDeadOps(Block &body, bool keepEffects) {
 void eraseUnusedInputs(func::FuncOp func) {
   llvm::BitVector unused(func.getNumArguments());
   for (BlockArgument arg : func.getArguments())
-    if (arg.use_empty() && func.getArgAttr(arg.getArgNumber(), "nn.input"))
+    if (arg.use_empty() && func.getArgAttr(arg.getArgNumber(), nnc::attr::kInput))
       unused.set(arg.getArgNumber());
   (void)func.eraseArguments(unused);
 }

@@ -5,6 +5,7 @@
 // state's own loop and the guard costs no extra pass. Exact: when the step is finite the two
 // are equal, and when it is not, the parameter's update is discarded by its own guard.
 #include "dialects/nn/NNDialect.h"
+#include "dialects/AttrNames.h"
 
 #include "compiler/Passes.h"
 
@@ -21,7 +22,7 @@ struct FuseGuardsPass : nnc::impl::FuseGuardsBase<FuseGuardsPass> {
   void runOnOperation() override {
     SmallVector<nnc::nn::WhereOp> guards;
     getOperation().walk([&](nnc::nn::WhereOp op) {
-      if (op->hasAttr("nnc.guard"))
+      if (op->hasAttr(nnc::attr::kGuard))
         guards.push_back(op);
     });
     for (nnc::nn::WhereOp guard : guards) {

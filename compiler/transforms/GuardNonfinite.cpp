@@ -16,6 +16,7 @@
 // fp16 plans already skip overflowing steps and name the gradient (Precision.cpp): neither
 // part is added twice.
 #include "dialects/nn/NNDialect.h"
+#include "dialects/AttrNames.h"
 #include "dialects/train/TrainDialect.h"
 
 #include "compiler/Passes.h"
@@ -36,9 +37,6 @@ using namespace mlir;
 using namespace nnc;
 
 namespace {
-
-constexpr llvm::StringLiteral kAccumulatorPrefix = "nnc.accumulator.";
-constexpr llvm::StringLiteral kGuardAttr = "nnc.guard";
 
 bool isFloatTensor(Value v) {
   auto type = dyn_cast<RankedTensorType>(v.getType());
@@ -67,7 +65,7 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
       step = module.lookupSymbol<func::FuncOp>("accumulate_step");
       update = module.lookupSymbol<func::FuncOp>("apply_step");
     }
-    if (!step || !update || update->hasAttr("nnc.checked_gradients"))
+    if (!step || !update || update->hasAttr(nnc::attr::kCheckedGradients))
       return; // no training, or fp16's own check
     buildFindNonfinite(module, step);
     guard(update, /*hasLoss=*/update == step);
@@ -113,7 +111,7 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
     // A pipeline stage holds only some of the gradients: the stages skip together when any of
     // them saw a non-finite one (the number that did, summed over the pipeline, is 0).
     auto stages = func->getParentOfType<ModuleOp>()->getAttrOfType<IntegerAttr>(
-        "nnc.pipeline_stages");
+        nnc::attr::kPipelineStages);
     if (stages && stages.getInt() > 1) {
       Type f32 = b.getF32Type();
       Value bad = nn::SubOp::create(b, loc, scalar(b, loc, f32, 1.0), finite);
@@ -123,7 +121,7 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
 
     llvm::StringMap<Value> byName;
     for (BlockArgument arg : body.getArguments())
-      if (auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.param"))
+      if (auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), nnc::attr::kParam))
         byName[name.getValue()] = arg;
     auto ret = cast<func::ReturnOp>(body.getTerminator());
     b.setInsertionPoint(ret);
@@ -131,19 +129,19 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
     SmallVector<DictionaryAttr> attrs;
     for (unsigned i = 0; i < results.size(); ++i) {
       attrs.push_back(func.getResultAttrDict(i));
-      auto target = func.getResultAttrOfType<StringAttr>(i, "nn.updates");
-      if (!target || target.getValue().starts_with(kAccumulatorPrefix))
+      auto target = func.getResultAttrOfType<StringAttr>(i, nnc::attr::kUpdates);
+      if (!target || target.getValue().starts_with(nnc::names::kAccumulatorPrefix))
         continue; // accumulators restart from zero either way
       if (Value old = byName.lookup(target.getValue())) {
         auto keep = nn::WhereOp::create(b, results[i].getLoc(), finite, results[i], old);
-        keep->setAttr(kGuardAttr, b.getUnitAttr()); // for nnc-fuse-guards
+        keep->setAttr(nnc::attr::kGuard, b.getUnitAttr()); // for nnc-fuse-guards
         results[i] = keep;
       }
     }
     Type f32 = b.getF32Type();
     results.push_back(nn::SubOp::create(b, loc, scalar(b, loc, f32, 1.0), finite));
     attrs.push_back(
-        b.getDictionaryAttr(b.getNamedAttr("nn.output", b.getStringAttr("update_skipped"))));
+        b.getDictionaryAttr(b.getNamedAttr(nnc::attr::kOutput, b.getStringAttr("update_skipped"))));
     setResults(func, results, attrs);
   }
 
@@ -152,7 +150,7 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
     b.setInsertionPointAfter(step);
     auto find = cast<func::FuncOp>(b.clone(*step));
     find.setSymName("find_nonfinite");
-    find->removeAttr("nnc.flops");
+    find->removeAttr(nnc::attr::kFlops);
     Block &body = find.getBody().front();
     setResults(find, {}, {});
 
@@ -160,8 +158,8 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
     //    backward ops stay although only the update read them: they are what gets checked.
     llvm::DenseSet<Value> dropped;
     for (BlockArgument arg : body.getArguments())
-      if (auto name = find.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.param"))
-        if (name.getValue().starts_with(kAccumulatorPrefix))
+      if (auto name = find.getArgAttrOfType<StringAttr>(arg.getArgNumber(), nnc::attr::kParam))
+        if (name.getValue().starts_with(nnc::names::kAccumulatorPrefix))
           dropped.insert(arg);
     SmallVector<Operation *> region;
     for (Operation &op : body.without_terminator())
@@ -184,8 +182,8 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
       if (arg.use_empty() || !isFloatTensor(arg))
         continue;
       unsigned i = arg.getArgNumber();
-      auto param = find.getArgAttrOfType<StringAttr>(i, "nn.param");
-      auto input = find.getArgAttrOfType<StringAttr>(i, "nn.input");
+      auto param = find.getArgAttrOfType<StringAttr>(i, nnc::attr::kParam);
+      auto input = find.getArgAttrOfType<StringAttr>(i, nnc::attr::kInput);
       if (param)
         checks.push_back({arg, param, b.getStringAttr("parameter")});
       else if (input && !input.getValue().starts_with("nnc."))  // not the step number
@@ -198,7 +196,7 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
         fromData.insert(arg);
     bool backward = false;
     for (Operation &op : body.without_terminator()) {
-      if (op.hasAttr(train::kLossSeedAttr))
+      if (op.hasAttr(nnc::attr::kLossSeed))
         backward = true;
       if (llvm::none_of(op.getOperands(), [&](Value v) { return fromData.contains(v); }))
         continue;
@@ -254,14 +252,14 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
                           .getResult();
     setResults(find, {all},
                {b.getDictionaryAttr(
-                   b.getNamedAttr("nn.output", b.getStringAttr("nonfinite_checks")))});
-    find->setAttr("nnc.checked_nodes", b.getArrayAttr(names));
+                   b.getNamedAttr(nnc::attr::kOutput, b.getStringAttr("nonfinite_checks")))});
+    find->setAttr(nnc::attr::kCheckedNodes, b.getArrayAttr(names));
 
     // 4. What nothing reads any more goes, and the inputs only the update read (the learning
     //    rate) are not fed.
     eraseDeadOps(body, /*keepEffects=*/true);
     eraseUnusedInputs(find);
-    find->setAttr("nnc.flops", b.getI64IntegerAttr(countFlops(find)));
+    find->setAttr(nnc::attr::kFlops, b.getI64IntegerAttr(countFlops(find)));
   }
 };
 

@@ -12,6 +12,7 @@
 // 4. With row-groups (the CPU), consecutive roots over the same rows that read each other only at
 //    their own row share one kernel (see canJoin).
 #include "compiler/Passes.h"
+#include "dialects/AttrNames.h"
 
 #include "compiler/conversion/LinalgBuilders.h"
 
@@ -169,7 +170,7 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
     int counter = 0;
     SmallVector<func::FuncOp> entries;
     for (auto func : module.getOps<func::FuncOp>())
-      if (!func->hasAttr("nnc.kernel"))
+      if (!func->hasAttr(nnc::attr::kKernel))
         entries.push_back(func);
     for (func::FuncOp entry : entries) {
       SmallVector<SmallVector<Operation *>> groups;
@@ -291,7 +292,7 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
     std::string name = "k" + std::to_string(index) + "_" + symbolPart(group.front()->getLoc());
     auto kernel = func::FuncOp::create(builder, group.front()->getLoc(), name,
                                        builder.getFunctionType(argTypes, resultTypes));
-    kernel->setAttr("nnc.kernel", builder.getUnitAttr());
+    kernel->setAttr(nnc::attr::kKernel, builder.getUnitAttr());
     // Private: bufferization may then drop results that alias %out (the plan's ABI is the
     // packed entry point codegen adds, not this signature).
     kernel.setPrivate();

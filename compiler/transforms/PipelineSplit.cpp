@@ -14,6 +14,7 @@
 // The backward slot (@accumulate_step) recomputes the stage's forward from its input instead of
 // keeping every activation of every micro-batch in flight, as GPipe does.
 #include "compiler/plan/Flops.h"
+#include "dialects/AttrNames.h"
 #include "dialects/nn/NNDialect.h"
 
 #include "compiler/Passes.h"
@@ -34,13 +35,6 @@ using namespace nnc;
 
 namespace {
 
-constexpr llvm::StringLiteral kPipeOutAttr = "nnc.pipe_out";
-
-int64_t integer(DictionaryAttr dict, StringRef key) {
-  auto value = dict ? dict.getAs<IntegerAttr>(key) : IntegerAttr();
-  return value ? value.getInt() : 0;
-}
-
 std::string nodeOf(Operation *op) {
   auto name = dyn_cast<NameLoc>(op->getLoc());
   return name ? name.getName().str() : op->getName().getStringRef().str();
@@ -49,37 +43,33 @@ std::string nodeOf(Operation *op) {
 struct PipelineSplitPass : nnc::impl::PipelineSplitBase<PipelineSplitPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto spec = module->getAttrOfType<DictionaryAttr>("nn.training");
-    auto pipeline = spec ? spec.getAs<DictionaryAttr>("pipeline") : DictionaryAttr();
-    int64_t stages = integer(pipeline, "stages");
+    auto spec = module->getAttrOfType<nn::TrainingSpecAttr>(nnc::attr::kTraining);
+    int64_t stages = spec ? spec.getPipelineStages() : 0;
     if (stages <= 1)
       return;
-    if (failed(split(module, spec, pipeline, stages)))
+    if (failed(split(module, spec, stages)))
       signalPassFailure();
   }
 
-  LogicalResult split(ModuleOp module, DictionaryAttr spec, DictionaryAttr pipeline,
-                      int64_t stages) {
+  LogicalResult split(ModuleOp module, nn::TrainingSpecAttr spec, int64_t stages) {
     auto forward = module.lookupSymbol<func::FuncOp>("forward");
     if (!forward)
       return module.emitError("pipeline: the model has no forward computation to split");
-    int64_t micro = integer(pipeline, "micro_batches");
+    int64_t micro = spec.getMicroBatches();
     if (micro < 2)
       return module.emitError("pipeline: micro_batches must be at least 2 (the schedule "
                               "overlaps stages across micro-batches), got ")
              << micro;
     // What the stages cannot agree on yet without talking to each other.
-    auto precision = spec.getAs<DictionaryAttr>("precision");
-    auto kind = precision ? precision.getAs<StringAttr>("kind") : StringAttr();
     // fp16 scales each stage's backward pass by the loss scale, and the gradient a stage sends
     // back would be scaled twice; the scale and its skips are not shared across stages yet.
-    if (kind && kind.getValue() == "fp16")
+    if (spec.getPrecision() == nn::PrecisionKind::fp16)
       return module.emitError("pipeline: fp16 is not supported with pipeline stages yet (fp32 "
                               "or bf16)");
-    if (integer(spec.getAs<DictionaryAttr>("data_parallel"), "world_size") > 1)
+    if (spec.getWorldSize() > 1)
       return module.emitError("pipeline: data and pipeline parallelism together are not "
                               "supported yet");
-    if (integer(spec, "accumulation_steps") > 1)
+    if (spec.getAccumulationSteps() > 1)
       return module.emitError("pipeline: micro_batches already accumulates gradients; leave "
                               "accumulation_steps unset");
 
@@ -114,7 +104,7 @@ struct PipelineSplitPass : nnc::impl::PipelineSplitBase<PipelineSplitPass> {
 
     // The cuts: after the user's boundary nodes, else where the FLOPs split most evenly.
     SmallVector<int64_t> cuts;
-    auto boundaries = pipeline.getAs<ArrayAttr>("stage_boundaries");
+    ArrayAttr boundaries = spec.getStageBoundaries();
     if (boundaries && !boundaries.empty()) {
       if (static_cast<int64_t>(boundaries.size()) != stages - 1)
         return module.emitError("pipeline: ")
@@ -167,15 +157,14 @@ struct PipelineSplitPass : nnc::impl::PipelineSplitBase<PipelineSplitPass> {
 
     // One nested module per stage; the model's own functions go.
     OpBuilder b(module.getContext());
-    NamedAttrList stageSpec(spec);
-    stageSpec.set("accumulation_steps", b.getI64IntegerAttr(micro));
+    nn::TrainingSpecAttr stageSpec = spec.withAccumulationSteps(micro);
     int64_t first = 0;
     for (int64_t s = 0; s < stages; ++s) {
       int64_t last = s + 1 < stages ? cuts[s] : n - 1;
       if (failed(buildStage(module, forward, ops, first, last,
                             s > 0 ? crossing[cuts[s - 1]][0] : Value(),
                             s + 1 < stages ? crossing[cuts[s]][0] : Value(), s, stages,
-                            stageSpec.getDictionary(module.getContext()))))
+                            stageSpec)))
         return failure();
       first = last + 1;
     }
@@ -187,17 +176,17 @@ struct PipelineSplitPass : nnc::impl::PipelineSplitBase<PipelineSplitPass> {
   /// Stage `s`: ops[first..last] of @forward, fed `in` (from the stage before) and sending `out`.
   LogicalResult buildStage(ModuleOp module, func::FuncOp forward, ArrayRef<Operation *> ops,
                            int64_t first, int64_t last, Value in, Value out, int64_t s,
-                           int64_t stages, DictionaryAttr spec) {
+                           int64_t stages, nn::TrainingSpecAttr spec) {
     MLIRContext *ctx = module.getContext();
     OpBuilder b(ctx);
     Location loc = forward.getLoc();
     b.setInsertionPointToEnd(module.getBody());
     auto stage = ModuleOp::create(b, loc, ("stage" + std::to_string(s)));
-    stage->setAttr("nn.training", spec);
-    stage->setAttr("nnc.pipeline_stage", b.getI64IntegerAttr(s));
-    stage->setAttr("nnc.pipeline_stages", b.getI64IntegerAttr(stages));
-    stage->setAttr("nnc.pipeline_first_node", b.getStringAttr(nodeOf(ops[first])));
-    stage->setAttr("nnc.pipeline_last_node", b.getStringAttr(nodeOf(ops[last])));
+    stage->setAttr(nnc::attr::kTraining, spec);
+    stage->setAttr(nnc::attr::kPipelineStage, b.getI64IntegerAttr(s));
+    stage->setAttr(nnc::attr::kPipelineStages, b.getI64IntegerAttr(stages));
+    stage->setAttr(nnc::attr::kPipelineFirstNode, b.getStringAttr(nodeOf(ops[first])));
+    stage->setAttr(nnc::attr::kPipelineLastNode, b.getStringAttr(nodeOf(ops[last])));
 
     // The arguments: the incoming activation, the model's arguments this stage reads (in their
     // order, with their attributes), the gradient coming back.
@@ -211,8 +200,8 @@ struct PipelineSplitPass : nnc::impl::PipelineSplitBase<PipelineSplitPass> {
     if (in) {
       types.push_back(in.getType());
       attrs.push_back(b.getDictionaryAttr(
-          {b.getNamedAttr("nn.input", b.getStringAttr("nnc.pipe.in")),
-           b.getNamedAttr("nn.differentiable", b.getStringAttr("nnc.pipe.grad_out"))}));
+          {b.getNamedAttr(nnc::attr::kInput, b.getStringAttr(nnc::names::kPipeIn)),
+           b.getNamedAttr(nnc::attr::kDifferentiable, b.getStringAttr(nnc::names::kPipeGradOut))}));
     }
     SmallVector<BlockArgument> modelArgs;
     for (BlockArgument arg : forward.getArguments())
@@ -224,7 +213,7 @@ struct PipelineSplitPass : nnc::impl::PipelineSplitBase<PipelineSplitPass> {
     if (out) {
       types.push_back(out.getType());
       attrs.push_back(b.getDictionaryAttr(
-          b.getNamedAttr("nn.input", b.getStringAttr("nnc.pipe.grad_in"))));
+          b.getNamedAttr(nnc::attr::kInput, b.getStringAttr(nnc::names::kPipeGradIn))));
     }
 
     b.setInsertionPointToEnd(stage.getBody());
@@ -262,8 +251,8 @@ struct PipelineSplitPass : nnc::impl::PipelineSplitBase<PipelineSplitPass> {
       }
     } else {
       Value sent = map.lookup(out);
-      sent.getDefiningOp()->setAttr(kPipeOutAttr, b.getUnitAttr());
-      Location pipeLoc = NameLoc::get(b.getStringAttr("nnc.pipe.loss"), loc);
+      sent.getDefiningOp()->setAttr(nnc::attr::kPipeOut, b.getUnitAttr());
+      Location pipeLoc = NameLoc::get(b.getStringAttr(nnc::names::kPipeLoss), loc);
       int64_t rank = cast<RankedTensorType>(sent.getType()).getRank();
       Value product = nn::MulOp::create(b, pipeLoc, sent, gradIn);
       Value loss = nn::ReduceSumOp::create(b, pipeLoc, product,
@@ -272,7 +261,7 @@ struct PipelineSplitPass : nnc::impl::PipelineSplitBase<PipelineSplitPass> {
       results = {loss, sent};
       resultAttrs = {forward.getResultAttrDict(0),
                      b.getDictionaryAttr(
-                         b.getNamedAttr("nn.output", b.getStringAttr("nnc.pipe.out")))};
+                         b.getNamedAttr(nnc::attr::kOutput, b.getStringAttr(nnc::names::kPipeOut)))};
     }
     func::ReturnOp::create(b, loc, results);
     func.setType(b.getFunctionType(types, ValueRange(results).getTypes()));
@@ -287,11 +276,11 @@ struct PipelineForwardPass : nnc::impl::PipelineForwardBase<PipelineForwardPass>
   void runOnOperation() override {
     ModuleOp module = getOperation();
     auto step = module.lookupSymbol<func::FuncOp>("accumulate_step");
-    if (!step || !module->hasAttr("nnc.pipeline_stage"))
+    if (!step || !module->hasAttr(nnc::attr::kPipelineStage))
       return;
     Operation *sent = nullptr;
     step.walk([&](Operation *op) {
-      if (op->hasAttr(kPipeOutAttr))
+      if (op->hasAttr(nnc::attr::kPipeOut))
         sent = op;
     });
     if (!sent)
@@ -304,7 +293,7 @@ struct PipelineForwardPass : nnc::impl::PipelineForwardBase<PipelineForwardPass>
     Block &body = forward.getBody().front();
     Operation *clone = nullptr;
     forward.walk([&](Operation *op) {
-      if (op->hasAttr(kPipeOutAttr))
+      if (op->hasAttr(nnc::attr::kPipeOut))
         clone = op;
     });
     auto ret = body.getTerminator();
@@ -316,11 +305,11 @@ struct PipelineForwardPass : nnc::impl::PipelineForwardBase<PipelineForwardPass>
     func::ReturnOp::create(b, ret->getLoc(), out);
     ret->erase();
     forward.setType(b.getFunctionType(forward.getArgumentTypes(), out.getType()));
-    forward.setResultAttr(0, "nn.output", b.getStringAttr("nnc.pipe.out"));
+    forward.setResultAttr(0, nnc::attr::kOutput, b.getStringAttr(nnc::names::kPipeOut));
     // Dead ops (the backward pass, the accumulation), then the inputs nothing reads.
     eraseDeadOps(body, /*keepEffects=*/false);
     eraseUnusedInputs(forward);
-    forward->setAttr("nnc.flops", b.getI64IntegerAttr(countFlops(forward)));
+    forward->setAttr(nnc::attr::kFlops, b.getI64IntegerAttr(countFlops(forward)));
   }
 };
 

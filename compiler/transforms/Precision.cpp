@@ -3,6 +3,7 @@
 // backward ops of @train_step both follow the policy, and the gradients reach the fp32
 // optimizer through a cast.
 #include "dialects/nn/NNDialect.h"
+#include "dialects/AttrNames.h"
 #include "dialects/train/TrainDialect.h"
 
 #include "compiler/Passes.h"
@@ -56,15 +57,14 @@ struct Math {
 struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto spec = module->getAttrOfType<DictionaryAttr>("nn.training");
-    auto precision = spec ? spec.getAs<DictionaryAttr>("precision") : DictionaryAttr();
-    auto kind = precision ? precision.getAs<StringAttr>("kind") : StringAttr();
-    if (!kind || kind.getValue() == "fp32")
+    auto spec = module->getAttrOfType<nn::TrainingSpecAttr>(nnc::attr::kTraining);
+    if (!spec || spec.getPrecision() == nn::PrecisionKind::fp32)
       return;
     Builder types(&getContext());
-    Type low = kind.getValue() == "bf16" ? Type(types.getBF16Type()) : types.getF16Type();
+    Type low = spec.getPrecision() == nn::PrecisionKind::bf16 ? Type(types.getBF16Type())
+                                                              : types.getF16Type();
     llvm::StringSet<> fp32Ops;
-    if (auto list = precision.getAs<ArrayAttr>("fp32_ops"))
+    if (ArrayAttr list = spec.getFp32Ops())
       for (Attribute name : list)
         fp32Ops.insert(cast<StringAttr>(name).getValue());
     if (fp32Ops.empty())
@@ -73,9 +73,9 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
     for (auto func : module.getOps<func::FuncOp>())
       if (failed(convert(func, low, fp32Ops)))
         return signalPassFailure();
-    if (kind.getValue() == "fp16")
+    if (spec.getPrecision() == nn::PrecisionKind::fp16)
       if (auto step = module.lookupSymbol<func::FuncOp>("train_step"))
-        addLossScaling(step, precision);
+        addLossScaling(step, spec);
   }
 
   /// Dynamic loss scaling (PyTorch's GradScaler): the backward pass starts from the scale
@@ -85,10 +85,10 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
   /// step count and the skipped count are state in the parameter table (so checkpoints hold
   /// them) and outputs "loss_scale" and "skipped_steps" (for monitoring and the floor check);
   /// "nonfinite_gradient" says which parameter's gradient overflowed first.
-  void addLossScaling(func::FuncOp step, DictionaryAttr precision) {
+  void addLossScaling(func::FuncOp step, nn::TrainingSpecAttr spec) {
     Operation *seed = nullptr;
     step.walk([&](nn::ConstantOp c) {
-      if (c->hasAttr(train::kLossSeedAttr))
+      if (c->hasAttr(nnc::attr::kLossSeed))
         seed = c;
     });
     SmallVector<Operation *> trainOps;
@@ -98,15 +98,9 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
     });
     if (!seed || trainOps.empty())
       return;
-    auto number = [&](StringRef key, double fallback) {
-      auto attr = precision.getAs<FloatAttr>(key);
-      double v = attr ? attr.getValueAsDouble() : 0.0;
-      if (auto i = precision.getAs<IntegerAttr>(key))
-        v = static_cast<double>(i.getInt());
-      return v > 0 ? v : fallback;
-    };
-    double initialScale = number("initial_loss_scale", 65536.0);
-    double growthInterval = number("growth_interval", 2000.0);
+    double initialScale = nn::TrainingSpecAttr::valueOr(spec.getInitialLossScale(), 65536.0);
+    double growthInterval =
+        spec.getGrowthInterval() > 0 ? static_cast<double>(spec.getGrowthInterval()) : 2000.0;
     Block &body = step.getBody().front();
     auto ret = cast<func::ReturnOp>(body.getTerminator());
     OpBuilder b(&getContext());
@@ -119,16 +113,12 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
         initAttr.append("value", b.getF64FloatAttr(init));
       unsigned index = step.getNumArguments();
       (void)step.insertArgument(
-          index, scalarType,
-          b.getDictionaryAttr({b.getNamedAttr("nn.param", b.getStringAttr(name)),
-                               b.getNamedAttr("nn.init", b.getDictionaryAttr(initAttr)),
-                               b.getNamedAttr("nn.trainable", b.getBoolAttr(false))}),
-          loc);
+          index, scalarType, nnc::attr::stateParam(b, name, b.getDictionaryAttr(initAttr)), loc);
       return body.getArgument(index);
     };
-    Value scale = addState("nnc.loss_scale", initialScale);
-    Value good = addState("nnc.loss_scale.good_steps", 0.0);
-    Value skipped = addState("nnc.skipped_steps", 0.0);
+    Value scale = addState(nnc::names::kLossScale, initialScale);
+    Value good = addState(nnc::names::kLossScaleGoodSteps, 0.0);
+    Value skipped = addState(nnc::names::kSkippedSteps, 0.0);
     seed->getResult(0).replaceAllUsesWith(scale);
     seed->erase();
 
@@ -164,7 +154,7 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
       if (auto clip = g.getDefiningOp<train::ClipOp>())
         g = clip.getGrad();
       if (auto arg = dyn_cast<BlockArgument>(op->getOperand(0)))
-        if (auto name = step.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.param"))
+        if (auto name = step.getArgAttrOfType<StringAttr>(arg.getArgNumber(), nnc::attr::kParam))
           owner[g] = name.getValue();
     }
     // The first non-finite gradient's position + 1 (0: all finite), one check per gradient.
@@ -176,20 +166,20 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
     }
     for (Value g : checked)
       names.push_back(b.getStringAttr(owner.lookup(g)));
-    step->setAttr("nnc.checked_gradients", b.getArrayAttr(names));
+    step->setAttr(nnc::attr::kCheckedGradients, b.getArrayAttr(names));
     Value finite = nn::EqualOp::create(b, loc, first, m.constant(0.0));
 
     // A skipped step returns every parameter and state unchanged.
     b.setInsertionPoint(ret);
     llvm::StringMap<Value> byName;
     for (BlockArgument arg : body.getArguments())
-      if (auto name = step.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.param"))
+      if (auto name = step.getArgAttrOfType<StringAttr>(arg.getArgNumber(), nnc::attr::kParam))
         byName[name.getValue()] = arg;
     SmallVector<Value> results(ret.getOperands());
     SmallVector<DictionaryAttr> attrs;
     for (unsigned i = 0; i < results.size(); ++i) {
       attrs.push_back(step.getResultAttrDict(i));
-      if (auto target = step.getResultAttrOfType<StringAttr>(i, "nn.updates"))
+      if (auto target = step.getResultAttrOfType<StringAttr>(i, nnc::attr::kUpdates))
         if (Value old = byName.lookup(target.getValue()))
           results[i] = nn::WhereOp::create(b, loc, finite, results[i], old);
     }
@@ -201,14 +191,14 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
     Value goodAfter = m.where(finite, m.where(grow, m.constant(0.0), goodNext), m.constant(0.0));
     Value skippedNext = m.add(skipped, m.sub(m.constant(1.0), finite));
     auto named = [&](StringRef key, StringRef value) {
-      return b.getDictionaryAttr(b.getNamedAttr(key, b.getStringAttr(value)));
+      return nnc::attr::stringDict(b, key, value);
     };
-    for (auto [value, attr] : {std::pair{scaleNext, named("nn.output", "loss_scale")},
-                               {skippedNext, named("nn.output", "skipped_steps")},
-                               {first, named("nn.output", "nonfinite_gradient")},
-                               {scaleNext, named("nn.updates", "nnc.loss_scale")},
-                               {goodAfter, named("nn.updates", "nnc.loss_scale.good_steps")},
-                               {skippedNext, named("nn.updates", "nnc.skipped_steps")}}) {
+    for (auto [value, attr] : {std::pair{scaleNext, named(nnc::attr::kOutput, "loss_scale")},
+                               {skippedNext, named(nnc::attr::kOutput, "skipped_steps")},
+                               {first, named(nnc::attr::kOutput, "nonfinite_gradient")},
+                               {scaleNext, named(nnc::attr::kUpdates, nnc::names::kLossScale)},
+                               {goodAfter, named(nnc::attr::kUpdates, nnc::names::kLossScaleGoodSteps)},
+                               {skippedNext, named(nnc::attr::kUpdates, nnc::names::kSkippedSteps)}}) {
       results.push_back(value);
       attrs.push_back(attr);
     }

@@ -11,6 +11,10 @@
 #include <cstdint>
 
 #include "dialects/nn/NNDialect.h.inc"
+#include "dialects/nn/NNEnums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialects/nn/NNAttrs.h.inc"
 
 namespace nnc::nn::defaults {
 // Values of the ops' optional attributes when absent; shared by inference and lowering.

@@ -15,6 +15,11 @@ def NN_Dialect : Dialect {
     node that makes it. Feature and class dimensions are last; images are NCHW.
   }];
   let hasConstantMaterializer = 1;
+  // The training spec (NNAttrs.td) and the `nn.*` function-boundary attributes (AttrNames.h).
+  let useDefaultAttributePrinterParser = 1;
+  let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
 }
 
 // Element-type and shape constraints shared by the ops.

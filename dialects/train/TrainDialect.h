@@ -10,12 +10,6 @@
 
 #include "dialects/train/TrainDialect.h.inc"
 
-namespace nnc::train {
-/// Marks the constant 1 that seeds the backward pass (d loss / d loss), which loss scaling
-/// replaces by the scale.
-inline constexpr llvm::StringLiteral kLossSeedAttr = "nnc.loss_seed";
-} // namespace nnc::train
-
 #define GET_OP_CLASSES
 #include "dialects/train/TrainOps.h.inc"
 

@@ -1,11 +1,11 @@
 // RUN: %nnc-opt %s -split-input-file -verify-diagnostics -nnc-autodiff | FileCheck %s
 
-// Linear + relu + cross-entropy with plain SGD: the backward ops and the update.
+// Linear + relu + cross-entropy: the backward ops, and the weight's gradient returned for the
+// optimizer pass (no update, no learning rate yet).
 // CHECK-LABEL: func.func @train_step
 // CHECK-SAME: %[[X:[^:]+]]: tensor<4x8xf32> {nn.input = "x"}
-// CHECK-SAME: %[[W:[^:]+]]: tensor<3x8xf32> {nn.param = "w"}
-// CHECK-SAME: %[[LR:[^:]+]]: tensor<f32> {nn.input = "nnc.learning_rate"}
-// CHECK-SAME: -> (tensor<f32> {nn.output = "loss"}, tensor<3x8xf32> {nn.updates = "w"})
+// CHECK-SAME: %[[W:[^:]+]]: tensor<3x8xf32> {nn.param = "w"})
+// CHECK-SAME: -> (tensor<f32> {nn.output = "loss"}, tensor<3x8xf32> {nn.gradient = "w"})
 // CHECK: %[[H:.+]] = nn.linear %[[X]], %[[W]]
 // CHECK: %[[R:.+]] = nn.relu %[[H]]
 // CHECK: %[[LOSS:.+]] = nn.cross_entropy %[[R]]
@@ -14,9 +14,9 @@
 // CHECK: %[[DH:.+]] = nn.relu_grad %[[R]], %{{.+}} : tensor<4x3xf32>, tensor<4x3xf32>
 // CHECK: %[[DHT:.+]] = nn.transpose %[[DH]] <{permutation = array<i64: 1, 0>}>
 // CHECK: %[[DW:.+]] = nn.matmul %[[DHT]], %[[X]] : tensor<3x4xf32>, tensor<4x8xf32>
-// CHECK: %[[NEW:.+]] = train.sgd %[[W]], %[[DW]], %[[LR]] <{weight_decay = 0.000000e+00 : f64}> : tensor<3x8xf32>
-// CHECK: return %[[LOSS]], %[[NEW]]
-module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.0e-01 : f64}}} {
+// CHECK-NOT: train.
+// CHECK: return %[[LOSS]], %[[DW]]
+module attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd, learning_rate = 1.0e-01 : f64>} {
   func.func @forward(%x: tensor<4x8xf32> {nn.input = "x"}, %y: tensor<4xi64> {nn.input = "y"},
                      %w: tensor<3x8xf32> {nn.param = "w"})
       -> (tensor<f32> {nn.output = "loss"}) {
@@ -33,7 +33,7 @@ module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", lear
 // CHECK-LABEL: func.func @train_step
 // CHECK: %[[A:.+]] = nn.mul %{{.+}}, %{{.+}} : tensor<2x2xf32>, tensor<2x2xf32>
 // CHECK: nn.add %{{.+}}, %{{.+}} : tensor<2x2xf32>, tensor<2x2xf32>
-module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.0e-01 : f64}}} {
+module attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd, learning_rate = 1.0e-01 : f64>} {
   func.func @forward(%t: tensor<2x2xf32> {nn.input = "t"}, %w: tensor<2x2xf32> {nn.param = "w"})
       -> (tensor<f32> {nn.output = "loss"}) {
     %sq = nn.mul %w, %w : tensor<2x2xf32>, tensor<2x2xf32>
@@ -48,7 +48,7 @@ module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", lear
 // module gets no train step.
 // CHECK-LABEL: module
 // CHECK-NOT: @train_step
-module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.0e-01 : f64}}} {
+module attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd, learning_rate = 1.0e-01 : f64>} {
   func.func @forward(%x: tensor<4x4xf32> {nn.input = "x"}, %t: tensor<4xf32> {nn.input = "t"},
                      %w: tensor<4x4xf32> {nn.param = "w"}) -> (tensor<f32> {nn.output = "loss"}) {
     %xw = nn.mul %x, %w : tensor<4x4xf32>, tensor<4x4xf32>
@@ -62,20 +62,10 @@ module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", lear
 
 // -----
 
-// AdamW keeps two state tensors per parameter and takes the step number for bias correction;
-// clipping returns the pre-clip global norm.
-// CHECK-LABEL: func.func @train_step
-// CHECK-SAME: %[[W:[^:]+]]: tensor<2x2xf32> {nn.param = "w"}
-// CHECK-SAME: %[[M:[^:]+]]: tensor<2x2xf32> {nn.init = {kind = "zeros"}, nn.param = "w.exp_avg", nn.trainable = false}
-// CHECK-SAME: %[[V:[^:]+]]: tensor<2x2xf32> {nn.init = {kind = "zeros"}, nn.param = "w.exp_avg_sq", nn.trainable = false}
-// CHECK-SAME: %[[LR:[^:]+]]: tensor<f32> {nn.input = "nnc.learning_rate"}
-// CHECK-SAME: %[[T:[^:]+]]: tensor<f32> {nn.input = "nnc.step"}
-// CHECK-SAME: -> (tensor<f32> {nn.output = "loss"}, tensor<f32> {nn.output = "grad_norm"}, tensor<2x2xf32> {nn.updates = "w"}, tensor<2x2xf32> {nn.updates = "w.exp_avg"}, tensor<2x2xf32> {nn.updates = "w.exp_avg_sq"})
-// CHECK: %[[NORM:.+]] = train.global_norm %[[G:.+]] : tensor<2x2xf32>
-// CHECK: %[[C:.+]] = train.clip %[[G]], %[[NORM]] <{max_norm = 1.000000e+00 : f64}> : tensor<2x2xf32>
-// CHECK: %[[P:[^,]+]], %[[M2:[^,]+]], %[[V2:[^ ]+]] = train.adam %[[W]], %[[C]], %[[M]], %[[V]], %[[LR]], %[[T]] <{beta1 = 9.000000e-01 : f64, beta2 = 0.99899999999999999 : f64, decoupled = true, epsilon = 1.000000e-08 : f64, weight_decay = 1.000000e-02 : f64}> : tensor<2x2xf32>
-// CHECK: return %{{.+}}, %[[NORM]], %[[P]], %[[M2]], %[[V2]]
-module attributes {nn.training = {grad_clip_norm = 1.0 : f64, loss = "loss", optimizer = {kind = "adamw", learning_rate = 1.0e-03 : f64, weight_decay = 1.0e-02 : f64}}} {
+// Without an optimizer the plan only predicts: no train step.
+// CHECK-LABEL: module
+// CHECK-NOT: @train_step
+module attributes {nn.training = #nn.training<loss = "loss">} {
   func.func @forward(%t: tensor<2x2xf32> {nn.input = "t"}, %w: tensor<2x2xf32> {nn.param = "w"})
       -> (tensor<f32> {nn.output = "loss"}) {
     %loss = nn.mse_loss %w, %t : tensor<2x2xf32>, tensor<2x2xf32>
@@ -97,7 +87,7 @@ module attributes {nn.training = {grad_clip_norm = 1.0 : f64, loss = "loss", opt
 // CHECK: nn.conv2d_grad_input %[[DC]], %[[W]] <{padding = array<i64: 1, 1>, shape = array<i64: 2, 3, 8, 8>}>
 // CHECK: nn.conv2d_grad_weight %[[X]], %[[DC]] <{padding = array<i64: 1, 1>, shape = array<i64: 4, 3, 3, 3>}>
 // CHECK: nn.reduce_sum %[[DC]] <{axes = array<i64: 0, 2, 3>}>
-module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.0e-01 : f64}}} {
+module attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd, learning_rate = 1.0e-01 : f64>} {
   func.func @forward(%x: tensor<2x3x8x8xf32> {nn.input = "x"}, %w: tensor<4x3x3x3xf32> {nn.param = "w"},
                      %b: tensor<4xf32> {nn.param = "b"}) -> (tensor<f32> {nn.output = "loss"}) {
     %c = nn.conv2d %x, %w, %b <{padding = array<i64: 1, 1>}> : tensor<2x3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<4xf32>
@@ -117,8 +107,8 @@ module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", lear
 // CHECK: nn.mul %[[W]], %[[S]]
 // CHECK: %[[G:.+]] = nn.mul %{{.+}}, %[[S]] : tensor<2x2xf32>, tensor<2x2xf32>
 // CHECK-NOT: nn.add
-// CHECK: train.sgd %[[W]], %[[G]]
-module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.0e-01 : f64}}} {
+// CHECK: return %{{.+}}, %[[G]]
+module attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd, learning_rate = 1.0e-01 : f64>} {
   func.func @forward(%w: tensor<2x2xf32> {nn.param = "w"}) -> (tensor<f32> {nn.output = "loss"}) {
     %s = nn.stop_gradient %w : tensor<2x2xf32>
     %sq = nn.mul %w, %s : tensor<2x2xf32>, tensor<2x2xf32>
@@ -129,14 +119,31 @@ module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", lear
 
 // -----
 
-// A parameter that does not reach the loss is named in a warning and left untrained: no update.
+// A parameter that does not reach the loss is named in a warning and left untrained: no
+// gradient.
 // CHECK-LABEL: func.func @train_step
-// CHECK-SAME: -> (tensor<f32> {nn.output = "loss"}, tensor<2x2xf32> {nn.updates = "w"})
+// CHECK-SAME: -> (tensor<f32> {nn.output = "loss"}, tensor<2x2xf32> {nn.gradient = "w"})
 // expected-warning @+1 {{parameter 'unused' does not reach the loss: it is not trained}}
-module attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.0e-01 : f64}}} {
+module attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd, learning_rate = 1.0e-01 : f64>} {
   func.func @forward(%t: tensor<2x2xf32> {nn.input = "t"}, %w: tensor<2x2xf32> {nn.param = "w"},
                      %u: tensor<3xf32> {nn.param = "unused"}) -> (tensor<f32> {nn.output = "loss"}) {
     %loss = nn.mse_loss %w, %t : tensor<2x2xf32>, tensor<2x2xf32>
+    return %loss : tensor<f32>
+  }
+}
+
+// -----
+
+// Dropout takes the step number and random key as new inputs, and a stream of its own.
+// CHECK-LABEL: func.func @train_step
+// CHECK-SAME: %[[W:[^:]+]]: tensor<2x2xf32> {nn.param = "w"}
+// CHECK-SAME: %[[T:[^:]+]]: tensor<f32> {nn.input = "nnc.step"}
+// CHECK-SAME: %[[K:[^:]+]]: tensor<i64> {nn.input = "nnc.rng_key"})
+// CHECK: nn.dropout %[[W]][%[[T]], %[[K]]] <{rate = 5.000000e-01 : f64, stream = 1 : i64}>
+module attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd>} {
+  func.func @forward(%w: tensor<2x2xf32> {nn.param = "w"}) -> (tensor<f32> {nn.output = "loss"}) {
+    %d = nn.dropout %w <{rate = 5.000000e-01 : f64}> : tensor<2x2xf32>
+    %loss = nn.reduce_sum %d <{axes = array<i64: 0, 1>}> : tensor<2x2xf32>
     return %loss : tensor<f32>
   }
 }

@@ -16,7 +16,7 @@
 // CHECK: train.clip %[[R1]], %[[N]]
 // CHECK: train.sgd %{{.+}}, %[[R0]]#1, %{{.+}}
 // CHECK: train.sgd %{{.+}}, %[[R0]]#0, %{{.+}}
-module attributes {nn.training = {loss = "loss", data_parallel = {world_size = 2 : i64, bucket_bytes = 64 : i64}}} {
+module attributes {nn.training = #nn.training<loss = "loss", world_size = 2, bucket_bytes = 64>} {
   func.func @train_step(%w0: tensor<16xf32>, %w1: tensor<8xf32>, %w2: tensor<8xf32>, %x: tensor<8xf32>, %lr: tensor<f32>) -> (tensor<16xf32>, tensor<16xf32>, tensor<8xf32>, tensor<8xf32>) {
     %g2 = nn.mul %x, %w2 : tensor<8xf32>, tensor<8xf32>
     %g1 = nn.add %g2, %w1 : tensor<8xf32>, tensor<8xf32>
@@ -42,7 +42,7 @@ module attributes {nn.training = {loss = "loss", data_parallel = {world_size = 2
 // CHECK: %[[R:.+]]:2 = train.all_reduce %{{.+}}, %{{.+}} : tensor<4xf32>, tensor<4xf32>
 // CHECK: train.sgd %{{.+}}, %[[R]]#0
 // CHECK: train.sgd %{{.+}}, %[[R]]#1
-module attributes {nn.training = {loss = "loss", data_parallel = {world_size = 4 : i64}}} {
+module attributes {nn.training = #nn.training<loss = "loss", world_size = 4>} {
   func.func @accumulate_step(%a: tensor<4xf32>, %b: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
     %s = nn.add %a, %b : tensor<4xf32>, tensor<4xf32>
     return %s, %s : tensor<4xf32>, tensor<4xf32>
@@ -59,7 +59,7 @@ module attributes {nn.training = {loss = "loss", data_parallel = {world_size = 4
 // One rank (or no data_parallel): nothing to reduce.
 // CHECK-LABEL: func.func @train_step
 // CHECK-NOT: train.all_reduce
-module attributes {nn.training = {loss = "loss", data_parallel = {world_size = 1 : i64}}} {
+module attributes {nn.training = #nn.training<loss = "loss", world_size = 1>} {
   func.func @train_step(%w: tensor<4xf32>, %g: tensor<4xf32>, %lr: tensor<f32>) -> tensor<4xf32> {
     %p = train.sgd %w, %g, %lr <{weight_decay = 0.0 : f64}> : tensor<4xf32>
     return %p : tensor<4xf32>

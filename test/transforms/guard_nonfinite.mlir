@@ -28,7 +28,7 @@
 // CHECK: nn.concat %[[XF]], {{.+}} <{axis = 0 : i64}>
 // CHECK-NOT: train.
 // CHECK: return
-module attributes {nn.training = {loss = "loss"}} {
+module attributes {nn.training = #nn.training<loss = "loss">} {
   func.func @train_step(%x: tensor<4x3xf32> {nn.input = "x"}, %w: tensor<3xf32> {nn.param = "w"}, %lr: tensor<f32> {nn.input = "nnc.learning_rate"}) -> (tensor<f32> {nn.output = "loss"}, tensor<3xf32> {nn.updates = "w"}) {
     %h = nn.mul %x, %w : tensor<4x3xf32>, tensor<3xf32> loc("scale")
     %r = nn.sqrt %h : tensor<4x3xf32> loc("bad_sqrt")
@@ -51,7 +51,7 @@ module attributes {nn.training = {loss = "loss"}} {
 // CHECK: %[[P:.+]], %[[B:.+]] = train.sgd_momentum
 // CHECK: nn.where %[[OK]], %[[P]], %{{.+}}
 // CHECK: nn.where %[[OK]], %[[B]], %{{.+}}
-module attributes {nn.training = {loss = "loss"}} {
+module attributes {nn.training = #nn.training<loss = "loss">} {
   func.func @train_step(%x: tensor<3xf32> {nn.input = "x"}, %w: tensor<3xf32> {nn.param = "w"}, %buf: tensor<3xf32> {nn.param = "w.momentum"}, %lr: tensor<f32> {nn.input = "nnc.learning_rate"}) -> (tensor<f32> {nn.output = "loss"}, tensor<f32> {nn.output = "grad_norm"}, tensor<3xf32> {nn.updates = "w"}, tensor<3xf32> {nn.updates = "w.momentum"}) {
     %h = nn.mul %x, %w : tensor<3xf32>, tensor<3xf32> loc("scale")
     %l = nn.reduce_sum %h <{axes = array<i64: 0>}> : tensor<3xf32> loc("loss")
@@ -81,7 +81,7 @@ module attributes {nn.training = {loss = "loss"}} {
 // CHECK: %[[P:.+]] = train.sgd %{{.+}}, %[[G]]
 // CHECK: %[[KEEP:.+]] = nn.where %[[OK]], %[[P]], %{{.+}}
 // CHECK: return %[[KEEP]], %[[ZERO:[^,]+]], %{{.+}} :
-module attributes {nn.training = {loss = "loss", accumulation_steps = 2 : i64}} {
+module attributes {nn.training = #nn.training<loss = "loss", accumulation_steps = 2>} {
   func.func @accumulate_step(%x: tensor<3xf32> {nn.input = "x"}, %w: tensor<3xf32> {nn.param = "w"}, %acc: tensor<3xf32> {nn.param = "nnc.accumulator.0"}) -> (tensor<f32> {nn.output = "loss"}, tensor<3xf32> {nn.updates = "nnc.accumulator.0"}) {
     %h = nn.mul %x, %w : tensor<3xf32>, tensor<3xf32> loc("scale")
     %l = nn.reduce_sum %h <{axes = array<i64: 0>}> : tensor<3xf32> loc("loss")
@@ -106,7 +106,7 @@ module attributes {nn.training = {loss = "loss", accumulation_steps = 2 : i64}} 
 // CHECK-NOT: all_finite
 // CHECK-NOT: nn.where
 // CHECK-NOT: find_nonfinite
-module attributes {nn.training = {loss = "loss"}} {
+module attributes {nn.training = #nn.training<loss = "loss">} {
   func.func @train_step(%x: tensor<3xf32> {nn.input = "x"}, %w: tensor<3xf32> {nn.param = "w"}, %lr: tensor<f32> {nn.input = "nnc.learning_rate"}) -> (tensor<f32> {nn.output = "loss"}, tensor<3xf32> {nn.updates = "w"}) attributes {nnc.checked_gradients = ["w"]} {
     %h = nn.mul %x, %w : tensor<3xf32>, tensor<3xf32> loc("scale")
     %l = nn.reduce_sum %h <{axes = array<i64: 0>}> : tensor<3xf32> loc("loss")
@@ -125,7 +125,7 @@ module attributes {nn.training = {loss = "loss"}} {
 // CHECK-LABEL: func.func @find_nonfinite
 // CHECK-NOT: train.
 // CHECK: return
-module attributes {nn.training = {loss = "loss"}} {
+module attributes {nn.training = #nn.training<loss = "loss">} {
   func.func @train_step(%x: tensor<3xf32> {nn.input = "x"}, %w: tensor<3xf32> {nn.param = "w"}, %lr: tensor<f32> {nn.input = "nnc.learning_rate"}) -> (tensor<f32> {nn.output = "loss"}, tensor<3xf32> {nn.updates = "w"}) {
     %h = nn.mul %x, %w : tensor<3xf32>, tensor<3xf32> loc("scale")
     %l = nn.reduce_sum %h <{axes = array<i64: 0>}> : tensor<3xf32> loc("loss")

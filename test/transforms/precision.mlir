@@ -13,7 +13,7 @@
 // CHECK: %[[T:.+]] = nn.tanh %{{.+}} : tensor<4x3xbf16>
 // CHECK: %[[TW:.+]] = nn.cast %[[T]] <{dtype = f32}> : tensor<4x3xbf16>
 // CHECK: return %[[S]], %[[TW]] : tensor<4x3xf32>, tensor<4x3xf32>
-module attributes {nn.training = {loss = "loss", precision = {kind = "bf16"}}} {
+module attributes {nn.training = #nn.training<loss = "loss", precision = bf16>} {
   func.func @forward(%x: tensor<4x8xf32>, %w: tensor<3x8xf32>) -> (tensor<4x3xf32>, tensor<4x3xf32>) {
     %h = nn.linear %x, %w : tensor<4x8xf32>, tensor<3x8xf32>
     %r = nn.relu %h : tensor<4x3xf32>
@@ -33,7 +33,7 @@ module attributes {nn.training = {loss = "loss", precision = {kind = "bf16"}}} {
 // CHECK: %[[G:.+]] = nn.mul %{{.+}}, %{{.+}} : tensor<4x3xf16>, tensor<4x3xf16>
 // CHECK: %[[GW:.+]] = nn.cast %[[G]] <{dtype = f32}> : tensor<4x3xf16>
 // CHECK: train.sgd %{{.+}}, %[[GW]], %{{.+}} <{weight_decay = 0.000000e+00 : f64}> : tensor<4x3xf32>
-module attributes {nn.training = {loss = "loss", precision = {kind = "fp16", fp32_ops = ["tanh"]}}} {
+module attributes {nn.training = #nn.training<loss = "loss", precision = fp16, fp32_ops = ["tanh"]>} {
   func.func @step(%w: tensor<4x3xf32>, %lr: tensor<f32>) -> (tensor<4x3xf32>, tensor<4x3xf32>) {
     %s = nn.softmax %w : tensor<4x3xf32>
     %t = nn.tanh %s : tensor<4x3xf32>
@@ -49,7 +49,7 @@ module attributes {nn.training = {loss = "loss", precision = {kind = "fp16", fp3
 // CHECK-LABEL: func.func @unchanged
 // CHECK-NOT: nn.cast
 // CHECK: nn.relu %{{.+}} : tensor<4xf32>
-module attributes {nn.training = {loss = "loss", precision = {kind = "fp32"}}} {
+module attributes {nn.training = #nn.training<loss = "loss", precision = fp32>} {
   func.func @unchanged(%x: tensor<4xf32>) -> tensor<4xf32> {
     %r = nn.relu %x : tensor<4xf32>
     return %r : tensor<4xf32>
@@ -61,7 +61,7 @@ module attributes {nn.training = {loss = "loss", precision = {kind = "fp32"}}} {
 // Dropout's step number and key are not data: they keep their types.
 // CHECK-LABEL: func.func @dropout
 // CHECK: nn.dropout %{{.+}}[%{{.+}}, %{{.+}}] <{rate = 5.000000e-01 : f64, stream = 1 : i64}> : tensor<4xbf16>, tensor<f32>, tensor<i64>
-module attributes {nn.training = {loss = "loss", precision = {kind = "bf16"}}} {
+module attributes {nn.training = #nn.training<loss = "loss", precision = bf16>} {
   func.func @dropout(%x: tensor<4xf32>, %step: tensor<f32>, %key: tensor<i64>) -> tensor<4xf32> {
     %d = nn.dropout %x[%step, %key] <{rate = 0.5 : f64, stream = 1 : i64}> : tensor<4xf32>, tensor<f32>, tensor<i64>
     return %d : tensor<4xf32>
@@ -92,7 +92,7 @@ module attributes {nn.training = {loss = "loss", precision = {kind = "bf16"}}} {
 // CHECK: %[[OK:.+]] = nn.equal %[[FIRST]], %{{.+}} : tensor<f32>, tensor<f32>
 // CHECK: %[[NEW:.+]] = train.sgd %[[W]], %[[U]]
 // CHECK: nn.where %[[OK]], %[[NEW]], %[[W]] : tensor<f32>, tensor<4xf32>, tensor<4xf32>
-module attributes {nn.training = {loss = "loss", precision = {kind = "fp16"}}} {
+module attributes {nn.training = #nn.training<loss = "loss", precision = fp16>} {
   func.func @train_step(%x: tensor<4xf32> {nn.input = "x"}, %w: tensor<4xf32> {nn.param = "w"},
                         %lr: tensor<f32> {nn.input = "nnc.learning_rate"})
       -> (tensor<f32> {nn.output = "loss"}, tensor<4xf32> {nn.updates = "w"}) {
