@@ -6,11 +6,19 @@
 #include "dialects/AttrNames.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Format.h"
 
 using namespace mlir;
 using namespace nnc::nn;
 
 namespace {
+
+/// `v` as people write it ("0.1", "1", "inf").
+std::string formatNumber(double v) {
+  std::string text;
+  llvm::raw_string_ostream(text) << llvm::format("%g", v);
+  return text;
+}
 
 /// Fails unless `attr` (when set) lies in [lo, hi); `hi` = 0 means no upper bound.
 LogicalResult checkRange(function_ref<InFlightDiagnostic()> emitError, StringRef field,
@@ -21,12 +29,9 @@ LogicalResult checkRange(function_ref<InFlightDiagnostic()> emitError, StringRef
   if (v >= lo && (hi == 0 || v < hi))
     return success();
   InFlightDiagnostic diag = emitError();
-  diag << "training spec expects " << field << " in [" << lo << ", ";
-  if (hi == 0)
-    diag << "inf)";
-  else
-    diag << hi << ")";
-  return diag << ", got " << v;
+  diag << "training spec expects " << field << " in [" << formatNumber(lo) << ", "
+       << (hi == 0 ? std::string("inf") : formatNumber(hi)) << ")";
+  return diag << ", got " << formatNumber(v);
 }
 
 LogicalResult checkStrings(function_ref<InFlightDiagnostic()> emitError, StringRef field,
@@ -102,11 +107,11 @@ LogicalResult verifyBoundaryAttr(Operation *op, StringRef where, NamedAttribute 
             : name == a::kIndexLimit       ? isa<IntegerAttr>(value)
                                            : isa<StringAttr>(value);
   if (!ok)
-    return op->emitOpError("expects ") << where << " attribute '" << name << "' to be a "
-                                       << (name == a::kTrainable    ? "bool"
-                                           : name == a::kInit       ? "dictionary"
-                                           : name == a::kIndexLimit ? "integer"
-                                                                    : "string")
+    return op->emitOpError("expects ") << where << " attribute '" << name << "' to be "
+                                       << (name == a::kTrainable    ? "a bool"
+                                           : name == a::kInit       ? "a dictionary"
+                                           : name == a::kIndexLimit ? "an integer"
+                                                                    : "a string")
                                        << ", got " << value;
   return success();
 }
