@@ -249,7 +249,7 @@ struct GeluGradLowering : OpConversionPattern<GeluGradOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(GeluGradOp op, OpAdaptor adaptor,
                                 ConversionPatternRewriter &rewriter) const override {
-    bool tanhForm = op.getApproximate().value_or(defaults::kGeluApproximate) == StringRef("tanh");
+    bool tanhForm = op.getApproximate().value_or(defaults::kGeluApproximate) == Approximation::tanh;
     Value result = elementwise(
         rewriter, op.getLoc(), cast<RankedTensorType>(op.getType()),
         {adaptor.getInput(), adaptor.getGrad()},

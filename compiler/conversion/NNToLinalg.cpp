@@ -106,7 +106,7 @@ Value gelu(OpBuilder &b, Location loc, Value x, GeluOp op) {
   Type t = x.getType();
   Value half = constantFloat(b, loc, t, 0.5), one = constantFloat(b, loc, t, 1.0);
   Value inner;
-  if (op.getApproximate().value_or(defaults::kGeluApproximate) == StringRef("tanh")) {
+  if (op.getApproximate().value_or(defaults::kGeluApproximate) == Approximation::tanh) {
     // tanh(sqrt(2/pi) * (x + 0.044715 x^3)), as PyTorch's approximate="tanh"
     Value x3 = arith::MulFOp::create(b, loc, x, arith::MulFOp::create(b, loc, x, x));
     Value poly = arith::AddFOp::create(
@@ -557,7 +557,7 @@ struct CrossEntropyLowering : OpConversionPattern<CrossEntropyOp> {
           Value term = arith::MulFOp::create(b, l, w, arith::SubFOp::create(b, l, lse, x));
           linalg::YieldOp::create(b, l, ValueRange{arith::AddFOp::create(b, l, acc, term)});
         });
-    bool mean = op.getReduction().value_or(defaults::kReduction) == StringRef("mean");
+    bool mean = op.getReduction().value_or(defaults::kReduction) == Reduction::mean;
     rewriter.replaceOp(op, reduceRows(rewriter, loc, loss.getResult(0), mean));
     return success();
   }

@@ -135,6 +135,38 @@ constexpr std::pair<unsigned, bool> operandCount() {
   }
 }
 
+/// The proto spells the ops' enum attributes (activation, approximate, reduction) as strings;
+/// the ops take the dialect's enum attributes. A string that names no kind is refused, listing
+/// the kinds.
+FailureOr<DictionaryAttr> typedEnumAttrs(DictionaryAttr attrs, Location loc, StringRef op) {
+  MLIRContext *ctx = attrs.getContext();
+  SmallVector<NamedAttribute> converted;
+  for (NamedAttribute attr : attrs) {
+    auto text = dyn_cast<StringAttr>(attr.getValue());
+    StringRef name = attr.getName().strref();
+    mlir::Attribute typed = attr.getValue();
+    const char *kinds = nullptr;
+    if (text && name == "activation") {
+      kinds = "relu";
+      if (auto kind = nn::symbolizeActivation(text.getValue()))
+        typed = nn::ActivationAttr::get(ctx, *kind);
+    } else if (text && name == "approximate") {
+      kinds = "none, tanh";
+      if (auto kind = nn::symbolizeApproximation(text.getValue()))
+        typed = nn::ApproximationAttr::get(ctx, *kind);
+    } else if (text && name == "reduction") {
+      kinds = "mean, sum";
+      if (auto kind = nn::symbolizeReduction(text.getValue()))
+        typed = nn::ReductionAttr::get(ctx, *kind);
+    }
+    if (kinds && typed == attr.getValue())
+      return emitError(loc) << "attribute '" << name << "' of op '" << op << "' must be one of "
+                            << kinds << ", got \"" << text.getValue() << "\"";
+    converted.push_back({attr.getName(), typed});
+  }
+  return DictionaryAttr::get(ctx, converted);
+}
+
 /// Creates an `OpTy` from operands and inherent attributes, inferring its result type. Returns
 /// null after emitting a diagnostic at `loc` when the inputs, the attributes or the inference
 /// fail.
@@ -148,6 +180,11 @@ Operation *buildOp(OpBuilder &builder, Location loc, ValueRange operands, Dictio
                    << ", the node lists " << operands.size();
     return nullptr;
   }
+  FailureOr<DictionaryAttr> typed =
+      typedEnumAttrs(attrs, loc, OpTy::getOperationName().drop_front(3));
+  if (failed(typed))
+    return nullptr;
+  attrs = *typed;
   OperationState state(loc, OpTy::getOperationName());
   state.addOperands(operands);
   using Properties = typename OpTy::template InferredProperties<OpTy>;
@@ -258,6 +295,12 @@ private:
   FailureOr<mlir::Attribute> convertAttribute(const Attribute &attr, Location loc,
                                              const std::string &name);
   LogicalResult checkTrainingSpec();
+  LogicalResult declareArguments(SmallVectorImpl<Type> &argTypes,
+                                 SmallVectorImpl<DictionaryAttr> &argAttrs);
+  LogicalResult checkParameterValues(const Parameter &param, RankedTensorType type,
+                                     const std::string &what);
+  LogicalResult importNode(const Node &node);
+  LogicalResult buildResults(func::FuncOp func);
   LogicalResult checkInitializer(const Initializer &init, const std::string &what);
   void markIndexLimits(func::FuncOp func);
   LogicalResult declareName(const std::string &name, Location loc, const Twine &what);
@@ -629,6 +672,37 @@ LogicalResult Importer::run(ModuleOp module) {
   // Arguments: graph inputs, then parameters.
   SmallVector<Type> argTypes;
   SmallVector<DictionaryAttr> argAttrs;
+  if (failed(declareArguments(argTypes, argAttrs)))
+    return failure();
+  module->setAttr(nnc::attr::kTraining, trainingSpecAttr(model.training(), builder));
+  builder.setInsertionPointToEnd(module.getBody());
+  auto func = func::FuncOp::create(builder, unknown, "forward",
+                                   builder.getFunctionType(argTypes, {}));
+  Block *body = func.addEntryBlock();
+  for (auto [i, attrs] : llvm::enumerate(argAttrs))
+    func.setArgAttrs(i, attrs);
+  int argIndex = 0;
+  for (const GraphInput &input : model.inputs())
+    values[input.name()] = body->getArgument(argIndex++);
+  for (const Parameter &param : model.parameters())
+    values[param.name()] = body->getArgument(argIndex++);
+
+  FailureOr<SmallVector<const Node *>> order = sortNodes();
+  if (failed(order))
+    return failure();
+  builder.setInsertionPointToEnd(body);
+  for (const Node *node : *order)
+    if (failed(importNode(*node)))
+      return failure();
+  if (failed(buildResults(func)))
+    return failure();
+  markIndexLimits(func);
+  return verify(module);
+}
+
+/// The argument types and attributes of the graph inputs, then of the parameters, each checked.
+LogicalResult Importer::declareArguments(SmallVectorImpl<Type> &argTypes,
+                                         SmallVectorImpl<DictionaryAttr> &argAttrs) {
   for (const GraphInput &input : model.inputs()) {
     std::string what = "input '" + input.name() + "'";
     FailureOr<RankedTensorType> type = convertType(input.type(), what, /*floatOnly=*/false);
@@ -647,78 +721,71 @@ LogicalResult Importer::run(ModuleOp module) {
     if (failed(declareName(param.name(), unknown, "parameter")))
       return failure();
     FailureOr<RankedTensorType> type = convertType(param.type(), what, /*floatOnly=*/true);
-    if (failed(type))
+    if (failed(type) || failed(checkParameterValues(param, *type, what)))
       return failure();
-    if (param.has_stored()) {
-      if (param.stored().type().SerializeAsString() != param.type().SerializeAsString())
-        return emitError(unknown) << what << ": stored values have a different type than the "
-                                     "parameter";
-      if (param.stored().values_size() != type->getNumElements())
-        return emitError(unknown) << what << ": has " << param.stored().values_size()
-                                  << " stored values but shape " << *type << " needs "
-                                  << type->getNumElements();
-    } else if (param.init().kind() == Initializer::KIND_UNSET) {
-      return emitError(unknown) << what << ": has neither an initializer nor stored values";
-    } else if (failed(checkInitializer(param.init(), what))) {
-      return failure();
-    }
     argTypes.push_back(*type);
     argAttrs.push_back(builder.getDictionaryAttr(
         {builder.getNamedAttr(nnc::attr::kParam, builder.getStringAttr(param.name())),
          builder.getNamedAttr(nnc::attr::kInit, initializerAttr(param)),
          builder.getNamedAttr(nnc::attr::kTrainable, builder.getBoolAttr(!param.frozen()))}));
   }
+  return success();
+}
 
-  module->setAttr(nnc::attr::kTraining, trainingSpecAttr(model.training(), builder));
-  builder.setInsertionPointToEnd(module.getBody());
-  auto func = func::FuncOp::create(builder, unknown, "forward",
-                                   builder.getFunctionType(argTypes, {}));
-  Block *body = func.addEntryBlock();
-  for (auto [i, attrs] : llvm::enumerate(argAttrs))
-    func.setArgAttrs(i, attrs);
-  int argIndex = 0;
-  for (const GraphInput &input : model.inputs())
-    values[input.name()] = body->getArgument(argIndex++);
-  for (const Parameter &param : model.parameters())
-    values[param.name()] = body->getArgument(argIndex++);
-
-  FailureOr<SmallVector<const Node *>> order = sortNodes();
-  if (failed(order))
-    return failure();
-  builder.setInsertionPointToEnd(body);
-  for (const Node *node : *order) {
-    Location loc = nodeLoc(node->name());
-    SmallVector<Value> operands;
-    for (const std::string &input : node->inputs())
-      operands.push_back(values.lookup(input));
-    // Map attributes in name order so the output does not depend on protobuf's map order.
-    std::vector<std::string> attrNames;
-    for (const auto &entry : node->attrs())
-      attrNames.push_back(entry.first);
-    llvm::sort(attrNames);
-    std::string opName = "nn." + node->op();
-    ArrayRef<StringAttr> known =
-        RegisteredOperationName::lookup(opName, context)->getAttributeNames();
-    SmallVector<NamedAttribute> attrs;
-    for (const std::string &name : attrNames) {
-      if (!llvm::is_contained(known, builder.getStringAttr(name)))
-        return emitError(loc) << "op '" << node->op() << "' has no attribute '" << name << "'";
-      FailureOr<mlir::Attribute> attr = convertAttribute(node->attrs().at(name), loc, name);
-      if (failed(attr))
-        return failure();
-      attrs.push_back(builder.getNamedAttr(name, *attr));
-    }
-    Operation *op =
-        opBuilders().lookup(node->op())(builder, loc, operands, builder.getDictionaryAttr(attrs));
-    if (!op)
-      return failure();
-    auto result = cast<RankedTensorType>(op->getResult(0).getType());
-    if (!byteSizeFits(result))
-      return emitError(loc) << "result " << result << " has more bytes than int64 can count";
-    values[node->outputs(0)] = op->getResult(0);
+/// A parameter's stored values fit its type, or its initializer is valid.
+LogicalResult Importer::checkParameterValues(const Parameter &param, RankedTensorType type,
+                                             const std::string &what) {
+  if (param.has_stored()) {
+    if (param.stored().type().SerializeAsString() != param.type().SerializeAsString())
+      return emitError(unknown) << what << ": stored values have a different type than the "
+                                   "parameter";
+    if (param.stored().values_size() != type.getNumElements())
+      return emitError(unknown) << what << ": has " << param.stored().values_size()
+                                << " stored values but shape " << type << " needs "
+                                << type.getNumElements();
+    return success();
   }
+  if (param.init().kind() == Initializer::KIND_UNSET)
+    return emitError(unknown) << what << ": has neither an initializer nor stored values";
+  return checkInitializer(param.init(), what);
+}
 
-  // Results: the loss, then the model's outputs.
+/// One node as its `nn` op, at the builder's insertion point; its output joins `values`.
+LogicalResult Importer::importNode(const Node &node) {
+  Location loc = nodeLoc(node.name());
+  SmallVector<Value> operands;
+  for (const std::string &input : node.inputs())
+    operands.push_back(values.lookup(input));
+  // Map attributes in name order so the output does not depend on protobuf's map order.
+  std::vector<std::string> attrNames;
+  for (const auto &entry : node.attrs())
+    attrNames.push_back(entry.first);
+  llvm::sort(attrNames);
+  std::string opName = "nn." + node.op();
+  ArrayRef<StringAttr> known =
+      RegisteredOperationName::lookup(opName, context)->getAttributeNames();
+  SmallVector<NamedAttribute> attrs;
+  for (const std::string &name : attrNames) {
+    if (!llvm::is_contained(known, builder.getStringAttr(name)))
+      return emitError(loc) << "op '" << node.op() << "' has no attribute '" << name << "'";
+    FailureOr<mlir::Attribute> attr = convertAttribute(node.attrs().at(name), loc, name);
+    if (failed(attr))
+      return failure();
+    attrs.push_back(builder.getNamedAttr(name, *attr));
+  }
+  Operation *op =
+      opBuilders().lookup(node.op())(builder, loc, operands, builder.getDictionaryAttr(attrs));
+  if (!op)
+    return failure();
+  auto result = cast<RankedTensorType>(op->getResult(0).getType());
+  if (!byteSizeFits(result))
+    return emitError(loc) << "result " << result << " has more bytes than int64 can count";
+  values[node.outputs(0)] = op->getResult(0);
+  return success();
+}
+
+/// Returns the loss, then the model's outputs, from `func`.
+LogicalResult Importer::buildResults(func::FuncOp func) {
   SmallVector<Value> results;
   SmallVector<DictionaryAttr> resultAttrs;
   auto addResult = [&](const std::string &name, const char *what) -> LogicalResult {
@@ -726,8 +793,7 @@ LogicalResult Importer::run(ModuleOp module) {
     if (!value)
       return emitError(unknown) << what << " '" << name << "' is not a tensor of the model";
     results.push_back(value);
-    resultAttrs.push_back(builder.getDictionaryAttr(
-        builder.getNamedAttr(nnc::attr::kOutput, builder.getStringAttr(name))));
+    resultAttrs.push_back(nnc::attr::stringDict(builder, nnc::attr::kOutput, name));
     return success();
   };
   if (failed(addResult(model.training().loss(), "training.loss")))
@@ -741,11 +807,10 @@ LogicalResult Importer::run(ModuleOp module) {
     if (failed(addResult(output, "output")))
       return failure();
   func::ReturnOp::create(builder, unknown, results);
-  func.setType(builder.getFunctionType(argTypes, ValueRange(results).getTypes()));
+  func.setType(builder.getFunctionType(func.getArgumentTypes(), ValueRange(results).getTypes()));
   for (auto [i, attrs] : llvm::enumerate(resultAttrs))
     func.setResultAttrs(i, attrs);
-  markIndexLimits(func);
-  return verify(module);
+  return success();
 }
 
 /// Marks each graph input of ids that an embedding or a cross-entropy reads directly (or through

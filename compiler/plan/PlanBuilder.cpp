@@ -372,7 +372,7 @@ void Builder::setStridedGemm(Gemm *gemm, nn::MatmulOp matmul) {
 LogicalResult Builder::emitCommand(Operation *op, Function &function) {
   Command command;
   command.set_node(nodeName(op->getLoc()));
-  PostOp postOp = op->hasAttr("activation") ? POST_OP_RELU : POST_OP_NONE;
+  PostOp postOp = nn::fusedActivation(op) ? POST_OP_RELU : POST_OP_NONE;
   DType dtype = op->getNumResults() == 1 ? protoType(op->getResult(0).getType()).dtype() : F32;
   auto shape = [](Value v) { return cast<RankedTensorType>(v.getType()).getShape(); };
   if (auto linear = dyn_cast<nn::LinearOp>(op)) {

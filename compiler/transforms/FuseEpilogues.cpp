@@ -26,10 +26,13 @@ struct FuseRelu : OpRewritePattern<ReluOp> {
   LogicalResult matchAndRewrite(ReluOp relu, PatternRewriter &rewriter) const override {
     Operation *producer = relu.getInput().getDefiningOp();
     if (!producer || !isa<LinearOp, Conv2dOp>(producer) || !producer->hasOneUse() ||
-        producer->hasAttr("activation"))
+        fusedActivation(producer))
       return failure();
     rewriter.modifyOpInPlace(producer, [&] {
-      producer->setAttr("activation", rewriter.getStringAttr("relu"));
+      if (auto linear = dyn_cast<LinearOp>(producer))
+        linear.setActivation(Activation::relu);
+      else
+        cast<Conv2dOp>(producer).setActivation(Activation::relu);
       // The fused op now computes the relu node's value: report under its name too.
       producer->setLoc(rewriter.getFusedLoc({producer->getLoc(), relu.getLoc()}));
     });

@@ -40,6 +40,51 @@ std::string nodeOf(Operation *op) {
   return name ? name.getName().str() : op->getName().getStringRef().str();
 }
 
+/// Refuses the settings a pipeline cannot combine with yet.
+LogicalResult checkSpec(ModuleOp module, nn::TrainingSpecAttr spec) {
+  int64_t micro = spec.getMicroBatches();
+  if (micro < 2)
+    return module.emitError("pipeline: micro_batches must be at least 2 (the schedule "
+                            "overlaps stages across micro-batches), got ")
+           << micro;
+  // What the stages cannot agree on yet without talking to each other.
+  // fp16 scales each stage's backward pass by the loss scale, and the gradient a stage sends
+  // back would be scaled twice; the scale and its skips are not shared across stages yet.
+  if (spec.getPrecision() == nn::PrecisionKind::fp16)
+    return module.emitError("pipeline: fp16 is not supported with pipeline stages yet (fp32 "
+                            "or bf16)");
+  if (spec.getWorldSize() > 1)
+    return module.emitError("pipeline: data and pipeline parallelism together are not "
+                            "supported yet");
+  if (spec.getAccumulationSteps() > 1)
+    return module.emitError("pipeline: micro_batches already accumulates gradients; leave "
+                            "accumulation_steps unset");
+  return success();
+}
+
+/// The cuts (after op k) where the FLOPs split most evenly into `stages`, at valid cuts only.
+LogicalResult balancedCuts(ModuleOp module, ArrayRef<Operation *> ops, int64_t stages,
+                           function_ref<bool(int64_t)> validCut, SmallVectorImpl<int64_t> &cuts) {
+  int64_t n = static_cast<int64_t>(ops.size());
+  SmallVector<int64_t> cumulative(n);
+  int64_t total = 0;
+  for (auto [i, op] : llvm::enumerate(ops))
+    cumulative[i] = total += countFlops(op);
+  for (int64_t s = 1; s < stages; ++s) {
+    double target = static_cast<double>(total) * s / stages;
+    int64_t best = -1;
+    for (int64_t k = cuts.empty() ? 0 : cuts.back() + 1; k < n; ++k)
+      if (validCut(k) && (best < 0 || std::abs(cumulative[k] - target) <
+                                          std::abs(cumulative[best] - target)))
+        best = k;
+    if (best < 0)
+      return module.emitError("pipeline: the model has no place to cut it into ")
+             << stages << " stages at one tensor each";
+    cuts.push_back(best);
+  }
+  return success();
+}
+
 struct PipelineSplitPass : nnc::impl::PipelineSplitBase<PipelineSplitPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
@@ -55,23 +100,9 @@ struct PipelineSplitPass : nnc::impl::PipelineSplitBase<PipelineSplitPass> {
     auto forward = module.lookupSymbol<func::FuncOp>("forward");
     if (!forward)
       return module.emitError("pipeline: the model has no forward computation to split");
+    if (failed(checkSpec(module, spec)))
+      return failure();
     int64_t micro = spec.getMicroBatches();
-    if (micro < 2)
-      return module.emitError("pipeline: micro_batches must be at least 2 (the schedule "
-                              "overlaps stages across micro-batches), got ")
-             << micro;
-    // What the stages cannot agree on yet without talking to each other.
-    // fp16 scales each stage's backward pass by the loss scale, and the gradient a stage sends
-    // back would be scaled twice; the scale and its skips are not shared across stages yet.
-    if (spec.getPrecision() == nn::PrecisionKind::fp16)
-      return module.emitError("pipeline: fp16 is not supported with pipeline stages yet (fp32 "
-                              "or bf16)");
-    if (spec.getWorldSize() > 1)
-      return module.emitError("pipeline: data and pipeline parallelism together are not "
-                              "supported yet");
-    if (spec.getAccumulationSteps() > 1)
-      return module.emitError("pipeline: micro_batches already accumulates gradients; leave "
-                              "accumulation_steps unset");
 
     Block &body = forward.getBody().front();
     SmallVector<Operation *> ops;
@@ -136,23 +167,8 @@ struct PipelineSplitPass : nnc::impl::PipelineSplitBase<PipelineSplitPass> {
                  << "' does not come after the one before it";
         cuts.push_back(at);
       }
-    } else {
-      SmallVector<int64_t> cumulative(n);
-      int64_t total = 0;
-      for (auto [i, op] : llvm::enumerate(ops))
-        cumulative[i] = total += countFlops(op);
-      for (int64_t s = 1; s < stages; ++s) {
-        double target = static_cast<double>(total) * s / stages;
-        int64_t best = -1;
-        for (int64_t k = cuts.empty() ? 0 : cuts.back() + 1; k < n; ++k)
-          if (validCut(k) && (best < 0 || std::abs(cumulative[k] - target) <
-                                              std::abs(cumulative[best] - target)))
-            best = k;
-        if (best < 0)
-          return module.emitError("pipeline: the model has no place to cut it into ")
-                 << stages << " stages at one tensor each";
-        cuts.push_back(best);
-      }
+    } else if (failed(balancedCuts(module, ops, stages, validCut, cuts))) {
+      return failure();
     }
 
     // One nested module per stage; the model's own functions go.

@@ -102,7 +102,6 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
     double growthInterval =
         spec.getGrowthInterval() > 0 ? static_cast<double>(spec.getGrowthInterval()) : 2000.0;
     Block &body = step.getBody().front();
-    auto ret = cast<func::ReturnOp>(body.getTerminator());
     OpBuilder b(&getContext());
     Location loc = step.getLoc();
     auto scalarType = RankedTensorType::get({}, b.getF32Type());
@@ -116,26 +115,37 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
           index, scalarType, nnc::attr::stateParam(b, name, b.getDictionaryAttr(initAttr)), loc);
       return body.getArgument(index);
     };
-    Value scale = addState(nnc::names::kLossScale, initialScale);
-    Value good = addState(nnc::names::kLossScaleGoodSteps, 0.0);
-    Value skipped = addState(nnc::names::kSkippedSteps, 0.0);
-    seed->getResult(0).replaceAllUsesWith(scale);
+    ScaleState state;
+    state.scale = addState(nnc::names::kLossScale, initialScale);
+    state.good = addState(nnc::names::kLossScaleGoodSteps, 0.0);
+    state.skipped = addState(nnc::names::kSkippedSteps, 0.0);
+    seed->getResult(0).replaceAllUsesWith(state.scale);
     seed->erase();
 
     Math m{b, loc};
-    // Unscale every gradient where it enters the fp32 optimizer, then check them all at once.
     b.setInsertionPoint(trainOps.front());
+    Value first = unscaleAndCheck(step, trainOps, m, state.scale);
+    Value finite = nn::EqualOp::create(b, loc, first, m.constant(0.0));
+    b.setInsertionPoint(body.getTerminator());
+    returnScaleStep(step, m, state, first, finite, growthInterval);
+  }
+
+  /// The loss scale's state arguments.
+  struct ScaleState {
+    Value scale, good, skipped;
+  };
+
+  /// Unscales every gradient where it enters the fp32 optimizer and checks them all; returns
+  /// the first non-finite gradient's position + 1 (0: all finite), and names the checked
+  /// gradients' parameters in `nnc.checked_gradients` so an overflow can be reported by name.
+  Value unscaleAndCheck(func::FuncOp step, ArrayRef<Operation *> trainOps, const Math &m,
+                        Value scale) {
     Value inverse = m.div(m.constant(1.0), scale);
     llvm::DenseMap<Value, Value> unscaled;
     SmallVector<Value> checked;
     for (Operation *op : trainOps) {
       for (OpOperand &operand : op->getOpOperands()) {
-        bool isGrad = isa<train::GlobalNormOp>(op) ||
-                      (isa<train::ClipOp>(op) && operand.getOperandNumber() == 0) ||
-                      (isa<train::SgdOp, train::SgdMomentumOp, train::AdamOp>(op) &&
-                       operand.getOperandNumber() == 1 &&
-                       !operand.get().getDefiningOp<train::ClipOp>());
-        if (!isGrad)
+        if (!train::isGradientOperand(operand))
           continue;
         Value &slot = unscaled[operand.get()];
         if (!slot) {
@@ -145,7 +155,7 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
         operand.set(slot);
       }
     }
-    // Which parameter each checked gradient belongs to, so an overflow can be reported by name.
+    // Which parameter each checked gradient belongs to.
     llvm::DenseMap<Value, StringRef> owner;
     for (Operation *op : trainOps) {
       if (!isa<train::SgdOp, train::SgdMomentumOp, train::AdamOp>(op))
@@ -154,42 +164,45 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
       if (auto clip = g.getDefiningOp<train::ClipOp>())
         g = clip.getGrad();
       if (auto arg = dyn_cast<BlockArgument>(op->getOperand(0)))
-        if (auto name = step.getArgAttrOfType<StringAttr>(arg.getArgNumber(), nnc::attr::kParam))
+        if (auto name = nnc::attr::argString(step, arg.getArgNumber(), nnc::attr::kParam))
           owner[g] = name.getValue();
     }
-    // The first non-finite gradient's position + 1 (0: all finite), one check per gradient.
     Value first = m.constant(0.0);
-    SmallVector<Attribute> names;
     for (int64_t i = static_cast<int64_t>(checked.size()) - 1; i >= 0; --i) {
-      Value ok = train::AllFiniteOp::create(b, loc, ValueRange{checked[i]});
+      Value ok = train::AllFiniteOp::create(m.b, m.loc, ValueRange{checked[i]});
       first = m.where(ok, first, m.constant(static_cast<double>(i + 1)));
     }
+    SmallVector<Attribute> names;
     for (Value g : checked)
-      names.push_back(b.getStringAttr(owner.lookup(g)));
-    step->setAttr(nnc::attr::kCheckedGradients, b.getArrayAttr(names));
-    Value finite = nn::EqualOp::create(b, loc, first, m.constant(0.0));
+      names.push_back(m.b.getStringAttr(owner.lookup(g)));
+    step->setAttr(nnc::attr::kCheckedGradients, m.b.getArrayAttr(names));
+    return first;
+  }
 
-    // A skipped step returns every parameter and state unchanged.
-    b.setInsertionPoint(ret);
+  /// A skipped step returns every parameter and state unchanged; the scale takes its own step,
+  /// returned as outputs and as updates of its state.
+  void returnScaleStep(func::FuncOp step, const Math &m, const ScaleState &state, Value first,
+                       Value finite, double growthInterval) {
+    OpBuilder &b = m.b;
+    auto ret = cast<func::ReturnOp>(step.getBody().front().getTerminator());
     llvm::StringMap<Value> byName;
-    for (BlockArgument arg : body.getArguments())
-      if (auto name = step.getArgAttrOfType<StringAttr>(arg.getArgNumber(), nnc::attr::kParam))
+    for (BlockArgument arg : step.getArguments())
+      if (auto name = nnc::attr::argString(step, arg.getArgNumber(), nnc::attr::kParam))
         byName[name.getValue()] = arg;
     SmallVector<Value> results(ret.getOperands());
     SmallVector<DictionaryAttr> attrs;
     for (unsigned i = 0; i < results.size(); ++i) {
       attrs.push_back(step.getResultAttrDict(i));
-      if (auto target = step.getResultAttrOfType<StringAttr>(i, nnc::attr::kUpdates))
+      if (auto target = nnc::attr::resultString(step, i, nnc::attr::kUpdates))
         if (Value old = byName.lookup(target.getValue()))
-          results[i] = nn::WhereOp::create(b, loc, finite, results[i], old);
+          results[i] = nn::WhereOp::create(b, m.loc, finite, results[i], old);
     }
-    // The scale's own step.
-    Value goodNext = m.add(good, m.constant(1.0));
-    Value grow = nn::EqualOp::create(b, loc, goodNext, m.constant(growthInterval));
-    Value scaleNext = m.where(finite, m.where(grow, m.mul(scale, m.constant(2.0)), scale),
-                              m.mul(scale, m.constant(0.5)));
+    Value goodNext = m.add(state.good, m.constant(1.0));
+    Value grow = nn::EqualOp::create(b, m.loc, goodNext, m.constant(growthInterval));
+    Value scaleNext = m.where(finite, m.where(grow, m.mul(state.scale, m.constant(2.0)), state.scale),
+                              m.mul(state.scale, m.constant(0.5)));
     Value goodAfter = m.where(finite, m.where(grow, m.constant(0.0), goodNext), m.constant(0.0));
-    Value skippedNext = m.add(skipped, m.sub(m.constant(1.0), finite));
+    Value skippedNext = m.add(state.skipped, m.sub(m.constant(1.0), finite));
     auto named = [&](StringRef key, StringRef value) {
       return nnc::attr::stringDict(b, key, value);
     };

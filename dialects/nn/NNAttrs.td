@@ -21,6 +21,28 @@ def NN_PrecisionKind : I32EnumAttr<"PrecisionKind", "compute precision of the tr
   let genSpecializedAttr = 0;
 }
 
+// The kinds an op attribute chooses between: a misspelled kind is a parse error.
+def NN_Activation : I32EnumAttr<"Activation", "activation fused into a contraction", [
+    I32EnumAttrCase<"relu", 0>]> {
+  let cppNamespace = "::nnc::nn";
+  let genSpecializedAttr = 0;
+}
+def NN_ActivationAttr : EnumAttr<NN_Dialect, NN_Activation, "activation">;
+
+def NN_Approximation : I32EnumAttr<"Approximation", "GELU formula", [
+    I32EnumAttrCase<"none", 0>, I32EnumAttrCase<"tanh", 1>]> {
+  let cppNamespace = "::nnc::nn";
+  let genSpecializedAttr = 0;
+}
+def NN_ApproximationAttr : EnumAttr<NN_Dialect, NN_Approximation, "approximation">;
+
+def NN_Reduction : I32EnumAttr<"Reduction", "how a loss combines its positions", [
+    I32EnumAttrCase<"mean", 0>, I32EnumAttrCase<"sum", 1>]> {
+  let cppNamespace = "::nnc::nn";
+  let genSpecializedAttr = 0;
+}
+def NN_ReductionAttr : EnumAttr<NN_Dialect, NN_Reduction, "reduction">;
+
 // An enum parameter that is left out of the printed form at its default.
 class NN_EnumParameter<EnumAttrInfo info, string value> : EnumParameter<info> {
   let defaultValue = info.cppType # "::" # value;

@@ -23,8 +23,8 @@ inline constexpr int64_t kZeroPair[] = {0, 0}; // conv2d and pooling padding
 inline constexpr int64_t kGroups = 1;
 inline constexpr int64_t kAxis = -1; // softmax, log_softmax
 inline constexpr double kLayerNormEpsilon = 1e-5;
-inline constexpr const char *kGeluApproximate = "none";
-inline constexpr const char *kReduction = "mean"; // cross_entropy
+inline constexpr Approximation kGeluApproximate = Approximation::none;
+inline constexpr Reduction kReduction = Reduction::mean; // cross_entropy
 inline constexpr double kLabelSmoothing = 0.0;
 inline constexpr bool kKeepdim = false;
 } // namespace nnc::nn::defaults
@@ -33,3 +33,14 @@ inline constexpr bool kKeepdim = false;
 
 #define GET_OP_CLASSES
 #include "dialects/nn/NNOps.h.inc"
+
+namespace nnc::nn {
+/// The activation a linear or conv2d applies to its result, if any.
+inline std::optional<Activation> fusedActivation(mlir::Operation *op) {
+  if (auto linear = llvm::dyn_cast<LinearOp>(op))
+    return linear.getActivation();
+  if (auto conv = llvm::dyn_cast<Conv2dOp>(op))
+    return conv.getActivation();
+  return std::nullopt;
+}
+} // namespace nnc::nn

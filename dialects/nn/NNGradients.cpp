@@ -225,7 +225,7 @@ LogicalResult CrossEntropyOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Va
                                         b.getBoolAttr(true));
   Value p = SoftmaxOp::create(b, loc, x, IntegerAttr());
   Value dx = SubOp::create(b, loc, MulOp::create(b, loc, p, weightSum), w);
-  bool mean = getReduction().value_or(defaults::kReduction) == StringRef("mean");
+  bool mean = getReduction().value_or(defaults::kReduction) == Reduction::mean;
   Value scale = mean ? DivOp::create(b, loc, g, scalar(b, loc, g, rows)).getResult() : g;
   grads.assign({MulOp::create(b, loc, dx, scale), Value()});
   return success();

@@ -44,12 +44,6 @@ LogicalResult requireTensors(const Diag &diag, ArrayRef<Value> values) {
 }
 
 /// A fused epilogue activation: absent, or "relu".
-LogicalResult requireActivation(const Diag &diag, std::optional<StringRef> activation) {
-  if (activation && *activation != "relu")
-    return diag.fail("expects activation \"relu\" when present, got \"", *activation, "\"");
-  return success();
-}
-
 LogicalResult requireSameElementType(const Diag &diag, StringRef what, RankedTensorType a,
                                      RankedTensorType b) {
   if (a.getElementType() != b.getElementType())
@@ -110,8 +104,6 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
   auto weight = tensorType(adaptor.getWeight()); // (out, in)
   if (input.getRank() < 1)
     return diag.fail("expects an input of rank >= 1, got ", input);
-  if (failed(requireActivation(diag, adaptor.getActivation())))
-    return failure();
   if (weight.getRank() != 2)
     return diag.fail("expects a weight of shape (out, in), got ", weight);
   if (failed(requireSameElementType(diag, "input and weight", input, weight)))
@@ -230,8 +222,7 @@ LogicalResult Conv2dOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
     return failure();
   auto input = tensorType(adaptor.getInput());   // (N, C, H, W)
   auto weight = tensorType(adaptor.getWeight()); // (O, C / groups, KH, KW)
-  if (failed(requireSameElementType(diag, "input and weight", input, weight)) ||
-      failed(requireActivation(diag, adaptor.getActivation())))
+  if (failed(requireSameElementType(diag, "input and weight", input, weight)))
     return failure();
   auto shape = inferConvOutputShape(diag, input.getElementType(), input.getShape(),
                                     weight.getShape(),
@@ -340,9 +331,6 @@ NN_UNARY_INFER(ExpOp)
 LogicalResult GeluOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                        Adaptor adaptor, SmallVectorImpl<Type> &types) {
   Diag diag(loc, getOperationName());
-  StringRef approximate = adaptor.getApproximate().value_or(defaults::kGeluApproximate);
-  if (approximate != "none" && approximate != "tanh")
-    return diag.fail("expects approximate to be \"none\" or \"tanh\", got \"", approximate, "\"");
   return inferSameType(diag, adaptor.getInput(), types);
 }
 
@@ -740,9 +728,6 @@ LogicalResult CrossEntropyOp::inferReturnTypes(MLIRContext *, std::optional<Loca
                          : defaults::kLabelSmoothing;
   if (!(smoothing >= 0.0 && smoothing <= 1.0))
     return diag.fail("expects label_smoothing in [0, 1], got ", nnc::formatNumber(smoothing));
-  StringRef reduction = adaptor.getReduction().value_or(defaults::kReduction);
-  if (reduction != "mean" && reduction != "sum")
-    return diag.fail("expects reduction \"mean\" or \"sum\", got \"", reduction, "\"");
   types.push_back(scalarOf(logits));
   return success();
 }

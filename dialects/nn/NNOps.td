@@ -7,6 +7,7 @@
 #define NNC_DIALECT_NN_OPS_TD
 
 include "dialects/nn/NNDialect.td"
+include "dialects/nn/NNAttrs.td"
 include "dialects/nn/NNInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
@@ -38,7 +39,7 @@ def NN_LinearOp : NN_Op<"linear", [Pure, DeclareOpInterfaceMethods<NN_Differenti
   let summary = "affine map over the last dimension: x W^T + b";
   let description = [{
     `input` is (..., in), `weight` is (out, in) as in PyTorch, the optional `bias` is (out); the
-    result is (..., out). All three share one float dtype. `activation = "relu"` applies relu to
+    result is (..., out). All three share one float dtype. `activation = #nn<activation relu>` applies relu to
     the result (the nnc-fuse-epilogues pass sets it so a library call does both).
 
     ```mlir
@@ -47,7 +48,7 @@ def NN_LinearOp : NN_Op<"linear", [Pure, DeclareOpInterfaceMethods<NN_Differenti
   }];
   let arguments = (ins NN_FloatTensor:$input, NN_FloatTensor:$weight,
                        Optional<NN_FloatTensor>:$bias,
-                       OptionalAttr<StrAttr>:$activation);
+                       OptionalAttr<NN_ActivationAttr>:$activation);
   let results = (outs NN_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $weight (`,` $bias^)? prop-dict attr-dict `:` type($input) `,` type($weight) (`,` type($bias)^)?
@@ -100,7 +101,7 @@ def NN_Conv2dOp : NN_Op<"conv2d", [Pure, DeclareOpInterfaceMethods<NN_Differenti
   let description = [{
     `input` is (N, C, H, W), `weight` is (O, C / groups, KH, KW), the optional `bias` is (O).
     `stride`, `padding` (symmetric, per side) and `dilation` give (height, width). The result is
-    (N, O, (H + 2 ph - dh (KH - 1) - 1) / sh + 1, ...), rounding down. `activation = "relu"`
+    (N, O, (H + 2 ph - dh (KH - 1) - 1) / sh + 1, ...), rounding down. `activation = #nn<activation relu>`
     applies relu to the result, as for nn.linear.
 
     ```mlir
@@ -114,7 +115,7 @@ def NN_Conv2dOp : NN_Op<"conv2d", [Pure, DeclareOpInterfaceMethods<NN_Differenti
                        OptionalAttr<DenseI64ArrayAttr>:$padding,
                        OptionalAttr<DenseI64ArrayAttr>:$dilation,
                        OptionalAttr<I64Attr>:$groups,
-                       OptionalAttr<StrAttr>:$activation);
+                       OptionalAttr<NN_ActivationAttr>:$activation);
   let results = (outs NN_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $weight (`,` $bias^)? prop-dict attr-dict `:` type($input) `,` type($weight) (`,` type($bias)^)?
@@ -168,15 +169,15 @@ def NN_SigmoidOp : NN_UnaryOp<"sigmoid", "the logistic function 1 / (1 + exp(-x)
 
 def NN_GeluOp : NN_UnaryOp<"gelu", "the Gaussian error linear unit", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let description = [{
-    x * Phi(x), exactly (`approximate = "none"`, the default) or with PyTorch's tanh formula
-    (`approximate = "tanh"`).
+    x * Phi(x), exactly (`approximate = #nn<approximation none>`, the default) or with PyTorch's tanh formula
+    (`approximate = #nn<approximation tanh>`).
 
     ```mlir
-    %y = nn.gelu %x <{approximate = "tanh"}> : tensor<32x128x512xf32>
+    %y = nn.gelu %x <{approximate = #nn<approximation tanh>}> : tensor<32x128x512xf32>
     ```
   }];
   let arguments = (ins NN_FloatTensor:$input,
-                       OptionalAttr<StrAttr>:$approximate);
+                       OptionalAttr<NN_ApproximationAttr>:$approximate);
   let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
 }
 
@@ -399,8 +400,8 @@ def NN_CrossEntropyOp : NN_Op<"cross_entropy", [Pure, DeclareOpInterfaceMethods<
   let description = [{
     `logits` is (..., C). `target` is either class indices (...) of i32/i64, or class
     probabilities (..., C) of the logits' dtype. With label smoothing s the target distribution is
-    (1 - s) * target + s / C. The per-position losses are averaged (`reduction = "mean"`, the
-    default) or summed (`"sum"`) into a scalar.
+    (1 - s) * target + s / C. The per-position losses are averaged (`reduction = #nn<reduction mean>`, the
+    default) or summed (`sum`) into a scalar.
 
     ```mlir
     %loss = nn.cross_entropy %logits, %labels <{label_smoothing = 1.000000e-01 : f64}>
@@ -409,7 +410,7 @@ def NN_CrossEntropyOp : NN_Op<"cross_entropy", [Pure, DeclareOpInterfaceMethods<
   }];
   let arguments = (ins NN_FloatTensor:$logits, NN_Tensor:$target,
                        OptionalAttr<F64Attr>:$label_smoothing,
-                       OptionalAttr<StrAttr>:$reduction);
+                       OptionalAttr<NN_ReductionAttr>:$reduction);
   let results = (outs NN_FloatTensor:$result);
   let assemblyFormat = "$logits `,` $target prop-dict attr-dict `:` type($logits) `,` type($target)";
 }
@@ -487,7 +488,7 @@ def NN_GeluGradOp : NN_Op<"gelu_grad", [Pure]> {
     ```
   }];
   let arguments = (ins NN_FloatTensor:$input, NN_FloatTensor:$grad,
-                       OptionalAttr<StrAttr>:$approximate);
+                       OptionalAttr<NN_ApproximationAttr>:$approximate);
   let results = (outs NN_FloatTensor:$result);
   let assemblyFormat = "$input `,` $grad prop-dict attr-dict `:` type($input) `,` type($grad)";
 }

@@ -54,24 +54,24 @@ LogicalResult ClipOp::inferReturnTypes(MLIRContext *, std::optional<Location> lo
                                        Adaptor adaptor, SmallVectorImpl<Type> &types) {
   if (adaptor.getProperties().max_norm && !(adaptor.getMaxNorm().convertToDouble() > 0))
     return emitOptionalError(loc, "'train.clip' op expects a positive max_norm");
-  return inferLikeParam(loc, "train.clip", adaptor.getGrad(), {}, 1, types);
+  return inferLikeParam(loc, ClipOp::getOperationName(), adaptor.getGrad(), {}, 1, types);
 }
 
 LogicalResult SgdOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                       Adaptor adaptor, SmallVectorImpl<Type> &types) {
-  return inferLikeParam(loc, "train.sgd", adaptor.getParam(), {{"grad", adaptor.getGrad()}}, 1,
-                        types);
+  return inferLikeParam(loc, SgdOp::getOperationName(), adaptor.getParam(),
+                        {{"grad", adaptor.getGrad()}}, 1, types);
 }
 
 LogicalResult SgdMomentumOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                               Adaptor adaptor, SmallVectorImpl<Type> &types) {
-  return inferLikeParam(loc, "train.sgd_momentum", adaptor.getParam(),
+  return inferLikeParam(loc, SgdMomentumOp::getOperationName(), adaptor.getParam(),
                         {{"grad", adaptor.getGrad()}, {"buffer", adaptor.getBuffer()}}, 2, types);
 }
 
 LogicalResult AdamOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                        Adaptor adaptor, SmallVectorImpl<Type> &types) {
-  return inferLikeParam(loc, "train.adam", adaptor.getParam(),
+  return inferLikeParam(loc, AdamOp::getOperationName(), adaptor.getParam(),
                         {{"grad", adaptor.getGrad()},
                          {"exp_avg", adaptor.getExpAvg()},
                          {"exp_avg_sq", adaptor.getExpAvgSq()}},

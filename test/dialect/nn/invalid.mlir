@@ -346,8 +346,9 @@ func.func @div_trailing_mismatch(%a: tensor<2x3x4xf16>, %b: tensor<3x2xf16>) {
 //===----------------------------------------------------------------------===//
 
 func.func @gelu_unknown_approximation(%x: tensor<4xf32>) {
-  // expected-error @+1 {{'nn.gelu' op expects approximate to be "none" or "tanh", got "fast"}}
-  %0 = nn.gelu %x <{approximate = "fast"}> : tensor<4xf32>
+  // expected-error @+2 {{expected ::nnc::nn::Approximation to be one of: none, tanh}}
+  // expected-error @+1 {{failed to parse NN_ApproximationAttr parameter 'value'}}
+  %0 = nn.gelu %x <{approximate = #nn<approximation fast>}> : tensor<4xf32>
   return
 }
 
@@ -804,8 +805,9 @@ func.func @cross_entropy_label_smoothing_above_one(%l: tensor<16x10xf32>, %t: te
 // -----
 
 func.func @cross_entropy_reduction_none(%l: tensor<16x10xf32>, %t: tensor<16xi64>) {
-  // expected-error @+1 {{'nn.cross_entropy' op expects reduction "mean" or "sum", got "none"}}
-  %0 = nn.cross_entropy %l, %t <{reduction = "none"}> : tensor<16x10xf32>, tensor<16xi64>
+  // expected-error @+2 {{expected ::nnc::nn::Reduction to be one of: mean, sum}}
+  // expected-error @+1 {{failed to parse NN_ReductionAttr parameter 'value'}}
+  %0 = nn.cross_entropy %l, %t <{reduction = #nn<reduction none>}> : tensor<16x10xf32>, tensor<16xi64>
   return
 }
 
@@ -941,17 +943,28 @@ func.func @matmul_generic_contracting_mismatch(%a: tensor<4x8xf32>, %b: tensor<4
 // -----
 
 func.func @linear_unknown_activation(%x: tensor<4x8xf32>, %w: tensor<3x8xf32>) -> tensor<4x3xf32> {
-  // expected-error @+1 {{'nn.linear' op expects activation "relu" when present, got "swish"}}
-  %0 = nn.linear %x, %w <{activation = "swish"}> : tensor<4x8xf32>, tensor<3x8xf32>
+  // expected-error @+2 {{expected ::nnc::nn::Activation to be one of: relu}}
+  // expected-error @+1 {{failed to parse NN_ActivationAttr parameter 'value'}}
+  %0 = nn.linear %x, %w <{activation = #nn<activation swish>}> : tensor<4x8xf32>, tensor<3x8xf32>
   return %0 : tensor<4x3xf32>
 }
 
 // -----
 
 func.func @conv2d_unknown_activation(%x: tensor<1x1x4x4xf32>, %w: tensor<2x1x3x3xf32>) -> tensor<1x2x2x2xf32> {
-  // expected-error @+1 {{'nn.conv2d' op expects activation "relu" when present, got "tanh"}}
-  %0 = nn.conv2d %x, %w <{activation = "tanh"}> : tensor<1x1x4x4xf32>, tensor<2x1x3x3xf32>
+  // expected-error @+2 {{expected ::nnc::nn::Activation to be one of: relu}}
+  // expected-error @+1 {{failed to parse NN_ActivationAttr parameter 'value'}}
+  %0 = nn.conv2d %x, %w <{activation = #nn<activation tanh>}> : tensor<1x1x4x4xf32>, tensor<2x1x3x3xf32>
   return %0 : tensor<1x2x2x2xf32>
+}
+
+// -----
+
+// The kinds are enum attributes: the string form is not one.
+func.func @linear_activation_string(%x: tensor<4x8xf32>, %w: tensor<3x8xf32>) -> tensor<4x3xf32> {
+  // expected-error @+1 {{invalid properties {activation = "relu"} for op nn.linear}}
+  %0 = nn.linear %x, %w <{activation = "relu"}> : tensor<4x8xf32>, tensor<3x8xf32>
+  return %0 : tensor<4x3xf32>
 }
 
 // -----

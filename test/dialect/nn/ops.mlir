@@ -311,20 +311,20 @@ func.func @gelu_exact_default(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
 // -----
 
 // CHECK-LABEL: func.func @gelu_tanh_f16
-// CHECK: %[[R:.+]] = nn.gelu %{{.+}} <{approximate = "tanh"}> : tensor<2x4x8xf16>
+// CHECK: %[[R:.+]] = nn.gelu %{{.+}} <{approximate = #nn<approximation tanh>}> : tensor<2x4x8xf16>
 // CHECK: return %[[R]] : tensor<2x4x8xf16>
 func.func @gelu_tanh_f16(%x: tensor<2x4x8xf16>) -> tensor<2x4x8xf16> {
-  %0 = nn.gelu %x <{approximate = "tanh"}> : tensor<2x4x8xf16>
+  %0 = nn.gelu %x <{approximate = #nn<approximation tanh>}> : tensor<2x4x8xf16>
   return %0 : tensor<2x4x8xf16>
 }
 
 // -----
 
 // CHECK-LABEL: func.func @gelu_none_explicit_bf16
-// CHECK: %[[R:.+]] = nn.gelu %{{.+}} <{approximate = "none"}> : tensor<8xbf16>
+// CHECK: %[[R:.+]] = nn.gelu %{{.+}} <{approximate = #nn<approximation none>}> : tensor<8xbf16>
 // CHECK: return %[[R]] : tensor<8xbf16>
 func.func @gelu_none_explicit_bf16(%x: tensor<8xbf16>) -> tensor<8xbf16> {
-  %0 = nn.gelu %x <{approximate = "none"}> : tensor<8xbf16>
+  %0 = nn.gelu %x <{approximate = #nn<approximation none>}> : tensor<8xbf16>
   return %0 : tensor<8xbf16>
 }
 
@@ -745,11 +745,11 @@ func.func @cross_entropy_i64_labels(%l: tensor<16x10xf32>, %t: tensor<16xi64>) -
 // -----
 
 // CHECK-LABEL: func.func @cross_entropy_i32_labels_sequence_f16
-// CHECK: %[[R:.+]] = nn.cross_entropy %{{.+}}, %{{.+}} <{label_smoothing = 1.000000e-01 : f64, reduction = "sum"}> : tensor<4x8x50xf16>, tensor<4x8xi32>
+// CHECK: %[[R:.+]] = nn.cross_entropy %{{.+}}, %{{.+}} <{label_smoothing = 1.000000e-01 : f64, reduction = #nn<reduction sum>}> : tensor<4x8x50xf16>, tensor<4x8xi32>
 // CHECK: return %[[R]] : tensor<f16>
 func.func @cross_entropy_i32_labels_sequence_f16(%l: tensor<4x8x50xf16>, %t: tensor<4x8xi32>)
     -> tensor<f16> {
-  %0 = nn.cross_entropy %l, %t <{label_smoothing = 1.000000e-01 : f64, reduction = "sum"}>
+  %0 = nn.cross_entropy %l, %t <{label_smoothing = 1.000000e-01 : f64, reduction = #nn<reduction sum>}>
       : tensor<4x8x50xf16>, tensor<4x8xi32>
   return %0 : tensor<f16>
 }
@@ -768,11 +768,11 @@ func.func @cross_entropy_scalar_label(%l: tensor<10xf32>, %t: tensor<i64>) -> te
 // -----
 
 // CHECK-LABEL: func.func @cross_entropy_soft_targets_bf16
-// CHECK: %[[R:.+]] = nn.cross_entropy %{{.+}}, %{{.+}} <{reduction = "mean"}> : tensor<16x10xbf16>, tensor<16x10xbf16>
+// CHECK: %[[R:.+]] = nn.cross_entropy %{{.+}}, %{{.+}} <{reduction = #nn<reduction mean>}> : tensor<16x10xbf16>, tensor<16x10xbf16>
 // CHECK: return %[[R]] : tensor<bf16>
 func.func @cross_entropy_soft_targets_bf16(%l: tensor<16x10xbf16>, %t: tensor<16x10xbf16>)
     -> tensor<bf16> {
-  %0 = nn.cross_entropy %l, %t <{reduction = "mean"}> : tensor<16x10xbf16>, tensor<16x10xbf16>
+  %0 = nn.cross_entropy %l, %t <{reduction = #nn<reduction mean>}> : tensor<16x10xbf16>, tensor<16x10xbf16>
   return %0 : tensor<bf16>
 }
 
@@ -836,7 +836,7 @@ func.func @relu_grad_one_hot(%y: tensor<4x3xf32>, %g: tensor<4x3xf32>, %l: tenso
 // -----
 
 // CHECK-LABEL: func.func @backward_ops
-// CHECK: %[[G:.+]] = nn.gelu_grad %{{.+}}, %{{.+}} <{approximate = "tanh"}> : tensor<2x8xf32>, tensor<2x8xf32>
+// CHECK: %[[G:.+]] = nn.gelu_grad %{{.+}}, %{{.+}} <{approximate = #nn<approximation tanh>}> : tensor<2x8xf32>, tensor<2x8xf32>
 // CHECK: %[[E:.+]] = nn.embedding_grad %{{.+}}, %{{.+}} <{rows = 10 : i64}> : tensor<2x3xi64>, tensor<2x3x8xf32>
 // CHECK: %[[P:.+]] = nn.pad %{{.+}} <{high = array<i64: 0, 4>, low = array<i64: 1, 2>}> : tensor<2x8xf32>
 // CHECK: %[[M:.+]] = nn.causal_mask %{{.+}} <{fill = 0.000000e+00 : f64}> : tensor<3x3xf32>
@@ -844,7 +844,7 @@ func.func @relu_grad_one_hot(%y: tensor<4x3xf32>, %g: tensor<4x3xf32>, %l: tenso
 func.func @backward_ops(%x: tensor<2x8xf32>, %g: tensor<2x8xf32>, %i: tensor<2x3xi64>,
                         %ge: tensor<2x3x8xf32>, %s: tensor<3x3xf32>)
     -> (tensor<2x8xf32>, tensor<10x8xf32>, tensor<3x14xf32>, tensor<3x3xf32>) {
-  %0 = nn.gelu_grad %x, %g <{approximate = "tanh"}> : tensor<2x8xf32>, tensor<2x8xf32>
+  %0 = nn.gelu_grad %x, %g <{approximate = #nn<approximation tanh>}> : tensor<2x8xf32>, tensor<2x8xf32>
   %1 = nn.embedding_grad %i, %ge <{rows = 10 : i64}> : tensor<2x3xi64>, tensor<2x3x8xf32>
   %2 = nn.pad %x <{low = array<i64: 1, 2>, high = array<i64: 0, 4>}> : tensor<2x8xf32>
   %3 = nn.causal_mask %s <{fill = 0.0 : f64}> : tensor<3x3xf32>
