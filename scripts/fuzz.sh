@@ -6,7 +6,7 @@
 # Prints each target's executions and coverage; exits non-zero if any target crashed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-targets=(Plan Checkpoint Npy Csv Idx Text)
+targets=(Plan Checkpoint Npy Csv Idx Text ModelPb ModelText ModelOnnx)
 if [ $# -ne 2 ]; then
   echo "usage: scripts/fuzz.sh TARGET|all SECONDS (targets: ${targets[*]})" >&2; exit 2
 fi

@@ -308,7 +308,7 @@ FailureOr<DenseElementsAttr> Importer::convertValue(const TensorValue &value, Lo
   for (float v : value.values()) {
     if (isa<FloatType>(elementType)) {
       elements.push_back(FloatAttr::get(elementType, v));
-    } else if (static_cast<float>(static_cast<int64_t>(v)) == v) {
+    } else if (std::trunc(v) == v && std::abs(v) < 0x1p63f) {
       elements.push_back(IntegerAttr::get(elementType, static_cast<int64_t>(v)));
     } else {
       return emitError(loc) << what << ": value " << formatNumber(v) << " is not an integer";
