@@ -1,7 +1,8 @@
 // fit: one loop over steps, in order:
 //   1. resume: parameters (weights and optimizer state), best weights and the run's position;
 //   2. per epoch, the order permutation(N, seed, epoch), from the saved position;
-//   3. per step, the scheduled rate, step number and seed written with the batch, then the step;
+//   3. per step, the batch (augmented) and the scheduled rate through the step runner, which
+//      feeds and runs the step and applies the update when due;
 //   4. at an epoch's end: mean train loss, eval_step over the validation split (else the test
 //      set), reduce-on-plateau and early stopping on its loss;
 //   5. every checkpointEvery steps (after any end-of-epoch work, so a checkpoint is always
