@@ -1,7 +1,7 @@
 // nnrun: load a plan, run "init", optionally load parameters, train with "train_step" on stacked
 // .npy batches or fit it on a dataset (runtime/trainer), dump the parameters, then run "predict"
 // on one .npy input and write its first output. Every failure becomes one line on stderr and exit
-// code 1, naming the file it concerns.
+// code 1, naming the file it concerns. The command line is NnrunArgs.cpp's.
 #include "runtime/tool/Nnrun.h"
 
 #include "runtime/Executor.h"
@@ -20,7 +20,6 @@
 #include "support/Version.h"
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
