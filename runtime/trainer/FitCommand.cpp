@@ -249,21 +249,9 @@ describeRun(const nnc::Plan &plan, const std::string &planPath, const FitOptions
   };
 }
 
-} // namespace
-
-nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planPath,
-                                 const FitOptions &o, std::ostream &out, Communicator *group) {
-  FitJob job;
-  job.config.group = group;
-  int64_t ranks = group ? group->size() : 1;
-  if (ranks > 1 && !o.lrFind.empty())
-    return Status::error("--lr-find: runs on one process, not under mpirun");
-  nnc::StatusOr<FitBinding> binding = bindFit(plan, planPath);
-  if (!binding.ok())
-    return binding.status();
-  job.binding = std::move(*binding);
-
-  // The recipe: the plan's TrainingSpec, then the flags.
+/// The recipe: the plan's TrainingSpec, then the flags.
+Status configure(const nnc::Plan &plan, const std::string &planPath, const FitOptions &o,
+                 int64_t ranks, FitJob &job) {
   const nnc::TrainingSpec &spec = plan.training();
   FitConfig &config = job.config;
   config.seed = o.seed.value_or(plan.seed());
@@ -286,19 +274,15 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
   job.title = std::filesystem::path(planPath).filename().string();
   config.modelSha256 = plan.metadata().model_sha256();
   config.planPath = planPath;
-  ScheduleConfig &schedule = config.schedule;
-  if (Status s = chooseSchedule(spec, o, job.binding, ranks, schedule); !s.ok())
-    return s;
+  return chooseSchedule(spec, o, job.binding, ranks, config.schedule);
+}
 
-  // The data, checked against the plan.
-  DataSpec data = o.data;
-  data.seed = config.seed;
-  nnc::StatusOr<DataSplits> splits = loadData(data, job.binding.model);
-  if (!splits.ok())
-    return splits.status();
-  job.data = std::move(*splits);
-  config.normalization = job.data.normalization;
-  config.dataDigest = job.data.train.digest();
+/// The schedule sized to the data (steps per epoch, warm-up in epochs), and a validation loss
+/// where early stopping or the plateau schedule needs one. Returns the steps per epoch.
+nnc::StatusOr<int64_t> fitScheduleToData(const std::string &planPath, int64_t ranks,
+                                         FitJob &job, std::ostream &out) {
+  FitConfig &config = job.config;
+  ScheduleConfig &schedule = config.schedule;
   int64_t stepsPerEpoch = job.data.train.size() / (job.binding.batch * ranks);
   if (stepsPerEpoch < 1)
     return Status::error(job.data.train.featuresFile + ": the training split holds " +
@@ -324,34 +308,68 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
                                                                       : "--lr-schedule plateau") +
                          ": needs a validation loss: an eval_step in the plan and a "
                          "--val-fraction or test data");
+  return stepsPerEpoch;
+}
 
-  if (Status s = prepareResume(plan, o, job.binding.batch * ranks, stepsPerEpoch, job, out);
-      !s.ok())
+/// The classes' names: --class-names, else a CSV's label names; as many as the plan's classes.
+Status nameClasses(const std::string &planPath, const FitOptions &o, FitJob &job) {
+  int64_t classes = job.binding.model.numClasses;
+  if (!o.classNames.empty() && classes > 0 && int64_t(o.classNames.size()) != classes)
+    return Status::error("--class-names: gives " + std::to_string(o.classNames.size()) +
+                         " names but " + planPath + " has " + std::to_string(classes) +
+                         " classes");
+  const std::vector<std::string> &names =
+      o.classNames.empty() ? job.data.train.classNames : o.classNames;
+  if (o.classNames.empty() && classes > 0 && int64_t(names.size()) > classes)
+    return Status::error(job.data.train.labelsFile + ": names " + std::to_string(names.size()) +
+                         " classes but " + planPath + " has " + std::to_string(classes));
+  job.config.classNames = names;
+  job.monitor.classNames = names;
+  return Status();
+}
+
+} // namespace
+
+nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planPath,
+                                 const FitOptions &o, std::ostream &out, Communicator *group) {
+  FitJob job;
+  job.config.group = group;
+  int64_t ranks = group ? group->size() : 1;
+  if (ranks > 1 && !o.lrFind.empty())
+    return Status::error("--lr-find: runs on one process, not under mpirun");
+  nnc::StatusOr<FitBinding> binding = bindFit(plan, planPath);
+  if (!binding.ok())
+    return binding.status();
+  job.binding = std::move(*binding);
+  if (Status s = configure(plan, planPath, o, ranks, job); !s.ok())
     return s;
 
+  // The data, checked against the plan.
+  DataSpec data = o.data;
+  data.seed = job.config.seed;
+  nnc::StatusOr<DataSplits> splits = loadData(data, job.binding.model);
+  if (!splits.ok())
+    return splits.status();
+  job.data = std::move(*splits);
+  job.config.normalization = job.data.normalization;
+  job.config.dataDigest = job.data.train.digest();
+  nnc::StatusOr<int64_t> stepsPerEpoch = fitScheduleToData(planPath, ranks, job, out);
+  if (!stepsPerEpoch.ok())
+    return stepsPerEpoch.status();
+
+  if (Status s = prepareResume(plan, o, job.binding.batch * ranks, *stepsPerEpoch, job, out);
+      !s.ok())
+    return s;
   if (o.sample.every > 0) {
     nnc::StatusOr<TextSampler> sampler = TextSampler::create(plan, planPath, job.data, o.sample);
     if (!sampler.ok())
       return sampler.status();
     job.sampler = std::move(*sampler);
   }
-
-  int64_t classes = job.binding.model.numClasses;
-  if (!o.classNames.empty() && classes > 0 && int64_t(o.classNames.size()) != classes)
-    return Status::error("--class-names: gives " + std::to_string(o.classNames.size()) +
-                         " names but " + planPath + " has " + std::to_string(classes) +
-                         " classes");
-  // A CSV's label names, unless the flag names the classes.
-  const std::vector<std::string> &names =
-      o.classNames.empty() ? job.data.train.classNames : o.classNames;
-  if (o.classNames.empty() && classes > 0 && int64_t(names.size()) > classes)
-    return Status::error(job.data.train.labelsFile + ": names " + std::to_string(names.size()) +
-                         " classes but " + planPath + " has " + std::to_string(classes));
-  config.classNames = names;
-  job.monitor.classNames = names;
+  if (Status s = nameClasses(planPath, o, job); !s.ok())
+    return s;
   job.monitor.configuration = describeRun(plan, planPath, o, job, ranks);
-
-  printFitSummary(job, o, ranks, stepsPerEpoch, out);
+  printFitSummary(job, o, ranks, *stepsPerEpoch, out);
   return job;
 }
 
