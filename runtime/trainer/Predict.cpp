@@ -1,5 +1,5 @@
 // Batch-by-batch prediction (see Predict.h).
-#include "runtime/Predict.h"
+#include "runtime/trainer/Predict.h"
 
 #include "runtime/PlanLoader.h"
 

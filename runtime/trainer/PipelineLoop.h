@@ -2,14 +2,16 @@
 // --pipeline-stages S): under `mpirun -np S`, rank s runs stage s's plan through the stage's
 // 1F1B actions once per update. Micro-batch j of update i is the files' batch i*M + j (mod N):
 // the stage that reads the features gets its rows, the one that reads the labels gets theirs,
-// and activations and gradients travel between neighbouring ranks.
+// and activations and gradients travel between neighbouring ranks. The stages are one replica:
+// the step runner feeds their per-step scalars and runs their updates as for one process.
 //
 //   auto binding = bindPipelineStage(plan.pipeline(), rank, "model.plan", data);
 //   trainPipeline(exec, *binding, data, options, [](int64_t step, float loss) { ... });
 #pragma once
 
 #include "proto/plan.pb.h"
-#include "runtime/TrainLoop.h"
+#include "runtime/trainer/StepRunner.h"
+#include "runtime/trainer/TrainLoop.h"
 
 #include <optional>
 
@@ -29,9 +31,7 @@ struct PipelineBinding {
   // forward_step (every stage but the last): the same inputs, and the activation it sends.
   std::optional<nnc::TensorSlice> forwardFeatures, forwardPipeIn, forwardStepNumber,
       forwardRngKey, pipeOut;
-  // apply_step
-  nnc::TensorSlice learningRate;
-  std::optional<nnc::TensorSlice> applyStepNumber;
+  trainer::ApplyBinding apply;  // apply_step
   int64_t batches = 0;  // N: whole micro-batches in the files
 };
 

@@ -1,5 +1,5 @@
 // The loss-scale watch (see LossScale.h).
-#include "runtime/LossScale.h"
+#include "runtime/trainer/LossScale.h"
 
 #include "runtime/Executor.h"
 
