@@ -6,11 +6,14 @@ set(NNC_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/nnc)
 # Headers go under include/nnc/, not straight into include/ (/usr/include/support would clash).
 set(NNC_INCLUDE_DIR ${CMAKE_INSTALL_INCLUDEDIR}/nnc)
 
-# Libraries, under the names users link: nnc::frontend, nnc::runtime (nnrt), and the parts these
-# depend on. The tools are exported too, for add_custom_command(COMMAND nnc::nnc ...).
+# Libraries, under the names users link: nnc::frontend, nnc::runtime (nnrt: the runtime's core
+# and training layers, nnc::core and nnc::train), and the parts these depend on. The tools are
+# exported too, for add_custom_command(COMMAND nnc::nnc ...).
 set_target_properties(nnc_proto PROPERTIES EXPORT_NAME proto)
 set_target_properties(nnc_frontend PROPERTIES EXPORT_NAME frontend)
 set_target_properties(nnrt PROPERTIES EXPORT_NAME runtime)
+set_target_properties(nnrt_core PROPERTIES EXPORT_NAME core)
+set_target_properties(nnrt_train PROPERTIES EXPORT_NAME train)
 set_target_properties(nnrt_augment PROPERTIES EXPORT_NAME augment)
 set_target_properties(nnrt_collective PROPERTIES EXPORT_NAME collective)
 set_target_properties(nnrt_tool PROPERTIES EXPORT_NAME tool)
@@ -19,7 +22,8 @@ set(NNC_EXAMPLES nnc-example-mlp nnc-example-cnn nnc-example-chargpt nnc-example
 # directories as the installed binaries' RPATH.
 set_target_properties(nnc nnc-opt nnrun ${NNC_EXAMPLES} PROPERTIES INSTALL_RPATH_USE_LINK_PATH ON)
 
-install(TARGETS nnc_proto nnc_frontend nnrt nnrt_augment nnrt_collective nnrt_tool
+install(TARGETS nnc_proto nnc_frontend nnrt nnrt_core nnrt_train nnrt_augment nnrt_collective
+  nnrt_tool
   EXPORT nncTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${NNC_INCLUDE_DIR})

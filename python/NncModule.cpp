@@ -10,7 +10,7 @@
 #include "frontend/Layers.h"
 #include "runtime/Executor.h"
 #include "runtime/PlanLoader.h"
-#include "runtime/Predict.h"
+#include "runtime/trainer/Predict.h"
 #include "runtime/device/Drivers.h"
 #include "runtime/trainer/Checkpoint.h"
 #include "runtime/trainer/FitCommand.h"

@@ -104,10 +104,12 @@ Status Executor::prepareAll() {
       p.where = "function '" + function.name() + "', " + describeCommand(command, i);
       nnc::StatusOr<std::unique_ptr<LibraryCall>> call = std::unique_ptr<LibraryCall>();
       if (command.has_all_reduce_start()) {
+        // validatePlan admits f32 buckets only; the element size still comes from the plan.
+        const nnc::AllReduceStart &reduce = command.all_reduce_start();
         int64_t bytes = 0;
-        for (const nnc::Slice &source : command.all_reduce_start().sources())
+        for (const nnc::Slice &source : reduce.sources())
           bytes += source.size();
-        p.bucket.resize(static_cast<size_t>(bytes / 4));
+        p.bucket.resize(static_cast<size_t>(bytes / dtypeSize(reduce.dtype())));
       } else if (command.has_all_reduce_wait()) {
         // validatePlan checked the order: the wait of sequence s follows its start.
         for (PreparedCommand &earlier : prepared.commands)

@@ -239,8 +239,9 @@ private:
       Status s = slice(source, -1, "all-reduce source " + std::to_string(i));
       if (s.ok())
         s = slice(reduce.results(i), source.size(), "all-reduce result " + std::to_string(i));
-      if (s.ok() && source.size() % 4 != 0)
-        s = Status::error("all-reduce source " + std::to_string(i) + " is not whole f32 values");
+      if (s.ok() && source.size() % dtypeSize(reduce.dtype()) != 0)
+        s = Status::error("all-reduce source " + std::to_string(i) + " is not whole " +
+                          formatDType(reduce.dtype()) + " values");
       if (!s.ok())
         return s;
     }

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Runs a libFuzzer target of the runtime's parsers under ASan+UBSan for SECONDS, starting from its
-# seed corpus test/fuzz/corpus/<target>/ and first replaying test/fuzz/regressions/<target>/
-# (inputs that once crashed it). Builds build-fuzz/ (test/fuzz/CMakeLists.txt) with clang-22.
+# Runs a libFuzzer target (the runtime's parsers, the model importers) under ASan+UBSan for
+# SECONDS, starting from its seed corpus test/fuzz/corpus/<target>/ and first replaying
+# test/fuzz/regressions/<target>/ (inputs that once crashed it). Builds build-fuzz/
+# (test/fuzz/CMakeLists.txt) with clang-22.
 #   scripts/fuzz.sh Plan 60      scripts/fuzz.sh all 10
 # Prints each target's executions and coverage; exits non-zero if any target crashed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-targets=(Plan Checkpoint Npy Csv Idx Text)
+targets=(Plan Checkpoint Npy Csv Idx Text ModelPb ModelText ModelOnnx)
 if [ $# -ne 2 ]; then
   echo "usage: scripts/fuzz.sh TARGET|all SECONDS (targets: ${targets[*]})" >&2; exit 2
 fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test: sets up and builds (scripts/setup.sh), then runs the GoogleTest units, the lit suite,
 # and the malformed-model corpus again against an AddressSanitizer + UBSan build of nnc, and
-# fuzzes the runtime's parsers briefly (scripts/fuzz.sh).
+# fuzzes the runtime's parsers and the model importers briefly (scripts/fuzz.sh).
 # Prints the counts of each and exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -42,10 +42,10 @@ else
   summary+=("sanitizers: the build-asan build failed"); status=1
 fi
 
-# The runtime's parsers under libFuzzer, 10 seconds each from the seed corpora, after replaying
-# every input that once crashed them (test/fuzz/); needs clang-22.
+# The runtime's parsers and the model importers under libFuzzer, 10 seconds each from the seed
+# corpora, after replaying every input that once crashed them (test/fuzz/); needs clang-22.
 if command -v clang++-22 >/dev/null; then
-  run_stage "fuzzing the runtime's parsers (10 s each)" 'executions|CRASHED' scripts/fuzz.sh all 10
+  run_stage "fuzzing the parsers and the model importers (10 s each)" 'executions|CRASHED' scripts/fuzz.sh all 10
 else
   summary+=("fuzzing: skipped, no clang-22")
 fi

@@ -170,14 +170,25 @@ FailureOr<DictionaryAttr> typedEnumAttrs(DictionaryAttr attrs, Location loc, Str
 /// Creates an `OpTy` from operands and inherent attributes, inferring its result type. Returns
 /// null after emitting a diagnostic at `loc` when the inputs, the attributes or the inference
 /// fail.
+/// Whether `OpTy` has an optional `bias` operand (linear, conv2d): its one optional input.
+template <typename OpTy, typename = void> constexpr bool hasOptionalBias = false;
+template <typename OpTy>
+constexpr bool hasOptionalBias<OpTy, std::void_t<decltype(&OpTy::getBias)>> = true;
+
 template <typename OpTy>
 Operation *buildOp(OpBuilder &builder, Location loc, ValueRange operands, DictionaryAttr attrs) {
   // Inference reads its operands by position: too few must stop here, not crash it.
   auto [fewest, more] = operandCount<OpTy>();
-  if (operands.size() < fewest || (!more && operands.size() != fewest)) {
-    emitError(loc) << "op '" << OpTy::getOperationName().drop_front(3) << "' takes "
-                   << (more ? "at least " : "") << fewest << " input" << (fewest == 1 ? "" : "s")
-                   << ", the node lists " << operands.size();
+  bool optionalBias = more && hasOptionalBias<OpTy>;
+  size_t count = operands.size();
+  if (count < fewest || (!more && count != fewest) || (optionalBias && count > fewest + 1)) {
+    InFlightDiagnostic diag = emitError(loc) << "op '" << OpTy::getOperationName().drop_front(3)
+                                             << "' takes ";
+    if (optionalBias)
+      diag << fewest << " or " << fewest + 1 << " inputs";
+    else
+      diag << (more ? "at least " : "") << fewest << " input" << (fewest == 1 ? "" : "s");
+    diag << ", the node lists " << count;
     return nullptr;
   }
   FailureOr<DictionaryAttr> typed =
@@ -352,7 +363,7 @@ FailureOr<DenseElementsAttr> Importer::convertValue(const TensorValue &value, Lo
   for (float v : value.values()) {
     if (isa<FloatType>(elementType)) {
       elements.push_back(FloatAttr::get(elementType, v));
-    } else if (static_cast<float>(static_cast<int64_t>(v)) == v) {
+    } else if (std::trunc(v) == v && std::abs(v) < 0x1p63f) {
       elements.push_back(IntegerAttr::get(elementType, static_cast<int64_t>(v)));
     } else {
       return emitError(loc) << what << ": value " << formatNumber(v) << " is not an integer";

@@ -316,7 +316,8 @@ bool Importer::matchGeluPatterns() {
       readers[in].push_back(&n);
     for (const std::string &out : n.output())
       producer[out] = &n;
-    if (n.op_type() == "Constant" && n.attribute_size() == 1 && n.attribute(0).name() == "value" &&
+    if (n.op_type() == "Constant" && n.output_size() == 1 && n.attribute_size() == 1 &&
+        n.attribute(0).name() == "value" &&
         n.attribute(0).t().data_type() == onnx::TensorProto::FLOAT) {
       Value v;
       std::string saved = error;
@@ -334,7 +335,8 @@ bool Importer::matchGeluPatterns() {
   }
   auto onlyReader = [&](const std::string &v, const char *op) -> const onnx::NodeProto * {
     auto it = readers.find(v);
-    if (it == readers.end() || it->second.size() != 1 || it->second[0]->op_type() != op)
+    if (it == readers.end() || it->second.size() != 1 || it->second[0]->op_type() != op ||
+        it->second[0]->output_size() != 1)
       return nullptr;
     return it->second[0];
   };
@@ -349,7 +351,7 @@ bool Importer::matchGeluPatterns() {
     return it != scalars.end() && std::abs(it->second - want) < 1e-4 * std::abs(want);
   };
   for (const onnx::NodeProto &erf : g.node()) {
-    if (erf.op_type() != "Erf" || erf.input_size() != 1)
+    if (erf.op_type() != "Erf" || erf.input_size() != 1 || erf.output_size() != 1)
       continue;
     auto div = producer.find(erf.input(0));
     if (div == producer.end() || div->second->op_type() != "Div" || div->second->input_size() != 2 ||

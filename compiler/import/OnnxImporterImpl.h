@@ -39,10 +39,17 @@ inline bool isWeight(const Value &v) { return v.initializer && v.dtype == F32 &&
 /// Whether `v` is known at import and may be folded into what reads it.
 inline bool folds(const Value &v) { return v.constant && !isWeight(v); }
 
+/// a * b for sizes (a, b >= 0), saturated at INT64_MAX, a size the nnc model's own size check
+/// refuses after import.
+inline int64_t mulSizes(int64_t a, int64_t b) {
+  int64_t product;
+  return __builtin_mul_overflow(a, b, &product) ? INT64_MAX : product;
+}
+
 inline int64_t numElements(const Shape &shape) {
   int64_t n = 1;
   for (int64_t d : shape)
-    n *= d;
+    n = mulSizes(n, d);
   return n;
 }
 

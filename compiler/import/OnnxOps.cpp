@@ -320,7 +320,7 @@ bool Importer::importReshape(const onnx::NodeProto &n) {
       return fail(opName(n) + ": target shape " + listString(*target) + " is not valid for input " +
                   shapeString(x->shape));
     else
-      known *= out[i];
+      known = mulSizes(known, out[i]);
   }
   if (fileBatch && batch != fileBatch && !out.empty() && out[0] == fileBatch &&
       !x->shape.empty() && x->shape[0] == batch)

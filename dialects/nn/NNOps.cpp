@@ -802,8 +802,8 @@ LogicalResult EmbeddingGradOp::inferReturnTypes(MLIRContext *, std::optional<Loc
     return diag.fail("expects grad shaped (indices..., D), got ", grad, " for indices ", indices);
   if (adaptor.getRows() < 1)
     return diag.fail("expects a positive number of rows, got ", adaptor.getRows());
-  types.push_back(RankedTensorType::get({adaptor.getRows(), grad.getShape().back()},
-                                        grad.getElementType()));
+  int64_t rows = adaptor.getRows();
+  types.push_back(RankedTensorType::get({rows, grad.getShape().back()}, grad.getElementType()));
   return success();
 }
 

@@ -329,27 +329,38 @@ private:
     std::string what = describe(job.kind, job.sequence, job.tag);
     setTerminationNote(s_->rank, s_->size, "while in " + what);
     Clock::time_point deadline = Clock::now() + s_->timeout;
+    nnc::Status status;
     if (job.kind == Kind::Send || job.kind == Kind::Recv) {
-      nnc::Status status = job.kind == Kind::Send ? startSend(shared) : receive(job, deadline);
-      if (!status.ok())
-        return nnc::Status::error(s_->prefix() + what + status.message());
-      setTerminationNote(s_->rank, s_->size, "between collectives (the last: " + what + ")");
-      return status;
+      status = job.kind == Kind::Send ? startSend(shared) : receive(job, deadline);
+    } else {
+      // A collective follows the sends before it: every rank's earlier messages are on their
+      // way.
+      status = finishSends(deadline);
+      if (status.ok())
+        status = agree(job, deadline);
+      if (status.ok()) {
+        shared->agreed = Clock::now();
+        status = reduce(job, deadline);
+      }
     }
-    // A collective follows the sends before it: every rank's earlier messages are on their way.
-    if (nnc::Status status = finishSends(deadline); !status.ok())
+    // The errors below say what went wrong with `what`: " got no answer ...", ": MPI_...".
+    if (!status.ok())
       return nnc::Status::error(s_->prefix() + what + status.message());
-    auto fail = [&](const std::string &message) {
-      return nnc::Status::error(s_->prefix() + what + message);
-    };
-    auto timedOut = [&] {
-      return fail(" got no answer within " + std::to_string(s_->timeout.count()) +
-                  " s (a peer died or diverged)");
-    };
+    setTerminationNote(s_->rank, s_->size, "between collectives (the last: " + what + ")");
+    return status;
+  }
 
-    // 2. Do all ranks mean the same collective? Each rank sends its Agreement to every other
-    // and receives theirs, so a rank that never answers is known by name. Requests still
-    // pending at the deadline cannot be cancelled: abandoned_ keeps their buffers alive.
+  /// " got no answer within 60 s ...": a collective that timed out.
+  nnc::Status timedOut() const {
+    return nnc::Status::error(" got no answer within " + std::to_string(s_->timeout.count()) +
+                              " s (a peer died or diverged)");
+  }
+
+  /// Do all ranks mean the same collective? Each rank sends its Agreement to every other and
+  /// receives theirs, so a rank that never answers is known by name. Requests still pending at
+  /// the deadline cannot be cancelled: abandoned_ keeps their buffers alive.
+  nnc::Status agree(const Job &job, Clock::time_point deadline) {
+    auto fail = [](const std::string &message) { return nnc::Status::error(message); };
     auto exchange = std::make_shared<AgreementExchange>(s_->size);
     Agreement &mine = exchange->mine;
     mine.sequence = job.sequence;
@@ -392,44 +403,53 @@ private:
       return fail(" got no answer from " + silentRanks(*exchange) + " within " +
                   std::to_string(s_->timeout.count()) + " s (it hung, died or diverged)");
     }
-    const std::vector<Agreement> &all = exchange->all;
+    return compareAgreements(exchange->all, mine);
+  }
+
+  /// Every rank's Agreement is `mine`, or the error names the first that differs and how.
+  nnc::Status compareAgreements(const std::vector<Agreement> &all, const Agreement &mine) const {
     for (int r = 0; r < s_->size; ++r) {
       const Agreement &theirs = all[r];
       if (theirs.sequence != mine.sequence || theirs.kind != mine.kind ||
           theirs.tagHash != mine.tagHash) {
         std::string tag(theirs.tag, strnlen(theirs.tag, sizeof theirs.tag));
-        return fail(" does not match rank " + std::to_string(r) + ", which is at " +
-                    describe(static_cast<Kind>(theirs.kind), theirs.sequence, tag) +
-                    " (the ranks diverged)");
+        return nnc::Status::error(" does not match rank " + std::to_string(r) + ", which is at " +
+                                  describe(static_cast<Kind>(theirs.kind), theirs.sequence, tag) +
+                                  " (the ranks diverged)");
       }
       if (theirs.count != mine.count)
-        return fail(" has " + std::to_string(mine.count) + " values here but " +
-                    std::to_string(theirs.count) + " on rank " + std::to_string(r));
+        return nnc::Status::error(" has " + std::to_string(mine.count) + " values here but " +
+                                  std::to_string(theirs.count) + " on rank " + std::to_string(r));
     }
-    shared->agreed = Clock::now();
+    return nnc::Status();
+  }
 
-    // 3. The data. Every rank is now in this collective, so MPI's blocking reductions serve:
-    // Open MPI's non-blocking ones (libnbc), polled, took twice as long for 1-16 MB on 2 ranks.
-    if (job.kind == Kind::Mean && job.count > 0 && s_->reducer) {
+  /// The data. Every rank is now in this collective, so MPI's blocking reductions serve: Open
+  /// MPI's non-blocking ones (libnbc), polled, took twice as long for 1-16 MB on 2 ranks.
+  nnc::Status reduce(const Job &job, Clock::time_point deadline) {
+    auto fail = [](const std::string &message) { return nnc::Status::error(": " + message); };
+    if (job.count == 0)
+      return nnc::Status();
+    if (job.kind == Kind::Mean && s_->reducer) {
       if (nnc::Status status = s_->reducer->start(job.floats, job.count); !status.ok())
-        return fail(": " + status.message());
+        return fail(status.message());
       nnc::StatusOr<bool> reduced = pollUntil(deadline, [&] { return s_->reducer->test(); });
       if (!reduced.ok())
-        return fail(": " + reduced.status().message());
+        return fail(reduced.status().message());
       if (!*reduced) {
         s_->reducer->abandon();
         return timedOut();
       }
-    } else if (job.kind == Kind::Mean && job.count > 0) {
+    } else if (job.kind == Kind::Mean) {
       if (nnc::Status status = hostMean(job); !status.ok())
-        return fail(": " + status.message());
-    } else if (job.kind == Kind::Sum && job.count > 0) {
+        return fail(status.message());
+    } else if (job.kind == Kind::Sum) {
       // A few metrics: non-blocking and polled, so a peer that stops inside it is a timeout.
       MPI_Request request;
       if (int code = MPI_Iallreduce(MPI_IN_PLACE, job.doubles, int(job.count), MPI_DOUBLE,
                                     MPI_SUM, s_->comm, &request);
           code != MPI_SUCCESS)
-        return fail(": " + describeMpiError("MPI_Iallreduce", code));
+        return fail(describeMpiError("MPI_Iallreduce", code));
       nnc::StatusOr<bool> summed = pollUntil(deadline, [&]() -> nnc::StatusOr<bool> {
         int flag = 0;
         if (int code = MPI_Test(&request, &flag, MPI_STATUS_IGNORE); code != MPI_SUCCESS)
@@ -437,11 +457,10 @@ private:
         return flag != 0;
       });
       if (!summed.ok())
-        return fail(": " + summed.status().message());
+        return fail(summed.status().message());
       if (!*summed)
         return timedOut();  // job.doubles stays MPI's: the run ends on this failure
     }
-    setTerminationNote(s_->rank, s_->size, "between collectives (the last: " + what + ")");
     return nnc::Status();
   }
 

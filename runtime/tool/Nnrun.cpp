@@ -1,25 +1,25 @@
 // nnrun: load a plan, run "init", optionally load parameters, train with "train_step" on stacked
 // .npy batches or fit it on a dataset (runtime/trainer), dump the parameters, then run "predict"
 // on one .npy input and write its first output. Every failure becomes one line on stderr and exit
-// code 1, naming the file it concerns.
+// code 1, naming the file it concerns. The command line is NnrunArgs.cpp's.
 #include "runtime/tool/Nnrun.h"
 
 #include "runtime/Executor.h"
 #include "runtime/Npy.h"
-#include "runtime/PipelineLoop.h"
 #include "runtime/PlanLoader.h"
-#include "runtime/Predict.h"
-#include "runtime/TrainLoop.h"
 #include "runtime/collective/Communicator.h"
 #include "runtime/device/Drivers.h"
+#include "runtime/tool/NnrunArgs.h"
 #include "runtime/trainer/Checkpoint.h"
 #include "runtime/trainer/Dataset.h"
 #include "runtime/trainer/FitCommand.h"
+#include "runtime/trainer/PipelineLoop.h"
+#include "runtime/trainer/Predict.h"
 #include "runtime/trainer/StopSignals.h"
+#include "runtime/trainer/TrainLoop.h"
 #include "support/Version.h"
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -34,287 +34,6 @@
 namespace nnrt {
 namespace {
 
-constexpr const char *kUsage =
-    R"(usage: nnrun MODEL.plan [--train STEPS --features X.npy --labels Y.npy]
-                         [--fit --data SOURCE [training options]]
-                         [--predict INPUT.npy -o OUTPUT.npy] [options]
-
-Runs a plan compiled by `nnc compile`: its "init" function (parameters), then, with --train, its
-"train_step" function STEPS times, then, with --predict, its "predict" function on one input,
-writing the first output.
-
-options:
-  --train STEPS           run train_step STEPS times, printing "step <i> loss <loss>" after each
-  --features FILE         .npy of N batches of train_step's features stacked along axis 0
-                          (N*batch, ...); step i takes batch i mod N. The features input is
-                          the one predict also takes, else the one whose type FILE fits
-  --labels FILE           .npy of the N batches' labels (train_step's other input besides
-                          nnc.learning_rate), stacked the same way
-  --lr RATE               the learning rate fed to every step (default: the plan's
-                          TrainingSpec, or 0.01 where it names none)
-  --skip-nonfinite        go on after a step whose loss or gradients were not finite (the plan
-                          kept every parameter; a line says where the value started) instead
-                          of stopping
-  --batch-order ORDER     sequential (default; the only order so far)
-  --predict FILE          .npy input for the predict function (which must take exactly one
-                          input): one batch, or any number of rows, run batch by batch
-  -o, --output FILE       where to write predict's first output (.npy)
-  --dump-parameters DIR   write every parameter (after training, if any) as DIR/<name>.npy
-                          ('/' -> '_')
-  --load-parameters DIR   after init, replace every parameter by DIR/<name>.npy (same naming;
-                          each file must exist and match the parameter's shape and dtype;
-                          optimizer state without a file keeps its initial zeros)
-  --checkpoint FILE       after init, take every parameter from a --fit checkpoint (last.ckpt,
-                          best.ckpt), for --predict or --dump-parameters
-                          Both carry the input normalization --fit applied (nnc.input_mean,
-                          nnc.input_stddev), which --predict then applies to its input too.
-  --print-arena           print "arena: N bytes" (the plan's peak memory)
-  --time N                after the first predict, run it N more times and print each call's
-                          wall time ("predict_us <microseconds>"), for benchmarks
-  --device NAME           cpu (default), cuda (a GPU through the CUDA driver), or null
-                          (records calls, computes nothing)
-  --collective-timeout S  data parallelism (mpirun -np N nnrun ...; a plan compiled with
-                          --data-parallel): a collective that gets no answer within S seconds
-                          (default 60) ends every rank with a message naming it
-  --collective-stats      under mpirun, print one line at the end: the all-reduces per rank,
-                          the time spent communicating (and of it, agreeing: the ranks' check,
-                          which waits for the last to arrive) and blocked waiting for them
-                          (mean per rank), and the fraction hidden behind compute
-  --profile               time every command of every function run (synchronizing after each)
-                          and print, per function, its time per call and its slowest commands
-  --version               print nnrun's version
-  -h, --help              show this help
-
-exit status: 0 done, 1 an error (one line on stderr naming the file or flag), 2 a command line
-with nothing to do, 130 / 143 stopped by SIGINT / SIGTERM (see --checkpoint-dir and --resume)
-
-)";
-
-struct Options {
-  std::string plan, predict, output, dumpDir, loadDir, checkpoint, device = "cpu";
-  int timedRuns = 0;
-  int collectiveTimeout = 60;  // seconds
-  bool printArena = false;
-  bool collectiveStats = false;
-  bool profile = false;
-  // --train; the flags below it only make sense with it, so parseArgs remembers which were given.
-  int64_t trainSteps = 0;
-  std::string features, labels;
-  std::optional<float> learningRate;  // --lr; else trainingRate() of the plan
-  std::vector<std::string> trainFlags;
-  trainer::FitOptions fit;  // --fit and its flags (--lr included)
-};
-
-/// An error already phrased as "<file>: <problem>" (or "<flag>: <problem>").
-struct Failure {
-  std::string message;
-  int exitCode = 1;  // 2: a command line that asks for nothing (the usage follows)
-};
-
-/// Every flag the usage texts name, for "did you mean" (the help is the list of what exists).
-std::vector<std::string> knownFlags() {
-  std::vector<std::string> flags;
-  for (const char *text : {kUsage, trainer::kFitUsage}) {
-    std::string usage = text;
-    for (size_t at = usage.find("--"); at != std::string::npos; at = usage.find("--", at + 2)) {
-      size_t end = at + 2;
-      while (end < usage.size() && (std::isalnum(static_cast<unsigned char>(usage[end])) ||
-                                    usage[end] == '-'))
-        ++end;
-      std::string flag = usage.substr(at, end - at);
-      if (flag.size() > 3 && std::find(flags.begin(), flags.end(), flag) == flags.end())
-        flags.push_back(flag);
-    }
-  }
-  return flags;
-}
-
-/// " (did you mean --epochs?)" for a near miss of a real flag: within two edits, or a prefix.
-std::string suggestFlag(const std::string &given) {
-  auto distance = [](const std::string &a, const std::string &b) {
-    std::vector<size_t> row(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j)
-      row[j] = j;
-    for (size_t i = 1; i <= a.size(); ++i) {
-      size_t diagonal = row[0];
-      row[0] = i;
-      for (size_t j = 1; j <= b.size(); ++j) {
-        size_t above = row[j];
-        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-        diagonal = above;
-      }
-    }
-    return row[b.size()];
-  };
-  std::string best;
-  size_t bestDistance = 3;
-  for (const std::string &flag : knownFlags()) {
-    size_t d = flag.rfind(given, 0) == 0 && given.size() >= 4 ? 1 : distance(given, flag);
-    if (d < bestDistance)
-      best = flag, bestDistance = d;
-  }
-  return best.empty() ? "" : " (did you mean " + best + "?)";
-}
-
-std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &options,
-                                 bool &help, bool &version) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string arg = args[i], value;
-    bool hasInlineValue = false;
-    if (arg.rfind("--", 0) == 0 && arg.find('=') != std::string::npos) {
-      value = arg.substr(arg.find('=') + 1);
-      arg = arg.substr(0, arg.find('='));
-      hasInlineValue = true;
-    }
-    auto takeValue = [&](std::string &into) -> std::optional<Failure> {
-      if (hasInlineValue) {
-        into = value;
-      } else if (i + 1 < args.size()) {
-        into = args[++i];
-      } else {
-        return Failure{arg + ": missing value"};
-      }
-      if (into.empty())
-        return Failure{arg + ": empty value"};
-      return std::nullopt;
-    };
-    std::optional<Failure> failure;
-    auto fitValue = [&]() -> nnc::StatusOr<std::string> {
-      std::string into;
-      if (std::optional<Failure> missing = takeValue(into))
-        return nnc::Status::error(missing->message);
-      return into;
-    };
-    nnc::StatusOr<bool> fitFlag = trainer::parseFitFlag(arg, fitValue, options.fit);
-    if (!fitFlag.ok()) {
-      failure = Failure{fitFlag.status().message()};
-    } else if (*fitFlag) {
-      // parsed
-    } else if (arg == "-h" || arg == "--help") {
-      help = true;
-    } else if (arg == "--version") {
-      version = true;
-    } else if (arg == "--predict") {
-      failure = takeValue(options.predict);
-    } else if (arg == "-o" || arg == "--output") {
-      failure = takeValue(options.output);
-    } else if (arg == "--dump-parameters") {
-      failure = takeValue(options.dumpDir);
-    } else if (arg == "--load-parameters") {
-      failure = takeValue(options.loadDir);
-    } else if (arg == "--checkpoint") {
-      failure = takeValue(options.checkpoint);
-    } else if (arg == "--device") {
-      failure = takeValue(options.device);
-    } else if (arg == "--collective-timeout") {
-      std::string seconds;
-      failure = takeValue(seconds);
-      if (!failure) {
-        char *end = nullptr;
-        long n = std::strtol(seconds.c_str(), &end, 10);
-        if (*end != '\0' || n < 1 || n > 86400)
-          failure = Failure{arg + ": expects seconds from 1 to 86400, got '" + seconds + "'"};
-        options.collectiveTimeout = static_cast<int>(n);
-      }
-    } else if (arg == "--time") {
-      std::string count;
-      failure = takeValue(count);
-      if (!failure) {
-        char *end = nullptr;
-        long n = std::strtol(count.c_str(), &end, 10);
-        if (*end != '\0' || n < 1 || n > 1000000)
-          failure = Failure{arg + ": expects a count from 1 to 1000000, got '" + count + "'"};
-        options.timedRuns = static_cast<int>(n);
-      }
-    } else if (arg == "--train") {
-      std::string count;
-      failure = takeValue(count);
-      if (!failure) {
-        char *end = nullptr;
-        long long n = std::strtoll(count.c_str(), &end, 10);
-        if (*end != '\0' || n < 1 || n > 1000000000)
-          failure = Failure{arg + ": expects a step count from 1 to 1000000000, got '" + count +
-                            "'"};
-        options.trainSteps = n;
-      }
-    } else if (arg == "--features" || arg == "--labels") {
-      failure = takeValue(arg == "--features" ? options.features : options.labels);
-      options.trainFlags.push_back(arg);
-    } else if (arg == "--lr") {
-      std::string rate;
-      failure = takeValue(rate);
-      if (!failure) {
-        char *end = nullptr;
-        options.learningRate = std::strtof(rate.c_str(), &end);
-        if (*end != '\0' || !std::isfinite(*options.learningRate))
-          failure = Failure{arg + ": expects a finite number, got '" + rate + "'"};
-        options.fit.lr = std::strtod(rate.c_str(), nullptr);  // the schedule computes in double
-      }
-      options.trainFlags.push_back(arg);
-    } else if (arg == "--batch-order") {
-      std::string order;
-      failure = takeValue(order);
-      if (!failure && order != "sequential")
-        failure = Failure{arg + ": unknown order '" + order + "' (available: sequential)"};
-      options.trainFlags.push_back(arg);
-    } else if (arg == "--collective-stats") {
-      if (hasInlineValue)
-        failure = Failure{arg + ": takes no value"};
-      options.collectiveStats = true;
-    } else if (arg == "--print-arena") {
-      if (hasInlineValue)
-        failure = Failure{arg + ": takes no value"};
-      options.printArena = true;
-    } else if (arg == "--profile") {
-      if (hasInlineValue)
-        failure = Failure{arg + ": takes no value"};
-      options.profile = true;
-    } else if (arg.size() > 1 && arg[0] == '-') {
-      failure = Failure{arg + ": unknown option" + suggestFlag(arg) + " (see nnrun --help)"};
-    } else if (options.plan.empty()) {
-      options.plan = arg;
-    } else {
-      failure = Failure{arg + ": unexpected argument (nnrun runs one plan)"};
-    }
-    if (failure)
-      return failure;
-  }
-  if (help || version)
-    return std::nullopt;
-  if (options.plan.empty())
-    return Failure{"no plan given", 2};
-  if (!options.predict.empty() && options.output.empty())
-    return Failure{options.predict + ": --predict needs -o OUTPUT.npy"};
-  if (options.predict.empty() && !options.output.empty())
-    return Failure{options.output + ": -o needs --predict INPUT.npy"};
-  if (options.timedRuns > 0 && options.predict.empty())
-    return Failure{"--time needs --predict INPUT.npy"};
-  if (options.fit.enabled && options.trainSteps > 0)
-    return Failure{"--fit and --train are separate modes; choose one"};
-  if (!options.checkpoint.empty() && (options.fit.enabled || options.trainSteps > 0))
-    return Failure{"--checkpoint: loads weights to predict or dump; --fit continues a run "
-                   "with --checkpoint-dir DIR --resume"};
-  if (!options.checkpoint.empty() && !options.loadDir.empty())
-    return Failure{"--checkpoint and --load-parameters: give one source of parameters"};
-  // --skip-nonfinite is --fit's, but --train skips non-finite updates the same way.
-  auto &given = options.fit.given;
-  if (options.trainSteps > 0 && !options.fit.enabled)
-    given.erase(std::remove(given.begin(), given.end(), "--skip-nonfinite"), given.end());
-  // --allow-nonfinite-inputs is --fit's too, but --train and --predict read features as well.
-  if ((options.trainSteps > 0 || !options.predict.empty()) && !options.fit.enabled)
-    given.erase(std::remove(given.begin(), given.end(), "--allow-nonfinite-inputs"),
-                given.end());
-  if (nnc::Status s = trainer::checkFitOptions(options.fit); !s.ok())
-    return Failure{s.message()};
-  for (const std::string &flag : options.trainFlags)
-    if (options.trainSteps == 0 && !(flag == "--lr" && options.fit.enabled))
-      return Failure{flag + ": needs --train STEPS" +
-                     (flag == "--lr" ? std::string(" or --fit") : std::string())};
-  if (options.trainSteps > 0 && (options.features.empty() || options.labels.empty()))
-    return Failure{"--train needs --features X.npy and --labels Y.npy"};
-  return std::nullopt;
-}
-
 /// A parameter name as a file name: '/' would make a directory, so it becomes '_'.
 std::string fileNameOf(std::string name) {
   for (char &c : name)
@@ -324,17 +43,17 @@ std::string fileNameOf(std::string name) {
 }
 
 /// Every parameter as DIR/<name>.npy, and the input normalization training applied (if any).
-std::optional<Failure> dumpParameters(const Executor &executor, const std::string &dir,
+std::optional<NnrunFailure> dumpParameters(const Executor &executor, const std::string &dir,
                                       const std::optional<trainer::Normalization> &norm) {
   std::error_code error;
   std::filesystem::create_directories(dir, error);
   if (error)
-    return Failure{dir + ": cannot create directory: " + error.message()};
+    return NnrunFailure{dir + ": cannot create directory: " + error.message()};
   std::vector<std::pair<std::string, HostTensor>> tensors;
   for (const nnc::TensorSlice &parameter : executor.plan().parameters()) {
     nnc::StatusOr<HostTensor> value = executor.read(parameter);
     if (!value.ok())
-      return Failure{dir + ": parameter '" + parameter.name() + "': " + value.status().message()};
+      return NnrunFailure{dir + ": parameter '" + parameter.name() + "': " + value.status().message()};
     tensors.emplace_back(parameter.name(), std::move(*value));
   }
   if (norm)
@@ -344,11 +63,11 @@ std::optional<Failure> dumpParameters(const Executor &executor, const std::strin
     if (nnc::Status s =
             writeNpy(std::filesystem::path(dir) / (fileNameOf(name) + ".npy"), value);
         !s.ok())
-      return Failure{s.message()};
+      return NnrunFailure{s.message()};
   return std::nullopt;
 }
 
-std::optional<Failure> loadParameters(Executor &executor, const std::string &dir) {
+std::optional<NnrunFailure> loadParameters(Executor &executor, const std::string &dir) {
   for (const nnc::TensorSlice &parameter : executor.plan().parameters()) {
     std::string path = (std::filesystem::path(dir) / (fileNameOf(parameter.name()) + ".npy"));
     // Model weights must all be there; optimizer state may be absent (it then starts at zero).
@@ -356,27 +75,27 @@ std::optional<Failure> loadParameters(Executor &executor, const std::string &dir
       continue;
     nnc::StatusOr<HostTensor> value = readNpy(path);
     if (!value.ok())
-      return Failure{value.status().message()};
+      return NnrunFailure{value.status().message()};
     if (nnc::Status s = checkType(*value, parameter.type()); !s.ok())
-      return Failure{path + ": parameter '" + parameter.name() + "': " + s.message()};
+      return NnrunFailure{path + ": parameter '" + parameter.name() + "': " + s.message()};
     if (nnc::Status s = executor.write(parameter, *value); !s.ok())
-      return Failure{path + ": " + s.message()};
+      return NnrunFailure{path + ": " + s.message()};
   }
   return std::nullopt;
 }
 
 /// Runs "init", then --load-parameters or --checkpoint, whose input normalization (if it has
 /// one) goes to `norm`; `where` names the plan (and stage) in errors.
-std::optional<Failure> initialize(Executor &exec, const Options &options,
+std::optional<NnrunFailure> initialize(Executor &exec, const NnrunOptions &options,
                                   const std::string &where,
                                   std::optional<trainer::Normalization> *norm = nullptr) {
   if (exec.function("init"))
     if (nnc::Status s = exec.run("init"); !s.ok())
-      return Failure{where + ": " + s.message()};
+      return NnrunFailure{where + ": " + s.message()};
   std::vector<std::pair<std::string, HostTensor>> normTensors;
   std::string normSource = options.loadDir;
   if (!options.loadDir.empty()) {
-    if (std::optional<Failure> failure = loadParameters(exec, options.loadDir))
+    if (std::optional<NnrunFailure> failure = loadParameters(exec, options.loadDir))
       return failure;
     for (const char *name : {trainer::kMeanTensor, trainer::kStddevTensor}) {
       std::string path = std::filesystem::path(options.loadDir) / (fileNameOf(name) + ".npy");
@@ -384,7 +103,7 @@ std::optional<Failure> initialize(Executor &exec, const Options &options,
         continue;
       nnc::StatusOr<HostTensor> tensor = readNpy(path);
       if (!tensor.ok())
-        return Failure{tensor.status().message()};
+        return NnrunFailure{tensor.status().message()};
       normTensors.emplace_back(name, std::move(*tensor));
     }
   }
@@ -392,41 +111,41 @@ std::optional<Failure> initialize(Executor &exec, const Options &options,
     normSource = options.checkpoint;
     nnc::StatusOr<trainer::Checkpoint> checkpoint = trainer::readCheckpoint(options.checkpoint);
     if (!checkpoint.ok())
-      return Failure{checkpoint.status().message()};
+      return NnrunFailure{checkpoint.status().message()};
     if (nnc::Status s = trainer::checkCheckpointFits(*checkpoint, exec.plan(), options.checkpoint);
         !s.ok())
-      return Failure{s.message()};
+      return NnrunFailure{s.message()};
     if (nnc::Status s = trainer::restoreParameters(exec, *checkpoint); !s.ok())
-      return Failure{options.checkpoint + ": " + s.message()};
+      return NnrunFailure{options.checkpoint + ": " + s.message()};
     normTensors = std::move(checkpoint->tensors);
   }
   nnc::StatusOr<std::optional<trainer::Normalization>> found =
       trainer::Normalization::fromTensors(normTensors, normSource);
   if (!found.ok())
-    return Failure{found.status().message()};
+    return NnrunFailure{found.status().message()};
   if (norm)
     *norm = std::move(*found);
   return std::nullopt;
 }
 
 /// --train's rate: --lr, else the rate the model was given (as --fit takes it), else 0.01.
-float trainingRate(const Options &options, const nnc::Plan &plan) {
+float trainingRate(const NnrunOptions &options, const nnc::Plan &plan) {
   double specified = plan.training().optimizer().learning_rate();
   return options.learningRate.value_or(specified > 0 ? float(specified) : 0.01f);
 }
 
 /// --features and --labels, read whole.
-std::optional<Failure> readTrainData(const Options &options, TrainData &data) {
+std::optional<NnrunFailure> readTrainData(const NnrunOptions &options, TrainData &data) {
   data.featuresPath = options.features;
   data.labelsPath = options.labels;
   for (auto [path, into] : {std::pair{&options.features, &data.features},
                             std::pair{&options.labels, &data.labels}}) {
     nnc::StatusOr<HostTensor> read = readNpy(*path);
     if (!read.ok())
-      return Failure{read.status().message()};
+      return NnrunFailure{read.status().message()};
     if (into == &data.features && !options.fit.data.allowNonfinite)
       if (nnc::Status s = trainer::checkFinite(*read, *path, "feature"); !s.ok())
-        return Failure{s.message()};
+        return NnrunFailure{s.message()};
     *into = std::move(*read);
   }
   return std::nullopt;
@@ -441,37 +160,37 @@ void printStep(std::ostream &out, int64_t step, float loss) {
 
 /// A pipelined plan: rank s of `mpirun -np S` trains stage s (--train), then writes its own
 /// stage's parameters with --dump-parameters.
-std::optional<Failure> runPipelined(const Options &options, std::ostream &out,
+std::optional<NnrunFailure> runPipelined(const NnrunOptions &options, std::ostream &out,
                                     Communicator *group, const nnc::Plan &plan, Device &device) {
   const std::string &planPath = options.plan;
   int stages = plan.pipeline().stages_size();
   if (options.fit.enabled || !options.predict.empty())
-    return Failure{planPath + ": a pipelined plan trains with --train (--fit and --predict "
+    return NnrunFailure{planPath + ": a pipelined plan trains with --train (--fit and --predict "
                               "run on plans of one stage)"};
   if (!group || group->size() != stages)
-    return Failure{planPath + ": the plan has " + std::to_string(stages) +
+    return NnrunFailure{planPath + ": the plan has " + std::to_string(stages) +
                    " pipeline stages: run it with mpirun -np " + std::to_string(stages)};
   int stage = group->rank();
   TrainData data;
   std::optional<PipelineBinding> binding;
   if (options.trainSteps > 0) {
-    if (std::optional<Failure> failure = readTrainData(options, data))
+    if (std::optional<NnrunFailure> failure = readTrainData(options, data))
       return failure;
     nnc::StatusOr<PipelineBinding> bound =
         bindPipelineStage(plan.pipeline(), stage, planPath, data);
     if (!bound.ok())
-      return Failure{bound.status().message()};
+      return NnrunFailure{bound.status().message()};
     binding = std::move(*bound);
   }
   std::string where = planPath + ": pipeline stage " + std::to_string(stage);
   nnc::StatusOr<std::unique_ptr<Executor>> executor =
       Executor::prepare(plan.pipeline().stages(stage).plan(), device);
   if (!executor.ok())
-    return Failure{where + ": " + executor.status().message()};
+    return NnrunFailure{where + ": " + executor.status().message()};
   Executor &exec = **executor;
   if (options.printArena)
     out << "arena: " << exec.arenaBytes() << " bytes (pipeline stage " << stage << ")\n";
-  if (std::optional<Failure> failure = initialize(exec, options, where))
+  if (std::optional<NnrunFailure> failure = initialize(exec, options, where))
     return failure;
   if (binding) {
     TrainOptions trainOptions;
@@ -481,11 +200,11 @@ std::optional<Failure> runPipelined(const Options &options, std::ostream &out,
     trainOptions.group = group;
     auto print = [&out](int64_t step, float loss) { printStep(out, step, loss); };
     if (nnc::Status s = trainPipeline(exec, *binding, data, trainOptions, print); !s.ok())
-      return Failure{planPath + ": " + s.message()};
+      return NnrunFailure{planPath + ": " + s.message()};
   }
   // Each stage holds its own parameters: every rank writes its own.
   if (!options.dumpDir.empty())
-    if (std::optional<Failure> failure = dumpParameters(exec, options.dumpDir, std::nullopt))
+    if (std::optional<NnrunFailure> failure = dumpParameters(exec, options.dumpDir, std::nullopt))
       return failure;
   return std::nullopt;
 }
@@ -556,166 +275,209 @@ void printProfile(const Executor &exec, std::ostream &out) {
 
 /// The places results go, checked before any work: a run must not train for an hour and then
 /// find it cannot write.
-std::optional<Failure> checkOutputs(const Options &options) {
+std::optional<NnrunFailure> checkOutputs(const NnrunOptions &options) {
   namespace fs = std::filesystem;
   std::error_code error;
   if (!options.dumpDir.empty()) {
     if (fs::exists(options.dumpDir, error) && !fs::is_directory(options.dumpDir, error))
-      return Failure{options.dumpDir + ": --dump-parameters needs a directory, not a file"};
+      return NnrunFailure{options.dumpDir + ": --dump-parameters needs a directory, not a file"};
     fs::create_directories(options.dumpDir, error);
     if (error)
-      return Failure{options.dumpDir + ": cannot create directory: " + error.message()};
+      return NnrunFailure{options.dumpDir + ": cannot create directory: " + error.message()};
   }
   if (!options.output.empty()) {
     fs::path parent = fs::path(options.output).parent_path();
     if (!parent.empty() && !fs::is_directory(parent, error))
-      return Failure{options.output + ": cannot write: no directory " + parent.string()};
+      return NnrunFailure{options.output + ": cannot write: no directory " + parent.string()};
     if (fs::is_directory(options.output, error))
-      return Failure{options.output + ": cannot write: it is a directory"};
+      return NnrunFailure{options.output + ": cannot write: it is a directory"};
   }
   return std::nullopt;
 }
 
-std::optional<Failure> run(const Options &options, std::ostream &out, Communicator *group) {
-  const std::string &planPath = options.plan;
-  if (std::optional<Failure> failure = checkOutputs(options))
+/// --predict's function and input, checked before any work: a wrong .npy should not cost an init.
+std::optional<NnrunFailure> readPredictInput(const NnrunOptions &options, const nnc::Plan &plan,
+                                             const nnc::Function *&predict, HostTensor &input) {
+  nnc::StatusOr<const nnc::Function *> found = findPredict(plan, options.plan);
+  if (!found.ok())
+    return NnrunFailure{found.status().message()};
+  predict = *found;
+  nnc::StatusOr<HostTensor> read = readNpy(options.predict);
+  if (!read.ok())
+    return NnrunFailure{read.status().message()};
+  if (!options.fit.data.allowNonfinite && !read->shape.empty() && read->shape[0] > 0)
+    if (nnc::Status s = trainer::checkFinite(*read, options.predict, "feature"); !s.ok())
+      return NnrunFailure{s.message()};
+  // Any number of rows: predict runs batch by batch (the last one zero-padded).
+  if (nnc::Status s = checkPredictInput(*predict, *read); !s.ok())
+    return NnrunFailure{options.predict + ": " + s.message()};
+  input = std::move(*read);
+  return std::nullopt;
+}
+
+/// --train's data, matched to the plan's step before anything runs.
+std::optional<NnrunFailure> bindTrainData(const NnrunOptions &options, const nnc::Plan &plan,
+                                          TrainData &data,
+                                          std::optional<trainer::StepBinding> &binding) {
+  if (std::optional<NnrunFailure> failure = readTrainData(options, data))
     return failure;
-  nnc::StatusOr<nnc::Plan> plan = loadPlan(planPath);
-  if (!plan.ok())
-    return Failure{plan.status().message()};
-  nnc::StatusOr<std::unique_ptr<Device>> device = createDevice(options.device);
-  if (!device.ok())
-    return Failure{"--device: " + device.status().message()};
-  if (plan->pipeline().stages_size() > 0)
-    return runPipelined(options, out, group, *plan, **device);
+  nnc::StatusOr<trainer::StepBinding> bound = bindTrainStep(plan, options.plan, data);
+  if (!bound.ok())
+    return NnrunFailure{bound.status().message()};
+  binding = std::move(*bound);
+  return std::nullopt;
+}
 
-  // Check the input before any work: a wrong .npy should not cost an init.
-  const nnc::Function *predict = nullptr;
-  HostTensor input;
-  if (!options.predict.empty()) {
-    nnc::StatusOr<const nnc::Function *> found = findPredict(*plan, planPath);
-    if (!found.ok())
-      return Failure{found.status().message()};
-    predict = *found;
-    nnc::StatusOr<HostTensor> read = readNpy(options.predict);
-    if (!read.ok())
-      return Failure{read.status().message()};
-    if (!options.fit.data.allowNonfinite && !read->shape.empty() && read->shape[0] > 0)
-      if (nnc::Status s = trainer::checkFinite(*read, options.predict, "feature"); !s.ok())
-        return Failure{s.message()};
-    // Any number of rows: predict runs batch by batch (the last one zero-padded).
-    if (nnc::Status s = checkPredictInput(*predict, *read); !s.ok())
-      return Failure{options.predict + ": " + s.message()};
-    input = std::move(*read);
-  }
+/// --train: options.trainSteps steps, a line per step, and a line per fp16 overflow or skipped
+/// update.
+std::optional<NnrunFailure> runTrain(const NnrunOptions &options, Executor &exec,
+                                     const trainer::StepBinding &binding, const TrainData &data,
+                                     Communicator *group, std::ostream &out) {
+  TrainOptions trainOptions;
+  trainOptions.steps = options.trainSteps;
+  trainOptions.learningRate = trainingRate(options, exec.plan());
+  trainOptions.seed = exec.plan().seed();
+  trainOptions.group = group;
+  auto print = [&out](int64_t step, float loss) { printStep(out, step, loss); };
+  float skipped = 0;  // fp16: say when a step overflowed and was skipped
+  trainOptions.onLossScale = [&out, &skipped](int64_t step, const LossScaleReading &r) {
+    if (r.skipped == skipped)
+      return;
+    skipped = r.skipped;
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "overflow at step %lld (first in the gradient of %s): step skipped, loss "
+                  "scale now %g (%g skipped)\n",
+                  static_cast<long long>(step), r.overflowed.c_str(), double(r.scale),
+                  double(r.skipped));
+    out << line;
+  };
+  trainOptions.skipNonFinite = options.fit.skipNonFinite;
+  trainOptions.onSkipped = [&out](int64_t, const std::string &message) {
+    out << message << ": step skipped, parameters kept\n";
+  };
+  trainer::StopSignals stopSignals(group ? group->signalNote() : nullptr);
+  if (nnc::Status s = train(exec, binding, data, trainOptions, print); !s.ok())
+    return NnrunFailure{s.message().rfind("interrupted", 0) == 0 ? s.message()
+                                                                 : options.plan + ": " +
+                                                                       s.message()};
+  return std::nullopt;
+}
 
-  // Likewise the training data, matched to train_step before anything runs.
-  TrainData data;
-  std::optional<TrainBinding> binding;
-  if (options.trainSteps > 0) {
-    if (std::optional<Failure> failure = readTrainData(options, data))
-      return failure;
-    nnc::StatusOr<TrainBinding> bound = bindTrainStep(*plan, planPath, data);
-    if (!bound.ok())
-      return Failure{bound.status().message()};
-    binding = std::move(*bound);
-  }
-
-  // And --fit's data, schedule and checkpoint.
-  std::optional<trainer::FitJob> fitJob;
-  if (options.fit.enabled) {
-    nnc::StatusOr<trainer::FitJob> job =
-        trainer::prepareFit(*plan, planPath, options.fit, out, group);
-    if (!job.ok())
-      return Failure{job.status().message()};
-    fitJob = std::move(*job);
-  }
-
-  nnc::StatusOr<std::unique_ptr<Executor>> executor = Executor::prepare(std::move(*plan), **device);
-  if (!executor.ok())
-    return Failure{planPath + ": " + executor.status().message()};
-  Executor &exec = **executor;
-  bool training = binding || fitJob;
-  if (training && group && group->size() > 1 && !exec.hasCollectives())
-    return Failure{planPath + ": the plan was compiled without data parallelism, so " +
-                   std::to_string(group->size()) +
-                   " ranks would train separate models (nnc compile --data-parallel N)"};
-  exec.setCommunicator(group);
-  if (options.profile)
-    exec.enableProfiling();
-  if (options.printArena)
-    out << "arena: " << exec.arenaBytes() << " bytes\n";
-  std::optional<trainer::Normalization> norm;  // of the inputs, as training applied it
-  if (std::optional<Failure> failure = initialize(exec, options, planPath, &norm))
-    return failure;
-  // A plan that loads and initializes (checks worth having) but is asked for nothing more.
-  if (!training && options.predict.empty() && options.dumpDir.empty() && !options.printArena)
-    return Failure{planPath + ": loads, but nothing to do (give --fit, --train, --predict, "
-                              "--dump-parameters or --print-arena)",
-                   2};
-  if (binding) {
-    TrainOptions trainOptions;
-    trainOptions.steps = options.trainSteps;
-    trainOptions.learningRate = trainingRate(options, exec.plan());
-    trainOptions.seed = exec.plan().seed();
-    trainOptions.group = group;
-    auto print = [&out](int64_t step, float loss) { printStep(out, step, loss); };
-    float skipped = 0;  // fp16: say when a step overflowed and was skipped
-    trainOptions.onLossScale = [&out, &skipped](int64_t step, const LossScaleReading &r) {
-      if (r.skipped == skipped)
-        return;
-      skipped = r.skipped;
-      char line[256];
-      std::snprintf(line, sizeof line,
-                    "overflow at step %lld (first in the gradient of %s): step skipped, loss "
-                    "scale now %g (%g skipped)\n",
-                    static_cast<long long>(step), r.overflowed.c_str(), double(r.scale),
-                    double(r.skipped));
-      out << line;
-    };
-    trainOptions.skipNonFinite = options.fit.skipNonFinite;
-    trainOptions.onSkipped = [&out](int64_t, const std::string &message) {
-      out << message << ": step skipped, parameters kept\n";
-    };
-    trainer::StopSignals stopSignals(group ? group->signalNote() : nullptr);
-    if (nnc::Status s = train(exec, *binding, data, trainOptions, print); !s.ok())
-      return Failure{s.message().rfind("interrupted", 0) == 0 ? s.message()
-                                                              : planPath + ": " + s.message()};
-  }
-  if (fitJob) {
-    if (nnc::Status s = trainer::runFit(exec, *fitJob, out); !s.ok())
-      return Failure{s.message()};
-    norm = fitJob->data.normalization;
-  }
-  // Every rank holds the same parameters and predictions; rank 0 writes them.
-  if (group && group->rank() != 0)
-    return std::nullopt;
-  if (!options.dumpDir.empty())
-    if (std::optional<Failure> failure = dumpParameters(exec, options.dumpDir, norm))
-      return failure;
-  if (!predict) {
-    if (options.profile)
-      printProfile(exec, out);
-    return std::nullopt;
-  }
-
+/// --predict (and --time): predict over every row of `input`, written to -o.
+std::optional<NnrunFailure> runPredict(const NnrunOptions &options, Executor &exec,
+                                       const nnc::Function &predict, HostTensor input,
+                                       const std::optional<trainer::Normalization> &norm,
+                                       std::ostream &out) {
   int64_t rows = input.shape[0];
-  nnc::StatusOr<HostTensor> result = predictRows(exec, *predict, std::move(input),
+  nnc::StatusOr<HostTensor> result = predictRows(exec, predict, std::move(input),
                                                  norm ? &*norm : nullptr, options.predict,
-                                                 planPath);
+                                                 options.plan);
   if (!result.ok())
-    return Failure{result.status().message()};
+    return NnrunFailure{result.status().message()};
   for (int i = 0; i < options.timedRuns; ++i) {
     auto start = std::chrono::steady_clock::now();
     if (nnc::Status s = exec.run("predict"); !s.ok())
-      return Failure{planPath + ": " + s.message()};
+      return NnrunFailure{options.plan + ": " + s.message()};
     auto elapsed = std::chrono::steady_clock::now() - start;
     out << "predict_us "
         << std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count() << "\n";
   }
   warnNonFiniteRows(*result, rows, out);
   if (nnc::Status s = writeNpy(options.output, *result); !s.ok())
-    return Failure{s.message()};
+    return NnrunFailure{s.message()};
+  return std::nullopt;
+}
+
+/// The executor for `plan`, told its ranks; refused when ranks would train separate models.
+nnc::StatusOr<std::unique_ptr<Executor>> prepareExecutor(const NnrunOptions &options,
+                                                         nnc::Plan plan, Device &device,
+                                                         bool training, Communicator *group) {
+  nnc::StatusOr<std::unique_ptr<Executor>> executor = Executor::prepare(std::move(plan), device);
+  if (!executor.ok())
+    return nnc::Status::error(options.plan + ": " + executor.status().message());
+  if (training && group && group->size() > 1 && !(*executor)->hasCollectives())
+    return nnc::Status::error(options.plan + ": the plan was compiled without data "
+                              "parallelism, so " + std::to_string(group->size()) +
+                              " ranks would train separate models (nnc compile "
+                              "--data-parallel N)");
+  (*executor)->setCommunicator(group);
+  if (options.profile)
+    (*executor)->enableProfiling();
+  return executor;
+}
+
+/// nnrun on a plan of one stage, in order: check the inputs and outputs of every mode asked
+/// for; prepare and initialize the executor; train (--train or --fit); then rank 0 dumps the
+/// parameters and predicts.
+std::optional<NnrunFailure> run(const NnrunOptions &options, std::ostream &out,
+                                Communicator *group) {
+  const std::string &planPath = options.plan;
+  if (std::optional<NnrunFailure> failure = checkOutputs(options))
+    return failure;
+  nnc::StatusOr<nnc::Plan> plan = loadPlan(planPath);
+  if (!plan.ok())
+    return NnrunFailure{plan.status().message()};
+  nnc::StatusOr<std::unique_ptr<Device>> device = createDevice(options.device);
+  if (!device.ok())
+    return NnrunFailure{"--device: " + device.status().message()};
+  if (plan->pipeline().stages_size() > 0)
+    return runPipelined(options, out, group, *plan, **device);
+
+  const nnc::Function *predict = nullptr;
+  HostTensor input;
+  if (!options.predict.empty())
+    if (std::optional<NnrunFailure> failure = readPredictInput(options, *plan, predict, input))
+      return failure;
+  TrainData data;
+  std::optional<trainer::StepBinding> binding;
+  if (options.trainSteps > 0)
+    if (std::optional<NnrunFailure> failure = bindTrainData(options, *plan, data, binding))
+      return failure;
+  // And --fit's data, schedule and checkpoint.
+  std::optional<trainer::FitJob> fitJob;
+  if (options.fit.enabled) {
+    nnc::StatusOr<trainer::FitJob> job =
+        trainer::prepareFit(*plan, planPath, options.fit, out, group);
+    if (!job.ok())
+      return NnrunFailure{job.status().message()};
+    fitJob = std::move(*job);
+  }
+
+  bool training = binding || fitJob;
+  nnc::StatusOr<std::unique_ptr<Executor>> executor =
+      prepareExecutor(options, std::move(*plan), **device, training, group);
+  if (!executor.ok())
+    return NnrunFailure{executor.status().message()};
+  Executor &exec = **executor;
+  if (options.printArena)
+    out << "arena: " << exec.arenaBytes() << " bytes\n";
+  std::optional<trainer::Normalization> norm;  // of the inputs, as training applied it
+  if (std::optional<NnrunFailure> failure = initialize(exec, options, planPath, &norm))
+    return failure;
+  // A plan that loads and initializes (checks worth having) but is asked for nothing more.
+  if (!training && options.predict.empty() && options.dumpDir.empty() && !options.printArena)
+    return NnrunFailure{planPath + ": loads, but nothing to do (give --fit, --train, --predict, "
+                                   "--dump-parameters or --print-arena)",
+                        2};
+  if (binding)
+    if (std::optional<NnrunFailure> failure = runTrain(options, exec, *binding, data, group, out))
+      return failure;
+  if (fitJob) {
+    if (nnc::Status s = trainer::runFit(exec, *fitJob, out); !s.ok())
+      return NnrunFailure{s.message()};
+    norm = fitJob->data.normalization;
+  }
+  // Every rank holds the same parameters and predictions; rank 0 writes them.
+  if (group && group->rank() != 0)
+    return std::nullopt;
+  if (!options.dumpDir.empty())
+    if (std::optional<NnrunFailure> failure = dumpParameters(exec, options.dumpDir, norm))
+      return failure;
+  if (predict)
+    if (std::optional<NnrunFailure> failure =
+            runPredict(options, exec, *predict, std::move(input), norm, out))
+      return failure;
   if (options.profile)
     printProfile(exec, out);
   return std::nullopt;
@@ -732,10 +494,10 @@ std::string oneLine(std::string message) {
 } // namespace
 
 int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostream &err) {
-  std::optional<Failure> failure;
+  std::optional<NnrunFailure> failure;
   std::unique_ptr<Communicator> group;
   try {
-    Options options;
+    NnrunOptions options;
     bool help = false, version = false;
     failure = parseArgs(args, options, help, version);
     options.fit.commandLine = "nnrun";
@@ -754,12 +516,12 @@ int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostr
       nnc::StatusOr<std::unique_ptr<Communicator>> created =
           createCommunicator("mpi", std::chrono::seconds(options.collectiveTimeout));
       if (!created.ok())
-        failure = Failure{"mpi: " + created.status().message()};
+        failure = NnrunFailure{"mpi: " + created.status().message()};
       else
         group = std::move(*created);
     }
     if (!failure && !help && options.collectiveStats && !group)
-      failure = Failure{"--collective-stats: measures data parallelism, under mpirun"};
+      failure = NnrunFailure{"--collective-stats: measures data parallelism, under mpirun"};
     // mpirun may start several ranks on one machine: unless OMP_NUM_THREADS says otherwise,
     // each rank's OpenMP pool (oneDNN's and the kernels') takes its share of the cores, as
     // torchrun does, instead of every rank spinning threads on every core.
@@ -775,18 +537,18 @@ int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostr
     // fails the job (a rank that returned 0 would leave mpirun waiting for it forever).
     if (!failure && group && group->size() > 1)
       if (nnc::Status s = group->barrier("the end of the run"); !s.ok())
-        failure = Failure{s.message()};
+        failure = NnrunFailure{s.message()};
     if (!failure && options.collectiveStats) {
       nnc::StatusOr<std::string> line = summarizeCollectiveStats(*group);
       if (!line.ok())
-        failure = Failure{line.status().message()};
+        failure = NnrunFailure{line.status().message()};
       else if (group->rank() == 0)
         out << *line << "\n";
     }
   } catch (const std::bad_alloc &) {
-    failure = Failure{"out of memory"};
+    failure = NnrunFailure{"out of memory"};
   } catch (const std::exception &e) {
-    failure = Failure{std::string("internal error: ") + e.what()};
+    failure = NnrunFailure{std::string("internal error: ") + e.what()};
   }
   if (!failure)
     return 0;

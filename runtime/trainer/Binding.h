@@ -1,35 +1,16 @@
-// Which of a plan's tensors the trainer feeds and reads: train_step's features, labels and
-// per-step scalars (nnc.learning_rate, optional nnc.step and nnc.rng_key) and its loss; eval_step's
-// features, labels, loss and first model output (the logits, for accuracy).
+// Which of a plan's tensors the trainer feeds and reads: the training step (StepBinding, shared
+// with the other loops), with its features told apart from its labels by predict's input names;
+// eval_step's features, labels, loss and first model output (the logits, for accuracy).
 #pragma once
 
 #include "proto/plan.pb.h"
-#include "runtime/LossScale.h"
-#include "runtime/TrainLoop.h"
-#include "runtime/monitor/NonfiniteOrigin.h"
 #include "runtime/trainer/Dataset.h"
+#include "runtime/trainer/StepRunner.h"
 #include "support/StatusOr.h"
 
 #include <optional>
 
 namespace nnrt::trainer {
-
-struct StepBinding {
-  nnc::TensorSlice features, labels, learningRate, loss;
-  std::optional<nnc::TensorSlice> stepNumber;  // nnc.step, f32 [], 1-based
-  std::optional<nnc::TensorSlice> rngKey;      // nnc.rng_key, i64 []: the run's seed
-  std::optional<LossScaleWatch> lossScale;     // fp16: the scale and skipped-step outputs
-  /// "train_step", or "accumulate_step" with gradient accumulation: then `apply` runs the
-  /// update after every `apply->steps` micro-batches and takes the learning rate.
-  std::string function = "train_step";
-  std::optional<ApplyBinding> apply;
-  std::optional<nnc::TensorSlice> gradNorm;    // "grad_norm": the pre-clip global norm, f32 []
-                                               // (plans that clip gradients)
-  /// "update_skipped" of the update (train_step or apply_step): the plan kept every parameter
-  /// because the loss or a gradient was not finite; find_nonfinite then says where it started.
-  std::optional<nnc::TensorSlice> updateSkipped;
-  std::optional<NonfiniteProbe> probe;
-};
 
 struct EvalBinding {
   nnc::TensorSlice features, labels, loss;

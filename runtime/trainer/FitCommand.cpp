@@ -1,5 +1,6 @@
-// The --fit flags and the preparation of a run: binding, data, configuration from the plan's
-// TrainingSpec with the flags' overrides, and the checkpoint to resume, all checked up front.
+// The preparation of a --fit run: binding, data, configuration from the plan's TrainingSpec with
+// the flags' overrides (FitFlags.cpp parses them), and the checkpoint to resume, all checked up
+// front; then the run itself.
 #include "runtime/trainer/FitCommand.h"
 
 #include "runtime/collective/Communicator.h"
@@ -17,90 +18,7 @@ namespace nnrt::trainer {
 
 using nnc::Status;
 
-const char *const kFitUsage = R"(training (--fit; unset values come from the plan's TrainingSpec):
-  --fit                   train on --data for the spec's epochs, evaluating every epoch, then
-                          print the test loss and accuracy (overall and per class)
-  --data SOURCE           an IDX directory (train-*-idx?-ubyte[.gz]; its t10k-* files are the
-                          test set), X.npy,Y.npy, a .csv file (header row) or a .txt corpus
-                          (char-level LM: byte ids, windows of the model's context)
-  --test-data SOURCE      the test set, same forms
-  --label-column NAME     the CSV column holding the label (default "label")
-  --val-fraction F        hold out F of the training examples (seeded) for validation
-                          (text: the tail; default 0.1 there, else 0)
-  --normalize MODE        auto (IDX: mean/std of the training pixels; CSV: each column
-                          standardized on the training split), none, or MEAN,STD
-  --allow-nonfinite-inputs  accept NaN and infinite features (refused by default, naming the
-                          file, row and column of the first)
-  --epochs N              epochs to train
-  --lr RATE               the peak learning rate (the optimizer's)
-  --lr-schedule KIND      constant, warmup-cosine, step or plateau
-  --warmup-steps N        linear warm-up from lr/100 to lr over N steps (any schedule)
-  --warmup-epochs E       ... over E epochs of this data (fractions allowed)
-  --min-lr RATE           cosine's final rate, plateau's floor
-  --lr-step-size N        step: multiply by gamma every N epochs
-  --lr-gamma G            step and plateau: the factor (default 0.1)
-  --lr-patience N         plateau: epochs without improvement tolerated before a reduction
-  --lr-reference-batch B  linear scaling rule: lr * B' / B, B' the rows of one update
-                          (batch x ranks x accumulation steps)
-  --seed N                data order, validation split and nnc.rng_key (default: the plan's)
-  --class-names A,B,...   the classes' names, in label order, for the per-class lines and
-                          the report
-  --early-stopping N      stop after N epochs without a better validation loss; the best
-                          weights become the final model
-  --checkpoint-dir DIR    write DIR/last.ckpt (and DIR/best.ckpt with early stopping)
-  --checkpoint-every N    ... every N steps (always at the end)
-  --resume                continue from DIR/last.ckpt when it exists (bit-identically)
-  --log-steps             print "step S epoch E lr R loss L" for every step
-  --sample-every N        language models: every N steps, continue a prompt from the data
-                          with predict and show the text (progress, JSON lines, report)
-  --sample-length L       ... tokens generated per sample (default 64)
-  --sample-temperature T  ... 0 (default): the most likely token; T > 0: sampled from
-                          softmax(logits / T), reproducibly for a --seed
-  --skip-nonfinite        go on after a step whose loss or gradients are NaN or infinite (the
-                          plan keeps every parameter and names the node where the value
-                          started) instead of stopping
-augmentation of training batches (seeded by --seed, the step and the row):
-  --augment-flip          images: random horizontal flip (p 0.5)
-  --augment-crop P        images: pad P pixels with zeros, crop back at a random offset
-  --augment-rotate DEG    images: random rotation within +-DEG degrees
-  --augment-jitter A      images: brightness and contrast jitter of +-A
-  --feature-noise SIGMA   tabular rows: additive Gaussian noise
-  --mask-tokens P         token ids: replace each by 0 with probability P
-  --mixup ALPHA           mix each row with a random partner, lambda ~ Beta(ALPHA, ALPHA), and
-                          its label likewise (needs a model whose labels are class
-                          probabilities, f32 (batch, classes))
-  --lr-find PREFIX        instead of training: the learning-rate range test over up to one
-                          epoch (1e-7 to 10, stopping when the loss explodes); writes PREFIX.csv
-                          and PREFIX.svg, prints a suggested rate, leaves the weights untouched
-monitoring (warnings for gradient-norm spikes, overfitting and underfitting are always printed):
-  --progress MODE         auto (a progress bar on a terminal), bar, plain (a line every 10% of
-                          an epoch) or none
-  --metrics-jsonl FILE    one JSON object per step, evaluation, epoch and anomaly
-  --tensorboard DIR       TensorBoard event files (scalars) under DIR
-  --report FILE.html      a self-contained HTML report with plots, rewritten at every evaluation
-  --grad-spike-z Z        a gradient norm Z standard deviations above the last 50 is a spike
-                          (default 6)
-)";
-
 namespace {
-
-nnc::StatusOr<int64_t> parseCount(const std::string &flag, const std::string &text,
-                                  int64_t minimum) {
-  char *end = nullptr;
-  long long n = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || n < minimum || n > (1ll << 40))
-    return Status::error(flag + ": expects an integer >= " + std::to_string(minimum) +
-                         ", got '" + text + "'");
-  return int64_t(n);
-}
-
-nnc::StatusOr<double> parseNumber(const std::string &flag, const std::string &text) {
-  char *end = nullptr;
-  double x = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || !std::isfinite(x) || x < 0)
-    return Status::error(flag + ": expects a non-negative number, got '" + text + "'");
-  return x;
-}
 
 /// "<plan name>-<local date>-<time>", made unique under `tensorboardDir`; only characters that
 /// need no quoting anywhere (checkpoints store it as one word).
@@ -331,213 +249,9 @@ describeRun(const nnc::Plan &plan, const std::string &planPath, const FitOptions
   };
 }
 
-} // namespace
-
-nnc::StatusOr<bool> parseFitFlag(const std::string &flag,
-                                 const std::function<nnc::StatusOr<std::string>()> &value,
-                                 FitOptions &o) {
-  auto text = [&](std::string &into) -> Status {
-    nnc::StatusOr<std::string> v = value();
-    if (!v.ok())
-      return v.status();
-    into = *v;
-    return Status();
-  };
-  auto count = [&](std::optional<int64_t> &into, int64_t minimum) -> Status {
-    std::string t;
-    if (Status s = text(t); !s.ok())
-      return s;
-    nnc::StatusOr<int64_t> n = parseCount(flag, t, minimum);
-    if (!n.ok())
-      return n.status();
-    into = *n;
-    return Status();
-  };
-  auto number = [&](std::optional<double> &into) -> Status {
-    std::string t;
-    if (Status s = text(t); !s.ok())
-      return s;
-    nnc::StatusOr<double> x = parseNumber(flag, t);
-    if (!x.ok())
-      return x.status();
-    into = *x;
-    return Status();
-  };
-  Status s;
-  if (flag == "--fit" || flag == "--resume" || flag == "--log-steps" ||
-      flag == "--skip-nonfinite") {
-    (flag == "--fit"      ? o.enabled
-     : flag == "--resume" ? o.resume
-     : flag == "--log-steps" ? o.logSteps
-                             : o.skipNonFinite) = true;
-  } else if (flag == "--augment-flip") {
-    o.augment.image.flip = true;
-  } else if (flag == "--augment-crop") {
-    s = count(o.augmentCrop, 1);
-  } else if (flag == "--augment-rotate" || flag == "--augment-jitter" ||
-             flag == "--feature-noise" || flag == "--mask-tokens" || flag == "--mixup") {
-    std::optional<double> v;
-    s = number(v);
-    if (s.ok() && !(*v >= 0))
-      s = Status::error(flag + ": expects a number >= 0");
-    if (s.ok()) {
-      if (flag == "--augment-rotate")
-        o.augment.image.rotationDegrees = float(*v);
-      else if (flag == "--augment-jitter")
-        o.augment.image.brightness = o.augment.image.contrast = float(*v);
-      else if (flag == "--feature-noise")
-        o.augment.tabular.noiseStddev = float(*v);
-      else if (flag == "--mixup")
-        o.augment.tabular.mixupAlpha = float(*v);
-      else if (*v > 1)
-        s = Status::error("--mask-tokens: expects a probability in [0, 1]");
-      else
-        o.augment.text.maskProbability = float(*v);
-    }
-  } else if (flag == "--lr-find") {
-    s = text(o.lrFind);
-  } else if (flag == "--sample-every") {
-    std::optional<int64_t> every;
-    s = count(every, 1);
-    if (s.ok())
-      o.sample.every = *every;
-  } else if (flag == "--sample-length") {
-    std::optional<int64_t> length;
-    s = count(length, 1);
-    if (s.ok())
-      o.sample.length = *length;
-  } else if (flag == "--sample-temperature") {
-    std::optional<double> t;
-    s = number(t);
-    if (s.ok() && !(*t >= 0))
-      s = Status::error("--sample-temperature: expects a temperature >= 0 (0: greedy), got " +
-                        std::to_string(*t));
-    if (s.ok())
-      o.sample.temperature = *t;
-  } else if (flag == "--progress") {
-    s = text(o.monitor.progress);
-    if (s.ok() && o.monitor.progress != "auto" && o.monitor.progress != "bar" &&
-        o.monitor.progress != "plain" && o.monitor.progress != "none")
-      s = Status::error("--progress: expects auto, bar, plain or none, got '" +
-                        o.monitor.progress + "'");
-  } else if (flag == "--metrics-jsonl") {
-    s = text(o.monitor.metricsJsonl);
-  } else if (flag == "--tensorboard") {
-    s = text(o.monitor.tensorboardDir);
-  } else if (flag == "--report") {
-    s = text(o.monitor.reportPath);
-  } else if (flag == "--grad-spike-z") {
-    std::optional<double> z;
-    s = number(z);
-    if (s.ok())
-      o.monitor.anomaly.spikeZ = *z;
-  } else if (flag == "--data") {
-    s = text(o.data.source);
-  } else if (flag == "--test-data") {
-    s = text(o.data.testSource);
-  } else if (flag == "--label-column") {
-    s = text(o.data.labelColumn);
-  } else if (flag == "--allow-nonfinite-inputs") {
-    o.data.allowNonfinite = true;
-  } else if (flag == "--normalize") {
-    s = text(o.data.normalize);
-  } else if (flag == "--val-fraction") {
-    std::optional<double> f;
-    s = number(f);
-    if (s.ok())
-      o.data.valFraction = *f;
-  } else if (flag == "--epochs") {
-    s = count(o.epochs, 1);
-  } else if (flag == "--lr-schedule") {
-    std::string t;
-    s = text(t);
-    if (s.ok()) {
-      nnc::StatusOr<nnc::LRSchedule::Kind> kind = parseScheduleKind(t);
-      if (kind.ok())
-        o.schedule = *kind;
-      else
-        s = kind.status();
-    }
-  } else if (flag == "--warmup-steps") {
-    s = count(o.warmupSteps, 0);
-  } else if (flag == "--warmup-epochs") {
-    s = number(o.warmupEpochs);
-  } else if (flag == "--min-lr") {
-    s = number(o.minLr);
-  } else if (flag == "--lr-step-size") {
-    s = count(o.stepSize, 1);
-  } else if (flag == "--lr-gamma") {
-    s = number(o.gamma);
-  } else if (flag == "--lr-patience") {
-    s = count(o.patience, 0);
-  } else if (flag == "--lr-reference-batch") {
-    s = count(o.referenceBatch, 1);
-  } else if (flag == "--seed") {
-    std::optional<int64_t> seed;
-    s = count(seed, 0);
-    if (s.ok())
-      o.seed = uint64_t(*seed);
-  } else if (flag == "--class-names") {
-    std::string names;
-    s = text(names);
-    o.classNames.clear();
-    for (size_t at = 0; s.ok() && at <= names.size();) {
-      size_t comma = std::min(names.find(',', at), names.size());
-      o.classNames.push_back(names.substr(at, comma - at));
-      if (o.classNames.back().empty())
-        s = Status::error("--class-names: name " + std::to_string(o.classNames.size()) +
-                          " is empty in '" + names + "'");
-      at = comma + 1;
-    }
-  } else if (flag == "--early-stopping") {
-    s = count(o.earlyStopping, 0);
-  } else if (flag == "--checkpoint-dir") {
-    s = text(o.checkpointDir);
-  } else if (flag == "--checkpoint-every") {
-    std::optional<int64_t> every;
-    s = count(every, 1);
-    if (s.ok())
-      o.checkpointEvery = *every;
-  } else {
-    return false;
-  }
-  if (!s.ok())
-    return s;
-  if (flag != "--fit")
-    o.given.push_back(flag);
-  return true;
-}
-
-Status checkFitOptions(const FitOptions &o) {
-  if (!o.enabled && !o.given.empty())
-    return Status::error(o.given[0] + ": needs --fit");
-  if (!o.enabled)
-    return Status();
-  if (o.data.source.empty())
-    return Status::error("--fit needs --data SOURCE (see nnrun --help)");
-  if (o.resume && o.checkpointDir.empty())
-    return Status::error("--resume needs --checkpoint-dir DIR");
-  if (o.checkpointEvery > 0 && o.checkpointDir.empty())
-    return Status::error("--checkpoint-every needs --checkpoint-dir DIR");
-  for (const std::string &flag : o.given)
-    if ((flag == "--sample-length" || flag == "--sample-temperature") && o.sample.every == 0)
-      return Status::error(flag + " needs --sample-every N");
-  return Status();
-}
-
-nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planPath,
-                                 const FitOptions &o, std::ostream &out, Communicator *group) {
-  FitJob job;
-  job.config.group = group;
-  int64_t ranks = group ? group->size() : 1;
-  if (ranks > 1 && !o.lrFind.empty())
-    return Status::error("--lr-find: runs on one process, not under mpirun");
-  nnc::StatusOr<FitBinding> binding = bindFit(plan, planPath);
-  if (!binding.ok())
-    return binding.status();
-  job.binding = std::move(*binding);
-
-  // The recipe: the plan's TrainingSpec, then the flags.
+/// The recipe: the plan's TrainingSpec, then the flags.
+Status configure(const nnc::Plan &plan, const std::string &planPath, const FitOptions &o,
+                 int64_t ranks, FitJob &job) {
   const nnc::TrainingSpec &spec = plan.training();
   FitConfig &config = job.config;
   config.seed = o.seed.value_or(plan.seed());
@@ -560,19 +274,15 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
   job.title = std::filesystem::path(planPath).filename().string();
   config.modelSha256 = plan.metadata().model_sha256();
   config.planPath = planPath;
-  ScheduleConfig &schedule = config.schedule;
-  if (Status s = chooseSchedule(spec, o, job.binding, ranks, schedule); !s.ok())
-    return s;
+  return chooseSchedule(spec, o, job.binding, ranks, config.schedule);
+}
 
-  // The data, checked against the plan.
-  DataSpec data = o.data;
-  data.seed = config.seed;
-  nnc::StatusOr<DataSplits> splits = loadData(data, job.binding.model);
-  if (!splits.ok())
-    return splits.status();
-  job.data = std::move(*splits);
-  config.normalization = job.data.normalization;
-  config.dataDigest = job.data.train.digest();
+/// The schedule sized to the data (steps per epoch, warm-up in epochs), and a validation loss
+/// where early stopping or the plateau schedule needs one. Returns the steps per epoch.
+nnc::StatusOr<int64_t> fitScheduleToData(const std::string &planPath, int64_t ranks,
+                                         FitJob &job, std::ostream &out) {
+  FitConfig &config = job.config;
+  ScheduleConfig &schedule = config.schedule;
   int64_t stepsPerEpoch = job.data.train.size() / (job.binding.batch * ranks);
   if (stepsPerEpoch < 1)
     return Status::error(job.data.train.featuresFile + ": the training split holds " +
@@ -598,34 +308,68 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
                                                                       : "--lr-schedule plateau") +
                          ": needs a validation loss: an eval_step in the plan and a "
                          "--val-fraction or test data");
+  return stepsPerEpoch;
+}
 
-  if (Status s = prepareResume(plan, o, job.binding.batch * ranks, stepsPerEpoch, job, out);
-      !s.ok())
+/// The classes' names: --class-names, else a CSV's label names; as many as the plan's classes.
+Status nameClasses(const std::string &planPath, const FitOptions &o, FitJob &job) {
+  int64_t classes = job.binding.model.numClasses;
+  if (!o.classNames.empty() && classes > 0 && int64_t(o.classNames.size()) != classes)
+    return Status::error("--class-names: gives " + std::to_string(o.classNames.size()) +
+                         " names but " + planPath + " has " + std::to_string(classes) +
+                         " classes");
+  const std::vector<std::string> &names =
+      o.classNames.empty() ? job.data.train.classNames : o.classNames;
+  if (o.classNames.empty() && classes > 0 && int64_t(names.size()) > classes)
+    return Status::error(job.data.train.labelsFile + ": names " + std::to_string(names.size()) +
+                         " classes but " + planPath + " has " + std::to_string(classes));
+  job.config.classNames = names;
+  job.monitor.classNames = names;
+  return Status();
+}
+
+} // namespace
+
+nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planPath,
+                                 const FitOptions &o, std::ostream &out, Communicator *group) {
+  FitJob job;
+  job.config.group = group;
+  int64_t ranks = group ? group->size() : 1;
+  if (ranks > 1 && !o.lrFind.empty())
+    return Status::error("--lr-find: runs on one process, not under mpirun");
+  nnc::StatusOr<FitBinding> binding = bindFit(plan, planPath);
+  if (!binding.ok())
+    return binding.status();
+  job.binding = std::move(*binding);
+  if (Status s = configure(plan, planPath, o, ranks, job); !s.ok())
     return s;
 
+  // The data, checked against the plan.
+  DataSpec data = o.data;
+  data.seed = job.config.seed;
+  nnc::StatusOr<DataSplits> splits = loadData(data, job.binding.model);
+  if (!splits.ok())
+    return splits.status();
+  job.data = std::move(*splits);
+  job.config.normalization = job.data.normalization;
+  job.config.dataDigest = job.data.train.digest();
+  nnc::StatusOr<int64_t> stepsPerEpoch = fitScheduleToData(planPath, ranks, job, out);
+  if (!stepsPerEpoch.ok())
+    return stepsPerEpoch.status();
+
+  if (Status s = prepareResume(plan, o, job.binding.batch * ranks, *stepsPerEpoch, job, out);
+      !s.ok())
+    return s;
   if (o.sample.every > 0) {
     nnc::StatusOr<TextSampler> sampler = TextSampler::create(plan, planPath, job.data, o.sample);
     if (!sampler.ok())
       return sampler.status();
     job.sampler = std::move(*sampler);
   }
-
-  int64_t classes = job.binding.model.numClasses;
-  if (!o.classNames.empty() && classes > 0 && int64_t(o.classNames.size()) != classes)
-    return Status::error("--class-names: gives " + std::to_string(o.classNames.size()) +
-                         " names but " + planPath + " has " + std::to_string(classes) +
-                         " classes");
-  // A CSV's label names, unless the flag names the classes.
-  const std::vector<std::string> &names =
-      o.classNames.empty() ? job.data.train.classNames : o.classNames;
-  if (o.classNames.empty() && classes > 0 && int64_t(names.size()) > classes)
-    return Status::error(job.data.train.labelsFile + ": names " + std::to_string(names.size()) +
-                         " classes but " + planPath + " has " + std::to_string(classes));
-  config.classNames = names;
-  job.monitor.classNames = names;
+  if (Status s = nameClasses(planPath, o, job); !s.ok())
+    return s;
   job.monitor.configuration = describeRun(plan, planPath, o, job, ranks);
-
-  printFitSummary(job, o, ranks, stepsPerEpoch, out);
+  printFitSummary(job, o, ranks, *stepsPerEpoch, out);
   return job;
 }
 

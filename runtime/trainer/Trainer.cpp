@@ -1,7 +1,8 @@
 // fit: one loop over steps, in order:
 //   1. resume: parameters (weights and optimizer state), best weights and the run's position;
 //   2. per epoch, the order permutation(N, seed, epoch), from the saved position;
-//   3. per step, the scheduled rate, step number and seed written with the batch, then the step;
+//   3. per step, the batch (augmented) and the scheduled rate through the step runner, which
+//      feeds and runs the step and applies the update when due;
 //   4. at an epoch's end: mean train loss, eval_step over the validation split (else the test
 //      set), reduce-on-plateau and early stopping on its loss;
 //   5. every checkpointEvery steps (after any end-of-epoch work, so a checkpoint is always
@@ -17,14 +18,13 @@
 
 #include "runtime/augment/LrFinder.h"
 
-#include "runtime/TrainLoop.h"
 #include "runtime/collective/Communicator.h"
 #include "runtime/monitor/ClassMetrics.h"
 #include "runtime/monitor/NonfiniteOrigin.h"
 #include "runtime/trainer/Batches.h"
 #include "runtime/trainer/Evaluate.h"
 #include "runtime/trainer/Shuffle.h"
-#include "runtime/trainer/StopSignals.h"
+#include "runtime/trainer/StepRunner.h"
 
 #include <chrono>
 #include <cmath>
@@ -49,36 +49,6 @@ std::string format(const char *pattern, double value) {
   char text[64];
   std::snprintf(text, sizeof text, pattern, value);
   return text;
-}
-
-template <typename T> HostTensor scalar(nnc::DType dtype, const nnc::TensorSlice &slice, T value) {
-  HostTensor tensor(dtype, shapeOf(slice.type()));
-  std::memcpy(tensor.data.data(), &value, sizeof value);
-  return tensor;
-}
-
-/// Writes train_step's inputs for one step (accumulate_step's for one micro-batch: the learning
-/// rate then goes to apply_step).
-Status feedStep(Executor &executor, const StepBinding &step, const Batch &batch, double lr,
-                int64_t stepNumber, uint64_t seed) {
-  std::vector<std::pair<const nnc::TensorSlice *, HostTensor>> inputs;
-  if (!step.apply)
-    inputs.emplace_back(&step.learningRate, scalar(nnc::F32, step.learningRate, float(lr)));
-  if (step.stepNumber)
-    inputs.emplace_back(&*step.stepNumber,
-                        scalar(nnc::F32, *step.stepNumber, float(stepNumber)));
-  if (step.rngKey)
-    inputs.emplace_back(&*step.rngKey, scalar(nnc::I64, *step.rngKey, seed));
-  for (const auto &[slice, value] : inputs)
-    if (Status s = executor.write(*slice, value); !s.ok())
-      return Status::error("function 'train_step', input '" + slice->name() + "': " +
-                           s.message());
-  for (auto [slice, value] : {std::pair{&step.features, &batch.features},
-                              std::pair{&step.labels, &batch.labels}})
-    if (Status s = executor.write(*slice, *value); !s.ok())
-      return Status::error("function 'train_step', input '" + slice->name() + "': " +
-                           s.message());
-  return Status();
 }
 
 std::string describeEval(const char *split, const EvalResult &r) {
@@ -154,10 +124,8 @@ public:
       const FitConfig &config, std::ostream &out, monitor::Monitor *monitor)
       : exec_(executor), binding_(binding), data_(data), config_(config), out_(out),
         monitor_(monitor),
-        schedule_(config.schedule), rank_(config.group ? config.group->rank() : 0),
-        ranks_(config.group ? config.group->size() : 1),
-        // Golden-ratio spacing keeps the ranks' dropout streams apart.
-        rngKey_(config.seed + static_cast<uint64_t>(rank_) * 0x9E3779B97F4A7C15ull),
+        schedule_(config.schedule), runner_(executor, config.seed, config.group),
+        rank_(runner_.rank()), ranks_(runner_.ranks()),
         stepsPerEpoch_(data.train.size() / (binding.batch * ranks_)) {
     evalSet_ = data.validation.size() ? &data.validation : data.test.size() ? &data.test : nullptr;
     evalName_ = data.validation.size() ? "val" : "test";
@@ -260,22 +228,10 @@ private:
   /// micro-batch; the update takes the schedule's rate at its last one and is numbered from 1
   /// for Adam's bias correction).
   Status applyIfDue(double lr) {
-    if (!binding_.train.apply)
+    const std::optional<ApplyBinding> &apply = binding_.train.apply;
+    if (!apply || (state_.step + 1) % apply->steps != 0)
       return Status();
-    const ApplyBinding &apply = *binding_.train.apply;
-    if ((state_.step + 1) % apply.steps != 0)
-      return Status();
-    std::vector<std::pair<const nnc::TensorSlice *, HostTensor>> inputs;
-    inputs.emplace_back(&apply.learningRate, scalar(nnc::F32, apply.learningRate, float(lr)));
-    if (apply.stepNumber)
-      inputs.emplace_back(&*apply.stepNumber,
-                          scalar(nnc::F32, *apply.stepNumber,
-                                 float((state_.step + 1) / apply.steps)));
-    for (const auto &[slice, value] : inputs)
-      if (Status s = exec_.write(*slice, value); !s.ok())
-        return Status::error("function 'apply_step', input '" + slice->name() + "': " +
-                             s.message());
-    return exec_.run("apply_step");
+    return runner_.apply(*apply, float(lr), (state_.step + 1) / apply->steps);
   }
 
   /// `batch` with the configured augmentation applied to its real rows (seeded by the step), and
@@ -312,77 +268,15 @@ private:
   /// The executor's errors name a function and node of the plan: "model.plan: function ...".
   Status inPlan(const Status &s) const { return Status::error(config_.planPath + ": " + s.message()); }
 
+  /// One trainer step (one micro-batch with gradient accumulation): train it, then log it,
+  /// count it and report it to the monitor.
   Status step(const Batch &batch) {
     auto start = std::chrono::steady_clock::now();
     double lr = schedule_.at(state_.step, state_.epoch);
-    bool guarded = binding_.train.updateSkipped.has_value();  // the plan skips such updates
-    std::vector<std::pair<std::string, HostTensor>> before;  // --skip-nonfinite's host copy
-    if (config_.skipNonFinite && !guarded) {
-      nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>> copy =
-          captureParameters(exec_);
-      if (!copy.ok())
-        return copy.status();
-      before = std::move(*copy);
-    }
-    Batch augmented;
-    if (Status s = augment(batch, augmented); !s.ok())
-      return s;
-    if (Status s = feedStep(exec_, binding_.train, augmented, lr, state_.step + 1, rngKey_);
-        !s.ok())
-      return s;
-    if (Status s = exec_.run(binding_.train.function); !s.ok())
-      return s;
-    nnc::StatusOr<HostTensor> loss = exec_.read(binding_.train.loss);
-    if (!loss.ok())
-      return loss.status();
-    if (Status s = applyIfDue(lr); !s.ok())
-      return s;
-    float value = loss->toFloats()[0];  // becomes the mean over every rank's batch
-    if (Status s = reduceLossAndStop(config_.group,
-                                     "the loss of step " + std::to_string(state_.step + 1),
-                                     value, stopRequested_);
-        !s.ok())
-      return s;
     monitor::StepEvent event;
-    bool overflowed = false;  // fp16: the plan itself skipped this step
-    if (binding_.train.lossScale) {
-      nnc::StatusOr<LossScaleReading> reading =
-          checkLossScale(exec_, *binding_.train.lossScale, state_.step);
-      if (!reading.ok())
-        return reading.status();
-      if (reading->skipped != skippedSteps_) {
-        skippedSteps_ = reading->skipped;
-        overflowed = true;
-        out_ << "overflow at step " << state_.step + 1 << " (first in the gradient of "
-             << reading->overflowed << "): step skipped, loss scale now "
-             << format("%g", reading->scale) << "\n";
-      }
-      event.lossScale = reading->scale;
-      event.skippedSteps = reading->skipped;
-    }
-    if (guarded) {
-      // The micro-batches of this update, in case find_nonfinite must look at them.
-      fed_.push_back({std::move(augmented), state_.step + 1, value});
-      if (!binding_.train.apply || (state_.step + 1) % binding_.train.apply->steps == 0) {
-        nnc::StatusOr<bool> skipped = updateWasSkipped(exec_, *binding_.train.updateSkipped);
-        if (!skipped.ok())
-          return skipped.status();
-        std::vector<Fed> fed = std::move(fed_);
-        fed_.clear();
-        if (*skipped)
-          if (Status s = nonFiniteUpdate(value, fed, event); !s.ok())
-            return s;
-      }
-    } else if (!std::isfinite(value) && !overflowed) {
-      if (Status s = nonFiniteLoss(value, before, event); !s.ok())
-        return s;
-    }
-    if (monitor_ && binding_.train.gradNorm) {
-      nnc::StatusOr<HostTensor> norm = exec_.read(*binding_.train.gradNorm);
-      if (!norm.ok())
-        return norm.status();
-      event.gradNorm = norm->toFloats()[0];
-    }
+    float value = 0;  // the loss, the mean over every rank's batch
+    if (Status s = trainStep(batch, lr, value, event); !s.ok())
+      return s;
     if (config_.logSteps) {
       char line[128];
       std::snprintf(line, sizeof line, "step %lld epoch %lld lr %.9g loss %.9g\n",
@@ -402,6 +296,93 @@ private:
     stepsSeconds_ += std::chrono::duration<double>(trained - start).count();
     if (!monitor_)
       return Status();
+    if (Status s = reportStep(event, start, trained, value, lr); !s.ok())
+      return s;
+    return sampleIfDue();
+  }
+
+  /// Runs the step on `batch` (augmented) at rate `lr` through the runner, applies the update
+  /// when due and handles what went wrong: an fp16 overflow, a skipped update, a non-finite loss.
+  Status trainStep(const Batch &batch, double lr, float &value, monitor::StepEvent &event) {
+    bool guarded = binding_.train.updateSkipped.has_value();  // the plan skips such updates
+    std::vector<std::pair<std::string, HostTensor>> before;  // --skip-nonfinite's host copy
+    if (config_.skipNonFinite && !guarded) {
+      nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>> copy =
+          captureParameters(exec_);
+      if (!copy.ok())
+        return copy.status();
+      before = std::move(*copy);
+    }
+    Batch augmented;
+    if (Status s = augment(batch, augmented); !s.ok())
+      return s;
+    nnc::StatusOr<float> loss = runner_.runMicroBatch(
+        binding_.train, {&augmented.features, &augmented.labels, state_.step + 1}, float(lr));
+    if (!loss.ok())
+      return loss.status();
+    if (Status s = applyIfDue(lr); !s.ok())
+      return s;
+    value = *loss;
+    if (Status s = runner_.reduceLoss("the loss of step " + std::to_string(state_.step + 1),
+                                      value, stopRequested_);
+        !s.ok())
+      return s;
+    bool overflowed = false;  // fp16: the plan itself skipped this step
+    if (Status s = watchLossScale(event, overflowed); !s.ok())
+      return s;
+    if (guarded) {
+      if (Status s = checkUpdateGuard(std::move(augmented), value, event); !s.ok())
+        return s;
+    } else if (!std::isfinite(value) && !overflowed) {
+      if (Status s = nonFiniteLoss(value, before, event); !s.ok())
+        return s;
+    }
+    if (monitor_ && binding_.train.gradNorm) {
+      nnc::StatusOr<HostTensor> norm = exec_.read(*binding_.train.gradNorm);
+      if (!norm.ok())
+        return norm.status();
+      event.gradNorm = norm->toFloats()[0];
+    }
+    return Status();
+  }
+
+  /// fp16: the loss scale after the step; a new skipped step is an overflow, said on a line.
+  Status watchLossScale(monitor::StepEvent &event, bool &overflowed) {
+    if (!binding_.train.lossScale)
+      return Status();
+    nnc::StatusOr<LossScaleReading> reading =
+        checkLossScale(exec_, *binding_.train.lossScale, state_.step);
+    if (!reading.ok())
+      return reading.status();
+    if (reading->skipped != skippedSteps_) {
+      skippedSteps_ = reading->skipped;
+      overflowed = true;
+      out_ << "overflow at step " << state_.step + 1 << " (first in the gradient of "
+           << reading->overflowed << "): step skipped, loss scale now "
+           << format("%g", reading->scale) << "\n";
+    }
+    event.lossScale = reading->scale;
+    event.skippedSteps = reading->skipped;
+    return Status();
+  }
+
+  /// A guarded plan: keeps the update's micro-batches until it has run, in case find_nonfinite
+  /// must look at them, then asks whether the plan skipped it.
+  Status checkUpdateGuard(Batch augmented, float value, monitor::StepEvent &event) {
+    fed_.push_back({std::move(augmented), state_.step + 1, value});
+    if (binding_.train.apply && (state_.step + 1) % binding_.train.apply->steps != 0)
+      return Status();
+    nnc::StatusOr<bool> skipped = runner_.updateSkipped(binding_.train);
+    if (!skipped.ok())
+      return skipped.status();
+    std::vector<Fed> fed = std::move(fed_);
+    fed_.clear();
+    return *skipped ? nonFiniteUpdate(value, fed, event) : Status();
+  }
+
+  /// The monitor's view of the step just counted.
+  Status reportStep(monitor::StepEvent &event, std::chrono::steady_clock::time_point start,
+                    std::chrono::steady_clock::time_point trained, float value, double lr) {
     event.step = state_.step, event.epoch = state_.epoch + 1;
     event.batchInEpoch = state_.batchInEpoch, event.stepsPerEpoch = stepsPerEpoch_;
     event.totalSteps = config_.epochs * stepsPerEpoch_, event.epochs = config_.epochs;
@@ -417,9 +398,7 @@ private:
     event.wallTime = monitor::wallTime();
     monitor_->addSeconds(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - trained).count());
-    if (Status s = monitor_->stepEnd(event); !s.ok())
-      return s;
-    return sampleIfDue();
+    return monitor_->stepEnd(event);
   }
 
   /// --sample-every: a language model's generated text after every N-th step.
@@ -439,37 +418,14 @@ private:
   /// one shows a non-finite value, names the node and pass where it started. Then stop, or
   /// (skipNonFinite) go on.
   Status nonFiniteUpdate(float loss, const std::vector<Fed> &fed, monitor::StepEvent &event) {
-    std::optional<RankedOrigin> origin;
-    const StepBinding &train = binding_.train;
-    for (size_t i = 0; train.probe && !origin && i < fed.size(); ++i) {
-      const Fed &f = fed[i];
-      HostTensor number(nnc::F32, {}), key(nnc::I64, {});
-      float stepNumber = float(f.step);
-      std::memcpy(number.data.data(), &stepNumber, sizeof stepNumber);
-      std::memcpy(key.data.data(), &rngKey_, sizeof rngKey_);  // as feedStep keyed dropout
-      auto input = [&](const std::string &name) -> const HostTensor * {
-        if (name == train.features.name())
-          return &f.batch.features;
-        if (name == train.labels.name())
-          return &f.batch.labels;
-        if (name == kStepInput)
-          return &number;
-        return name == kRngKeyInput ? &key : nullptr;
-      };
-      nnc::StatusOr<std::optional<NonfiniteOrigin>> found =
-          locateNonfinite(exec_, *train.probe, input);
-      if (!found.ok())
-        return found.status();
-      if (*found)
-        origin = RankedOrigin{**found, f.step, rank_};
-    }
-    if (train.probe) {  // every rank looked at its own rows: agree on the earliest
-      nnc::StatusOr<std::optional<RankedOrigin>> earliest =
-          earliestOverRanks(config_.group, *train.probe, origin);
-      if (!earliest.ok())
-        return earliest.status();
-      origin = *earliest;
-    }
+    std::vector<MicroBatch> batches;
+    for (const Fed &f : fed)
+      batches.push_back({&f.batch.features, &f.batch.labels, f.step});
+    nnc::StatusOr<std::optional<RankedOrigin>> located =
+        runner_.locateNonfinite(binding_.train, batches);
+    if (!located.ok())
+      return located.status();
+    const std::optional<RankedOrigin> &origin = *located;
     int64_t at = origin ? origin->step : state_.step + 1;
     for (const Fed &f : fed)
       if (f.step == at)
@@ -671,8 +627,8 @@ private:
   std::ostream &out_;
   monitor::Monitor *monitor_;
   LrSchedule schedule_;
+  StepRunner runner_;  // feeds, runs and applies each step
   int rank_, ranks_;  // data parallelism: this process among the group's
-  uint64_t rngKey_;   // dropout's key: the seed, spread per rank
   int64_t stepsPerEpoch_;
   const Dataset *evalSet_ = nullptr;
   const char *evalName_ = "val";
@@ -727,19 +683,17 @@ Status findLr(Executor &executor, const FitBinding &binding, const DataSplits &d
                      steps);
   Status failure;
   int64_t taken = 0;
+  StepRunner runner(executor, config.seed, nullptr);  // one process: the seed keys dropout
   auto trainAt = [&](float lr) -> float {
     Batch batch = batches.next();
     ++taken;
-    Status s = feedStep(executor, binding.train, batch, lr, taken, config.seed);
-    if (s.ok())
-      s = executor.run("train_step");
-    nnc::StatusOr<HostTensor> loss = s.ok() ? executor.read(binding.train.loss)
-                                            : nnc::StatusOr<HostTensor>(s);
+    nnc::StatusOr<float> loss =
+        runner.runMicroBatch(binding.train, {&batch.features, &batch.labels, taken}, lr);
     if (!loss.ok()) {
       failure = loss.status();
       return std::numeric_limits<float>::quiet_NaN(); // stops the finder
     }
-    return loss->toFloats()[0];
+    return *loss;
   };
   nnc::StatusOr<LrFinderResult> result = findLearningRate(options, trainAt);
   // The model leaves the test as it came: the finder's steps trained it.

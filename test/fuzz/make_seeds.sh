@@ -9,7 +9,7 @@ bin=${1:-build/bin}
 out=test/fuzz/corpus
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-rm -rf "$out" && mkdir -p "$out"/{Plan,Checkpoint,Npy,Csv,Idx,Text}
+rm -rf "$out" && mkdir -p "$out"/{Plan,Checkpoint,Npy,Csv,Idx,Text,ModelPb,ModelText,Onnx}
 
 # Plans: an MLP (gemm) and a CNN (conv2d, pooling), with and without their kernel bytes.
 for model in mlp_adamw_clip cnn_adamw_clip; do
@@ -29,6 +29,16 @@ cp "$tmp/ckpt/last.ckpt" "$out/Checkpoint/mlp_adamw_clip.ckpt"
 cp "$d/features.npy" "$out/Npy/features-f32.npy"
 cp "$d/labels.npy" "$out/Npy/labels-i64.npy"
 cp test/onnx/mlp/final/0.bias.npy "$out/Npy/bias.npy"
+
+# Models: the small per-op numerics models and the training fixtures, as text and as binary; the
+# ONNX fixtures, good and bad.
+for model in $(find test/numerics/ops test/train -name model.pbtxt -size -4k | sort); do
+  name=$(basename "$(dirname "$model")")
+  cp "$model" "$out/ModelText/$name.pbtxt"
+  protoc --encode=nnc.Model -I proto model.proto <"$model" >"$out/ModelPb/$name.pb"
+done
+for model in test/onnx/ops/*.onnx test/onnx/bad/*.onnx; do cp "$model" "$out/Onnx/"; done
+for model in mlp cnn gelu_ext; do cp "test/onnx/$model/model.onnx" "$out/Onnx/$model.onnx"; done
 
 python3 - "$out" <<'PY'
 import gzip, struct, sys

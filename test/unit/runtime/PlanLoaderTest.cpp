@@ -251,7 +251,7 @@ TEST(PlanLoaderTest, RefusesBadCopies) {
 TEST(PlanLoaderTest, RefusesBadAllReduces) {
   // predict gains collectives: each (sequence, is_start) in `order`, over x (128) -> y (192).
   auto withCollectives = [](std::vector<std::pair<int, bool>> order, int64_t resultBytes = 32,
-                            nnc::DType dtype = nnc::F32) {
+                            nnc::DType dtype = nnc::F32, int64_t sourceBytes = 32) {
     nnc::Plan plan = linearPlan();
     for (auto [sequence, isStart] : order) {
       nnc::Command *command = plan.mutable_functions(1)->add_commands();
@@ -263,7 +263,7 @@ TEST(PlanLoaderTest, RefusesBadAllReduces) {
       nnc::AllReduceStart *start = command->mutable_all_reduce_start();
       start->set_sequence(sequence);
       start->set_dtype(dtype);
-      *start->add_sources() = makeSlice(192, 32);
+      *start->add_sources() = makeSlice(192, sourceBytes);
       *start->add_results() = makeSlice(224, resultBytes);
     }
     return parseError(plan);
@@ -286,6 +286,10 @@ TEST(PlanLoaderTest, RefusesBadAllReduces) {
   EXPECT_EQ(withCollectives({{0, true}, {0, false}}, 32, nnc::BF16),
             "function 'predict', node 'all_reduce.bucket0': all-reduce of bf16 (only f32 is "
             "supported)");
+  // The executor packs a bucket as whole values of the plan's dtype.
+  EXPECT_EQ(withCollectives({{0, true}, {0, false}}, 30, nnc::F32, 30),
+            "function 'predict', node 'all_reduce.bucket0': all-reduce source 0 is not whole f32 "
+            "values");
 }
 
 TEST(PlanLoaderTest, RefusesConv2dWithWrongOutputShape) {

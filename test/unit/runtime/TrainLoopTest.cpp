@@ -5,7 +5,7 @@
 #include "TestSupport.h"
 
 #include "runtime/Executor.h"
-#include "runtime/TrainLoop.h"
+#include "runtime/trainer/TrainLoop.h"
 #include "runtime/device/cpu/CpuDevice.h"
 
 namespace nnrt {
@@ -41,7 +41,7 @@ std::vector<float> trainOnCpu(const TrainData &data, int64_t steps, float learni
     return {};
   EXPECT_EQ(binding->features.name(), "x");
   EXPECT_EQ(binding->labels.name(), "y");
-  EXPECT_EQ(binding->batches, 3);
+  EXPECT_EQ(batchCount(*binding, data), 3);
   CpuDevice device;
   auto executor = Executor::prepare(std::move(plan), device);
   EXPECT_TRUE(executor.ok()) << executor.status().message();
@@ -116,7 +116,7 @@ TEST(TrainLoopTest, PredictsInputNamesTheFeatures) {
   EXPECT_EQ(binding->labels.name(), "targets");
   EXPECT_EQ(binding->learningRate.name(), "nnc.learning_rate");
   EXPECT_EQ(binding->loss.name(), "loss");
-  EXPECT_EQ(binding->batches, 2);
+  EXPECT_EQ(batchCount(*binding, data), 2);
 
   data.featuresPath = "tokens.npy";
   data.labelsPath = "targets.npy";
