@@ -39,8 +39,8 @@ def NN_LinearOp : NN_Op<"linear", [Pure, DeclareOpInterfaceMethods<NN_Differenti
   let summary = "affine map over the last dimension: x W^T + b";
   let description = [{
     `input` is (..., in), `weight` is (out, in) as in PyTorch, the optional `bias` is (out); the
-    result is (..., out). All three share one float dtype. `activation = #nn<activation relu>` applies relu to
-    the result (the nnc-fuse-epilogues pass sets it so a library call does both).
+    result is (..., out). All three share one float dtype. `activation = #nn<activation relu>`
+    applies relu to the result (the nnc-fuse-epilogues pass sets it so a library call does both).
 
     ```mlir
     %y = nn.linear %x, %w, %b : tensor<128x784xf32>, tensor<256x784xf32>, tensor<256xf32>
@@ -101,8 +101,8 @@ def NN_Conv2dOp : NN_Op<"conv2d", [Pure, DeclareOpInterfaceMethods<NN_Differenti
   let description = [{
     `input` is (N, C, H, W), `weight` is (O, C / groups, KH, KW), the optional `bias` is (O).
     `stride`, `padding` (symmetric, per side) and `dilation` give (height, width). The result is
-    (N, O, (H + 2 ph - dh (KH - 1) - 1) / sh + 1, ...), rounding down. `activation = #nn<activation relu>`
-    applies relu to the result, as for nn.linear.
+    (N, O, (H + 2 ph - dh (KH - 1) - 1) / sh + 1, ...), rounding down.
+    `activation = #nn<activation relu>` applies relu to the result, as for nn.linear.
 
     ```mlir
     %y = nn.conv2d %x, %w, %b <{padding = array<i64: 1, 1>}>
@@ -169,8 +169,8 @@ def NN_SigmoidOp : NN_UnaryOp<"sigmoid", "the logistic function 1 / (1 + exp(-x)
 
 def NN_GeluOp : NN_UnaryOp<"gelu", "the Gaussian error linear unit", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let description = [{
-    x * Phi(x), exactly (`approximate = #nn<approximation none>`, the default) or with PyTorch's tanh formula
-    (`approximate = #nn<approximation tanh>`).
+    x * Phi(x), exactly (`approximate = #nn<approximation none>`, the default) or with
+    PyTorch's tanh formula (`approximate = #nn<approximation tanh>`).
 
     ```mlir
     %y = nn.gelu %x <{approximate = #nn<approximation tanh>}> : tensor<32x128x512xf32>
@@ -400,8 +400,8 @@ def NN_CrossEntropyOp : NN_Op<"cross_entropy", [Pure, DeclareOpInterfaceMethods<
   let description = [{
     `logits` is (..., C). `target` is either class indices (...) of i32/i64, or class
     probabilities (..., C) of the logits' dtype. With label smoothing s the target distribution is
-    (1 - s) * target + s / C. The per-position losses are averaged (`reduction = #nn<reduction mean>`, the
-    default) or summed (`sum`) into a scalar.
+    (1 - s) * target + s / C. The per-position losses are averaged
+    (`reduction = #nn<reduction mean>`, the default) or summed (`sum`) into a scalar.
 
     ```mlir
     %loss = nn.cross_entropy %logits, %labels <{label_smoothing = 1.000000e-01 : f64}>
