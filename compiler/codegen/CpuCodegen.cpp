@@ -15,8 +15,6 @@
 // assignment keeps them apart).
 #include "compiler/codegen/CpuCodegen.h"
 
-#include "dialects/AttrNames.h"
-
 #include "compiler/conversion/LinalgBuilders.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -815,7 +813,7 @@ OwningOpRef<ModuleOp> lowerKernels(ModuleOp module) {
   OpBuilder builder(module.getContext());
   builder.setInsertionPointToEnd(kernels->getBody());
   for (auto func : module.getOps<func::FuncOp>())
-    if (func->hasAttr(nnc::attr::kKernel))
+    if (func->hasAttr("nnc.kernel"))
       builder.clone(*func);
   if (failed(lowerToLLVMDialect(*kernels)))
     return nullptr;
@@ -870,7 +868,7 @@ LogicalResult compileKernels(ModuleOp module, const CpuTarget &target, std::stri
   std::vector<std::string> names;
   llvm::StringMap<std::vector<int64_t>> inPlace;
   for (auto func : module.getOps<func::FuncOp>()) {
-    if (!func->hasAttr(nnc::attr::kKernel))
+    if (!func->hasAttr("nnc.kernel"))
       continue;
     names.push_back(func.getSymName().str());
     if (auto overwritten = func->getAttrOfType<DenseI64ArrayAttr>(kInPlaceAttr))

@@ -14,8 +14,6 @@
 //    gpu.module through NVVM to PTX, linking libdevice for math functions.
 #include "compiler/codegen/CudaCodegen.h"
 
-#include "dialects/AttrNames.h"
-
 #include "compiler/codegen/CpuCodegen.h"
 #include "proto/plan.pb.h"
 
@@ -370,7 +368,7 @@ OwningOpRef<ModuleOp> lowerKernelsToGpu(ModuleOp module) {
   OpBuilder builder(context);
   builder.setInsertionPointToEnd(kernels->getBody());
   for (auto func : module.getOps<func::FuncOp>())
-    if (func->hasAttr(nnc::attr::kKernel))
+    if (func->hasAttr("nnc.kernel"))
       builder.clone(*func);
 
   // 1. As the CPU backend: bufferize, strided copies as loops; then linalg -> parallel loops.
