@@ -338,9 +338,9 @@ def FoldLoopResults : Pass<"nnc-fold-loop-results", "mlir::ModuleOp"> {
   let summary = "Fold loop results that are their buffer operands (scf.for canonicalization)";
   let description = [{
     After bufferization, a loop that updates its result buffer in place (the embedding
-    gradient's scatter) yields that buffer unchanged. scf.for's canonicalization patterns, and
-    only those, fold the result to the buffer itself, so that drop-equivalent-buffer-results
-    sees the kernel's result is its `%out`.
+    gradient's scatter) yields that buffer unchanged. scf.for's canonicalization patterns (with
+    the greedy driver's folding, not the whole canonicalizer) fold the result to the buffer
+    itself, so that drop-equivalent-buffer-results sees the kernel's result is its `%out`.
 
     Before: `%r = scf.for ... iter_args(%b = %out) -> memref<...> { ...; scf.yield %b }`, `return %r`
     After:  `scf.for ... { ... }`, `return %out`

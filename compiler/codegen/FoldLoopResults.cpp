@@ -17,8 +17,8 @@ namespace {
 
 struct FoldLoopResultsPass : nnc::impl::FoldLoopResultsBase<FoldLoopResultsPass> {
   void runOnOperation() override {
-    // scf.for's canonicalizations only: the generic canonicalizer would also rewrite the rest of
-    // the kernel, which the passes after this one see as the bufferization left it.
+    // scf.for's canonicalization patterns (and the driver's folding), not the whole
+    // canonicalizer: the kernels' other ops stay in the form the later passes match.
     RewritePatternSet patterns(&getContext());
     scf::ForOp::getCanonicalizationPatterns(patterns, &getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
