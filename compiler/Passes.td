@@ -313,13 +313,14 @@ def ExtractKernels : Pass<"nnc-extract-kernels", "mlir::ModuleOp"> {
     `module attributes {nnc.kernels}` at the end of the module (one, even when there are no
     kernels); the codegen passes run nested on it and the library is built from it.
 
-    Before: `func.func @predict(...) { call @k0_fc1 ... }`, `func.func private @k0_fc1 ... {nnc.kernel}`
+    Before: `func.func @predict(...) { call @k0_fc1 ... }`,
+            `func.func private @k0_fc1 ... {nnc.kernel}`
     After:  the same, then `module attributes {nnc.kernels} { func.func private @k0_fc1 ... }`
   }];
 }
 
 def WriteViewResultsDirectly : Pass<"nnc-write-view-results-directly", "mlir::ModuleOp"> {
-  let summary = "Kernels whose result is a slice, concatenation or pad write it into an out-argument";
+  let summary = "A kernel whose result is a slice, concat or pad writes it into an out-argument";
   let description = [{
     Such a kernel has no destination of its own and would bufferize into a temporary buffer
     that is then copied to the result buffer. It gets the result buffer as a trailing
@@ -327,8 +328,10 @@ def WriteViewResultsDirectly : Pass<"nnc-write-view-results-directly", "mlir::Mo
     passes it) and builds the result in it: a copy for a slice, a fill and an insert for a
     constant pad, one insert per part for a concatenation of at most 16 parts.
 
-    Before: `func.func @k(%x: tensor<4x8xf32>) -> tensor<4x4xf32> { %s = tensor.extract_slice %x[0, 0] [4, 4] [1, 1] ...; return %s }`
-    After:  `func.func @k(%x: tensor<4x8xf32>, %out: tensor<4x4xf32> {bufferization.writable = true})`
+    Before: `func.func @k(%x: tensor<4x8xf32>) -> tensor<4x4xf32> {`
+            `  %s = tensor.extract_slice %x[0, 0] [4, 4] [1, 1] ...; return %s }`
+    After:  `func.func @k(%x: tensor<4x8xf32>,`
+            `             %out: tensor<4x4xf32> {bufferization.writable = true})`
             `  { %s = tensor.extract_slice ...; %c = linalg.copy ins(%s) outs(%out); return %c }`
   }];
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
@@ -342,7 +345,8 @@ def FoldLoopResults : Pass<"nnc-fold-loop-results", "mlir::ModuleOp"> {
     the greedy driver's folding, not the whole canonicalizer) fold the result to the buffer
     itself, so that drop-equivalent-buffer-results sees the kernel's result is its `%out`.
 
-    Before: `%r = scf.for ... iter_args(%b = %out) -> memref<...> { ...; scf.yield %b }`, `return %r`
+    Before: `%r = scf.for ... iter_args(%b = %out) -> memref<...> { ...; scf.yield %b }`,
+            `return %r`
     After:  `scf.for ... { ... }`, `return %out`
   }];
   let dependentDialects = ["mlir::scf::SCFDialect"];
@@ -374,8 +378,10 @@ def MarkRows : Pass<"nnc-mark-rows", "mlir::ModuleOp"> {
     its share of the rows; the library exports an entry per share). A kernel with a transpose
     among other nests gets neither (its tiled loops step by 16 rows).
 
-    Before: `func.func @k(%x: memref<256x128xf32>, %out: memref<256x128xf32>) { linalg.generic {iterator_types = ["parallel", "parallel"]} ... }`
-    After:  `func.func @k(%x: memref<256x128xf32>, %out: memref<256x128xf32>, %part: index, %parts: index) attributes {nnc.rows = 256 : i64}`
+    Before: `func.func @k(%x: memref<256x128xf32>, %out: memref<256x128xf32>) {`
+            `  linalg.generic {iterator_types = ["parallel", "parallel"]} ... }`
+    After:  `func.func @k(%x: memref<256x128xf32>, %out: memref<256x128xf32>,`
+            `             %part: index, %parts: index) attributes {nnc.rows = 256 : i64}`
   }];
 }
 
@@ -389,7 +395,8 @@ def VectorizeTransposes : Pass<"nnc-vectorize-transposes", "mlir::func::FuncOp">
     and LLVM vectorizes with scatters. The loops follow the output's dimensions in order, so
     row shares still apply.
 
-    Before: `linalg.transpose ins(%a : memref<32x64xf32>) outs(%b : memref<64x32xf32>) permutation = [1, 0]`
+    Before: `linalg.transpose ins(%a : memref<32x64xf32>) outs(%b : memref<64x32xf32>)`
+            `    permutation = [1, 0]`
     After:  `scf.for %i = 0 to 64 step 16 { scf.for %j = 0 to 32 step 16 {`
             `  %t = vector.transfer_read %a[%j, %i] : vector<16x16xf32>`
             `  vector.transfer_write (vector.transpose %t, [1, 0]), %b[%i, %j] } }`
@@ -430,7 +437,7 @@ def ExpandErfRational : Pass<"nnc-expand-erf-rational", "mlir::func::FuncOp"> {
 }
 
 def FuseRowLoops : Pass<"nnc-fuse-row-loops", "mlir::func::FuncOp"> {
-  let summary = "After convert-linalg-to-loops: the row loops of a `nnc.fuse_rows` kernel become one";
+  let summary = "After convert-linalg-to-loops: a `nnc.fuse_rows` kernel's row loops become one";
   let description = [{
     In a kernel marked `nnc.fuse_rows = n`, the loop nests' first loops (all over the same
     constant bounds, step 1) become one, each iteration running every nest's body for that row
@@ -439,14 +446,16 @@ def FuseRowLoops : Pass<"nnc-fuse-row-loops", "mlir::func::FuncOp"> {
     only read and written at the current row (what one op passes to the next) shrinks to one
     row, reused by every iteration, so it stays in cache. The attribute goes.
 
-    Before: `scf.for %i = 0 to 4 { store ... %tmp[%i, %j] }`, `scf.for %i = 0 to 4 { load %tmp[%i, %j] ... }`
-    After:  `scf.for %i = 0 to 4 { store ... %row[0, %j]; load %row[0, %j] ... }` with `%row : memref<1x8xf32>`
+    Before: `scf.for %i = 0 to 4 { store ... %tmp[%i, %j] }`,
+            `scf.for %i = 0 to 4 { load %tmp[%i, %j] ... }`
+    After:  `scf.for %i = 0 to 4 { store ... %row[0, %j]; load %row[0, %j] ... }`,
+            `%row : memref<1x8xf32>`
   }];
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::memref::MemRefDialect"];
 }
 
 def CutRowLoops : Pass<"nnc-cut-row-loops", "mlir::func::FuncOp"> {
-  let summary = "After convert-linalg-to-loops: a `nnc.rows` kernel runs only its share of the rows";
+  let summary = "After convert-linalg-to-loops: a `nnc.rows` kernel runs only its share of rows";
   let description = [{
     Each top-level loop of a kernel marked `nnc.rows = rows` (one per loop nest, its first loop
     over the rows, from 0 to rows) runs only iterations [part * chunk, (part + 1) * chunk),
@@ -455,7 +464,8 @@ def CutRowLoops : Pass<"nnc-cut-row-loops", "mlir::func::FuncOp"> {
     bounds is an error.
 
     Before: `scf.for %i = %c0 to %c256 step %c1 { ... }`
-    After:  `%chunk = arith.ceildivui %c256, %parts`, `%first = arith.minui (%part * %chunk), %c256`, ...,
+    After:  `%chunk = arith.ceildivui %c256, %parts`,
+            `%first = arith.minui (%part * %chunk), %c256`, ...,
             `scf.for %i = %begin to %end step %c1 { ... }`
   }];
   let dependentDialects = ["mlir::arith::ArithDialect"];

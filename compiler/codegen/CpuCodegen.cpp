@@ -276,7 +276,7 @@ OwningOpRef<ModuleOp> partition(ModuleOp lowered, ArrayRef<std::string> keep) {
 
 } // namespace
 
-OwningOpRef<ModuleOp> lowerKernels(ModuleOp module) {
+OwningOpRef<ModuleOp> loweredKernels(ModuleOp module) {
   ModuleOp kernels = kernelModule(module);
   return kernels ? detach(kernels) : nullptr;
 }

@@ -38,7 +38,7 @@ inline constexpr const char *kInPlaceAttr = "nnc.in_place";
 /// The kernels that the codegen pipeline (buildCodegenPipeline) lowered to the LLVM dialect in a
 /// module nested in `module`, as a module of their own (what `--compile-to=codegen` prints). Null
 /// when `module` holds none (the pipeline did not run on it).
-mlir::OwningOpRef<mlir::ModuleOp> lowerKernels(mlir::ModuleOp module);
+mlir::OwningOpRef<mlir::ModuleOp> loweredKernels(mlir::ModuleOp module);
 
 /// Compiles every `nnc.kernel` function of `module` into an ELF shared object (`library`), from
 /// the lowered kernels the codegen pipeline nested in `module`. Errors are emitted as diagnostics.

@@ -90,8 +90,9 @@ struct TemporaryFiles {
   /// A new empty file named nnc-kernels-*.<suffix>; its path, or null on failure.
   const char *create(llvm::StringRef suffix, int *fd = nullptr) {
     llvm::SmallString<128> path;
-    std::error_code failed = fd ? llvm::sys::fs::createTemporaryFile("nnc-kernels", suffix, *fd, path)
-                                : llvm::sys::fs::createTemporaryFile("nnc-kernels", suffix, path);
+    std::error_code failed =
+        fd ? llvm::sys::fs::createTemporaryFile("nnc-kernels", suffix, *fd, path)
+           : llvm::sys::fs::createTemporaryFile("nnc-kernels", suffix, path);
     if (failed)
       return nullptr;
     paths.push_back(path);

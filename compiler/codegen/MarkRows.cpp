@@ -123,12 +123,12 @@ RowShape rowShape(func::FuncOp kernel) {
   return shape;
 }
 
-/// Gives each kernel whose rows split across threads two trailing index arguments, `part` and
-/// `parts`, and marks it with `nnc.rows`; cutRowLoops later restricts its loops to that share of
-/// the rows. Marks a kernel of several loop nests over the same rows with `nnc.fuse_rows` (the
-/// depth to which they line up): fuseRowLoops runs them row by row, so that each op reads the rows
-/// earlier ops wrote from cache (a layer norm's statistics, centring and scaling; softmax's max,
-/// sum and quotient).
+/// Gives a kernel whose rows split across threads two trailing index arguments, `part` and
+/// `parts`, and marks it with `nnc.rows`; nnc-cut-row-loops later restricts its loops to that
+/// share of the rows. Marks a kernel of several loop nests over the same rows with
+/// `nnc.fuse_rows` (the depth to which they line up): nnc-fuse-row-loops runs them row by row, so
+/// that each op reads the rows earlier ops wrote from cache (a layer norm's statistics, centring
+/// and scaling; softmax's max, sum and quotient).
 void markRows(func::FuncOp kernel) {
   RowShape shape = rowShape(kernel);
   if (!shape.rows)

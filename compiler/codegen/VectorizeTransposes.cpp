@@ -16,9 +16,9 @@ using namespace mlir;
 namespace {
 
 /// A transpose that moves the innermost dimension (a weight gradient's x^T before its GEMM,
-/// attention's K^T), f32, the two dimensions it exchanges with the innermost multiples of 16: loops over 16 x 16 tiles, each
-/// read as 16 rows, transposed in registers (vector.transpose, lowered to AVX-512 shuffles) and
-/// written as 16 rows. Element by element, every read of a column touches a new cache line and
+/// attention's K^T), f32, the two dimensions it exchanges with the innermost multiples of 16:
+/// loops over 16 x 16 tiles, each read as 16 rows, transposed in registers (vector.transpose,
+/// lowered to AVX-512 shuffles) and written as 16 rows. Element by element, every read of a column touches a new cache line and
 /// LLVM vectorizes with scatters. The loops follow the output's dimensions, first one first, so
 /// row shares still apply.
 void vectorizeTransposes(func::FuncOp func) {

@@ -383,7 +383,7 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
   // CPU codegen prints the lowered kernels (a pipelined model's are inside its stages: all of it).
   OwningOpRef<ModuleOp> printed = std::move(module);
   if (phase->phase == Phase::Codegen && kernels == KernelTarget::Cpu)
-    if (OwningOpRef<ModuleOp> lowered = lowerKernels(*printed))
+    if (OwningOpRef<ModuleOp> lowered = loweredKernels(*printed))
       printed = std::move(lowered);
 
   if (output == "-") {

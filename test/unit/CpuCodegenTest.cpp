@@ -102,7 +102,7 @@ TEST_F(CpuCodegenTest, RefusesAModuleCodegenDidNotRunOn) {
   });
   EXPECT_TRUE(mlir::failed(nnc::compileKernels(*module, nnc::hostCpuTarget(), library)));
   EXPECT_EQ(diagnostic, "the kernels were not lowered: run the codegen pipeline first");
-  EXPECT_FALSE(nnc::lowerKernels(*module));
+  EXPECT_FALSE(nnc::loweredKernels(*module));
 }
 
 } // namespace
