@@ -38,7 +38,8 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels = true);
 /// Appends the CPU codegen phase to `pm` (anchored on the module the lower phase produced): the
 /// kernels are copied into a nested module (nnc-extract-kernels), which is bufferized and lowered
 /// to the LLVM dialect with nnc's row and math rewrites between the upstream passes. The plan
-/// phase then compiles that module to native code (codegen/CpuCodegen.h).
+/// phase then compiles that module to native code (codegen/CpuCodegen.h). The upstream passes
+/// are named by their registered arguments: call registerPasses() (Registration.h) first.
 void buildCodegenPipeline(mlir::OpPassManager &pm);
 
 } // namespace nnc
