@@ -380,10 +380,11 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
       return 1;
     ptx = printCudaKernelLibrary(library);
   }
+  // CPU codegen prints the lowered kernels (a pipelined model's are inside its stages: all of it).
   OwningOpRef<ModuleOp> printed = std::move(module);
-  if (phase->phase == Phase::Codegen && kernels == KernelTarget::Cpu &&
-      !(printed = lowerKernels(*printed)))
-    return 1;
+  if (phase->phase == Phase::Codegen && kernels == KernelTarget::Cpu)
+    if (OwningOpRef<ModuleOp> lowered = loweredKernels(*printed))
+      printed = std::move(lowered);
 
   if (output == "-") {
     if (!ptx.empty())
