@@ -3,6 +3,7 @@
 // on one .npy input and write its first output. Every failure becomes one line on stderr and exit
 // code 1, naming the file it concerns.
 #include "runtime/tool/Nnrun.h"
+#include "export/OnnxExporter.h"
 
 #include "runtime/Executor.h"
 #include "runtime/Npy.h"
@@ -68,6 +69,9 @@ options:
                           best.ckpt), for --predict or --dump-parameters
                           Both carry the input normalization --fit applied (nnc.input_mean,
                           nnc.input_stddev), which --predict then applies to its input too.
+  --export-onnx FILE      write the predict graph as ONNX (opset 17) with the parameters (after
+                          training, --checkpoint or --load-parameters) and the input
+                          normalization, for ONNX Runtime and other inference engines
   --print-arena           print "arena: N bytes" (the plan's peak memory)
   --time N                after the first predict, run it N more times and print each call's
                           wall time ("predict_us <microseconds>"), for benchmarks
@@ -92,6 +96,7 @@ with nothing to do, 130 / 143 stopped by SIGINT / SIGTERM (see --checkpoint-dir 
 
 struct Options {
   std::string plan, predict, output, dumpDir, loadDir, checkpoint, device = "cpu";
+  std::string exportOnnx;  // --export-onnx FILE
   int timedRuns = 0;
   int collectiveTimeout = 60;  // seconds
   bool printArena = false;
@@ -204,6 +209,8 @@ std::optional<Failure> parseArgs(const std::vector<std::string> &args, Options &
       failure = takeValue(options.loadDir);
     } else if (arg == "--checkpoint") {
       failure = takeValue(options.checkpoint);
+    } else if (arg == "--export-onnx") {
+      failure = takeValue(options.exportOnnx);
     } else if (arg == "--device") {
       failure = takeValue(options.device);
     } else if (arg == "--collective-timeout") {
@@ -649,7 +656,8 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
   if (std::optional<Failure> failure = initialize(exec, options, planPath, &norm))
     return failure;
   // A plan that loads and initializes (checks worth having) but is asked for nothing more.
-  if (!training && options.predict.empty() && options.dumpDir.empty() && !options.printArena)
+  if (!training && options.predict.empty() && options.dumpDir.empty() && !options.printArena &&
+      options.exportOnnx.empty())
     return Failure{planPath + ": loads, but nothing to do (give --fit, --train, --predict, "
                               "--dump-parameters or --print-arena)",
                    2};
@@ -693,6 +701,12 @@ std::optional<Failure> run(const Options &options, std::ostream &out, Communicat
   if (!options.dumpDir.empty())
     if (std::optional<Failure> failure = dumpParameters(exec, options.dumpDir, norm))
       return failure;
+  if (!options.exportOnnx.empty())
+    if (nnc::Status s = nnc::exporter::exportPlanToOnnx(
+            exec, norm ? norm->tensors() : nnc::exporter::NamedTensors(), planPath,
+            options.exportOnnx);
+        !s.ok())
+      return Failure{s.message()};
   if (!predict) {
     if (options.profile)
       printProfile(exec, out);
