@@ -83,7 +83,8 @@ if cuda_device_count() > 0:
 # ONNX Runtime, for the ONNX export tests: the venv scripts/onnxruntime-venv.sh makes in the build
 # directory (Debian packages no onnxruntime).
 ort_python = os.path.join(config.nnc_obj_root, "onnxruntime-venv", "bin", "python")
-if os.path.exists(ort_python) and subprocess.run(
+ort_wheels = os.path.join(config.nnc_obj_root, "wheels")  # for venvs of the tests' own
+if os.path.isdir(ort_wheels) and os.path.exists(ort_python) and subprocess.run(
         [ort_python, "-c", "import onnxruntime"], capture_output=True).returncode == 0:
     config.available_features.add("onnxruntime")
     config.substitutions.append(("%ort-python", ort_python))
