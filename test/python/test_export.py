@@ -48,6 +48,18 @@ def test_export_onnx_errors(tmp_path):
     plan = nnc.compile(small_mlp(), **ADAMW)
     with pytest.raises(nnc.Error, match=r"no/such/dir/mlp.onnx: cannot write"):
         plan.export_onnx(tmp_path / "no" / "such" / "dir" / "mlp.onnx")
+    # An output that needs an op with no ONNX form (here the loss) is named with its node.
+    m = nnc.Model("loss_out")
+    x = m.input("x", [4, 3])
+    y = m.input("y", [4], dtype="i64", role="labels")
+    loss = m.cross_entropy(nnc.layers.Linear(m, "fc", 3, 2)(x), y, name="loss")
+    m.set_loss(loss)
+    m.add_output(loss)
+    plan = nnc.compile(m, optimizer={"kind": "sgd", "learning_rate": 0.1})
+    with pytest.raises(nnc.Error, match=r"loss.onnx: node 'loss': op 'cross_entropy' has no "
+                                        r"ONNX export$"):
+        plan.export_onnx(tmp_path / "loss.onnx")
+    assert not (tmp_path / "loss.onnx").exists()
 
 
 def test_pytorch_in_nnc_trains_onnx_out(tmp_path):
