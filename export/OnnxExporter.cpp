@@ -2,7 +2,7 @@
 //   1. keep the nodes the model's outputs depend on (the loss and its labels fall away);
 //   2. declare the features inputs they read, with a symbolic batch, and put the input
 //      normalization (x - mean) / stddev behind the first one;
-//   3. emit each node through its op's entry in kOpExporters (dropout and stop_gradient are
+//   3. emit each node through its op's entry in opExporters() (dropout and stop_gradient are
 //      the identity at inference), the parameters as initializers under their own names;
 //   4. declare the outputs.
 #include "export/OnnxExporter.h"
@@ -10,6 +10,7 @@
 #include "runtime/Executor.h"
 #include "runtime/FileIO.h"
 #include "runtime/trainer/Checkpoint.h"
+#include "runtime/trainer/Dataset.h"
 
 #include <onnx/onnx_pb.h>
 
@@ -22,8 +23,8 @@ namespace nnc::exporter {
 namespace {
 
 constexpr int64_t kOpset = 17;
-constexpr const char *kMeanTensor = "nnc.input_mean";
-constexpr const char *kStddevTensor = "nnc.input_stddev";
+using nnrt::trainer::kMeanTensor;
+using nnrt::trainer::kStddevTensor;
 
 int32_t onnxType(DType dtype) {
   switch (dtype) {

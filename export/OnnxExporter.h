@@ -3,8 +3,10 @@
 // (opset 17) that ONNX Runtime and other inference engines run. Plain C++ over protobuf
 // classes, no MLIR: nnrun (--export-onnx) and the Python package (Plan.export_onnx) link it.
 //
-// Each nnc op maps to ONNX nodes through one entry of a table (OnnxExporter.cpp, kOpExporters);
-// an op without an entry is refused with the node and op named.
+// Each nnc op maps to ONNX nodes through one entry of a table (OnnxExporter.cpp, opExporters());
+// an op without an entry is refused with the node and op named. The graph computes in f32 from
+// the f32 parameters, whatever precision the plan trained in (a bf16 plan's predictions then
+// differ from it by bf16 rounding).
 #pragma once
 
 #include "proto/plan.pb.h"
