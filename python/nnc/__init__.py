@@ -12,6 +12,10 @@
     plan = nnc.compile(m, optimizer={"kind": "adamw", "learning_rate": 1e-3}, epochs=2)
     plan.fit((X, Y), val_fraction=0.1)       # the options of nnrun --fit
     probabilities = plan.predict(X[:10])
+    plan.export_onnx("mlp.onnx")             # for ONNX Runtime and other inference engines
+
+Models from elsewhere: nnc.import_onnx("model.onnx", loss="cross-entropy", ...) and
+nnc.from_torch(module, example_inputs, loss="cross-entropy", ...) return what compile takes.
 
 A thin layer over the C++ libraries (the _nnc module): the frontend, `nnc compile` run in
 process, and the runtime's plan executor and trainer.
@@ -142,8 +146,8 @@ def from_torch(module, example_inputs, name=None, batch_size=None, opset=17, **f
 
 
 def compile(model_or_path, target="cpu", precision=None, **spec):
-    """Compiles a Model, an ImportedModel (or a model.pb / .pbtxt / .onnx file) as `nnc compile --target TARGET` does and
-    returns the Plan, ready to run on that target. `precision` ("fp32", "bf16", "fp16") and
+    """Compiles a Model, an ImportedModel (import_onnx, from_torch) or a model.pb / .pbtxt file
+    as `nnc compile --target TARGET` does and returns the Plan, ready to run on that target. `precision` ("fp32", "bf16", "fp16") and
     `spec` set fields of the model's TrainingSpec (model.proto): epochs=10,
     optimizer={"kind": "adamw", "learning_rate": 1e-3}. Raises nnc.Error with the compiler's
     one-line message."""
