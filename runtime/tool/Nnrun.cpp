@@ -452,9 +452,9 @@ std::optional<Failure> runPipelined(const Options &options, std::ostream &out,
                                     Communicator *group, const nnc::Plan &plan, Device &device) {
   const std::string &planPath = options.plan;
   int stages = plan.pipeline().stages_size();
-  if (options.fit.enabled || !options.predict.empty())
-    return Failure{planPath + ": a pipelined plan trains with --train (--fit and --predict "
-                              "run on plans of one stage)"};
+  if (options.fit.enabled || !options.predict.empty() || !options.exportOnnx.empty())
+    return Failure{planPath + ": a pipelined plan trains with --train (--fit, --predict and "
+                              "--export-onnx run on plans of one stage)"};
   if (!group || group->size() != stages)
     return Failure{planPath + ": the plan has " + std::to_string(stages) +
                    " pipeline stages: run it with mpirun -np " + std::to_string(stages)};
