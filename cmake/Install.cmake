@@ -17,13 +17,14 @@ set_target_properties(nnrt_train PROPERTIES EXPORT_NAME train)
 set_target_properties(nnrt_augment PROPERTIES EXPORT_NAME augment)
 set_target_properties(nnrt_collective PROPERTIES EXPORT_NAME collective)
 set_target_properties(nnrt_tool PROPERTIES EXPORT_NAME tool)
+set_target_properties(nnc_export PROPERTIES EXPORT_NAME export)
 set(NNC_EXAMPLES nnc-example-mlp nnc-example-cnn nnc-example-chargpt nnc-example-tabular)
 # nnc finds libMLIR.so in /usr/lib/llvm-22/lib, outside the loader's path: keep the link
 # directories as the installed binaries' RPATH.
 set_target_properties(nnc nnc-opt nnrun ${NNC_EXAMPLES} PROPERTIES INSTALL_RPATH_USE_LINK_PATH ON)
 
 install(TARGETS nnc_proto nnc_frontend nnrt nnrt_core nnrt_train nnrt_augment nnrt_collective
-  nnrt_tool
+  nnrt_tool nnc_export
   EXPORT nncTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${NNC_INCLUDE_DIR})
@@ -31,7 +32,7 @@ install(TARGETS nnc nnc-opt nnrun EXPORT nncTargets RUNTIME DESTINATION ${CMAKE_
 install(TARGETS ${NNC_EXAMPLES} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 # Headers keep the source layout, so that #include "runtime/Executor.h" works as in the tree.
-foreach(dir frontend support runtime)
+foreach(dir frontend support runtime export)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${NNC_INCLUDE_DIR}/${dir}
           FILES_MATCHING PATTERN "*.h")
 endforeach()

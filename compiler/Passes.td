@@ -315,4 +315,176 @@ def DedupKernels : Pass<"nnc-dedup-kernels", "mlir::ModuleOp"> {
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// The codegen phase (CPU): the kernels' copies, bufferized and lowered to the LLVM dialect.
+// pipeline/Pipeline.cpp's buildCodegenPipeline runs these with the upstream passes between them.
+//===----------------------------------------------------------------------===//
+
+def ExtractKernels : Pass<"nnc-extract-kernels", "mlir::ModuleOp"> {
+  let summary = "Copy the kernel functions into a nested module for codegen";
+  let description = [{
+    Codegen changes the kernels' signatures (row shares, view results, out-parameters) and
+    lowers them to the LLVM dialect, while the plan builder still reads the entry points'
+    calls of them as they are. So the `nnc.kernel` functions are copied, in order, into a new
+    `module attributes {nnc.kernels}` at the end of the module (one, even when there are no
+    kernels); the codegen passes run nested on it and the library is built from it.
+
+    Before: `func.func @predict(...) { call @k0_fc1 ... }`,
+            `func.func private @k0_fc1 ... {nnc.kernel}`
+    After:  the same, then `module attributes {nnc.kernels} { func.func private @k0_fc1 ... }`
+  }];
+}
+
+def WriteViewResultsDirectly : Pass<"nnc-write-view-results-directly", "mlir::ModuleOp"> {
+  let summary = "A kernel whose result is a slice, concat or pad writes it into an out-argument";
+  let description = [{
+    Such a kernel has no destination of its own and would bufferize into a temporary buffer
+    that is then copied to the result buffer. It gets the result buffer as a trailing
+    `bufferization.writable` argument instead (where the plan's calling convention already
+    passes it) and builds the result in it: a copy for a slice, a fill and an insert for a
+    constant pad, one insert per part for a concatenation of at most 16 parts.
+
+    Before: `func.func @k(%x: tensor<4x8xf32>) -> tensor<4x4xf32> {`
+            `  %s = tensor.extract_slice %x[0, 0] [4, 4] [1, 1] ...; return %s }`
+    After:  `func.func @k(%x: tensor<4x8xf32>,`
+            `             %out: tensor<4x4xf32> {bufferization.writable = true})`
+            `  { %s = tensor.extract_slice ...; %c = linalg.copy ins(%s) outs(%out); return %c }`
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
+}
+
+def FoldLoopResults : Pass<"nnc-fold-loop-results", "mlir::ModuleOp"> {
+  let summary = "Fold loop results that are their buffer operands (scf.for canonicalization)";
+  let description = [{
+    After bufferization, a loop that updates its result buffer in place (the embedding
+    gradient's scatter) yields that buffer unchanged. scf.for's canonicalization patterns (with
+    the greedy driver's folding, not the whole canonicalizer) fold the result to the buffer
+    itself, so that drop-equivalent-buffer-results sees the kernel's result is its `%out`.
+
+    Before: `%r = scf.for ... iter_args(%b = %out) -> memref<...> { ...; scf.yield %b }`,
+            `return %r`
+    After:  `scf.for ... { ... }`, `return %out`
+  }];
+  let dependentDialects = ["mlir::scf::SCFDialect"];
+}
+
+def CopiesToLinalg : Pass<"nnc-copies-to-linalg", "mlir::func::FuncOp"> {
+  let summary = "memref.copy becomes linalg.copy (loops, not a runtime-library call)";
+  let description = [{
+    A strided memref.copy (a slice, a part of a concatenation) lowers to a call into MLIR's C
+    runner library, which a plan cannot carry; linalg.copy lowers to loops.
+
+    Before: `memref.copy %a, %b : memref<4xf32, strided<[2]>> to memref<4xf32>`
+    After:  `linalg.copy ins(%a : memref<4xf32, strided<[2]>>) outs(%b : memref<4xf32>)`
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect"];
+}
+
+def MarkRows : Pass<"nnc-mark-rows", "mlir::ModuleOp"> {
+  let summary = "Mark the bufferized kernels whose loop nests run row by row or in row shares";
+  let description = [{
+    A kernel's rows are the extent of the first loop of every linalg op of its body when each
+    such loop is parallel, indexes the first dimension of every buffer the op writes and of
+    every buffer an earlier op wrote that it reads, and the body holds nothing else but views,
+    constants and allocations. The same may hold of the first `depth` loops together.
+
+    A kernel of several such nests gets `nnc.fuse_rows = depth` (nnc-fuse-row-loops runs them
+    row by row). A kernel with at least 2 rows and 32768 iterations gets two trailing `index`
+    arguments, `part` and `parts`, and `nnc.rows = rows` (nnc-cut-row-loops restricts it to
+    its share of the rows; the library exports an entry per share). A kernel with a transpose
+    among other nests gets neither (its tiled loops step by 16 rows).
+
+    Before: `func.func @k(%x: memref<256x128xf32>, %out: memref<256x128xf32>) {`
+            `  linalg.generic {iterator_types = ["parallel", "parallel"]} ... }`
+    After:  `func.func @k(%x: memref<256x128xf32>, %out: memref<256x128xf32>,`
+            `             %part: index, %parts: index) attributes {nnc.rows = 256 : i64}`
+  }];
+}
+
+def VectorizeTransposes : Pass<"nnc-vectorize-transposes", "mlir::func::FuncOp"> {
+  let summary = "Transposes that move the innermost dimension become 16x16 register tiles";
+  let description = [{
+    A linalg.transpose on f32 buffers of identity layout whose output's innermost dimension and
+    the dimension it exchanges with are multiples of 16 becomes loops over 16 x 16 tiles, each
+    read as 16 rows, transposed in registers (vector.transpose, lowered to AVX-512 shuffles)
+    and written as 16 rows. Element by element, every read of a column touches a new cache line
+    and LLVM vectorizes with scatters. The loops follow the output's dimensions in order, so
+    row shares still apply.
+
+    Before: `linalg.transpose ins(%a : memref<32x64xf32>) outs(%b : memref<64x32xf32>)`
+            `    permutation = [1, 0]`
+    After:  `scf.for %i = 0 to 64 step 16 { scf.for %j = 0 to 32 step 16 {`
+            `  %t = vector.transfer_read %a[%j, %i] : vector<16x16xf32>`
+            `  vector.transfer_write (vector.transpose %t, [1, 0]), %b[%i, %j] } }`
+  }];
+  let dependentDialects = ["mlir::vector::VectorDialect", "mlir::scf::SCFDialect",
+                           "mlir::arith::ArithDialect"];
+}
+
+def KeepExpInFastRange : Pass<"nnc-keep-exp-in-fast-range", "mlir::func::FuncOp"> {
+  let summary = "f32 exp of inputs below ln(FLT_MIN) is 0, keeping libmvec on its fast path";
+  let description = [{
+    glibc's vector expf computes a vector with any lane below ln(FLT_MIN) through the scalar
+    function, about 25 times slower (a causal mask's -inf in every row made softmax three times
+    slower). Those inputs give a subnormal or zero, which the runtime flushes to zero anyway.
+    NaN stays NaN.
+
+    Before: `%e = math.exp %x : f32`
+    After:  `%m = arith.maximumf %x, %low`, `%f = math.exp %m`,
+            `%b = arith.cmpf olt, %x, %low`, `%e = arith.select %b, %zero, %f`
+            (`%low` = -87.33654, ln(FLT_MIN))
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::math::MathDialect"];
+}
+
+def ExpandErfRational : Pass<"nnc-expand-erf-rational", "mlir::func::FuncOp"> {
+  let summary = "f32 erf becomes a rational approximation inline (Eigen's and XLA's)";
+  let description = [{
+    glibc's vector erff costs about 0.8 ns a value, which made GELU's kernels 10% of the
+    char-GPT's step. x is clamped to [-4, 4] (erf is +-1 in f32 beyond), then an odd polynomial
+    over an even one in x^2: FMAs and one division that vectorize in the loop. At most 3.7e-7
+    absolute error against double erf over [-6, 6]. erf(NaN) stays NaN.
+
+    Before: `%e = math.erf %x : f32`
+    After:  `%c = arith.minnumf (arith.maxnumf %x, -4.0), 4.0`, `%p = x * P(x^2)`, `%q = Q(x^2)`,
+            `%e = arith.select (arith.cmpf uno, %x, %x), %x, (arith.divf %p, %q)`
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect"];
+}
+
+def FuseRowLoops : Pass<"nnc-fuse-row-loops", "mlir::func::FuncOp"> {
+  let summary = "After convert-linalg-to-loops: a `nnc.fuse_rows` kernel's row loops become one";
+  let description = [{
+    In a kernel marked `nnc.fuse_rows = n`, the loop nests' first loops (all over the same
+    constant bounds, step 1) become one, each iteration running every nest's body for that row
+    in order; then the loops directly inside it the same way, down to n levels. Allocations and
+    views move before the loop, deallocations after it. A buffer of the kernel's own that is
+    only read and written at the current row (what one op passes to the next) shrinks to one
+    row, reused by every iteration, so it stays in cache. The attribute goes.
+
+    Before: `scf.for %i = 0 to 4 { store ... %tmp[%i, %j] }`,
+            `scf.for %i = 0 to 4 { load %tmp[%i, %j] ... }`
+    After:  `scf.for %i = 0 to 4 { store ... %row[0, %j]; load %row[0, %j] ... }`,
+            `%row : memref<1x8xf32>`
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::memref::MemRefDialect"];
+}
+
+def CutRowLoops : Pass<"nnc-cut-row-loops", "mlir::func::FuncOp"> {
+  let summary = "After convert-linalg-to-loops: a `nnc.rows` kernel runs only its share of rows";
+  let description = [{
+    Each top-level loop of a kernel marked `nnc.rows = rows` (one per loop nest, its first loop
+    over the rows, from 0 to rows) runs only iterations [part * chunk, (part + 1) * chunk),
+    chunk = ceil(iterations / parts), clamped to the rows; `part` and `parts` are the kernel's
+    last two arguments. A loop that steps by a tile gets whole tiles. A top-level loop over other
+    bounds is an error.
+
+    Before: `scf.for %i = %c0 to %c256 step %c1 { ... }`
+    After:  `%chunk = arith.ceildivui %c256, %parts`,
+            `%first = arith.minui (%part * %chunk), %c256`, ...,
+            `scf.for %i = %begin to %end step %c1 { ... }`
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect"];
+}
+
 #endif // NNC_COMPILER_PASSES_TD

@@ -7,6 +7,7 @@
 // shape as ValueError naming the input and the shape it should have.
 #include "compiler/driver/NncMain.h"
 #include "compiler/import/ModelImporter.h"
+#include "export/OnnxExporter.h"
 #include "frontend/Layers.h"
 #include "runtime/Executor.h"
 #include "runtime/PlanLoader.h"
@@ -156,11 +157,30 @@ void setField(google::protobuf::Message &message, const std::string &name, py::h
   }
 }
 
-/// Writes a model file: `source` (a Model, or the path of a model.pb/.pbtxt) with `spec` merged
-/// into its TrainingSpec, as binary protobuf to `path`.
+/// `nnc import PATH` in process, with the flags that shape an ONNX model (--batch-size,
+/// --loss, --label-smoothing): the nnc.Model it becomes, serialized.
+py::bytes importModel(const std::string &path, std::optional<int64_t> batchSize,
+                      const std::string &loss, std::optional<double> labelSmoothing) {
+  nnc::ModelOptions options;
+  options.batchSize = batchSize;
+  options.loss = loss;
+  options.labelSmoothing = labelSmoothing;
+  nnc::Model proto;
+  std::string error, bytes;
+  if (!nnc::loadModel(path, options, /*needLoss=*/false, proto, error))
+    throw Error("nnc: error: " + path + ": " + error);
+  proto.SerializeToString(&bytes);
+  return py::bytes(bytes);
+}
+
+/// Writes a model file: `source` (a Model, the path of a model.pb/.pbtxt, or a serialized
+/// nnc.Model) with `spec` merged into its TrainingSpec, as binary protobuf to `path`.
 void writeModel(py::object source, const std::string &path, const py::dict &spec) {
   nnc::Model proto;
-  if (py::isinstance<fe::Model>(source)) {
+  if (py::isinstance<py::bytes>(source)) {
+    if (!proto.ParseFromString(py::cast<std::string>(source)))
+      throw Error(path + ": the model bytes do not parse as an nnc.Model");
+  } else if (py::isinstance<fe::Model>(source)) {
     const fe::Model &model = py::cast<const fe::Model &>(source);
     if (!model.ok())
       throw Error(model.error());
@@ -384,6 +404,13 @@ public:
     norm_ = check(nnrt::trainer::Normalization::fromTensors(checkpoint.tensors, path));
   }
 
+  /// As nnrun --export-onnx: the predict graph with the current parameters and the input
+  /// normalization, as ONNX.
+  void exportOnnx(const std::string &path) const {
+    check(nnc::exporter::exportPlanToOnnx(
+        *executor_, norm_ ? norm_->tensors() : nnc::exporter::NamedTensors(), name_, path));
+  }
+
   /// nnrun --fit --data SOURCE with `options` as its flags: {"epochs": 3} is --epochs 3,
   /// {"log_steps": True} is --log-steps.
   void fit(const std::string &source, const py::dict &options, py::list callbacks) {
@@ -585,6 +612,8 @@ PYBIND11_MODULE(_nnc, m) {
       .def(py::init<M &, S>(), "model"_a, "name"_a, ctor)
       .def("__call__", [call](fe::Flatten &l, T x) { return call(l, x); }, "x"_a, ka);
 
+  m.def("import_model", &importModel, "path"_a, "batch_size"_a = py::none(), "loss"_a = "",
+        "label_smoothing"_a = py::none());
   m.def("write_model", &writeModel, "source"_a, "path"_a, "spec"_a);
   m.def("compile_file", &compileFile, "input"_a, "output"_a, "target"_a);
 
@@ -598,5 +627,6 @@ PYBIND11_MODULE(_nnc, m) {
       .def("load_parameters", &Plan::loadParameters, "values"_a)
       .def("save_checkpoint", &Plan::saveCheckpoint, "path"_a)
       .def("load_checkpoint", &Plan::loadCheckpoint, "path"_a)
+      .def("_export_onnx", &Plan::exportOnnx, "path"_a)
       .def("_fit", &Plan::fit, "source"_a, "options"_a, "callbacks"_a);
 }

@@ -10,10 +10,13 @@ packages=(build-essential cmake ninja-build ccache python3 python3-numpy
           protobuf-compiler libprotobuf-dev libonnx-dev libgtest-dev libgmock-dev
           liblld-22-dev libdnnl-dev zlib1g-dev libzstd-dev dataset-fashion-mnist chromium
           openmpi-bin libopenmpi-dev pybind11-dev python3-dev python3-pytest
+          python3-venv python3-pip python3-setuptools python3-wheel python3-onnx
           clang-22 libfuzzer-22-dev libclang-rt-22-dev)
 # clang-22 and its sanitizer runtimes build the parser fuzzers (scripts/fuzz.sh, test/fuzz/).
-# Regenerating test/onnx/ (scripts/gen_onnx_fixtures.py) also needs python3-torch python3-onnx;
-# the tests use the committed fixtures, so neither is installed here.
+# python3-venv/-pip/-setuptools/-wheel: `pip install --no-build-isolation .` (pyproject.toml) and
+# its test; python3-onnx: checking ONNX exports. Regenerating test/onnx/
+# (scripts/gen_onnx_fixtures.py) and nnc.from_torch's test also need python3-torch, which is not
+# installed here (the test skips without it).
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -31,3 +34,6 @@ if [ ! -f "$build_dir/build.ninja" ]; then
     -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit "${@:2}"
 fi
 cmake --build "$build_dir"
+# ONNX Runtime for the export tests (from PyPI; they are reported unsupported without it).
+scripts/onnxruntime-venv.sh "$build_dir" ||
+  echo "setup: onnxruntime could not be installed: the ONNX export tests will be unsupported"

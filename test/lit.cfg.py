@@ -2,6 +2,7 @@
 # (a .pbtxt file is its own test: its RUN lines are protobuf text-format comments).
 import os
 import shutil
+import subprocess
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -9,7 +10,7 @@ from lit.llvm import llvm_config
 config.name = "nnc"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".pbtxt", ".test"]
-config.excludes = ["unit", "tools", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+config.excludes = ["unit", "tools", "corpus", "regressions", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.nnc_obj_root, "test")
 
@@ -78,3 +79,15 @@ def cuda_device_count():
 
 if cuda_device_count() > 0:
     config.available_features.add("cuda")
+
+# ONNX Runtime, for the ONNX export tests: the venv scripts/onnxruntime-venv.sh makes in the build
+# directory (Debian packages no onnxruntime).
+ort_python = os.path.join(config.nnc_obj_root, "onnxruntime-venv", "bin", "python")
+ort_wheels = os.path.join(config.nnc_obj_root, "wheels")  # for venvs of the tests' own
+if os.path.isdir(ort_wheels) and os.path.exists(ort_python) and subprocess.run(
+        [ort_python, "-c", "import onnxruntime"], capture_output=True).returncode == 0:
+    config.available_features.add("onnxruntime")
+    config.substitutions.append(("%ort-python", ort_python))
+else:
+    lit_config.note("no onnxruntime in " + ort_python + " (scripts/onnxruntime-venv.sh "
+                    "installs it): the ONNX export tests are unsupported")

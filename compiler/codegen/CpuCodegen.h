@@ -35,12 +35,13 @@ inline constexpr const char *kPartSuffix = "_part";
 /// overlap checks.
 inline constexpr const char *kInPlaceAttr = "nnc.in_place";
 
-/// The `nnc.kernel` functions of `module`, bufferized and lowered to the LLVM dialect, in a module
-/// of their own (what `--compile-to=codegen` prints). Null after a diagnostic on failure.
-mlir::OwningOpRef<mlir::ModuleOp> lowerKernels(mlir::ModuleOp module);
+/// The kernels that the codegen pipeline (buildCodegenPipeline) lowered to the LLVM dialect in a
+/// module nested in `module`, as a module of their own (what `--compile-to=codegen` prints). Null
+/// when `module` holds none (the pipeline did not run on it).
+mlir::OwningOpRef<mlir::ModuleOp> loweredKernels(mlir::ModuleOp module);
 
-/// Compiles every `nnc.kernel` function of `module` into an ELF shared object (`library`).
-/// Errors are emitted as diagnostics.
+/// Compiles every `nnc.kernel` function of `module` into an ELF shared object (`library`), from
+/// the lowered kernels the codegen pipeline nested in `module`. Errors are emitted as diagnostics.
 mlir::LogicalResult compileKernels(mlir::ModuleOp module, const CpuTarget &target,
                                    std::string &library);
 

@@ -15,6 +15,7 @@
 #include "compiler/codegen/CudaCodegen.h"
 
 #include "compiler/codegen/CpuCodegen.h"
+#include "compiler/codegen/LlvmBackend.h"
 #include "proto/plan.pb.h"
 
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
@@ -65,15 +66,6 @@ constexpr int64_t kMaxGridX = (int64_t(1) << 31) - 1;
 constexpr llvm::StringLiteral kGpuModuleName = "nnc_kernels";
 /// Where libdevice (the math functions: expf, logf, tanhf, ...) lives in a CUDA toolkit.
 constexpr llvm::StringLiteral kLibdevice = "/usr/local/cuda/nvvm/libdevice/libdevice.10.bc";
-
-LogicalResult runPipeline(ModuleOp module, StringRef pipeline) {
-  PassManager pm(module.getContext());
-  std::string parseError;
-  llvm::raw_string_ostream parseStream(parseError);
-  if (failed(parsePassPipeline(pipeline, pm, parseStream)))
-    return module.emitError("invalid cuda codegen pipeline: ") << parseError;
-  return pm.run(module);
-}
 
 /// The interfaces the NVVM lowering and PTX serialization look up, added to the context once.
 void registerCudaExtensions(MLIRContext *context) {

@@ -132,6 +132,16 @@ void printSummary(const Model &model, ModuleOp module, llvm::StringRef output,
                << model.training().loss() << "' -> " << output << "\n";
 }
 
+/// The model as the plan embeds it for export: the graph, without stored parameter values
+/// (an imported model's weights), which the plan's parameters hold already.
+Model modelWithoutValues(const Model &model) {
+  Model copy = model;
+  for (Parameter &parameter : *copy.mutable_parameters())
+    if (parameter.has_stored())
+      parameter.clear_stored();
+  return copy;
+}
+
 /// The plan phase: builds the plan, writes it (deterministic bytes), prints what it holds.
 int writePlan(const Model &model, ModuleOp module, std::string output, KernelTarget kernels,
               OneLineDiagnostics &diagnostics, llvm::raw_ostream &errs) {
@@ -149,6 +159,7 @@ int writePlan(const Model &model, ModuleOp module, std::string output, KernelTar
       diagnostics.error("building the plan failed");
     return 1;
   }
+  *plan.mutable_model() = modelWithoutValues(model);
   plan.set_checksum(planChecksum(plan));
   // Nothing is printed before the plan is in place: a closed stderr pipe would end nnc there.
   if (!writeOutput(output, serializeDeterministic(plan), errs))
@@ -380,10 +391,11 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
       return 1;
     ptx = printCudaKernelLibrary(library);
   }
+  // CPU codegen prints the lowered kernels (a pipelined model's are inside its stages: all of it).
   OwningOpRef<ModuleOp> printed = std::move(module);
-  if (phase->phase == Phase::Codegen && kernels == KernelTarget::Cpu &&
-      !(printed = lowerKernels(*printed)))
-    return 1;
+  if (phase->phase == Phase::Codegen && kernels == KernelTarget::Cpu)
+    if (OwningOpRef<ModuleOp> lowered = loweredKernels(*printed))
+      printed = std::move(lowered);
 
   if (output == "-") {
     if (!ptx.empty())

@@ -5,7 +5,10 @@
 
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
+
+#include "llvm/Support/ErrorHandling.h"
 
 namespace nnc {
 
@@ -21,7 +24,8 @@ llvm::ArrayRef<PhaseInfo> phases() {
       {Phase::Optimize, "optimize", "train ops (updates, clipping) -> nn ops, fused when lowered",
        true},
       {Phase::Lower, "lower", "@predict: nn -> linalg, fusion, kernels + library calls", true},
-      {Phase::Codegen, "codegen", "kernels -> native CPU code (prints the kernel IR)", true},
+      {Phase::Codegen, "codegen", "kernels -> LLVM dialect (CPU; prints the kernel IR), PTX (CUDA)",
+       true},
       {Phase::Plan, "plan", "serialized nnc.Plan (buffer assignment, commands, kernels)", true},
   };
   return table;
@@ -34,9 +38,49 @@ std::optional<PhaseInfo> lookupPhase(llvm::StringRef name) {
   return std::nullopt;
 }
 
+namespace {
+
+/// Appends upstream passes written as a textual pipeline (the form their documentation and
+/// mlir-opt use, options included). The texts are constants of this file: one that does not
+/// parse is a bug.
+void addTextualPipeline(mlir::OpPassManager &pm, llvm::StringRef pipeline) {
+  std::string error;
+  llvm::raw_string_ostream errorStream(error);
+  if (mlir::failed(mlir::parsePassPipeline(pipeline, pm, errorStream)))
+    llvm::report_fatal_error(llvm::Twine("nnc: invalid codegen pipeline: ") + error);
+}
+
+} // namespace
+
+void buildCodegenPipeline(mlir::OpPassManager &pm) {
+  pm.addPass(createExtractKernels());
+  mlir::OpPassManager &kernels = pm.nest<mlir::ModuleOp>();
+  kernels.addPass(createWriteViewResultsDirectly());
+  addTextualPipeline(kernels, "one-shot-bufferize{bufferize-function-boundaries "
+                              "function-boundary-type-conversion=identity-layout-map}");
+  kernels.addPass(createFoldLoopResults());
+  addTextualPipeline(kernels, "drop-equivalent-buffer-results,buffer-results-to-out-params,"
+                              "buffer-deallocation-pipeline");
+  kernels.addNestedPass<mlir::func::FuncOp>(createCopiesToLinalg());
+  kernels.addPass(createMarkRows());
+  kernels.addNestedPass<mlir::func::FuncOp>(createVectorizeTransposes());
+  kernels.addNestedPass<mlir::func::FuncOp>(createKeepExpInFastRange());
+  kernels.addNestedPass<mlir::func::FuncOp>(createExpandErfRational());
+  addTextualPipeline(kernels, "func.func(convert-linalg-to-loops)");
+  kernels.addNestedPass<mlir::func::FuncOp>(createFuseRowLoops());
+  kernels.addNestedPass<mlir::func::FuncOp>(createCutRowLoops());
+  addTextualPipeline(
+      kernels, "convert-math-to-libm,convert-vector-to-scf{full-unroll},"
+               "convert-vector-to-llvm{vector-transpose-lowering=shuffle16x16},"
+               "convert-scf-to-cf,expand-strided-metadata,lower-affine,"
+               "finalize-memref-to-llvm,convert-math-to-llvm,convert-arith-to-llvm,"
+               "convert-func-to-llvm{use-bare-ptr-memref-call-conv},convert-cf-to-llvm,"
+               "convert-ub-to-llvm,reconcile-unrealized-casts");
+}
+
 void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels) {
-  // Import is done by the importer itself. Codegen and plan run after `lower` outside the pass
-  // manager (they leave MLIR).
+  // Import is done by the importer itself. CUDA codegen and the plan run after the pass manager
+  // (they leave MLIR: PTX, the plan's protobuf and the CPU kernels' shared object).
   if (last < Phase::Autodiff)
     return;
   pm.addPass(createAutodiff());
@@ -75,6 +119,9 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels) {
   outline.rowGroups = cpuKernels;
   pm.addPass(createOutlineKernels(outline));
   pm.addPass(createDedupKernels());
+  if (last < Phase::Codegen || !cpuKernels)
+    return;
+  buildCodegenPipeline(pm);
 }
 
 } // namespace nnc

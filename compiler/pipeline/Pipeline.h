@@ -29,9 +29,17 @@ llvm::ArrayRef<PhaseInfo> phases();
 std::optional<PhaseInfo> lookupPhase(llvm::StringRef name);
 
 /// Appends the passes that run after import up to and including `last` (which must be
-/// implemented) to `pm`. `cpuKernels`: the kernels are for the CPU, which runs row groups of
-/// ops as one kernel (nnc-outline-kernels' row-groups; CUDA kernels cannot hold the temporary
-/// buffers they need).
+/// implemented) to `pm`. `cpuKernels`: the kernels are for the CPU, which runs row groups of ops
+/// as one kernel (nnc-outline-kernels' row-groups; CUDA kernels cannot hold the temporary buffers
+/// they need), and whose codegen phase is passes (buildCodegenPipeline; CUDA's runs after the
+/// pass manager).
 void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels = true);
+
+/// Appends the CPU codegen phase to `pm` (anchored on the module the lower phase produced): the
+/// kernels are copied into a nested module (nnc-extract-kernels), which is bufferized and lowered
+/// to the LLVM dialect with nnc's row and math rewrites between the upstream passes. The plan
+/// phase then compiles that module to native code (codegen/CpuCodegen.h). The upstream passes
+/// are named by their registered arguments: call registerPasses() (Registration.h) first.
+void buildCodegenPipeline(mlir::OpPassManager &pm);
 
 } // namespace nnc

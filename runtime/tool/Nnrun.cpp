@@ -3,6 +3,7 @@
 // on one .npy input and write its first output. Every failure becomes one line on stderr and exit
 // code 1, naming the file it concerns. The command line is NnrunArgs.cpp's.
 #include "runtime/tool/Nnrun.h"
+#include "export/OnnxExporter.h"
 
 #include "runtime/Executor.h"
 #include "runtime/Npy.h"
@@ -164,9 +165,9 @@ std::optional<NnrunFailure> runPipelined(const NnrunOptions &options, std::ostre
                                     Communicator *group, const nnc::Plan &plan, Device &device) {
   const std::string &planPath = options.plan;
   int stages = plan.pipeline().stages_size();
-  if (options.fit.enabled || !options.predict.empty())
-    return NnrunFailure{planPath + ": a pipelined plan trains with --train (--fit and --predict "
-                              "run on plans of one stage)"};
+  if (options.fit.enabled || !options.predict.empty() || !options.exportOnnx.empty())
+    return NnrunFailure{planPath + ": a pipelined plan trains with --train (--fit, --predict and "
+                                   "--export-onnx run on plans of one stage)"};
   if (!group || group->size() != stages)
     return NnrunFailure{planPath + ": the plan has " + std::to_string(stages) +
                    " pipeline stages: run it with mpirun -np " + std::to_string(stages)};
@@ -456,9 +457,10 @@ std::optional<NnrunFailure> run(const NnrunOptions &options, std::ostream &out,
   if (std::optional<NnrunFailure> failure = initialize(exec, options, planPath, &norm))
     return failure;
   // A plan that loads and initializes (checks worth having) but is asked for nothing more.
-  if (!training && options.predict.empty() && options.dumpDir.empty() && !options.printArena)
+  if (!training && options.predict.empty() && options.dumpDir.empty() && !options.printArena &&
+      options.exportOnnx.empty())
     return NnrunFailure{planPath + ": loads, but nothing to do (give --fit, --train, --predict, "
-                                   "--dump-parameters or --print-arena)",
+                                   "--dump-parameters, --export-onnx or --print-arena)",
                         2};
   if (binding)
     if (std::optional<NnrunFailure> failure = runTrain(options, exec, *binding, data, group, out))
@@ -474,6 +476,12 @@ std::optional<NnrunFailure> run(const NnrunOptions &options, std::ostream &out,
   if (!options.dumpDir.empty())
     if (std::optional<NnrunFailure> failure = dumpParameters(exec, options.dumpDir, norm))
       return failure;
+  if (!options.exportOnnx.empty())
+    if (nnc::Status s = nnc::exporter::exportPlanToOnnx(
+            exec, norm ? norm->tensors() : nnc::exporter::NamedTensors(), planPath,
+            options.exportOnnx);
+        !s.ok())
+      return NnrunFailure{s.message()};
   if (predict)
     if (std::optional<NnrunFailure> failure =
             runPredict(options, exec, *predict, std::move(input), norm, out))

@@ -44,6 +44,9 @@ options:
                           best.ckpt), for --predict or --dump-parameters
                           Both carry the input normalization --fit applied (nnc.input_mean,
                           nnc.input_stddev), which --predict then applies to its input too.
+  --export-onnx FILE      write the predict graph as ONNX (opset 17) with the parameters (after
+                          training, --checkpoint or --load-parameters) and the input
+                          normalization, for ONNX Runtime and other inference engines
   --print-arena           print "arena: N bytes" (the plan's peak memory)
   --time N                after the first predict, run it N more times and print each call's
                           wall time ("predict_us <microseconds>"), for benchmarks
@@ -208,6 +211,7 @@ bool parseToolFlag(const Arg &arg, NnrunOptions &options, std::optional<NnrunFai
                             std::pair{"--dump-parameters", &options.dumpDir},
                             std::pair{"--load-parameters", &options.loadDir},
                             std::pair{"--checkpoint", &options.checkpoint},
+                            std::pair{"--export-onnx", &options.exportOnnx},
                             std::pair{"--device", &options.device}})
     if (flag == name) {
       failure = arg.value(*into);

@@ -16,6 +16,7 @@ extern const char *const kUsage;
 
 struct NnrunOptions {
   std::string plan, predict, output, dumpDir, loadDir, checkpoint, device = "cpu";
+  std::string exportOnnx;  // --export-onnx FILE
   int timedRuns = 0;
   int collectiveTimeout = 60;  // seconds
   bool printArena = false;

@@ -1,0 +1,88 @@
+# Models from elsewhere: nnc.import_onnx (the committed PyTorch exports of test/onnx) and
+# nnc.from_torch (a module exported on the fly), compiled and trained from Python, checked
+# against PyTorch's own training of the same weights.
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # PyTorch's pools on 2 shared cores
+
+import numpy
+import pytest
+
+import nnc
+
+from conftest import SOURCE
+
+ONNX = os.path.join(SOURCE, "test", "onnx")
+
+
+def test_import_onnx_compiles_as_the_cli_does(tmp_path, tools):
+    import subprocess
+    model = nnc.import_onnx(os.path.join(ONNX, "mlp", "model.onnx"), batch_size=8,
+                            loss="cross-entropy", optimizer={"kind": "sgd", "learning_rate": 0.1})
+    assert model.name == "model"
+    plan = nnc.compile(model)
+    subprocess.run([tools["nnc"], "compile", os.path.join(ONNX, "mlp", "model.onnx"),
+                    "--batch-size", "8", "--loss", "cross-entropy", "--optimizer", "sgd",
+                    "--lr", "0.1", "-o", str(tmp_path / "model.plan")],
+                   check=True, capture_output=True)
+    assert plan.bytes() == (tmp_path / "model.plan").read_bytes()
+    # What import_onnx returns saves as a model.pb that nnc compiles the same.
+    model.save(tmp_path / "imported.pb")
+    assert nnc.compile(str(tmp_path / "imported.pb")).bytes() == plan.bytes()
+
+
+def test_import_onnx_errors_name_the_file(tmp_path):
+    with pytest.raises(nnc.Error, match=r"^nnc: error: .*missing\.onnx: "):
+        nnc.import_onnx(tmp_path / "missing.onnx")
+    with pytest.raises(nnc.Error, match=r"--loss hinge is not a loss"):
+        nnc.import_onnx(os.path.join(ONNX, "mlp", "model.onnx"), loss="hinge")
+    with pytest.raises(nnc.Error, match=r"TrainingSpec has no field 'optimiser'"):
+        nnc.import_onnx(os.path.join(ONNX, "mlp", "model.onnx"), batch_size=8,
+                        optimiser={"kind": "sgd"})
+
+
+def test_from_torch_trains_as_pytorch_does():
+    """A PyTorch MLP through from_torch: nnc's SGD steps give PyTorch's losses on the same
+    weights and data, and the trained plan predicts what the trained module computes."""
+    torch = pytest.importorskip("torch", reason="from_torch needs PyTorch (python3-torch)")
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(12, 16), torch.nn.ReLU(),
+                                 torch.nn.Linear(16, 16), torch.nn.Tanh(),
+                                 torch.nn.Linear(16, 4))
+    rng = numpy.random.RandomState(3)
+    x = rng.randn(16, 12).astype(numpy.float32)
+    y = rng.randint(0, 4, 16).astype(numpy.int64)
+
+    model = nnc.from_torch(module, torch.from_numpy(x), name="torch_mlp", loss="cross-entropy")
+    plan = nnc.compile(model, optimizer={"kind": "sgd", "learning_rate": 0.1}, seed=1)
+    # Before any training the plan computes the module's forward.
+    with torch.no_grad():
+        numpy.testing.assert_allclose(plan.predict(x), module(torch.from_numpy(x)).numpy(),
+                                      rtol=1e-5, atol=1e-6)
+
+    # One batch of all 16 rows: each step sees every row (in fit's shuffled order, which the
+    # mean loss and its gradient do not depend on). normalize="none": the raw features.
+    losses = []
+
+    class Losses(nnc.Callback):
+        def on_step_end(self, metrics):
+            losses.append(metrics["loss"])
+
+    plan.fit((x, y), epochs=4, callbacks=[Losses()], normalize="none", progress="none")
+
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
+    torch_losses = []
+    for _ in range(4):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(module(torch.from_numpy(x)), torch.from_numpy(y))
+        loss.backward()
+        optimizer.step()
+        torch_losses.append(loss.item())
+    # fp32 both, different summation orders: agreement to about 1e-6 relative per step, which
+    # four steps of SGD keep well inside 1e-5.
+    assert losses[0] == pytest.approx(torch_losses[0], rel=1e-6)
+    numpy.testing.assert_allclose(losses, torch_losses, rtol=1e-5)
+    assert losses[-1] < losses[0]
+    with torch.no_grad():
+        numpy.testing.assert_allclose(plan.predict(x), module(torch.from_numpy(x)).numpy(),
+                                      rtol=1e-4, atol=1e-5)
