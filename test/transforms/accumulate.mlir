@@ -18,7 +18,7 @@
 // CHECK: %[[ZEROS:.+]] = nn.constant dense<0.000000e+00> : tensor<6x8xf32>
 // CHECK: %[[NEW:.+]] = train.sgd %[[W2]], %[[MEAN]], %[[LR]]
 // CHECK: return %[[NEW]], %[[ZEROS]]
-module @accumulate_two attributes {nn.training = {accumulation_steps = 2 : i64, loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.000000e-01 : f64}}} {
+module @accumulate_two attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd, learning_rate = 1.000000e-01 : f64, accumulation_steps = 2>} {
   func.func @train_step(%x: tensor<4x8xf32> {nn.input = "x", nn.role = "features"}, %w: tensor<6x8xf32> {nn.init = {kind = "zeros"}, nn.param = "fc1.weight", nn.trainable = true}, %lr: tensor<f32> {nn.input = "nnc.learning_rate"}) -> (tensor<f32> {nn.output = "loss"}, tensor<6x8xf32> {nn.updates = "fc1.weight"}) {
     %h = nn.linear %x, %w : tensor<4x8xf32>, tensor<6x8xf32>
     %loss = nn.reduce_sum %h <{axes = array<i64: 0, 1>}> : tensor<4x6xf32>
@@ -35,7 +35,7 @@ module @accumulate_two attributes {nn.training = {accumulation_steps = 2 : i64, 
 // CHECK-LABEL: module @no_accumulation
 // CHECK: func.func @train_step
 // CHECK-NOT: @accumulate_step
-module @no_accumulation attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.000000e-01 : f64}}} {
+module @no_accumulation attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd, learning_rate = 1.000000e-01 : f64>} {
   func.func @train_step(%x: tensor<4x8xf32> {nn.input = "x", nn.role = "features"}, %w: tensor<6x8xf32> {nn.init = {kind = "zeros"}, nn.param = "fc1.weight", nn.trainable = true}, %lr: tensor<f32> {nn.input = "nnc.learning_rate"}) -> (tensor<f32> {nn.output = "loss"}, tensor<6x8xf32> {nn.updates = "fc1.weight"}) {
     %h = nn.linear %x, %w : tensor<4x8xf32>, tensor<6x8xf32>
     %loss = nn.reduce_sum %h <{axes = array<i64: 0, 1>}> : tensor<4x6xf32>

@@ -9,7 +9,7 @@
 // CHECK-NEXT: %[[H:.+]] = nn.linear %[[X]], %[[W]]
 // CHECK-NEXT: %[[A:.+]] = nn.relu %[[H]] {nnc.pipe_out}
 // CHECK-NEXT: return %[[A]] : tensor<4x6xf32>
-module @stage0 attributes {nn.training = {accumulation_steps = 2 : i64, loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.000000e-01 : f64}, pipeline = {micro_batches = 2 : i64, stage_boundaries = ["relu1"], stages = 2 : i64}}, nnc.pipeline_first_node = "fc1", nnc.pipeline_last_node = "relu1", nnc.pipeline_stage = 0 : i64, nnc.pipeline_stages = 2 : i64} {
+module @stage0 attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd, learning_rate = 1.000000e-01 : f64, accumulation_steps = 2, pipeline_stages = 2, micro_batches = 2, stage_boundaries = ["relu1"]>, nnc.pipeline_first_node = "fc1", nnc.pipeline_last_node = "relu1", nnc.pipeline_stage = 0 : i64, nnc.pipeline_stages = 2 : i64} {
   func.func @accumulate_step(%x: tensor<4x8xf32> {nn.input = "x", nn.role = "features"}, %w: tensor<6x8xf32> {nn.init = {kind = "zeros"}, nn.param = "fc1.weight", nn.trainable = true}, %grad_in: tensor<4x6xf32> {nn.input = "nnc.pipe.grad_in"}, %acc: tensor<6x8xf32> {nn.init = {kind = "zeros"}, nn.param = "nnc.accumulator.stage0.0", nn.trainable = false}) -> (tensor<f32> {nn.output = "loss"}, tensor<6x8xf32> {nn.updates = "nnc.accumulator.stage0.0"}) {
     %h = nn.linear %x, %w : tensor<4x8xf32>, tensor<6x8xf32>
     %a = nn.relu %h {nnc.pipe_out} : tensor<4x6xf32>
@@ -29,7 +29,7 @@ module @stage0 attributes {nn.training = {accumulation_steps = 2 : i64, loss = "
 // CHECK-LABEL: module @stage1
 // CHECK: func.func @accumulate_step(
 // CHECK-NOT: @forward_step
-module @stage1 attributes {nn.training = {accumulation_steps = 2 : i64, loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.000000e-01 : f64}}, nnc.pipeline_stage = 1 : i64, nnc.pipeline_stages = 2 : i64} {
+module @stage1 attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd, learning_rate = 1.000000e-01 : f64, accumulation_steps = 2>, nnc.pipeline_stage = 1 : i64, nnc.pipeline_stages = 2 : i64} {
   func.func @accumulate_step(%in: tensor<4x6xf32> {nn.differentiable = "nnc.pipe.grad_out", nn.input = "nnc.pipe.in"}, %w: tensor<3x6xf32> {nn.init = {kind = "zeros"}, nn.param = "fc2.weight", nn.trainable = true}) -> (tensor<f32> {nn.output = "loss"}) {
     %h = nn.linear %in, %w : tensor<4x6xf32>, tensor<3x6xf32>
     %loss = nn.reduce_sum %h <{axes = array<i64: 0, 1>}> : tensor<4x3xf32>

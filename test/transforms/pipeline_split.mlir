@@ -6,7 +6,7 @@
 // the rest. Each stage accumulates over the micro-batches.
 // CHECK-LABEL: module @split_at_boundary
 // CHECK-NOT: func.func @forward
-// CHECK: module @stage0 attributes {nn.training = {accumulation_steps = 2 : i64
+// CHECK: module @stage0 attributes {nn.training = #nn.training<{{.*}}accumulation_steps = 2, pipeline_stages = 2, micro_batches = 2
 // CHECK-SAME: nnc.pipeline_first_node = "fc1", nnc.pipeline_last_node = "relu1", nnc.pipeline_stage = 0 : i64, nnc.pipeline_stages = 2 : i64
 // CHECK: func.func @forward(%[[X:.+]]: tensor<4x8xf32> {nn.input = "x", nn.role = "features"}, %[[W1:.+]]: tensor<6x8xf32> {{.*}}nn.param = "fc1.weight"{{.*}}, %[[GIN:.+]]: tensor<4x6xf32> {nn.input = "nnc.pipe.grad_in"}) -> (tensor<f32> {nn.output = "loss"}, tensor<4x6xf32> {nn.output = "nnc.pipe.out"})
 // CHECK: %[[H:.+]] = nn.linear %[[X]], %[[W1]]
@@ -19,7 +19,7 @@
 // CHECK: %[[H2:.+]] = nn.linear %[[IN]], %[[W2]]
 // CHECK: %[[L:.+]] = nn.cross_entropy %[[H2]], %[[Y]]
 // CHECK: return %[[L]], %[[H2]]
-module @split_at_boundary attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.000000e-01 : f64}, pipeline = {micro_batches = 2 : i64, stage_boundaries = ["relu1"], stages = 2 : i64}}} {
+module @split_at_boundary attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd, learning_rate = 1.000000e-01 : f64, pipeline_stages = 2, micro_batches = 2, stage_boundaries = ["relu1"]>} {
   func.func @forward(%x: tensor<4x8xf32> {nn.input = "x", nn.role = "features"}, %y: tensor<4xi64> {nn.index_limit = 3 : i64, nn.index_reader = "loss", nn.input = "y", nn.role = "labels"}, %w1: tensor<6x8xf32> {nn.init = {kind = "zeros"}, nn.param = "fc1.weight", nn.trainable = true}, %w2: tensor<3x6xf32> {nn.init = {kind = "zeros"}, nn.param = "fc2.weight", nn.trainable = true}) -> (tensor<f32> {nn.output = "loss"}, tensor<4x3xf32> {nn.output = "h2"}) {
     %h1 = nn.linear %x, %w1 : tensor<4x8xf32>, tensor<6x8xf32> loc("fc1")
     %a1 = nn.relu %h1 : tensor<4x6xf32> loc("relu1")
@@ -35,7 +35,7 @@ module @split_at_boundary attributes {nn.training = {loss = "loss", optimizer = 
 // CHECK-LABEL: module @split_by_flops
 // CHECK: module @stage0 attributes {{.*}}nnc.pipeline_last_node = "relu1"
 // CHECK: module @stage1 attributes {{.*}}nnc.pipeline_first_node = "fc2"
-module @split_by_flops attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.000000e-01 : f64}, pipeline = {micro_batches = 2 : i64, stages = 2 : i64}}} {
+module @split_by_flops attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd, learning_rate = 1.000000e-01 : f64, pipeline_stages = 2, micro_batches = 2>} {
   func.func @forward(%x: tensor<4x8xf32> {nn.input = "x", nn.role = "features"}, %y: tensor<4xi64> {nn.index_limit = 8 : i64, nn.index_reader = "loss", nn.input = "y", nn.role = "labels"}, %w1: tensor<8x8xf32> {nn.init = {kind = "zeros"}, nn.param = "fc1.weight", nn.trainable = true}, %w2: tensor<8x8xf32> {nn.init = {kind = "zeros"}, nn.param = "fc2.weight", nn.trainable = true}) -> (tensor<f32> {nn.output = "loss"}) {
     %h1 = nn.linear %x, %w1 : tensor<4x8xf32>, tensor<8x8xf32> loc("fc1")
     %a1 = nn.relu %h1 : tensor<4x8xf32> loc("relu1")
@@ -51,7 +51,7 @@ module @split_by_flops attributes {nn.training = {loss = "loss", optimizer = {ki
 // CHECK-LABEL: module @one_stage
 // CHECK-NOT: module @stage
 // CHECK: func.func @forward
-module @one_stage attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.000000e-01 : f64}, pipeline = {micro_batches = 2 : i64, stages = 1 : i64}}} {
+module @one_stage attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd, learning_rate = 1.000000e-01 : f64, pipeline_stages = 1, micro_batches = 2>} {
   func.func @forward(%x: tensor<4x8xf32> {nn.input = "x", nn.role = "features"}, %w1: tensor<8x8xf32> {nn.init = {kind = "zeros"}, nn.param = "fc1.weight", nn.trainable = true}) -> (tensor<f32> {nn.output = "loss"}) {
     %h1 = nn.linear %x, %w1 : tensor<4x8xf32>, tensor<8x8xf32> loc("fc1")
     %s = nn.reduce_sum %h1 <{axes = array<i64: 0, 1>}> : tensor<4x8xf32> loc("loss")
@@ -63,7 +63,7 @@ module @one_stage attributes {nn.training = {loss = "loss", optimizer = {kind = 
 
 // The 1F1B schedule overlaps stages across micro-batches: fewer than 2 is an error.
 // expected-error @+1 {{pipeline: micro_batches must be at least 2 (the schedule overlaps stages across micro-batches), got 1}}
-module @one_micro_batch attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.000000e-01 : f64}, pipeline = {micro_batches = 1 : i64, stages = 2 : i64}}} {
+module @one_micro_batch attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd, learning_rate = 1.000000e-01 : f64, pipeline_stages = 2, micro_batches = 1>} {
   func.func @forward(%x: tensor<4x8xf32> {nn.input = "x", nn.role = "features"}, %w1: tensor<8x8xf32> {nn.init = {kind = "zeros"}, nn.param = "fc1.weight", nn.trainable = true}) -> (tensor<f32> {nn.output = "loss"}) {
     %h1 = nn.linear %x, %w1 : tensor<4x8xf32>, tensor<8x8xf32> loc("fc1")
     %s = nn.reduce_sum %h1 <{axes = array<i64: 0, 1>}> : tensor<4x8xf32> loc("loss")
@@ -75,7 +75,7 @@ module @one_micro_batch attributes {nn.training = {loss = "loss", optimizer = {k
 
 // A boundary names a node of the model.
 // expected-error @+1 {{pipeline: stage boundary 'fc9' is not a node of the model}}
-module @unknown_boundary attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.000000e-01 : f64}, pipeline = {micro_batches = 2 : i64, stage_boundaries = ["fc9"], stages = 2 : i64}}} {
+module @unknown_boundary attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd, learning_rate = 1.000000e-01 : f64, pipeline_stages = 2, micro_batches = 2, stage_boundaries = ["fc9"]>} {
   func.func @forward(%x: tensor<4x8xf32> {nn.input = "x", nn.role = "features"}, %w1: tensor<8x8xf32> {nn.init = {kind = "zeros"}, nn.param = "fc1.weight", nn.trainable = true}) -> (tensor<f32> {nn.output = "loss"}) {
     %h1 = nn.linear %x, %w1 : tensor<4x8xf32>, tensor<8x8xf32> loc("fc1")
     %s = nn.reduce_sum %h1 <{axes = array<i64: 0, 1>}> : tensor<4x8xf32> loc("loss")
@@ -87,7 +87,7 @@ module @unknown_boundary attributes {nn.training = {loss = "loss", optimizer = {
 
 // A cut passes exactly one tensor: after "fc1" both its result and the input %x (read by "add")
 // would cross.
-module @two_tensors_cross attributes {nn.training = {loss = "loss", optimizer = {kind = "sgd", learning_rate = 1.000000e-01 : f64}, pipeline = {micro_batches = 2 : i64, stage_boundaries = ["fc1"], stages = 2 : i64}}} {
+module @two_tensors_cross attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd, learning_rate = 1.000000e-01 : f64, pipeline_stages = 2, micro_batches = 2, stage_boundaries = ["fc1"]>} {
   func.func @forward(%x: tensor<4x8xf32> {nn.input = "x", nn.role = "features"}, %w1: tensor<8x8xf32> {nn.init = {kind = "zeros"}, nn.param = "fc1.weight", nn.trainable = true}) -> (tensor<f32> {nn.output = "loss"}) {
     %h0 = nn.relu %x : tensor<4x8xf32> loc("relu0")
     // The op's location is its node name alone, which has no line to match: @unknown.
