@@ -15,6 +15,7 @@
 #include "compiler/codegen/CudaCodegen.h"
 
 #include "compiler/codegen/CpuCodegen.h"
+#include "compiler/codegen/KernelAttrs.h"
 #include "compiler/codegen/LlvmBackend.h"
 #include "proto/plan.pb.h"
 
@@ -360,7 +361,7 @@ OwningOpRef<ModuleOp> lowerKernelsToGpu(ModuleOp module) {
   OpBuilder builder(context);
   builder.setInsertionPointToEnd(kernels->getBody());
   for (auto func : module.getOps<func::FuncOp>())
-    if (func->hasAttr("nnc.kernel"))
+    if (func->hasAttr(nnc::kKernelAttr))
       builder.clone(*func);
 
   // 1. As the CPU backend: bufferize, strided copies as loops; then linalg -> parallel loops.

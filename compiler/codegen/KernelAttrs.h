@@ -2,12 +2,14 @@
 // (CpuCodegen.cpp), in one place.
 #pragma once
 
+#include "dialects/AttrNames.h"
+
 #include "llvm/ADT/StringRef.h"
 
 namespace nnc {
 
-/// On the kernel functions nnc-outline-kernels creates.
-inline constexpr llvm::StringLiteral kKernelAttr = "nnc.kernel";
+/// On the kernel functions nnc-outline-kernels creates (named with the passes' attributes).
+inline constexpr llvm::StringLiteral kKernelAttr = attr::kKernel;
 
 /// On the module nnc-extract-kernels nests the kernels' copies in, which the codegen pipeline
 /// lowers to the LLVM dialect.
