@@ -2,8 +2,10 @@
 //
 // 1. Bufferize the outlined kernel functions (as the CPU backend does) and turn linalg into
 //    scf.parallel loops; a reduction dimension becomes an scf.for inside its parallel loop.
-// 2. Work outside any parallel loop (a full reduction, a rank-0 computation) is wrapped in a
-//    one-iteration scf.parallel, so that everything a kernel does runs on the GPU.
+//    Reductions over long rows or few outputs become block tree reductions first
+//    (CudaReductions.cpp): a grid sized to the outputs, gpu.all_reduce inside each block.
+// 2. Work outside any parallel loop (a rank-0 computation) is wrapped in a one-iteration
+//    scf.parallel, so that everything a kernel does runs on the GPU.
 // 3. Tile each loop nest into blocks of at most kThreadsPerBlock threads (innermost dimension
 //    first, for coalesced accesses), map tiles to the grid and their insides to threads, and
 //    convert the loops to gpu.launch.
@@ -15,6 +17,7 @@
 #include "compiler/codegen/CudaCodegen.h"
 
 #include "compiler/codegen/CpuCodegen.h"
+#include "compiler/codegen/CudaReductions.h"
 #include "proto/plan.pb.h"
 
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
@@ -142,7 +145,8 @@ void forwardTemporaries(func::FuncOp func) {
 
 /// Ops that may stay in a kernel's host function: they compute addresses and constants, not data.
 bool isHostSide(Operation *op) {
-  return isa<arith::ConstantOp, func::ReturnOp, scf::ParallelOp, ViewLikeOpInterface>(op) ||
+  return isa<arith::ConstantOp, func::ReturnOp, scf::ParallelOp, gpu::LaunchOp,
+             ViewLikeOpInterface>(op) ||
          (op->getNumRegions() == 0 && isMemoryEffectFree(op) &&
           llvm::all_of(op->getOperands(), [](Value v) {
             Operation *def = v.getDefiningOp();
@@ -250,7 +254,9 @@ void sinkIntoLaunch(gpu::LaunchOp launch) {
 }
 
 /// Moves every gpu.func into one gpu.module @nnc_kernels, each named after the module that held
-/// it (outlining names modules uniquely, but not the functions inside them).
+/// it (outlining names modules uniquely, but not the functions inside them). The module-level
+/// buffers of two-stage reductions move too, once each (outlining copies one into every module
+/// that uses it); the host module's originals are dropped.
 LogicalResult mergeGpuModules(ModuleOp module) {
   OpBuilder b(module.getContext());
   b.setInsertionPointToEnd(module.getBody());
@@ -269,10 +275,18 @@ LogicalResult mergeGpuModules(ModuleOp module) {
               b.getStringAttr(kGpuModuleName), {FlatSymbolRefAttr::get(b.getStringAttr(moduleName))}));
       });
     }
+    for (auto global : llvm::make_early_inc_range(gpuModule.getOps<memref::GlobalOp>())) {
+      if (SymbolTable::lookupSymbolIn(merged, global.getSymName()))
+        global.erase();
+      else
+        global->moveBefore(merged.getBody(), merged.getBody()->end());
+    }
     if (!gpuModule.getBody()->empty())
       return gpuModule.emitError("unexpected content in an outlined gpu.module");
     gpuModule.erase();
   }
+  for (auto global : llvm::make_early_inc_range(module.getOps<memref::GlobalOp>()))
+    global.erase();
   return success();
 }
 
@@ -384,6 +398,8 @@ OwningOpRef<ModuleOp> lowerKernelsToGpu(ModuleOp module) {
     linalg::CopyOp::create(b, copy.getLoc(), copy.getSource(), copy.getTarget());
     copy.erase();
   });
+  for (auto func : kernels->getOps<func::FuncOp>())
+    mapReductionsToBlocks(func);
   if (failed(runPipeline(*kernels, "func.func(convert-linalg-to-parallel-loops),canonicalize,cse")))
     return nullptr;
 
