@@ -154,6 +154,69 @@ bool isHostSide(Operation *op) {
           }));
 }
 
+bool isSingleElement(Type type) {
+  auto memref = dyn_cast<MemRefType>(type);
+  return memref && memref.hasStaticShape() && memref.getNumElements() == 1;
+}
+
+/// One launch for a run of single-element copies (a concat of scalars, e.g. the per-node
+/// non-finite flags), a thread per copy, instead of a one-thread launch each.
+void fuseScalarCopies(OpBuilder &b, ArrayRef<memref::CopyOp> run) {
+  memref::CopyOp last = run.back();
+  b.setInsertionPoint(last);
+  Location loc = last.getLoc();
+  int64_t count = static_cast<int64_t>(run.size());
+  int64_t threads = std::clamp<int64_t>(llvm::PowerOf2Ceil(count), 32, kThreadsPerBlock);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  auto launch = gpu::LaunchOp::create(
+      b, loc, arith::ConstantIndexOp::create(b, loc, llvm::divideCeil(count, threads)), one, one,
+      arith::ConstantIndexOp::create(b, loc, threads), one, one);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&launch.getBody().front());
+  Value copyIndex = arith::AddIOp::create(
+      b, loc,
+      arith::MulIOp::create(b, loc, launch.getBlockIds().x,
+                            arith::ConstantIndexOp::create(b, loc, threads)),
+      launch.getThreadIds().x);
+  auto cases = llvm::to_vector(llvm::seq<int64_t>(0, count));
+  auto select = scf::IndexSwitchOp::create(b, loc, TypeRange(), copyIndex, cases, count);
+  for (auto [region, constCopy] : llvm::zip(select.getCaseRegions(), run)) {
+    memref::CopyOp copy = constCopy;
+    b.createBlock(&region);
+    auto zeros = [&](Value memref) {
+      return SmallVector<Value>(cast<MemRefType>(memref.getType()).getRank(),
+                                arith::ConstantIndexOp::create(b, loc, 0));
+    };
+    Value value = memref::LoadOp::create(b, loc, copy.getSource(), zeros(copy.getSource()));
+    memref::StoreOp::create(b, loc, value, copy.getTarget(), zeros(copy.getTarget()));
+    scf::YieldOp::create(b, loc);
+  }
+  b.createBlock(&select.getDefaultRegion());
+  scf::YieldOp::create(b, loc);
+  b.setInsertionPointToEnd(&launch.getBody().front());
+  gpu::TerminatorOp::create(b, loc);
+  for (memref::CopyOp copy : run)
+    copy->erase();
+}
+
+/// Finds the runs for fuseScalarCopies: copies with only views and constants between them (no
+/// memory effects, so the copies may all move to the last one's place).
+void fuseScalarCopies(func::FuncOp func) {
+  SmallVector<SmallVector<memref::CopyOp>> runs(1);
+  for (Operation &op : func.getBody().front()) {
+    auto copy = dyn_cast<memref::CopyOp>(op);
+    if (copy && isSingleElement(copy.getSource().getType())) {
+      runs.back().push_back(copy);
+    } else if (!isa<ViewLikeOpInterface, arith::ConstantOp>(op) && !runs.back().empty()) {
+      runs.emplace_back();
+    }
+  }
+  OpBuilder b(func.getContext());
+  for (ArrayRef<memref::CopyOp> run : runs)
+    if (run.size() >= 2)
+      fuseScalarCopies(b, run);
+}
+
 /// Step 2: wraps each run of consecutive device work outside a parallel loop into a
 /// one-iteration scf.parallel (one GPU thread). Fails if such a run defines a value used after it.
 LogicalResult wrapSerialWork(func::FuncOp func) {
@@ -377,6 +440,7 @@ FailureOr<std::string> serializeToPtx(gpu::GPUModuleOp gpuModule, const CudaTarg
 OwningOpRef<ModuleOp> lowerKernelsToGpu(ModuleOp module) {
   MLIRContext *context = module.getContext();
   registerCudaExtensions(context);
+  context->loadDialect<gpu::GPUDialect, scf::SCFDialect>(); // built directly, not only by passes
   OwningOpRef<ModuleOp> kernels = ModuleOp::create(module.getLoc());
   (*kernels)->setAttr(gpu::GPUDialect::getContainerModuleAttrName(), UnitAttr::get(context));
   OpBuilder builder(context);
@@ -391,8 +455,10 @@ OwningOpRef<ModuleOp> lowerKernelsToGpu(ModuleOp module) {
                                    "drop-equivalent-buffer-results,buffer-results-to-out-params,"
                                    "buffer-deallocation-pipeline")))
     return nullptr;
-  for (auto func : kernels->getOps<func::FuncOp>())
+  for (auto func : kernels->getOps<func::FuncOp>()) {
     forwardTemporaries(func);
+    fuseScalarCopies(func);
+  }
   kernels->walk([](memref::CopyOp copy) {
     OpBuilder b(copy);
     linalg::CopyOp::create(b, copy.getLoc(), copy.getSource(), copy.getTarget());
