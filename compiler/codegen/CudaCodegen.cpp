@@ -6,9 +6,10 @@
 //    (CudaReductions.cpp): a grid sized to the outputs, gpu.all_reduce inside each block.
 // 2. Work outside any parallel loop (a rank-0 computation) is wrapped in a one-iteration
 //    scf.parallel, so that everything a kernel does runs on the GPU.
-// 3. Tile each loop nest into blocks of at most kThreadsPerBlock threads (innermost dimension
-//    first, for coalesced accesses), map tiles to the grid and their insides to threads, and
-//    convert the loops to gpu.launch.
+// 3. Merge the outer dimensions of loops deeper than three into one, tile each loop nest into
+//    blocks of at most kThreadsPerBlock threads (innermost dimension first, for coalesced
+//    accesses), map tiles to the grid and their insides to threads, and convert the loops to
+//    gpu.launch.
 // 4. Sink constants and memref views into the launches and outline them; every launch then
 //    takes only the kernel function's own memrefs, which the bare-pointer convention passes as
 //    one device pointer each. Gather all GPU functions into one gpu.module.
@@ -38,6 +39,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
@@ -250,6 +252,24 @@ LogicalResult wrapSerialWork(func::FuncOp func) {
       op->moveBefore(terminator);
   }
   return success();
+}
+
+/// Threads go to the three innermost dimensions of a loop only: a deeper loop has its outer
+/// dimensions merged into one first, so that they spread over the grid rather than run in
+/// sequence in every thread.
+void collapseToThreeDims(func::FuncOp func) {
+  SmallVector<scf::ParallelOp> loops(func.getBody().front().getOps<scf::ParallelOp>());
+  IRRewriter rewriter(func.getContext());
+  for (scf::ParallelOp loop : loops) {
+    unsigned rank = loop.getNumLoops();
+    if (rank <= 3)
+      continue;
+    std::vector<unsigned> outer;
+    for (unsigned dim = 0; dim + 2 < rank; ++dim)
+      outer.push_back(dim);
+    rewriter.setInsertionPoint(loop);
+    collapseParallelLoops(rewriter, loop, {outer, {rank - 2}, {rank - 1}});
+  }
 }
 
 /// Step 3's tile sizes: innermost dimension first, powers of two up to kThreadsPerBlock threads
@@ -467,6 +487,10 @@ OwningOpRef<ModuleOp> lowerKernelsToGpu(ModuleOp module) {
   for (auto func : kernels->getOps<func::FuncOp>())
     mapReductionsToBlocks(func);
   if (failed(runPipeline(*kernels, "func.func(convert-linalg-to-parallel-loops),canonicalize,cse")))
+    return nullptr;
+  for (auto func : kernels->getOps<func::FuncOp>())
+    collapseToThreeDims(func);
+  if (failed(runPipeline(*kernels, "canonicalize,cse"))) // folds the merged bounds to constants
     return nullptr;
 
   // 2, 3. Everything into parallel loops, tiled; no canonicalization until they are launches
