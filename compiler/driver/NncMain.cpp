@@ -247,6 +247,11 @@ int compileMain(int argc, char **argv) {
       llvm::cl::desc("With --target cuda: print each kernel launch's grid, block, threads and "
                      "the elements and bytes of its buffers (on stdout, or stderr when the output is)"),
       llvm::cl::init(false), llvm::cl::cat(category));
+  llvm::cl::opt<bool> gpuIr(
+      "gpu-ir",
+      llvm::cl::desc("With --target cuda --compile-to=codegen: print the kernels mapped onto the "
+                     "GPU (host functions of gpu.launch_func, one gpu.module) instead of PTX"),
+      llvm::cl::init(false), llvm::cl::cat(category));
   ModelFlags modelFlags(category);
   registerPasses();
   registerAsmPrinterCLOptions();
@@ -279,6 +284,7 @@ int compileMain(int argc, char **argv) {
   request.microBatches = microBatches;
   request.stageBoundaries = stageBoundaries;
   request.printLaunchStats = printLaunchStats;
+  request.gpuIr = gpuIr;
   request.model = modelFlags.values();
   return compileModel(request, llvm::errs());
 }
@@ -316,6 +322,10 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
   KernelTarget kernels = target == "cuda" ? KernelTarget::Cuda : KernelTarget::Cpu;
   if (request.printLaunchStats && kernels != KernelTarget::Cuda) {
     errs << "nnc: error: --print-launch-stats needs --target cuda\n";
+    return 1;
+  }
+  if (request.gpuIr && (kernels != KernelTarget::Cuda || phase->phase != Phase::Codegen)) {
+    errs << "nnc: error: --gpu-ir needs --target cuda --compile-to=codegen\n";
     return 1;
   }
 
@@ -398,7 +408,10 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
   if (phase->phase == Phase::Plan)
     return writePlan(model, *module, output, kernels, request.printLaunchStats, diagnostics, errs);
   std::string ptx;
-  if (phase->phase == Phase::Codegen && kernels == KernelTarget::Cuda) {
+  if (request.gpuIr) {
+    if (!(module = lowerKernelsToGpu(*module)))
+      return 1;
+  } else if (phase->phase == Phase::Codegen && kernels == KernelTarget::Cuda) {
     CudaKernelLibrary library;
     if (failed(compileCudaKernels(*module, CudaTarget(), library)))
       return 1;
