@@ -125,14 +125,18 @@ Value indexConstant(OpBuilder &b, Location loc, int64_t value) {
   return arith::ConstantIndexOp::create(b, loc, value);
 }
 
-/// Writes the row-major coordinates of `linear` over `dims` (sizes from `sizes`) into `indices`.
+/// Writes the row-major coordinates of `linear` (below the product of the sizes) over `dims`
+/// (sizes from `sizes`) into `indices`.
 void delinearize(OpBuilder &b, Location loc, Value linear, ArrayRef<unsigned> dims,
                  ArrayRef<int64_t> sizes, SmallVectorImpl<Value> &indices) {
-  for (unsigned dim : llvm::reverse(dims)) {
+  if (dims.empty())
+    return;
+  for (unsigned dim : llvm::reverse(dims.drop_front())) {
     Value size = indexConstant(b, loc, sizes[dim]);
     indices[dim] = arith::RemUIOp::create(b, loc, linear, size);
     linear = arith::DivUIOp::create(b, loc, linear, size);
   }
+  indices[dims.front()] = linear;
 }
 
 /// The element of `buffer` that `map` picks at the loop indices `loop`.
