@@ -114,7 +114,13 @@ std::optional<Reduction> matchReduction(linalg::GenericOp op) {
     (reduced ? r.reducedDims : r.outputDims).push_back(dim);
     (reduced ? r.perOutput : r.outputs) *= r.loopSizes[dim];
   }
-  if (auto fill = dyn_cast_or_null<linalg::FillOp>(op->getPrevNode()))
+  AffineMap outMap = op.getMatchingIndexingMap(init);
+  if (llvm::any_of(r.reducedDims, [&](unsigned dim) { return outMap.isFunctionOfDim(dim); }))
+    return std::nullopt;
+  // The fill folds in only if the reduction writes every element of the output once.
+  bool coversOutput = outType.hasStaticShape() && outType.getNumElements() == r.outputs &&
+                      outMap.isProjectedPermutation(/*allowZeroInResults=*/true);
+  if (auto fill = dyn_cast_or_null<linalg::FillOp>(op->getPrevNode()); fill && coversOutput)
     if (fill.hasPureBufferSemantics() && fill.getDpsInitOperand(0)->get() == init->get() &&
         fill.getDpsInputOperand(0)->get().getDefiningOp<arith::ConstantOp>())
       r.fill = fill;
