@@ -201,16 +201,36 @@ void fuseScalarCopies(OpBuilder &b, ArrayRef<memref::CopyOp> run) {
     copy->erase();
 }
 
+/// The buffer a view is a view of.
+Value rootBuffer(Value value) {
+  while (auto view = value.getDefiningOp<ViewLikeOpInterface>())
+    value = view.getViewSource();
+  return value;
+}
+
 /// Finds the runs for fuseScalarCopies: copies with only views and constants between them (no
-/// memory effects, so the copies may all move to the last one's place).
+/// memory effects, so the copies may all move to the last one's place), none reading a buffer
+/// another writes (the copies of a run happen at once).
 void fuseScalarCopies(func::FuncOp func) {
   SmallVector<SmallVector<memref::CopyOp>> runs(1);
+  llvm::SmallPtrSet<Value, 8> read, written; // of the current run
+  auto startRun = [&] {
+    if (!runs.back().empty())
+      runs.emplace_back();
+    read.clear();
+    written.clear();
+  };
   for (Operation &op : func.getBody().front()) {
     auto copy = dyn_cast<memref::CopyOp>(op);
     if (copy && isSingleElement(copy.getSource().getType())) {
+      Value from = rootBuffer(copy.getSource()), to = rootBuffer(copy.getTarget());
+      if (written.contains(from) || read.contains(to))
+        startRun();
       runs.back().push_back(copy);
-    } else if (!isa<ViewLikeOpInterface, arith::ConstantOp>(op) && !runs.back().empty()) {
-      runs.emplace_back();
+      read.insert(from);
+      written.insert(to);
+    } else if (!isa<ViewLikeOpInterface, arith::ConstantOp>(op)) {
+      startRun();
     }
   }
   OpBuilder b(func.getContext());
