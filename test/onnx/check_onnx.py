@@ -9,6 +9,9 @@ nnrun on the committed batches and compares with PyTorch's run of the same steps
 - Prediction of the first batch with the initial (exported) weights: within 1e-5 of PyTorch's
   forward, relative to the output's largest magnitude: one forward pass in fp32, no training
   steps to amplify the rounding.
+- With predict_after.npy (models with BatchNorm): prediction of the first batch with the trained
+  parameters and running statistics, against PyTorch's eval-mode forward after training, within
+  the training tolerance.
 
 usage: check_onnx.py --nnc NNC --nnrun NNRUN [--steps N] CASE_DIR WORK_DIR
 """
@@ -69,6 +72,15 @@ def main():
         err = np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)
         failures += err > TRAIN_TOLERANCE
         print(f"{'PASS' if err <= TRAIN_TOLERANCE else 'FAIL'} {name[:-4]}: rel err {err:.2e}")
+    after = os.path.join(args.case, "predict_after.npy")
+    if os.path.exists(after):
+        ref = np.load(after)
+        subprocess.run([args.nnrun, plan, "--predict", first, "-o", predicted,
+                        "--load-parameters", final], check=True, capture_output=True)
+        err = np.abs(np.load(predicted) - ref).max() / np.abs(ref).max()
+        failures += err > TRAIN_TOLERANCE
+        print(f"{'PASS' if err <= TRAIN_TOLERANCE else 'FAIL'} predict after training: "
+              f"rel err {err:.2e}")
     print("onnx parity passed" if failures == 0 else f"{failures} checks failed")
     return 1 if failures else 0
 
