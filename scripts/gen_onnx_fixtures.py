@@ -159,6 +159,65 @@ def make_case(name, build, opset, optimizer, external=False, training_export=Fal
     print(f"{name}: loss {losses[0]:.4f} -> {losses[-1]:.4f}")
 
 
+def make_batchnorm_dp(ranks=2):
+    """test/onnx/batchnorm/dp/: what nnc's data parallelism must compute for the batchnorm case
+    on `ranks` ranks of BATCH rows each. PyTorch has no such mode built in (DDP broadcasts rank
+    0's buffers, SyncBatchNorm shares the statistics), so it is simulated: each replica
+    normalizes with its own rows' statistics, the gradients and the loss are the mean over the
+    replicas, and so are the new running statistics."""
+    case = os.path.join(ROOT, "batchnorm")
+    out = os.path.join(case, "dp")
+    os.makedirs(os.path.join(out, "final"), exist_ok=True)
+    torch.manual_seed(0)
+    model, _ = batchnorm()
+    state = model.state_dict()
+    for init in onnx.load(os.path.join(case, "model.onnx")).graph.initializer:
+        if init.name in state:
+            state[init.name].copy_(torch.from_numpy(numpy_helper.to_array(init).copy()))
+    x = np.load(os.path.join(case, "features.npy"))
+    y = np.load(os.path.join(case, "labels.npy"))
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    params = dict(model.named_parameters())
+    groups = [{"params": [p for p in params.values() if p.dim() >= 2]},
+              {"params": [p for p in params.values() if p.dim() < 2], "weight_decay": 0.0}]
+    opt = torch.optim.SGD(groups, lr=0.05, momentum=0.9)
+    model.train()
+    losses, global_batches = [], BATCHES // ranks
+    for step in range(STEPS):
+        g = step % global_batches
+        before = [(m.running_mean.clone(), m.running_var.clone()) for m in norms]
+        after = [[torch.zeros_like(m.running_mean), torch.zeros_like(m.running_var)] for m in norms]
+        opt.zero_grad()
+        total = 0.0
+        for r in range(ranks):
+            rows = slice((g * ranks + r) * BATCH, (g * ranks + r + 1) * BATCH)
+            for m, (mean, var) in zip(norms, before):
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+            loss = F.cross_entropy(model(torch.from_numpy(x[rows])), torch.from_numpy(y[rows]))
+            (loss / ranks).backward()
+            total += loss.item() / ranks
+            for m, acc in zip(norms, after):
+                acc[0] += m.running_mean / ranks
+                acc[1] += m.running_var / ranks
+        for m, (mean, var) in zip(norms, after):
+            m.running_mean.copy_(mean)
+            m.running_var.copy_(var)
+        opt.step()
+        losses.append(total)
+    with open(os.path.join(out, "losses.txt"), "w") as f:
+        f.write("".join(f"{v:.9g}\n" for v in losses))
+    for n, p in params.items():
+        np.save(os.path.join(out, "final", n + ".npy"), p.detach().numpy())
+    for n, b in model.named_buffers():
+        if n.endswith("running_mean") or n.endswith("running_var"):
+            np.save(os.path.join(out, "final", n + ".npy"), b.numpy())
+    model.eval()
+    with torch.no_grad():
+        np.save(os.path.join(out, "predict_after.npy"), model(torch.from_numpy(x[:BATCH])).numpy())
+    print(f"batchnorm/dp: loss {losses[0]:.4f} -> {losses[-1]:.4f}")
+
+
 def save_graph(path, nodes, inputs, outputs, initializers=(), opset=17):
     graph = helper.make_graph(nodes, os.path.basename(path)[:-5], inputs, outputs,
                               list(initializers))
@@ -306,4 +365,5 @@ if __name__ == "__main__":
     make_case("cnn", cnn, 17, ("adamw", 0.01))
     make_case("gelu_ext", gelu_ext, 15, ("momentum", 0.05), external=True)
     make_case("batchnorm", batchnorm, 15, ("momentum", 0.05), training_export=True)
+    make_batchnorm_dp()
     make_ops()
