@@ -697,6 +697,23 @@ bool Importer::importBatchNorm(const onnx::NodeProto &n) {
   return true;
 }
 
+/// GlobalAveragePool (PyTorch's AdaptiveAvgPool2d(1)): the mean over H and W of (N, C, H, W),
+/// kept as (N, C, 1, 1).
+bool Importer::importGlobalAveragePool(const onnx::NodeProto &n) {
+  const Value *x = input(n, 0);
+  if (!x || !checkAttrs(n, {}))
+    return false;
+  if (x->shape.size() != 4)
+    return unsupportedAttr(n, "an input of rank " + std::to_string(x->shape.size()) +
+                                  " (only (N, C, H, W))");
+  Attribute keep;
+  keep.set_b(true);
+  define(n, 0, x->dtype, {x->shape[0], x->shape[1], 1, 1},
+         emit("reduce_mean", {use(*x)}, {{"axes", intsAttribute({2, 3})}, {"keepdim", keep}},
+              n.output(0)));
+  return true;
+}
+
 const std::map<std::string, OpEntry> &opTable() {
   static const std::map<std::string, OpEntry> table = {
       {"Add", {&Importer::importBinary, "add (folded when both operands are constants)"}},
@@ -714,6 +731,7 @@ const std::map<std::string, OpEntry> &opTable() {
       {"Flatten", {&Importer::importFlatten, "reshape"}},
       {"Gather", {&Importer::importGather, "folded for constants; embedding (axis 0 of a table)"}},
       {"Gelu", {&Importer::importGelu, "gelu (approximate none or tanh)"}},
+      {"GlobalAveragePool", {&Importer::importGlobalAveragePool, "reduce_mean over H and W, kept"}},
       {"Gemm", {&Importer::importGemm, "linear (transB=1) or matmul, with alpha/beta multiplies"}},
       {"Identity", {&Importer::importIdentity, "no node"}},
       {"LogSoftmax", {&Importer::importSoftmax, "log_softmax"}},
