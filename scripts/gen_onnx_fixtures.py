@@ -12,6 +12,10 @@ weights (predict.npy):
   gelu_ext  x.view(x.size(0), -1) (a Shape/Gather/Unsqueeze/Concat chain), Linear, GELU (Erf
             written out), Linear, LogSoftmax, opset 15, SGD + momentum; weights in an external
             model.onnx.data file
+  batchnorm Conv/BatchNorm2d/ReLU twice, Linear/BatchNorm1d/ReLU/Linear, opset 15, exported in
+            TrainingMode.TRAINING, SGD + momentum; the running statistics are checked too
+            (final/), and so is the eval-mode prediction after training (predict_after.npy);
+            batchnorm/dp holds the results of 2 data-parallel ranks (make_batchnorm_dp)
 Plus one small graph per op mapping (ops/*.onnx, built with onnx.helper) and bad inputs
 (bad/*.onnx) for the lit tests.
 
