@@ -15,6 +15,7 @@
 #include "compiler/Passes.h"
 #include "compiler/plan/Flops.h"
 
+#include "dialects/nn/BatchNorm.h"
 #include "dialects/nn/NNDialect.h"
 #include "dialects/train/TrainDialect.h"
 
@@ -154,6 +155,37 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
     warning << "no train_step: " << (problem ? problem->str() : std::string("autodiff failed"));
   }
 
+  /// Replaces each nn.batch_norm of the train step by its training form (batch statistics);
+  /// `runningStats` gets each new running statistic with the parameter it updates.
+  LogicalResult expandBatchNorms(func::FuncOp step,
+                                 SmallVectorImpl<std::pair<Value, StringAttr>> &runningStats) {
+    SmallVector<BatchNormOp> norms;
+    step.walk([&](BatchNormOp op) { norms.push_back(op); });
+    llvm::DenseSet<StringAttr> seen;
+    for (BatchNormOp op : norms) {
+      SmallVector<StringAttr, 2> names;
+      for (Value stat : {op.getRunningMean(), op.getRunningVar()}) {
+        auto arg = dyn_cast<BlockArgument>(stat);
+        unsigned index = arg ? arg.getArgNumber() : 0;
+        auto name = arg ? step.getArgAttrOfType<StringAttr>(index, "nn.param") : StringAttr();
+        auto trainable = arg ? step.getArgAttrOfType<BoolAttr>(index, "nn.trainable") : BoolAttr();
+        if (!name || !trainable || trainable.getValue())
+          return op.emitOpError("expects its running statistics to be frozen parameters");
+        if (!seen.insert(name).second)
+          return op.emitOpError("expects running statistics of its own, '")
+                 << name.strref() << "' is shared";
+        names.push_back(name);
+      }
+      OpBuilder b(op);
+      nnc::nn::BatchNormTraining training = nnc::nn::buildBatchNormTraining(b, op);
+      op.getResult().replaceAllUsesWith(training.result);
+      op.erase();
+      runningStats.push_back({training.runningMean, names[0]});
+      runningStats.push_back({training.runningVar, names[1]});
+    }
+    return success();
+  }
+
   LogicalResult buildTrainStep(ModuleOp module, func::FuncOp forward,
                                const OptimizerOptions &opt) {
     OpBuilder builder(module.getContext());
@@ -165,6 +197,9 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
     Value loss = ret.getOperand(0);
     Location loc = forward.getLoc();
     Type f32 = builder.getF32Type();
+    SmallVector<std::pair<Value, StringAttr>> runningStats;
+    if (failed(expandBatchNorms(step, runningStats)))
+      return failure();
 
     // The trainable parameters, then their state and the learning rate as new arguments.
     SmallVector<std::pair<BlockArgument, StringAttr>> params;
@@ -313,6 +348,13 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
     for (auto &[value, name] : newState) {
       results.push_back(value);
       resultAttrs.push_back(updates(name));
+    }
+    // Running statistics: updated every step, marked so data parallelism can average them.
+    for (auto &[value, name] : runningStats) {
+      results.push_back(value);
+      resultAttrs.push_back(DictionaryAttr::get(
+          &getContext(), {builder.getNamedAttr("nn.updates", name),
+                          builder.getNamedAttr(nnc::nn::kRunningStatAttr, builder.getUnitAttr())}));
     }
     builder.setInsertionPoint(ret);
     func::ReturnOp::create(builder, ret.getLoc(), results);

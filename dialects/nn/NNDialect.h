@@ -23,7 +23,14 @@ inline constexpr const char *kGeluApproximate = "none";
 inline constexpr const char *kReduction = "mean"; // cross_entropy
 inline constexpr double kLabelSmoothing = 0.0;
 inline constexpr bool kKeepdim = false;
+inline constexpr double kBatchNormEpsilon = 1e-5;
+inline constexpr double kBatchNormMomentum = 0.1; // PyTorch's: the weight of the new batch
 } // namespace nnc::nn::defaults
+
+namespace nnc::nn {
+/// Marks a train-step result that is a new BatchNorm running statistic (beside `nn.updates`).
+inline constexpr const char *kRunningStatAttr = "nn.running_stat";
+} // namespace nnc::nn
 
 #include "dialects/nn/NNInterfaces.h.inc"
 
