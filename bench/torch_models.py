@@ -30,7 +30,7 @@ def chargpt(p, tokens, training=False):  # (B, T) int64 -> (B, T, vocab)
     b, t = tokens.shape
     d, heads = GPT_DMODEL, GPT_HEADS
     x = F.embedding(tokens, p["tok_emb.weight"]) + p["pos_emb"]  # (B, T, d)
-    mask = torch.triu(torch.ones(t, t, dtype=torch.bool), 1)
+    mask = torch.triu(torch.ones(t, t, dtype=torch.bool, device=tokens.device), 1)
     for i in range(GPT_BLOCKS):
         q = lambda n: p[f"h{i}.{n}"]  # noqa: E731
         a = F.layer_norm(x, (d,), q("ln1.weight"), q("ln1.bias"))

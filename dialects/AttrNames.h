@@ -26,6 +26,8 @@ inline constexpr llvm::StringLiteral kIndexReader = "nn.index_reader";
 inline constexpr llvm::StringLiteral kOutput = "nn.output";   // output name (StringAttr)
 inline constexpr llvm::StringLiteral kUpdates = "nn.updates"; // the new value of a parameter
 inline constexpr llvm::StringLiteral kGradient = "nn.gradient"; // a parameter's gradient
+// An update that is a BatchNorm running statistic (UnitAttr): averaged over data-parallel ranks.
+inline constexpr llvm::StringLiteral kRunningStat = "nn.running_stat";
 
 // Modules.
 inline constexpr llvm::StringLiteral kTraining = "nn.training"; // train::TrainingSpecAttr

@@ -175,6 +175,43 @@ Tensor LayerNorm::operator()(Tensor x) {
   return model_.layerNorm(x, weight_, bias_, epsilon_, nodeName());
 }
 
+// --- BatchNorm -------------------------------------------------------------------------------
+
+BatchNorm::BatchNorm(Model &model, const std::string &name, const char *kind, int64_t rank,
+                     int64_t channels, double epsilon, double momentum)
+    : Layer(model, name, kind), rank_(rank), channels_(channels), epsilon_(epsilon),
+      momentum_(momentum) {
+  if (!checkPositive("num_features", channels))
+    return;
+  if (!(epsilon > 0)) {
+    fail("epsilon must be positive, got " + std::to_string(epsilon));
+    return;
+  }
+  if (!(momentum >= 0 && momentum <= 1)) {
+    fail("momentum must be in [0, 1], got " + std::to_string(momentum));
+    return;
+  }
+  weight_ = model_.parameter(name_ + ".weight", {channels}, init::ones());
+  bias_ = model_.parameter(name_ + ".bias", {channels}, init::zeros());
+  runningMean_ = model_.parameter(name_ + ".running_mean", {channels}, init::zeros(), F32,
+                                  /*frozen=*/true);
+  runningVar_ = model_.parameter(name_ + ".running_var", {channels}, init::ones(), F32,
+                                 /*frozen=*/true);
+}
+
+Tensor BatchNorm::operator()(Tensor x) {
+  if (!begin(x) || !checkFloatInput(x))
+    return {};
+  if (x.rank() != rank_)
+    return fail(std::string("expects input ") + (rank_ == 2 ? "(N, C)" : "(N, C, H, W)") +
+                ", got " + formatShape(x.shape()));
+  if (x.dim(1) != channels_)
+    return fail("input has " + std::to_string(x.dim(1)) + " channels, expected " +
+                std::to_string(channels_));
+  return model_.batchNorm(x, weight_, bias_, runningMean_, runningVar_, epsilon_, momentum_,
+                          nodeName());
+}
+
 // --- Embedding -------------------------------------------------------------------------------
 
 Embedding::Embedding(Model &model, const std::string &name, int64_t num, int64_t dim)

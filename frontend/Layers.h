@@ -122,6 +122,39 @@ private:
   Tensor weight_, bias_;
 };
 
+/// PyTorch's BatchNorm1d (input (N, C)) and BatchNorm2d (input (N, C, H, W)): parameters
+/// "<layer>.weight" and "<layer>.bias", running statistics "<layer>.running_mean" and
+/// "<layer>.running_var" (frozen parameters that every train step updates).
+class BatchNorm : public Layer {
+public:
+  Tensor operator()(Tensor x);
+  Tensor weight() const { return weight_; }
+  Tensor bias() const { return bias_; }
+
+protected:
+  BatchNorm(Model &model, const std::string &name, const char *kind, int64_t rank,
+            int64_t channels, double epsilon, double momentum);
+
+private:
+  int64_t rank_, channels_;
+  double epsilon_, momentum_;
+  Tensor weight_, bias_, runningMean_, runningVar_;
+};
+
+class BatchNorm1d : public BatchNorm {
+public:
+  BatchNorm1d(Model &model, const std::string &name, int64_t features, double epsilon = 1e-5,
+              double momentum = 0.1)
+      : BatchNorm(model, name, "BatchNorm1d", 2, features, epsilon, momentum) {}
+};
+
+class BatchNorm2d : public BatchNorm {
+public:
+  BatchNorm2d(Model &model, const std::string &name, int64_t channels, double epsilon = 1e-5,
+              double momentum = 0.1)
+      : BatchNorm(model, name, "BatchNorm2d", 4, channels, epsilon, momentum) {}
+};
+
 /// int indices (...) -> (..., dim) rows of a (num, dim) table.
 class Embedding : public Layer {
 public:

@@ -121,6 +121,11 @@ public:
   /// weight and bias have the shape of x's trailing dims.
   Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, double epsilon = 1e-5,
                    const std::string &name = "");
+  /// Batch normalization over dimension 1 of x (N, C) or (N, C, H, W): batch statistics in a
+  /// train step (updating the frozen parameters runningMean and runningVar, PyTorch's momentum),
+  /// the running statistics in evaluation and prediction.
+  Tensor batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar,
+                   double epsilon = 1e-5, double momentum = 0.1, const std::string &name = "");
 
   /// x (N, C, H, W), weight (O, C/groups, KH, KW), optional bias (O) -> (N, O, H', W').
   Tensor conv2d(Tensor x, Tensor weight, Tensor bias = {}, Pair stride = {1, 1},

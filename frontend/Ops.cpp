@@ -276,6 +276,30 @@ Tensor Model::layerNorm(Tensor x, Tensor weight, Tensor bias, double epsilon,
   return n.finish(x.shape(), x.dtype());
 }
 
+Tensor Model::batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor runningMean,
+                        Tensor runningVar, double epsilon, double momentum,
+                        const std::string &name) {
+  std::vector<Tensor> inputs = {x, weight, bias, runningMean, runningVar};
+  NodeBuilder n(*this, "batch_norm", name, inputs);
+  if (!n || !n.checkDTypes(inputs))
+    return {};
+  if (x.rank() != 2 && x.rank() != 4)
+    return n.fail("expects input (N, C) or (N, C, H, W), got " + formatShape(x.shape()));
+  for (const Tensor &t : {weight, bias, runningMean, runningVar})
+    if (t.shape() != Shape{x.dim(1)})
+      return n.fail("expects per-channel tensors of shape [" + std::to_string(x.dim(1)) +
+                    "], got " + formatShape(t.shape()));
+  if (!(epsilon > 0))
+    return n.fail("epsilon must be positive, got " + std::to_string(epsilon));
+  if (!(momentum >= 0 && momentum <= 1))
+    return n.fail("momentum must be in [0, 1], got " + std::to_string(momentum));
+  if (epsilon != 1e-5)
+    n.attrFloat("epsilon", epsilon);
+  if (momentum != 0.1)
+    n.attrFloat("momentum", momentum);
+  return n.finish(x.shape(), x.dtype());
+}
+
 Tensor Model::conv2d(Tensor x, Tensor weight, Tensor bias, Pair stride, Pair padding, Pair dilation,
                      int64_t groups, const std::string &name) {
   std::vector<Tensor> inputs = {x, weight};

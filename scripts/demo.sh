@@ -11,12 +11,15 @@
 #      epoch of linear warm-up then cosine decay, early stopping (patience 2) keeping the best
 #      weights, a checkpoint every 500 steps, an HTML report; one line per epoch;
 #   5. evaluate every one of the 10,000 test images: accuracy, overall and per class.
-# MODEL=mlp trains the MLP example instead.
+# MODEL=mlp trains the MLP example instead; MODEL=resnet the ResNet with BatchNorm
+# (examples/resnet.cpp) with flip + crop augmentation, 8 epochs by default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EPOCHS=${EPOCHS:-5}
 MODEL=${MODEL:-cnn}
-LR=${LR:-$([ "$MODEL" = cnn ] && echo 2e-3 || echo 1e-3)}
+EPOCHS=${EPOCHS:-$([ "$MODEL" = resnet ] && echo 8 || echo 5)}
+LR=${LR:-$([ "$MODEL" = mlp ] && echo 1e-3 || echo 2e-3)}
+augment=()
+[ "$MODEL" = resnet ] && augment=(--augment-flip --augment-crop 2)
 scripts/setup.sh build
 out=build/demo
 mkdir -p "$out"
@@ -26,5 +29,5 @@ start=$(date +%s)
 build/bin/nnrun "$out/$MODEL.plan" --fit --data /usr/share/datasets/fashion-mnist \
     --val-fraction 0.1 --epochs "$EPOCHS" --lr "$LR" --lr-schedule warmup-cosine \
     --warmup-epochs 1 --min-lr 1e-5 --early-stopping 2 --checkpoint-dir "$out/checkpoints" \
-    --checkpoint-every 500 --report "$out/report.html"
+    --checkpoint-every 500 --report "$out/report.html" ${augment[@]+"${augment[@]}"}
 echo "trained and evaluated in $(( $(date +%s) - start )) s; report: $out/report.html"

@@ -12,6 +12,10 @@ weights (predict.npy):
   gelu_ext  x.view(x.size(0), -1) (a Shape/Gather/Unsqueeze/Concat chain), Linear, GELU (Erf
             written out), Linear, LogSoftmax, opset 15, SGD + momentum; weights in an external
             model.onnx.data file
+  batchnorm Conv/BatchNorm2d/ReLU twice, Linear/BatchNorm1d/ReLU/Linear, opset 15, exported in
+            TrainingMode.TRAINING, SGD + momentum; the running statistics are checked too
+            (final/), and so is the eval-mode prediction after training (predict_after.npy);
+            batchnorm/dp holds the results of 2 data-parallel ranks (make_batchnorm_dp)
 Plus one small graph per op mapping (ops/*.onnx, built with onnx.helper) and bad inputs
 (bad/*.onnx) for the lit tests.
 
@@ -28,7 +32,7 @@ import numpy as np
 import onnx
 import torch
 import torch.nn.functional as F
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "onnx")
 BATCH = 8      # the batch the tests compile with (--batch-size)
@@ -60,16 +64,47 @@ def gelu_ext():
                                torch.nn.Linear(16, 4), torch.nn.LogSoftmax(dim=-1)), (4, 6)
 
 
-def make_case(name, build, opset, optimizer, external=False):
+def batchnorm():
+    """Conv/BatchNorm2d/ReLU twice, then Linear/BatchNorm1d/ReLU/Linear: the running statistics
+    start away from PyTorch's (0, 1) so that prediction reads them."""
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1, bias=False), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(4, 8, 3, padding=1), torch.nn.BatchNorm2d(8, momentum=0.2),
+        torch.nn.ReLU(), torch.nn.AvgPool2d(2), torch.nn.Flatten(),
+        torch.nn.Linear(8 * 2 * 2, 16), torch.nn.BatchNorm1d(16, eps=1e-3), torch.nn.ReLU(),
+        torch.nn.Linear(16, 5))
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 1.5)
+    return model, (1, 8, 8)
+
+
+def make_case(name, build, opset, optimizer, external=False, training_export=False):
     out = os.path.join(ROOT, name)
     os.makedirs(os.path.join(out, "final"), exist_ok=True)
     torch.manual_seed(0)
     model, shape = build()
     model.eval()
     path = os.path.join(out, "model.onnx")
+    # TrainingMode.TRAINING keeps BatchNormalization nodes (training_mode=1): an eval-mode export
+    # folds each into the convolution before it.
+    mode = torch.onnx.TrainingMode.TRAINING if training_export else torch.onnx.TrainingMode.EVAL
     torch.onnx.export(model, torch.randn(2, *shape), path, opset_version=opset,
-                      input_names=["x"], output_names=["logits"],
+                      input_names=["x"], output_names=["logits"], training=mode,
                       dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
+    model.eval()
+    if training_export:
+        # Tracing in training mode ran one forward, which moved the running statistics: start
+        # PyTorch from the values the file holds.
+        state = model.state_dict()
+        for init in onnx.load(path).graph.initializer:
+            if init.name in state:
+                state[init.name].copy_(torch.from_numpy(numpy_helper.to_array(init).copy()))
     if external:
         proto = onnx.load(path)
         onnx.save(proto, path, save_as_external_data=True, all_tensors_to_one_file=True,
@@ -116,7 +151,75 @@ def make_case(name, build, opset, optimizer, external=False):
     # The ONNX initializers carry the module's parameter names (model.0.weight -> 0.weight).
     for n, p in params.items():
         np.save(os.path.join(out, "final", n + ".npy"), p.detach().numpy())
+    # BatchNorm's running statistics (buffers) are checked like parameters, and prediction after
+    # training must use them (eval mode).
+    for n, b in model.named_buffers():
+        if n.endswith("running_mean") or n.endswith("running_var"):
+            np.save(os.path.join(out, "final", n + ".npy"), b.numpy())
+            model.eval()
+            with torch.no_grad():
+                np.save(os.path.join(out, "predict_after.npy"),
+                        model(torch.from_numpy(x[:BATCH])).numpy())
     print(f"{name}: loss {losses[0]:.4f} -> {losses[-1]:.4f}")
+
+
+def make_batchnorm_dp(ranks=2):
+    """test/onnx/batchnorm/dp/: what nnc's data parallelism must compute for the batchnorm case
+    on `ranks` ranks of BATCH rows each. PyTorch has no such mode built in (DDP broadcasts rank
+    0's buffers, SyncBatchNorm shares the statistics), so it is simulated: each replica
+    normalizes with its own rows' statistics, the gradients and the loss are the mean over the
+    replicas, and so are the new running statistics."""
+    case = os.path.join(ROOT, "batchnorm")
+    out = os.path.join(case, "dp")
+    os.makedirs(os.path.join(out, "final"), exist_ok=True)
+    torch.manual_seed(0)
+    model, _ = batchnorm()
+    state = model.state_dict()
+    for init in onnx.load(os.path.join(case, "model.onnx")).graph.initializer:
+        if init.name in state:
+            state[init.name].copy_(torch.from_numpy(numpy_helper.to_array(init).copy()))
+    x = np.load(os.path.join(case, "features.npy"))
+    y = np.load(os.path.join(case, "labels.npy"))
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    params = dict(model.named_parameters())
+    groups = [{"params": [p for p in params.values() if p.dim() >= 2]},
+              {"params": [p for p in params.values() if p.dim() < 2], "weight_decay": 0.0}]
+    opt = torch.optim.SGD(groups, lr=0.05, momentum=0.9)
+    model.train()
+    losses, global_batches = [], BATCHES // ranks
+    for step in range(STEPS):
+        g = step % global_batches
+        before = [(m.running_mean.clone(), m.running_var.clone()) for m in norms]
+        after = [[torch.zeros_like(m.running_mean), torch.zeros_like(m.running_var)] for m in norms]
+        opt.zero_grad()
+        total = 0.0
+        for r in range(ranks):
+            rows = slice((g * ranks + r) * BATCH, (g * ranks + r + 1) * BATCH)
+            for m, (mean, var) in zip(norms, before):
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+            loss = F.cross_entropy(model(torch.from_numpy(x[rows])), torch.from_numpy(y[rows]))
+            (loss / ranks).backward()
+            total += loss.item() / ranks
+            for m, acc in zip(norms, after):
+                acc[0] += m.running_mean / ranks
+                acc[1] += m.running_var / ranks
+        for m, (mean, var) in zip(norms, after):
+            m.running_mean.copy_(mean)
+            m.running_var.copy_(var)
+        opt.step()
+        losses.append(total)
+    with open(os.path.join(out, "losses.txt"), "w") as f:
+        f.write("".join(f"{v:.9g}\n" for v in losses))
+    for n, p in params.items():
+        np.save(os.path.join(out, "final", n + ".npy"), p.detach().numpy())
+    for n, b in model.named_buffers():
+        if n.endswith("running_mean") or n.endswith("running_var"):
+            np.save(os.path.join(out, "final", n + ".npy"), b.numpy())
+    model.eval()
+    with torch.no_grad():
+        np.save(os.path.join(out, "predict_after.npy"), model(torch.from_numpy(x[:BATCH])).numpy())
+    print(f"batchnorm/dp: loss {losses[0]:.4f} -> {losses[-1]:.4f}")
 
 
 def save_graph(path, nodes, inputs, outputs, initializers=(), opset=17):
@@ -211,6 +314,18 @@ def make_ops():
         helper.make_node("Reshape", ["x", "target"], ["y"], name="bakes_batch")],
         [tensor("x", [16, 2, 2])], [tensor("y", [16, 4])], [ints("target", [16, 4])])
 
+    stats = [weight("scale", [2]), weight("bias", [2]), weight("mean", [2]),
+             helper.make_tensor("var", TensorProto.FLOAT, [2], [1.0, 2.0])]
+    save_graph(f"{d}/batchnorm.onnx", [
+        helper.make_node("BatchNormalization", ["img2", "scale", "bias", "mean", "var"], ["b"],
+                         name="bn_eval", epsilon=1e-5, momentum=0.9),
+        helper.make_node("BatchNormalization", ["b", "scale", "bias", "mean2", "var2"],
+                         ["y", "running_mean", "running_var"], name="bn_train", epsilon=1e-3,
+                         momentum=0.8, training_mode=1)],
+        [tensor("img2", ["N", 2, 3, 3])], [tensor("y", ["N", 2, 3, 3])],
+        stats + [weight("mean2", [2]), helper.make_tensor("var2", TensorProto.FLOAT, [2], [1, 1])],
+        opset=15)
+
     b = os.path.join(ROOT, "bad")
     save_graph(f"{b}/unsupported-op.onnx", [helper.make_node("Einsum", ["x", "x"], ["y"],
                                                              name="mix", equation="ij,ij->ij")],
@@ -231,6 +346,10 @@ def make_ops():
         [tensor("x", ["N", 2, 2])], [tensor("y", ["N", 4])], [ints("target", [16, 4])])
     unknown = tensor("x", ["N", 4])
     unknown.type.tensor_type.elem_type = 99
+    save_graph(f"{b}/batchnorm-rank3.onnx", [
+        helper.make_node("BatchNormalization", ["seq", "scale", "bias", "mean", "var"], ["y"],
+                         name="bn_seq")],
+        [tensor("seq", ["N", 2, 5])], [tensor("y", ["N", 2, 5])], stats, opset=15)
     save_graph(f"{b}/unknown-dtype.onnx", [helper.make_node("Relu", ["x"], ["y"], name="relu")],
                [unknown], [tensor("y", ["N", 4])])
     save_graph(f"{b}/missing-external.onnx", [
@@ -249,4 +368,6 @@ if __name__ == "__main__":
     make_case("mlp", mlp, 13, ("sgd", 0.1))
     make_case("cnn", cnn, 17, ("adamw", 0.01))
     make_case("gelu_ext", gelu_ext, 15, ("momentum", 0.05), external=True)
+    make_case("batchnorm", batchnorm, 15, ("momentum", 0.05), training_export=True)
+    make_batchnorm_dp()
     make_ops()

@@ -57,6 +57,12 @@ config.substitutions.append(
     ("%mpirun", "mpirun --oversubscribe --allow-run-as-root --bind-to none "
                 "--mca mpi_yield_when_idle 1"))
 
+# Debian's python3-torch and python3-onnx, for tests that generate their fixtures (too large to
+# commit) with PyTorch.
+if subprocess.run(["/usr/bin/python3", "-c", "import torch, onnx"],
+                  capture_output=True).returncode == 0:
+    config.available_features.add("torch")
+
 # CUDA. `ptxas` (from the CUDA toolkit) assembles the PTX that test/cuda prints; `cuda` marks a
 # machine whose driver opens a GPU, probed through ctypes so that no toolkit is needed.
 ptxas = "/usr/local/cuda/bin/ptxas"

@@ -2,11 +2,14 @@
 //
 // 1. Bufferize the outlined kernel functions (as the CPU backend does) and turn linalg into
 //    scf.parallel loops; a reduction dimension becomes an scf.for inside its parallel loop.
-// 2. Work outside any parallel loop (a full reduction, a rank-0 computation) is wrapped in a
-//    one-iteration scf.parallel, so that everything a kernel does runs on the GPU.
-// 3. Tile each loop nest into blocks of at most kThreadsPerBlock threads (innermost dimension
-//    first, for coalesced accesses), map tiles to the grid and their insides to threads, and
-//    convert the loops to gpu.launch.
+//    Reductions over long rows or few outputs become block tree reductions first
+//    (CudaReductions.cpp): a grid sized to the outputs, gpu.all_reduce inside each block.
+// 2. Work outside any parallel loop (a rank-0 computation) is wrapped in a one-iteration
+//    scf.parallel, so that everything a kernel does runs on the GPU.
+// 3. Merge the outer dimensions of loops deeper than three into one, tile each loop nest into
+//    blocks of at most kThreadsPerBlock threads (innermost dimension first, for coalesced
+//    accesses), map tiles to the grid and their insides to threads, and convert the loops to
+//    gpu.launch.
 // 4. Sink constants and memref views into the launches and outline them; every launch then
 //    takes only the kernel function's own memrefs, which the bare-pointer convention passes as
 //    one device pointer each. Gather all GPU functions into one gpu.module.
@@ -15,6 +18,7 @@
 #include "compiler/codegen/CudaCodegen.h"
 
 #include "compiler/codegen/CpuCodegen.h"
+#include "compiler/codegen/CudaReductions.h"
 #include "compiler/codegen/KernelAttrs.h"
 #include "compiler/codegen/LlvmBackend.h"
 #include "proto/plan.pb.h"
@@ -37,6 +41,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
@@ -135,12 +140,96 @@ void forwardTemporaries(func::FuncOp func) {
 
 /// Ops that may stay in a kernel's host function: they compute addresses and constants, not data.
 bool isHostSide(Operation *op) {
-  return isa<arith::ConstantOp, func::ReturnOp, scf::ParallelOp, ViewLikeOpInterface>(op) ||
+  return isa<arith::ConstantOp, func::ReturnOp, scf::ParallelOp, gpu::LaunchOp,
+             ViewLikeOpInterface>(op) ||
          (op->getNumRegions() == 0 && isMemoryEffectFree(op) &&
           llvm::all_of(op->getOperands(), [](Value v) {
             Operation *def = v.getDefiningOp();
             return def && isa<arith::ConstantOp>(def);
           }));
+}
+
+bool isSingleElement(Type type) {
+  auto memref = dyn_cast<MemRefType>(type);
+  return memref && memref.hasStaticShape() && memref.getNumElements() == 1;
+}
+
+/// One launch for a run of single-element copies (a concat of scalars, e.g. the per-node
+/// non-finite flags), a thread per copy, instead of a one-thread launch each.
+void fuseScalarCopies(OpBuilder &b, ArrayRef<memref::CopyOp> run) {
+  memref::CopyOp last = run.back();
+  b.setInsertionPoint(last);
+  Location loc = last.getLoc();
+  int64_t count = static_cast<int64_t>(run.size());
+  int64_t threads = std::clamp<int64_t>(llvm::PowerOf2Ceil(count), 32, kThreadsPerBlock);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  auto launch = gpu::LaunchOp::create(
+      b, loc, arith::ConstantIndexOp::create(b, loc, llvm::divideCeil(count, threads)), one, one,
+      arith::ConstantIndexOp::create(b, loc, threads), one, one);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&launch.getBody().front());
+  Value copyIndex = arith::AddIOp::create(
+      b, loc,
+      arith::MulIOp::create(b, loc, launch.getBlockIds().x,
+                            arith::ConstantIndexOp::create(b, loc, threads)),
+      launch.getThreadIds().x);
+  auto cases = llvm::to_vector(llvm::seq<int64_t>(0, count));
+  auto select = scf::IndexSwitchOp::create(b, loc, TypeRange(), copyIndex, cases, count);
+  for (auto [region, constCopy] : llvm::zip(select.getCaseRegions(), run)) {
+    memref::CopyOp copy = constCopy;
+    b.createBlock(&region);
+    auto zeros = [&](Value memref) {
+      return SmallVector<Value>(cast<MemRefType>(memref.getType()).getRank(),
+                                arith::ConstantIndexOp::create(b, loc, 0));
+    };
+    Value value = memref::LoadOp::create(b, loc, copy.getSource(), zeros(copy.getSource()));
+    memref::StoreOp::create(b, loc, value, copy.getTarget(), zeros(copy.getTarget()));
+    scf::YieldOp::create(b, loc);
+  }
+  b.createBlock(&select.getDefaultRegion());
+  scf::YieldOp::create(b, loc);
+  b.setInsertionPointToEnd(&launch.getBody().front());
+  gpu::TerminatorOp::create(b, loc);
+  for (memref::CopyOp copy : run)
+    copy->erase();
+}
+
+/// The buffer a view is a view of.
+Value rootBuffer(Value value) {
+  while (auto view = value.getDefiningOp<ViewLikeOpInterface>())
+    value = view.getViewSource();
+  return value;
+}
+
+/// Finds the runs for fuseScalarCopies: copies with only views and constants between them (no
+/// memory effects, so the copies may all move to the last one's place), none reading a buffer
+/// another writes (the copies of a run happen at once).
+void fuseScalarCopies(func::FuncOp func) {
+  SmallVector<SmallVector<memref::CopyOp>> runs(1);
+  llvm::SmallPtrSet<Value, 8> read, written; // of the current run
+  auto startRun = [&] {
+    if (!runs.back().empty())
+      runs.emplace_back();
+    read.clear();
+    written.clear();
+  };
+  for (Operation &op : func.getBody().front()) {
+    auto copy = dyn_cast<memref::CopyOp>(op);
+    if (copy && isSingleElement(copy.getSource().getType())) {
+      Value from = rootBuffer(copy.getSource()), to = rootBuffer(copy.getTarget());
+      if (written.contains(from) || read.contains(to))
+        startRun();
+      runs.back().push_back(copy);
+      read.insert(from);
+      written.insert(to);
+    } else if (!isa<ViewLikeOpInterface, arith::ConstantOp>(op)) {
+      startRun();
+    }
+  }
+  OpBuilder b(func.getContext());
+  for (ArrayRef<memref::CopyOp> run : runs)
+    if (run.size() >= 2)
+      fuseScalarCopies(b, run);
 }
 
 /// Step 2: wraps each run of consecutive device work outside a parallel loop into a
@@ -176,6 +265,24 @@ LogicalResult wrapSerialWork(func::FuncOp func) {
       op->moveBefore(terminator);
   }
   return success();
+}
+
+/// Threads go to the three innermost dimensions of a loop only: a deeper loop has its outer
+/// dimensions merged into one first, so that they spread over the grid rather than run in
+/// sequence in every thread.
+void collapseToThreeDims(func::FuncOp func) {
+  SmallVector<scf::ParallelOp> loops(func.getBody().front().getOps<scf::ParallelOp>());
+  IRRewriter rewriter(func.getContext());
+  for (scf::ParallelOp loop : loops) {
+    unsigned rank = loop.getNumLoops();
+    if (rank <= 3)
+      continue;
+    std::vector<unsigned> outer;
+    for (unsigned dim = 0; dim + 2 < rank; ++dim)
+      outer.push_back(dim);
+    rewriter.setInsertionPoint(loop);
+    collapseParallelLoops(rewriter, loop, {outer, {rank - 2}, {rank - 1}});
+  }
 }
 
 /// Step 3's tile sizes: innermost dimension first, powers of two up to kThreadsPerBlock threads
@@ -243,7 +350,9 @@ void sinkIntoLaunch(gpu::LaunchOp launch) {
 }
 
 /// Moves every gpu.func into one gpu.module @nnc_kernels, each named after the module that held
-/// it (outlining names modules uniquely, but not the functions inside them).
+/// it (outlining names modules uniquely, but not the functions inside them). The module-level
+/// buffers of two-stage reductions move too, once each (outlining copies one into every module
+/// that uses it); the host module's originals are dropped.
 LogicalResult mergeGpuModules(ModuleOp module) {
   OpBuilder b(module.getContext());
   b.setInsertionPointToEnd(module.getBody());
@@ -262,10 +371,18 @@ LogicalResult mergeGpuModules(ModuleOp module) {
               b.getStringAttr(kGpuModuleName), {FlatSymbolRefAttr::get(b.getStringAttr(moduleName))}));
       });
     }
+    for (auto global : llvm::make_early_inc_range(gpuModule.getOps<memref::GlobalOp>())) {
+      if (SymbolTable::lookupSymbolIn(merged, global.getSymName()))
+        global.erase();
+      else
+        global->moveBefore(merged.getBody(), merged.getBody()->end());
+    }
     if (!gpuModule.getBody()->empty())
       return gpuModule.emitError("unexpected content in an outlined gpu.module");
     gpuModule.erase();
   }
+  for (auto global : llvm::make_early_inc_range(module.getOps<memref::GlobalOp>()))
+    global.erase();
   return success();
 }
 
@@ -356,6 +473,7 @@ FailureOr<std::string> serializeToPtx(gpu::GPUModuleOp gpuModule, const CudaTarg
 OwningOpRef<ModuleOp> lowerKernelsToGpu(ModuleOp module) {
   MLIRContext *context = module.getContext();
   registerCudaExtensions(context);
+  context->loadDialect<gpu::GPUDialect, scf::SCFDialect>(); // built directly, not only by passes
   OwningOpRef<ModuleOp> kernels = ModuleOp::create(module.getLoc());
   (*kernels)->setAttr(gpu::GPUDialect::getContainerModuleAttrName(), UnitAttr::get(context));
   OpBuilder builder(context);
@@ -370,14 +488,22 @@ OwningOpRef<ModuleOp> lowerKernelsToGpu(ModuleOp module) {
                                    "drop-equivalent-buffer-results,buffer-results-to-out-params,"
                                    "buffer-deallocation-pipeline")))
     return nullptr;
-  for (auto func : kernels->getOps<func::FuncOp>())
+  for (auto func : kernels->getOps<func::FuncOp>()) {
     forwardTemporaries(func);
+    fuseScalarCopies(func);
+  }
   kernels->walk([](memref::CopyOp copy) {
     OpBuilder b(copy);
     linalg::CopyOp::create(b, copy.getLoc(), copy.getSource(), copy.getTarget());
     copy.erase();
   });
+  for (auto func : kernels->getOps<func::FuncOp>())
+    mapReductionsToBlocks(func);
   if (failed(runPipeline(*kernels, "func.func(convert-linalg-to-parallel-loops),canonicalize,cse")))
+    return nullptr;
+  for (auto func : kernels->getOps<func::FuncOp>())
+    collapseToThreeDims(func);
+  if (failed(runPipeline(*kernels, "canonicalize,cse"))) // folds the merged bounds to constants
     return nullptr;
 
   // 2, 3. Everything into parallel loops, tiled; no canonicalization until they are launches

@@ -8,6 +8,7 @@
 #include "dialects/AttrNames.h"
 #include "compiler/conversion/LinalgBuilders.h"
 
+#include "dialects/nn/BatchNorm.h"
 #include "dialects/nn/NNDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -744,6 +745,15 @@ struct LowerNNToLinalgPass : nnc::impl::LowerNNToLinalgBase<LowerNNToLinalgPass>
     // The library-call boundary and constant data stay.
     target.addLegalOp<LinearOp, MatmulOp, Conv2dOp, Conv2dGradInputOp, Conv2dGradWeightOp,
                       ConstantOp>();
+    // Batch norm outside a train step (evaluation, prediction) is elementwise over the running
+    // statistics: expanded into nn ops first, which the patterns then lower and fusion merges.
+    SmallVector<BatchNormOp> norms;
+    getOperation().walk([&](BatchNormOp op) { norms.push_back(op); });
+    for (BatchNormOp op : norms) {
+      OpBuilder b(op);
+      op.getResult().replaceAllUsesWith(buildBatchNormInference(b, op));
+      op.erase();
+    }
     RewritePatternSet patterns(ctx);
     populateNNToLinalgPatterns(patterns, scatterLoops, softmaxExpsOnce);
     if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))

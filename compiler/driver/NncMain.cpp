@@ -8,6 +8,8 @@
 #include "compiler/Registration.h"
 #include "compiler/codegen/CpuCodegen.h"
 #include "compiler/codegen/CudaCodegen.h"
+#include "compiler/codegen/CudaLaunchStats.h"
+#include "compiler/plan/Roofline.h"
 #include "compiler/driver/ModelFlags.h"
 #include "compiler/import/ModelImporter.h"
 #include "compiler/import/OnnxImporter.h"
@@ -144,7 +146,7 @@ Model modelWithoutValues(const Model &model) {
 
 /// The plan phase: builds the plan, writes it (deterministic bytes), prints what it holds.
 int writePlan(const Model &model, ModuleOp module, std::string output, KernelTarget kernels,
-              OneLineDiagnostics &diagnostics, llvm::raw_ostream &errs) {
+              bool printLaunchStats, OneLineDiagnostics &diagnostics, llvm::raw_ostream &errs) {
   if (output == "-") {
     diagnostics.error("a plan is binary: name the output file with -o");
     return 1;
@@ -168,10 +170,22 @@ int writePlan(const Model &model, ModuleOp module, std::string output, KernelTar
                << plan.arena_bytes() << " bytes peak, " << plan.parameters_size()
                << " parameters, " << plan.kernel_library().size() << " bytes of kernels for "
                << plan.metadata().target_cpu() << " -> " << output << "\n";
+  // A CUDA plan's launches, for the roofline estimate and --print-launch-stats.
+  std::vector<CudaLaunchStat> launches;
+  CudaKernelLibrary library;
+  bool cuda = kernels == KernelTarget::Cuda && library.ParseFromString(plan.kernel_library());
+  if (cuda)
+    launches = cudaLaunchStats(module, library);
   for (const Function &function : plan.functions())
-    if (function.name() != "init")
+    if (function.name() != "init") {
       errs << "nnc:   " << function.name() << ": " << function.flops()
                    << " FLOPs per call, " << function.commands_size() << " commands\n";
+      if (cuda)
+        errs << "nnc:   " << function.name() << ": " << printRoofline(function, module, launches)
+             << "\n";
+    }
+  if (cuda && printLaunchStats)
+    llvm::outs() << printCudaLaunchStats(launches);
   for (int s = 0; s < plan.pipeline().stages_size(); ++s) {
     const PipelineStage &stage = plan.pipeline().stages(s);
     errs << "nnc:   stage " << s << " ("
@@ -239,6 +253,16 @@ int compileMain(int argc, char **argv) {
       llvm::cl::desc("The nodes that end each pipeline stage but the last, comma-separated "
                      "(default: where the FLOPs split most evenly)"),
       llvm::cl::value_desc("node,..."), llvm::cl::init(""), llvm::cl::cat(category));
+  llvm::cl::opt<bool> printLaunchStats(
+      "print-launch-stats",
+      llvm::cl::desc("With --target cuda: print each kernel launch's grid, block, threads and "
+                     "the elements and bytes of its buffers (on stdout, or stderr when the output is)"),
+      llvm::cl::init(false), llvm::cl::cat(category));
+  llvm::cl::opt<bool> gpuIr(
+      "gpu-ir",
+      llvm::cl::desc("With --target cuda --compile-to=codegen: print the kernels mapped onto the "
+                     "GPU (host functions of gpu.launch_func, one gpu.module) instead of PTX"),
+      llvm::cl::init(false), llvm::cl::cat(category));
   ModelFlags modelFlags(category);
   registerPasses();
   registerAsmPrinterCLOptions();
@@ -270,6 +294,8 @@ int compileMain(int argc, char **argv) {
   request.pipelineStages = pipelineStages;
   request.microBatches = microBatches;
   request.stageBoundaries = stageBoundaries;
+  request.printLaunchStats = printLaunchStats;
+  request.gpuIr = gpuIr;
   request.model = modelFlags.values();
   return compileModel(request, llvm::errs());
 }
@@ -305,6 +331,14 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
     return 1;
   }
   KernelTarget kernels = target == "cuda" ? KernelTarget::Cuda : KernelTarget::Cpu;
+  if (request.printLaunchStats && kernels != KernelTarget::Cuda) {
+    errs << "nnc: error: --print-launch-stats needs --target cuda\n";
+    return 1;
+  }
+  if (request.gpuIr && (kernels != KernelTarget::Cuda || phase->phase != Phase::Codegen)) {
+    errs << "nnc: error: --gpu-ir needs --target cuda --compile-to=codegen\n";
+    return 1;
+  }
 
   DialectRegistry registry;
   registerDialects(registry);
@@ -383,13 +417,18 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
   // The request holds copies of the flags: lld, which the plan phase runs in process, resets
   // every cl::opt to its default.
   if (phase->phase == Phase::Plan)
-    return writePlan(model, *module, output, kernels, diagnostics, errs);
+    return writePlan(model, *module, output, kernels, request.printLaunchStats, diagnostics, errs);
   std::string ptx;
-  if (phase->phase == Phase::Codegen && kernels == KernelTarget::Cuda) {
+  if (request.gpuIr) {
+    if (!(module = lowerKernelsToGpu(*module)))
+      return 1;
+  } else if (phase->phase == Phase::Codegen && kernels == KernelTarget::Cuda) {
     CudaKernelLibrary library;
     if (failed(compileCudaKernels(*module, CudaTarget(), library)))
       return 1;
     ptx = printCudaKernelLibrary(library);
+    if (request.printLaunchStats) // on stderr when the PTX takes stdout
+      (output == "-" ? errs : llvm::outs()) << printCudaLaunchStats(cudaLaunchStats(*module, library));
   }
   // CPU codegen prints the lowered kernels (a pipelined model's are inside its stages: all of it).
   OwningOpRef<ModuleOp> printed = std::move(module);

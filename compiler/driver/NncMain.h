@@ -23,6 +23,8 @@ struct CompileRequest {
   std::string target = "cpu";    // cpu or cuda
   int64_t dataParallel = 0, bucketBytes = 0, pipelineStages = 0, microBatches = 0;
   std::string stageBoundaries;   // comma-separated node names
+  bool printLaunchStats = false; // --print-launch-stats (--target cuda)
+  bool gpuIr = false;            // --gpu-ir (--target cuda --compile-to=codegen)
   ModelOptions model;            // --batch-size, --loss, --optimizer, ... (ModelFlags.h)
 };
 

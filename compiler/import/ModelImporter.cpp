@@ -265,6 +265,7 @@ const llvm::StringMap<OpBuilderFn> &opBuilders() {
       {"softmax", buildOp<nn::SoftmaxOp>},
       {"log_softmax", buildOp<nn::LogSoftmaxOp>},
       {"layer_norm", buildOp<nn::LayerNormOp>},
+      {"batch_norm", buildOp<nn::BatchNormOp>},
       {"max_pool2d", buildOp<nn::MaxPool2dOp>},
       {"avg_pool2d", buildOp<nn::AvgPool2dOp>},
       {"embedding", buildOp<nn::EmbeddingOp>},

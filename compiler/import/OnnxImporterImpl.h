@@ -126,6 +126,8 @@ public:
   bool importSqueeze(const onnx::NodeProto &n);
   bool importCast(const onnx::NodeProto &n);
   bool importPad(const onnx::NodeProto &n);
+  bool importBatchNorm(const onnx::NodeProto &n);
+  bool importGlobalAveragePool(const onnx::NodeProto &n);
 
 private:
   // Failing: one line, naming the current node when there is one.

@@ -651,10 +651,76 @@ bool Importer::importPad(const onnx::NodeProto &n) {
   return true;
 }
 
+/// BatchNormalization: nn.batch_norm over (N, C) or (N, C, H, W), the running statistics as
+/// frozen parameters. Whatever training_mode says, nnc's train steps normalize with the batch's
+/// statistics and update the running ones (PyTorch's momentum = 1 - ONNX's), and evaluation and
+/// prediction use the running ones, as PyTorch's train() and eval() modes do.
+bool Importer::importBatchNorm(const onnx::NodeProto &n) {
+  if (!checkAttrs(n, {"epsilon", "momentum", "training_mode", "spatial"}))
+    return false;
+  std::vector<const Value *> in;
+  for (int i = 0; i < 5; ++i) {
+    const Value *v = input(n, i);
+    if (!v)
+      return false;
+    in.push_back(v);
+  }
+  const Value *x = in[0];
+  if (x->shape.size() != 2 && x->shape.size() != 4)
+    return unsupportedAttr(n, "an input of rank " + std::to_string(x->shape.size()) +
+                                  " (only (N, C) and (N, C, H, W))");
+  if (intAttr(n, "spatial", 1) != 1)
+    return unsupportedAttr(n, "spatial=0");
+  for (int i = 1; i < 5; ++i)
+    if (in[i]->shape != Shape{x->shape[1]})
+      return fail(opName(n) + ": input " + std::to_string(i) + " has shape " +
+                  shapeString(in[i]->shape) + ", expected [" + std::to_string(x->shape[1]) + "]");
+  if (!isWeight(*in[3]) || !isWeight(*in[4]))
+    return unsupportedAttr(n, "running statistics that are not initializers");
+  for (int i = 1; i < n.output_size(); ++i)
+    if (!n.output(i).empty() && i > 2)
+      return unsupportedAttr(n, "the saved mean and variance outputs (export with opset 14 or "
+                                "later)");
+  std::vector<std::string> operands;
+  for (const Value *v : in)
+    operands.push_back(use(*v));
+  for (Parameter &param : *model.mutable_parameters())
+    if (param.name() == operands[3] || param.name() == operands[4])
+      param.set_frozen(true); // updated by every train step, never by the optimizer
+  std::map<std::string, Attribute> attrs;
+  double epsilon = floatAttr(n, "epsilon", 1e-5), momentum = 1.0 - floatAttr(n, "momentum", 0.9);
+  if (std::abs(epsilon - 1e-5) > 1e-12)
+    attrs["epsilon"] = floatAttribute(epsilon);
+  if (std::abs(momentum - 0.1) > 1e-7)
+    attrs["momentum"] = floatAttribute(momentum);
+  define(n, 0, x->dtype, x->shape, emit("batch_norm", operands, attrs, n.output(0)));
+  return true;
+}
+
+/// GlobalAveragePool (PyTorch's AdaptiveAvgPool2d(1)): the mean over H and W of (N, C, H, W),
+/// kept as (N, C, 1, 1).
+bool Importer::importGlobalAveragePool(const onnx::NodeProto &n) {
+  const Value *x = input(n, 0);
+  if (!x || !checkAttrs(n, {}))
+    return false;
+  if (x->shape.size() != 4)
+    return unsupportedAttr(n, "an input of rank " + std::to_string(x->shape.size()) +
+                                  " (only (N, C, H, W))");
+  Attribute keep;
+  keep.set_b(true);
+  define(n, 0, x->dtype, {x->shape[0], x->shape[1], 1, 1},
+         emit("reduce_mean", {use(*x)}, {{"axes", intsAttribute({2, 3})}, {"keepdim", keep}},
+              n.output(0)));
+  return true;
+}
+
 const std::map<std::string, OpEntry> &opTable() {
   static const std::map<std::string, OpEntry> table = {
       {"Add", {&Importer::importBinary, "add (folded when both operands are constants)"}},
       {"AveragePool", {&Importer::importPool, "avg_pool2d (2-D, floor, padding counted)"}},
+      {"BatchNormalization",
+       {&Importer::importBatchNorm, "batch_norm (training_mode 0 or 1: batch statistics in train "
+                                    "steps, running ones in evaluation)"}},
       {"Cast", {&Importer::importCast, "folded for constants; identity when the dtype stays"}},
       {"Concat", {&Importer::importConcat, "concat (folded when every input is a constant)"}},
       {"Constant", {&Importer::importConstant, "a constant, a node only where an op reads it"}},
@@ -665,6 +731,7 @@ const std::map<std::string, OpEntry> &opTable() {
       {"Flatten", {&Importer::importFlatten, "reshape"}},
       {"Gather", {&Importer::importGather, "folded for constants; embedding (axis 0 of a table)"}},
       {"Gelu", {&Importer::importGelu, "gelu (approximate none or tanh)"}},
+      {"GlobalAveragePool", {&Importer::importGlobalAveragePool, "reduce_mean over H and W, kept"}},
       {"Gemm", {&Importer::importGemm, "linear (transB=1) or matmul, with alpha/beta multiplies"}},
       {"Identity", {&Importer::importIdentity, "no node"}},
       {"LogSoftmax", {&Importer::importSoftmax, "log_softmax"}},

@@ -13,6 +13,7 @@
 #include "compiler/plan/Flops.h"
 
 #include "dialects/AttrNames.h"
+#include "dialects/nn/BatchNorm.h"
 #include "dialects/nn/NNDialect.h"
 
 #include "mlir/IR/Builders.h"
@@ -146,6 +147,38 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
     return success();
   }
 
+  /// Replaces each nn.batch_norm of the train step by its training form (batch statistics);
+  /// `runningStats` gets each new running statistic with the parameter it updates.
+  LogicalResult expandBatchNorms(func::FuncOp step,
+                                 SmallVectorImpl<std::pair<Value, StringAttr>> &runningStats) {
+    SmallVector<BatchNormOp> norms;
+    step.walk([&](BatchNormOp op) { norms.push_back(op); });
+    llvm::DenseSet<StringAttr> seen;
+    for (BatchNormOp op : norms) {
+      SmallVector<StringAttr, 2> names;
+      for (Value stat : {op.getRunningMean(), op.getRunningVar()}) {
+        auto arg = dyn_cast<BlockArgument>(stat);
+        unsigned index = arg ? arg.getArgNumber() : 0;
+        StringAttr name = arg ? nnc::attr::argString(step, index, nnc::attr::kParam) : nullptr;
+        auto trainable =
+            arg ? step.getArgAttrOfType<BoolAttr>(index, nnc::attr::kTrainable) : BoolAttr();
+        if (!name || !trainable || trainable.getValue())
+          return op.emitOpError("expects its running statistics to be frozen parameters");
+        if (!seen.insert(name).second)
+          return op.emitOpError("expects running statistics of its own, '")
+                 << name.strref() << "' is shared";
+        names.push_back(name);
+      }
+      OpBuilder b(op);
+      nnc::nn::BatchNormTraining training = nnc::nn::buildBatchNormTraining(b, op);
+      op.getResult().replaceAllUsesWith(training.result);
+      op.erase();
+      runningStats.push_back({training.runningMean, names[0]});
+      runningStats.push_back({training.runningVar, names[1]});
+    }
+    return success();
+  }
+
   LogicalResult buildTrainStep(ModuleOp module, func::FuncOp forward) {
     OpBuilder builder(module.getContext());
     builder.setInsertionPointAfter(forward);
@@ -154,6 +187,9 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
     Block &body = step.getBody().front();
     auto ret = cast<func::ReturnOp>(body.getTerminator());
     Value loss = ret.getOperand(0);
+    SmallVector<std::pair<Value, StringAttr>> runningStats;
+    if (failed(expandBatchNorms(step, runningStats)))
+      return failure();
     keyDropouts(step);
 
     // Only values that depend on a trainable parameter need a gradient: ops that merely
@@ -197,6 +233,14 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
       }
       results.push_back(grad);
       resultAttrs.push_back(nnc::attr::stringDict(builder, nnc::attr::kGradient, name));
+    }
+    // Running statistics: updated every step, marked so data parallelism can average them.
+    for (auto &[value, name] : runningStats) {
+      results.push_back(value);
+      resultAttrs.push_back(
+          builder.getDictionaryAttr({builder.getNamedAttr(nnc::attr::kUpdates, name),
+                                     builder.getNamedAttr(nnc::attr::kRunningStat,
+                                                          builder.getUnitAttr())}));
     }
     builder.setInsertionPoint(ret);
     func::ReturnOp::create(builder, ret.getLoc(), results);

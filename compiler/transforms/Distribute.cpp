@@ -48,6 +48,32 @@ void sumNormsOverStages(ModuleOp module) {
   });
 }
 
+/// BatchNorm's running statistics become their mean over the ranks each step (one all-reduce
+/// before the step returns), so every replica keeps the same ones, and evaluation on any rank
+/// uses statistics of the whole global batch's history.
+void averageRunningStats(ModuleOp module) {
+  for (StringRef name : {"train_step", "accumulate_step"}) {
+    auto step = module.lookupSymbol<func::FuncOp>(name);
+    if (!step)
+      continue;
+    auto ret = cast<func::ReturnOp>(step.getBody().front().getTerminator());
+    SmallVector<unsigned> positions;
+    SmallVector<Value> stats;
+    for (auto [i, value] : llvm::enumerate(ret.getOperands()))
+      if (step.getResultAttr(i, nnc::attr::kRunningStat)) {
+        positions.push_back(i);
+        stats.push_back(value);
+      }
+    if (stats.empty())
+      continue;
+    OpBuilder b(ret);
+    Location loc = NameLoc::get(b.getStringAttr("all_reduce.running_stats"), ret.getLoc());
+    auto reduce = train::AllReduceOp::create(b, loc, ValueRange(stats), UnitAttr());
+    for (auto [i, mean] : llvm::zip(positions, reduce.getResults()))
+      ret.setOperand(i, mean);
+  }
+}
+
 struct DistributePass : nnc::impl::DistributeBase<DistributePass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
@@ -55,6 +81,7 @@ struct DistributePass : nnc::impl::DistributeBase<DistributePass> {
     auto spec = module->getAttrOfType<nn::TrainingSpecAttr>(nnc::attr::kTraining);
     if (!spec || spec.getWorldSize() <= 1)
       return;
+    averageRunningStats(module);
     int64_t bucketBytes =
         spec.getBucketBytes() > 0 ? spec.getBucketBytes() : kDefaultBucketBytes;
     // Under accumulation the update (and so the reduction) happens once per k micro-batches.

@@ -169,18 +169,22 @@ struct OptimizerPass : nnc::impl::OptimizerBase<OptimizerPass> {
   }
 
   /// Clipping and the updates; the results become the loss and other outputs, "grad_norm", the
-  /// new parameters, then the new state.
+  /// new parameters, the new state, then the running statistics autodiff returned.
   void buildUpdates(func::FuncOp step, const OptimizerOptions &opt, MutableArrayRef<Param> params,
                     Value lr, Value stepCount) {
     auto ret = cast<func::ReturnOp>(step.getBody().front().getTerminator());
     OpBuilder b(ret);
     SmallVector<Value> results;
     SmallVector<DictionaryAttr> resultAttrs;
-    for (unsigned i = 0; i < step.getNumResults(); ++i)
-      if (!step.getResultAttr(i, nnc::attr::kGradient)) {
+    SmallVector<unsigned> runningStats;
+    for (unsigned i = 0; i < step.getNumResults(); ++i) {
+      if (step.getResultAttr(i, nnc::attr::kRunningStat)) {
+        runningStats.push_back(i);
+      } else if (!step.getResultAttr(i, nnc::attr::kGradient)) {
         results.push_back(ret.getOperand(i));
         resultAttrs.push_back(step.getResultAttrDict(i));
       }
+    }
     if (opt.clipNorm > 0) {
       results.push_back(clipByGlobalNorm(b, step.getLoc(), params, opt.clipNorm));
       resultAttrs.push_back(nnc::attr::stringDict(b, nnc::attr::kOutput, "grad_norm"));
@@ -199,6 +203,10 @@ struct OptimizerPass : nnc::impl::OptimizerBase<OptimizerPass> {
     for (auto &[value, name] : newState) {
       results.push_back(value);
       resultAttrs.push_back(nnc::attr::stringDict(b, nnc::attr::kUpdates, name));
+    }
+    for (unsigned i : runningStats) {
+      results.push_back(ret.getOperand(i));
+      resultAttrs.push_back(step.getResultAttrDict(i));
     }
     func::ReturnOp::create(b, ret.getLoc(), results);
     ret.erase();

@@ -105,12 +105,14 @@ LogicalResult verifyBoundaryAttr(Operation *op, StringRef where, NamedAttribute 
   bool ok = name == a::kTrainable          ? isa<BoolAttr>(value)
             : name == a::kInit             ? isa<DictionaryAttr>(value)
             : name == a::kIndexLimit       ? isa<IntegerAttr>(value)
+            : name == a::kRunningStat      ? isa<UnitAttr>(value)
                                            : isa<StringAttr>(value);
   if (!ok)
     return op->emitOpError("expects ") << where << " attribute '" << name << "' to be "
                                        << (name == a::kTrainable    ? "a bool"
                                            : name == a::kInit       ? "a dictionary"
                                            : name == a::kIndexLimit ? "an integer"
+                                           : name == a::kRunningStat ? "a unit attribute"
                                                                     : "a string")
                                        << ", got " << value;
   return success();
@@ -140,5 +142,5 @@ LogicalResult NNDialect::verifyRegionArgAttribute(Operation *op, unsigned, unsig
 LogicalResult NNDialect::verifyRegionResultAttribute(Operation *op, unsigned, unsigned,
                                                      NamedAttribute attr) {
   namespace a = nnc::attr;
-  return verifyBoundaryAttr(op, "result", attr, {a::kOutput, a::kUpdates, a::kGradient});
+  return verifyBoundaryAttr(op, "result", attr, {a::kOutput, a::kUpdates, a::kGradient, a::kRunningStat});
 }

@@ -27,6 +27,8 @@ inline constexpr Approximation kGeluApproximate = Approximation::none;
 inline constexpr Reduction kReduction = Reduction::mean; // cross_entropy
 inline constexpr double kLabelSmoothing = 0.0;
 inline constexpr bool kKeepdim = false;
+inline constexpr double kBatchNormEpsilon = 1e-5;
+inline constexpr double kBatchNormMomentum = 0.1; // PyTorch's: the weight of the new batch
 } // namespace nnc::nn::defaults
 
 #include "dialects/nn/NNInterfaces.h.inc"

@@ -853,3 +853,35 @@ LogicalResult BroadcastOp::inferReturnTypes(MLIRContext *, std::optional<Locatio
   types.push_back(RankedTensorType::get(shape, input.getElementType()));
   return success();
 }
+
+LogicalResult BatchNormOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                            Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  Diag diag(loc, getOperationName());
+  SmallVector<Value> channelOperands = {adaptor.getWeight(), adaptor.getBias(),
+                                        adaptor.getRunningMean(), adaptor.getRunningVar()};
+  SmallVector<Value> operands = {adaptor.getInput()};
+  operands.append(channelOperands);
+  if (failed(requireTensors(diag, operands)))
+    return failure();
+  auto input = tensorType(adaptor.getInput());
+  if (input.getRank() != 2 && input.getRank() != 4)
+    return diag.fail("expects input (N, C) or (N, C, H, W), got ", input);
+  int64_t channels = input.getDimSize(1);
+  const char *names[] = {"weight", "bias", "running_mean", "running_var"};
+  for (auto [name, value] : llvm::zip(names, channelOperands)) {
+    auto type = tensorType(value);
+    if (type.getRank() != 1 || type.getDimSize(0) != channels)
+      return diag.fail("expects ", name, " (C) with C = ", channels,
+                       " (the input's dimension 1), got ", type);
+    if (failed(requireSameElementType(diag, (Twine("input and ") + name).str(), input, type)))
+      return failure();
+  }
+  std::optional<APFloat> epsilon = adaptor.getEpsilon();
+  if (epsilon && !(epsilon->convertToDouble() > 0.0))
+    return diag.fail("expects a positive epsilon");
+  std::optional<APFloat> momentum = adaptor.getMomentum();
+  if (momentum && !(momentum->convertToDouble() >= 0.0 && momentum->convertToDouble() <= 1.0))
+    return diag.fail("expects momentum in [0, 1], got ", momentum->convertToDouble());
+  types.push_back(input);
+  return success();
+}

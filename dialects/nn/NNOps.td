@@ -660,4 +660,31 @@ def NN_StopGradientOp : NN_Op<"stop_gradient", [Pure]> {
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
+def NN_BatchNormOp : NN_Op<"batch_norm", [Pure]> {
+  let summary = "batch normalization over the channel dimension (dimension 1)";
+  let description = [{
+    `input` is (N, C) or (N, C, H, W); `weight`, `bias`, `running_mean` and `running_var` are
+    (C). As written (evaluation, prediction) it normalizes with the running statistics:
+    (x - running_mean) / sqrt(running_var + epsilon) * weight + bias. In a train step the
+    autodiff pass replaces it by the same formula over the batch's statistics (mean and biased
+    variance over every dimension but 1) and updates the running statistics, PyTorch's way:
+    running = (1 - momentum) * running + momentum * batch, with the unbiased batch variance.
+    The running statistics are non-trainable parameters (no gradient, no weight decay).
+    Defaults: epsilon 1e-5, momentum 0.1.
+
+    ```mlir
+    %y = nn.batch_norm %x, %g, %b, %m, %v <{momentum = 1.000000e-01 : f64}>
+        : tensor<32x16x28x28xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$input, NN_FloatTensor:$weight, NN_FloatTensor:$bias,
+                       NN_FloatTensor:$running_mean, NN_FloatTensor:$running_var,
+                       OptionalAttr<F64Attr>:$epsilon, OptionalAttr<F64Attr>:$momentum);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $bias `,` $running_mean `,` $running_var prop-dict attr-dict `:`
+    type($input) `,` type($weight) `,` type($bias) `,` type($running_mean) `,` type($running_var)
+  }];
+}
+
 #endif // NNC_DIALECT_NN_OPS_TD

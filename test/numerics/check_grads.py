@@ -47,8 +47,9 @@ class Case:
     """op(operands...) where each float operand is a parameter p_i = x_i (input zeros) + init."""
 
     def __init__(self, name, op, operands, attrs=None, out_shape=None, loss_op=False,
-                 int_operand=None, soft_target=False):
+                 int_operand=None, soft_target=False, frozen=()):
         self.name, self.op, self.operands, self.attrs = name, op, operands, attrs or {}
+        self.frozen = set(frozen)  # operands that are frozen parameters (batch_norm's running stats)
         self.out_shape, self.loss_op, self.int_operand = out_shape, loss_op, int_operand
         self.soft_target = soft_target  # the labels input r is a distribution shaped like p0
 
@@ -67,8 +68,9 @@ def model_text(case, rng):
     names = []
     for i, value in enumerate(case.operands):
         vals = ", ".join(f"{v:.9g}" for v in value.reshape(-1))
+        frozen = " frozen: true" if i in case.frozen else ""
         lines.append(f'parameters {{ name: "p{i}" {fmt_type(value.shape)} '
-                     f'stored {{ {fmt_type(value.shape)} values: [{vals}] }} }}')
+                     f'stored {{ {fmt_type(value.shape)} values: [{vals}] }}{frozen} }}')
         names.append(f"p{i}")
     lines.append('nodes { name: "shift" op: "add" inputs: ["x", "p0"] outputs: "a0" }')
     inputs = ["a0"] + names[1:]
@@ -93,6 +95,7 @@ def model_text(case, rng):
 
 def cases(rng):
     f = lambda *s: rng.uniform(-1.0, 1.0, s).astype(np.float32)  # noqa: E731
+    pos = lambda *s: rng.uniform(0.5, 1.5, s).astype(np.float32)  # noqa: E731
     away = lambda *s: (rng.uniform(0.2, 1.0, s) * rng.choice([-1, 1], s)).astype(np.float32)  # noqa
     # Distinct values >= 2 / 50 apart, so no window's maximum changes within eps.
     spread = lambda *s: rng.permutation(np.linspace(-1, 1, int(np.prod(s)))).reshape(s).astype(np.float32)  # noqa
@@ -160,6 +163,12 @@ def cases(rng):
              out_shape=[], loss_op=True, soft_target=True),
         Case("cross_entropy_sum", "cross_entropy", [f(2, 3, 5)], {"reduction": "sum"},
              out_shape=[], loss_op=True, int_operand=np.zeros((2, 3), np.int64)),
+        # Train steps normalize with the batch's statistics: the gradient flows through the
+        # mean and variance too. The running statistics (operands 3, 4) are frozen.
+        Case("batch_norm_1d", "batch_norm", [f(6, 3), f(3), f(3), f(3), pos(3)], out_shape=[6, 3],
+             frozen=(3, 4)),
+        Case("batch_norm_2d", "batch_norm", [f(2, 3, 3, 4), f(3), f(3), f(3), pos(3)],
+             {"epsilon": 1e-3, "momentum": 0.2}, out_shape=[2, 3, 3, 4], frozen=(3, 4)),
     ]
     return out
 
@@ -202,16 +211,21 @@ def check(case, args, rng):
         return loss, {n: np.load(os.path.join(out_dir, n + ".npy")) for n in values}
 
     _, after = loss_and_step(params, 1.0)
-    grads = {n: params[n].astype(np.float64) - after[n] for n in params}
+    # Frozen parameters get no gradient (a train step may still update them, as batch_norm does
+    # its running statistics): the check covers the trainable ones.
+    trained = [f"p{i}" for i in range(len(case.operands)) if i not in case.frozen]
+    grads = {n: params[n].astype(np.float64) - after[n] for n in trained}
     worst = 0.0
     for _ in range(DIRECTIONS):
-        v = {n: rng.standard_normal(p.shape) for n, p in params.items()}
+        v = {n: rng.standard_normal(params[n].shape) for n in trained}
         norm = np.sqrt(sum((d ** 2).sum() for d in v.values()))
         v = {n: d / norm for n, d in v.items()}
-        plus, _ = loss_and_step({n: (params[n] + EPS * v[n]).astype(np.float32) for n in params}, 0.0)
-        minus, _ = loss_and_step({n: (params[n] - EPS * v[n]).astype(np.float32) for n in params}, 0.0)
+        plus, _ = loss_and_step({**params, **{n: (params[n] + EPS * v[n]).astype(np.float32)
+                                              for n in trained}}, 0.0)
+        minus, _ = loss_and_step({**params, **{n: (params[n] - EPS * v[n]).astype(np.float32)
+                                               for n in trained}}, 0.0)
         fd = (plus - minus) / (2 * EPS)
-        analytic = sum((grads[n] * v[n]).sum() for n in params)
+        analytic = sum((grads[n] * v[n]).sum() for n in trained)
         err = abs(fd - analytic) / (2e-2 * max(abs(analytic), abs(fd)) + 2e-4)
         worst = max(worst, err) if np.isfinite(err) else np.inf  # max() would drop a NaN
     ok = worst <= 1.0

@@ -9,8 +9,16 @@ nnrun on the committed batches and compares with PyTorch's run of the same steps
 - Prediction of the first batch with the initial (exported) weights: within 1e-5 of PyTorch's
   forward, relative to the output's largest magnitude: one forward pass in fp32, no training
   steps to amplify the rounding.
+- With predict_after.npy (models with BatchNorm): prediction of the first batch with the trained
+  parameters and running statistics, against PyTorch's eval-mode forward after training, within
+  the training tolerance.
 
-usage: check_onnx.py --nnc NNC --nnrun NNRUN [--steps N] CASE_DIR WORK_DIR
+Data parallelism: --compile-flag=--data-parallel=2 --launcher "mpirun -np 2 ..." trains under
+the launcher and --reference DIR names the results to compare with (losses.txt, final/,
+predict_after.npy; the case directory's by default).
+
+usage: check_onnx.py --nnc NNC --nnrun NNRUN [--steps N] [--compile-flag F]... [--launcher CMD]
+                     [--reference DIR] CASE_DIR WORK_DIR
 """
 import argparse
 import os
@@ -28,13 +36,17 @@ def main():
     ap.add_argument("--nnc", required=True)
     ap.add_argument("--nnrun", required=True)
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--compile-flag", action="append", default=[])
+    ap.add_argument("--launcher", default="")
+    ap.add_argument("--reference")
     ap.add_argument("case")
     ap.add_argument("work")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     plan = os.path.join(args.work, "model.plan")
     final = os.path.join(args.work, "final")
-    flags = open(os.path.join(args.case, "flags.txt")).read().split()
+    flags = open(os.path.join(args.case, "flags.txt")).read().split() + args.compile_flag
+    reference = args.reference or args.case
     subprocess.run([args.nnc, "compile", os.path.join(args.case, "model.onnx"), "-o", plan] + flags,
                    check=True)
     failures = 0
@@ -50,12 +62,12 @@ def main():
     failures += err > PREDICT_TOLERANCE
     print(f"{'PASS' if err <= PREDICT_TOLERANCE else 'FAIL'} predict: rel err {err:.2e}")
 
-    command = [args.nnrun, plan, "--train", str(args.steps),
+    command = args.launcher.split() + [args.nnrun, plan, "--train", str(args.steps),
                "--features", os.path.join(args.case, "features.npy"),
                "--labels", os.path.join(args.case, "labels.npy"), "--dump-parameters", final]
     out = subprocess.run(command, check=True, capture_output=True, text=True)
     ours = [float(line.split()[3]) for line in out.stdout.splitlines() if line.startswith("step ")]
-    ref = [float(v) for v in open(os.path.join(args.case, "losses.txt"))]
+    ref = [float(v) for v in open(os.path.join(reference, "losses.txt"))]
     if len(ours) != len(ref):
         print(f"FAIL: {len(ours)} steps ran, expected {len(ref)}")
         return 1
@@ -63,12 +75,21 @@ def main():
     failures += worst > TRAIN_TOLERANCE
     print(f"{'PASS' if worst <= TRAIN_TOLERANCE else 'FAIL'} losses: {len(ours)} steps, "
           f"{ours[0]:.6f} -> {ours[-1]:.6f}, max rel err {worst:.2e}")
-    for name in sorted(os.listdir(os.path.join(args.case, "final"))):
+    for name in sorted(os.listdir(os.path.join(reference, "final"))):
         a = np.load(os.path.join(final, name))
-        b = np.load(os.path.join(args.case, "final", name))
+        b = np.load(os.path.join(reference, "final", name))
         err = np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)
         failures += err > TRAIN_TOLERANCE
         print(f"{'PASS' if err <= TRAIN_TOLERANCE else 'FAIL'} {name[:-4]}: rel err {err:.2e}")
+    after = os.path.join(reference, "predict_after.npy")
+    if os.path.exists(after):
+        ref = np.load(after)
+        subprocess.run([args.nnrun, plan, "--predict", first, "-o", predicted,
+                        "--load-parameters", final], check=True, capture_output=True)
+        err = np.abs(np.load(predicted) - ref).max() / np.abs(ref).max()
+        failures += err > TRAIN_TOLERANCE
+        print(f"{'PASS' if err <= TRAIN_TOLERANCE else 'FAIL'} predict after training: "
+              f"rel err {err:.2e}")
     print("onnx parity passed" if failures == 0 else f"{failures} checks failed")
     return 1 if failures else 0
 

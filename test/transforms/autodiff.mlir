@@ -147,3 +147,50 @@ module attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd>} {
     return %loss : tensor<f32>
   }
 }
+
+// -----
+
+// Batch norm in a train step: batch statistics (mean, biased variance over N, H, W) normalize;
+// the running statistics (frozen parameters) come back updated with momentum 0.1 and the
+// unbiased variance (n = 2 * 3 * 3 = 18: x 18/17), marked for data parallelism. They get no
+// optimizer update.
+// CHECK-LABEL: func.func @forward
+// CHECK: nn.batch_norm
+// CHECK-LABEL: func.func @train_step
+// CHECK-SAME: %[[X:[^:]+]]: tensor<2x4x3x3xf32> {nn.input = "x"}
+// CHECK-SAME: %[[M:[^:]+]]: tensor<4xf32> {nn.param = "bn.running_mean", nn.trainable = false}
+// CHECK-SAME: tensor<4xf32> {nn.running_stat, nn.updates = "bn.running_mean"}
+// CHECK-SAME: tensor<4xf32> {nn.running_stat, nn.updates = "bn.running_var"}
+// CHECK-NOT: nn.batch_norm
+// CHECK: %[[MEAN:.+]] = nn.reduce_mean %[[X]] <{axes = array<i64: 0, 2, 3>, keepdim = true}>
+// CHECK: nn.sub %[[X]], %[[MEAN]]
+// CHECK: nn.constant dense<1.0588{{[0-9]+}}>
+// CHECK-NOT: train.sgd %[[M]]
+module attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd>} {
+  func.func @forward(%x: tensor<2x4x3x3xf32> {nn.input = "x"},
+                     %g: tensor<4xf32> {nn.param = "bn.weight"},
+                     %b: tensor<4xf32> {nn.param = "bn.bias"},
+                     %m: tensor<4xf32> {nn.param = "bn.running_mean", nn.trainable = false},
+                     %v: tensor<4xf32> {nn.param = "bn.running_var", nn.trainable = false})
+      -> (tensor<f32> {nn.output = "loss"}) {
+    %y = nn.batch_norm %x, %g, %b, %m, %v
+        : tensor<2x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+    %loss = nn.reduce_sum %y <{axes = array<i64: 0, 1, 2, 3>}> : tensor<2x4x3x3xf32>
+    return %loss : tensor<f32>
+  }
+}
+
+// -----
+
+// Running statistics that are trainable: no train step, a warning at the node.
+module attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd>} {
+  func.func @forward(%x: tensor<2x4xf32> {nn.input = "x"},
+                     %g: tensor<4xf32> {nn.param = "g"})
+      -> (tensor<f32> {nn.output = "loss"}) {
+    // expected-warning @+1 {{no train_step: 'nn.batch_norm' op expects its running statistics to be frozen parameters}}
+    %y = nn.batch_norm %x, %g, %g, %g, %g
+        : tensor<2x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+    %loss = nn.reduce_sum %y <{axes = array<i64: 0, 1>}> : tensor<2x4xf32>
+    return %loss : tensor<f32>
+  }
+}

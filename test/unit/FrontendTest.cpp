@@ -247,6 +247,48 @@ TEST(LayerNormTest, FeatureMismatchNamesTheLayer) {
   EXPECT_EQ(m.error(), "layer 'ln' (LayerNorm): input has 32 features, expected 64");
 }
 
+TEST(BatchNormTest, RunningStatisticsAreFrozenParameters) {
+  frontend::Model m("m");
+  Tensor x = m.input("x", {8, 4, 5, 5});
+  BatchNorm2d bn(m, "bn", 4);
+  Tensor y = bn(x);
+  ASSERT_TRUE(y.valid()) << m.error();
+  EXPECT_EQ(y.shape(), (Ints{8, 4, 5, 5}));
+  EXPECT_EQ(findParam(m.proto(), "bn.weight")->init().kind(), Initializer::ONES);
+  EXPECT_FALSE(findParam(m.proto(), "bn.weight")->frozen());
+  EXPECT_EQ(findParam(m.proto(), "bn.running_mean")->init().kind(), Initializer::ZEROS);
+  EXPECT_TRUE(findParam(m.proto(), "bn.running_mean")->frozen());
+  EXPECT_EQ(findParam(m.proto(), "bn.running_var")->init().kind(), Initializer::ONES);
+  EXPECT_TRUE(findParam(m.proto(), "bn.running_var")->frozen());
+  EXPECT_EQ(m.proto().nodes(0).op(), "batch_norm");
+  EXPECT_EQ(inputsOf(m.proto().nodes(0)),
+            (Names{"x", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"}));
+  EXPECT_TRUE(m.proto().nodes(0).attrs().empty()); // PyTorch's defaults are not written
+}
+
+TEST(BatchNormTest, NonDefaultEpsilonAndMomentumAreAttributes) {
+  frontend::Model m("m");
+  Tensor x = m.input("x", {8, 16});
+  BatchNorm1d bn(m, "bn", 16, 1e-3, 0.01);
+  ASSERT_TRUE(bn(x).valid()) << m.error();
+  EXPECT_DOUBLE_EQ(m.proto().nodes(0).attrs().at("epsilon").f(), 1e-3);
+  EXPECT_DOUBLE_EQ(m.proto().nodes(0).attrs().at("momentum").f(), 0.01);
+}
+
+TEST(BatchNormTest, WrongRankOrChannelsNameTheLayer) {
+  frontend::Model m("m");
+  BatchNorm2d bn(m, "bn", 4);
+  EXPECT_FALSE(bn(m.input("flat", {8, 4})).valid());
+  EXPECT_EQ(m.error(), "layer 'bn' (BatchNorm2d): expects input (N, C, H, W), got [8,4]");
+  frontend::Model m2("m2");
+  BatchNorm1d bn1(m2, "bn1", 16);
+  EXPECT_FALSE(bn1(m2.input("x", {8, 12})).valid());
+  EXPECT_EQ(m2.error(), "layer 'bn1' (BatchNorm1d): input has 12 channels, expected 16");
+  frontend::Model m3("m3");
+  BatchNorm1d bad(m3, "bad", 16, 1e-5, 1.5);
+  EXPECT_EQ(m3.error(), "layer 'bad' (BatchNorm1d): momentum must be in [0, 1], got 1.500000");
+}
+
 TEST(EmbeddingTest, NormalInitAndAppendsEmbeddingDim) {
   frontend::Model m("m");
   Tensor ids = m.input("ids", {4, 10}, I64);

@@ -1054,3 +1054,52 @@ func.func @dropout_rng_key_type(%x: tensor<4xf32>, %step: tensor<f32>, %key: ten
   %0 = nn.dropout %x [%step, %key] <{rate = 0.5 : f64}> : tensor<4xf32>, tensor<f32>, tensor<i32>
   return %0 : tensor<4xf32>
 }
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// batch_norm
+//===----------------------------------------------------------------------===//
+
+func.func @batch_norm_rank3(%x: tensor<8x4x5xf32>, %g: tensor<4xf32>) {
+  // expected-error @+1 {{'nn.batch_norm' op expects input (N, C) or (N, C, H, W), got 'tensor<8x4x5xf32>'}}
+  %0 = nn.batch_norm %x, %g, %g, %g, %g
+      : tensor<8x4x5xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @batch_norm_channels(%x: tensor<8x4xf32>, %g: tensor<4xf32>, %v: tensor<5xf32>) {
+  // expected-error @+1 {{'nn.batch_norm' op expects running_var (C) with C = 4 (the input's dimension 1), got 'tensor<5xf32>'}}
+  %0 = nn.batch_norm %x, %g, %g, %g, %v
+      : tensor<8x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<5xf32>
+  return
+}
+
+// -----
+
+func.func @batch_norm_dtype(%x: tensor<8x4xf32>, %g: tensor<4xf32>, %h: tensor<4xbf16>) {
+  // expected-error @+1 {{'nn.batch_norm' op expects input and bias to have one element type, got 'tensor<8x4xf32>' and 'tensor<4xbf16>'}}
+  %0 = nn.batch_norm %x, %g, %h, %g, %g
+      : tensor<8x4xf32>, tensor<4xf32>, tensor<4xbf16>, tensor<4xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @batch_norm_momentum(%x: tensor<8x4xf32>, %g: tensor<4xf32>) {
+  // expected-error @+1 {{'nn.batch_norm' op expects momentum in [0, 1], got 1.5}}
+  %0 = nn.batch_norm %x, %g, %g, %g, %g <{momentum = 1.5 : f64}>
+      : tensor<8x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @batch_norm_epsilon(%x: tensor<8x4xf32>, %g: tensor<4xf32>) {
+  // expected-error @+1 {{'nn.batch_norm' op expects a positive epsilon}}
+  %0 = nn.batch_norm %x, %g, %g, %g, %g <{epsilon = 0.0 : f64}>
+      : tensor<8x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+  return
+}

@@ -895,3 +895,26 @@ func.func @cast_folding(%x: tensor<4xbf16>, %y: tensor<4xf32>) -> (tensor<4xbf16
   %3 = nn.cast %2 <{dtype = f32}> : tensor<4xbf16>
   return %1, %3 : tensor<4xbf16>, tensor<4xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @batch_norm_2d
+// CHECK: %[[R:.+]] = nn.batch_norm %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} <{epsilon = 1.000000e-03 : f64, momentum = 2.000000e-01 : f64}> : tensor<8x4x5x5xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+// CHECK: return %[[R]] : tensor<8x4x5x5xf32>
+func.func @batch_norm_2d(%x: tensor<8x4x5x5xf32>, %g: tensor<4xf32>, %b: tensor<4xf32>,
+                         %m: tensor<4xf32>, %v: tensor<4xf32>) -> tensor<8x4x5x5xf32> {
+  %0 = nn.batch_norm %x, %g, %b, %m, %v <{epsilon = 1.0e-3 : f64, momentum = 0.2 : f64}>
+      : tensor<8x4x5x5xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+  return %0 : tensor<8x4x5x5xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @batch_norm_1d
+// CHECK: nn.batch_norm {{.+}} : tensor<8x16xf32>, tensor<16xf32>
+func.func @batch_norm_1d(%x: tensor<8x16xf32>, %g: tensor<16xf32>, %b: tensor<16xf32>,
+                         %m: tensor<16xf32>, %v: tensor<16xf32>) -> tensor<8x16xf32> {
+  %0 = nn.batch_norm %x, %g, %b, %m, %v
+      : tensor<8x16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>
+  return %0 : tensor<8x16xf32>
+}

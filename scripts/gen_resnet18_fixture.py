@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""Writes a ResNet-18 parity case for test/onnx/check_onnx.py into OUT_DIR, with Debian's
+PyTorch 1.13 and onnx 1.12 (test/onnx/resnet18.test runs it; ~45 MB, so not committed).
+
+torchvision is not in Debian's python3-torch, so the architecture is written out here exactly as
+torchvision.models.resnet18(weights=None) builds it (BasicBlock, [2, 2, 2, 2], 64..512
+channels, 7x7/2 stem conv, 3x3/2 max pool with padding 1, 1x1/2 conv + BN downsampling
+shortcuts, AdaptiveAvgPool2d(1), fc; Kaiming-normal conv init, BN weight 1 / bias 0, as
+torchvision initializes) at a reduced input size, 3x32x32 with 10 classes, so the test stays
+within seconds. Exported by the TorchScript exporter (opset 15) in TrainingMode.TRAINING, which
+keeps the BatchNormalization nodes; PyTorch then trains 20 SGD + momentum steps on the written
+batches from the weights in the file.
+
+usage: /usr/bin/python3 scripts/gen_resnet18_fixture.py OUT_DIR [STEPS]
+"""
+import os
+import sys
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import onnx  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from onnx import numpy_helper  # noqa: E402
+
+BATCH, BATCHES, STEPS, CLASSES, IMAGE = 8, 2, 20, 10, 32
+LR, MOMENTUM = 0.002, 0.9
+
+
+def conv3x3(cin, cout, stride=1):
+    return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride=1):
+        super().__init__()
+        self.conv1 = conv3x3(cin, cout, stride)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(cout, cout)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False),
+                                            nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class ResNet18(nn.Module):
+    def __init__(self, classes=1000):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.layer1 = nn.Sequential(BasicBlock(64, 64), BasicBlock(64, 64))
+        self.layer2 = nn.Sequential(BasicBlock(64, 128, 2), BasicBlock(128, 128))
+        self.layer3 = nn.Sequential(BasicBlock(128, 256, 2), BasicBlock(256, 256))
+        self.layer4 = nn.Sequential(BasicBlock(256, 512, 2), BasicBlock(512, 512))
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(512, classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def main(out, steps=STEPS):
+    os.makedirs(os.path.join(out, "final"), exist_ok=True)
+    torch.manual_seed(0)
+    model = ResNet18(CLASSES)
+    path = os.path.join(out, "model.onnx")
+    torch.onnx.export(model, torch.randn(2, 3, IMAGE, IMAGE), path, opset_version=15,
+                      input_names=["x"], output_names=["logits"],
+                      training=torch.onnx.TrainingMode.TRAINING,
+                      dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
+    # The export's trace ran one training-mode forward, which moved the running statistics:
+    # start from the values the file holds.
+    state = model.state_dict()
+    for init in onnx.load(path).graph.initializer:
+        if init.name in state:
+            state[init.name].copy_(torch.from_numpy(numpy_helper.to_array(init).copy()))
+    rng = np.random.RandomState(1)
+    x = rng.randn(BATCHES * BATCH, 3, IMAGE, IMAGE).astype(np.float32)
+    y = rng.randint(0, CLASSES, BATCHES * BATCH).astype(np.int64)
+    np.save(os.path.join(out, "features.npy"), x)
+    np.save(os.path.join(out, "labels.npy"), y)
+    model.eval()
+    with torch.no_grad():
+        np.save(os.path.join(out, "predict.npy"), model(torch.from_numpy(x[:BATCH])).numpy())
+
+    params = dict(model.named_parameters())
+    groups = [{"params": [p for p in params.values() if p.dim() >= 2]},
+              {"params": [p for p in params.values() if p.dim() < 2], "weight_decay": 0.0}]
+    opt = torch.optim.SGD(groups, lr=LR, momentum=MOMENTUM)
+    model.train()
+    losses = []
+    for step in range(steps):
+        b = step % BATCHES
+        opt.zero_grad()
+        loss = F.cross_entropy(model(torch.from_numpy(x[b * BATCH:(b + 1) * BATCH])),
+                               torch.from_numpy(y[b * BATCH:(b + 1) * BATCH]))
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    with open(os.path.join(out, "flags.txt"), "w") as f:
+        f.write(f"--loss cross-entropy --batch-size {BATCH} --optimizer momentum --lr {LR} "
+                f"--momentum {MOMENTUM}\n")
+    with open(os.path.join(out, "losses.txt"), "w") as f:
+        f.write("".join(f"{v:.9g}\n" for v in losses))
+    for n, p in params.items():
+        np.save(os.path.join(out, "final", n + ".npy"), p.detach().numpy())
+    for n, b in model.named_buffers():
+        if n.endswith("running_mean") or n.endswith("running_var"):
+            np.save(os.path.join(out, "final", n + ".npy"), b.numpy())
+    model.eval()
+    with torch.no_grad():
+        np.save(os.path.join(out, "predict_after.npy"), model(torch.from_numpy(x[:BATCH])).numpy())
+    print(f"resnet18: loss {losses[0]:.4f} -> {losses[-1]:.4f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else STEPS)
