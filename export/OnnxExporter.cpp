@@ -234,6 +234,15 @@ nnc::Status exportLayerNorm(Emitter &e) {
   return nnc::Status();
 }
 
+/// Inference form: the running statistics (initializers, as every parameter) normalize.
+nnc::Status exportBatchNorm(Emitter &e) {
+  onnx::NodeProto &n = e.add("BatchNormalization",
+                             {e.input(0), e.input(1), e.input(2), e.input(3), e.input(4)},
+                             e.output());
+  setFloat(n, "epsilon", e.floatAttr("epsilon", 1e-5));
+  return nnc::Status();
+}
+
 /// The target shape with a leading batch as -1, so that any batch reshapes (the other
 /// dimensions are all known).
 nnc::Status exportReshape(Emitter &e) {
@@ -352,6 +361,7 @@ const std::map<std::string, OpExporter> &opExporters() {
   static const std::map<std::string, OpExporter> table = {
       {"add", same("Add")},
       {"avg_pool2d", pool("AveragePool")},
+      {"batch_norm", exportBatchNorm},
       {"causal_mask", exportCausalMask},
       {"concat", exportConcat},
       {"constant", exportConstant},
