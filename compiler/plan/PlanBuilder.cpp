@@ -645,7 +645,11 @@ void setMetadata(const Model &model, llvm::StringRef modelBytes, const CpuTarget
   meta->set_target_cpu(target.cpu);
   for (const std::string &feature : target.features)
     meta->add_cpu_features(feature);
-  meta->set_precision("fp32");
+  switch (model.training().precision().kind()) {
+  case Precision::FP16: meta->set_precision("fp16"); break;
+  case Precision::BF16: meta->set_precision("bf16"); break;
+  default: meta->set_precision("fp32"); break;
+  }
 }
 
 /// One update of stage `s` of `stages` over `micro` micro-batches in the 1F1B order: forwards
