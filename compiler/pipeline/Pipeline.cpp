@@ -14,13 +14,16 @@ namespace nnc {
 
 llvm::ArrayRef<PhaseInfo> phases() {
   static const PhaseInfo table[] = {
-      {Phase::Import, "import", "model.pb -> verified `nn` IR", true},
-      {Phase::Autodiff, "autodiff", "forward + loss -> @train_step (VJPs, train-op updates)", true},
+      {Phase::Import, "import", "model.pb / ONNX -> verified `nn` IR", true},
+      {Phase::Autodiff, "autodiff", "forward + loss -> @train_step (VJPs, then train-op updates)",
+       true},
       {Phase::Precision, "precision", "mixed precision: low-precision compute, fp32 allow-list",
        true},
       {Phase::Accumulate, "accumulate", "gradient accumulation over micro-batches", true},
       {Phase::Distribute, "distribute",
-       "data-parallel gradient all-reduce (pipeline stages: not built)", true},
+       "data-parallel gradient all-reduce, BatchNorm statistics averaged; pipeline stages "
+       "(split before autodiff, 1F1B schedule in the plan)",
+       true},
       {Phase::Optimize, "optimize", "train ops (updates, clipping) -> nn ops, fused when lowered",
        true},
       {Phase::Lower, "lower", "@predict: nn -> linalg, fusion, kernels + library calls", true},
