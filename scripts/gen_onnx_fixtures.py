@@ -146,20 +146,27 @@ def make_case(name, build, opset, optimizer, external=False, training_export=Fal
         losses.append(loss.item())
     with open(os.path.join(out, "flags.txt"), "w") as f:
         f.write(flags + "\n")
+    # The ONNX initializers carry the module's parameter names (model.0.weight -> 0.weight).
+    save_trained(out, name, losses, params, model, x[:BATCH])
+
+
+def save_trained(out, name, losses, params, model, first_batch):
+    """What training left, for check_onnx.py: losses.txt, the parameters under final/, and
+    BatchNorm's running statistics (buffers, checked like parameters) with predict_after.npy,
+    the eval-mode prediction on `first_batch` that must use them."""
     with open(os.path.join(out, "losses.txt"), "w") as f:
         f.write("".join(f"{v:.9g}\n" for v in losses))
-    # The ONNX initializers carry the module's parameter names (model.0.weight -> 0.weight).
     for n, p in params.items():
         np.save(os.path.join(out, "final", n + ".npy"), p.detach().numpy())
-    # BatchNorm's running statistics (buffers) are checked like parameters, and prediction after
-    # training must use them (eval mode).
-    for n, b in model.named_buffers():
-        if n.endswith("running_mean") or n.endswith("running_var"):
-            np.save(os.path.join(out, "final", n + ".npy"), b.numpy())
-            model.eval()
-            with torch.no_grad():
-                np.save(os.path.join(out, "predict_after.npy"),
-                        model(torch.from_numpy(x[:BATCH])).numpy())
+    stats = [(n, b) for n, b in model.named_buffers()
+             if n.endswith("running_mean") or n.endswith("running_var")]
+    for n, b in stats:
+        np.save(os.path.join(out, "final", n + ".npy"), b.numpy())
+    if stats:
+        model.eval()
+        with torch.no_grad():
+            np.save(os.path.join(out, "predict_after.npy"),
+                    model(torch.from_numpy(first_batch)).numpy())
     print(f"{name}: loss {losses[0]:.4f} -> {losses[-1]:.4f}")
 
 
@@ -209,17 +216,7 @@ def make_batchnorm_dp(ranks=2):
             m.running_var.copy_(var)
         opt.step()
         losses.append(total)
-    with open(os.path.join(out, "losses.txt"), "w") as f:
-        f.write("".join(f"{v:.9g}\n" for v in losses))
-    for n, p in params.items():
-        np.save(os.path.join(out, "final", n + ".npy"), p.detach().numpy())
-    for n, b in model.named_buffers():
-        if n.endswith("running_mean") or n.endswith("running_var"):
-            np.save(os.path.join(out, "final", n + ".npy"), b.numpy())
-    model.eval()
-    with torch.no_grad():
-        np.save(os.path.join(out, "predict_after.npy"), model(torch.from_numpy(x[:BATCH])).numpy())
-    print(f"batchnorm/dp: loss {losses[0]:.4f} -> {losses[-1]:.4f}")
+    save_trained(out, "batchnorm/dp", losses, params, model, x[:BATCH])
 
 
 def save_graph(path, nodes, inputs, outputs, initializers=(), opset=17):

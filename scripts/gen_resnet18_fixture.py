@@ -25,6 +25,9 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_onnx_fixtures import save_trained  # noqa: E402
+
 BATCH, BATCHES, STEPS, CLASSES, IMAGE = 8, 2, 20, 10, 32
 LR, MOMENTUM = 0.002, 0.9
 
@@ -120,17 +123,7 @@ def main(out, steps=STEPS):
     with open(os.path.join(out, "flags.txt"), "w") as f:
         f.write(f"--loss cross-entropy --batch-size {BATCH} --optimizer momentum --lr {LR} "
                 f"--momentum {MOMENTUM}\n")
-    with open(os.path.join(out, "losses.txt"), "w") as f:
-        f.write("".join(f"{v:.9g}\n" for v in losses))
-    for n, p in params.items():
-        np.save(os.path.join(out, "final", n + ".npy"), p.detach().numpy())
-    for n, b in model.named_buffers():
-        if n.endswith("running_mean") or n.endswith("running_var"):
-            np.save(os.path.join(out, "final", n + ".npy"), b.numpy())
-    model.eval()
-    with torch.no_grad():
-        np.save(os.path.join(out, "predict_after.npy"), model(torch.from_numpy(x[:BATCH])).numpy())
-    print(f"resnet18: loss {losses[0]:.4f} -> {losses[-1]:.4f}")
+    save_trained(out, "resnet18", losses, params, model, x[:BATCH])
 
 
 if __name__ == "__main__":
