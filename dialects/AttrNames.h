@@ -31,6 +31,8 @@ inline constexpr llvm::StringLiteral kRunningStat = "nn.running_stat";
 
 // Modules.
 inline constexpr llvm::StringLiteral kTraining = "nn.training"; // train::TrainingSpecAttr
+// `nnc compile --inference` (UnitAttr): @forward returns the outputs only, there is no loss.
+inline constexpr llvm::StringLiteral kInference = "nnc.inference";
 inline constexpr llvm::StringLiteral kPipelineStage = "nnc.pipeline_stage";   // this stage
 inline constexpr llvm::StringLiteral kPipelineStages = "nnc.pipeline_stages"; // their number
 inline constexpr llvm::StringLiteral kPipelineFirstNode = "nnc.pipeline_first_node";

@@ -37,3 +37,6 @@ cmake --build "$build_dir"
 # ONNX Runtime for the export tests (from PyPI; they are reported unsupported without it).
 scripts/onnxruntime-venv.sh "$build_dir" ||
   echo "setup: onnxruntime could not be installed: the ONNX export tests will be unsupported"
+# ONNX's backend test data (from the onnx wheel on PyPI) for the importer's conformance suite.
+scripts/onnx-backend-data.sh "$build_dir" ||
+  echo "setup: the ONNX backend test data could not be fetched: its conformance suite will be unsupported"

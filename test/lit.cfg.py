@@ -97,3 +97,14 @@ if os.path.isdir(ort_wheels) and os.path.exists(ort_python) and subprocess.run(
 else:
     lit_config.note("no onnxruntime in " + ort_python + " (scripts/onnxruntime-venv.sh "
                     "installs it): the ONNX export tests are unsupported")
+
+# ONNX's backend test data, for the importer's conformance suite (scripts/onnx-backend-data.sh
+# unpacks it from the onnx wheel into the build directory).
+onnx_backend_data = os.path.join(config.nnc_obj_root, "onnx-backend-data")
+if os.path.isdir(os.path.join(onnx_backend_data, "pytorch-converted")):
+    config.available_features.add("onnx-backend-data")
+    config.substitutions.append(("%onnx-backend-data", onnx_backend_data))
+else:
+    lit_config.note("no ONNX backend test data in " + onnx_backend_data +
+                    " (scripts/onnx-backend-data.sh fetches it): the conformance suite is "
+                    "unsupported")

@@ -54,7 +54,11 @@ ModelFlags::ModelFlags(cl::OptionCategory &category)
       epochs("epochs", cl::desc("Epochs that nnrun --fit trains"), cl::value_desc("N"),
              cl::cat(category)),
       seed("seed", cl::desc("Seed of initialization, shuffling and dropout"), cl::value_desc("S"),
-           cl::cat(category)) {}
+           cl::cat(category)),
+      inference("inference",
+                cl::desc("Compile for prediction only (init and predict): no loss or optimizer "
+                         "is needed, and a model's training spec is ignored"),
+                cl::cat(category)) {}
 
 bool setBatchSize(Model &model, int64_t batchSize, std::string &error) {
   if (batchSize < 1) {
@@ -101,6 +105,7 @@ ModelOptions ModelFlags::values() const {
   o.momentum = given(momentum), o.clipNorm = given(clipNorm);
   o.loss = loss, o.training = training, o.optimizer = optimizer, o.betas = betas;
   o.precision = precision;
+  o.inference = inference;
   return o;
 }
 
@@ -187,8 +192,36 @@ bool applyTraining(const ModelOptions &o, Model &model, std::string &error) {
 
 } // namespace
 
+/// The first training flag given, for --inference to refuse ("" when none is).
+static std::string firstTrainingFlag(const ModelOptions &o) {
+  const std::pair<bool, const char *> flags[] = {
+      {!o.loss.empty(), "--loss"},         {o.labelSmoothing.has_value(), "--label-smoothing"},
+      {!o.training.empty(), "--training"}, {!o.optimizer.empty(), "--optimizer"},
+      {o.lr.has_value(), "--lr"},          {o.weightDecay.has_value(), "--weight-decay"},
+      {!o.betas.empty(), "--betas"},       {o.momentum.has_value(), "--momentum"},
+      {o.clipNorm.has_value(), "--clip-norm"}, {!o.precision.empty(), "--precision"},
+      {o.accumulationSteps.has_value(), "--accumulation-steps"},
+      {o.epochs.has_value(), "--epochs"},  {o.seed.has_value(), "--seed"}};
+  for (auto [given, flag] : flags)
+    if (given)
+      return flag;
+  return "";
+}
+
 bool loadModel(const std::string &path, const ModelOptions &o, bool needLoss, Model &model,
                std::string &error) {
+  if (o.inference) {
+    if (std::string flag = firstTrainingFlag(o); !flag.empty()) {
+      error = "--inference compiles no training step: " + flag + " does not apply";
+      return false;
+    }
+    ModelOptions shapeOnly;
+    shapeOnly.batchSize = o.batchSize;
+    if (!loadModel(path, shapeOnly, /*needLoss=*/false, model, error))
+      return false;
+    model.clear_training();
+    return true;
+  }
   if (!o.loss.empty() && o.loss != "cross-entropy" && o.loss != "mse") {
     error = "--loss " + o.loss + " is not a loss (cross-entropy, mse)";
     return false;

@@ -21,11 +21,14 @@ struct ModelOptions {
   std::optional<int64_t> batchSize, accumulationSteps, epochs, seed;
   std::optional<double> labelSmoothing, lr, weightDecay, momentum, clipNorm;
   std::string loss, training, optimizer, betas, precision;  // empty: not given
+  bool inference = false; // --inference: no training spec, the plan only predicts
 };
 
 /// Reads `path` (an nnc model, binary or .pbtxt, or an ONNX file), then applies the batch size
 /// and the training options. `needLoss`: an ONNX model without a loss is refused (compiling
-/// needs a loss; importing does not). On failure returns false with one line in `error`.
+/// needs a loss; importing does not). With `options.inference` the model's training spec is
+/// dropped instead, and a training flag is refused. On failure returns false with one line in
+/// `error`.
 bool loadModel(const std::string &path, const ModelOptions &options, bool needLoss, Model &model,
                std::string &error);
 
@@ -49,6 +52,7 @@ struct ModelFlags {
   llvm::cl::opt<int64_t> accumulationSteps;
   llvm::cl::opt<int64_t> epochs;
   llvm::cl::opt<int64_t> seed;
+  llvm::cl::opt<bool> inference;
 };
 
 } // namespace nnc

@@ -387,7 +387,7 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
       rest = tail;
     }
   }
-  OwningOpRef<ModuleOp> module = importModel(model, &context);
+  OwningOpRef<ModuleOp> module = importModel(model, &context, request.model.inference);
   if (!module) {
     if (!diagnostics.sawError())
       diagnostics.error("import failed");

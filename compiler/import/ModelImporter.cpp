@@ -294,8 +294,9 @@ bool byteSizeFits(RankedTensorType type) {
 /// Turns model.pb into one function; every `emit*` helper reports at a location and fails.
 class Importer {
 public:
-  Importer(const Model &model, MLIRContext *context)
-      : model(model), context(context), builder(context), unknown(UnknownLoc::get(context)) {}
+  Importer(const Model &model, MLIRContext *context, bool inference)
+      : model(model), context(context), builder(context), unknown(UnknownLoc::get(context)),
+        inference(inference) {}
 
   /// Fills `module` with the function; fails after emitting one diagnostic.
   LogicalResult run(ModuleOp module);
@@ -323,6 +324,7 @@ private:
   MLIRContext *context;
   OpBuilder builder;
   Location unknown;
+  bool inference; // nnc compile --inference: no loss, no training spec
   llvm::StringMap<Value> values; // tensor name -> SSA value
   llvm::StringSet<> names;       // every graph input, parameter and node output name
 };
@@ -678,15 +680,21 @@ LogicalResult Importer::run(ModuleOp module) {
                               << static_cast<int>(FORMAT_VERSION_CURRENT) << ")";
   if (std::string field = firstNonUtf8(model, ""); !field.empty())
     return emitError(unknown) << field << " is not valid UTF-8";
-  if (failed(checkTrainingSpec()))
+  if (inference) {
+    if (model.outputs().empty())
+      return emitError(unknown) << "the model has no outputs: --inference has nothing to predict";
+    module->setAttr(nnc::attr::kInference, builder.getUnitAttr());
+  } else if (failed(checkTrainingSpec())) {
     return failure();
+  }
 
   // Arguments: graph inputs, then parameters.
   SmallVector<Type> argTypes;
   SmallVector<DictionaryAttr> argAttrs;
   if (failed(declareArguments(argTypes, argAttrs)))
     return failure();
-  module->setAttr(nnc::attr::kTraining, trainingSpecAttr(model.training(), builder));
+  module->setAttr(nnc::attr::kTraining,
+                  trainingSpecAttr(inference ? TrainingSpec() : model.training(), builder));
   builder.setInsertionPointToEnd(module.getBody());
   auto func = func::FuncOp::create(builder, unknown, "forward",
                                    builder.getFunctionType(argTypes, {}));
@@ -796,7 +804,7 @@ LogicalResult Importer::importNode(const Node &node) {
   return success();
 }
 
-/// Returns the loss, then the model's outputs, from `func`.
+/// Returns the loss (none under --inference), then the model's outputs, from `func`.
 LogicalResult Importer::buildResults(func::FuncOp func) {
   SmallVector<Value> results;
   SmallVector<DictionaryAttr> resultAttrs;
@@ -808,13 +816,15 @@ LogicalResult Importer::buildResults(func::FuncOp func) {
     resultAttrs.push_back(nnc::attr::stringDict(builder, nnc::attr::kOutput, name));
     return success();
   };
-  if (failed(addResult(model.training().loss(), "training.loss")))
-    return failure();
-  auto lossType = cast<RankedTensorType>(results.front().getType());
-  if (lossType.getRank() != 0 || !isa<FloatType>(lossType.getElementType()))
-    return emitError(results.front().getLoc())
-               << "training.loss '" << model.training().loss()
-               << "' must be a float scalar, got " << lossType;
+  if (!inference) {
+    if (failed(addResult(model.training().loss(), "training.loss")))
+      return failure();
+    auto lossType = cast<RankedTensorType>(results.front().getType());
+    if (lossType.getRank() != 0 || !isa<FloatType>(lossType.getElementType()))
+      return emitError(results.front().getLoc())
+                 << "training.loss '" << model.training().loss()
+                 << "' must be a float scalar, got " << lossType;
+  }
   for (const std::string &output : model.outputs())
     if (failed(addResult(output, "output")))
       return failure();
@@ -855,13 +865,13 @@ void Importer::markIndexLimits(func::FuncOp func) {
 
 } // namespace
 
-OwningOpRef<ModuleOp> importModel(const Model &model, MLIRContext *context) {
+OwningOpRef<ModuleOp> importModel(const Model &model, MLIRContext *context, bool inference) {
   context->loadDialect<nn::NNDialect, func::FuncDialect>();
   std::optional<StringRef> name;
   if (!model.name().empty())
     name = model.name();
   OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(context), name);
-  if (failed(Importer(model, context).run(*module)))
+  if (failed(Importer(model, context, inference).run(*module)))
     return nullptr;
   return module;
 }

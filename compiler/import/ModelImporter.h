@@ -19,7 +19,9 @@ bool readModelFile(const std::string &path, Model &model, std::string &error);
 
 /// Builds and verifies the `nn` module for `model`. Problems are emitted as MLIR diagnostics at
 /// the offending node's location (or an unknown location for model-level fields); the first one
-/// stops the import and null is returned.
-mlir::OwningOpRef<mlir::ModuleOp> importModel(const Model &model, mlir::MLIRContext *context);
+/// stops the import and null is returned. `inference`: the model's training spec is ignored and
+/// @forward returns only its outputs (the module is marked nnc.inference).
+mlir::OwningOpRef<mlir::ModuleOp> importModel(const Model &model, mlir::MLIRContext *context,
+                                              bool inference = false);
 
 } // namespace nnc

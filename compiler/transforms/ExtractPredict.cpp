@@ -19,6 +19,14 @@ using namespace mlir;
 
 namespace {
 
+/// Dropout is the identity outside training.
+void removeDropouts(func::FuncOp function) {
+  function.walk([](nnc::nn::DropoutOp op) {
+    op.getResult().replaceAllUsesWith(op.getInput());
+    op.erase();
+  });
+}
+
 struct ExtractPredictPass : nnc::impl::ExtractPredictBase<ExtractPredictPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
@@ -28,16 +36,18 @@ struct ExtractPredictPass : nnc::impl::ExtractPredictBase<ExtractPredictPass> {
       return signalPassFailure();
     }
     OpBuilder builder(module.getContext());
-    builder.setInsertionPointAfter(forward);
-    // @eval_step: the loss and the outputs on labelled data, dropout as the identity.
-    auto eval = cast<func::FuncOp>(builder.clone(*forward));
-    eval.setSymName("eval_step");
-    eval.walk([](nnc::nn::DropoutOp op) {
-      op.getResult().replaceAllUsesWith(op.getInput());
-      op.erase();
-    });
-    eval->setAttr(nnc::attr::kFlops, builder.getI64IntegerAttr(nnc::countFlops(eval)));
-    if (forward.getNumResults() < 2) { // only the loss: nothing to predict
+    // Under nnc compile --inference @forward returns the outputs only: there is nothing to
+    // evaluate, and predict is all of it.
+    unsigned firstOutput = module->hasAttr(nnc::attr::kInference) ? 0 : 1;
+    if (firstOutput == 1) {
+      // @eval_step: the loss and the outputs on labelled data, dropout as the identity.
+      builder.setInsertionPointAfter(forward);
+      auto eval = cast<func::FuncOp>(builder.clone(*forward));
+      eval.setSymName("eval_step");
+      removeDropouts(eval);
+      eval->setAttr(nnc::attr::kFlops, builder.getI64IntegerAttr(nnc::countFlops(eval)));
+    }
+    if (forward.getNumResults() <= firstOutput) { // only the loss: nothing to predict
       forward.erase();
       return;
     }
@@ -48,14 +58,11 @@ struct ExtractPredictPass : nnc::impl::ExtractPredictBase<ExtractPredictPass> {
 
     // Return the outputs only; the loss computation becomes dead.
     auto ret = cast<func::ReturnOp>(body.getTerminator());
-    SmallVector<Value> outputs(ret.getOperands().drop_front());
+    SmallVector<Value> outputs(ret.getOperands().drop_front(firstOutput));
     builder.setInsertionPoint(ret);
     func::ReturnOp::create(builder, ret.getLoc(), outputs);
     ret.erase();
-    predict.walk([](nnc::nn::DropoutOp op) {
-      op.getResult().replaceAllUsesWith(op.getInput());
-      op.erase();
-    });
+    removeDropouts(predict);
     // Erase dead ops, last first so that users go before their operands.
     SmallVector<Operation *> ops;
     for (Operation &op : body.without_terminator())
@@ -75,7 +82,7 @@ struct ExtractPredictPass : nnc::impl::ExtractPredictBase<ExtractPredictPass> {
     predict.setType(builder.getFunctionType(predict.getArgumentTypes(),
                                             body.getTerminator()->getOperandTypes()));
     SmallVector<DictionaryAttr> resultAttrs;
-    for (unsigned i = 1; i < forward.getNumResults(); ++i)
+    for (unsigned i = firstOutput; i < forward.getNumResults(); ++i)
       resultAttrs.push_back(forward.getResultAttrDict(i));
     predict.setAllResultAttrs(resultAttrs);
     predict->setAttr(nnc::attr::kFlops, builder.getI64IntegerAttr(nnc::countFlops(predict)));
