@@ -330,17 +330,34 @@ public:
   py::bytes bytes() const { return py::bytes(bytes_); }
   const std::string &name() const { return name_; }
 
+  /// One array, or a tuple/list of one per input when predict takes several.
   py::array predict(py::handle input) {
     const nnc::Function *predict = check(nnrt::findPredict(executor_->plan(), name_));
-    const nnc::TensorSlice &slot = predict->inputs(0);
-    std::string where = "predict input '" + slot.name() + "'";
-    std::string expected = nnrt::formatShape(nnrt::shapeOf(slot.type())) + " " +
-                           nnrt::formatDType(slot.type().dtype()) + " (or any number of rows)";
-    nnrt::HostTensor tensor = toTensor(input, where, expected);
-    if (nnc::Status s = nnrt::checkPredictInput(*predict, tensor); !s.ok())
-      throw py::value_error(where + ": " + s.message());
-    return toArray(check(nnrt::predictRows(*executor_, *predict, std::move(tensor),
-                                           norm_ ? &*norm_ : nullptr, where, name_)));
+    std::vector<py::handle> given{input};
+    if (predict->inputs_size() > 1) {
+      if (!py::isinstance<py::tuple>(input) && !py::isinstance<py::list>(input))
+        throw py::value_error(name_ + ": predict takes " + std::to_string(predict->inputs_size()) +
+                              " inputs (" + nnrt::predictInputNames(*predict) +
+                              "): pass a tuple of arrays");
+      given.assign(input.begin(), input.end());
+    }
+    if (given.size() != size_t(predict->inputs_size()))
+      throw py::value_error(name_ + ": predict takes " + std::to_string(predict->inputs_size()) +
+                            " inputs (" + nnrt::predictInputNames(*predict) + "), given " +
+                            std::to_string(given.size()));
+    std::vector<nnrt::HostTensor> tensors;
+    std::vector<std::string> wheres;
+    for (int i = 0; i < predict->inputs_size(); ++i) {
+      const nnc::TensorSlice &slot = predict->inputs(i);
+      wheres.push_back("predict input '" + slot.name() + "'");
+      std::string expected = nnrt::formatShape(nnrt::shapeOf(slot.type())) + " " +
+                             nnrt::formatDType(slot.type().dtype()) + " (or any number of rows)";
+      tensors.push_back(toTensor(given[i], wheres.back(), expected));
+    }
+    if (nnc::Status s = nnrt::checkPredictInputs(*predict, tensors, wheres); !s.ok())
+      throw py::value_error(s.message());
+    return toArray(check(nnrt::predictRows(*executor_, *predict, std::move(tensors),
+                                           norm_ ? &*norm_ : nullptr, wheres, name_)));
   }
 
   /// Every parameter (weights and optimizer state) and the input normalization, as

@@ -11,7 +11,7 @@ Every case is compiled with `nnc compile model.onnx --inference` and its input r
   runner does (arange(n) / n), compared elementwise with the tolerance of the matching
   real/<case>/data.json (rtol, atol), as ONNX's runner does.
 A case nnc does not pass gets one reason: the first line of nnc's error (the unsupported op and
-its node), the input or output count nnrun --predict cannot feed, or the error measured.
+its node), the output count nnrun --predict cannot write, or the error measured.
 
 usage: onnx_conformance.py --nnc NNC --nnrun NNRUN --data DIR [--work DIR] [--jobs N]
                            [--only LIST] [--expect LIST] [--write-passing LIST] [--report FILE.md]
@@ -112,22 +112,33 @@ def run_case(case, args, work):
     """Returns (passed, reason)."""
     model = onnx.load(case.model, load_external_data=False)
     inputs = graph_inputs(model)
-    if len(inputs) != 1:
-        return False, f"takes {len(inputs)} inputs (nnrun --predict feeds one)"
+    if not inputs:
+        return False, "takes no inputs"
     if len(model.graph.output) != 1:
         return False, f"has {len(model.graph.output)} outputs (nnrun --predict writes one)"
     plan = os.path.join(work, "model.plan")
-    compiled = subprocess.run([args.nnc, "compile", case.model, "--inference", "-o", plan],
+    flags = []
+    dims = inputs[0].type.tensor_type.shape.dim
+    if dims and not dims[0].HasField("dim_value") and case.data_sets[0][0]:
+        # A symbolic batch: the plan's is the test data's.
+        flags = ["--batch-size", str(read_tensor(case.data_sets[0][0][0]).shape[0])]
+    compiled = subprocess.run([args.nnc, "compile", case.model, "--inference", "-o", plan] + flags,
                               capture_output=True, text=True)
     if compiled.returncode != 0:
         return False, "nnc compile: " + first_line(compiled.stderr)
     worst = 0.0
     for input_paths, expected_path in case.data_sets:
-        given = generated_input(inputs[0]) if input_paths is None else read_tensor(input_paths[0])
+        if input_paths is None:
+            given = [generated_input(i) for i in inputs]
+        else:
+            given = [read_tensor(p) for p in input_paths]
+        feeds = []
+        for i, value in enumerate(given):
+            feeds.append(os.path.join(work, f"input_{i}.npy"))
+            np.save(feeds[-1], value)
         expected = read_tensor(expected_path)
-        feed, out = os.path.join(work, "input.npy"), os.path.join(work, "output.npy")
-        np.save(feed, given)
-        ran = subprocess.run([args.nnrun, plan, "--predict", feed, "-o", out],
+        out = os.path.join(work, "output.npy")
+        ran = subprocess.run([args.nnrun, plan, "--predict", ",".join(feeds), "-o", out],
                              capture_output=True, text=True)
         if ran.returncode != 0:
             return False, "nnrun --predict: " + first_line(ran.stderr)

@@ -35,6 +35,12 @@
 namespace nnrt {
 namespace {
 
+/// --predict's inputs, in the order of predict's, with the files they came from.
+struct PredictInputs {
+  std::vector<HostTensor> tensors;
+  std::vector<std::string> files;
+};
+
 /// A parameter name as a file name: '/' would make a directory, so it becomes '_'.
 std::string fileNameOf(std::string name) {
   for (char &c : name)
@@ -296,23 +302,36 @@ std::optional<NnrunFailure> checkOutputs(const NnrunOptions &options) {
   return std::nullopt;
 }
 
-/// --predict's function and input, checked before any work: a wrong .npy should not cost an init.
-std::optional<NnrunFailure> readPredictInput(const NnrunOptions &options, const nnc::Plan &plan,
-                                             const nnc::Function *&predict, HostTensor &input) {
+/// --predict's function and inputs (one .npy per input, comma-separated), checked before any
+/// work: a wrong .npy should not cost an init.
+std::optional<NnrunFailure> readPredictInputs(const NnrunOptions &options, const nnc::Plan &plan,
+                                              const nnc::Function *&predict,
+                                              PredictInputs &inputs) {
   nnc::StatusOr<const nnc::Function *> found = findPredict(plan, options.plan);
   if (!found.ok())
     return NnrunFailure{found.status().message()};
   predict = *found;
-  nnc::StatusOr<HostTensor> read = readNpy(options.predict);
-  if (!read.ok())
-    return NnrunFailure{read.status().message()};
-  if (!options.fit.data.allowNonfinite && !read->shape.empty() && read->shape[0] > 0)
-    if (nnc::Status s = trainer::checkFinite(*read, options.predict, "feature"); !s.ok())
-      return NnrunFailure{s.message()};
+  for (size_t start = 0; start <= options.predict.size();) {
+    size_t comma = std::min(options.predict.find(',', start), options.predict.size());
+    std::string path = options.predict.substr(start, comma - start);
+    start = comma + 1;
+    nnc::StatusOr<HostTensor> read = readNpy(path);
+    if (!read.ok())
+      return NnrunFailure{read.status().message()};
+    if (!options.fit.data.allowNonfinite && !read->shape.empty() && read->shape[0] > 0)
+      if (nnc::Status s = trainer::checkFinite(*read, path, "feature"); !s.ok())
+        return NnrunFailure{s.message()};
+    inputs.tensors.push_back(std::move(*read));
+    inputs.files.push_back(path);
+  }
+  if (inputs.tensors.size() != size_t(predict->inputs_size()))
+    return NnrunFailure{"--predict: the plan's predict takes " +
+                        std::to_string(predict->inputs_size()) + " input" +
+                        (predict->inputs_size() > 1 ? "s" : "") + " (" +
+                        predictInputNames(*predict) + "): give one .npy each, comma-separated"};
   // Any number of rows: predict runs batch by batch (the last one zero-padded).
-  if (nnc::Status s = checkPredictInput(*predict, *read); !s.ok())
-    return NnrunFailure{options.predict + ": " + s.message()};
-  input = std::move(*read);
+  if (nnc::Status s = checkPredictInputs(*predict, inputs.tensors, inputs.files); !s.ok())
+    return NnrunFailure{s.message()};
   return std::nullopt;
 }
 
@@ -365,14 +384,15 @@ std::optional<NnrunFailure> runTrain(const NnrunOptions &options, Executor &exec
   return std::nullopt;
 }
 
-/// --predict (and --time): predict over every row of `input`, written to -o.
+/// --predict (and --time): predict over every row of the inputs, written to -o.
 std::optional<NnrunFailure> runPredict(const NnrunOptions &options, Executor &exec,
-                                       const nnc::Function &predict, HostTensor input,
+                                       const nnc::Function &predict, PredictInputs inputs,
                                        const std::optional<trainer::Normalization> &norm,
                                        std::ostream &out) {
-  int64_t rows = input.shape[0];
-  nnc::StatusOr<HostTensor> result = predictRows(exec, predict, std::move(input),
-                                                 norm ? &*norm : nullptr, options.predict,
+  const Shape &shape = inputs.tensors[0].shape;
+  int64_t rows = shape.empty() ? 1 : shape[0];
+  nnc::StatusOr<HostTensor> result = predictRows(exec, predict, std::move(inputs.tensors),
+                                                 norm ? &*norm : nullptr, inputs.files,
                                                  options.plan);
   if (!result.ok())
     return NnrunFailure{result.status().message()};
@@ -426,9 +446,10 @@ std::optional<NnrunFailure> run(const NnrunOptions &options, std::ostream &out,
     return runPipelined(options, out, group, *plan, **device);
 
   const nnc::Function *predict = nullptr;
-  HostTensor input;
+  PredictInputs predictInputs;
   if (!options.predict.empty())
-    if (std::optional<NnrunFailure> failure = readPredictInput(options, *plan, predict, input))
+    if (std::optional<NnrunFailure> failure =
+            readPredictInputs(options, *plan, predict, predictInputs))
       return failure;
   TrainData data;
   std::optional<trainer::StepBinding> binding;
@@ -484,7 +505,7 @@ std::optional<NnrunFailure> run(const NnrunOptions &options, std::ostream &out,
       return NnrunFailure{s.message()};
   if (predict)
     if (std::optional<NnrunFailure> failure =
-            runPredict(options, exec, *predict, std::move(input), norm, out))
+            runPredict(options, exec, *predict, std::move(predictInputs), norm, out))
       return failure;
   if (options.profile)
     printProfile(exec, out);

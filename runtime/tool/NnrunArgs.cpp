@@ -16,7 +16,7 @@ const char *const kUsage =
                          [--predict INPUT.npy -o OUTPUT.npy] [options]
 
 Runs a plan compiled by `nnc compile`: its "init" function (parameters), then, with --train, its
-"train_step" function STEPS times, then, with --predict, its "predict" function on one input,
+"train_step" function STEPS times, then, with --predict, its "predict" function on its inputs,
 writing the first output.
 
 options:
@@ -32,8 +32,8 @@ options:
                           kept every parameter; a line says where the value started) instead
                           of stopping
   --batch-order ORDER     sequential (default; the only order so far)
-  --predict FILE          .npy input for the predict function (which must take exactly one
-                          input): one batch, or any number of rows, run batch by batch
+  --predict FILE[,FILE]   .npy inputs of the predict function, one per input in its order:
+                          one batch, or any number of rows (the same for each), batch by batch
   -o, --output FILE       where to write predict's first output (.npy)
   --dump-parameters DIR   write every parameter (after training, if any) as DIR/<name>.npy
                           ('/' -> '_')

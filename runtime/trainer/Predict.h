@@ -8,25 +8,34 @@
 #include "support/StatusOr.h"
 
 #include <string>
+#include <vector>
 
 namespace nnrt {
 
-/// The plan's "predict" function, which must take exactly one input and have an output.
+/// The plan's "predict" function, which must have an input and an output.
 /// Errors start with `planPath`: "mlp.plan: the plan has no function 'predict'".
 nnc::StatusOr<const nnc::Function *> findPredict(const nnc::Plan &plan,
                                                  const std::string &planPath);
 
-/// Ok if `input` fits predict's input: its exact type, or any number of its rows; else
-/// "expected shape [128,784] f32, got [10,20] f32 (or any number of rows)".
-nnc::Status checkPredictInput(const nnc::Function &predict, const HostTensor &input);
+/// Predict's input names, "a, b", for messages.
+std::string predictInputNames(const nnc::Function &predict);
 
-/// Runs predict over every row of `input` (checked by checkPredictInput) and returns its first
+/// Ok if `inputs` fit predict's inputs, one each in order: its exact type, or any number of its
+/// rows, the same number for all; else "x.npy: expected shape [128,784] f32, got [10,20] f32 (or
+/// any number of rows)". `wheres` names each input in messages (its file).
+nnc::Status checkPredictInputs(const nnc::Function &predict,
+                               const std::vector<HostTensor> &inputs,
+                               const std::vector<std::string> &wheres);
+
+/// Runs predict over every row of `inputs` (checked by checkPredictInputs) and returns its first
 /// output for them all: (rows, ...), or the output of one batch when it is not per row (the
-/// input must then be one batch). `norm` (may be null) is applied to f32 input first. Errors
-/// about the input start with `inputWhere`, errors of the plan with `planWhere`.
+/// inputs must then be one batch). `norm` (may be null), --fit's normalization of the features,
+/// is applied to the first input when it is f32. Errors about an input start with its
+/// `inputWheres` entry, errors of the plan with `planWhere`.
 nnc::StatusOr<HostTensor> predictRows(Executor &exec, const nnc::Function &predict,
-                                      HostTensor input, const trainer::Normalization *norm,
-                                      const std::string &inputWhere,
+                                      std::vector<HostTensor> inputs,
+                                      const trainer::Normalization *norm,
+                                      const std::vector<std::string> &inputWheres,
                                       const std::string &planWhere);
 
 } // namespace nnrt

@@ -86,3 +86,28 @@ def test_from_torch_trains_as_pytorch_does():
     with torch.no_grad():
         numpy.testing.assert_allclose(plan.predict(x), module(torch.from_numpy(x)).numpy(),
                                       rtol=1e-4, atol=1e-5)
+
+
+def test_predict_takes_one_array_per_input(tmp_path, tools):
+    """A plan compiled with --inference from a two-input ONNX graph: Plan.predict takes a tuple,
+    one array per input in predict's order, any number of rows."""
+    import subprocess
+    from onnx import TensorProto, helper, save
+    value = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", 3])
+    graph = helper.make_graph([helper.make_node("Mul", ["x", "y"], ["p"], name="mul"),
+                               helper.make_node("Sub", ["p", "y"], ["z"], name="sub")],
+                              "two", [value("x"), value("y")], [value("z")])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+         str(tmp_path / "two.onnx"))
+    subprocess.run([tools["nnc"], "compile", str(tmp_path / "two.onnx"), "--inference",
+                    "--batch-size", "2", "-o", str(tmp_path / "two.plan")],
+                   check=True, capture_output=True)
+    plan = nnc.Plan.load(str(tmp_path / "two.plan"))
+    rng = numpy.random.default_rng(0)
+    x, y = (rng.standard_normal((5, 3), dtype=numpy.float32) for _ in range(2))
+    # x * y - y in fp32 both ways: equal up to the rounding of two operations.
+    numpy.testing.assert_allclose(plan.predict((x, y)), x * y - y, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match=r"predict takes 2 inputs \(x, y\): pass a tuple"):
+        plan.predict(x)
+    with pytest.raises(ValueError, match="4 rows, but predict input 'x' has 5"):
+        plan.predict((x, y[:4]))
