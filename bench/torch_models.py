@@ -26,19 +26,27 @@ def cnn(p, x, training=False):  # (B, 1, 28, 28) -> (B, 10)
     return F.linear(h, p["fc2.weight"], p["fc2.bias"])
 
 
-def chargpt(p, tokens, training=False):  # (B, T) int64 -> (B, T, vocab)
+def causal_attention(qh, kh, vh, attention):
+    """softmax(q k^T / sqrt(head_dim), causally masked) v on (B, H, T, head_dim): written out
+    ("manual", as nanoGPT's slow path) or PyTorch's fused kernel ("sdpa", PyTorch 2.0+)."""
+    if attention == "sdpa":
+        return F.scaled_dot_product_attention(qh, kh, vh, is_causal=True)
+    t = qh.shape[-2]
+    mask = torch.triu(torch.ones(t, t, dtype=torch.bool, device=qh.device), 1)
+    att = (qh @ kh.transpose(-1, -2)) * (1.0 / qh.shape[-1] ** 0.5)  # (B, H, T, T)
+    return att.masked_fill(mask, float("-inf")).softmax(-1) @ vh
+
+
+def chargpt(p, tokens, training=False, attention="manual"):  # (B, T) int64 -> (B, T, vocab)
     b, t = tokens.shape
     d, heads = GPT_DMODEL, GPT_HEADS
     x = F.embedding(tokens, p["tok_emb.weight"]) + p["pos_emb"]  # (B, T, d)
-    mask = torch.triu(torch.ones(t, t, dtype=torch.bool, device=tokens.device), 1)
     for i in range(GPT_BLOCKS):
         q = lambda n: p[f"h{i}.{n}"]  # noqa: E731
         a = F.layer_norm(x, (d,), q("ln1.weight"), q("ln1.bias"))
         qkv = F.linear(a, q("attn.qkv.weight"), q("attn.qkv.bias"))  # (B, T, 3d)
         qh, kh, vh = (z.view(b, t, heads, d // heads).transpose(1, 2) for z in qkv.split(d, -1))
-        att = (qh @ kh.transpose(-1, -2)) * (1.0 / (d // heads) ** 0.5)  # (B, H, T, T)
-        att = att.masked_fill(mask, float("-inf")).softmax(-1)
-        o = (att @ vh).transpose(1, 2).reshape(b, t, d)
+        o = causal_attention(qh, kh, vh, attention).transpose(1, 2).reshape(b, t, d)
         x = x + F.linear(o, q("attn.proj.weight"), q("attn.proj.bias"))
         m = F.layer_norm(x, (d,), q("ln2.weight"), q("ln2.bias"))
         x = x + F.linear(F.gelu(F.linear(m, q("fc.weight"), q("fc.bias"))), q("proj.weight"),
@@ -47,10 +55,10 @@ def chargpt(p, tokens, training=False):  # (B, T) int64 -> (B, T, vocab)
     return F.linear(x, p["lm_head.weight"])
 
 
-def loss(model, p, x, y, training=True):
+def loss(model, p, x, y, training=True, attention="manual"):
     """The example's training loss on one batch."""
     if model == "chargpt":
-        logits = chargpt(p, x, training)
+        logits = chargpt(p, x, training, attention)
         return F.cross_entropy(logits.reshape(-1, GPT_VOCAB), y.reshape(-1))
     logits = {"mlp": mlp, "cnn": cnn}[model](p, x, training)
     return F.cross_entropy(logits, y, label_smoothing=0.1)

@@ -3,7 +3,8 @@
 PyTorch 1.13, training the three example models on this machine in one run.
 
 usage: bench/setup_peers.sh                  # once: PyPI torch and jax[cpu] into .venv-bench/
-       bench/train_bench.py [--quick] [--reps R] [--models mlp,cnn,chargpt] [--record]
+       bench/train_bench.py [--quick] [--reps R] [--models mlp,cnn,chargpt] [--background N]
+                            [--record]
 
 Per model (Fashion-MNIST MLP and CNN, batch 128; char-GPT, batch 32 x context 128):
 1. `nnc compile` the example (timed; its "train_step: N FLOPs per call" is the FLOP count used
@@ -23,12 +24,15 @@ Per model (Fashion-MNIST MLP and CNN, batch 128; char-GPT, batch 32 x context 12
    (ru_maxrss of the process), and the first and last loss.
 
 Everyone gets the same threads: OMP_NUM_THREADS = MKL_NUM_THREADS = OPENBLAS_NUM_THREADS = 2
-(--threads), torch.set_num_threads, OMP_WAIT_POLICY=PASSIVE (nnrun's oneDNN and PyTorch use
-OpenMP; with spinning pools PyPI PyTorch's MLP step took 230 ms instead of 7 ms here, nnrun's
-27 ms instead of 6 when other jobs share the cores) with GOMP_SPINCOUNT=3000: libgomp's waiters
-spin briefly (tens of microseconds) before they sleep, which bridges the gaps between one step's
-parallel regions (nnrun's MLP: 2000 steps in 1.84 s instead of 2.2 s on an idle machine, 0.82 s
-instead of 0.92 s for 300 against two busy loops); XLA sizes its own pool by the core count.
+(--threads) and torch.set_num_threads. nnrun runs with OMP_WAIT_POLICY=PASSIVE and
+GOMP_SPINCOUNT=3000 (libgomp's waiters spin tens of microseconds before they sleep, which bridges
+the gaps between one step's parallel regions without burning a core another job needs). Each
+peer runs in its fastest configuration, chosen per model by one short run of each before the
+measured repetitions and named in the table: PyTorch with those OpenMP settings or with its
+defaults (torch.compile's char-GPT step was ~9% faster with the defaults), and for the GPT with
+the attention written out or with F.scaled_dot_product_attention(is_causal=True) (PyTorch 2.0+;
+22% faster in fp32); XLA sizes its own pool by the core count. --background N runs N busy
+processes for the whole run, the same for every runner, to measure speed on a shared machine.
 A peer that cannot be imported is reported as missing with the reason, one that fails as failed.
 --record rewrites the generated part of bench/RESULTS.md's training section. Full run: about
 15 minutes; --quick: about 4.
@@ -63,11 +67,13 @@ RECORD_MARK = "<!-- bench/train_bench.py --record writes below this line -->"
 class Peer:
     def __init__(self, name, python, framework):
         self.name, self.python, self.framework = name, python, framework
-        self.version, self.missing = None, None
+        self.version, self.missing, self.sdpa = None, None, False
 
     def probe(self, env):
         module = "jax" if self.framework == "jax" else "torch"
         check = f"import {module}; print({module}.__version__)"
+        if module == "torch":
+            check += "; import torch.nn.functional as F; print(hasattr(F, 'scaled_dot_product_attention'))"
         if self.framework == "torch-compile":
             check += "; assert hasattr(torch, 'compile'), 'no torch.compile'"
         if not os.path.exists(self.python):
@@ -78,7 +84,24 @@ class Peer:
             lines = r.stderr.strip().splitlines() or ["exit code %d" % r.returncode]
             self.missing = lines[-1]
         else:
-            self.version = r.stdout.strip()
+            lines = r.stdout.split()
+            self.version, self.sdpa = lines[0], lines[1:] == ["True"]
+
+    def configs(self, model, envs):
+        """The configurations this peer is tried in, to run in its fastest: PyTorch with the
+        bench's OpenMP settings and with its defaults (either can win, by model and version),
+        and, for the GPT, with written-out attention and with F.scaled_dot_product_attention.
+        XLA keeps its own thread pool: one configuration."""
+        if self.framework == "jax":
+            return [Config("xla", envs["bench"])]
+        attentions = ["manual", "sdpa"] if model == "chargpt" and self.sdpa else ["manual"]
+        return [Config(f"omp {omp}" + (f", {a} attention" if model == "chargpt" else ""),
+                       envs[omp], a) for omp in ("bench", "default") for a in attentions]
+
+
+class Config:
+    def __init__(self, name, env, attention="manual"):
+        self.name, self.env, self.attention = name, env, attention
 
 
 def peers(venv):
@@ -145,10 +168,10 @@ def nnc_run(bins, plan, data, lr, warmup, steps, env):
                 rss_mb=long_usage.ru_maxrss / 1024, first_loss=losses[0], last_loss=losses[-1])
 
 
-def peer_run(peer, model, params_dir, data, warmup, steps, threads, env):
+def peer_run(peer, config, model, params_dir, data, warmup, steps, threads):
     cmd = [peer.python, os.path.join(BENCH, "train_peer.py"), peer.framework, model, params_dir,
-           data[0], data[1], str(warmup), str(steps), str(threads)]
-    code, out, err, _, usage = run_process(cmd, env)
+           data[0], data[1], str(warmup), str(steps), str(threads), config.attention]
+    code, out, err, _, usage = run_process(cmd, config.env)
     lines = [l for l in out.splitlines() if l.startswith("{")]
     if code != 0 or not lines:
         tail = err.strip().splitlines()
@@ -175,7 +198,33 @@ def make_data(model, work):
     return paths
 
 
-def bench_model(model, bins, runners, args, env, work):
+def choose_configs(model, runners, envs, params_dir, data, warmup, steps, threads):
+    """Each peer's fastest configuration, from one short run of each (the median of the
+    measured repetitions then uses it): {runner: (Config, {config name: step s or error})}."""
+    chosen = {}
+    for name, peer in runners:
+        if peer is None or peer.missing:
+            continue
+        configs = peer.configs(model, envs)
+        tried = {}
+        for config in configs if len(configs) > 1 else []:
+            try:
+                tried[config.name] = peer_run(peer, config, model, params_dir, data, warmup,
+                                              max(2, steps // 4), threads)["step_s"]
+            except RuntimeError as e:
+                tried[config.name] = str(e)
+        timed = [c for c in configs if isinstance(tried.get(c.name), float)]
+        best = min(timed, key=lambda c: tried[c.name]) if timed else configs[0]
+        chosen[name] = (best, tried)
+        if tried:
+            print(f"  {model}: {name}: " + ", ".join(
+                f"{c}: {t * 1e3:.1f} ms/step" if isinstance(t, float) else f"{c}: failed"
+                for c, t in tried.items()) + f" -> {best.name}", file=sys.stderr, flush=True)
+    return chosen
+
+
+def bench_model(model, bins, runners, args, envs, work):
+    env = envs["bench"]
     pb, plan = os.path.join(work, f"{model}.pb"), os.path.join(work, f"{model}.plan")
     check([bins[f"nnc-example-{model}"], pb], env)
     out, compile_s = check([bins["nnc"], "compile", pb, "-o", plan], env)
@@ -184,24 +233,27 @@ def bench_model(model, bins, runners, args, env, work):
     check([bins["nnrun"], plan, "--dump-parameters", params_dir], env)
     data = make_data(model, work)
     warmup, steps = STEPS["quick" if args.quick else "full"][model]
+    chosen = choose_configs(model, runners, envs, params_dir, data, warmup, steps, args.threads)
     results = {name: [] for name, _ in runners}
     errors = {}
     for rep in range(args.reps):  # alternate, so that the machine's noise hits everyone alike
         for name, peer in runners:
-            if name in errors:
+            if name in errors or (peer is not None and peer.missing):
                 continue
             try:
                 if peer is None:
                     results[name].append(nnc_run(bins, plan, data, RECIPES[model]["lr"], warmup,
                                                  steps, env))
                 else:
-                    results[name].append(peer_run(peer, model, params_dir, data, warmup, steps,
-                                                  args.threads, env))
+                    results[name].append(peer_run(peer, chosen[name][0], model, params_dir, data,
+                                                  warmup, steps, args.threads))
             except RuntimeError as e:
                 errors[name] = str(e)
         print(f"  {model}: repetition {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
+    configs = {name: c.name for name, (c, _) in chosen.items()}
+    configs["nnc"] = "omp bench"
     return dict(flops=flops, compile_s=compile_s, results=results, errors=errors, steps=steps,
-                warmup=warmup)
+                warmup=warmup, configs=configs)
 
 
 def format_model(model, m, runners, peak):
@@ -209,7 +261,8 @@ def format_model(model, m, runners, peak):
     unit = UNIT[model]
     lines = [f"{model}: batch {RECIPES[model]['batch']}, {m['flops'] / 1e9:.3f} GFLOP per "
              f"train_step, {m['warmup']} warm-up + {m['steps']} measured steps",
-             f"    {'runner':18} {'version':14} {unit + ' (min..max)':>27} {'GFLOP/s':>8} "
+             f"    {'runner':18} {'version':14} {'configuration':31} {unit + ' (min..max)':>27} "
+             f"{'GFLOP/s':>8} "
              f"{'%peak':>6} {'CPU ms/step':>11} {'compile s':>9} {'RSS MB':>7} "
              f"{'loss first -> last':>19}"]
     speed = {}
@@ -228,9 +281,11 @@ def format_model(model, m, runners, peak):
         gflops = m["flops"] / 1e9 * med / per_step
         compile_s = m["compile_s"] if peer is None else statistics.median(
             r["first_step_s"] for r in rs)
+        config = m["configs"].get(name, "")
         lines.append(
-            f"    {name:18} {version:14} {med:10.0f} ({min(rates):.0f}..{max(rates):.0f})".ljust(
-                62) + f" {gflops:8.1f} {100 * gflops / peak:5.1f}% "
+            f"    {name:18} {version:14} {config:31} "
+            f"{med:10.0f} ({min(rates):.0f}..{max(rates):.0f})".ljust(97) +
+            f" {gflops:8.1f} {100 * gflops / peak:5.1f}% "
             f"{1e3 * statistics.median(r['cpu_s'] for r in rs):11.1f} {compile_s:9.2f} "
             f"{statistics.median(r['rss_mb'] for r in rs):7.0f} "
             f"{rs[-1]['first_loss']:8.4f} -> {statistics.median(r['last_loss'] for r in rs):.4f}")
@@ -276,22 +331,38 @@ def main():
     ap.add_argument("--reps", type=int, help="repetitions (default 3, --quick 1)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--models", default="mlp,cnn,chargpt")
+    ap.add_argument("--background", type=int, default=0, metavar="N",
+                    help="N busy processes for the whole run (the same for every runner)")
     ap.add_argument("--record", action="store_true", help="write the table to bench/RESULTS.md")
     args = ap.parse_args()
     args.reps = args.reps or (1 if args.quick else 3)
     bins = {n: os.path.join(args.build, "bin", n) for n in
             ("nnc", "nnrun", "nnc-example-mlp", "nnc-example-cnn", "nnc-example-chargpt")}
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", GOMP_SPINCOUNT="3000", **{
-        v: str(args.threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                       "OPENBLAS_NUM_THREADS")})
+    threads = {v: str(args.threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                               "OPENBLAS_NUM_THREADS")}
+    default = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    envs = {"bench": dict(os.environ, OMP_WAIT_POLICY="PASSIVE", GOMP_SPINCOUNT="3000", **threads),
+            "default": dict(default, **threads)}
+    env = envs["bench"]
     work = tempfile.mkdtemp(prefix="nnc-train-bench-")
+    background = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                  for _ in range(args.background)]
+    try:
+        run_bench(args, bins, envs, env, work, background)
+    finally:
+        for busy in background:
+            busy.kill()
+
+
+def run_bench(args, bins, envs, env, work, background):
     nnc_version()
     peak, wall_peak, bits = measure_peak(work, args.threads)
     runners = [("nnc", None)] + [(p.name, p) for p in peers(args.venv)]
     for _, p in runners[1:]:
         p.probe(env)
     header = (f"{datetime.date.today()}, {cpu_model()}, {os.cpu_count()} CPUs, "
-              f"{args.threads} threads, {args.reps} alternating repetitions"
+              f"{args.threads} threads, {args.reps} alternating repetitions, "
+              f"{len(background)} busy background processes"
               f"{' (--quick)' if args.quick else ''}, load average at start "
               f"{os.getloadavg()[0]:.1f}\nFMA peak {peak:.1f} GFLOP/s (bench/fma_peak.c: "
               f"{bits}-bit FMAs on {args.threads} threads, per CPU-second, best of 5; over wall "
@@ -299,7 +370,7 @@ def main():
     print(header, flush=True)
     blocks = []
     for model in args.models.split(","):
-        block = format_model(model, bench_model(model, bins, runners, args, env, work), runners,
+        block = format_model(model, bench_model(model, bins, runners, args, envs, work), runners,
                              peak)
         print(block, flush=True)
         blocks.append(block)

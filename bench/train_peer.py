@@ -2,7 +2,10 @@
 per repetition, so that no framework's thread pool or caches outlive its turn).
 
 usage: PYTHON bench/train_peer.py FRAMEWORK MODEL PARAMS_DIR FEATURES LABELS WARMUP STEPS THREADS
+                                 [ATTENTION]
   FRAMEWORK  torch (eager), torch-compile or jax
+  ATTENTION  PyTorch's GPT attention: manual (default; written out) or sdpa
+             (F.scaled_dot_product_attention, PyTorch 2.0+)
   PARAMS_DIR nnc's initial parameters (nnrun --dump-parameters), so every runner starts from the
              same weights; FEATURES/LABELS the stacked batches nnrun --train takes (step i trains
              on batch i mod N)
@@ -35,7 +38,7 @@ def load_params(params_dir):
             if not f.endswith((".exp_avg.npy", ".exp_avg_sq.npy"))}
 
 
-def torch_runner(model, params, features, labels, threads, compiled):
+def torch_runner(model, params, features, labels, threads, compiled, attention):
     import torch
     import torch_models
     torch.set_num_threads(threads)
@@ -52,7 +55,7 @@ def torch_runner(model, params, features, labels, threads, compiled):
     flat = list(p.values())
 
     def loss_fn(x, y):
-        return torch_models.loss(model, p, x, y)
+        return torch_models.loss(model, p, x, y, attention=attention)
 
     def update():
         torch.nn.utils.clip_grad_norm_(flat, r["clip"])
@@ -99,13 +102,14 @@ def jax_runner(model, params, features, labels, threads):
 def main():
     framework, model, params_dir, features, labels = sys.argv[1:6]
     warmup, steps, threads = (int(a) for a in sys.argv[6:9])
+    attention = sys.argv[9] if len(sys.argv) > 9 else "manual"
     params = load_params(params_dir)
     features, labels = np.load(features), np.load(labels)
     if framework == "jax":
         version, step = jax_runner(model, params, features, labels, threads)
     else:
         version, step = torch_runner(model, params, features, labels, threads,
-                                     compiled=framework == "torch-compile")
+                                     compiled=framework == "torch-compile", attention=attention)
     start = time.perf_counter()
     first_loss = step(0)
     first_s = time.perf_counter() - start
