@@ -207,6 +207,120 @@ def make_vit():
     save_trained(out, "vit", losses, params, model, x[:BATCH])
 
 
+def scalar(name, value, elem=TensorProto.INT64):
+    return helper.make_tensor(name, elem, [], [value])
+
+
+def make_ops():
+    """One small graph per transformer op mapping (ops/*.onnx) and bad inputs (bad/*.onnx)."""
+    d = os.path.join(ROOT, "ops")
+    seq = tensor("seq", ["N", 4, 6])
+    # Slice of a run-time value (axes, a step) and of a Shape (folded into the Reshape target).
+    save_graph(f"{d}/slice.onnx", [
+        helper.make_node("Slice", ["seq", "starts", "ends", "axes", "steps"], ["s"], name="slice"),
+        helper.make_node("Shape", ["s"], ["shape"], name="shape"),
+        helper.make_node("Slice", ["shape", "zero1", "one1"], ["n"], name="slice_shape"),
+        helper.make_node("Concat", ["n", "minus1"], ["target"], name="target", axis=0),
+        helper.make_node("Reshape", ["s", "target"], ["y"], name="flatten")],
+        [seq], [tensor("y", ["N", 6])],
+        [ints("starts", [1, -5]), ints("ends", [3, 100]), ints("axes", [1, -1]),
+         ints("steps", [1, 2]), ints("zero1", [0]), ints("one1", [1]), ints("minus1", [-1])])
+    # Split by sizes (opset 13 input) and in equal parts (no sizes).
+    save_graph(f"{d}/split.onnx", [
+        helper.make_node("Split", ["seq", "sizes"], ["a", "b"], name="split", axis=2),
+        helper.make_node("Split", ["b"], ["b0", "b1"], name="halves", axis=-1),
+        helper.make_node("Concat", ["a", "b1", "b0"], ["y"], name="concat", axis=2)],
+        [seq], [tensor("y", ["N", 4, 6])], [ints("sizes", [2, 4])])
+    # A class token expanded to the batch (the shape from a folded Shape chain), concatenated.
+    save_graph(f"{d}/expand.onnx", [
+        helper.make_node("Shape", ["seq"], ["shape"], name="shape"),
+        helper.make_node("Gather", ["shape", "zero"], ["n"], name="batch", axis=0),
+        helper.make_node("Unsqueeze", ["n", "axes0"], ["n1"], name="n1"),
+        helper.make_node("Concat", ["n1", "ones"], ["target"], name="target", axis=0),
+        helper.make_node("Expand", ["cls", "target"], ["c"], name="expand"),
+        helper.make_node("Concat", ["c", "seq"], ["y"], name="prepend", axis=1)],
+        [seq], [tensor("y", ["N", 5, 6])],
+        [weight("cls", [1, 1, 6]), scalar("zero", 0), ints("axes0", [0]), ints("ones", [1, 1])])
+    # Positions: Range over the folded sequence length, a position table read by embedding;
+    # ConstantOfShape; the class token x[:, 0] (Gather of one index at run time).
+    tokens = tensor("tokens", ["N", 4], TensorProto.INT64)
+    save_graph(f"{d}/positions.onnx", [
+        helper.make_node("Shape", ["tokens"], ["shape"], name="shape"),
+        helper.make_node("Gather", ["shape", "one"], ["t"], name="length", axis=0),
+        helper.make_node("Range", ["zero", "t", "one"], ["pos"], name="range"),
+        helper.make_node("Unsqueeze", ["pos", "axes0"], ["pos1"], name="pos1"),
+        helper.make_node("Gather", ["wte", "tokens"], ["te"], name="token_embedding"),
+        helper.make_node("Gather", ["wpe", "pos1"], ["pe"], name="position_embedding"),
+        helper.make_node("Add", ["te", "pe"], ["h"], name="add"),
+        helper.make_node("ConstantOfShape", ["dims"], ["half"], name="fill",
+                         value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.5])),
+        helper.make_node("Mul", ["h", "half"], ["hs"], name="scale"),
+        helper.make_node("Gather", ["hs", "zero"], ["y"], name="first", axis=1)],
+        [tokens], [tensor("y", ["N", 3])],
+        [weight("wte", [10, 3]), weight("wpe", [4, 3]), scalar("zero", 0), scalar("one", 1),
+         ints("axes0", [0]), ints("dims", [3])])
+    # Attention scores (rank-4 batched MatMul), GPT-2's causal mask from a tril buffer
+    # (Slice, Equal 0, Cast to bool, Where(mask, -inf, scores)), softmax on the last axis;
+    # a second mask written the other way round with a finite fill.
+    tril = np.tril(np.ones((4, 4), np.float32)).reshape(1, 1, 4, 4)
+    q = tensor("q", ["N", 2, 4, 3])
+    save_graph(f"{d}/attention.onnx", [
+        helper.make_node("Transpose", ["q"], ["kt"], name="keys_t", perm=[0, 1, 3, 2]),
+        helper.make_node("MatMul", ["q", "kt"], ["scores"], name="scores"),
+        helper.make_node("Slice", ["bias", "zero1", "four1", "three1"], ["b"], name="bias_t"),
+        helper.make_node("Equal", ["b", "zerof"], ["eq"], name="is_future"),
+        helper.make_node("Cast", ["eq"], ["mask"], name="to_bool", to=TensorProto.BOOL),
+        helper.make_node("Where", ["mask", "neg_inf", "scores"], ["masked"], name="masked_fill"),
+        helper.make_node("Softmax", ["masked"], ["att"], name="softmax", axis=-1),
+        helper.make_node("Cast", ["bias"], ["keep"], name="keep", to=TensorProto.BOOL),
+        helper.make_node("Where", ["keep", "att", "big_neg"], ["y"], name="masked_fill_finite")],
+        [q], [tensor("y", ["N", 2, 4, 4])],
+        [helper.make_tensor("bias", TensorProto.FLOAT, [1, 1, 4, 4], tril.flatten().tolist()),
+         ints("zero1", [0]), ints("four1", [4]), ints("three1", [3]),
+         scalar("zerof", 0.0, TensorProto.FLOAT), scalar("neg_inf", -np.inf, TensorProto.FLOAT),
+         scalar("big_neg", -1e9, TensorProto.FLOAT)])
+    # LayerNormalization (opset 17), without B; LayerNorm written out (opset 14).
+    save_graph(f"{d}/layernorm.onnx", [
+        helper.make_node("LayerNormalization", ["seq", "g", "b"], ["n1"], name="ln", epsilon=1e-6),
+        helper.make_node("LayerNormalization", ["n1", "g"], ["y"], name="ln_no_bias", axis=2)],
+        [seq], [tensor("y", ["N", 4, 6])], [weight("g", [6]), weight("b", [6])])
+    save_graph(f"{d}/layernorm14.onnx", [
+        helper.make_node("ReduceMean", ["seq"], ["mean"], name="mean", axes=[-1]),
+        helper.make_node("Sub", ["seq", "mean"], ["c"], name="center"),
+        helper.make_node("Pow", ["c", "two"], ["sq"], name="square"),
+        helper.make_node("ReduceMean", ["sq"], ["var"], name="var", axes=[-1]),
+        helper.make_node("Add", ["var", "eps"], ["ve"], name="add_eps"),
+        helper.make_node("Sqrt", ["ve"], ["std"], name="std"),
+        helper.make_node("Div", ["c", "std"], ["y"], name="normalize")],
+        [seq], [tensor("y", ["N", 4, 6])],
+        [scalar("two", 2.0, TensorProto.FLOAT), scalar("eps", 1e-5, TensorProto.FLOAT)], opset=14)
+    # Tied weights: one table read by Gather (embedding) and, through Transpose, by MatMul (the
+    # output layer), as GPT-2's export writes it.
+    save_graph(f"{d}/tied.onnx", [
+        helper.make_node("Gather", ["table", "tokens"], ["e"], name="embed"),
+        helper.make_node("Transpose", ["table"], ["table_t"], name="unembed_t", perm=[1, 0]),
+        helper.make_node("MatMul", ["e", "table_t"], ["y"], name="unembed")],
+        [tokens], [tensor("y", ["N", 4, 10])], [weight("table", [10, 3])])
+
+    b = os.path.join(ROOT, "bad")
+    save_graph(f"{b}/slice-runtime-starts.onnx", [
+        helper.make_node("Slice", ["seq", "starts", "ends"], ["y"], name="crop")],
+        [seq, tensor("starts", [1], TensorProto.INT64)], [tensor("y", ["N", 4, 6])],
+        [ints("ends", [4])])
+    save_graph(f"{b}/slice-negative-step.onnx", [
+        helper.make_node("Slice", ["seq", "starts", "ends", "axes", "steps"], ["y"],
+                         name="reverse")],
+        [seq], [tensor("y", ["N", 4, 6])],
+        [ints("starts", [-1]), ints("ends", [-100]), ints("axes", [2]), ints("steps", [-1])])
+    save_graph(f"{b}/where-runtime.onnx", [
+        helper.make_node("Equal", ["seq", "seq"], ["same"], name="same"),
+        helper.make_node("Where", ["same", "seq", "seq"], ["y"], name="choose")],
+        [seq], [tensor("y", ["N", 4, 6])])
+    save_graph(f"{b}/pow-cube.onnx", [helper.make_node("Pow", ["seq", "three"], ["y"], name="cube")],
+               [seq], [tensor("y", ["N", 4, 6])], [scalar("three", 3.0, TensorProto.FLOAT)])
+
+
 if __name__ == "__main__":
     make_gpt()
     make_vit()
+    make_ops()

@@ -81,9 +81,9 @@ bool Importer::readBoolTensor(const onnx::TensorProto &t, const std::string &wha
   return true;
 }
 
-/// Float initializers that reach only comparisons (through shape ops) are buffers, not
-/// weights: GPT-2's causal-mask buffer `bias`, read as `bias[:, :, :T, :T] == 0`. Made
-/// constants, they fold with the mask they compute instead of becoming trained parameters.
+/// Float initializers that reach only comparisons or casts to bool (through shape ops) are
+/// buffers, not weights: GPT-2's causal-mask buffer `bias`, read as `bias[:, :, :T, :T] == 0`.
+/// Made constants, they fold with the mask they compute instead of becoming trained parameters.
 void Importer::findMaskInitializers() {
   std::map<std::string, std::vector<const onnx::NodeProto *>> readers;
   for (const onnx::NodeProto &n : proto.graph().node())
@@ -102,7 +102,8 @@ void Importer::findMaskInitializers() {
     if (depth > 16 || outputs.count(name) || it == readers.end())
       return false;
     for (const onnx::NodeProto *r : it->second) {
-      if (comparisons.count(r->op_type()))
+      bool toBool = r->op_type() == "Cast" && intAttr(*r, "to", 0) == onnx::TensorProto::BOOL;
+      if (comparisons.count(r->op_type()) || toBool)
         continue;
       if (!passThrough.count(r->op_type()) || r->input(0) != name || r->output_size() != 1 ||
           !onlyCompared(r->output(0), depth + 1))
@@ -454,7 +455,9 @@ bool Importer::importPow(const onnx::NodeProto &n) {
   if (p == 1)
     return importIdentity(n);
   if (p != 2 && p != 0.5)
-    return unsupportedAttr(n, "exponent " + std::to_string(p) + " (2, 0.5 and 1 are)");
+    return unsupportedAttr(n, "exponent " + (p == std::trunc(p) ? std::to_string(int64_t(p))
+                                                                 : std::to_string(p)) +
+                                  " (only 2, 0.5 and 1)");
   std::string in = use(*x);
   define(n, 0, x->dtype, x->shape,
          p == 2 ? emit("mul", {in, in}, {}, n.output(0)) : emit("sqrt", {in}, {}, n.output(0)));
