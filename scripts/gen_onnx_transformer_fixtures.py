@@ -279,6 +279,17 @@ def make_ops():
          ints("zero1", [0]), ints("four1", [4]), ints("three1", [3]),
          scalar("zerof", 0.0, TensorProto.FLOAT), scalar("neg_inf", -np.inf, TensorProto.FLOAT),
          scalar("big_neg", -1e9, TensorProto.FLOAT)])
+    # torch.triu(ones, 1) built in forward (Trilu of a ConstantOfShape, folded) as a Where
+    # condition: a causal mask; Trilu lower of run-time scores: causal_mask with fill 0.
+    save_graph(f"{d}/trilu.onnx", [
+        helper.make_node("ConstantOfShape", ["dims"], ["ones"], name="ones",
+                         value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])),
+        helper.make_node("Trilu", ["ones", "one"], ["future"], name="triu"),
+        helper.make_node("Cast", ["future"], ["mask"], name="to_bool", to=TensorProto.BOOL),
+        helper.make_node("Where", ["mask", "neg_inf", "q"], ["masked"], name="masked_fill"),
+        helper.make_node("Trilu", ["masked"], ["y"], name="tril", upper=0)],
+        [tensor("q", ["N", 2, 4, 4])], [tensor("y", ["N", 2, 4, 4])],
+        [ints("dims", [4, 4]), scalar("one", 1), scalar("neg_inf", -np.inf, TensorProto.FLOAT)])
     # LayerNormalization (opset 17), without B; LayerNorm written out (opset 14).
     save_graph(f"{d}/layernorm.onnx", [
         helper.make_node("LayerNormalization", ["seq", "g", "b"], ["n1"], name="ln", epsilon=1e-6),

@@ -115,6 +115,7 @@ public:
   bool importCompare(const onnx::NodeProto &n);
   bool importWhere(const onnx::NodeProto &n);
   bool importPow(const onnx::NodeProto &n);
+  bool importTrilu(const onnx::NodeProto &n);
   bool importReduceMean(const onnx::NodeProto &n);
   bool importLayerNorm(const onnx::NodeProto &n);
   bool importCastToBool(const onnx::NodeProto &n);

@@ -436,6 +436,43 @@ bool Importer::importWhere(const onnx::NodeProto &n) {
                             "mask of (..., T, T) scores with a scalar fill)");
 }
 
+/// Trilu: folded for a known input (a mask built with torch.triu/tril in forward); at run time
+/// the lower triangle (upper=0, k=0) of (..., T, T) is nn.causal_mask with fill 0.
+bool Importer::importTrilu(const onnx::NodeProto &n) {
+  const Value *x = input(n, 0);
+  if (!x || !checkAttrs(n, {"upper"}))
+    return false;
+  int64_t k = 0;
+  if (n.input_size() > 1 && !n.input(1).empty()) {
+    std::optional<std::vector<int64_t>> given = constInts(n, 1, "k");
+    if (!given)
+      return false;
+    k = given->empty() ? 0 : (*given)[0];
+  }
+  bool upper = intAttr(n, "upper", 1);
+  int64_t rank = x->shape.size();
+  if (rank < 2)
+    return fail(opName(n) + ": input " + shapeString(x->shape) + " is not a matrix");
+  int64_t rows = x->shape[rank - 2], cols = x->shape[rank - 1];
+  if (folds(*x)) {
+    std::vector<double> out = *x->constant;
+    for (size_t e = 0; e < out.size(); ++e) {
+      int64_t i = (e / cols) % rows, j = e % cols;
+      if (upper ? j - i < k : j - i > k)
+        out[e] = 0;
+    }
+    defineConst(n, x->dtype, x->shape, std::move(out));
+    return true;
+  }
+  if (upper || k != 0 || rows != cols || x->dtype != F32)
+    return unsupportedAttr(n, std::string("a run-time ") + (upper ? "upper" : "lower") +
+                                  " triangle with k=" + std::to_string(k) + " of " +
+                                  shapeString(x->shape) + " (only the lower one, k=0, square)");
+  define(n, 0, F32, x->shape,
+         emit("causal_mask", {use(*x)}, {{"fill", floatAttribute(0.0)}}, n.output(0)));
+  return true;
+}
+
 /// Pow with a known scalar exponent: 2 -> x * x (the decomposed LayerNorm's variance),
 /// 0.5 -> sqrt, 1 -> no node; folded for a known base.
 bool Importer::importPow(const onnx::NodeProto &n) {
@@ -585,6 +622,8 @@ void addTransformerOps(std::map<std::string, OpEntry> &table) {
                                 "steps; folded for constants)"}},
       {"Split", {&Importer::importSplit, "one slice per output"}},
       {"Sqrt", {&Importer::importUnary, "sqrt"}},
+      {"Trilu", {&Importer::importTrilu, "folded for constants; causal_mask (fill 0) for the "
+                                          "lower triangle at run time"}},
       {"Where",
        {&Importer::importWhere, "folded for constants; causal_mask for a causal "
                                 "masked_fill(-inf); a known all-true/false condition: a branch"}},
