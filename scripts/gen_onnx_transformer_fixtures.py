@@ -327,6 +327,10 @@ def make_ops():
         helper.make_node("Equal", ["seq", "seq"], ["same"], name="same"),
         helper.make_node("Where", ["same", "seq", "seq"], ["y"], name="choose")],
         [seq], [tensor("y", ["N", 4, 6])])
+    save_graph(f"{b}/huge-fold.onnx", [
+        helper.make_node("ConstantOfShape", ["dims"], ["big"], name="huge"),
+        helper.make_node("Add", ["seq", "big"], ["y"], name="add")],
+        [seq], [tensor("y", ["N", 4, 6])], [ints("dims", [100000, 100000, 6])])
     save_graph(f"{b}/pow-cube.onnx", [helper.make_node("Pow", ["seq", "three"], ["y"], name="cube")],
                [seq], [tensor("y", ["N", 4, 6])], [scalar("three", 3.0, TensorProto.FLOAT)])
 

@@ -122,6 +122,7 @@ public:
   bool importGatherScalar(const onnx::NodeProto &n, const Value &data, int64_t axis);
   void findMaskInitializers();
   bool isRead(const std::string &name);
+  bool checkFoldSize(const onnx::NodeProto &n, const Shape &shape);
 
   // One function per ONNX op (see opTable()).
   bool importGemm(const onnx::NodeProto &n);

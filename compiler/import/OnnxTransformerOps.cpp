@@ -32,6 +32,10 @@ static int64_t broadcastSource(int64_t flat, const Shape &out, const Shape &in) 
   return source;
 }
 
+/// The most elements a value folded at import may have: masks and shape vectors are far
+/// smaller; a crafted shape must not make the importer allocate without bound.
+constexpr int64_t kMaxFoldedElements = int64_t(1) << 22;
+
 /// `v`'s known values broadcast to `out`.
 static std::vector<double> broadcastValues(const Value &v, const Shape &out) {
   std::vector<double> values;
@@ -95,27 +99,43 @@ void Importer::findMaskInitializers() {
   static const std::set<std::string> comparisons = {"Equal", "Less", "Greater", "Shape"};
   static const std::set<std::string> passThrough = {"Slice", "Reshape", "Unsqueeze", "Squeeze",
                                                     "Transpose", "Cast", "Expand", "Identity"};
-  // Whether every use of `name` ends in a comparison (depth-bounded: chains are short).
+  // Whether every use of `name` ends in a comparison (depth-bounded: chains are short;
+  // memoized: a crafted graph could fan out at every level).
+  std::map<std::string, bool> known;
   std::function<bool(const std::string &, int)> onlyCompared = [&](const std::string &name,
                                                                    int depth) {
     auto it = readers.find(name);
     if (depth > 16 || outputs.count(name) || it == readers.end())
       return false;
+    if (auto memo = known.find(name); memo != known.end())
+      return memo->second;
+    bool only = true;
     for (const onnx::NodeProto *r : it->second) {
       bool toBool = r->op_type() == "Cast" && intAttr(*r, "to", 0) == onnx::TensorProto::BOOL;
       if (comparisons.count(r->op_type()) || toBool)
         continue;
       if (!passThrough.count(r->op_type()) || r->input(0) != name || r->output_size() != 1 ||
-          !onlyCompared(r->output(0), depth + 1))
-        return false;
+          !onlyCompared(r->output(0), depth + 1)) {
+        only = false;
+        break;
+      }
     }
-    return true;
+    return known[name] = only;
   };
   for (const onnx::TensorProto &t : proto.graph().initializer()) {
     Value &v = values[t.name()];
     if (isWeight(v) && onlyCompared(t.name(), 0))
       v.initializer = false;
   }
+}
+
+/// Whether `shape` is small enough to fold (kMaxFoldedElements); fails naming the node if not.
+bool Importer::checkFoldSize(const onnx::NodeProto &n, const Shape &shape) {
+  if (numElements(shape) <= kMaxFoldedElements)
+    return true;
+  return fail(opName(n) + ": folding it at import gives a constant of shape " +
+              shapeString(shape) + ", more than " + std::to_string(kMaxFoldedElements) +
+              " elements");
 }
 
 /// Whether a node or the graph's outputs read `name`.
@@ -262,6 +282,8 @@ bool Importer::importExpand(const onnx::NodeProto &n) {
     return fail(opName(n) + ": " + shapeString(x->shape) + " does not broadcast to " +
                 listString(*shape));
   if (folds(*x)) {
+    if (!checkFoldSize(n, *out))
+      return false;
     defineConst(n, x->dtype, *out, broadcastValues(*x, *out));
     return true;
   }
@@ -282,6 +304,8 @@ bool Importer::importConstantOfShape(const onnx::NodeProto &n) {
   for (int64_t d : *shape)
     if (d < 0)
       return fail(opName(n) + ": shape " + listString(*shape) + " has a negative dimension");
+  if (!checkFoldSize(n, *shape))
+    return false;
   Value fill{F32, {}, std::vector<double>{0.0}, false, "", ""};
   if (const onnx::AttributeProto *a = attr(n, "value")) {
     if (!readTensor(a->t(), "the value of " + opName(n), fill))
@@ -312,7 +336,11 @@ bool Importer::importRange(const onnx::NodeProto &n) {
   double start = bounds[0], limit = bounds[1], delta = bounds[2];
   if (delta == 0)
     return fail(opName(n) + ": delta is 0");
-  int64_t count = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((limit - start) / delta)));
+  double steps = std::ceil((limit - start) / delta);
+  if (!(steps <= static_cast<double>(kMaxFoldedElements)))
+    return fail(opName(n) + ": range(" + std::to_string(start) + ", " + std::to_string(limit) +
+                ", " + std::to_string(delta) + ") is too long to fold at import");
+  int64_t count = std::max<int64_t>(0, static_cast<int64_t>(steps));
   std::vector<double> out;
   for (int64_t i = 0; i < count; ++i)
     out.push_back(start + i * delta);
@@ -332,6 +360,8 @@ bool Importer::importCompare(const onnx::NodeProto &n) {
                 " do not broadcast");
   const std::string &op = n.op_type();
   if (folds(*a) && folds(*b)) {
+    if (!checkFoldSize(n, *shape))
+      return false;
     std::vector<double> x = broadcastValues(*a, *shape), y = broadcastValues(*b, *shape), out;
     for (size_t i = 0; i < x.size(); ++i)
       out.push_back(op == "Equal" ? x[i] == y[i] : op == "Less" ? x[i] < y[i] : x[i] > y[i]);
@@ -368,11 +398,15 @@ bool Importer::importCastToBool(const onnx::NodeProto &n) {
 
 /// Whether the known condition `cond`, broadcast to `out` (..., T, T), is the causal pattern:
 /// key j after query i (j > i) where `above` is 1, and its complement where `above` is 0.
+/// Read in `cond`'s own shape (it must hold the whole T x T matrix; leading dimensions may
+/// broadcast), never at the scores' size.
 static bool isCausal(const Value &cond, const Shape &out, bool above) {
-  if (out.size() < 2 || out[out.size() - 1] != out[out.size() - 2])
+  size_t rank = cond.shape.size();
+  if (out.size() < 2 || rank < 2 || out[out.size() - 1] != out[out.size() - 2] ||
+      cond.shape[rank - 1] != out.back() || cond.shape[rank - 2] != out.back())
     return false;
   int64_t t = out.back();
-  std::vector<double> c = broadcastValues(cond, out);
+  const std::vector<double> &c = *cond.constant;
   for (size_t k = 0; k < c.size(); ++k) {
     int64_t i = (k / t) % t, j = k % t;
     if ((c[k] != 0) != ((j > i) == above))
@@ -400,6 +434,8 @@ bool Importer::importWhere(const onnx::NodeProto &n) {
     return unsupportedAttr(n, "a condition computed at run time (nnc folds masks known at "
                               "import, such as causal masks)");
   if (folds(*a) && folds(*b)) {
+    if (!checkFoldSize(n, *shape))
+      return false;
     std::vector<double> cs = broadcastValues(*c, *shape), as = broadcastValues(*a, *shape),
                         bs = broadcastValues(*b, *shape), out;
     for (size_t i = 0; i < cs.size(); ++i)
