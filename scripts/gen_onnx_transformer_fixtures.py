@@ -290,7 +290,7 @@ def make_ops():
         helper.make_node("Trilu", ["masked"], ["y"], name="tril", upper=0)],
         [tensor("q", ["N", 2, 4, 4])], [tensor("y", ["N", 2, 4, 4])],
         [ints("dims", [4, 4]), scalar("one", 1), scalar("neg_inf", -np.inf, TensorProto.FLOAT)])
-    # LayerNormalization (opset 17), without B; LayerNorm written out (opset 14).
+    # LayerNormalization (opset 17), without B; LayerNorm written out (opset 14, fused back).
     save_graph(f"{d}/layernorm.onnx", [
         helper.make_node("LayerNormalization", ["seq", "g", "b"], ["n1"], name="ln", epsilon=1e-6),
         helper.make_node("LayerNormalization", ["n1", "g"], ["y"], name="ln_no_bias", axis=2)],
@@ -305,6 +305,14 @@ def make_ops():
         helper.make_node("Div", ["c", "std"], ["y"], name="normalize")],
         [seq], [tensor("y", ["N", 4, 6])],
         [scalar("two", 2.0, TensorProto.FLOAT), scalar("eps", 1e-5, TensorProto.FLOAT)], opset=14)
+    # ReduceMean, Pow and Sqrt outside a LayerNorm: op by op.
+    save_graph(f"{d}/reduce_pow.onnx", [
+        helper.make_node("ReduceMean", ["seq"], ["m"], name="mean", axes=[1], keepdims=0),
+        helper.make_node("Pow", ["m", "two"], ["sq"], name="square"),
+        helper.make_node("Pow", ["sq", "half"], ["r"], name="root"),
+        helper.make_node("Sqrt", ["r"], ["y"], name="sqrt")],
+        [seq], [tensor("y", ["N", 6])],
+        [scalar("two", 2.0, TensorProto.FLOAT), scalar("half", 0.5, TensorProto.FLOAT)], opset=14)
     # Tied weights: one table read by Gather (embedding) and, through Transpose, by MatMul (the
     # output layer), as GPT-2's export writes it.
     save_graph(f"{d}/tied.onnx", [

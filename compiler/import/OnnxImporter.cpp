@@ -449,6 +449,7 @@ bool Importer::run() {
       return false;
   if (!matchGeluPatterns())
     return false;
+  matchLayerNormPatterns();
 
   for (int i = 0; i < g.node_size(); ++i) {
     const onnx::NodeProto &n = g.node(i);
@@ -459,6 +460,11 @@ bool Importer::run() {
       continue;
     if (geluInput.count(&n)) {
       if (!importGelu(n))
+        return false;
+      continue;
+    }
+    if (layerNormAt.count(&n)) {
+      if (!importFusedLayerNorm(n))
         return false;
       continue;
     }

@@ -123,6 +123,8 @@ public:
   void findMaskInitializers();
   bool isRead(const std::string &name);
   bool checkFoldSize(const onnx::NodeProto &n, const Shape &shape);
+  void matchLayerNormPatterns();
+  bool importFusedLayerNorm(const onnx::NodeProto &n);
 
   // One function per ONNX op (see opTable()).
   bool importGemm(const onnx::NodeProto &n);
@@ -202,6 +204,13 @@ private:
   // the nodes folded into one nn.gelu, and the node that becomes it -> x.
   std::set<const onnx::NodeProto *> folded;
   std::map<const onnx::NodeProto *, std::string> geluInput;
+  // LayerNorm written out (before opset 17): the node that ends it -> its operands (the other
+  // nodes join `folded`).
+  struct WrittenLayerNorm {
+    std::string input, weight, bias; // weight and bias empty when the pattern has none
+    double epsilon;
+  };
+  std::map<const onnx::NodeProto *, WrittenLayerNorm> layerNormAt;
 };
 
 inline Attribute intAttribute(int64_t i) {

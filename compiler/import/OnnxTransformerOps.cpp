@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <functional>
+#include <tuple>
 
 namespace nnc::onnx_import {
 
@@ -637,6 +638,153 @@ bool Importer::importGatherScalar(const onnx::NodeProto &n, const Value &data, i
                          n.output(0) + "/row");
   define(n, 0, data.dtype, out,
          emit("reshape", {row}, {{"shape", intsAttribute(out)}}, n.output(0)));
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// LayerNorm written out
+//===----------------------------------------------------------------------===//
+
+/// Finds LayerNorm over the last axis as the TorchScript exporter writes it before opset 17:
+///   m = ReduceMean(x, [-1]); c = Sub(x, m); v = ReduceMean(Pow(c, 2), [-1]);
+///   y = Div(c, Sqrt(Add(v, eps))), then optionally Mul(y, weight) and Add(., bias)
+/// (weight and bias 1-D initializers), each intermediate read only by the next (c by Pow and
+/// Div). The nodes become one nn.layer_norm, named after the last.
+void Importer::matchLayerNormPatterns() {
+  const onnx::GraphProto &g = proto.graph();
+  std::map<std::string, std::vector<const onnx::NodeProto *>> readers;
+  std::map<std::string, const onnx::NodeProto *> producer;
+  for (const onnx::NodeProto &n : g.node()) {
+    for (const std::string &in : n.input())
+      readers[in].push_back(&n);
+    for (const std::string &out : n.output())
+      producer[out] = &n;
+  }
+  std::set<std::string> outputs;
+  for (const onnx::ValueInfoProto &out : g.output())
+    outputs.insert(out.name());
+  // The one node reading `v`, when it is an `op` with one output and `v` no graph output.
+  auto onlyReader = [&](const std::string &v, const char *op) -> const onnx::NodeProto * {
+    auto it = readers.find(v);
+    if (outputs.count(v) || it == readers.end() || it->second.size() != 1 ||
+        it->second[0]->op_type() != op || it->second[0]->output_size() != 1)
+      return nullptr;
+    return it->second[0];
+  };
+  // A float scalar from an initializer or a Constant node.
+  auto scalar = [&](const std::string &name) -> std::optional<double> {
+    Value v;
+    std::string saved = error;
+    auto it = producer.find(name);
+    bool read = false;
+    if (auto init = values.find(name); init != values.end() && init->second.constant)
+      v = init->second, read = true;
+    else if (it != producer.end() && it->second->op_type() == "Constant" &&
+             it->second->attribute_size() == 1 && it->second->attribute(0).name() == "value")
+      read = readTensor(it->second->attribute(0).t(), "", v);
+    error = saved;
+    if (!read || v.dtype != F32 || v.constant->size() != 1)
+      return std::nullopt;
+    return (*v.constant)[0];
+  };
+  auto lastAxisMean = [&](const onnx::NodeProto &n) {
+    std::optional<std::vector<int64_t>> axes = intsAttr(n, "axes");
+    return n.op_type() == "ReduceMean" && n.input_size() == 1 && n.output_size() == 1 &&
+           axes == std::vector<int64_t>{-1} && intAttr(n, "keepdims", 1) == 1;
+  };
+  auto vector1d = [&](const std::string &name) {
+    auto it = values.find(name);
+    return it != values.end() && isWeight(it->second) && it->second.shape.size() == 1;
+  };
+  // The operand of binary `n` other than `v`, or "" when `v` is not one of its two.
+  auto other = [](const onnx::NodeProto &n, const std::string &v) -> std::string {
+    if (n.input_size() != 2)
+      return "";
+    return n.input(0) == v ? n.input(1) : n.input(1) == v ? n.input(0) : "";
+  };
+  for (const onnx::NodeProto &mean : g.node()) {
+    if (!lastAxisMean(mean))
+      continue;
+    const std::string &x = mean.input(0);
+    const onnx::NodeProto *sub = onlyReader(mean.output(0), "Sub");
+    if (!sub || sub->input(0) != x || sub->input(1) != mean.output(0))
+      continue;
+    const std::string &c = sub->output(0);
+    auto cReaders = readers.find(c);
+    if (outputs.count(c) || cReaders == readers.end() || cReaders->second.size() != 2)
+      continue;
+    const onnx::NodeProto *pow = nullptr, *div = nullptr;
+    for (const onnx::NodeProto *r : cReaders->second)
+      (r->op_type() == "Pow" ? pow : r->op_type() == "Div" ? div : pow) = r;
+    if (!pow || !div || pow == div || pow->input(0) != c || scalar(pow->input(1)) != 2.0 ||
+        div->input(0) != c)
+      continue;
+    const onnx::NodeProto *var = onlyReader(pow->output(0), "ReduceMean");
+    if (!var || !lastAxisMean(*var))
+      continue;
+    const onnx::NodeProto *addEps = onlyReader(var->output(0), "Add");
+    std::optional<double> eps = addEps ? scalar(other(*addEps, var->output(0))) : std::nullopt;
+    if (!eps)
+      continue;
+    const onnx::NodeProto *sqrt = onlyReader(addEps->output(0), "Sqrt");
+    if (!sqrt || div->input(1) != sqrt->output(0) || onlyReader(sqrt->output(0), "Div") != div)
+      continue;
+    WrittenLayerNorm found{x, "", "", *eps};
+    std::vector<const onnx::NodeProto *> chain = {&mean, sub, pow, var, addEps, sqrt, div};
+    const onnx::NodeProto *mul = onlyReader(div->output(0), "Mul");
+    if (mul && vector1d(other(*mul, div->output(0)))) {
+      found.weight = other(*mul, div->output(0));
+      chain.push_back(mul);
+      const onnx::NodeProto *add = onlyReader(mul->output(0), "Add");
+      if (add && vector1d(other(*add, mul->output(0)))) {
+        found.bias = other(*add, mul->output(0));
+        chain.push_back(add);
+      }
+    }
+    layerNormAt[chain.back()] = found;
+    chain.pop_back();
+    folded.insert(chain.begin(), chain.end());
+  }
+}
+
+/// The node that ends a written-out LayerNorm: nn.layer_norm over the last axis, with ones and
+/// zeros for a missing weight and bias.
+bool Importer::importFusedLayerNorm(const onnx::NodeProto &n) {
+  const WrittenLayerNorm &ln = layerNormAt.at(&n);
+  auto operand = [&](const std::string &name) -> const Value * {
+    auto it = values.find(name);
+    if (it == values.end())
+      fail("LayerNorm input '" + name + "' is not defined before its use");
+    return it == values.end() ? nullptr : &it->second;
+  };
+  const Value *x = operand(ln.input);
+  if (!x)
+    return false;
+  if (x->shape.empty() || x->dtype != F32)
+    return fail("LayerNorm (written out, ending at " + opName(n) + ") of a " +
+                DType_Name(x->dtype) + " " + shapeString(x->shape) + " input");
+  Shape last = {x->shape.back()};
+  std::vector<std::string> operands = {use(*x)};
+  for (const auto &[name, fill, suffix] : {std::tuple{ln.weight, 1.0, "/ones"},
+                                           std::tuple{ln.bias, 0.0, "/zeros"}}) {
+    if (name.empty()) {
+      Value constant{F32, last, std::vector<double>(last[0], fill), false, nodeName + suffix, ""};
+      operands.push_back(use(constant));
+      continue;
+    }
+    const Value *v = operand(name);
+    if (!v)
+      return false;
+    if (v->shape != last)
+      return fail("LayerNorm (written out, ending at " + opName(n) + "): '" + name + "' " +
+                  shapeString(v->shape) + " does not match the normalized axis " +
+                  shapeString(last));
+    operands.push_back(use(*v));
+  }
+  std::map<std::string, Attribute> attrs;
+  if (std::abs(ln.epsilon - 1e-5) > 1e-12)
+    attrs["epsilon"] = floatAttribute(ln.epsilon);
+  define(n, 0, F32, x->shape, emit("layer_norm", operands, attrs, n.output(0)));
   return true;
 }
 
