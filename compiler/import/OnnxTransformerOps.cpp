@@ -167,6 +167,8 @@ bool Importer::importSlice(const onnx::NodeProto &n) {
   if (!ends)
     return false;
   int64_t rank = x->shape.size();
+  if (rank == 0)
+    return fail(opName(n) + ": cannot slice a scalar");
   std::vector<int64_t> axes, steps(starts->size(), 1);
   for (int64_t i = 0; i < static_cast<int64_t>(starts->size()); ++i)
     axes.push_back(i);
@@ -229,6 +231,8 @@ bool Importer::importSplit(const onnx::NodeProto &n) {
   if (!x || !checkAttrs(n, {"axis", "split", "num_outputs"}))
     return false;
   int64_t rank = x->shape.size(), axis = intAttr(n, "axis", 0);
+  if (rank == 0)
+    return fail(opName(n) + ": cannot split a scalar");
   if (!normalizeAxis(axis, rank, "axis"))
     return false;
   int64_t parts = n.output_size(), dim = x->shape[axis];
@@ -552,6 +556,8 @@ bool Importer::importReduceMean(const onnx::NodeProto &n) {
     axes = intsAttr(n, "axes");
   }
   int64_t rank = x->shape.size();
+  if (rank == 0)
+    return importIdentity(n); // the mean of one value
   if (!axes || axes->empty()) {
     if (intAttr(n, "noop_with_empty_axes", 0))
       return importIdentity(n);
@@ -620,6 +626,8 @@ bool Importer::importLayerNorm(const onnx::NodeProto &n) {
 /// Gather of one known index along any axis (x[:, 0], a class token): nn.slice of that index,
 /// then nn.reshape dropping the axis.
 bool Importer::importGatherScalar(const onnx::NodeProto &n, const Value &data, int64_t axis) {
+  if (data.shape.empty())
+    return fail(opName(n) + ": cannot gather from a scalar");
   int64_t index = static_cast<int64_t>((*values[n.input(1)].constant)[0]);
   int64_t dim = data.shape[axis];
   if (index < -dim || index >= dim)
@@ -707,17 +715,22 @@ void Importer::matchLayerNormPatterns() {
       continue;
     const std::string &x = mean.input(0);
     const onnx::NodeProto *sub = onlyReader(mean.output(0), "Sub");
-    if (!sub || sub->input(0) != x || sub->input(1) != mean.output(0))
+    if (!sub || sub->input_size() != 2 || sub->input(0) != x || sub->input(1) != mean.output(0))
       continue;
     const std::string &c = sub->output(0);
     auto cReaders = readers.find(c);
     if (outputs.count(c) || cReaders == readers.end() || cReaders->second.size() != 2)
       continue;
     const onnx::NodeProto *pow = nullptr, *div = nullptr;
-    for (const onnx::NodeProto *r : cReaders->second)
-      (r->op_type() == "Pow" ? pow : r->op_type() == "Div" ? div : pow) = r;
-    if (!pow || !div || pow == div || pow->input(0) != c || scalar(pow->input(1)) != 2.0 ||
-        div->input(0) != c)
+    for (const onnx::NodeProto *r : cReaders->second) {
+      if (r->op_type() == "Pow")
+        pow = r;
+      else if (r->op_type() == "Div")
+        div = r;
+    }
+    if (!pow || !div || pow->input_size() != 2 || div->input_size() != 2 ||
+        pow->output_size() != 1 || div->output_size() != 1 || pow->input(0) != c ||
+        scalar(pow->input(1)) != 2.0 || div->input(0) != c)
       continue;
     const onnx::NodeProto *var = onlyReader(pow->output(0), "ReduceMean");
     if (!var || !lastAxisMean(*var))
