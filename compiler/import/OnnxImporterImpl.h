@@ -120,10 +120,6 @@ public:
   bool importLayerNorm(const onnx::NodeProto &n);
   bool importCastToBool(const onnx::NodeProto &n);
   bool importGatherScalar(const onnx::NodeProto &n, const Value &data, int64_t axis);
-  void findMaskInitializers();
-  bool isRead(const std::string &name);
-  bool checkFoldSize(const onnx::NodeProto &n, const Shape &shape);
-  void matchLayerNormPatterns();
   bool importFusedLayerNorm(const onnx::NodeProto &n);
 
   // One function per ONNX op (see opTable()).
@@ -168,6 +164,10 @@ private:
 
   bool readTensor(const onnx::TensorProto &tensor, const std::string &what, Value &value);
   bool readBoolTensor(const onnx::TensorProto &tensor, const std::string &what, Value &value);
+  void findMaskInitializers();
+  void matchLayerNormPatterns();
+  bool isRead(const std::string &name);
+  bool checkFoldSize(const onnx::NodeProto &n, const Shape &shape);
   bool declareInput(const onnx::ValueInfoProto &input);
   bool matchGeluPatterns();
   bool addLoss();

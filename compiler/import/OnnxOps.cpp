@@ -720,7 +720,8 @@ bool Importer::importGlobalAveragePool(const onnx::NodeProto &n) {
 }
 
 const std::map<std::string, OpEntry> &opTable() {
-  static std::map<std::string, OpEntry> table = {
+  static const std::map<std::string, OpEntry> table = [] {
+    std::map<std::string, OpEntry> ops = {
       {"Add", {&Importer::importBinary, "add (folded when both operands are constants)"}},
       {"AveragePool", {&Importer::importPool, "avg_pool2d (2-D, floor, padding counted)"}},
       {"BatchNormalization",
@@ -756,9 +757,10 @@ const std::map<std::string, OpEntry> &opTable() {
       {"Tanh", {&Importer::importUnary, "tanh"}},
       {"Transpose", {&Importer::importTranspose, "transpose"}},
       {"Unsqueeze", {&Importer::importUnsqueeze, "reshape (folded for constants)"}},
-  };
-  static const bool merged = (addTransformerOps(table), true);
-  (void)merged;
+    };
+    addTransformerOps(ops);
+    return ops;
+  }();
   return table;
 }
 
