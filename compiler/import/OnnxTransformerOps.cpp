@@ -1,10 +1,11 @@
-// ONNX ops of transformers -> nn nodes: Slice, Split, Expand, LayerNormalization and the
-// decomposed LayerNorm's Pow/ReduceMean, the comparisons and Where of attention masks, and the
-// shape arithmetic around them (ConstantOfShape, Range, Cast to bool), as the TorchScript
-// exporter writes GPT-2- and ViT-style models. Values known at import are folded: with the
-// batch size set every shape is static, so the mask and position computations become
-// constants and a masked_fill(-inf) of a causal mask becomes one nn.causal_mask.
-// The other ops and the table they join are in OnnxOps.cpp.
+// ONNX ops of transformers -> nn nodes: Slice, Split, Expand, LayerNormalization (and
+// LayerNorm written out before opset 17, matched back into one nn.layer_norm), the
+// comparisons, Trilu and Where of attention masks, and the shape arithmetic around them
+// (ConstantOfShape, Range, Cast to bool), as the TorchScript exporter writes GPT-2- and
+// ViT-style models. Values known at import are folded: with the batch size set every shape is
+// static, so the mask and position computations become constants and a masked_fill(-inf) of
+// a causal mask becomes one nn.causal_mask. The other ops and the table they join are in
+// OnnxOps.cpp.
 #include "compiler/import/OnnxImporterImpl.h"
 
 #include <cmath>
