@@ -41,6 +41,8 @@ namespace onnx_import {
 //===----------------------------------------------------------------------===//
 
 bool Importer::readTensor(const onnx::TensorProto &t, const std::string &what, Value &value) {
+  if (t.data_type() == onnx::TensorProto::BOOL)
+    return readBoolTensor(t, what, value);
   value.dtype = convertDType(t.data_type());
   if (value.dtype == DTYPE_UNSET)
     return fail(dtypeError(t.data_type(), what));
@@ -438,14 +440,16 @@ bool Importer::run() {
     Value &v = values[t.name()];
     if (!readTensor(t, "initializer '" + t.name() + "'", v))
       return false;
-    v.initializer = true;
+    v.initializer = !v.mask;
     v.origin = t.name();
   }
+  findMaskInitializers();
   for (const onnx::ValueInfoProto &input : g.input())
     if (!values.count(input.name()) && !declareInput(input))
       return false;
   if (!matchGeluPatterns())
     return false;
+  matchLayerNormPatterns();
 
   for (int i = 0; i < g.node_size(); ++i) {
     const onnx::NodeProto &n = g.node(i);
@@ -456,6 +460,11 @@ bool Importer::run() {
       continue;
     if (geluInput.count(&n)) {
       if (!importGelu(n))
+        return false;
+      continue;
+    }
+    if (layerNormAt.count(&n)) {
+      if (!importFusedLayerNorm(n))
         return false;
       continue;
     }

@@ -31,6 +31,7 @@ struct Value {
   bool initializer = false; // float initializers become parameters when a node reads them
   std::string origin;       // the ONNX node or initializer it comes from, for names
   std::string name;         // its nnc tensor once materialized; empty before
+  bool mask = false;        // an ONNX bool, kept as 0/1 floats (nn.equal's convention)
 };
 
 /// Float initializers of rank >= 1 are the model's weights: trained, so never folded.
@@ -93,6 +94,8 @@ struct OpEntry {
 };
 
 const std::map<std::string, OpEntry> &opTable();
+/// The transformer half of the table (OnnxTransformerOps.cpp), merged into opTable().
+void addTransformerOps(std::map<std::string, OpEntry> &table);
 
 class Importer {
 public:
@@ -102,6 +105,22 @@ public:
 
   bool run();
   std::string error;
+
+  // Transformer ops and their shape arithmetic (OnnxTransformerOps.cpp).
+  bool importSlice(const onnx::NodeProto &n);
+  bool importSplit(const onnx::NodeProto &n);
+  bool importExpand(const onnx::NodeProto &n);
+  bool importConstantOfShape(const onnx::NodeProto &n);
+  bool importRange(const onnx::NodeProto &n);
+  bool importCompare(const onnx::NodeProto &n);
+  bool importWhere(const onnx::NodeProto &n);
+  bool importPow(const onnx::NodeProto &n);
+  bool importTrilu(const onnx::NodeProto &n);
+  bool importReduceMean(const onnx::NodeProto &n);
+  bool importLayerNorm(const onnx::NodeProto &n);
+  bool importCastToBool(const onnx::NodeProto &n);
+  bool importGatherScalar(const onnx::NodeProto &n, const Value &data, int64_t axis);
+  bool importFusedLayerNorm(const onnx::NodeProto &n);
 
   // One function per ONNX op (see opTable()).
   bool importGemm(const onnx::NodeProto &n);
@@ -144,6 +163,11 @@ private:
   }
 
   bool readTensor(const onnx::TensorProto &tensor, const std::string &what, Value &value);
+  bool readBoolTensor(const onnx::TensorProto &tensor, const std::string &what, Value &value);
+  void findMaskInitializers();
+  void matchLayerNormPatterns();
+  bool isRead(const std::string &name);
+  bool checkFoldSize(const onnx::NodeProto &n, const Shape &shape);
   bool declareInput(const onnx::ValueInfoProto &input);
   bool matchGeluPatterns();
   bool addLoss();
@@ -180,6 +204,13 @@ private:
   // the nodes folded into one nn.gelu, and the node that becomes it -> x.
   std::set<const onnx::NodeProto *> folded;
   std::map<const onnx::NodeProto *, std::string> geluInput;
+  // LayerNorm written out (before opset 17): the node that ends it -> its operands (the other
+  // nodes join `folded`).
+  struct WrittenLayerNorm {
+    std::string input, weight, bias; // weight and bias empty when the pattern has none
+    double epsilon;
+  };
+  std::map<const onnx::NodeProto *, WrittenLayerNorm> layerNormAt;
 };
 
 inline Attribute intAttribute(int64_t i) {

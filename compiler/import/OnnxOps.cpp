@@ -417,8 +417,9 @@ bool Importer::importDropout(const onnx::NodeProto &n) {
   const Value *x = input(n, 0);
   if (!x)
     return false;
-  if (n.output_size() > 1 && !n.output(1).empty())
-    return unsupportedAttr(n, "the mask output");
+  // A training-mode export names the mask output; nothing reads it.
+  if (n.output_size() > 1 && !n.output(1).empty() && isRead(n.output(1)))
+    return unsupportedAttr(n, "reading the mask output");
   double rate = floatAttr(n, "ratio", 0.5);
   if (n.input_size() > 1 && !n.input(1).empty()) {
     const Value *r = input(n, 1);
@@ -515,6 +516,8 @@ bool Importer::importGather(const onnx::NodeProto &n) {
     defineConst(n, data->dtype, indices->shape, std::move(out));
     return true;
   }
+  if (folds(*indices) && indices->shape.empty())
+    return importGatherScalar(n, *data, axis);
   if (axis == 0 && data->dtype == F32 && data->shape.size() == 2 && indices->dtype != F32) {
     Shape out = indices->shape;
     out.push_back(data->shape[1]);
@@ -598,6 +601,8 @@ bool Importer::importCast(const onnx::NodeProto &n) {
   if (!x || !checkAttrs(n, {"to", "saturate"}))
     return false;
   int64_t to = intAttr(n, "to", 0);
+  if (to == onnx::TensorProto::BOOL)
+    return importCastToBool(n);
   DType dtype = convertDType(static_cast<int>(to));
   if (dtype == DTYPE_UNSET)
     return fail(opName(n) + ": " + dtypeError(static_cast<int>(to), "the target"));
@@ -715,7 +720,8 @@ bool Importer::importGlobalAveragePool(const onnx::NodeProto &n) {
 }
 
 const std::map<std::string, OpEntry> &opTable() {
-  static const std::map<std::string, OpEntry> table = {
+  static const std::map<std::string, OpEntry> table = [] {
+    std::map<std::string, OpEntry> ops = {
       {"Add", {&Importer::importBinary, "add (folded when both operands are constants)"}},
       {"AveragePool", {&Importer::importPool, "avg_pool2d (2-D, floor, padding counted)"}},
       {"BatchNormalization",
@@ -726,10 +732,12 @@ const std::map<std::string, OpEntry> &opTable() {
       {"Constant", {&Importer::importConstant, "a constant, a node only where an op reads it"}},
       {"Conv", {&Importer::importConv, "conv2d (2-D, group 1, symmetric padding)"}},
       {"Div", {&Importer::importBinary, "div (folded when both operands are constants)"}},
-      {"Dropout", {&Importer::importDropout, "dropout at the given ratio (mask output unsupported)"}},
+      {"Dropout", {&Importer::importDropout, "dropout at the given ratio (mask output unread)"}},
       {"Erf", {&Importer::importErf, "gelu, inside x * 0.5 * (1 + erf(x / sqrt(2)))"}},
       {"Flatten", {&Importer::importFlatten, "reshape"}},
-      {"Gather", {&Importer::importGather, "folded for constants; embedding (axis 0 of a table)"}},
+      {"Gather",
+       {&Importer::importGather, "folded for constants; embedding (axis 0 of a table); slice "
+                                 "and reshape for one known index"}},
       {"Gelu", {&Importer::importGelu, "gelu (approximate none or tanh)"}},
       {"GlobalAveragePool", {&Importer::importGlobalAveragePool, "reduce_mean over H and W, kept"}},
       {"Gemm", {&Importer::importGemm, "linear (transB=1) or matmul, with alpha/beta multiplies"}},
@@ -749,7 +757,10 @@ const std::map<std::string, OpEntry> &opTable() {
       {"Tanh", {&Importer::importUnary, "tanh"}},
       {"Transpose", {&Importer::importTranspose, "transpose"}},
       {"Unsqueeze", {&Importer::importUnsqueeze, "reshape (folded for constants)"}},
-  };
+    };
+    addTransformerOps(ops);
+    return ops;
+  }();
   return table;
 }
 
