@@ -216,6 +216,12 @@ struct State {
   // What the thread is doing, so that wait() notices a thread stuck inside MPI or NCCL.
   const Job *busy = nullptr;
   Clock::time_point busySince;
+  // A host mean inside MPI_Allreduce, which blocks: wait() names the rank that stops inside it.
+  const Job *reducing = nullptr;
+  Clock::time_point reducingSince;
+  // The one roll call (rollCall()), whose buffers MPI may still write.
+  bool rollCallTaken = false;
+  std::shared_ptr<AgreementExchange> rollCall;
   // The step of the orderly end the thread is in ("MPI_Finalize"), for close()'s message.
   const char *ending = "the end of the communicator's thread";
 
@@ -223,6 +229,109 @@ struct State {
     return "rank " + std::to_string(rank) + " of " + std::to_string(size) + ": ";
   }
 };
+
+// --- Messages every rank sends every other: Agreements and the roll call -------------------
+
+/// Fills `agreement` with what names `job` on every rank.
+void describeJob(const Job &job, Agreement &agreement) {
+  agreement = {};
+  agreement.sequence = job.sequence;
+  agreement.count = job.count;
+  agreement.tagHash = fnv1a(job.tag);
+  agreement.kind = static_cast<int32_t>(job.kind);
+  std::strncpy(agreement.tag, job.tag.c_str(), sizeof agreement.tag - 1);
+}
+
+/// Posts the receive of every peer's Agreement and the send of `exchange.mine` to each, on
+/// `mpiTag`.
+nnc::Status post(const State &s, AgreementExchange &exchange, int mpiTag) {
+  exchange.all[s.rank] = exchange.mine;
+  for (int r = 0; r < s.size; ++r) {
+    if (r == s.rank)
+      continue;
+    MPI_Request receive, send;
+    if (int code = MPI_Irecv(&exchange.all[r], sizeof(Agreement), MPI_BYTE, r, mpiTag, s.comm,
+                             &receive);
+        code != MPI_SUCCESS)
+      return nnc::Status::error(": " + describeMpiError("MPI_Irecv", code));
+    exchange.receives.push_back(receive);
+    exchange.peers.push_back(r);
+    if (int code = MPI_Isend(&exchange.mine, sizeof(Agreement), MPI_BYTE, r, mpiTag, s.comm,
+                             &send);
+        code != MPI_SUCCESS)
+      return nnc::Status::error(": " + describeMpiError("MPI_Isend", code));
+    exchange.sends.push_back(send);
+  }
+  return nnc::Status();
+}
+
+/// The peers whose message in `exchange` has not arrived.
+std::vector<int> notArrived(AgreementExchange &exchange) {
+  std::vector<int> missing;
+  for (size_t i = 0; i < exchange.receives.size(); ++i) {
+    int arrived = 0;
+    // A completed request is MPI_REQUEST_NULL, which tests as arrived.
+    MPI_Test(&exchange.receives[i], &arrived, MPI_STATUS_IGNORE);
+    if (!arrived)
+      missing.push_back(exchange.peers[i]);
+  }
+  return missing;
+}
+
+/// After a timeout: which peers are silent? This rank sends every peer one note ("alive, in
+/// `job`") and waits until `until` (the deadline + kRollCallWindow) for theirs. Ranks that timed
+/// out beside it send theirs too; a stopped or dead rank cannot. Ranks stuck in one reduction
+/// share its deadline, so their windows close together: before a rank that ends makes mpirun
+/// resume (SIGCONT) a stopped one, which would then answer. Runs once per process (the communicator fails afterwards), on
+/// the communicator's thread or, when that thread is held inside a blocking reduction, on the
+/// calling thread (MPI_THREAD_MULTIPLE). Returns the peers that sent no note.
+std::vector<int> rollCall(State &s, const Job &job, Clock::time_point until) {
+  auto call = std::make_shared<AgreementExchange>(s.size);
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    if (s.rollCallTaken)
+      return {};
+    s.rollCallTaken = true;
+    s.rollCall = call; // MPI may still use it: a silent peer never matches the requests
+  }
+  describeJob(job, call->mine);
+  if (!post(s, *call, kRollCallTag).ok())
+    return call->peers; // no roll call: every peer is a suspect
+  (void)pollUntil(until, [&]() -> nnc::StatusOr<bool> {
+    int received = 0;
+    MPI_Testall(int(call->receives.size()), call->receives.data(), &received,
+                MPI_STATUSES_IGNORE);
+    return received != 0;
+  });
+  return notArrived(*call);
+}
+
+std::vector<int> intersect(const std::vector<int> &a, const std::vector<int> &b) {
+  std::vector<int> both;
+  for (int r : a)
+    if (std::find(b.begin(), b.end(), r) != b.end())
+      both.push_back(r);
+  return both;
+}
+
+/// "rank 1" or "ranks 1, 3".
+std::string nameRanks(const std::vector<int> &ranks) {
+  std::string names = ranks.size() == 1 ? "rank " : "ranks ";
+  for (size_t i = 0; i < ranks.size(); ++i)
+    names += (i ? ", " : "") + std::to_string(ranks[i]);
+  return names;
+}
+
+/// " did not complete within 60 s: rank 1 stopped answering inside it (hung or died)": a
+/// reduction the ranks agreed on that did not finish in time; the roll call names the rank that
+/// stopped inside it.
+std::string reductionTimedOut(State &s, const Job &job, Clock::time_point deadline) {
+  std::vector<int> silent = rollCall(s, job, deadline + kRollCallWindow);
+  std::string within = " did not complete within " + std::to_string(s.timeout.count()) + " s";
+  if (silent.empty())
+    return within + ", yet every rank answered after it (MPI or NCCL made no progress)";
+  return within + ": " + nameRanks(silent) + " stopped answering inside it (hung or died)";
+}
 
 /// The communicator's thread: setup, then the collectives in order, then MPI_Finalize.
 class Worker {
@@ -246,14 +355,16 @@ public:
 
 private:
   nnc::Status setUp() {
-    // MPI_THREAD_FUNNELED: this thread, which initializes MPI, is the only one that calls it.
+    // This thread makes every MPI call but one: the roll call wait() runs while this thread is
+    // held inside a blocking reduction. Hence MPI_THREAD_MULTIPLE (no slower here for
+    // MPI_Allreduce of 64 B to 16 MB than MPI_THREAD_FUNNELED).
     int provided = 0;
-    if (int code = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+    if (int code = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided);
         code != MPI_SUCCESS)
       return nnc::Status::error(s_->engine + ": " + describeMpiError("MPI_Init_thread", code));
     mpiInitialized_ = true;
-    if (provided < MPI_THREAD_FUNNELED)
-      return nnc::Status::error(s_->engine + ": this MPI offers no MPI_THREAD_FUNNELED");
+    if (provided < MPI_THREAD_MULTIPLE)
+      return nnc::Status::error(s_->engine + ": this MPI offers no MPI_THREAD_MULTIPLE");
     // Our own communicator, whose errors come back as codes instead of aborting the job.
     if (int code = MPI_Comm_dup(MPI_COMM_WORLD, &s_->comm); code != MPI_SUCCESS)
       return nnc::Status::error(s_->engine + ": " + describeMpiError("MPI_Comm_dup", code));
@@ -376,7 +487,7 @@ private:
   nnc::Status agree(const Job &job, Clock::time_point deadline) {
     auto exchange = std::make_shared<AgreementExchange>(s_->size);
     describeJob(job, exchange->mine);
-    if (nnc::Status status = post(*exchange, kAgreementTag); !status.ok())
+    if (nnc::Status status = post(*s_, *exchange, kAgreementTag); !status.ok())
       return status;
     nnc::StatusOr<bool> gathered = pollUntil(deadline, [&]() -> nnc::StatusOr<bool> {
       int received = 0, sent = 0;
@@ -401,106 +512,13 @@ private:
                                   " s (it hung, died or diverged)");
       // A peer that is alive but stuck in an earlier collective answers the roll call; should
       // every missing one answer, they are named all the same.
-      std::vector<int> silent = intersect(missing, rollCall(job));
+      std::vector<int> silent = intersect(missing, rollCall(*s_, job, deadline + kRollCallWindow));
       return nnc::Status::error(" got no answer from " +
                                 nameRanks(silent.empty() ? missing : silent) + " within " +
                                 std::to_string(s_->timeout.count()) +
                                 " s (it hung, died or diverged)");
     }
     return compareAgreements(exchange->all, exchange->mine);
-  }
-
-  /// Fills `agreement` with what names `job` on every rank.
-  static void describeJob(const Job &job, Agreement &agreement) {
-    agreement = {};
-    agreement.sequence = job.sequence;
-    agreement.count = job.count;
-    agreement.tagHash = fnv1a(job.tag);
-    agreement.kind = static_cast<int32_t>(job.kind);
-    std::strncpy(agreement.tag, job.tag.c_str(), sizeof agreement.tag - 1);
-  }
-
-  /// Posts the receive of every peer's Agreement and the send of `exchange.mine` to each, on
-  /// `mpiTag`.
-  nnc::Status post(AgreementExchange &exchange, int mpiTag) {
-    exchange.all[s_->rank] = exchange.mine;
-    for (int r = 0; r < s_->size; ++r) {
-      if (r == s_->rank)
-        continue;
-      MPI_Request receive, send;
-      if (int code = MPI_Irecv(&exchange.all[r], sizeof(Agreement), MPI_BYTE, r, mpiTag,
-                               s_->comm, &receive);
-          code != MPI_SUCCESS)
-        return nnc::Status::error(": " + describeMpiError("MPI_Irecv", code));
-      exchange.receives.push_back(receive);
-      exchange.peers.push_back(r);
-      if (int code = MPI_Isend(&exchange.mine, sizeof(Agreement), MPI_BYTE, r, mpiTag, s_->comm,
-                               &send);
-          code != MPI_SUCCESS)
-        return nnc::Status::error(": " + describeMpiError("MPI_Isend", code));
-      exchange.sends.push_back(send);
-    }
-    return nnc::Status();
-  }
-
-  /// After a timeout: which peers are silent? This rank sends every peer one note ("alive, in
-  /// `job`") and waits kRollCallWindow for theirs. Ranks that timed out beside it send theirs
-  /// too; a stopped or dead rank cannot. Only MPI_Test calls, so it never blocks; it runs at most
-  /// once, as the communicator fails afterwards. Returns the peers that sent no note.
-  std::vector<int> rollCall(const Job &job) {
-    auto call = std::make_shared<AgreementExchange>(s_->size);
-    abandoned_.push_back(call); // MPI may still use it: a silent peer never matches the requests
-    describeJob(job, call->mine);
-    if (!post(*call, kRollCallTag).ok())
-      return call->peers; // no roll call: every peer is a suspect
-    (void)pollUntil(Clock::now() + kRollCallWindow, [&]() -> nnc::StatusOr<bool> {
-      int received = 0;
-      MPI_Testall(int(call->receives.size()), call->receives.data(), &received,
-                  MPI_STATUSES_IGNORE);
-      return received != 0;
-    });
-    return notArrived(*call);
-  }
-
-  /// The peers whose message in `exchange` has not arrived.
-  static std::vector<int> notArrived(AgreementExchange &exchange) {
-    std::vector<int> missing;
-    for (size_t i = 0; i < exchange.receives.size(); ++i) {
-      int arrived = 0;
-      // A completed request is MPI_REQUEST_NULL, which tests as arrived.
-      MPI_Test(&exchange.receives[i], &arrived, MPI_STATUS_IGNORE);
-      if (!arrived)
-        missing.push_back(exchange.peers[i]);
-    }
-    return missing;
-  }
-
-  static std::vector<int> intersect(const std::vector<int> &a, const std::vector<int> &b) {
-    std::vector<int> both;
-    for (int r : a)
-      if (std::find(b.begin(), b.end(), r) != b.end())
-        both.push_back(r);
-    return both;
-  }
-
-  /// "rank 1" or "ranks 1, 3".
-  static std::string nameRanks(const std::vector<int> &ranks) {
-    std::string names = ranks.size() == 1 ? "rank " : "ranks ";
-    for (size_t i = 0; i < ranks.size(); ++i)
-      names += (i ? ", " : "") + std::to_string(ranks[i]);
-    return names;
-  }
-
-  /// A reduction the ranks agreed on did not finish by the deadline: the roll call names the
-  /// rank that stopped inside it.
-  nnc::Status reductionTimedOut(const Job &job) {
-    std::vector<int> silent = rollCall(job);
-    std::string within = " did not complete within " + std::to_string(s_->timeout.count()) + " s";
-    if (silent.empty())
-      return nnc::Status::error(within + ", yet every rank answered after it (MPI or NCCL made "
-                                         "no progress)");
-    return nnc::Status::error(within + ": " + nameRanks(silent) +
-                              " stopped answering inside it (hung or died)");
   }
 
   /// Every rank's Agreement is `mine`, or the error names the first that differs and how.
@@ -521,8 +539,10 @@ private:
     return nnc::Status();
   }
 
-  /// The data, non-blocking and polled until the deadline, so that a peer that stops inside a
-  /// reduction is named by the roll call instead of holding this thread in MPI.
+  /// The data. The host mean blocks in MPI_Allreduce: Open MPI's non-blocking reduction
+  /// (libnbc), polled, took 1.2x as long for 1 MB and 1.5-2x for 16 MB on 2 ranks. A peer that
+  /// stops inside it is named by wait(), which runs the roll call while this thread is held.
+  /// The rest is polled until the deadline.
   nnc::Status reduce(const Job &job, Clock::time_point deadline) {
     auto fail = [](const std::string &message) { return nnc::Status::error(": " + message); };
     if (job.count == 0)
@@ -535,14 +555,16 @@ private:
       if (done.ok() && !*done)
         s_->reducer->abandon();
     } else if (job.kind == Kind::Mean) {
-      done = hostMean(job, deadline);
+      if (nnc::Status status = hostMean(job); !status.ok())
+        return fail(status.message());
     } else if (job.kind == Kind::Sum) {
+      // A few metrics: non-blocking and polled, so a peer that stops inside it is a timeout.
       done = sumInPlace(job.doubles, job.count, MPI_DOUBLE, deadline);
     }
     if (!done.ok())
       return fail(done.status().message());
     if (!*done)
-      return reductionTimedOut(job); // the buffer stays MPI's: the run ends on this failure
+      return nnc::Status::error(reductionTimedOut(*s_, job, deadline)); // the buffer stays MPI's
     return nnc::Status();
   }
 
@@ -562,21 +584,32 @@ private:
   }
 
   /// The sum over the ranks in place, in pieces that MPI's int counts can hold, then / size.
-  nnc::StatusOr<bool> hostMean(const Job &job, Clock::time_point deadline) {
-    constexpr int64_t kPiece = int64_t(1) << 30;
-    for (int64_t offset = 0; offset < job.count; offset += kPiece) {
-      int count = int(std::min(kPiece, job.count - offset));
-      nnc::StatusOr<bool> summed = sumInPlace(job.floats + offset, count, MPI_FLOAT, deadline);
-      if (!summed.ok() || !*summed)
-        return summed;
+  nnc::Status hostMean(const Job &job) {
+    {
+      std::lock_guard<std::mutex> lock(s_->mutex);
+      s_->reducing = &job;
+      s_->reducingSince = Clock::now();
     }
-    if (s_->size > 1) {
+    constexpr int64_t kPiece = int64_t(1) << 30;
+    nnc::Status status;
+    for (int64_t offset = 0; offset < job.count && status.ok(); offset += kPiece) {
+      int count = int(std::min(kPiece, job.count - offset));
+      if (int code = MPI_Allreduce(MPI_IN_PLACE, job.floats + offset, count, MPI_FLOAT, MPI_SUM,
+                                   s_->comm);
+          code != MPI_SUCCESS)
+        status = nnc::Status::error(describeMpiError("MPI_Allreduce", code));
+    }
+    {
+      std::lock_guard<std::mutex> lock(s_->mutex);
+      s_->reducing = nullptr;
+    }
+    if (status.ok() && s_->size > 1) {
       // Division, not a multiplication by 1/size: exact whenever the mean is representable.
       float size = float(s_->size);
       for (int64_t i = 0; i < job.count; ++i)
         job.floats[i] /= size;
     }
-    return true;
+    return status;
   }
 
   /// Posts a send and keeps it, with its message, until MPI is done with it.
@@ -845,15 +878,37 @@ private:
     return nnc::Status();
   }
 
-  // The thread times out every collective itself, polling; the check here is a backstop for a
-  // thread that never comes back from an MPI or NCCL call all the same.
+  // The thread times out every collective itself, except a host mean inside MPI_Allreduce: once
+  // that has taken the timeout, this thread runs the roll call and names the rank that stopped
+  // inside it. The last check is a backstop for a thread that never comes back from MPI or NCCL
+  // all the same.
   nnc::Status waitFor(const Job &job) {
     // After the timeout the thread may spend kRollCallWindow on the roll call.
     const auto grace = kRollCallWindow + std::chrono::seconds(3);
     std::unique_lock<std::mutex> lock(s_->mutex);
     while (!job.done) {
       s_->changed.wait_for(lock, std::chrono::milliseconds(200));
-      if (!job.done && s_->busy && Clock::now() - s_->busySince > s_->timeout + grace) {
+      if (job.done)
+        break;
+      Clock::time_point now = Clock::now();
+      if (const Job *held = s_->reducing; held && now - s_->reducingSince > s_->timeout) {
+        Job named; // what names it, copied: the thread may finish it meanwhile
+        named.kind = held->kind;
+        named.sequence = held->sequence;
+        named.tag = held->tag;
+        named.count = held->count;
+        Clock::time_point deadline = s_->reducingSince + s_->timeout;
+        lock.unlock(); // the roll call takes kRollCallWindow
+        std::string why = reductionTimedOut(*s_, named, deadline);
+        lock.lock();
+        if (s_->reducing != held || held->sequence != named.sequence) // it completed after all
+          continue;
+        if (s_->failure.ok())
+          s_->failure = nnc::Status::error(
+              s_->prefix() + describe(named.kind, named.sequence, named.tag) + why);
+        return s_->failure;
+      }
+      if (s_->busy && now - s_->busySince > s_->timeout + grace) {
         if (s_->failure.ok())
           s_->failure = nnc::Status::error(
               s_->prefix() + describe(job.kind, job.sequence, job.tag) + " has not come back "

@@ -29,6 +29,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <thread>
 
 #include <omp.h>
 
@@ -581,7 +582,12 @@ int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostr
                                                  : "";
   if (!rank.empty() && failure->message.find(rank + ":") == std::string::npos)
     failure->message = rank + ": " + failure->message;
-  err << "nnrun: error: " << oneLine(failure->message) << "\n";
+  // One write: under mpirun, lines that ranks print at once must not interleave.
+  err << "nnrun: error: " + oneLine(failure->message) + "\n";
+  // Peers that hit the same failure (a silent rank every other one names) print their line
+  // before mpirun, told that this rank ended, stops them.
+  if (group && group->size() > 1)
+    std::this_thread::sleep_for(std::chrono::seconds(1));
   if (stuckInMpi) { // exit() would run destructors under that thread
     err.flush();
     out.flush();
