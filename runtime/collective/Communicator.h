@@ -8,10 +8,11 @@
 //   2. the communicator's own thread, the only one that calls MPI and NCCL, takes collectives in
 //      order. For each it first gathers every rank's (number, kind, size, tag) and compares them,
 //      so ranks that diverged stop with a message naming both sides instead of hanging or mixing
-//      unrelated data; then it reduces the data. It polls rather than blocks, and gives up after
-//      the timeout, naming the rank that stopped answering (found by a roll call among the
-//      ranks that timed out): "rank 0 of 2: all-reduce #3 of train_step (step 17) did not
-//      complete within 60 s: rank 1 stopped answering inside it (hung or died)";
+//      unrelated data; then it reduces the data. It gives up after the timeout, naming the rank
+//      that stopped answering, found by a roll call among the ranks that timed out (wait() runs
+//      it when the reduction is held inside MPI): "rank 0 of 2: all-reduce #3 of train_step
+//      (step 17) did not complete within 60 s: rank 1 stopped answering inside it (hung or
+//      died)";
 //   3. wait() hands back the result of the oldest collective started with startAllReduceMean.
 //
 // After a failure the communicator refuses further work: report the error and end the process

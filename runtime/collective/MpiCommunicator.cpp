@@ -7,15 +7,17 @@
 //      theirs, polled until the deadline, and compare: a rank that skipped or reordered a
 //      collective, or passes another count, is named on every rank; so is a rank that never
 //      answers, at the deadline;
-//   3. reduce the data: MPI_Iallreduce (host means and sums) or the MeanReducer (nccl), polled
-//      until the deadline. A barrier needs nothing more: the gather waited for every rank;
+//   3. reduce the data: MPI_Allreduce for a host mean (blocking: the fastest), MPI_Iallreduce
+//      for metric sums and the MeanReducer (nccl), polled until the deadline. A barrier needs
+//      nothing more: the gather waited for every rank;
 //   4. hand the Status to the compute thread.
-// A timeout in step 2 or 3 starts a roll call: the rank sends every peer one note ("alive, in
-// this collective") and waits two seconds for theirs. Ranks stuck in the same collective time
-// out together and answer; a rank that stopped or died does not, and is named, also when it
-// stopped inside a reduction after agreeing to it. Timed-out requests cannot be cancelled: the
-// communicator then fails everything and skips MPI_Finalize. A peer that dies makes mpirun end
-// this process (SIGTERM: the note names the collective).
+// A timeout starts a roll call: the rank sends every peer one note ("alive, in this
+// collective") and waits until 2 s after the deadline for theirs. Ranks stuck in the same
+// collective time out together and answer; a rank that stopped or died does not, and is named.
+// A host mean held inside MPI_Allreduce past the timeout has its roll call run by the caller
+// waiting for it (MPI_THREAD_MULTIPLE), since this thread cannot leave MPI. Timed-out requests
+// cannot be cancelled: the communicator then fails everything and skips MPI_Finalize. A peer
+// that dies makes mpirun end this process (SIGTERM: the note names the collective).
 //
 // The end: close() runs a last barrier, then MPI_Finalize, and gives up on each after the
 // timeout (a peer that stops just before finalizing leaves the others waiting inside it).
@@ -221,7 +223,7 @@ struct State {
   Clock::time_point reducingSince;
   // The one roll call (rollCall()), whose buffers MPI may still write.
   bool rollCallTaken = false;
-  std::shared_ptr<AgreementExchange> rollCall;
+  std::shared_ptr<AgreementExchange> rollCallNotes;
   // The step of the orderly end the thread is in ("MPI_Finalize"), for close()'s message.
   const char *ending = "the end of the communicator's thread";
 
@@ -292,7 +294,7 @@ std::vector<int> rollCall(State &s, const Job &job, Clock::time_point until) {
     if (s.rollCallTaken)
       return {};
     s.rollCallTaken = true;
-    s.rollCall = call; // MPI may still use it: a silent peer never matches the requests
+    s.rollCallNotes = call; // MPI may still use it: a silent peer never matches the requests
   }
   describeJob(job, call->mine);
   if (!post(s, *call, kRollCallTag).ok())
