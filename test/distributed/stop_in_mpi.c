@@ -2,8 +2,8 @@
  * job through MPI's profiling interface: it stops the process (SIGSTOP: alive but silent) on its
  * way into a chosen MPI call, so a test can hang a rank at an exact point that no timing from
  * outside could hit. NNC_STOP_AT says where:
- *   allreduce:N  the N-th MPI_Iallreduce (or MPI_Allreduce) of floats (a gradient all-reduce, after the ranks agreed
- *                on it);
+ *   allreduce:N  the N-th MPI_Allreduce (or MPI_Iallreduce) of floats: a gradient all-reduce,
+ *                after the ranks agreed on it;
  *   send:TEXT    the first MPI_Isend whose bytes contain TEXT (a collective's announcement,
  *                e.g. the final barrier's "the end of the run");
  *   finalize     MPI_Finalize (after the last barrier).
