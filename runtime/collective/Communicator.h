@@ -8,16 +8,19 @@
 //   2. the communicator's own thread, the only one that calls MPI and NCCL, takes collectives in
 //      order. For each it first gathers every rank's (number, kind, size, tag) and compares them,
 //      so ranks that diverged stop with a message naming both sides instead of hanging or mixing
-//      unrelated data; then it reduces the data. It polls rather than blocks, and gives up after
-//      the timeout: "rank 0 of 2: all-reduce #3 of train_step (step 17) got no answer within
-//      60 s (a peer died or diverged)";
+//      unrelated data; then it reduces the data. It gives up after the timeout, naming the rank
+//      that stopped answering, found by a roll call among the ranks that timed out (wait() runs
+//      it when the reduction is held inside MPI): "rank 0 of 2: all-reduce #3 of train_step
+//      (step 17) did not complete within 60 s: rank 1 stopped answering inside it (hung or
+//      died)";
 //   3. wait() hands back the result of the oldest collective started with startAllReduceMean.
 //
 // After a failure the communicator refuses further work: report the error and end the process
 // with a non-zero status; mpirun then stops the other ranks. Should wait() report that the
-// communicator's thread never came back from MPI or NCCL, end the process with std::_Exit: exit()
-// would run destructors under that thread. Destroying a healthy communicator runs a last barrier
-// (a rank that ends early thus shows up on the others as a mismatch), then MPI_Finalize. While a communicator exists, a
+// communicator's thread never came back from MPI or NCCL, or close() that it never finished
+// MPI_Finalize, end the process with std::_Exit: exit() would run destructors under that thread.
+// close() (or destroying the communicator) runs a last barrier (a rank that ends early thus
+// shows up on the others as a mismatch), then MPI_Finalize. While a communicator exists, a
 // SIGTERM (what mpirun sends the surviving ranks when one dies) prints which collective was
 // pending before the process dies: "nnrun: rank 1 of 2: stopped by the launcher while in
 // all-reduce #3 of train_step (step 17)".
@@ -80,6 +83,11 @@ public:
   /// ranks are numbered, so ranks that diverged are named instead of mixing data.
   virtual nnc::Status send(int peer, std::string_view tag, const void *data, int64_t bytes) = 0;
   virtual nnc::Status recv(int peer, std::string_view tag, void *data, int64_t bytes) = 0;
+  /// Ends the communicator: a last barrier, then MPI_Finalize, each given at most the timeout.
+  /// Fails naming the step that did not finish ("rank 0 of 2: MPI_Finalize did not finish
+  /// within 60 s ..."): a peer stopped just before finalizing. The destructor closes a
+  /// communicator not closed yet.
+  virtual nnc::Status close() { return nnc::Status(); }
   /// This rank's all-reduce timings so far (none for a communicator that does not measure).
   virtual CollectiveStats stats() const { return {}; }
   /// A function a signal handler may call (it is async-signal-safe) to write one line on what

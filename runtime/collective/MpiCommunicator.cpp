@@ -7,13 +7,20 @@
 //      theirs, polled until the deadline, and compare: a rank that skipped or reordered a
 //      collective, or passes another count, is named on every rank; so is a rank that never
 //      answers, at the deadline;
-//   3. reduce the data: MPI_Allreduce (host means and sums), or the MeanReducer polled until the
-//      deadline (nccl). A barrier needs nothing more: the gather waited for every rank;
+//   3. reduce the data: MPI_Allreduce for a host mean (blocking: the fastest), MPI_Iallreduce
+//      for metric sums and the MeanReducer (nccl), polled until the deadline. A barrier needs
+//      nothing more: the gather waited for every rank;
 //   4. hand the Status to the compute thread.
-// Step 3 may block in MPI because step 2 proved every rank is in the same collective; a peer
-// that dies there makes mpirun end this process (SIGTERM: the note names the collective), and
-// wait() reports a thread that never comes back. A timed-out gather cannot be cancelled: the
-// communicator then fails everything and skips MPI_Finalize.
+// A timeout starts a roll call: the rank sends every peer one note ("alive, in this
+// collective") and waits until 2 s after the deadline for theirs. Ranks stuck in the same
+// collective time out together and answer; a rank that stopped or died does not, and is named.
+// A host mean held inside MPI_Allreduce past the timeout has its roll call run by the caller
+// waiting for it (MPI_THREAD_MULTIPLE), since this thread cannot leave MPI. Timed-out requests
+// cannot be cancelled: the communicator then fails everything and skips MPI_Finalize. A peer
+// that dies makes mpirun end this process (SIGTERM: the note names the collective).
+//
+// The end: close() runs a last barrier, then MPI_Finalize, and gives up on each after the
+// timeout (a peer that stops just before finalizing leaves the others waiting inside it).
 #include "runtime/collective/MpiCommunicator.h"
 
 #include <algorithm>
@@ -139,6 +146,10 @@ struct P2pHeader {
 static_assert(sizeof(P2pHeader) == 128, "P2pHeader travels as raw bytes");
 constexpr int kP2pTag = 7; // the MPI tag of every pipeline message: the header tells them apart
 constexpr int kAgreementTag = 8; // every collective's Agreement, sent to every other rank
+constexpr int kRollCallTag = 9;  // after a timeout: "I am alive, stuck in this collective"
+// How long a rank that timed out waits for the others' roll-call notes. Ranks stuck in the same
+// collective time out within milliseconds of each other (their deadlines start when they agree).
+constexpr auto kRollCallWindow = std::chrono::seconds(2);
 
 uint64_t fnv1a(std::string_view text) {
   uint64_t hash = 14695981039346656037ull;
@@ -207,11 +218,122 @@ struct State {
   // What the thread is doing, so that wait() notices a thread stuck inside MPI or NCCL.
   const Job *busy = nullptr;
   Clock::time_point busySince;
+  // A host mean inside MPI_Allreduce, which blocks: wait() names the rank that stops inside it.
+  const Job *reducing = nullptr;
+  Clock::time_point reducingSince;
+  // The one roll call (rollCall()), whose buffers MPI may still write.
+  bool rollCallTaken = false;
+  std::shared_ptr<AgreementExchange> rollCallNotes;
+  // The step of the orderly end the thread is in ("MPI_Finalize"), for close()'s message.
+  const char *ending = "the end of the communicator's thread";
 
   std::string prefix() const {
     return "rank " + std::to_string(rank) + " of " + std::to_string(size) + ": ";
   }
 };
+
+// --- Messages every rank sends every other: Agreements and the roll call -------------------
+
+/// Fills `agreement` with what names `job` on every rank.
+void describeJob(const Job &job, Agreement &agreement) {
+  agreement = {};
+  agreement.sequence = job.sequence;
+  agreement.count = job.count;
+  agreement.tagHash = fnv1a(job.tag);
+  agreement.kind = static_cast<int32_t>(job.kind);
+  std::strncpy(agreement.tag, job.tag.c_str(), sizeof agreement.tag - 1);
+}
+
+/// Posts the receive of every peer's Agreement and the send of `exchange.mine` to each, on
+/// `mpiTag`.
+nnc::Status post(const State &s, AgreementExchange &exchange, int mpiTag) {
+  exchange.all[s.rank] = exchange.mine;
+  for (int r = 0; r < s.size; ++r) {
+    if (r == s.rank)
+      continue;
+    MPI_Request receive, send;
+    if (int code = MPI_Irecv(&exchange.all[r], sizeof(Agreement), MPI_BYTE, r, mpiTag, s.comm,
+                             &receive);
+        code != MPI_SUCCESS)
+      return nnc::Status::error(": " + describeMpiError("MPI_Irecv", code));
+    exchange.receives.push_back(receive);
+    exchange.peers.push_back(r);
+    if (int code = MPI_Isend(&exchange.mine, sizeof(Agreement), MPI_BYTE, r, mpiTag, s.comm,
+                             &send);
+        code != MPI_SUCCESS)
+      return nnc::Status::error(": " + describeMpiError("MPI_Isend", code));
+    exchange.sends.push_back(send);
+  }
+  return nnc::Status();
+}
+
+/// The peers whose message in `exchange` has not arrived.
+std::vector<int> notArrived(AgreementExchange &exchange) {
+  std::vector<int> missing;
+  for (size_t i = 0; i < exchange.receives.size(); ++i) {
+    int arrived = 0;
+    // A completed request is MPI_REQUEST_NULL, which tests as arrived.
+    MPI_Test(&exchange.receives[i], &arrived, MPI_STATUS_IGNORE);
+    if (!arrived)
+      missing.push_back(exchange.peers[i]);
+  }
+  return missing;
+}
+
+/// After a timeout: which peers are silent? This rank sends every peer one note ("alive, in
+/// `job`") and waits until `until` (the deadline + kRollCallWindow) for theirs. Ranks that timed
+/// out beside it send theirs too; a stopped or dead rank cannot. Ranks stuck in one reduction
+/// share its deadline, so their windows close together: before a rank that ends makes mpirun
+/// resume (SIGCONT) a stopped one, which would then answer. Runs once per process (the communicator fails afterwards), on
+/// the communicator's thread or, when that thread is held inside a blocking reduction, on the
+/// calling thread (MPI_THREAD_MULTIPLE). Returns the peers that sent no note.
+std::vector<int> rollCall(State &s, const Job &job, Clock::time_point until) {
+  auto call = std::make_shared<AgreementExchange>(s.size);
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    if (s.rollCallTaken)
+      return {};
+    s.rollCallTaken = true;
+    s.rollCallNotes = call; // MPI may still use it: a silent peer never matches the requests
+  }
+  describeJob(job, call->mine);
+  if (!post(s, *call, kRollCallTag).ok())
+    return call->peers; // no roll call: every peer is a suspect
+  (void)pollUntil(until, [&]() -> nnc::StatusOr<bool> {
+    int received = 0;
+    MPI_Testall(int(call->receives.size()), call->receives.data(), &received,
+                MPI_STATUSES_IGNORE);
+    return received != 0;
+  });
+  return notArrived(*call);
+}
+
+std::vector<int> intersect(const std::vector<int> &a, const std::vector<int> &b) {
+  std::vector<int> both;
+  for (int r : a)
+    if (std::find(b.begin(), b.end(), r) != b.end())
+      both.push_back(r);
+  return both;
+}
+
+/// "rank 1" or "ranks 1, 3".
+std::string nameRanks(const std::vector<int> &ranks) {
+  std::string names = ranks.size() == 1 ? "rank " : "ranks ";
+  for (size_t i = 0; i < ranks.size(); ++i)
+    names += (i ? ", " : "") + std::to_string(ranks[i]);
+  return names;
+}
+
+/// " did not complete within 60 s: rank 1 stopped answering inside it (hung or died)": a
+/// reduction the ranks agreed on that did not finish in time; the roll call names the rank that
+/// stopped inside it.
+std::string reductionTimedOut(State &s, const Job &job, Clock::time_point deadline) {
+  std::vector<int> silent = rollCall(s, job, deadline + kRollCallWindow);
+  std::string within = " did not complete within " + std::to_string(s.timeout.count()) + " s";
+  if (silent.empty())
+    return within + ", yet every rank answered after it (MPI or NCCL made no progress)";
+  return within + ": " + nameRanks(silent) + " stopped answering inside it (hung or died)";
+}
 
 /// The communicator's thread: setup, then the collectives in order, then MPI_Finalize.
 class Worker {
@@ -235,14 +357,16 @@ public:
 
 private:
   nnc::Status setUp() {
-    // MPI_THREAD_FUNNELED: this thread, which initializes MPI, is the only one that calls it.
+    // This thread makes every MPI call but one: the roll call wait() runs while this thread is
+    // held inside a blocking reduction. Hence MPI_THREAD_MULTIPLE (no slower here for
+    // MPI_Allreduce of 64 B to 16 MB than MPI_THREAD_FUNNELED).
     int provided = 0;
-    if (int code = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+    if (int code = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided);
         code != MPI_SUCCESS)
       return nnc::Status::error(s_->engine + ": " + describeMpiError("MPI_Init_thread", code));
     mpiInitialized_ = true;
-    if (provided < MPI_THREAD_FUNNELED)
-      return nnc::Status::error(s_->engine + ": this MPI offers no MPI_THREAD_FUNNELED");
+    if (provided < MPI_THREAD_MULTIPLE)
+      return nnc::Status::error(s_->engine + ": this MPI offers no MPI_THREAD_MULTIPLE");
     // Our own communicator, whose errors come back as codes instead of aborting the job.
     if (int code = MPI_Comm_dup(MPI_COMM_WORLD, &s_->comm); code != MPI_SUCCESS)
       return nnc::Status::error(s_->engine + ": " + describeMpiError("MPI_Comm_dup", code));
@@ -312,9 +436,13 @@ private:
     if (sigtermInstalled_)
       sigaction(SIGTERM, &previousSigterm, nullptr);
     if (clean && mpiInitialized_) {
-      if (s_->reducer)
+      if (s_->reducer) {
+        setEnding("the NCCL teardown");
         s_->reducer->tearDown();
+      }
+      setEnding("MPI_Comm_free");
       MPI_Comm_free(&s_->comm);
+      setEnding("MPI_Finalize");
       MPI_Finalize();
     }
     {
@@ -322,6 +450,11 @@ private:
       s_->exited = true;
     }
     s_->changed.notify_all();
+  }
+
+  void setEnding(const char *step) {
+    std::lock_guard<std::mutex> lock(s_->mutex);
+    s_->ending = step;
   }
 
   nnc::Status run(const std::shared_ptr<Job> &shared) {
@@ -350,40 +483,14 @@ private:
     return status;
   }
 
-  /// " got no answer within 60 s ...": a collective that timed out.
-  nnc::Status timedOut() const {
-    return nnc::Status::error(" got no answer within " + std::to_string(s_->timeout.count()) +
-                              " s (a peer died or diverged)");
-  }
-
   /// Do all ranks mean the same collective? Each rank sends its Agreement to every other and
   /// receives theirs, so a rank that never answers is known by name. Requests still pending at
   /// the deadline cannot be cancelled: abandoned_ keeps their buffers alive.
   nnc::Status agree(const Job &job, Clock::time_point deadline) {
-    auto fail = [](const std::string &message) { return nnc::Status::error(message); };
     auto exchange = std::make_shared<AgreementExchange>(s_->size);
-    Agreement &mine = exchange->mine;
-    mine.sequence = job.sequence;
-    mine.count = job.count;
-    mine.tagHash = fnv1a(job.tag);
-    mine.kind = static_cast<int32_t>(job.kind);
-    std::strncpy(mine.tag, job.tag.c_str(), sizeof mine.tag - 1);
-    exchange->all[s_->rank] = mine;
-    for (int r = 0; r < s_->size; ++r) {
-      if (r == s_->rank)
-        continue;
-      MPI_Request receive, send;
-      if (int code = MPI_Irecv(&exchange->all[r], sizeof mine, MPI_BYTE, r, kAgreementTag,
-                               s_->comm, &receive);
-          code != MPI_SUCCESS)
-        return fail(": " + describeMpiError("MPI_Irecv", code));
-      exchange->receives.push_back(receive);
-      exchange->peers.push_back(r);
-      if (int code = MPI_Isend(&mine, sizeof mine, MPI_BYTE, r, kAgreementTag, s_->comm, &send);
-          code != MPI_SUCCESS)
-        return fail(": " + describeMpiError("MPI_Isend", code));
-      exchange->sends.push_back(send);
-    }
+    describeJob(job, exchange->mine);
+    if (nnc::Status status = post(*s_, *exchange, kAgreementTag); !status.ok())
+      return status;
     nnc::StatusOr<bool> gathered = pollUntil(deadline, [&]() -> nnc::StatusOr<bool> {
       int received = 0, sent = 0;
       if (int code = MPI_Testall(int(exchange->receives.size()), exchange->receives.data(),
@@ -397,13 +504,23 @@ private:
       return received && sent;
     });
     if (!gathered.ok())
-      return fail(": " + gathered.status().message());
+      return nnc::Status::error(": " + gathered.status().message());
     if (!*gathered) {
       abandoned_.push_back(exchange);
-      return fail(" got no answer from " + silentRanks(*exchange) + " within " +
-                  std::to_string(s_->timeout.count()) + " s (it hung, died or diverged)");
+      std::vector<int> missing = notArrived(*exchange);
+      if (missing.empty()) // every Agreement came; a peer never took this rank's
+        return nnc::Status::error(" got no answer from a rank that never took this one's "
+                                  "message within " + std::to_string(s_->timeout.count()) +
+                                  " s (it hung, died or diverged)");
+      // A peer that is alive but stuck in an earlier collective answers the roll call; should
+      // every missing one answer, they are named all the same.
+      std::vector<int> silent = intersect(missing, rollCall(*s_, job, deadline + kRollCallWindow));
+      return nnc::Status::error(" got no answer from " +
+                                nameRanks(silent.empty() ? missing : silent) + " within " +
+                                std::to_string(s_->timeout.count()) +
+                                " s (it hung, died or diverged)");
     }
-    return compareAgreements(exchange->all, mine);
+    return compareAgreements(exchange->all, exchange->mine);
   }
 
   /// Every rank's Agreement is `mine`, or the error names the first that differs and how.
@@ -424,61 +541,77 @@ private:
     return nnc::Status();
   }
 
-  /// The data. Every rank is now in this collective, so MPI's blocking reductions serve: Open
-  /// MPI's non-blocking ones (libnbc), polled, took twice as long for 1-16 MB on 2 ranks.
+  /// The data. The host mean blocks in MPI_Allreduce: Open MPI's non-blocking reduction
+  /// (libnbc), polled, took 1.2x as long for 1 MB and 1.5-2x for 16 MB on 2 ranks. A peer that
+  /// stops inside it is named by wait(), which runs the roll call while this thread is held.
+  /// The rest is polled until the deadline.
   nnc::Status reduce(const Job &job, Clock::time_point deadline) {
     auto fail = [](const std::string &message) { return nnc::Status::error(": " + message); };
     if (job.count == 0)
       return nnc::Status();
+    nnc::StatusOr<bool> done = true;
     if (job.kind == Kind::Mean && s_->reducer) {
       if (nnc::Status status = s_->reducer->start(job.floats, job.count); !status.ok())
         return fail(status.message());
-      nnc::StatusOr<bool> reduced = pollUntil(deadline, [&] { return s_->reducer->test(); });
-      if (!reduced.ok())
-        return fail(reduced.status().message());
-      if (!*reduced) {
+      done = pollUntil(deadline, [&] { return s_->reducer->test(); });
+      if (done.ok() && !*done)
         s_->reducer->abandon();
-        return timedOut();
-      }
     } else if (job.kind == Kind::Mean) {
       if (nnc::Status status = hostMean(job); !status.ok())
         return fail(status.message());
     } else if (job.kind == Kind::Sum) {
       // A few metrics: non-blocking and polled, so a peer that stops inside it is a timeout.
-      MPI_Request request;
-      if (int code = MPI_Iallreduce(MPI_IN_PLACE, job.doubles, int(job.count), MPI_DOUBLE,
-                                    MPI_SUM, s_->comm, &request);
-          code != MPI_SUCCESS)
-        return fail(describeMpiError("MPI_Iallreduce", code));
-      nnc::StatusOr<bool> summed = pollUntil(deadline, [&]() -> nnc::StatusOr<bool> {
-        int flag = 0;
-        if (int code = MPI_Test(&request, &flag, MPI_STATUS_IGNORE); code != MPI_SUCCESS)
-          return nnc::Status::error(describeMpiError("MPI_Iallreduce", code));
-        return flag != 0;
-      });
-      if (!summed.ok())
-        return fail(summed.status().message());
-      if (!*summed)
-        return timedOut();  // job.doubles stays MPI's: the run ends on this failure
+      done = sumInPlace(job.doubles, job.count, MPI_DOUBLE, deadline);
     }
+    if (!done.ok())
+      return fail(done.status().message());
+    if (!*done)
+      return nnc::Status::error(reductionTimedOut(*s_, job, deadline)); // the buffer stays MPI's
     return nnc::Status();
   }
 
-  /// "rank 1" or "ranks 1, 3": the peers whose Agreement never arrived.
-  static std::string silentRanks(AgreementExchange &exchange) {
-    std::vector<int> silent;
-    for (size_t i = 0; i < exchange.receives.size(); ++i) {
-      int arrived = 0;
-      MPI_Test(&exchange.receives[i], &arrived, MPI_STATUS_IGNORE);
-      if (!arrived)
-        silent.push_back(exchange.peers[i]);
+  /// MPI_Iallreduce (a sum, in place), polled until it ends (true) or the deadline (false).
+  nnc::StatusOr<bool> sumInPlace(void *data, int count, MPI_Datatype type,
+                                 Clock::time_point deadline) {
+    MPI_Request request;
+    if (int code = MPI_Iallreduce(MPI_IN_PLACE, data, count, type, MPI_SUM, s_->comm, &request);
+        code != MPI_SUCCESS)
+      return nnc::Status::error(describeMpiError("MPI_Iallreduce", code));
+    return pollUntil(deadline, [&]() -> nnc::StatusOr<bool> {
+      int flag = 0;
+      if (int code = MPI_Test(&request, &flag, MPI_STATUS_IGNORE); code != MPI_SUCCESS)
+        return nnc::Status::error(describeMpiError("MPI_Iallreduce", code));
+      return flag != 0;
+    });
+  }
+
+  /// The sum over the ranks in place, in pieces that MPI's int counts can hold, then / size.
+  nnc::Status hostMean(const Job &job) {
+    {
+      std::lock_guard<std::mutex> lock(s_->mutex);
+      s_->reducing = &job;
+      s_->reducingSince = Clock::now();
     }
-    if (silent.empty())  // every Agreement came; a peer never took this rank's
-      return "a rank that never took this one's message";
-    std::string names = silent.size() == 1 ? "rank " : "ranks ";
-    for (size_t i = 0; i < silent.size(); ++i)
-      names += (i ? ", " : "") + std::to_string(silent[i]);
-    return names;
+    constexpr int64_t kPiece = int64_t(1) << 30;
+    nnc::Status status;
+    for (int64_t offset = 0; offset < job.count && status.ok(); offset += kPiece) {
+      int count = int(std::min(kPiece, job.count - offset));
+      if (int code = MPI_Allreduce(MPI_IN_PLACE, job.floats + offset, count, MPI_FLOAT, MPI_SUM,
+                                   s_->comm);
+          code != MPI_SUCCESS)
+        status = nnc::Status::error(describeMpiError("MPI_Allreduce", code));
+    }
+    {
+      std::lock_guard<std::mutex> lock(s_->mutex);
+      s_->reducing = nullptr;
+    }
+    if (status.ok() && s_->size > 1) {
+      // Division, not a multiplication by 1/size: exact whenever the mean is representable.
+      float size = float(s_->size);
+      for (int64_t i = 0; i < job.count; ++i)
+        job.floats[i] /= size;
+    }
+    return status;
   }
 
   /// Posts a send and keeps it, with its message, until MPI is done with it.
@@ -566,25 +699,6 @@ private:
     return nnc::Status();
   }
 
-  /// The sum over the ranks in place, in pieces that MPI's int counts can hold, then / size.
-  nnc::Status hostMean(const Job &job) {
-    constexpr int64_t kPiece = int64_t(1) << 30;
-    for (int64_t offset = 0; offset < job.count; offset += kPiece) {
-      int count = int(std::min(kPiece, job.count - offset));
-      if (int code = MPI_Allreduce(MPI_IN_PLACE, job.floats + offset, count, MPI_FLOAT, MPI_SUM,
-                                   s_->comm);
-          code != MPI_SUCCESS)
-        return nnc::Status::error(describeMpiError("MPI_Allreduce", code));
-    }
-    if (s_->size > 1) {
-      // Division, not a multiplication by 1/size: exact whenever the mean is representable.
-      float size = float(s_->size);
-      for (int64_t i = 0; i < job.count; ++i)
-        job.floats[i] /= size;
-    }
-    return nnc::Status();
-  }
-
   std::shared_ptr<State> s_;
   bool mpiInitialized_ = false;
   bool sigtermInstalled_ = false;
@@ -598,32 +712,46 @@ public:
   MpiCommunicator(std::shared_ptr<State> state, std::thread thread)
       : s_(std::move(state)), thread_(std::move(thread)) {}
 
-  // A last barrier, so that every rank reaches MPI_Finalize (which waits for all of them) only
-  // once all are done, and a rank that leaves early shows up as a mismatch on the others.
   ~MpiCommunicator() override {
+    (void)close();
+    if (thread_.joinable())
+      thread_.detach(); // stuck inside MPI: it keeps `s_` alive
+  }
+
+  // A last barrier, so that every rank reaches MPI_Finalize (which waits for all of them) only
+  // once all are done, and a rank that leaves early shows up as a mismatch on the others. Then
+  // the thread finalizes, given the timeout: a peer that stopped after the barrier holds
+  // MPI_Finalize forever.
+  nnc::Status close() override {
+    if (closed_)
+      return closeStatus_;
+    closed_ = true;
     bool healthy;
     {
       std::lock_guard<std::mutex> lock(s_->mutex);
       healthy = s_->failure.ok();
     }
     if (healthy)
-      (void)barrier("the communicator's end");
+      closeStatus_ = barrier("the communicator's end");
     {
       std::lock_guard<std::mutex> lock(s_->mutex);
       s_->stopping = true;
     }
     s_->changed.notify_all();
-    // A thread stuck inside MPI cannot be joined; it keeps `s_` alive. A healthy one is done
-    // at once (the barrier above waited for every rank), a failed one skips MPI_Finalize.
+    // A failed thread skips MPI_Finalize and is done at once, unless it is stuck in an MPI call.
     std::unique_lock<std::mutex> lock(s_->mutex);
-    bool stuck = !healthy && s_->busy;  // inside an MPI call that will not return
-    bool exited = !stuck && s_->changed.wait_for(lock, std::chrono::seconds(healthy ? 30 : 2),
-                                                 [&] { return s_->exited; });
+    bool stuck = !healthy && s_->busy;
+    auto limit = healthy && closeStatus_.ok() ? s_->timeout : std::chrono::seconds(2);
+    bool exited = !stuck && s_->changed.wait_for(lock, limit, [&] { return s_->exited; });
+    if (!exited && closeStatus_.ok() && healthy)
+      closeStatus_ = nnc::Status::error(
+          s_->prefix() + s_->ending + " did not finish within " +
+          std::to_string(s_->timeout.count()) +
+          " s (a peer stopped or died after the last barrier)");
     lock.unlock();
     if (exited)
       thread_.join();
-    else
-      thread_.detach();
+    return closeStatus_;
   }
 
   int rank() const override { return s_->rank; }
@@ -752,20 +880,42 @@ private:
     return nnc::Status();
   }
 
-  // The thread times out every collective itself; the check here is for a thread that never
-  // comes back from an MPI or NCCL call (a blocking reduction a peer stopped in, which the
-  // timeout cannot interrupt).
+  // The thread times out every collective itself, except a host mean inside MPI_Allreduce: once
+  // that has taken the timeout, this thread runs the roll call and names the rank that stopped
+  // inside it. The last check is a backstop for a thread that never comes back from MPI or NCCL
+  // all the same.
   nnc::Status waitFor(const Job &job) {
-    const auto grace = std::chrono::seconds(2);
+    // After the timeout the thread may spend kRollCallWindow on the roll call.
+    const auto grace = kRollCallWindow + std::chrono::seconds(3);
     std::unique_lock<std::mutex> lock(s_->mutex);
     while (!job.done) {
       s_->changed.wait_for(lock, std::chrono::milliseconds(200));
-      if (!job.done && s_->busy && Clock::now() - s_->busySince > s_->timeout + grace) {
+      if (job.done)
+        break;
+      Clock::time_point now = Clock::now();
+      if (const Job *held = s_->reducing; held && now - s_->reducingSince > s_->timeout) {
+        Job named; // what names it, copied: the thread may finish it meanwhile
+        named.kind = held->kind;
+        named.sequence = held->sequence;
+        named.tag = held->tag;
+        named.count = held->count;
+        Clock::time_point deadline = s_->reducingSince + s_->timeout;
+        lock.unlock(); // the roll call takes kRollCallWindow
+        std::string why = reductionTimedOut(*s_, named, deadline);
+        lock.lock();
+        if (s_->reducing != held || held->sequence != named.sequence) // it completed after all
+          continue;
+        if (s_->failure.ok())
+          s_->failure = nnc::Status::error(
+              s_->prefix() + describe(named.kind, named.sequence, named.tag) + why);
+        return s_->failure;
+      }
+      if (s_->busy && now - s_->busySince > s_->timeout + grace) {
         if (s_->failure.ok())
           s_->failure = nnc::Status::error(
               s_->prefix() + describe(job.kind, job.sequence, job.tag) + " has not come back "
               "from MPI or NCCL in " + std::to_string((s_->timeout + grace).count()) +
-              " s, after every rank agreed to it (a peer stopped or died inside it)");
+              " s (a peer stopped or died inside it)");
         return s_->failure;
       }
     }
@@ -774,6 +924,8 @@ private:
 
   std::shared_ptr<State> s_;
   std::thread thread_;
+  bool closed_ = false;
+  nnc::Status closeStatus_;
   int64_t sequence_ = 0;
   std::deque<std::shared_ptr<Job>> started_; // by startAllReduceMean, for wait()
   std::map<int, int64_t> sent_, received_;    // point-to-point messages per peer

@@ -29,6 +29,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <thread>
 
 #include <omp.h>
 
@@ -525,6 +526,7 @@ std::string oneLine(std::string message) {
 int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostream &err) {
   std::optional<NnrunFailure> failure;
   std::unique_ptr<Communicator> group;
+  bool stuckInMpi = false; // the communicator's thread is inside MPI_Finalize for good
   try {
     NnrunOptions options;
     bool help = false, version = false;
@@ -574,6 +576,13 @@ int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostr
       else if (group->rank() == 0)
         out << *line << "\n";
     }
+    // The last barrier and MPI_Finalize, each bounded: a peer that stops just before
+    // finalizing would otherwise leave this rank, and mpirun, waiting forever.
+    if (!failure && group)
+      if (nnc::Status s = group->close(); !s.ok()) {
+        failure = NnrunFailure{s.message()};
+        stuckInMpi = true;
+      }
   } catch (const std::bad_alloc &) {
     failure = NnrunFailure{"out of memory"};
   } catch (const std::exception &e) {
@@ -594,7 +603,18 @@ int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostr
                                                  : "";
   if (!rank.empty() && failure->message.find(rank + ":") == std::string::npos)
     failure->message = rank + ": " + failure->message;
-  err << "nnrun: error: " << oneLine(failure->message) << "\n";
+  // One write: under mpirun, lines that ranks print at once must not interleave.
+  err << "nnrun: error: " + oneLine(failure->message) + "\n";
+  // Peers that hit the same failure (a silent rank every other one names) print their line
+  // before mpirun, told that this rank ended, stops them.
+  if (group && group->size() > 1)
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  if (stuckInMpi) { // exit() would run destructors under that thread
+    err.flush();
+    out.flush();
+    std::fflush(nullptr);
+    std::_Exit(failure->exitCode);
+  }
   if (failure->exitCode == 2)  // the synopsis: what nnrun can be asked to do
     err << std::string(kUsage, std::strstr(kUsage, "\n\n") + 1) << "see nnrun --help\n";
   return failure->exitCode;
