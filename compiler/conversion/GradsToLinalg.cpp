@@ -1,5 +1,6 @@
 // nn -> linalg for the ops of backward passes and training steps: the gradients that are not
-// library calls (relu, clamp, gelu, max pooling, embedding), one-hot targets, broadcasting and padding
+// library calls (relu, clamp, gelu, max pooling, embedding), one-hot targets, broadcasting and
+// padding
 // (the gradients of reductions and slices), and the bookkeeping ops of mixed precision (cast,
 // equal, where) and nn.stop_gradient. Registered with the model ops' lowerings by
 // populateNNToLinalgPatterns.

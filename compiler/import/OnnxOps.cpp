@@ -223,7 +223,7 @@ bool Importer::importConv(const onnx::NodeProto &n) {
     return fail(opName(n) + ": group=" + std::to_string(group) + " does not divide the input's " +
                 std::to_string(channels) + " channels and the weight's " +
                 std::to_string(outChannels) + " output channels");
-  if (w->shape[1] * group != channels)
+  if (mulSizes(w->shape[1], group) != channels)
     return fail(opName(n) + ": input " + shapeString(x->shape) + " has " +
                 std::to_string(channels) + " channels, weight " + shapeString(w->shape) +
                 " with group=" + std::to_string(group) + " expects " +
@@ -237,7 +237,8 @@ bool Importer::importConv(const onnx::NodeProto &n) {
   if (!pads)
     return unsupportedAttr(n, "asymmetric pads=" + listString(rawPads));
   auto positive = [&](const std::vector<int64_t> &v) {
-    return v.size() == spatial && std::all_of(v.begin(), v.end(), [](int64_t d) { return d > 0; });
+    return v.size() == spatial &&
+           std::all_of(v.begin(), v.end(), [](int64_t d) { return d > 0; });
   };
   if (!positive(strides) || !positive(dilations))
     return fail(opName(n) + ": strides " + listString(strides) + " and dilations " +
@@ -248,12 +249,14 @@ bool Importer::importConv(const onnx::NodeProto &n) {
   Shape x2d = spatial == 1 ? insertH(x->shape) : x->shape;
   Shape w2d = spatial == 1 ? insertH(w->shape) : w->shape;
   Shape out = {x2d[0], outChannels};
-  for (int i = 0; i < 2; ++i)
-    out.push_back((x2d[2 + i] + 2 * (*pads)[i] - dilations[i] * (w2d[2 + i] - 1) - 1) /
-                      strides[i] + 1);
-  if (out[2] < 1 || out[3] < 1)
-    return fail(opName(n) + ": the kernel " + shapeString(w->shape) + " does not fit the input " +
-                shapeString(x->shape) + " with these pads and dilations");
+  for (int i = 0; i < 2; ++i) {
+    int64_t span = x2d[2 + i] + 2 * (*pads)[i] - dilations[i] * (w2d[2 + i] - 1) - 1;
+    if (span < 0)
+      return fail(opName(n) + ": the kernel " + shapeString(w->shape) +
+                  " does not fit the input " + shapeString(x->shape) +
+                  " with these pads and dilations");
+    out.push_back(span / strides[i] + 1);
+  }
   std::vector<std::string> operands = {use(*x), use(*w)};
   if (spatial == 1) {
     operands[0] = reshapeAux("input_2d", operands[0], x2d);
@@ -269,7 +272,8 @@ bool Importer::importConv(const onnx::NodeProto &n) {
   std::string result = emit("conv2d", operands, attrs, n.output(0) + (spatial == 1 ? "/2d" : ""));
   if (spatial == 1) {
     out.erase(out.begin() + 2); // (N, O, 1, L') -> (N, O, L')
-    result = emitAux("output_1d", "reshape", {result}, {{"shape", intsAttribute(out)}}, n.output(0));
+    result = emitAux("output_1d", "reshape", {result}, {{"shape", intsAttribute(out)}},
+                     n.output(0));
   }
   define(n, 0, x->dtype, out, result);
   return true;
@@ -335,7 +339,8 @@ bool Importer::importPool(const onnx::NodeProto &n) {
            n.output(0) + (spatial == 1 ? "/2d" : ""));
   if (spatial == 1) {
     out.erase(out.begin() + 2);
-    result = emitAux("output_1d", "reshape", {result}, {{"shape", intsAttribute(out)}}, n.output(0));
+    result = emitAux("output_1d", "reshape", {result}, {{"shape", intsAttribute(out)}},
+                     n.output(0));
   }
   define(n, 0, x->dtype, out, result);
   return true;
