@@ -234,15 +234,18 @@ struct ClampGradLowering : OpConversionPattern<ClampGradOp> {
           // PyTorch's hardtanh backward zeroes the gradient where x <= min or x >= max only: a
           // NaN input passes it (the unordered comparisons).
           Type t = args[1].getType();
-          Value active = arith::ConstantOp::create(b, l, b.getBoolAttr(true));
+          Value active;
+          auto within = [&](Value inside) {
+            active = active ? arith::AndIOp::create(b, l, active, inside).getResult() : inside;
+          };
           if (lo)
-            active = arith::CmpFOp::create(b, l, arith::CmpFPredicate::UGT, args[0],
-                                           constantFloat(b, l, t, lo.getValueAsDouble()));
+            within(arith::CmpFOp::create(b, l, arith::CmpFPredicate::UGT, args[0],
+                                         constantFloat(b, l, t, lo.getValueAsDouble())));
           if (hi)
-            active = arith::AndIOp::create(
-                b, l, active,
-                arith::CmpFOp::create(b, l, arith::CmpFPredicate::ULT, args[0],
-                                      constantFloat(b, l, t, hi.getValueAsDouble())));
+            within(arith::CmpFOp::create(b, l, arith::CmpFPredicate::ULT, args[0],
+                                         constantFloat(b, l, t, hi.getValueAsDouble())));
+          if (!active) // no bounds: the identity's gradient
+            return args[1];
           return arith::SelectOp::create(b, l, active, args[1], constantFloat(b, l, t, 0.0));
         });
     rewriter.replaceOp(op, result);
