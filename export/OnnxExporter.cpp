@@ -222,6 +222,18 @@ nnc::Status exportGelu(Emitter &e) {
   return nnc::Status();
 }
 
+/// Clip with its bounds as inputs (opset 11 on); a bound left out is an empty input name.
+nnc::Status exportClamp(Emitter &e) {
+  auto bound = [&](const char *key) -> std::string {
+    if (!e.attr(key))
+      return "";
+    return e.floats(e.temp(key), {}, {float(e.floatAttr(key, 0))});
+  };
+  std::string lo = bound("min"), hi = bound("max");
+  e.add("Clip", {e.input(0), lo, hi}, e.output());
+  return nnc::Status();
+}
+
 /// Normalizes over the trailing rank(weight) dimensions (LayerNormalization is opset 17's).
 nnc::Status exportLayerNorm(Emitter &e) {
   auto weight = e.knownShapes->find(e.input(1));
@@ -363,6 +375,7 @@ const std::map<std::string, OpExporter> &opExporters() {
       {"avg_pool2d", pool("AveragePool")},
       {"batch_norm", exportBatchNorm},
       {"causal_mask", exportCausalMask},
+      {"clamp", exportClamp},
       {"concat", exportConcat},
       {"constant", exportConstant},
       {"conv2d", exportConv2d},

@@ -119,6 +119,53 @@ Tensor Conv2d::operator()(Tensor x) {
                        {dilation_, dilation_}, groups_, nodeName());
 }
 
+Conv1d::Conv1d(Model &model, const std::string &name, int64_t inChannels, int64_t outChannels,
+               int64_t kernel, int64_t stride, int64_t padding, int64_t dilation, int64_t groups,
+               bool bias)
+    : Layer(model, name, "Conv1d"), in_(inChannels), stride_(stride), padding_(padding),
+      dilation_(dilation), groups_(groups) {
+  if (!checkPositive("in_channels", inChannels) || !checkPositive("out_channels", outChannels) ||
+      !checkPositive("kernel_size", kernel) || !checkPositive("stride", stride) ||
+      !checkPositive("dilation", dilation) || !checkPositive("groups", groups))
+    return;
+  if (padding < 0) {
+    fail("padding must be non-negative, got " + std::to_string(padding));
+    return;
+  }
+  if (inChannels % groups != 0 || outChannels % groups != 0) {
+    fail("groups " + std::to_string(groups) + " must divide in_channels " +
+         std::to_string(inChannels) + " and out_channels " + std::to_string(outChannels));
+    return;
+  }
+  // PyTorch's fan_in for a Conv1d weight (O, C/groups, K) is C/groups * K.
+  int64_t fanIn = inChannels / groups * kernel;
+  weight_ = model_.parameter(name_ + ".weight", {outChannels, inChannels / groups, kernel},
+                             init::kaimingUniform(fanIn));
+  if (bias) {
+    double bound = 1.0 / std::sqrt(static_cast<double>(fanIn));
+    bias_ = model_.parameter(name_ + ".bias", {outChannels}, init::uniform(-bound, bound));
+  }
+}
+
+Tensor Conv1d::operator()(Tensor x) {
+  if (!begin(x) || !checkFloatInput(x))
+    return {};
+  if (x.rank() != 3)
+    return fail("expects input (N, C, L), got " + formatShape(x.shape()));
+  if (x.dim(1) != in_)
+    return fail("input has " + std::to_string(x.dim(1)) + " channels, expected " +
+                std::to_string(in_));
+  // (N, C, L) -> (N, C, 1, L), the weight (O, C/g, K) -> (O, C/g, 1, K), and back after.
+  Tensor x2d = model_.reshape(x, {x.dim(0), x.dim(1), 1, x.dim(2)}, nodeName("input_2d"));
+  const Shape &w = weight_.shape();
+  Tensor w2d = model_.reshape(weight_, {w[0], w[1], 1, w[2]}, nodeName("weight_2d"));
+  Tensor y = model_.conv2d(x2d, w2d, bias_, {1, stride_}, {0, padding_}, {1, dilation_}, groups_,
+                           nodeName());
+  if (!y.valid())
+    return {};
+  return model_.reshape(y, {y.dim(0), y.dim(1), y.dim(3)}, nodeName("output_1d"));
+}
+
 // --- Pooling ---------------------------------------------------------------------------------
 
 Pool2d::Pool2d(Model &model, const std::string &name, const std::string &kind, bool isMax,

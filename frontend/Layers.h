@@ -71,6 +71,22 @@ private:
   Tensor weight_, bias_;
 };
 
+/// PyTorch's Conv1d, (N, in, L) -> (N, out, L'): a Conv2d with H = 1 between reshapes, its
+/// weight kept as PyTorch's (out, in / groups, kernel).
+class Conv1d : public Layer {
+public:
+  Conv1d(Model &model, const std::string &name, int64_t inChannels, int64_t outChannels,
+         int64_t kernel, int64_t stride = 1, int64_t padding = 0, int64_t dilation = 1,
+         int64_t groups = 1, bool bias = true);
+  Tensor operator()(Tensor x);
+  Tensor weight() const { return weight_; }
+  Tensor bias() const { return bias_; }
+
+private:
+  int64_t in_, stride_, padding_, dilation_, groups_;
+  Tensor weight_, bias_;
+};
+
 /// Shared by MaxPool2d and AvgPool2d: a square window, stride defaulting to the kernel size.
 class Pool2d : public Layer {
 public:

@@ -12,6 +12,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -114,6 +115,10 @@ public:
   Tensor stopGradient(Tensor x, const std::string &name = "");
   Tensor tanh(Tensor x, const std::string &name = "");
   Tensor sigmoid(Tensor x, const std::string &name = "");
+  /// min(max(x, min), max), a bound left out (nullopt) is no bound; NaN stays NaN. ReLU6 is
+  /// clamp(x, 0, 6).
+  Tensor clamp(Tensor x, std::optional<double> min, std::optional<double> max,
+               const std::string &name = "");
   /// approximate: "none" or "tanh".
   Tensor gelu(Tensor x, const std::string &approximate = "none", const std::string &name = "");
   Tensor softmax(Tensor x, int64_t axis = -1, const std::string &name = "");

@@ -223,6 +223,18 @@ Tensor Model::stopGradient(Tensor x, const std::string &name) {
 Tensor Model::tanh(Tensor x, const std::string &name) { return unary("tanh", x, name); }
 Tensor Model::sigmoid(Tensor x, const std::string &name) { return unary("sigmoid", x, name); }
 
+Tensor Model::clamp(Tensor x, std::optional<double> min, std::optional<double> max,
+                    const std::string &name) {
+  NodeBuilder n(*this, "clamp", name, {x});
+  if (!n || !n.checkDTypes({x}))
+    return {};
+  if (min)
+    n.attrFloat("min", *min);
+  if (max)
+    n.attrFloat("max", *max);
+  return n.finish(x.shape(), x.dtype());
+}
+
 Tensor Model::gelu(Tensor x, const std::string &approximate, const std::string &name) {
   NodeBuilder n(*this, "gelu", name, {x});
   if (!n || !n.checkDTypes({x}))

@@ -328,9 +328,9 @@ def make_ops():
                                                              name="mix", equation="ij,ij->ij")],
                [x], [tensor("y", ["N", 4])])
     save_graph(f"{b}/unsupported-attr.onnx", [
-        helper.make_node("Conv", ["img", "w"], ["y"], name="grouped", group=2,
+        helper.make_node("Conv", ["img", "w"], ["y"], name="asymmetric", pads=[0, 0, 1, 1],
                          kernel_shape=[1, 1])],
-        [img], [tensor("y", ["N", 2, 6, 6])], [weight("w", [2, 1, 1, 1])])
+        [img], [tensor("y", ["N", 2, 7, 7])], [weight("w", [2, 2, 1, 1])])
     branch = helper.make_graph([helper.make_node("Identity", ["x"], ["z"])], "branch", [],
                                [tensor("z", ["N", 4])])
     save_graph(f"{b}/if.onnx", [helper.make_node("If", ["cond"], ["y"], name="choose",

@@ -682,6 +682,40 @@ def stress():
     return out
 
 
+# ---- clamp (ReLU6, ONNX Clip) ---------------------------------------------------------------
+
+@case
+def clamp():
+    """nn.clamp against torch.clamp and nn.clamp_grad against hardtanh's backward, with NaN and
+    +-inf entries: NaN stays NaN, and a NaN input passes its gradient, as in PyTorch."""
+    def with_specials(rng, shape):
+        x = randn(rng, *shape, scale=4.0)
+        x.flat[:3] = [np.nan, np.inf, -np.inf]
+        return x
+
+    out = []
+    bounds = [("_relu6", {"min": 0.0, "max": 6.0}), ("_min", {"min": -1.0}),
+              ("_max", {"max": 0.5})]
+    for suffix, attrs in bounds:
+        lo, hi = attrs.get("min"), attrs.get("max")
+        out += unary_cases("clamp", lambda x, lo=lo, hi=hi: torch.clamp(x, lo, hi), [(4, 9)],
+                           attrs=attrs, suffix=suffix, gen=with_specials)
+        name = "clamp_grad" + suffix
+        rng = np.random.default_rng(seed_of((name,)))
+        m = Model(name, with_specials(rng, (4, 9)))
+        r = m.node("op", "clamp_grad", ["x", m.param("g", randn(rng, 4, 9))], attrs)
+
+        def ref(T, x, p, lo=lo, hi=hi):
+            outside = torch.zeros_like(x, dtype=torch.bool)
+            if lo is not None:
+                outside |= x <= lo
+            if hi is not None:
+                outside |= x >= hi
+            return torch.where(outside, torch.zeros_like(x), p["g"])
+        out.append(Case(name, m, r, ref))
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 
 def normwise(ours, ref):

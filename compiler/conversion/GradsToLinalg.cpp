@@ -1,5 +1,6 @@
 // nn -> linalg for the ops of backward passes and training steps: the gradients that are not
-// library calls (relu, gelu, max pooling, embedding), one-hot targets, broadcasting and padding
+// library calls (relu, clamp, gelu, max pooling, embedding), one-hot targets, broadcasting and
+// padding
 // (the gradients of reductions and slices), and the bookkeeping ops of mixed precision (cast,
 // equal, where) and nn.stop_gradient. Registered with the model ops' lowerings by
 // populateNNToLinalgPatterns.
@@ -215,6 +216,37 @@ struct ReluGradLowering : OpConversionPattern<ReluGradOp> {
           Value zero = constantFloat(b, l, args[1].getType(), 0.0);
           Value active = arith::CmpFOp::create(b, l, arith::CmpFPredicate::UGT, args[0], zero);
           return arith::SelectOp::create(b, l, active, args[1], zero);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct ClampGradLowering : OpConversionPattern<ClampGradOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(ClampGradOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    FloatAttr lo = op.getMinAttr(), hi = op.getMaxAttr();
+    Value result = elementwise(
+        rewriter, op.getLoc(), cast<RankedTensorType>(op.getType()),
+        {adaptor.getInput(), adaptor.getGrad()},
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          // PyTorch's hardtanh backward zeroes the gradient where x <= min or x >= max only: a
+          // NaN input passes it (the unordered comparisons).
+          Type t = args[1].getType();
+          Value active;
+          auto within = [&](Value inside) {
+            active = active ? arith::AndIOp::create(b, l, active, inside).getResult() : inside;
+          };
+          if (lo)
+            within(arith::CmpFOp::create(b, l, arith::CmpFPredicate::UGT, args[0],
+                                         constantFloat(b, l, t, lo.getValueAsDouble())));
+          if (hi)
+            within(arith::CmpFOp::create(b, l, arith::CmpFPredicate::ULT, args[0],
+                                         constantFloat(b, l, t, hi.getValueAsDouble())));
+          if (!active) // no bounds: the identity's gradient
+            return args[1];
+          return arith::SelectOp::create(b, l, active, args[1], constantFloat(b, l, t, 0.0));
         });
     rewriter.replaceOp(op, result);
     return success();
@@ -456,7 +488,7 @@ struct EqualLowering : OpConversionPattern<EqualOp> {
 
 void nnc::populateGradsToLinalgPatterns(RewritePatternSet &patterns, bool scatterLoops) {
   patterns.add<MaxPool2dGradLowering, WhereLowering, CastLowering, StopGradientLowering,
-               ReluGradLowering, OneHotLowering, GeluGradLowering, BroadcastLowering,
-               PadLowering, EqualLowering>(patterns.getContext());
+               ReluGradLowering, ClampGradLowering, OneHotLowering, GeluGradLowering,
+               BroadcastLowering, PadLowering, EqualLowering>(patterns.getContext());
   patterns.add<EmbeddingGradLowering>(patterns.getContext(), scatterLoops);
 }

@@ -96,6 +96,17 @@ Value tanhFn(OpBuilder &b, Location loc, Value x, TanhOp) { return math::TanhOp:
 Value sqrtFn(OpBuilder &b, Location loc, Value x, SqrtOp) { return math::SqrtOp::create(b, loc, x); }
 Value expFn(OpBuilder &b, Location loc, Value x, ExpOp) { return math::ExpOp::create(b, loc, x); }
 
+/// min(max(x, lo), hi) with maximumf/minimumf, which return NaN for a NaN x as PyTorch's clamp
+/// does (maxnumf would drop it).
+Value clamp(OpBuilder &b, Location loc, Value x, ClampOp op) {
+  Type t = x.getType();
+  if (FloatAttr lo = op.getMinAttr())
+    x = arith::MaximumFOp::create(b, loc, x, constantFloat(b, loc, t, lo.getValueAsDouble()));
+  if (FloatAttr hi = op.getMaxAttr())
+    x = arith::MinimumFOp::create(b, loc, x, constantFloat(b, loc, t, hi.getValueAsDouble()));
+  return x;
+}
+
 Value sigmoid(OpBuilder &b, Location loc, Value x, SigmoidOp) {
   // 1 / (1 + exp(-x))
   Value one = constantFloat(b, loc, x.getType(), 1.0);
@@ -785,4 +796,5 @@ void nnc::populateNNToLinalgPatterns(RewritePatternSet &patterns, bool scatterLo
   patterns.add<UnaryLowering<GeluOp>>(ctx, gelu);
   patterns.add<UnaryLowering<SqrtOp>>(ctx, sqrtFn);
   patterns.add<UnaryLowering<ExpOp>>(ctx, expFn);
+  patterns.add<UnaryLowering<ClampOp>>(ctx, clamp);
 }

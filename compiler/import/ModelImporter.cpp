@@ -256,6 +256,8 @@ const llvm::StringMap<OpBuilderFn> &opBuilders() {
       {"sigmoid", buildOp<nn::SigmoidOp>},
       {"sqrt", buildOp<nn::SqrtOp>},
       {"exp", buildOp<nn::ExpOp>},
+      {"clamp", buildOp<nn::ClampOp>},
+      {"clamp_grad", buildOp<nn::ClampGradOp>},
       {"relu_grad", buildOp<nn::ReluGradOp>},
       {"pad", buildOp<nn::PadOp>},
       {"equal", buildOp<nn::EqualOp>},

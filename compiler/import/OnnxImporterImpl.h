@@ -147,6 +147,11 @@ public:
   bool importPad(const onnx::NodeProto &n);
   bool importBatchNorm(const onnx::NodeProto &n);
   bool importGlobalAveragePool(const onnx::NodeProto &n);
+  // Activations of mobile and sequence CNNs (OnnxOps.cpp, "Clip and the hard activations").
+  bool importClip(const onnx::NodeProto &n);
+  bool importHardSigmoid(const onnx::NodeProto &n);
+  bool importHardSwish(const onnx::NodeProto &n);
+  bool importLeakyRelu(const onnx::NodeProto &n);
 
 private:
   // Failing: one line, naming the current node when there is one.
@@ -189,6 +194,12 @@ private:
   void define(const onnx::NodeProto &n, int i, DType dtype, Shape shape, std::string name);
   void defineConst(const onnx::NodeProto &n, DType dtype, Shape shape, std::vector<double> v);
   bool normalizeAxis(int64_t &axis, int64_t rank, const char *what);
+  // 1-D convolution and pooling as their 2-D ops with H = 1 (OnnxOps.cpp).
+  std::string emitAux(const std::string &what, const std::string &op,
+                      const std::vector<std::string> &inputs,
+                      std::map<std::string, Attribute> attrs, const std::string &output);
+  std::string reshapeAux(const std::string &what, const std::string &input, const Shape &shape);
+  std::string scalar(const std::string &what, double value);
 
   const onnx::ModelProto &proto;
   const OnnxImportOptions &options;

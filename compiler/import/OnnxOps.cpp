@@ -178,14 +178,30 @@ bool Importer::importSoftmax(const onnx::NodeProto &n) {
   return true;
 }
 
-/// Symmetric 2-D pads from ONNX's [top, left, bottom, right]; nullopt when asymmetric.
-std::optional<std::vector<int64_t>> symmetricPads(const std::vector<int64_t> &pads) {
-  if (pads.size() != 4 || pads[0] != pads[2] || pads[1] != pads[3])
+/// Symmetric pads from ONNX's [begin..., end...] over `spatial` dimensions; nullopt when
+/// asymmetric.
+std::optional<std::vector<int64_t>> symmetricPads(const std::vector<int64_t> &pads,
+                                                  size_t spatial) {
+  if (pads.size() != 2 * spatial)
     return std::nullopt;
-  return std::vector<int64_t>{pads[0], pads[1]};
+  for (size_t i = 0; i < spatial; ++i)
+    if (pads[i] != pads[i + spatial])
+      return std::nullopt;
+  return std::vector<int64_t>(pads.begin(), pads.begin() + spatial);
 }
 
-/// Conv: nn.conv2d over NCHW (2-D, group 1, explicit or VALID padding).
+/// A 1-D op's per-dimension list as its 2-D op's, with H = 1: {h, v[0]}.
+std::vector<int64_t> liftTo2d(const std::vector<int64_t> &v, int64_t h) {
+  return v.size() == 1 ? std::vector<int64_t>{h, v[0]} : v;
+}
+
+/// (N, C, L) -> (N, C, 1, L): where a 1-D op's tensors enter its 2-D op.
+Shape insertH(const Shape &shape) { return {shape[0], shape[1], 1, shape[2]}; }
+
+/// Conv: nn.conv2d over NCHW with explicit or VALID padding, grouped when `group` > 1
+/// (depthwise when it is the channel count). A 1-D Conv over (N, C, L) is that conv2d with
+/// H = 1 between reshapes; its weight (O, C / group, K) is reshaped too, so the parameter keeps
+/// the file's (PyTorch's) shape.
 bool Importer::importConv(const onnx::NodeProto &n) {
   if (!checkAttrs(n, {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}))
     return false;
@@ -195,46 +211,77 @@ bool Importer::importConv(const onnx::NodeProto &n) {
   const Value *b = input(n, 2, /*optional=*/true);
   if (!error.empty())
     return false;
-  if (x->shape.size() != 4 || w->shape.size() != 4)
-    return unsupportedAttr(n, "a " + std::to_string(x->shape.size() - 2) +
-                                  "-D convolution (input " + shapeString(x->shape) + ")");
-  if (int64_t group = intAttr(n, "group", 1); group != 1)
-    return unsupportedAttr(n, "group=" + std::to_string(group) + " (grouped convolution)");
+  size_t rank = x->shape.size(), spatial = rank - 2;
+  if ((rank != 3 && rank != 4) || w->shape.size() != rank)
+    return unsupportedAttr(n, "a " + std::to_string(static_cast<int64_t>(rank) - 2) +
+                                  "-D convolution (input " + shapeString(x->shape) +
+                                  ", weight " + shapeString(w->shape) + ")");
   if (const onnx::AttributeProto *a = attr(n, "auto_pad"); a && a->s() != "NOTSET" && a->s() != "VALID")
     return unsupportedAttr(n, "auto_pad=" + a->s() + " (export with explicit padding)");
-  std::vector<int64_t> strides = intsAttr(n, "strides").value_or(std::vector<int64_t>{1, 1});
-  std::vector<int64_t> dilations = intsAttr(n, "dilations").value_or(std::vector<int64_t>{1, 1});
-  std::vector<int64_t> rawPads = intsAttr(n, "pads").value_or(std::vector<int64_t>{0, 0, 0, 0});
-  std::optional<std::vector<int64_t>> pads = symmetricPads(rawPads);
+  int64_t group = intAttr(n, "group", 1), channels = x->shape[1], outChannels = w->shape[0];
+  if (group < 1 || channels % group != 0 || outChannels % group != 0)
+    return fail(opName(n) + ": group=" + std::to_string(group) + " does not divide the input's " +
+                std::to_string(channels) + " channels and the weight's " +
+                std::to_string(outChannels) + " output channels");
+  if (mulSizes(w->shape[1], group) != channels)
+    return fail(opName(n) + ": input " + shapeString(x->shape) + " has " +
+                std::to_string(channels) + " channels, weight " + shapeString(w->shape) +
+                " with group=" + std::to_string(group) + " expects " +
+                std::to_string(w->shape[1] * group));
+  std::vector<int64_t> ones(spatial, 1);
+  std::vector<int64_t> strides = intsAttr(n, "strides").value_or(ones);
+  std::vector<int64_t> dilations = intsAttr(n, "dilations").value_or(ones);
+  std::vector<int64_t> rawPads =
+      intsAttr(n, "pads").value_or(std::vector<int64_t>(2 * spatial, 0));
+  std::optional<std::vector<int64_t>> pads = symmetricPads(rawPads, spatial);
   if (!pads)
     return unsupportedAttr(n, "asymmetric pads=" + listString(rawPads));
-  auto positive = [](const std::vector<int64_t> &v) {
-    return v.size() == 2 && v[0] > 0 && v[1] > 0;
+  auto positive = [&](const std::vector<int64_t> &v) {
+    return v.size() == spatial &&
+           std::all_of(v.begin(), v.end(), [](int64_t d) { return d > 0; });
   };
   if (!positive(strides) || !positive(dilations))
     return fail(opName(n) + ": strides " + listString(strides) + " and dilations " +
-                listString(dilations) + " must be 2 positive numbers each");
-  if (x->shape[1] != w->shape[1])
-    return fail(opName(n) + ": input " + shapeString(x->shape) + " has " +
-                std::to_string(x->shape[1]) + " channels, weight " + shapeString(w->shape) +
-                " expects " + std::to_string(w->shape[1]));
-  Shape out = {x->shape[0], w->shape[0]};
-  for (int i = 0; i < 2; ++i)
-    out.push_back((x->shape[2 + i] + 2 * (*pads)[i] - dilations[i] * (w->shape[2 + i] - 1) - 1) /
-                      strides[i] + 1);
+                listString(dilations) + " must be " + std::to_string(spatial) +
+                " positive numbers each");
+  // From here on 2-D: a 1-D conv's input and weight get H = 1 (and so does its output).
+  strides = liftTo2d(strides, 1), dilations = liftTo2d(dilations, 1), *pads = liftTo2d(*pads, 0);
+  Shape x2d = spatial == 1 ? insertH(x->shape) : x->shape;
+  Shape w2d = spatial == 1 ? insertH(w->shape) : w->shape;
+  Shape out = {x2d[0], outChannels};
+  for (int i = 0; i < 2; ++i) {
+    int64_t span = x2d[2 + i] + 2 * (*pads)[i] - dilations[i] * (w2d[2 + i] - 1) - 1;
+    if (span < 0)
+      return fail(opName(n) + ": the kernel " + shapeString(w->shape) +
+                  " does not fit the input " + shapeString(x->shape) +
+                  " with these pads and dilations");
+    out.push_back(span / strides[i] + 1);
+  }
   std::vector<std::string> operands = {use(*x), use(*w)};
+  if (spatial == 1) {
+    operands[0] = reshapeAux("input_2d", operands[0], x2d);
+    operands[1] = reshapeAux("weight_2d", operands[1], w2d);
+  }
   if (b)
     operands.push_back(use(*b));
-  define(n, 0, x->dtype, out,
-         emit("conv2d", operands,
-              {{"stride", intsAttribute(strides)}, {"padding", intsAttribute(*pads)},
-               {"dilation", intsAttribute(dilations)}},
-              n.output(0)));
+  std::map<std::string, Attribute> attrs = {{"stride", intsAttribute(strides)},
+                                            {"padding", intsAttribute(*pads)},
+                                            {"dilation", intsAttribute(dilations)}};
+  if (group != 1)
+    attrs["groups"] = intAttribute(group);
+  std::string result = emit("conv2d", operands, attrs, n.output(0) + (spatial == 1 ? "/2d" : ""));
+  if (spatial == 1) {
+    out.erase(out.begin() + 2); // (N, O, 1, L') -> (N, O, L')
+    result = emitAux("output_1d", "reshape", {result}, {{"shape", intsAttribute(out)}},
+                     n.output(0));
+  }
+  define(n, 0, x->dtype, out, result);
   return true;
 }
 
-/// MaxPool/AveragePool: nn.max_pool2d / nn.avg_pool2d (2-D, floor rounding; average pooling
-/// counts padding as PyTorch's default does).
+/// MaxPool/AveragePool: nn.max_pool2d / nn.avg_pool2d (floor rounding; average pooling counts
+/// padding as PyTorch's default does). 1-D pooling over (N, C, L) is the 2-D op with H = 1
+/// between reshapes, as for Conv.
 bool Importer::importPool(const onnx::NodeProto &n) {
   bool isMax = n.op_type() == "MaxPool";
   if (!checkAttrs(n, {"auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape",
@@ -246,37 +293,56 @@ bool Importer::importPool(const onnx::NodeProto &n) {
   if (n.output_size() > 1 && !n.output(1).empty())
     return unsupportedAttr(n, "the Indices output");
   std::optional<std::vector<int64_t>> kernel = intsAttr(n, "kernel_shape");
-  if (x->shape.size() != 4 || !kernel || kernel->size() != 2)
-    return unsupportedAttr(n, "pooling other than 2-D (input " + shapeString(x->shape) + ")");
+  size_t rank = x->shape.size(), spatial = rank - 2;
+  if ((rank != 3 && rank != 4) || !kernel || kernel->size() != spatial)
+    return unsupportedAttr(n, "pooling other than 1-D or 2-D (input " + shapeString(x->shape) +
+                                  ")");
   if (int64_t ceil = intAttr(n, "ceil_mode", 0))
     return unsupportedAttr(n, "ceil_mode=" + std::to_string(ceil));
   if (const onnx::AttributeProto *a = attr(n, "auto_pad"); a && a->s() != "NOTSET" && a->s() != "VALID")
     return unsupportedAttr(n, "auto_pad=" + a->s() + " (export with explicit padding)");
-  std::vector<int64_t> dilations = intsAttr(n, "dilations").value_or(std::vector<int64_t>{1, 1});
-  if (dilations != std::vector<int64_t>{1, 1})
+  std::vector<int64_t> ones(spatial, 1);
+  std::vector<int64_t> dilations = intsAttr(n, "dilations").value_or(ones);
+  if (dilations != ones)
     return unsupportedAttr(n, "dilations=" + listString(dilations));
   if (int64_t order = intAttr(n, "storage_order", 0))
     return unsupportedAttr(n, "storage_order=" + std::to_string(order));
-  std::vector<int64_t> strides = intsAttr(n, "strides").value_or(std::vector<int64_t>{1, 1});
-  std::vector<int64_t> rawPads = intsAttr(n, "pads").value_or(std::vector<int64_t>{0, 0, 0, 0});
-  std::optional<std::vector<int64_t>> pads = symmetricPads(rawPads);
+  std::vector<int64_t> strides = intsAttr(n, "strides").value_or(ones);
+  std::vector<int64_t> rawPads =
+      intsAttr(n, "pads").value_or(std::vector<int64_t>(2 * spatial, 0));
+  std::optional<std::vector<int64_t>> pads = symmetricPads(rawPads, spatial);
   if (!pads)
     return unsupportedAttr(n, "asymmetric pads=" + listString(rawPads));
-  if (strides.size() != 2 || strides[0] < 1 || strides[1] < 1 || (*kernel)[0] < 1 ||
-      (*kernel)[1] < 1)
+  auto positive = [](const std::vector<int64_t> &v) {
+    return std::all_of(v.begin(), v.end(), [](int64_t d) { return d > 0; });
+  };
+  if (strides.size() != spatial || !positive(strides) || !positive(*kernel))
     return fail(opName(n) + ": strides " + listString(strides) + " and kernel_shape " +
-                listString(*kernel) + " must be 2 positive numbers each");
-  if (!isMax && intAttr(n, "count_include_pad", 0) == 0 && (*pads)[0] + (*pads)[1] > 0)
+                listString(*kernel) + " must be " + std::to_string(spatial) +
+                " positive numbers each");
+  if (!isMax && intAttr(n, "count_include_pad", 0) == 0 &&
+      std::any_of(pads->begin(), pads->end(), [](int64_t p) { return p > 0; }))
     return unsupportedAttr(n, "count_include_pad=0 with padding (nnc counts the padding, as "
                               "PyTorch's AvgPool2d does by default)");
-  Shape out = {x->shape[0], x->shape[1]};
+  *kernel = liftTo2d(*kernel, 1), strides = liftTo2d(strides, 1), *pads = liftTo2d(*pads, 0);
+  Shape x2d = spatial == 1 ? insertH(x->shape) : x->shape;
+  Shape out = {x2d[0], x2d[1]};
   for (int i = 0; i < 2; ++i)
-    out.push_back((x->shape[2 + i] + 2 * (*pads)[i] - (*kernel)[i]) / strides[i] + 1);
-  define(n, 0, x->dtype, out,
-         emit(isMax ? "max_pool2d" : "avg_pool2d", {use(*x)},
-              {{"kernel_size", intsAttribute(*kernel)}, {"stride", intsAttribute(strides)},
-               {"padding", intsAttribute(*pads)}},
-              n.output(0)));
+    out.push_back((x2d[2 + i] + 2 * (*pads)[i] - (*kernel)[i]) / strides[i] + 1);
+  std::string in = use(*x);
+  if (spatial == 1)
+    in = reshapeAux("input_2d", in, x2d);
+  std::string result =
+      emit(isMax ? "max_pool2d" : "avg_pool2d", {in},
+           {{"kernel_size", intsAttribute(*kernel)}, {"stride", intsAttribute(strides)},
+            {"padding", intsAttribute(*pads)}},
+           n.output(0) + (spatial == 1 ? "/2d" : ""));
+  if (spatial == 1) {
+    out.erase(out.begin() + 2);
+    result = emitAux("output_1d", "reshape", {result}, {{"shape", intsAttribute(out)}},
+                     n.output(0));
+  }
+  define(n, 0, x->dtype, out, result);
   return true;
 }
 
@@ -702,20 +768,130 @@ bool Importer::importBatchNorm(const onnx::NodeProto &n) {
   return true;
 }
 
-/// GlobalAveragePool (PyTorch's AdaptiveAvgPool2d(1)): the mean over H and W of (N, C, H, W),
-/// kept as (N, C, 1, 1).
+/// GlobalAveragePool (PyTorch's AdaptiveAvgPool2d(1) and AdaptiveAvgPool1d(1)): the mean over
+/// the spatial dimensions of (N, C, H, W) or (N, C, L), kept as size 1.
 bool Importer::importGlobalAveragePool(const onnx::NodeProto &n) {
   const Value *x = input(n, 0);
   if (!x || !checkAttrs(n, {}))
     return false;
-  if (x->shape.size() != 4)
+  if (x->shape.size() != 4 && x->shape.size() != 3)
     return unsupportedAttr(n, "an input of rank " + std::to_string(x->shape.size()) +
-                                  " (only (N, C, H, W))");
+                                  " (only (N, C, H, W) and (N, C, L))");
   Attribute keep;
   keep.set_b(true);
-  define(n, 0, x->dtype, {x->shape[0], x->shape[1], 1, 1},
-         emit("reduce_mean", {use(*x)}, {{"axes", intsAttribute({2, 3})}, {"keepdim", keep}},
+  std::vector<int64_t> axes = {2, 3};
+  Shape out = {x->shape[0], x->shape[1], 1, 1};
+  if (x->shape.size() == 3)
+    axes = {2}, out = {x->shape[0], x->shape[1], 1};
+  define(n, 0, x->dtype, out,
+         emit("reduce_mean", {use(*x)}, {{"axes", intsAttribute(axes)}, {"keepdim", keep}},
               n.output(0)));
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Clip and the hard activations (MobileNet), LeakyRelu: nn.clamp and compositions
+//===----------------------------------------------------------------------===//
+
+/// Adds a helper node named "<node>/<what>" (the ONNX node's own name stays for its main op).
+std::string Importer::emitAux(const std::string &what, const std::string &op,
+                              const std::vector<std::string> &inputs,
+                              std::map<std::string, Attribute> attrs, const std::string &output) {
+  std::string main = nodeName;
+  nodeName = main + "/" + what;
+  std::string result = emit(op, inputs, std::move(attrs), output);
+  nodeName = main;
+  return result;
+}
+
+std::string Importer::reshapeAux(const std::string &what, const std::string &input,
+                                 const Shape &shape) {
+  return emitAux(what, "reshape", {input}, {{"shape", intsAttribute(shape)}},
+                 input + "/" + what);
+}
+
+/// A float scalar constant "<node>/<what>".
+std::string Importer::scalar(const std::string &what, double value) {
+  Value v{F32, {}, std::vector<double>{value}, false, nodeName + "/" + what, ""};
+  return use(v);
+}
+
+/// Clip: nn.clamp, the bounds known at import (inputs from opset 11, attributes before; either
+/// may be absent). PyTorch's ReLU6 and Hardtanh export as Clip; NaN stays NaN.
+bool Importer::importClip(const onnx::NodeProto &n) {
+  if (!checkAttrs(n, {"min", "max"}))
+    return false;
+  const Value *x = input(n, 0);
+  if (!x)
+    return false;
+  std::map<std::string, Attribute> bounds;
+  const char *names[] = {"min", "max"};
+  for (int i = 1; i <= 2; ++i) {
+    const char *name = names[i - 1];
+    if (opset < 11) {
+      if (attr(n, name))
+        bounds[name] = floatAttribute(floatAttr(n, name, 0));
+      continue;
+    }
+    const Value *bound = input(n, i, /*optional=*/true);
+    if (!error.empty())
+      return false;
+    if (!bound)
+      continue;
+    if (!bound->constant || bound->constant->size() != 1)
+      return unsupportedAttr(n, std::string(name) + " ('" + n.input(i) +
+                                    "') computed at run time or not a scalar (nnc needs a "
+                                    "constant bound)");
+    bounds[name] = floatAttribute((*bound->constant)[0]);
+  }
+  if (x->dtype != F32)
+    return unsupportedAttr(n, "an input of dtype " + DType_Name(x->dtype));
+  define(n, 0, x->dtype, x->shape, emit("clamp", {use(*x)}, bounds, n.output(0)));
+  return true;
+}
+
+/// HardSigmoid: clamp(alpha x + beta, 0, 1); PyTorch's Hardsigmoid exports alpha = 1/6.
+bool Importer::importHardSigmoid(const onnx::NodeProto &n) {
+  const Value *x = input(n, 0);
+  if (!x || !checkAttrs(n, {"alpha", "beta"}))
+    return false;
+  double alpha = floatAttr(n, "alpha", 0.2), beta = floatAttr(n, "beta", 0.5);
+  std::string scaled = emit("mul", {use(*x), scalar("alpha", alpha)}, {}, n.output(0) + "/scaled");
+  std::string shifted = emit("add", {scaled, scalar("beta", beta)}, {}, n.output(0) + "/shifted");
+  define(n, 0, x->dtype, x->shape,
+         emit("clamp", {shifted}, {{"min", floatAttribute(0)}, {"max", floatAttribute(1)}},
+              n.output(0)));
+  return true;
+}
+
+/// HardSwish (opset 14; PyTorch's Hardswish): x * clamp(x + 3, 0, 6) / 6, in PyTorch's order.
+bool Importer::importHardSwish(const onnx::NodeProto &n) {
+  const Value *x = input(n, 0);
+  if (!x || !checkAttrs(n, {}))
+    return false;
+  std::string in = use(*x);
+  std::string shifted = emit("add", {in, scalar("three", 3)}, {}, n.output(0) + "/shifted");
+  std::string gate = emit("clamp", {shifted},
+                          {{"min", floatAttribute(0)}, {"max", floatAttribute(6)}},
+                          n.output(0) + "/gate");
+  std::string product = emit("mul", {in, gate}, {}, n.output(0) + "/product");
+  define(n, 0, x->dtype, x->shape,
+         emit("div", {product, scalar("six", 6)}, {}, n.output(0)));
+  return true;
+}
+
+/// LeakyRelu: relu(x) + alpha * min(x, 0), exact on either side of 0 and NaN for NaN.
+bool Importer::importLeakyRelu(const onnx::NodeProto &n) {
+  const Value *x = input(n, 0);
+  if (!x || !checkAttrs(n, {"alpha"}))
+    return false;
+  std::string in = use(*x);
+  std::string positive = emit("relu", {in}, {}, n.output(0) + "/positive");
+  std::string negative =
+      emit("clamp", {in}, {{"max", floatAttribute(0)}}, n.output(0) + "/negative");
+  std::string scaled = emit("mul", {negative, scalar("alpha", floatAttr(n, "alpha", 0.01))}, {},
+                            n.output(0) + "/scaled");
+  define(n, 0, x->dtype, x->shape, emit("add", {positive, scaled}, {}, n.output(0)));
   return true;
 }
 
@@ -723,14 +899,16 @@ const std::map<std::string, OpEntry> &opTable() {
   static const std::map<std::string, OpEntry> table = [] {
     std::map<std::string, OpEntry> ops = {
       {"Add", {&Importer::importBinary, "add (folded when both operands are constants)"}},
-      {"AveragePool", {&Importer::importPool, "avg_pool2d (2-D, floor, padding counted)"}},
+      {"AveragePool", {&Importer::importPool, "avg_pool2d (1-D or 2-D, floor, padding counted)"}},
       {"BatchNormalization",
        {&Importer::importBatchNorm, "batch_norm (training_mode 0 or 1: batch statistics in train "
                                     "steps, running ones in evaluation)"}},
       {"Cast", {&Importer::importCast, "folded for constants; identity when the dtype stays"}},
+      {"Clip", {&Importer::importClip, "clamp (bounds known at import; ReLU6, Hardtanh)"}},
       {"Concat", {&Importer::importConcat, "concat (folded when every input is a constant)"}},
       {"Constant", {&Importer::importConstant, "a constant, a node only where an op reads it"}},
-      {"Conv", {&Importer::importConv, "conv2d (2-D, group 1, symmetric padding)"}},
+      {"Conv", {&Importer::importConv, "conv2d (1-D as 2-D with H = 1, grouped and depthwise, "
+                                       "symmetric padding)"}},
       {"Div", {&Importer::importBinary, "div (folded when both operands are constants)"}},
       {"Dropout", {&Importer::importDropout, "dropout at the given ratio (mask output unread)"}},
       {"Erf", {&Importer::importErf, "gelu, inside x * 0.5 * (1 + erf(x / sqrt(2)))"}},
@@ -739,12 +917,16 @@ const std::map<std::string, OpEntry> &opTable() {
        {&Importer::importGather, "folded for constants; embedding (axis 0 of a table); slice "
                                  "and reshape for one known index"}},
       {"Gelu", {&Importer::importGelu, "gelu (approximate none or tanh)"}},
-      {"GlobalAveragePool", {&Importer::importGlobalAveragePool, "reduce_mean over H and W, kept"}},
+      {"GlobalAveragePool",
+       {&Importer::importGlobalAveragePool, "reduce_mean over H and W (or L), kept"}},
       {"Gemm", {&Importer::importGemm, "linear (transB=1) or matmul, with alpha/beta multiplies"}},
+      {"HardSigmoid", {&Importer::importHardSigmoid, "clamp(alpha x + beta, 0, 1)"}},
+      {"HardSwish", {&Importer::importHardSwish, "x * clamp(x + 3, 0, 6) / 6"}},
       {"Identity", {&Importer::importIdentity, "no node"}},
+      {"LeakyRelu", {&Importer::importLeakyRelu, "relu(x) + alpha * clamp(x, max 0)"}},
       {"LogSoftmax", {&Importer::importSoftmax, "log_softmax"}},
       {"MatMul", {&Importer::importMatMul, "matmul (operands of rank >= 2)"}},
-      {"MaxPool", {&Importer::importPool, "max_pool2d (2-D, floor, no Indices output)"}},
+      {"MaxPool", {&Importer::importPool, "max_pool2d (1-D or 2-D, floor, no Indices output)"}},
       {"Mul", {&Importer::importBinary, "mul (folded when both operands are constants)"}},
       {"Pad", {&Importer::importPad, "pad with zeros (constant mode); no node when all pads are 0"}},
       {"Relu", {&Importer::importUnary, "relu"}},

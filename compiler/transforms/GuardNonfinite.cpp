@@ -48,7 +48,8 @@ bool isFloatTensor(Value v) {
 bool neverOriginates(Operation *op) {
   return isa<nn::ConstantOp, nn::CastOp, nn::ReshapeOp, nn::TransposeOp, nn::SliceOp,
              nn::ConcatOp, nn::BroadcastOp, nn::PadOp, nn::StopGradientOp, nn::CausalMaskOp,
-             nn::OneHotOp, nn::EqualOp, nn::WhereOp, nn::ReluOp, nn::ReluGradOp>(op);
+             nn::OneHotOp, nn::EqualOp, nn::WhereOp, nn::ReluOp, nn::ReluGradOp,
+             nn::ClampOp, nn::ClampGradOp>(op);
 }
 
 Value scalar(OpBuilder &b, Location loc, Type element, double v) {

@@ -310,6 +310,12 @@ LogicalResult GeluOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &gr
   return success();
 }
 
+LogicalResult ClampOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  grads.assign({ClampGradOp::create(b, getLoc(), getInput(), g, getMinAttr(), getMaxAttr())
+                    .getResult()});
+  return success();
+}
+
 LogicalResult MaxPool2dOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
   grads.assign({MaxPool2dGradOp::create(b, getLoc(), getInput(), g, getKernelSizeAttr(),
                                         getStrideAttr(), getPaddingAttr())

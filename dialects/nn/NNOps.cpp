@@ -326,6 +326,7 @@ NN_UNARY_INFER(TanhOp)
 NN_UNARY_INFER(SigmoidOp)
 NN_UNARY_INFER(SqrtOp)
 NN_UNARY_INFER(ExpOp)
+NN_UNARY_INFER(ClampOp)
 #undef NN_UNARY_INFER
 
 LogicalResult GeluOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
@@ -780,6 +781,18 @@ LogicalResult OneHotOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
 
 LogicalResult GeluGradOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                            Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  Diag diag(loc, getOperationName());
+  if (failed(requireTensors(diag, {adaptor.getInput(), adaptor.getGrad()})))
+    return failure();
+  auto input = tensorType(adaptor.getInput()), grad = tensorType(adaptor.getGrad());
+  if (input != grad)
+    return diag.fail("expects input and grad of one type, got ", input, " and ", grad);
+  types.push_back(grad);
+  return success();
+}
+
+LogicalResult ClampGradOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                            Adaptor adaptor, SmallVectorImpl<Type> &types) {
   Diag diag(loc, getOperationName());
   if (failed(requireTensors(diag, {adaptor.getInput(), adaptor.getGrad()})))
     return failure();

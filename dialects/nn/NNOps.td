@@ -184,6 +184,22 @@ def NN_GeluOp : NN_UnaryOp<"gelu", "the Gaussian error linear unit", [Pure, Decl
 def NN_SqrtOp : NN_UnaryOp<"sqrt", "the square root", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]>;
 def NN_ExpOp : NN_UnaryOp<"exp", "the exponential", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]>;
 
+def NN_ClampOp : NN_UnaryOp<"clamp", "clamping to [min, max]",
+                            [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
+  let description = [{
+    min(max(x, `min`), `max`); a bound left out is no bound. NaN stays NaN, as in PyTorch's
+    clamp. ONNX Clip and PyTorch's ReLU6 (min 0, max 6) and Hardtanh; hard-sigmoid and
+    hard-swish are built on it. Its gradient (nn.clamp_grad) passes where min < x < max.
+
+    ```mlir
+    %y = nn.clamp %x <{max = 6.000000e+00 : f64, min = 0.000000e+00 : f64}> : tensor<8x16xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$input, OptionalAttr<F64Attr>:$min,
+                       OptionalAttr<F64Attr>:$max);
+  let assemblyFormat = "$input prop-dict attr-dict `:` type($input)";
+}
+
 def NN_DropoutOp : NN_UnaryOp<"dropout", "inverted dropout",
                               [DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
   let description = [{
@@ -446,6 +462,23 @@ def NN_ReluGradOp : NN_Op<"relu_grad", [Pure]> {
   let arguments = (ins NN_FloatTensor:$output, NN_FloatTensor:$grad);
   let results = (outs NN_FloatTensor:$result);
   let assemblyFormat = "$output `,` $grad attr-dict `:` type($output) `,` type($grad)";
+}
+
+def NN_ClampGradOp : NN_Op<"clamp_grad", [Pure]> {
+  let summary = "gradient of clamp, from its input";
+  let description = [{
+    `grad` where `min` < `input` < `max` (a bound left out is no bound), else 0: PyTorch's
+    hardtanh backward, which ReLU6 uses. A NaN input passes the gradient, as it does there.
+
+    ```mlir
+    %dx = nn.clamp_grad %x, %dy <{max = 6.000000e+00 : f64, min = 0.000000e+00 : f64}>
+        : tensor<8x16xf32>, tensor<8x16xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$input, NN_FloatTensor:$grad,
+                       OptionalAttr<F64Attr>:$min, OptionalAttr<F64Attr>:$max);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $grad prop-dict attr-dict `:` type($input) `,` type($grad)";
 }
 
 def NN_OneHotOp : NN_Op<"one_hot", [Pure]> {

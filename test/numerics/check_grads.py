@@ -97,6 +97,9 @@ def cases(rng):
     f = lambda *s: rng.uniform(-1.0, 1.0, s).astype(np.float32)  # noqa: E731
     pos = lambda *s: rng.uniform(0.5, 1.5, s).astype(np.float32)  # noqa: E731
     away = lambda *s: (rng.uniform(0.2, 1.0, s) * rng.choice([-1, 1], s)).astype(np.float32)  # noqa
+    # |x| in [0.1, 0.4] or [0.6, 0.9]: both sides of +-0.5, at least 0.1 from it.
+    straddle = lambda *s: ((rng.choice([0.25, 0.75], s) + rng.uniform(-0.15, 0.15, s))  # noqa
+                           * rng.choice([-1, 1], s)).astype(np.float32)
     # Distinct values >= 2 / 50 apart, so no window's maximum changes within eps.
     spread = lambda *s: rng.permutation(np.linspace(-1, 1, int(np.prod(s)))).reshape(s).astype(np.float32)  # noqa
     out = [
@@ -169,6 +172,12 @@ def cases(rng):
              frozen=(3, 4)),
         Case("batch_norm_2d", "batch_norm", [f(2, 3, 3, 4), f(3), f(3), f(3), pos(3)],
              {"epsilon": 1e-3, "momentum": 0.2}, out_shape=[2, 3, 3, 4], frozen=(3, 4)),
+        # Depthwise (groups = channels, MobileNet's), strided and padded.
+        Case("conv2d_depthwise", "conv2d", [f(2, 4, 5, 5), f(4, 1, 3, 3), f(4)],
+             {"groups": 4, "stride": [2, 1], "padding": [1, 1]}, out_shape=[2, 4, 3, 5]),
+        # Inputs at least 0.1 from the bounds +-0.5, on both sides of them.
+        Case("clamp", "clamp", [straddle(3, 4)], {"min": -0.5, "max": 0.5}, out_shape=[3, 4]),
+        Case("clamp_max_only", "clamp", [straddle(3, 4)], {"max": 0.5}, out_shape=[3, 4]),
     ]
     return out
 

@@ -17,8 +17,12 @@ Data parallelism: --compile-flag=--data-parallel=2 --launcher "mpirun -np 2 ..."
 the launcher and --reference DIR names the results to compare with (losses.txt, final/,
 predict_after.npy; the case directory's by default).
 
+--losses-only: the losses but not the parameters (nor the prediction after training), for a
+model whose parameters are ill-conditioned in fp32 after a step (test/onnx/mobilenet_v2.test
+says why, with the numbers).
+
 usage: check_onnx.py --nnc NNC --nnrun NNRUN [--steps N] [--compile-flag F]... [--launcher CMD]
-                     [--reference DIR] CASE_DIR WORK_DIR
+                     [--reference DIR] [--losses-only] CASE_DIR WORK_DIR
 """
 import argparse
 import os
@@ -39,6 +43,7 @@ def main():
     ap.add_argument("--compile-flag", action="append", default=[])
     ap.add_argument("--launcher", default="")
     ap.add_argument("--reference")
+    ap.add_argument("--losses-only", action="store_true")
     ap.add_argument("case")
     ap.add_argument("work")
     args = ap.parse_args()
@@ -75,6 +80,9 @@ def main():
     failures += worst > TRAIN_TOLERANCE
     print(f"{'PASS' if worst <= TRAIN_TOLERANCE else 'FAIL'} losses: {len(ours)} steps, "
           f"{ours[0]:.6f} -> {ours[-1]:.6f}, max rel err {worst:.2e}")
+    if args.losses_only:
+        print("onnx parity passed (losses only)" if failures == 0 else f"{failures} checks failed")
+        return 1 if failures else 0
     for name in sorted(os.listdir(os.path.join(reference, "final"))):
         a = np.load(os.path.join(final, name))
         b = np.load(os.path.join(reference, "final", name))

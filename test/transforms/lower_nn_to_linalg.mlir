@@ -126,6 +126,25 @@ func.func @relu_grad_passes_nan(%y: tensor<4x3xf32>, %dy: tensor<4x3xf32>) -> te
 
 // -----
 
+// clamp keeps NaN (maximumf/minimumf propagate it, as PyTorch's clamp does); its gradient passes
+// where min < x < max, NaN included (unordered compares), as hardtanh's backward.
+// CHECK-LABEL: func.func @clamp_nan_semantics
+// CHECK: ^bb0(%[[X:[^:]+]]: f32,
+// CHECK: %[[LO:.+]] = arith.maximumf %[[X]], %{{.+}} : f32
+// CHECK: arith.minimumf %[[LO]], %{{.+}} : f32
+// CHECK: ^bb0(%[[XG:[^:]+]]: f32, %[[DY:[^:]+]]: f32,
+// CHECK: %[[ABOVE:.+]] = arith.cmpf ugt, %[[XG]], %{{.+}} : f32
+// CHECK: %[[BELOW:.+]] = arith.cmpf ult, %[[XG]], %{{.+}} : f32
+// CHECK: %[[ACTIVE:.+]] = arith.andi %[[ABOVE]], %[[BELOW]] : i1
+// CHECK: arith.select %[[ACTIVE]], %[[DY]], %{{.+}} : f32
+func.func @clamp_nan_semantics(%x: tensor<4x3xf32>, %dy: tensor<4x3xf32>) -> (tensor<4x3xf32>, tensor<4x3xf32>) {
+  %0 = nn.clamp %x <{max = 6.0 : f64, min = 0.0 : f64}> : tensor<4x3xf32>
+  %1 = nn.clamp_grad %x, %dy <{max = 6.0 : f64, min = 0.0 : f64}> : tensor<4x3xf32>, tensor<4x3xf32>
+  return %0, %1 : tensor<4x3xf32>, tensor<4x3xf32>
+}
+
+// -----
+
 // A dropout's mask is its own op, a function of the step number and key alone; a backward
 // dropout (the forward's clone applied to the gradient: same step, key, rate and stream) reuses
 // the forward's mask op, so both multiplies read one mask and Philox runs once.

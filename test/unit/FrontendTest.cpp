@@ -170,6 +170,48 @@ TEST(Conv2dTest, GroupsAndDilation) {
   EXPECT_EQ(intsAttr(node, "dilation"), (Ints{2, 2}));
 }
 
+TEST(Conv1dTest, GroupedStridedOverSequences) {
+  frontend::Model m("m");
+  Tensor x = m.input("x", {2, 4, 32});
+  Conv1d conv(m, "conv", 4, 8, /*kernel=*/3, /*stride=*/2, /*padding=*/2, /*dilation=*/2,
+              /*groups=*/2);
+  Tensor y = conv(x);
+  ASSERT_TRUE(y.valid()) << m.error();
+  EXPECT_EQ(y.shape(), (Ints{2, 8, 16})); // (32 + 4 - 5) / 2 + 1
+  // PyTorch's weight shape and fan_in (C / groups * K).
+  EXPECT_EQ(shapeOf(*findParam(m.proto(), "conv.weight")), (Ints{8, 2, 3}));
+  EXPECT_EQ(findParam(m.proto(), "conv.weight")->init().fan_in(), 6);
+  // A conv2d with H = 1 named after the layer, between reshapes of the input and the weight.
+  ASSERT_EQ(m.proto().nodes_size(), 4);
+  EXPECT_EQ(m.proto().nodes(0).name(), "conv/input_2d");
+  EXPECT_EQ(m.proto().nodes(1).name(), "conv/weight_2d");
+  const Node &node = m.proto().nodes(2);
+  EXPECT_EQ(node.name(), "conv");
+  EXPECT_EQ(node.op(), "conv2d");
+  EXPECT_EQ(intsAttr(node, "stride"), (Ints{1, 2}));
+  EXPECT_EQ(intsAttr(node, "padding"), (Ints{0, 2}));
+  EXPECT_EQ(intsAttr(node, "dilation"), (Ints{1, 2}));
+  EXPECT_EQ(node.attrs().at("groups").i(), 2);
+  Tensor bad = conv(m.input("img", {2, 4, 8, 8}));
+  EXPECT_FALSE(bad.valid());
+  EXPECT_EQ(m.error(), "layer 'conv' (Conv1d): expects input (N, C, L), got [2,4,8,8]");
+}
+
+TEST(ClampTest, BoundsAreOptionalAttributes) {
+  frontend::Model m("m");
+  Tensor x = m.input("x", {2, 3});
+  Tensor relu6 = m.clamp(x, 0.0, 6.0, "relu6");
+  Tensor capped = m.clamp(relu6, std::nullopt, 1.5, "capped");
+  ASSERT_TRUE(capped.valid()) << m.error();
+  EXPECT_EQ(capped.shape(), (Ints{2, 3}));
+  const Node &both = m.proto().nodes(0), &one = m.proto().nodes(1);
+  EXPECT_EQ(both.op(), "clamp");
+  EXPECT_DOUBLE_EQ(both.attrs().at("min").f(), 0.0);
+  EXPECT_DOUBLE_EQ(both.attrs().at("max").f(), 6.0);
+  EXPECT_EQ(one.attrs().count("min"), 0u);
+  EXPECT_DOUBLE_EQ(one.attrs().at("max").f(), 1.5);
+}
+
 TEST(Conv2dTest, ChannelMismatchNamesTheLayer) {
   frontend::Model m("m");
   Tensor x = m.input("x", {1, 1, 28, 28});

@@ -1103,3 +1103,11 @@ func.func @batch_norm_epsilon(%x: tensor<8x4xf32>, %g: tensor<4xf32>) {
       : tensor<8x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   return
 }
+
+// -----
+
+func.func @clamp_grad_mismatch(%x: tensor<2x8xf32>, %g: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{'nn.clamp_grad' op expects input and grad of one type, got 'tensor<2x8xf32>' and 'tensor<2x4xf32>'}}
+  %0 = nn.clamp_grad %x, %g <{max = 6.0 : f64}> : tensor<2x8xf32>, tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}

@@ -918,3 +918,17 @@ func.func @batch_norm_1d(%x: tensor<8x16xf32>, %g: tensor<16xf32>, %b: tensor<16
       : tensor<8x16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>
   return %0 : tensor<8x16xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @clamp_and_grad
+// CHECK: %[[Y:.+]] = nn.clamp %{{.+}} <{max = 6.000000e+00 : f64, min = 0.000000e+00 : f64}> : tensor<4x3xf32>
+// CHECK: %[[M:.+]] = nn.clamp %[[Y]] <{max = 1.000000e+00 : f64}> : tensor<4x3xf32>
+// CHECK: %[[G:.+]] = nn.clamp_grad %{{.+}}, %{{.+}} <{max = 6.000000e+00 : f64, min = 0.000000e+00 : f64}> : tensor<4x3xf32>, tensor<4x3xf32>
+// CHECK: return %[[M]], %[[G]] : tensor<4x3xf32>, tensor<4x3xf32>
+func.func @clamp_and_grad(%x: tensor<4x3xf32>, %g: tensor<4x3xf32>) -> (tensor<4x3xf32>, tensor<4x3xf32>) {
+  %0 = nn.clamp %x <{max = 6.0 : f64, min = 0.0 : f64}> : tensor<4x3xf32>
+  %1 = nn.clamp %0 <{max = 1.0 : f64}> : tensor<4x3xf32>
+  %2 = nn.clamp_grad %x, %g <{max = 6.0 : f64, min = 0.0 : f64}> : tensor<4x3xf32>, tensor<4x3xf32>
+  return %1, %2 : tensor<4x3xf32>, tensor<4x3xf32>
+}
