@@ -96,6 +96,8 @@ struct OpEntry {
 const std::map<std::string, OpEntry> &opTable();
 /// The transformer half of the table (OnnxTransformerOps.cpp), merged into opTable().
 void addTransformerOps(std::map<std::string, OpEntry> &table);
+/// Neg, Abs, Elu, Selu, PRelu, Sum (OnnxActivationOps.cpp), merged into opTable().
+void addActivationOps(std::map<std::string, OpEntry> &table);
 
 class Importer {
 public:
@@ -116,7 +118,7 @@ public:
   bool importWhere(const onnx::NodeProto &n);
   bool importPow(const onnx::NodeProto &n);
   bool importTrilu(const onnx::NodeProto &n);
-  bool importReduceMean(const onnx::NodeProto &n);
+  bool importReduce(const onnx::NodeProto &n);
   bool importLayerNorm(const onnx::NodeProto &n);
   bool importCastToBool(const onnx::NodeProto &n);
   bool importGatherScalar(const onnx::NodeProto &n, const Value &data, int64_t axis);
@@ -152,8 +154,16 @@ public:
   bool importHardSigmoid(const onnx::NodeProto &n);
   bool importHardSwish(const onnx::NodeProto &n);
   bool importLeakyRelu(const onnx::NodeProto &n);
+  // Further activations and sums (OnnxActivationOps.cpp).
+  bool importNeg(const onnx::NodeProto &n);
+  bool importAbs(const onnx::NodeProto &n);
+  bool importElu(const onnx::NodeProto &n);
+  bool importSelu(const onnx::NodeProto &n);
+  bool importPRelu(const onnx::NodeProto &n);
+  bool importSum(const onnx::NodeProto &n);
 
 private:
+  std::string emitElu(const onnx::NodeProto &n, const Value &x, double alpha, double scale);
   // Failing: one line, naming the current node when there is one.
   bool fail(const std::string &message) {
     error = (nodeName.empty() ? "" : "node '" + nodeName + "': ") + message;

@@ -14,7 +14,8 @@ namespace nnc::onnx_import {
 /// Gemm: alpha * A' B' + beta * C. With transB (PyTorch's nn.Linear) it is nn.linear, whose
 /// weight is (out, in); otherwise nn.matmul. alpha and beta other than 1 become multiplies.
 bool Importer::importGemm(const onnx::NodeProto &n) {
-  if (!checkAttrs(n, {"alpha", "beta", "transA", "transB"}))
+  // Opset 6's `broadcast` flag: C broadcasts either way here (unidirectionally, as from opset 7).
+  if (!checkAttrs(n, {"alpha", "beta", "transA", "transB", "broadcast"}))
     return false;
   const Value *a = input(n, 0), *b = a ? input(n, 1) : nullptr;
   if (!b)
@@ -89,7 +90,9 @@ bool Importer::importMatMul(const onnx::NodeProto &n) {
 /// are known at import (shape arithmetic).
 bool Importer::importBinary(const onnx::NodeProto &n) {
   const Value *a = input(n, 0), *b = a ? input(n, 1) : nullptr;
-  if (!b || !checkAttrs(n, {}))
+  // Before opset 7 `broadcast` enabled broadcasting; without `axis` it aligns trailing
+  // dimensions, as the later (NumPy) rule does.
+  if (!b || !checkAttrs(n, {"broadcast"}))
     return false;
   if (a->dtype != b->dtype)
     return fail(opName(n) + ": operands have different dtypes (" + DType_Name(a->dtype) + ", " +
@@ -686,17 +689,21 @@ bool Importer::importCast(const onnx::NodeProto &n) {
   return importIdentity(n);
 }
 
-/// Pad: nn.pad with zeros (constant mode, pads known at import, opset 11 and later); no node when
-/// every pad is 0, as PyTorch's export of AvgPool2d emits.
+/// Pad: nn.pad with zeros (constant mode, pads known at import: an input from opset 11, an
+/// attribute before); no node when every pad is 0, as PyTorch's export of AvgPool2d emits.
 bool Importer::importPad(const onnx::NodeProto &n) {
   const Value *x = input(n, 0);
-  if (!x || !checkAttrs(n, {"mode"}))
+  if (!x || !checkAttrs(n, {"mode", "pads", "value"}))
     return false;
   if (const onnx::AttributeProto *mode = attr(n, "mode"); mode && mode->s() != "constant")
     return unsupportedAttr(n, "mode=" + mode->s());
-  std::optional<std::vector<int64_t>> pads = constInts(n, 1, "pads");
+  // Before opset 11 the pads and the fill are attributes.
+  std::optional<std::vector<int64_t>> pads =
+      opset < 11 ? intsAttr(n, "pads") : constInts(n, 1, "pads");
   if (!pads)
-    return false;
+    return error.empty() ? unsupportedAttr(n, "a Pad without pads") : false;
+  if (opset < 11 && floatAttr(n, "value", 0) != 0)
+    return unsupportedAttr(n, "a value other than 0");
   if (n.input_size() > 2 && !n.input(2).empty()) {
     const Value *fill = input(n, 2);
     if (!fill || !fill->constant || fill->constant->size() != 1 || (*fill->constant)[0] != 0)
@@ -727,7 +734,10 @@ bool Importer::importPad(const onnx::NodeProto &n) {
 /// statistics and update the running ones (PyTorch's momentum = 1 - ONNX's), and evaluation and
 /// prediction use the running ones, as PyTorch's train() and eval() modes do.
 bool Importer::importBatchNorm(const onnx::NodeProto &n) {
-  if (!checkAttrs(n, {"epsilon", "momentum", "training_mode", "spatial"}))
+  // Opsets 6 and earlier: is_test (evaluation is what nnc's predict does anyway) and
+  // consumed_inputs (a legacy in-place hint).
+  if (!checkAttrs(n, {"epsilon", "momentum", "training_mode", "spatial", "is_test",
+                      "consumed_inputs"}))
     return false;
   std::vector<const Value *> in;
   for (int i = 0; i < 5; ++i) {
@@ -941,6 +951,7 @@ const std::map<std::string, OpEntry> &opTable() {
       {"Unsqueeze", {&Importer::importUnsqueeze, "reshape (folded for constants)"}},
     };
     addTransformerOps(ops);
+    addActivationOps(ops);
     return ops;
   }();
   return table;

@@ -543,22 +543,24 @@ bool Importer::importPow(const onnx::NodeProto &n) {
   return true;
 }
 
-/// ReduceMean: nn.reduce_mean over the axes (attribute before opset 18, input from 18; all
-/// axes when none), keepdims as ONNX's default 1.
-bool Importer::importReduceMean(const onnx::NodeProto &n) {
+/// ReduceMean, ReduceSum: nn.reduce_mean, nn.reduce_sum over the axes (an attribute before
+/// opset 18 (ReduceSum: 13), an input after; all axes when none), keepdims as ONNX's default 1.
+bool Importer::importReduce(const onnx::NodeProto &n) {
   const Value *x = input(n, 0);
   if (!x || !checkAttrs(n, {"axes", "keepdims", "noop_with_empty_axes"}))
     return false;
+  bool sum = n.op_type() == "ReduceSum";
+  int64_t axesInputSince = sum ? 13 : 18;
   std::optional<std::vector<int64_t>> axes;
-  if (opset >= 18 && n.input_size() > 1 && !n.input(1).empty()) {
+  if (opset >= axesInputSince && n.input_size() > 1 && !n.input(1).empty()) {
     if (!(axes = constInts(n, 1, "axes")))
       return false;
-  } else if (opset < 18) {
+  } else if (opset < axesInputSince) {
     axes = intsAttr(n, "axes");
   }
   int64_t rank = x->shape.size();
   if (rank == 0)
-    return importIdentity(n); // the mean of one value
+    return importIdentity(n); // the mean or sum of one value
   if (!axes || axes->empty()) {
     if (intAttr(n, "noop_with_empty_axes", 0))
       return importIdentity(n);
@@ -580,8 +582,8 @@ bool Importer::importReduceMean(const onnx::NodeProto &n) {
   Attribute keepAttr;
   keepAttr.set_b(keep);
   define(n, 0, x->dtype, out,
-         emit("reduce_mean", {use(*x)}, {{"axes", intsAttribute(*axes)}, {"keepdim", keepAttr}},
-              n.output(0)));
+         emit(sum ? "reduce_sum" : "reduce_mean", {use(*x)},
+              {{"axes", intsAttribute(*axes)}, {"keepdim", keepAttr}}, n.output(0)));
   return true;
 }
 
@@ -814,7 +816,8 @@ void addTransformerOps(std::map<std::string, OpEntry> &table) {
       {"Less", {&Importer::importCompare, "folded for constants (masks)"}},
       {"Pow", {&Importer::importPow, "mul (exponent 2), sqrt (0.5); folded for constants"}},
       {"Range", {&Importer::importRange, "folded to a constant"}},
-      {"ReduceMean", {&Importer::importReduceMean, "reduce_mean"}},
+      {"ReduceMean", {&Importer::importReduce, "reduce_mean"}},
+      {"ReduceSum", {&Importer::importReduce, "reduce_sum"}},
       {"Slice",
        {&Importer::importSlice, "slice (starts/ends/axes/steps known at import, positive "
                                 "steps; folded for constants)"}},
