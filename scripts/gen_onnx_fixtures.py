@@ -23,8 +23,11 @@ Only regenerating needs torch and onnx (apt install python3-torch python3-onnx);
 the committed outputs.
 
 usage: /usr/bin/python3 scripts/gen_onnx_fixtures.py
+       .venv-bench/bin/python scripts/gen_onnx_fixtures.py --dynamo   (bench/setup_peers.sh; plus
+           pip install onnx onnxscript): test/onnx/dynamo_* through the dynamo exporter
 """
 import os
+import sys
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -84,19 +87,37 @@ def batchnorm():
     return model, (1, 8, 8)
 
 
-def make_case(name, build, opset, optimizer, external=False, training_export=False):
+def export(model, shape, path, opset, training_export, dynamo):
+    """torch.onnx.export at batch 2, the batch a dynamic axis: the TorchScript exporter, or with
+    `dynamo` torch.export's (PyTorch 2.x; run this script with such a Python, see --dynamo)."""
+    example = torch.randn(2, *shape)
+    if dynamo:
+        # In training mode, and without the exporter's graph optimizer, which would fold each
+        # BatchNormalization into the convolution before it as for inference.
+        model.train(training_export)
+        program = torch.onnx.export(model, (example,), dynamo=True, opset_version=opset,
+                                    optimize=not training_export,
+                                    input_names=["x"], output_names=["logits"],
+                                    dynamic_shapes=({0: torch.export.Dim("batch")},))
+        program.save(path)
+        return
+    # TrainingMode.TRAINING keeps BatchNormalization nodes (training_mode=1): an eval-mode export
+    # folds each into the convolution before it.
+    mode = torch.onnx.TrainingMode.TRAINING if training_export else torch.onnx.TrainingMode.EVAL
+    torch.onnx.export(model, example, path, opset_version=opset,
+                      input_names=["x"], output_names=["logits"], training=mode,
+                      dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
+
+
+def make_case(name, build, opset, optimizer, external=False, training_export=False,
+              dynamo=False):
     out = os.path.join(ROOT, name)
     os.makedirs(os.path.join(out, "final"), exist_ok=True)
     torch.manual_seed(0)
     model, shape = build()
     model.eval()
     path = os.path.join(out, "model.onnx")
-    # TrainingMode.TRAINING keeps BatchNormalization nodes (training_mode=1): an eval-mode export
-    # folds each into the convolution before it.
-    mode = torch.onnx.TrainingMode.TRAINING if training_export else torch.onnx.TrainingMode.EVAL
-    torch.onnx.export(model, torch.randn(2, *shape), path, opset_version=opset,
-                      input_names=["x"], output_names=["logits"], training=mode,
-                      dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
+    export(model, shape, path, opset, training_export, dynamo)
     model.eval()
     if training_export:
         # Tracing in training mode ran one forward, which moved the running statistics: start
@@ -361,7 +382,19 @@ def make_ops():
     onnx.save(proto, f"{b}/missing-external.onnx")
 
 
-if __name__ == "__main__":
+def make_dynamo_cases():
+    """dynamo_*: the same models through the dynamo exporter (opset 18), trained by the PyTorch
+    2.x that exports them."""
+    make_case("dynamo_mlp", mlp, 18, ("sgd", 0.1), dynamo=True)
+    make_case("dynamo_cnn", cnn, 18, ("adamw", 0.01), dynamo=True)
+    make_case("dynamo_gelu", gelu_ext, 18, ("momentum", 0.05), dynamo=True)
+    make_case("dynamo_batchnorm", batchnorm, 18, ("momentum", 0.05), training_export=True,
+              dynamo=True)
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--dynamo"]:
+    make_dynamo_cases()
+elif __name__ == "__main__":
     make_case("mlp", mlp, 13, ("sgd", 0.1))
     make_case("cnn", cnn, 17, ("adamw", 0.01))
     make_case("gelu_ext", gelu_ext, 15, ("momentum", 0.05), external=True)

@@ -307,7 +307,8 @@ bool Importer::declareInput(const onnx::ValueInfoProto &input) {
 
 /// Finds GELU written out as the TorchScript exporter writes nn.GELU() before opset 20:
 ///   d = Div(x, sqrt 2); e = Erf(d); a = Add(e, 1); m = Mul(x, a); y = Mul(m, 0.5)
-/// (operands of Add and Mul in either order), each intermediate read only by the next.
+/// or the dynamo exporter does (m = Mul(0.5, a); y = Mul(x, m)), operands of Add and Mul in
+/// either order, each intermediate read only by the next.
 bool Importer::matchGeluPatterns() {
   const onnx::GraphProto &g = proto.graph();
   std::map<std::string, std::vector<const onnx::NodeProto *>> readers;
@@ -363,14 +364,16 @@ bool Importer::matchGeluPatterns() {
     const onnx::NodeProto *add = onlyReader(erf.output(0), "Add");
     if (!add || !isScalar(other(*add, erf.output(0)), 1.0))
       continue;
-    const onnx::NodeProto *mul = onlyReader(add->output(0), "Mul");
-    if (!mul || other(*mul, add->output(0)) != x)
+    // (1 + erf) * x * 0.5 (the TorchScript exporter) or x * ((1 + erf) * 0.5) (dynamo).
+    const onnx::NodeProto *first = onlyReader(add->output(0), "Mul");
+    const onnx::NodeProto *second = first ? onlyReader(first->output(0), "Mul") : nullptr;
+    if (!second)
       continue;
-    const onnx::NodeProto *half = onlyReader(mul->output(0), "Mul");
-    if (!half || !isScalar(other(*half, mul->output(0)), 0.5))
+    std::string a = other(*first, add->output(0)), b = other(*second, first->output(0));
+    if (!(a == x && isScalar(b, 0.5)) && !(isScalar(a, 0.5) && b == x))
       continue;
-    folded.insert({div->second, &erf, add, mul});
-    geluInput[half] = x;
+    folded.insert({div->second, &erf, add, first});
+    geluInput[second] = x;
   }
   return true;
 }

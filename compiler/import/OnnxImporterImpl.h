@@ -146,6 +146,7 @@ public:
   bool importUnsqueeze(const onnx::NodeProto &n);
   bool importSqueeze(const onnx::NodeProto &n);
   bool importCast(const onnx::NodeProto &n);
+  bool importCastLike(const onnx::NodeProto &n);
   bool importPad(const onnx::NodeProto &n);
   bool importBatchNorm(const onnx::NodeProto &n);
   bool importGlobalAveragePool(const onnx::NodeProto &n);
@@ -163,6 +164,8 @@ public:
   bool importSum(const onnx::NodeProto &n);
 
 private:
+  /// Cast's work: `value` as `dtype`, folded for constants, identity when the dtype stays.
+  bool castTo(const onnx::NodeProto &n, const Value &value, DType dtype);
   std::string emitElu(const onnx::NodeProto &n, const Value &x, double alpha, double scale);
   // Failing: one line, naming the current node when there is one.
   bool fail(const std::string &message) {

@@ -367,8 +367,8 @@ bool Importer::importFlatten(const onnx::NodeProto &n) {
 }
 
 /// Reshape: nn.reshape to the shape input, which must be known at import (an initializer, a
-/// Constant or a folded Shape chain). 0 copies the input's dimension (allowzero=0), -1 is
-/// inferred. A leading dimension equal to the file's static batch follows --batch-size.
+/// Constant or a folded Shape chain). 0 copies the input's dimension (allowzero=0; a 0 with
+/// allowzero=1, an empty dimension, is refused), -1 is inferred. A leading dimension equal to the file's static batch follows --batch-size.
 bool Importer::importReshape(const onnx::NodeProto &n) {
   const Value *x = input(n, 0);
   if (!x || !checkAttrs(n, {"allowzero"}))
@@ -376,8 +376,9 @@ bool Importer::importReshape(const onnx::NodeProto &n) {
   std::optional<std::vector<int64_t>> target = constInts(n, 1, "the target shape");
   if (!target)
     return false;
-  if (intAttr(n, "allowzero", 0))
-    return unsupportedAttr(n, "allowzero=1");
+  // allowzero=1 (the dynamo exporter's) only differs when the target holds a 0.
+  if (intAttr(n, "allowzero", 0) && std::count(target->begin(), target->end(), 0))
+    return unsupportedAttr(n, "allowzero=1 with a 0 in the target shape");
   Shape out = *target;
   int64_t inferred = -1, known = 1;
   for (size_t i = 0; i < out.size(); ++i) {
@@ -675,6 +676,19 @@ bool Importer::importCast(const onnx::NodeProto &n) {
   DType dtype = convertDType(static_cast<int>(to));
   if (dtype == DTYPE_UNSET)
     return fail(opName(n) + ": " + dtypeError(static_cast<int>(to), "the target"));
+  return castTo(n, *x, dtype);
+}
+
+/// CastLike (the dynamo exporter's constants): Cast to the dtype of the second input.
+bool Importer::importCastLike(const onnx::NodeProto &n) {
+  const Value *x = input(n, 0), *like = x ? input(n, 1) : nullptr;
+  if (!like || !checkAttrs(n, {"saturate"}))
+    return false;
+  return castTo(n, *x, like->dtype);
+}
+
+bool Importer::castTo(const onnx::NodeProto &n, const Value &value, DType dtype) {
+  const Value *x = &value;
   if (folds(*x)) {
     std::vector<double> v = *x->constant;
     if (dtype != F32)
@@ -914,6 +928,7 @@ const std::map<std::string, OpEntry> &opTable() {
        {&Importer::importBatchNorm, "batch_norm (training_mode 0 or 1: batch statistics in train "
                                     "steps, running ones in evaluation)"}},
       {"Cast", {&Importer::importCast, "folded for constants; identity when the dtype stays"}},
+      {"CastLike", {&Importer::importCastLike, "as Cast, to the second input's dtype"}},
       {"Clip", {&Importer::importClip, "clamp (bounds known at import; ReLU6, Hardtanh)"}},
       {"Concat", {&Importer::importConcat, "concat (folded when every input is a constant)"}},
       {"Constant", {&Importer::importConstant, "a constant, a node only where an op reads it"}},
