@@ -16,6 +16,7 @@
 #include "compiler/Passes.h"
 #include "compiler/pipeline/Pipeline.h"
 #include "compiler/plan/PlanBuilder.h"
+#include "dialects/plan/PlanDialect.h"
 #include "proto/model.pb.h"
 #include "proto/plan.pb.h"
 #include "support/AtomicFile.h"
@@ -147,10 +148,6 @@ Model modelWithoutValues(const Model &model) {
 /// The plan phase: builds the plan, writes it (deterministic bytes), prints what it holds.
 int writePlan(const Model &model, ModuleOp module, std::string output, KernelTarget kernels,
               bool printLaunchStats, OneLineDiagnostics &diagnostics, llvm::raw_ostream &errs) {
-  if (output == "-") {
-    diagnostics.error("a plan is binary: name the output file with -o");
-    return 1;
-  }
   Plan plan;
   std::string modelBytes = serializeDeterministic(model);
   bool pipelined = model.training().pipeline().stages() > 1;
@@ -200,6 +197,16 @@ int writePlan(const Model &model, ModuleOp module, std::string output, KernelTar
   return 0;
 }
 
+/// `--compile-to=plan` on stdout: the plan IR (each pipeline stage's plan in turn), without the
+/// kernels, whose lowered form --compile-to=codegen prints.
+int printPlanIr(ModuleOp module) {
+  module.walk([](plan::PlanOp plan) {
+    plan->print(llvm::outs());
+    llvm::outs() << "\n";
+  });
+  return 0;
+}
+
 /// Help lists nnc's options and LLVM's generic ones (--help, --version); MLIR's and LLVM's
 /// (hundreds of backend flags) stay behind --help-hidden, which HideUnrelatedOptions would hide
 /// them from too.
@@ -216,7 +223,7 @@ int compileMain(int argc, char **argv) {
   llvm::cl::OptionCategory category("nnc compile options");
   llvm::cl::opt<std::string> input(llvm::cl::Positional, llvm::cl::desc("<model.pb|model.pbtxt|model.onnx>"),
                                    llvm::cl::Required, llvm::cl::cat(category));
-  llvm::cl::opt<std::string> output("o", llvm::cl::desc("Output file (default: stdout; a plan needs a file)"),
+  llvm::cl::opt<std::string> output("o", llvm::cl::desc("Output file (default: stdout; a plan is printed as plan IR there)"),
                                     llvm::cl::value_desc("file"), llvm::cl::init("-"),
                                     llvm::cl::cat(category));
   // cl::desc keeps a StringRef: the text must outlive the option.
@@ -401,12 +408,21 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
   applyDefaultTimingManagerCLOptions(timing);
   TimingScope timingScope = timing.getRootScope();
   pm.enableTiming(timingScope);
+  std::vector<std::string> modelParameters;
+  for (const Parameter &parameter : model.parameters())
+    modelParameters.push_back(parameter.name());
   // A pipelined model is cut into stage modules first; each then compiles like a model.
   if (model.training().pipeline().stages() > 1 && phase->phase >= Phase::Autodiff) {
     pm.addPass(createPipelineSplit());
-    buildPipeline(phase->phase, pm.nest<ModuleOp>(), kernels == KernelTarget::Cpu);
+    buildPipeline(phase->phase, pm.nest<ModuleOp>(), kernels == KernelTarget::Cpu,
+                  modelParameters);
+    if (phase->phase == Phase::Plan) {
+      SchedulePipelineOptions schedule;
+      schedule.microBatches = model.training().pipeline().micro_batches();
+      pm.addPass(createSchedulePipeline(schedule));
+    }
   } else {
-    buildPipeline(phase->phase, pm, kernels == KernelTarget::Cpu);
+    buildPipeline(phase->phase, pm, kernels == KernelTarget::Cpu, modelParameters);
   }
   if (failed(pm.run(*module))) {
     if (!diagnostics.sawError())
@@ -416,6 +432,8 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
 
   // The request holds copies of the flags: lld, which the plan phase runs in process, resets
   // every cl::opt to its default.
+  if (phase->phase == Phase::Plan && output == "-")
+    return printPlanIr(*module);
   if (phase->phase == Phase::Plan)
     return writePlan(model, *module, output, kernels, request.printLaunchStats, diagnostics, errs);
   std::string ptx;
