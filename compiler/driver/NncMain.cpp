@@ -378,16 +378,14 @@ bool applyParallelismFlags(const CompileRequest &request, Model &model, llvm::ra
   return true;
 }
 
-/// Runs the phases after import up to `last` on `module` (with --mlir-timing and the pass
-/// manager's command-line options).
-LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelTarget kernels) {
+/// Runs the phases after import up to `last` on `module`, timed under `timing` (--mlir-timing),
+/// with the pass manager's command-line options.
+LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelTarget kernels,
+                        TimingScope &timing) {
   PassManager pm(module.getContext());
   if (failed(applyPassManagerCLOptions(pm)))
     return failure();
-  DefaultTimingManager timing;
-  applyDefaultTimingManagerCLOptions(timing);
-  TimingScope timingScope = timing.getRootScope();
-  pm.enableTiming(timingScope);
+  pm.enableTiming(timing);
   std::vector<std::string> modelParameters;
   for (const Parameter &parameter : model.parameters())
     modelParameters.push_back(parameter.name());
@@ -483,7 +481,10 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
       diagnostics.error("import failed");
     return 1;
   }
-  if (failed(runPhases(*module, model, phase->phase, kernels))) {
+  DefaultTimingManager timing;
+  applyDefaultTimingManagerCLOptions(timing);
+  TimingScope timingScope = timing.getRootScope();
+  if (failed(runPhases(*module, model, phase->phase, kernels, timingScope))) {
     if (!diagnostics.sawError())
       diagnostics.error("compilation failed");
     return 1;
