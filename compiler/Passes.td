@@ -487,4 +487,61 @@ def CutRowLoops : Pass<"nnc-cut-row-loops", "mlir::func::FuncOp"> {
   let dependentDialects = ["mlir::arith::ArithDialect"];
 }
 
+// The plan phase: the post-codegen module -> `plan` IR, buffer placement, pipeline schedule.
+
+def LowerToPlan : Pass<"nnc-lower-to-plan", "mlir::ModuleOp"> {
+  let summary = "Lower the entry points (host ops and kernel calls) to a `plan.plan`";
+  let description = [{
+    Runs after kernel outlining (and CPU codegen). Every tensor of the entry functions
+    (`@predict`, `@train_step`...) gets a `plan.buffer` with its live range (views share their
+    source's; parameters, shared by name, and constants live throughout); an updated parameter
+    whose old value is dead may be computed in place (the kernel gets `nnc.in_place`). Each host
+    op becomes a command: nn.linear / nn.matmul -> plan.gemm, nn.conv2d and its gradients ->
+    plan.conv2d, func.call -> plan.kernel_call, train.all_reduce -> plan.all_reduce_start with
+    its plan.all_reduce_wait before the first reader; updates are copied back
+    (plan.copy). A `plan.func @init` fills the parameters and writes the constants. The entry
+    functions are erased; the kernels stay for the serializer to compile.
+
+    Before: `func.func @predict(%x {nn.input = "x"}, %w {nn.param = "w"}) { %y = nn.linear ... }`
+    After:  `plan.plan { plan.buffer @t0 ...  plan.func @init { plan.init_parameter "w" ... }
+             plan.func @predict { plan.input "x" ...  plan.gemm "fc" ...  plan.output ... } }`
+  }];
+  let options = [
+    ListOption<"modelParameters", "model-parameters", "std::string",
+               "The model's parameters (initialized from the model); other parameters are "
+               "optimizer or loss-scale state, initialized as their nn.init says">,
+  ];
+  let dependentDialects = ["nnc::plan::PlanDialect"];
+}
+
+def AssignBuffers : Pass<"nnc-assign-buffers", "mlir::ModuleOp"> {
+  let summary = "Place every plan.buffer in one arena (liveness-based reuse)";
+  let description = [{
+    Greedy by decreasing size (BufferAssignment.h): each buffer takes the lowest 64-byte aligned
+    offset that no buffer live at the same time overlaps. Sets each buffer's `offset` and the
+    plan's `arena_bytes`.
+
+    Before: `plan.buffer @t0 size(64) live(1, 2)`  `plan.buffer @t1 size(64) live(3, 4)`
+    After:  `plan.plan attributes {arena_bytes = 64}`, both `offset(0)`
+  }];
+}
+
+def SchedulePipeline : Pass<"nnc-schedule-pipeline", "mlir::ModuleOp"> {
+  let summary = "Give each pipeline stage's plan its 1F1B schedule (plan.pipeline_action)";
+  let description = [{
+    On a pipelined module (one nested module per stage, each lowered to a plan.plan): stage s of
+    S over M micro-batches runs forwards while the pipeline fills (S - 1 - s of them), then one
+    forward and one backward in turn, then the remaining backwards, then apply. Sends never wait
+    for their receiver, so no two neighbours can block each other.
+
+    After (the last of 2 stages, 1 micro-batch): `plan.pipeline_action "recv_activation"
+    micro_batch 0 peer 0`, then "backward" 0 peer 1, "send_gradient" 0 peer 0, "apply" 0 peer 1
+  }];
+  let options = [
+    Option<"microBatches", "micro-batches", "int64_t", /*default=*/"1",
+           "Micro-batches per update">,
+  ];
+  let dependentDialects = ["nnc::plan::PlanDialect"];
+}
+
 #endif // NNC_COMPILER_PASSES_TD

@@ -3,6 +3,7 @@
 
 #include "compiler/Passes.h"
 #include "dialects/nn/NNDialect.h"
+#include "dialects/plan/PlanDialect.h"
 #include "dialects/train/TrainDialect.h"
 
 #include "mlir/Conversion/Passes.h"
@@ -33,7 +34,7 @@
 namespace nnc {
 
 void registerDialects(mlir::DialectRegistry &registry) {
-  registry.insert<nn::NNDialect, train::TrainDialect, mlir::func::FuncDialect, mlir::linalg::LinalgDialect,
+  registry.insert<nn::NNDialect, train::TrainDialect, plan::PlanDialect, mlir::func::FuncDialect, mlir::linalg::LinalgDialect,
                   mlir::tensor::TensorDialect, mlir::arith::ArithDialect,
                   mlir::math::MathDialect, mlir::memref::MemRefDialect, mlir::scf::SCFDialect,
                   mlir::cf::ControlFlowDialect, mlir::affine::AffineDialect,

@@ -16,6 +16,7 @@
 #include "compiler/Passes.h"
 #include "compiler/pipeline/Pipeline.h"
 #include "compiler/plan/PlanBuilder.h"
+#include "dialects/plan/PlanDialect.h"
 #include "proto/model.pb.h"
 #include "proto/plan.pb.h"
 #include "support/AtomicFile.h"
@@ -147,10 +148,6 @@ Model modelWithoutValues(const Model &model) {
 /// The plan phase: builds the plan, writes it (deterministic bytes), prints what it holds.
 int writePlan(const Model &model, ModuleOp module, std::string output, KernelTarget kernels,
               bool printLaunchStats, OneLineDiagnostics &diagnostics, llvm::raw_ostream &errs) {
-  if (output == "-") {
-    diagnostics.error("a plan is binary: name the output file with -o");
-    return 1;
-  }
   Plan plan;
   std::string modelBytes = serializeDeterministic(model);
   bool pipelined = model.training().pipeline().stages() > 1;
@@ -200,6 +197,16 @@ int writePlan(const Model &model, ModuleOp module, std::string output, KernelTar
   return 0;
 }
 
+/// `--compile-to=plan` on stdout: the plan IR (each pipeline stage's plan in turn), without the
+/// kernels, whose lowered form --compile-to=codegen prints.
+int printPlanIr(ModuleOp module) {
+  module.walk([](plan::PlanOp plan) {
+    plan->print(llvm::outs());
+    llvm::outs() << "\n";
+  });
+  return 0;
+}
+
 /// Help lists nnc's options and LLVM's generic ones (--help, --version); MLIR's and LLVM's
 /// (hundreds of backend flags) stay behind --help-hidden, which HideUnrelatedOptions would hide
 /// them from too.
@@ -216,7 +223,7 @@ int compileMain(int argc, char **argv) {
   llvm::cl::OptionCategory category("nnc compile options");
   llvm::cl::opt<std::string> input(llvm::cl::Positional, llvm::cl::desc("<model.pb|model.pbtxt|model.onnx>"),
                                    llvm::cl::Required, llvm::cl::cat(category));
-  llvm::cl::opt<std::string> output("o", llvm::cl::desc("Output file (default: stdout; a plan needs a file)"),
+  llvm::cl::opt<std::string> output("o", llvm::cl::desc("Output file (default: stdout; a plan is printed as plan IR there)"),
                                     llvm::cl::value_desc("file"), llvm::cl::init("-"),
                                     llvm::cl::cat(category));
   // cl::desc keeps a StringRef: the text must outlive the option.
@@ -300,129 +307,114 @@ int compileMain(int argc, char **argv) {
   return compileModel(request, llvm::errs());
 }
 
-} // namespace
-
-int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
-  const std::string &input = request.input, &output = request.output,
-                    &compileTo = request.compileTo, &target = request.target;
-  int64_t dataParallel = request.dataParallel, bucketBytes = request.bucketBytes,
-          pipelineStages = request.pipelineStages, microBatches = request.microBatches;
-  const std::string &stageBoundaries = request.stageBoundaries;
-  // Idempotent, so that a process (the Python package) may compile more than once.
-  registerPasses();
-  registerAsmPrinterCLOptions();
-  registerMLIRContextCLOptions();
-  registerPassManagerCLOptions();
-  registerDefaultTimingManagerCLOptions();
-
-  std::optional<PhaseInfo> phase = lookupPhase(compileTo);
+/// The phase the request stops after, or an error line when its flags do not go together.
+std::optional<PhaseInfo> checkRequest(const CompileRequest &request, llvm::raw_ostream &errs) {
+  std::optional<PhaseInfo> phase = lookupPhase(request.compileTo);
   if (!phase) {
-    errs << "nnc: error: --compile-to=" << compileTo << " is not a phase (phases: "
-                 << phaseList() << ")\n";
-    return 1;
+    errs << "nnc: error: --compile-to=" << request.compileTo << " is not a phase (phases: "
+         << phaseList() << ")\n";
+    return std::nullopt;
   }
   if (!phase->implemented) {
     errs << "nnc: error: phase '" << phase->name << "' is not implemented yet\n";
-    return 1;
+    return std::nullopt;
   }
-
+  const std::string &target = request.target;
   if (target != "cpu" && target != "cuda") {
     errs << "nnc: error: --target=" << target << " is not a target (targets: cpu, cuda)\n";
-    return 1;
+    return std::nullopt;
   }
-  KernelTarget kernels = target == "cuda" ? KernelTarget::Cuda : KernelTarget::Cpu;
-  if (request.printLaunchStats && kernels != KernelTarget::Cuda) {
+  if (request.printLaunchStats && target != "cuda") {
     errs << "nnc: error: --print-launch-stats needs --target cuda\n";
-    return 1;
+    return std::nullopt;
   }
-  if (request.gpuIr && (kernels != KernelTarget::Cuda || phase->phase != Phase::Codegen)) {
+  if (request.gpuIr && (target != "cuda" || phase->phase != Phase::Codegen)) {
     errs << "nnc: error: --gpu-ir needs --target cuda --compile-to=codegen\n";
-    return 1;
+    return std::nullopt;
   }
+  return phase;
+}
 
-  DialectRegistry registry;
-  registerDialects(registry);
-  MLIRContext context(registry);
-  OneLineDiagnostics diagnostics(&context, input, errs);
+/// Whether `output`'s directory exists: a missing one is refused before compiling, not after.
+bool outputDirectoryExists(const std::string &output, llvm::raw_ostream &errs) {
+  if (output == "-")
+    return true;
+  std::string dir = llvm::sys::path::parent_path(output).str();
+  struct stat info;
+  int error = ::stat(dir.empty() ? "." : dir.c_str(), &info) != 0 ? errno
+              : S_ISDIR(info.st_mode)                               ? 0
+                                                                    : ENOTDIR;
+  if (error)
+    errs << "nnc: error: " << output << ": cannot write: " << std::strerror(error) << "\n";
+  return !error;
+}
 
-  // An output in a missing directory is refused before compiling, not after.
-  if (output != "-") {
-    std::string dir = llvm::sys::path::parent_path(output).str();
-    struct stat info;
-    int error = ::stat(dir.empty() ? "." : dir.c_str(), &info) != 0 ? errno
-                : S_ISDIR(info.st_mode)                               ? 0
-                                                                      : ENOTDIR;
-    if (error) {
-      errs << "nnc: error: " << output << ": cannot write: " << std::strerror(error)
-                   << "\n";
-      return 1;
-    }
-  }
-
-  Model model;
-  std::string readError;
-  if (!loadModel(input, request.model, /*needLoss=*/true, model, readError)) {
-    diagnostics.error(readError);
-    return 1;
-  }
-  if (dataParallel < 0 || bucketBytes < 0 || pipelineStages < 0 || microBatches < 0) {
+/// The parallelism flags override the model's training spec.
+bool applyParallelismFlags(const CompileRequest &request, Model &model, llvm::raw_ostream &errs) {
+  if (request.dataParallel < 0 || request.bucketBytes < 0 || request.pipelineStages < 0 ||
+      request.microBatches < 0) {
     errs << "nnc: error: --data-parallel, --bucket-bytes, --pipeline-stages and "
-                    "--micro-batches must not be negative\n";
-    return 1;
+            "--micro-batches must not be negative\n";
+    return false;
   }
-  if (dataParallel > 0)
-    model.mutable_training()->mutable_data_parallel()->set_world_size(dataParallel);
-  if (bucketBytes > 0)
-    model.mutable_training()->mutable_data_parallel()->set_bucket_bytes(bucketBytes);
-  if (pipelineStages > 0)
-    model.mutable_training()->mutable_pipeline()->set_stages(pipelineStages);
-  if (microBatches > 0)
-    model.mutable_training()->mutable_pipeline()->set_micro_batches(microBatches);
-  if (!stageBoundaries.empty()) {
-    auto *boundaries = model.mutable_training()->mutable_pipeline()->mutable_stage_boundaries();
+  TrainingSpec *training = model.mutable_training();
+  if (request.dataParallel > 0)
+    training->mutable_data_parallel()->set_world_size(request.dataParallel);
+  if (request.bucketBytes > 0)
+    training->mutable_data_parallel()->set_bucket_bytes(request.bucketBytes);
+  if (request.pipelineStages > 0)
+    training->mutable_pipeline()->set_stages(request.pipelineStages);
+  if (request.microBatches > 0)
+    training->mutable_pipeline()->set_micro_batches(request.microBatches);
+  if (!request.stageBoundaries.empty()) {
+    auto *boundaries = training->mutable_pipeline()->mutable_stage_boundaries();
     boundaries->Clear();
-    for (llvm::StringRef rest = stageBoundaries; !rest.empty();) {
+    for (llvm::StringRef rest = request.stageBoundaries; !rest.empty();) {
       auto [name, tail] = rest.split(',');
       boundaries->Add(name.str());
       rest = tail;
     }
   }
-  OwningOpRef<ModuleOp> module = importModel(model, &context, request.model.inference);
-  if (!module) {
-    if (!diagnostics.sawError())
-      diagnostics.error("import failed");
-    return 1;
-  }
+  return true;
+}
 
-  PassManager pm(&context);
+/// Runs the phases after import up to `last` on `module`, timed under `timing` (--mlir-timing),
+/// with the pass manager's command-line options.
+LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelTarget kernels,
+                        TimingScope &timing) {
+  PassManager pm(module.getContext());
   if (failed(applyPassManagerCLOptions(pm)))
-    return 1;
-  DefaultTimingManager timing;
-  applyDefaultTimingManagerCLOptions(timing);
-  TimingScope timingScope = timing.getRootScope();
-  pm.enableTiming(timingScope);
+    return failure();
+  pm.enableTiming(timing);
+  std::vector<std::string> modelParameters;
+  for (const Parameter &parameter : model.parameters())
+    modelParameters.push_back(parameter.name());
+  bool cpuKernels = kernels == KernelTarget::Cpu;
   // A pipelined model is cut into stage modules first; each then compiles like a model.
-  if (model.training().pipeline().stages() > 1 && phase->phase >= Phase::Autodiff) {
+  if (model.training().pipeline().stages() > 1 && last >= Phase::Autodiff) {
     pm.addPass(createPipelineSplit());
-    buildPipeline(phase->phase, pm.nest<ModuleOp>(), kernels == KernelTarget::Cpu);
+    buildPipeline(last, pm.nest<ModuleOp>(), cpuKernels, modelParameters);
+    if (last == Phase::Plan) {
+      SchedulePipelineOptions schedule;
+      schedule.microBatches = model.training().pipeline().micro_batches();
+      pm.addPass(createSchedulePipeline(schedule));
+    }
   } else {
-    buildPipeline(phase->phase, pm, kernels == KernelTarget::Cpu);
+    buildPipeline(last, pm, cpuKernels, modelParameters);
   }
-  if (failed(pm.run(*module))) {
-    if (!diagnostics.sawError())
-      diagnostics.error("compilation failed");
-    return 1;
-  }
+  return pm.run(module);
+}
 
-  // The request holds copies of the flags: lld, which the plan phase runs in process, resets
-  // every cl::opt to its default.
-  if (phase->phase == Phase::Plan)
-    return writePlan(model, *module, output, kernels, request.printLaunchStats, diagnostics, errs);
+/// Prints (or writes to the output file) the IR of a phase before the plan: MLIR, the lowered
+/// CPU kernels after codegen, or PTX (or the GPU-mapped IR) for CUDA.
+int emitIr(OwningOpRef<ModuleOp> module, const CompileRequest &request, Phase phase,
+           KernelTarget kernels, const Model &model, llvm::raw_ostream &errs) {
+  const std::string &output = request.output;
   std::string ptx;
   if (request.gpuIr) {
     if (!(module = lowerKernelsToGpu(*module)))
       return 1;
-  } else if (phase->phase == Phase::Codegen && kernels == KernelTarget::Cuda) {
+  } else if (phase == Phase::Codegen && kernels == KernelTarget::Cuda) {
     CudaKernelLibrary library;
     if (failed(compileCudaKernels(*module, CudaTarget(), library)))
       return 1;
@@ -432,7 +424,7 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
   }
   // CPU codegen prints the lowered kernels (a pipelined model's are inside its stages: all of it).
   OwningOpRef<ModuleOp> printed = std::move(module);
-  if (phase->phase == Phase::Codegen && kernels == KernelTarget::Cpu)
+  if (phase == Phase::Codegen && kernels == KernelTarget::Cpu)
     if (OwningOpRef<ModuleOp> lowered = loweredKernels(*printed))
       printed = std::move(lowered);
 
@@ -453,6 +445,58 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
     return 1;
   printSummary(model, *printed, output, errs);
   return 0;
+}
+
+} // namespace
+
+int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
+  // Idempotent, so that a process (the Python package) may compile more than once.
+  registerPasses();
+  registerAsmPrinterCLOptions();
+  registerMLIRContextCLOptions();
+  registerPassManagerCLOptions();
+  registerDefaultTimingManagerCLOptions();
+  std::optional<PhaseInfo> phase = checkRequest(request, errs);
+  if (!phase)
+    return 1;
+  KernelTarget kernels = request.target == "cuda" ? KernelTarget::Cuda : KernelTarget::Cpu;
+
+  DialectRegistry registry;
+  registerDialects(registry);
+  MLIRContext context(registry);
+  OneLineDiagnostics diagnostics(&context, request.input, errs);
+  if (!outputDirectoryExists(request.output, errs))
+    return 1;
+  Model model;
+  std::string readError;
+  if (!loadModel(request.input, request.model, /*needLoss=*/true, model, readError)) {
+    diagnostics.error(readError);
+    return 1;
+  }
+  if (!applyParallelismFlags(request, model, errs))
+    return 1;
+  OwningOpRef<ModuleOp> module = importModel(model, &context, request.model.inference);
+  if (!module) {
+    if (!diagnostics.sawError())
+      diagnostics.error("import failed");
+    return 1;
+  }
+  DefaultTimingManager timing;
+  applyDefaultTimingManagerCLOptions(timing);
+  TimingScope timingScope = timing.getRootScope();
+  if (failed(runPhases(*module, model, phase->phase, kernels, timingScope))) {
+    if (!diagnostics.sawError())
+      diagnostics.error("compilation failed");
+    return 1;
+  }
+  // The request holds copies of the flags: lld, which the plan phase runs in process, resets
+  // every cl::opt to its default.
+  if (phase->phase == Phase::Plan && request.output == "-")
+    return printPlanIr(*module);
+  if (phase->phase == Phase::Plan)
+    return writePlan(model, *module, request.output, kernels, request.printLaunchStats,
+                     diagnostics, errs);
+  return emitIr(std::move(module), request, phase->phase, kernels, model, errs);
 }
 
 namespace {

@@ -29,7 +29,10 @@ llvm::ArrayRef<PhaseInfo> phases() {
       {Phase::Lower, "lower", "@predict: nn -> linalg, fusion, kernels + library calls", true},
       {Phase::Codegen, "codegen", "kernels -> LLVM dialect (CPU; prints the kernel IR), PTX (CUDA)",
        true},
-      {Phase::Plan, "plan", "serialized nnc.Plan (buffer assignment, commands, kernels)", true},
+      {Phase::Plan, "plan",
+       "`plan` IR (buffers placed, commands, 1F1B schedule), serialized to nnc.Plan with the "
+       "kernels (-o file; on stdout, the plan IR)",
+       true},
   };
   return table;
 }
@@ -81,9 +84,18 @@ void buildCodegenPipeline(mlir::OpPassManager &pm) {
                "convert-ub-to-llvm,reconcile-unrealized-casts");
 }
 
-void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels) {
-  // Import is done by the importer itself. CUDA codegen and the plan run after the pass manager
-  // (they leave MLIR: PTX, the plan's protobuf and the CPU kernels' shared object).
+void buildPlanPipeline(mlir::OpPassManager &pm, llvm::ArrayRef<std::string> modelParameters) {
+  LowerToPlanOptions lower;
+  lower.modelParameters.assign(modelParameters.begin(), modelParameters.end());
+  pm.addPass(createLowerToPlan(lower));
+  pm.addPass(createAssignBuffers());
+}
+
+void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels,
+                   llvm::ArrayRef<std::string> modelParameters) {
+  // Import is done by the importer itself. CUDA codegen and the plan's serialization run after
+  // the pass manager (they leave MLIR: PTX, the plan's protobuf and the CPU kernels' shared
+  // object).
   if (last < Phase::Autodiff)
     return;
   pm.addPass(createAutodiff());
@@ -122,9 +134,13 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels) {
   outline.rowGroups = cpuKernels;
   pm.addPass(createOutlineKernels(outline));
   pm.addPass(createDedupKernels());
-  if (last < Phase::Codegen || !cpuKernels)
+  if (last < Phase::Codegen)
     return;
-  buildCodegenPipeline(pm);
+  if (cpuKernels)
+    buildCodegenPipeline(pm);
+  if (last < Phase::Plan)
+    return;
+  buildPlanPipeline(pm, modelParameters);
 }
 
 } // namespace nnc

@@ -6,6 +6,7 @@
 #include "llvm/ADT/StringRef.h"
 
 #include <optional>
+#include <string>
 
 namespace mlir {
 class OpPassManager;
@@ -32,8 +33,15 @@ std::optional<PhaseInfo> lookupPhase(llvm::StringRef name);
 /// implemented) to `pm`. `cpuKernels`: the kernels are for the CPU, which runs row groups of ops
 /// as one kernel (nnc-outline-kernels' row-groups; CUDA kernels cannot hold the temporary buffers
 /// they need), and whose codegen phase is passes (buildCodegenPipeline; CUDA's runs after the
-/// pass manager).
-void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels = true);
+/// pass manager). `modelParameters`: the model's parameter names, which the plan initializes
+/// from the model (other parameters are optimizer state).
+void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels = true,
+                   llvm::ArrayRef<std::string> modelParameters = {});
+
+/// Appends the plan phase's passes to `pm` (anchored on the module the codegen phase produced):
+/// nnc-lower-to-plan, then nnc-assign-buffers. A pipelined model runs them per stage, then
+/// nnc-schedule-pipeline on the outer module.
+void buildPlanPipeline(mlir::OpPassManager &pm, llvm::ArrayRef<std::string> modelParameters);
 
 /// Appends the CPU codegen phase to `pm` (anchored on the module the lower phase produced): the
 /// kernels are copied into a nested module (nnc-extract-kernels), which is bufferized and lowered

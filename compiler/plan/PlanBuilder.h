@@ -1,5 +1,6 @@
-// The plan phase: builds an nnc.Plan (proto/plan.proto) from a module lowered through kernel
-// outlining, the model it came from, and the CPU target.
+// The plan phase's serializer: builds an nnc.Plan (proto/plan.proto) from a module whose entry
+// points the plan passes lowered to a `plan.plan` (buildPlanPipeline in pipeline/Pipeline.h), the
+// model it came from, and the CPU target.
 #pragma once
 
 #include "mlir/IR/BuiltinOps.h"
@@ -13,14 +14,16 @@ struct CpuTarget;
 /// What executes the plan's kernels: the host CPU (`target`), or an NVIDIA GPU (CUDA).
 enum class KernelTarget { Cpu, Cuda };
 
-/// Fills `plan`: buffer assignment, init and predict command lists, the kernel library, and
+/// Fills `plan` from the module's plan.plan, one message per op (the model supplies its
+/// parameters' stored values and initializers), then compiles the kernel library and sets the
 /// metadata (`modelBytes` is hashed into it). Errors are emitted as diagnostics.
 mlir::LogicalResult buildPlan(mlir::ModuleOp module, const Model &model,
                               llvm::StringRef modelBytes, const CpuTarget &target, Plan &plan,
                               KernelTarget kernels = KernelTarget::Cpu);
 
 /// A pipelined model (`module` holds one nested module per stage, from nnc-pipeline-split):
-/// each stage's plan, built as buildPlan builds one, and its 1F1B schedule.
+/// each stage's plan, built as buildPlan builds one, and its schedule (the stage's
+/// plan.pipeline_action ops, from nnc-schedule-pipeline).
 mlir::LogicalResult buildPipelinePlan(mlir::ModuleOp module, const Model &model,
                                       llvm::StringRef modelBytes, const CpuTarget &target,
                                       Plan &plan, KernelTarget kernels = KernelTarget::Cpu);

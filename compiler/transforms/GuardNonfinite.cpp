@@ -57,6 +57,118 @@ Value scalar(OpBuilder &b, Location loc, Type element, double v) {
   return nn::ConstantOp::create(b, loc, DenseElementsAttr::get(type, b.getFloatAttr(element, v)));
 }
 
+/// The update region goes: train ops, the accumulators' sums, and what they feed. The backward
+/// ops stay although only the update read them: they are what gets checked.
+void dropUpdateRegion(func::FuncOp find) {
+  Block &body = find.getBody().front();
+  llvm::DenseSet<Value> dropped;
+  for (BlockArgument arg : body.getArguments())
+    if (auto name = find.getArgAttrOfType<StringAttr>(arg.getArgNumber(), nnc::attr::kParam))
+      if (name.getValue().starts_with(nnc::names::kAccumulatorPrefix))
+        dropped.insert(arg);
+  SmallVector<Operation *> region;
+  for (Operation &op : body.without_terminator())
+    if (isa<train::TrainDialect>(op.getDialect()) ||
+        llvm::any_of(op.getOperands(), [&](Value v) { return dropped.contains(v); })) {
+      region.push_back(&op);
+      dropped.insert(op.getResults().begin(), op.getResults().end());
+    }
+  for (Operation *op : llvm::reverse(region))
+    op->erase();
+}
+
+/// A value @find_nonfinite checks, the node it names and the pass it belongs to.
+struct Check {
+  Value value;
+  Attribute node, pass;
+};
+
+/// What to check, in program order: parameters and inputs the step reads, then every op that
+/// can originate a non-finite value, named by its node.
+SmallVector<Check> collectChecks(func::FuncOp find) {
+  Block &body = find.getBody().front();
+  Builder b(find.getContext());
+  SmallVector<Check> checks;
+  for (BlockArgument arg : body.getArguments()) {
+    if (arg.use_empty() || !isFloatTensor(arg))
+      continue;
+    unsigned i = arg.getArgNumber();
+    auto param = find.getArgAttrOfType<StringAttr>(i, nnc::attr::kParam);
+    auto input = find.getArgAttrOfType<StringAttr>(i, nnc::attr::kInput);
+    if (param)
+      checks.push_back({arg, param, b.getStringAttr("parameter")});
+    else if (input && !input.getValue().starts_with("nnc."))  // not the step number
+      checks.push_back({arg, input, b.getStringAttr("input")});
+  }
+  // Only values computed from float data can hold an Inf or NaN (not label encodings).
+  llvm::DenseSet<Value> fromData;
+  for (BlockArgument arg : body.getArguments())
+    if (isFloatTensor(arg))
+      fromData.insert(arg);
+  bool backward = false;
+  for (Operation &op : body.without_terminator()) {
+    if (op.hasAttr(nnc::attr::kLossSeed))
+      backward = true;
+    if (llvm::none_of(op.getOperands(), [&](Value v) { return fromData.contains(v); }))
+      continue;
+    fromData.insert(op.getResults().begin(), op.getResults().end());
+    auto name = dyn_cast<NameLoc>(op.getLoc());
+    if (!name || !isa<nn::NNDialect>(op.getDialect()) || neverOriginates(&op))
+      continue;
+    for (Value result : op.getResults())
+      if (isFloatTensor(result))
+        checks.push_back({result, name.getName(),
+                          b.getStringAttr(backward ? "backward" : "forward")});
+  }
+  return checks;
+}
+
+/// sum(v * 0) right after each checked v, one element each, concatenated into the output
+/// "nonfinite_checks"; `nnc.checked_nodes` names each entry.
+void addCheckOutput(func::FuncOp find, ArrayRef<Check> checks) {
+  Block &body = find.getBody().front();
+  OpBuilder b(find.getContext());
+  Type f32 = b.getF32Type();
+  auto one = RankedTensorType::get({1}, f32);
+  SmallVector<Value> flags;
+  SmallVector<Attribute> names;
+  Operation *lastArgFlag = nullptr;
+  for (const Check &check : checks) {
+    Value v = check.value;
+    bool isArg = isa<BlockArgument>(v);
+    if (isArg && lastArgFlag)
+      b.setInsertionPointAfter(lastArgFlag);
+    else if (isArg)
+      b.setInsertionPointToStart(&body);
+    else
+      b.setInsertionPointAfter(v.getDefiningOp());
+    Location loc = v.getLoc();
+    auto type = cast<RankedTensorType>(v.getType());
+    Value zeroed = nn::MulOp::create(b, loc, v, scalar(b, loc, type.getElementType(), 0.0));
+    Value sum = zeroed;
+    if (type.getRank() > 0)
+      sum = nn::ReduceSumOp::create(b, loc, zeroed,
+                                    llvm::to_vector(llvm::seq<int64_t>(0, type.getRank())),
+                                    BoolAttr());
+    if (!type.getElementType().isF32())
+      sum = nn::CastOp::create(b, loc, sum, f32);
+    flags.push_back(nn::ReshapeOp::create(b, loc, one, sum, b.getDenseI64ArrayAttr({1})));
+    if (isArg)
+      lastArgFlag = flags.back().getDefiningOp();
+    names.push_back(b.getDictionaryAttr(
+        {b.getNamedAttr("node", check.node), b.getNamedAttr("pass", check.pass)}));
+  }
+  b.setInsertionPoint(body.getTerminator());
+  Value all = flags.size() == 1
+                  ? flags.front()
+                  : nn::ConcatOp::create(b, find.getLoc(), flags, b.getI64IntegerAttr(0))
+                        .getResult();
+  setResults(find, {all},
+             {b.getDictionaryAttr(
+                 b.getNamedAttr(nnc::attr::kOutput, b.getStringAttr("nonfinite_checks")))});
+  find->setAttr(nnc::attr::kCheckedNodes, b.getArrayAttr(names));
+}
+
 struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
@@ -152,113 +264,17 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
     auto find = cast<func::FuncOp>(b.clone(*step));
     find.setSymName("find_nonfinite");
     find->removeAttr(nnc::attr::kFlops);
-    Block &body = find.getBody().front();
     setResults(find, {}, {});
-
-    // 1. The update region goes: train ops, the accumulators' sums, and what they feed. The
-    //    backward ops stay although only the update read them: they are what gets checked.
-    llvm::DenseSet<Value> dropped;
-    for (BlockArgument arg : body.getArguments())
-      if (auto name = find.getArgAttrOfType<StringAttr>(arg.getArgNumber(), nnc::attr::kParam))
-        if (name.getValue().starts_with(nnc::names::kAccumulatorPrefix))
-          dropped.insert(arg);
-    SmallVector<Operation *> region;
-    for (Operation &op : body.without_terminator())
-      if (isa<train::TrainDialect>(op.getDialect()) ||
-          llvm::any_of(op.getOperands(), [&](Value v) { return dropped.contains(v); })) {
-        region.push_back(&op);
-        dropped.insert(op.getResults().begin(), op.getResults().end());
-      }
-    for (Operation *op : llvm::reverse(region))
-      op->erase();
-
-    // 2. What to check, in program order: parameters and inputs the step reads, then every op
-    //    that can originate a non-finite value, named by its node.
-    struct Check {
-      Value value;
-      Attribute node, pass;
-    };
-    SmallVector<Check> checks;
-    for (BlockArgument arg : body.getArguments()) {
-      if (arg.use_empty() || !isFloatTensor(arg))
-        continue;
-      unsigned i = arg.getArgNumber();
-      auto param = find.getArgAttrOfType<StringAttr>(i, nnc::attr::kParam);
-      auto input = find.getArgAttrOfType<StringAttr>(i, nnc::attr::kInput);
-      if (param)
-        checks.push_back({arg, param, b.getStringAttr("parameter")});
-      else if (input && !input.getValue().starts_with("nnc."))  // not the step number
-        checks.push_back({arg, input, b.getStringAttr("input")});
-    }
-    // Only values computed from float data can hold an Inf or NaN (not label encodings).
-    llvm::DenseSet<Value> fromData;
-    for (BlockArgument arg : body.getArguments())
-      if (isFloatTensor(arg))
-        fromData.insert(arg);
-    bool backward = false;
-    for (Operation &op : body.without_terminator()) {
-      if (op.hasAttr(nnc::attr::kLossSeed))
-        backward = true;
-      if (llvm::none_of(op.getOperands(), [&](Value v) { return fromData.contains(v); }))
-        continue;
-      fromData.insert(op.getResults().begin(), op.getResults().end());
-      auto name = dyn_cast<NameLoc>(op.getLoc());
-      if (!name || !isa<nn::NNDialect>(op.getDialect()) || neverOriginates(&op))
-        continue;
-      for (Value result : op.getResults())
-        if (isFloatTensor(result))
-          checks.push_back({result, name.getName(),
-                            b.getStringAttr(backward ? "backward" : "forward")});
-    }
+    dropUpdateRegion(find);
+    SmallVector<Check> checks = collectChecks(find);
     if (checks.empty()) {
       find.erase();
       return;
     }
-
-    // 3. sum(v * 0) right after v, one element each, concatenated at the end.
-    Type f32 = b.getF32Type();
-    auto one = RankedTensorType::get({1}, f32);
-    SmallVector<Value> flags;
-    SmallVector<Attribute> names;
-    Operation *lastArgFlag = nullptr;
-    for (const Check &check : checks) {
-      Value v = check.value;
-      bool isArg = isa<BlockArgument>(v);
-      if (isArg && lastArgFlag)
-        b.setInsertionPointAfter(lastArgFlag);
-      else if (isArg)
-        b.setInsertionPointToStart(&body);
-      else
-        b.setInsertionPointAfter(v.getDefiningOp());
-      Location loc = v.getLoc();
-      auto type = cast<RankedTensorType>(v.getType());
-      Value zeroed = nn::MulOp::create(b, loc, v, scalar(b, loc, type.getElementType(), 0.0));
-      Value sum = zeroed;
-      if (type.getRank() > 0)
-        sum = nn::ReduceSumOp::create(b, loc, zeroed,
-                                      llvm::to_vector(llvm::seq<int64_t>(0, type.getRank())),
-                                      BoolAttr());
-      if (!type.getElementType().isF32())
-        sum = nn::CastOp::create(b, loc, sum, f32);
-      flags.push_back(nn::ReshapeOp::create(b, loc, one, sum, b.getDenseI64ArrayAttr({1})));
-      if (isArg)
-        lastArgFlag = flags.back().getDefiningOp();
-      names.push_back(b.getDictionaryAttr(
-          {b.getNamedAttr("node", check.node), b.getNamedAttr("pass", check.pass)}));
-    }
-    b.setInsertionPoint(body.getTerminator());
-    Value all = flags.size() == 1
-                    ? flags.front()
-                    : nn::ConcatOp::create(b, find.getLoc(), flags, b.getI64IntegerAttr(0))
-                          .getResult();
-    setResults(find, {all},
-               {b.getDictionaryAttr(
-                   b.getNamedAttr(nnc::attr::kOutput, b.getStringAttr("nonfinite_checks")))});
-    find->setAttr(nnc::attr::kCheckedNodes, b.getArrayAttr(names));
-
-    // 4. What nothing reads any more goes, and the inputs only the update read (the learning
-    //    rate) are not fed.
-    eraseDeadOps(body, /*keepEffects=*/true);
+    addCheckOutput(find, checks);
+    // What nothing reads any more goes, and the inputs only the update read (the learning
+    // rate) are not fed.
+    eraseDeadOps(find.getBody().front(), /*keepEffects=*/true);
     eraseUnusedInputs(find);
     find->setAttr(nnc::attr::kFlops, b.getI64IntegerAttr(countFlops(find)));
   }

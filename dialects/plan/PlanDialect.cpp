@@ -1,0 +1,58 @@
+// The `plan` dialect's registration, the slice attribute's size and the ops' verifiers.
+#include "dialects/plan/PlanDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/StringSwitch.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/MathExtras.h"
+
+using namespace mlir;
+using namespace nnc::plan;
+
+#include "dialects/plan/PlanDialect.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialects/plan/PlanAttrs.cpp.inc"
+
+#define GET_OP_CLASSES
+#include "dialects/plan/PlanOps.cpp.inc"
+
+void PlanDialect::initialize() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "dialects/plan/PlanAttrs.cpp.inc"
+      >();
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/plan/PlanOps.cpp.inc"
+      >();
+}
+
+int64_t nnc::plan::byteSize(Type type) {
+  auto tensor = cast<RankedTensorType>(type);
+  int64_t width = tensor.getElementTypeBitWidth(), count = 1, bytes;
+  for (int64_t dim : tensor.getShape())
+    if (llvm::MulOverflow(count, dim, count))
+      return -1;
+  if (width % 8 != 0) // sub-byte elements: count the bits
+    return llvm::MulOverflow(count, width, bytes) ? -1 : bytes / 8;
+  return llvm::MulOverflow(count, width / 8, bytes) ? -1 : bytes;
+}
+
+int64_t SliceAttr::getBytes() const { return byteSize(getType()); }
+
+LogicalResult Conv2dOp::verify() {
+  if (!llvm::is_contained({"forward", "backward_data", "backward_weights"}, getPass()))
+    return emitOpError("expects pass forward, backward_data or backward_weights, not '")
+           << getPass() << "'";
+  return success();
+}
+
+LogicalResult PipelineActionOp::verify() {
+  if (!llvm::is_contained({"forward", "backward", "send_activation", "recv_activation",
+                           "send_gradient", "recv_gradient", "apply"},
+                          getKind()))
+    return emitOpError("expects a pipeline action kind, not '") << getKind() << "'";
+  return success();
+}
