@@ -416,8 +416,11 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
 
   // The request holds copies of the flags: lld, which the plan phase runs in process, resets
   // every cl::opt to its default.
-  if (phase->phase == Phase::Plan)
+  if (phase->phase == Phase::Plan) {
+    // Outside the pass manager: timed as one more entry of --mlir-timing's report.
+    TimingScope planTiming = timingScope.nest("plan");
     return writePlan(model, *module, output, kernels, request.printLaunchStats, diagnostics, errs);
+  }
   std::string ptx;
   if (request.gpuIr) {
     if (!(module = lowerKernelsToGpu(*module)))
