@@ -6,10 +6,13 @@ usage: bench/compile_bench.py [--build DIR] [--reps R] [--sets mlp,chain,gpt]
                               [--precisions fp32,bf16] [--quick] [--record]
 
 Each model is compiled R times (default 3) with `--mlir-timing --mlir-timing-display=list`; the
-table shows medians. Passes are summed into their phases with the table PHASE_OF below (the
-pipeline's order in compiler/pipeline/Pipeline.cpp); "plan" is the plan phase (LLVM -O3, lld,
-buffer assignment, serialization), which nnc times itself. The exponent is the log-log slope of
-the total from the smallest to the largest size of a set (1 = linear). --record appends the
+table shows medians of the wall time, of the CPU time (user + system, all of nnc's threads: on
+a shared machine the steadier measure of the work done) and of each phase's wall time. Passes
+are summed into their phases with the table PHASE_OF below (the pipeline's order in
+compiler/pipeline/Pipeline.cpp); "plan" is the plan phase (LLVM -O3, lld, buffer assignment,
+serialization), which nnc times itself; "import" is the rest of the wall time (reading the
+model, import, process start). The exponent is the log-log slope of the total from the smallest
+to the largest size of a set (1 = linear), of the wall and of the CPU time. --record appends the
 tables to bench/RESULTS.md with the machine, load and commit.
 
 Models (written here as .pbtxt, or by the char-GPT example at the given sizes):
@@ -23,6 +26,7 @@ import datetime
 import math
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,7 +46,7 @@ PHASE_OF = {
     "ExtractPredict": "lower", "FuseEpilogues": "lower", "FoldMatmulLayouts": "lower",
     "LowerNNToLinalg": "lower", "FuseElementwise": "lower", "SplitColumnReductions": "lower",
     "Canonicalizer": "lower", "CSE": "lower", "OutlineKernels": "lower", "DedupKernels": "lower",
-    "plan": "plan", "parse model": "import", "import": "import",
+    "plan": "plan",
 }
 PHASES = ["import", "autodiff", "precision", "optimize", "lower", "codegen", "plan", "other"]
 # Codegen's passes (the nested kernel module's pipeline): everything from ExtractKernels on.
@@ -58,7 +62,9 @@ CODEGEN_PASSES = {
     "OwnershipBasedBufferDeallocationPass", "BufferDeallocationSimplificationPass",
     "LowerDeallocationsPass", "ExpandReallocPass",
 }
-TIMING_LINE = re.compile(r"^\s*([0-9.]+) \(\s*[0-9.]+%\)\s+(.+?)\s*$")
+# "  user (pct)  wall (pct)  name" (user time only where MLIR ran threads): the last pair is wall.
+TIMING_LINE = re.compile(r"^\s*(?:[0-9.]+ \(\s*[0-9.]+%\)\s+)?([0-9.]+) \(\s*[0-9.]+%\)\s+(.+?)\s*$")
+AGGREGATES = re.compile(r"^(root|Total|Rest|Pipeline Collection.*|'.*' Pipeline)$")
 
 
 def write_mlp(path, layers):
@@ -121,18 +127,20 @@ def write_gpt(path, bins, blocks):
 
 
 def compile_once(bins, model, precision, work):
-    """One `nnc compile`: (wall seconds, {phase: seconds}, {pass: seconds})."""
+    """One `nnc compile`: (wall seconds, CPU seconds, {phase: wall seconds}, {pass: seconds})."""
     cmd = [os.path.join(bins, "nnc"), "compile", model, "-o", os.path.join(work, "out.plan"),
            "--precision", precision, "--mlir-timing", "--mlir-timing-display=list"]
-    start = time.perf_counter()
+    start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         sys.exit(f"compile_bench: {' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
     passes = {}
     for line in done.stderr.splitlines():
         m = TIMING_LINE.match(line)
-        if m and m.group(2) not in ("Total", "Rest"):
+        if m and not AGGREGATES.match(m.group(2)):
             passes[m.group(2)] = passes.get(m.group(2), 0.0) + float(m.group(1))
     phases = dict.fromkeys(PHASES, 0.0)
     for name, seconds in passes.items():
@@ -140,7 +148,7 @@ def compile_once(bins, model, precision, work):
         phases[phase] += seconds
     # Parsing, import and what the timer does not cover (process start, writing the plan).
     phases["import"] += max(0.0, wall - sum(passes.values()))
-    return wall, phases, passes
+    return wall, cpu, phases, passes
 
 
 def bench(bins, kind, size, precision, reps, work):
@@ -150,34 +158,35 @@ def bench(bins, kind, size, precision, reps, work):
                    "gpt": lambda path, blocks: write_gpt(path, bins, blocks)}
         writers[kind](model, size)
     runs = [compile_once(bins, model, precision, work) for _ in range(reps)]
-    walls = [r[0] for r in runs]
-    phases = {p: statistics.median(r[1][p] for r in runs) for p in PHASES}
+    walls, cpus = [r[0] for r in runs], [r[1] for r in runs]
+    phases = {p: statistics.median(r[2][p] for r in runs) for p in PHASES}
     passes = {}
     for r in runs:
-        for name, seconds in r[2].items():
+        for name, seconds in r[3].items():
             passes.setdefault(name, []).append(seconds)
     top = sorted(((statistics.median(v), n) for n, v in passes.items()), reverse=True)[:3]
     return {"wall": statistics.median(walls), "min": min(walls), "max": max(walls),
-            "phases": phases, "top": top}
+            "cpu": statistics.median(cpus), "phases": phases, "top": top}
 
 
-def exponent(rows):
+def exponent(rows, key):
     (s0, r0), (s1, r1) = rows[0], rows[-1]
-    return math.log(r1["wall"] / r0["wall"]) / math.log(s1 / s0)
+    return math.log(r1[key] / r0[key]) / math.log(s1 / s0)
 
 
 def table(kind, precision, rows):
     out = [f"### {kind}, {precision}", "",
-           "| model | total s (median, min..max) | " + " | ".join(PHASES) + " | top passes |",
-           "|---" * (len(PHASES) + 3) + "|"]
+           "| model | wall s (median, min..max) | CPU s | " + " | ".join(PHASES) +
+           " | slowest passes (wall s) |", "|---" * (len(PHASES) + 4) + "|"]
     for size, r in rows:
         top = ", ".join(f"{n} {s:.2f}" for s, n in r["top"])
-        out.append(f"| {kind}-{size} | {r['wall']:.2f} ({r['min']:.2f}..{r['max']:.2f}) | " +
+        out.append(f"| {kind}-{size} | {r['wall']:.2f} ({r['min']:.2f}..{r['max']:.2f}) | "
+                   f"{r['cpu']:.2f} | " +
                    " | ".join(f"{r['phases'][p]:.2f}" for p in PHASES) + f" | {top} |")
     if len(rows) > 1:
         out.append("")
-        out.append(f"growth exponent {kind}-{rows[0][0]} -> {kind}-{rows[-1][0]}: "
-                   f"{exponent(rows):.2f}")
+        out.append(f"growth exponent {kind}-{rows[0][0]} -> {kind}-{rows[-1][0]}: wall "
+                   f"{exponent(rows, 'wall'):.2f}, CPU {exponent(rows, 'cpu'):.2f}")
     return "\n".join(out) + "\n"
 
 

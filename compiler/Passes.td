@@ -437,6 +437,26 @@ def KeepExpInFastRange : Pass<"nnc-keep-exp-in-fast-range", "mlir::func::FuncOp"
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::math::MathDialect"];
 }
 
+def ComputeInF32 : Pass<"nnc-compute-in-f32", "mlir::func::FuncOp"> {
+  let summary = "bf16/f16 arith and math ops compute in f32; the low precision stays at loads "
+                "and stores";
+  let description = [{
+    LLVM lowers each bf16 op as extend, f32 op, truncate: a chain of them rounds after every op
+    and converts back and forth, and math ops on bf16 miss the f32 rewrites (erf stayed a call
+    of glibc's erff). Each arith/math op whose float operands and results share one
+    low-precision type is recomputed in f32 from the f32 versions of its operands (an
+    arith.extf made once per value); its low-precision result becomes an arith.truncf of the
+    f32 one, kept only where something still needs that type (a store, a yield). An arith.extf
+    of such a result to f32 is the f32 value itself. Results are at least as accurate as before
+    (one rounding at the store instead of one per op).
+
+    Before: `%a = arith.mulf %x, %c : bf16`, `%e = math.erf %a : bf16`, `linalg.yield %e : bf16`
+    After:  `%xw = arith.extf %x`, `%cw = arith.extf %c`, `%a = arith.mulf %xw, %cw : f32`,
+            `%e = math.erf %a : f32`, `%t = arith.truncf %e : f32 to bf16`, `linalg.yield %t`
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect"];
+}
+
 def ExpandErfRational : Pass<"nnc-expand-erf-rational", "mlir::func::FuncOp"> {
   let summary = "f32 erf becomes a rational approximation inline (Eigen's and XLA's)";
   let description = [{
