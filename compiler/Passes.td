@@ -295,10 +295,17 @@ def FuseElementwise : Pass<"nnc-fuse-elementwise", "mlir::func::FuncOp"> {
     parameter that reads the gradient, the moments and the parameter once and writes the new
     moments and parameter (which the plan then computes in place).
 
+    A fused body stops growing at `max-body-ops` ops: each fusion clones both bodies into a new
+    op, so fusing a chain of n ops into one took time growing as n^2.
+
     Before: `%gc = linalg.generic(%g)`, `%m1 = linalg.generic(%gc, %m)`,
             `%v1 = linalg.generic(%gc, %v)`, `%p1 = linalg.generic(%p, %m1, %v1)`
     After:  `%m1, %v1, %p1 = linalg.generic(%g, %m, %v, %p)`
   }];
+  let options = [
+    Option<"maxBodyOps", "max-body-ops", "unsigned", "256",
+           "Fuse two generics only when their bodies have at most this many ops together">,
+  ];
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::affine::AffineDialect"];
 }
 
