@@ -48,7 +48,8 @@ PHASE_OF = {
     "Canonicalizer": "lower", "CSE": "lower", "OutlineKernels": "lower", "DedupKernels": "lower",
     "plan": "plan",
 }
-PHASES = ["import", "autodiff", "precision", "optimize", "lower", "codegen", "plan", "other"]
+PHASES = ["import", "autodiff", "precision", "accumulate", "distribute", "optimize", "lower",
+          "codegen", "plan", "other"]
 # Codegen's passes (the nested kernel module's pipeline): everything from ExtractKernels on.
 CODEGEN_PASSES = {
     "ExtractKernels", "WriteViewResultsDirectly", "OneShotBufferizePass", "FoldLoopResults",
