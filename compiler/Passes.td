@@ -295,10 +295,17 @@ def FuseElementwise : Pass<"nnc-fuse-elementwise", "mlir::func::FuncOp"> {
     parameter that reads the gradient, the moments and the parameter once and writes the new
     moments and parameter (which the plan then computes in place).
 
+    A fused body stops growing at `max-body-ops` ops: each fusion clones both bodies into a new
+    op, so fusing a chain of n ops into one took time growing as n^2.
+
     Before: `%gc = linalg.generic(%g)`, `%m1 = linalg.generic(%gc, %m)`,
             `%v1 = linalg.generic(%gc, %v)`, `%p1 = linalg.generic(%p, %m1, %v1)`
     After:  `%m1, %v1, %p1 = linalg.generic(%g, %m, %v, %p)`
   }];
+  let options = [
+    Option<"maxBodyOps", "max-body-ops", "unsigned", "256",
+           "Fuse two generics only when their bodies have at most this many ops together">,
+  ];
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::affine::AffineDialect"];
 }
 
@@ -435,6 +442,26 @@ def KeepExpInFastRange : Pass<"nnc-keep-exp-in-fast-range", "mlir::func::FuncOp"
             (`%low` = -87.33654, ln(FLT_MIN))
   }];
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::math::MathDialect"];
+}
+
+def ComputeInF32 : Pass<"nnc-compute-in-f32", "mlir::func::FuncOp"> {
+  let summary = "bf16/f16 arith and math ops compute in f32; the low precision stays at loads "
+                "and stores";
+  let description = [{
+    LLVM lowers each bf16 op as extend, f32 op, truncate: a chain of them rounds after every op
+    and converts back and forth, and math ops on bf16 miss the f32 rewrites (erf stayed a call
+    of glibc's erff). Each arith/math op whose float operands and results share one
+    low-precision type is recomputed in f32 from the f32 versions of its operands (an
+    arith.extf made once per value); its low-precision result becomes an arith.truncf of the
+    f32 one, kept only where something still needs that type (a store, a yield). An arith.extf
+    of such a result to f32 is the f32 value itself. Results are at least as accurate as before
+    (one rounding at the store instead of one per op).
+
+    Before: `%a = arith.mulf %x, %c : bf16`, `%e = math.erf %a : bf16`, `linalg.yield %e : bf16`
+    After:  `%xw = arith.extf %x`, `%cw = arith.extf %c`, `%a = arith.mulf %xw, %cw : f32`,
+            `%e = math.erf %a : f32`, `%t = arith.truncf %e : f32 to bf16`, `linalg.yield %t`
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect"];
 }
 
 def ExpandErfRational : Pass<"nnc-expand-erf-rational", "mlir::func::FuncOp"> {

@@ -76,7 +76,13 @@ namespace {
 /// command disjoint bytes) except an in-place kernel's results and the inputs they overwrite
 /// (`inPlace`: kernel -> per result, that input or -1), which become one pointer here. So every
 /// buffer parameter is `noalias`: LLVM may keep a reduction's accumulator in a register and hoist
-/// loads of scalar operands.
+/// loads of scalar operands. Not for a kernel with more than kMaxNoAliasBuffers buffers (the
+/// concatenation of a deep model's per-node checks, the global norm's sum of squares): once the
+/// kernel is inlined into its entry, each of its N accesses carries a list of N alias scopes, and
+/// LLVM's alias queries over them grew the plan phase as the square of the model's depth. Those
+/// kernels are straight-line copies and scalar sums that noalias does not speed up.
+constexpr unsigned kMaxNoAliasBuffers = 64;
+
 void addPackedEntries(llvm::Module &module, ArrayRef<std::string> kernels,
                       const llvm::StringSet<> &split,
                       const llvm::StringMap<std::vector<int64_t>> &inPlace) {
@@ -94,7 +100,7 @@ void addPackedEntries(llvm::Module &module, ArrayRef<std::string> kernels,
         if (input >= 0)
           kernel->getArg(firstResult + result)->replaceAllUsesWith(kernel->getArg(input));
     }
-    for (unsigned i = 0; i < buffers; ++i)
+    for (unsigned i = 0; i < buffers && buffers <= kMaxNoAliasBuffers; ++i)
       kernel->addParamAttr(i, llvm::Attribute::NoAlias);
     auto addEntry = [&](const std::string &symbol, bool part) {
       SmallVector<llvm::Type *> params = {ptr};

@@ -493,9 +493,13 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
   // every cl::opt to its default.
   if (phase->phase == Phase::Plan && request.output == "-")
     return printPlanIr(*module);
-  if (phase->phase == Phase::Plan)
+  if (phase->phase == Phase::Plan) {
+    // Serializing and compiling the kernels (LLVM -O3, lld) happen outside the pass manager:
+    // timed as one more entry of --mlir-timing's report.
+    TimingScope planTiming = timingScope.nest("plan");
     return writePlan(model, *module, request.output, kernels, request.printLaunchStats,
                      diagnostics, errs);
+  }
   return emitIr(std::move(module), request, phase->phase, kernels, model, errs);
 }
 

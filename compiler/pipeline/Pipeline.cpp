@@ -70,6 +70,7 @@ void buildCodegenPipeline(mlir::OpPassManager &pm) {
   kernels.addNestedPass<mlir::func::FuncOp>(createCopiesToLinalg());
   kernels.addPass(createMarkRows());
   kernels.addNestedPass<mlir::func::FuncOp>(createVectorizeTransposes());
+  kernels.addNestedPass<mlir::func::FuncOp>(createComputeInF32());
   kernels.addNestedPass<mlir::func::FuncOp>(createKeepExpInFastRange());
   kernels.addNestedPass<mlir::func::FuncOp>(createExpandErfRational());
   addTextualPipeline(kernels, "func.func(convert-linalg-to-loops)");

@@ -5,12 +5,13 @@
 //
 // 1. Bucket the kernels by a hash of their type and ops (locations ignored).
 // 2. Within a bucket, compare bodies exactly (OperationEquivalence) and argument attributes.
-// 3. Point every call of a duplicate at the kept kernel and erase the duplicate.
+// 3. Point every call of a duplicate at the kept kernel, in one walk of the module (a walk per
+//    duplicate made this pass quadratic in model size), and erase the duplicates.
 #include "compiler/Passes.h"
 #include "dialects/AttrNames.h"
 
+#include "mlir/IR/AttrTypeSubElements.h"
 #include "mlir/IR/OperationSupport.h"
-#include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/DenseMap.h"
 
 namespace nnc {
@@ -44,22 +45,31 @@ struct DedupKernelsPass : nnc::impl::DedupKernelsBase<DedupKernelsPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     llvm::DenseMap<llvm::hash_code, SmallVector<func::FuncOp>> kept;
-    SmallVector<std::pair<func::FuncOp, func::FuncOp>> duplicates; // (duplicate, kept)
+    SmallVector<func::FuncOp> duplicates;
+    llvm::DenseMap<StringAttr, FlatSymbolRefAttr> keptName; // duplicate's name -> kept kernel
     for (auto kernel : module.getOps<func::FuncOp>()) {
       if (!kernel->hasAttr(nnc::attr::kKernel))
         continue;
       SmallVector<func::FuncOp> &bucket = kept[hashKernel(kernel)];
       auto same = llvm::find_if(bucket, [&](func::FuncOp k) { return sameKernel(k, kernel); });
-      if (same == bucket.end())
+      if (same == bucket.end()) {
         bucket.push_back(kernel);
-      else
-        duplicates.push_back({kernel, *same});
+        continue;
+      }
+      duplicates.push_back(kernel);
+      keptName[kernel.getSymNameAttr()] = FlatSymbolRefAttr::get(same->getSymNameAttr());
     }
-    for (auto [duplicate, original] : duplicates) {
-      if (failed(SymbolTable::replaceAllSymbolUses(duplicate, original.getSymNameAttr(), module)))
-        return signalPassFailure();
+    if (duplicates.empty())
+      return;
+    // Kernels are top-level symbols of this module: only flat references name them.
+    AttrTypeReplacer replacer;
+    replacer.addReplacement([&](FlatSymbolRefAttr ref) -> std::optional<Attribute> {
+      auto it = keptName.find(ref.getAttr());
+      return it == keptName.end() ? std::optional<Attribute>() : it->second;
+    });
+    module.walk([&](Operation *op) { replacer.replaceElementsIn(op, /*replaceAttrs=*/true); });
+    for (func::FuncOp duplicate : duplicates)
       duplicate.erase();
-    }
   }
 };
 

@@ -21,6 +21,19 @@ using namespace mlir;
 
 namespace {
 
+/// Whether fusing `producer` into `consumer` keeps the fused body within `maxBodyOps` ops (the
+/// pass option; ops other than two linalg.generic ones, which MLIR's patterns also fuse, are not
+/// limited). Each fusion clones both bodies into a new op, so fusing a chain of n elementwise ops
+/// into one took time growing as n^2 (an 800-op chain: 40 s in this pass); past a few hundred
+/// ops per element, one more pass over memory costs little beside the arithmetic.
+bool fusedBodyFits(Operation *producer, Operation *consumer, size_t maxBodyOps) {
+  auto p = dyn_cast_or_null<linalg::GenericOp>(producer);
+  auto c = dyn_cast<linalg::GenericOp>(consumer);
+  return !p || !c ||
+         p.getBody()->getOperations().size() + c.getBody()->getOperations().size() <=
+             maxBodyOps;
+}
+
 bool isAllParallel(linalg::GenericOp op) {
   return op.getNumParallelLoops() == op.getNumLoops();
 }
@@ -29,10 +42,12 @@ bool isAllParallel(linalg::GenericOp op) {
 /// the same loops, the consumer reads the producer's results at its own indices and is the first
 /// of the producer's users, all in one block, so that the fused op, in the consumer's place, can
 /// yield the producer's results to the later users.
-bool canAbsorb(linalg::GenericOp consumer, linalg::GenericOp producer) {
+bool canAbsorb(linalg::GenericOp consumer, linalg::GenericOp producer, size_t maxBodyOps) {
   // A consumer that will itself fuse into its only user (a square into its sum) goes first:
   // absorbing the producer here would give it a second result and keep it out of that user.
   if (consumer->hasOneUse() && isa<linalg::GenericOp>(*consumer->getUsers().begin()))
+    return false;
+  if (!fusedBodyFits(producer, consumer, maxBodyOps))
     return false;
   if (!isAllParallel(consumer) || !isAllParallel(producer) ||
       consumer.getNumLoops() != producer.getNumLoops() ||
@@ -57,12 +72,15 @@ bool canAbsorb(linalg::GenericOp consumer, linalg::GenericOp producer) {
 /// later ops read. (MLIR's pattern would keep the producer for the other users and compute its
 /// payload twice.)
 struct FuseIntoFirstUser : OpRewritePattern<linalg::GenericOp> {
-  using OpRewritePattern::OpRewritePattern;
+  FuseIntoFirstUser(MLIRContext *context, size_t maxBodyOps)
+      : OpRewritePattern(context), maxBodyOps(maxBodyOps) {}
+  size_t maxBodyOps;
+
   LogicalResult matchAndRewrite(linalg::GenericOp consumer,
                                 PatternRewriter &rewriter) const override {
     for (Value operand : consumer.getDpsInputs()) {
       auto producer = operand.getDefiningOp<linalg::GenericOp>();
-      if (producer && !producer->hasOneUse() && canAbsorb(consumer, producer)) {
+      if (producer && !producer->hasOneUse() && canAbsorb(consumer, producer, maxBodyOps)) {
         fuse(consumer, producer, rewriter);
         return success();
       }
@@ -139,16 +157,20 @@ struct FuseIntoFirstUser : OpRewritePattern<linalg::GenericOp> {
 };
 
 struct FuseElementwisePass : nnc::impl::FuseElementwiseBase<FuseElementwisePass> {
+  using FuseElementwiseBase::FuseElementwiseBase;
+
   void runOnOperation() override {
     // MLIR's elementwise fusion pass (-linalg-fuse-elementwise-ops), plus FuseIntoFirstUser.
     MLIRContext *context = &getContext();
     RewritePatternSet patterns(context);
-    linalg::ControlFusionFn singleUse = [](OpOperand *operand) {
+    size_t maxBodyOps = this->maxBodyOps;
+    linalg::ControlFusionFn singleUse = [maxBodyOps](OpOperand *operand) {
       Operation *producer = operand->get().getDefiningOp();
-      return producer && producer->hasOneUse();
+      return producer && producer->hasOneUse() &&
+             fusedBodyFits(producer, operand->getOwner(), maxBodyOps);
     };
     linalg::populateElementwiseOpsFusionPatterns(patterns, singleUse);
-    patterns.add<FuseIntoFirstUser>(context);
+    patterns.add<FuseIntoFirstUser>(context, maxBodyOps);
     linalg::populateFoldReshapeOpsByExpansionPatterns(patterns, singleUse);
     tensor::populateBubbleUpExpandShapePatterns(patterns);
     affine::AffineApplyOp::getCanonicalizationPatterns(patterns, context);
