@@ -217,6 +217,14 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
     }
   }
 
+  /// What a group leaves for the rest of its function: results read outside it, each with what
+  /// becomes its %out.
+  struct GroupResults {
+    SmallVector<OpResult> results;
+    SmallVector<Operation *> outEmpties; // per result: the empty rebuilt on %out, or null
+    SmallVector<Value> copiedInits;      // per result: the init copied into %out, or null
+  };
+
   /// Outlines `group` (ops in block order) into one kernel called where its last op was. Its
   /// results are those read outside the group, each written into a trailing `%out` argument:
   /// an init chain ending in a tensor.empty is rebuilt on %out; any other init (a computed
@@ -224,9 +232,9 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
   void outline(ArrayRef<Operation *> group, ModuleOp module, int index) {
     separateInits(group);
     llvm::SmallPtrSet<Operation *, 8> members(group.begin(), group.end());
-    Operation *last = group.back();
 
-    // The init-like ops the group reads (operands and values its regions capture).
+    // The values the group reads (operands and values its regions capture) and the init-like
+    // ops among their producers.
     llvm::SetVector<Operation *> inits;
     SmallVector<Value> used;
     for (Operation *op : group) {
@@ -238,15 +246,21 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
     for (Value v : used)
       collectInitLike(v, inits);
 
-    // Results read outside the group, with what becomes their %out. An op that is not
-    // destination-style (tensor.pad, tensor.concat, a slice: always alone) gets no %out; its
-    // result becomes an out-parameter in bufferization, in the same trailing place.
+    // An op that is not destination-style (tensor.pad, tensor.concat, a slice: always alone)
+    // gets no %out; its result becomes an out-parameter in bufferization, in the same place.
     bool destinations = llvm::all_of(group, [](Operation *op) {
       return isa<DestinationStyleOpInterface, scf::ForOp>(op);
     });
-    SmallVector<OpResult> results;
-    SmallVector<Operation *> outEmpties; // per result: the empty rebuilt on %out, or null
-    SmallVector<Value> copiedInits;      // per result: the init copied into %out, or null
+    GroupResults out = groupResults(group, members);
+    SetVector<Value> inputs = kernelInputs(used, inits, members);
+    func::FuncOp kernel = buildKernel(group, module, index, inits, inputs, out, destinations);
+    replaceByCall(group, kernel, inputs, out.results, destinations);
+  }
+
+  /// The results of `group` read outside it, with what becomes each one's %out.
+  GroupResults groupResults(ArrayRef<Operation *> group,
+                            const llvm::SmallPtrSet<Operation *, 8> &members) {
+    GroupResults out;
     for (Operation *op : group)
       for (OpResult result : op->getResults()) {
         // Unread results keep an %out too: a buffer of the plan's costs less than one allocated
@@ -254,7 +268,7 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
         if (!result.use_empty() &&
             llvm::all_of(result.getUsers(), [&](Operation *u) { return members.contains(u); }))
           continue;
-        results.push_back(result);
+        out.results.push_back(result);
         Operation *empty = nullptr;
         Value copied;
         if (MutableOperandRange into = destinationsOf(op); !into.empty()) {
@@ -263,11 +277,15 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
           if (!empty)
             copied = init;
         }
-        outEmpties.push_back(empty);
-        copiedInits.push_back(copied);
+        out.outEmpties.push_back(empty);
+        out.copiedInits.push_back(copied);
       }
+    return out;
+  }
 
-    // Kernel inputs: what the group and its inits use from outside them.
+  /// Kernel inputs: what the group and its inits use from outside them.
+  SetVector<Value> kernelInputs(ArrayRef<Value> used, const llvm::SetVector<Operation *> &inits,
+                                const llvm::SmallPtrSet<Operation *, 8> &members) {
     SetVector<Value> inputs;
     auto addInput = [&](Value v) {
       Operation *def = v.getDefiningOp();
@@ -279,12 +297,21 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
     for (Operation *init : inits)
       for (Value v : init->getOperands())
         addInput(v);
+    return inputs;
+  }
 
+  /// The kernel function: `inputs`, then an %out per result (destination-style groups), its
+  /// body the group with its inits cloned onto them.
+  func::FuncOp buildKernel(ArrayRef<Operation *> group, ModuleOp module, int index,
+                           const llvm::SetVector<Operation *> &inits,
+                           const SetVector<Value> &inputs, const GroupResults &out,
+                           bool destinations) {
+    Operation *last = group.back();
     OpBuilder builder(module.getContext());
     builder.setInsertionPointToEnd(module.getBody());
     SmallVector<Type> argTypes = llvm::to_vector(ValueRange(inputs.getArrayRef()).getTypes());
     SmallVector<Type> resultTypes;
-    for (OpResult result : results) {
+    for (OpResult result : out.results) {
       if (destinations)
         argTypes.push_back(result.getType());
       resultTypes.push_back(result.getType());
@@ -305,28 +332,35 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
     for (auto [value, arg] : llvm::zip(inputs, body->getArguments()))
       mapping.map(value, arg);
     ValueRange outs = body->getArguments().drop_front(inputs.size());
-    for (auto [empty, out] : llvm::zip(outEmpties, outs))
+    for (auto [empty, arg] : llvm::zip(out.outEmpties, outs))
       if (empty)
-        mapping.map(empty->getResult(0), out);
+        mapping.map(empty->getResult(0), arg);
     builder.setInsertionPointToStart(body);
-    for (auto [init, out] : llvm::zip(copiedInits, outs))
+    for (auto [init, arg] : llvm::zip(out.copiedInits, outs))
       if (init)
-        mapping.map(init, linalg::CopyOp::create(builder, last->getLoc(), mapping.lookup(init), out)
+        mapping.map(init, linalg::CopyOp::create(builder, last->getLoc(), mapping.lookup(init), arg)
                               .getResult(0));
     for (Operation *init : inits)
-      if (!llvm::is_contained(outEmpties, init))
+      if (!llvm::is_contained(out.outEmpties, init))
         builder.clone(*init, mapping);
     for (Operation *op : group)
       builder.clone(*op, mapping);
     SmallVector<Value> returned;
-    for (OpResult result : results)
+    for (OpResult result : out.results)
       returned.push_back(mapping.lookup(result));
     func::ReturnOp::create(builder, last->getLoc(), returned);
+    return kernel;
+  }
 
-    // The host calls the kernel with a fresh tensor.empty for each %out.
-    builder.setInsertionPoint(last);
+  /// Calls `kernel` where the group's last op was, with a fresh tensor.empty for each %out, and
+  /// erases the group.
+  void replaceByCall(ArrayRef<Operation *> group, func::FuncOp kernel,
+                     const SetVector<Value> &inputs, ArrayRef<OpResult> results,
+                     bool destinations) {
+    Operation *last = group.back();
+    OpBuilder builder(last);
     SmallVector<Value> operands(inputs.begin(), inputs.end());
-    for (OpResult result : destinations ? results : SmallVector<OpResult>()) {
+    for (OpResult result : destinations ? results : ArrayRef<OpResult>()) {
       auto type = cast<RankedTensorType>(result.getType());
       operands.push_back(
           tensor::EmptyOp::create(builder, last->getLoc(), type.getShape(), type.getElementType()));
@@ -337,7 +371,7 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
       locations.push_back(op->getLoc());
     auto call = func::CallOp::create(builder, builder.getFusedLoc(locations), kernel, operands);
     for (auto [result, replacement] : llvm::zip(results, call.getResults()))
-      result.replaceAllUsesWith(replacement);
+      Value(result).replaceAllUsesWith(replacement);
     for (Operation *op : llvm::reverse(group))
       op->erase();
   }

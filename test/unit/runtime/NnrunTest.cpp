@@ -208,12 +208,14 @@ TEST_F(NnrunTest, RefusesBadInputs) {
   ASSERT_TRUE(writeFile(inputPath, "1,2,3\n").ok());
   EXPECT_EQ(failure({planPath, "--predict", inputPath, "-o", outputPath}),
             "nnrun: error: " + inputPath + ": not a .npy file");
+  // A predict of two inputs takes one .npy each.
   nnc::Plan plan = predictPlan();
   *plan.mutable_functions(1)->add_inputs() = makeTensor("x2", {2, 8}, 128);
   writePlan(plan);
+  ASSERT_TRUE(writeNpy(inputPath, HostTensor::fromFloats({2, 8}, std::vector<float>(16))).ok());
   EXPECT_EQ(failure({planPath, "--predict", inputPath, "-o", outputPath}),
-            "nnrun: error: " + planPath + ": function 'predict' has 2 inputs; --predict feeds "
-                                          "exactly one");
+            "nnrun: error: --predict: the plan's predict takes 2 inputs (x, x2): give one .npy "
+            "each, comma-separated");
   EXPECT_FALSE(std::filesystem::exists(outputPath));
 }
 
