@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-GPT_DMODEL, GPT_HEADS, GPT_VOCAB, GPT_BLOCKS = 128, 4, 128, 2
+GPT_HEADS, GPT_VOCAB = 4, 128  # the char-GPT example's heads; every GPT's ASCII vocabulary
 
 
 def _linear(x, p, name, bias=True):
@@ -50,12 +50,13 @@ def cnn(p, x, key):  # (B, 28, 28, 1) -> (B, 10)
     return _linear(h, p, "fc2")
 
 
-def chargpt(p, tokens, key):  # (B, T) int -> (B, T, vocab); no dropout in this model
+def chargpt(p, tokens, key, heads=GPT_HEADS):
+    """(B, T) int -> (B, T, vocab), no dropout; blocks and d_model from the parameters."""
     b, t = tokens.shape
-    d, heads = GPT_DMODEL, GPT_HEADS
+    d = p["pos_emb"].shape[1]
     x = p["tok_emb.weight"][tokens] + p["pos_emb"]  # (B, T, d)
     causal = jnp.tril(jnp.ones((t, t), bool))
-    for i in range(GPT_BLOCKS):
+    for i in range(sum(1 for k in p if k.endswith(".ln1.weight"))):
         n = f"h{i}."
         qkv = _linear(_layer_norm(x, p, n + "ln1"), p, n + "attn.qkv")  # (B, T, 3d)
         q, k, v = (z.reshape(b, t, heads, d // heads).transpose(0, 2, 1, 3)
@@ -82,9 +83,9 @@ def prepare(model, params, features):
     return params, jnp.asarray(features)
 
 
-def loss(model, p, x, y, key):
-    if model == "chargpt":
-        logp = jax.nn.log_softmax(chargpt(p, x, key).reshape(-1, GPT_VOCAB))
+def loss(model, p, x, y, key, heads=None):
+    if heads is not None:
+        logp = jax.nn.log_softmax(chargpt(p, x, key, heads).reshape(-1, GPT_VOCAB))
         return -jnp.take_along_axis(logp, y.reshape(-1, 1), 1).mean()
     logp = jax.nn.log_softmax({"mlp": mlp, "cnn": cnn}[model](p, x, key))
     smoothing, classes = 0.1, logp.shape[-1]  # PyTorch's label_smoothing
@@ -92,14 +93,14 @@ def loss(model, p, x, y, key):
     return ((1 - smoothing) * nll - smoothing / classes * logp.sum(-1)).mean()
 
 
-def make_train_step(model, recipe, decayed):
+def make_train_step(model, recipe, decayed, heads=None):
     """One jitted step: loss and gradients, global-norm clipping, AdamW; donates its state."""
     lr, (b1, b2), eps, wd, clip = (recipe[k] for k in ("lr", "betas", "eps", "weight_decay",
                                                         "clip"))
 
     def step(params, m, v, t, x, y, key):
         key = jax.random.fold_in(key, t.astype(jnp.int32))  # a fresh dropout mask per step
-        value, grads = jax.value_and_grad(lambda p: loss(model, p, x, y, key))(params)
+        value, grads = jax.value_and_grad(lambda p: loss(model, p, x, y, key, heads))(params)
         norm = jnp.sqrt(sum(jnp.sum(g * g) for g in jax.tree_util.tree_leaves(grads)))
         scale = jnp.minimum(1.0, clip / (norm + 1e-6))  # torch.nn.utils.clip_grad_norm_
         t = t + 1

@@ -10,7 +10,7 @@ for the Fashion-MNIST models and none for the GPT.
 import torch
 import torch.nn.functional as F
 
-GPT_CONTEXT, GPT_DMODEL, GPT_HEADS, GPT_VOCAB, GPT_BLOCKS = 128, 128, 4, 128, 2
+GPT_HEADS, GPT_VOCAB = 4, 128  # the char-GPT example's heads; every GPT's ASCII vocabulary
 
 
 def mlp(p, x, training=False):  # (B, 784) -> (B, 10)
@@ -37,11 +37,12 @@ def causal_attention(qh, kh, vh, attention):
     return att.masked_fill(mask, float("-inf")).softmax(-1) @ vh
 
 
-def chargpt(p, tokens, training=False, attention="manual"):  # (B, T) int64 -> (B, T, vocab)
+def chargpt(p, tokens, training=False, attention="manual", heads=GPT_HEADS):
+    """(B, T) int64 -> (B, T, vocab), at any size: blocks and d_model from the parameters."""
     b, t = tokens.shape
-    d, heads = GPT_DMODEL, GPT_HEADS
+    d = p["pos_emb"].shape[1]
     x = F.embedding(tokens, p["tok_emb.weight"]) + p["pos_emb"]  # (B, T, d)
-    for i in range(GPT_BLOCKS):
+    for i in range(sum(1 for k in p if k.endswith(".ln1.weight"))):
         q = lambda n: p[f"h{i}.{n}"]  # noqa: E731
         a = F.layer_norm(x, (d,), q("ln1.weight"), q("ln1.bias"))
         qkv = F.linear(a, q("attn.qkv.weight"), q("attn.qkv.bias"))  # (B, T, 3d)
@@ -55,10 +56,10 @@ def chargpt(p, tokens, training=False, attention="manual"):  # (B, T) int64 -> (
     return F.linear(x, p["lm_head.weight"])
 
 
-def loss(model, p, x, y, training=True, attention="manual"):
-    """The example's training loss on one batch."""
-    if model == "chargpt":
-        logits = chargpt(p, x, training, attention)
+def loss(model, p, x, y, training=True, attention="manual", heads=None):
+    """The example's training loss on one batch (`heads`: a GPT's)."""
+    if heads is not None:
+        logits = chargpt(p, x, training, attention, heads)
         return F.cross_entropy(logits.reshape(-1, GPT_VOCAB), y.reshape(-1))
     logits = {"mlp": mlp, "cnn": cnn}[model](p, x, training)
     return F.cross_entropy(logits, y, label_smoothing=0.1)

@@ -3,10 +3,13 @@
 PyTorch 1.13, training the three example models on this machine in one run.
 
 usage: bench/setup_peers.sh                  # once: PyPI torch and jax[cpu] into .venv-bench/
-       bench/train_bench.py [--quick] [--reps R] [--models mlp,cnn,chargpt] [--background N]
+       bench/train_bench.py [--quick] [--reps R] [--models mlp,cnn,chargpt,gpt6,gpt12]
+                            [--background N]
                             [--record]
 
-Per model (Fashion-MNIST MLP and CNN, batch 128; char-GPT, batch 32 x context 128):
+Per model (Fashion-MNIST MLP and CNN, batch 128; char-GPT, batch 32 x context 128; on request
+the GPT at real sizes, batch 8 x context 256: gpt6 (6 blocks, d_model 384, 6 heads) and gpt12
+(12 blocks, d_model 768, 12 heads)):
 1. `nnc compile` the example (timed; its "train_step: N FLOPs per call" is the FLOP count used
    for every runner), and `nnrun --dump-parameters` its initial weights, which every peer loads,
    so all start from the same point (the GPT has no dropout: its first loss agrees to 4 digits).
@@ -58,9 +61,28 @@ from train_peer import RECIPES  # noqa: E402
 
 BATCHES = 8
 # (warmup, measured) steps per model; the full run's take a few seconds per run.
-STEPS = {"full": {"mlp": (20, 400), "cnn": (3, 20), "chargpt": (2, 6)},
-         "quick": {"mlp": (5, 40), "cnn": (2, 3), "chargpt": (1, 2)}}
-UNIT = {"mlp": "samples/s", "cnn": "samples/s", "chargpt": "tokens/s"}
+STEPS = {"full": {"mlp": (20, 400), "cnn": (3, 20), "chargpt": (2, 6), "gpt6": (1, 3),
+                  "gpt12": (1, 2)},
+         "quick": {"mlp": (5, 40), "cnn": (2, 3), "chargpt": (1, 2), "gpt6": (1, 1),
+                   "gpt12": (1, 1)}}
+
+
+def is_gpt(model):
+    return "gpt" in RECIPES[model]
+
+
+def example(model, bins, pb):
+    """The command that writes the model: its example, the GPTs the char-GPT's at their sizes."""
+    if model.startswith("gpt"):
+        blocks, d, heads, context = RECIPES[model]["gpt"]
+        return [bins["nnc-example-chargpt"], pb, str(blocks), str(d), str(heads), str(context),
+                str(RECIPES[model]["batch"])]
+    return [bins[f"nnc-example-{model}"], pb]
+
+
+def per_step(model):
+    """Samples per step, tokens for the GPTs."""
+    return RECIPES[model]["batch"] * (RECIPES[model]["gpt"][3] if is_gpt(model) else 1)
 RECORD_MARK = "<!-- bench/train_bench.py --record writes below this line -->"
 
 
@@ -94,8 +116,8 @@ class Peer:
         XLA keeps its own thread pool: one configuration."""
         if self.framework == "jax":
             return [Config("xla", envs["bench"])]
-        attentions = ["manual", "sdpa"] if model == "chargpt" and self.sdpa else ["manual"]
-        return [Config(f"omp {omp}" + (f", {a} attention" if model == "chargpt" else ""),
+        attentions = ["manual", "sdpa"] if is_gpt(model) and self.sdpa else ["manual"]
+        return [Config(f"omp {omp}" + (f", {a} attention" if is_gpt(model) else ""),
                        envs[omp], a) for omp in ("bench", "default") for a in attentions]
 
 
@@ -185,9 +207,10 @@ def peer_run(peer, config, model, params_dir, data, warmup, steps, threads):
 def make_data(model, work):
     rng = np.random.RandomState(0)
     b = RECIPES[model]["batch"] * BATCHES
-    if model == "chargpt":
-        x = rng.randint(0, 128, (b, 128)).astype(np.int64)
-        y = rng.randint(0, 128, (b, 128)).astype(np.int64)
+    if is_gpt(model):
+        context = RECIPES[model]["gpt"][3]
+        x = rng.randint(0, 128, (b, context)).astype(np.int64)
+        y = rng.randint(0, 128, (b, context)).astype(np.int64)
     else:
         shape = (b, 784) if model == "mlp" else (b, 1, 28, 28)
         x = rng.rand(*shape).astype(np.float32)
@@ -226,7 +249,7 @@ def choose_configs(model, runners, envs, params_dir, data, warmup, steps, thread
 def bench_model(model, bins, runners, args, envs, work):
     env = envs["bench"]
     pb, plan = os.path.join(work, f"{model}.pb"), os.path.join(work, f"{model}.plan")
-    check([bins[f"nnc-example-{model}"], pb], env)
+    check(example(model, bins, pb), env)
     out, compile_s = check([bins["nnc"], "compile", pb, "-o", plan], env)
     flops = int(re.search(r"train_step: (\d+) FLOPs per call", out).group(1))
     params_dir = os.path.join(work, f"{model}-params")
@@ -257,8 +280,7 @@ def bench_model(model, bins, runners, args, envs, work):
 
 
 def format_model(model, m, runners, peak):
-    per_step = RECIPES[model]["batch"] * (128 if model == "chargpt" else 1)
-    unit = UNIT[model]
+    unit = "tokens/s" if is_gpt(model) else "samples/s"
     lines = [f"{model}: batch {RECIPES[model]['batch']}, {m['flops'] / 1e9:.3f} GFLOP per "
              f"train_step, {m['warmup']} warm-up + {m['steps']} measured steps",
              f"    {'runner':18} {'version':14} {'configuration':31} {unit + ' (min..max)':>27} "
@@ -275,10 +297,10 @@ def format_model(model, m, runners, peak):
             lines.append(f"    {name:18} {version:14} failed: {m['errors'][name]}")
             continue
         rs = m["results"][name]
-        rates = [per_step / r["step_s"] for r in rs]
+        rates = [per_step(model) / r["step_s"] for r in rs]
         med = statistics.median(rates)
         speed[name] = med
-        gflops = m["flops"] / 1e9 * med / per_step
+        gflops = m["flops"] / 1e9 * med / per_step(model)
         compile_s = m["compile_s"] if peer is None else statistics.median(
             r["first_step_s"] for r in rs)
         config = m["configs"].get(name, "")
@@ -331,6 +353,8 @@ def main():
     ap.add_argument("--reps", type=int, help="repetitions (default 3, --quick 1)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--models", default="mlp,cnn,chargpt")
+    ap.add_argument("--skip-peers", default="", metavar="NAME,...",
+                    help="peers not to run (e.g. 'torch 1.13 Debian', 20x slower at GPT sizes)")
     ap.add_argument("--background", type=int, default=0, metavar="N",
                     help="N busy processes for the whole run (the same for every runner)")
     ap.add_argument("--record", action="store_true", help="write the table to bench/RESULTS.md")
@@ -357,7 +381,8 @@ def main():
 def run_bench(args, bins, envs, env, work, background):
     nnc_version()
     peak, wall_peak, bits = measure_peak(work, args.threads)
-    runners = [("nnc", None)] + [(p.name, p) for p in peers(args.venv)]
+    skipped = set(filter(None, args.skip_peers.split(",")))
+    runners = [("nnc", None)] + [(p.name, p) for p in peers(args.venv) if p.name not in skipped]
     for _, p in runners[1:]:
         p.probe(env)
     header = (f"{datetime.date.today()}, {cpu_model()}, {os.cpu_count()} CPUs, "

@@ -28,7 +28,13 @@ import numpy as np
 RECIPES = {
     "mlp": dict(batch=128, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, clip=1.0),
     "cnn": dict(batch=128, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, clip=1.0),
-    "chargpt": dict(batch=32, lr=3e-4, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1, clip=1.0),
+    "chargpt": dict(batch=32, lr=3e-4, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1, clip=1.0,
+                    gpt=(2, 128, 4, 128)),
+    # The char-GPT's recipe at real sizes (blocks, d_model, heads, context; batch 8).
+    "gpt6": dict(batch=8, lr=3e-4, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1, clip=1.0,
+                 gpt=(6, 384, 6, 256)),
+    "gpt12": dict(batch=8, lr=3e-4, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1, clip=1.0,
+                  gpt=(12, 768, 12, 256)),
 }
 
 
@@ -55,7 +61,8 @@ def torch_runner(model, params, features, labels, threads, compiled, attention):
     flat = list(p.values())
 
     def loss_fn(x, y):
-        return torch_models.loss(model, p, x, y, attention=attention)
+        return torch_models.loss(model, p, x, y, attention=attention,
+                                 heads=r["gpt"][2] if "gpt" in r else None)
 
     def update():
         torch.nn.utils.clip_grad_norm_(flat, r["clip"])
@@ -85,7 +92,7 @@ def jax_runner(model, params, features, labels, threads):
     p, feats = jax_models.prepare(model, params, features)
     state = [p, {k: jnp.zeros_like(v) for k, v in p.items()},
              {k: jnp.zeros_like(v) for k, v in p.items()}, jnp.zeros((), jnp.float32)]
-    train_step = jax_models.make_train_step(model, r, decayed)
+    train_step = jax_models.make_train_step(model, r, decayed, r["gpt"][2] if "gpt" in r else None)
     b = r["batch"]
     xs = [feats[i:i + b] for i in range(0, feats.shape[0], b)]
     ys = [jnp.asarray(labels[i:i + b].astype(np.int32)) for i in range(0, labels.shape[0], b)]
