@@ -40,6 +40,24 @@ bool Layer::checkPositive(const std::string &what, int64_t value) {
   return false;
 }
 
+bool Layer::checkConvArguments(int64_t inChannels, int64_t outChannels, int64_t kernel,
+                               int64_t stride, int64_t padding, int64_t dilation, int64_t groups) {
+  if (!checkPositive("in_channels", inChannels) || !checkPositive("out_channels", outChannels) ||
+      !checkPositive("kernel_size", kernel) || !checkPositive("stride", stride) ||
+      !checkPositive("dilation", dilation) || !checkPositive("groups", groups))
+    return false;
+  if (padding < 0) {
+    fail("padding must be non-negative, got " + std::to_string(padding));
+    return false;
+  }
+  if (inChannels % groups != 0 || outChannels % groups != 0) {
+    fail("groups " + std::to_string(groups) + " must divide in_channels " +
+         std::to_string(inChannels) + " and out_channels " + std::to_string(outChannels));
+    return false;
+  }
+  return true;
+}
+
 bool Layer::checkFloatInput(const Tensor &x) {
   if (x.dtype() == F32)
     return true;
@@ -84,19 +102,8 @@ Conv2d::Conv2d(Model &model, const std::string &name, int64_t inChannels, int64_
                bool bias)
     : Layer(model, name, "Conv2d"), in_(inChannels), stride_(stride), padding_(padding),
       dilation_(dilation), groups_(groups) {
-  if (!checkPositive("in_channels", inChannels) || !checkPositive("out_channels", outChannels) ||
-      !checkPositive("kernel_size", kernel) || !checkPositive("stride", stride) ||
-      !checkPositive("dilation", dilation) || !checkPositive("groups", groups))
+  if (!checkConvArguments(inChannels, outChannels, kernel, stride, padding, dilation, groups))
     return;
-  if (padding < 0) {
-    fail("padding must be non-negative, got " + std::to_string(padding));
-    return;
-  }
-  if (inChannels % groups != 0 || outChannels % groups != 0) {
-    fail("groups " + std::to_string(groups) + " must divide in_channels " +
-         std::to_string(inChannels) + " and out_channels " + std::to_string(outChannels));
-    return;
-  }
   // PyTorch's fan_in for a conv weight (O, C/groups, K, K) is C/groups * K * K.
   int64_t fanIn = inChannels / groups * kernel * kernel;
   weight_ = model_.parameter(name_ + ".weight", {outChannels, inChannels / groups, kernel, kernel},
@@ -124,19 +131,8 @@ Conv1d::Conv1d(Model &model, const std::string &name, int64_t inChannels, int64_
                bool bias)
     : Layer(model, name, "Conv1d"), in_(inChannels), stride_(stride), padding_(padding),
       dilation_(dilation), groups_(groups) {
-  if (!checkPositive("in_channels", inChannels) || !checkPositive("out_channels", outChannels) ||
-      !checkPositive("kernel_size", kernel) || !checkPositive("stride", stride) ||
-      !checkPositive("dilation", dilation) || !checkPositive("groups", groups))
+  if (!checkConvArguments(inChannels, outChannels, kernel, stride, padding, dilation, groups))
     return;
-  if (padding < 0) {
-    fail("padding must be non-negative, got " + std::to_string(padding));
-    return;
-  }
-  if (inChannels % groups != 0 || outChannels % groups != 0) {
-    fail("groups " + std::to_string(groups) + " must divide in_channels " +
-         std::to_string(inChannels) + " and out_channels " + std::to_string(outChannels));
-    return;
-  }
   // PyTorch's fan_in for a Conv1d weight (O, C/groups, K) is C/groups * K.
   int64_t fanIn = inChannels / groups * kernel;
   weight_ = model_.parameter(name_ + ".weight", {outChannels, inChannels / groups, kernel},

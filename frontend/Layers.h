@@ -35,6 +35,9 @@ protected:
   Tensor fail(const std::string &message);
   bool checkPositive(const std::string &what, int64_t value);
   bool checkFloatInput(const Tensor &x);
+  /// A convolution's sizes, as PyTorch checks them (Conv1d, Conv2d).
+  bool checkConvArguments(int64_t inChannels, int64_t outChannels, int64_t kernel, int64_t stride,
+                          int64_t padding, int64_t dilation, int64_t groups);
 
   Model &model_;
   std::string name_;
