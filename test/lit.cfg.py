@@ -63,11 +63,6 @@ if subprocess.run(["/usr/bin/python3", "-c", "import torch, onnx"],
                   capture_output=True).returncode == 0:
     config.available_features.add("torch")
 
-# Tests that take minutes (a model whose compile time is still superlinear in its size, issue
-# 23): run with `lit --param long=1`.
-if lit_config.params.get("long"):
-    config.available_features.add("long")
-
 # CUDA. `ptxas` (from the CUDA toolkit) assembles the PTX that test/cuda prints; `cuda` marks a
 # machine whose driver opens a GPU, probed through ctypes so that no toolkit is needed.
 ptxas = "/usr/local/cuda/bin/ptxas"
