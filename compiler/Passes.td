@@ -516,6 +516,28 @@ def CutRowLoops : Pass<"nnc-cut-row-loops", "mlir::func::FuncOp"> {
 
 // The plan phase: the post-codegen module -> `plan` IR, buffer placement, pipeline schedule.
 
+def Recompute : Pass<"nnc-recompute", "mlir::ModuleOp"> {
+  let summary = "Recompute idle activations until the arena fits a memory budget";
+  let description = [{
+    `nnc compile --memory-budget BYTES`. Runs on the host-op sequence that nnc-lower-to-plan
+    lowers, with its liveness rules. While the estimated arena (parameters, optimizer state and
+    constants, plus the temporaries placed as nnc-assign-buffers places them) exceeds the
+    budget, the tensor with the most bytes freed per FLOP among those idle across the peak is
+    computed again just before its next reader, from operands live there anyway (kernel calls
+    and the forward library calls: nn.linear, nn.matmul, nn.conv2d). Records what it recomputed
+    in the module's `nnc.recomputed` (per function: the nodes and the FLOPs added); fails,
+    naming the function and the bytes it got to, when the budget cannot be met.
+
+    Before: `%a = call @k_relu(%x, %e)` ... (peak) ... `%g = call @k_relu_grad(%a, %dy, %e2)`
+    After:  the same, and `%a2 = call @k_relu(%x, %e3)` just before `@k_relu_grad(%a2, ...)`
+            where %x is live anyway (read by a later gradient)
+  }];
+  let options = [
+    Option<"memoryBudget", "memory-budget", "int64_t", "0",
+           "The arena's limit in bytes (0: no limit, the pass does nothing)">,
+  ];
+}
+
 def LowerToPlan : Pass<"nnc-lower-to-plan", "mlir::ModuleOp"> {
   let summary = "Lower the entry points (host ops and kernel calls) to a `plan.plan`";
   let description = [{

@@ -37,6 +37,9 @@ inline constexpr llvm::StringLiteral kPipelineStage = "nnc.pipeline_stage";   //
 inline constexpr llvm::StringLiteral kPipelineStages = "nnc.pipeline_stages"; // their number
 inline constexpr llvm::StringLiteral kPipelineFirstNode = "nnc.pipeline_first_node";
 inline constexpr llvm::StringLiteral kPipelineLastNode = "nnc.pipeline_last_node";
+// What nnc-recompute computed twice to fit --memory-budget: per function that recomputed
+// anything, {function, nodes (the user's node of each recomputed op), flops (more per call)}.
+inline constexpr llvm::StringLiteral kRecomputed = "nnc.recomputed";
 
 // Functions.
 inline constexpr llvm::StringLiteral kFlops = "nnc.flops";   // FLOPs per call (IntegerAttr)

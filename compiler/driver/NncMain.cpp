@@ -16,6 +16,7 @@
 #include "compiler/Passes.h"
 #include "compiler/pipeline/Pipeline.h"
 #include "compiler/plan/PlanBuilder.h"
+#include "dialects/AttrNames.h"
 #include "dialects/plan/PlanDialect.h"
 #include "proto/model.pb.h"
 #include "proto/plan.pb.h"
@@ -31,13 +32,17 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/Timing.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Signals.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <google/protobuf/text_format.h>
 
+#include <cctype>
 #include <cerrno>
+#include <cmath>
+#include <map>
 #include <cstring>
 #include <sys/stat.h>
 
@@ -145,9 +150,45 @@ Model modelWithoutValues(const Model &model) {
   return copy;
 }
 
+/// What nnc-recompute computed twice to fit --memory-budget (per pipeline stage, if cut), with
+/// the FLOPs it adds to a call of the function.
+void printRecomputed(ModuleOp module, const Plan &plan, llvm::raw_ostream &errs) {
+  SmallVector<ModuleOp> modules = {module};
+  module.walk([&](ModuleOp stage) {
+    if (stage != module)
+      modules.push_back(stage);
+  });
+  std::map<std::string, int64_t> flopsOf;
+  for (const Function &function : plan.functions())
+    flopsOf[function.name()] = function.flops();
+  for (ModuleOp m : modules) {
+    auto report = m->getAttrOfType<ArrayAttr>(attr::kRecomputed);
+    if (!report)
+      continue;
+    for (auto entry : report.getAsRange<DictionaryAttr>()) {
+      auto function = entry.getAs<StringAttr>("function").str();
+      auto nodes = entry.getAs<ArrayAttr>("nodes");
+      int64_t flops = entry.getAs<IntegerAttr>("flops").getInt(), base = flopsOf[function];
+      errs << "nnc:   " << function << ": recomputed " << nodes.size()
+           << " tensors to fit --memory-budget, " << flops << " more FLOPs per call";
+      if (base > 0)
+        errs << " (+" << llvm::format("%.1f", 100.0 * flops / base) << "%)";
+      for (auto [i, node] : llvm::enumerate(nodes.getAsValueRange<StringAttr>())) {
+        if (i == 6) {
+          errs << " and " << nodes.size() - 6 << " more";
+          break;
+        }
+        errs << (i ? ", " : ": ") << node;
+      }
+      errs << "\n";
+    }
+  }
+}
+
 /// The plan phase: builds the plan, writes it (deterministic bytes), prints what it holds.
 int writePlan(const Model &model, ModuleOp module, std::string output, KernelTarget kernels,
-              bool printLaunchStats, OneLineDiagnostics &diagnostics, llvm::raw_ostream &errs) {
+              bool printLaunchStats, int64_t memoryBudget, OneLineDiagnostics &diagnostics,
+              llvm::raw_ostream &errs) {
   Plan plan;
   std::string modelBytes = serializeDeterministic(model);
   bool pipelined = model.training().pipeline().stages() > 1;
@@ -156,6 +197,16 @@ int writePlan(const Model &model, ModuleOp module, std::string output, KernelTar
                  : buildPlan(module, model, modelBytes, hostCpuTarget(), plan, kernels))) {
     if (!diagnostics.sawError())
       diagnostics.error("building the plan failed");
+    return 1;
+  }
+  // nnc-recompute estimates the arena before the lowering decides which updates run in place.
+  int64_t arena = plan.arena_bytes();
+  for (const PipelineStage &stage : plan.pipeline().stages())
+    arena = std::max(arena, stage.plan().arena_bytes());
+  if (memoryBudget > 0 && arena > memoryBudget) {
+    diagnostics.error("the arena takes " + std::to_string(arena) + " bytes, more than " +
+                      "--memory-budget " + std::to_string(memoryBudget) +
+                      " even after recomputation");
     return 1;
   }
   *plan.mutable_model() = modelWithoutValues(model);
@@ -167,6 +218,7 @@ int writePlan(const Model &model, ModuleOp module, std::string output, KernelTar
                << plan.arena_bytes() << " bytes peak, " << plan.parameters_size()
                << " parameters, " << plan.kernel_library().size() << " bytes of kernels for "
                << plan.metadata().target_cpu() << " -> " << output << "\n";
+  printRecomputed(module, plan, errs);
   // A CUDA plan's launches, for the roofline estimate and --print-launch-stats.
   std::vector<CudaLaunchStat> launches;
   CudaKernelLibrary library;
@@ -217,6 +269,20 @@ void hideForeignOptions(llvm::cl::OptionCategory &category) {
           return c == &category || c->getName() == "Generic Options";
         }))
       option->setHiddenFlag(llvm::cl::Hidden);
+}
+
+/// "500000000", "512M", "1.5G" (K, M, G: powers of 1024) as a positive byte count.
+bool parseByteCount(llvm::StringRef text, int64_t &bytes) {
+  double scale = 1;
+  if (!text.empty() && llvm::StringRef("KMG").contains(std::toupper(text.back()))) {
+    scale = std::pow(1024.0, llvm::StringRef("KMG").find(std::toupper(text.back())) + 1);
+    text = text.drop_back();
+  }
+  double value;
+  if (text.getAsDouble(value) || !(value > 0) || value * scale >= 9.2e18)
+    return false;
+  bytes = static_cast<int64_t>(value * scale);
+  return bytes > 0;
 }
 
 int compileMain(int argc, char **argv) {
@@ -270,6 +336,12 @@ int compileMain(int argc, char **argv) {
       llvm::cl::desc("With --target cuda --compile-to=codegen: print the kernels mapped onto the "
                      "GPU (host functions of gpu.launch_func, one gpu.module) instead of PTX"),
       llvm::cl::init(false), llvm::cl::cat(category));
+  llvm::cl::opt<std::string> memoryBudget(
+      "memory-budget",
+      llvm::cl::desc("The most bytes the plan's arena may take (parameters, optimizer state and "
+                     "activations): activations are recomputed in the backward pass until it "
+                     "fits. A byte count, or with a suffix K, M or G (powers of 1024)"),
+      llvm::cl::value_desc("bytes"), llvm::cl::init(""), llvm::cl::cat(category));
   ModelFlags modelFlags(category);
   registerPasses();
   registerAsmPrinterCLOptions();
@@ -304,6 +376,11 @@ int compileMain(int argc, char **argv) {
   request.printLaunchStats = printLaunchStats;
   request.gpuIr = gpuIr;
   request.model = modelFlags.values();
+  if (!memoryBudget.empty() && !parseByteCount(memoryBudget, request.memoryBudget)) {
+    llvm::errs() << "nnc: error: --memory-budget=" << memoryBudget
+                 << " is not a positive byte count (such as 500000000, 512M or 1.5G)\n";
+    return 1;
+  }
   return compileModel(request, llvm::errs());
 }
 
@@ -381,7 +458,7 @@ bool applyParallelismFlags(const CompileRequest &request, Model &model, llvm::ra
 /// Runs the phases after import up to `last` on `module`, timed under `timing` (--mlir-timing),
 /// with the pass manager's command-line options.
 LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelTarget kernels,
-                        TimingScope &timing) {
+                        int64_t memoryBudget, TimingScope &timing) {
   PassManager pm(module.getContext());
   if (failed(applyPassManagerCLOptions(pm)))
     return failure();
@@ -393,14 +470,14 @@ LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelT
   // A pipelined model is cut into stage modules first; each then compiles like a model.
   if (model.training().pipeline().stages() > 1 && last >= Phase::Autodiff) {
     pm.addPass(createPipelineSplit());
-    buildPipeline(last, pm.nest<ModuleOp>(), cpuKernels, modelParameters);
+    buildPipeline(last, pm.nest<ModuleOp>(), cpuKernels, modelParameters, memoryBudget);
     if (last == Phase::Plan) {
       SchedulePipelineOptions schedule;
       schedule.microBatches = model.training().pipeline().micro_batches();
       pm.addPass(createSchedulePipeline(schedule));
     }
   } else {
-    buildPipeline(last, pm, cpuKernels, modelParameters);
+    buildPipeline(last, pm, cpuKernels, modelParameters, memoryBudget);
   }
   return pm.run(module);
 }
@@ -484,7 +561,8 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
   DefaultTimingManager timing;
   applyDefaultTimingManagerCLOptions(timing);
   TimingScope timingScope = timing.getRootScope();
-  if (failed(runPhases(*module, model, phase->phase, kernels, timingScope))) {
+  if (failed(runPhases(*module, model, phase->phase, kernels, request.memoryBudget,
+                       timingScope))) {
     if (!diagnostics.sawError())
       diagnostics.error("compilation failed");
     return 1;
@@ -498,7 +576,7 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
     // timed as one more entry of --mlir-timing's report.
     TimingScope planTiming = timingScope.nest("plan");
     return writePlan(model, *module, request.output, kernels, request.printLaunchStats,
-                     diagnostics, errs);
+                     request.memoryBudget, diagnostics, errs);
   }
   return emitIr(std::move(module), request, phase->phase, kernels, model, errs);
 }

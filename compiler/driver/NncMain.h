@@ -25,6 +25,7 @@ struct CompileRequest {
   std::string stageBoundaries;   // comma-separated node names
   bool printLaunchStats = false; // --print-launch-stats (--target cuda)
   bool gpuIr = false;            // --gpu-ir (--target cuda --compile-to=codegen)
+  int64_t memoryBudget = 0;      // --memory-budget in bytes (0: none), nnc-recompute's
   ModelOptions model;            // --batch-size, --loss, --optimizer, ... (ModelFlags.h)
 };
 

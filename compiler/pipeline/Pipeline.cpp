@@ -85,7 +85,13 @@ void buildCodegenPipeline(mlir::OpPassManager &pm) {
                "convert-ub-to-llvm,reconcile-unrealized-casts");
 }
 
-void buildPlanPipeline(mlir::OpPassManager &pm, llvm::ArrayRef<std::string> modelParameters) {
+void buildPlanPipeline(mlir::OpPassManager &pm, llvm::ArrayRef<std::string> modelParameters,
+                       int64_t memoryBudget) {
+  if (memoryBudget > 0) {
+    RecomputeOptions recompute;
+    recompute.memoryBudget = memoryBudget;
+    pm.addPass(createRecompute(recompute));
+  }
   LowerToPlanOptions lower;
   lower.modelParameters.assign(modelParameters.begin(), modelParameters.end());
   pm.addPass(createLowerToPlan(lower));
@@ -93,7 +99,7 @@ void buildPlanPipeline(mlir::OpPassManager &pm, llvm::ArrayRef<std::string> mode
 }
 
 void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels,
-                   llvm::ArrayRef<std::string> modelParameters) {
+                   llvm::ArrayRef<std::string> modelParameters, int64_t memoryBudget) {
   // Import is done by the importer itself. CUDA codegen and the plan's serialization run after
   // the pass manager (they leave MLIR: PTX, the plan's protobuf and the CPU kernels' shared
   // object).
@@ -141,7 +147,7 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels,
     buildCodegenPipeline(pm);
   if (last < Phase::Plan)
     return;
-  buildPlanPipeline(pm, modelParameters);
+  buildPlanPipeline(pm, modelParameters, memoryBudget);
 }
 
 } // namespace nnc

@@ -34,14 +34,16 @@ std::optional<PhaseInfo> lookupPhase(llvm::StringRef name);
 /// as one kernel (nnc-outline-kernels' row-groups; CUDA kernels cannot hold the temporary buffers
 /// they need), and whose codegen phase is passes (buildCodegenPipeline; CUDA's runs after the
 /// pass manager). `modelParameters`: the model's parameter names, which the plan initializes
-/// from the model (other parameters are optimizer state).
+/// from the model (other parameters are optimizer state). `memoryBudget`: the arena's limit in
+/// bytes, met by recomputation (nnc-recompute; 0: none).
 void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels = true,
-                   llvm::ArrayRef<std::string> modelParameters = {});
+                   llvm::ArrayRef<std::string> modelParameters = {}, int64_t memoryBudget = 0);
 
 /// Appends the plan phase's passes to `pm` (anchored on the module the codegen phase produced):
-/// nnc-lower-to-plan, then nnc-assign-buffers. A pipelined model runs them per stage, then
-/// nnc-schedule-pipeline on the outer module.
-void buildPlanPipeline(mlir::OpPassManager &pm, llvm::ArrayRef<std::string> modelParameters);
+/// nnc-recompute (under a memory budget), nnc-lower-to-plan, then nnc-assign-buffers. A
+/// pipelined model runs them per stage, then nnc-schedule-pipeline on the outer module.
+void buildPlanPipeline(mlir::OpPassManager &pm, llvm::ArrayRef<std::string> modelParameters,
+                       int64_t memoryBudget = 0);
 
 /// Appends the CPU codegen phase to `pm` (anchored on the module the lower phase produced): the
 /// kernels are copied into a nested module (nnc-extract-kernels), which is bufferized and lowered

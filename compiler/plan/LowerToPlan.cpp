@@ -37,17 +37,7 @@ namespace {
 
 constexpr int64_t kForever = std::numeric_limits<int64_t>::max();
 
-/// The user's node an op computes: its NameLoc, or the names of a fused location joined by '+'.
-std::string nodeName(Location loc) {
-  if (auto name = dyn_cast<NameLoc>(loc))
-    return name.getName().str();
-  std::string joined;
-  if (auto fused = dyn_cast<FusedLoc>(loc))
-    for (Location part : fused.getLocations())
-      if (auto name = dyn_cast<NameLoc>(part))
-        joined += (joined.empty() ? "" : "+") + name.getName().str();
-  return joined;
-}
+using plan::nodeName;
 
 ArrayRef<int64_t> shapeOf(Value v) { return cast<RankedTensorType>(v.getType()).getShape(); }
 

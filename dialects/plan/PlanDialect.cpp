@@ -40,6 +40,17 @@ int64_t nnc::plan::byteSize(Type type) {
   return llvm::MulOverflow(count, width / 8, bytes) ? -1 : bytes;
 }
 
+std::string nnc::plan::nodeName(Location loc) {
+  if (auto name = dyn_cast<NameLoc>(loc))
+    return name.getName().str();
+  std::string joined;
+  if (auto fused = dyn_cast<FusedLoc>(loc))
+    for (Location part : fused.getLocations())
+      if (auto name = dyn_cast<NameLoc>(part))
+        joined += (joined.empty() ? "" : "+") + name.getName().str();
+  return joined;
+}
+
 int64_t SliceAttr::getBytes() const { return byteSize(getType()); }
 
 LogicalResult Conv2dOp::verify() {

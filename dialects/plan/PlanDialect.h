@@ -19,4 +19,6 @@
 namespace nnc::plan {
 /// The byte size of a ranked tensor type, or -1 when int64 cannot count it.
 int64_t byteSize(mlir::Type type);
+/// The user's node an op computes: its NameLoc, or the names of a fused location joined by '+'.
+std::string nodeName(mlir::Location loc);
 } // namespace nnc::plan
