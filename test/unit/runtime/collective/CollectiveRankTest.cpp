@@ -208,6 +208,55 @@ TEST(CollectiveRankTest, NeighboursSendToEachOtherAtOnce) {
   ASSERT_TRUE(comm->barrier("after the messages").ok());
 }
 
+// Groups: ranks of the same parity form one (color = rank % 2, numbered by rank), as the data
+// ranks of one pipeline stage do. Each group's mean, sum and point-to-point messages stay
+// inside it, and the whole communicator still works between the groups' collectives.
+TEST(CollectiveRankTest, GroupsReduceAmongTheirOwnRanks) {
+  if (gpu) // groups run on the mpi engine
+    GTEST_SKIP();
+  int rank = comm->rank(), size = comm->size();
+  nnc::StatusOr<std::unique_ptr<Communicator>> made =
+      comm->split(rank % 2, rank, "parity group " + std::to_string(rank % 2));
+  ASSERT_TRUE(made.ok()) << made.status().message();
+  Communicator &group = **made;
+  std::vector<int> members;
+  for (int r = rank % 2; r < size; r += 2)
+    members.push_back(r);
+  ASSERT_EQ(group.size(), int(members.size()));
+  ASSERT_EQ(group.rank(), rank / 2);
+  // The mean of the members' ranks: integers and halves, exact in float.
+  std::vector<float> values(100, float(rank));
+  ASSERT_TRUE(group.startAllReduceMean("group mean", values.data(), 100).ok());
+  nnc::Status waited = group.wait();
+  ASSERT_TRUE(waited.ok()) << waited.message();
+  float mean = 0;
+  for (int r : members)
+    mean += float(r);
+  mean /= float(members.size());
+  EXPECT_EQ(values.front(), mean);
+  EXPECT_EQ(values.back(), mean);
+  double sum = rank;
+  ASSERT_TRUE(comm->allReduceSum("between the groups' collectives", &sum, 1).ok());
+  EXPECT_EQ(sum, double(size * (size - 1) / 2));
+  if (group.size() > 1) { // the group's first two ranks exchange one message each way
+    int peer = 1 - group.rank();
+    if (group.rank() < 2) {
+      int out = rank, in = -1;
+      ASSERT_TRUE(group.send(peer, "hello", &out, sizeof out).ok());
+      nnc::Status received = group.recv(peer, "hello", &in, sizeof in);
+      ASSERT_TRUE(received.ok()) << received.message();
+      EXPECT_EQ(in, members[size_t(peer)]);
+    }
+    // A peer outside the group is refused, named in the group's numbering.
+    char byte = 0;
+    EXPECT_NE(group.send(group.size(), "outside", &byte, 1).message().find("is not another rank"),
+              std::string::npos);
+  }
+  nnc::Status closed = group.close();
+  ASSERT_TRUE(closed.ok()) << closed.message();
+  ASSERT_TRUE(comm->barrier("after the groups").ok());
+}
+
 TEST(CollectiveRankTest, PointToPointRefusesBadPeers) {
   char byte = 0;
   EXPECT_NE(comm->send(comm->rank(), "to myself", &byte, 1).message().find(
