@@ -53,9 +53,6 @@ LogicalResult checkSpec(ModuleOp module, nn::TrainingSpecAttr spec) {
   if (spec.getPrecision() == nn::PrecisionKind::fp16)
     return module.emitError("pipeline: fp16 is not supported with pipeline stages yet (fp32 "
                             "or bf16)");
-  if (spec.getWorldSize() > 1)
-    return module.emitError("pipeline: data and pipeline parallelism together are not "
-                            "supported yet");
   if (spec.getAccumulationSteps() > 1)
     return module.emitError("pipeline: micro_batches already accumulates gradients; leave "
                             "accumulation_steps unset");

@@ -123,7 +123,7 @@ public:
 
   Status run(const nnc::PipelineAction &action) {
     int64_t j = action.micro_batch();
-    int64_t index = update_ * b_.microBatches + j;  // the micro-batch's number: data, dropout
+    int64_t index = update_ * b_.microBatches + j;  // the micro-batch's number: dropout, data
     int peer = int(action.peer());
     switch (action.kind()) {
     case nnc::PipelineAction::RECV_ACTIVATION:
@@ -152,6 +152,12 @@ public:
   }
 
 private:
+  /// The files' batch of micro-batch `index` on this data rank: the replicas take turns, as
+  /// data-parallel accumulation does (batch index * D + d).
+  int64_t fileBatch(int64_t index) const {
+    return (index * runner_.ranks() + runner_.rank()) % b_.batches;
+  }
+
   std::string tag(const char *what, int64_t micro) const {
     return std::string(what) + " of micro-batch " + std::to_string(micro) + " (update " +
            std::to_string(update_ + 1) + ")";
@@ -174,7 +180,7 @@ private:
     Status s;
     if (b_.forwardFeatures)
       s = runner_.write(function, *b_.forwardFeatures,
-                        batchOf(data_.features, *b_.features, index % b_.batches));
+                        batchOf(data_.features, *b_.features, fileBatch(index)));
     if (s.ok() && b_.forwardPipeIn)
       s = runner_.write(function, *b_.forwardPipeIn, inputs_.at(j));
     if (s.ok())
@@ -186,7 +192,7 @@ private:
 
   Status backward(int64_t j, int64_t index) {
     const char *function = "accumulate_step";
-    int64_t file = index % b_.batches;
+    int64_t file = fileBatch(index);
     Status s;
     if (b_.features)
       s = runner_.write(function, *b_.features, batchOf(data_.features, *b_.features, file));
@@ -272,26 +278,31 @@ nnc::StatusOr<PipelineBinding> bindPipelineStage(const nnc::PipelineSchedule &pi
 }
 
 Status trainPipeline(Executor &executor, const PipelineBinding &b, const TrainData &data,
-                     const TrainOptions &options,
+                     const TrainOptions &options, Communicator *dataGroup,
                      const std::function<void(int64_t step, float loss)> &onStep) {
   Communicator *group = options.group;
   if (b.stages > 1 && (!group || group->size() != b.stages))
     return Status::error("the plan has " + std::to_string(b.stages) +
                          " pipeline stages: run it with mpirun -np " +
                          std::to_string(b.stages));
-  // The stages together are one replica: no data-parallel group, so the seed keys dropout.
-  StepRunner runner(executor, options.seed, nullptr);
+  // The stages of a pipeline are one replica: the data rank (with the seed) keys dropout.
+  StepRunner runner(executor, options.seed, dataGroup);
   for (int64_t i = 0; i < options.steps; ++i) {
     StageUpdate update(runner, group, b, data, options.learningRate, i);
     for (const nnc::PipelineAction &action : b.actions)
       if (Status s = update.run(action); !s.ok())
         return Status::error("pipeline stage " + std::to_string(b.stage) + ": " + s.message());
-    // The last stage knows the loss; every rank reports it.
+    // The last stage knows its replica's loss; every rank reports the mean over the replicas.
     double loss = update.loss();
+    std::string what = "the loss of update " + std::to_string(i + 1);
     if (group && group->size() > 1)
-      if (Status s = group->allReduceSum("the loss of update " + std::to_string(i + 1), &loss, 1);
-          !s.ok())
+      if (Status s = group->allReduceSum(what, &loss, 1); !s.ok())
         return s;
+    if (dataGroup && dataGroup->size() > 1) {
+      if (Status s = dataGroup->allReduceSum(what, &loss, 1); !s.ok())
+        return s;
+      loss /= dataGroup->size();
+    }
     onStep(i, static_cast<float>(loss));
   }
   return Status();

@@ -1,12 +1,13 @@
 // Pipeline parallelism behind `nnrun --train` on a pipelined plan (nnc compile
-// --pipeline-stages S): under `mpirun -np S`, rank s runs stage s's plan through the stage's
+// --pipeline-stages S, with --data-parallel D: mpirun -np D*S, RankLayout.h): under
+// `mpirun -np S`, rank s runs stage s's plan through the stage's
 // 1F1B actions once per update. Micro-batch j of update i is the files' batch i*M + j (mod N):
 // the stage that reads the features gets its rows, the one that reads the labels gets theirs,
 // and activations and gradients travel between neighbouring ranks. The stages are one replica:
 // the step runner feeds their per-step scalars and runs their updates as for one process.
 //
 //   auto binding = bindPipelineStage(plan.pipeline(), rank, "model.plan", data);
-//   trainPipeline(exec, *binding, data, options, [](int64_t step, float loss) { ... });
+//   trainPipeline(exec, *binding, data, options, dataGroup, [](int64_t step, float loss) {});
 #pragma once
 
 #include "proto/plan.pb.h"
@@ -42,10 +43,13 @@ nnc::StatusOr<PipelineBinding> bindPipelineStage(const nnc::PipelineSchedule &pi
                                                  const TrainData &data);
 
 /// Runs options.steps updates of this rank's stage on `executor` (prepared with the stage's
-/// plan), talking to its neighbours through options.group. onStep(i, loss) gets update i's loss,
-/// the mean over its micro-batches, on every rank.
+/// plan), talking to its neighbours through options.group (the pipeline's stages). `dataGroup`:
+/// the replicas of this stage under data x pipeline parallelism (null: none); data rank d of D
+/// takes the files' batch (i*M + j)*D + d for micro-batch j of update i. onStep(i, loss) gets
+/// update i's loss, the mean over its micro-batches and the replicas, on every rank.
 nnc::Status trainPipeline(Executor &executor, const PipelineBinding &binding,
                           const TrainData &data, const TrainOptions &options,
+                          Communicator *dataGroup,
                           const std::function<void(int64_t step, float loss)> &onStep);
 
 } // namespace nnrt
