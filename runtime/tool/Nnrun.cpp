@@ -167,16 +167,44 @@ void printStep(std::ostream &out, int64_t step, float loss) {
   out << line;
 }
 
+/// --fit's checks on a pipelined plan, before any work: its logical plan and the pipeline's
+/// binding stand for it (checkpoints hold the whole model's tensors).
+nnc::StatusOr<trainer::FitJob> preparePipelineFit(const NnrunOptions &options, std::ostream &out,
+                                                  const nnc::Plan &plan,
+                                                  const RankLayout &layout) {
+  nnc::StatusOr<trainer::FitBinding> binding = bindPipelineFit(plan.pipeline(), options.plan);
+  if (!binding.ok())
+    return binding.status();
+  return trainer::prepareFit(logicalPlan(plan), options.plan, options.fit, out,
+                             layout.dataGroup(), &*binding);
+}
+
+/// --fit on this rank's stage: steps, evaluations and checkpoints through PipelineFit.
+std::optional<NnrunFailure> fitPipelined(Executor &exec, const nnc::Plan &plan,
+                                         const RankLayout &layout, trainer::FitJob &job,
+                                         std::ostream &out) {
+  nnc::StatusOr<std::unique_ptr<PipelineFit>> pipeline =
+      PipelineFit::create(exec, plan.pipeline(), layout.stage, layout.pipelineGroup(),
+                          layout.dataGroup(), job.config.seed, job.config.planPath);
+  if (!pipeline.ok())
+    return NnrunFailure{pipeline.status().message()};
+  job.config.pipeline = pipeline->get();
+  if (nnc::Status s = trainer::runFit(exec, job, out); !s.ok())
+    return NnrunFailure{s.message()};
+  return std::nullopt;
+}
+
 /// A pipelined plan: rank p*D + d of `mpirun -np D*P` trains stage p as data rank d
-/// (--train; RankLayout.h), then data rank 0 of each stage writes that stage's parameters with
-/// --dump-parameters.
+/// (--train or --fit; RankLayout.h), then data rank 0 of each stage writes that stage's
+/// parameters with --dump-parameters.
 std::optional<NnrunFailure> runPipelined(const NnrunOptions &options, std::ostream &out,
                                     Communicator *group, const nnc::Plan &plan, Device &device) {
   const std::string &planPath = options.plan;
   int stages = plan.pipeline().stages_size();
-  if (options.fit.enabled || !options.predict.empty() || !options.exportOnnx.empty())
-    return NnrunFailure{planPath + ": a pipelined plan trains with --train (--fit, --predict and "
-                                   "--export-onnx run on plans of one stage)"};
+  if (!options.predict.empty() || !options.exportOnnx.empty())
+    return NnrunFailure{planPath + ": a pipelined plan trains with --train or --fit (--predict "
+                                   "and --export-onnx run on plans of one stage: give them "
+                                   "its --fit checkpoint)"};
   int replicas = int(std::max<int64_t>(
       1, plan.pipeline().stages(0).plan().training().data_parallel().world_size()));
   nnc::StatusOr<RankLayout> layout = makeRankLayout(group, replicas, stages, planPath);
@@ -194,6 +222,13 @@ std::optional<NnrunFailure> runPipelined(const NnrunOptions &options, std::ostre
     if (!bound.ok())
       return NnrunFailure{bound.status().message()};
     binding = std::move(*bound);
+  }
+  std::optional<trainer::FitJob> fitJob;
+  if (options.fit.enabled) {
+    nnc::StatusOr<trainer::FitJob> job = preparePipelineFit(options, out, plan, *layout);
+    if (!job.ok())
+      return NnrunFailure{job.status().message()};
+    fitJob = std::move(*job);
   }
   std::string where = planPath + ": pipeline stage " + std::to_string(stage);
   nnc::StatusOr<std::unique_ptr<Executor>> executor =
@@ -220,6 +255,9 @@ std::optional<NnrunFailure> runPipelined(const NnrunOptions &options, std::ostre
         !s.ok())
       return NnrunFailure{planPath + ": " + s.message()};
   }
+  if (fitJob)
+    if (std::optional<NnrunFailure> failure = fitPipelined(exec, plan, *layout, *fitJob, out))
+      return failure;
   // Each stage holds its own parameters, the same on its replicas: data rank 0 writes them.
   if (!options.dumpDir.empty() && layout->dataRank == 0)
     if (std::optional<NnrunFailure> failure = dumpParameters(exec, options.dumpDir, std::nullopt))
