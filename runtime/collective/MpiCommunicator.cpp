@@ -241,6 +241,7 @@ struct State {
   // A group made by split(): MPI belongs to the outermost communicator (no MPI_Init or
   // MPI_Finalize here, only MPI_Comm_free), and messages name ranks by their numbers there.
   bool ownsMpi = true;
+  std::shared_ptr<State> parent; // the communicator split() made this group from
   std::string group;            // "data group of stage 1"; empty for the outermost
   std::vector<int> outerRanks;  // this group's rank r is rank outerRanks[r] outside
   int outerSize = 1;
@@ -708,10 +709,16 @@ private:
     });
     if (!done.ok())
       return done.status();
-    if (!*done)
-      return nnc::Status::error(": earlier sends were not received within " +
+    if (!*done) {
+      std::vector<int> peers;
+      for (const auto &[job, request] : sends_)
+        if (std::find(peers.begin(), peers.end(), job->peer) == peers.end())
+          peers.push_back(job->peer);
+      return nnc::Status::error(": earlier sends to " + nameRanks(*s_, peers) +
+                                " were not received within " +
                                 std::to_string(s_->timeout.count()) +
-                                " s (a peer died or diverged)");
+                                " s (it died or diverged)");
+    }
     return nnc::Status();
   }
 
@@ -915,6 +922,7 @@ public:
       return status;
     auto group = std::make_shared<State>(s_->engine, s_->timeout, nullptr);
     group->ownsMpi = false;
+    group->parent = s_;
     group->comm = job->group;
     group->group = std::string(name);
     group->outerRanks = job->members;
@@ -961,6 +969,8 @@ private:
   }
 
   nnc::Status enqueue(std::shared_ptr<Job> job) {
+    if (nnc::Status failed = parentFailure(); !failed.ok())
+      return failed;
     {
       std::lock_guard<std::mutex> lock(s_->mutex);
       if (!s_->failure.ok())
@@ -971,11 +981,37 @@ private:
     return nnc::Status();
   }
 
+  /// A failure of a group is the job's: the communicators it was split from fail with it, so
+  /// that none waits in its last barrier for ranks that are gone, nor takes more work.
+  nnc::Status waitFor(const Job &job) {
+    nnc::Status status = waitForJob(job);
+    if (!status.ok())
+      for (State *outer = s_->parent.get(); outer; outer = outer->parent.get()) {
+        {
+          std::lock_guard<std::mutex> lock(outer->mutex);
+          if (outer->failure.ok())
+            outer->failure = status;
+        }
+        outer->changed.notify_all();
+      }
+    return status;
+  }
+
+  /// The failure of a communicator this group was split from, if any.
+  nnc::Status parentFailure() const {
+    for (State *outer = s_->parent.get(); outer; outer = outer->parent.get()) {
+      std::lock_guard<std::mutex> lock(outer->mutex);
+      if (!outer->failure.ok())
+        return outer->failure;
+    }
+    return nnc::Status();
+  }
+
   // The thread times out every collective itself, except a host mean inside MPI_Allreduce: once
   // that has taken the timeout, this thread runs the roll call and names the rank that stopped
   // inside it. The last check is a backstop for a thread that never comes back from MPI or NCCL
   // all the same.
-  nnc::Status waitFor(const Job &job) {
+  nnc::Status waitForJob(const Job &job) {
     // After the timeout the thread may spend kRollCallWindow on the roll call.
     const auto grace = kRollCallWindow + std::chrono::seconds(3);
     std::unique_lock<std::mutex> lock(s_->mutex);

@@ -18,6 +18,13 @@ nnc::Status RankLayout::close() {
   return status;
 }
 
+void RankLayout::abandon() {
+  // Never destroyed: a communicator's destructor closes it. Its thread stays parked (or inside
+  // MPI, holding its own state) until the process ends.
+  (void)dataGroup_.release();
+  (void)pipelineGroup_.release();
+}
+
 nnc::StatusOr<RankLayout> makeRankLayout(Communicator *world, int data, int pipeline,
                                          const std::string &planPath) {
   int size = world ? world->size() : 1;

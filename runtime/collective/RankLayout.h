@@ -28,6 +28,9 @@ struct RankLayout {
   std::string describe() const;
   /// Closes the groups (each ends with a barrier among its ranks); before the world's close().
   nnc::Status close();
+  /// After a failure: lets go of the groups without closing them, whose last barrier would wait
+  /// for peers that failed too or are gone (the process is about to end; mpirun ends the rest).
+  void abandon();
 
   Communicator *world_ = nullptr;
   std::unique_ptr<Communicator> dataGroup_, pipelineGroup_;

@@ -194,24 +194,12 @@ std::optional<NnrunFailure> fitPipelined(Executor &exec, const nnc::Plan &plan,
   return std::nullopt;
 }
 
-/// A pipelined plan: rank p*D + d of `mpirun -np D*P` trains stage p as data rank d
-/// (--train or --fit; RankLayout.h), then data rank 0 of each stage writes that stage's
-/// parameters with --dump-parameters.
-std::optional<NnrunFailure> runPipelined(const NnrunOptions &options, std::ostream &out,
-                                    Communicator *group, const nnc::Plan &plan, Device &device) {
+/// This rank's stage of a pipelined plan (runPipelined).
+std::optional<NnrunFailure> runStage(const NnrunOptions &options, std::ostream &out,
+                                     const nnc::Plan &plan, Device &device,
+                                     const RankLayout &layout) {
   const std::string &planPath = options.plan;
-  int stages = plan.pipeline().stages_size();
-  if (!options.predict.empty() || !options.exportOnnx.empty())
-    return NnrunFailure{planPath + ": a pipelined plan trains with --train or --fit (--predict "
-                                   "and --export-onnx run on plans of one stage: give them "
-                                   "its --fit checkpoint)"};
-  int replicas = int(std::max<int64_t>(
-      1, plan.pipeline().stages(0).plan().training().data_parallel().world_size()));
-  nnc::StatusOr<RankLayout> layout = makeRankLayout(group, replicas, stages, planPath);
-  if (!layout.ok())
-    return NnrunFailure{layout.status().message(), 1, /*sameOnEveryRank=*/true};
-  out << layout->describe() << "\n";
-  int stage = layout->stage;
+  int stage = layout.stage;
   TrainData data;
   std::optional<PipelineBinding> binding;
   if (options.trainSteps > 0) {
@@ -225,7 +213,7 @@ std::optional<NnrunFailure> runPipelined(const NnrunOptions &options, std::ostre
   }
   std::optional<trainer::FitJob> fitJob;
   if (options.fit.enabled) {
-    nnc::StatusOr<trainer::FitJob> job = preparePipelineFit(options, out, plan, *layout);
+    nnc::StatusOr<trainer::FitJob> job = preparePipelineFit(options, out, plan, layout);
     if (!job.ok())
       return NnrunFailure{job.status().message()};
     fitJob = std::move(*job);
@@ -241,27 +229,53 @@ std::optional<NnrunFailure> runPipelined(const NnrunOptions &options, std::ostre
   if (std::optional<NnrunFailure> failure = initialize(exec, options, where))
     return failure;
   // Gradient means among the stage's replicas; the sums over stages along the pipeline.
-  exec.setCommunicator(layout->dataGroup());
-  exec.setPipelineGroup(layout->pipelineGroup());
+  exec.setCommunicator(layout.dataGroup());
+  exec.setPipelineGroup(layout.pipelineGroup());
   if (binding) {
     TrainOptions trainOptions;
     trainOptions.steps = options.trainSteps;
     trainOptions.learningRate = trainingRate(options, plan);
     trainOptions.seed = plan.seed();
-    trainOptions.group = layout->pipelineGroup();
+    trainOptions.group = layout.pipelineGroup();
     auto print = [&out](int64_t step, float loss) { printStep(out, step, loss); };
     if (nnc::Status s =
-            trainPipeline(exec, *binding, data, trainOptions, layout->dataGroup(), print);
+            trainPipeline(exec, *binding, data, trainOptions, layout.dataGroup(), print);
         !s.ok())
       return NnrunFailure{planPath + ": " + s.message()};
   }
   if (fitJob)
-    if (std::optional<NnrunFailure> failure = fitPipelined(exec, plan, *layout, *fitJob, out))
+    if (std::optional<NnrunFailure> failure = fitPipelined(exec, plan, layout, *fitJob, out))
       return failure;
   // Each stage holds its own parameters, the same on its replicas: data rank 0 writes them.
-  if (!options.dumpDir.empty() && layout->dataRank == 0)
+  if (!options.dumpDir.empty() && layout.dataRank == 0)
     if (std::optional<NnrunFailure> failure = dumpParameters(exec, options.dumpDir, std::nullopt))
       return failure;
+  return std::nullopt;
+}
+
+/// A pipelined plan: rank p*D + d of `mpirun -np D*P` trains stage p as data rank d
+/// (--train or --fit; RankLayout.h), then data rank 0 of each stage writes that stage's
+/// parameters with --dump-parameters.
+std::optional<NnrunFailure> runPipelined(const NnrunOptions &options, std::ostream &out,
+                                         Communicator *group, const nnc::Plan &plan,
+                                         Device &device) {
+  const std::string &planPath = options.plan;
+  if (!options.predict.empty() || !options.exportOnnx.empty())
+    return NnrunFailure{planPath + ": a pipelined plan trains with --train or --fit (--predict "
+                                   "and --export-onnx run on plans of one stage: give them "
+                                   "its --fit checkpoint)"};
+  int replicas = int(std::max<int64_t>(
+      1, plan.pipeline().stages(0).plan().training().data_parallel().world_size()));
+  nnc::StatusOr<RankLayout> layout =
+      makeRankLayout(group, replicas, plan.pipeline().stages_size(), planPath);
+  if (!layout.ok())
+    return NnrunFailure{layout.status().message(), 1, /*sameOnEveryRank=*/true};
+  out << layout->describe() << "\n";
+  std::optional<NnrunFailure> failure = runStage(options, out, plan, device, *layout);
+  if (failure) { // closing would wait, in each group's last barrier, for peers that are gone
+    layout->abandon();
+    return failure;
+  }
   if (nnc::Status s = layout->close(); !s.ok())
     return NnrunFailure{s.message()};
   return std::nullopt;
