@@ -569,13 +569,15 @@ private:
       if (theirs.sequence != mine.sequence || theirs.kind != mine.kind ||
           theirs.tagHash != mine.tagHash) {
         std::string tag(theirs.tag, strnlen(theirs.tag, sizeof theirs.tag));
-        return nnc::Status::error(" does not match rank " + std::to_string(s_->outer(r)) + ", which is at " +
+        return nnc::Status::error(" does not match rank " + std::to_string(s_->outer(r)) +
+                                  ", which is at " +
                                   describe(static_cast<Kind>(theirs.kind), theirs.sequence, tag) +
                                   " (the ranks diverged)");
       }
       if (theirs.count != mine.count)
         return nnc::Status::error(" has " + std::to_string(mine.count) + " values here but " +
-                                  std::to_string(theirs.count) + " on rank " + std::to_string(s_->outer(r)));
+                                  std::to_string(theirs.count) + " on rank " +
+                                  std::to_string(s_->outer(r)));
     }
     return nnc::Status();
   }
@@ -744,7 +746,8 @@ private:
       return nnc::Status::error(" from rank " + std::to_string(s_->outer(job.peer)) + ": " +
                                 done.status().message());
     if (!*done)
-      return nnc::Status::error(" from rank " + std::to_string(s_->outer(job.peer)) + " got nothing within " +
+      return nnc::Status::error(" from rank " + std::to_string(s_->outer(job.peer)) +
+                                " got nothing within " +
                                 std::to_string(s_->timeout.count()) +
                                 " s (a peer died or diverged)");
     int received = 0;

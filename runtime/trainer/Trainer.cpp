@@ -636,7 +636,8 @@ private:
     checkpoint.modelSha256 = config_.modelSha256;
     checkpoint.state = state_;
     checkpoint.tensors = std::move(tensors);
-    if (normalization && config_.normalization)  // so that --predict --checkpoint sees inputs as training did
+    // So that --predict --checkpoint sees inputs as training did.
+    if (normalization && config_.normalization)
       for (auto &tensor : config_.normalization->tensors())
         checkpoint.tensors.push_back(std::move(tensor));
     return checkpoint;
