@@ -8,6 +8,7 @@
 // `peer-dies` (rank 1 is killed while rank 0 waits).
 // `--scenario=bench` prints timings instead.
 #include "runtime/collective/Communicator.h"
+#include "runtime/collective/RankLayout.h"
 #include "runtime/device/Drivers.h"
 
 #include <gtest/gtest.h>
@@ -255,6 +256,35 @@ TEST(CollectiveRankTest, GroupsReduceAmongTheirOwnRanks) {
   nnc::Status closed = group.close();
   ASSERT_TRUE(closed.ok()) << closed.message();
   ASSERT_TRUE(comm->barrier("after the groups").ok());
+}
+
+// The data x pipeline layout over every rank as replicas of one stage (D = size, P = 1): the
+// data group is everyone, each pipeline is one rank; a job of the wrong size is refused alike
+// on every rank, before any split.
+TEST(CollectiveRankTest, RankLayoutMakesItsGroups) {
+  if (gpu || comm->size() == 1) // groups run on the mpi engine; one rank makes none
+    GTEST_SKIP();
+  int size = comm->size(), rank = comm->rank();
+  nnc::StatusOr<RankLayout> wrong = makeRankLayout(comm, size, 2, "model.plan");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.status().message(),
+            "model.plan: the plan has 2 pipeline stages" +
+                (size > 1 ? " of " + std::to_string(size) + " data-parallel ranks each"
+                          : std::string()) +
+                ": run it with mpirun -np " + std::to_string(2 * size) + " (this job has " +
+                std::to_string(size) + " ranks)");
+  nnc::StatusOr<RankLayout> layout = makeRankLayout(comm, size, 1, "model.plan");
+  ASSERT_TRUE(layout.ok()) << layout.status().message();
+  EXPECT_EQ(layout->stage, 0);
+  EXPECT_EQ(layout->dataRank, rank);
+  ASSERT_NE(layout->dataGroup(), nullptr);
+  EXPECT_EQ(layout->dataGroup()->size(), size);
+  EXPECT_EQ(layout->pipelineGroup()->size(), 1);
+  double sum = 1;
+  ASSERT_TRUE(layout->dataGroup()->allReduceSum("replicas", &sum, 1).ok());
+  EXPECT_EQ(sum, double(size));
+  nnc::Status closed = layout->close();
+  ASSERT_TRUE(closed.ok()) << closed.message();
 }
 
 TEST(CollectiveRankTest, PointToPointRefusesBadPeers) {
