@@ -183,9 +183,14 @@ Status Executor::execute(const PreparedCommand &p) {
 
 // A bucket travels packed: one collective per bucket, not per gradient. Staging it in host memory
 // serves every device (a GPU plan would rather reduce in place with NCCL: not built yet).
+Communicator *Executor::reducerOf(const nnc::AllReduceStart &reduce) const {
+  return reduce.sum() && pipelineGroup_ ? pipelineGroup_ : communicator_;
+}
+
 Status Executor::startAllReduce(const PreparedCommand &p) {
   const nnc::AllReduceStart &reduce = p.command->all_reduce_start();
-  if (!communicator_ || communicator_->size() == 1) { // the mean over one rank
+  Communicator *communicator = reducerOf(reduce);
+  if (!communicator || communicator->size() == 1) { // the mean over one rank
     for (int i = 0; i < reduce.sources_size(); ++i)
       if (Status s = device_.copy(at(reduce.results(i)), at(reduce.sources(i)),
                                   reduce.sources(i).size());
@@ -203,22 +208,25 @@ Status Executor::startAllReduce(const PreparedCommand &p) {
     return s;
   if (reduce.sum()) // a few values (a pipeline's squared norm): summed at once, in double
     return sumNow(p);
-  return communicator_->startAllReduceMean(p.where, p.bucket.data(),
+  return communicator->startAllReduceMean(p.where, p.bucket.data(),
                                            static_cast<int64_t>(p.bucket.size()));
 }
 
 Status Executor::sumNow(const PreparedCommand &p) {
   std::vector<double> values(p.bucket.begin(), p.bucket.end());
-  if (Status s = communicator_->allReduceSum(p.where, values.data(), int(values.size())); !s.ok())
+  Communicator *communicator = reducerOf(p.command->all_reduce_start());
+  if (Status s = communicator->allReduceSum(p.where, values.data(), int(values.size())); !s.ok())
     return s;
   std::copy(values.begin(), values.end(), p.bucket.begin());
   return unpack(p);
 }
 
 Status Executor::waitAllReduce(const PreparedCommand &p) {
-  if (!communicator_ || communicator_->size() == 1 || p.start->command->all_reduce_start().sum())
+  const nnc::AllReduceStart &reduce = p.start->command->all_reduce_start();
+  Communicator *communicator = reducerOf(reduce);
+  if (!communicator || communicator->size() == 1 || reduce.sum())
     return Status();
-  if (Status s = communicator_->wait(); !s.ok())
+  if (Status s = communicator->wait(); !s.ok())
     return s;
   return unpack(*p.start);
 }

@@ -60,6 +60,10 @@ public:
   /// Data parallelism: the ranks the plan's all-reduces average over (not owned; it outlives
   /// the executor). Without one a process is a group of one: an all-reduce copies its sources.
   void setCommunicator(Communicator *communicator) { communicator_ = communicator; }
+  /// Pipeline parallelism: the stages of this rank's pipeline, over which the plan's sums add
+  /// (a stage's squared gradient norm, its count of non-finite gradients). Without one the sums
+  /// run on the communicator.
+  void setPipelineGroup(Communicator *group) { pipelineGroup_ = group; }
   /// Whether any function of the plan communicates.
   bool hasCollectives() const;
 
@@ -98,6 +102,9 @@ private:
   std::unique_ptr<KernelLibrary> kernels_;
   std::vector<PreparedFunction> functions_;
   Communicator *communicator_ = nullptr;
+  Communicator *pipelineGroup_ = nullptr;
+  /// Who reduces `reduce`: the pipeline group for a sum when there is one, else the communicator.
+  Communicator *reducerOf(const nnc::AllReduceStart &reduce) const;
 };
 
 } // namespace nnrt

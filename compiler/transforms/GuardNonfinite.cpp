@@ -227,8 +227,10 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
         nnc::attr::kPipelineStages);
     if (stages && stages.getInt() > 1) {
       Type f32 = b.getF32Type();
-      Value bad = nn::SubOp::create(b, loc, scalar(b, loc, f32, 1.0), finite);
-      auto count = train::AllReduceOp::create(b, loc, ValueRange{bad}, b.getUnitAttr());
+      // Named, so that every stage's runtime tags this sum alike (a command index would not).
+      Location countLoc = NameLoc::get(b.getStringAttr("all_reduce.nonfinite_count"), loc);
+      Value bad = nn::SubOp::create(b, countLoc, scalar(b, countLoc, f32, 1.0), finite);
+      auto count = train::AllReduceOp::create(b, countLoc, ValueRange{bad}, b.getUnitAttr());
       finite = nn::EqualOp::create(b, loc, count.getResult(0), scalar(b, loc, f32, 0.0));
     }
 

@@ -47,15 +47,6 @@ LogicalResult checkSpec(ModuleOp module, nn::TrainingSpecAttr spec) {
     return module.emitError("pipeline: micro_batches must be at least 2 (the schedule "
                             "overlaps stages across micro-batches), got ")
            << micro;
-  // What the stages cannot agree on yet without talking to each other.
-  // fp16 scales each stage's backward pass by the loss scale, and the gradient a stage sends
-  // back would be scaled twice; the scale and its skips are not shared across stages yet.
-  if (spec.getPrecision() == nn::PrecisionKind::fp16)
-    return module.emitError("pipeline: fp16 is not supported with pipeline stages yet (fp32 "
-                            "or bf16)");
-  if (spec.getWorldSize() > 1)
-    return module.emitError("pipeline: data and pipeline parallelism together are not "
-                            "supported yet");
   if (spec.getAccumulationSteps() > 1)
     return module.emitError("pipeline: micro_batches already accumulates gradients; leave "
                             "accumulation_steps unset");

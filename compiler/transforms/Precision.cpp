@@ -119,15 +119,35 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
     state.scale = addState(nnc::names::kLossScale, initialScale);
     state.good = addState(nnc::names::kLossScaleGoodSteps, 0.0);
     state.skipped = addState(nnc::names::kSkippedSteps, 0.0);
-    seed->getResult(0).replaceAllUsesWith(state.scale);
-    seed->erase();
+    // A pipeline stage before the last starts its backward pass from the gradient the next
+    // stage sent, already scaled: its seed stays 1, or its gradients would carry the scale twice.
+    ModuleOp module = step->getParentOfType<ModuleOp>();
+    auto stage = module->getAttrOfType<IntegerAttr>(nnc::attr::kPipelineStage);
+    auto stages = module->getAttrOfType<IntegerAttr>(nnc::attr::kPipelineStages);
+    bool pipelined = stages && stages.getInt() > 1;
+    if (!pipelined || stage.getInt() + 1 == stages.getInt()) {
+      seed->getResult(0).replaceAllUsesWith(state.scale);
+      seed->erase();
+    }
 
     Math m{b, loc};
     b.setInsertionPoint(trainOps.front());
     Value first = unscaleAndCheck(step, trainOps, m, state.scale);
     Value finite = nn::EqualOp::create(b, loc, first, m.constant(0.0));
+    if (pipelined)
+      finite = agreeOverStages(m, finite);
     b.setInsertionPoint(body.getTerminator());
     returnScaleStep(step, m, state, first, finite, growthInterval);
+  }
+
+  /// The stages of a pipeline skip together and keep one scale: the number of stages that saw a
+  /// non-finite gradient, summed over the pipeline, is 0 when all is finite.
+  Value agreeOverStages(const Math &m, Value finite) {
+    Location loc = NameLoc::get(m.b.getStringAttr("all_reduce.nonfinite_count"), m.loc);
+    Math named{m.b, loc};
+    Value bad = named.sub(named.constant(1.0), finite);
+    auto count = train::AllReduceOp::create(m.b, loc, ValueRange{bad}, m.b.getUnitAttr());
+    return nn::EqualOp::create(m.b, loc, count.getResult(0), named.constant(0.0));
   }
 
   /// The loss scale's state arguments.

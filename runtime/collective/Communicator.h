@@ -26,7 +26,9 @@
 // all-reduce #3 of train_step (step 17)".
 //
 // One thread uses a communicator. MPI can be initialized once per process, so a process creates
-// at most one communicator in its lifetime.
+// at most one communicator in its lifetime with createCommunicator; groups of its ranks (the data
+// ranks of one pipeline stage, the stages of one pipeline) come from split(), each a
+// communicator of its own.
 #pragma once
 
 #include "support/StatusOr.h"
@@ -34,6 +36,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
 namespace nnrt {
@@ -95,6 +98,19 @@ public:
   /// that the training loop handles; null where there is nothing to say.
   using SignalNote = void (*)();
   virtual SignalNote signalNote() const { return nullptr; }
+
+  /// Communicator groups (data x pipeline parallelism): a new communicator over the ranks of
+  /// this one that pass the same `color`, numbered in the order of `key` (MPI_Comm_split). Every
+  /// rank of this communicator calls it, as a collective. The group has its own thread,
+  /// numbering, agreement checks, timeouts and roll call; its messages name the ranks of this
+  /// communicator and the group ("rank 3 of 4: data group of stage 1 (ranks 1, 3): ...").
+  /// `name` says which group it is. Close every group before the communicator it came from.
+  virtual nnc::StatusOr<std::unique_ptr<Communicator>> split(int color, int key,
+                                                             std::string_view name) {
+    (void)color, (void)key;
+    return nnc::Status::error("communicator groups (" + std::string(name) +
+                              ") need the mpi engine");
+  }
 };
 
 /// One line on the all-reduces of every rank, summed over the ranks (a collective: every rank

@@ -19,6 +19,10 @@
 // cannot be cancelled: the communicator then fails everything and skips MPI_Finalize. A peer
 // that dies makes mpirun end this process (SIGTERM: the note names the collective).
 //
+// Groups: split() runs MPI_Comm_split as a collective (agreed like the others) and gives the new
+// communicator a State and a thread of its own, so collectives on different groups never wait
+// on each other; its messages name ranks as the outermost communicator numbers them.
+//
 // The end: close() runs a last barrier, then MPI_Finalize, and gives up on each after the
 // timeout (a peer that stops just before finalizing leaves the others waiting inside it).
 #include "runtime/collective/MpiCommunicator.h"
@@ -73,7 +77,7 @@ std::string describeMpiError(const char *call, int code) {
 
 namespace {
 
-enum class Kind : int32_t { Mean = 1, Sum = 2, Barrier = 3, Send = 4, Recv = 5 };
+enum class Kind : int32_t { Mean = 1, Sum = 2, Barrier = 3, Send = 4, Recv = 5, Split = 6 };
 
 const char *kindName(Kind kind) {
   switch (kind) {
@@ -87,6 +91,8 @@ const char *kindName(Kind kind) {
     return "send";
   case Kind::Recv:
     return "receive";
+  case Kind::Split:
+    return "group split";
   }
   return "collective";
 }
@@ -108,6 +114,11 @@ struct Job {
   int peer = -1;
   std::vector<char> message;
   void *into = nullptr;
+  // Split: this rank's color and key; the group made (MPI_COMM_NULL where this rank is in none)
+  // and its members, numbered as in the outermost communicator.
+  int color = 0, key = 0;
+  MPI_Comm group = MPI_COMM_NULL;
+  std::vector<int> members;
   // Written by the communicator's thread under State::mutex.
   bool done = false;
   nnc::Status status;
@@ -183,10 +194,10 @@ extern "C" void onSigterm(int) {
   raise(SIGTERM);
 }
 
-void setTerminationNote(int rank, int size, const std::string &where) {
-  std::string line = std::string(program_invocation_short_name) + ": rank " +
-                     std::to_string(rank) + " of " + std::to_string(size) +
-                     ": stopped by the launcher " + where;
+/// `prefix`: "rank 1 of 2: " (State::prefix).
+void setTerminationNote(const std::string &prefix, const std::string &where) {
+  std::string line = std::string(program_invocation_short_name) + ": " + prefix +
+                     "stopped by the launcher " + where;
   int next = 1 - terminationNote.current.load(std::memory_order_relaxed);
   size_t length = std::min(line.size(), sizeof terminationNote.lines[next] - 2);
   std::memcpy(terminationNote.lines[next], line.data(), length);
@@ -227,8 +238,27 @@ struct State {
   // The step of the orderly end the thread is in ("MPI_Finalize"), for close()'s message.
   const char *ending = "the end of the communicator's thread";
 
+  // A group made by split(): MPI belongs to the outermost communicator (no MPI_Init or
+  // MPI_Finalize here, only MPI_Comm_free), and messages name ranks by their numbers there.
+  bool ownsMpi = true;
+  std::shared_ptr<State> parent; // the communicator split() made this group from
+  std::string group;            // "data group of stage 1"; empty for the outermost
+  std::vector<int> outerRanks;  // this group's rank r is rank outerRanks[r] outside
+  int outerSize = 1;
+
+  /// Rank r of this communicator as the outermost one numbers it.
+  int outer(int r) const { return outerRanks.empty() ? r : outerRanks[size_t(r)]; }
+
+  /// "rank 1 of 2: ", or for a group "rank 3 of 4: data group of stage 1 (ranks 1, 3): ".
   std::string prefix() const {
-    return "rank " + std::to_string(rank) + " of " + std::to_string(size) + ": ";
+    std::string p = "rank " + std::to_string(outer(rank)) + " of " +
+                    std::to_string(group.empty() ? size : outerSize) + ": ";
+    if (group.empty())
+      return p;
+    p += group + " (ranks ";
+    for (size_t i = 0; i < outerRanks.size(); ++i)
+      p += (i ? ", " : "") + std::to_string(outerRanks[i]);
+    return p + "): ";
   }
 };
 
@@ -316,11 +346,11 @@ std::vector<int> intersect(const std::vector<int> &a, const std::vector<int> &b)
   return both;
 }
 
-/// "rank 1" or "ranks 1, 3".
-std::string nameRanks(const std::vector<int> &ranks) {
+/// "rank 1" or "ranks 1, 3", numbered as in the outermost communicator.
+std::string nameRanks(const State &s, const std::vector<int> &ranks) {
   std::string names = ranks.size() == 1 ? "rank " : "ranks ";
   for (size_t i = 0; i < ranks.size(); ++i)
-    names += (i ? ", " : "") + std::to_string(ranks[i]);
+    names += (i ? ", " : "") + std::to_string(s.outer(ranks[i]));
   return names;
 }
 
@@ -332,7 +362,7 @@ std::string reductionTimedOut(State &s, const Job &job, Clock::time_point deadli
   std::string within = " did not complete within " + std::to_string(s.timeout.count()) + " s";
   if (silent.empty())
     return within + ", yet every rank answered after it (MPI or NCCL made no progress)";
-  return within + ": " + nameRanks(silent) + " stopped answering inside it (hung or died)";
+  return within + ": " + nameRanks(s, silent) + " stopped answering inside it (hung or died)";
 }
 
 /// The communicator's thread: setup, then the collectives in order, then MPI_Finalize.
@@ -357,6 +387,10 @@ public:
 
 private:
   nnc::Status setUp() {
+    if (!s_->ownsMpi) { // a group: MPI is up and split() made its communicator
+      MPI_Comm_set_errhandler(s_->comm, MPI_ERRORS_RETURN);
+      return nnc::Status();
+    }
     // This thread makes every MPI call but one: the roll call wait() runs while this thread is
     // held inside a blocking reduction. Hence MPI_THREAD_MULTIPLE (no slower here for
     // MPI_Allreduce of 64 B to 16 MB than MPI_THREAD_FUNNELED).
@@ -378,7 +412,7 @@ private:
                                                   Clock::now() + s_->timeout);
           !status.ok())
         return nnc::Status::error(s_->engine + ": " + s_->prefix() + status.message());
-    setTerminationNote(s_->rank, s_->size, "before its first collective");
+    setTerminationNote(s_->prefix(), "before its first collective");
     struct sigaction action = {};
     action.sa_handler = onSigterm;
     sigemptyset(&action.sa_mask);
@@ -444,6 +478,9 @@ private:
       MPI_Comm_free(&s_->comm);
       setEnding("MPI_Finalize");
       MPI_Finalize();
+    } else if (clean && !s_->ownsMpi) {
+      setEnding("MPI_Comm_free");
+      MPI_Comm_free(&s_->comm);
     }
     {
       std::lock_guard<std::mutex> lock(s_->mutex);
@@ -460,7 +497,7 @@ private:
   nnc::Status run(const std::shared_ptr<Job> &shared) {
     const Job &job = *shared;
     std::string what = describe(job.kind, job.sequence, job.tag);
-    setTerminationNote(s_->rank, s_->size, "while in " + what);
+    setTerminationNote(s_->prefix(), "while in " + what);
     Clock::time_point deadline = Clock::now() + s_->timeout;
     nnc::Status status;
     if (job.kind == Kind::Send || job.kind == Kind::Recv) {
@@ -475,11 +512,13 @@ private:
         shared->agreed = Clock::now();
         status = reduce(job, deadline);
       }
+      if (status.ok() && job.kind == Kind::Split)
+        status = splitNow(*shared);
     }
     // The errors below say what went wrong with `what`: " got no answer ...", ": MPI_...".
     if (!status.ok())
       return nnc::Status::error(s_->prefix() + what + status.message());
-    setTerminationNote(s_->rank, s_->size, "between collectives (the last: " + what + ")");
+    setTerminationNote(s_->prefix(), "between collectives (the last: " + what + ")");
     return status;
   }
 
@@ -516,7 +555,7 @@ private:
       // every missing one answer, they are named all the same.
       std::vector<int> silent = intersect(missing, rollCall(*s_, job, deadline + kRollCallWindow));
       return nnc::Status::error(" got no answer from " +
-                                nameRanks(silent.empty() ? missing : silent) + " within " +
+                                nameRanks(*s_, silent.empty() ? missing : silent) + " within " +
                                 std::to_string(s_->timeout.count()) +
                                 " s (it hung, died or diverged)");
     }
@@ -530,13 +569,15 @@ private:
       if (theirs.sequence != mine.sequence || theirs.kind != mine.kind ||
           theirs.tagHash != mine.tagHash) {
         std::string tag(theirs.tag, strnlen(theirs.tag, sizeof theirs.tag));
-        return nnc::Status::error(" does not match rank " + std::to_string(r) + ", which is at " +
+        return nnc::Status::error(" does not match rank " + std::to_string(s_->outer(r)) +
+                                  ", which is at " +
                                   describe(static_cast<Kind>(theirs.kind), theirs.sequence, tag) +
                                   " (the ranks diverged)");
       }
       if (theirs.count != mine.count)
         return nnc::Status::error(" has " + std::to_string(mine.count) + " values here but " +
-                                  std::to_string(theirs.count) + " on rank " + std::to_string(r));
+                                  std::to_string(theirs.count) + " on rank " +
+                                  std::to_string(s_->outer(r)));
     }
     return nnc::Status();
   }
@@ -614,13 +655,35 @@ private:
     return status;
   }
 
+  /// MPI_Comm_split, after every rank agreed to it; the group's members as the outermost
+  /// communicator numbers them.
+  nnc::Status splitNow(Job &job) {
+    if (int code = MPI_Comm_split(s_->comm, job.color, job.key, &job.group);
+        code != MPI_SUCCESS)
+      return nnc::Status::error(": " + describeMpiError("MPI_Comm_split", code));
+    MPI_Group mine, theirs;
+    MPI_Comm_group(s_->comm, &mine);
+    MPI_Comm_group(job.group, &theirs);
+    int size = 0;
+    MPI_Group_size(theirs, &size);
+    std::vector<int> ranks(size_t(size), 0), here(size_t(size), 0);
+    for (int r = 0; r < size; ++r)
+      ranks[size_t(r)] = r;
+    MPI_Group_translate_ranks(theirs, size, ranks.data(), mine, here.data());
+    MPI_Group_free(&mine);
+    MPI_Group_free(&theirs);
+    for (int r : here)
+      job.members.push_back(s_->outer(r));
+    return nnc::Status();
+  }
+
   /// Posts a send and keeps it, with its message, until MPI is done with it.
   nnc::Status startSend(const std::shared_ptr<Job> &job) {
     MPI_Request request;
     if (int code = MPI_Isend(job->message.data(), int(job->message.size()), MPI_BYTE, job->peer,
                              kP2pTag, s_->comm, &request);
         code != MPI_SUCCESS)
-      return nnc::Status::error(" to rank " + std::to_string(job->peer) + ": " +
+      return nnc::Status::error(" to rank " + std::to_string(s_->outer(job->peer)) + ": " +
                                 describeMpiError("MPI_Isend", code));
     sends_.push_back({job, request});
     return testSends();
@@ -648,10 +711,16 @@ private:
     });
     if (!done.ok())
       return done.status();
-    if (!*done)
-      return nnc::Status::error(": earlier sends were not received within " +
+    if (!*done) {
+      std::vector<int> peers;
+      for (const auto &[job, request] : sends_)
+        if (std::find(peers.begin(), peers.end(), job->peer) == peers.end())
+          peers.push_back(job->peer);
+      return nnc::Status::error(": earlier sends to " + nameRanks(*s_, peers) +
+                                " were not received within " +
                                 std::to_string(s_->timeout.count()) +
-                                " s (a peer died or diverged)");
+                                " s (it died or diverged)");
+    }
     return nnc::Status();
   }
 
@@ -662,7 +731,7 @@ private:
     if (int code = MPI_Irecv(message.data(), int(message.size()), MPI_BYTE, job.peer, kP2pTag,
                              s_->comm, &request);
         code != MPI_SUCCESS)
-      return nnc::Status::error(" from rank " + std::to_string(job.peer) + ": " +
+      return nnc::Status::error(" from rank " + std::to_string(s_->outer(job.peer)) + ": " +
                                 describeMpiError("MPI_Irecv", code));
     MPI_Status status;
     nnc::StatusOr<bool> done = pollUntil(deadline, [&]() -> nnc::StatusOr<bool> {
@@ -674,10 +743,11 @@ private:
       return flag != 0;
     });
     if (!done.ok())
-      return nnc::Status::error(" from rank " + std::to_string(job.peer) + ": " +
+      return nnc::Status::error(" from rank " + std::to_string(s_->outer(job.peer)) + ": " +
                                 done.status().message());
     if (!*done)
-      return nnc::Status::error(" from rank " + std::to_string(job.peer) + " got nothing within " +
+      return nnc::Status::error(" from rank " + std::to_string(s_->outer(job.peer)) +
+                                " got nothing within " +
                                 std::to_string(s_->timeout.count()) +
                                 " s (a peer died or diverged)");
     int received = 0;
@@ -688,11 +758,11 @@ private:
     std::string theirs(header.tag, strnlen(header.tag, sizeof header.tag));
     if (size_t(received) < sizeof header || header.sequence != job.sequence ||
         header.tagHash != fnv1a(job.tag))
-      return nnc::Status::error(" from rank " + std::to_string(job.peer) + " got " +
+      return nnc::Status::error(" from rank " + std::to_string(s_->outer(job.peer)) + " got " +
                                 describe(Kind::Send, header.sequence, theirs) +
                                 " instead (the ranks diverged)");
     if (header.bytes != job.count || size_t(received) != message.size())
-      return nnc::Status::error(" from rank " + std::to_string(job.peer) + " got " +
+      return nnc::Status::error(" from rank " + std::to_string(s_->outer(job.peer)) + " got " +
                                 std::to_string(header.bytes) + " bytes, expected " +
                                 std::to_string(job.count));
     std::memcpy(job.into, message.data() + sizeof header, size_t(job.count));
@@ -706,6 +776,9 @@ private:
   // Agreements whose requests timed out: MPI may still write into them.
   std::vector<std::shared_ptr<AgreementExchange>> abandoned_;
 };
+
+/// Starts `state`'s thread and waits, at most its timeout, for its setup.
+nnc::StatusOr<std::unique_ptr<Communicator>> startCommunicator(std::shared_ptr<State> state);
 
 class MpiCommunicator final : public Communicator {
 public:
@@ -834,6 +907,35 @@ public:
     return waitFor(*job);
   }
 
+  nnc::StatusOr<std::unique_ptr<Communicator>> split(int color, int key,
+                                                     std::string_view name) override {
+    if (s_->reducer)
+      return nnc::Status::error(s_->prefix() + "communicator groups are not built for the " +
+                                s_->engine + " engine (use mpi)");
+    if (color < 0)
+      return nnc::Status::error(s_->prefix() + "group color " + std::to_string(color) +
+                                " of " + std::string(name) + " is negative");
+    // The tag is the same on every rank, whichever group it joins.
+    std::shared_ptr<Job> job = makeJob(Kind::Split, "communicator groups", 0);
+    job->color = color;
+    job->key = key;
+    if (nnc::Status status = enqueue(job); !status.ok())
+      return status;
+    if (nnc::Status status = waitFor(*job); !status.ok())
+      return status;
+    auto group = std::make_shared<State>(s_->engine, s_->timeout, nullptr);
+    group->ownsMpi = false;
+    group->parent = s_;
+    group->comm = job->group;
+    group->group = std::string(name);
+    group->outerRanks = job->members;
+    group->outerSize = s_->group.empty() ? s_->size : s_->outerSize;
+    group->size = int(job->members.size());
+    auto me = std::find(job->members.begin(), job->members.end(), s_->outer(s_->rank));
+    group->rank = int(me - job->members.begin());
+    return startCommunicator(std::move(group));
+  }
+
 private:
   nnc::Status checkPeer(int peer, const char *what, std::string_view tag, const void *data,
                         int64_t bytes) const {
@@ -870,6 +972,8 @@ private:
   }
 
   nnc::Status enqueue(std::shared_ptr<Job> job) {
+    if (nnc::Status failed = parentFailure(); !failed.ok())
+      return failed;
     {
       std::lock_guard<std::mutex> lock(s_->mutex);
       if (!s_->failure.ok())
@@ -880,11 +984,37 @@ private:
     return nnc::Status();
   }
 
+  /// A failure of a group is the job's: the communicators it was split from fail with it, so
+  /// that none waits in its last barrier for ranks that are gone, nor takes more work.
+  nnc::Status waitFor(const Job &job) {
+    nnc::Status status = waitForJob(job);
+    if (!status.ok())
+      for (State *outer = s_->parent.get(); outer; outer = outer->parent.get()) {
+        {
+          std::lock_guard<std::mutex> lock(outer->mutex);
+          if (outer->failure.ok())
+            outer->failure = status;
+        }
+        outer->changed.notify_all();
+      }
+    return status;
+  }
+
+  /// The failure of a communicator this group was split from, if any.
+  nnc::Status parentFailure() const {
+    for (State *outer = s_->parent.get(); outer; outer = outer->parent.get()) {
+      std::lock_guard<std::mutex> lock(outer->mutex);
+      if (!outer->failure.ok())
+        return outer->failure;
+    }
+    return nnc::Status();
+  }
+
   // The thread times out every collective itself, except a host mean inside MPI_Allreduce: once
   // that has taken the timeout, this thread runs the roll call and names the rank that stopped
   // inside it. The last check is a backstop for a thread that never comes back from MPI or NCCL
   // all the same.
-  nnc::Status waitFor(const Job &job) {
+  nnc::Status waitForJob(const Job &job) {
     // After the timeout the thread may spend kRollCallWindow on the roll call.
     const auto grace = kRollCallWindow + std::chrono::seconds(3);
     std::unique_lock<std::mutex> lock(s_->mutex);
@@ -942,15 +1072,21 @@ createMpiCommunicator(std::string_view engine, std::chrono::seconds timeout,
     return nnc::Status::error(std::string(engine) +
                               ": this process already set up MPI once (one communicator per "
                               "process)");
-  auto state = std::make_shared<State>(std::string(engine), timeout, std::move(reducer));
+  return startCommunicator(
+      std::make_shared<State>(std::string(engine), timeout, std::move(reducer)));
+}
+
+namespace {
+
+nnc::StatusOr<std::unique_ptr<Communicator>> startCommunicator(std::shared_ptr<State> state) {
   std::thread thread{Worker(state)};
   std::unique_lock<std::mutex> lock(state->mutex);
-  if (!state->changed.wait_for(lock, timeout + std::chrono::seconds(5),
+  if (!state->changed.wait_for(lock, state->timeout + std::chrono::seconds(5),
                                [&] { return state->ready; })) {
     lock.unlock();
     thread.detach(); // stuck in MPI_Init or the reducer's setup; it keeps `state` alive
-    return nnc::Status::error(std::string(engine) + ": setting up did not finish within " +
-                              std::to_string(timeout.count()) + " s");
+    return nnc::Status::error(state->engine + ": setting up did not finish within " +
+                              std::to_string(state->timeout.count()) + " s");
   }
   nnc::Status status = state->setupStatus;
   lock.unlock();
@@ -961,5 +1097,7 @@ createMpiCommunicator(std::string_view engine, std::chrono::seconds timeout,
   return std::unique_ptr<Communicator>(
       std::make_unique<MpiCommunicator>(std::move(state), std::move(thread)));
 }
+
+} // namespace
 
 } // namespace nnrt::collective

@@ -9,6 +9,7 @@
 #include "runtime/Npy.h"
 #include "runtime/PlanLoader.h"
 #include "runtime/collective/Communicator.h"
+#include "runtime/collective/RankLayout.h"
 #include "runtime/device/Drivers.h"
 #include "runtime/tool/NnrunArgs.h"
 #include "runtime/trainer/Checkpoint.h"
@@ -166,19 +167,39 @@ void printStep(std::ostream &out, int64_t step, float loss) {
   out << line;
 }
 
-/// A pipelined plan: rank s of `mpirun -np S` trains stage s (--train), then writes its own
-/// stage's parameters with --dump-parameters.
-std::optional<NnrunFailure> runPipelined(const NnrunOptions &options, std::ostream &out,
-                                    Communicator *group, const nnc::Plan &plan, Device &device) {
+/// --fit's checks on a pipelined plan, before any work: its logical plan and the pipeline's
+/// binding stand for it (checkpoints hold the whole model's tensors).
+nnc::StatusOr<trainer::FitJob> preparePipelineFit(const NnrunOptions &options, std::ostream &out,
+                                                  const nnc::Plan &plan,
+                                                  const RankLayout &layout) {
+  nnc::StatusOr<trainer::FitBinding> binding = bindPipelineFit(plan.pipeline(), options.plan);
+  if (!binding.ok())
+    return binding.status();
+  return trainer::prepareFit(logicalPlan(plan), options.plan, options.fit, out,
+                             layout.dataGroup(), &*binding);
+}
+
+/// --fit on this rank's stage: steps, evaluations and checkpoints through PipelineFit.
+std::optional<NnrunFailure> fitPipelined(Executor &exec, const nnc::Plan &plan,
+                                         const RankLayout &layout, trainer::FitJob &job,
+                                         std::ostream &out) {
+  nnc::StatusOr<std::unique_ptr<PipelineFit>> pipeline =
+      PipelineFit::create(exec, plan.pipeline(), layout.stage, layout.pipelineGroup(),
+                          layout.dataGroup(), job.config.seed, job.config.planPath);
+  if (!pipeline.ok())
+    return NnrunFailure{pipeline.status().message()};
+  job.config.pipeline = pipeline->get();
+  if (nnc::Status s = trainer::runFit(exec, job, out); !s.ok())
+    return NnrunFailure{s.message()};
+  return std::nullopt;
+}
+
+/// This rank's stage of a pipelined plan (runPipelined).
+std::optional<NnrunFailure> runStage(const NnrunOptions &options, std::ostream &out,
+                                     const nnc::Plan &plan, Device &device,
+                                     const RankLayout &layout) {
   const std::string &planPath = options.plan;
-  int stages = plan.pipeline().stages_size();
-  if (options.fit.enabled || !options.predict.empty() || !options.exportOnnx.empty())
-    return NnrunFailure{planPath + ": a pipelined plan trains with --train (--fit, --predict and "
-                                   "--export-onnx run on plans of one stage)"};
-  if (!group || group->size() != stages)
-    return NnrunFailure{planPath + ": the plan has " + std::to_string(stages) +
-                   " pipeline stages: run it with mpirun -np " + std::to_string(stages)};
-  int stage = group->rank();
+  int stage = layout.stage;
   TrainData data;
   std::optional<PipelineBinding> binding;
   if (options.trainSteps > 0) {
@@ -190,6 +211,13 @@ std::optional<NnrunFailure> runPipelined(const NnrunOptions &options, std::ostre
       return NnrunFailure{bound.status().message()};
     binding = std::move(*bound);
   }
+  std::optional<trainer::FitJob> fitJob;
+  if (options.fit.enabled) {
+    nnc::StatusOr<trainer::FitJob> job = preparePipelineFit(options, out, plan, layout);
+    if (!job.ok())
+      return NnrunFailure{job.status().message()};
+    fitJob = std::move(*job);
+  }
   std::string where = planPath + ": pipeline stage " + std::to_string(stage);
   nnc::StatusOr<std::unique_ptr<Executor>> executor =
       Executor::prepare(plan.pipeline().stages(stage).plan(), device);
@@ -200,20 +228,56 @@ std::optional<NnrunFailure> runPipelined(const NnrunOptions &options, std::ostre
     out << "arena: " << exec.arenaBytes() << " bytes (pipeline stage " << stage << ")\n";
   if (std::optional<NnrunFailure> failure = initialize(exec, options, where))
     return failure;
+  // Gradient means among the stage's replicas; the sums over stages along the pipeline.
+  exec.setCommunicator(layout.dataGroup());
+  exec.setPipelineGroup(layout.pipelineGroup());
   if (binding) {
     TrainOptions trainOptions;
     trainOptions.steps = options.trainSteps;
     trainOptions.learningRate = trainingRate(options, plan);
     trainOptions.seed = plan.seed();
-    trainOptions.group = group;
+    trainOptions.group = layout.pipelineGroup();
     auto print = [&out](int64_t step, float loss) { printStep(out, step, loss); };
-    if (nnc::Status s = trainPipeline(exec, *binding, data, trainOptions, print); !s.ok())
+    if (nnc::Status s =
+            trainPipeline(exec, *binding, data, trainOptions, layout.dataGroup(), print);
+        !s.ok())
       return NnrunFailure{planPath + ": " + s.message()};
   }
-  // Each stage holds its own parameters: every rank writes its own.
-  if (!options.dumpDir.empty())
+  if (fitJob)
+    if (std::optional<NnrunFailure> failure = fitPipelined(exec, plan, layout, *fitJob, out))
+      return failure;
+  // Each stage holds its own parameters, the same on its replicas: data rank 0 writes them.
+  if (!options.dumpDir.empty() && layout.dataRank == 0)
     if (std::optional<NnrunFailure> failure = dumpParameters(exec, options.dumpDir, std::nullopt))
       return failure;
+  return std::nullopt;
+}
+
+/// A pipelined plan: rank p*D + d of `mpirun -np D*P` trains stage p as data rank d
+/// (--train or --fit; RankLayout.h), then data rank 0 of each stage writes that stage's
+/// parameters with --dump-parameters.
+std::optional<NnrunFailure> runPipelined(const NnrunOptions &options, std::ostream &out,
+                                         Communicator *group, const nnc::Plan &plan,
+                                         Device &device) {
+  const std::string &planPath = options.plan;
+  if (!options.predict.empty() || !options.exportOnnx.empty())
+    return NnrunFailure{planPath + ": a pipelined plan trains with --train or --fit (--predict "
+                                   "and --export-onnx run on plans of one stage: give them "
+                                   "its --fit checkpoint)"};
+  int replicas = int(std::max<int64_t>(
+      1, plan.pipeline().stages(0).plan().training().data_parallel().world_size()));
+  nnc::StatusOr<RankLayout> layout =
+      makeRankLayout(group, replicas, plan.pipeline().stages_size(), planPath);
+  if (!layout.ok())
+    return NnrunFailure{layout.status().message(), 1, /*sameOnEveryRank=*/true};
+  out << layout->describe() << "\n";
+  std::optional<NnrunFailure> failure = runStage(options, out, plan, device, *layout);
+  if (failure) { // closing would wait, in each group's last barrier, for peers that are gone
+    layout->abandon();
+    return failure;
+  }
+  if (nnc::Status s = layout->close(); !s.ok())
+    return NnrunFailure{s.message()};
   return std::nullopt;
 }
 
@@ -598,9 +662,15 @@ int nnrunMain(const std::vector<std::string> &args, std::ostream &out, std::ostr
       err << "nnrun: " << oneLine(failure->message) << "\n";
     return 128 + signal;
   }
-  std::string rank = group && group->size() > 1 ? "rank " + std::to_string(group->rank()) +
-                                                       " of " + std::to_string(group->size())
-                                                 : "";
+  // A failure every rank has alike (the job's shape): rank 0 says it for all.
+  if (failure->sameOnEveryRank && group && group->rank() != 0) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    return failure->exitCode;
+  }
+  std::string rank = group && group->size() > 1 && !failure->sameOnEveryRank
+                         ? "rank " + std::to_string(group->rank()) + " of " +
+                               std::to_string(group->size())
+                         : "";
   if (!rank.empty() && failure->message.find(rank + ":") == std::string::npos)
     failure->message = rank + ": " + failure->message;
   // One write: under mpirun, lines that ranks print at once must not interleave.

@@ -34,6 +34,7 @@ struct NnrunOptions {
 struct NnrunFailure {
   std::string message;
   int exitCode = 1;  // 2: a command line that asks for nothing (the usage follows)
+  bool sameOnEveryRank = false;  // under mpirun: rank 0 alone prints it (a job of the wrong size)
 };
 
 

@@ -102,15 +102,44 @@ void attachFeatures(const Dataset &data, std::vector<monitor::WrongPrediction> &
   }
 }
 
+/// A plan's own eval_step.
+class PlanEvalStep final : public EvalStep {
+public:
+  PlanEvalStep(Executor &executor, const FitBinding &binding)
+      : executor_(executor), binding_(binding) {}
+  int64_t rows() const override { return binding_.batch; }
+  nnc::StatusOr<float> run(const Batch &batch) override {
+    return runEval(executor_, *binding_.eval, batch);
+  }
+  nnc::StatusOr<std::optional<HostTensor>> logits() override {
+    nnc::StatusOr<HostTensor> logits = executor_.read(*binding_.eval->logits);
+    if (!logits.ok())
+      return logits.status();
+    return std::optional<HostTensor>(std::move(*logits));
+  }
+
+private:
+  Executor &executor_;
+  const FitBinding &binding_;
+};
+
 } // namespace
 
 nnc::StatusOr<EvalResult> evaluate(Executor &executor, const FitBinding &binding,
+                                   const Dataset &data) {
+  if (!binding.eval)
+    return nnc::Status::error("the plan has no function 'eval_step'");
+  PlanEvalStep step(executor, binding);
+  return evaluate(step, binding, data);
+}
+
+nnc::StatusOr<EvalResult> evaluate(EvalStep &step, const FitBinding &binding,
                                    const Dataset &data) {
   EvalResult result;
   if (!binding.eval)
     return nnc::Status::error("the plan has no function 'eval_step'");
   const EvalBinding &eval = *binding.eval;
-  int64_t classes = binding.model.numClasses, size = binding.batch;
+  int64_t classes = binding.model.numClasses, size = step.rows();
   result.hasAccuracy = eval.logits.has_value();
   result.classCorrect.assign(std::max<int64_t>(classes, 0), 0);
   result.classTotal.assign(std::max<int64_t>(classes, 0), 0);
@@ -126,25 +155,28 @@ nnc::StatusOr<EvalResult> evaluate(Executor &executor, const FitBinding &binding
     double padLoss = 0;
     if (batch.count < size) {  // step 1 of the walkthrough above
       std::vector<int64_t> first(size, b * size);
-      nnc::StatusOr<float> alone = runEval(executor, eval, makeBatch(data, first, 0, size));
+      nnc::StatusOr<float> alone = step.run(makeBatch(data, first, 0, size));
       if (!alone.ok())
         return alone.status();
       padLoss = *alone;
     }
-    nnc::StatusOr<float> loss = runEval(executor, eval, batch);
+    nnc::StatusOr<float> loss = step.run(batch);
     if (!loss.ok())
       return loss.status();
     lossSum += double(*loss) * size - double(size - batch.count) * padLoss;
     if (eval.logits) {
-      nnc::StatusOr<HostTensor> logits = executor.read(*eval.logits);
+      nnc::StatusOr<std::optional<HostTensor>> logits = step.logits();
       if (!logits.ok())
         return logits.status();
-      countCorrect(*logits, batch.labels, batch.count, classes, b * size, result);
+      if (*logits)
+        countCorrect(**logits, batch.labels, batch.count, classes, b * size, result);
     }
   }
-  attachFeatures(data, result.worst);
   result.examples = data.size();
   result.loss = data.size() ? lossSum / double(data.size()) : 0;
+  if (nnc::Status s = step.shareResult(result); !s.ok())
+    return s;
+  attachFeatures(data, result.worst);
   return result;
 }
 

@@ -6,8 +6,10 @@
 
 #include "runtime/Executor.h"
 #include "runtime/monitor/Hooks.h"
+#include "runtime/trainer/Batches.h"
 #include "runtime/trainer/Binding.h"
 
+#include <optional>
 #include <vector>
 
 namespace nnrt::trainer {
@@ -31,6 +33,24 @@ constexpr size_t kWorst = 12;
 
 /// Runs eval_step on `data` batch by batch, in order. Errors are the executor's.
 nnc::StatusOr<EvalResult> evaluate(Executor &executor, const FitBinding &binding,
+                                   const Dataset &data);
+
+/// One eval_step call as evaluate() drives it: a plan's own, or a pipeline's through its stages
+/// (PipelineFit), where only the last stage has a loss and logits and the others return 0 and
+/// none; evaluate then sums the results over the pipeline (PipelineFit::shareResult).
+class EvalStep {
+public:
+  virtual ~EvalStep() = default;
+  virtual int64_t rows() const = 0;  // the batch eval_step takes
+  /// Runs eval_step on `batch` (labels as the data holds them); its mean loss.
+  virtual nnc::StatusOr<float> run(const Batch &batch) = 0;
+  /// The logits of the batch just run; null where this rank has none.
+  virtual nnc::StatusOr<std::optional<HostTensor>> logits() = 0;
+  /// Called once at the end: makes `result` the whole evaluation's on every rank.
+  virtual nnc::Status shareResult(EvalResult &result) { return nnc::Status(); }
+};
+
+nnc::StatusOr<EvalResult> evaluate(EvalStep &step, const FitBinding &binding,
                                    const Dataset &data);
 
 } // namespace nnrt::trainer

@@ -3,6 +3,8 @@
 // front; then the run itself.
 #include "runtime/trainer/FitCommand.h"
 
+#include "runtime/trainer/PipelineLoop.h"
+
 #include "runtime/collective/Communicator.h"
 #include "runtime/trainer/StopSignals.h"
 #include "support/Version.h"
@@ -331,13 +333,17 @@ Status nameClasses(const std::string &planPath, const FitOptions &o, FitJob &job
 } // namespace
 
 nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planPath,
-                                 const FitOptions &o, std::ostream &out, Communicator *group) {
+                                 const FitOptions &o, std::ostream &out, Communicator *group,
+                                 const FitBinding *pipeline) {
   FitJob job;
   job.config.group = group;
   int64_t ranks = group ? group->size() : 1;
-  if (ranks > 1 && !o.lrFind.empty())
+  if ((ranks > 1 || pipeline) && !o.lrFind.empty())
     return Status::error("--lr-find: runs on one process, not under mpirun");
-  nnc::StatusOr<FitBinding> binding = bindFit(plan, planPath);
+  if (pipeline && o.sample.every > 0)
+    return Status::error("--sample-every: " + planPath + " is pipelined; sample from its "
+                         "checkpoint with a plan of one stage");
+  nnc::StatusOr<FitBinding> binding = pipeline ? *pipeline : bindFit(plan, planPath);
   if (!binding.ok())
     return binding.status();
   job.binding = std::move(*binding);
@@ -383,7 +389,8 @@ Status runFit(Executor &executor, const FitJob &job, std::ostream &out,
     (*monitor)->add(std::move(hook));
   if (!job.lrFind.empty())
     return findLr(executor, job.binding, job.data, job.config, job.lrFind, out);
-  bool reports = !job.config.group || job.config.group->rank() == 0;
+  bool reports = job.config.pipeline ? job.config.pipeline->writes()
+                                     : !job.config.group || job.config.group->rank() == 0;
   FitConfig config = job.config;
   config.sampler = reports && job.sampler ? &*job.sampler : nullptr;
   // SIGINT/SIGTERM: a final checkpoint, then exit 130/143.

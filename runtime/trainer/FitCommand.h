@@ -62,10 +62,12 @@ struct FitJob {
 };
 
 /// `group`: data parallelism over mpirun's ranks (null: one process); an epoch is then
-/// train / (batch x ranks) steps of every rank's batch together.
+/// train / (batch x ranks) steps of every rank's batch together. `pipeline`: a pipelined plan's
+/// binding (bindPipelineFit), with `plan` its logicalPlan; group is then the stage's replicas.
 nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planPath,
                                  const FitOptions &options, std::ostream &out,
-                                 Communicator *group = nullptr);
+                                 Communicator *group = nullptr,
+                                 const FitBinding *pipeline = nullptr);
 /// Opens the monitor's sinks (an unwritable --report or --metrics-jsonl fails here, before any
 /// step), then trains; under data parallelism rank 0 alone reports to them. `hooks` are sinks
 /// of the caller's own (the Python package's callbacks), told everything the others are.

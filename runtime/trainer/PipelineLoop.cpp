@@ -8,9 +8,13 @@
 #include "runtime/Executor.h"
 #include "runtime/PlanLoader.h"
 #include "runtime/collective/Communicator.h"
+#include "runtime/trainer/Checkpoint.h"
+#include "runtime/trainer/StopSignals.h"
 
 #include <cstring>
+#include <algorithm>
 #include <map>
+#include <set>
 
 namespace nnrt {
 
@@ -110,20 +114,23 @@ nnc::StatusOr<int64_t> countMicroBatches(const PipelineBinding &b, const TrainDa
   return batches > 0 ? batches : 1;
 }
 
+/// Micro-batch j's features (what = 0) or labels (what = 1), as this stage reads them.
+using MicroBatchRows = std::function<HostTensor(int64_t j, int what)>;
+
 /// One update of this rank's stage: its actions in order, each a method below.
 class StageUpdate {
 public:
   StageUpdate(StepRunner &runner, Communicator *group, const PipelineBinding &b,
-              const TrainData &data, float learningRate, int64_t update)
-      : runner_(runner), group_(group), b_(b), data_(data), learningRate_(learningRate),
-        update_(update) {
+              MicroBatchRows rows, float learningRate, int64_t update)
+      : runner_(runner), group_(group), b_(b), rows_(std::move(rows)),
+        learningRate_(learningRate), update_(update) {
     if (b.gradIn)
       gradient_ = HostTensor(b.gradIn->type().dtype(), shapeOf(b.gradIn->type()));
   }
 
   Status run(const nnc::PipelineAction &action) {
     int64_t j = action.micro_batch();
-    int64_t index = update_ * b_.microBatches + j;  // the micro-batch's number: data, dropout
+    int64_t index = update_ * b_.microBatches + j;  // the micro-batch's number: dropout, data
     int peer = int(action.peer());
     switch (action.kind()) {
     case nnc::PipelineAction::RECV_ACTIVATION:
@@ -173,8 +180,7 @@ private:
     const char *function = "forward_step";
     Status s;
     if (b_.forwardFeatures)
-      s = runner_.write(function, *b_.forwardFeatures,
-                        batchOf(data_.features, *b_.features, index % b_.batches));
+      s = runner_.write(function, *b_.forwardFeatures, rows_(j, 0));
     if (s.ok() && b_.forwardPipeIn)
       s = runner_.write(function, *b_.forwardPipeIn, inputs_.at(j));
     if (s.ok())
@@ -186,12 +192,11 @@ private:
 
   Status backward(int64_t j, int64_t index) {
     const char *function = "accumulate_step";
-    int64_t file = index % b_.batches;
     Status s;
     if (b_.features)
-      s = runner_.write(function, *b_.features, batchOf(data_.features, *b_.features, file));
+      s = runner_.write(function, *b_.features, rows_(j, 0));
     if (s.ok() && b_.labels)
-      s = runner_.write(function, *b_.labels, batchOf(data_.labels, *b_.labels, file));
+      s = runner_.write(function, *b_.labels, rows_(j, 1));
     if (s.ok() && b_.pipeIn) {
       s = runner_.write(function, *b_.pipeIn, inputs_.at(j));
       inputs_.erase(j);
@@ -224,7 +229,7 @@ private:
   StepRunner &runner_;
   Communicator *group_;
   const PipelineBinding &b_;
-  const TrainData &data_;
+  MicroBatchRows rows_;
   float learningRate_;
   int64_t update_;
   std::map<int64_t, HostTensor> inputs_;  // micro-batch -> the stage's input activation
@@ -272,29 +277,347 @@ nnc::StatusOr<PipelineBinding> bindPipelineStage(const nnc::PipelineSchedule &pi
 }
 
 Status trainPipeline(Executor &executor, const PipelineBinding &b, const TrainData &data,
-                     const TrainOptions &options,
+                     const TrainOptions &options, Communicator *dataGroup,
                      const std::function<void(int64_t step, float loss)> &onStep) {
   Communicator *group = options.group;
   if (b.stages > 1 && (!group || group->size() != b.stages))
     return Status::error("the plan has " + std::to_string(b.stages) +
                          " pipeline stages: run it with mpirun -np " +
                          std::to_string(b.stages));
-  // The stages together are one replica: no data-parallel group, so the seed keys dropout.
-  StepRunner runner(executor, options.seed, nullptr);
+  // The stages of a pipeline are one replica: the data rank (with the seed) keys dropout.
+  StepRunner runner(executor, options.seed, dataGroup);
   for (int64_t i = 0; i < options.steps; ++i) {
-    StageUpdate update(runner, group, b, data, options.learningRate, i);
+    // Micro-batch j of update i on data rank d of D is the files' batch (i*M + j)*D + d (mod N):
+    // the replicas take turns, as data-parallel accumulation does.
+    auto rows = [&, i](int64_t j, int what) {
+      int64_t batch = ((i * b.microBatches + j) * runner.ranks() + runner.rank()) % b.batches;
+      return what == 0 ? batchOf(data.features, *b.features, batch)
+                       : batchOf(data.labels, *b.labels, batch);
+    };
+    StageUpdate update(runner, group, b, rows, options.learningRate, i);
     for (const nnc::PipelineAction &action : b.actions)
       if (Status s = update.run(action); !s.ok())
         return Status::error("pipeline stage " + std::to_string(b.stage) + ": " + s.message());
-    // The last stage knows the loss; every rank reports it.
+    // The last stage knows its replica's loss; every rank reports the mean over the replicas.
     double loss = update.loss();
+    std::string what = "the loss of update " + std::to_string(i + 1);
     if (group && group->size() > 1)
-      if (Status s = group->allReduceSum("the loss of update " + std::to_string(i + 1), &loss, 1);
-          !s.ok())
+      if (Status s = group->allReduceSum(what, &loss, 1); !s.ok())
         return s;
+    if (dataGroup && dataGroup->size() > 1) {
+      if (Status s = dataGroup->allReduceSum(what, &loss, 1); !s.ok())
+        return s;
+      loss /= dataGroup->size();
+    }
     onStep(i, static_cast<float>(loss));
   }
   return Status();
+}
+
+} // namespace nnrt
+
+// --- --fit on a pipelined plan -------------------------------------------------------------
+namespace nnrt {
+
+using trainer::Batch;
+
+namespace {
+
+/// Rows [j * rows, (j + 1) * rows) of `batch`'s tensor.
+HostTensor rowsOf(const HostTensor &tensor, int64_t j, int64_t rows) {
+  Shape shape = tensor.shape;
+  size_t bytes = tensor.data.size() / size_t(shape[0]) * size_t(rows);
+  shape[0] = rows;
+  HostTensor part(tensor.dtype, shape);
+  std::memcpy(part.data.data(), tensor.data.data() + size_t(j) * bytes, bytes);
+  return part;
+}
+
+bool isAccumulator(const std::string &name, const std::string &prefix) {
+  return name.rfind(prefix + "nnc.accumulator.", 0) == 0;
+}
+
+/// The input of `function` that is not a pipeline tensor: the features (predict) or the labels
+/// (the last stage's eval_step).
+std::optional<nnc::TensorSlice> dataInput(const nnc::Function &function) {
+  for (const nnc::TensorSlice &input : function.inputs())
+    if (input.name().rfind("nnc.", 0) != 0)
+      return input;
+  return std::nullopt;
+}
+
+} // namespace
+
+struct PipelineFit::State {
+  State(Executor &executor, Communicator *pipeline, Communicator *data, uint64_t seed)
+      : executor(executor), pipeline(pipeline), data(data), runner(executor, seed, data) {}
+  Executor &executor;
+  Communicator *pipeline, *data;
+  StepRunner runner;
+  PipelineBinding binding;
+  std::unique_ptr<trainer::EvalStep> eval;
+};
+
+namespace {
+
+/// Evaluation of one batch through the stages: every stage but the last runs predict on its
+/// input (the features, or the activation received) and sends nnc.pipe.out on; the last runs
+/// eval_step on the activation and the labels. The results are summed over the pipeline at the
+/// end, so that every stage (rank 0 reports) holds the last stage's.
+class PipelineEvalStep final : public trainer::EvalStep {
+public:
+  PipelineEvalStep(PipelineFit::State &s, const nnc::Plan &plan, int64_t rows)
+      : s_(s), rows_(rows) {
+    const PipelineBinding &b = s.binding;
+    last_ = b.stage + 1 == b.stages;
+    function_ = last_ ? "eval_step" : "predict";
+    if (const nnc::Function *f = findFunction(plan, function_)) {
+      in_ = findTensor(f->inputs(), "nnc.pipe.in");
+      data_ = dataInput(*f);
+      out_ = findTensor(f->outputs(), "nnc.pipe.out");
+      if (last_ && f->outputs_size() > 0)
+        loss_ = f->outputs(0);
+      if (last_ && f->outputs_size() > 1)
+        logits_ = f->outputs(1);
+    }
+  }
+
+  bool bound() const { return (last_ ? loss_.has_value() : out_.has_value()) && (in_ || data_); }
+  int64_t rows() const override { return rows_; }
+
+  nnc::StatusOr<float> run(const Batch &batch) override {
+    const PipelineBinding &b = s_.binding;
+    std::string tag = "evaluation activation of batch " + std::to_string(++batches_);
+    auto fail = [&](const Status &st) {
+      return Status::error("pipeline stage " + std::to_string(b.stage) + ": " + st.message());
+    };
+    Status st;
+    if (in_) {
+      HostTensor in(in_->type().dtype(), shapeOf(in_->type()));
+      st = s_.pipeline->recv(b.stage - 1, tag, in.data.data(), int64_t(in.data.size()));
+      if (st.ok())
+        st = s_.runner.write(function_, *in_, in);
+    }
+    if (st.ok() && data_)
+      st = s_.runner.write(function_, *data_, last_ ? batch.labels : batch.features);
+    if (st.ok())
+      st = s_.executor.run(function_);
+    if (!st.ok())
+      return fail(st);
+    if (!last_) {
+      nnc::StatusOr<HostTensor> out = s_.runner.read(function_, *out_);
+      if (!out.ok())
+        return fail(out.status());
+      st = s_.pipeline->send(b.stage + 1, tag, out->data.data(), int64_t(out->data.size()));
+      return st.ok() ? nnc::StatusOr<float>(0.0f) : fail(st);
+    }
+    nnc::StatusOr<HostTensor> loss = s_.runner.read(function_, *loss_);
+    if (!loss.ok())
+      return fail(loss.status());
+    return loss->toFloats()[0];
+  }
+
+  nnc::StatusOr<std::optional<HostTensor>> logits() override {
+    if (!last_ || !logits_)
+      return std::optional<HostTensor>();
+    nnc::StatusOr<HostTensor> logits = s_.runner.read(function_, *logits_);
+    if (!logits.ok())
+      return logits.status();
+    return std::optional<HostTensor>(std::move(*logits));
+  }
+
+  /// The counts and the loss, summed over the pipeline (the other stages add zeros). The most
+  /// confident mistakes stay on the last stage: the report shows none for a pipeline.
+  Status shareResult(trainer::EvalResult &r) override {
+    std::vector<double> values = {r.loss, double(r.correct), double(r.predictions),
+                                  double(r.nonFinite)};
+    for (const std::vector<int64_t> *counts : {&r.classCorrect, &r.classTotal, &r.confusion})
+      values.insert(values.end(), counts->begin(), counts->end());
+    if (Status st = s_.pipeline->allReduceSum("the evaluation's results", values.data(),
+                                              int(values.size()));
+        !st.ok())
+      return st;
+    r.loss = values[0];
+    r.correct = int64_t(values[1]), r.predictions = int64_t(values[2]);
+    r.nonFinite = int64_t(values[3]);
+    size_t at = 4;
+    for (std::vector<int64_t> *counts : {&r.classCorrect, &r.classTotal, &r.confusion})
+      for (int64_t &count : *counts)
+        count = int64_t(values[at++]);
+    if (!last_)
+      r.worst.clear();
+    return Status();
+  }
+
+private:
+  PipelineFit::State &s_;
+  int64_t rows_;
+  bool last_ = false;
+  const char *function_ = "predict";
+  std::optional<nnc::TensorSlice> in_, data_, out_, loss_, logits_;
+  int64_t batches_ = 0;  // numbers the messages
+};
+
+} // namespace
+
+PipelineFit::PipelineFit(std::unique_ptr<State> state) : s_(std::move(state)) {}
+PipelineFit::~PipelineFit() = default;
+
+nnc::StatusOr<std::unique_ptr<PipelineFit>>
+PipelineFit::create(Executor &executor, const nnc::PipelineSchedule &schedule, int stage,
+                    Communicator *pipeline, Communicator *data, uint64_t seed,
+                    const std::string &planPath) {
+  int stages = schedule.stages_size();
+  if (!pipeline || pipeline->size() != stages)
+    return Status::error(planPath + ": the plan has " + std::to_string(stages) +
+                         " pipeline stages: run it with mpirun -np " + std::to_string(stages));
+  // Bound against one micro-batch of the types the stages take.
+  const nnc::Plan &first = schedule.stages(0).plan();
+  const nnc::Plan &last = schedule.stages(stages - 1).plan();
+  const nnc::Function *predict = findFunction(first, "predict");
+  const nnc::Function *eval = findFunction(last, "eval_step");
+  std::optional<nnc::TensorSlice> features = predict ? dataInput(*predict) : std::nullopt;
+  std::optional<nnc::TensorSlice> labels = eval ? dataInput(*eval) : std::nullopt;
+  if (!features || !labels)
+    return Status::error(planPath + ": its first stage has no predict or its last no eval_step");
+  TrainData types;
+  types.features = HostTensor(features->type().dtype(), shapeOf(features->type()));
+  types.labels = HostTensor(labels->type().dtype(), shapeOf(labels->type()));
+  auto state = std::make_unique<State>(executor, pipeline, data, seed);
+  nnc::StatusOr<PipelineBinding> binding = bindPipelineStage(schedule, stage, planPath, types);
+  if (!binding.ok())
+    return binding.status();
+  state->binding = std::move(*binding);
+  auto step = std::make_unique<PipelineEvalStep>(*state, schedule.stages(stage).plan(),
+                                                 features->type().shape(0));
+  if (!step->bound())
+    return Status::error(planPath + ": pipeline stage " + std::to_string(stage) +
+                         " lacks the predict or eval_step evaluation runs through");
+  state->eval = std::move(step);
+  return std::unique_ptr<PipelineFit>(new PipelineFit(std::move(state)));
+}
+
+nnc::StatusOr<float> PipelineFit::train(const Batch &batch, int64_t update, float lr,
+                                        bool &stop) {
+  const PipelineBinding &b = s_->binding;
+  int64_t rows = batch.features.shape[0] / b.microBatches;
+  auto microBatch = [&](int64_t j, int what) {
+    return rowsOf(what == 0 ? batch.features : batch.labels, j, rows);
+  };
+  StageUpdate step(s_->runner, s_->pipeline, b, microBatch, lr, update);
+  for (const nnc::PipelineAction &action : b.actions)
+    if (Status st = step.run(action); !st.ok())
+      return Status::error("pipeline stage " + std::to_string(b.stage) + ": " + st.message());
+  float loss = float(step.loss());
+  if (Status st = trainer::reduceLossAndStop(s_->pipeline, s_->data,
+                                             "the loss of step " + std::to_string(update + 1),
+                                             loss, stop);
+      !st.ok())
+    return st;
+  return loss;
+}
+
+trainer::EvalStep &PipelineFit::evalStep() { return *s_->eval; }
+
+nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>>
+PipelineFit::capture(const std::string &prefix) const {
+  nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>> all =
+      trainer::captureParameters(s_->executor, prefix);
+  if (!all.ok())
+    return all;
+  std::vector<std::pair<std::string, HostTensor>> kept;
+  for (auto &[name, tensor] : *all)
+    if (!isAccumulator(name, prefix))
+      kept.emplace_back(name, std::move(tensor));
+  return kept;
+}
+
+bool PipelineFit::writes() const {
+  return s_->binding.stage == 0 && (!s_->data || s_->data->rank() == 0);
+}
+
+// Stage s > 0 of data rank 0's pipeline sends its tensors to stage 0 as one checkpoint-format
+// message (its size first); the replicas hold the same tensors and take no part.
+nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>>
+PipelineFit::gather(std::vector<std::pair<std::string, HostTensor>> tensors) {
+  if (s_->data && s_->data->rank() != 0)
+    return std::vector<std::pair<std::string, HostTensor>>();
+  const PipelineBinding &b = s_->binding;
+  const std::string tag = "checkpoint tensors";
+  if (b.stage > 0) {
+    trainer::Checkpoint part;
+    part.tensors = std::move(tensors);
+    std::string bytes = trainer::serializeCheckpoint(part);
+    int64_t size = int64_t(bytes.size());
+    if (Status st = s_->pipeline->send(0, tag + " (size)", &size, sizeof size); !st.ok())
+      return st;
+    if (Status st = s_->pipeline->send(0, tag, bytes.data(), size); !st.ok())
+      return st;
+    return std::vector<std::pair<std::string, HostTensor>>();
+  }
+  for (int stage = 1; stage < b.stages; ++stage) {
+    int64_t size = 0;
+    if (Status st = s_->pipeline->recv(stage, tag + " (size)", &size, sizeof size); !st.ok())
+      return st;
+    std::string bytes(size_t(size), '\0');
+    if (Status st = s_->pipeline->recv(stage, tag, bytes.data(), size); !st.ok())
+      return st;
+    nnc::StatusOr<trainer::Checkpoint> part =
+        trainer::parseCheckpoint(bytes, "pipeline stage " + std::to_string(stage));
+    if (!part.ok())
+      return part.status();
+    for (auto &[name, tensor] : part->tensors)
+      if (std::none_of(tensors.begin(), tensors.end(),
+                       [&](const auto &kept) { return kept.first == name; }))
+        tensors.emplace_back(name, std::move(tensor));
+  }
+  return tensors;
+}
+
+nnc::StatusOr<trainer::FitBinding> bindPipelineFit(const nnc::PipelineSchedule &schedule,
+                                                   const std::string &planPath) {
+  int stages = schedule.stages_size();
+  const nnc::Function *predict = findFunction(schedule.stages(0).plan(), "predict");
+  const nnc::Function *eval = findFunction(schedule.stages(stages - 1).plan(), "eval_step");
+  std::optional<nnc::TensorSlice> features = predict ? dataInput(*predict) : std::nullopt;
+  std::optional<nnc::TensorSlice> labels = eval ? dataInput(*eval) : std::nullopt;
+  if (!features || !labels || eval->outputs_size() == 0)
+    return Status::error(planPath + ": its first stage has no predict or its last no eval_step");
+  trainer::FitBinding binding;
+  int64_t rows = features->type().shape(0), micro = schedule.micro_batches();
+  binding.batch = rows * micro;  // one update
+  binding.model.features = features->type();
+  binding.model.features.set_shape(0, binding.batch);
+  binding.model.labels = labels->type();
+  binding.model.labels.set_shape(0, binding.batch);
+  trainer::EvalBinding e;
+  e.features = *features;
+  e.labels = *labels;
+  e.loss = eval->outputs(0);
+  if (eval->outputs_size() > 1 && labels->type().dtype() == nnc::I64) {
+    Shape logits = shapeOf(eval->outputs(1).type()), ids = shapeOf(labels->type());
+    if (logits.size() == ids.size() + 1 && std::equal(ids.begin(), ids.end(), logits.begin())) {
+      e.logits = eval->outputs(1);
+      binding.model.numClasses = logits.back();
+    }
+  }
+  binding.eval = std::move(e);
+  return binding;
+}
+
+nnc::Plan logicalPlan(const nnc::Plan &pipelined) {
+  const nnc::PipelineSchedule &schedule = pipelined.pipeline();
+  const nnc::Plan &first = schedule.stages(0).plan();
+  nnc::Plan plan;
+  *plan.mutable_metadata() = pipelined.metadata();
+  *plan.mutable_training() = first.training();
+  plan.set_seed(first.seed());
+  std::set<std::string> seen;
+  for (const nnc::PipelineStage &stage : schedule.stages())
+    for (const nnc::TensorSlice &parameter : stage.plan().parameters())
+      if (!isAccumulator(parameter.name(), "") && seen.insert(parameter.name()).second)
+        *plan.add_parameters() = parameter;
+  return plan;
 }
 
 } // namespace nnrt

@@ -57,4 +57,18 @@ nnc::Status reduceLossAndStop(Communicator *group, const std::string &tag, float
   return nnc::Status();
 }
 
+nnc::Status reduceLossAndStop(Communicator *pipeline, Communicator *data, const std::string &tag,
+                              float &loss, bool &stop) {
+  double values[2] = {loss, double(requested)};
+  for (Communicator *group : {pipeline, data})
+    if (group && group->size() > 1)
+      if (nnc::Status s = group->allReduceSum(tag, values, 2); !s.ok())
+        return s;
+  loss = static_cast<float>(data && data->size() > 1 ? values[0] / data->size() : values[0]);
+  stop = values[1] > 0;
+  if (stop && requested == 0)  // another rank's signal (a sum of them): exit as it will
+    requested = values[1] >= SIGTERM ? SIGTERM : SIGINT;
+  return nnc::Status();
+}
+
 } // namespace nnrt::trainer

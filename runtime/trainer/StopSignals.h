@@ -35,5 +35,9 @@ public:
 /// and `stop` says whether any rank was asked to stop; one all-reduce carries both.
 nnc::Status reduceLossAndStop(Communicator *group, const std::string &tag, float &loss,
                               bool &stop);
+/// The same for a pipeline stage: the sum over `pipeline` (only the last stage has a loss, the
+/// others pass 0), then the mean over `data`, the stage's replicas (either may be null).
+nnc::Status reduceLossAndStop(Communicator *pipeline, Communicator *data, const std::string &tag,
+                              float &loss, bool &stop);
 
 } // namespace nnrt::trainer

@@ -23,6 +23,7 @@
 #include "runtime/monitor/NonfiniteOrigin.h"
 #include "runtime/trainer/Batches.h"
 #include "runtime/trainer/Evaluate.h"
+#include "runtime/trainer/PipelineLoop.h"
 #include "runtime/trainer/Shuffle.h"
 #include "runtime/trainer/StepRunner.h"
 
@@ -304,6 +305,8 @@ private:
   /// Runs the step on `batch` (augmented) at rate `lr` through the runner, applies the update
   /// when due and handles what went wrong: an fp16 overflow, a skipped update, a non-finite loss.
   Status trainStep(const Batch &batch, double lr, float &value, monitor::StepEvent &event) {
+    if (config_.pipeline)
+      return pipelineStep(batch, lr, value);
     bool guarded = binding_.train.updateSkipped.has_value();  // the plan skips such updates
     std::vector<std::pair<std::string, HostTensor>> before;  // --skip-nonfinite's host copy
     if (config_.skipNonFinite && !guarded) {
@@ -344,6 +347,60 @@ private:
       event.gradNorm = norm->toFloats()[0];
     }
     return Status();
+  }
+
+  /// A pipelined plan's step: one update through the stages (whose plans skip a non-finite
+  /// update together); a loss that is not finite all the same stops the run.
+  Status pipelineStep(const Batch &batch, double lr, float &value) {
+    Batch augmented;
+    if (Status s = augment(batch, augmented); !s.ok())
+      return s;
+    nnc::StatusOr<float> loss =
+        config_.pipeline->train(augmented, state_.step, float(lr), stopRequested_);
+    if (!loss.ok())
+      return loss.status();
+    value = *loss;
+    if (!std::isfinite(value))
+      return Status::error("non-finite loss (" + format("%g", value) + ") at step " +
+                           std::to_string(state_.step + 1) + " (epoch " +
+                           std::to_string(state_.epoch + 1) + ")");
+    return Status();
+  }
+
+  /// eval_step over `set`: the plan's, or through a pipeline's stages.
+  nnc::StatusOr<EvalResult> evaluateOn(const Dataset &set) {
+    if (config_.pipeline)
+      return evaluate(config_.pipeline->evalStep(), binding_, set);
+    return evaluate(exec_, binding_, set);
+  }
+
+  /// The parameters and optimizer state to save, prefixed: a pipeline stage's without its
+  /// accumulators.
+  nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>>
+  captureState(const std::string &prefix = "") const {
+    if (config_.pipeline)
+      return config_.pipeline->capture(prefix);
+    return captureParameters(exec_, prefix);
+  }
+
+  /// Writes `checkpoint` to `path` from the rank that writes: rank 0; a pipeline first gathers
+  /// every stage's tensors there (every rank takes part).
+  Status writeFromRankZero(const std::string &path, Checkpoint checkpoint) {
+    if (config_.pipeline) {
+      nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>> all =
+          config_.pipeline->gather(std::move(checkpoint.tensors));
+      if (!all.ok())
+        return all.status();
+      if (!config_.pipeline->writes())
+        return Status();
+      checkpoint.tensors = std::move(*all);
+      if (config_.normalization)  // rank 0's own: the stages' copies were not sent
+        for (auto &tensor : config_.normalization->tensors())
+          checkpoint.tensors.push_back(std::move(tensor));
+    } else if (rank_ != 0) {
+      return Status();
+    }
+    return writeCheckpoint(path, checkpoint);
   }
 
   /// fp16: the loss scale after the step; a new skipped step is an overflow, said on a line.
@@ -501,7 +558,7 @@ private:
     std::string note;
     monitor::EpochEvent epochEvent;
     if (evalSet_ && binding_.eval) {
-      nnc::StatusOr<EvalResult> result = evaluate(exec_, binding_, *evalSet_);
+      nnc::StatusOr<EvalResult> result = evaluateOn(*evalSet_);
       if (!result.ok())
         return inPlan(result.status());
       if (monitor_)
@@ -549,16 +606,18 @@ private:
       state_.bestEpoch = epoch;
       state_.badEvals = 0;
       nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>> weights =
-          captureParameters(exec_, "best/");
+          captureState("best/");
       if (!weights.ok())
         return weights.status();
       best_ = std::move(*weights);
-      if (!config_.checkpointDir.empty() && rank_ == 0) {
-        Checkpoint best = snapshotOf({});
+      if (!config_.checkpointDir.empty()) {
+        // A pipeline's rank 0 adds the normalization after the gather (writeFromRankZero).
+        Checkpoint best = snapshotOf({}, !config_.pipeline);
         for (const auto &[name, tensor] : best_)
           best.tensors.emplace_back(name.substr(5), tensor);  // drop "best/"
         best.state.bestEpoch = -1;  // it holds no best/ copies of its own
-        if (Status s = writeCheckpoint(bestCheckpointPath(config_.checkpointDir), best); !s.ok())
+        if (Status s = writeFromRankZero(bestCheckpointPath(config_.checkpointDir), best);
+            !s.ok())
           return s;
       }
       return Status();
@@ -571,12 +630,14 @@ private:
     return Status();
   }
 
-  Checkpoint snapshotOf(std::vector<std::pair<std::string, HostTensor>> tensors) const {
+  Checkpoint snapshotOf(std::vector<std::pair<std::string, HostTensor>> tensors,
+                        bool normalization = true) const {
     Checkpoint checkpoint;
     checkpoint.modelSha256 = config_.modelSha256;
     checkpoint.state = state_;
     checkpoint.tensors = std::move(tensors);
-    if (config_.normalization)  // so that --predict --checkpoint sees inputs as training did
+    // So that --predict --checkpoint sees inputs as training did.
+    if (normalization && config_.normalization)
       for (auto &tensor : config_.normalization->tensors())
         checkpoint.tensors.push_back(std::move(tensor));
     return checkpoint;
@@ -584,21 +645,20 @@ private:
 
   /// Every rank holds the same parameters and state: rank 0 writes them for all.
   Status saveLast() {
-    if (config_.checkpointDir.empty() || rank_ != 0)
+    if (config_.checkpointDir.empty() || (rank_ != 0 && !config_.pipeline))
       return Status();
-    nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>> weights =
-        captureParameters(exec_);
+    nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>> weights = captureState();
     if (!weights.ok())
       return weights.status();
-    Checkpoint checkpoint = snapshotOf(std::move(*weights));
+    Checkpoint checkpoint = snapshotOf(std::move(*weights), !config_.pipeline);
     checkpoint.tensors.insert(checkpoint.tensors.end(), best_.begin(), best_.end());
-    return writeCheckpoint(lastCheckpointPath(config_.checkpointDir), checkpoint);
+    return writeFromRankZero(lastCheckpointPath(config_.checkpointDir), std::move(checkpoint));
   }
 
   Status test() {
     if (!data_.test.size() || !binding_.eval)
       return Status();
-    nnc::StatusOr<EvalResult> result = evaluate(exec_, binding_, data_.test);
+    nnc::StatusOr<EvalResult> result = evaluateOn(data_.test);
     if (!result.ok())
       return inPlan(result.status());
     if (monitor_)

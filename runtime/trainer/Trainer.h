@@ -19,6 +19,7 @@
 
 namespace nnrt {
 class Communicator;
+class PipelineFit;
 } // namespace nnrt
 
 namespace nnrt::trainer {
@@ -51,6 +52,10 @@ struct FitConfig {
   // examples of the epoch's order and rank r trains on its r-th batch of it; reported losses
   // are means over the ranks, dropout is keyed per rank, and rank 0 alone writes checkpoints.
   Communicator *group = nullptr;
+  // A pipelined plan (not owned; null: a plan of one stage): each step is one update of the
+  // pipeline, evaluation runs through its stages, and checkpoints gather every stage's tensors
+  // (group is then this stage's replicas).
+  PipelineFit *pipeline = nullptr;
 };
 
 /// Trains `executor`'s plan (already initialized) on data.train; `resume` (verified against the

@@ -1,8 +1,9 @@
-"""Compares two training runs: their printed losses ("step I loss L" or the trainer's "epoch"
-lines are not handled here) and their dumped parameters (DIR/<name>.npy), each within a relative
-tolerance (losses elementwise, tensors normwise: max |a - b| / max |b|, or with --norm l2
-||a - b|| / ||b||). With --common, only the tensors both runs dumped are compared (an
-accumulating plan also dumps its accumulators). A step whose loss is not finite must be so in
+"""Compares two training runs: their printed losses ("step I loss L", or --fit --log-steps'
+"step S epoch E lr R loss L"; the trainer's "epoch" lines are not handled here) and their
+dumped parameters (DIR/<name>.npy), each within a relative tolerance (losses elementwise,
+tensors normwise: max |a - b| / max |b|, or with --norm l2 ||a - b|| / ||b||). With --common,
+only the tensors both runs dumped are compared (an accumulating plan also dumps its
+accumulators). A step whose loss is not finite must be so in
 both runs (the same inf or nan)."""
 import argparse
 import math
@@ -26,7 +27,9 @@ weight_tolerance = args.tolerance if args.weight_tolerance is None else args.wei
 
 
 def losses(path):
-    return [float(line.split()[3]) for line in open(path) if line.startswith("step ")]
+    # "step I loss L", or --fit --log-steps' "step S epoch E lr R loss L"
+    return [float(line.split()[line.split().index("loss") + 1])
+            for line in open(path) if line.startswith("step ") and " loss " in line]
 
 
 def loss_error(x, y):

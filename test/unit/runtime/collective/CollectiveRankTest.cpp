@@ -8,6 +8,7 @@
 // `peer-dies` (rank 1 is killed while rank 0 waits).
 // `--scenario=bench` prints timings instead.
 #include "runtime/collective/Communicator.h"
+#include "runtime/collective/RankLayout.h"
 #include "runtime/device/Drivers.h"
 
 #include <gtest/gtest.h>
@@ -206,6 +207,84 @@ TEST(CollectiveRankTest, NeighboursSendToEachOtherAtOnce) {
     }
   // Collectives after point-to-point traffic still agree.
   ASSERT_TRUE(comm->barrier("after the messages").ok());
+}
+
+// Groups: ranks of the same parity form one (color = rank % 2, numbered by rank), as the data
+// ranks of one pipeline stage do. Each group's mean, sum and point-to-point messages stay
+// inside it, and the whole communicator still works between the groups' collectives.
+TEST(CollectiveRankTest, GroupsReduceAmongTheirOwnRanks) {
+  if (gpu) // groups run on the mpi engine
+    GTEST_SKIP();
+  int rank = comm->rank(), size = comm->size();
+  nnc::StatusOr<std::unique_ptr<Communicator>> made =
+      comm->split(rank % 2, rank, "parity group " + std::to_string(rank % 2));
+  ASSERT_TRUE(made.ok()) << made.status().message();
+  Communicator &group = **made;
+  std::vector<int> members;
+  for (int r = rank % 2; r < size; r += 2)
+    members.push_back(r);
+  ASSERT_EQ(group.size(), int(members.size()));
+  ASSERT_EQ(group.rank(), rank / 2);
+  // The mean of the members' ranks: integers and halves, exact in float.
+  std::vector<float> values(100, float(rank));
+  ASSERT_TRUE(group.startAllReduceMean("group mean", values.data(), 100).ok());
+  nnc::Status waited = group.wait();
+  ASSERT_TRUE(waited.ok()) << waited.message();
+  float mean = 0;
+  for (int r : members)
+    mean += float(r);
+  mean /= float(members.size());
+  EXPECT_EQ(values.front(), mean);
+  EXPECT_EQ(values.back(), mean);
+  double sum = rank;
+  ASSERT_TRUE(comm->allReduceSum("between the groups' collectives", &sum, 1).ok());
+  EXPECT_EQ(sum, double(size * (size - 1) / 2));
+  if (group.size() > 1) { // the group's first two ranks exchange one message each way
+    int peer = 1 - group.rank();
+    if (group.rank() < 2) {
+      int out = rank, in = -1;
+      ASSERT_TRUE(group.send(peer, "hello", &out, sizeof out).ok());
+      nnc::Status received = group.recv(peer, "hello", &in, sizeof in);
+      ASSERT_TRUE(received.ok()) << received.message();
+      EXPECT_EQ(in, members[size_t(peer)]);
+    }
+    // A peer outside the group is refused, named in the group's numbering.
+    char byte = 0;
+    EXPECT_NE(group.send(group.size(), "outside", &byte, 1).message().find("is not another rank"),
+              std::string::npos);
+  }
+  nnc::Status closed = group.close();
+  ASSERT_TRUE(closed.ok()) << closed.message();
+  ASSERT_TRUE(comm->barrier("after the groups").ok());
+}
+
+// The data x pipeline layout over every rank as replicas of one stage (D = size, P = 1): the
+// data group is everyone, each pipeline is one rank; a job of the wrong size is refused alike
+// on every rank, before any split.
+TEST(CollectiveRankTest, RankLayoutMakesItsGroups) {
+  if (gpu || comm->size() == 1) // groups run on the mpi engine; one rank makes none
+    GTEST_SKIP();
+  int size = comm->size(), rank = comm->rank();
+  nnc::StatusOr<RankLayout> wrong = makeRankLayout(comm, size, 2, "model.plan");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.status().message(),
+            "model.plan: the plan has 2 pipeline stages" +
+                (size > 1 ? " of " + std::to_string(size) + " data-parallel ranks each"
+                          : std::string()) +
+                ": run it with mpirun -np " + std::to_string(2 * size) + " (this job has " +
+                std::to_string(size) + " ranks)");
+  nnc::StatusOr<RankLayout> layout = makeRankLayout(comm, size, 1, "model.plan");
+  ASSERT_TRUE(layout.ok()) << layout.status().message();
+  EXPECT_EQ(layout->stage, 0);
+  EXPECT_EQ(layout->dataRank, rank);
+  ASSERT_NE(layout->dataGroup(), nullptr);
+  EXPECT_EQ(layout->dataGroup()->size(), size);
+  EXPECT_EQ(layout->pipelineGroup()->size(), 1);
+  double sum = 1;
+  ASSERT_TRUE(layout->dataGroup()->allReduceSum("replicas", &sum, 1).ok());
+  EXPECT_EQ(sum, double(size));
+  nnc::Status closed = layout->close();
+  ASSERT_TRUE(closed.ok()) << closed.message();
 }
 
 TEST(CollectiveRankTest, PointToPointRefusesBadPeers) {
