@@ -553,7 +553,7 @@ private:
       if (!weights.ok())
         return weights.status();
       best_ = std::move(*weights);
-      if (!config_.checkpointDir.empty() && rank_ == 0) {
+      if (!config_.checkpointDir.empty() && runner_.writesFiles()) {
         Checkpoint best = snapshotOf({});
         for (const auto &[name, tensor] : best_)
           best.tensors.emplace_back(name.substr(5), tensor);  // drop "best/"
@@ -590,6 +590,8 @@ private:
         captureParameters(exec_);
     if (!weights.ok())
       return weights.status();
+    if (!runner_.writesFiles()) // a tensor-parallel rank that only helped gather the parameters
+      return Status();
     Checkpoint checkpoint = snapshotOf(std::move(*weights));
     checkpoint.tensors.insert(checkpoint.tensors.end(), best_.begin(), best_.end());
     return writeCheckpoint(lastCheckpointPath(config_.checkpointDir), checkpoint);
