@@ -194,7 +194,7 @@ std::optional<Pair> findPair(func::FuncOp func, nn::LinearOp column) {
 
 /// `dim` of `shape` divided by `ranks`, or failure naming the layer.
 LogicalResult divide(SmallVectorImpl<int64_t> &shape, int64_t dim, int64_t ranks, Operation *at,
-                     StringRef layer, StringRef what) {
+                     StringRef layer, const Twine &what) {
   if (shape[dim] % ranks != 0)
     return at->emitError("tensor parallelism: layer '")
            << layer << "' has " << shape[dim] << " " << what << ", which --tensor-parallel "
@@ -265,8 +265,10 @@ struct TensorParallelPass : nnc::impl::TensorParallelBase<TensorParallelPass> {
         s.setLimit(limit);
       } else if (auto r = dyn_cast<nn::ReshapeOp>(op)) {
         SmallVector<int64_t> shape(r.getShape());
-        if (failed(divide(shape, axis, ranks, r, nodeOf(r),
-                          shape.size() > shapeOf(r.getInput()).size() ? "heads" : "features")))
+        bool heads = shape.size() > shapeOf(r.getInput()).size();
+        if (failed(divide(shape, axis, ranks, r, nodeOf(column),
+                          (heads ? "heads (at node '" : "features (at node '") + nodeOf(r) +
+                              "')")))
           return failure();
         r.setShape(shape);
       }
