@@ -220,6 +220,9 @@ struct TensorParallelPass : nnc::impl::TensorParallelBase<TensorParallelPass> {
           taken.insert(pair->row);
           pairs.push_back(std::move(*pair));
         }
+    if (pairs.empty())
+      forward.emitWarning("tensor parallelism: no pair of linear layers to split; every rank "
+                          "holds the whole model");
     for (Pair &pair : pairs)
       if (failed(split(forward, pair)))
         return signalPassFailure();
