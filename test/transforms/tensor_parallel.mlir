@@ -36,6 +36,7 @@ module @mlp_block attributes {nn.training = #nn.training<loss = "loss", optimize
 // CHECK-NOT: tensor_parallel
 // CHECK-NOT: nnc.shard
 module @softmax_over_split_axis attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd, learning_rate = 1.000000e-01 : f64>} {
+  // expected-warning@+1 {{tensor parallelism: no pair of linear layers to split; every rank holds the whole model}}
   func.func @forward(%x: tensor<4x8xf32> {nn.input = "x", nn.role = "features"}, %y: tensor<4xi64> {nn.index_limit = 3 : i64, nn.index_reader = "loss", nn.input = "y", nn.role = "labels"}, %w1: tensor<8x8xf32> {nn.init = {kind = "zeros"}, nn.param = "fc1.weight", nn.trainable = true}, %w2: tensor<3x8xf32> {nn.init = {kind = "zeros"}, nn.param = "fc2.weight", nn.trainable = true}) -> (tensor<f32> {nn.output = "loss"}) {
     %h1 = nn.linear %x, %w1 : tensor<4x8xf32>, tensor<8x8xf32> loc("fc1")
     %a1 = nn.softmax %h1 : tensor<4x8xf32> loc("softmax")
