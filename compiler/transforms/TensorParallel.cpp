@@ -67,8 +67,7 @@ std::optional<int64_t> propagate(Operation *op, Value v, int64_t axis,
   auto isSplit = [&](Value x) { return split.count(x) > 0; };
   // Any other operand must be a scalar (a constant scale).
   for (Value operand : op->getOperands())
-    if (!isSplit(operand) && operand != v && shapeOf(operand).size() != 0 &&
-        !isa<nn::DropoutOp>(op))
+    if (!isSplit(operand) && operand != v && shapeOf(operand).size() != 0)
       return std::nullopt;
   int64_t rank = static_cast<int64_t>(shapeOf(op->getResult(0)).size());
   return llvm::TypeSwitch<Operation *, std::optional<int64_t>>(op)
@@ -140,8 +139,8 @@ std::optional<Pair> findPair(func::FuncOp func, nn::LinearOp column) {
   Value out = column.getResult();
   pair.splitAxis[out] = static_cast<int64_t>(shapeOf(out).size()) - 1;
   // Ops in block order, so that every operand is classified before its users.
-  for (Operation &op : func.getBody().front()) {
-    if (&op == column.getOperation() || !op.isBeforeInBlock(&func.getBody().front().back()))
+  for (Operation &op : func.getBody().front().without_terminator()) {
+    if (&op == column.getOperation())
       continue;
     Value fromSplit;
     for (Value operand : op.getOperands())
