@@ -593,4 +593,41 @@ def SchedulePipeline : Pass<"nnc-schedule-pipeline", "mlir::ModuleOp"> {
   let dependentDialects = ["nnc::plan::PlanDialect"];
 }
 
+def TensorParallel : Pass<"nnc-tensor-parallel", "mlir::ModuleOp"> {
+  let summary = "Tensor parallelism (Megatron): split column/row-parallel linear pairs";
+  let description = [{
+    Before autodiff, with `ranks` T > 1: each linear whose output reaches exactly one other
+    linear through ops that keep one axis split (an MLP block, or attention by heads) becomes a
+    column-parallel linear (1/T of its output features, reading its input through
+    `train.tensor_parallel_copy`) and a row-parallel one (1/T of its input features, its partial
+    result summed by `train.tensor_parallel_sum`, then its bias added). The split parameters get
+    `nnc.shard = [axis, T, groups]`. A T that does not divide a split layer's features or heads
+    is an error naming the layer. Other layers stay whole (replicated).
+
+    Before: `%h = nn.linear %x, %w1, %b1`, `%a = nn.gelu %h`, `%y = nn.linear %a, %w2, %b2`
+    After:  `%x1 = train.tensor_parallel_copy %x`, `%h = nn.linear %x1, %w1, %b1` (1/T of the
+            rows of w1 and b1), `%a = nn.gelu %h`, `%p = nn.linear %a, %w2` (1/T of w2's
+            columns), `%s = train.tensor_parallel_sum %p`, `%y = nn.add %s, %b2`
+  }];
+  let options = [
+    Option<"ranks", "ranks", "int64_t", /*default=*/"1",
+           "the number of tensor-parallel ranks T">,
+  ];
+  let dependentDialects = ["nnc::nn::NNDialect", "nnc::train::TrainDialect"];
+}
+
+def TensorParallelUpdate : Pass<"nnc-tensor-parallel-update", "mlir::ModuleOp"> {
+  let summary = "Tensor parallelism after autodiff: state split, global norm over all parts";
+  let description = [{
+    `train.tensor_parallel_copy` (used by autodiff) becomes the identity; the optimizer state of
+    a parameter marked `nnc.shard` is marked alike; a global norm over split and replicated
+    gradients becomes sqrt(|replicated|^2 + tensor_parallel_sum(|split|^2)).
+
+    Before: `%n = train.global_norm %gw1, %gb3`  (gw1 split)
+    After:  `%s = train.global_norm %gw1`, `%t = train.tensor_parallel_sum (%s * %s)`,
+            `%r = train.global_norm %gb3`, `%n = nn.sqrt (%r * %r + %t)`
+  }];
+  let dependentDialects = ["nnc::nn::NNDialect", "nnc::train::TrainDialect"];
+}
+
 #endif // NNC_COMPILER_PASSES_TD

@@ -21,6 +21,9 @@ inline constexpr llvm::StringLiteral kDifferentiable = "nn.differentiable";
 // Ids checked by nnrun against the rows / classes of their reader (IntegerAttr, StringAttr).
 inline constexpr llvm::StringLiteral kIndexLimit = "nn.index_limit";
 inline constexpr llvm::StringLiteral kIndexReader = "nn.index_reader";
+// Tensor parallelism: a parameter held in parts, [axis, shards] (DenseI64ArrayAttr); this
+// rank's argument is the part along `axis`.
+inline constexpr llvm::StringLiteral kShard = "nnc.shard";
 
 // Function results.
 inline constexpr llvm::StringLiteral kOutput = "nn.output";   // output name (StringAttr)

@@ -9,6 +9,7 @@
 
 #include "runtime/Initializers.h"
 #include "runtime/PlanLoader.h"
+#include "runtime/Shards.h"
 #include "runtime/collective/Communicator.h"
 
 #include <chrono>
@@ -103,7 +104,9 @@ Status Executor::prepareAll() {
       p.command = &command;
       p.where = "function '" + function.name() + "', " + describeCommand(command, i);
       nnc::StatusOr<std::unique_ptr<LibraryCall>> call = std::unique_ptr<LibraryCall>();
-      if (command.has_all_reduce_start()) {
+      if (command.has_tensor_all_reduce()) {
+        p.bucket.resize(static_cast<size_t>(command.tensor_all_reduce().source().size() / 4));
+      } else if (command.has_all_reduce_start()) {
         // validatePlan admits f32 buckets only; the element size still comes from the plan.
         const nnc::AllReduceStart &reduce = command.all_reduce_start();
         int64_t bytes = 0;
@@ -161,8 +164,21 @@ Status Executor::execute(const PreparedCommand &p) {
     if (Status s = initialize(init.init(), init.type(), plan_.seed(), init.stream(), values.data());
         !s.ok())
       return s;
+    // A split parameter: the whole tensor drawn as one process would, this rank's part kept.
+    if (ShardSpec spec = shardOf(init); spec.split()) {
+      nnc::StatusOr<int> rank = tensorRank(spec);
+      if (!rank.ok())
+        return rank.status();
+      std::vector<float> part(values.size() / size_t(spec.shards));
+      copyPart(shapeOf(init.type()), spec, *rank, sizeof(float),
+               reinterpret_cast<char *>(values.data()), reinterpret_cast<char *>(part.data()),
+               false);
+      values = std::move(part);
+    }
     return device_.copy(at(init.slice()), values.data(), init.slice().size());
   }
+  case nnc::Command::kTensorAllReduce:
+    return tensorAllReduce(p);
   case nnc::Command::kWriteBytes: {
     const nnc::WriteBytes &write = command.write_bytes();
     return device_.copy(at(write.slice()), write.data().data(), write.slice().size());
@@ -212,6 +228,34 @@ Status Executor::startAllReduce(const PreparedCommand &p) {
                                            static_cast<int64_t>(p.bucket.size()));
 }
 
+// Tensor parallelism: a blocking sum of floats over the group, staged in host memory.
+Status Executor::tensorAllReduce(const PreparedCommand &p) {
+  const nnc::TensorAllReduce &reduce = p.command->tensor_all_reduce();
+  int64_t bytes = reduce.source().size();
+  if (!communicator_ || communicator_->size() == 1)
+    return device_.copy(at(reduce.result()), at(reduce.source()), bytes);
+  if (Status s = device_.copy(p.bucket.data(), at(reduce.source()), bytes); !s.ok())
+    return s;
+  if (Status s = device_.synchronize(); !s.ok())
+    return s;
+  if (Status s = communicator_->allReduceSumFloats(reduce.group(), p.where, p.bucket.data(),
+                                                   static_cast<int64_t>(p.bucket.size()));
+      !s.ok())
+    return s;
+  return device_.copy(at(reduce.result()), p.bucket.data(), bytes);
+}
+
+/// This process's rank among the `spec.shards` ranks a split parameter is spread over.
+nnc::StatusOr<int> Executor::tensorRank(const ShardSpec &spec) const {
+  int ranks = communicator_ ? communicator_->size() : 1;
+  if (ranks != spec.shards)
+    return Status::error("the plan splits its layers over " + std::to_string(spec.shards) +
+                         " ranks (nnc compile --tensor-parallel " + std::to_string(spec.shards) +
+                         "), but this run has " + std::to_string(ranks) +
+                         " (mpirun -np " + std::to_string(spec.shards) + ")");
+  return communicator_ ? communicator_->rank() : 0;
+}
+
 Status Executor::sumNow(const PreparedCommand &p) {
   std::vector<double> values(p.bucket.begin(), p.bucket.end());
   Communicator *communicator = reducerOf(p.command->all_reduce_start());
@@ -246,7 +290,7 @@ Status Executor::unpack(const PreparedCommand &start) {
 bool Executor::hasCollectives() const {
   for (const nnc::Function &function : plan_.functions())
     for (const nnc::Command &command : function.commands())
-      if (command.has_all_reduce_start())
+      if (command.has_all_reduce_start() || command.has_tensor_all_reduce())
         return true;
   return false;
 }
@@ -323,8 +367,10 @@ namespace {
 /// reach outside the arena or whose slice does not hold its type.
 Status checkTensorSlice(const nnc::TensorSlice &tensor, int64_t arenaBytes) {
   const nnc::Slice &slice = tensor.slice();
-  if (slice.offset() < 0 || slice.size() < 0 || slice.offset() > arenaBytes - slice.size() ||
-      slice.size() != byteSize(tensor.type().dtype(), shapeOf(tensor.type())))
+  nnc::StatusOr<int64_t> bytes =
+      partBytes(tensor.type().dtype(), shapeOf(tensor.type()), shardOf(tensor));
+  if (!bytes.ok() || slice.offset() < 0 || slice.size() < 0 ||
+      slice.offset() > arenaBytes - slice.size() || slice.size() != *bytes)
     return Status::error("tensor '" + tensor.name() + "' does not fit its slice of the arena");
   return Status();
 }
@@ -350,6 +396,18 @@ Status Executor::write(const nnc::TensorSlice &tensor, const HostTensor &value) 
     return s;
   if (Status s = checkType(value, tensor.type()); !s.ok())
     return s;
+  if (ShardSpec spec = shardOf(tensor); spec.split()) { // this rank's part of the whole value
+    nnc::StatusOr<int> rank = tensorRank(spec);
+    if (!rank.ok())
+      return rank.status();
+    std::vector<char> part(static_cast<size_t>(tensor.slice().size()));
+    HostTensor whole = value;
+    copyPart(value.shape, spec, *rank, dtypeSize(value.dtype),
+             reinterpret_cast<char *>(whole.data.data()), part.data(), false);
+    if (Status s = device_.copy(at(tensor.slice()), part.data(), tensor.slice().size()); !s.ok())
+      return s;
+    return device_.synchronize();
+  }
   if (Status s = checkIndices(tensor, value); !s.ok())
     return s;
   if (Status s = device_.copy(at(tensor.slice()), value.data.data(), tensor.slice().size());
@@ -361,11 +419,40 @@ Status Executor::write(const nnc::TensorSlice &tensor, const HostTensor &value) 
 nnc::StatusOr<HostTensor> Executor::read(const nnc::TensorSlice &tensor) const {
   if (Status s = checkTensorSlice(tensor, arenaBytes_); !s.ok())
     return s;
+  if (shardOf(tensor).split())
+    return gather(tensor);
   HostTensor value(tensor.type().dtype(), shapeOf(tensor.type()));
   if (Status s = device_.copy(value.data.data(), at(tensor.slice()), tensor.slice().size());
       !s.ok())
     return s;
   if (Status s = device_.synchronize(); !s.ok())
+    return s;
+  return value;
+}
+
+// A split parameter, whole: every rank puts its part in place in zeros and the ranks sum them
+// (exact: each element is one part's value plus zeros), so every rank must call it, in the same
+// order.
+nnc::StatusOr<HostTensor> Executor::gather(const nnc::TensorSlice &tensor) const {
+  ShardSpec spec = shardOf(tensor);
+  nnc::StatusOr<int> rank = tensorRank(spec);
+  if (!rank.ok())
+    return rank.status();
+  if (tensor.type().dtype() != nnc::F32)
+    return Status::error("tensor '" + tensor.name() + "': only f32 parameters can be split");
+  std::vector<char> part(static_cast<size_t>(tensor.slice().size()));
+  if (Status s = device_.copy(part.data(), at(tensor.slice()), tensor.slice().size()); !s.ok())
+    return s;
+  if (Status s = device_.synchronize(); !s.ok())
+    return s;
+  HostTensor value(nnc::F32, shapeOf(tensor.type()));
+  std::fill(value.data.begin(), value.data.end(), 0);
+  copyPart(value.shape, spec, *rank, sizeof(float), reinterpret_cast<char *>(value.data.data()),
+           part.data(), true);
+  if (Status s = communicator_->allReduceSumFloats(
+          "tensor", "parameter '" + tensor.name() + "'",
+          reinterpret_cast<float *>(value.data.data()), value.numElements());
+      !s.ok())
     return s;
   return value;
 }

@@ -21,6 +21,7 @@
 namespace nnrt {
 
 class Communicator;
+struct ShardSpec;
 
 class Executor {
 public:
@@ -54,6 +55,9 @@ public:
   nnc::StatusOr<HostTensor> getParameter(std::string_view name) const;
 
   /// The general forms of the three above, for any tensor at a slice of this plan's arena.
+  /// A parameter split by tensor parallelism is read and written whole: write keeps this rank's
+  /// part; read gathers the parts from every rank (a collective: every rank reads it, in the
+  /// same order).
   nnc::Status write(const nnc::TensorSlice &tensor, const HostTensor &value);
   nnc::StatusOr<HostTensor> read(const nnc::TensorSlice &tensor) const;
 
@@ -89,6 +93,9 @@ private:
   nnc::Status startAllReduce(const PreparedCommand &command);
   nnc::Status waitAllReduce(const PreparedCommand &command);
   nnc::Status sumNow(const PreparedCommand &start);
+  nnc::Status tensorAllReduce(const PreparedCommand &command);
+  nnc::StatusOr<int> tensorRank(const ShardSpec &spec) const;
+  nnc::StatusOr<HostTensor> gather(const nnc::TensorSlice &tensor) const;
   nnc::Status unpack(const PreparedCommand &start);
   void *at(const nnc::Slice &slice) const { return static_cast<char *>(arena_) + slice.offset(); }
   nnc::StatusOr<const nnc::TensorSlice *> findTensor(std::string_view function,

@@ -9,6 +9,7 @@
 #include "runtime/FileIO.h"
 #include "runtime/HostTensor.h"
 #include "runtime/Initializers.h"
+#include "runtime/Shards.h"
 
 #include <google/protobuf/stubs/logging.h>
 
@@ -183,7 +184,12 @@ private:
     if (bytes < 0)
       return Status::error(what + " has an invalid type " + formatShape(shapeOf(tensor.type())) +
                            " " + formatDType(tensor.type().dtype()));
-    return slice(tensor.slice(), bytes, what);
+    // A tensor-parallel parameter's slice holds one rank's part of its (whole) type.
+    nnc::StatusOr<int64_t> part = partBytes(tensor.type().dtype(), shapeOf(tensor.type()),
+                                            shardOf(tensor));
+    if (!part.ok())
+      return Status::error(what + ": " + part.status().message());
+    return slice(tensor.slice(), *part, what);
   }
 
   Status checkCommand(const nnc::Command &command) {
@@ -198,8 +204,11 @@ private:
       const nnc::InitParameter &init = command.init_parameter();
       if (Status s = checkInitializer(init.init(), init.type()); !s.ok())
         return s;
-      return slice(init.slice(), byteSize(init.type().dtype(), shapeOf(init.type())),
-                   "parameter slice");
+      nnc::StatusOr<int64_t> part =
+          partBytes(init.type().dtype(), shapeOf(init.type()), shardOf(init));
+      if (!part.ok())
+        return Status::error("parameter slice: " + part.status().message());
+      return slice(init.slice(), *part, "parameter slice");
     }
     case nnc::Command::kWriteBytes:
       return slice(command.write_bytes().slice(),
@@ -210,6 +219,8 @@ private:
       return allReduce(command.all_reduce_start());
     case nnc::Command::kAllReduceWait:
       return Status();
+    case nnc::Command::kTensorAllReduce:
+      return tensorAllReduce(command.tensor_all_reduce());
     case nnc::Command::KIND_NOT_SET:
       break;
     }
@@ -246,6 +257,18 @@ private:
         return s;
     }
     return Status();
+  }
+
+  /// f32 source and result of one size in the arena, and a group to reduce over.
+  Status tensorAllReduce(const nnc::TensorAllReduce &reduce) {
+    if (reduce.group().empty())
+      return Status::error("tensor all-reduce without a group");
+    Status s = slice(reduce.source(), -1, "tensor all-reduce source");
+    if (s.ok())
+      s = slice(reduce.result(), reduce.source().size(), "tensor all-reduce result");
+    if (s.ok() && reduce.source().size() % 4 != 0)
+      s = Status::error("tensor all-reduce source is not whole f32 values");
+    return s;
   }
 
   /// Both slices in the arena, equal sizes, disjoint: the device copies with memcpy, which

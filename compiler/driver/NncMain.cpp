@@ -235,6 +235,19 @@ int writePlan(const Model &model, ModuleOp module, std::string output, KernelTar
     }
   if (cuda && printLaunchStats)
     llvm::outs() << printCudaLaunchStats(launches);
+  if (int64_t ranks = plan.training().tensor_parallel(); ranks > 1) {
+    // Per-rank memory: the arena (each rank's parts and activations) and the parameter table
+    // (parameters and optimizer state) against the whole model's.
+    int64_t held = 0, whole = 0;
+    for (const TensorSlice &parameter : plan.parameters()) {
+      held += parameter.slice().size();
+      whole += parameter.shards() > 1 ? parameter.slice().size() * parameter.shards()
+                                      : parameter.slice().size();
+    }
+    errs << "nnc:   tensor parallel: " << ranks << " ranks, each holding " << held
+         << " of the model's " << whole << " parameter bytes (optimizer state included); arena "
+         << plan.arena_bytes() << " bytes per rank\n";
+  }
   for (int s = 0; s < plan.pipeline().stages_size(); ++s) {
     const PipelineStage &stage = plan.pipeline().stages(s);
     errs << "nnc:   stage " << s << " ("
@@ -342,6 +355,11 @@ int compileMain(int argc, char **argv) {
                      "activations): activations are recomputed in the backward pass until it "
                      "fits. A byte count, or with a suffix K, M or G (powers of 1024)"),
       llvm::cl::value_desc("bytes"), llvm::cl::init(""), llvm::cl::cat(category));
+  llvm::cl::opt<int64_t> tensorParallel(
+      "tensor-parallel",
+      llvm::cl::desc("Tensor parallelism: split each MLP block and attention layer over T ranks "
+                     "(overrides training.tensor_parallel; run with mpirun -np T)"),
+      llvm::cl::value_desc("T"), llvm::cl::init(0), llvm::cl::cat(category));
   ModelFlags modelFlags(category);
   registerPasses();
   registerAsmPrinterCLOptions();
@@ -375,6 +393,7 @@ int compileMain(int argc, char **argv) {
   request.stageBoundaries = stageBoundaries;
   request.printLaunchStats = printLaunchStats;
   request.gpuIr = gpuIr;
+  request.tensorParallel = tensorParallel;
   request.model = modelFlags.values();
   if (!memoryBudget.empty() && !parseByteCount(memoryBudget, request.memoryBudget)) {
     llvm::errs() << "nnc: error: --memory-budget=" << memoryBudget
@@ -427,6 +446,34 @@ bool outputDirectoryExists(const std::string &output, llvm::raw_ostream &errs) {
 }
 
 /// The parallelism flags override the model's training spec.
+/// --tensor-parallel T, and what it does not combine with yet, refused in one line.
+bool applyTensorParallelFlag(const CompileRequest &request, Model &model,
+                             llvm::raw_ostream &errs) {
+  if (request.tensorParallel < 0) {
+    errs << "nnc: error: --tensor-parallel must not be negative\n";
+    return false;
+  }
+  TrainingSpec *training = model.mutable_training();
+  if (request.tensorParallel > 0)
+    training->set_tensor_parallel(request.tensorParallel);
+  if (training->tensor_parallel() <= 1)
+    return true;
+  const char *other = nullptr;
+  if (training->data_parallel().world_size() > 1)
+    other = "data parallelism";
+  else if (training->pipeline().stages() > 1)
+    other = "pipeline parallelism";
+  else if (training->accumulation_steps() > 1)
+    other = "gradient accumulation";
+  else if (training->precision().kind() != Precision::FP32)
+    other = "fp16 or bf16";
+  if (other) {
+    errs << "nnc: error: --tensor-parallel does not combine with " << other << " yet\n";
+    return false;
+  }
+  return true;
+}
+
 bool applyParallelismFlags(const CompileRequest &request, Model &model, llvm::raw_ostream &errs) {
   if (request.dataParallel < 0 || request.bucketBytes < 0 || request.pipelineStages < 0 ||
       request.microBatches < 0) {
@@ -452,7 +499,7 @@ bool applyParallelismFlags(const CompileRequest &request, Model &model, llvm::ra
       rest = tail;
     }
   }
-  return true;
+  return applyTensorParallelFlag(request, model, errs);
 }
 
 /// Runs the phases after import up to `last` on `module`, timed under `timing` (--mlir-timing),
@@ -477,6 +524,12 @@ LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelT
       pm.addPass(createSchedulePipeline(schedule));
     }
   } else {
+    // Tensor parallelism splits the forward pass before autodiff differentiates it.
+    if (model.training().tensor_parallel() > 1 && last >= Phase::Autodiff) {
+      TensorParallelOptions split;
+      split.ranks = model.training().tensor_parallel();
+      pm.addPass(createTensorParallel(split));
+    }
     buildPipeline(last, pm, cpuKernels, modelParameters, memoryBudget);
   }
   return pm.run(module);

@@ -27,6 +27,7 @@ struct CompileRequest {
   bool gpuIr = false;            // --gpu-ir (--target cuda --compile-to=codegen)
   int64_t memoryBudget = 0;      // --memory-budget in bytes (0: none), nnc-recompute's
   ModelOptions model;            // --batch-size, --loss, --optimizer, ... (ModelFlags.h)
+  int64_t tensorParallel = 0;    // --tensor-parallel T
 };
 
 /// Runs `nnc compile` as its flags asked, writing what the tool prints on stderr (a summary,

@@ -117,6 +117,7 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels,
   if (last < Phase::Distribute)
     return;
   pm.addPass(createDistribute());
+  pm.addPass(createTensorParallelUpdate());
   if (last < Phase::Optimize)
     return;
   pm.addPass(createGuardNonfinite());

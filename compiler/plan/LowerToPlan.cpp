@@ -305,6 +305,9 @@ LogicalResult Lowering::lowerInit(OpBuilder &b) {
       init.setName(name);
       init.setSliceAttr(slice(arg));
       init.setStream(stream++);
+      if (auto shard = entry.getArgAttrOfType<DenseI64ArrayAttr>(arg.getArgNumber(),
+                                                                 nnc::attr::kShard))
+        init.setShardAttr(shard);
       if (modelParams.contains(name.strref())) {
         init.setFromModel(true);
         continue;
@@ -457,6 +460,14 @@ LogicalResult Lowering::lowerCommand(Operation *op, OpBuilder &b) {
     setConv2d(c, "backward_weights", grad.getInput(), grad.getResult(), grad.getGrad(), grad);
     c.setNode(node);
     c.setDtype(dtype);
+  } else if (auto sum = dyn_cast<train::TensorParallelSumOp>(op)) {
+    if (!getElementTypeOrSelf(sum.getType()).isF32())
+      return sum.emitError("the tensor-parallel sum supports f32 only, not ") << sum.getType();
+    auto reduce = makeOp<plan::TensorAllReduceOp>(b, loc);
+    reduce.setNode(node);
+    reduce.setGroup(sum.getGroup());
+    reduce.setSourceAttr(slice(sum.getInput()));
+    reduce.setResultAttr(slice(sum.getResult()));
   } else if (auto call = dyn_cast<func::CallOp>(op)) {
     SmallVector<Attribute> args;
     for (Value operand : call.getOperands())

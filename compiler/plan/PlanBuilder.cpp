@@ -20,6 +20,8 @@
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/SHA256.h"
 
+#include <tuple>
+
 using namespace mlir;
 
 namespace nnc {
@@ -75,6 +77,14 @@ LogicalResult Serializer::serializeInit(plan::InitParameterOp init, Plan &plan,
   table->set_name(init.getName().str());
   *table->mutable_type() = protoType(init.getSlice().getType());
   *table->mutable_slice() = slice(init.getSlice());
+  if (std::optional<ArrayRef<int64_t>> shard = init.getShard()) {
+    // Tensor parallelism: the table holds the whole tensor's type; the slice, one rank's part.
+    auto [axis, shards, groups] = std::make_tuple((*shard)[0], (*shard)[1], (*shard)[2]);
+    table->mutable_type()->set_shape(axis, table->type().shape(axis) * shards);
+    table->set_shard_axis(axis);
+    table->set_shards(shards);
+    table->set_shard_groups(groups);
+  }
   Command *command = function.add_commands();
   command->set_node(init.getName().str());
   const Parameter *param = nullptr;
@@ -84,6 +94,10 @@ LogicalResult Serializer::serializeInit(plan::InitParameterOp init, Plan &plan,
         param = &p;
     if (!param)
       return init.emitError("parameter '") << init.getName() << "' is not in the model";
+    if (param->has_stored() && table->shards() > 1)
+      return init.emitError("tensor parallelism: parameter '")
+             << init.getName() << "' has stored values, which a split layer cannot take yet "
+             << "(give it an initializer, or load the values with nnrun --load-parameters)";
     if (param->has_stored()) {
       WriteBytes *write = command->mutable_write_bytes();
       *write->mutable_slice() = slice(init.getSlice());
@@ -105,6 +119,9 @@ LogicalResult Serializer::serializeInit(plan::InitParameterOp init, Plan &plan,
     table->set_optimizer_state(true);
   }
   fill->set_stream(init.getStream());
+  fill->set_shard_axis(table->shard_axis());
+  fill->set_shards(table->shards());
+  fill->set_shard_groups(table->shard_groups());
   return success();
 }
 
@@ -197,6 +214,14 @@ LogicalResult Serializer::serializeCommand(Operation *op, Function &function) {
         reduce->set_sum(start.getSum());
         addSlices(start.getSources(), reduce->mutable_sources());
         addSlices(start.getResults(), reduce->mutable_results());
+        return true;
+      })
+      .Case([&](plan::TensorAllReduceOp r) {
+        command.set_node(r.getNode().str());
+        TensorAllReduce *reduce = command.mutable_tensor_all_reduce();
+        *reduce->mutable_source() = slice(r.getSource());
+        *reduce->mutable_result() = slice(r.getResult());
+        reduce->set_group(r.getGroup().str());
         return true;
       })
       .Case([&](plan::AllReduceWaitOp wait) {

@@ -137,8 +137,10 @@ struct ExpandTrainOpsPass : nnc::impl::ExpandTrainOpsBase<ExpandTrainOpsPass> {
   void runOnOperation() override {
     SmallVector<Operation *> ops;
     getOperation().walk([&](Operation *op) {
-      // all_reduce is not math to expand: it reaches the plan as a collective.
-      if (isa<train::TrainDialect>(op->getDialect()) && !isa<train::AllReduceOp>(op))
+      // all_reduce is not math to expand: it reaches the plan as a collective (so do the
+      // tensor-parallel sums).
+      if (isa<train::TrainDialect>(op->getDialect()) &&
+          !isa<train::AllReduceOp, train::TensorParallelSumOp>(op))
         ops.push_back(op);
     });
     OpBuilder b(&getContext());

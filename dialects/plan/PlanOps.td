@@ -173,9 +173,13 @@ def Plan_InitParameterOp : Plan_Op<"init_parameter", [HasParent<"FuncOp">]> {
     plan.init_parameter "w" #plan.slice<@p.w : tensor<10x784xf32>> stream 0 from_model
     plan.init_parameter "w.m" #plan.slice<@p.w.m : tensor<10x784xf32>> stream 2
     ```
+
+    Under tensor parallelism `shard = [axis, shards]`: the slice holds one rank's part of the
+    parameter along `axis`, whose whole tensor is `shards` times as long there.
   }];
   let arguments = (ins StrAttr:$name, Plan_SliceAttr:$slice, I64Attr:$stream,
-                       UnitAttr:$from_model, OptionalAttr<F64Attr>:$constant);
+                       UnitAttr:$from_model, OptionalAttr<F64Attr>:$constant,
+                       OptionalAttr<DenseI64ArrayAttr>:$shard);
   let assemblyFormat = "$name $slice `stream` $stream (`from_model` $from_model^)? attr-dict";
 }
 
@@ -231,6 +235,22 @@ def Plan_PipelineActionOp : Plan_Op<"pipeline_action", [HasParent<"PlanOp">]> {
   let arguments = (ins StrAttr:$kind, I64Attr:$micro_batch, I64Attr:$peer);
   let assemblyFormat = "$kind `micro_batch` $micro_batch `peer` $peer attr-dict";
   let hasVerifier = 1;
+}
+
+def Plan_TensorAllReduceOp : Plan_Op<"tensor_all_reduce", [HasParent<"FuncOp">]> {
+  let summary = "sums an f32 slice over the ranks of a tensor-parallel group, blocking";
+  let description = [{
+    Tensor parallelism: `source` summed over the ranks of `group` ("tensor": today every rank)
+    into `result` before the next command runs.
+
+    ```mlir
+    plan.tensor_all_reduce "fc2" group "tensor" #plan.slice<@t5 : tensor<16x32xf32>>
+        -> #plan.slice<@t6 : tensor<16x32xf32>>
+    ```
+  }];
+  let arguments = (ins StrAttr:$node, StrAttr:$group, Plan_SliceAttr:$source,
+                       Plan_SliceAttr:$result);
+  let assemblyFormat = "$node `group` $group $source `->` $result attr-dict";
 }
 
 #endif // NNC_DIALECT_PLAN_OPS_TD

@@ -95,3 +95,16 @@ bool nnc::train::isGradientOperand(OpOperand &operand) {
   return isa<SgdOp, SgdMomentumOp, AdamOp>(op) && operand.getOperandNumber() == 1 &&
          !operand.get().getDefiningOp<ClipOp>();
 }
+
+// Megatron's f: the identity forward, the gradient summed over the group.
+LogicalResult TensorParallelCopyOp::buildVjp(OpBuilder &b, Value g,
+                                             SmallVectorImpl<Value> &grads) {
+  grads.assign({TensorParallelSumOp::create(b, getLoc(), g.getType(), g, getGroupAttr())});
+  return success();
+}
+
+// Megatron's g: the sum forward, the identity backward (the result is the same on every rank).
+LogicalResult TensorParallelSumOp::buildVjp(OpBuilder &, Value g, SmallVectorImpl<Value> &grads) {
+  grads.assign({g});
+  return success();
+}

@@ -8,6 +8,8 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include "dialects/nn/NNDialect.h" // DifferentiableOpInterface
+
 #include "dialects/train/TrainDialect.h.inc"
 
 #define GET_OP_CLASSES

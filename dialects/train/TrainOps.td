@@ -9,6 +9,7 @@ include "dialects/nn/NNDialect.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/IR/CommonAttrConstraints.td"
+include "dialects/nn/NNInterfaces.td"
 
 def Train_Dialect : Dialect {
   let name = "train";
@@ -145,6 +146,44 @@ def Train_AllReduceOp : Op<Train_Dialect, "all_reduce",
   let arguments = (ins Variadic<NN_FloatTensor>:$grads, UnitAttr:$sum);
   let results = (outs Variadic<NN_FloatTensor>:$results);
   let assemblyFormat = "$grads attr-dict `:` type($grads)";
+}
+
+// Tensor parallelism (Megatron's f and g), inserted by nnc-tensor-parallel before autodiff.
+def Train_TensorParallelCopyOp : Op<Train_Dialect, "tensor_parallel_copy",
+    [Pure, SameOperandsAndResultType, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
+  let summary = "a replicated value entering column-parallel layers: identity, gradient summed";
+  let description = [{
+    The identity in the forward pass. Its gradient is the sum over the ranks of `group` of each
+    rank's partial gradient (a `train.tensor_parallel_sum`): each rank's shard of the layers it
+    feeds contributes only its part. nnc-tensor-parallel-update removes it after autodiff.
+
+    ```mlir
+    %x1 = train.tensor_parallel_copy %x {group = "tensor"} : tensor<16x64xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$input, DefaultValuedStrAttr<StrAttr, "tensor">:$group);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def Train_TensorParallelSumOp : Op<Train_Dialect, "tensor_parallel_sum",
+    [SameOperandsAndResultType, MemoryEffects<[MemRead, MemWrite]>,
+     DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
+  let summary = "partial values summed over the ranks of a tensor-parallel group";
+  let description = [{
+    The sum over the ranks of `group` (today "tensor": every rank) of each rank's `input`: a
+    row-parallel layer's partial output, or a column-parallel layer's partial input gradient.
+    Its gradient is the identity (the result is the same on every rank). It communicates, so it
+    has effects: every rank runs the same ones in the same order. The plan runs it as a
+    blocking `plan.tensor_all_reduce`.
+
+    ```mlir
+    %y = train.tensor_parallel_sum %partial {group = "tensor"} : tensor<16x32xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$input, DefaultValuedStrAttr<StrAttr, "tensor">:$group);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
 }
 
 #endif // NNC_DIALECT_TRAIN_OPS_TD

@@ -59,4 +59,10 @@ nnc::StatusOr<std::string> summarizeCollectiveStats(Communicator &communicator) 
   return std::string(line);
 }
 
+nnc::Status Communicator::allReduceSumFloats(std::string_view group, std::string_view tag, float *,
+                                        int64_t) {
+  return nnc::Status::error("tensor all-reduce of " + std::string(tag) + " over group '" +
+                       std::string(group) + "': this communicator cannot sum floats");
+}
+
 } // namespace nnrt

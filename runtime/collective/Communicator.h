@@ -111,6 +111,13 @@ public:
     return nnc::Status::error("communicator groups (" + std::string(name) +
                               ") need the mpi engine");
   }
+  /// Tensor parallelism: replaces `count` floats in host memory with their sum over the ranks
+  /// of `group`, blocking, inside a step. Only "tensor" exists today, and it is every rank.
+  /// Ordered after every collective started before it, checked and timed out like those
+  /// ("tensor all-reduce #5 of function 'train_step', node 'fc2' (step 3)"). The default,
+  /// for a communicator without it, fails naming the collective.
+  virtual nnc::Status allReduceSumFloats(std::string_view group, std::string_view tag,
+                                         float *data, int64_t count);
 };
 
 /// One line on the all-reduces of every rank, summed over the ranks (a collective: every rank

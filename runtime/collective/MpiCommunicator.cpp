@@ -77,7 +77,9 @@ std::string describeMpiError(const char *call, int code) {
 
 namespace {
 
-enum class Kind : int32_t { Mean = 1, Sum = 2, Barrier = 3, Send = 4, Recv = 5, Split = 6 };
+enum class Kind : int32_t {
+  Mean = 1, Sum = 2, Barrier = 3, Send = 4, Recv = 5, Split = 6, TensorSum = 7
+};
 
 const char *kindName(Kind kind) {
   switch (kind) {
@@ -93,6 +95,8 @@ const char *kindName(Kind kind) {
     return "receive";
   case Kind::Split:
     return "group split";
+  case Kind::TensorSum:
+    return "tensor all-reduce";
   }
   return "collective";
 }
@@ -600,6 +604,9 @@ private:
     } else if (job.kind == Kind::Mean) {
       if (nnc::Status status = hostMean(job); !status.ok())
         return fail(status.message());
+    } else if (job.kind == Kind::TensorSum) {
+      if (nnc::Status status = hostSum(job); !status.ok())
+        return fail(status.message());
     } else if (job.kind == Kind::Sum) {
       // A few metrics: non-blocking and polled, so a peer that stops inside it is a timeout.
       done = sumInPlace(job.doubles, job.count, MPI_DOUBLE, deadline);
@@ -626,8 +633,21 @@ private:
     });
   }
 
-  /// The sum over the ranks in place, in pieces that MPI's int counts can hold, then / size.
+  /// The sum over the ranks in place, then / size.
   nnc::Status hostMean(const Job &job) {
+    nnc::Status status = hostSum(job);
+    if (status.ok() && s_->size > 1) {
+      // Division, not a multiplication by 1/size: exact whenever the mean is representable.
+      float size = float(s_->size);
+      for (int64_t i = 0; i < job.count; ++i)
+        job.floats[i] /= size;
+    }
+    return status;
+  }
+
+  /// The sum over the ranks in place, in pieces that MPI's int counts can hold; blocking, marked
+  /// as held so that a waiting caller can name a peer that stops inside it.
+  nnc::Status hostSum(const Job &job) {
     {
       std::lock_guard<std::mutex> lock(s_->mutex);
       s_->reducing = &job;
@@ -645,12 +665,6 @@ private:
     {
       std::lock_guard<std::mutex> lock(s_->mutex);
       s_->reducing = nullptr;
-    }
-    if (status.ok() && s_->size > 1) {
-      // Division, not a multiplication by 1/size: exact whenever the mean is representable.
-      float size = float(s_->size);
-      for (int64_t i = 0; i < job.count; ++i)
-        job.floats[i] /= size;
     }
     return status;
   }
@@ -869,6 +883,22 @@ public:
                                 (values ? "a buffer" : "a null pointer"));
     std::shared_ptr<Job> job = makeJob(Kind::Sum, tag, count);
     job->doubles = values;
+    if (nnc::Status status = enqueue(job); !status.ok())
+      return status;
+    return waitFor(*job);
+  }
+
+  nnc::Status allReduceSumFloats(std::string_view group, std::string_view tag, float *data,
+                                 int64_t count) override {
+    if (group != "tensor")
+      return nnc::Status::error(s_->prefix() + "tensor all-reduce of " + std::string(tag) +
+                                ": no group '" + std::string(group) + "' (only \"tensor\")");
+    if (count < 0 || (count > 0 && !data))
+      return nnc::Status::error("tensor all-reduce of " + std::string(tag) + ": " +
+                                std::to_string(count) + " values at " +
+                                (data ? "a buffer" : "a null pointer"));
+    std::shared_ptr<Job> job = makeJob(Kind::TensorSum, tag, count);
+    job->floats = data;
     if (nnc::Status status = enqueue(job); !status.ok())
       return status;
     return waitFor(*job);

@@ -475,6 +475,26 @@ std::optional<NnrunFailure> runPredict(const NnrunOptions &options, Executor &ex
   return std::nullopt;
 }
 
+/// A tensor-parallel plan runs on exactly its T ranks, and (for now) trains and dumps only.
+std::optional<NnrunFailure> checkTensorParallel(const NnrunOptions &options,
+                                                const nnc::Plan &plan, Communicator *group) {
+  int64_t ranks = plan.training().tensor_parallel();
+  if (ranks <= 1)
+    return std::nullopt;
+  int size = group ? group->size() : 1;
+  if (size != ranks)
+    return NnrunFailure{options.plan + ": the plan splits its layers over " +
+                        std::to_string(ranks) + " ranks (nnc compile --tensor-parallel " +
+                        std::to_string(ranks) + "), so run it with mpirun -np " +
+                        std::to_string(ranks) + ", not " + std::to_string(size) +
+                        (size == 1 ? " process" : " ranks")};
+  if (!options.predict.empty() || !options.exportOnnx.empty())
+    return NnrunFailure{options.plan + ": --predict and --export-onnx do not run tensor-parallel "
+                                       "plans yet (train, dump the parameters, and predict "
+                                       "with the plan compiled without --tensor-parallel)"};
+  return std::nullopt;
+}
+
 /// The executor for `plan`, told its ranks; refused when ranks would train separate models.
 nnc::StatusOr<std::unique_ptr<Executor>> prepareExecutor(const NnrunOptions &options,
                                                          nnc::Plan plan, Device &device,
@@ -509,6 +529,8 @@ std::optional<NnrunFailure> run(const NnrunOptions &options, std::ostream &out,
     return NnrunFailure{"--device: " + device.status().message()};
   if (plan->pipeline().stages_size() > 0)
     return runPipelined(options, out, group, *plan, **device);
+  if (std::optional<NnrunFailure> failure = checkTensorParallel(options, *plan, group))
+    return failure;
 
   const nnc::Function *predict = nullptr;
   PredictInputs predictInputs;
@@ -556,9 +578,16 @@ std::optional<NnrunFailure> run(const NnrunOptions &options, std::ostream &out,
       return NnrunFailure{s.message()};
     norm = fitJob->data.normalization;
   }
-  // Every rank holds the same parameters and predictions; rank 0 writes them.
-  if (group && group->rank() != 0)
+  // Every rank holds the same parameters and predictions; rank 0 writes them. Tensor-parallel
+  // ranks hold parts: each reads every parameter with rank 0 (a collective that gathers them).
+  if (group && group->rank() != 0) {
+    if (!options.dumpDir.empty() && exec.plan().training().tensor_parallel() > 1)
+      for (const nnc::TensorSlice &parameter : exec.plan().parameters())
+        if (nnc::StatusOr<HostTensor> value = exec.read(parameter); !value.ok())
+          return NnrunFailure{options.dumpDir + ": parameter '" + parameter.name() + "': " +
+                              value.status().message()};
     return std::nullopt;
+  }
   if (!options.dumpDir.empty())
     if (std::optional<NnrunFailure> failure = dumpParameters(exec, options.dumpDir, norm))
       return failure;

@@ -337,8 +337,10 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
                                  const FitBinding *pipeline) {
   FitJob job;
   job.config.group = group;
-  int64_t ranks = group ? group->size() : 1;
-  if ((ranks > 1 || pipeline) && !o.lrFind.empty())
+  // Data-parallel ranks: a tensor-parallel replica's T ranks train on the same batches.
+  int64_t ranks =
+      (group ? group->size() : 1) / std::max<int64_t>(1, plan.training().tensor_parallel());
+  if (((group && group->size() > 1) || pipeline) && !o.lrFind.empty())
     return Status::error("--lr-find: runs on one process, not under mpirun");
   if (pipeline && o.sample.every > 0)
     return Status::error("--sample-every: " + planPath + " is pipelined; sample from its "

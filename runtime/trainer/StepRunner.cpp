@@ -136,9 +136,20 @@ nnc::StatusOr<StepBinding> bindStep(const nnc::Plan &plan, const std::string &pl
   return binding;
 }
 
+namespace {
+/// Tensor parallelism: the T ranks of one replica see the same batches and dropout masks.
+int tensorRanks(const Executor &executor) {
+  return std::max<int>(1, int(executor.plan().training().tensor_parallel()));
+}
+} // namespace
+
 StepRunner::StepRunner(Executor &executor, uint64_t seed, Communicator *group)
-    : executor_(executor), group_(group), rank_(group ? group->rank() : 0),
-      ranks_(group ? group->size() : 1), rngKey_(rankRngKey(seed, rank_)) {}
+    : executor_(executor), group_(group),
+      rank_(group ? group->rank() / tensorRanks(executor) : 0),
+      ranks_(group ? std::max(1, group->size() / tensorRanks(executor)) : 1),
+      rngKey_(rankRngKey(seed, rank_)) {}
+
+bool StepRunner::writesFiles() const { return !group_ || group_->rank() == 0; }
 
 Status StepRunner::write(std::string_view function, const nnc::TensorSlice &slice,
                          const HostTensor &value) {

@@ -97,6 +97,9 @@ public:
   uint64_t rngKey() const { return rngKey_; }
   int rank() const { return rank_; }
   int ranks() const { return ranks_; }
+  /// Whether this process writes files for the group (rank 0 of all: the ranks of one
+  /// tensor-parallel replica share rank() and ranks()).
+  bool writesFiles() const;
 
   /// Feeds one micro-batch (features, labels, the rate unless apply_step takes it, nnc.step and
   /// nnc.rng_key), runs binding.function and returns its loss, this rank's.

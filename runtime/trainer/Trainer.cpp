@@ -397,7 +397,7 @@ private:
       if (config_.normalization)  // rank 0's own: the stages' copies were not sent
         for (auto &tensor : config_.normalization->tensors())
           checkpoint.tensors.push_back(std::move(tensor));
-    } else if (rank_ != 0) {
+    } else if (rank_ != 0 || !runner_.writesFiles()) { // or a tensor-parallel helper
       return Status();
     }
     return writeCheckpoint(path, checkpoint);

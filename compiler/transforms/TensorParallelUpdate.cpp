@@ -1,0 +1,97 @@
+// Tensor parallelism after autodiff (distribute phase): what the update needs once
+// nnc-tensor-parallel has split the forward pass and autodiff has differentiated it.
+//
+// 1. train.tensor_parallel_copy has done its work (its gradient is in the backward pass): it
+//    becomes the identity.
+// 2. The optimizer state of a split parameter is split like it (`nnc.shard` on its arguments).
+// 3. Global-norm clipping: the squared norm of the split gradients is summed over the ranks and
+//    added to that of the replicated ones, which every rank holds whole (counted once).
+#include "compiler/Passes.h"
+
+#include "dialects/AttrNames.h"
+#include "dialects/nn/NNDialect.h"
+#include "dialects/train/TrainDialect.h"
+
+#include "mlir/IR/Builders.h"
+
+namespace nnc {
+#define GEN_PASS_DEF_TENSORPARALLELUPDATE
+#include "compiler/Passes.h.inc"
+} // namespace nnc
+
+using namespace mlir;
+using namespace nnc;
+
+namespace {
+
+/// The `nnc.shard` of the parameter argument `v`, or null.
+DenseI64ArrayAttr shardOf(func::FuncOp func, Value v) {
+  auto arg = dyn_cast<BlockArgument>(v);
+  if (!arg || arg.getOwner()->getParentOp() != func.getOperation())
+    return {};
+  return func.getArgAttrOfType<DenseI64ArrayAttr>(arg.getArgNumber(), nnc::attr::kShard);
+}
+
+/// Marks every state argument an update op reads beside a split parameter as split alike, and
+/// returns the gradients (before clipping) of the split parameters.
+llvm::DenseSet<Value> shardState(func::FuncOp func) {
+  llvm::DenseSet<Value> splitGrads;
+  func.walk([&](Operation *op) {
+    if (!isa<train::SgdOp, train::SgdMomentumOp, train::AdamOp>(op))
+      return;
+    DenseI64ArrayAttr shard = shardOf(func, op->getOperand(0));
+    if (!shard)
+      return;
+    for (OpOperand &operand : op->getOpOperands()) {
+      auto arg = dyn_cast<BlockArgument>(operand.get());
+      if (arg && operand.getOperandNumber() > 0 && arg.getType() == op->getOperand(0).getType() &&
+          nnc::attr::argString(func, arg.getArgNumber(), nnc::attr::kParam))
+        func.setArgAttr(arg.getArgNumber(), nnc::attr::kShard, shard);
+    }
+    Value grad = op->getOperand(1);
+    if (auto clip = grad.getDefiningOp<train::ClipOp>())
+      grad = clip.getGrad();
+    splitGrads.insert(grad);
+  });
+  return splitGrads;
+}
+
+/// sqrt(|replicated|^2 + sum over the ranks of |split|^2) in place of `norm`.
+void sumSplitNorm(train::GlobalNormOp norm, const llvm::DenseSet<Value> &splitGrads) {
+  SmallVector<Value> split, whole;
+  for (Value g : norm.getGrads())
+    (splitGrads.contains(g) ? split : whole).push_back(g);
+  if (split.empty())
+    return;
+  OpBuilder b(norm);
+  Location loc = NameLoc::get(b.getStringAttr("tensor_parallel.grad_norm"), norm.getLoc());
+  Value part = train::GlobalNormOp::create(b, loc, split);
+  Value squared = nn::MulOp::create(b, loc, part, part);
+  Value total = train::TensorParallelSumOp::create(b, loc, squared.getType(), squared,
+                                                   b.getStringAttr("tensor"));
+  if (!whole.empty()) {
+    Value rest = train::GlobalNormOp::create(b, loc, whole);
+    total = nn::AddOp::create(b, loc, nn::MulOp::create(b, loc, rest, rest), total);
+  }
+  norm.getNorm().replaceAllUsesWith(nn::SqrtOp::create(b, loc, total));
+  norm.erase();
+}
+
+struct TensorParallelUpdatePass
+    : nnc::impl::TensorParallelUpdateBase<TensorParallelUpdatePass> {
+  void runOnOperation() override {
+    getOperation().walk([](train::TensorParallelCopyOp copy) {
+      copy.getResult().replaceAllUsesWith(copy.getInput());
+      copy.erase();
+    });
+    for (auto func : getOperation().getOps<func::FuncOp>()) {
+      llvm::DenseSet<Value> splitGrads = shardState(func);
+      SmallVector<train::GlobalNormOp> norms;
+      func.walk([&](train::GlobalNormOp norm) { norms.push_back(norm); });
+      for (train::GlobalNormOp norm : norms)
+        sumSplitNorm(norm, splitGrads);
+    }
+  }
+};
+
+} // namespace
