@@ -270,6 +270,12 @@ int compileMain(int argc, char **argv) {
       llvm::cl::desc("With --target cuda --compile-to=codegen: print the kernels mapped onto the "
                      "GPU (host functions of gpu.launch_func, one gpu.module) instead of PTX"),
       llvm::cl::init(false), llvm::cl::cat(category));
+  // Issue 23.
+  llvm::cl::opt<bool> fuseAttention(
+      "fuse-attention",
+      llvm::cl::desc("CPU plans: fuse causal attention into one op (nnc-fuse-attention; "
+                     "--fuse-attention=false keeps the separate ops, to compare)"),
+      llvm::cl::init(true), llvm::cl::cat(category));
   ModelFlags modelFlags(category);
   registerPasses();
   registerAsmPrinterCLOptions();
@@ -302,6 +308,7 @@ int compileMain(int argc, char **argv) {
   request.microBatches = microBatches;
   request.stageBoundaries = stageBoundaries;
   request.printLaunchStats = printLaunchStats;
+  request.fuseAttention = fuseAttention;
   request.gpuIr = gpuIr;
   request.model = modelFlags.values();
   return compileModel(request, llvm::errs());
@@ -381,7 +388,7 @@ bool applyParallelismFlags(const CompileRequest &request, Model &model, llvm::ra
 /// Runs the phases after import up to `last` on `module`, timed under `timing` (--mlir-timing),
 /// with the pass manager's command-line options.
 LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelTarget kernels,
-                        TimingScope &timing) {
+                        TimingScope &timing, bool fuseAttention) {
   PassManager pm(module.getContext());
   if (failed(applyPassManagerCLOptions(pm)))
     return failure();
@@ -393,14 +400,14 @@ LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelT
   // A pipelined model is cut into stage modules first; each then compiles like a model.
   if (model.training().pipeline().stages() > 1 && last >= Phase::Autodiff) {
     pm.addPass(createPipelineSplit());
-    buildPipeline(last, pm.nest<ModuleOp>(), cpuKernels, modelParameters);
+    buildPipeline(last, pm.nest<ModuleOp>(), cpuKernels, modelParameters, fuseAttention);
     if (last == Phase::Plan) {
       SchedulePipelineOptions schedule;
       schedule.microBatches = model.training().pipeline().micro_batches();
       pm.addPass(createSchedulePipeline(schedule));
     }
   } else {
-    buildPipeline(last, pm, cpuKernels, modelParameters);
+    buildPipeline(last, pm, cpuKernels, modelParameters, fuseAttention);
   }
   return pm.run(module);
 }
@@ -484,7 +491,8 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
   DefaultTimingManager timing;
   applyDefaultTimingManagerCLOptions(timing);
   TimingScope timingScope = timing.getRootScope();
-  if (failed(runPhases(*module, model, phase->phase, kernels, timingScope))) {
+  if (failed(runPhases(*module, model, phase->phase, kernels, timingScope,
+                       request.fuseAttention))) {
     if (!diagnostics.sawError())
       diagnostics.error("compilation failed");
     return 1;

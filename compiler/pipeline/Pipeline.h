@@ -35,8 +35,9 @@ std::optional<PhaseInfo> lookupPhase(llvm::StringRef name);
 /// they need), and whose codegen phase is passes (buildCodegenPipeline; CUDA's runs after the
 /// pass manager). `modelParameters`: the model's parameter names, which the plan initializes
 /// from the model (other parameters are optimizer state).
+/// `fuseAttention` (CPU only): nnc-fuse-attention before autodiff.
 void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels = true,
-                   llvm::ArrayRef<std::string> modelParameters = {});
+                   llvm::ArrayRef<std::string> modelParameters = {}, bool fuseAttention = true);
 
 /// Appends the plan phase's passes to `pm` (anchored on the module the codegen phase produced):
 /// nnc-lower-to-plan, then nnc-assign-buffers. A pipelined model runs them per stage, then
