@@ -138,8 +138,13 @@ void rewrite(Match &m) {
   m.output.erase();
   m.softmax.erase();
   m.mask.erase();
-  if (m.scaleOp)
+  if (m.scaleOp) {
+    SmallVector<Value> operands(m.scaleOp->getOperands());
     m.scaleOp->erase();
+    for (Value operand : operands) // the scale's constant, unless something else reads it
+      if (Operation *def = operand.getDefiningOp(); def && isa<ConstantOp>(def) && def->use_empty())
+        def->erase();
+  }
   m.scores.erase();
   if (Operation *def = kT.getDefiningOp(); def && isa<TransposeOp>(def) && def->use_empty())
     def->erase();
