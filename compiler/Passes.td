@@ -32,6 +32,23 @@ def PipelineForward : Pass<"nnc-pipeline-forward", "mlir::ModuleOp"> {
   }];
 }
 
+def FuseAttention : Pass<"nnc-fuse-attention", "mlir::func::FuncOp"> {
+  let summary = "Fuse causal attention (scores, scale, causal mask, softmax, product) into one op";
+  let description = [{
+    Before autodiff, so that the backward pass is the fused op's own: `nn.matmul(q, kT)`, an
+    optional scale (`nn.mul` or `nn.div` by a scalar constant), `nn.causal_mask` with a fill of
+    -inf, `nn.softmax` over the last axis and `nn.matmul(probs, v)` become one
+    `nn.causal_attention(q, k, v) {scale}` (a library call that never stores the T x T
+    probabilities). Only where every intermediate has that one use and q, k, v share a shape;
+    any other attention (no causal mask, another softmax axis, a finite fill, the probabilities
+    read elsewhere) is left alone. CPU plans only (CUDA keeps the unfused graph).
+
+    Before: `%s = nn.matmul %q, %kt`, `%c = nn.mul %s, %scale`, `%m = nn.causal_mask %c`,
+            `%p = nn.softmax %m`, `%y = nn.matmul %p, %v`
+    After:  `%k = nn.transpose %kt`, `%y, %lse = nn.causal_attention %q, %k, %v <{scale = ...}>`
+  }];
+}
+
 def Autodiff : Pass<"nnc-autodiff", "mlir::ModuleOp"> {
   let summary = "Build @train_step: forward and backward (per-op VJPs), returning gradients";
   let description = [{

@@ -26,6 +26,8 @@ struct Executor::PreparedCommand {
   std::vector<void *> args;    // KernelCall: device pointers
   LibraryOperands operands{};  // Gemm / Conv2d
   std::unique_ptr<LibraryCall> call;
+  AttentionOperands attentionOperands{}; // CausalAttention
+  std::unique_ptr<AttentionCall> attention;
   // AllReduceStart: the bucket packed into one host buffer, reduced in place; AllReduceWait:
   // the start it completes.
   mutable std::vector<float> bucket; // the communicator's buffer while in flight
@@ -138,8 +140,27 @@ Status Executor::prepareAll() {
       if (!call.ok())
         return Status::error(p.where + ": " + call.status().message());
       p.call = std::move(*call);
+      if (command.has_causal_attention())
+        if (Status s = prepareAttention(p); !s.ok())
+          return Status::error(p.where + ": " + s.message());
     }
   }
+  return Status();
+}
+
+// Issue 23: the attention's operand pointers and its device call; AVX-512 only where the plan was
+// compiled for it (validatePlan's host check then guarantees the machine has it).
+Status Executor::prepareAttention(PreparedCommand &p) {
+  const nnc::CausalAttention &attention = p.command->causal_attention();
+  for (int i = 0; i < attention.args_size(); ++i)
+    p.attentionOperands[i] = at(attention.args(i));
+  AttentionDesc desc = attentionDescOf(attention);
+  for (const std::string &feature : plan_.metadata().cpu_features())
+    desc.avx512 |= feature == "avx512f";
+  nnc::StatusOr<std::unique_ptr<AttentionCall>> call = device_.prepareAttention(desc);
+  if (!call.ok())
+    return call.status();
+  p.attention = std::move(*call);
   return Status();
 }
 
@@ -191,6 +212,8 @@ Status Executor::execute(const PreparedCommand &p) {
     return startAllReduce(p);
   case nnc::Command::kAllReduceWait:
     return waitAllReduce(p);
+  case nnc::Command::kCausalAttention:
+    return p.attention->run(p.attentionOperands);
   case nnc::Command::KIND_NOT_SET:
     break;
   }
@@ -333,6 +356,11 @@ std::vector<Executor::CommandTime> Executor::commandTimes() const {
                std::to_string(g.m()) + "x" + std::to_string(g.n()) + "x" + std::to_string(g.k());
       } else if (c.has_conv2d()) {
         what = "conv2d";
+      } else if (c.has_causal_attention()) {
+        const nnc::CausalAttention &a = c.causal_attention();
+        what = std::string("causal_attention ") + (a.backward() ? "backward " : "forward ") +
+               std::to_string(a.batch()) + "x" + std::to_string(a.t()) + "x" +
+               std::to_string(a.d());
       } else if (c.has_copy()) {
         what = "copy " + std::to_string(c.copy().src().size()) + " bytes";
       } else {

@@ -90,6 +90,7 @@ private:
   Executor(nnc::Plan plan, Device &device);
   nnc::Status prepareAll();
   nnc::Status execute(const PreparedCommand &command);
+  nnc::Status prepareAttention(PreparedCommand &command); // issue 23
   nnc::Status startAllReduce(const PreparedCommand &command);
   nnc::Status waitAllReduce(const PreparedCommand &command);
   nnc::Status sumNow(const PreparedCommand &start);

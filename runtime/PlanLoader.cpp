@@ -65,6 +65,17 @@ Conv2dDesc conv2dDescOf(const nnc::Conv2d &conv) {
   return desc;
 }
 
+AttentionDesc attentionDescOf(const nnc::CausalAttention &attention) {
+  AttentionDesc desc;
+  desc.backward = attention.backward();
+  desc.batch = attention.batch();
+  desc.t = attention.t();
+  desc.d = attention.d();
+  desc.scale = attention.scale();
+  desc.type = floatTypeOf(attention.dtype());
+  return desc;
+}
+
 const nnc::Function *findFunction(const nnc::Plan &plan, std::string_view name) {
   for (const nnc::Function &function : plan.functions())
     if (function.name() == name)
@@ -221,6 +232,8 @@ private:
       return Status();
     case nnc::Command::kTensorAllReduce:
       return tensorAllReduce(command.tensor_all_reduce());
+    case nnc::Command::kCausalAttention:
+      return causalAttention(command.causal_attention());
     case nnc::Command::KIND_NOT_SET:
       break;
     }
@@ -371,6 +384,33 @@ private:
     if (s.ok())
       s = postOp(gemm.post_op());
     return s;
+  }
+
+  // Issue 23: every operand (batch, t, d) in the dtype, lse (batch, t) f32.
+  Status causalAttention(const nnc::CausalAttention &attention) {
+    if (attention.dtype() != nnc::DTYPE_UNSET && attention.dtype() != nnc::F32 &&
+        attention.dtype() != nnc::BF16)
+      return Status::error("causal attention dtype must be F32 or BF16, got " +
+                           std::to_string(attention.dtype()));
+    AttentionDesc d = attentionDescOf(attention);
+    if (d.batch <= 0 || d.t <= 0 || d.d <= 0)
+      return Status::error("causal attention needs positive sizes, got batch " +
+                           std::to_string(d.batch) + ", t " + std::to_string(d.t) + ", d " +
+                           std::to_string(d.d));
+    int expected = d.backward ? 9 : 5;
+    if (attention.args_size() != expected)
+      return Status::error("causal attention needs " + std::to_string(expected) + " operands, got " +
+                           std::to_string(attention.args_size()));
+    int64_t tensor = product({d.batch, d.t, d.d, bytesOf(d.type)});
+    int64_t lse = product({d.batch, d.t, 4});
+    if (tensor < 0 || lse < 0)
+      return Status::error("causal attention sizes overflow");
+    for (int i = 0; i < expected; ++i)
+      if (Status s = slice(attention.args(i), i == 4 ? lse : tensor,
+                           "causal attention operand " + std::to_string(i));
+          !s.ok())
+        return s;
+    return Status();
   }
 
   Status conv2d(const nnc::Conv2d &conv) {

@@ -27,6 +27,9 @@ nnc::Status validatePlan(const nnc::Plan &plan);
 /// 1; empty stride / dilation -> 1, empty padding -> 0, groups 0 -> 1).
 GemmDesc gemmDescOf(const nnc::Gemm &gemm);
 Conv2dDesc conv2dDescOf(const nnc::Conv2d &conv);
+/// Issue 23: a CausalAttention command as the device sees it (avx512 left unset: the executor
+/// sets it from the plan's CPU features).
+AttentionDesc attentionDescOf(const nnc::CausalAttention &attention);
 
 /// "node 'fc1'", or "command 3" for a command without a node name.
 std::string describeCommand(const nnc::Command &command, int index);

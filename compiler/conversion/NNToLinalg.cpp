@@ -755,7 +755,7 @@ struct LowerNNToLinalgPass : nnc::impl::LowerNNToLinalgBase<LowerNNToLinalgPass>
     target.addIllegalDialect<NNDialect>();
     // The library-call boundary and constant data stay.
     target.addLegalOp<LinearOp, MatmulOp, Conv2dOp, Conv2dGradInputOp, Conv2dGradWeightOp,
-                      ConstantOp>();
+                      ConstantOp, CausalAttentionOp, CausalAttentionGradOp>();
     // Batch norm outside a train step (evaluation, prediction) is elementwise over the running
     // statistics: expanded into nn ops first, which the patterns then lower and fusion merges.
     SmallVector<BatchNormOp> norms;

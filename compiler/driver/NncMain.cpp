@@ -360,6 +360,12 @@ int compileMain(int argc, char **argv) {
       llvm::cl::desc("Tensor parallelism: split each MLP block and attention layer over T ranks "
                      "(overrides training.tensor_parallel; run with mpirun -np T)"),
       llvm::cl::value_desc("T"), llvm::cl::init(0), llvm::cl::cat(category));
+  // Issue 23.
+  llvm::cl::opt<bool> fuseAttention(
+      "fuse-attention",
+      llvm::cl::desc("CPU plans: fuse causal attention into one op (nnc-fuse-attention; "
+                     "--fuse-attention=false keeps the separate ops, to compare)"),
+      llvm::cl::init(true), llvm::cl::cat(category));
   ModelFlags modelFlags(category);
   registerPasses();
   registerAsmPrinterCLOptions();
@@ -392,6 +398,7 @@ int compileMain(int argc, char **argv) {
   request.microBatches = microBatches;
   request.stageBoundaries = stageBoundaries;
   request.printLaunchStats = printLaunchStats;
+  request.fuseAttention = fuseAttention;
   request.gpuIr = gpuIr;
   request.tensorParallel = tensorParallel;
   request.model = modelFlags.values();
@@ -505,7 +512,7 @@ bool applyParallelismFlags(const CompileRequest &request, Model &model, llvm::ra
 /// Runs the phases after import up to `last` on `module`, timed under `timing` (--mlir-timing),
 /// with the pass manager's command-line options.
 LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelTarget kernels,
-                        int64_t memoryBudget, TimingScope &timing) {
+                        int64_t memoryBudget, bool fuseAttention, TimingScope &timing) {
   PassManager pm(module.getContext());
   if (failed(applyPassManagerCLOptions(pm)))
     return failure();
@@ -517,7 +524,8 @@ LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelT
   // A pipelined model is cut into stage modules first; each then compiles like a model.
   if (model.training().pipeline().stages() > 1 && last >= Phase::Autodiff) {
     pm.addPass(createPipelineSplit());
-    buildPipeline(last, pm.nest<ModuleOp>(), cpuKernels, modelParameters, memoryBudget);
+    buildPipeline(last, pm.nest<ModuleOp>(), cpuKernels, modelParameters, memoryBudget,
+                  fuseAttention);
     if (last == Phase::Plan) {
       SchedulePipelineOptions schedule;
       schedule.microBatches = model.training().pipeline().micro_batches();
@@ -530,7 +538,7 @@ LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelT
       split.ranks = model.training().tensor_parallel();
       pm.addPass(createTensorParallel(split));
     }
-    buildPipeline(last, pm, cpuKernels, modelParameters, memoryBudget);
+    buildPipeline(last, pm, cpuKernels, modelParameters, memoryBudget, fuseAttention);
   }
   return pm.run(module);
 }
@@ -615,7 +623,7 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
   applyDefaultTimingManagerCLOptions(timing);
   TimingScope timingScope = timing.getRootScope();
   if (failed(runPhases(*module, model, phase->phase, kernels, request.memoryBudget,
-                       timingScope))) {
+                       request.fuseAttention, timingScope))) {
     if (!diagnostics.sawError())
       diagnostics.error("compilation failed");
     return 1;

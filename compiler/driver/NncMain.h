@@ -28,6 +28,7 @@ struct CompileRequest {
   int64_t memoryBudget = 0;      // --memory-budget in bytes (0: none), nnc-recompute's
   ModelOptions model;            // --batch-size, --loss, --optimizer, ... (ModelFlags.h)
   int64_t tensorParallel = 0;    // --tensor-parallel T
+  bool fuseAttention = true;     // issue 23: --fuse-attention (CPU plans)
 };
 
 /// Runs `nnc compile` as its flags asked, writing what the tool prints on stderr (a summary,

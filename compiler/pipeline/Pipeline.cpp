@@ -99,12 +99,17 @@ void buildPlanPipeline(mlir::OpPassManager &pm, llvm::ArrayRef<std::string> mode
 }
 
 void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels,
-                   llvm::ArrayRef<std::string> modelParameters, int64_t memoryBudget) {
+                   llvm::ArrayRef<std::string> modelParameters, int64_t memoryBudget,
+                   bool fuseAttention) {
   // Import is done by the importer itself. CUDA codegen and the plan's serialization run after
   // the pass manager (they leave MLIR: PTX, the plan's protobuf and the CPU kernels' shared
   // object).
   if (last < Phase::Autodiff)
     return;
+  // Fused before differentiating, so the backward pass is the fused op's own. CUDA plans keep
+  // the unfused graph (the CUDA driver has no fused attention).
+  if (cpuKernels && fuseAttention)
+    pm.addNestedPass<mlir::func::FuncOp>(createFuseAttention());
   pm.addPass(createAutodiff());
   pm.addPass(createOptimizer());
   if (last < Phase::Precision)

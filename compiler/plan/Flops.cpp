@@ -27,6 +27,13 @@ int64_t countFlops(Operation *op) {
       auto weight = gradWeight ? result : operandType(1); // (O, C / groups, KH, KW)
       flops += 2 * output.getNumElements() * weight.getDimSize(1) * weight.getDimSize(2) *
                weight.getDimSize(3);
+    } else if (isa<nn::CausalAttentionOp, nn::CausalAttentionGradOp>(op)) {
+      // Counted as the unfused graph's products over the full T x T scores (2 forward, 4
+      // backward), so FLOP rates stay comparable; recomputation and the skipped upper
+      // triangle are not counted.
+      auto q = operandType(0); // (..., T, D)
+      int64_t products = isa<nn::CausalAttentionOp>(op) ? 2 : 4;
+      flops += products * 2 * q.getNumElements() * q.getShape()[q.getRank() - 2];
     } else {
       flops += std::max<int64_t>(result.getNumElements(), operandType(0).getNumElements());
     }

@@ -145,6 +145,7 @@ private:
   LogicalResult lowerFunction(func::FuncOp entry, OpBuilder &b);
   LogicalResult lowerCommand(Operation *op, OpBuilder &b);
   LogicalResult lowerMatmul(nn::MatmulOp matmul, plan::GemmOp gemm);
+  void lowerCausalAttention(Operation *op, OpBuilder &b);
   void setStridedGemm(plan::GemmOp gemm, nn::MatmulOp matmul);
   template <typename ConvOpTy>
   void setConv2d(plan::Conv2dOp c, StringRef pass, Value input, Value weight, Value output,
@@ -413,6 +414,23 @@ LogicalResult Lowering::lowerMatmul(nn::MatmulOp matmul, plan::GemmOp gemm) {
   return success();
 }
 
+/// Fused attention: its operands then its results, in the op's order (forward: q, k, v, result,
+/// lse; backward: q, k, v, result, lse, grad, dq, dk, dv).
+void Lowering::lowerCausalAttention(Operation *op, OpBuilder &b) {
+  SmallVector<Attribute> args;
+  for (Value v : llvm::concat<Value>(op->getOperands(), op->getResults()))
+    args.push_back(slice(v));
+  bool forward = isa<nn::CausalAttentionOp>(op);
+  auto attention = makeOp<plan::CausalAttentionOp>(b, op->getLoc());
+  attention.setNode(nodeName(op->getLoc()));
+  attention.setPass(forward ? "forward" : "backward");
+  attention.setArgsAttr(b.getArrayAttr(args));
+  auto grad = dyn_cast<nn::CausalAttentionGradOp>(op);
+  attention.setScaleAttr(forward ? cast<nn::CausalAttentionOp>(op).getScaleAttr()
+                                 : grad.getScaleAttr());
+  attention.setDtype(getElementTypeOrSelf(op->getOperand(0).getType()));
+}
+
 LogicalResult Lowering::lowerCommand(Operation *op, OpBuilder &b) {
   Location loc = op->getLoc();
   std::string node = nodeName(loc);
@@ -468,6 +486,8 @@ LogicalResult Lowering::lowerCommand(Operation *op, OpBuilder &b) {
     reduce.setGroup(sum.getGroup());
     reduce.setSourceAttr(slice(sum.getInput()));
     reduce.setResultAttr(slice(sum.getResult()));
+  } else if (isa<nn::CausalAttentionOp, nn::CausalAttentionGradOp>(op)) {
+    lowerCausalAttention(op, b);
   } else if (auto call = dyn_cast<func::CallOp>(op)) {
     SmallVector<Attribute> args;
     for (Value operand : call.getOperands())

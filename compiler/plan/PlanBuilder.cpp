@@ -21,6 +21,8 @@
 #include "llvm/Support/SHA256.h"
 
 #include <tuple>
+#include <functional>
+#include <numeric>
 
 using namespace mlir;
 
@@ -177,6 +179,20 @@ LogicalResult Serializer::serializeCommand(Operation *op, Function &function) {
           *conv->mutable_bias() = slice(*c.getBias());
         conv->set_post_op(c.getRelu() ? POST_OP_RELU : POST_OP_NONE);
         conv->set_dtype(protoDType(c.getDtype()));
+        return true;
+      })
+      .Case([&](plan::CausalAttentionOp a) {
+        command.set_node(a.getNode().str());
+        CausalAttention *attention = command.mutable_causal_attention();
+        attention->set_backward(a.getPass() == "backward");
+        addSlices(a.getArgs(), attention->mutable_args());
+        ArrayRef<int64_t> q = shape(cast<plan::SliceAttr>(a.getArgs()[0])); // (..., T, D)
+        attention->set_batch(std::accumulate(q.begin(), q.end() - 2, int64_t(1),
+                                             std::multiplies<int64_t>()));
+        attention->set_t(q[q.size() - 2]);
+        attention->set_d(q.back());
+        attention->set_scale(a.getScale().convertToDouble());
+        attention->set_dtype(protoDType(a.getDtype()));
         return true;
       })
       .Case([&](plan::KernelCallOp call) {

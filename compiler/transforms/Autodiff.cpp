@@ -126,7 +126,9 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
     // The precision pass replaces the seed by the loss scale under fp16.
     grads[loss].getDefiningOp()->setAttr(nnc::attr::kLossSeed, builder.getUnitAttr());
     for (Operation *op : llvm::reverse(forwardOps)) {
-      if (op->getNumResults() != 1 || !varied.contains(op->getResult(0)) ||
+      // nn.causal_attention's second result (its log-sum-exp) only serves its own backward op.
+      bool differentiatedByFirst = op->getNumResults() == 1 || isa<CausalAttentionOp>(op);
+      if (!differentiatedByFirst || !varied.contains(op->getResult(0)) ||
           !grads.count(op->getResult(0)))
         continue;
       auto differentiable = dyn_cast<DifferentiableOpInterface>(op);

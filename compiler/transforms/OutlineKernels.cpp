@@ -42,6 +42,7 @@ bool isHostOp(Operation *op) {
   return isa<nnc::nn::LinearOp, nnc::nn::MatmulOp, nnc::nn::Conv2dOp, nnc::nn::Conv2dGradInputOp,
              nnc::nn::Conv2dGradWeightOp, nnc::nn::ConstantOp, nnc::train::AllReduceOp,
              nnc::train::TensorParallelSumOp,
+             nnc::nn::CausalAttentionOp, nnc::nn::CausalAttentionGradOp,
              tensor::CollapseShapeOp, tensor::ExpandShapeOp, func::CallOp, func::ReturnOp>(op);
 }
 

@@ -37,6 +37,13 @@ OperandRange dataOperands(Operation *op) {
   return op->getOperands();
 }
 
+/// Operands that stay f32 whatever the policy: the attention's log-sum-exp, from which its
+/// backward pass recomputes probabilities (bf16 would lose them to rounding).
+bool alwaysF32(OpOperand &operand) {
+  auto grad = dyn_cast<nn::CausalAttentionGradOp>(operand.getOwner());
+  return grad && operand.get() == grad.getLse();
+}
+
 /// fp32 scalar arithmetic in nn ops, for the loss scale's bookkeeping.
 struct Math {
   OpBuilder &b;
@@ -275,8 +282,12 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
       if (isa<NameLoc>(op->getLoc()))
         node = nodeKind.try_emplace(op->getLoc(), name).first->second;
       Type compute = isTrain || fp32Ops.contains(name) || fp32Ops.contains(node) ? f32 : low;
+      // The fused attention's kernel reads f32 or bf16: under fp16 it computes in f32.
+      if (isa<nn::CausalAttentionOp, nn::CausalAttentionGradOp>(op) && !low.isBF16())
+        compute = f32;
       for (OpOperand &operand : op->getOpOperands())
-        if (isFloatTensor(operand.get()) && operand.getOperandNumber() < dataOperands(op).size())
+        if (isFloatTensor(operand.get()) && operand.getOperandNumber() < dataOperands(op).size() &&
+            !alwaysF32(operand))
           operand.set(castTo(operand.get(), compute));
       // Operands may have changed type upstream too, so every op's results are re-inferred.
       if (failed(reinferResultTypes(op)))

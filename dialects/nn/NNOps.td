@@ -720,4 +720,53 @@ def NN_BatchNormOp : NN_Op<"batch_norm", [Pure]> {
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// Fused causal attention (issue 23; formed by nnc-fuse-attention, lowered to a library call)
+//===----------------------------------------------------------------------===//
+
+def NN_CausalAttentionOp : NN_Op<"causal_attention",
+    [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
+  let summary = "causal scaled dot-product attention, fused";
+  let description = [{
+    `q`, `k` and `v` are (..., T, D) with the same leading (batch, heads) dimensions and dtype;
+    `result` = softmax(causal_mask(q k^T * scale)) v over the last axis, (..., T, D). `lse` is
+    each query row's log-sum-exp of its masked, scaled scores, (..., T), always f32: the
+    backward pass (nn.causal_attention_grad) recomputes the probabilities from it tile by tile
+    instead of storing them. Differentiated through `result` only.
+
+    ```mlir
+    %y, %lse = nn.causal_attention %q, %k, %v <{scale = 0.17677669529663687 : f64}>
+        : tensor<32x4x128x32xf32>, tensor<32x4x128x32xf32>, tensor<32x4x128x32xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$q, NN_FloatTensor:$k, NN_FloatTensor:$v, F64Attr:$scale);
+  let results = (outs NN_FloatTensor:$result, NN_FloatTensor:$lse);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v prop-dict attr-dict `:` type($q) `,` type($k) `,` type($v)
+  }];
+}
+
+def NN_CausalAttentionGradOp : NN_Op<"causal_attention_grad", [Pure]> {
+  let summary = "gradient of nn.causal_attention with respect to q, k and v";
+  let description = [{
+    From the forward's operands, its `result` and `lse`, and `grad` (dL/dresult): dq, dk, dv,
+    typed like q, k, v. The probabilities are recomputed from q, k and `lse` (FlashAttention-2's
+    backward pass); `lse` is f32 whatever the other operands' dtype.
+
+    ```mlir
+    %dq, %dk, %dv = nn.causal_attention_grad %q, %k, %v, %y, %lse, %dy <{scale = 0.125 : f64}>
+        : tensor<8x64x16xf32>, tensor<8x64x16xf32>, tensor<8x64x16xf32>, tensor<8x64x16xf32>,
+          tensor<8x64xf32>, tensor<8x64x16xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$q, NN_FloatTensor:$k, NN_FloatTensor:$v,
+                       NN_FloatTensor:$result, NN_FloatTensor:$lse, NN_FloatTensor:$grad,
+                       F64Attr:$scale);
+  let results = (outs NN_FloatTensor:$dq, NN_FloatTensor:$dk, NN_FloatTensor:$dv);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `,` $result `,` $lse `,` $grad prop-dict attr-dict `:` type($q) `,`
+    type($k) `,` type($v) `,` type($result) `,` type($lse) `,` type($grad)
+  }];
+}
+
 #endif // NNC_DIALECT_NN_OPS_TD

@@ -251,6 +251,22 @@ def Plan_TensorAllReduceOp : Plan_Op<"tensor_all_reduce", [HasParent<"FuncOp">]>
   let arguments = (ins StrAttr:$node, StrAttr:$group, Plan_SliceAttr:$source,
                        Plan_SliceAttr:$result);
   let assemblyFormat = "$node `group` $group $source `->` $result attr-dict";
+// Issue 23: fused causal attention (nn.causal_attention and its gradient) as one library call.
+def Plan_CausalAttentionOp : Plan_Op<"causal_attention", [HasParent<"FuncOp">]> {
+  let summary = "fused causal attention, forward or backward, over (batch, T, D) slices";
+  let description = [{
+    forward: `args` are q, k, v, result, lse; backward: q, k, v, result, lse, grad, dq, dk,
+    dv. q's leading dimensions multiply into the batch; `dtype` is every operand's but lse's
+    (f32).
+
+    ```mlir
+    plan.causal_attention "attn.probs" forward [#plan.slice<@t0 : tensor<2x64x16xf32>>, ...]
+        {dtype = f32, scale = 2.500000e-01 : f64}
+    ```
+  }];
+  let arguments = (ins StrAttr:$node, StrAttr:$pass, Plan_SliceArrayAttr:$args, F64Attr:$scale,
+                       TypeAttr:$dtype);
+  let assemblyFormat = "$node $pass $args attr-dict";
 }
 
 #endif // NNC_DIALECT_PLAN_OPS_TD

@@ -76,6 +76,30 @@ public:
   virtual nnc::Status run(const LibraryOperands &operands) = 0;
 };
 
+/// Issue 23: fused causal attention over (batch, t, d) row-major tensors (nnc::CausalAttention):
+/// forward computes result = softmax(causal_mask(q k^T * scale)) v and each row's log-sum-exp
+/// (lse, (batch, t) f32); backward computes dq, dk, dv from q, k, v, result, lse and grad.
+/// type: of every operand but lse (F32 or BF16). avx512: the plan's CPU features include
+/// AVX-512 (the driver may use it).
+struct AttentionDesc {
+  bool backward = false;
+  int64_t batch = 0, t = 0, d = 0;
+  double scale = 1.0;
+  FloatType type = FloatType::F32;
+  bool avx512 = false;
+};
+
+/// Operands of an attention call: forward {q, k, v, result, lse}, backward {q, k, v, result,
+/// lse, grad, dq, dk, dv}.
+using AttentionOperands = std::array<void *, 9>;
+
+/// An attention call prepared once (scratch sized), run on any operands of its descriptor.
+class AttentionCall {
+public:
+  virtual ~AttentionCall() = default;
+  virtual nnc::Status run(const AttentionOperands &operands) = 0;
+};
+
 /// A loaded kernel library. Destroying it unloads the code.
 class KernelLibrary {
 public:
@@ -116,6 +140,12 @@ public:
 
   /// Waits until every launched kernel and library call has finished.
   virtual nnc::Status synchronize() = 0;
+
+  /// Issue 23: one-time setup of a fused attention call. Drivers without one refuse it (the
+  /// compiler fuses attention in CPU plans only).
+  virtual nnc::StatusOr<std::unique_ptr<AttentionCall>> prepareAttention(const AttentionDesc &) {
+    return nnc::Status::error("the " + name_ + " device has no fused causal attention");
+  }
 
 private:
   std::string name_;

@@ -79,8 +79,11 @@ def model_text(case, rng):
     if case.op == "mse_loss" or case.soft_target:
         inputs.append("r")
     attrs = " ".join(attr_text(k, v) for k, v in case.attrs.items())
-    lines.append(f'nodes {{ name: "op" op: "{case.op}" inputs: [{", ".join(map(repr, inputs))}] '
-                 f'outputs: "y" {attrs} }}'.replace("'", '"'))
+    if case.op == "attention":
+        lines += attention_nodes(case)
+    else:
+        lines.append(f'nodes {{ name: "op" op: "{case.op}" inputs: [{", ".join(map(repr, inputs))}] '
+                     f'outputs: "y" {attrs} }}'.replace("'", '"'))
     if case.loss_op:
         loss = "y"
     else:
@@ -91,6 +94,24 @@ def model_text(case, rng):
         loss = "loss"
     lines.append(f'training {{ loss: "{loss}" optimizer {{ kind: SGD learning_rate: 1 }} }}')
     return "\n".join(lines) + "\n"
+
+
+def attention_nodes(case):
+    """Causal attention written out, y = softmax(causal_mask(q k^T * scale)) v with q = a0,
+    k = p1, v = p2: nnc compile fuses it into nn.causal_attention, so the compiled gradient is
+    nn.causal_attention_grad's."""
+    scale = case.attrs["scale"]
+    return [
+        f'nodes {{ name: "kt" op: "transpose" inputs: "p1" outputs: "kt" '
+        f'{attr_text("permutation", [0, 2, 1])} }}',
+        'nodes { name: "scores" op: "matmul" inputs: ["a0", "kt"] outputs: "s" }',
+        f'nodes {{ name: "scale" op: "constant" outputs: "c" attrs {{ key: "value" value {{ '
+        f'tensor {{ {fmt_type([])} values: [{scale}] }} }} }} }}',
+        'nodes { name: "scaled" op: "mul" inputs: ["s", "c"] outputs: "sc" }',
+        'nodes { name: "mask" op: "causal_mask" inputs: "sc" outputs: "m" }',
+        f'nodes {{ name: "probs" op: "softmax" inputs: "m" outputs: "p" {attr_text("axis", -1)} }}',
+        'nodes { name: "op" op: "matmul" inputs: ["p", "p2"] outputs: "y" }',
+    ]
 
 
 def cases(rng):
@@ -178,6 +199,9 @@ def cases(rng):
         # Inputs at least 0.1 from the bounds +-0.5, on both sides of them.
         Case("clamp", "clamp", [straddle(3, 4)], {"min": -0.5, "max": 0.5}, out_shape=[3, 4]),
         Case("clamp_max_only", "clamp", [straddle(3, 4)], {"max": 0.5}, out_shape=[3, 4]),
+        # Fused causal attention (issue 23): q, k, v (2, 5, 4); T is not a multiple of the tile.
+        Case("causal_attention", "attention", [f(2, 5, 4), f(2, 5, 4), f(2, 5, 4)],
+             {"scale": 0.5}, out_shape=[2, 5, 4]),
     ]
     return out
 

@@ -15,6 +15,7 @@
 // geometrically): with them, the MLP's update loops took four times as long.
 #include "runtime/device/cpu/CpuDevice.h"
 
+#include "runtime/device/cpu/CausalAttention.h"
 #include "runtime/device/cpu/SharedObject.h"
 
 #include <algorithm>
@@ -121,5 +122,10 @@ nnc::StatusOr<std::unique_ptr<LibraryCall>> CpuDevice::prepareConv2d(const Conv2
 
 // Everything on this device completes before its call returns.
 nnc::Status CpuDevice::synchronize() { return nnc::Status(); }
+
+// Issue 23: the fused attention runs its own loops on OpenMP's pool (no oneDNN primitive).
+nnc::StatusOr<std::unique_ptr<AttentionCall>> CpuDevice::prepareAttention(const AttentionDesc &desc) {
+  return makeCpuAttention(desc);
+}
 
 } // namespace nnrt

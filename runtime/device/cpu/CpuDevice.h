@@ -22,6 +22,7 @@ public:
   nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareGemm(const GemmDesc &desc) override;
   nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareConv2d(const Conv2dDesc &desc) override;
   nnc::Status synchronize() override;
+  nnc::StatusOr<std::unique_ptr<AttentionCall>> prepareAttention(const AttentionDesc &desc) override;
 
 private:
   // Created on first use: a plan without library calls never starts oneDNN.

@@ -96,6 +96,27 @@ nnc::StatusOr<std::unique_ptr<LibraryCall>> NullDevice::prepareConv2d(const Conv
   return std::unique_ptr<LibraryCall>(std::make_unique<NullLibraryCall>(*this, std::move(call)));
 }
 
+namespace {
+/// Issue 23: records each run of a fused attention with its operands.
+class NullAttentionCall final : public AttentionCall {
+public:
+  explicit NullAttentionCall(std::vector<RecordedCall> &calls) : calls_(calls) {}
+  nnc::Status run(const AttentionOperands &operands) override {
+    RecordedCall call{RecordedCall::Kind::Attention, "", {}, 0, {}, {}};
+    call.pointers.assign(operands.begin(), operands.end());
+    calls_.push_back(std::move(call));
+    return nnc::Status();
+  }
+
+private:
+  std::vector<RecordedCall> &calls_;
+};
+} // namespace
+
+nnc::StatusOr<std::unique_ptr<AttentionCall>> NullDevice::prepareAttention(const AttentionDesc &) {
+  return std::unique_ptr<AttentionCall>(std::make_unique<NullAttentionCall>(calls_));
+}
+
 nnc::Status NullDevice::synchronize() {
   calls_.push_back({RecordedCall::Kind::Synchronize, "", {}, 0, {}, {}});
   return nnc::Status();

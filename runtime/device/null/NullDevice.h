@@ -10,7 +10,10 @@
 namespace nnrt {
 
 struct RecordedCall {
-  enum class Kind { Allocate, Free, Copy, LoadKernelLibrary, Launch, Gemm, Conv2d, Synchronize };
+  enum class Kind {
+    Allocate, Free, Copy, LoadKernelLibrary, Launch, Gemm, Conv2d, Synchronize,
+    Attention // issue 23: pointers are the attention's operands
+  };
   Kind kind;
   /// Launch: the kernel's symbol.
   std::string symbol;
@@ -38,6 +41,7 @@ public:
   nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareGemm(const GemmDesc &desc) override;
   nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareConv2d(const Conv2dDesc &desc) override;
   nnc::Status synchronize() override;
+  nnc::StatusOr<std::unique_ptr<AttentionCall>> prepareAttention(const AttentionDesc &desc) override;
 
   const std::vector<RecordedCall> &calls() const { return calls_; }
   void clearCalls() { calls_.clear(); }
