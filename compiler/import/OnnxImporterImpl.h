@@ -235,6 +235,7 @@ private:
   // Helpers of OnnxMoreOps.cpp.
   bool floatInput(const onnx::NodeProto &n, const Value *x);
   std::string positiveMask(const std::string &x, const std::string &what);
+  std::string reshapeOwn(const std::string &what, const std::string &input, const Shape &shape);
   std::string transposedConvWeight(const std::string &w, const Shape &shape, int64_t groups);
   std::string sliceAxis(const std::string &x, const Shape &shape, int64_t axis, int64_t from,
                         int64_t to, const std::string &what);

@@ -18,6 +18,14 @@ bool Importer::floatInput(const onnx::NodeProto &n, const Value *x) {
   return true;
 }
 
+/// `input` reshaped, as the tensor "<node>/<what>": named after the node, not the input, so
+/// that two nodes reading one input never name their tensors alike.
+std::string Importer::reshapeOwn(const std::string &what, const std::string &input,
+                                 const Shape &shape) {
+  return emitAux(what, "reshape", {input}, {{"shape", intsAttribute(shape)}},
+                 nodeName + "/" + what);
+}
+
 //===----------------------------------------------------------------------===//
 // Sequences (the dynamo exporter's torch.split)
 //===----------------------------------------------------------------------===//
@@ -71,7 +79,7 @@ bool Importer::importSplitToSequence(const onnx::NodeProto &n) {
                      part.origin);
     if (squeeze) {
       part.shape.erase(part.shape.begin() + axis);
-      part.name = reshapeAux("squeeze" + std::to_string(i), part.name, part.shape);
+      part.name = reshapeOwn("squeeze" + std::to_string(i), part.name, part.shape);
     }
     parts.push_back(part);
     start[axis] = limit[axis];
@@ -112,7 +120,7 @@ bool Importer::importSoftplus(const onnx::NodeProto &n) {
   column.push_back(1);
   Shape pair = x->shape;
   pair.push_back(2);
-  std::string out = n.output(0), in = reshapeAux("column", use(*x), column);
+  std::string out = n.output(0), in = reshapeOwn("column", use(*x), column);
   std::string zeros = emit("mul", {in, scalar("zero", 0)}, {}, out + "/zeros");
   std::string both = emit("concat", {zeros, in}, {{"axis", intAttribute(-1)}}, out + "/pair");
   std::string logp = emit("log_softmax", {both}, {{"axis", intAttribute(-1)}}, out + "/logp");
@@ -121,17 +129,18 @@ bool Importer::importSoftplus(const onnx::NodeProto &n) {
   std::string picked = emit("slice", {logp},
                             {{"start", intsAttribute(first)}, {"limit", intsAttribute(limit)}},
                             out + "/picked");
-  std::string flat = reshapeAux("flat", picked, x->shape);
+  std::string flat = reshapeOwn("flat", picked, x->shape);
   define(n, 0, F32, x->shape, emit("mul", {flat, scalar("minus_one", -1)}, {}, out));
   return true;
 }
 
 /// 1 where x > 0, else 0 (NaN: 0), passing no gradient: 1 - (relu(x) == 0).
 std::string Importer::positiveMask(const std::string &x, const std::string &what) {
-  std::string positive = emitAux(what + "_relu", "relu", {x}, {}, x + "/" + what + "_relu");
+  std::string positive =
+      emitAux(what + "_relu", "relu", {x}, {}, nodeName + "/" + what + "_relu");
   std::string zero = emitAux(what + "_eq", "equal", {positive, scalar(what + "_zero", 0)}, {},
-                             x + "/" + what + "_eq");
-  return emitAux(what, "sub", {scalar(what + "_one", 1), zero}, {}, x + "/" + what);
+                             nodeName + "/" + what + "_eq");
+  return emitAux(what, "sub", {scalar(what + "_one", 1), zero}, {}, nodeName + "/" + what);
 }
 
 /// Sign: (x > 0) - (x < 0), zero gradient as PyTorch's sign.
@@ -172,7 +181,7 @@ bool Importer::importShrink(const onnx::NodeProto &n) {
   std::string side = emit("sub", {positiveMask(aboveDetached, "is_above"),
                                   positiveMask(belowDetached, "is_below")},
                           {}, out + "/side");
-  std::string step = emit("mul", {side, scalar("step", lambd - bias)}, {}, out + "/step");
+  std::string step = emit("mul", {side, scalar("step", lambd - bias)}, {}, out + "/steps");
   define(n, 0, F32, x->shape, emit("add", {ramp, step}, {}, out));
   return true;
 }
@@ -208,7 +217,7 @@ bool Importer::importMinMax(const onnx::NodeProto &n) {
       term = emit("mul", {term, scalar("minus_one" + tag.substr(1), -1)}, {}, out + "/negated" + tag);
     if (v.shape != shape)
       term = emit("broadcast", {term}, {{"shape", intsAttribute(shape)}}, out + "/broadcast" + tag);
-    rows.push_back(reshapeAux("row" + std::to_string(i), term, row));
+    rows.push_back(reshapeOwn("row" + std::to_string(i), term, row));
   }
   std::string stacked = emit("concat", rows, {{"axis", intAttribute(0)}}, out + "/stacked");
   std::string extreme = emit("reduce_max", {stacked}, {{"axes", intsAttribute({0})}},
@@ -253,14 +262,14 @@ bool Importer::importTile(const onnx::NodeProto &n) {
   return true;
 }
 
-/// The slice of `x` (shape `shape`) from `from` to `to` along `axis`, named after `what`.
+/// The slice of `x` (shape `shape`) from `from` to `to` along `axis`, as "<node>/<what>".
 std::string Importer::sliceAxis(const std::string &x, const Shape &shape, int64_t axis,
                                 int64_t from, int64_t to, const std::string &what) {
   Shape start(shape.size(), 0), limit = shape;
   start[axis] = from, limit[axis] = to;
   return emitAux(what, "slice", {x},
                  {{"start", intsAttribute(start)}, {"limit", intsAttribute(limit)}},
-                 x + "/" + what);
+                 nodeName + "/" + what);
 }
 
 /// Pad in mode reflect (x[p], ..., x[1] before, mirrored after) or edge (the border element
@@ -337,10 +346,10 @@ bool Importer::flatSoftmax(const onnx::NodeProto &n, const Value &x, int64_t axi
   Shape rows = {1, 1};
   for (size_t d = 0; d < x.shape.size(); ++d)
     rows[int64_t(d) < axis ? 0 : 1] *= x.shape[d];
-  std::string flat = reshapeAux("rows", use(x), rows);
+  std::string flat = reshapeOwn("rows", use(x), rows);
   std::string normalized =
       emit(op, {flat}, {{"axis", intAttribute(1)}}, n.output(0) + "/rows_" + op);
-  define(n, 0, x.dtype, x.shape, reshapeAux("unflatten", normalized, x.shape));
+  define(n, 0, x.dtype, x.shape, reshapeOwn("unflatten", normalized, x.shape));
   return true;
 }
 
@@ -372,10 +381,10 @@ bool Importer::importInstanceNorm(const onnx::NodeProto &n) {
       emit("add", {variance, scalar("epsilon", floatAttr(n, "epsilon", 1e-5))}, {}, out + "/eps");
   std::string deviation = emit("sqrt", {shifted}, {}, out + "/deviation");
   std::string normalized = emit("div", {centered, deviation}, {}, out + "/normalized");
-  std::string scaled = emit("mul", {normalized, reshapeAux("scale_c11", use(*scale), perChannel)},
+  std::string scaled = emit("mul", {normalized, reshapeOwn("scale_c11", use(*scale), perChannel)},
                             {}, out + "/scaled");
   define(n, 0, F32, x->shape,
-         emit("add", {scaled, reshapeAux("bias_c11", use(*bias), perChannel)}, {}, out));
+         emit("add", {scaled, reshapeOwn("bias_c11", use(*bias), perChannel)}, {}, out));
   return true;
 }
 
@@ -397,14 +406,14 @@ std::string Importer::transposedConvWeight(const std::string &w, const Shape &sh
       taps.push_back(sliceAxis(flipped, shape, axis, k, k + 1,
                                "flip" + std::to_string(axis) + "_" + std::to_string(k)));
     flipped = emitAux("flip" + std::to_string(axis), "concat", taps,
-                      {{"axis", intAttribute(axis)}}, w + "/flipped" + std::to_string(axis));
+                      {{"axis", intAttribute(axis)}}, nodeName + "/flipped" + std::to_string(axis));
   }
   int64_t c = shape[0], m = shape[1] * groups, kh = shape[2], kw = shape[3];
-  std::string grouped = reshapeAux("grouped", flipped, {groups, c / groups, m / groups, kh, kw});
+  std::string grouped = reshapeOwn("grouped", flipped, {groups, c / groups, m / groups, kh, kw});
   std::string swapped = emitAux("swap", "transpose", {grouped},
                                 {{"permutation", intsAttribute({0, 2, 1, 3, 4})}},
-                                w + "/swapped");
-  return reshapeAux("as_conv", swapped, {m, c / groups, kh, kw});
+                                nodeName + "/swapped");
+  return reshapeOwn("as_conv", swapped, {m, c / groups, kh, kw});
 }
 
 /// ConvTranspose (2-D): the convolution of the input spread out by the stride (nn.pad's interior
