@@ -180,6 +180,14 @@ public:
                    const std::vector<int64_t> &high, bool reflect);
   bool padWithFill(const onnx::NodeProto &n, const Value &x, const std::vector<int64_t> &low,
                    const std::vector<int64_t> &high, double fill);
+  std::string padFilled(const onnx::NodeProto &n, const std::string &x, const Shape &shape,
+                        const std::vector<int64_t> &low, const std::vector<int64_t> &high,
+                        double fill, const std::string &output);
+  std::string dilatedMaxPool(const onnx::NodeProto &n, const std::string &x, const Shape &shape,
+                             const std::vector<int64_t> &kernel,
+                             const std::vector<int64_t> &strides,
+                             const std::vector<int64_t> &pads,
+                             const std::vector<int64_t> &dilations, const std::string &output);
   bool flatSoftmax(const onnx::NodeProto &n, const Value &x, int64_t axis, const std::string &op);
 
 private:

@@ -7,6 +7,8 @@
 // gradients.
 #include "compiler/import/OnnxImporterImpl.h"
 
+#include <cmath>
+
 namespace nnc::onnx_import {
 
 /// The float-only check every elementwise op here starts with.
@@ -306,33 +308,87 @@ bool Importer::padByCopies(const onnx::NodeProto &n, const Value &x,
   return true;
 }
 
-/// Pad with a constant `fill` other than 0: nn.pad's zeros plus a constant that is `fill`
-/// outside the input and 0 inside, built at import, so the input's values stay exact.
-bool Importer::padWithFill(const onnx::NodeProto &n, const Value &x,
-                           const std::vector<int64_t> &low, const std::vector<int64_t> &high,
-                           double fill) {
-  Shape out = x.shape;
+/// `x` (shape `shape`) padded by `low` and `high` with `fill`, as the tensor `output`: nn.pad's
+/// zeros plus a constant that is `fill` outside the input and 0 inside, built at import, so the
+/// input's values stay exact. Empty (and `error` set) when that constant would be too large to
+/// fold.
+std::string Importer::padFilled(const onnx::NodeProto &n, const std::string &x,
+                                const Shape &shape, const std::vector<int64_t> &low,
+                                const std::vector<int64_t> &high, double fill,
+                                const std::string &output) {
+  Shape out = shape;
   for (size_t i = 0; i < out.size(); ++i)
     out[i] += low[i] + high[i];
   if (!checkFoldSize(n, out))
-    return false;
+    return "";
   std::vector<double> border(numElements(out), fill);
   int64_t rank = out.size();
   for (int64_t k = 0; k < int64_t(border.size()); ++k) {
     bool inside = true;
     for (int64_t d = rank - 1, rest = k; d >= 0; rest /= out[d], --d) {
       int64_t at = rest % out[d] - low[d];
-      inside = inside && at >= 0 && at < x.shape[d];
+      inside = inside && at >= 0 && at < shape[d];
     }
     if (inside)
       border[k] = 0;
   }
-  Value borderValue{F32, out, std::move(border), false, n.output(0) + "/border", ""};
-  std::string padded = emit("pad", {use(x)},
-                            {{"low", intsAttribute(low)}, {"high", intsAttribute(high)}},
-                            n.output(0) + "/zero_padded");
-  define(n, 0, x.dtype, out, emit("add", {padded, use(borderValue)}, {}, n.output(0)));
+  Value borderValue{F32, out, std::move(border), false, nodeName + "/border", ""};
+  std::string padded = emitAux("zero_padded", "pad", {x},
+                               {{"low", intsAttribute(low)}, {"high", intsAttribute(high)}},
+                               nodeName + "/zero_padded");
+  return emitAux("filled", "add", {padded, use(borderValue)}, {}, output);
+}
+
+/// Pad with a constant fill other than 0 (padFilled).
+bool Importer::padWithFill(const onnx::NodeProto &n, const Value &x,
+                           const std::vector<int64_t> &low, const std::vector<int64_t> &high,
+                           double fill) {
+  std::string padded = padFilled(n, use(x), x.shape, low, high, fill, n.output(0));
+  if (padded.empty())
+    return false;
+  Shape out = x.shape;
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] += low[i] + high[i];
+  define(n, 0, x.dtype, out, padded);
   return true;
+}
+
+/// 2-D max pooling with dilations over `x` (N, C, H, W): the input padded with -inf, one strided
+/// slice per kernel tap (the tap's element of every window), stacked, reduce_max; its gradient
+/// goes to each window's maximum as max_pool2d's does. Returns the result, (N, C, OH, OW).
+std::string Importer::dilatedMaxPool(const onnx::NodeProto &n, const std::string &x,
+                                     const Shape &shape, const std::vector<int64_t> &kernel,
+                                     const std::vector<int64_t> &strides,
+                                     const std::vector<int64_t> &pads,
+                                     const std::vector<int64_t> &dilations,
+                                     const std::string &output) {
+  std::vector<int64_t> low = {0, 0, pads[0], pads[1]};
+  std::string padded = padFilled(n, x, shape, low, low, -INFINITY, nodeName + "/filled");
+  if (padded.empty())
+    return "";
+  Shape window = {shape[0], shape[1]}, row = {1};
+  for (int i = 0; i < 2; ++i)
+    window.push_back((shape[2 + i] + 2 * pads[i] - dilations[i] * (kernel[i] - 1) - 1) /
+                         strides[i] + 1);
+  row.insert(row.end(), window.begin(), window.end());
+  std::vector<std::string> taps;
+  for (int64_t i = 0; i < kernel[0]; ++i)
+    for (int64_t j = 0; j < kernel[1]; ++j) {
+      std::vector<int64_t> start = {0, 0, i * dilations[0], j * dilations[1]};
+      std::vector<int64_t> limit = {shape[0], shape[1],
+                                    start[2] + (window[2] - 1) * strides[0] + 1,
+                                    start[3] + (window[3] - 1) * strides[1] + 1};
+      std::string tag = "tap" + std::to_string(i) + "_" + std::to_string(j);
+      std::string tap = emitAux(tag, "slice", {padded},
+                                {{"start", intsAttribute(start)},
+                                 {"limit", intsAttribute(limit)},
+                                 {"step", intsAttribute({1, 1, strides[0], strides[1]})}},
+                                nodeName + "/" + tag);
+      taps.push_back(reshapeOwn(tag + "_row", tap, row));
+    }
+  std::string stacked =
+      emitAux("taps", "concat", taps, {{"axis", intAttribute(0)}}, nodeName + "/taps");
+  return emitAux("max", "reduce_max", {stacked}, {{"axes", intsAttribute({0})}}, output);
 }
 
 //===----------------------------------------------------------------------===//

@@ -305,7 +305,9 @@ bool Importer::importPool(const onnx::NodeProto &n) {
     return unsupportedAttr(n, "auto_pad=" + a->s() + " (export with explicit padding)");
   std::vector<int64_t> ones(spatial, 1);
   std::vector<int64_t> dilations = intsAttr(n, "dilations").value_or(ones);
-  if (dilations != ones)
+  if (dilations != ones && (!isMax || dilations.size() != spatial ||
+                            std::any_of(dilations.begin(), dilations.end(),
+                                        [](int64_t d) { return d < 1; })))
     return unsupportedAttr(n, "dilations=" + listString(dilations));
   if (int64_t order = intAttr(n, "storage_order", 0))
     return unsupportedAttr(n, "storage_order=" + std::to_string(order));
@@ -327,18 +329,27 @@ bool Importer::importPool(const onnx::NodeProto &n) {
     return unsupportedAttr(n, "count_include_pad=0 with padding (nnc counts the padding, as "
                               "PyTorch's AvgPool2d does by default)");
   *kernel = liftTo2d(*kernel, 1), strides = liftTo2d(strides, 1), *pads = liftTo2d(*pads, 0);
+  dilations = liftTo2d(dilations, 1);
   Shape x2d = spatial == 1 ? insertH(x->shape) : x->shape;
   Shape out = {x2d[0], x2d[1]};
   for (int i = 0; i < 2; ++i)
-    out.push_back((x2d[2 + i] + 2 * (*pads)[i] - (*kernel)[i]) / strides[i] + 1);
+    out.push_back((x2d[2 + i] + 2 * (*pads)[i] - dilations[i] * ((*kernel)[i] - 1) - 1) /
+                      strides[i] + 1);
   std::string in = use(*x);
   if (spatial == 1)
     in = reshapeAux("input_2d", in, x2d);
-  std::string result =
-      emit(isMax ? "max_pool2d" : "avg_pool2d", {in},
-           {{"kernel_size", intsAttribute(*kernel)}, {"stride", intsAttribute(strides)},
-            {"padding", intsAttribute(*pads)}},
-           n.output(0) + (spatial == 1 ? "/2d" : ""));
+  std::string result;
+  if (dilations != std::vector<int64_t>{1, 1}) { // slices per kernel tap (OnnxMoreOps.cpp)
+    result = dilatedMaxPool(n, in, x2d, *kernel, strides, *pads, dilations,
+                            n.output(0) + (spatial == 1 ? "/2d" : ""));
+    if (result.empty())
+      return false;
+  } else {
+    result = emit(isMax ? "max_pool2d" : "avg_pool2d", {in},
+                  {{"kernel_size", intsAttribute(*kernel)}, {"stride", intsAttribute(strides)},
+                   {"padding", intsAttribute(*pads)}},
+                  n.output(0) + (spatial == 1 ? "/2d" : ""));
+  }
   if (spatial == 1) {
     out.erase(out.begin() + 2);
     result = emitAux("output_1d", "reshape", {result}, {{"shape", intsAttribute(out)}},
@@ -957,7 +968,8 @@ const std::map<std::string, OpEntry> &opTable() {
       {"LogSoftmax",
        {&Importer::importSoftmax, "log_softmax (before opset 13 over a flattened input)"}},
       {"MatMul", {&Importer::importMatMul, "matmul (operands of rank >= 2)"}},
-      {"MaxPool", {&Importer::importPool, "max_pool2d (1-D or 2-D, floor, no Indices output)"}},
+      {"MaxPool", {&Importer::importPool, "max_pool2d (1-D or 2-D, floor, no Indices output; "
+                                         "dilated: slices per kernel tap and reduce_max)"}},
       {"Mul", {&Importer::importBinary, "mul (folded when both operands are constants)"}},
       {"Pad", {&Importer::importPad, "pad (constant mode; a fill other than 0 adds a constant); "
                                      "reflect and edge: slices concatenated; no node when all "

@@ -247,6 +247,12 @@ def onnx_cases(f, straddle, rng):
         OnnxCase("onnx_conv_transpose", "ConvTranspose", [f(2, 3, 3, 4), f(3, 2, 3, 3), f(2)],
                  [2, 2, 6, 8], {"strides": [2, 2], "pads": [1, 1, 1, 0],
                                 "output_padding": [1, 0]}),
+        # Distinct values: no window's maximum changes within eps.
+        OnnxCase("onnx_maxpool_dilated", "MaxPool", distinct((1, 2, 6, 7)), [1, 2, 3, 2],
+                 {"kernel_shape": [2, 3], "strides": [2, 2], "pads": [1, 0, 1, 0],
+                  "dilations": [3, 2]}),
+        OnnxCase("onnx_prelu_per_channel_opset6", "PRelu", [straddle(2, 3, 4), f(3)], [2, 3, 4],
+                 opset=6),
         OnnxCase("onnx_conv_transpose_groups", "ConvTranspose", [f(1, 4, 3, 3), f(4, 3, 2, 2)],
                  [1, 6, 6, 5], {"group": 2, "strides": [2, 1], "dilations": [1, 2]}),
     ]
