@@ -362,6 +362,13 @@ std::string Importer::dilatedMaxPool(const onnx::NodeProto &n, const std::string
                                      const std::vector<int64_t> &pads,
                                      const std::vector<int64_t> &dilations,
                                      const std::string &output) {
+  // One slice per tap: fine for the 3x3 or 2x3 kernels of dilated CNNs, not for huge ones.
+  constexpr int64_t kMaxTaps = 256;
+  if (kernel[0] * kernel[1] > kMaxTaps) {
+    unsupportedAttr(n, "dilations with a kernel of " + std::to_string(kernel[0] * kernel[1]) +
+                           " taps (at most " + std::to_string(kMaxTaps) + ")");
+    return "";
+  }
   std::vector<int64_t> low = {0, 0, pads[0], pads[1]};
   std::string padded = padFilled(n, x, shape, low, low, -INFINITY, nodeName + "/filled");
   if (padded.empty())
