@@ -173,7 +173,8 @@ def sensitivity(batch, image, lr, batches, steps=STEPS):
     for what, losses, p in [("perturbed 1e-6", moved, moved_params),
                             ("float64", exact, exact_params)]:
         rel = np.abs(losses - reference) / np.abs(reference)
-        print(f"  {what}: loss rel per step {np.array2string(rel, precision=1)}; "
+        per_step = np.array2string(rel, precision=1, max_line_width=400)
+        print(f"  {what}: loss rel per step {per_step}; "
               f"worst parameter {worst_parameter(params, p)}")
 
 
