@@ -151,4 +151,16 @@ nnc::StatusOr<std::vector<HostTensor>> predictOutputs(Executor &exec,
   return results;
 }
 
+nnc::StatusOr<HostTensor> predictRows(Executor &exec, const nnc::Function &predict,
+                                      std::vector<HostTensor> inputs,
+                                      const trainer::Normalization *norm,
+                                      const std::vector<std::string> &inputWheres,
+                                      const std::string &planWhere) {
+  nnc::StatusOr<std::vector<HostTensor>> outputs =
+      predictOutputs(exec, predict, std::move(inputs), norm, inputWheres, planWhere);
+  if (!outputs.ok())
+    return outputs.status();
+  return std::move(outputs->front());
+}
+
 } // namespace nnrt

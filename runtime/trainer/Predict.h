@@ -39,4 +39,12 @@ nnc::StatusOr<std::vector<HostTensor>> predictOutputs(Executor &exec,
                                                     const std::vector<std::string> &inputWheres,
                                                     const std::string &planWhere);
 
+/// predictOutputs' first output: for callers that want one array (kept so that code written
+/// against the single-output interface still builds).
+nnc::StatusOr<HostTensor> predictRows(Executor &exec, const nnc::Function &predict,
+                                      std::vector<HostTensor> inputs,
+                                      const trainer::Normalization *norm,
+                                      const std::vector<std::string> &inputWheres,
+                                      const std::string &planWhere);
+
 } // namespace nnrt
