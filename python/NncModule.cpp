@@ -330,8 +330,9 @@ public:
   py::bytes bytes() const { return py::bytes(bytes_); }
   const std::string &name() const { return name_; }
 
-  /// One array, or a tuple/list of one per input when predict takes several.
-  py::array predict(py::handle input) {
+  /// One array, or a tuple/list of one per input when predict takes several; returns one array,
+  /// or a tuple of one per output when predict has several.
+  py::object predict(py::handle input) {
     const nnc::Function *predict = check(nnrt::findPredict(executor_->plan(), name_));
     std::vector<py::handle> given{input};
     if (predict->inputs_size() > 1) {
@@ -356,8 +357,14 @@ public:
     }
     if (nnc::Status s = nnrt::checkPredictInputs(*predict, tensors, wheres); !s.ok())
       throw py::value_error(s.message());
-    return toArray(check(nnrt::predictRows(*executor_, *predict, std::move(tensors),
-                                           norm_ ? &*norm_ : nullptr, wheres, name_)));
+    std::vector<nnrt::HostTensor> outputs = check(nnrt::predictOutputs(
+        *executor_, *predict, std::move(tensors), norm_ ? &*norm_ : nullptr, wheres, name_));
+    if (outputs.size() == 1)
+      return toArray(outputs[0]);
+    py::tuple arrays(outputs.size());
+    for (size_t i = 0; i < outputs.size(); ++i)
+      arrays[i] = toArray(outputs[i]);
+    return std::move(arrays);
   }
 
   /// Every parameter (weights and optimizer state) and the input normalization, as

@@ -123,11 +123,19 @@ class VitBlock(torch.nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-def export(model, example, path, opset, names):
+def export(model, example, path, opset, names, dynamo=False):
     # Exported in training mode: in eval mode the exporter merges initializers of equal values
     # (every LayerNorm weight of ones becomes one, through Identity nodes), which would tie
     # them, and nn.MultiheadAttention takes its fused fast path, which has no ONNX form.
     # Dropout is 0 everywhere, so both modes compute the same.
+    if dynamo:  # PyTorch 2.x's exporter, without its graph optimizer (as gen_onnx_fixtures.py)
+        model.train()
+        program = torch.onnx.export(model, (example,), dynamo=True, opset_version=opset,
+                                    optimize=False, input_names=[names[0]],
+                                    output_names=[names[1]],
+                                    dynamic_shapes=({0: torch.export.Dim("batch")},))
+        program.save(path)
+        return
     torch.onnx.export(model, example, path, opset_version=opset, input_names=[names[0]],
                       output_names=[names[1]], training=torch.onnx.TrainingMode.TRAINING,
                       do_constant_folding=False,
@@ -155,22 +163,24 @@ def decay_groups(params, decay):
             {"params": [p for p in params.values() if p.dim() < 2], "weight_decay": 0.0}]
 
 
-def make_gpt():
-    out = os.path.join(ROOT, "gpt")
+def make_gpt(name="gpt", opset=14, dynamo=False):
+    out = os.path.join(ROOT, name)
     os.makedirs(os.path.join(out, "final"), exist_ok=True)
     torch.manual_seed(0)
     model = Gpt()
     rng = np.random.RandomState(1)
     tokens = rng.randint(0, VOCAB, (BATCHES * BATCH, CONTEXT + 1)).astype(np.int64)
     x, y = tokens[:, :-1].copy(), tokens[:, 1:].copy()  # next-token targets
-    export(model, torch.from_numpy(x[:2]), os.path.join(out, "model.onnx"), 14,
-           ("tokens", "logits"))
+    export(model, torch.from_numpy(x[:2]), os.path.join(out, "model.onnx"), opset,
+           ("tokens", "logits"), dynamo)
     np.save(os.path.join(out, "features.npy"), x)
     np.save(os.path.join(out, "labels.npy"), y)
     model.eval()
     with torch.no_grad():
         np.save(os.path.join(out, "predict.npy"), model(torch.from_numpy(x[:BATCH])).numpy())
     params = dict(model.named_parameters())  # one entry for the tied weight: wte.weight
+    if dynamo:  # whose one initializer the dynamo exporter names after its last user
+        params = {"lm_head.weight" if k == "wte.weight" else k: v for k, v in params.items()}
     # SGD with momentum, not Adam: the key bias gets no gradient (softmax ignores a constant
     # added to every score of a row), so both sides' gradients for it are rounding noise
     # (~1e-9), which Adam's normalization would turn into full-size, diverging steps.
@@ -180,19 +190,19 @@ def make_gpt():
     with open(os.path.join(out, "flags.txt"), "w") as f:
         f.write(f"--loss cross-entropy --batch-size {BATCH} --optimizer momentum --lr 0.05 "
                 "--momentum 0.9\n")
-    save_trained(out, "gpt", losses, params, model, x[:BATCH])
+    save_trained(out, name, losses, params, model, x[:BATCH])
 
 
-def make_vit():
-    out = os.path.join(ROOT, "vit")
+def make_vit(name="vit", opset=17, dynamo=False):
+    out = os.path.join(ROOT, name)
     os.makedirs(os.path.join(out, "final"), exist_ok=True)
     torch.manual_seed(0)
     model = Vit()
     rng = np.random.RandomState(1)
     x = rng.randn(BATCHES * BATCH, 1, 28, 28).astype(np.float32)
     y = rng.randint(0, 5, BATCHES * BATCH).astype(np.int64)
-    export(model, torch.from_numpy(x[:2]), os.path.join(out, "model.onnx"), 17,
-           ("x", "logits"))
+    export(model, torch.from_numpy(x[:2]), os.path.join(out, "model.onnx"), opset,
+           ("x", "logits"), dynamo)
     np.save(os.path.join(out, "features.npy"), x)
     np.save(os.path.join(out, "labels.npy"), y)
     model.eval()
@@ -204,7 +214,7 @@ def make_vit():
     with open(os.path.join(out, "flags.txt"), "w") as f:
         f.write(f"--loss cross-entropy --batch-size {BATCH} --optimizer momentum --lr 0.05 "
                 "--momentum 0.9\n")
-    save_trained(out, "vit", losses, params, model, x[:BATCH])
+    save_trained(out, name, losses, params, model, x[:BATCH])
 
 
 def scalar(name, value, elem=TensorProto.INT64):

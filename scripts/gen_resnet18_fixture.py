@@ -12,7 +12,14 @@ keeps the BatchNormalization nodes; PyTorch then trains 20 SGD + momentum steps 
 batches from the weights in the file.
 
 usage: /usr/bin/python3 scripts/gen_resnet18_fixture.py OUT_DIR [STEPS]
+       /usr/bin/python3 scripts/gen_resnet18_fixture.py --sensitivity BATCH IMAGE LR BATCHES
+  --sensitivity: instead of writing, trains 20 SGD + momentum (0.9) steps at that batch, input
+  size, learning rate and number of distinct batches, three times: from the weights, from the
+  weights perturbed by 1e-6 (relative, uniform), and in float64; prints how far the second and
+  third runs' losses and parameters move from the first, per step. A trajectory that moves by
+  more than 1e-4 cannot be matched within 1e-4 by any fp32 implementation.
 """
+import copy
 import os
 import sys
 
@@ -126,5 +133,53 @@ def main(out, steps=STEPS):
     save_trained(out, "resnet18", losses, params, model, x[:BATCH])
 
 
+def sensitivity(batch, image, lr, batches, steps=STEPS):
+    torch.manual_seed(0)
+    base = ResNet18(CLASSES)
+    rng = np.random.RandomState(1)
+    x = torch.from_numpy(rng.randn(batches * batch, 3, image, image).astype(np.float32))
+    y = torch.from_numpy(rng.randint(0, CLASSES, batches * batch).astype(np.int64))
+
+    def run(model, dtype):
+        model = model.to(dtype)
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=MOMENTUM)
+        model.train()
+        losses = []
+        for step in range(steps):
+            b = step % batches
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x[b * batch:(b + 1) * batch].to(dtype)),
+                                   y[b * batch:(b + 1) * batch])
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return np.array(losses), {k: v.detach().double() for k, v in model.state_dict().items()
+                                  if "num_batches" not in k}
+
+    def worst_parameter(a, b):  # check_onnx.py's measure: max |a - b| / max |b| per tensor
+        return max((((a[k] - b[k]).abs().max() / b[k].abs().max().clamp(min=1e-30)).item(), k)
+                   for k in b)
+
+    reference, params = run(copy.deepcopy(base), torch.float32)
+    perturbed = copy.deepcopy(base)
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for p in perturbed.parameters():
+            p.mul_(1 + 1e-6 * (2 * torch.rand(p.shape, generator=gen) - 1))
+    moved, moved_params = run(perturbed, torch.float32)
+    exact, exact_params = run(copy.deepcopy(base), torch.float64)
+    print(f"batch {batch}, {image}x{image}, lr {lr}, {batches} batches: losses "
+          f"{reference[0]:.4f} -> {reference[-1]:.4f}")
+    for what, losses, p in [("perturbed 1e-6", moved, moved_params),
+                            ("float64", exact, exact_params)]:
+        rel = np.abs(losses - reference) / np.abs(reference)
+        per_step = np.array2string(rel, precision=1, max_line_width=400)
+        print(f"  {what}: loss rel per step {per_step}; "
+              f"worst parameter {worst_parameter(params, p)}")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else STEPS)
+    if sys.argv[1:2] == ["--sensitivity"]:
+        sensitivity(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]))
+    else:
+        main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else STEPS)

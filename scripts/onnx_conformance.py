@@ -41,7 +41,7 @@ RELATIVE_TOLERANCE = 1e-4
 class Case:
     def __init__(self, suite, name, model, data_sets, rtol=None, atol=None):
         self.suite, self.name, self.model = suite, name, model
-        self.data_sets = data_sets  # [(input paths or generated arrays, expected output path)]
+        self.data_sets = data_sets  # [(input paths or None to generate, expected output paths)]
         self.rtol, self.atol = rtol, atol
 
     @property
@@ -73,8 +73,10 @@ def collect(data):
                 d = os.path.join(case_dir, s)
                 inputs = sorted((f for f in os.listdir(d) if f.startswith("input_")),
                                 key=lambda f: int(f[6:-3]))
+                outputs = sorted((f for f in os.listdir(d) if f.startswith("output_")),
+                                 key=lambda f: int(f[7:-3]))
                 data_sets.append(([os.path.join(d, f) for f in inputs],
-                                  os.path.join(d, "output_0.pb")))
+                                  [os.path.join(d, f) for f in outputs]))
             cases.append(Case(suite, name, os.path.join(case_dir, "model.onnx"), data_sets))
     light = os.path.join(data, "light")
     for f in sorted(os.listdir(light)):
@@ -88,7 +90,8 @@ def collect(data):
                 spec = json.load(t)
             rtol, atol = spec.get("rtol", rtol), spec.get("atol", atol)
         expected = os.path.join(light, f"light_{name}_output_0.pb")
-        cases.append(Case("light", name, os.path.join(light, f), [(None, expected)], rtol, atol))
+        cases.append(Case("light", name, os.path.join(light, f), [(None, [expected])], rtol,
+                          atol))
     return cases
 
 
@@ -114,8 +117,6 @@ def run_case(case, args, work):
     inputs = graph_inputs(model)
     if not inputs:
         return False, "takes no inputs"
-    if len(model.graph.output) != 1:
-        return False, f"has {len(model.graph.output)} outputs (nnrun --predict writes one)"
     plan = os.path.join(work, "model.plan")
     flags = []
     dims = inputs[0].type.tensor_type.shape.dim
@@ -127,7 +128,7 @@ def run_case(case, args, work):
     if compiled.returncode != 0:
         return False, "nnc compile: " + first_line(compiled.stderr)
     worst = 0.0
-    for input_paths, expected_path in case.data_sets:
+    for input_paths, expected_paths in case.data_sets:
         if input_paths is None:
             given = [generated_input(i) for i in inputs]
         else:
@@ -136,28 +137,37 @@ def run_case(case, args, work):
         for i, value in enumerate(given):
             feeds.append(os.path.join(work, f"input_{i}.npy"))
             np.save(feeds[-1], value)
-        expected = read_tensor(expected_path)
-        out = os.path.join(work, "output.npy")
-        ran = subprocess.run([args.nnrun, plan, "--predict", ",".join(feeds), "-o", out],
-                             capture_output=True, text=True)
+        outs = [os.path.join(work, f"output_{i}.npy") for i in range(len(expected_paths))]
+        ran = subprocess.run([args.nnrun, plan, "--predict", ",".join(feeds),
+                              "-o", ",".join(outs)], capture_output=True, text=True)
         if ran.returncode != 0:
             return False, "nnrun --predict: " + first_line(ran.stderr)
-        ours = np.load(out)
-        if ours.shape != expected.shape:
-            return False, f"output shape {list(ours.shape)}, expected {list(expected.shape)}"
-        ours, expected = ours.astype(np.float64), expected.astype(np.float64)
-        if case.rtol is not None:
-            bad = np.abs(ours - expected) > case.atol + case.rtol * np.abs(expected)
-            if bad.any() or np.isnan(ours).any() != np.isnan(expected).any():
-                return False, (f"{int(bad.sum())} of {bad.size} outputs beyond rtol {case.rtol} "
-                               f"atol {case.atol}")
-            continue
-        scale = max(float(np.abs(expected).max(initial=0)), 1.0)
-        error = float(np.abs(ours - expected).max(initial=0)) / scale
-        if not np.isfinite(error) or error > RELATIVE_TOLERANCE:
-            return False, f"relative error {error:.2e} (tolerance {RELATIVE_TOLERANCE:g})"
-        worst = max(worst, error)
+        for out, expected_path in zip(outs, expected_paths):
+            passed, error = compare(np.load(out), read_tensor(expected_path), case)
+            if not passed:
+                return False, error
+            worst = max(worst, error)
     return True, f"relative error {worst:.1e}" if case.rtol is None else "within tolerance"
+
+
+def compare(ours, expected, case):
+    """(True, relative error) or (False, why): one output against its expected value."""
+    if ours.shape != expected.shape:
+        return False, f"output shape {list(ours.shape)}, expected {list(expected.shape)}"
+    ours, expected = ours.astype(np.float64), expected.astype(np.float64)
+    both_nan = np.isnan(ours) & np.isnan(expected)  # sqrt of a negative: NaN both ways
+    ours, expected = np.where(both_nan, 0, ours), np.where(both_nan, 0, expected)
+    if case.rtol is not None:
+        bad = np.abs(ours - expected) > case.atol + case.rtol * np.abs(expected)
+        if bad.any() or np.isnan(ours).any() != np.isnan(expected).any():
+            return False, (f"{int(bad.sum())} of {bad.size} outputs beyond rtol {case.rtol} "
+                           f"atol {case.atol}")
+        return True, 0.0
+    scale = max(float(np.abs(expected).max(initial=0)), 1.0)
+    error = float(np.abs(ours - expected).max(initial=0)) / scale
+    if not np.isfinite(error) or error > RELATIVE_TOLERANCE:
+        return False, f"relative error {error:.2e} (tolerance {RELATIVE_TOLERANCE:g})"
+    return True, error
 
 
 def general_reason(reason):

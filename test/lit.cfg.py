@@ -108,3 +108,33 @@ else:
     lit_config.note("no ONNX backend test data in " + onnx_backend_data +
                     " (scripts/onnx-backend-data.sh fetches it): the conformance suite is "
                     "unsupported")
+
+# PyTorch 2.x with onnx and onnxscript, for the dynamo exporter's fixtures too large to commit
+# (test/onnx/dynamo_models.test): bench/setup_peers.sh's .venv-bench in the source tree, or in
+# the main checkout when this is a git worktree; `--param torch2_python=PATH` names another.
+# CI has none, so such tests are unsupported there.
+def torch2_python():
+    given = lit_config.params.get("torch2_python")
+    if given:
+        return given
+    roots = [config.nnc_src_root]
+    common = subprocess.run(["git", "-C", config.nnc_src_root, "rev-parse", "--git-common-dir"],
+                            capture_output=True, text=True)
+    if common.returncode == 0:
+        roots.append(os.path.dirname(os.path.abspath(
+            os.path.join(config.nnc_src_root, common.stdout.strip()))))
+    for root in roots:
+        python = os.path.join(root, ".venv-bench", "bin", "python")
+        if os.path.exists(python):
+            return python
+    return None
+
+
+torch2 = torch2_python()
+if torch2 and subprocess.run([torch2, "-c", "import torch, onnx, onnxscript"],
+                             capture_output=True).returncode == 0:
+    config.available_features.add("torch2")
+    config.substitutions.append(("%torch2-python", torch2))
+else:
+    lit_config.note("no PyTorch 2.x with onnxscript (.venv-bench): the dynamo exporter's "
+                    "MobileNetV2 test is unsupported")

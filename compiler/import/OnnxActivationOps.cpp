@@ -69,19 +69,27 @@ bool Importer::importSelu(const onnx::NodeProto &n) {
 }
 
 /// PRelu(x, slope): relu(x) + slope * min(x, 0); the slope (a trained parameter when it is an
-/// initializer) broadcasts to x, as PyTorch's per-channel (C, 1, 1) slope does.
+/// initializer) broadcasts to x, as PyTorch's per-channel (C, 1, 1) slope does (before opset 7,
+/// a (C) slope is that).
 bool Importer::importPRelu(const onnx::NodeProto &n) {
   const Value *x = input(n, 0), *slope = x ? input(n, 1) : nullptr;
   if (!slope || !checkAttrs(n, {}))
     return false;
-  std::optional<Shape> shape = broadcastShapes(x->shape, slope->shape);
+  std::string slopeName = use(*slope);
+  Shape slopeShape = slope->shape;
+  if (opset < 7 && x->shape.size() > 2 && slopeShape == Shape{x->shape[1]}) {
+    // Before opset 7 a (C) slope is per channel (axis 1), as PyTorch's PReLU(C) exports it.
+    slopeShape.resize(x->shape.size() - 1, 1);
+    slopeName = reshapeAux("per_channel", slopeName, slopeShape);
+  }
+  std::optional<Shape> shape = broadcastShapes(x->shape, slopeShape);
   if (!shape || *shape != x->shape)
     return fail(opName(n) + ": slope of shape " + shapeString(slope->shape) +
                 " does not broadcast to the input's " + shapeString(x->shape));
   std::string in = use(*x), out = n.output(0);
   std::string positive = emit("relu", {in}, {}, out + "/positive");
   std::string clamped = emit("clamp", {in}, {{"max", floatAttribute(0)}}, out + "/clamped");
-  std::string negative = emit("mul", {clamped, use(*slope)}, {}, out + "/negative");
+  std::string negative = emit("mul", {clamped, slopeName}, {}, out + "/negative");
   define(n, 0, x->dtype, x->shape, emit("add", {positive, negative}, {}, out));
   return true;
 }

@@ -98,6 +98,9 @@ const std::map<std::string, OpEntry> &opTable();
 void addTransformerOps(std::map<std::string, OpEntry> &table);
 /// Neg, Abs, Elu, Selu, PRelu, Sum (OnnxActivationOps.cpp), merged into opTable().
 void addActivationOps(std::map<std::string, OpEntry> &table);
+/// Sequences, Softplus, Sign, Shrink, Min/Max, Tile, InstanceNormalization, ConvTranspose
+/// (OnnxMoreOps.cpp), merged into opTable().
+void addMoreOps(std::map<std::string, OpEntry> &table);
 
 class Importer {
 public:
@@ -162,6 +165,30 @@ public:
   bool importSelu(const onnx::NodeProto &n);
   bool importPRelu(const onnx::NodeProto &n);
   bool importSum(const onnx::NodeProto &n);
+  // Sequences, more elementwise ops, Tile, InstanceNormalization, ConvTranspose, and Pad's,
+  // Softmax's and MaxPool's further attributes (OnnxMoreOps.cpp).
+  bool importSplitToSequence(const onnx::NodeProto &n);
+  bool importSequenceAt(const onnx::NodeProto &n);
+  bool importSoftplus(const onnx::NodeProto &n);
+  bool importSign(const onnx::NodeProto &n);
+  bool importShrink(const onnx::NodeProto &n);
+  bool importMinMax(const onnx::NodeProto &n);
+  bool importTile(const onnx::NodeProto &n);
+  bool importInstanceNorm(const onnx::NodeProto &n);
+  bool importConvTranspose(const onnx::NodeProto &n);
+  bool padByCopies(const onnx::NodeProto &n, const Value &x, const std::vector<int64_t> &low,
+                   const std::vector<int64_t> &high, bool reflect);
+  bool padWithFill(const onnx::NodeProto &n, const Value &x, const std::vector<int64_t> &low,
+                   const std::vector<int64_t> &high, double fill);
+  std::string padFilled(const onnx::NodeProto &n, const std::string &x, const Shape &shape,
+                        const std::vector<int64_t> &low, const std::vector<int64_t> &high,
+                        double fill, const std::string &output);
+  std::string dilatedMaxPool(const onnx::NodeProto &n, const std::string &x, const Shape &shape,
+                             const std::vector<int64_t> &kernel,
+                             const std::vector<int64_t> &strides,
+                             const std::vector<int64_t> &pads,
+                             const std::vector<int64_t> &dilations, const std::string &output);
+  bool flatSoftmax(const onnx::NodeProto &n, const Value &x, int64_t axis, const std::string &op);
 
 private:
   /// Cast's work: `value` as `dtype`, folded for constants, identity when the dtype stays.
@@ -213,6 +240,13 @@ private:
                       std::map<std::string, Attribute> attrs, const std::string &output);
   std::string reshapeAux(const std::string &what, const std::string &input, const Shape &shape);
   std::string scalar(const std::string &what, double value);
+  // Helpers of OnnxMoreOps.cpp.
+  bool floatInput(const onnx::NodeProto &n, const Value *x);
+  std::string positiveMask(const std::string &x, const std::string &what);
+  std::string reshapeOwn(const std::string &what, const std::string &input, const Shape &shape);
+  std::string transposedConvWeight(const std::string &w, const Shape &shape, int64_t groups);
+  std::string sliceAxis(const std::string &x, const Shape &shape, int64_t axis, int64_t from,
+                        int64_t to, const std::string &what);
 
   const onnx::ModelProto &proto;
   const OnnxImportOptions &options;
@@ -235,6 +269,8 @@ private:
     double epsilon;
   };
   std::map<const onnx::NodeProto *, WrittenLayerNorm> layerNormAt;
+  // SplitToSequence's outputs -> their elements, for SequenceAt (OnnxMoreOps.cpp).
+  std::map<std::string, std::vector<Value>> sequences;
 };
 
 inline Attribute intAttribute(int64_t i) {

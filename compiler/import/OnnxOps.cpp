@@ -173,10 +173,9 @@ bool Importer::importSoftmax(const onnx::NodeProto &n) {
   int64_t axis = intAttr(n, "axis", opset >= 13 ? -1 : 1);
   if (!normalizeAxis(axis, rank, "axis"))
     return false;
-  if (opset < 13 && axis != rank - 1)
-    return unsupportedAttr(n, "axis=" + std::to_string(axis) + " of a rank-" +
-                                  std::to_string(rank) + " input (before opset 13 only the last)");
   std::string op = n.op_type() == "Softmax" ? "softmax" : "log_softmax";
+  if (opset < 13 && axis != rank - 1) // normalizes the rows of a flattened input
+    return flatSoftmax(n, *x, axis, op);
   define(n, 0, x->dtype, x->shape, emit(op, {use(*x)}, {{"axis", intAttribute(axis)}}, n.output(0)));
   return true;
 }
@@ -306,7 +305,9 @@ bool Importer::importPool(const onnx::NodeProto &n) {
     return unsupportedAttr(n, "auto_pad=" + a->s() + " (export with explicit padding)");
   std::vector<int64_t> ones(spatial, 1);
   std::vector<int64_t> dilations = intsAttr(n, "dilations").value_or(ones);
-  if (dilations != ones)
+  if (dilations != ones && (!isMax || dilations.size() != spatial ||
+                            std::any_of(dilations.begin(), dilations.end(),
+                                        [](int64_t d) { return d < 1; })))
     return unsupportedAttr(n, "dilations=" + listString(dilations));
   if (int64_t order = intAttr(n, "storage_order", 0))
     return unsupportedAttr(n, "storage_order=" + std::to_string(order));
@@ -328,18 +329,27 @@ bool Importer::importPool(const onnx::NodeProto &n) {
     return unsupportedAttr(n, "count_include_pad=0 with padding (nnc counts the padding, as "
                               "PyTorch's AvgPool2d does by default)");
   *kernel = liftTo2d(*kernel, 1), strides = liftTo2d(strides, 1), *pads = liftTo2d(*pads, 0);
+  dilations = liftTo2d(dilations, 1);
   Shape x2d = spatial == 1 ? insertH(x->shape) : x->shape;
   Shape out = {x2d[0], x2d[1]};
   for (int i = 0; i < 2; ++i)
-    out.push_back((x2d[2 + i] + 2 * (*pads)[i] - (*kernel)[i]) / strides[i] + 1);
+    out.push_back((x2d[2 + i] + 2 * (*pads)[i] - dilations[i] * ((*kernel)[i] - 1) - 1) /
+                      strides[i] + 1);
   std::string in = use(*x);
   if (spatial == 1)
     in = reshapeAux("input_2d", in, x2d);
-  std::string result =
-      emit(isMax ? "max_pool2d" : "avg_pool2d", {in},
-           {{"kernel_size", intsAttribute(*kernel)}, {"stride", intsAttribute(strides)},
-            {"padding", intsAttribute(*pads)}},
-           n.output(0) + (spatial == 1 ? "/2d" : ""));
+  std::string result;
+  if (dilations != std::vector<int64_t>{1, 1}) { // slices per kernel tap (OnnxMoreOps.cpp)
+    result = dilatedMaxPool(n, in, x2d, *kernel, strides, *pads, dilations,
+                            n.output(0) + (spatial == 1 ? "/2d" : ""));
+    if (result.empty())
+      return false;
+  } else {
+    result = emit(isMax ? "max_pool2d" : "avg_pool2d", {in},
+                  {{"kernel_size", intsAttribute(*kernel)}, {"stride", intsAttribute(strides)},
+                   {"padding", intsAttribute(*pads)}},
+                  n.output(0) + (spatial == 1 ? "/2d" : ""));
+  }
   if (spatial == 1) {
     out.erase(out.begin() + 2);
     result = emitAux("output_1d", "reshape", {result}, {{"shape", intsAttribute(out)}},
@@ -709,19 +719,21 @@ bool Importer::importPad(const onnx::NodeProto &n) {
   const Value *x = input(n, 0);
   if (!x || !checkAttrs(n, {"mode", "pads", "value"}))
     return false;
-  if (const onnx::AttributeProto *mode = attr(n, "mode"); mode && mode->s() != "constant")
-    return unsupportedAttr(n, "mode=" + mode->s());
+  const onnx::AttributeProto *modeAttr = attr(n, "mode");
+  std::string mode = modeAttr ? modeAttr->s() : "constant";
+  if (mode != "constant" && mode != "reflect" && mode != "edge")
+    return unsupportedAttr(n, "mode=" + mode);
   // Before opset 11 the pads and the fill are attributes.
   std::optional<std::vector<int64_t>> pads =
       opset < 11 ? intsAttr(n, "pads") : constInts(n, 1, "pads");
   if (!pads)
     return error.empty() ? unsupportedAttr(n, "a Pad without pads") : false;
-  if (opset < 11 && floatAttr(n, "value", 0) != 0)
-    return unsupportedAttr(n, "a value other than 0");
+  double fill = opset < 11 ? floatAttr(n, "value", 0) : 0;
   if (n.input_size() > 2 && !n.input(2).empty()) {
-    const Value *fill = input(n, 2);
-    if (!fill || !fill->constant || fill->constant->size() != 1 || (*fill->constant)[0] != 0)
-      return error.empty() ? unsupportedAttr(n, "a constant_value other than 0") : false;
+    const Value *fillValue = input(n, 2);
+    if (!fillValue || !fillValue->constant || fillValue->constant->size() != 1)
+      return error.empty() ? unsupportedAttr(n, "a constant_value not known at import") : false;
+    fill = (*fillValue->constant)[0];
   }
   if (n.input_size() > 3 && !n.input(3).empty())
     return unsupportedAttr(n, "the axes input");
@@ -734,6 +746,10 @@ bool Importer::importPad(const onnx::NodeProto &n) {
     return unsupportedAttr(n, "negative pads " + listString(*pads));
   if (std::all_of(pads->begin(), pads->end(), [](int64_t p) { return p == 0; }))
     return importIdentity(n);
+  if (mode != "constant") // reflect, edge: slices of the input around it (OnnxMoreOps.cpp)
+    return padByCopies(n, *x, low, high, mode == "reflect");
+  if (fill != 0)
+    return padWithFill(n, *x, low, high, fill);
   Shape out = x->shape;
   for (int64_t i = 0; i < rank; ++i)
     out[i] += low[i] + high[i];
@@ -949,16 +965,20 @@ const std::map<std::string, OpEntry> &opTable() {
       {"HardSwish", {&Importer::importHardSwish, "x * clamp(x + 3, 0, 6) / 6"}},
       {"Identity", {&Importer::importIdentity, "no node"}},
       {"LeakyRelu", {&Importer::importLeakyRelu, "relu(x) + alpha * clamp(x, max 0)"}},
-      {"LogSoftmax", {&Importer::importSoftmax, "log_softmax"}},
+      {"LogSoftmax",
+       {&Importer::importSoftmax, "log_softmax (before opset 13 over a flattened input)"}},
       {"MatMul", {&Importer::importMatMul, "matmul (operands of rank >= 2)"}},
-      {"MaxPool", {&Importer::importPool, "max_pool2d (1-D or 2-D, floor, no Indices output)"}},
+      {"MaxPool", {&Importer::importPool, "max_pool2d (1-D or 2-D, floor, no Indices output; "
+                                         "dilated: slices per kernel tap and reduce_max)"}},
       {"Mul", {&Importer::importBinary, "mul (folded when both operands are constants)"}},
-      {"Pad", {&Importer::importPad, "pad with zeros (constant mode); no node when all pads are 0"}},
+      {"Pad", {&Importer::importPad, "pad (constant mode; a fill other than 0 adds a constant); "
+                                     "reflect and edge: slices concatenated; no node when all "
+                                     "pads are 0"}},
       {"Relu", {&Importer::importUnary, "relu"}},
       {"Reshape", {&Importer::importReshape, "reshape (the shape known at import)"}},
       {"Shape", {&Importer::importShape, "folded to a constant"}},
       {"Sigmoid", {&Importer::importUnary, "sigmoid"}},
-      {"Softmax", {&Importer::importSoftmax, "softmax"}},
+      {"Softmax", {&Importer::importSoftmax, "softmax (before opset 13 over a flattened input)"}},
       {"Squeeze", {&Importer::importSqueeze, "reshape (folded for constants)"}},
       {"Sub", {&Importer::importBinary, "sub (folded when both operands are constants)"}},
       {"Tanh", {&Importer::importUnary, "tanh"}},
@@ -967,6 +987,7 @@ const std::map<std::string, OpEntry> &opTable() {
     };
     addTransformerOps(ops);
     addActivationOps(ops);
+    addMoreOps(ops);
     return ops;
   }();
   return table;

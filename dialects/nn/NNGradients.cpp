@@ -454,7 +454,9 @@ LogicalResult ReduceMaxOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value
 LogicalResult ConcatOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
   // Each input's gradient is its slice of g along the axis.
   RankedTensorType type = typeOf(getResult());
-  int64_t axis = getAxis() < 0 ? getAxis() + type.getRank() : getAxis();
+  int64_t axis = getAxis(); // I64Attr's getter is unsigned: compare after the conversion
+  if (axis < 0)
+    axis += type.getRank();
   int64_t offset = 0;
   grads.clear();
   for (Value input : getInputs()) {

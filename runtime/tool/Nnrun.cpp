@@ -41,7 +41,27 @@ namespace {
 struct PredictInputs {
   std::vector<HostTensor> tensors;
   std::vector<std::string> files;
+  std::vector<std::string> outputFiles; // -o's, one per predict output
 };
+
+/// "a.npy,b.npy" -> {"a.npy", "b.npy"} (--predict's inputs, -o's outputs).
+std::vector<std::string> splitCommas(const std::string &list) {
+  std::vector<std::string> parts;
+  for (size_t start = 0; start <= list.size();) {
+    size_t comma = std::min(list.find(',', start), list.size());
+    parts.push_back(list.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return parts;
+}
+
+/// Predict's output names, "logits, mask", for messages.
+std::string predictOutputNames(const nnc::Function &predict) {
+  std::string names;
+  for (const nnc::TensorSlice &slot : predict.outputs())
+    names += (names.empty() ? "" : ", ") + slot.name();
+  return names;
+}
 
 /// A parameter name as a file name: '/' would make a directory, so it becomes '_'.
 std::string fileNameOf(std::string name) {
@@ -357,12 +377,13 @@ std::optional<NnrunFailure> checkOutputs(const NnrunOptions &options) {
     if (error)
       return NnrunFailure{options.dumpDir + ": cannot create directory: " + error.message()};
   }
-  if (!options.output.empty()) {
-    fs::path parent = fs::path(options.output).parent_path();
+  for (const std::string &output : options.output.empty() ? std::vector<std::string>()
+                                                            : splitCommas(options.output)) {
+    fs::path parent = fs::path(output).parent_path();
     if (!parent.empty() && !fs::is_directory(parent, error))
-      return NnrunFailure{options.output + ": cannot write: no directory " + parent.string()};
-    if (fs::is_directory(options.output, error))
-      return NnrunFailure{options.output + ": cannot write: it is a directory"};
+      return NnrunFailure{output + ": cannot write: no directory " + parent.string()};
+    if (fs::is_directory(output, error))
+      return NnrunFailure{output + ": cannot write: it is a directory"};
   }
   return std::nullopt;
 }
@@ -376,10 +397,7 @@ std::optional<NnrunFailure> readPredictInputs(const NnrunOptions &options, const
   if (!found.ok())
     return NnrunFailure{found.status().message()};
   predict = *found;
-  for (size_t start = 0; start <= options.predict.size();) {
-    size_t comma = std::min(options.predict.find(',', start), options.predict.size());
-    std::string path = options.predict.substr(start, comma - start);
-    start = comma + 1;
+  for (const std::string &path : splitCommas(options.predict)) {
     nnc::StatusOr<HostTensor> read = readNpy(path);
     if (!read.ok())
       return NnrunFailure{read.status().message()};
@@ -397,6 +415,11 @@ std::optional<NnrunFailure> readPredictInputs(const NnrunOptions &options, const
   // Any number of rows: predict runs batch by batch (the last one zero-padded).
   if (nnc::Status s = checkPredictInputs(*predict, inputs.tensors, inputs.files); !s.ok())
     return NnrunFailure{s.message()};
+  inputs.outputFiles = splitCommas(options.output);
+  if (inputs.outputFiles.size() != size_t(predict->outputs_size()))
+    return NnrunFailure{"-o: the plan's predict has " + std::to_string(predict->outputs_size()) +
+                        " output" + (predict->outputs_size() > 1 ? "s" : "") + " (" +
+                        predictOutputNames(*predict) + "): give one .npy each, comma-separated"};
   return std::nullopt;
 }
 
@@ -449,18 +472,19 @@ std::optional<NnrunFailure> runTrain(const NnrunOptions &options, Executor &exec
   return std::nullopt;
 }
 
-/// --predict (and --time): predict over every row of the inputs, written to -o.
+/// --predict (and --time): predict over every row of the inputs, each output written to its -o
+/// file.
 std::optional<NnrunFailure> runPredict(const NnrunOptions &options, Executor &exec,
                                        const nnc::Function &predict, PredictInputs inputs,
                                        const std::optional<trainer::Normalization> &norm,
                                        std::ostream &out) {
   const Shape &shape = inputs.tensors[0].shape;
   int64_t rows = shape.empty() ? 1 : shape[0];
-  nnc::StatusOr<HostTensor> result = predictRows(exec, predict, std::move(inputs.tensors),
-                                                 norm ? &*norm : nullptr, inputs.files,
-                                                 options.plan);
-  if (!result.ok())
-    return NnrunFailure{result.status().message()};
+  nnc::StatusOr<std::vector<HostTensor>> results =
+      predictOutputs(exec, predict, std::move(inputs.tensors), norm ? &*norm : nullptr,
+                     inputs.files, options.plan);
+  if (!results.ok())
+    return NnrunFailure{results.status().message()};
   for (int i = 0; i < options.timedRuns; ++i) {
     auto start = std::chrono::steady_clock::now();
     if (nnc::Status s = exec.run("predict"); !s.ok())
@@ -469,9 +493,11 @@ std::optional<NnrunFailure> runPredict(const NnrunOptions &options, Executor &ex
     out << "predict_us "
         << std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count() << "\n";
   }
-  warnNonFiniteRows(*result, rows, out);
-  if (nnc::Status s = writeNpy(options.output, *result); !s.ok())
-    return NnrunFailure{s.message()};
+  for (size_t i = 0; i < results->size(); ++i) {
+    warnNonFiniteRows((*results)[i], rows, out);
+    if (nnc::Status s = writeNpy(inputs.outputFiles[i], (*results)[i]); !s.ok())
+      return NnrunFailure{s.message()};
+  }
   return std::nullopt;
 }
 

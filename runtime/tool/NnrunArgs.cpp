@@ -17,7 +17,7 @@ const char *const kUsage =
 
 Runs a plan compiled by `nnc compile`: its "init" function (parameters), then, with --train, its
 "train_step" function STEPS times, then, with --predict, its "predict" function on its inputs,
-writing the first output.
+writing its outputs.
 
 options:
   --train STEPS           run train_step STEPS times, printing "step <i> loss <loss>" after each
@@ -34,7 +34,8 @@ options:
   --batch-order ORDER     sequential (default; the only order so far)
   --predict FILE[,FILE]   .npy inputs of the predict function, one per input in its order:
                           one batch, or any number of rows (the same for each), batch by batch
-  -o, --output FILE       where to write predict's first output (.npy)
+  -o, --output OUT[,OUT]  where to write predict's outputs (.npy), one per output in its
+                          order
   --dump-parameters DIR   write every parameter (after training, if any) as DIR/<name>.npy
                           ('/' -> '_')
   --load-parameters DIR   after init, replace every parameter by DIR/<name>.npy (same naming;

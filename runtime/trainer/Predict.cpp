@@ -67,12 +67,26 @@ nnc::Status checkPredictInputs(const nnc::Function &predict,
   return nnc::Status();
 }
 
-nnc::StatusOr<HostTensor> predictRows(Executor &exec, const nnc::Function &predict,
-                                      std::vector<HostTensor> inputs,
-                                      const trainer::Normalization *norm,
-                                      const std::vector<std::string> &inputWheres,
-                                      const std::string &planWhere) {
-  const std::string &outputName = predict.outputs(0).name();
+/// Every output of the predict call that just ran, in the function's order.
+static nnc::StatusOr<std::vector<HostTensor>> fetchOutputs(Executor &exec,
+                                                           const nnc::Function &predict,
+                                                           const std::string &planWhere) {
+  std::vector<HostTensor> outputs;
+  for (const nnc::TensorSlice &slot : predict.outputs()) {
+    nnc::StatusOr<HostTensor> out = exec.getOutput("predict", slot.name());
+    if (!out.ok())
+      return nnc::Status::error(planWhere + ": " + out.status().message());
+    outputs.push_back(std::move(*out));
+  }
+  return outputs;
+}
+
+nnc::StatusOr<std::vector<HostTensor>> predictOutputs(Executor &exec,
+                                                    const nnc::Function &predict,
+                                                    std::vector<HostTensor> inputs,
+                                                    const trainer::Normalization *norm,
+                                                    const std::vector<std::string> &inputWheres,
+                                                    const std::string &planWhere) {
   HostTensor &features = inputs[0];
   if (norm && features.dtype == nnc::F32 && !features.shape.empty()) { // as training saw it
     size_t rowValues =
@@ -91,17 +105,14 @@ nnc::StatusOr<HostTensor> predictRows(Executor &exec, const nnc::Function &predi
         return nnc::Status::error(inputWheres[i] + ": " + s.message());
     if (nnc::Status s = exec.run("predict"); !s.ok())
       return nnc::Status::error(planWhere + ": " + s.message());
-    nnc::StatusOr<HostTensor> out = exec.getOutput("predict", outputName);
-    if (!out.ok())
-      return nnc::Status::error(planWhere + ": " + out.status().message());
-    return std::move(*out);
+    return fetchOutputs(exec, predict, planWhere);
   }
   std::vector<HostTensor> batchIns;
   for (const nnc::TensorSlice &slice : predict.inputs())
     batchIns.emplace_back(slice.type().dtype(), shapeOf(slice.type()));
   int64_t rows = inputs[0].shape[0];
-  // Rows [b * batch, (b + 1) * batch) of the input give the same rows of the output.
-  HostTensor result;
+  // Rows [b * batch, (b + 1) * batch) of the input give the same rows of every output.
+  std::vector<HostTensor> results;
   for (int64_t start = 0; start < rows; start += batchRows) {
     int64_t count = std::min(batchRows, rows - start);
     for (size_t i = 0; i < inputs.size(); ++i) {
@@ -115,25 +126,41 @@ nnc::StatusOr<HostTensor> predictRows(Executor &exec, const nnc::Function &predi
     }
     if (nnc::Status s = exec.run("predict"); !s.ok())
       return nnc::Status::error(planWhere + ": " + s.message());
-    nnc::StatusOr<HostTensor> batchOut = exec.getOutput("predict", outputName);
-    if (!batchOut.ok())
-      return nnc::Status::error(planWhere + ": " + batchOut.status().message());
-    if (batchOut->shape.empty() || batchOut->shape[0] != batchRows) { // not per-row: one batch
-      if (rows != batchRows)
-        return nnc::Status::error(inputWheres[0] + ": predict's output " + batchOut->describe() +
-                                  " is not per row, so the input must be exactly one batch");
-      return std::move(*batchOut);
+    nnc::StatusOr<std::vector<HostTensor>> batchOuts = fetchOutputs(exec, predict, planWhere);
+    if (!batchOuts.ok())
+      return batchOuts.status();
+    for (const HostTensor &out : *batchOuts)
+      if (out.shape.empty() || out.shape[0] != batchRows) { // not per row: one batch
+        if (rows != batchRows)
+          return nnc::Status::error(inputWheres[0] + ": predict's output " + out.describe() +
+                                    " is not per row, so the input must be exactly one batch");
+        return std::move(*batchOuts);
+      }
+    if (results.empty())
+      for (const HostTensor &out : *batchOuts) {
+        results.emplace_back(out.dtype, out.shape);
+        results.back().shape[0] = rows;
+        results.back().data.resize(out.data.size() / batchRows * rows);
+      }
+    for (size_t o = 0; o < results.size(); ++o) {
+      size_t outRowBytes = (*batchOuts)[o].data.size() / batchRows;
+      std::memcpy(results[o].data.data() + start * outRowBytes, (*batchOuts)[o].data.data(),
+                  count * outRowBytes);
     }
-    if (result.data.empty()) {
-      result = HostTensor(batchOut->dtype, batchOut->shape);
-      result.shape[0] = rows;
-      result.data.resize(batchOut->data.size() / batchRows * rows);
-    }
-    size_t outRowBytes = batchOut->data.size() / batchRows;
-    std::memcpy(result.data.data() + start * outRowBytes, batchOut->data.data(),
-                count * outRowBytes);
   }
-  return result;
+  return results;
+}
+
+nnc::StatusOr<HostTensor> predictRows(Executor &exec, const nnc::Function &predict,
+                                      std::vector<HostTensor> inputs,
+                                      const trainer::Normalization *norm,
+                                      const std::vector<std::string> &inputWheres,
+                                      const std::string &planWhere) {
+  nnc::StatusOr<std::vector<HostTensor>> outputs =
+      predictOutputs(exec, predict, std::move(inputs), norm, inputWheres, planWhere);
+  if (!outputs.ok())
+    return outputs.status();
+  return std::move(outputs->front());
 }
 
 } // namespace nnrt

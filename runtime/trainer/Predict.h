@@ -27,11 +27,20 @@ nnc::Status checkPredictInputs(const nnc::Function &predict,
                                const std::vector<HostTensor> &inputs,
                                const std::vector<std::string> &wheres);
 
-/// Runs predict over every row of `inputs` (checked by checkPredictInputs) and returns its first
-/// output for them all: (rows, ...), or the output of one batch when it is not per row (the
-/// inputs must then be one batch). `norm` (may be null), --fit's normalization of the features,
-/// is applied to the first input when it is f32. Errors about an input start with its
+/// Runs predict over every row of `inputs` (checked by checkPredictInputs) and returns every
+/// output, in predict's order, for them all: each (rows, ...), or the outputs of one batch when
+/// one of them is not per row (the inputs must then be one batch). `norm` (may be null), --fit's
+/// normalization of the features, is applied to the first input when it is f32. Errors about an input start with its
 /// `inputWheres` entry, errors of the plan with `planWhere`.
+nnc::StatusOr<std::vector<HostTensor>> predictOutputs(Executor &exec,
+                                                    const nnc::Function &predict,
+                                                    std::vector<HostTensor> inputs,
+                                                    const trainer::Normalization *norm,
+                                                    const std::vector<std::string> &inputWheres,
+                                                    const std::string &planWhere);
+
+/// predictOutputs' first output: for callers that want one array (kept so that code written
+/// against the single-output interface still builds).
 nnc::StatusOr<HostTensor> predictRows(Executor &exec, const nnc::Function &predict,
                                       std::vector<HostTensor> inputs,
                                       const trainer::Normalization *norm,

@@ -13,6 +13,11 @@ loss, and the truncation error eps^2 * f''' / 6 is ~1e-5 relative for these smoo
 2e-2 leaves room for kinks near relu/max inputs, which the inputs avoid. A wrong VJP (a missing
 term, a transposed matrix, a wrong scale) is off by O(1).
 
+ONNX ops that the importer writes as compositions of nn ops (OnnxCase: ConvTranspose, Min/Max,
+Softplus, Shrink, Tile, Pad's modes, InstanceNormalization...) are checked the same way through
+an ONNX graph: Add(x, p0) then the op, the operands as initializers (so parameters), compiled
+with --loss mse against the labels r.
+
 usage: check_grads.py --nnc NNC --nnrun NNRUN WORK_DIR
 """
 import argparse
@@ -52,6 +57,29 @@ class Case:
         self.frozen = set(frozen)  # operands that are frozen parameters (batch_norm's running stats)
         self.out_shape, self.loss_op, self.int_operand = out_shape, loss_op, int_operand
         self.soft_target = soft_target  # the labels input r is a distribution shaped like p0
+
+
+class OnnxCase(Case):
+    """The ONNX op `op_type` (opset `opset`) on p0 + x and the further float operands, with
+    `consts` (name -> int64 or float array) as further, non-trained inputs after them."""
+
+    def __init__(self, name, op_type, operands, out_shape, attrs=None, consts=None, opset=17):
+        super().__init__(name, op_type, operands, attrs, out_shape)
+        self.consts, self.opset = consts or {}, opset
+
+
+def write_onnx(case, path):
+    from onnx import helper, numpy_helper, save, TensorProto
+    inits = [numpy_helper.from_array(v, f"p{i}") for i, v in enumerate(case.operands)]
+    inits += [numpy_helper.from_array(v, k) for k, v in case.consts.items()]
+    inputs = ["a0"] + [f"p{i}" for i in range(1, len(case.operands))] + list(case.consts)
+    nodes = [helper.make_node("Add", ["x", "p0"], ["a0"], name="shift"),
+             helper.make_node(case.op, inputs, ["y"], name="op", **case.attrs)]
+    graph = helper.make_graph(nodes, case.name,
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT,
+                                                             case.out_shape)], inits)
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", case.opset)]), path)
 
 
 def model_text(case, rng):
@@ -160,6 +188,8 @@ def cases(rng):
         Case("reduce_max_keepdim", "reduce_max", [spread(2, 3, 4)], {"axes": [0, 2], "keepdim": True},
              out_shape=[1, 3, 1]),
         Case("concat", "concat", [f(2, 3), f(2, 5)], {"axis": 1}, out_shape=[2, 8]),
+        Case("concat_negative_axis", "concat", [f(2, 3), f(2, 5)], {"axis": -1},
+             out_shape=[2, 8]),
         Case("reduce_sum", "reduce_sum", [f(2, 3, 4)], {"axes": [0]}, out_shape=[3, 4]),
         Case("reduce_mean_keepdim", "reduce_mean", [f(2, 3, 4)], {"axes": [-1], "keepdim": True},
              out_shape=[2, 3, 1]),
@@ -203,7 +233,53 @@ def cases(rng):
         Case("causal_attention", "attention", [f(2, 5, 4), f(2, 5, 4), f(2, 5, 4)],
              {"scale": 0.5}, out_shape=[2, 5, 4]),
     ]
-    return out
+    return out + onnx_cases(f, straddle, rng)
+
+
+def onnx_cases(f, straddle, rng):
+    """The importer's compositions (compiler/import/OnnxMoreOps.cpp) through ONNX graphs."""
+    i64 = lambda *v: np.array(v, np.int64)  # noqa: E731
+
+    def distinct(*shapes):
+        """Tensors of these shapes whose values all differ by >= 2 / (count - 1): no maximum
+        changes within eps."""
+        sizes = [int(np.prod(s)) for s in shapes]
+        values = rng.permutation(np.linspace(-1, 1, sum(sizes))).astype(np.float32)
+        cuts = np.cumsum(sizes)[:-1]
+        return [v.reshape(s) for v, s in zip(np.split(values, cuts), shapes)]
+
+    return [
+        OnnxCase("onnx_softplus", "Softplus", [3 * f(3, 4)], [3, 4]),
+        OnnxCase("onnx_sign", "Sign", [straddle(3, 4)], [3, 4]),  # no gradient: fd 0
+        # Inputs at least 0.1 from +-lambd = +-0.5 (and 0.25 from the bias's 0.2).
+        OnnxCase("onnx_shrink", "Shrink", [straddle(3, 4)], [3, 4], {"lambd": 0.5, "bias": 0.2}),
+        OnnxCase("onnx_softshrink", "Shrink", [straddle(3, 4)], [3, 4],
+                 {"lambd": 0.5, "bias": 0.5}),
+        OnnxCase("onnx_max_broadcast", "Max", distinct((3, 4), (4,), (3, 1)), [3, 4]),
+        OnnxCase("onnx_min_broadcast", "Min", distinct((2, 3), (2, 1)), [2, 3]),
+        OnnxCase("onnx_tile", "Tile", [f(2, 3)], [4, 6], consts={"repeats": i64(2, 2)}),
+        OnnxCase("onnx_pad_reflect", "Pad", [f(3, 4)], [4, 7], {"mode": "reflect"},
+                 consts={"pads": i64(1, 2, 0, 1)}),
+        OnnxCase("onnx_pad_edge", "Pad", [f(3, 4)], [5, 5], {"mode": "edge"},
+                 consts={"pads": i64(0, 1, 2, 0)}),
+        OnnxCase("onnx_pad_fill", "Pad", [f(3, 4)], [4, 6],
+                 consts={"pads": i64(1, 1, 0, 1), "fill": np.array(0.5, np.float32)}),
+        OnnxCase("onnx_softmax_flat_opset11", "Softmax", [f(2, 3, 4)], [2, 3, 4], {"axis": 1},
+                 opset=11),
+        OnnxCase("onnx_instance_norm", "InstanceNormalization", [f(2, 3, 4, 5), f(3), f(3)],
+                 [2, 3, 4, 5], {"epsilon": 1e-3}),
+        OnnxCase("onnx_conv_transpose", "ConvTranspose", [f(2, 3, 3, 4), f(3, 2, 3, 3), f(2)],
+                 [2, 2, 6, 8], {"strides": [2, 2], "pads": [1, 1, 1, 0],
+                                "output_padding": [1, 0]}),
+        # Distinct values: no window's maximum changes within eps.
+        OnnxCase("onnx_maxpool_dilated", "MaxPool", distinct((1, 2, 6, 7)), [1, 2, 3, 2],
+                 {"kernel_shape": [2, 3], "strides": [2, 2], "pads": [1, 0, 1, 0],
+                  "dilations": [3, 2]}),
+        OnnxCase("onnx_prelu_per_channel_opset6", "PRelu", [straddle(2, 3, 4), f(3)], [2, 3, 4],
+                 opset=6),
+        OnnxCase("onnx_conv_transpose_groups", "ConvTranspose", [f(1, 4, 3, 3), f(4, 3, 2, 2)],
+                 [1, 6, 6, 5], {"group": 2, "strides": [2, 1], "dilations": [1, 2]}),
+    ]
 
 
 def run(cmd):
@@ -216,10 +292,17 @@ def run(cmd):
 def check(case, args, rng):
     work = os.path.join(args.work, case.name)
     os.makedirs(work, exist_ok=True)
-    model, plan = os.path.join(work, "model.pbtxt"), os.path.join(work, "model.plan")
-    with open(model, "w") as fh:
-        fh.write(model_text(case, rng))
-    run([args.nnc, "compile", model, "-o", plan])
+    plan = os.path.join(work, "model.plan")
+    if isinstance(case, OnnxCase):
+        model = os.path.join(work, "model.onnx")
+        write_onnx(case, model)
+        run([args.nnc, "compile", model, "--loss", "mse", "--optimizer", "sgd", "--lr", "1",
+             "-o", plan])
+    else:
+        model = os.path.join(work, "model.pbtxt")
+        with open(model, "w") as fh:
+            fh.write(model_text(case, rng))
+        run([args.nnc, "compile", model, "-o", plan])
     if case.int_operand is not None:
         r = rng.integers(0, case.operands[0].shape[-1], case.int_operand.shape).astype(np.int64)
     elif case.soft_target:

@@ -70,6 +70,6 @@ np.save(os.path.join(out, "expected6.npy"), (padded @ w.T + c + bias).astype(np.
 save(model([helper.make_node("PRelu", ["x", "slope"], ["y"], name="prelu")], [info("x", [4, 5])],
            [info("y", [4, 5])], [numpy_helper.from_array(slope[:3], "slope")]),
      os.path.join(out, "bad_prelu.onnx"))
-save(model([helper.make_node("Pad", ["x"], ["y"], name="pad", pads=[0, 1, 0, 1], value=2.0)],
+save(model([helper.make_node("Pad", ["x"], ["y"], name="pad", pads=[0, 1, 0, 1], mode="wrap")],
            [info("x", [2, 3])], [info("y", [2, 5])], opset=6),
      os.path.join(out, "bad_pad.onnx"))

@@ -111,3 +111,26 @@ def test_predict_takes_one_array_per_input(tmp_path, tools):
         plan.predict(x)
     with pytest.raises(ValueError, match="4 rows, but predict input 'x' has 5"):
         plan.predict((x, y[:4]))
+
+
+def test_predict_returns_one_array_per_output(tmp_path, tools):
+    """A plan compiled with --inference from a two-output ONNX graph: Plan.predict returns a
+    tuple, one array per output in predict's order, each over every row."""
+    import subprocess
+    from onnx import TensorProto, helper, save
+    value = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", 3])
+    graph = helper.make_graph([helper.make_node("Mul", ["x", "x"], ["p"], name="square"),
+                               helper.make_node("Relu", ["x"], ["r"], name="relu")],
+                              "two_outputs", [value("x")], [value("p"), value("r")])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+         str(tmp_path / "two.onnx"))
+    subprocess.run([tools["nnc"], "compile", str(tmp_path / "two.onnx"), "--inference",
+                    "--batch-size", "2", "-o", str(tmp_path / "two.plan")],
+                   check=True, capture_output=True)
+    plan = nnc.Plan.load(str(tmp_path / "two.plan"))
+    x = numpy.random.default_rng(0).standard_normal((5, 3), dtype=numpy.float32)
+    outputs = plan.predict(x)
+    assert isinstance(outputs, tuple) and len(outputs) == 2
+    # x * x and max(x, 0): exact in fp32 both ways.
+    numpy.testing.assert_array_equal(outputs[0], x * x)
+    numpy.testing.assert_array_equal(outputs[1], numpy.maximum(x, 0))
