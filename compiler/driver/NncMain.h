@@ -26,6 +26,7 @@ struct CompileRequest {
   bool printLaunchStats = false; // --print-launch-stats (--target cuda)
   bool gpuIr = false;            // --gpu-ir (--target cuda --compile-to=codegen)
   ModelOptions model;            // --batch-size, --loss, --optimizer, ... (ModelFlags.h)
+  int64_t zeroStage = -1;        // --zero (issue 20); -1: the model's data_parallel.zero_stage
 };
 
 /// Runs `nnc compile` as its flags asked, writing what the tool prints on stderr (a summary,

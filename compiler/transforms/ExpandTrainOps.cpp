@@ -138,7 +138,9 @@ struct ExpandTrainOpsPass : nnc::impl::ExpandTrainOpsBase<ExpandTrainOpsPass> {
     SmallVector<Operation *> ops;
     getOperation().walk([&](Operation *op) {
       // all_reduce is not math to expand: it reaches the plan as a collective.
-      if (isa<train::TrainDialect>(op->getDialect()) && !isa<train::AllReduceOp>(op))
+      if (isa<train::TrainDialect>(op->getDialect()) &&
+          !isa<train::AllReduceOp, train::ReduceScatterOp, train::TakeShardOp,
+               train::AllGatherOp>(op))
         ops.push_back(op);
     });
     OpBuilder b(&getContext());

@@ -225,7 +225,10 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
     // them saw a non-finite one (the number that did, summed over the pipeline, is 0).
     auto stages = func->getParentOfType<ModuleOp>()->getAttrOfType<IntegerAttr>(
         nnc::attr::kPipelineStages);
-    if (stages && stages.getInt() > 1) {
+    // ZeRO-1 (issue 20): each rank checks its own gradient shards: the ranks skip together too.
+    bool sharded = false;
+    func.walk([&](train::ReduceScatterOp) { sharded = true; });
+    if ((stages && stages.getInt() > 1) || sharded) {
       Type f32 = b.getF32Type();
       Value bad = nn::SubOp::create(b, loc, scalar(b, loc, f32, 1.0), finite);
       auto count = train::AllReduceOp::create(b, loc, ValueRange{bad}, b.getUnitAttr());

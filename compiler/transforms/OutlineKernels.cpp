@@ -41,7 +41,8 @@ namespace {
 bool isHostOp(Operation *op) {
   return isa<nnc::nn::LinearOp, nnc::nn::MatmulOp, nnc::nn::Conv2dOp, nnc::nn::Conv2dGradInputOp,
              nnc::nn::Conv2dGradWeightOp, nnc::nn::ConstantOp, nnc::train::AllReduceOp,
-             tensor::CollapseShapeOp, tensor::ExpandShapeOp, func::CallOp, func::ReturnOp>(op);
+             tensor::CollapseShapeOp, tensor::ExpandShapeOp, func::CallOp, func::ReturnOp,
+             nnc::train::ReduceScatterOp, nnc::train::TakeShardOp, nnc::train::AllGatherOp>(op);
 }
 
 /// The operands `op` computes its results into, one per result: a destination-style op's inits,

@@ -584,12 +584,15 @@ private:
 
   /// Every rank holds the same parameters and state: rank 0 writes them for all.
   Status saveLast() {
-    if (config_.checkpointDir.empty() || rank_ != 0)
+    // ZeRO-1: every rank gives its optimizer-state shards to the gather; rank 0 writes.
+    if (config_.checkpointDir.empty() || (rank_ != 0 && !exec_.hasShardedParameters()))
       return Status();
     nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>> weights =
         captureParameters(exec_);
     if (!weights.ok())
       return weights.status();
+    if (rank_ != 0)
+      return Status();
     Checkpoint checkpoint = snapshotOf(std::move(*weights));
     checkpoint.tensors.insert(checkpoint.tensors.end(), best_.begin(), best_.end());
     return writeCheckpoint(lastCheckpointPath(config_.checkpointDir), checkpoint);
