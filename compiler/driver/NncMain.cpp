@@ -147,8 +147,8 @@ Model modelWithoutValues(const Model &model) {
 }
 
 /// Data parallelism's memory per rank, from the plan's parameter table: "per rank (2 ranks,
-/// ZeRO-1): parameters P bytes, gradients G bytes, optimizer state S bytes (total T / 2), arena
-/// A bytes". Gradients are the trainable parameters' (temporaries of the arena, which also holds
+/// ZeRO-1): parameters P bytes, gradients G bytes, optimizer state S bytes (sharded: X of Y),
+/// arena A bytes". Gradients are the trainable parameters' (temporaries of the arena, which also holds
 /// the parameters and state); under ZeRO-1 a rank keeps 1/R of the optimizer state (issue 20).
 std::string perRankMemory(const Model &model, const Plan &plan) {
   int64_t ranks = model.training().data_parallel().world_size();
@@ -163,11 +163,14 @@ std::string perRankMemory(const Model &model, const Plan &plan) {
       count *= dim;
     return count;
   };
-  int64_t parameters = 0, gradients = 0, state = 0, wholeState = 0;
+  int64_t parameters = 0, gradients = 0, state = 0, shards = 0, wholeOfShards = 0;
   for (const TensorSlice &entry : plan.parameters()) {
     if (entry.optimizer_state()) {
       state += bytes(entry.type());
-      wholeState += bytes(entry.has_zero_logical() ? entry.zero_logical() : entry.type());
+      if (entry.has_zero_logical()) {
+        shards += bytes(entry.type());
+        wholeOfShards += bytes(entry.zero_logical());
+      }
       continue;
     }
     parameters += bytes(entry.type());
@@ -179,8 +182,8 @@ std::string perRankMemory(const Model &model, const Plan &plan) {
   os << "per rank (" << ranks << " ranks" << (zero ? ", ZeRO-1" : "") << "): parameters "
      << parameters << " bytes, gradients " << gradients << " bytes, optimizer state " << state
      << " bytes";
-  if (zero)
-    os << " (total " << wholeState << " / " << ranks << ")";
+  if (zero) // the rest (accumulators, the loss scale) is whole on every rank
+    os << " (sharded: " << shards << " of " << wholeOfShards << ")";
   os << ", arena " << plan.arena_bytes() << " bytes";
   return line;
 }

@@ -169,10 +169,15 @@ LogicalResult shardUpdates(func::FuncOp step, int64_t ranks, NamedAttrList &logi
       auto state = dyn_cast<BlockArgument>(op->getOperand(i));
       auto name = state ? step.getArgAttrOfType<StringAttr>(state.getArgNumber(), nnc::attr::kParam)
                         : StringAttr();
-      if (!name || !state.hasOneUse())
+      // Besides the update, fp16's skip (nn.where of new and old state) may read it.
+      auto readsState = [&](Operation *user) { return user == op || isa<nn::WhereOp>(user); };
+      if (!name || !llvm::all_of(state.getUsers(), readsState))
         return op->emitOpError("expects its optimizer state to be parameters read by it alone "
                                "(ZeRO shards them)");
       state.setType(shard);
+      for (Operation *user : state.getUsers())
+        if (user != op)
+          user->getResult(0).setType(shard);
       logicalTypes.set(name, TypeAttr::get(whole));
     }
     for (Value result : op->getResults())
@@ -203,10 +208,36 @@ void agreeOnFiniteness(func::FuncOp step) {
   });
 }
 
+/// Other functions that take the sharded state (accumulate_step passes it through unread) take
+/// the shard too: functions share a parameter's buffer, sized by its type.
+LogicalResult shardStateElsewhere(ModuleOp module, func::FuncOp step, DictionaryAttr logical,
+                                  int64_t ranks) {
+  for (auto func : module.getOps<func::FuncOp>()) {
+    if (func == step || func.isExternal())
+      continue;
+    Block &body = func.getBody().front();
+    for (BlockArgument arg : body.getArguments()) {
+      auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), nnc::attr::kParam);
+      auto type = name ? logical.getAs<TypeAttr>(name) : TypeAttr();
+      if (!type)
+        continue;
+      if (!arg.use_empty())
+        return func.emitError("reads optimizer state '")
+               << name.getValue() << "', which ZeRO-1 shards in " << step.getSymName();
+      arg.setType(train::shardType(cast<RankedTensorType>(type.getValue()), ranks));
+    }
+    func.setType(FunctionType::get(func.getContext(), body.getArgumentTypes(),
+                                   func.getFunctionType().getResults()));
+  }
+  return success();
+}
+
 LogicalResult applyZero(ModuleOp module, func::FuncOp step, int64_t ranks) {
   reduceScatterGradients(step, ranks);
   NamedAttrList logicalTypes;
-  if (failed(shardUpdates(step, ranks, logicalTypes)))
+  if (failed(shardUpdates(step, ranks, logicalTypes)) ||
+      failed(shardStateElsewhere(module, step, logicalTypes.getDictionary(module.getContext()),
+                                 ranks)))
     return failure();
   step.walk([](train::GlobalNormOp norm) { sumNormOverRanks(norm); });
   agreeOnFiniteness(step);
