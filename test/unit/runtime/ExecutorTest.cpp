@@ -373,8 +373,6 @@ TEST(RuntimeLinkTest, NoMlirOrLlvmLoaded) {
   }
 }
 
-} // namespace
-} // namespace nnrt
 
 /// ZeRO-1 (issue 20): rank 1 of 2, whose peer (rank 0) contributes `peerWhole` to a
 /// reduce-scatter (zero padding included) and `peerShard` to an all-gather.
@@ -441,3 +439,6 @@ TEST(ExecutorTest, ShardCommandsTakeThisRanksPaddedShard) {
   EXPECT_TRUE(exec.hasShardedParameters());
   EXPECT_FALSE(exec.writeParameter(state, HostTensor::fromFloats({2}, {1, 2})).ok());
 }
+
+} // namespace
+} // namespace nnrt
