@@ -231,7 +231,8 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
     if ((stages && stages.getInt() > 1) || sharded) {
       Type f32 = b.getF32Type();
       Value bad = nn::SubOp::create(b, loc, scalar(b, loc, f32, 1.0), finite);
-      auto count = train::AllReduceOp::create(b, loc, ValueRange{bad}, b.getUnitAttr());
+      Location sum = NameLoc::get(b.getStringAttr("all_reduce.nonfinite"), loc); // for messages
+      auto count = train::AllReduceOp::create(b, sum, ValueRange{bad}, b.getUnitAttr());
       finite = nn::EqualOp::create(b, loc, count.getResult(0), scalar(b, loc, f32, 0.0));
     }
 
