@@ -140,6 +140,17 @@ def Distribute : Pass<"nnc-distribute", "mlir::ModuleOp"> {
 
     Before: `%p2 = train.sgd %p, %g, %lr ...`
     After:  `%r = train.all_reduce %g : tensor<3x8xf32>` then `%p2 = train.sgd %p, %r, %lr ...`
+
+    ZeRO-1 (module attribute `nnc.zero_stage` = 1, from `data_parallel.zero_stage`): each
+    gradient becomes `train.reduce_scatter` (this rank's shard of the mean), the optimizer
+    updates `train.take_shard` of the parameter with state arguments of the shard's type, and
+    `train.all_gather` returns the whole new parameter; the global norm and fp16's overflow
+    verdict are summed over the ranks. `nnc.zero_logical_types` keeps each sharded state's whole
+    type for the plan's parameter table.
+
+    After:  `%s = train.reduce_scatter %g {shards = 2} : tensor<3x8xf32> -> tensor<12xf32>`,
+            `%ps = train.take_shard %p ...`, `%n = train.sgd %ps, %s, %lr ...`,
+            `%p2 = train.all_gather %n {shards = 2} : tensor<12xf32> -> tensor<3x8xf32>`
   }];
   let dependentDialects = ["nnc::nn::NNDialect", "nnc::train::TrainDialect"];
 }
@@ -564,7 +575,8 @@ def LowerToPlan : Pass<"nnc-lower-to-plan", "mlir::ModuleOp"> {
     whose old value is dead may be computed in place (the kernel gets `nnc.in_place`). Each host
     op becomes a command: nn.linear / nn.matmul -> plan.gemm, nn.conv2d and its gradients ->
     plan.conv2d, func.call -> plan.kernel_call, train.all_reduce -> plan.all_reduce_start with
-    its plan.all_reduce_wait before the first reader; updates are copied back
+    its plan.all_reduce_wait before the first reader (ZeRO-1's train.reduce_scatter, all_gather
+    and take_shard -> the plan ops of their names); updates are copied back
     (plan.copy). A `plan.func @init` fills the parameters and writes the constants. The entry
     functions are erased; the kernels stay for the serializer to compile.
 

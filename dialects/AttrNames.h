@@ -83,6 +83,12 @@ inline mlir::DictionaryAttr stateParam(mlir::Builder &b, llvm::StringRef name,
                               b.getNamedAttr(kTrainable, b.getBoolAttr(false))});
 }
 
+// ZeRO-1 (issue 20), module attributes: the stage the model asks for (IntegerAttr, set at
+// import), and, once distribute sharded the optimizer state, each sharded state parameter's
+// logical type ({name = tensor<...>}, TypeAttrs) for the plan's parameter table.
+inline constexpr llvm::StringLiteral kZeroStage = "nnc.zero_stage";
+inline constexpr llvm::StringLiteral kZeroLogicalTypes = "nnc.zero_logical_types";
+
 } // namespace nnc::attr
 
 namespace nnc::names {

@@ -13,6 +13,7 @@
 #include "runtime/collective/Communicator.h"
 
 #include <chrono>
+#include <cstring>
 #include <map>
 
 namespace nnrt {
@@ -214,6 +215,10 @@ Status Executor::execute(const PreparedCommand &p) {
     return waitAllReduce(p);
   case nnc::Command::kCausalAttention:
     return p.attention->run(p.attentionOperands);
+  case nnc::Command::kReduceScatter:
+  case nnc::Command::kAllGather:
+  case nnc::Command::kTakeShard:
+    return runShardCommand(p);
   case nnc::Command::KIND_NOT_SET:
     break;
   }
@@ -313,9 +318,70 @@ Status Executor::unpack(const PreparedCommand &start) {
 bool Executor::hasCollectives() const {
   for (const nnc::Function &function : plan_.functions())
     for (const nnc::Command &command : function.commands())
-      if (command.has_all_reduce_start() || command.has_tensor_all_reduce())
+      if (command.has_all_reduce_start() || command.has_tensor_all_reduce() ||
+          command.has_reduce_scatter())
         return true;
   return false;
+}
+
+// --- ZeRO-1 (issue 20) ----------------------------------------------------------------------
+// Shards travel through host memory, like the all-reduce's buckets: the whole tensor is staged
+// zero-padded to ranks x shard elements.
+
+int Executor::ranks() const { return communicator_ ? communicator_->size() : 1; }
+int Executor::rank() const { return communicator_ ? communicator_->rank() : 0; }
+
+nnc::StatusOr<int64_t> Executor::shardElements(int64_t elements, int64_t shardBytes) const {
+  int64_t shard = (elements + ranks() - 1) / ranks();
+  if (shard * int64_t(sizeof(float)) != shardBytes)
+    return Status::error("a shard of " + std::to_string(shardBytes / 4) + " of " +
+                         std::to_string(elements) + " elements does not fit " +
+                         std::to_string(ranks()) +
+                         " ranks: the plan was compiled for another number of ranks "
+                         "(nnc compile --data-parallel N --zero 1)");
+  return shard;
+}
+
+Status Executor::runShardCommand(const PreparedCommand &p) {
+  const nnc::Command &command = *p.command;
+  bool gather = command.has_all_gather();
+  const nnc::Slice &source = gather ? command.all_gather().source()
+                             : command.has_reduce_scatter() ? command.reduce_scatter().source()
+                                                            : command.take_shard().source();
+  const nnc::Slice &result = gather ? command.all_gather().result()
+                             : command.has_reduce_scatter() ? command.reduce_scatter().result()
+                                                            : command.take_shard().result();
+  const nnc::Slice &whole = gather ? result : source, &part = gather ? source : result;
+  int64_t elements = whole.size() / int64_t(sizeof(float));
+  nnc::StatusOr<int64_t> shard = shardElements(elements, part.size());
+  if (!shard.ok())
+    return shard.status();
+  std::vector<float> padded(static_cast<size_t>(*shard * ranks()), 0.0f);
+  std::vector<float> mine(static_cast<size_t>(*shard));
+  if (gather) {
+    if (Status s = device_.copy(mine.data(), at(source), source.size()); !s.ok())
+      return s;
+    if (Status s = device_.synchronize(); !s.ok())
+      return s;
+    if (ranks() == 1)
+      padded = mine;
+    else if (Status s = communicator_->allGather(p.where, mine.data(), padded.data(), *shard);
+             !s.ok())
+      return s;
+    return device_.copy(at(result), padded.data(), result.size());
+  }
+  if (Status s = device_.copy(padded.data(), at(source), source.size()); !s.ok())
+    return s;
+  if (Status s = device_.synchronize(); !s.ok())
+    return s;
+  if (command.has_reduce_scatter() && ranks() > 1) {
+    if (Status s = communicator_->reduceScatterMean(p.where, padded.data(), mine.data(), *shard);
+        !s.ok())
+      return s;
+  } else {
+    std::copy_n(padded.begin() + *shard * rank(), *shard, mine.begin());
+  }
+  return device_.copy(at(result), mine.data(), result.size());
 }
 
 Status Executor::run(std::string_view name) {
@@ -506,6 +572,59 @@ nnc::StatusOr<HostTensor> Executor::getParameter(std::string_view name) const {
     if (parameter.name() == name)
       return read(parameter);
   return Status::error("the plan has no parameter '" + std::string(name) + "'");
+}
+
+} // namespace nnrt
+
+namespace nnrt {
+
+nnc::TensorSlice Executor::logicalOf(const nnc::TensorSlice &parameter) {
+  nnc::TensorSlice logical = parameter;
+  if (parameter.has_zero_logical())
+    *logical.mutable_type() = parameter.zero_logical();
+  return logical;
+}
+
+nnc::StatusOr<HostTensor> Executor::readParameter(const nnc::TensorSlice &parameter) const {
+  nnc::StatusOr<HostTensor> part = read(parameter);
+  if (!part.ok() || !parameter.has_zero_logical())
+    return part;
+  HostTensor whole(parameter.zero_logical().dtype(), shapeOf(parameter.zero_logical()));
+  nnc::StatusOr<int64_t> shard = shardElements(whole.numElements(), parameter.slice().size());
+  if (!shard.ok())
+    return shard.status();
+  std::vector<float> padded(size_t(*shard * ranks()));
+  const auto *mine = reinterpret_cast<const float *>(part->data.data());
+  if (ranks() == 1)
+    std::copy_n(mine, *shard, padded.begin());
+  else if (Status s = communicator_->allGather("the checkpoint's '" + parameter.name() + "'",
+                                              mine, padded.data(), *shard);
+           !s.ok())
+    return s;
+  std::memcpy(whole.data.data(), padded.data(), whole.data.size());
+  return whole;
+}
+
+Status Executor::writeParameter(const nnc::TensorSlice &parameter, const HostTensor &value) {
+  if (!parameter.has_zero_logical())
+    return write(parameter, value);
+  if (Status s = checkType(value, parameter.zero_logical()); !s.ok())
+    return s;
+  nnc::StatusOr<int64_t> shard = shardElements(value.numElements(), parameter.slice().size());
+  if (!shard.ok())
+    return shard.status();
+  HostTensor part(parameter.type().dtype(), shapeOf(parameter.type()));
+  std::vector<float> padded(size_t(*shard * ranks()), 0.0f);
+  std::memcpy(padded.data(), value.data.data(), value.data.size());
+  std::memcpy(part.data.data(), padded.data() + *shard * rank(), part.data.size());
+  return write(parameter, part);
+}
+
+bool Executor::hasShardedParameters() const {
+  for (const nnc::TensorSlice &parameter : plan_.parameters())
+    if (parameter.has_zero_logical())
+      return true;
+  return false;
 }
 
 } // namespace nnrt

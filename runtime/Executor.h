@@ -71,6 +71,17 @@ public:
   /// Whether any function of the plan communicates.
   bool hasCollectives() const;
 
+  /// ZeRO-1 (issue 20): parameter-table entries as checkpoints and dumps hold them. An entry
+  /// with zero_logical holds this rank's shard of optimizer state: logicalOf gives its whole
+  /// type, readParameter all-gathers it (a collective: every rank reads the same entries in the
+  /// same order), writeParameter takes this rank's shard of a whole value. Other entries read
+  /// and write as read() and write().
+  static nnc::TensorSlice logicalOf(const nnc::TensorSlice &parameter);
+  nnc::StatusOr<HostTensor> readParameter(const nnc::TensorSlice &parameter) const;
+  nnc::Status writeParameter(const nnc::TensorSlice &parameter, const HostTensor &value);
+  /// Whether reading the parameters is a collective (some entry is a shard).
+  bool hasShardedParameters() const;
+
   /// Profiling (nnrun --profile): from now on every run times each command, synchronizing the
   /// device after it so that the time is the command's own.
   void enableProfiling() { profiling_ = true; }
@@ -98,6 +109,11 @@ private:
   nnc::StatusOr<int> tensorRank(const ShardSpec &spec) const;
   nnc::StatusOr<HostTensor> gather(const nnc::TensorSlice &tensor) const;
   nnc::Status unpack(const PreparedCommand &start);
+  // ZeRO-1 (issue 20): ReduceScatter, AllGather and TakeShard; the ranks they shard over.
+  nnc::Status runShardCommand(const PreparedCommand &command);
+  nnc::StatusOr<int64_t> shardElements(int64_t elements, int64_t shardBytes) const;
+  int ranks() const;
+  int rank() const;
   void *at(const nnc::Slice &slice) const { return static_cast<char *>(arena_) + slice.offset(); }
   nnc::StatusOr<const nnc::TensorSlice *> findTensor(std::string_view function,
                                                      std::string_view name, bool input) const;

@@ -234,10 +234,31 @@ private:
       return tensorAllReduce(command.tensor_all_reduce());
     case nnc::Command::kCausalAttention:
       return causalAttention(command.causal_attention());
+    case nnc::Command::kReduceScatter:
+      return shardSlices(command.reduce_scatter().source(), command.reduce_scatter().result(),
+                         "reduce-scatter");
+    case nnc::Command::kAllGather:
+      return shardSlices(command.all_gather().result(), command.all_gather().source(),
+                         "all-gather");
+    case nnc::Command::kTakeShard:
+      return shardSlices(command.take_shard().source(), command.take_shard().result(),
+                         "take-shard");
     case nnc::Command::KIND_NOT_SET:
       break;
     }
     return Status::error("command of unknown kind (a newer plan format?)");
+  }
+
+  /// ZeRO-1 (issue 20): the whole tensor and its shard in the arena, whole f32 values, the shard
+  /// no larger than the tensor (the executor checks it against the number of ranks).
+  Status shardSlices(const nnc::Slice &whole, const nnc::Slice &shard, const std::string &what) {
+    Status s = slice(whole, -1, what + " tensor");
+    if (s.ok())
+      s = slice(shard, -1, what + " shard");
+    if (s.ok() && (whole.size() % 4 != 0 || shard.size() % 4 != 0 || shard.size() > whole.size()))
+      s = Status::error(what + " of " + std::to_string(whole.size()) + " bytes into shards of " +
+                        std::to_string(shard.size()) + " bytes (whole f32 values, no larger)");
+    return s;
   }
 
   Status kernel(const nnc::KernelCall &kernel) {

@@ -31,6 +31,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/Timing.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/Path.h"
@@ -183,6 +184,46 @@ void printRecomputed(ModuleOp module, const Plan &plan, llvm::raw_ostream &errs)
       errs << "\n";
     }
   }
+/// Data parallelism's memory per rank, from the plan's parameter table: "per rank (2 ranks,
+/// ZeRO-1): parameters P bytes, gradients G bytes, optimizer state S bytes (sharded: X of Y),
+/// arena A bytes". Gradients are the trainable parameters' (temporaries of the arena, which also holds
+/// the parameters and state); under ZeRO-1 a rank keeps 1/R of the optimizer state (issue 20).
+std::string perRankMemory(const Model &model, const Plan &plan) {
+  int64_t ranks = model.training().data_parallel().world_size();
+  bool zero = model.training().data_parallel().zero_stage() == 1;
+  llvm::StringSet<> frozen;
+  for (const Parameter &parameter : model.parameters())
+    if (parameter.frozen())
+      frozen.insert(parameter.name());
+  auto bytes = [](const TensorType &type) {
+    int64_t count = 4; // f32
+    for (int64_t dim : type.shape())
+      count *= dim;
+    return count;
+  };
+  int64_t parameters = 0, gradients = 0, state = 0, shards = 0, wholeOfShards = 0;
+  for (const TensorSlice &entry : plan.parameters()) {
+    if (entry.optimizer_state()) {
+      state += bytes(entry.type());
+      if (entry.has_zero_logical()) {
+        shards += bytes(entry.type());
+        wholeOfShards += bytes(entry.zero_logical());
+      }
+      continue;
+    }
+    parameters += bytes(entry.type());
+    if (!frozen.contains(entry.name()))
+      gradients += bytes(entry.type());
+  }
+  std::string line;
+  llvm::raw_string_ostream os(line);
+  os << "per rank (" << ranks << " ranks" << (zero ? ", ZeRO-1" : "") << "): parameters "
+     << parameters << " bytes, gradients " << gradients << " bytes, optimizer state " << state
+     << " bytes";
+  if (zero) // the rest (accumulators, the loss scale) is whole on every rank
+    os << " (sharded: " << shards << " of " << wholeOfShards << ")";
+  os << ", arena " << plan.arena_bytes() << " bytes";
+  return line;
 }
 
 /// The plan phase: builds the plan, writes it (deterministic bytes), prints what it holds.
@@ -219,6 +260,8 @@ int writePlan(const Model &model, ModuleOp module, std::string output, KernelTar
                << " parameters, " << plan.kernel_library().size() << " bytes of kernels for "
                << plan.metadata().target_cpu() << " -> " << output << "\n";
   printRecomputed(module, plan, errs);
+  if (model.training().data_parallel().world_size() > 1)
+    errs << "nnc:   " << perRankMemory(model, plan) << "\n";
   // A CUDA plan's launches, for the roofline estimate and --print-launch-stats.
   std::vector<CudaLaunchStat> launches;
   CudaKernelLibrary library;
@@ -366,6 +409,11 @@ int compileMain(int argc, char **argv) {
       llvm::cl::desc("CPU plans: fuse causal attention into one op (nnc-fuse-attention; "
                      "--fuse-attention=false keeps the separate ops, to compare)"),
       llvm::cl::init(true), llvm::cl::cat(category));
+  llvm::cl::opt<int64_t> zeroStage(
+      "zero",
+      llvm::cl::desc("ZeRO stage with --data-parallel: 1 shards the optimizer state and update "
+                     "over the ranks (overrides training.data_parallel.zero_stage)"),
+      llvm::cl::value_desc("0|1"), llvm::cl::init(-1), llvm::cl::cat(category));
   ModelFlags modelFlags(category);
   registerPasses();
   registerAsmPrinterCLOptions();
@@ -402,6 +450,7 @@ int compileMain(int argc, char **argv) {
   request.gpuIr = gpuIr;
   request.tensorParallel = tensorParallel;
   request.model = modelFlags.values();
+  request.zeroStage = zeroStage;
   if (!memoryBudget.empty() && !parseByteCount(memoryBudget, request.memoryBudget)) {
     llvm::errs() << "nnc: error: --memory-budget=" << memoryBudget
                  << " is not a positive byte count (such as 500000000, 512M or 1.5G)\n";
@@ -506,6 +555,8 @@ bool applyParallelismFlags(const CompileRequest &request, Model &model, llvm::ra
       rest = tail;
     }
   }
+  if (request.zeroStage != -1) // the importer checks the stage against the rest of the spec
+    training->mutable_data_parallel()->set_zero_stage(request.zeroStage);
   return applyTensorParallelFlag(request, model, errs);
 }
 

@@ -29,6 +29,7 @@ struct CompileRequest {
   ModelOptions model;            // --batch-size, --loss, --optimizer, ... (ModelFlags.h)
   int64_t tensorParallel = 0;    // --tensor-parallel T
   bool fuseAttention = true;     // issue 23: --fuse-attention (CPU plans)
+  int64_t zeroStage = -1;        // --zero (issue 20); -1: the model's data_parallel.zero_stage
 };
 
 /// Runs `nnc compile` as its flags asked, writing what the tool prints on stderr (a summary,

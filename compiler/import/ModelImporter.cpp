@@ -310,6 +310,7 @@ private:
   FailureOr<mlir::Attribute> convertAttribute(const Attribute &attr, Location loc,
                                              const std::string &name);
   LogicalResult checkTrainingSpec();
+  LogicalResult checkZeroStage(const TrainingSpec &spec);
   LogicalResult declareArguments(SmallVectorImpl<Type> &argTypes,
                                  SmallVectorImpl<DictionaryAttr> &argAttrs);
   LogicalResult checkParameterValues(const Parameter &param, RankedTensorType type,
@@ -399,6 +400,20 @@ FailureOr<mlir::Attribute> Importer::convertAttribute(const Attribute &attr, Loc
   return emitError(loc) << "attribute '" << name << "' has no value";
 }
 
+/// ZeRO (issue 20): stage 1 only, and only where there are ranks to shard over.
+LogicalResult Importer::checkZeroStage(const TrainingSpec &spec) {
+  int64_t stage = spec.data_parallel().zero_stage();
+  if (stage != 0 && stage != 1)
+    return emitError(unknown) << "training.data_parallel.zero_stage must be 0 or 1, got " << stage;
+  if (stage == 1 && spec.data_parallel().world_size() < 2)
+    return emitError(unknown) << "training.data_parallel.zero_stage 1 shards over the ranks of "
+                                 "data parallelism: set world_size >= 2 (--data-parallel N)";
+  if (stage == 1 && spec.pipeline().stages() > 1)
+    return emitError(unknown) << "training.data_parallel.zero_stage 1 with pipeline stages is not "
+                                 "supported yet";
+  return success();
+}
+
 /// Range-checks every TrainingSpec field, so that a value out of range is refused naming its
 /// field and the value given rather than replaced by a default or left to fail at run time.
 LogicalResult Importer::checkTrainingSpec() {
@@ -457,6 +472,8 @@ LogicalResult Importer::checkTrainingSpec() {
       failed(count(spec.pipeline().micro_batches(), kMaxCount, "pipeline.micro_batches")) ||
       failed(count(spec.epochs(), kMaxSteps, "epochs")) ||
       failed(count(spec.early_stopping_patience(), kMaxSteps, "early_stopping_patience")))
+    return failure();
+  if (failed(checkZeroStage(spec)))
     return failure();
   if (!(lr.gamma() >= 0 && lr.gamma() <= 1))
     return emitError(unknown) << "training.lr_schedule.gamma must be in [0, 1] (0: 0.1), got "
@@ -697,6 +714,10 @@ LogicalResult Importer::run(ModuleOp module) {
     return failure();
   module->setAttr(nnc::attr::kTraining,
                   trainingSpecAttr(inference ? TrainingSpec() : model.training(), builder));
+  // ZeRO-1 (issue 20): read by the distribute phase.
+  if (!inference && model.training().data_parallel().zero_stage() > 0)
+    module->setAttr(nnc::attr::kZeroStage,
+                    builder.getI64IntegerAttr(model.training().data_parallel().zero_stage()));
   builder.setInsertionPointToEnd(module.getBody());
   auto func = func::FuncOp::create(builder, unknown, "forward",
                                    builder.getFunctionType(argTypes, {}));

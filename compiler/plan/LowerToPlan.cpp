@@ -144,6 +144,7 @@ private:
   LogicalResult lowerInit(OpBuilder &b);
   LogicalResult lowerFunction(func::FuncOp entry, OpBuilder &b);
   LogicalResult lowerCommand(Operation *op, OpBuilder &b);
+  void lowerShardCommand(Operation *op, OpBuilder &b);
   LogicalResult lowerMatmul(nn::MatmulOp matmul, plan::GemmOp gemm);
   void lowerCausalAttention(Operation *op, OpBuilder &b);
   void setStridedGemm(plan::GemmOp gemm, nn::MatmulOp matmul);
@@ -294,6 +295,7 @@ LogicalResult Lowering::lowerInit(OpBuilder &b) {
   makeFunc(b, module.getLoc(), "init");
   llvm::StringSet<> seen;
   int64_t stream = 0;
+  auto zeroLogical = module->getAttrOfType<DictionaryAttr>(nnc::attr::kZeroLogicalTypes);
   for (func::FuncOp entry : entries)
     for (BlockArgument arg : entry.getArguments()) {
       auto name = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(), nnc::attr::kParam);
@@ -319,6 +321,8 @@ LogicalResult Lowering::lowerInit(OpBuilder &b) {
       auto value = spec ? spec.getAs<FloatAttr>("value") : FloatAttr();
       if (kind && kind.getValue() == "constant" && value)
         init.setConstantAttr(b.getF64FloatAttr(value.getValueAsDouble()));
+      if (auto logical = zeroLogical ? zeroLogical.getAs<TypeAttr>(name) : TypeAttr())
+        init.setZeroLogicalAttr(logical); // ZeRO-1: this rank's shard of it
     }
   for (func::FuncOp entry : entries)
     entry.walk([&](nn::ConstantOp constant) {
@@ -429,6 +433,19 @@ void Lowering::lowerCausalAttention(Operation *op, OpBuilder &b) {
   attention.setScaleAttr(forward ? cast<nn::CausalAttentionOp>(op).getScaleAttr()
                                  : grad.getScaleAttr());
   attention.setDtype(getElementTypeOrSelf(op->getOperand(0).getType()));
+/// ZeRO-1 (issue 20): a shard op of the train dialect becomes the plan command of its name.
+void Lowering::lowerShardCommand(Operation *op, OpBuilder &b) {
+  auto set = [&](auto command) {
+    command.setNode(nodeName(op->getLoc()));
+    command.setSrcAttr(slice(op->getOperand(0)));
+    command.setDstAttr(slice(op->getResult(0)));
+  };
+  if (isa<train::ReduceScatterOp>(op))
+    set(makeOp<plan::ReduceScatterOp>(b, op->getLoc()));
+  else if (isa<train::AllGatherOp>(op))
+    set(makeOp<plan::AllGatherOp>(b, op->getLoc()));
+  else
+    set(makeOp<plan::TakeShardOp>(b, op->getLoc()));
 }
 
 LogicalResult Lowering::lowerCommand(Operation *op, OpBuilder &b) {
@@ -499,6 +516,8 @@ LogicalResult Lowering::lowerCommand(Operation *op, OpBuilder &b) {
     kernel.setNode(node);
     kernel.setCallee(call.getCallee());
     kernel.setArgsAttr(b.getArrayAttr(args));
+  } else if (isa<train::ReduceScatterOp, train::AllGatherOp, train::TakeShardOp>(op)) {
+    lowerShardCommand(op, b);
   } else if (!isa<nn::ConstantOp, tensor::CollapseShapeOp, tensor::ExpandShapeOp,
                   tensor::EmptyOp, func::ReturnOp>(op)) { // written by init, views, placeholders
     return op->emitError("cannot be executed by the CPU backend: ") << op->getName();

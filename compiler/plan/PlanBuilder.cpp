@@ -87,6 +87,8 @@ LogicalResult Serializer::serializeInit(plan::InitParameterOp init, Plan &plan,
     table->set_shards(shards);
     table->set_shard_groups(groups);
   }
+  if (auto logical = init.getZeroLogical()) // ZeRO-1: the slice holds this rank's shard
+    *table->mutable_zero_logical() = protoType(*logical);
   Command *command = function.add_commands();
   command->set_node(init.getName().str());
   const Parameter *param = nullptr;
@@ -243,6 +245,25 @@ LogicalResult Serializer::serializeCommand(Operation *op, Function &function) {
       .Case([&](plan::AllReduceWaitOp wait) {
         command.set_node(wait.getNode().str());
         command.mutable_all_reduce_wait()->set_sequence(wait.getSequence());
+        return true;
+      })
+      // ZeRO-1 (issue 20).
+      .Case([&](plan::ReduceScatterOp op) {
+        command.set_node(op.getNode().str());
+        *command.mutable_reduce_scatter()->mutable_source() = slice(op.getSrc());
+        *command.mutable_reduce_scatter()->mutable_result() = slice(op.getDst());
+        return true;
+      })
+      .Case([&](plan::AllGatherOp op) {
+        command.set_node(op.getNode().str());
+        *command.mutable_all_gather()->mutable_source() = slice(op.getSrc());
+        *command.mutable_all_gather()->mutable_result() = slice(op.getDst());
+        return true;
+      })
+      .Case([&](plan::TakeShardOp op) {
+        command.set_node(op.getNode().str());
+        *command.mutable_take_shard()->mutable_source() = slice(op.getSrc());
+        *command.mutable_take_shard()->mutable_result() = slice(op.getDst());
         return true;
       })
       .Default([](Operation *) { return false; });

@@ -138,9 +138,10 @@ struct ExpandTrainOpsPass : nnc::impl::ExpandTrainOpsBase<ExpandTrainOpsPass> {
     SmallVector<Operation *> ops;
     getOperation().walk([&](Operation *op) {
       // all_reduce is not math to expand: it reaches the plan as a collective (so do the
-      // tensor-parallel sums).
+      // tensor-parallel sums and ZeRO's shard ops).
       if (isa<train::TrainDialect>(op->getDialect()) &&
-          !isa<train::AllReduceOp, train::TensorParallelSumOp>(op))
+          !isa<train::AllReduceOp, train::TensorParallelSumOp, train::ReduceScatterOp,
+               train::TakeShardOp, train::AllGatherOp>(op))
         ops.push_back(op);
     });
     OpBuilder b(&getContext());

@@ -226,7 +226,10 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
     // them saw a non-finite one (the number that did, summed over the pipeline, is 0).
     auto stages = func->getParentOfType<ModuleOp>()->getAttrOfType<IntegerAttr>(
         nnc::attr::kPipelineStages);
-    if (stages && stages.getInt() > 1) {
+    // ZeRO-1 (issue 20): each rank checks its own gradient shards: the ranks skip together too.
+    bool sharded = false;
+    func.walk([&](train::ReduceScatterOp) { sharded = true; });
+    if ((stages && stages.getInt() > 1) || sharded) {
       Type f32 = b.getF32Type();
       // Named, so that every stage's runtime tags this sum alike (a command index would not).
       Location countLoc = NameLoc::get(b.getStringAttr("all_reduce.nonfinite_count"), loc);

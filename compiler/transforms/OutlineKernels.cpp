@@ -43,7 +43,8 @@ bool isHostOp(Operation *op) {
              nnc::nn::Conv2dGradWeightOp, nnc::nn::ConstantOp, nnc::train::AllReduceOp,
              nnc::train::TensorParallelSumOp,
              nnc::nn::CausalAttentionOp, nnc::nn::CausalAttentionGradOp,
-             tensor::CollapseShapeOp, tensor::ExpandShapeOp, func::CallOp, func::ReturnOp>(op);
+             tensor::CollapseShapeOp, tensor::ExpandShapeOp, func::CallOp, func::ReturnOp,
+             nnc::train::ReduceScatterOp, nnc::train::TakeShardOp, nnc::train::AllGatherOp>(op);
 }
 
 /// The operands `op` computes its results into, one per result: a destination-style op's inits,

@@ -67,3 +67,18 @@ LogicalResult PipelineActionOp::verify() {
     return emitOpError("expects a pipeline action kind, not '") << getKind() << "'";
   return success();
 }
+
+// ZeRO-1 (issue 20): the shard side of each command is a 1-D f32 slice, the whole side f32.
+static LogicalResult verifyShardSlices(Operation *op, SliceAttr whole, SliceAttr shard) {
+  auto wholeType = cast<RankedTensorType>(whole.getType());
+  auto shardType = cast<RankedTensorType>(shard.getType());
+  if (!wholeType.getElementType().isF32() || !shardType.getElementType().isF32() ||
+      shardType.getRank() != 1)
+    return op->emitOpError("expects an f32 tensor and a 1-D f32 shard, got ")
+           << wholeType << " and " << shardType;
+  return success();
+}
+
+LogicalResult ReduceScatterOp::verify() { return verifyShardSlices(*this, getSrc(), getDst()); }
+LogicalResult AllGatherOp::verify() { return verifyShardSlices(*this, getDst(), getSrc()); }
+LogicalResult TakeShardOp::verify() { return verifyShardSlices(*this, getSrc(), getDst()); }

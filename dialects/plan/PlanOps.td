@@ -176,10 +176,13 @@ def Plan_InitParameterOp : Plan_Op<"init_parameter", [HasParent<"FuncOp">]> {
 
     Under tensor parallelism `shard = [axis, shards]`: the slice holds one rank's part of the
     parameter along `axis`, whose whole tensor is `shards` times as long there.
+    ZeRO-1: `zero_logical` is the whole tensor's type when the slice holds only this rank's
+    shard of optimizer state (checkpoints hold the whole tensor).
   }];
   let arguments = (ins StrAttr:$name, Plan_SliceAttr:$slice, I64Attr:$stream,
                        UnitAttr:$from_model, OptionalAttr<F64Attr>:$constant,
-                       OptionalAttr<DenseI64ArrayAttr>:$shard);
+                       OptionalAttr<DenseI64ArrayAttr>:$shard,
+                       OptionalAttr<TypeAttr>:$zero_logical);
   let assemblyFormat = "$name $slice `stream` $stream (`from_model` $from_model^)? attr-dict";
 }
 
@@ -267,6 +270,42 @@ def Plan_CausalAttentionOp : Plan_Op<"causal_attention", [HasParent<"FuncOp">]> 
   let arguments = (ins StrAttr:$node, StrAttr:$pass, Plan_SliceArrayAttr:$args, F64Attr:$scale,
                        TypeAttr:$dtype);
   let assemblyFormat = "$node $pass $args attr-dict";
+// --- ZeRO-1 (issue 20): shards of a flattened tensor over the ranks (proto/plan.proto) ------
+
+class Plan_ShardOp<string mnemonic, string what> : Plan_Op<mnemonic, [HasParent<"FuncOp">]> {
+  let summary = what;
+  let arguments = (ins StrAttr:$node, Plan_SliceAttr:$src, Plan_SliceAttr:$dst);
+  let assemblyFormat = "$node $src `->` $dst attr-dict";
+  let hasVerifier = 1;
+}
+
+def Plan_ReduceScatterOp : Plan_ShardOp<"reduce_scatter",
+    "this rank's shard of the source's mean over the ranks (blocking)"> {
+  let description = [{
+    ```mlir
+    plan.reduce_scatter "fc.weight" #plan.slice<@t5 : tensor<10x3xf32>>
+        -> #plan.slice<@t6 : tensor<15xf32>>
+    ```
+  }];
+}
+
+def Plan_AllGatherOp : Plan_ShardOp<"all_gather",
+    "every rank's shard gathered into the whole tensor (blocking)"> {
+  let description = [{
+    ```mlir
+    plan.all_gather "fc.weight" #plan.slice<@t7 : tensor<15xf32>>
+        -> #plan.slice<@t8 : tensor<10x3xf32>>
+    ```
+  }];
+}
+
+def Plan_TakeShardOp : Plan_ShardOp<"take_shard", "this rank's shard of a tensor, copied"> {
+  let description = [{
+    ```mlir
+    plan.take_shard "fc.weight" #plan.slice<@p.fc.weight : tensor<10x3xf32>>
+        -> #plan.slice<@t4 : tensor<15xf32>>
+    ```
+  }];
 }
 
 #endif // NNC_DIALECT_PLAN_OPS_TD

@@ -107,4 +107,36 @@ LogicalResult TensorParallelCopyOp::buildVjp(OpBuilder &b, Value g,
 LogicalResult TensorParallelSumOp::buildVjp(OpBuilder &, Value g, SmallVectorImpl<Value> &grads) {
   grads.assign({g});
   return success();
+// --- ZeRO-1 shards (issue 20) ---------------------------------------------------------------
+
+RankedTensorType nnc::train::shardType(RankedTensorType whole, int64_t shards) {
+  int64_t elements = whole.getNumElements();
+  return RankedTensorType::get({(elements + shards - 1) / shards}, whole.getElementType());
+}
+
+namespace {
+
+/// Checks that `shard` is `whole`'s shard over `shards` ranks (1-D, ceil(n / shards) elements).
+LogicalResult verifyShard(Operation *op, Type whole, Type shard, int64_t shards) {
+  if (shards < 1)
+    return op->emitOpError("expects shards >= 1, got ") << shards;
+  auto expected = shardType(cast<RankedTensorType>(whole), shards);
+  if (shard != expected)
+    return op->emitOpError("expects the shard of ")
+           << whole << " over " << shards << " ranks to be " << expected << ", got " << shard;
+  return success();
+}
+
+} // namespace
+
+LogicalResult ReduceScatterOp::verify() {
+  return verifyShard(*this, getGrad().getType(), getShard().getType(), getShards());
+}
+
+LogicalResult TakeShardOp::verify() {
+  return verifyShard(*this, getInput().getType(), getShard().getType(), getShards());
+}
+
+LogicalResult AllGatherOp::verify() {
+  return verifyShard(*this, getResult().getType(), getShard().getType(), getShards());
 }

@@ -19,4 +19,7 @@ namespace nnc::train {
 /// Whether `operand` is where a parameter's gradient enters the update: global_norm's operands,
 /// clip's gradient, an optimizer's gradient unless a clip produced it.
 bool isGradientOperand(mlir::OpOperand &operand);
+/// ZeRO-1: one rank's shard of a tensor of type `whole` over `shards` ranks: 1-D, ceil(n /
+/// shards) elements of its element type.
+mlir::RankedTensorType shardType(mlir::RankedTensorType whole, int64_t shards);
 } // namespace nnc::train

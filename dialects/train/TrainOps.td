@@ -184,6 +184,57 @@ def Train_TensorParallelSumOp : Op<Train_Dialect, "tensor_parallel_sum",
   let arguments = (ins NN_FloatTensor:$input, DefaultValuedStrAttr<StrAttr, "tensor">:$group);
   let results = (outs NN_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
+// --- ZeRO-1 (issue 20): the shards of a flattened tensor over the ranks --------------------
+// A tensor of n elements is flattened and zero-padded to `shards` * S elements, S =
+// ceil(n / shards); rank r's shard is elements [r * S, (r + 1) * S). Which shard is this rank's
+// is known only at run time, so these ops reach the plan as commands, like all_reduce.
+
+def Train_ReduceScatterOp : Op<Train_Dialect, "reduce_scatter",
+                                [MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "this rank's shard of a gradient's mean over every rank";
+  let description = [{
+    ZeRO-1: the gradient, flattened and padded, summed over the ranks and divided by their
+    number; the result is this rank's shard (1-D, ceil(n / shards) elements).
+
+    ```mlir
+    %s = train.reduce_scatter %g {shards = 2 : i64} : tensor<10x3xf32> -> tensor<15xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$grad, I64Attr:$shards);
+  let results = (outs NN_FloatTensor:$shard);
+  let assemblyFormat = "$grad attr-dict `:` type($grad) `->` type($shard)";
+  let hasVerifier = 1;
+}
+
+def Train_TakeShardOp : Op<Train_Dialect, "take_shard", [MemoryEffects<[MemRead]>]> {
+  let summary = "this rank's shard of a tensor (no communication)";
+  let description = [{
+    ZeRO-1: the parameter shard a rank's optimizer updates; zeros past the tensor's end.
+
+    ```mlir
+    %s = train.take_shard %p {shards = 2 : i64} : tensor<10x3xf32> -> tensor<15xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$input, I64Attr:$shards);
+  let results = (outs NN_FloatTensor:$shard);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($shard)";
+  let hasVerifier = 1;
+}
+
+def Train_AllGatherOp : Op<Train_Dialect, "all_gather", [MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "every rank's shard gathered into the whole tensor";
+  let description = [{
+    ZeRO-1: the updated parameter, whole on every rank: the shards in rank order, the padding
+    dropped, reshaped to the result type.
+
+    ```mlir
+    %p2 = train.all_gather %s {shards = 2 : i64} : tensor<15xf32> -> tensor<10x3xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$shard, I64Attr:$shards);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = "$shard attr-dict `:` type($shard) `->` type($result)";
+  let hasVerifier = 1;
 }
 
 #endif // NNC_DIALECT_TRAIN_OPS_TD

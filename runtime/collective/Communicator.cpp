@@ -28,6 +28,17 @@ nnc::StatusOr<std::unique_ptr<Communicator>> createCommunicator(std::string_view
                             "' (available: mpi, nccl)");
 }
 
+nnc::Status Communicator::reduceScatterMean(std::string_view tag, const float *, float *,
+                                            int64_t) {
+  return nnc::Status::error("reduce-scatter of " + std::string(tag) +
+                            ": this communicator has no reduce-scatter");
+}
+
+nnc::Status Communicator::allGather(std::string_view tag, const float *, float *, int64_t) {
+  return nnc::Status::error("all-gather of " + std::string(tag) +
+                            ": this communicator has no all-gather");
+}
+
 bool launchedByMpi() {
   return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMI_SIZE") != nullptr;
 }

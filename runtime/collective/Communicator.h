@@ -118,6 +118,18 @@ public:
   /// for a communicator without it, fails naming the collective.
   virtual nnc::Status allReduceSumFloats(std::string_view group, std::string_view tag,
                                          float *data, int64_t count);
+  // --- ZeRO-1 (issue 20): shards of a flattened tensor, one per rank ------------------------
+  // Both block, are numbered, checked against the peers and timed out like the all-reduce
+  // ("reduce-scatter #5 of ..."), and run after every collective started before them. Host
+  // memory. A communicator without them fails.
+  /// The mean over the ranks of the size() * `shardCount` floats at `data`; this rank's part,
+  /// elements [rank() * shardCount, (rank() + 1) * shardCount), is written to `shard`.
+  virtual nnc::Status reduceScatterMean(std::string_view tag, const float *data, float *shard,
+                                        int64_t shardCount);
+  /// Every rank's `shardCount` floats at `shard`, in rank order, written to `data`
+  /// (size() * shardCount floats).
+  virtual nnc::Status allGather(std::string_view tag, const float *shard, float *data,
+                                int64_t shardCount);
 };
 
 /// One line on the all-reduces of every rank, summed over the ranks (a collective: every rank

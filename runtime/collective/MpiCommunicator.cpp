@@ -78,7 +78,8 @@ std::string describeMpiError(const char *call, int code) {
 namespace {
 
 enum class Kind : int32_t {
-  Mean = 1, Sum = 2, Barrier = 3, Send = 4, Recv = 5, Split = 6, TensorSum = 7
+  Mean = 1, Sum = 2, Barrier = 3, Send = 4, Recv = 5, Split = 6, TensorSum = 7,
+  ReduceScatter = 8, AllGather = 9 // ZeRO-1 (issue 20)
 };
 
 const char *kindName(Kind kind) {
@@ -97,6 +98,10 @@ const char *kindName(Kind kind) {
     return "group split";
   case Kind::TensorSum:
     return "tensor all-reduce";
+  case Kind::ReduceScatter:
+    return "reduce-scatter";
+  case Kind::AllGather:
+    return "all-gather";
   }
   return "collective";
 }
@@ -113,6 +118,9 @@ struct Job {
   float *floats = nullptr;
   double *doubles = nullptr;
   int64_t count = 0;
+  // ReduceScatter and AllGather (ZeRO-1): `floats` is the whole (count floats), `shard` this
+  // rank's count / size part.
+  float *shard = nullptr;
   // Send and Recv: the other rank; a send's message (P2pHeader, then the bytes); where a
   // receive's bytes go (`count` of them).
   int peer = -1;
@@ -610,12 +618,39 @@ private:
     } else if (job.kind == Kind::Sum) {
       // A few metrics: non-blocking and polled, so a peer that stops inside it is a timeout.
       done = sumInPlace(job.doubles, job.count, MPI_DOUBLE, deadline);
+    } else if (job.kind == Kind::ReduceScatter || job.kind == Kind::AllGather) {
+      done = shardCollective(job, deadline);
     }
     if (!done.ok())
       return fail(done.status().message());
     if (!*done)
       return nnc::Status::error(reductionTimedOut(*s_, job, deadline)); // the buffer stays MPI's
     return nnc::Status();
+  }
+
+  /// ZeRO-1: MPI_Ireduce_scatter_block (then / size: the mean) or MPI_Iallgather of
+  /// count / size floats per rank, polled until it ends (true) or the deadline (false).
+  nnc::StatusOr<bool> shardCollective(const Job &job, Clock::time_point deadline) {
+    int shardCount = int(job.count / s_->size);
+    bool scatter = job.kind == Kind::ReduceScatter;
+    const char *call = scatter ? "MPI_Ireduce_scatter_block" : "MPI_Iallgather";
+    MPI_Request request;
+    int code = scatter ? MPI_Ireduce_scatter_block(job.floats, job.shard, shardCount, MPI_FLOAT,
+                                                   MPI_SUM, s_->comm, &request)
+                       : MPI_Iallgather(job.shard, shardCount, MPI_FLOAT, job.floats, shardCount,
+                                        MPI_FLOAT, s_->comm, &request);
+    if (code != MPI_SUCCESS)
+      return nnc::Status::error(describeMpiError(call, code));
+    nnc::StatusOr<bool> done = pollUntil(deadline, [&]() -> nnc::StatusOr<bool> {
+      int flag = 0;
+      if (int code = MPI_Test(&request, &flag, MPI_STATUS_IGNORE); code != MPI_SUCCESS)
+        return nnc::Status::error(describeMpiError(call, code));
+      return flag != 0;
+    });
+    if (done.ok() && *done && scatter)
+      for (int i = 0; i < shardCount; ++i)
+        job.shard[i] /= float(s_->size);
+    return done;
   }
 
   /// MPI_Iallreduce (a sum, in place), polled until it ends (true) or the deadline (false).
@@ -904,6 +939,16 @@ public:
     return waitFor(*job);
   }
 
+  nnc::Status reduceScatterMean(std::string_view tag, const float *data, float *shard,
+                                int64_t shardCount) override {
+    return shardJob(Kind::ReduceScatter, tag, const_cast<float *>(data), shard, shardCount);
+  }
+
+  nnc::Status allGather(std::string_view tag, const float *shard, float *data,
+                        int64_t shardCount) override {
+    return shardJob(Kind::AllGather, tag, data, const_cast<float *>(shard), shardCount);
+  }
+
   nnc::Status barrier(std::string_view tag) override {
     std::shared_ptr<Job> job = makeJob(Kind::Barrier, tag, 0);
     if (nnc::Status status = enqueue(job); !status.ok())
@@ -977,6 +1022,21 @@ private:
       return nnc::Status::error(s_->prefix() + what + " " + std::string(tag) + ": " +
                                 std::to_string(bytes) + " bytes");
     return nnc::Status();
+  }
+
+  /// A reduce-scatter or all-gather (ZeRO-1), queued after every earlier collective and waited
+  /// for. `whole` holds size() * shardCount floats; the Agreement compares that count.
+  nnc::Status shardJob(Kind kind, std::string_view tag, float *whole, float *shard,
+                       int64_t shardCount) {
+    if (shardCount < 0 || shardCount > INT32_MAX || (shardCount > 0 && (!whole || !shard)))
+      return nnc::Status::error(s_->prefix() + kindName(kind) + " of " + std::string(tag) + ": " +
+                                std::to_string(shardCount) + " values per rank");
+    std::shared_ptr<Job> job = makeJob(kind, tag, shardCount * s_->size);
+    job->floats = whole;
+    job->shard = shard;
+    if (nnc::Status status = enqueue(job); !status.ok())
+      return status;
+    return waitFor(*job);
   }
 
   /// Messages are numbered per (this rank, peer) channel, apart from the collectives' numbers,

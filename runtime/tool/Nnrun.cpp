@@ -71,20 +71,24 @@ std::string fileNameOf(std::string name) {
   return name == "." || name == ".." ? "_" + name : name;
 }
 
-/// Every parameter as DIR/<name>.npy, and the input normalization training applied (if any).
-std::optional<NnrunFailure> dumpParameters(const Executor &executor, const std::string &dir,
-                                      const std::optional<trainer::Normalization> &norm) {
+/// Every parameter as DIR/<name>.npy (whole tensors: ZeRO-1's shards gathered, which every rank
+/// must do, as `gathered`; else read here), and the input normalization training applied.
+std::optional<NnrunFailure> dumpParameters(
+    const Executor &executor, const std::string &dir,
+    const std::optional<trainer::Normalization> &norm,
+    std::optional<std::vector<std::pair<std::string, HostTensor>>> gathered = std::nullopt) {
   std::error_code error;
   std::filesystem::create_directories(dir, error);
   if (error)
     return NnrunFailure{dir + ": cannot create directory: " + error.message()};
-  std::vector<std::pair<std::string, HostTensor>> tensors;
-  for (const nnc::TensorSlice &parameter : executor.plan().parameters()) {
-    nnc::StatusOr<HostTensor> value = executor.read(parameter);
-    if (!value.ok())
-      return NnrunFailure{dir + ": parameter '" + parameter.name() + "': " + value.status().message()};
-    tensors.emplace_back(parameter.name(), std::move(*value));
+  if (!gathered) {
+    nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>> read =
+        trainer::captureParameters(executor);
+    if (!read.ok())
+      return NnrunFailure{dir + ": " + read.status().message()};
+    gathered = std::move(*read);
   }
+  std::vector<std::pair<std::string, HostTensor>> tensors = std::move(*gathered);
   if (norm)
     for (auto &tensor : norm->tensors())
       tensors.push_back(std::move(tensor));
@@ -105,9 +109,9 @@ std::optional<NnrunFailure> loadParameters(Executor &executor, const std::string
     nnc::StatusOr<HostTensor> value = readNpy(path);
     if (!value.ok())
       return NnrunFailure{value.status().message()};
-    if (nnc::Status s = checkType(*value, parameter.type()); !s.ok())
+    if (nnc::Status s = checkType(*value, Executor::logicalOf(parameter).type()); !s.ok())
       return NnrunFailure{path + ": parameter '" + parameter.name() + "': " + s.message()};
-    if (nnc::Status s = executor.write(parameter, *value); !s.ok())
+    if (nnc::Status s = executor.writeParameter(parameter, *value); !s.ok())
       return NnrunFailure{path + ": " + s.message()};
   }
   return std::nullopt;
@@ -533,6 +537,14 @@ nnc::StatusOr<std::unique_ptr<Executor>> prepareExecutor(const NnrunOptions &opt
                               "parallelism, so " + std::to_string(group->size()) +
                               " ranks would train separate models (nnc compile "
                               "--data-parallel N)");
+  // ZeRO-1 (issue 20): each rank holds 1/N of the optimizer state, for exactly N ranks.
+  int64_t shards = (*executor)->plan().training().data_parallel().world_size();
+  int ranks = group ? group->size() : 1;
+  if ((*executor)->hasShardedParameters() && shards != ranks)
+    return nnc::Status::error(options.plan + ": the plan shards its optimizer state over " +
+                              std::to_string(shards) + " ranks (--zero 1), not " +
+                              std::to_string(ranks) + ": run it with mpirun -np " +
+                              std::to_string(shards));
   (*executor)->setCommunicator(group);
   if (options.profile)
     (*executor)->enableProfiling();
@@ -604,6 +616,15 @@ std::optional<NnrunFailure> run(const NnrunOptions &options, std::ostream &out,
       return NnrunFailure{s.message()};
     norm = fitJob->data.normalization;
   }
+  // ZeRO-1: every rank gives its optimizer-state shards before rank 0 writes the whole tensors.
+  std::optional<std::vector<std::pair<std::string, HostTensor>>> gathered;
+  if (!options.dumpDir.empty() && exec.hasShardedParameters()) {
+    nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>> read =
+        trainer::captureParameters(exec);
+    if (!read.ok())
+      return NnrunFailure{options.dumpDir + ": " + read.status().message()};
+    gathered = std::move(*read);
+  }
   // Every rank holds the same parameters and predictions; rank 0 writes them. Tensor-parallel
   // ranks hold parts: each reads every parameter with rank 0 (a collective that gathers them).
   if (group && group->rank() != 0) {
@@ -615,7 +636,8 @@ std::optional<NnrunFailure> run(const NnrunOptions &options, std::ostream &out,
     return std::nullopt;
   }
   if (!options.dumpDir.empty())
-    if (std::optional<NnrunFailure> failure = dumpParameters(exec, options.dumpDir, norm))
+    if (std::optional<NnrunFailure> failure =
+            dumpParameters(exec, options.dumpDir, norm, std::move(gathered)))
       return failure;
   if (!options.exportOnnx.empty())
     if (nnc::Status s = nnc::exporter::exportPlanToOnnx(

@@ -269,7 +269,7 @@ nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>>
 captureParameters(const Executor &executor, const std::string &prefix) {
   std::vector<std::pair<std::string, HostTensor>> tensors;
   for (const nnc::TensorSlice &parameter : executor.plan().parameters()) {
-    nnc::StatusOr<HostTensor> value = executor.read(parameter);
+    nnc::StatusOr<HostTensor> value = executor.readParameter(parameter); // whole tensors
     if (!value.ok())
       return Status::error("parameter '" + parameter.name() + "': " + value.status().message());
     tensors.emplace_back(prefix + parameter.name(), std::move(*value));
@@ -289,7 +289,7 @@ Status checkCheckpointFits(const Checkpoint &checkpoint, const nnc::Plan &plan,
       auto it = byName.find(prefix + parameter.name());
       if (it == byName.end())
         return Status::error(path + ": tensor '" + prefix + parameter.name() + "' is missing");
-      if (Status s = checkType(*it->second, parameter.type()); !s.ok())
+      if (Status s = checkType(*it->second, Executor::logicalOf(parameter).type()); !s.ok())
         return Status::error(path + ": tensor '" + prefix + parameter.name() + "': " +
                              s.message());
     }
@@ -302,7 +302,7 @@ Status restoreParameters(Executor &executor, const Checkpoint &checkpoint,
   for (const nnc::TensorSlice &parameter : executor.plan().parameters())
     for (const auto &[name, tensor] : checkpoint.tensors)
       if (name == prefix + parameter.name())
-        if (Status s = executor.write(parameter, tensor); !s.ok())
+        if (Status s = executor.writeParameter(parameter, tensor); !s.ok())
           return Status::error("tensor '" + name + "': " + s.message());
   return Status();
 }

@@ -67,7 +67,8 @@ nnc::StatusOr<Checkpoint> parseCheckpoint(std::string_view bytes, const std::str
 nnc::Status writeCheckpoint(const std::string &path, const Checkpoint &checkpoint);
 nnc::StatusOr<Checkpoint> readCheckpoint(const std::string &path);
 
-/// The executor's parameter table (weights and optimizer state) as checkpoint tensors.
+/// The executor's parameter table (weights and optimizer state) as checkpoint tensors: whole
+/// tensors, ZeRO-1's optimizer-state shards all-gathered (then every rank must call it).
 nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>>
 captureParameters(const Executor &executor, const std::string &prefix = "");
 /// Ok if `checkpoint` fits this plan: every parameter present with its type. The tensors are

@@ -645,7 +645,9 @@ private:
 
   /// Every rank holds the same parameters and state: rank 0 writes them for all.
   Status saveLast() {
-    if (config_.checkpointDir.empty() || (rank_ != 0 && !config_.pipeline))
+    // ZeRO-1: every rank gives its optimizer-state shards to the gather; rank 0 writes.
+    if (config_.checkpointDir.empty() ||
+        (rank_ != 0 && !config_.pipeline && !exec_.hasShardedParameters()))
       return Status();
     nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>> weights = captureState();
     if (!weights.ok())

@@ -22,7 +22,14 @@ parser.add_argument("--tolerance", type=float, required=True)
 parser.add_argument("--weight-tolerance", type=float, help="for the tensors (default: --tolerance)")
 parser.add_argument("--norm", choices=["max", "l2"], default="max")
 parser.add_argument("--common", action="store_true")
+# NAME:START:END (repeatable): elements [START, END) of NAME.npy (flattened) are left out of the
+# tensor comparison, for values the run's note explains (a gradient that is only rounding noise).
+parser.add_argument("--exclude", action="append", default=[])
 args = parser.parse_args()
+excluded = {}
+for item in args.exclude:
+    name, start, end = item.rsplit(":", 2)
+    excluded.setdefault(name + ".npy", []).append((int(start), int(end)))
 weight_tolerance = args.tolerance if args.weight_tolerance is None else args.weight_tolerance
 
 
@@ -61,6 +68,11 @@ def norm(x):
 worst, where = 0.0, ""
 for n in names:
     x, y = np.load(os.path.join(args.params_a, n)), np.load(os.path.join(args.params_b, n))
+    if n in excluded:
+        keep = np.ones(y.size, dtype=bool)
+        for start, end in excluded[n]:
+            keep[start:end] = False
+        x, y = x.reshape(-1)[keep], y.reshape(-1)[keep]
     difference, size = norm(x - y), norm(y)
     error = difference / size if size > 0 else (0.0 if difference == 0 else np.inf)
     if error > worst:

@@ -6,7 +6,9 @@
  *                after the ranks agreed on it;
  *   send:TEXT    the first MPI_Isend whose bytes contain TEXT (a collective's announcement,
  *                e.g. the final barrier's "the end of the run");
- *   finalize     MPI_Finalize (after the last barrier).
+ *   finalize     MPI_Finalize (after the last barrier);
+ *   reducescatter:N  the N-th MPI_Ireduce_scatter_block: a ZeRO-1 gradient reduce-scatter, after
+ *                the ranks agreed on it.
  * Test code only: nothing in nnc reads NNC_STOP_AT. */
 #include <mpi.h>
 #include <signal.h>
@@ -54,4 +56,13 @@ int MPI_Finalize(void) {
   if (stopAt("finalize"))
     raise(SIGSTOP);
   return PMPI_Finalize();
+}
+
+int MPI_Ireduce_scatter_block(const void *in, void *out, int count, MPI_Datatype type, MPI_Op op,
+                              MPI_Comm comm, MPI_Request *request) {
+  static int calls = 0;
+  const char *n = stopAt("reducescatter:");
+  if (n && ++calls == atoi(n))
+    raise(SIGSTOP);
+  return PMPI_Ireduce_scatter_block(in, out, count, type, op, comm, request);
 }

@@ -19,3 +19,13 @@ plan.plan {
 
 // expected-error @+1 {{'plan.gemm' op expects parent op 'plan.func'}}
 plan.gemm "g" #plan.slice<@t : tensor<2x2xf32>>, #plan.slice<@t : tensor<2x2xf32>> -> #plan.slice<@t : tensor<2x2xf32>> {batch = 1 : i64, dtype = f32, k = 2 : i64, m = 2 : i64, n = 2 : i64}
+
+// -----
+
+plan.plan {
+  plan.buffer @t size(64) live(0, 1)
+  plan.func @f {
+    // expected-error @+1 {{'plan.reduce_scatter' op expects an f32 tensor and a 1-D f32 shard, got 'tensor<2x4xf32>' and 'tensor<2x2xf32>'}}
+    plan.reduce_scatter "w" #plan.slice<@t : tensor<2x4xf32>> -> #plan.slice<@t : tensor<2x2xf32>>
+  }
+}

@@ -65,3 +65,35 @@ module attributes {nn.training = #nn.training<loss = "loss", world_size = 1>} {
     return %p : tensor<4xf32>
   }
 }
+
+// -----
+
+// ZeRO-1 (nnc.zero_stage = 1): each gradient is reduce-scattered right after it is final; the
+// norm is the square root of the shards' squared norms summed over the ranks; Adam updates this
+// rank's shard of the parameter (take_shard) with moments of the shard's type (5 of 10 elements:
+// the function's arguments and results shrink), and the new shard is all-gathered into the
+// parameter the step returns. The state's logical types are kept for the plan's table.
+// CHECK-LABEL: module attributes
+// CHECK-SAME: nnc.zero_logical_types = {m = tensor<10xf32>, v = tensor<10xf32>}
+// CHECK-LABEL: func.func @train_step
+// CHECK-SAME: %[[M:[a-z0-9]+]]: tensor<5xf32> {nn.param = "m"}, %[[V:[a-z0-9]+]]: tensor<5xf32> {nn.param = "v"}
+// CHECK-SAME: -> (tensor<10xf32>, tensor<5xf32>, tensor<5xf32>)
+// CHECK: %[[G:.+]] = nn.mul
+// CHECK-NEXT: %[[S:.+]] = train.reduce_scatter %[[G]] {shards = 2 : i64} : tensor<10xf32> -> tensor<5xf32>
+// CHECK: %[[N:.+]] = train.global_norm %[[S]] : tensor<5xf32>
+// CHECK: %[[SUM:.+]] = train.all_reduce %{{.+}} {sum} : tensor<f32>
+// CHECK: %[[GN:.+]] = nn.sqrt %[[SUM]]
+// CHECK: %[[C:.+]] = train.clip %[[S]], %[[GN]] {{.*}} : tensor<5xf32>
+// CHECK: %[[P:.+]] = train.take_shard %{{.+}} {shards = 2 : i64} : tensor<10xf32> -> tensor<5xf32>
+// CHECK: %[[NEW:.+]], %[[NM:.+]], %[[NV:.+]] = train.adam %[[P]], %[[C]], %[[M]], %[[V]]
+// CHECK: %[[W:.+]] = train.all_gather %[[NEW]] {shards = 2 : i64} : tensor<5xf32> -> tensor<10xf32>
+// CHECK: return %[[W]], %[[NM]], %[[NV]]
+module attributes {nn.training = #nn.training<loss = "loss", world_size = 2>, nnc.zero_stage = 1 : i64} {
+  func.func @train_step(%w: tensor<10xf32> {nn.param = "w"}, %m: tensor<10xf32> {nn.param = "m"}, %v: tensor<10xf32> {nn.param = "v"}, %x: tensor<10xf32>, %lr: tensor<f32>, %t: tensor<f32>) -> (tensor<10xf32>, tensor<10xf32>, tensor<10xf32>) {
+    %g = nn.mul %x, %w : tensor<10xf32>, tensor<10xf32>
+    %n = train.global_norm %g : tensor<10xf32>
+    %c = train.clip %g, %n <{max_norm = 1.0 : f64}> : tensor<10xf32>
+    %p, %m2, %v2 = train.adam %w, %c, %m, %v, %lr, %t <{beta1 = 0.9 : f64, beta2 = 0.999 : f64, decoupled = true, epsilon = 1.0e-08 : f64, weight_decay = 0.0 : f64}> : tensor<10xf32>
+    return %p, %m2, %v2 : tensor<10xf32>, tensor<10xf32>, tensor<10xf32>
+  }
+}

@@ -18,3 +18,18 @@ func.func @updates(%w: tensor<4x3xf32>, %gw: tensor<4x3xf32>, %b: tensor<4xf32>,
   %b2, %m2, %v2 = train.adam %b, %gb, %m, %v, %lr, %t <{beta1 = 0.9 : f64, beta2 = 0.999 : f64, decoupled = false, epsilon = 1.0e-8 : f64, weight_decay = 0.0 : f64}> : tensor<4xf32>
   return %p, %q, %buf2, %b2 : tensor<4x3xf32>, tensor<4x3xf32>, tensor<4x3xf32>, tensor<4xf32>
 }
+
+// -----
+
+// ZeRO-1's shards: 15 elements over 2 ranks are 8 per rank (the last one padding).
+// CHECK-LABEL: func.func @shards
+// CHECK: %[[S:.+]] = train.reduce_scatter %{{.+}} {shards = 2 : i64} : tensor<3x5xf32> -> tensor<8xf32>
+// CHECK: %[[P:.+]] = train.take_shard %{{.+}} {shards = 2 : i64} : tensor<3x5xf32> -> tensor<8xf32>
+// CHECK: train.all_gather %{{.+}} {shards = 2 : i64} : tensor<8xf32> -> tensor<3x5xf32>
+func.func @shards(%g: tensor<3x5xf32>, %p: tensor<3x5xf32>, %lr: tensor<f32>) -> tensor<3x5xf32> {
+  %s = train.reduce_scatter %g {shards = 2 : i64} : tensor<3x5xf32> -> tensor<8xf32>
+  %ps = train.take_shard %p {shards = 2 : i64} : tensor<3x5xf32> -> tensor<8xf32>
+  %new = train.sgd %ps, %s, %lr <{weight_decay = 0.0 : f64}> : tensor<8xf32>
+  %whole = train.all_gather %new {shards = 2 : i64} : tensor<8xf32> -> tensor<3x5xf32>
+  return %whole : tensor<3x5xf32>
+}

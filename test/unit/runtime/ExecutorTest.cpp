@@ -373,5 +373,72 @@ TEST(RuntimeLinkTest, NoMlirOrLlvmLoaded) {
   }
 }
 
+
+/// ZeRO-1 (issue 20): rank 1 of 2, whose peer (rank 0) contributes `peerWhole` to a
+/// reduce-scatter (zero padding included) and `peerShard` to an all-gather.
+class ShardPeer : public FakePeer {
+public:
+  int rank() const override { return 1; }
+  nnc::Status reduceScatterMean(std::string_view tag, const float *data, float *shard,
+                                int64_t shardCount) override {
+    tags.emplace_back(tag);
+    for (int64_t i = 0; i < shardCount; ++i)
+      shard[i] = (data[shardCount + i] + peerWhole[size_t(shardCount + i)]) / 2;
+    return nnc::Status();
+  }
+  nnc::Status allGather(std::string_view tag, const float *shard, float *data,
+                        int64_t shardCount) override {
+    tags.emplace_back(tag);
+    for (int64_t i = 0; i < shardCount; ++i) {
+      data[i] = peerShard[size_t(i)];
+      data[shardCount + i] = shard[i];
+    }
+    return nnc::Status();
+  }
+  std::vector<float> peerWhole = {10, 20, 30, 0}, peerShard = {100, 200};
+};
+
+TEST(ExecutorTest, ShardCommandsTakeThisRanksPaddedShard) {
+  // Arena: a gradient g (3 f32) at 0 and its shard at 16; a parameter p (3 f32) at 32, its
+  // shard at 48, gathered at 64. Over 2 ranks 3 elements pad to 4: rank 1 holds [2, 4).
+  nnc::Plan plan = test::makePlan(80);
+  nnc::Function *step = plan.add_functions();
+  step->set_name("train_step");
+  nnc::ReduceScatter *scatter = step->add_commands()->mutable_reduce_scatter();
+  *scatter->mutable_source() = makeSlice(0, 12);
+  *scatter->mutable_result() = makeSlice(16, 8);
+  nnc::TakeShard *take = step->add_commands()->mutable_take_shard();
+  *take->mutable_source() = makeSlice(32, 12);
+  *take->mutable_result() = makeSlice(48, 8);
+  nnc::AllGather *gather = step->add_commands()->mutable_all_gather();
+  *gather->mutable_source() = makeSlice(48, 8);
+  *gather->mutable_result() = makeSlice(64, 12);
+  nnc::TensorSlice state = makeTensor("p.exp_avg", {2}, 48); // a shard of a (3) tensor
+  *state.mutable_zero_logical() = test::makeType(nnc::F32, {3});
+  *plan.add_parameters() = state;
+
+  CpuDevice cpu;
+  auto executor = Executor::prepare(plan, cpu);
+  ASSERT_TRUE(executor.ok()) << executor.status().message();
+  Executor &exec = **executor;
+  ShardPeer peer;
+  exec.setCommunicator(&peer);
+  ASSERT_TRUE(exec.write(makeTensor("g", {3}, 0), HostTensor::fromFloats({3}, {1, 2, 3})).ok());
+  ASSERT_TRUE(exec.write(makeTensor("p", {3}, 32), HostTensor::fromFloats({3}, {5, 6, 7})).ok());
+  ASSERT_TRUE(exec.run("train_step").ok());
+  // Mean of element 2 over the ranks, (3 + 30) / 2; element 3 is padding on both.
+  EXPECT_EQ(exec.read(makeTensor("gs", {2}, 16))->toFloats(), (std::vector<float>{16.5f, 0}));
+  EXPECT_EQ(exec.read(makeTensor("ps", {2}, 48))->toFloats(), (std::vector<float>{7, 0}));
+  // Rank 0's shard first, then this rank's; the padding dropped.
+  EXPECT_EQ(exec.read(makeTensor("pw", {3}, 64))->toFloats(), (std::vector<float>{100, 200, 7}));
+
+  // The parameter table's shard reads and writes whole: written, rank 1 keeps [2, 4) of it.
+  ASSERT_TRUE(exec.writeParameter(state, HostTensor::fromFloats({3}, {8, 9, 10})).ok());
+  EXPECT_EQ(exec.read(state)->toFloats(), (std::vector<float>{10, 0}));
+  EXPECT_EQ(exec.readParameter(state)->toFloats(), (std::vector<float>{100, 200, 10}));
+  EXPECT_TRUE(exec.hasShardedParameters());
+  EXPECT_FALSE(exec.writeParameter(state, HostTensor::fromFloats({2}, {1, 2})).ok());
+}
+
 } // namespace
 } // namespace nnrt

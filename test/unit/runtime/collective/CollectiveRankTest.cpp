@@ -175,6 +175,28 @@ TEST(CollectiveRankTest, RanksGetTheSameBits) {
   EXPECT_EQ(sum, checksum * comm->size());
 }
 
+// ZeRO-1 (issue 20): a reduce-scatter gives each rank its part of the mean (exact here, as in
+// MeanIsExact), and an all-gather puts every rank's part back in rank order; both are ordered
+// after an all-reduce started before them. Host memory (the executor stages shards there).
+TEST(CollectiveRankTest, ReduceScatterThenAllGather) {
+  if (gpu)
+    GTEST_SKIP();
+  const int64_t shard = 3001;
+  std::vector<float> whole = rankValues(shard * comm->size()), mine(shard);
+  Floats pending(rankValues(10));
+  ASSERT_TRUE(comm->startAllReduceMean("pending", pending.data(), pending.count()).ok());
+  nnc::Status status = comm->reduceScatterMean("w.grad", whole.data(), mine.data(), shard);
+  ASSERT_TRUE(status.ok()) << status.message();
+  ASSERT_TRUE(comm->wait().ok());
+  for (int64_t i = 0; i < shard; ++i)
+    ASSERT_EQ(mine[i], expectedMean(comm->rank() * shard + i)) << "at " << i;
+  std::vector<float> gathered(whole.size());
+  status = comm->allGather("w", mine.data(), gathered.data(), shard);
+  ASSERT_TRUE(status.ok()) << status.message();
+  for (int64_t i = 0; i < int64_t(gathered.size()); ++i)
+    ASSERT_EQ(gathered[i], expectedMean(i)) << "at " << i;
+}
+
 TEST(CollectiveRankTest, WaitWithoutStartFails) {
   nnc::Status status = comm->wait();
   ASSERT_FALSE(status.ok());
