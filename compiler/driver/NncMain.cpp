@@ -184,6 +184,8 @@ void printRecomputed(ModuleOp module, const Plan &plan, llvm::raw_ostream &errs)
       errs << "\n";
     }
   }
+}
+
 /// Data parallelism's memory per rank, from the plan's parameter table: "per rank (2 ranks,
 /// ZeRO-1): parameters P bytes, gradients G bytes, optimizer state S bytes (sharded: X of Y),
 /// arena A bytes". Gradients are the trainable parameters' (temporaries of the arena, which also holds

@@ -433,6 +433,8 @@ void Lowering::lowerCausalAttention(Operation *op, OpBuilder &b) {
   attention.setScaleAttr(forward ? cast<nn::CausalAttentionOp>(op).getScaleAttr()
                                  : grad.getScaleAttr());
   attention.setDtype(getElementTypeOrSelf(op->getOperand(0).getType()));
+}
+
 /// ZeRO-1 (issue 20): a shard op of the train dialect becomes the plan command of its name.
 void Lowering::lowerShardCommand(Operation *op, OpBuilder &b) {
   auto set = [&](auto command) {

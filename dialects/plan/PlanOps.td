@@ -254,6 +254,8 @@ def Plan_TensorAllReduceOp : Plan_Op<"tensor_all_reduce", [HasParent<"FuncOp">]>
   let arguments = (ins StrAttr:$node, StrAttr:$group, Plan_SliceAttr:$source,
                        Plan_SliceAttr:$result);
   let assemblyFormat = "$node `group` $group $source `->` $result attr-dict";
+}
+
 // Issue 23: fused causal attention (nn.causal_attention and its gradient) as one library call.
 def Plan_CausalAttentionOp : Plan_Op<"causal_attention", [HasParent<"FuncOp">]> {
   let summary = "fused causal attention, forward or backward, over (batch, T, D) slices";
@@ -270,6 +272,8 @@ def Plan_CausalAttentionOp : Plan_Op<"causal_attention", [HasParent<"FuncOp">]> 
   let arguments = (ins StrAttr:$node, StrAttr:$pass, Plan_SliceArrayAttr:$args, F64Attr:$scale,
                        TypeAttr:$dtype);
   let assemblyFormat = "$node $pass $args attr-dict";
+}
+
 // --- ZeRO-1 (issue 20): shards of a flattened tensor over the ranks (proto/plan.proto) ------
 
 class Plan_ShardOp<string mnemonic, string what> : Plan_Op<mnemonic, [HasParent<"FuncOp">]> {

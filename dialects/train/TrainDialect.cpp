@@ -107,6 +107,8 @@ LogicalResult TensorParallelCopyOp::buildVjp(OpBuilder &b, Value g,
 LogicalResult TensorParallelSumOp::buildVjp(OpBuilder &, Value g, SmallVectorImpl<Value> &grads) {
   grads.assign({g});
   return success();
+}
+
 // --- ZeRO-1 shards (issue 20) ---------------------------------------------------------------
 
 RankedTensorType nnc::train::shardType(RankedTensorType whole, int64_t shards) {

@@ -184,6 +184,8 @@ def Train_TensorParallelSumOp : Op<Train_Dialect, "tensor_parallel_sum",
   let arguments = (ins NN_FloatTensor:$input, DefaultValuedStrAttr<StrAttr, "tensor">:$group);
   let results = (outs NN_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
 // --- ZeRO-1 (issue 20): the shards of a flattened tensor over the ranks --------------------
 // A tensor of n elements is flattened and zero-padded to `shards` * S elements, S =
 // ceil(n / shards); rank r's shard is elements [r * S, (r + 1) * S). Which shard is this rank's
