@@ -55,7 +55,7 @@ bool recomputable(Operation *op) {
     auto callee = SymbolTable::lookupNearestSymbolFrom(call, call.getCalleeAttr());
     return callee && callee->hasAttr(attr::kKernel);
   }
-  return isa<nn::LinearOp, nn::MatmulOp, nn::Conv2dOp>(op);
+  return isa<nn::LinearOp, nn::MatmulOp, nn::Conv2dOp, nn::CausalAttentionOp>(op);
 }
 
 /// What recomputing `op` costs: its FLOPs for a library call, one per element read or written
@@ -210,7 +210,7 @@ Value Recomputer::availableAt(const Liveness &liveness, Value v, int64_t at) {
   Value r = root(v);
   if (liveness.liveAt(r, at) || r.getDefiningOp<nn::ConstantOp>())
     return v;
-  if (r != v) // a view of a copy would need its own view: not worth it
+  if (r != v) // a view of a copy is recomputed as a view (recomputeChain)
     return {};
   for (Value copy : copies.lookup(v))
     if (liveness.liveAt(copy, at))
@@ -223,7 +223,7 @@ bool Recomputer::recomputeChain(const Liveness &liveness, Value v, int64_t at, i
   if (v.getDefiningOp<tensor::EmptyOp>() || availableAt(liveness, v, at))
     return true;
   Operation *def = v.getDefiningOp();
-  if (!def || root(v) != v || depth == 0 || !recomputable(def))
+  if (!def || depth == 0 || !(isView(def) || recomputable(def)))
     return false;
   for (Value operand : def->getOperands())
     if (!recomputeChain(liveness, operand, at, depth - 1, chain))
@@ -234,9 +234,9 @@ bool Recomputer::recomputeChain(const Liveness &liveness, Value v, int64_t at, i
 }
 
 std::optional<Candidate> Recomputer::bestAt(Liveness &liveness, int64_t peak) {
-  // Producers this many ops deep are recomputed with a tensor whose operands are not kept: a
-  // ReLU's input, the GEMM before it (a layer, from the layer input kept for its gradient).
-  constexpr int kDepth = 3;
+  // Producers this many ops deep (views included) are recomputed with a tensor whose operands
+  // are not kept: a GELU's input, the GEMM before it, the normalization before that.
+  constexpr int kDepth = 5;
   // Tensors below this size are not worth a kernel launch (scalars of norms and checks).
   constexpr int64_t kMinBytes = 4096;
   std::optional<Candidate> best;
@@ -299,6 +299,8 @@ void Recomputer::apply(const Liveness &liveness, const Candidate &candidate) {
     }
     copy = b.clone(*op, mapping);
     recomputed.insert(copy);
+    if (isView(op))
+      continue;
     nodes.push_back(plan::nodeName(op->getLoc()));
     flops += cost(op);
   }
