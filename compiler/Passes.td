@@ -41,7 +41,8 @@ def FuseAttention : Pass<"nnc-fuse-attention", "mlir::func::FuncOp"> {
     `nn.causal_attention(q, k, v) {scale}` (a library call that never stores the T x T
     probabilities). Only where every intermediate has that one use and q, k, v share a shape;
     any other attention (no causal mask, another softmax axis, a finite fill, the probabilities
-    read elsewhere) is left alone. CPU plans only (CUDA keeps the unfused graph).
+    read elsewhere) is left alone. CPU plans of fp32 models only: CUDA and bf16/fp16 plans keep
+    the unfused graph (bf16's unfused GEMMs run on AMX, faster than the kernel's f32 arithmetic).
 
     Before: `%s = nn.matmul %q, %kt`, `%c = nn.mul %s, %scale`, `%m = nn.causal_mask %c`,
             `%p = nn.softmax %m`, `%y = nn.matmul %p, %v`

@@ -408,8 +408,8 @@ int compileMain(int argc, char **argv) {
   // Issue 23.
   llvm::cl::opt<bool> fuseAttention(
       "fuse-attention",
-      llvm::cl::desc("CPU plans: fuse causal attention into one op (nnc-fuse-attention; "
-                     "--fuse-attention=false keeps the separate ops, to compare)"),
+      llvm::cl::desc("fp32 CPU plans: fuse causal attention into one op (nnc-fuse-attention; "
+                     "bf16/fp16 keep the separate ops, as --fuse-attention=false does)"),
       llvm::cl::init(true), llvm::cl::cat(category));
   llvm::cl::opt<int64_t> zeroStage(
       "zero",

@@ -265,7 +265,7 @@ def Plan_CausalAttentionOp : Plan_Op<"causal_attention", [HasParent<"FuncOp">]> 
     (f32).
 
     ```mlir
-    plan.causal_attention "attn.probs" forward [#plan.slice<@t0 : tensor<2x64x16xf32>>, ...]
+    plan.causal_attention "attn.probs" "forward" [#plan.slice<@t0 : tensor<2x64x16xf32>>, ...]
         {dtype = f32, scale = 2.500000e-01 : f64}
     ```
   }];
