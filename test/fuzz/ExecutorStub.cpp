@@ -9,5 +9,10 @@ namespace nnrt {
 
 nnc::Status Executor::write(const nnc::TensorSlice &, const HostTensor &) { std::abort(); }
 nnc::StatusOr<HostTensor> Executor::read(const nnc::TensorSlice &) const { std::abort(); }
+nnc::TensorSlice Executor::logicalOf(const nnc::TensorSlice &) { std::abort(); }
+nnc::StatusOr<HostTensor> Executor::readParameter(const nnc::TensorSlice &) const { std::abort(); }
+nnc::Status Executor::writeParameter(const nnc::TensorSlice &, const HostTensor &) {
+  std::abort();
+}
 
 } // namespace nnrt
