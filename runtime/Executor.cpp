@@ -219,6 +219,8 @@ Status Executor::execute(const PreparedCommand &p) {
   case nnc::Command::kAllGather:
   case nnc::Command::kTakeShard:
     return runShardCommand(p);
+  case nnc::Command::kTensorRank:
+    return writeTensorRank(command.tensor_rank());
   case nnc::Command::KIND_NOT_SET:
     break;
   }
@@ -282,6 +284,17 @@ nnc::StatusOr<int> Executor::tensorRank(const ShardSpec &spec) const {
                          "), but this run has " + std::to_string(ranks) +
                          " (mpirun -np " + std::to_string(spec.shards) + ")");
   return communicator_ ? communicator_->rank() : 0;
+}
+
+// Issue 20: a vocabulary-parallel layer's rank in the tensor group (today every rank), as the
+// plan's i32 or i64 scalar.
+Status Executor::writeTensorRank(const nnc::TensorRank &command) {
+  int64_t rank = communicator_ ? communicator_->rank() : 0;
+  if (command.result().size() == 4) {
+    auto narrow = static_cast<int32_t>(rank);
+    return device_.copy(at(command.result()), &narrow, sizeof narrow);
+  }
+  return device_.copy(at(command.result()), &rank, sizeof rank);
 }
 
 Status Executor::sumNow(const PreparedCommand &p) {

@@ -107,6 +107,7 @@ private:
   nnc::Status sumNow(const PreparedCommand &start);
   nnc::Status tensorAllReduce(const PreparedCommand &command);
   nnc::StatusOr<int> tensorRank(const ShardSpec &spec) const;
+  nnc::Status writeTensorRank(const nnc::TensorRank &command);
   nnc::StatusOr<HostTensor> gather(const nnc::TensorSlice &tensor) const;
   nnc::Status unpack(const PreparedCommand &start);
   // ZeRO-1 (issue 20): ReduceScatter, AllGather and TakeShard; the ranks they shard over.

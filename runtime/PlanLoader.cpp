@@ -243,6 +243,12 @@ private:
     case nnc::Command::kTakeShard:
       return shardSlices(command.take_shard().source(), command.take_shard().result(),
                          "take-shard");
+    case nnc::Command::kTensorRank: // one i32 or i64
+      if (command.tensor_rank().group().empty())
+        return Status::error("tensor rank without a group");
+      if (command.tensor_rank().result().size() != 8)
+        return slice(command.tensor_rank().result(), 4, "tensor rank");
+      return slice(command.tensor_rank().result(), 8, "tensor rank");
     case nnc::Command::KIND_NOT_SET:
       break;
     }

@@ -259,7 +259,10 @@ struct OneHotLowering : OpConversionPattern<OneHotOp> {
                                 ConversionPatternRewriter &rewriter) const override {
     auto type = cast<RankedTensorType>(op.getType()); // (..., classes)
     int64_t rank = type.getRank();
-    AffineMap indexMap = rewriter.getMultiDimIdentityMap(rank).getMajorSubMap(rank - 1);
+    // (d0, ..., dn) -> (d0, ..., dn-1); a scalar index (rank 1 here) has the empty map.
+    AffineMap indexMap = AffineMap::get(rank, 0, rewriter.getContext());
+    if (rank > 1)
+      indexMap = rewriter.getMultiDimIdentityMap(rank).getMajorSubMap(rank - 1);
     SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
     Value result = generic(
         rewriter, op.getLoc(), adaptor.getIndices(), indexMap,

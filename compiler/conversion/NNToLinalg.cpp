@@ -95,6 +95,7 @@ Value tanhFn(OpBuilder &b, Location loc, Value x, TanhOp) { return math::TanhOp:
 
 Value sqrtFn(OpBuilder &b, Location loc, Value x, SqrtOp) { return math::SqrtOp::create(b, loc, x); }
 Value expFn(OpBuilder &b, Location loc, Value x, ExpOp) { return math::ExpOp::create(b, loc, x); }
+Value logFn(OpBuilder &b, Location loc, Value x, LogOp) { return math::LogOp::create(b, loc, x); }
 
 /// min(max(x, lo), hi) with maximumf/minimumf, which return NaN for a NaN x as PyTorch's clamp
 /// does (maxnumf would drop it).
@@ -342,13 +343,20 @@ struct EmbeddingLowering : OpConversionPattern<EmbeddingOp> {
         rewriter, op.getLoc(), adaptor.getIndices(), indexMap,
         emptyTensor(rewriter, op.getLoc(), type), rewriter.getMultiDimIdentityMap(rank),
         iterators, [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-          // Out-of-range ids are clamped rather than read out of bounds.
+          // Ids outside [0, rows) give a zero row (as nn.embedding_grad ignores them): a
+          // vocabulary-parallel embedding looks up only the ids of its own rows. The read is
+          // clamped so that it never leaves the table.
           Value row = arith::IndexCastOp::create(b, l, b.getIndexType(), args[0]);
           Value zero = arith::ConstantIndexOp::create(b, l, 0);
           Value last = arith::ConstantIndexOp::create(b, l, rows - 1);
+          Value inside = arith::AndIOp::create(
+              b, l, arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, row, zero),
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::sle, row, last));
           row = arith::MinSIOp::create(b, l, arith::MaxSIOp::create(b, l, row, zero), last);
           Value col = linalg::IndexOp::create(b, l, rank - 1);
-          return tensor::ExtractOp::create(b, l, table, ValueRange{row, col});
+          Value value = tensor::ExtractOp::create(b, l, table, ValueRange{row, col});
+          return arith::SelectOp::create(b, l, inside, value,
+                                         constantFloat(b, l, type.getElementType(), 0.0));
         });
     rewriter.replaceOp(op, result);
     return success();
@@ -796,5 +804,6 @@ void nnc::populateNNToLinalgPatterns(RewritePatternSet &patterns, bool scatterLo
   patterns.add<UnaryLowering<GeluOp>>(ctx, gelu);
   patterns.add<UnaryLowering<SqrtOp>>(ctx, sqrtFn);
   patterns.add<UnaryLowering<ExpOp>>(ctx, expFn);
+  patterns.add<UnaryLowering<LogOp>>(ctx, logFn);
   patterns.add<UnaryLowering<ClampOp>>(ctx, clamp);
 }

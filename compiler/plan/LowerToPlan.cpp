@@ -505,6 +505,11 @@ LogicalResult Lowering::lowerCommand(Operation *op, OpBuilder &b) {
     reduce.setGroup(sum.getGroup());
     reduce.setSourceAttr(slice(sum.getInput()));
     reduce.setResultAttr(slice(sum.getResult()));
+  } else if (auto rank = dyn_cast<train::TensorParallelRankOp>(op)) {
+    auto command = makeOp<plan::TensorRankOp>(b, loc);
+    command.setNode(node);
+    command.setGroup(rank.getGroup());
+    command.setResultAttr(slice(rank.getResult()));
   } else if (isa<nn::CausalAttentionOp, nn::CausalAttentionGradOp>(op)) {
     lowerCausalAttention(op, b);
   } else if (auto call = dyn_cast<func::CallOp>(op)) {

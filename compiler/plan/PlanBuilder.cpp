@@ -242,6 +242,13 @@ LogicalResult Serializer::serializeCommand(Operation *op, Function &function) {
         reduce->set_group(r.getGroup().str());
         return true;
       })
+      .Case([&](plan::TensorRankOp r) { // issue 20: the vocabulary split
+        command.set_node(r.getNode().str());
+        TensorRank *rank = command.mutable_tensor_rank();
+        *rank->mutable_result() = slice(r.getResult());
+        rank->set_group(r.getGroup().str());
+        return true;
+      })
       .Case([&](plan::AllReduceWaitOp wait) {
         command.set_node(wait.getNode().str());
         command.mutable_all_reduce_wait()->set_sequence(wait.getSequence());

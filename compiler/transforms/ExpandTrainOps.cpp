@@ -141,7 +141,7 @@ struct ExpandTrainOpsPass : nnc::impl::ExpandTrainOpsBase<ExpandTrainOpsPass> {
       // tensor-parallel sums and ZeRO's shard ops).
       if (isa<train::TrainDialect>(op->getDialect()) &&
           !isa<train::AllReduceOp, train::TensorParallelSumOp, train::ReduceScatterOp,
-               train::TakeShardOp, train::AllGatherOp>(op))
+               train::TakeShardOp, train::AllGatherOp, train::TensorParallelRankOp>(op))
         ops.push_back(op);
     });
     OpBuilder b(&getContext());

@@ -6,6 +6,7 @@
 #include "compiler/plan/Flops.h"
 
 #include "dialects/nn/NNDialect.h"
+#include "dialects/train/TrainDialect.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/BitVector.h"
@@ -67,8 +68,11 @@ struct ExtractPredictPass : nnc::impl::ExtractPredictBase<ExtractPredictPass> {
     SmallVector<Operation *> ops;
     for (Operation &op : body.without_terminator())
       ops.push_back(&op);
+    // A tensor-parallel sum only the loss read (the vocabulary-parallel loss's) goes too: every
+    // rank's predict drops the same ones.
     for (Operation *op : llvm::reverse(ops))
-      if (op->use_empty() && isMemoryEffectFree(op))
+      if (op->use_empty() &&
+          (wouldOpBeTriviallyDead(op) || isa<nnc::train::TensorParallelSumOp>(op)))
         op->erase();
 
     // Drop graph inputs nothing reads any more (the labels); parameters stay, unused or not, so

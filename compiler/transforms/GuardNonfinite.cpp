@@ -69,7 +69,8 @@ void dropUpdateRegion(func::FuncOp find) {
   SmallVector<Operation *> region;
   for (Operation &op : body.without_terminator())
     // A tensor-parallel sum of the forward or backward pass stays (it is checked like them).
-    if ((isa<train::TrainDialect>(op.getDialect()) && !isa<train::TensorParallelSumOp>(op)) ||
+    if ((isa<train::TrainDialect>(op.getDialect()) &&
+         !isa<train::TensorParallelSumOp, train::TensorParallelRankOp>(op)) ||
         llvm::any_of(op.getOperands(), [&](Value v) { return dropped.contains(v); })) {
       region.push_back(&op);
       dropped.insert(op.getResults().begin(), op.getResults().end());

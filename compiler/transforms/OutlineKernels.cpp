@@ -41,7 +41,7 @@ namespace {
 bool isHostOp(Operation *op) {
   return isa<nnc::nn::LinearOp, nnc::nn::MatmulOp, nnc::nn::Conv2dOp, nnc::nn::Conv2dGradInputOp,
              nnc::nn::Conv2dGradWeightOp, nnc::nn::ConstantOp, nnc::train::AllReduceOp,
-             nnc::train::TensorParallelSumOp,
+             nnc::train::TensorParallelSumOp, nnc::train::TensorParallelRankOp,
              nnc::nn::CausalAttentionOp, nnc::nn::CausalAttentionGradOp,
              tensor::CollapseShapeOp, tensor::ExpandShapeOp, func::CallOp, func::ReturnOp,
              nnc::train::ReduceScatterOp, nnc::train::TakeShardOp, nnc::train::AllGatherOp>(op);

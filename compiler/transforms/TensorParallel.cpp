@@ -17,6 +17,7 @@
 // Autodiff then differentiates through the copy and the sum (their VJPs are the backward
 // all-reduce and the identity), so the backward pass needs no rewriting here.
 #include "compiler/Passes.h"
+#include "compiler/transforms/VocabParallel.h"
 
 #include "dialects/AttrNames.h"
 #include "dialects/nn/NNDialect.h"
@@ -219,7 +220,10 @@ struct TensorParallelPass : nnc::impl::TensorParallelBase<TensorParallelPass> {
           taken.insert(pair->row);
           pairs.push_back(std::move(*pair));
         }
-    if (pairs.empty())
+    bool vocabulary = false;
+    if (failed(splitVocabulary(forward, ranks, vocabulary)))
+      return signalPassFailure();
+    if (pairs.empty() && !vocabulary)
       forward.emitWarning("tensor parallelism: no pair of linear layers to split; every rank "
                           "holds the whole model");
     for (Pair &pair : pairs)

@@ -4,7 +4,8 @@
 // 1. train.tensor_parallel_copy has done its work (its gradient is in the backward pass): it
 //    becomes the identity.
 // 2. The optimizer state of a split parameter is split like it (`nnc.shard` on its arguments).
-// 3. Global-norm clipping: the squared norm of the split gradients is summed over the ranks and
+// 3. A sum whose result nobody reads is dropped (a training step's gathered logits).
+// 4. Global-norm clipping: the squared norm of the split gradients is summed over the ranks and
 //    added to that of the replicated ones, which every rank holds whole (counted once).
 #include "compiler/Passes.h"
 
@@ -13,6 +14,7 @@
 #include "dialects/train/TrainDialect.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 
 namespace nnc {
 #define GEN_PASS_DEF_TENSORPARALLELUPDATE
@@ -77,6 +79,28 @@ void sumSplitNorm(train::GlobalNormOp norm, const llvm::DenseSet<Value> &splitGr
   norm.erase();
 }
 
+/// A sum nobody reads (the training step's copy of the gathered logits, which only evaluation
+/// and prediction return) is dropped on every rank alike, with the ops only it read.
+void dropUnreadSums(ModuleOp module) {
+  SmallVector<train::TensorParallelSumOp> unread;
+  module.walk([&](train::TensorParallelSumOp sum) {
+    if (sum.getResult().use_empty())
+      unread.push_back(sum);
+  });
+  for (train::TensorParallelSumOp sum : unread) {
+    SmallVector<Operation *> dead = {sum};
+    while (!dead.empty()) {
+      Operation *op = dead.pop_back_val();
+      SmallVector<Value> operands(op->getOperands());
+      op->erase();
+      for (Value operand : operands)
+        if (Operation *producer = operand.getDefiningOp();
+            producer && producer->use_empty() && wouldOpBeTriviallyDead(producer))
+          dead.push_back(producer);
+    }
+  }
+}
+
 struct TensorParallelUpdatePass
     : nnc::impl::TensorParallelUpdateBase<TensorParallelUpdatePass> {
   void runOnOperation() override {
@@ -84,6 +108,7 @@ struct TensorParallelUpdatePass
       copy.getResult().replaceAllUsesWith(copy.getInput());
       copy.erase();
     });
+    dropUnreadSums(getOperation());
     for (auto func : getOperation().getOps<func::FuncOp>()) {
       llvm::DenseSet<Value> splitGrads = shardState(func);
       SmallVector<train::GlobalNormOp> norms;

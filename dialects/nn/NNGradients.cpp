@@ -408,6 +408,11 @@ LogicalResult ExpOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &gra
   return success();
 }
 
+LogicalResult LogOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &grads) {
+  grads.assign({DivOp::create(b, getLoc(), g, getInput()).getResult()});
+  return success();
+}
+
 /// The gradient of a sum over `axes`: `g` back at every reduced position.
 static Value broadcastBack(OpBuilder &b, Location loc, Value g, RankedTensorType input,
                            ArrayRef<int64_t> axes, bool keepdim) {

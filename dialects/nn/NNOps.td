@@ -183,6 +183,7 @@ def NN_GeluOp : NN_UnaryOp<"gelu", "the Gaussian error linear unit", [Pure, Decl
 
 def NN_SqrtOp : NN_UnaryOp<"sqrt", "the square root", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]>;
 def NN_ExpOp : NN_UnaryOp<"exp", "the exponential", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]>;
+def NN_LogOp : NN_UnaryOp<"log", "the natural logarithm", [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]>;
 
 def NN_ClampOp : NN_UnaryOp<"clamp", "clamping to [min, max]",
                             [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
@@ -314,7 +315,8 @@ def NN_EmbeddingOp : NN_Op<"embedding", [Pure, DeclareOpInterfaceMethods<NN_Diff
   let summary = "table lookup of rows by integer index";
   let description = [{
     `indices` (any shape, i32 or i64) select rows of `weight` (V, D); the result is
-    (indices..., D).
+    (indices..., D). An index outside [0, V) gives a row of zeros (a vocabulary-parallel
+    embedding's rank looks up only its own rows).
 
     ```mlir
     %e = nn.embedding %tokens, %table : tensor<32x128xi64>, tensor<128x128xf32>

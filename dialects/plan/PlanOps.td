@@ -256,6 +256,18 @@ def Plan_TensorAllReduceOp : Plan_Op<"tensor_all_reduce", [HasParent<"FuncOp">]>
   let assemblyFormat = "$node `group` $group $source `->` $result attr-dict";
 }
 
+// Issue 20: a vocabulary-parallel layer's rank (train.tensor_parallel_rank).
+def Plan_TensorRankOp : Plan_Op<"tensor_rank", [HasParent<"FuncOp">]> {
+  let summary = "writes this rank's index in a tensor-parallel group into an integer scalar";
+  let description = [{
+    ```mlir
+    plan.tensor_rank "lm_head" group "tensor" -> #plan.slice<@t3 : tensor<i64>>
+    ```
+  }];
+  let arguments = (ins StrAttr:$node, StrAttr:$group, Plan_SliceAttr:$result);
+  let assemblyFormat = "$node `group` $group `->` $result attr-dict";
+}
+
 // Issue 23: fused causal attention (nn.causal_attention and its gradient) as one library call.
 def Plan_CausalAttentionOp : Plan_Op<"causal_attention", [HasParent<"FuncOp">]> {
   let summary = "fused causal attention, forward or backward, over (batch, T, D) slices";

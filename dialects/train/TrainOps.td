@@ -186,6 +186,25 @@ def Train_TensorParallelSumOp : Op<Train_Dialect, "tensor_parallel_sum",
   let assemblyFormat = "$input attr-dict `:` type($result)";
 }
 
+// --- Vocabulary-parallel layers (issue 20): which part of the vocabulary a rank holds ------
+
+def Train_TensorParallelRankOp : Op<Train_Dialect, "tensor_parallel_rank",
+                                    [MemoryEffects<[MemRead]>]> {
+  let summary = "this rank's index in a tensor-parallel group, as an integer scalar";
+  let description = [{
+    The rank of this process among the ranks of `group` (0 to T - 1), known only at run time.
+    nnc-tensor-parallel's vocabulary split offsets token ids and class labels by it to find the
+    rows and columns this rank holds. The plan writes it with a `plan.tensor_rank` command.
+
+    ```mlir
+    %r = train.tensor_parallel_rank {group = "tensor"} : tensor<i64>
+    ```
+  }];
+  let arguments = (ins DefaultValuedStrAttr<StrAttr, "tensor">:$group);
+  let results = (outs 0DTensorOf<[I32, I64]>:$result);
+  let assemblyFormat = "attr-dict `:` type($result)";
+}
+
 // --- ZeRO-1 (issue 20): the shards of a flattened tensor over the ranks --------------------
 // A tensor of n elements is flattened and zero-padded to `shards` * S elements, S =
 // ceil(n / shards); rank r's shard is elements [r * S, (r + 1) * S). Which shard is this rank's
