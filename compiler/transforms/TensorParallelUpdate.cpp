@@ -80,24 +80,17 @@ void sumSplitNorm(train::GlobalNormOp norm, const llvm::DenseSet<Value> &splitGr
 }
 
 /// A sum nobody reads (the training step's copy of the gathered logits, which only evaluation
-/// and prediction return) is dropped on every rank alike, with the ops only it read.
+/// and prediction return) is dropped on every rank alike, with the dead ops before it: last
+/// first, so that users go before their operands.
 void dropUnreadSums(ModuleOp module) {
-  SmallVector<train::TensorParallelSumOp> unread;
-  module.walk([&](train::TensorParallelSumOp sum) {
-    if (sum.getResult().use_empty())
-      unread.push_back(sum);
-  });
-  for (train::TensorParallelSumOp sum : unread) {
-    SmallVector<Operation *> dead = {sum};
-    while (!dead.empty()) {
-      Operation *op = dead.pop_back_val();
-      SmallVector<Value> operands(op->getOperands());
-      op->erase();
-      for (Value operand : operands)
-        if (Operation *producer = operand.getDefiningOp();
-            producer && producer->use_empty() && wouldOpBeTriviallyDead(producer))
-          dead.push_back(producer);
-    }
+  for (auto func : module.getOps<func::FuncOp>()) {
+    SmallVector<Operation *> ops;
+    for (Operation &op : func.getBody().front().without_terminator())
+      ops.push_back(&op);
+    for (Operation *op : llvm::reverse(ops))
+      if (op->use_empty() &&
+          (wouldOpBeTriviallyDead(op) || isa<train::TensorParallelSumOp>(op)))
+        op->erase();
   }
 }
 
