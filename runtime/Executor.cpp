@@ -191,7 +191,7 @@ Status Executor::execute(const PreparedCommand &p) {
       nnc::StatusOr<int> rank = tensorRank(spec);
       if (!rank.ok())
         return rank.status();
-      std::vector<float> part(values.size() / size_t(spec.shards));
+      std::vector<float> part(size_t(init.slice().size()) / sizeof(float));
       copyPart(shapeOf(init.type()), spec, *rank, sizeof(float),
                reinterpret_cast<char *>(values.data()), reinterpret_cast<char *>(part.data()),
                false);

@@ -1,7 +1,9 @@
 // Tensor parallelism's parameter parts: a split parameter is one logical (whole) tensor, of which
 // each of `shards` ranks holds one part along `axis` (TensorSlice / InitParameter shard fields).
 // With `groups` G > 1 the axis is G equal groups (a fused q/k/v weight) and a rank's part is its
-// piece of every group, concatenated. Everything outside the executor sees whole tensors.
+// piece of every group, concatenated. Everything outside the executor sees whole tensors. With
+// one group the axis need not divide: each part has ceil(extent / shards) rows, the last ones
+// padded with zeros (a vocabulary that --tensor-parallel T does not divide).
 #pragma once
 
 #include "runtime/HostTensor.h"

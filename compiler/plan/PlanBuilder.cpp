@@ -82,7 +82,8 @@ LogicalResult Serializer::serializeInit(plan::InitParameterOp init, Plan &plan,
   if (std::optional<ArrayRef<int64_t>> shard = init.getShard()) {
     // Tensor parallelism: the table holds the whole tensor's type; the slice, one rank's part.
     auto [axis, shards, groups] = std::make_tuple((*shard)[0], (*shard)[1], (*shard)[2]);
-    table->mutable_type()->set_shape(axis, table->type().shape(axis) * shards);
+    table->mutable_type()->set_shape(axis, shard->size() > 3 ? (*shard)[3]
+                                                             : table->type().shape(axis) * shards);
     table->set_shard_axis(axis);
     table->set_shards(shards);
     table->set_shard_groups(groups);

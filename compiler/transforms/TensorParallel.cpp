@@ -220,9 +220,7 @@ struct TensorParallelPass : nnc::impl::TensorParallelBase<TensorParallelPass> {
           taken.insert(pair->row);
           pairs.push_back(std::move(*pair));
         }
-    bool vocabulary = false;
-    if (failed(splitVocabulary(forward, ranks, vocabulary)))
-      return signalPassFailure();
+    bool vocabulary = splitVocabulary(forward, ranks);
     if (pairs.empty() && !vocabulary)
       forward.emitWarning("tensor parallelism: no pair of linear layers to split; every rank "
                           "holds the whole model");

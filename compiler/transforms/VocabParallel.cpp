@@ -7,9 +7,10 @@
 //    indices. Its vocabulary is V; the embeddings of V rows (tied to its weight or not) are
 //    those of the vocabulary. A model without such an embedding (a classifier) keeps its output
 //    layer whole: it has few classes, and splitting them would cost an all-reduce per step.
-// 2. Each rank keeps rows [r P, (r + 1) P) of the weight (and bias), P = V / T; ids and labels
-//    are offset by r P (train.tensor_parallel_rank), and an id outside the rank's rows looks up
-//    a zero row.
+// 2. Each rank keeps rows [r P, (r + 1) P) of the weight (and bias), P = ceil(V / T): when T
+//    does not divide V the last parts are padded with zero rows, whose logits the loss masks out
+//    and which no id reads, so training is that of one process. Ids and labels are offset by
+//    r P (train.tensor_parallel_rank); an id outside the rank's rows looks up a zero row.
 // 3. The embedding's partial lookups are summed over the ranks (train.tensor_parallel_sum; its
 //    gradient, the identity, leaves each rank the exact gradient of its rows).
 // 4. The output layer reads its input through train.tensor_parallel_copy and computes its P
@@ -35,12 +36,6 @@ using namespace nnc;
 namespace {
 
 ArrayRef<int64_t> shapeOf(Value v) { return cast<RankedTensorType>(v.getType()).getShape(); }
-
-std::string nodeOf(Operation *op) {
-  if (auto name = dyn_cast<NameLoc>(op->getLoc()))
-    return name.getName().str();
-  return op->getName().getStringRef().str();
-}
 
 BlockArgument paramArg(func::FuncOp func, Value v) {
   auto arg = dyn_cast_or_null<BlockArgument>(v);
@@ -133,10 +128,10 @@ std::optional<VocabLayers> findVocabLayers(func::FuncOp func, nn::CrossEntropyOp
 class VocabSplitter {
 public:
   VocabSplitter(func::FuncOp func, VocabLayers &layers, int64_t ranks)
-      : func(func), layers(layers), ranks(ranks), part(layers.vocab / ranks),
+      : func(func), layers(layers), ranks(ranks), part((layers.vocab + ranks - 1) / ranks),
         b(func.getContext()) {}
 
-  LogicalResult run();
+  void run();
 
 private:
   func::FuncOp func;
@@ -147,6 +142,8 @@ private:
   Value rank(Location loc, Type type);
   Value constant(Location loc, Type type, double value);
   Value localIds(Location loc, Value ids);
+  Value rowOfTable(Location loc, ArrayRef<float> table);
+  Value maskPadding(Location loc, Value logits, bool zero);
   void shard(BlockArgument arg);
   Value logitsPart();
   Value logSumExp(Location loc, Value x);
@@ -182,8 +179,10 @@ void VocabSplitter::shard(BlockArgument arg) {
   SmallVector<int64_t> shape(type.getShape());
   shape[0] = part;
   arg.setType(RankedTensorType::get(shape, type.getElementType()));
-  func.setArgAttr(arg.getArgNumber(), nnc::attr::kShard,
-                  b.getDenseI64ArrayAttr({0, ranks, 1}));
+  SmallVector<int64_t> spec = {0, ranks, 1};
+  if (part * ranks != layers.vocab) // padded parts: the whole extent too
+    spec.push_back(layers.vocab);
+  func.setArgAttr(arg.getArgNumber(), nnc::attr::kShard, b.getDenseI64ArrayAttr(spec));
 }
 
 void VocabSplitter::splitEmbedding(nn::EmbeddingOp embedding) {
@@ -231,6 +230,32 @@ Value VocabSplitter::logitsPart() {
   return value;
 }
 
+/// Row `rank` of a constant (T, P) table, as (P).
+Value VocabSplitter::rowOfTable(Location loc, ArrayRef<float> table) {
+  auto type = RankedTensorType::get({ranks, part}, b.getF32Type());
+  Value rows = nn::ConstantOp::create(b, loc, DenseElementsAttr::get(type, table));
+  Value index = nn::ReshapeOp::create(b, loc, rank(loc, b.getI64Type()), ArrayRef<int64_t>{1});
+  Value row = nn::EmbeddingOp::create(b, loc, index, rows);
+  return nn::ReshapeOp::create(b, loc, row, ArrayRef<int64_t>{part});
+}
+
+/// A padded part's columns past the vocabulary: zero (`zero`, for sums) or far below any logit
+/// (for the log-sum-exp, where they then weigh nothing). Parts without padding are unchanged.
+Value VocabSplitter::maskPadding(Location loc, Value logits, bool zero) {
+  if (part * ranks == layers.vocab)
+    return logits;
+  std::vector<float> table(size_t(ranks * part));
+  for (int64_t r = 0; r < ranks; ++r)
+    for (int64_t c = 0; c < part; ++c) {
+      bool padding = r * part + c >= layers.vocab;
+      table[size_t(r * part + c)] = zero ? (padding ? 0.0f : 1.0f) : (padding ? -1e30f : 0.0f);
+    }
+  Value row = rowOfTable(loc, table);
+  if (zero)
+    return nn::MulOp::create(b, loc, logits, row);
+  return nn::AddOp::create(b, loc, logits, row);
+}
+
 /// The log-sum-exp of `x` over its last axis, kept as size 1. The maximum only steadies it (the
 /// value does not depend on it), so no gradient flows through the maximum.
 Value VocabSplitter::logSumExp(Location loc, Value x) {
@@ -257,7 +282,8 @@ Value VocabSplitter::parallelLoss(Location loc, Value logits) {
   Value target = nn::ReduceSumOp::create(b, loc, nn::MulOp::create(b, loc, hot, logits),
                                          ArrayRef<int64_t>{last}, keep);
   if (s > 0.0) {
-    Value sum = nn::ReduceSumOp::create(b, loc, logits, ArrayRef<int64_t>{last}, keep);
+    Value sum = nn::ReduceSumOp::create(b, loc, maskPadding(loc, logits, true),
+                                        ArrayRef<int64_t>{last}, keep);
     target = nn::AddOp::create(b, loc, nn::MulOp::create(b, loc, target, constant(loc, f, 1 - s)),
                                nn::MulOp::create(b, loc, sum, constant(loc, f, s / layers.vocab)));
   }
@@ -265,7 +291,8 @@ Value VocabSplitter::parallelLoss(Location loc, Value logits) {
   Type index = b.getI64Type();
   Value slot = nn::OneHotOp::create(b, loc, rank(loc, index), b.getI64IntegerAttr(ranks),
                                     TypeAttr::get(f));
-  Value slots = nn::MulOp::create(b, loc, logSumExp(loc, logits), slot);
+  Value slots =
+      nn::MulOp::create(b, loc, logSumExp(loc, maskPadding(loc, logits, false)), slot);
   Value packed = nn::ConcatOp::create(b, loc, ValueRange{slots, target}, b.getI64IntegerAttr(-1));
   Value summed = train::TensorParallelSumOp::create(b, loc, packed.getType(), packed,
                                                     b.getStringAttr("tensor"));
@@ -299,16 +326,16 @@ Value VocabSplitter::gather(Location loc, Value logits) {
   Value summed = train::TensorParallelSumOp::create(b, loc, placed.getType(), placed,
                                                     b.getStringAttr("tensor"));
   shape.erase(shape.end() - 2);
-  shape.back() = layers.vocab;
-  return nn::ReshapeOp::create(b, loc, summed, shape);
+  shape.back() = ranks * part;
+  Value whole = nn::ReshapeOp::create(b, loc, summed, shape);
+  if (ranks * part == layers.vocab)
+    return whole;
+  SmallVector<int64_t> start(shape.size(), 0), limit(shape);
+  limit.back() = layers.vocab; // the padding dropped
+  return nn::SliceOp::create(b, loc, whole, start, limit, DenseI64ArrayAttr());
 }
 
-LogicalResult VocabSplitter::run() {
-  Operation *head = layers.head;
-  if (layers.vocab % ranks != 0)
-    return head->emitError("tensor parallelism: layer '")
-           << nodeOf(head) << "' has a vocabulary of " << layers.vocab
-           << ", which --tensor-parallel " << ranks << " does not divide";
+void VocabSplitter::run() {
   shard(layers.weight);
   if (layers.bias)
     shard(layers.bias);
@@ -322,21 +349,18 @@ LogicalResult VocabSplitter::run() {
   b.setInsertionPoint(loss);
   loss.getResult().replaceAllUsesWith(parallelLoss(loss.getLoc(), logits));
   loss.erase();
-  return success();
 }
 
 } // namespace
 
-LogicalResult nnc::splitVocabulary(func::FuncOp forward, int64_t ranks, bool &split) {
+bool nnc::splitVocabulary(func::FuncOp forward, int64_t ranks) {
   SmallVector<nn::CrossEntropyOp> losses;
   forward.walk([&](nn::CrossEntropyOp loss) { losses.push_back(loss); });
-  for (nn::CrossEntropyOp loss : losses) {
-    std::optional<VocabLayers> layers = findVocabLayers(forward, loss);
-    if (!layers)
-      continue;
-    if (failed(VocabSplitter(forward, *layers, ranks).run()))
-      return failure();
-    split = true;
-  }
-  return success();
+  bool split = false;
+  for (nn::CrossEntropyOp loss : losses)
+    if (std::optional<VocabLayers> layers = findVocabLayers(forward, loss)) {
+      VocabSplitter(forward, *layers, ranks).run();
+      split = true;
+    }
+  return split;
 }

@@ -6,8 +6,8 @@
 namespace nnc {
 
 /// Splits a language model's output layer, its cross-entropy and the embeddings of its
-/// vocabulary over `ranks` in @forward (before autodiff). Sets `split` when it split anything;
-/// fails, after an error naming the layer, when `ranks` cannot split the vocabulary.
-mlir::LogicalResult splitVocabulary(mlir::func::FuncOp forward, int64_t ranks, bool &split);
+/// vocabulary over `ranks` in @forward (before autodiff); any vocabulary size (the parts are
+/// padded). Returns whether it found such layers.
+bool splitVocabulary(mlir::func::FuncOp forward, int64_t ranks);
 
 } // namespace nnc

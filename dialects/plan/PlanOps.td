@@ -175,7 +175,8 @@ def Plan_InitParameterOp : Plan_Op<"init_parameter", [HasParent<"FuncOp">]> {
     ```
 
     Under tensor parallelism `shard = [axis, shards]`: the slice holds one rank's part of the
-    parameter along `axis`, whose whole tensor is `shards` times as long there.
+    parameter along `axis`, whose whole tensor is `shards` times as long there. A fourth entry
+    is the whole extent when it is shorter (a vocabulary split with padded parts).
     ZeRO-1: `zero_logical` is the whole tensor's type when the slice holds only this rank's
     shard of optimizer state (checkpoints hold the whole tensor).
   }];

@@ -50,9 +50,29 @@ TEST(ShardsTest, PartsRebuildTheWhole) {
   EXPECT_EQ(rebuilt, iota(36));
 }
 
-TEST(ShardsTest, RefusesAnAxisItDoesNotDivide) {
-  EXPECT_FALSE(partBytes(nnc::F32, {3, 4}, {0, 2, 1}).ok());
+TEST(ShardsTest, RefusesGroupsItDoesNotDivide) {
+  EXPECT_FALSE(partBytes(nnc::F32, {6, 4}, {0, 4, 3}).ok()); // 2 rows per group, 4 ranks
+  EXPECT_FALSE(partBytes(nnc::F32, {5, 4}, {0, 2, 3}).ok()); // 5 rows, 3 groups
   EXPECT_EQ(*partBytes(nnc::F32, {3, 4}, {1, 2, 1}), 24);
+}
+
+TEST(ShardsTest, PadsTheLastPartOfAnAxisItDoesNotDivide) {
+  // A vocabulary of 5 rows of 2 over 3 ranks: 2 rows each, the last rank 1 row and 1 of zeros.
+  EXPECT_EQ(*partBytes(nnc::F32, {5, 2}, {0, 3, 1}), 16);
+  std::vector<float> last(4, -1.0f), whole = iota(10);
+  copyPart({5, 2}, {0, 3, 1}, 2, sizeof(float), reinterpret_cast<char *>(whole.data()),
+           reinterpret_cast<char *>(last.data()), false);
+  EXPECT_EQ(last, (std::vector<float>{8, 9, 0, 0}));
+  // Written back, the padding goes nowhere: every part rebuilds the whole.
+  std::vector<float> rebuilt(10, 0.0f);
+  for (int64_t rank = 0; rank < 3; ++rank) {
+    std::vector<float> p(4);
+    copyPart({5, 2}, {0, 3, 1}, rank, sizeof(float), reinterpret_cast<char *>(whole.data()),
+             reinterpret_cast<char *>(p.data()), false);
+    copyPart({5, 2}, {0, 3, 1}, rank, sizeof(float), reinterpret_cast<char *>(rebuilt.data()),
+             reinterpret_cast<char *>(p.data()), true);
+  }
+  EXPECT_EQ(rebuilt, whole);
 }
 
 } // namespace
