@@ -203,6 +203,8 @@ Status Executor::execute(const PreparedCommand &p) {
     return tensorAllReduce(p);
   case nnc::Command::kWriteBytes: {
     const nnc::WriteBytes &write = command.write_bytes();
+    if (ShardSpec spec = shardOf(write); spec.split()) // stored values of a split parameter
+      return writePart(write, spec);
     return device_.copy(at(write.slice()), write.data().data(), write.slice().size());
   }
   case nnc::Command::kCopy: {
@@ -284,6 +286,17 @@ nnc::StatusOr<int> Executor::tensorRank(const ShardSpec &spec) const {
                          "), but this run has " + std::to_string(ranks) +
                          " (mpirun -np " + std::to_string(spec.shards) + ")");
   return communicator_ ? communicator_->rank() : 0;
+}
+
+// A split parameter's stored values: the plan holds the whole tensor, this rank keeps its part.
+Status Executor::writePart(const nnc::WriteBytes &write, const ShardSpec &spec) {
+  nnc::StatusOr<int> rank = tensorRank(spec);
+  if (!rank.ok())
+    return rank.status();
+  std::string whole = write.data(); // copyPart reads it through a mutable pointer
+  std::vector<char> part(static_cast<size_t>(write.slice().size()));
+  copyPart(shapeOf(write.type()), spec, *rank, sizeof(float), whole.data(), part.data(), false);
+  return device_.copy(at(write.slice()), part.data(), write.slice().size());
 }
 
 // Issue 20: a vocabulary-parallel layer's rank in the tensor group (today every rank), as the

@@ -108,6 +108,7 @@ private:
   nnc::Status tensorAllReduce(const PreparedCommand &command);
   nnc::StatusOr<int> tensorRank(const ShardSpec &spec) const;
   nnc::Status writeTensorRank(const nnc::TensorRank &command);
+  nnc::Status writePart(const nnc::WriteBytes &write, const ShardSpec &spec);
   nnc::StatusOr<HostTensor> gather(const nnc::TensorSlice &tensor) const;
   nnc::Status unpack(const PreparedCommand &start);
   // ZeRO-1 (issue 20): ReduceScatter, AllGather and TakeShard; the ranks they shard over.

@@ -222,6 +222,8 @@ private:
       return slice(init.slice(), *part, "parameter slice");
     }
     case nnc::Command::kWriteBytes:
+      if (shardOf(command.write_bytes()).split())
+        return splitWrite(command.write_bytes());
       return slice(command.write_bytes().slice(),
                    static_cast<int64_t>(command.write_bytes().data().size()), "write_bytes slice");
     case nnc::Command::kCopy:
@@ -253,6 +255,20 @@ private:
       break;
     }
     return Status::error("command of unknown kind (a newer plan format?)");
+  }
+
+  /// A split parameter's stored values: the whole f32 tensor in `data`, a part in the slice.
+  Status splitWrite(const nnc::WriteBytes &write) {
+    Shape whole = shapeOf(write.type());
+    nnc::StatusOr<int64_t> part = partBytes(write.type().dtype(), whole, shardOf(write));
+    if (!part.ok())
+      return Status::error("write_bytes of a split parameter: " + part.status().message());
+    if (write.type().dtype() != nnc::F32 ||
+        static_cast<int64_t>(write.data().size()) != byteSize(nnc::F32, whole))
+      return Status::error("write_bytes of a split parameter has " +
+                           std::to_string(write.data().size()) + " bytes, not the whole f32 " +
+                           formatShape(whole));
+    return slice(write.slice(), *part, "write_bytes slice");
   }
 
   /// ZeRO-1 (issue 20): the whole tensor and its shard in the arena, whole f32 values, the shard

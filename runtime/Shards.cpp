@@ -16,6 +16,11 @@ ShardSpec shardOf(const nnc::InitParameter &init) {
           std::max<int64_t>(init.shard_groups(), 1)};
 }
 
+ShardSpec shardOf(const nnc::WriteBytes &write) {
+  return {write.shard_axis(), std::max<int64_t>(write.shards(), 1),
+          std::max<int64_t>(write.shard_groups(), 1)};
+}
+
 nnc::StatusOr<int64_t> partBytes(nnc::DType dtype, const Shape &whole, const ShardSpec &spec) {
   int64_t bytes = byteSize(dtype, whole);
   if (!spec.split())

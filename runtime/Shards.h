@@ -19,6 +19,7 @@ struct ShardSpec {
 
 ShardSpec shardOf(const nnc::TensorSlice &tensor);
 ShardSpec shardOf(const nnc::InitParameter &init);
+ShardSpec shardOf(const nnc::WriteBytes &write);
 
 /// The bytes of one part of a `whole`-shaped tensor of `dtype`, or an error when the spec does
 /// not divide it (an axis outside the shape, extents that are not multiples).

@@ -99,14 +99,16 @@ LogicalResult Serializer::serializeInit(plan::InitParameterOp init, Plan &plan,
         param = &p;
     if (!param)
       return init.emitError("parameter '") << init.getName() << "' is not in the model";
-    if (param->has_stored() && table->shards() > 1)
-      return init.emitError("tensor parallelism: parameter '")
-             << init.getName() << "' has stored values, which a split layer cannot take yet "
-             << "(give it an initializer, or load the values with nnrun --load-parameters)";
     if (param->has_stored()) {
       WriteBytes *write = command->mutable_write_bytes();
       *write->mutable_slice() = slice(init.getSlice());
       write->set_data(param->stored().values().data(), param->stored().values_size() * 4);
+      if (table->shards() > 1) { // the whole values; each rank writes its part
+        *write->mutable_type() = table->type();
+        write->set_shard_axis(table->shard_axis());
+        write->set_shards(table->shards());
+        write->set_shard_groups(table->shard_groups());
+      }
       return success();
     }
   }
