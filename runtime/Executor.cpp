@@ -496,7 +496,7 @@ Status checkTensorSlice(const nnc::TensorSlice &tensor, int64_t arenaBytes) {
 }
 
 /// Ids written to an input that indexes something (TensorSlice::index_limit) must lie in
-/// [0, limit): the compiled lookups would otherwise clamp them and train on wrong rows.
+/// [0, limit): the compiled lookups would otherwise read zero rows and train on them.
 Status checkIndices(const nnc::TensorSlice &tensor, const HostTensor &value) {
   int64_t limit = tensor.index_limit();
   int64_t i = limit > 0 ? firstIdOutside(value, limit) : -1;

@@ -256,6 +256,7 @@ const llvm::StringMap<OpBuilderFn> &opBuilders() {
       {"sigmoid", buildOp<nn::SigmoidOp>},
       {"sqrt", buildOp<nn::SqrtOp>},
       {"exp", buildOp<nn::ExpOp>},
+      {"log", buildOp<nn::LogOp>},
       {"clamp", buildOp<nn::ClampOp>},
       {"clamp_grad", buildOp<nn::ClampGradOp>},
       {"relu_grad", buildOp<nn::ReluGradOp>},

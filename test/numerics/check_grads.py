@@ -184,6 +184,7 @@ def cases(rng):
         Case("broadcast", "broadcast", [f(3, 1)], {"shape": [2, 3, 4]}, out_shape=[2, 3, 4]),
         Case("sqrt", "sqrt", [(np.abs(f(3, 4)) + 0.5).astype(np.float32)], out_shape=[3, 4]),
         Case("exp", "exp", [f(3, 4)], out_shape=[3, 4]),
+        Case("log", "log", [(np.abs(f(3, 4)) + 0.5).astype(np.float32)], out_shape=[3, 4]),
         Case("reduce_max", "reduce_max", [spread(3, 5, 2)], {"axes": [1]}, out_shape=[3, 2]),
         Case("reduce_max_keepdim", "reduce_max", [spread(2, 3, 4)], {"axes": [0, 2], "keepdim": True},
              out_shape=[1, 3, 1]),

@@ -14,3 +14,12 @@ func.func @predict(%x: tensor<4x2xf32> {nn.input = "x"},
   %s = train.tensor_parallel_sum %p : tensor<4x3xf32> loc("fc")
   return %s : tensor<4x3xf32>
 }
+
+// The vocabulary split: this rank's index in the tensor group, written by a plan.tensor_rank.
+// CHECK-LABEL: plan.func @eval_step
+// CHECK: plan.tensor_rank "emb" group "tensor" -> <@[[R:t[0-9]+]] : tensor<i64>>
+// CHECK-NEXT: plan.output "rank" <@[[R]] : tensor<i64>>
+func.func @eval_step() -> (tensor<i64> {nn.output = "rank"}) {
+  %r = train.tensor_parallel_rank : tensor<i64> loc("emb")
+  return %r : tensor<i64>
+}

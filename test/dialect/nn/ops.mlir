@@ -811,14 +811,16 @@ func.func @mse_loss_f16(%p: tensor<3x4x5xf16>, %t: tensor<3x4x5xf16>) -> tensor<
 
 // -----
 
-// CHECK-LABEL: func.func @sqrt_exp
+// CHECK-LABEL: func.func @sqrt_exp_log
 // CHECK: %[[S:.+]] = nn.sqrt %{{.+}} : tensor<4x8xf32>
 // CHECK: %[[E:.+]] = nn.exp %[[S]] : tensor<4x8xf32>
-// CHECK: return %[[E]] : tensor<4x8xf32>
-func.func @sqrt_exp(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+// CHECK: %[[L:.+]] = nn.log %[[E]] : tensor<4x8xf32>
+// CHECK: return %[[L]] : tensor<4x8xf32>
+func.func @sqrt_exp_log(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
   %0 = nn.sqrt %x : tensor<4x8xf32>
   %1 = nn.exp %0 : tensor<4x8xf32>
-  return %1 : tensor<4x8xf32>
+  %2 = nn.log %1 : tensor<4x8xf32>
+  return %2 : tensor<4x8xf32>
 }
 
 // -----

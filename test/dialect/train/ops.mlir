@@ -33,3 +33,15 @@ func.func @shards(%g: tensor<3x5xf32>, %p: tensor<3x5xf32>, %lr: tensor<f32>) ->
   %whole = train.all_gather %new {shards = 2 : i64} : tensor<8xf32> -> tensor<3x5xf32>
   return %whole : tensor<3x5xf32>
 }
+
+// -----
+
+// The vocabulary split's rank in the tensor group, as an i64 or i32 scalar.
+// CHECK-LABEL: func.func @tensor_parallel_rank
+// CHECK: %[[R:.+]] = train.tensor_parallel_rank : tensor<i64>
+// CHECK: train.tensor_parallel_rank {group = "stage"} : tensor<i32>
+func.func @tensor_parallel_rank() -> (tensor<i64>, tensor<i32>) {
+  %r = train.tensor_parallel_rank : tensor<i64>
+  %s = train.tensor_parallel_rank {group = "stage"} : tensor<i32>
+  return %r, %s : tensor<i64>, tensor<i32>
+}
