@@ -97,11 +97,14 @@ void dropUnreadSums(ModuleOp module) {
 struct TensorParallelUpdatePass
     : nnc::impl::TensorParallelUpdateBase<TensorParallelUpdatePass> {
   void runOnOperation() override {
-    getOperation().walk([](train::TensorParallelCopyOp copy) {
+    bool split = false;
+    getOperation().walk([&](train::TensorParallelCopyOp copy) {
       copy.getResult().replaceAllUsesWith(copy.getInput());
       copy.erase();
+      split = true;
     });
-    dropUnreadSums(getOperation());
+    if (split) // a plan without tensor parallelism keeps its ops as they were
+      dropUnreadSums(getOperation());
     for (auto func : getOperation().getOps<func::FuncOp>()) {
       llvm::DenseSet<Value> splitGrads = shardState(func);
       SmallVector<train::GlobalNormOp> norms;
