@@ -260,14 +260,15 @@ Status Executor::startAllReduce(const PreparedCommand &p) {
 Status Executor::tensorAllReduce(const PreparedCommand &p) {
   const nnc::TensorAllReduce &reduce = p.command->tensor_all_reduce();
   int64_t bytes = reduce.source().size();
-  if (!communicator_ || communicator_->size() == 1)
+  Communicator *group = tensorGroup();
+  if (!group || group->size() == 1)
     return device_.copy(at(reduce.result()), at(reduce.source()), bytes);
   if (Status s = device_.copy(p.bucket.data(), at(reduce.source()), bytes); !s.ok())
     return s;
   if (Status s = device_.synchronize(); !s.ok())
     return s;
-  if (Status s = communicator_->allReduceSumFloats(reduce.group(), p.where, p.bucket.data(),
-                                                   static_cast<int64_t>(p.bucket.size()));
+  if (Status s = group->allReduceSumFloats(reduce.group(), p.where, p.bucket.data(),
+                                           static_cast<int64_t>(p.bucket.size()));
       !s.ok())
     return s;
   return device_.copy(at(reduce.result()), p.bucket.data(), bytes);
@@ -275,13 +276,19 @@ Status Executor::tensorAllReduce(const PreparedCommand &p) {
 
 /// This process's rank among the `spec.shards` ranks a split parameter is spread over.
 nnc::StatusOr<int> Executor::tensorRank(const ShardSpec &spec) const {
-  int ranks = communicator_ ? communicator_->size() : 1;
+  Communicator *group = tensorGroup();
+  int ranks = group ? group->size() : 1;
   if (ranks != spec.shards)
     return Status::error("the plan splits its layers over " + std::to_string(spec.shards) +
                          " ranks (nnc compile --tensor-parallel " + std::to_string(spec.shards) +
                          "), but this run has " + std::to_string(ranks) +
                          " (mpirun -np " + std::to_string(spec.shards) + ")");
-  return communicator_ ? communicator_->rank() : 0;
+  return group ? group->rank() : 0;
+}
+
+int Executor::tensorPart() const {
+  Communicator *group = tensorGroup();
+  return plan_.training().tensor_parallel() > 1 && group ? group->rank() : 0;
 }
 
 Status Executor::sumNow(const PreparedCommand &p) {
@@ -543,7 +550,7 @@ nnc::StatusOr<HostTensor> Executor::gather(const nnc::TensorSlice &tensor) const
   std::fill(value.data.begin(), value.data.end(), 0);
   copyPart(value.shape, spec, *rank, sizeof(float), reinterpret_cast<char *>(value.data.data()),
            part.data(), true);
-  if (Status s = communicator_->allReduceSumFloats(
+  if (Status s = tensorGroup()->allReduceSumFloats(
           "tensor", "parameter '" + tensor.name() + "'",
           reinterpret_cast<float *>(value.data.data()), value.numElements());
       !s.ok())

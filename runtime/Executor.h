@@ -68,6 +68,15 @@ public:
   /// (a stage's squared gradient norm, its count of non-finite gradients). Without one the sums
   /// run on the communicator.
   void setPipelineGroup(Communicator *group) { pipelineGroup_ = group; }
+  /// Tensor parallelism: the T ranks holding the parts of this rank's split layers, over which
+  /// the plan's tensor all-reduces sum and split parameters are gathered. Without one they run
+  /// on the communicator (a plan split over every rank of the job).
+  void setTensorGroup(Communicator *group) { tensorGroup_ = group; }
+  Communicator *tensorGroup() const { return tensorGroup_ ? tensorGroup_ : communicator_; }
+  /// Which part of the split layers this rank holds, 0 .. T-1 (0 without tensor parallelism).
+  int tensorPart() const;
+  /// The data-parallel ranks (setCommunicator's), or null.
+  Communicator *communicator() const { return communicator_; }
   /// Whether any function of the plan communicates.
   bool hasCollectives() const;
 
@@ -127,6 +136,7 @@ private:
   std::vector<PreparedFunction> functions_;
   Communicator *communicator_ = nullptr;
   Communicator *pipelineGroup_ = nullptr;
+  Communicator *tensorGroup_ = nullptr;
   /// Who reduces `reduce`: the pipeline group for a sum when there is one, else the communicator.
   Communicator *reducerOf(const nnc::AllReduceStart &reduce) const;
 };

@@ -228,6 +228,29 @@ std::string perRankMemory(const Model &model, const Plan &plan) {
   return line;
 }
 
+/// Tensor parallelism's per-rank memory: the parameter table (parameters and optimizer state)
+/// against the whole model's, and the arena (each rank's parts and activations); a pipeline's
+/// summed over its stages, with its largest stage's arena.
+void printTensorParallelMemory(const Plan &plan, llvm::raw_ostream &errs) {
+  std::vector<const Plan *> plans = {&plan};
+  if (plan.pipeline().stages_size() > 0)
+    plans.clear();
+  for (const PipelineStage &stage : plan.pipeline().stages())
+    plans.push_back(&stage.plan());
+  int64_t held = 0, whole = 0, arena = 0;
+  for (const Plan *part : plans) {
+    for (const TensorSlice &parameter : part->parameters()) {
+      held += parameter.slice().size();
+      whole += parameter.slice().size() * std::max<int64_t>(1, parameter.shards());
+    }
+    arena = std::max(arena, part->arena_bytes());
+  }
+  errs << "nnc:   tensor parallel: " << plan.training().tensor_parallel()
+       << " ranks, each holding " << held << " of the model's " << whole
+       << " parameter bytes (optimizer state included); arena " << arena << " bytes per rank"
+       << (plans.size() > 1 ? " (its largest stage)" : "") << "\n";
+}
+
 /// The plan phase: builds the plan, writes it (deterministic bytes), prints what it holds.
 int writePlan(const Model &model, ModuleOp module, std::string output, KernelTarget kernels,
               bool printLaunchStats, int64_t memoryBudget, OneLineDiagnostics &diagnostics,
@@ -280,19 +303,8 @@ int writePlan(const Model &model, ModuleOp module, std::string output, KernelTar
     }
   if (cuda && printLaunchStats)
     llvm::outs() << printCudaLaunchStats(launches);
-  if (int64_t ranks = plan.training().tensor_parallel(); ranks > 1) {
-    // Per-rank memory: the arena (each rank's parts and activations) and the parameter table
-    // (parameters and optimizer state) against the whole model's.
-    int64_t held = 0, whole = 0;
-    for (const TensorSlice &parameter : plan.parameters()) {
-      held += parameter.slice().size();
-      whole += parameter.shards() > 1 ? parameter.slice().size() * parameter.shards()
-                                      : parameter.slice().size();
-    }
-    errs << "nnc:   tensor parallel: " << ranks << " ranks, each holding " << held
-         << " of the model's " << whole << " parameter bytes (optimizer state included); arena "
-         << plan.arena_bytes() << " bytes per rank\n";
-  }
+  if (plan.training().tensor_parallel() > 1)
+    printTensorParallelMemory(plan, errs);
   for (int s = 0; s < plan.pipeline().stages_size(); ++s) {
     const PipelineStage &stage = plan.pipeline().stages(s);
     errs << "nnc:   stage " << s << " ("
@@ -516,17 +528,10 @@ bool applyTensorParallelFlag(const CompileRequest &request, Model &model,
     training->set_tensor_parallel(request.tensorParallel);
   if (training->tensor_parallel() <= 1)
     return true;
-  const char *other = nullptr;
-  if (training->data_parallel().world_size() > 1)
-    other = "data parallelism";
-  else if (training->pipeline().stages() > 1)
-    other = "pipeline parallelism";
-  else if (training->accumulation_steps() > 1)
-    other = "gradient accumulation";
-  else if (training->precision().kind() != Precision::FP32)
-    other = "fp16 or bf16";
-  if (other) {
-    errs << "nnc: error: --tensor-parallel does not combine with " << other << " yet\n";
+  // Data and pipeline parallelism, accumulation, fp16 and bf16 combine with it (issue 20);
+  // ZeRO-1 does not yet.
+  if (training->data_parallel().zero_stage() == 1) {
+    errs << "nnc: error: --tensor-parallel does not combine with --zero 1 yet\n";
     return false;
   }
   return true;
@@ -562,6 +567,16 @@ bool applyParallelismFlags(const CompileRequest &request, Model &model, llvm::ra
   return applyTensorParallelFlag(request, model, errs);
 }
 
+/// Tensor parallelism splits the forward pass before autodiff differentiates it; a pipelined
+/// model's stages each after the pipeline split (docs/DESIGN.md says why in that order).
+void addTensorParallelSplit(const Model &model, Phase last, OpPassManager &pm) {
+  if (model.training().tensor_parallel() <= 1 || last < Phase::Autodiff)
+    return;
+  TensorParallelOptions split;
+  split.ranks = model.training().tensor_parallel();
+  pm.addPass(createTensorParallel(split));
+}
+
 /// Runs the phases after import up to `last` on `module`, timed under `timing` (--mlir-timing),
 /// with the pass manager's command-line options.
 LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelTarget kernels,
@@ -577,6 +592,7 @@ LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelT
   // A pipelined model is cut into stage modules first; each then compiles like a model.
   if (model.training().pipeline().stages() > 1 && last >= Phase::Autodiff) {
     pm.addPass(createPipelineSplit());
+    addTensorParallelSplit(model, last, pm.nest<ModuleOp>());
     buildPipeline(last, pm.nest<ModuleOp>(), cpuKernels, modelParameters, memoryBudget,
                   fuseAttention);
     if (last == Phase::Plan) {
@@ -585,12 +601,7 @@ LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelT
       pm.addPass(createSchedulePipeline(schedule));
     }
   } else {
-    // Tensor parallelism splits the forward pass before autodiff differentiates it.
-    if (model.training().tensor_parallel() > 1 && last >= Phase::Autodiff) {
-      TensorParallelOptions split;
-      split.ranks = model.training().tensor_parallel();
-      pm.addPass(createTensorParallel(split));
-    }
+    addTensorParallelSplit(model, last, pm);
     buildPipeline(last, pm, cpuKernels, modelParameters, memoryBudget, fuseAttention);
   }
   return pm.run(module);

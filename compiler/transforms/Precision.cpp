@@ -99,8 +99,9 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
         seed = c;
     });
     SmallVector<Operation *> trainOps;
-    step.walk([&](Operation *op) {
-      if (isa_and_nonnull<train::TrainDialect>(op->getDialect()))
+    step.walk([&](Operation *op) { // the update's (not tensor parallelism's collectives)
+      if (isa_and_nonnull<train::TrainDialect>(op->getDialect()) &&
+          !isa<train::TensorParallelCopyOp, train::TensorParallelSumOp>(op))
         trainOps.push_back(op);
     });
     if (!seed || trainOps.empty())

@@ -219,7 +219,8 @@ struct TensorParallelPass : nnc::impl::TensorParallelBase<TensorParallelPass> {
           taken.insert(pair->row);
           pairs.push_back(std::move(*pair));
         }
-    if (pairs.empty())
+    // A pipeline stage without a pair is normal (another stage holds them).
+    if (pairs.empty() && !getOperation()->hasAttr(nnc::attr::kPipelineStage))
       forward.emitWarning("tensor parallelism: no pair of linear layers to split; every rank "
                           "holds the whole model");
     for (Pair &pair : pairs)

@@ -6,6 +6,8 @@
 // 2. The optimizer state of a split parameter is split like it (`nnc.shard` on its arguments).
 // 3. Global-norm clipping: the squared norm of the split gradients is summed over the ranks and
 //    added to that of the replicated ones, which every rank holds whole (counted once).
+// 4. Every function that takes a split parameter or state by name (accumulate_step passes the
+//    optimizer state through) takes it with the same `nnc.shard`.
 #include "compiler/Passes.h"
 
 #include "dialects/AttrNames.h"
@@ -77,6 +79,27 @@ void sumSplitNorm(train::GlobalNormOp norm, const llvm::DenseSet<Value> &splitGr
   norm.erase();
 }
 
+/// Every function's argument of a split parameter or state carries its `nnc.shard`: the plan's
+/// parameter table takes it from the first function that has the argument, which may only pass
+/// it through (accumulate_step carries the optimizer state to apply_step, where it is split).
+void shareShardsByName(ModuleOp module) {
+  llvm::StringMap<DenseI64ArrayAttr> shards;
+  auto eachParam = [&](auto visit) {
+    for (auto func : module.getOps<func::FuncOp>())
+      for (BlockArgument arg : func.getArguments())
+        if (auto name = nnc::attr::argString(func, arg.getArgNumber(), nnc::attr::kParam))
+          visit(func, arg.getArgNumber(), name.getValue());
+  };
+  eachParam([&](func::FuncOp func, unsigned i, StringRef name) {
+    if (auto shard = func.getArgAttrOfType<DenseI64ArrayAttr>(i, nnc::attr::kShard))
+      shards[name] = shard;
+  });
+  eachParam([&](func::FuncOp func, unsigned i, StringRef name) {
+    if (DenseI64ArrayAttr shard = shards.lookup(name))
+      func.setArgAttr(i, nnc::attr::kShard, shard);
+  });
+}
+
 struct TensorParallelUpdatePass
     : nnc::impl::TensorParallelUpdateBase<TensorParallelUpdatePass> {
   void runOnOperation() override {
@@ -91,6 +114,7 @@ struct TensorParallelUpdatePass
       for (train::GlobalNormOp norm : norms)
         sumSplitNorm(norm, splitGrads);
     }
+    shareShardsByName(getOperation());
   }
 };
 

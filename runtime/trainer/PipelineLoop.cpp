@@ -533,14 +533,16 @@ PipelineFit::capture(const std::string &prefix) const {
 }
 
 bool PipelineFit::writes() const {
-  return s_->binding.stage == 0 && (!s_->data || s_->data->rank() == 0);
+  return s_->binding.stage == 0 && (!s_->data || s_->data->rank() == 0) &&
+         s_->executor.tensorPart() == 0;
 }
 
 // Stage s > 0 of data rank 0's pipeline sends its tensors to stage 0 as one checkpoint-format
-// message (its size first); the replicas hold the same tensors and take no part.
+// message (its size first); the replicas hold the same tensors and take no part, nor do the
+// pipelines of tensor parts other than 0 (capture() gathered the whole tensors on each part).
 nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>>
 PipelineFit::gather(std::vector<std::pair<std::string, HostTensor>> tensors) {
-  if (s_->data && s_->data->rank() != 0)
+  if ((s_->data && s_->data->rank() != 0) || s_->executor.tensorPart() != 0)
     return std::vector<std::pair<std::string, HostTensor>>();
   const PipelineBinding &b = s_->binding;
   const std::string tag = "checkpoint tensors";
