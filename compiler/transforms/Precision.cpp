@@ -142,6 +142,8 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
     b.setInsertionPoint(trainOps.front());
     Value first = unscaleAndCheck(step, trainOps, m, state.scale);
     Value finite = nn::EqualOp::create(b, loc, first, m.constant(0.0));
+    if (isTensorParallel(step))
+      finite = agreeOverTensorGroup(m, finite);
     if (pipelined)
       finite = agreeOverStages(m, finite);
     b.setInsertionPoint(body.getTerminator());
@@ -156,6 +158,25 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
     Value bad = named.sub(named.constant(1.0), finite);
     auto count = train::AllReduceOp::create(m.b, loc, ValueRange{bad}, m.b.getUnitAttr());
     return nn::EqualOp::create(m.b, loc, count.getResult(0), named.constant(0.0));
+  }
+
+  /// Whether `step` runs split layers (tensor parallelism's collectives in its passes).
+  static bool isTensorParallel(func::FuncOp step) {
+    bool split = false;
+    step.walk([&](train::TensorParallelCopyOp) { split = true; });
+    return split;
+  }
+
+  /// Tensor parallelism: each rank checks its own parts of the split gradients, so the ranks of
+  /// a tensor group skip together and keep one scale: the number of them that saw a non-finite
+  /// gradient, summed over the group, is 0 when all is finite.
+  Value agreeOverTensorGroup(const Math &m, Value finite) {
+    Location loc = NameLoc::get(m.b.getStringAttr("tensor_parallel.nonfinite_count"), m.loc);
+    Math named{m.b, loc};
+    Value bad = named.sub(named.constant(1.0), finite);
+    Value count = train::TensorParallelSumOp::create(m.b, loc, bad.getType(), bad,
+                                                     m.b.getStringAttr("tensor"));
+    return nn::EqualOp::create(m.b, loc, count, named.constant(0.0));
   }
 
   /// The loss scale's state arguments.
