@@ -285,8 +285,8 @@ int writePlan(const Model &model, ModuleOp module, std::string output, KernelTar
                << " parameters, " << plan.kernel_library().size() << " bytes of kernels for "
                << plan.metadata().target_cpu() << " -> " << output << "\n";
   printRecomputed(module, plan, errs);
-  if (model.training().data_parallel().world_size() > 1)
-    errs << "nnc:   " << perRankMemory(model, plan) << "\n";
+  if (model.training().data_parallel().world_size() > 1 && plan.pipeline().stages_size() == 0)
+    errs << "nnc:   " << perRankMemory(model, plan) << "\n"; // a pipeline's: per stage below
   // A CUDA plan's launches, for the roofline estimate and --print-launch-stats.
   std::vector<CudaLaunchStat> launches;
   CudaKernelLibrary library;
@@ -415,7 +415,7 @@ int compileMain(int argc, char **argv) {
   llvm::cl::opt<int64_t> tensorParallel(
       "tensor-parallel",
       llvm::cl::desc("Tensor parallelism: split each MLP block and attention layer over T ranks "
-                     "(overrides training.tensor_parallel; run with mpirun -np T)"),
+                     "(overrides training.tensor_parallel; run with mpirun -np D*P*T)"),
       llvm::cl::value_desc("T"), llvm::cl::init(0), llvm::cl::cat(category));
   // Issue 23.
   llvm::cl::opt<bool> fuseAttention(
