@@ -535,10 +535,6 @@ nnc::StatusOr<HostTensor> Executor::read(const nnc::TensorSlice &tensor) const {
 // (exact: each element is one part's value plus zeros), so every rank must call it, in the same
 // order.
 nnc::StatusOr<HostTensor> Executor::gather(const nnc::TensorSlice &tensor) const {
-  ShardSpec spec = shardOf(tensor);
-  nnc::StatusOr<int> rank = tensorRank(spec);
-  if (!rank.ok())
-    return rank.status();
   if (tensor.type().dtype() != nnc::F32)
     return Status::error("tensor '" + tensor.name() + "': only f32 parameters can be split");
   std::vector<char> part(static_cast<size_t>(tensor.slice().size()));
@@ -546,13 +542,22 @@ nnc::StatusOr<HostTensor> Executor::gather(const nnc::TensorSlice &tensor) const
     return s;
   if (Status s = device_.synchronize(); !s.ok())
     return s;
-  HostTensor value(nnc::F32, shapeOf(tensor.type()));
+  return assembleParts(tensor.name(), shardOf(tensor), shapeOf(tensor.type()), part.data());
+}
+
+/// The whole f32 tensor of shape `whole` from every rank's `part`, summed over the tensor group.
+nnc::StatusOr<HostTensor> Executor::assembleParts(const std::string &name, const ShardSpec &spec,
+                                                  const Shape &whole, const char *part) const {
+  nnc::StatusOr<int> rank = tensorRank(spec);
+  if (!rank.ok())
+    return rank.status();
+  HostTensor value(nnc::F32, whole);
   std::fill(value.data.begin(), value.data.end(), 0);
   copyPart(value.shape, spec, *rank, sizeof(float), reinterpret_cast<char *>(value.data.data()),
-           part.data(), true);
+           const_cast<char *>(part), true);
   if (Status s = tensorGroup()->allReduceSumFloats(
-          "tensor", "parameter '" + tensor.name() + "'",
-          reinterpret_cast<float *>(value.data.data()), value.numElements());
+          "tensor", "parameter '" + name + "'", reinterpret_cast<float *>(value.data.data()),
+          value.numElements());
       !s.ok())
     return s;
   return value;
@@ -592,11 +597,36 @@ nnc::TensorSlice Executor::logicalOf(const nnc::TensorSlice &parameter) {
   return logical;
 }
 
+namespace {
+
+/// `tensor` without its tensor-parallel split: the bytes at its slice as they are.
+nnc::TensorSlice unsplit(const nnc::TensorSlice &tensor) {
+  nnc::TensorSlice raw = tensor;
+  raw.clear_shard_axis();
+  raw.clear_shards();
+  raw.clear_shard_groups();
+  return raw;
+}
+
+/// The shape of one tensor-parallel part of `whole` (`whole` itself when it is not split).
+Shape partShape(Shape whole, const ShardSpec &spec) {
+  if (spec.split())
+    whole[size_t(spec.axis)] /= spec.shards;
+  return whole;
+}
+
+} // namespace
+
+// With tensor parallelism too, a ZeRO entry is this rank's shard of its tensor-parallel part:
+// the shards are gathered over the data group into the part, the parts over the tensor group.
 nnc::StatusOr<HostTensor> Executor::readParameter(const nnc::TensorSlice &parameter) const {
-  nnc::StatusOr<HostTensor> part = read(parameter);
+  nnc::StatusOr<HostTensor> part =
+      read(parameter.has_zero_logical() ? unsplit(parameter) : parameter);
   if (!part.ok() || !parameter.has_zero_logical())
     return part;
-  HostTensor whole(parameter.zero_logical().dtype(), shapeOf(parameter.zero_logical()));
+  ShardSpec spec = shardOf(parameter);
+  HostTensor whole(parameter.zero_logical().dtype(),
+                   partShape(shapeOf(parameter.zero_logical()), spec));
   nnc::StatusOr<int64_t> shard = shardElements(whole.numElements(), parameter.slice().size());
   if (!shard.ok())
     return shard.status();
@@ -609,6 +639,9 @@ nnc::StatusOr<HostTensor> Executor::readParameter(const nnc::TensorSlice &parame
            !s.ok())
     return s;
   std::memcpy(whole.data.data(), padded.data(), whole.data.size());
+  if (spec.split())
+    return assembleParts(parameter.name(), spec, shapeOf(parameter.zero_logical()),
+                         reinterpret_cast<const char *>(whole.data.data()));
   return whole;
 }
 
@@ -617,14 +650,25 @@ Status Executor::writeParameter(const nnc::TensorSlice &parameter, const HostTen
     return write(parameter, value);
   if (Status s = checkType(value, parameter.zero_logical()); !s.ok())
     return s;
-  nnc::StatusOr<int64_t> shard = shardElements(value.numElements(), parameter.slice().size());
+  ShardSpec spec = shardOf(parameter);
+  HostTensor local = value; // this rank's tensor-parallel part
+  if (spec.split()) {
+    nnc::StatusOr<int> t = tensorRank(spec);
+    if (!t.ok())
+      return t.status();
+    local = HostTensor(value.dtype, partShape(value.shape, spec));
+    HostTensor whole = value;
+    copyPart(value.shape, spec, *t, sizeof(float), reinterpret_cast<char *>(whole.data.data()),
+             reinterpret_cast<char *>(local.data.data()), false);
+  }
+  nnc::StatusOr<int64_t> shard = shardElements(local.numElements(), parameter.slice().size());
   if (!shard.ok())
     return shard.status();
   HostTensor part(parameter.type().dtype(), shapeOf(parameter.type()));
   std::vector<float> padded(size_t(*shard * ranks()), 0.0f);
-  std::memcpy(padded.data(), value.data.data(), value.data.size());
+  std::memcpy(padded.data(), local.data.data(), local.data.size());
   std::memcpy(part.data.data(), padded.data() + *shard * rank(), part.data.size());
-  return write(parameter, part);
+  return write(unsplit(parameter), part);
 }
 
 bool Executor::hasShardedParameters() const {

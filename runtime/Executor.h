@@ -117,6 +117,8 @@ private:
   nnc::Status tensorAllReduce(const PreparedCommand &command);
   nnc::StatusOr<int> tensorRank(const ShardSpec &spec) const;
   nnc::StatusOr<HostTensor> gather(const nnc::TensorSlice &tensor) const;
+  nnc::StatusOr<HostTensor> assembleParts(const std::string &name, const ShardSpec &spec,
+                                          const Shape &whole, const char *part) const;
   nnc::Status unpack(const PreparedCommand &start);
   // ZeRO-1 (issue 20): ReduceScatter, AllGather and TakeShard; the ranks they shard over.
   nnc::Status runShardCommand(const PreparedCommand &command);

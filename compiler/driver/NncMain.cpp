@@ -203,23 +203,27 @@ std::string perRankMemory(const Model &model, const Plan &plan) {
       count *= dim;
     return count;
   };
+  // A slice is what this rank holds (f32): a tensor-parallel part, a ZeRO shard of one.
   int64_t parameters = 0, gradients = 0, state = 0, shards = 0, wholeOfShards = 0;
   for (const TensorSlice &entry : plan.parameters()) {
     if (entry.optimizer_state()) {
-      state += bytes(entry.type());
+      state += entry.slice().size();
       if (entry.has_zero_logical()) {
-        shards += bytes(entry.type());
-        wholeOfShards += bytes(entry.zero_logical());
+        shards += entry.slice().size();
+        wholeOfShards += bytes(entry.zero_logical()) / std::max<int64_t>(1, entry.shards());
       }
       continue;
     }
-    parameters += bytes(entry.type());
+    parameters += entry.slice().size();
     if (!frozen.contains(entry.name()))
-      gradients += bytes(entry.type());
+      gradients += entry.slice().size();
   }
+  int64_t tensor = model.training().tensor_parallel();
   std::string line;
   llvm::raw_string_ostream os(line);
-  os << "per rank (" << ranks << " ranks" << (zero ? ", ZeRO-1" : "") << "): parameters "
+  os << "per rank (" << ranks << " ranks"
+     << (tensor > 1 ? " x tensor " + std::to_string(tensor) : "") << (zero ? ", ZeRO-1" : "")
+     << "): parameters "
      << parameters << " bytes, gradients " << gradients << " bytes, optimizer state " << state
      << " bytes";
   if (zero) // the rest (accumulators, the loss scale) is whole on every rank
@@ -241,7 +245,14 @@ void printTensorParallelMemory(const Plan &plan, llvm::raw_ostream &errs) {
   for (const Plan *part : plans) {
     for (const TensorSlice &parameter : part->parameters()) {
       held += parameter.slice().size();
-      whole += parameter.slice().size() * std::max<int64_t>(1, parameter.shards());
+      if (!parameter.has_zero_logical()) {
+        whole += parameter.slice().size() * std::max<int64_t>(1, parameter.shards());
+        continue;
+      }
+      int64_t bytes = 4; // a ZeRO shard (f32): its logical type is the whole tensor
+      for (int64_t dim : parameter.zero_logical().shape())
+        bytes *= dim;
+      whole += bytes;
     }
     arena = std::max(arena, part->arena_bytes());
   }
@@ -516,7 +527,7 @@ bool outputDirectoryExists(const std::string &output, llvm::raw_ostream &errs) {
 }
 
 /// The parallelism flags override the model's training spec.
-/// --tensor-parallel T, and what it does not combine with yet, refused in one line.
+/// --tensor-parallel T (what it does not combine with would be refused here in one line).
 bool applyTensorParallelFlag(const CompileRequest &request, Model &model,
                              llvm::raw_ostream &errs) {
   if (request.tensorParallel < 0) {
@@ -526,14 +537,8 @@ bool applyTensorParallelFlag(const CompileRequest &request, Model &model,
   TrainingSpec *training = model.mutable_training();
   if (request.tensorParallel > 0)
     training->set_tensor_parallel(request.tensorParallel);
-  if (training->tensor_parallel() <= 1)
-    return true;
-  // Data and pipeline parallelism, accumulation, fp16 and bf16 combine with it (issue 20);
-  // ZeRO-1 does not yet.
-  if (training->data_parallel().zero_stage() == 1) {
-    errs << "nnc: error: --tensor-parallel does not combine with --zero 1 yet\n";
-    return false;
-  }
+  // It combines with data and pipeline parallelism, ZeRO-1, accumulation, fp16 and bf16 (issue
+  // 20): nothing is refused here today.
   return true;
 }
 

@@ -3,7 +3,8 @@
 //
 // 1. train.tensor_parallel_copy has done its work (its gradient is in the backward pass): it
 //    becomes the identity.
-// 2. The optimizer state of a split parameter is split like it (`nnc.shard` on its arguments).
+// 2. The optimizer state of a split parameter is split like it (`nnc.shard` on its arguments;
+//    with ZeRO-1 the state holds this rank's shard of the parameter's part).
 // 3. Global-norm clipping: the squared norm of the split gradients is summed over the ranks and
 //    added to that of the replicated ones, which every rank holds whole (counted once).
 // 4. Every function that takes a split parameter or state by name (accumulate_step passes the
@@ -41,7 +42,11 @@ llvm::DenseSet<Value> shardState(func::FuncOp func) {
   func.walk([&](Operation *op) {
     if (!isa<train::SgdOp, train::SgdMomentumOp, train::AdamOp>(op))
       return;
-    DenseI64ArrayAttr shard = shardOf(func, op->getOperand(0));
+    // ZeRO-1 updates this rank's shard of the (split) parameter.
+    Value param = op->getOperand(0);
+    if (auto take = param.getDefiningOp<train::TakeShardOp>())
+      param = take.getInput();
+    DenseI64ArrayAttr shard = shardOf(func, param);
     if (!shard)
       return;
     for (OpOperand &operand : op->getOpOperands()) {

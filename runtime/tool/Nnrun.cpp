@@ -548,7 +548,7 @@ nnc::StatusOr<std::unique_ptr<Executor>> prepareExecutor(const NnrunOptions &opt
                               "--data-parallel N)");
   // ZeRO-1 (issue 20): each rank holds 1/N of the optimizer state, for exactly N ranks.
   int64_t shards = (*executor)->plan().training().data_parallel().world_size();
-  int ranks = group ? group->size() : 1;
+  int ranks = layout ? layout->data : group ? group->size() : 1; // the replicas of each part
   if ((*executor)->hasShardedParameters() && shards != ranks)
     return nnc::Status::error(options.plan + ": the plan shards its optimizer state over " +
                               std::to_string(shards) + " ranks (--zero 1), not " +
@@ -630,7 +630,7 @@ std::optional<NnrunFailure> runPlan(const NnrunOptions &options, std::ostream &o
   // ranks hold parts: each reads every parameter with its group's rank 0 (a collective that
   // gathers them).
   if (group && group->rank() != 0) {
-    if (!options.dumpDir.empty() && exec.plan().training().tensor_parallel() > 1)
+    if (!options.dumpDir.empty() && exec.plan().training().tensor_parallel() > 1 && !gathered)
       return gatherForWriter(exec, options.dumpDir);
     return std::nullopt;
   }
