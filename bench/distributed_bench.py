@@ -207,7 +207,10 @@ def memory_run(plan, ranks, text, warmup, work):
     jsonl = os.path.join(work, "memory-steps.jsonl")
     if os.path.exists(jsonl):
         os.remove(jsonl)
-    command = ["/usr/bin/time", "-f", "nnc-bench-maxrss-kb %M", os.path.join(BIN, "nnrun"),
+    rss_log = os.path.join(work, "memory-rss.txt")  # appended whole lines: ranks don't interleave
+    if os.path.exists(rss_log):
+        os.remove(rss_log)
+    command = ["/usr/bin/time", "-a", "-o", rss_log, "-f", "%M", os.path.join(BIN, "nnrun"),
                plan, "--fit", "--data", text, "--epochs", "1", "--val-fraction", "0",
                "--progress", "none", "--metrics-jsonl", jsonl]
     if ranks > 1:
@@ -216,7 +219,9 @@ def memory_run(plan, ranks, text, warmup, work):
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)}\nfailed ({done.returncode}): {done.stderr[-2000:]}")
-    rss = [int(kb) for kb in re.findall(r"nnc-bench-maxrss-kb (\d+)", done.stderr)]
+    rss = [int(kb) for kb in open(rss_log).read().split()]
+    if len(rss) != ranks:
+        raise SystemExit(f"{rss_log}: {len(rss)} peak RSS figures for {ranks} ranks")
     events = [json.loads(line) for line in open(jsonl) if line.startswith('{"event":"step"')]
     return {"peak RSS MB": max(rss) / 1024,
             "step ms": 1e3 * statistics.median(e["step_time_s"] for e in events[warmup:]),
