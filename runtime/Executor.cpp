@@ -12,6 +12,7 @@
 #include "runtime/Shards.h"
 #include "runtime/collective/Communicator.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -108,7 +109,8 @@ Status Executor::prepareAll() {
       p.where = "function '" + function.name() + "', " + describeCommand(command, i);
       nnc::StatusOr<std::unique_ptr<LibraryCall>> call = std::unique_ptr<LibraryCall>();
       if (command.has_tensor_all_reduce()) {
-        p.bucket.resize(static_cast<size_t>(command.tensor_all_reduce().source().size() / 4));
+        size_t floats = static_cast<size_t>(command.tensor_all_reduce().source().size() / 4);
+        tensorStaging_.resize(std::max(tensorStaging_.size(), floats));
       } else if (command.has_all_reduce_start()) {
         // validatePlan admits f32 buckets only; the element size still comes from the plan.
         const nnc::AllReduceStart &reduce = command.all_reduce_start();
@@ -263,15 +265,15 @@ Status Executor::tensorAllReduce(const PreparedCommand &p) {
   Communicator *group = tensorGroup();
   if (!group || group->size() == 1)
     return device_.copy(at(reduce.result()), at(reduce.source()), bytes);
-  if (Status s = device_.copy(p.bucket.data(), at(reduce.source()), bytes); !s.ok())
+  if (Status s = device_.copy(tensorStaging_.data(), at(reduce.source()), bytes); !s.ok())
     return s;
   if (Status s = device_.synchronize(); !s.ok())
     return s;
-  if (Status s = group->allReduceSumFloats(reduce.group(), p.where, p.bucket.data(),
-                                           static_cast<int64_t>(p.bucket.size()));
+  if (Status s = group->allReduceSumFloats(reduce.group(), p.where, tensorStaging_.data(),
+                                           bytes / 4);
       !s.ok())
     return s;
-  return device_.copy(at(reduce.result()), p.bucket.data(), bytes);
+  return device_.copy(at(reduce.result()), tensorStaging_.data(), bytes);
 }
 
 /// This process's rank among the `spec.shards` ranks a split parameter is spread over.

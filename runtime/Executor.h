@@ -139,6 +139,9 @@ private:
   Communicator *communicator_ = nullptr;
   Communicator *pipelineGroup_ = nullptr;
   Communicator *tensorGroup_ = nullptr;
+  /// Host staging of the tensor-parallel all-reduces: they block, so one buffer of the largest
+  /// serves them all (a buffer per command held each activation's size again, 49 of them).
+  std::vector<float> tensorStaging_;
   /// Who reduces `reduce`: the pipeline group for a sum when there is one, else the communicator.
   Communicator *reducerOf(const nnc::AllReduceStart &reduce) const;
 };
