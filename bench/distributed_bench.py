@@ -30,14 +30,17 @@ usage: /usr/bin/python3 bench/distributed_bench.py [--reps R] [--warmup W] [--bi
 (--bin: where nnc, nnrun and nnc-example-mlp are, default build/bin; a copy keeps a long run
 safe from rebuilds.)
 
---zero (issue 20): memory per rank of ZeRO-1 against plain data parallelism instead, on a
-char-GPT large enough for its optimizer state to show in a process's peak RSS (4 blocks, d_model
-256, 4 heads, context 64, batch 4 per rank; 3.2 M parameters, so Adam's moments are 25.3 MB
-whole, 12.7 MB per rank under ZeRO-1): what `nnc compile` predicts per rank (parameters,
-gradients, optimizer state, arena) and what each rank measures (peak RSS from /usr/bin/time,
-the largest of the two ranks), and the median step time (rank 0's step_time_s after the
-warm-up). Both configurations train one epoch of the same random text with `nnrun --fit`,
-2 ranks x 1 thread, alternating.
+--memory (issue 20; --zero is the same): memory per rank of ZeRO-1 and of tensor parallelism
+against plain data parallelism and one process, on a char-GPT large enough for its optimizer
+state to show in a process's peak RSS (4 blocks, d_model 256, 4 heads, context 64; 3.2 M
+parameters, so Adam's moments are 25.3 MB whole). Every configuration trains the same global
+batch of 8 windows: one process x 8, 2 data-parallel ranks x 4 (plain and ZeRO-1: 12.7 MB of
+moments per rank), 2 tensor-parallel ranks x 8 (each holding half of every split layer's
+parameters, moments and activations). For each: what `nnc compile` predicts per rank
+(parameters, gradients, optimizer state, arena), what each rank measures (peak RSS from
+/usr/bin/time, the largest of the ranks), and the median step time (rank 0's step_time_s after
+the warm-up), each process on 1 thread; one epoch of the same random text with `nnrun --fit`,
+configurations alternating.
 """
 import argparse
 import json
@@ -134,11 +137,12 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--bin", default=BIN)
-    ap.add_argument("--zero", action="store_true", help="ZeRO-1 vs plain DP: memory per rank")
+    ap.add_argument("--memory", "--zero", action="store_true",
+                    help="memory per rank: ZeRO-1 and tensor parallelism vs plain DP")
     args = ap.parse_args()
     BIN = args.bin
-    if args.zero:
-        return zero_main(args)
+    if args.memory:
+        return memory_main(args)
     work = tempfile.mkdtemp(prefix="nnc-distributed-bench-")
     plans = compile_plans(work)
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
@@ -170,62 +174,78 @@ def main():
               for name, *_ in CONFIGS[1:]))
 
 
-# --- ZeRO-1 (issue 20): memory per rank and step time against plain data parallelism --------
-ZERO_GPT = ["4", "256", "4", "64", "4"]  # blocks, d_model, heads, context, batch per rank
-ZERO_CONFIGS = [("2 ranks, plain DP", []), ("2 ranks, ZeRO-1", ["--zero", "1"])]
+# --- Memory per rank (issue 20): ZeRO-1 and tensor parallelism against plain DP ---------------
+MEMORY_GPT = ["4", "256", "4", "64"]  # blocks, d_model, heads, context
+GLOBAL_BATCH = 8
+# name, ranks, batch per rank, nnc compile flags
+MEMORY_CONFIGS = [
+    ("1 process", 1, 8, []),
+    ("2 ranks, plain DP", 2, 4, ["--data-parallel", "2"]),
+    ("2 ranks, ZeRO-1", 2, 4, ["--data-parallel", "2", "--zero", "1"]),
+    ("2 ranks, tensor par.", 2, 8, ["--tensor-parallel", "2"]),
+]
 
 
-def zero_compile(work):
-    pb = os.path.join(work, "gpt.pb")
-    subprocess.run([os.path.join(BIN, "nnc-example-chargpt"), pb] + ZERO_GPT, check=True,
-                   capture_output=True)
+def memory_compile(work):
     plans, predicted = {}, {}
-    for name, flags in ZERO_CONFIGS:
+    for name, _, batch, flags in MEMORY_CONFIGS:
+        pb = os.path.join(work, f"gpt-batch{batch}.pb")
+        if not os.path.exists(pb):
+            subprocess.run([os.path.join(BIN, "nnc-example-chargpt"), pb] + MEMORY_GPT +
+                           [str(batch)], check=True, capture_output=True)
         plan = os.path.join(work, f"gpt{len(plans)}.plan")
-        done = subprocess.run([os.path.join(BIN, "nnc"), "compile", pb, "--data-parallel", "2",
-                               "-o", plan] + flags, check=True, capture_output=True, text=True)
-        line = re.search(r"per rank \(.*", done.stderr)
+        done = subprocess.run([os.path.join(BIN, "nnc"), "compile", pb, "-o", plan] + flags,
+                              check=True, capture_output=True, text=True)
+        line = (re.search(r"per rank \(.*", done.stderr) or
+                re.search(r"tensor parallel: .*", done.stderr) or
+                re.search(r"arena \d+ bytes peak, \d+ parameters", done.stderr))
         plans[name], predicted[name] = plan, line[0] if line else "?"
     return plans, predicted
 
 
-def zero_run(plan, text, warmup, work):
-    jsonl = os.path.join(work, "zero-steps.jsonl")
+def memory_run(plan, ranks, text, warmup, work):
+    jsonl = os.path.join(work, "memory-steps.jsonl")
     if os.path.exists(jsonl):
         os.remove(jsonl)
-    command = MPIRUN + ["-np", "2", "/usr/bin/time", "-f", "nnc-bench-maxrss-kb %M",
-                        os.path.join(BIN, "nnrun"), plan, "--fit", "--data", text, "--epochs",
-                        "1", "--val-fraction", "0", "--progress", "none", "--metrics-jsonl",
-                        jsonl]
+    rss_log = os.path.join(work, "memory-rss.txt")  # appended whole lines: ranks don't interleave
+    if os.path.exists(rss_log):
+        os.remove(rss_log)
+    command = ["/usr/bin/time", "-a", "-o", rss_log, "-f", "%M", os.path.join(BIN, "nnrun"),
+               plan, "--fit", "--data", text, "--epochs", "1", "--val-fraction", "0",
+               "--progress", "none", "--metrics-jsonl", jsonl]
+    if ranks > 1:
+        command = MPIRUN + ["-np", str(ranks)] + command
     env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)}\nfailed ({done.returncode}): {done.stderr[-2000:]}")
-    rss = [int(kb) for kb in re.findall(r"nnc-bench-maxrss-kb (\d+)", done.stderr)]
+    rss = [int(kb) for kb in open(rss_log).read().split()]
+    if len(rss) != ranks:
+        raise SystemExit(f"{rss_log}: {len(rss)} peak RSS figures for {ranks} ranks")
     events = [json.loads(line) for line in open(jsonl) if line.startswith('{"event":"step"')]
     return {"peak RSS MB": max(rss) / 1024,
             "step ms": 1e3 * statistics.median(e["step_time_s"] for e in events[warmup:]),
             "steps": len(events)}
 
 
-def zero_main(args):
-    work = tempfile.mkdtemp(prefix="nnc-zero-bench-")
-    plans, predicted = zero_compile(work)
+def memory_main(args):
+    work = tempfile.mkdtemp(prefix="nnc-memory-bench-")
+    plans, predicted = memory_compile(work)
     text = os.path.join(work, "text.txt")
     rng = __import__("random").Random(0)
-    with open(text, "w") as f:  # about 40 steps of 2 x 4 windows of 64
+    with open(text, "w") as f:  # about 40 steps of 8 windows of 64
         f.write("".join(rng.choice("abcdefghij klmnopqrstuvwxyz.\n") for _ in range(22000)))
     print(f"load average at start {os.getloadavg()[0]:.1f}; char-GPT "
-          f"{' '.join(ZERO_GPT)} (blocks d_model heads context batch); {args.reps} alternating "
-          f"repetitions, {args.warmup} warm-up steps")
-    results = {name: [] for name, _ in ZERO_CONFIGS}
+          f"{' '.join(MEMORY_GPT)} (blocks d_model heads context), global batch {GLOBAL_BATCH}; "
+          f"{args.reps} alternating repetitions, {args.warmup} warm-up steps, 1 thread per rank")
+    results = {name: [] for name, *_ in MEMORY_CONFIGS}
     for _ in range(args.reps):
-        for name, _ in ZERO_CONFIGS:
-            results[name].append(zero_run(plans[name], text, args.warmup, work))
-    for name, _ in ZERO_CONFIGS:
+        for name, ranks, _, _ in MEMORY_CONFIGS:
+            results[name].append(memory_run(plans[name], ranks, text, args.warmup, work))
+    for name, *_ in MEMORY_CONFIGS:
         rs = results[name]
-        print(f"{name:18} predicted: {predicted[name]}")
-        print(f"{'':18} measured: peak RSS {summary([r['peak RSS MB'] for r in rs], '%.1f')} MB, "
+        print(f"{name:22} predicted: {predicted[name]}")
+        print(f"{'':22} measured: peak RSS {summary([r['peak RSS MB'] for r in rs], '%.1f')} MB, "
               f"step {summary([r['step ms'] for r in rs], '%.1f')} ms "
               f"({rs[0]['steps']} steps)")
     print(f"load average at end {os.getloadavg()[0]:.1f}")

@@ -12,6 +12,7 @@
 #include "runtime/Shards.h"
 #include "runtime/collective/Communicator.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -108,7 +109,8 @@ Status Executor::prepareAll() {
       p.where = "function '" + function.name() + "', " + describeCommand(command, i);
       nnc::StatusOr<std::unique_ptr<LibraryCall>> call = std::unique_ptr<LibraryCall>();
       if (command.has_tensor_all_reduce()) {
-        p.bucket.resize(static_cast<size_t>(command.tensor_all_reduce().source().size() / 4));
+        size_t floats = static_cast<size_t>(command.tensor_all_reduce().source().size() / 4);
+        tensorStaging_.resize(std::max(tensorStaging_.size(), floats));
       } else if (command.has_all_reduce_start()) {
         // validatePlan admits f32 buckets only; the element size still comes from the plan.
         const nnc::AllReduceStart &reduce = command.all_reduce_start();
@@ -264,28 +266,35 @@ Status Executor::startAllReduce(const PreparedCommand &p) {
 Status Executor::tensorAllReduce(const PreparedCommand &p) {
   const nnc::TensorAllReduce &reduce = p.command->tensor_all_reduce();
   int64_t bytes = reduce.source().size();
-  if (!communicator_ || communicator_->size() == 1)
+  Communicator *group = tensorGroup();
+  if (!group || group->size() == 1)
     return device_.copy(at(reduce.result()), at(reduce.source()), bytes);
-  if (Status s = device_.copy(p.bucket.data(), at(reduce.source()), bytes); !s.ok())
+  if (Status s = device_.copy(tensorStaging_.data(), at(reduce.source()), bytes); !s.ok())
     return s;
   if (Status s = device_.synchronize(); !s.ok())
     return s;
-  if (Status s = communicator_->allReduceSumFloats(reduce.group(), p.where, p.bucket.data(),
-                                                   static_cast<int64_t>(p.bucket.size()));
+  if (Status s = group->allReduceSumFloats(reduce.group(), p.where, tensorStaging_.data(),
+                                           bytes / 4);
       !s.ok())
     return s;
-  return device_.copy(at(reduce.result()), p.bucket.data(), bytes);
+  return device_.copy(at(reduce.result()), tensorStaging_.data(), bytes);
 }
 
 /// This process's rank among the `spec.shards` ranks a split parameter is spread over.
 nnc::StatusOr<int> Executor::tensorRank(const ShardSpec &spec) const {
-  int ranks = communicator_ ? communicator_->size() : 1;
+  Communicator *group = tensorGroup();
+  int ranks = group ? group->size() : 1;
   if (ranks != spec.shards)
     return Status::error("the plan splits its layers over " + std::to_string(spec.shards) +
                          " ranks (nnc compile --tensor-parallel " + std::to_string(spec.shards) +
                          "), but this run has " + std::to_string(ranks) +
                          " (mpirun -np " + std::to_string(spec.shards) + ")");
-  return communicator_ ? communicator_->rank() : 0;
+  return group ? group->rank() : 0;
+}
+
+int Executor::tensorPart() const {
+  Communicator *group = tensorGroup();
+  return plan_.training().tensor_parallel() > 1 && group ? group->rank() : 0;
 }
 
 // A split parameter's stored values: the plan holds the whole tensor, this rank keeps its part.
@@ -299,10 +308,11 @@ Status Executor::writePart(const nnc::WriteBytes &write, const ShardSpec &spec) 
   return device_.copy(at(write.slice()), part.data(), write.slice().size());
 }
 
-// Issue 20: a vocabulary-parallel layer's rank in the tensor group (today every rank), as the
-// plan's i32 or i64 scalar.
+// Issue 20: a vocabulary-parallel layer's rank in its tensor group, as the plan's i32 or i64
+// scalar.
 Status Executor::writeTensorRank(const nnc::TensorRank &command) {
-  int64_t rank = communicator_ ? communicator_->rank() : 0;
+  Communicator *group = tensorGroup();
+  int64_t rank = group ? group->rank() : 0;
   if (command.result().size() == 4) {
     auto narrow = static_cast<int32_t>(rank);
     return device_.copy(at(command.result()), &narrow, sizeof narrow);
@@ -554,10 +564,6 @@ nnc::StatusOr<HostTensor> Executor::read(const nnc::TensorSlice &tensor) const {
 // (exact: each element is one part's value plus zeros), so every rank must call it, in the same
 // order.
 nnc::StatusOr<HostTensor> Executor::gather(const nnc::TensorSlice &tensor) const {
-  ShardSpec spec = shardOf(tensor);
-  nnc::StatusOr<int> rank = tensorRank(spec);
-  if (!rank.ok())
-    return rank.status();
   if (tensor.type().dtype() != nnc::F32)
     return Status::error("tensor '" + tensor.name() + "': only f32 parameters can be split");
   std::vector<char> part(static_cast<size_t>(tensor.slice().size()));
@@ -565,13 +571,22 @@ nnc::StatusOr<HostTensor> Executor::gather(const nnc::TensorSlice &tensor) const
     return s;
   if (Status s = device_.synchronize(); !s.ok())
     return s;
-  HostTensor value(nnc::F32, shapeOf(tensor.type()));
+  return assembleParts(tensor.name(), shardOf(tensor), shapeOf(tensor.type()), part.data());
+}
+
+/// The whole f32 tensor of shape `whole` from every rank's `part`, summed over the tensor group.
+nnc::StatusOr<HostTensor> Executor::assembleParts(const std::string &name, const ShardSpec &spec,
+                                                  const Shape &whole, const char *part) const {
+  nnc::StatusOr<int> rank = tensorRank(spec);
+  if (!rank.ok())
+    return rank.status();
+  HostTensor value(nnc::F32, whole);
   std::fill(value.data.begin(), value.data.end(), 0);
   copyPart(value.shape, spec, *rank, sizeof(float), reinterpret_cast<char *>(value.data.data()),
-           part.data(), true);
-  if (Status s = communicator_->allReduceSumFloats(
-          "tensor", "parameter '" + tensor.name() + "'",
-          reinterpret_cast<float *>(value.data.data()), value.numElements());
+           const_cast<char *>(part), true);
+  if (Status s = tensorGroup()->allReduceSumFloats(
+          "tensor", "parameter '" + name + "'", reinterpret_cast<float *>(value.data.data()),
+          value.numElements());
       !s.ok())
     return s;
   return value;
@@ -611,11 +626,36 @@ nnc::TensorSlice Executor::logicalOf(const nnc::TensorSlice &parameter) {
   return logical;
 }
 
+namespace {
+
+/// `tensor` without its tensor-parallel split: the bytes at its slice as they are.
+nnc::TensorSlice unsplit(const nnc::TensorSlice &tensor) {
+  nnc::TensorSlice raw = tensor;
+  raw.clear_shard_axis();
+  raw.clear_shards();
+  raw.clear_shard_groups();
+  return raw;
+}
+
+/// The shape of one tensor-parallel part of `whole` (`whole` itself when it is not split).
+Shape partShape(Shape whole, const ShardSpec &spec) {
+  if (spec.split())
+    whole[size_t(spec.axis)] /= spec.shards;
+  return whole;
+}
+
+} // namespace
+
+// With tensor parallelism too, a ZeRO entry is this rank's shard of its tensor-parallel part:
+// the shards are gathered over the data group into the part, the parts over the tensor group.
 nnc::StatusOr<HostTensor> Executor::readParameter(const nnc::TensorSlice &parameter) const {
-  nnc::StatusOr<HostTensor> part = read(parameter);
+  nnc::StatusOr<HostTensor> part =
+      read(parameter.has_zero_logical() ? unsplit(parameter) : parameter);
   if (!part.ok() || !parameter.has_zero_logical())
     return part;
-  HostTensor whole(parameter.zero_logical().dtype(), shapeOf(parameter.zero_logical()));
+  ShardSpec spec = shardOf(parameter);
+  HostTensor whole(parameter.zero_logical().dtype(),
+                   partShape(shapeOf(parameter.zero_logical()), spec));
   nnc::StatusOr<int64_t> shard = shardElements(whole.numElements(), parameter.slice().size());
   if (!shard.ok())
     return shard.status();
@@ -628,6 +668,9 @@ nnc::StatusOr<HostTensor> Executor::readParameter(const nnc::TensorSlice &parame
            !s.ok())
     return s;
   std::memcpy(whole.data.data(), padded.data(), whole.data.size());
+  if (spec.split())
+    return assembleParts(parameter.name(), spec, shapeOf(parameter.zero_logical()),
+                         reinterpret_cast<const char *>(whole.data.data()));
   return whole;
 }
 
@@ -636,14 +679,25 @@ Status Executor::writeParameter(const nnc::TensorSlice &parameter, const HostTen
     return write(parameter, value);
   if (Status s = checkType(value, parameter.zero_logical()); !s.ok())
     return s;
-  nnc::StatusOr<int64_t> shard = shardElements(value.numElements(), parameter.slice().size());
+  ShardSpec spec = shardOf(parameter);
+  HostTensor local = value; // this rank's tensor-parallel part
+  if (spec.split()) {
+    nnc::StatusOr<int> t = tensorRank(spec);
+    if (!t.ok())
+      return t.status();
+    local = HostTensor(value.dtype, partShape(value.shape, spec));
+    HostTensor whole = value;
+    copyPart(value.shape, spec, *t, sizeof(float), reinterpret_cast<char *>(whole.data.data()),
+             reinterpret_cast<char *>(local.data.data()), false);
+  }
+  nnc::StatusOr<int64_t> shard = shardElements(local.numElements(), parameter.slice().size());
   if (!shard.ok())
     return shard.status();
   HostTensor part(parameter.type().dtype(), shapeOf(parameter.type()));
   std::vector<float> padded(size_t(*shard * ranks()), 0.0f);
-  std::memcpy(padded.data(), value.data.data(), value.data.size());
+  std::memcpy(padded.data(), local.data.data(), local.data.size());
   std::memcpy(part.data.data(), padded.data() + *shard * rank(), part.data.size());
-  return write(parameter, part);
+  return write(unsplit(parameter), part);
 }
 
 bool Executor::hasShardedParameters() const {

@@ -68,6 +68,15 @@ public:
   /// (a stage's squared gradient norm, its count of non-finite gradients). Without one the sums
   /// run on the communicator.
   void setPipelineGroup(Communicator *group) { pipelineGroup_ = group; }
+  /// Tensor parallelism: the T ranks holding the parts of this rank's split layers, over which
+  /// the plan's tensor all-reduces sum and split parameters are gathered. Without one they run
+  /// on the communicator (a plan split over every rank of the job).
+  void setTensorGroup(Communicator *group) { tensorGroup_ = group; }
+  Communicator *tensorGroup() const { return tensorGroup_ ? tensorGroup_ : communicator_; }
+  /// Which part of the split layers this rank holds, 0 .. T-1 (0 without tensor parallelism).
+  int tensorPart() const;
+  /// The data-parallel ranks (setCommunicator's), or null.
+  Communicator *communicator() const { return communicator_; }
   /// Whether any function of the plan communicates.
   bool hasCollectives() const;
 
@@ -110,6 +119,8 @@ private:
   nnc::Status writeTensorRank(const nnc::TensorRank &command);
   nnc::Status writePart(const nnc::WriteBytes &write, const ShardSpec &spec);
   nnc::StatusOr<HostTensor> gather(const nnc::TensorSlice &tensor) const;
+  nnc::StatusOr<HostTensor> assembleParts(const std::string &name, const ShardSpec &spec,
+                                          const Shape &whole, const char *part) const;
   nnc::Status unpack(const PreparedCommand &start);
   // ZeRO-1 (issue 20): ReduceScatter, AllGather and TakeShard; the ranks they shard over.
   nnc::Status runShardCommand(const PreparedCommand &command);
@@ -129,6 +140,10 @@ private:
   std::vector<PreparedFunction> functions_;
   Communicator *communicator_ = nullptr;
   Communicator *pipelineGroup_ = nullptr;
+  Communicator *tensorGroup_ = nullptr;
+  /// Host staging of the tensor-parallel all-reduces: they block, so one buffer of the largest
+  /// serves them all (a buffer per command held each activation's size again, 49 of them).
+  std::vector<float> tensorStaging_;
   /// Who reduces `reduce`: the pipeline group for a sum when there is one, else the communicator.
   Communicator *reducerOf(const nnc::AllReduceStart &reduce) const;
 };

@@ -195,9 +195,11 @@ private:
     if (bytes < 0)
       return Status::error(what + " has an invalid type " + formatShape(shapeOf(tensor.type())) +
                            " " + formatDType(tensor.type().dtype()));
-    // A tensor-parallel parameter's slice holds one rank's part of its (whole) type.
+    // A tensor-parallel parameter's slice holds one rank's part of its (whole) type; ZeRO-1's
+    // state, its shard of the part (the split then applies to the logical type).
     nnc::StatusOr<int64_t> part = partBytes(tensor.type().dtype(), shapeOf(tensor.type()),
-                                            shardOf(tensor));
+                                            tensor.has_zero_logical() ? ShardSpec()
+                                                                      : shardOf(tensor));
     if (!part.ok())
       return Status::error(what + ": " + part.status().message());
     return slice(tensor.slice(), *part, what);

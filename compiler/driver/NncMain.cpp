@@ -203,29 +203,63 @@ std::string perRankMemory(const Model &model, const Plan &plan) {
       count *= dim;
     return count;
   };
+  // A slice is what this rank holds (f32): a tensor-parallel part, a ZeRO shard of one.
   int64_t parameters = 0, gradients = 0, state = 0, shards = 0, wholeOfShards = 0;
   for (const TensorSlice &entry : plan.parameters()) {
     if (entry.optimizer_state()) {
-      state += bytes(entry.type());
+      state += entry.slice().size();
       if (entry.has_zero_logical()) {
-        shards += bytes(entry.type());
-        wholeOfShards += bytes(entry.zero_logical());
+        shards += entry.slice().size();
+        wholeOfShards += bytes(entry.zero_logical()) / std::max<int64_t>(1, entry.shards());
       }
       continue;
     }
-    parameters += bytes(entry.type());
+    parameters += entry.slice().size();
     if (!frozen.contains(entry.name()))
-      gradients += bytes(entry.type());
+      gradients += entry.slice().size();
   }
+  int64_t tensor = model.training().tensor_parallel();
   std::string line;
   llvm::raw_string_ostream os(line);
-  os << "per rank (" << ranks << " ranks" << (zero ? ", ZeRO-1" : "") << "): parameters "
+  os << "per rank (" << ranks << " ranks"
+     << (tensor > 1 ? " x tensor " + std::to_string(tensor) : "") << (zero ? ", ZeRO-1" : "")
+     << "): parameters "
      << parameters << " bytes, gradients " << gradients << " bytes, optimizer state " << state
      << " bytes";
   if (zero) // the rest (accumulators, the loss scale) is whole on every rank
     os << " (sharded: " << shards << " of " << wholeOfShards << ")";
   os << ", arena " << plan.arena_bytes() << " bytes";
   return line;
+}
+
+/// Tensor parallelism's per-rank memory: the parameter table (parameters and optimizer state)
+/// against the whole model's, and the arena (each rank's parts and activations); a pipeline's
+/// summed over its stages, with its largest stage's arena.
+void printTensorParallelMemory(const Plan &plan, llvm::raw_ostream &errs) {
+  std::vector<const Plan *> plans = {&plan};
+  if (plan.pipeline().stages_size() > 0)
+    plans.clear();
+  for (const PipelineStage &stage : plan.pipeline().stages())
+    plans.push_back(&stage.plan());
+  int64_t held = 0, whole = 0, arena = 0;
+  for (const Plan *part : plans) {
+    for (const TensorSlice &parameter : part->parameters()) {
+      held += parameter.slice().size();
+      if (!parameter.has_zero_logical()) {
+        whole += parameter.slice().size() * std::max<int64_t>(1, parameter.shards());
+        continue;
+      }
+      int64_t bytes = 4; // a ZeRO shard (f32): its logical type is the whole tensor
+      for (int64_t dim : parameter.zero_logical().shape())
+        bytes *= dim;
+      whole += bytes;
+    }
+    arena = std::max(arena, part->arena_bytes());
+  }
+  errs << "nnc:   tensor parallel: " << plan.training().tensor_parallel()
+       << " ranks, each holding " << held << " of the model's " << whole
+       << " parameter bytes (optimizer state included); arena " << arena << " bytes per rank"
+       << (plans.size() > 1 ? " (its largest stage)" : "") << "\n";
 }
 
 /// The plan phase: builds the plan, writes it (deterministic bytes), prints what it holds.
@@ -262,8 +296,8 @@ int writePlan(const Model &model, ModuleOp module, std::string output, KernelTar
                << " parameters, " << plan.kernel_library().size() << " bytes of kernels for "
                << plan.metadata().target_cpu() << " -> " << output << "\n";
   printRecomputed(module, plan, errs);
-  if (model.training().data_parallel().world_size() > 1)
-    errs << "nnc:   " << perRankMemory(model, plan) << "\n";
+  if (model.training().data_parallel().world_size() > 1 && plan.pipeline().stages_size() == 0)
+    errs << "nnc:   " << perRankMemory(model, plan) << "\n"; // a pipeline's: per stage below
   // A CUDA plan's launches, for the roofline estimate and --print-launch-stats.
   std::vector<CudaLaunchStat> launches;
   CudaKernelLibrary library;
@@ -280,19 +314,8 @@ int writePlan(const Model &model, ModuleOp module, std::string output, KernelTar
     }
   if (cuda && printLaunchStats)
     llvm::outs() << printCudaLaunchStats(launches);
-  if (int64_t ranks = plan.training().tensor_parallel(); ranks > 1) {
-    // Per-rank memory: the arena (each rank's parts and activations) and the parameter table
-    // (parameters and optimizer state) against the whole model's.
-    int64_t held = 0, whole = 0;
-    for (const TensorSlice &parameter : plan.parameters()) {
-      held += parameter.slice().size();
-      whole += parameter.shards() > 1 ? parameter.slice().size() * parameter.shards()
-                                      : parameter.slice().size();
-    }
-    errs << "nnc:   tensor parallel: " << ranks << " ranks, each holding " << held
-         << " of the model's " << whole << " parameter bytes (optimizer state included); arena "
-         << plan.arena_bytes() << " bytes per rank\n";
-  }
+  if (plan.training().tensor_parallel() > 1)
+    printTensorParallelMemory(plan, errs);
   for (int s = 0; s < plan.pipeline().stages_size(); ++s) {
     const PipelineStage &stage = plan.pipeline().stages(s);
     errs << "nnc:   stage " << s << " ("
@@ -403,7 +426,7 @@ int compileMain(int argc, char **argv) {
   llvm::cl::opt<int64_t> tensorParallel(
       "tensor-parallel",
       llvm::cl::desc("Tensor parallelism: split each MLP block and attention layer over T ranks "
-                     "(overrides training.tensor_parallel; run with mpirun -np T)"),
+                     "(overrides training.tensor_parallel; run with mpirun -np D*P*T)"),
       llvm::cl::value_desc("T"), llvm::cl::init(0), llvm::cl::cat(category));
   // Issue 23.
   llvm::cl::opt<bool> fuseAttention(
@@ -504,7 +527,7 @@ bool outputDirectoryExists(const std::string &output, llvm::raw_ostream &errs) {
 }
 
 /// The parallelism flags override the model's training spec.
-/// --tensor-parallel T, and what it does not combine with yet, refused in one line.
+/// --tensor-parallel T (what it does not combine with would be refused here in one line).
 bool applyTensorParallelFlag(const CompileRequest &request, Model &model,
                              llvm::raw_ostream &errs) {
   if (request.tensorParallel < 0) {
@@ -514,21 +537,8 @@ bool applyTensorParallelFlag(const CompileRequest &request, Model &model,
   TrainingSpec *training = model.mutable_training();
   if (request.tensorParallel > 0)
     training->set_tensor_parallel(request.tensorParallel);
-  if (training->tensor_parallel() <= 1)
-    return true;
-  const char *other = nullptr;
-  if (training->data_parallel().world_size() > 1)
-    other = "data parallelism";
-  else if (training->pipeline().stages() > 1)
-    other = "pipeline parallelism";
-  else if (training->accumulation_steps() > 1)
-    other = "gradient accumulation";
-  else if (training->precision().kind() != Precision::FP32)
-    other = "fp16 or bf16";
-  if (other) {
-    errs << "nnc: error: --tensor-parallel does not combine with " << other << " yet\n";
-    return false;
-  }
+  // It combines with data and pipeline parallelism, ZeRO-1, accumulation, fp16 and bf16 (issue
+  // 20): nothing is refused here today.
   return true;
 }
 
@@ -562,6 +572,16 @@ bool applyParallelismFlags(const CompileRequest &request, Model &model, llvm::ra
   return applyTensorParallelFlag(request, model, errs);
 }
 
+/// Tensor parallelism splits the forward pass before autodiff differentiates it; a pipelined
+/// model's stages each after the pipeline split (docs/DESIGN.md says why in that order).
+void addTensorParallelSplit(const Model &model, Phase last, OpPassManager &pm) {
+  if (model.training().tensor_parallel() <= 1 || last < Phase::Autodiff)
+    return;
+  TensorParallelOptions split;
+  split.ranks = model.training().tensor_parallel();
+  pm.addPass(createTensorParallel(split));
+}
+
 /// Runs the phases after import up to `last` on `module`, timed under `timing` (--mlir-timing),
 /// with the pass manager's command-line options.
 LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelTarget kernels,
@@ -577,6 +597,7 @@ LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelT
   // A pipelined model is cut into stage modules first; each then compiles like a model.
   if (model.training().pipeline().stages() > 1 && last >= Phase::Autodiff) {
     pm.addPass(createPipelineSplit());
+    addTensorParallelSplit(model, last, pm.nest<ModuleOp>());
     buildPipeline(last, pm.nest<ModuleOp>(), cpuKernels, modelParameters, memoryBudget,
                   fuseAttention);
     if (last == Phase::Plan) {
@@ -585,12 +606,7 @@ LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelT
       pm.addPass(createSchedulePipeline(schedule));
     }
   } else {
-    // Tensor parallelism splits the forward pass before autodiff differentiates it.
-    if (model.training().tensor_parallel() > 1 && last >= Phase::Autodiff) {
-      TensorParallelOptions split;
-      split.ranks = model.training().tensor_parallel();
-      pm.addPass(createTensorParallel(split));
-    }
+    addTensorParallelSplit(model, last, pm);
     buildPipeline(last, pm, cpuKernels, modelParameters, memoryBudget, fuseAttention);
   }
   return pm.run(module);

@@ -79,17 +79,20 @@ LogicalResult Serializer::serializeInit(plan::InitParameterOp init, Plan &plan,
   table->set_name(init.getName().str());
   *table->mutable_type() = protoType(init.getSlice().getType());
   *table->mutable_slice() = slice(init.getSlice());
+  if (auto logical = init.getZeroLogical()) // ZeRO-1: the slice holds this rank's shard
+    *table->mutable_zero_logical() = protoType(*logical);
   if (std::optional<ArrayRef<int64_t>> shard = init.getShard()) {
-    // Tensor parallelism: the table holds the whole tensor's type; the slice, one rank's part.
+    // Tensor parallelism: the table holds the whole tensor's type; the slice, one rank's part
+    // (with ZeRO-1, this rank's shard of the part: its logical type is then the whole).
     auto [axis, shards, groups] = std::make_tuple((*shard)[0], (*shard)[1], (*shard)[2]);
-    table->mutable_type()->set_shape(axis, shard->size() > 3 ? (*shard)[3]
-                                                             : table->type().shape(axis) * shards);
+    TensorType *whole =
+        table->has_zero_logical() ? table->mutable_zero_logical() : table->mutable_type();
+    // A padded split (a vocabulary T does not divide) gives the whole extent as a 4th entry.
+    whole->set_shape(axis, shard->size() > 3 ? (*shard)[3] : whole->shape(axis) * shards);
     table->set_shard_axis(axis);
     table->set_shards(shards);
     table->set_shard_groups(groups);
   }
-  if (auto logical = init.getZeroLogical()) // ZeRO-1: the slice holds this rank's shard
-    *table->mutable_zero_logical() = protoType(*logical);
   Command *command = function.add_commands();
   command->set_node(init.getName().str());
   const Parameter *param = nullptr;
@@ -126,6 +129,8 @@ LogicalResult Serializer::serializeInit(plan::InitParameterOp init, Plan &plan,
     table->set_optimizer_state(true);
   }
   fill->set_stream(init.getStream());
+  if (table->has_zero_logical()) // zeros or a constant: this rank's ZeRO shard of them
+    return success();
   fill->set_shard_axis(table->shard_axis());
   fill->set_shards(table->shards());
   fill->set_shard_groups(table->shard_groups());

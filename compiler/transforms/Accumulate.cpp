@@ -42,9 +42,15 @@ struct AccumulatePass : nnc::impl::AccumulateBase<AccumulatePass> {
       if (input && input.getValue() != nnc::names::kLearningRate)
         varies.insert(arg);
     }
+    // Tensor parallelism's collectives belong to the forward and backward passes, not the update.
+    auto updates = [](Operation &op) {
+      return isa<train::TrainDialect>(op.getDialect()) &&
+             !isa<train::TensorParallelCopyOp, train::TensorParallelSumOp,
+                  train::TensorParallelRankOp>(op);
+    };
     for (Operation &op : body.without_terminator()) {
       auto fromUpdate = [&](Value v) { return update.contains(v.getDefiningOp()); };
-      if (isa<train::TrainDialect>(op.getDialect()) || llvm::any_of(op.getOperands(), fromUpdate))
+      if (updates(op) || llvm::any_of(op.getOperands(), fromUpdate))
         update.insert(&op);
       else if (llvm::any_of(op.getOperands(), [&](Value v) { return varies.contains(v); }))
         varies.insert(op.getResults().begin(), op.getResults().end());

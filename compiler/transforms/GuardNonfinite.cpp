@@ -186,6 +186,23 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
     guard(update, /*hasLoss=*/update == step);
   }
 
+  /// Whether `func` sums split layers' parts (tensor parallelism).
+  static bool splitsLayers(func::FuncOp func) {
+    bool split = false;
+    func->getParentOfType<ModuleOp>().walk([&](train::TensorParallelSumOp) { split = true; });
+    return split;
+  }
+
+  /// 1 when no rank of the tensor group found a non-finite value (`finite` 0 or 1 on each).
+  static Value countOverTensorGroup(OpBuilder &b, Location at, Value finite) {
+    Type f32 = b.getF32Type();
+    Location loc = NameLoc::get(b.getStringAttr("tensor_parallel.nonfinite_count"), at);
+    Value bad = nn::SubOp::create(b, loc, scalar(b, loc, f32, 1.0), finite);
+    Value count = train::TensorParallelSumOp::create(b, loc, bad.getType(), bad,
+                                                     b.getStringAttr("tensor"));
+    return nn::EqualOp::create(b, loc, count, scalar(b, loc, f32, 0.0));
+  }
+
   /// The update keeps the old parameters and state unless the loss and gradients are finite.
   void guard(func::FuncOp func, bool hasLoss) {
     Block &body = func.getBody().front();
@@ -223,6 +240,10 @@ struct GuardNonfinitePass : nnc::impl::GuardNonfiniteBase<GuardNonfinitePass> {
       b.setInsertionPointToStart(&body);
     Location loc = func.getLoc();
     Value finite = train::AllFiniteOp::create(b, loc, checked);
+    // Tensor parallelism without clipping: each rank checks its own parts of the split
+    // gradients (a norm is summed over the group already); the group skips together.
+    if (!norm && splitsLayers(func))
+      finite = countOverTensorGroup(b, loc, finite);
     // A pipeline stage holds only some of the gradients: the stages skip together when any of
     // them saw a non-finite one (the number that did, summed over the pipeline, is 0).
     auto stages = func->getParentOfType<ModuleOp>()->getAttrOfType<IntegerAttr>(

@@ -99,8 +99,10 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
         seed = c;
     });
     SmallVector<Operation *> trainOps;
-    step.walk([&](Operation *op) {
-      if (isa_and_nonnull<train::TrainDialect>(op->getDialect()))
+    step.walk([&](Operation *op) { // the update's (not tensor parallelism's collectives)
+      if (isa_and_nonnull<train::TrainDialect>(op->getDialect()) &&
+          !isa<train::TensorParallelCopyOp, train::TensorParallelSumOp,
+               train::TensorParallelRankOp>(op))
         trainOps.push_back(op);
     });
     if (!seed || trainOps.empty())
@@ -141,6 +143,8 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
     b.setInsertionPoint(trainOps.front());
     Value first = unscaleAndCheck(step, trainOps, m, state.scale);
     Value finite = nn::EqualOp::create(b, loc, first, m.constant(0.0));
+    if (isTensorParallel(step))
+      finite = agreeOverTensorGroup(m, finite);
     if (pipelined)
       finite = agreeOverStages(m, finite);
     b.setInsertionPoint(body.getTerminator());
@@ -155,6 +159,25 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
     Value bad = named.sub(named.constant(1.0), finite);
     auto count = train::AllReduceOp::create(m.b, loc, ValueRange{bad}, m.b.getUnitAttr());
     return nn::EqualOp::create(m.b, loc, count.getResult(0), named.constant(0.0));
+  }
+
+  /// Whether `step` runs split layers (tensor parallelism's collectives in its passes).
+  static bool isTensorParallel(func::FuncOp step) {
+    bool split = false;
+    step.walk([&](train::TensorParallelCopyOp) { split = true; });
+    return split;
+  }
+
+  /// Tensor parallelism: each rank checks its own parts of the split gradients, so the ranks of
+  /// a tensor group skip together and keep one scale: the number of them that saw a non-finite
+  /// gradient, summed over the group, is 0 when all is finite.
+  Value agreeOverTensorGroup(const Math &m, Value finite) {
+    Location loc = NameLoc::get(m.b.getStringAttr("tensor_parallel.nonfinite_count"), m.loc);
+    Math named{m.b, loc};
+    Value bad = named.sub(named.constant(1.0), finite);
+    Value count = train::TensorParallelSumOp::create(m.b, loc, bad.getType(), bad,
+                                                     m.b.getStringAttr("tensor"));
+    return nn::EqualOp::create(m.b, loc, count, named.constant(0.0));
   }
 
   /// The loss scale's state arguments.
@@ -270,7 +293,9 @@ struct PrecisionPass : nnc::impl::PrecisionBase<PrecisionPass> {
     llvm::DenseMap<Location, StringRef> nodeKind;
     SmallVector<Operation *> ops;
     func.walk([&](Operation *op) {
-      if (isa<nn::NNDialect, train::TrainDialect>(op->getDialect()) && !isa<nn::CastOp>(op))
+      // A tensor-parallel rank is an integer of fixed type: nothing to compute in low precision.
+      if (isa<nn::NNDialect, train::TrainDialect>(op->getDialect()) &&
+          !isa<nn::CastOp, train::TensorParallelRankOp>(op))
         ops.push_back(op);
     });
     for (Operation *op : ops) {

@@ -221,7 +221,8 @@ struct TensorParallelPass : nnc::impl::TensorParallelBase<TensorParallelPass> {
           pairs.push_back(std::move(*pair));
         }
     bool vocabulary = splitVocabulary(forward, ranks);
-    if (pairs.empty() && !vocabulary)
+    // A pipeline stage without a pair is normal (another stage holds them).
+    if (pairs.empty() && !vocabulary && !getOperation()->hasAttr(nnc::attr::kPipelineStage))
       forward.emitWarning("tensor parallelism: no pair of linear layers to split; every rank "
                           "holds the whole model");
     for (Pair &pair : pairs)

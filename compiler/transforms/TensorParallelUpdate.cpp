@@ -3,10 +3,13 @@
 //
 // 1. train.tensor_parallel_copy has done its work (its gradient is in the backward pass): it
 //    becomes the identity.
-// 2. The optimizer state of a split parameter is split like it (`nnc.shard` on its arguments).
+// 2. The optimizer state of a split parameter is split like it (`nnc.shard` on its arguments;
+//    with ZeRO-1 the state holds this rank's shard of the parameter's part).
 // 3. A sum whose result nobody reads is dropped (a training step's gathered logits).
 // 4. Global-norm clipping: the squared norm of the split gradients is summed over the ranks and
 //    added to that of the replicated ones, which every rank holds whole (counted once).
+// 5. Every function that takes a split parameter or state by name (accumulate_step passes the
+//    optimizer state through) takes it with the same `nnc.shard`.
 #include "compiler/Passes.h"
 
 #include "dialects/AttrNames.h"
@@ -41,7 +44,11 @@ llvm::DenseSet<Value> shardState(func::FuncOp func) {
   func.walk([&](Operation *op) {
     if (!isa<train::SgdOp, train::SgdMomentumOp, train::AdamOp>(op))
       return;
-    DenseI64ArrayAttr shard = shardOf(func, op->getOperand(0));
+    // ZeRO-1 updates this rank's shard of the (split) parameter.
+    Value param = op->getOperand(0);
+    if (auto take = param.getDefiningOp<train::TakeShardOp>())
+      param = take.getInput();
+    DenseI64ArrayAttr shard = shardOf(func, param);
     if (!shard)
       return;
     for (OpOperand &operand : op->getOpOperands()) {
@@ -94,6 +101,27 @@ void dropUnreadSums(ModuleOp module) {
   }
 }
 
+/// Every function's argument of a split parameter or state carries its `nnc.shard`: the plan's
+/// parameter table takes it from the first function that has the argument, which may only pass
+/// it through (accumulate_step carries the optimizer state to apply_step, where it is split).
+void shareShardsByName(ModuleOp module) {
+  llvm::StringMap<DenseI64ArrayAttr> shards;
+  auto eachParam = [&](auto visit) {
+    for (auto func : module.getOps<func::FuncOp>())
+      for (BlockArgument arg : func.getArguments())
+        if (auto name = nnc::attr::argString(func, arg.getArgNumber(), nnc::attr::kParam))
+          visit(func, arg.getArgNumber(), name.getValue());
+  };
+  eachParam([&](func::FuncOp func, unsigned i, StringRef name) {
+    if (auto shard = func.getArgAttrOfType<DenseI64ArrayAttr>(i, nnc::attr::kShard))
+      shards[name] = shard;
+  });
+  eachParam([&](func::FuncOp func, unsigned i, StringRef name) {
+    if (DenseI64ArrayAttr shard = shards.lookup(name))
+      func.setArgAttr(i, nnc::attr::kShard, shard);
+  });
+}
+
 struct TensorParallelUpdatePass
     : nnc::impl::TensorParallelUpdateBase<TensorParallelUpdatePass> {
   void runOnOperation() override {
@@ -112,6 +140,7 @@ struct TensorParallelUpdatePass
       for (train::GlobalNormOp norm : norms)
         sumSplitNorm(norm, splitGrads);
     }
+    shareShardsByName(getOperation());
   }
 };
 

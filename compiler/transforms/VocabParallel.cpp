@@ -129,7 +129,7 @@ class VocabSplitter {
 public:
   VocabSplitter(func::FuncOp func, VocabLayers &layers, int64_t ranks)
       : func(func), layers(layers), ranks(ranks), part((layers.vocab + ranks - 1) / ranks),
-        b(func.getContext()) {}
+        headLoc(layers.head->getLoc()), b(func.getContext()) {}
 
   void run();
 
@@ -137,6 +137,10 @@ private:
   func::FuncOp func;
   VocabLayers &layers;
   int64_t ranks, part;
+  // Where the loss's index and mask arithmetic sits: at the output layer's node, so that the
+  // loss's node starts with its log-sum-exp (the precision pass keeps a node in f32 by its
+  // first op).
+  Location headLoc;
   OpBuilder b;
 
   Value rank(Location loc, Type type);
@@ -276,23 +280,23 @@ Value VocabSplitter::parallelLoss(Location loc, Value logits) {
   int64_t last = int64_t(shapeOf(logits).size()) - 1;
   auto keep = b.getBoolAttr(true);
   double s = loss.getLabelSmoothing() ? loss.getLabelSmoothing()->convertToDouble() : 0.0;
+  Value lse = logSumExp(loc, maskPadding(headLoc, logits, false));
   // (..., 1): this rank's part of the target term.
-  Value hot = nn::OneHotOp::create(b, loc, localIds(loc, loss.getTarget()),
+  Value hot = nn::OneHotOp::create(b, headLoc, localIds(headLoc, loss.getTarget()),
                                    b.getI64IntegerAttr(part), TypeAttr::get(f));
-  Value target = nn::ReduceSumOp::create(b, loc, nn::MulOp::create(b, loc, hot, logits),
+  Value target = nn::ReduceSumOp::create(b, loc, nn::MulOp::create(b, headLoc, hot, logits),
                                          ArrayRef<int64_t>{last}, keep);
   if (s > 0.0) {
-    Value sum = nn::ReduceSumOp::create(b, loc, maskPadding(loc, logits, true),
+    Value sum = nn::ReduceSumOp::create(b, loc, maskPadding(headLoc, logits, true),
                                         ArrayRef<int64_t>{last}, keep);
     target = nn::AddOp::create(b, loc, nn::MulOp::create(b, loc, target, constant(loc, f, 1 - s)),
                                nn::MulOp::create(b, loc, sum, constant(loc, f, s / layers.vocab)));
   }
   // (..., T): this rank's log-sum-exp in its slot, zeros in the others'.
   Type index = b.getI64Type();
-  Value slot = nn::OneHotOp::create(b, loc, rank(loc, index), b.getI64IntegerAttr(ranks),
-                                    TypeAttr::get(f));
-  Value slots =
-      nn::MulOp::create(b, loc, logSumExp(loc, maskPadding(loc, logits, false)), slot);
+  Value slot = nn::OneHotOp::create(b, headLoc, rank(headLoc, index),
+                                    b.getI64IntegerAttr(ranks), TypeAttr::get(f));
+  Value slots = nn::MulOp::create(b, loc, lse, slot);
   Value packed = nn::ConcatOp::create(b, loc, ValueRange{slots, target}, b.getI64IntegerAttr(-1));
   Value summed = train::TensorParallelSumOp::create(b, loc, packed.getType(), packed,
                                                     b.getStringAttr("tensor"));

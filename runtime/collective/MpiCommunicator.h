@@ -1,7 +1,8 @@
 // The one Communicator implementation: a thread that owns MPI (initialized on it) runs the
 // queued collectives, checks that the ranks agree on each, and times them out; the one MPI call
-// made elsewhere is the roll call of a caller whose reduction is held in MPI_Allreduce. What reduces startAllReduceMean's floats is a MeanReducer: MPI on host memory
-// (here), or NCCL on device memory (NcclReducer.cpp).
+// made elsewhere is the roll call of a caller whose reduction is held in MPI_Allreduce. What
+// reduces startAllReduceMean's floats is a MeanReducer: MPI on host memory
+// (MpiCollectives.cpp), or NCCL on device memory (NcclReducer.cpp). The parts: MpiWorker.h.
 #pragma once
 
 #include "runtime/collective/Communicator.h"

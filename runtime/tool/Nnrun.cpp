@@ -100,6 +100,16 @@ std::optional<NnrunFailure> dumpParameters(
   return std::nullopt;
 }
 
+/// A tensor-parallel rank that does not write: it takes part in the gather of every split
+/// parameter that its tensor group's writer reads (Executor::read is a collective there).
+std::optional<NnrunFailure> gatherForWriter(const Executor &executor, const std::string &dir) {
+  for (const nnc::TensorSlice &parameter : executor.plan().parameters())
+    if (nnc::StatusOr<HostTensor> value = executor.read(parameter); !value.ok())
+      return NnrunFailure{dir + ": parameter '" + parameter.name() + "': " +
+                          value.status().message()};
+  return std::nullopt;
+}
+
 std::optional<NnrunFailure> loadParameters(Executor &executor, const std::string &dir) {
   for (const nnc::TensorSlice &parameter : executor.plan().parameters()) {
     std::string path = (std::filesystem::path(dir) / (fileNameOf(parameter.name()) + ".npy"));
@@ -250,11 +260,13 @@ std::optional<NnrunFailure> runStage(const NnrunOptions &options, std::ostream &
   Executor &exec = **executor;
   if (options.printArena)
     out << "arena: " << exec.arenaBytes() << " bytes (pipeline stage " << stage << ")\n";
-  if (std::optional<NnrunFailure> failure = initialize(exec, options, where))
-    return failure;
-  // Gradient means among the stage's replicas; the sums over stages along the pipeline.
+  // Gradient means among the stage's replicas; the sums over stages along the pipeline; a split
+  // layer's sums among its tensor group (whose ranks init draws its part for).
   exec.setCommunicator(layout.dataGroup());
   exec.setPipelineGroup(layout.pipelineGroup());
+  exec.setTensorGroup(layout.tensorGroup());
+  if (std::optional<NnrunFailure> failure = initialize(exec, options, where))
+    return failure;
   if (binding) {
     TrainOptions trainOptions;
     trainOptions.steps = options.trainSteps;
@@ -270,16 +282,17 @@ std::optional<NnrunFailure> runStage(const NnrunOptions &options, std::ostream &
   if (fitJob)
     if (std::optional<NnrunFailure> failure = fitPipelined(exec, plan, layout, *fitJob, out))
       return failure;
-  // Each stage holds its own parameters, the same on its replicas: data rank 0 writes them.
+  // Each stage holds its own parameters, the same on its replicas: data rank 0 writes them,
+  // its tensor rank 0 where the stage's layers are split.
   if (!options.dumpDir.empty() && layout.dataRank == 0)
-    if (std::optional<NnrunFailure> failure = dumpParameters(exec, options.dumpDir, std::nullopt))
-      return failure;
+    return layout.tensorRank == 0 ? dumpParameters(exec, options.dumpDir, std::nullopt)
+                                  : gatherForWriter(exec, options.dumpDir);
   return std::nullopt;
 }
 
-/// A pipelined plan: rank p*D + d of `mpirun -np D*P` trains stage p as data rank d
-/// (--train or --fit; RankLayout.h), then data rank 0 of each stage writes that stage's
-/// parameters with --dump-parameters.
+/// A pipelined plan: rank (p*D + d)*T + t of `mpirun -np D*P*T` trains part t of stage p as
+/// data rank d (--train or --fit; RankLayout.h), then data rank 0 of each stage writes that
+/// stage's parameters with --dump-parameters.
 std::optional<NnrunFailure> runPipelined(const NnrunOptions &options, std::ostream &out,
                                          Communicator *group, const nnc::Plan &plan,
                                          Device &device) {
@@ -288,10 +301,12 @@ std::optional<NnrunFailure> runPipelined(const NnrunOptions &options, std::ostre
     return NnrunFailure{planPath + ": a pipelined plan trains with --train or --fit (--predict "
                                    "and --export-onnx run on plans of one stage: give them "
                                    "its --fit checkpoint)"};
-  int replicas = int(std::max<int64_t>(
-      1, plan.pipeline().stages(0).plan().training().data_parallel().world_size()));
-  nnc::StatusOr<RankLayout> layout =
-      makeRankLayout(group, replicas, plan.pipeline().stages_size(), planPath);
+  const nnc::TrainingSpec &training = plan.pipeline().stages(0).plan().training();
+  RankShape shape;
+  shape.data = int(std::max<int64_t>(1, training.data_parallel().world_size()));
+  shape.pipeline = plan.pipeline().stages_size();
+  shape.tensor = int(std::max<int64_t>(1, training.tensor_parallel()));
+  nnc::StatusOr<RankLayout> layout = makeRankLayout(group, shape, planPath);
   if (!layout.ok())
     return NnrunFailure{layout.status().message(), 1, /*sameOnEveryRank=*/true};
   out << layout->describe() << "\n";
@@ -505,19 +520,12 @@ std::optional<NnrunFailure> runPredict(const NnrunOptions &options, Executor &ex
   return std::nullopt;
 }
 
-/// A tensor-parallel plan runs on exactly its T ranks, and (for now) trains and dumps only.
+/// A tensor-parallel plan (for now) trains and dumps only; its world size is checked by
+/// makeRankLayout.
 std::optional<NnrunFailure> checkTensorParallel(const NnrunOptions &options,
-                                                const nnc::Plan &plan, Communicator *group) {
-  int64_t ranks = plan.training().tensor_parallel();
-  if (ranks <= 1)
+                                                const nnc::Plan &plan) {
+  if (plan.training().tensor_parallel() <= 1)
     return std::nullopt;
-  int size = group ? group->size() : 1;
-  if (size != ranks)
-    return NnrunFailure{options.plan + ": the plan splits its layers over " +
-                        std::to_string(ranks) + " ranks (nnc compile --tensor-parallel " +
-                        std::to_string(ranks) + "), so run it with mpirun -np " +
-                        std::to_string(ranks) + ", not " + std::to_string(size) +
-                        (size == 1 ? " process" : " ranks")};
   if (!options.predict.empty() || !options.exportOnnx.empty())
     return NnrunFailure{options.plan + ": --predict and --export-onnx do not run tensor-parallel "
                                        "plans yet (train, dump the parameters, and predict "
@@ -528,7 +536,8 @@ std::optional<NnrunFailure> checkTensorParallel(const NnrunOptions &options,
 /// The executor for `plan`, told its ranks; refused when ranks would train separate models.
 nnc::StatusOr<std::unique_ptr<Executor>> prepareExecutor(const NnrunOptions &options,
                                                          nnc::Plan plan, Device &device,
-                                                         bool training, Communicator *group) {
+                                                         bool training, Communicator *group,
+                                                         const RankLayout *layout) {
   nnc::StatusOr<std::unique_ptr<Executor>> executor = Executor::prepare(std::move(plan), device);
   if (!executor.ok())
     return nnc::Status::error(options.plan + ": " + executor.status().message());
@@ -539,13 +548,17 @@ nnc::StatusOr<std::unique_ptr<Executor>> prepareExecutor(const NnrunOptions &opt
                               "--data-parallel N)");
   // ZeRO-1 (issue 20): each rank holds 1/N of the optimizer state, for exactly N ranks.
   int64_t shards = (*executor)->plan().training().data_parallel().world_size();
-  int ranks = group ? group->size() : 1;
+  int ranks = layout ? layout->data : group ? group->size() : 1; // the replicas of each part
   if ((*executor)->hasShardedParameters() && shards != ranks)
     return nnc::Status::error(options.plan + ": the plan shards its optimizer state over " +
                               std::to_string(shards) + " ranks (--zero 1), not " +
                               std::to_string(ranks) + ": run it with mpirun -np " +
                               std::to_string(shards));
   (*executor)->setCommunicator(group);
+  if (layout) { // tensor parallelism: gradient means over the replicas, sums over the parts
+    (*executor)->setCommunicator(layout->dataGroup());
+    (*executor)->setTensorGroup(layout->tensorGroup());
+  }
   if (options.profile)
     (*executor)->enableProfiling();
   return executor;
@@ -553,39 +566,27 @@ nnc::StatusOr<std::unique_ptr<Executor>> prepareExecutor(const NnrunOptions &opt
 
 /// nnrun on a plan of one stage, in order: check the inputs and outputs of every mode asked
 /// for; prepare and initialize the executor; train (--train or --fit); then rank 0 dumps the
-/// parameters and predicts.
-std::optional<NnrunFailure> run(const NnrunOptions &options, std::ostream &out,
-                                Communicator *group) {
+/// parameters and predicts. `layout`: tensor parallelism's groups, or null.
+std::optional<NnrunFailure> runPlan(const NnrunOptions &options, std::ostream &out,
+                                    Communicator *group, nnc::Plan plan, Device &device,
+                                    const RankLayout *layout) {
   const std::string &planPath = options.plan;
-  if (std::optional<NnrunFailure> failure = checkOutputs(options))
-    return failure;
-  nnc::StatusOr<nnc::Plan> plan = loadPlan(planPath);
-  if (!plan.ok())
-    return NnrunFailure{plan.status().message()};
-  nnc::StatusOr<std::unique_ptr<Device>> device = createDevice(options.device);
-  if (!device.ok())
-    return NnrunFailure{"--device: " + device.status().message()};
-  if (plan->pipeline().stages_size() > 0)
-    return runPipelined(options, out, group, *plan, **device);
-  if (std::optional<NnrunFailure> failure = checkTensorParallel(options, *plan, group))
-    return failure;
-
   const nnc::Function *predict = nullptr;
   PredictInputs predictInputs;
   if (!options.predict.empty())
     if (std::optional<NnrunFailure> failure =
-            readPredictInputs(options, *plan, predict, predictInputs))
+            readPredictInputs(options, plan, predict, predictInputs))
       return failure;
   TrainData data;
   std::optional<trainer::StepBinding> binding;
   if (options.trainSteps > 0)
-    if (std::optional<NnrunFailure> failure = bindTrainData(options, *plan, data, binding))
+    if (std::optional<NnrunFailure> failure = bindTrainData(options, plan, data, binding))
       return failure;
   // And --fit's data, schedule and checkpoint.
   std::optional<trainer::FitJob> fitJob;
   if (options.fit.enabled) {
     nnc::StatusOr<trainer::FitJob> job =
-        trainer::prepareFit(*plan, planPath, options.fit, out, group);
+        trainer::prepareFit(plan, planPath, options.fit, out, group);
     if (!job.ok())
       return NnrunFailure{job.status().message()};
     fitJob = std::move(*job);
@@ -593,7 +594,7 @@ std::optional<NnrunFailure> run(const NnrunOptions &options, std::ostream &out,
 
   bool training = binding || fitJob;
   nnc::StatusOr<std::unique_ptr<Executor>> executor =
-      prepareExecutor(options, std::move(*plan), **device, training, group);
+      prepareExecutor(options, std::move(plan), device, training, group, layout);
   if (!executor.ok())
     return NnrunFailure{executor.status().message()};
   Executor &exec = **executor;
@@ -626,13 +627,11 @@ std::optional<NnrunFailure> run(const NnrunOptions &options, std::ostream &out,
     gathered = std::move(*read);
   }
   // Every rank holds the same parameters and predictions; rank 0 writes them. Tensor-parallel
-  // ranks hold parts: each reads every parameter with rank 0 (a collective that gathers them).
+  // ranks hold parts: each reads every parameter with its group's rank 0 (a collective that
+  // gathers them).
   if (group && group->rank() != 0) {
-    if (!options.dumpDir.empty() && exec.plan().training().tensor_parallel() > 1)
-      for (const nnc::TensorSlice &parameter : exec.plan().parameters())
-        if (nnc::StatusOr<HostTensor> value = exec.read(parameter); !value.ok())
-          return NnrunFailure{options.dumpDir + ": parameter '" + parameter.name() + "': " +
-                              value.status().message()};
+    if (!options.dumpDir.empty() && exec.plan().training().tensor_parallel() > 1 && !gathered)
+      return gatherForWriter(exec, options.dumpDir);
     return std::nullopt;
   }
   if (!options.dumpDir.empty())
@@ -652,6 +651,50 @@ std::optional<NnrunFailure> run(const NnrunOptions &options, std::ostream &out,
   if (options.profile)
     printProfile(exec, out);
   return std::nullopt;
+}
+
+/// A tensor-parallel plan without pipeline stages: rank d*T + t holds part t of replica d
+/// (RankLayout.h), the layout printed when there are replicas too.
+std::optional<NnrunFailure> runTensorParallel(const NnrunOptions &options, std::ostream &out,
+                                              Communicator *group, nnc::Plan plan,
+                                              Device &device) {
+  if (std::optional<NnrunFailure> failure = checkTensorParallel(options, plan))
+    return failure;
+  RankShape shape;
+  shape.data = int(std::max<int64_t>(1, plan.training().data_parallel().world_size()));
+  shape.tensor = int(plan.training().tensor_parallel());
+  nnc::StatusOr<RankLayout> layout = makeRankLayout(group, shape, options.plan);
+  if (!layout.ok())
+    return NnrunFailure{layout.status().message(), 1, /*sameOnEveryRank=*/true};
+  if (shape.data > 1)
+    out << layout->describe() << "\n";
+  std::optional<NnrunFailure> failure =
+      runPlan(options, out, group, std::move(plan), device, &*layout);
+  if (failure) { // closing would wait, in each group's last barrier, for peers that are gone
+    layout->abandon();
+    return failure;
+  }
+  if (nnc::Status s = layout->close(); !s.ok())
+    return NnrunFailure{s.message()};
+  return std::nullopt;
+}
+
+/// nnrun on any plan: pipelined, tensor-parallel, or neither (runPlan).
+std::optional<NnrunFailure> run(const NnrunOptions &options, std::ostream &out,
+                                Communicator *group) {
+  if (std::optional<NnrunFailure> failure = checkOutputs(options))
+    return failure;
+  nnc::StatusOr<nnc::Plan> plan = loadPlan(options.plan);
+  if (!plan.ok())
+    return NnrunFailure{plan.status().message()};
+  nnc::StatusOr<std::unique_ptr<Device>> device = createDevice(options.device);
+  if (!device.ok())
+    return NnrunFailure{"--device: " + device.status().message()};
+  if (plan->pipeline().stages_size() > 0)
+    return runPipelined(options, out, group, *plan, **device);
+  if (plan->training().tensor_parallel() > 1)
+    return runTensorParallel(options, out, group, std::move(*plan), **device);
+  return runPlan(options, out, group, std::move(*plan), **device, nullptr);
 }
 
 /// One line, whatever a message from dlerror or oneDNN contains.

@@ -337,9 +337,10 @@ nnc::StatusOr<FitJob> prepareFit(const nnc::Plan &plan, const std::string &planP
                                  const FitBinding *pipeline) {
   FitJob job;
   job.config.group = group;
-  // Data-parallel ranks: a tensor-parallel replica's T ranks train on the same batches.
-  int64_t ranks =
-      (group ? group->size() : 1) / std::max<int64_t>(1, plan.training().tensor_parallel());
+  // Data-parallel ranks: a tensor-parallel replica's T ranks train on the same batches (a
+  // pipeline's `group` is its stage's data group already: one rank per replica).
+  int64_t ranks = (group ? group->size() : 1) /
+                  (pipeline ? 1 : std::max<int64_t>(1, plan.training().tensor_parallel()));
   if (((group && group->size() > 1) || pipeline) && !o.lrFind.empty())
     return Status::error("--lr-find: runs on one process, not under mpirun");
   if (pipeline && o.sample.every > 0)

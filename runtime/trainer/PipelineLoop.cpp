@@ -46,12 +46,33 @@ HostTensor batchOf(const HostTensor &file, const nnc::TensorSlice &input, int64_
   return batch;
 }
 
-/// accumulate_step: every input is a pipeline tensor, a per-step scalar, or a file's batch.
+/// The names the model gives its features and labels: the first stage's predict input and the
+/// last stage's eval_step input that are not pipeline tensors (empty where there is none).
+std::pair<std::string, std::string> dataInputNames(const nnc::PipelineSchedule &pipeline) {
+  auto dataInputOf = [](const nnc::Plan &plan, const char *function) {
+    if (const nnc::Function *f = findFunction(plan, function))
+      for (const nnc::TensorSlice &input : f->inputs())
+        if (input.name().rfind("nnc.", 0) != 0)
+          return input.name();
+    return std::string();
+  };
+  return {dataInputOf(pipeline.stages(0).plan(), "predict"),
+          dataInputOf(pipeline.stages(pipeline.stages_size() - 1).plan(), "eval_step")};
+}
+
+/// accumulate_step: every input is a pipeline tensor, a per-step scalar, or a file's batch: the
+/// features or labels input by name (a language model's tokens and targets have one type), else
+/// the one file whose type fits.
 Status bindAccumulate(const nnc::Function &accumulate, const TrainData &data,
+                      const std::pair<std::string, std::string> &dataNames,
                       const std::string &where, PipelineBinding &b) {
   for (const nnc::TensorSlice &input : accumulate.inputs()) {
     const std::string &name = input.name();
-    if (name == "nnc.pipe.in")
+    if (name == dataNames.first && fits(data.features, input) && !b.features)
+      b.features = input;
+    else if (name == dataNames.second && fits(data.labels, input) && !b.labels)
+      b.labels = input;
+    else if (name == "nnc.pipe.in")
       b.pipeIn = input;
     else if (name == "nnc.pipe.grad_in")
       b.gradIn = input;
@@ -258,7 +279,7 @@ nnc::StatusOr<PipelineBinding> bindPipelineStage(const nnc::PipelineSchedule &pi
   const nnc::Function *forward = findFunction(plan, "forward_step");
   if (!accumulate || !apply || (stage + 1 < b.stages && !forward))
     return Status::error(where + " lacks its accumulate_step, apply_step or forward_step");
-  if (Status s = bindAccumulate(*accumulate, data, where, b); !s.ok())
+  if (Status s = bindAccumulate(*accumulate, data, dataInputNames(pipeline), where, b); !s.ok())
     return s;
   if (forward)
     if (Status s = bindForward(*forward, where, b); !s.ok())
@@ -533,14 +554,16 @@ PipelineFit::capture(const std::string &prefix) const {
 }
 
 bool PipelineFit::writes() const {
-  return s_->binding.stage == 0 && (!s_->data || s_->data->rank() == 0);
+  return s_->binding.stage == 0 && (!s_->data || s_->data->rank() == 0) &&
+         s_->executor.tensorPart() == 0;
 }
 
 // Stage s > 0 of data rank 0's pipeline sends its tensors to stage 0 as one checkpoint-format
-// message (its size first); the replicas hold the same tensors and take no part.
+// message (its size first); the replicas hold the same tensors and take no part, nor do the
+// pipelines of tensor parts other than 0 (capture() gathered the whole tensors on each part).
 nnc::StatusOr<std::vector<std::pair<std::string, HostTensor>>>
 PipelineFit::gather(std::vector<std::pair<std::string, HostTensor>> tensors) {
-  if (s_->data && s_->data->rank() != 0)
+  if ((s_->data && s_->data->rank() != 0) || s_->executor.tensorPart() != 0)
     return std::vector<std::pair<std::string, HostTensor>>();
   const PipelineBinding &b = s_->binding;
   const std::string tag = "checkpoint tensors";

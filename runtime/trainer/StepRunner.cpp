@@ -137,19 +137,26 @@ nnc::StatusOr<StepBinding> bindStep(const nnc::Plan &plan, const std::string &pl
 }
 
 namespace {
-/// Tensor parallelism: the T ranks of one replica see the same batches and dropout masks.
-int tensorRanks(const Executor &executor) {
+/// Tensor parallelism: the T ranks of one replica see the same batches and dropout masks. A
+/// group that spans the tensor ranks (the whole job of a plan without pipeline stages, where
+/// rank d*T + t holds part t of replica d) has T ranks per replica; the executor's data group
+/// (a pipeline stage's replicas) has one.
+int tensorRanksIn(const Executor &executor, const Communicator *group) {
+  if (group == executor.communicator())
+    return 1;
   return std::max<int>(1, int(executor.plan().training().tensor_parallel()));
 }
 } // namespace
 
 StepRunner::StepRunner(Executor &executor, uint64_t seed, Communicator *group)
     : executor_(executor), group_(group),
-      rank_(group ? group->rank() / tensorRanks(executor) : 0),
-      ranks_(group ? std::max(1, group->size() / tensorRanks(executor)) : 1),
+      rank_(group ? group->rank() / tensorRanksIn(executor, group) : 0),
+      ranks_(group ? std::max(1, group->size() / tensorRanksIn(executor, group)) : 1),
       rngKey_(rankRngKey(seed, rank_)) {}
 
-bool StepRunner::writesFiles() const { return !group_ || group_->rank() == 0; }
+bool StepRunner::writesFiles() const {
+  return (!group_ || group_->rank() == 0) && executor_.tensorPart() == 0;
+}
 
 Status StepRunner::write(std::string_view function, const nnc::TensorSlice &slice,
                          const HostTensor &value) {

@@ -8,8 +8,10 @@ a_path, b_path, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 
 
 def results(path):
-    lines = [re.sub(r"\s*\(.*s\)$", "", line.rstrip("\n")) for line in open(path)
-             if line.startswith(("epoch ", "test loss"))]
+    # The wall time "(0.1 s, 1144 samples/s)", wherever it is (an early stop's note follows it).
+    timed = [re.sub(r"\s*\([0-9.]+ s, [0-9]+ samples/s\)", "", line.rstrip("\n"))
+             for line in open(path) if line.startswith(("epoch ", "test loss"))]
+    lines = [re.sub(r"\s*\(.*s\)$", "", line) for line in timed]
     return lines[-count:]
 
 

@@ -287,7 +287,7 @@ TEST(CollectiveRankTest, RankLayoutMakesItsGroups) {
   if (gpu || comm->size() == 1) // groups run on the mpi engine; one rank makes none
     GTEST_SKIP();
   int size = comm->size(), rank = comm->rank();
-  nnc::StatusOr<RankLayout> wrong = makeRankLayout(comm, size, 2, "model.plan");
+  nnc::StatusOr<RankLayout> wrong = makeRankLayout(comm, {size, 2, 1}, "model.plan");
   ASSERT_FALSE(wrong.ok());
   EXPECT_EQ(wrong.status().message(),
             "model.plan: the plan has 2 pipeline stages" +
@@ -295,16 +295,44 @@ TEST(CollectiveRankTest, RankLayoutMakesItsGroups) {
                           : std::string()) +
                 ": run it with mpirun -np " + std::to_string(2 * size) + " (this job has " +
                 std::to_string(size) + " ranks)");
-  nnc::StatusOr<RankLayout> layout = makeRankLayout(comm, size, 1, "model.plan");
+  nnc::StatusOr<RankLayout> layout = makeRankLayout(comm, {size, 1, 1}, "model.plan");
   ASSERT_TRUE(layout.ok()) << layout.status().message();
   EXPECT_EQ(layout->stage, 0);
   EXPECT_EQ(layout->dataRank, rank);
   ASSERT_NE(layout->dataGroup(), nullptr);
   EXPECT_EQ(layout->dataGroup()->size(), size);
-  EXPECT_EQ(layout->pipelineGroup()->size(), 1);
+  EXPECT_EQ(layout->pipelineGroup(), nullptr); // P = 1: no pipeline
+  EXPECT_EQ(layout->tensorGroup(), nullptr);
   double sum = 1;
   ASSERT_TRUE(layout->dataGroup()->allReduceSum("replicas", &sum, 1).ok());
   EXPECT_EQ(sum, double(size));
+  nnc::Status closed = layout->close();
+  ASSERT_TRUE(closed.ok()) << closed.message();
+}
+
+// Every rank as the parts of one tensor-parallel replica (T = size): the tensor group is the
+// world itself; a job of the wrong size names T and the replicas.
+TEST(CollectiveRankTest, RankLayoutPlacesTensorRanksInnermost) {
+  if (gpu || comm->size() == 1)
+    GTEST_SKIP();
+  int size = comm->size(), rank = comm->rank();
+  nnc::StatusOr<RankLayout> wrong = makeRankLayout(comm, {2, 1, size}, "model.plan");
+  ASSERT_FALSE(wrong.ok());
+  std::string t = std::to_string(size);
+  EXPECT_EQ(wrong.status().message(),
+            "model.plan: the plan splits its layers over " + t +
+                " ranks (nnc compile --tensor-parallel " + t +
+                ") in each of 2 data-parallel replicas, so run it with mpirun -np " +
+                std::to_string(2 * size) + ", not " + t + " ranks");
+  nnc::StatusOr<RankLayout> layout = makeRankLayout(comm, {1, 1, size}, "model.plan");
+  ASSERT_TRUE(layout.ok()) << layout.status().message();
+  EXPECT_EQ(layout->tensorRank, rank);
+  EXPECT_EQ(layout->dataRank, 0);
+  EXPECT_EQ(layout->tensorGroup(), comm);
+  EXPECT_EQ(layout->dataGroup(), nullptr);
+  EXPECT_EQ(layout->describe(), "rank layout: " + t + " ranks = data 1 x pipeline 1 x tensor " +
+                                    t + "; rank r = (p*D + d)*T + t (stage p, data rank d, "
+                                        "tensor rank t)");
   nnc::Status closed = layout->close();
   ASSERT_TRUE(closed.ok()) << closed.message();
 }
