@@ -90,9 +90,22 @@ public:
     std::string command;  // "kernel nnc_k3_fc1 (node 'fc1')", "gemm 128x256x784 (node 'fc1')"
     double seconds = 0;   // over all calls
     int64_t calls = 0;
+    int64_t flops = 0;    // per call: library calls (gemm, conv2d) only, else 0
+    const nnc::Command *source = nullptr; // the plan's command
+    /// Issue 23: seconds per call of the same library call run alone (timeLibraryCallsAlone):
+    /// back to back (hot caches, the pool's threads awake), after a pass over 64 MiB on every
+    /// thread (cold caches), after an idle pause (the pool's threads parked). 0: not measured.
+    double aloneHot = 0, aloneCold = 0, aloneParked = 0;
   };
   /// Every command that ran while profiling.
   std::vector<CommandTime> commandTimes() const;
+
+  /// Issue 23: runs each library call (Gemm, Conv2d) of `function` alone, on copies of its
+  /// operands (the arena is left as it was), and records the median time per call of up to
+  /// `repetitions` runs in each condition of CommandTime: the same prepared oneDNN primitive,
+  /// threads and operand layouts as in the step, so that the gap between a GEMM's in-step and
+  /// standalone rates can be put down to caches or thread wake-ups.
+  nnc::Status timeLibraryCallsAlone(std::string_view function, int repetitions);
 
 private:
   struct PreparedCommand;
@@ -102,6 +115,7 @@ private:
   nnc::Status prepareAll();
   nnc::Status execute(const PreparedCommand &command);
   nnc::Status prepareAttention(PreparedCommand &command); // issue 23
+  nnc::Status timeAlone(PreparedCommand &command, int repetitions, std::vector<char> &evict);
   nnc::Status startAllReduce(const PreparedCommand &command);
   nnc::Status waitAllReduce(const PreparedCommand &command);
   nnc::Status sumNow(const PreparedCommand &start);

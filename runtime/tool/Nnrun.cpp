@@ -12,6 +12,7 @@
 #include "runtime/collective/RankLayout.h"
 #include "runtime/device/Drivers.h"
 #include "runtime/tool/NnrunArgs.h"
+#include "runtime/tool/ProfileJson.h"
 #include "runtime/trainer/Checkpoint.h"
 #include "runtime/trainer/Dataset.h"
 #include "runtime/trainer/FitCommand.h"
@@ -559,6 +560,9 @@ std::optional<NnrunFailure> run(const NnrunOptions &options, std::ostream &out,
   const std::string &planPath = options.plan;
   if (std::optional<NnrunFailure> failure = checkOutputs(options))
     return failure;
+  if (!options.profileJson.empty()) // issue 23
+    if (std::optional<NnrunFailure> failure = createProfileJson(options.profileJson))
+      return failure;
   nnc::StatusOr<nnc::Plan> plan = loadPlan(planPath);
   if (!plan.ok())
     return NnrunFailure{plan.status().message()};
@@ -651,6 +655,8 @@ std::optional<NnrunFailure> run(const NnrunOptions &options, std::ostream &out,
       return failure;
   if (options.profile)
     printProfile(exec, out);
+  if (!options.profileJson.empty()) // issue 23
+    return writeProfileJson(exec, options.profileJson);
   return std::nullopt;
 }
 

@@ -62,6 +62,10 @@ options:
                           (mean per rank), and the fraction hidden behind compute
   --profile               time every command of every function run (synchronizing after each)
                           and print, per function, its time per call and its slowest commands
+  --profile-json FILE     --profile, and write every command's time to FILE (JSON lines),
+                          each library call (GEMM, convolution) with its FLOPs and its time
+                          run alone, three ways: back to back, after evicting the caches and
+                          after parking the threads
   --version               print nnrun's version
   -h, --help              show this help
 
@@ -213,6 +217,7 @@ bool parseToolFlag(const Arg &arg, NnrunOptions &options, std::optional<NnrunFai
                             std::pair{"--load-parameters", &options.loadDir},
                             std::pair{"--checkpoint", &options.checkpoint},
                             std::pair{"--export-onnx", &options.exportOnnx},
+                            std::pair{"--profile-json", &options.profileJson},
                             std::pair{"--device", &options.device}})
     if (flag == name) {
       failure = arg.value(*into);
@@ -273,6 +278,7 @@ std::optional<NnrunFailure> parseArg(const Arg &arg, NnrunOptions &options, bool
 std::optional<NnrunFailure> checkArgs(NnrunOptions &options) {
   if (options.plan.empty())
     return NnrunFailure{"no plan given", 2};
+  options.profile |= !options.profileJson.empty();  // issue 23
   if (!options.predict.empty() && options.output.empty())
     return NnrunFailure{options.predict + ": --predict needs -o OUTPUT.npy"};
   if (options.predict.empty() && !options.output.empty())
