@@ -10,6 +10,7 @@
 #include "runtime/Initializers.h"
 #include "runtime/PlanLoader.h"
 #include "runtime/Shards.h"
+#include "runtime/ThreadGovernor.h"
 #include "runtime/collective/Communicator.h"
 
 #include <algorithm>
@@ -17,6 +18,8 @@
 #include <cstring>
 #include <map>
 #include <thread>
+
+#include <omp.h>
 
 namespace nnrt {
 
@@ -43,6 +46,7 @@ struct Executor::PreparedCommand {
 struct Executor::PreparedFunction {
   const nnc::Function *function = nullptr;
   std::vector<PreparedCommand> commands;
+  mutable std::unique_ptr<ThreadGovernor> governor; // enableAdaptiveThreads
 };
 
 Executor::Executor(nnc::Plan plan, Device &device) : plan_(std::move(plan)), device_(device) {}
@@ -391,6 +395,7 @@ Status Executor::run(std::string_view name) {
   for (const PreparedFunction &function : functions_) {
     if (function.function->name() != name)
       continue;
+    GovernedRun governed(function.governor.get()); // issue 23: adaptive threads
     for (const PreparedCommand &command : function.commands) {
       using Clock = std::chrono::steady_clock;
       Clock::time_point start = profiling_ ? Clock::now() : Clock::time_point();
@@ -407,6 +412,13 @@ Status Executor::run(std::string_view name) {
     return device_.synchronize();
   }
   return Status::error("the plan has no function '" + std::string(name) + "'");
+}
+
+// Issue 23: adaptive threads.
+void Executor::enableAdaptiveThreads() {
+  int threads = omp_get_max_threads();
+  for (PreparedFunction &function : functions_)
+    function.governor = std::make_unique<ThreadGovernor>(threads);
 }
 
 // --- Library calls alone (issue 23) ---------------------------------------------------------

@@ -85,6 +85,12 @@ public:
   /// Profiling (nnrun --profile): from now on every run times each command, synchronizing the
   /// device after it so that the time is the command's own.
   void enableProfiling() { profiling_ = true; }
+  /// Issue 23: from now on each function that runs repeatedly chooses, before each run, between
+  /// the pool's threads and one thread, whichever its measured runs say is faster (see
+  /// ThreadGovernor.h): on a shared machine one thread can beat two. Results may then differ in
+  /// the last bits between runs, as between OMP_NUM_THREADS settings (some oneDNN GEMMs split
+  /// their reduction by thread).
+  void enableAdaptiveThreads();
   struct CommandTime {
     std::string function; // "train_step"
     std::string command;  // "kernel nnc_k3_fc1 (node 'fc1')", "gemm 128x256x784 (node 'fc1')"
@@ -135,6 +141,7 @@ private:
   nnc::Plan plan_;
   Device &device_;
   bool profiling_ = false;
+  bool adaptiveThreads_ = false;
   void *arena_ = nullptr;
   int64_t arenaBytes_ = 0;
   std::unique_ptr<KernelLibrary> kernels_;

@@ -549,6 +549,8 @@ nnc::StatusOr<std::unique_ptr<Executor>> prepareExecutor(const NnrunOptions &opt
   (*executor)->setCommunicator(group);
   if (options.profile)
     (*executor)->enableProfiling();
+  if (options.adaptiveThreads) // issue 23
+    (*executor)->enableAdaptiveThreads();
   return executor;
 }
 

@@ -62,6 +62,10 @@ options:
                           (mean per rank), and the fraction hidden behind compute
   --profile               time every command of every function run (synchronizing after each)
                           and print, per function, its time per call and its slowest commands
+  --adaptive-threads      before each step, choose all threads or one, whichever the measured
+                          steps say is faster (on a machine shared with other jobs one thread
+                          can be twice as fast as two); results may then differ in the last
+                          bits between runs, as between OMP_NUM_THREADS settings
   --profile-json FILE     --profile, and write every command's time to FILE (JSON lines),
                           each library call (GEMM, convolution) with its FLOPs and its time
                           run alone, three ways: back to back, after evicting the caches and
@@ -225,7 +229,8 @@ bool parseToolFlag(const Arg &arg, NnrunOptions &options, std::optional<NnrunFai
     }
   for (auto [name, on] : {std::pair{"--collective-stats", &options.collectiveStats},
                           std::pair{"--print-arena", &options.printArena},
-                          std::pair{"--profile", &options.profile}})
+                          std::pair{"--profile", &options.profile},
+                          std::pair{"--adaptive-threads", &options.adaptiveThreads}})
     if (flag == name) {
       *on = true;
       failure = arg.noValue();
