@@ -69,7 +69,7 @@ def random_batches(model, work):
     return paths
 
 
-def profile_plan(bins, plan, data, steps, env, work):
+def profile_plan(bins, plan, data, steps, env):
     """The train step's records from nnrun --profile-json (library calls only)."""
     path = plan + ".profile.jsonl"
     run([os.path.join(bins, "nnrun"), plan, "--train", str(steps), "--features", data[0],
@@ -91,7 +91,7 @@ def measure(bins, model, precision, steps, threads, work):
     """The library calls of one model's train step: in-step and standalone times per call."""
     env = bench_env(threads)
     plan = compile_model(bins, model, precision, work, env)
-    return profile_plan(bins, plan, random_batches(model, work), steps, env, work)
+    return profile_plan(bins, plan, random_batches(model, work), steps, env)
 
 
 def layout(record):
@@ -117,6 +117,26 @@ def rate(record, key):
 def best_rate(records):
     """The best standalone (hot) GFLOP/s over the records: the library at the model's shapes."""
     return max((rate(r, "alone_hot") for r in records), default=0.0)
+
+
+def bf16_isa():
+    """The instructions oneDNN's bf16 GEMMs can use on this CPU."""
+    flags = set(open("/proc/cpuinfo").read().split())
+    if "amx_bf16" in flags:
+        return "AMX-BF16"
+    if "avx512_bf16" in flags:
+        return "AVX512_BF16, no AMX on this CPU"
+    return "no bf16 instructions: oneDNN converts to f32"
+
+
+def best_line(records, precision):
+    """The best standalone GEMM of a model's step, as the bench prints it beside the FMA peak."""
+    best = max(records, key=lambda r: rate(r, "alone_hot"), default=None)
+    if best is None:
+        return f"no {precision} GEMM in the step"
+    isa = f" ({bf16_isa()})" if precision == "bf16" else ""
+    return (f"best {precision} GEMM at this model's shapes{isa}: "
+            f"{rate(best, 'alone_hot'):.1f} GFLOP/s, {best['command']} alone")
 
 
 def format_table(model, precision, records, top):
