@@ -40,6 +40,7 @@ struct Executor::PreparedCommand {
   PreparedCommand *start = nullptr;
   mutable double seconds = 0; // profiling: time over `calls` runs
   mutable int64_t calls = 0;
+  mutable double best = 0; // profiling: the fastest call
   double aloneHot = 0, aloneCold = 0, aloneParked = 0; // timeLibraryCallsAlone, per call
 };
 
@@ -404,8 +405,9 @@ Status Executor::run(std::string_view name) {
       if (profiling_) {
         if (Status s = device_.synchronize(); !s.ok())
           return Status::error(command.where + ": " + s.message());
-        command.seconds +=
-            std::chrono::duration<double>(Clock::now() - start).count();
+        double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+        command.seconds += seconds;
+        command.best = command.calls == 0 ? seconds : std::min(command.best, seconds);
         ++command.calls;
       }
     }
@@ -450,10 +452,6 @@ int64_t flopsOf(const nnc::Command &c) {
   return 0;
 }
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values.empty() ? 0 : values[values.size() / 2];
-}
 
 /// Writes `bytes` on every thread of the pool, each its own part: every core's caches then
 /// hold this buffer, not the operands, and the threads are awake when the call starts.
@@ -496,7 +494,7 @@ std::vector<Executor::CommandTime> Executor::commandTimes() const {
       if (!c.node().empty())
         what += " (node '" + c.node() + "')";
       times.push_back({function.function->name(), what, p.seconds, p.calls, flopsOf(c), &c,
-                       p.aloneHot, p.aloneCold, p.aloneParked});
+                       p.best, p.aloneHot, p.aloneCold, p.aloneParked});
     }
   return times;
 }
@@ -552,7 +550,7 @@ Status Executor::timeAlone(PreparedCommand &p, int repetitions, std::vector<char
         status = device_.synchronize();
       seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
     }
-    into = median(seconds);
+    into = seconds.empty() ? 0 : *std::min_element(seconds.begin(), seconds.end());
   };
   if (status.ok())
     status = p.call->run(copies); // first touch of the copies

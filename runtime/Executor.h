@@ -98,7 +98,8 @@ public:
     int64_t calls = 0;
     int64_t flops = 0;    // per call: library calls (gemm, conv2d) only, else 0
     const nnc::Command *source = nullptr; // the plan's command
-    /// Issue 23: seconds per call of the same library call run alone (timeLibraryCallsAlone):
+    double bestSeconds = 0; // the fastest call (steadier than the mean on a shared machine)
+    /// Issue 23: the fastest of the same library call's runs alone (timeLibraryCallsAlone):
     /// back to back (hot caches, the pool's threads awake), after a pass over 64 MiB on every
     /// thread (cold caches), after an idle pause (the pool's threads parked). 0: not measured.
     double aloneHot = 0, aloneCold = 0, aloneParked = 0;
@@ -107,10 +108,11 @@ public:
   std::vector<CommandTime> commandTimes() const;
 
   /// Issue 23: runs each library call (Gemm, Conv2d) of `function` alone, on copies of its
-  /// operands (the arena is left as it was), and records the median time per call of up to
-  /// `repetitions` runs in each condition of CommandTime: the same prepared oneDNN primitive,
+  /// operands (the arena is left as it was), and runs it `repetitions` times in each
+  /// condition of CommandTime: the same prepared oneDNN primitive,
   /// threads and operand layouts as in the step, so that the gap between a GEMM's in-step and
-  /// standalone rates can be put down to caches or thread wake-ups.
+  /// standalone rates can be put down to caches or thread wake-ups. Records the fastest run
+  /// of each condition (a shared machine's noise only ever adds time).
   nnc::Status timeLibraryCallsAlone(std::string_view function, int repetitions);
 
 private:

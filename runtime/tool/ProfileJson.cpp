@@ -1,9 +1,11 @@
 // nnrun --profile-json: one line per command that ran while profiling,
 //   {"function": "train_step", "command": "gemm 4096x128x512 (node 'h0.fc')", "node": "h0.fc",
-//    "kind": "gemm", "calls": 6, "seconds": 0.0042, "flops": 536870912, "alone_hot": 0.0031,
+//    "kind": "gemm", "calls": 6, "seconds": 0.0042, "best_seconds": 0.0039,
+//    "flops": 536870912, "alone_hot": 0.0031,
 //    "alone_cold": 0.0033, "alone_parked": 0.0032, "gemm": {"batch": 1, "m": 4096, ...}}
-// where seconds are per call (in the step), flops per call and the alone_* times per call of the
-// same prepared library call run by itself (Executor::CommandTime says how).
+// where seconds is the mean per call in the step, best_seconds its fastest call, flops per call
+// and the alone_* times the fastest runs of the same prepared library call by itself
+// (Executor::CommandTime says how).
 #include "runtime/tool/ProfileJson.h"
 
 #include "runtime/Executor.h"
@@ -61,7 +63,8 @@ std::string record(const Executor::CommandTime &t) {
   out << "{\"function\": " << quoted(t.function) << ", \"command\": " << quoted(t.command)
       << ", \"node\": " << quoted(c.node()) << ", \"kind\": "
       << quoted(t.command.substr(0, t.command.find(' '))) << ", \"calls\": " << t.calls
-      << ", \"seconds\": " << t.seconds / double(t.calls) << ", \"flops\": " << t.flops;
+      << ", \"seconds\": " << t.seconds / double(t.calls) << ", \"best_seconds\": "
+      << t.bestSeconds << ", \"flops\": " << t.flops;
   if (t.aloneHot > 0)
     out << ", \"alone_hot\": " << t.aloneHot << ", \"alone_cold\": " << t.aloneCold
         << ", \"alone_parked\": " << t.aloneParked;
@@ -80,7 +83,7 @@ std::optional<NnrunFailure> createProfileJson(const std::string &path) {
 }
 
 std::optional<NnrunFailure> writeProfileJson(Executor &exec, const std::string &path) {
-  // Five runs per condition: the median holds against one interrupted run.
+  // Five runs per condition, the fastest kept.
   constexpr int kRepetitions = 5;
   std::set<std::string> timed;
   for (const Executor::CommandTime &t : exec.commandTimes())
