@@ -5,7 +5,7 @@ PyTorch 1.13, training the three example models on this machine in one run.
 usage: bench/setup_peers.sh                  # once: PyPI torch and jax[cpu] into .venv-bench/
        bench/train_bench.py [--quick] [--reps R] [--models mlp,cnn,chargpt,gpt6,gpt12]
                             [--background N] [--precision fp32|bf16] [--gemms N]
-                            [--record]
+                            [--compare-fixed] [--record]
 
 Per model (Fashion-MNIST MLP and CNN, batch 128; char-GPT, batch 32 x context 128; on request
 the GPT at real sizes, batch 8 x context 256: gpt6 (6 blocks, d_model 384, 6 heads) and gpt12
@@ -37,7 +37,8 @@ Everyone gets the same threads: OMP_NUM_THREADS = MKL_NUM_THREADS = OPENBLAS_NUM
 GOMP_SPINCOUNT=3000 (libgomp's waiters spin tens of microseconds before they sleep, which bridges
 the gaps between one step's parallel regions without burning a core another job needs) and
 --adaptive-threads (each step on all threads or one, whichever its measured steps say is faster:
-on a shared machine one thread can be twice as fast as two; results do not depend on it). Each
+on a shared machine one thread can be twice as fast as two; results do not depend on it;
+--compare-fixed adds nnc without it as a row of its own, not counted as a peer). Each
 peer runs in its fastest configuration, chosen per model by one short run of each before the
 measured repetitions and named in the table: PyTorch with those OpenMP settings or with its
 defaults (torch.compile's char-GPT step was ~9% faster with the defaults), and for the GPT with
@@ -132,6 +133,18 @@ class Peer:
                        envs[omp], a) for omp in ("bench", "default") for a in attentions]
 
 
+class NncFixedThreads:
+    """nnc without --adaptive-threads (--compare-fixed): the same plan on the pool's threads."""
+    name, missing, version = "nnc fixed threads", None, None
+
+
+FIXED = NncFixedThreads()
+
+
+def is_nnc(peer):
+    return peer is None or peer is FIXED
+
+
 class Config:
     def __init__(self, name, env, attention="manual"):
         self.name, self.env, self.attention = name, env, attention
@@ -184,11 +197,11 @@ def measure_peak(work, threads):
     return max(r[1] for r in runs), max(r[0] for r in runs), 8 * width
 
 
-def nnc_run(bins, plan, data, lr, warmup, steps, env):
+def nnc_run(bins, plan, data, lr, warmup, steps, env, adaptive=True):
     """One repetition of nnrun: two processes, WARMUP and WARMUP + STEPS steps."""
     def train(n):
         cmd = [bins["nnrun"], plan, "--train", str(n), "--features", data[0], "--labels",
-               data[1], "--lr", repr(lr), "--adaptive-threads"]
+               data[1], "--lr", repr(lr)] + (["--adaptive-threads"] if adaptive else [])
         code, out, err, wall, usage = run_process(cmd, env)
         if code != 0:
             raise RuntimeError(err.strip().splitlines()[-1] if err.strip() else f"exit {code}")
@@ -237,7 +250,7 @@ def choose_configs(model, runners, envs, params_dir, data, warmup, steps, thread
     measured repetitions then uses it): {runner: (Config, {config name: step s or error})}."""
     chosen = {}
     for name, peer in runners:
-        if peer is None or peer.missing:
+        if is_nnc(peer) or peer.missing:
             continue
         configs = peer.configs(model, envs)
         tried = {}
@@ -280,9 +293,9 @@ def bench_model(model, bins, runners, args, envs, work):
             if name in errors or (peer is not None and peer.missing):
                 continue
             try:
-                if peer is None:
+                if is_nnc(peer):
                     results[name].append(nnc_run(bins, plan, data, RECIPES[model]["lr"], warmup,
-                                                 steps, env))
+                                                 steps, env, adaptive=peer is None))
                 else:
                     results[name].append(peer_run(peer, chosen[name][0], model, params_dir, data,
                                                   warmup, steps, args.threads, args.precision))
@@ -291,6 +304,7 @@ def bench_model(model, bins, runners, args, envs, work):
         print(f"  {model}: repetition {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
     configs = {name: c.name for name, (c, _) in chosen.items()}
     configs["nnc"] = "omp bench, adaptive threads"
+    configs[FIXED.name] = "omp bench"
     return dict(flops=flops, compile_s=compile_s, results=results, errors=errors, steps=steps,
                 warmup=warmup, configs=configs, gemms=gemms)
 
@@ -311,7 +325,7 @@ def format_model(model, m, runners, peak, args):
                  f"{'loss first -> last':>19}")
     speed = {}
     for name, peer in runners:
-        version = nnc_version() if peer is None else peer.version or ""
+        version = nnc_version() if is_nnc(peer) else peer.version or ""
         if peer is not None and peer.missing:
             lines.append(f"    {name:18} missing: {peer.missing}")
             continue
@@ -323,7 +337,7 @@ def format_model(model, m, runners, peak, args):
         med = statistics.median(rates)
         speed[name] = med
         gflops = m["flops"] / 1e9 * med / per_step(model)
-        compile_s = m["compile_s"] if peer is None else statistics.median(
+        compile_s = m["compile_s"] if is_nnc(peer) else statistics.median(
             r["first_step_s"] for r in rs)
         config = m["configs"].get(name, "")
         lines.append(
@@ -334,7 +348,7 @@ def format_model(model, m, runners, peak, args):
             f"{1e3 * statistics.median(r['cpu_s'] for r in rs):11.1f} {compile_s:9.2f} "
             f"{statistics.median(r['rss_mb'] for r in rs):7.0f} "
             f"{rs[-1]['first_loss']:8.4f} -> {statistics.median(r['last_loss'] for r in rs):.4f}")
-    peer_speeds = {n: s for n, s in speed.items() if n != "nnc"}
+    peer_speeds = {n: s for n, s in speed.items() if n not in ("nnc", FIXED.name)}
     if "nnc" in speed and peer_speeds:
         best = max(peer_speeds, key=peer_speeds.get)
         lines.append(f"    nnc / best peer ({best}): {speed['nnc'] / peer_speeds[best]:.2f}x")
@@ -388,6 +402,8 @@ def main():
                     help="nnc's plans in bf16 compute, PyTorch under autocast bf16")
     ap.add_argument("--gemms", type=int, default=8, metavar="N",
                     help="list nnc's N slowest GEMMs, in the step and alone (0: skip)")
+    ap.add_argument("--compare-fixed", action="store_true",
+                    help="also run nnc without --adaptive-threads (on the pool's threads)")
     ap.add_argument("--record", action="store_true", help="write the table to bench/RESULTS.md")
     args = ap.parse_args()
     args.reps = args.reps or (1 if args.quick else 3)
@@ -413,8 +429,11 @@ def run_bench(args, bins, envs, env, work, background):
     nnc_version()
     peak, wall_peak, bits = measure_peak(work, args.threads)
     skipped = set(filter(None, args.skip_peers.split(",")))
-    runners = [("nnc", None)] + [(p.name, p) for p in peers(args.venv) if p.name not in skipped]
+    runners = [("nnc", None)] + ([(FIXED.name, FIXED)] if args.compare_fixed else []) + \
+        [(p.name, p) for p in peers(args.venv) if p.name not in skipped]
     for _, p in runners[1:]:
+        if p is FIXED:
+            continue
         p.probe(env)
         if args.precision != "fp32" and p.framework == "jax" and not p.missing:
             p.missing = f"no {args.precision} recipe for JAX in this bench"
