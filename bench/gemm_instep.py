@@ -4,17 +4,20 @@
 For each model and precision: `nnrun --train STEPS --profile-json` on random batches, which
 times every command of the step (synchronizing after each) and then runs each library call of
 the step alone, on copies of its operands: the same prepared oneDNN primitive, shapes,
-transposes, strides, dtype and threads, in the same process and run. Three standalone
+transposes, strides, dtype and threads, in the same process and run. Four standalone
 conditions say where an in-step loss comes from:
   hot     back to back (caches hold the operands, the pool's threads spin between calls);
   cold    after every thread wrote 64 MiB (no operand in any cache; threads awake);
   parked  after a 5 ms pause (the pool's threads asleep, as after a long single-threaded
-          kernel; caches as hot as the machine leaves them).
+          kernel; caches as hot as the machine leaves them);
+  1 thr   back to back on the calling thread alone (no wake-up, no barrier: what a GEMM too
+          small to share would gain).
 Every time is the fastest of its runs (STEPS calls in the step, 5 alone per condition): on a
 shared machine noise only adds time. Prints per GEMM (slowest first) its in-step GFLOP/s and
 each standalone rate, and per model the totals: the GEMMs' in-step time against their time
-alone (hot), and what cold caches and parked threads alone would cost. The best hot rate over a model's GEMMs is the library's best at the
-model's own shapes (train_bench.py prints it for bf16 as the bf16 GEMM peak).
+alone (hot), and what cold caches and parked threads alone would cost. The best hot rate over
+a model's GEMMs is the library's best at the model's own shapes (train_bench.py prints it for
+bf16 as the bf16 GEMM peak).
 
 usage: bench/gemm_instep.py [--build build] [--models mlp,cnn,chargpt] [--precisions fp32,bf16]
                             [--steps 8] [--top 12] [--threads 2]
@@ -153,12 +156,12 @@ def format_table(model, precision, records, top):
              f"standalone; alone with cold caches {1e3 * total['alone_cold']:.2f} ms, "
              f"after parked threads {1e3 * total['alone_parked']:.2f} ms",
              f"    {'call':40} {'layout':22} {'in-step ms':>10} {'GFLOP/s':>8} "
-             f"{'hot':>7} {'cold':>7} {'parked':>7} {'in/hot':>6}"]
+             f"{'hot':>7} {'cold':>7} {'parked':>7} {'1 thr':>7} {'in/hot':>6}"]
     for r in sorted(records, key=lambda r: -r["best_seconds"])[:top]:
         lines.append(f"    {r['command'][:40]:40} {layout(r)[:22]:22} "
                      f"{1e3 * r['best_seconds']:10.3f} {rate(r, 'best_seconds'):8.1f} "
                      f"{rate(r, 'alone_hot'):7.1f} {rate(r, 'alone_cold'):7.1f} "
-                     f"{rate(r, 'alone_parked'):7.1f} "
+                     f"{rate(r, 'alone_parked'):7.1f} {rate(r, 'alone_one_thread'):7.1f} "
                      f"{r['alone_hot'] / r['best_seconds']:6.2f}")
     if len(records) > top:
         lines.append(f"    ... {len(records) - top} more")

@@ -41,7 +41,7 @@ struct Executor::PreparedCommand {
   mutable double seconds = 0; // profiling: time over `calls` runs
   mutable int64_t calls = 0;
   mutable double best = 0; // profiling: the fastest call
-  double aloneHot = 0, aloneCold = 0, aloneParked = 0; // timeLibraryCallsAlone, per call
+  double aloneHot = 0, aloneCold = 0, aloneParked = 0, aloneOne = 0; // timeLibraryCallsAlone
 };
 
 struct Executor::PreparedFunction {
@@ -494,7 +494,7 @@ std::vector<Executor::CommandTime> Executor::commandTimes() const {
       if (!c.node().empty())
         what += " (node '" + c.node() + "')";
       times.push_back({function.function->name(), what, p.seconds, p.calls, flopsOf(c), &c,
-                       p.best, p.aloneHot, p.aloneCold, p.aloneParked});
+                       p.best, p.aloneHot, p.aloneCold, p.aloneParked, p.aloneOne});
     }
   return times;
 }
@@ -558,6 +558,11 @@ Status Executor::timeAlone(PreparedCommand &p, int repetitions, std::vector<char
   timed([&] { evictCaches(evict); }, p.aloneCold);
   // Longer than any OpenMP spin the bench or libgomp's defaults set (GOMP_SPINCOUNT).
   timed([] { std::this_thread::sleep_for(std::chrono::milliseconds(5)); }, p.aloneParked);
+  // On the calling thread alone (the same primitive: its blocking does not change).
+  int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  timed([] {}, p.aloneOne);
+  omp_set_num_threads(threads);
   for (void *copy : copies)
     if (copy)
       device_.free(copy);

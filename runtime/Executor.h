@@ -87,9 +87,9 @@ public:
   void enableProfiling() { profiling_ = true; }
   /// Issue 23: from now on each function that runs repeatedly chooses, before each run, between
   /// the pool's threads and one thread, whichever its measured runs say is faster (see
-  /// ThreadGovernor.h): on a shared machine one thread can beat two. Results may then differ in
-  /// the last bits between runs, as between OMP_NUM_THREADS settings (some oneDNN GEMMs split
-  /// their reduction by thread).
+  /// ThreadGovernor.h): on a shared machine one thread can beat two. oneDNN fixes a primitive's
+  /// blocking when it is created and the cpu driver runs splittable kernels as shares on one
+  /// thread too, so results did not change in any plan checked (adaptive_threads.test).
   void enableAdaptiveThreads();
   struct CommandTime {
     std::string function; // "train_step"
@@ -101,8 +101,9 @@ public:
     double bestSeconds = 0; // the fastest call (steadier than the mean on a shared machine)
     /// Issue 23: the fastest of the same library call's runs alone (timeLibraryCallsAlone):
     /// back to back (hot caches, the pool's threads awake), after a pass over 64 MiB on every
-    /// thread (cold caches), after an idle pause (the pool's threads parked). 0: not measured.
-    double aloneHot = 0, aloneCold = 0, aloneParked = 0;
+    /// thread (cold caches), after an idle pause (the pool's threads parked), back to back on
+    /// one thread. 0: not measured.
+    double aloneHot = 0, aloneCold = 0, aloneParked = 0, aloneOne = 0;
   };
   /// Every command that ran while profiling.
   std::vector<CommandTime> commandTimes() const;

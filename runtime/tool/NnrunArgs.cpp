@@ -64,12 +64,12 @@ options:
                           and print, per function, its time per call and its slowest commands
   --adaptive-threads      before each step, choose all threads or one, whichever the measured
                           steps say is faster (on a machine shared with other jobs one thread
-                          can be twice as fast as two); results may then differ in the last
-                          bits between runs, as between OMP_NUM_THREADS settings
+                          can be twice as fast as two); the choice did not change results in
+                          any plan checked
   --profile-json FILE     --profile, and write every command's time to FILE (JSON lines),
                           each library call (GEMM, convolution) with its FLOPs and its time
-                          run alone, three ways: back to back, after evicting the caches and
-                          after parking the threads
+                          run alone, four ways: back to back, after evicting the caches,
+                          after parking the threads, and on one thread
   --version               print nnrun's version
   -h, --help              show this help
 

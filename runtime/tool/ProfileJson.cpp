@@ -2,7 +2,8 @@
 //   {"function": "train_step", "command": "gemm 4096x128x512 (node 'h0.fc')", "node": "h0.fc",
 //    "kind": "gemm", "calls": 6, "seconds": 0.0042, "best_seconds": 0.0039,
 //    "flops": 536870912, "alone_hot": 0.0031,
-//    "alone_cold": 0.0033, "alone_parked": 0.0032, "gemm": {"batch": 1, "m": 4096, ...}}
+//    "alone_cold": 0.0033, "alone_parked": 0.0032, "alone_one_thread": 0.0058,
+//    "gemm": {"batch": 1, "m": 4096, ...}}
 // where seconds is the mean per call in the step, best_seconds its fastest call, flops per call
 // and the alone_* times the fastest runs of the same prepared library call by itself
 // (Executor::CommandTime says how).
@@ -67,7 +68,7 @@ std::string record(const Executor::CommandTime &t) {
       << t.bestSeconds << ", \"flops\": " << t.flops;
   if (t.aloneHot > 0)
     out << ", \"alone_hot\": " << t.aloneHot << ", \"alone_cold\": " << t.aloneCold
-        << ", \"alone_parked\": " << t.aloneParked;
+        << ", \"alone_parked\": " << t.aloneParked << ", \"alone_one_thread\": " << t.aloneOne;
   if (c.has_gemm())
     out << ", \"gemm\": " << gemmFields(c.gemm());
   out << "}\n";

@@ -6,7 +6,8 @@ records = [json.loads(line) for line in open(sys.argv[1])]
 for r in records:
     if r["kind"] == "gemm":
         g = r["gemm"]
-        alone = all(r[k] > 0 for k in ("alone_hot", "alone_cold", "alone_parked"))
+        alone = all(r[k] > 0 for k in ("alone_hot", "alone_cold", "alone_parked",
+                                            "alone_one_thread"))
         assert r["flops"] == 2 * g["batch"] * g["m"] * g["n"] * g["k"], r
         print(r["function"], r["command"], "flops", r["flops"], "alone", alone,
               "transpose_b", g["transpose_b"])
