@@ -4,28 +4,22 @@
 
 #include <algorithm>
 #include <omp.h>
-#include <sys/resource.h>
 
 namespace nnrt {
 
 int ThreadGovernor::next() {
   if (maxThreads_ <= 1)
     return 1;
-  // Preemption brings a try forward, to a quarter of the interval: on a machine where two
-  // threads are preempted now and then but still win, tries stay rare.
-  bool due = sinceTry_ >= interval_ || (current_ == 0 && preempted_ >= kPreemptedRuns &&
-                                        sinceTry_ >= interval_ / 4);
-  if (tryRuns_ == 0 && runs_ > 1 && due) {
+  if (tryRuns_ == 0 && runs_ > 1 && sinceTry_ >= interval_) {
     tryRuns_ = 2; // the first run after a switch may pay for caches the other core filled
     tryBest_ = 0;
   }
   return threadsOf(tryRuns_ > 0 ? 1 - current_ : current_);
 }
 
-void ThreadGovernor::record(double seconds, bool preempted) {
+void ThreadGovernor::record(double seconds) {
   if (maxThreads_ <= 1 || runs_++ == 0)
     return;
-  preempted_ = tryRuns_ == 0 && preempted ? preempted_ + 1 : 0;
   if (tryRuns_ > 0) {
     tryBest_ = tryBest_ == 0 ? seconds : std::min(tryBest_, seconds);
     if (--tryRuns_ == 0)
@@ -52,19 +46,10 @@ void ThreadGovernor::finishTry() {
   interval_ = std::min(2 * interval_, kMaxInterval);
 }
 
-namespace {
-long involuntarySwitches() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_nivcsw;
-}
-} // namespace
-
 GovernedRun::GovernedRun(ThreadGovernor *governor) : governor_(governor) {
   if (!governor_)
     return;
   before_ = omp_get_max_threads();
-  switchesBefore_ = involuntarySwitches();
   omp_set_num_threads(governor_->next());
   start_ = std::chrono::steady_clock::now();
 }
@@ -73,8 +58,7 @@ GovernedRun::~GovernedRun() {
   if (!governor_)
     return;
   governor_->record(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(),
-      involuntarySwitches() > switchesBefore_);
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
   omp_set_num_threads(before_);
 }
 

@@ -4,10 +4,7 @@
 // picks, for a function that runs again and again (a train step), the faster of all threads and
 // one, from the measured time of its runs: it runs the current choice, tries the other now and
 // then (two runs, the better one counts), switches when the other is clearly faster, and tries
-// less often while the choice holds (more often again when the times jump). Runs on all threads
-// that were preempted (the kernel switched a thread out for another process: involuntary
-// context switches) bring the next try forward, so a short run on a busy machine does not wait
-// for the interval; a quiet machine's runs are not preempted and pay for no early try.
+// less often while the choice holds (more often again when the times jump).
 #pragma once
 
 #include <chrono>
@@ -22,14 +19,11 @@ public:
 
   /// Threads for the next run.
   int next();
-  /// The wall time of the run that next() was asked for, and whether a thread of the process
-  /// was preempted during it.
-  void record(double seconds, bool preempted = false);
+  /// The wall time of the run that next() was asked for.
+  void record(double seconds);
 
   /// Runs between tries of the other choice: the first, and the most.
   static constexpr int64_t kFirstInterval = 8, kMaxInterval = 512;
-  /// Consecutive preempted runs on all threads that bring a try forward.
-  static constexpr int kPreemptedRuns = 2;
   /// Switch when the other choice takes less than this fraction of the current one's time.
   static constexpr double kSwitchBelow = 0.85;
 
@@ -46,7 +40,6 @@ private:
   int64_t runs_ = 0;            // runs recorded
   int64_t sinceTry_ = 0;
   int64_t interval_ = kFirstInterval;
-  int preempted_ = 0;           // consecutive preempted runs of the current choice
 };
 
 /// One governed run, as a scope: sets the OpenMP pool's threads (oneDNN's and the kernels') to
@@ -62,7 +55,6 @@ public:
 private:
   ThreadGovernor *governor_;
   int before_ = 0;
-  long switchesBefore_ = 0; // involuntary context switches of the process
   std::chrono::steady_clock::time_point start_;
 };
 

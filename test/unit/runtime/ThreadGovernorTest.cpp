@@ -7,15 +7,13 @@ namespace nnrt {
 namespace {
 
 /// Runs the governor `runs` times with a machine where a run takes `twoThreads` seconds on two
-/// threads and `oneThread` on one (two-thread runs preempted or not); returns how many runs used
-/// one thread.
-int runOnOne(ThreadGovernor &governor, int runs, double twoThreads, double oneThread,
-             bool preempted = false) {
+/// threads and `oneThread` on one; returns how many runs used one thread.
+int runOnOne(ThreadGovernor &governor, int runs, double twoThreads, double oneThread) {
   int onOne = 0;
   for (int i = 0; i < runs; ++i) {
     int threads = governor.next();
     onOne += threads == 1;
-    governor.record(threads == 1 ? oneThread : twoThreads, preempted && threads != 1);
+    governor.record(threads == 1 ? oneThread : twoThreads);
   }
   return onOne;
 }
@@ -50,23 +48,6 @@ TEST(ThreadGovernorTest, ReturnsToAllThreadsWhenTheOtherJobEnds) {
   governor.record(0.55);
   int onOne = runOnOne(governor, 100, 0.55, 1.0);
   EXPECT_LE(onOne, 4);
-}
-
-TEST(ThreadGovernorTest, PreemptionBringsTheFirstTryForward) {
-  // A short run on a busy machine: after the uncounted first run, two preempted runs on two
-  // threads, then a try of one thread (runs 4 and 5), which wins; runs 6-8 stay on one.
-  ThreadGovernor governor(2);
-  EXPECT_EQ(runOnOne(governor, 8, 2.5, 1.0, true), 5);
-  EXPECT_EQ(governor.next(), 1);
-}
-
-TEST(ThreadGovernorTest, PreemptedButFasterTwoThreadsAreTriedRarely) {
-  // Preempted now and then, two threads still win: tries come at a quarter of a growing
-  // interval, about 2 runs in 8 early on and then fewer (about 40 of 1000).
-  ThreadGovernor governor(2);
-  int onOne = runOnOne(governor, 1000, 0.6, 1.0, true);
-  EXPECT_LE(onOne, 50);
-  EXPECT_EQ(governor.next(), 2);
 }
 
 TEST(ThreadGovernorTest, NoisyTimesWithinTheMarginDoNotSwitch) {
