@@ -12,8 +12,8 @@ conditions say where an in-step loss comes from:
           kernel; caches as hot as the machine leaves them);
   1 thr   back to back on the calling thread alone (no wake-up, no barrier: what a GEMM too
           small to share would gain).
-Every time is the fastest of its runs (STEPS calls in the step, 5 alone per condition): on a
-shared machine noise only adds time. Prints per GEMM (slowest first) its in-step GFLOP/s and
+Every time is the fastest of its runs (STEPS calls in the step, as many alone per condition, at
+most 20): on a shared machine noise only adds time. Prints per GEMM (slowest first) its in-step GFLOP/s and
 each standalone rate, and per model the totals: the GEMMs' in-step time against their time
 alone (hot), and what cold caches and parked threads alone would cost. The best hot rate over
 a model's GEMMs is the library's best at the model's own shapes (train_bench.py prints it for

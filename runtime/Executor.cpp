@@ -500,7 +500,7 @@ std::vector<Executor::CommandTime> Executor::commandTimes() const {
 }
 
 // Issue 23: library calls timed alone.
-Status Executor::timeLibraryCallsAlone(std::string_view name, int repetitions) {
+Status Executor::timeLibraryCallsAlone(std::string_view name, int maxRepetitions) {
   // 64 MiB: twice this machine's L3 (32 MiB) and far beyond its L2s.
   std::vector<char> evict(size_t(64) << 20, 0);
   for (PreparedFunction &function : functions_) {
@@ -509,6 +509,7 @@ Status Executor::timeLibraryCallsAlone(std::string_view name, int repetitions) {
     for (PreparedCommand &p : function.commands) {
       if (!p.call)
         continue;
+      int repetitions = int(std::clamp<int64_t>(p.calls, 3, std::max(3, maxRepetitions)));
       if (Status s = timeAlone(p, repetitions, evict); !s.ok())
         return Status::error(p.where + ": " + s.message());
     }

@@ -109,12 +109,13 @@ public:
   std::vector<CommandTime> commandTimes() const;
 
   /// Issue 23: runs each library call (Gemm, Conv2d) of `function` alone, on copies of its
-  /// operands (the arena is left as it was), and runs it `repetitions` times in each
-  /// condition of CommandTime: the same prepared oneDNN primitive,
-  /// threads and operand layouts as in the step, so that the gap between a GEMM's in-step and
-  /// standalone rates can be put down to caches or thread wake-ups. Records the fastest run
-  /// of each condition (a shared machine's noise only ever adds time).
-  nnc::Status timeLibraryCallsAlone(std::string_view function, int repetitions);
+  /// operands (the arena is left as it was), in each condition of CommandTime: the same
+  /// prepared oneDNN primitive, threads and operand layouts as in the step, so that the gap
+  /// between a GEMM's in-step and standalone rates can be put down to caches or thread
+  /// wake-ups. Each condition runs as often as the call ran in the step (at least 3, at most
+  /// `maxRepetitions` times) and keeps its fastest run, like bestSeconds: the same number of
+  /// draws from a shared machine's noise, which only ever adds time.
+  nnc::Status timeLibraryCallsAlone(std::string_view function, int maxRepetitions);
 
 private:
   struct PreparedCommand;

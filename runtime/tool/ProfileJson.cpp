@@ -84,8 +84,8 @@ std::optional<NnrunFailure> createProfileJson(const std::string &path) {
 }
 
 std::optional<NnrunFailure> writeProfileJson(Executor &exec, const std::string &path) {
-  // Five runs per condition, the fastest kept.
-  constexpr int kRepetitions = 5;
+  // At most 20 runs per condition (a large GEMM's take tens of milliseconds each).
+  constexpr int kRepetitions = 20;
   std::set<std::string> timed;
   for (const Executor::CommandTime &t : exec.commandTimes())
     if (t.flops > 0 && timed.insert(t.function).second)
