@@ -99,6 +99,10 @@ def measure(bins, model, precision, steps, threads, work):
 
 
 def layout(record):
+    if "conv2d" in record:
+        c = record["conv2d"]
+        return f"{c['dtype']} {c['pass'].replace('backward_', 'bwd ')} " + \
+            "x".join(str(d) for d in c["weight"])
     g = record.get("gemm")
     if not g:
         return ""

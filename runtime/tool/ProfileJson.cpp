@@ -57,6 +57,18 @@ std::string gemmFields(const nnc::Gemm &g) {
   return out.str();
 }
 
+/// The convolution's pass and shapes (NCHW input, OIHW weight).
+std::string convFields(const nnc::Conv2d &conv) {
+  const char *pass = conv.pass() == nnc::CONV_PASS_BACKWARD_DATA      ? "backward_data"
+                     : conv.pass() == nnc::CONV_PASS_BACKWARD_WEIGHTS ? "backward_weights"
+                                                                      : "forward";
+  std::ostringstream out;
+  out << "{\"pass\": \"" << pass << "\", \"input\": " << ints(conv.input_shape())
+      << ", \"weight\": " << ints(conv.weight_shape()) << ", \"dtype\": \""
+      << dtypeName(conv.dtype()) << "\"}";
+  return out.str();
+}
+
 std::string record(const Executor::CommandTime &t) {
   const nnc::Command &c = *t.source;
   std::ostringstream out;
@@ -71,6 +83,8 @@ std::string record(const Executor::CommandTime &t) {
         << ", \"alone_parked\": " << t.aloneParked << ", \"alone_one_thread\": " << t.aloneOne;
   if (c.has_gemm())
     out << ", \"gemm\": " << gemmFields(c.gemm());
+  if (c.has_conv2d())
+    out << ", \"conv2d\": " << convFields(c.conv2d());
   out << "}\n";
   return out.str();
 }
