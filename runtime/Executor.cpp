@@ -452,7 +452,6 @@ int64_t flopsOf(const nnc::Command &c) {
   return 0;
 }
 
-
 /// Writes `bytes` on every thread of the pool, each its own part: every core's caches then
 /// hold this buffer, not the operands, and the threads are awake when the call starts.
 void evictCaches(std::vector<char> &buffer) {
