@@ -4,8 +4,8 @@ PyTorch 1.13, training the three example models on this machine in one run.
 
 usage: bench/setup_peers.sh                  # once: PyPI torch and jax[cpu] into .venv-bench/
        bench/train_bench.py [--quick] [--reps R] [--models mlp,cnn,chargpt,gpt6,gpt12]
-                            [--background N]
-                            [--record]
+                            [--background N] [--precision fp32|bf16] [--gemms N]
+                            [--compare-fixed] [--record]
 
 Per model (Fashion-MNIST MLP and CNN, batch 128; char-GPT, batch 32 x context 128; on request
 the GPT at real sizes, batch 8 x context 256: gpt6 (6 blocks, d_model 384, 6 heads) and gpt12
@@ -20,7 +20,13 @@ the GPT at real sizes, batch 8 x context 256: gpt6 (6 blocks, d_model 384, 6 hea
    running nnrun twice, with WARMUP and WARMUP + STEPS steps, and taking the difference; the
    peers time their measured steps themselves (bench/train_peer.py). Each step reads its loss
    back (nnrun prints it), and the recipe is the examples' AdamW + clipping at a constant LR.
-4. The table: median samples/s (tokens/s for the GPT) with min..max over the repetitions, nnc's
+4. Each GEMM of nnc's step (bench/gemm_instep.py: `nnrun --profile-json`), its in-step GFLOP/s
+   beside the same oneDNN call's standalone rate, measured in the same process (--gemms N lists
+   the N slowest; 0 skips the measurement). The best standalone rate over the model's GEMMs is
+   the library's best at the model's own shapes: with --precision bf16 it is printed as the bf16
+   GEMM peak beside the FMA peak (AVX512_BF16 on this AMD EPYC, which has no AMX; AMX-BF16 where
+   the CPU has it), and each runner's GFLOP/s as a share of it.
+5. The table: median samples/s (tokens/s for the GPT) with min..max over the repetitions, nnc's
    ratio to the best peer, GFLOP/s and its share of the measured FMA peak, CPU time per step
    (user + sys of the measured steps: steadier than wall time on this shared machine), nnc's
    compile time or the peer's first step (tracing and compilation), peak resident memory
@@ -29,7 +35,10 @@ the GPT at real sizes, batch 8 x context 256: gpt6 (6 blocks, d_model 384, 6 hea
 Everyone gets the same threads: OMP_NUM_THREADS = MKL_NUM_THREADS = OPENBLAS_NUM_THREADS = 2
 (--threads) and torch.set_num_threads. nnrun runs with OMP_WAIT_POLICY=PASSIVE and
 GOMP_SPINCOUNT=3000 (libgomp's waiters spin tens of microseconds before they sleep, which bridges
-the gaps between one step's parallel regions without burning a core another job needs). Each
+the gaps between one step's parallel regions without burning a core another job needs) and
+--adaptive-threads (each step on all threads or one, whichever its measured steps say is faster:
+on a shared machine one thread can be twice as fast as two; results do not depend on it;
+--compare-fixed adds nnc without it as a row of its own, not counted as a peer). Each
 peer runs in its fastest configuration, chosen per model by one short run of each before the
 measured repetitions and named in the table: PyTorch with those OpenMP settings or with its
 defaults (torch.compile's char-GPT step was ~9% faster with the defaults), and for the GPT with
@@ -37,7 +46,9 @@ the attention written out or with F.scaled_dot_product_attention(is_causal=True)
 22% faster in fp32); XLA sizes its own pool by the core count. --background N runs N busy
 processes for the whole run, the same for every runner, to measure speed on a shared machine.
 A peer that cannot be imported is reported as missing with the reason, one that fails as failed.
---record rewrites the generated part of bench/RESULTS.md's training section. Full run: about
+--precision bf16 compiles nnc's plans with bf16 compute (fp32 master weights) and runs PyTorch's
+forward under torch.autocast("cpu", torch.bfloat16); JAX has no bf16 recipe here (shown as
+failed). --record rewrites the generated part of bench/RESULTS.md's training section. Full run: about
 15 minutes; --quick: about 4.
 """
 import argparse
@@ -58,6 +69,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 sys.path.insert(0, BENCH)
 from train_peer import RECIPES  # noqa: E402
+import gemm_instep  # noqa: E402
 
 BATCHES = 8
 # (warmup, measured) steps per model; the full run's take a few seconds per run.
@@ -121,6 +133,18 @@ class Peer:
                        envs[omp], a) for omp in ("bench", "default") for a in attentions]
 
 
+class NncFixedThreads:
+    """nnc without --adaptive-threads (--compare-fixed): the same plan on the pool's threads."""
+    name, missing, version = "nnc fixed threads", None, None
+
+
+FIXED = NncFixedThreads()
+
+
+def is_nnc(peer):
+    return peer is None or peer is FIXED
+
+
 class Config:
     def __init__(self, name, env, attention="manual"):
         self.name, self.env, self.attention = name, env, attention
@@ -173,11 +197,11 @@ def measure_peak(work, threads):
     return max(r[1] for r in runs), max(r[0] for r in runs), 8 * width
 
 
-def nnc_run(bins, plan, data, lr, warmup, steps, env):
+def nnc_run(bins, plan, data, lr, warmup, steps, env, adaptive=True):
     """One repetition of nnrun: two processes, WARMUP and WARMUP + STEPS steps."""
     def train(n):
         cmd = [bins["nnrun"], plan, "--train", str(n), "--features", data[0], "--labels",
-               data[1], "--lr", repr(lr)]
+               data[1], "--lr", repr(lr)] + (["--adaptive-threads"] if adaptive else [])
         code, out, err, wall, usage = run_process(cmd, env)
         if code != 0:
             raise RuntimeError(err.strip().splitlines()[-1] if err.strip() else f"exit {code}")
@@ -190,9 +214,9 @@ def nnc_run(bins, plan, data, lr, warmup, steps, env):
                 rss_mb=long_usage.ru_maxrss / 1024, first_loss=losses[0], last_loss=losses[-1])
 
 
-def peer_run(peer, config, model, params_dir, data, warmup, steps, threads):
+def peer_run(peer, config, model, params_dir, data, warmup, steps, threads, precision):
     cmd = [peer.python, os.path.join(BENCH, "train_peer.py"), peer.framework, model, params_dir,
-           data[0], data[1], str(warmup), str(steps), str(threads), config.attention]
+           data[0], data[1], str(warmup), str(steps), str(threads), config.attention, precision]
     code, out, err, _, usage = run_process(cmd, config.env)
     lines = [l for l in out.splitlines() if l.startswith("{")]
     if code != 0 or not lines:
@@ -221,19 +245,19 @@ def make_data(model, work):
     return paths
 
 
-def choose_configs(model, runners, envs, params_dir, data, warmup, steps, threads):
+def choose_configs(model, runners, envs, params_dir, data, warmup, steps, threads, precision):
     """Each peer's fastest configuration, from one short run of each (the median of the
     measured repetitions then uses it): {runner: (Config, {config name: step s or error})}."""
     chosen = {}
     for name, peer in runners:
-        if peer is None or peer.missing:
+        if is_nnc(peer) or peer.missing:
             continue
         configs = peer.configs(model, envs)
         tried = {}
         for config in configs if len(configs) > 1 else []:
             try:
                 tried[config.name] = peer_run(peer, config, model, params_dir, data, warmup,
-                                              max(2, steps // 4), threads)["step_s"]
+                                              max(2, steps // 4), threads, precision)["step_s"]
             except RuntimeError as e:
                 tried[config.name] = str(e)
         timed = [c for c in configs if isinstance(tried.get(c.name), float)]
@@ -250,13 +274,18 @@ def bench_model(model, bins, runners, args, envs, work):
     env = envs["bench"]
     pb, plan = os.path.join(work, f"{model}.pb"), os.path.join(work, f"{model}.plan")
     check(example(model, bins, pb), env)
-    out, compile_s = check([bins["nnc"], "compile", pb, "-o", plan], env)
+    out, compile_s = check([bins["nnc"], "compile", pb, "-o", plan, "--precision",
+                            args.precision], env)
     flops = int(re.search(r"train_step: (\d+) FLOPs per call", out).group(1))
     params_dir = os.path.join(work, f"{model}-params")
     check([bins["nnrun"], plan, "--dump-parameters", params_dir], env)
     data = make_data(model, work)
     warmup, steps = STEPS["quick" if args.quick else "full"][model]
-    chosen = choose_configs(model, runners, envs, params_dir, data, warmup, steps, args.threads)
+    # nnc's GEMMs in the step and alone (gemm_instep.py), before the repetitions.
+    gemms = gemm_instep.profile_plan(os.path.dirname(bins["nnrun"]), plan, data, warmup + 2,
+                                     env) if args.gemms > 0 else []
+    chosen = choose_configs(model, runners, envs, params_dir, data, warmup, steps, args.threads,
+                            args.precision)
     results = {name: [] for name, _ in runners}
     errors = {}
     for rep in range(args.reps):  # alternate, so that the machine's noise hits everyone alike
@@ -264,32 +293,39 @@ def bench_model(model, bins, runners, args, envs, work):
             if name in errors or (peer is not None and peer.missing):
                 continue
             try:
-                if peer is None:
+                if is_nnc(peer):
                     results[name].append(nnc_run(bins, plan, data, RECIPES[model]["lr"], warmup,
-                                                 steps, env))
+                                                 steps, env, adaptive=peer is None))
                 else:
                     results[name].append(peer_run(peer, chosen[name][0], model, params_dir, data,
-                                                  warmup, steps, args.threads))
+                                                  warmup, steps, args.threads, args.precision))
             except RuntimeError as e:
                 errors[name] = str(e)
         print(f"  {model}: repetition {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
     configs = {name: c.name for name, (c, _) in chosen.items()}
-    configs["nnc"] = "omp bench"
+    configs["nnc"] = "omp bench, adaptive threads"
+    configs[FIXED.name] = "omp bench"
     return dict(flops=flops, compile_s=compile_s, results=results, errors=errors, steps=steps,
-                warmup=warmup, configs=configs)
+                warmup=warmup, configs=configs, gemms=gemms)
 
 
-def format_model(model, m, runners, peak):
+def format_model(model, m, runners, peak, args):
     unit = "tokens/s" if is_gpt(model) else "samples/s"
-    lines = [f"{model}: batch {RECIPES[model]['batch']}, {m['flops'] / 1e9:.3f} GFLOP per "
-             f"train_step, {m['warmup']} warm-up + {m['steps']} measured steps",
-             f"    {'runner':18} {'version':14} {'configuration':31} {unit + ' (min..max)':>27} "
-             f"{'GFLOP/s':>8} "
-             f"{'%peak':>6} {'CPU ms/step':>11} {'compile s':>9} {'RSS MB':>7} "
-             f"{'loss first -> last':>19}"]
+    # bf16: each runner's rate as a share of the best bf16 GEMM at the model's shapes as well.
+    gemm_peak = gemm_instep.best_rate(m["gemms"]) if args.precision == "bf16" else 0
+    lines = [f"{model} {args.precision}: batch {RECIPES[model]['batch']}, "
+             f"{m['flops'] / 1e9:.3f} GFLOP per "
+             f"train_step, {m['warmup']} warm-up + {m['steps']} measured steps"]
+    if m["gemms"]:
+        lines.append("    " + gemm_instep.best_line(m["gemms"], args.precision))
+    lines.append(f"    {'runner':18} {'version':14} {'configuration':31} "
+                 f"{unit + ' (min..max)':>27} {'GFLOP/s':>8} "
+                 f"{'%peak':>6} {'%bf16 GEMM' if gemm_peak else '':>10} "
+                 f"{'CPU ms/step':>11} {'compile s':>9} {'RSS MB':>7} "
+                 f"{'loss first -> last':>19}")
     speed = {}
     for name, peer in runners:
-        version = nnc_version() if peer is None else peer.version or ""
+        version = nnc_version() if is_nnc(peer) else peer.version or ""
         if peer is not None and peer.missing:
             lines.append(f"    {name:18} missing: {peer.missing}")
             continue
@@ -301,20 +337,25 @@ def format_model(model, m, runners, peak):
         med = statistics.median(rates)
         speed[name] = med
         gflops = m["flops"] / 1e9 * med / per_step(model)
-        compile_s = m["compile_s"] if peer is None else statistics.median(
+        compile_s = m["compile_s"] if is_nnc(peer) else statistics.median(
             r["first_step_s"] for r in rs)
         config = m["configs"].get(name, "")
         lines.append(
             f"    {name:18} {version:14} {config:31} "
             f"{med:10.0f} ({min(rates):.0f}..{max(rates):.0f})".ljust(97) +
-            f" {gflops:8.1f} {100 * gflops / peak:5.1f}% "
+            f" {gflops:8.1f} {100 * gflops / peak:5.1f}% " +
+            (f"{100 * gflops / gemm_peak:9.1f}% " if gemm_peak else " " * 11) +
             f"{1e3 * statistics.median(r['cpu_s'] for r in rs):11.1f} {compile_s:9.2f} "
             f"{statistics.median(r['rss_mb'] for r in rs):7.0f} "
             f"{rs[-1]['first_loss']:8.4f} -> {statistics.median(r['last_loss'] for r in rs):.4f}")
-    peer_speeds = {n: s for n, s in speed.items() if n != "nnc"}
+    peer_speeds = {n: s for n, s in speed.items() if n not in ("nnc", FIXED.name)}
     if "nnc" in speed and peer_speeds:
         best = max(peer_speeds, key=peer_speeds.get)
         lines.append(f"    nnc / best peer ({best}): {speed['nnc'] / peer_speeds[best]:.2f}x")
+    if m["gemms"]:
+        table = gemm_instep.format_table(model, args.precision, m["gemms"], args.gemms)
+        lines.append("    nnc's GEMMs in the step and alone: " +
+                     table.replace("\n", "\n    "))
     return "\n".join(lines)
 
 
@@ -357,6 +398,12 @@ def main():
                     help="peers not to run (e.g. 'torch 1.13 Debian', 20x slower at GPT sizes)")
     ap.add_argument("--background", type=int, default=0, metavar="N",
                     help="N busy processes for the whole run (the same for every runner)")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                    help="nnc's plans in bf16 compute, PyTorch under autocast bf16")
+    ap.add_argument("--gemms", type=int, default=8, metavar="N",
+                    help="list nnc's N slowest GEMMs, in the step and alone (0: skip)")
+    ap.add_argument("--compare-fixed", action="store_true",
+                    help="also run nnc without --adaptive-threads (on the pool's threads)")
     ap.add_argument("--record", action="store_true", help="write the table to bench/RESULTS.md")
     args = ap.parse_args()
     args.reps = args.reps or (1 if args.quick else 3)
@@ -382,12 +429,17 @@ def run_bench(args, bins, envs, env, work, background):
     nnc_version()
     peak, wall_peak, bits = measure_peak(work, args.threads)
     skipped = set(filter(None, args.skip_peers.split(",")))
-    runners = [("nnc", None)] + [(p.name, p) for p in peers(args.venv) if p.name not in skipped]
+    runners = [("nnc", None)] + ([(FIXED.name, FIXED)] if args.compare_fixed else []) + \
+        [(p.name, p) for p in peers(args.venv) if p.name not in skipped]
     for _, p in runners[1:]:
+        if p is FIXED:
+            continue
         p.probe(env)
+        if args.precision != "fp32" and p.framework == "jax" and not p.missing:
+            p.missing = f"no {args.precision} recipe for JAX in this bench"
     header = (f"{datetime.date.today()}, {cpu_model()}, {os.cpu_count()} CPUs, "
               f"{args.threads} threads, {args.reps} alternating repetitions, "
-              f"{len(background)} busy background processes"
+              f"{len(background)} busy background processes, {args.precision}"
               f"{' (--quick)' if args.quick else ''}, load average at start "
               f"{os.getloadavg()[0]:.1f}\nFMA peak {peak:.1f} GFLOP/s (bench/fma_peak.c: "
               f"{bits}-bit FMAs on {args.threads} threads, per CPU-second, best of 5; over wall "
@@ -396,7 +448,7 @@ def run_bench(args, bins, envs, env, work, background):
     blocks = []
     for model in args.models.split(","):
         block = format_model(model, bench_model(model, bins, runners, args, envs, work), runners,
-                             peak)
+                             peak, args)
         print(block, flush=True)
         blocks.append(block)
     footer = f"load average at end {os.getloadavg()[0]:.1f}"

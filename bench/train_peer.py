@@ -2,10 +2,12 @@
 per repetition, so that no framework's thread pool or caches outlive its turn).
 
 usage: PYTHON bench/train_peer.py FRAMEWORK MODEL PARAMS_DIR FEATURES LABELS WARMUP STEPS THREADS
-                                 [ATTENTION]
+                                 [ATTENTION [PRECISION]]
   FRAMEWORK  torch (eager), torch-compile or jax
   ATTENTION  PyTorch's GPT attention: manual (default; written out) or sdpa
              (F.scaled_dot_product_attention, PyTorch 2.0+)
+  PRECISION  fp32 (default) or bf16: PyTorch's forward under torch.autocast("cpu", bfloat16)
+             (fp32 master weights and optimizer, as nnc's bf16 plans); JAX has no bf16 recipe
   PARAMS_DIR nnc's initial parameters (nnrun --dump-parameters), so every runner starts from the
              same weights; FEATURES/LABELS the stacked batches nnrun --train takes (step i trains
              on batch i mod N)
@@ -44,7 +46,7 @@ def load_params(params_dir):
             if not f.endswith((".exp_avg.npy", ".exp_avg_sq.npy"))}
 
 
-def torch_runner(model, params, features, labels, threads, compiled, attention):
+def torch_runner(model, params, features, labels, threads, compiled, attention, precision):
     import torch
     import torch_models
     torch.set_num_threads(threads)
@@ -61,6 +63,10 @@ def torch_runner(model, params, features, labels, threads, compiled, attention):
     flat = list(p.values())
 
     def loss_fn(x, y):
+        if precision == "bf16":
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return torch_models.loss(model, p, x, y, attention=attention,
+                                         heads=r["gpt"][2] if "gpt" in r else None).float()
         return torch_models.loss(model, p, x, y, attention=attention,
                                  heads=r["gpt"][2] if "gpt" in r else None)
 
@@ -110,13 +116,17 @@ def main():
     framework, model, params_dir, features, labels = sys.argv[1:6]
     warmup, steps, threads = (int(a) for a in sys.argv[6:9])
     attention = sys.argv[9] if len(sys.argv) > 9 else "manual"
+    precision = sys.argv[10] if len(sys.argv) > 10 else "fp32"
     params = load_params(params_dir)
     features, labels = np.load(features), np.load(labels)
     if framework == "jax":
+        if precision != "fp32":
+            sys.exit(f"no {precision} recipe for JAX in this bench")
         version, step = jax_runner(model, params, features, labels, threads)
     else:
         version, step = torch_runner(model, params, features, labels, threads,
-                                     compiled=framework == "torch-compile", attention=attention)
+                                     compiled=framework == "torch-compile", attention=attention,
+                                     precision=precision)
     start = time.perf_counter()
     first_loss = step(0)
     first_s = time.perf_counter() - start

@@ -10,12 +10,16 @@
 #include "runtime/Initializers.h"
 #include "runtime/PlanLoader.h"
 #include "runtime/Shards.h"
+#include "runtime/ThreadGovernor.h"
 #include "runtime/collective/Communicator.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <thread>
+
+#include <omp.h>
 
 namespace nnrt {
 
@@ -36,11 +40,14 @@ struct Executor::PreparedCommand {
   PreparedCommand *start = nullptr;
   mutable double seconds = 0; // profiling: time over `calls` runs
   mutable int64_t calls = 0;
+  mutable double best = 0; // profiling: the fastest call
+  double aloneHot = 0, aloneCold = 0, aloneParked = 0, aloneOne = 0; // timeLibraryCallsAlone
 };
 
 struct Executor::PreparedFunction {
   const nnc::Function *function = nullptr;
   std::vector<PreparedCommand> commands;
+  mutable std::unique_ptr<ThreadGovernor> governor; // enableAdaptiveThreads
 };
 
 Executor::Executor(nnc::Plan plan, Device &device) : plan_(std::move(plan)), device_(device) {}
@@ -424,6 +431,7 @@ Status Executor::run(std::string_view name) {
   for (const PreparedFunction &function : functions_) {
     if (function.function->name() != name)
       continue;
+    GovernedRun governed(function.governor.get()); // issue 23: adaptive threads
     for (const PreparedCommand &command : function.commands) {
       using Clock = std::chrono::steady_clock;
       Clock::time_point start = profiling_ ? Clock::now() : Clock::time_point();
@@ -432,8 +440,9 @@ Status Executor::run(std::string_view name) {
       if (profiling_) {
         if (Status s = device_.synchronize(); !s.ok())
           return Status::error(command.where + ": " + s.message());
-        command.seconds +=
-            std::chrono::duration<double>(Clock::now() - start).count();
+        double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+        command.seconds += seconds;
+        command.best = command.calls == 0 ? seconds : std::min(command.best, seconds);
         ++command.calls;
       }
     }
@@ -441,6 +450,54 @@ Status Executor::run(std::string_view name) {
   }
   return Status::error("the plan has no function '" + std::string(name) + "'");
 }
+
+// Issue 23: adaptive threads.
+void Executor::enableAdaptiveThreads() {
+  int threads = omp_get_max_threads();
+  for (PreparedFunction &function : functions_)
+    function.governor = std::make_unique<ThreadGovernor>(threads);
+}
+
+// --- Library calls alone (issue 23) ---------------------------------------------------------
+
+namespace {
+
+/// 2 m n k per product for a gemm, 2 x output elements x inputs per output for a convolution
+/// (each of its three passes); 0 for other commands.
+int64_t flopsOf(const nnc::Command &c) {
+  if (c.has_gemm()) {
+    const nnc::Gemm &g = c.gemm();
+    int64_t batch = g.batch() == 0 ? 1 : g.batch();
+    if (g.batch_dims_size() > 0) {
+      batch = 1;
+      for (int64_t d : g.batch_dims())
+        batch *= d;
+    }
+    return 2 * batch * g.m() * g.n() * g.k();
+  }
+  if (c.has_conv2d()) {
+    const nnc::Conv2d &conv = c.conv2d();
+    if (conv.output_shape_size() != 4 || conv.weight_shape_size() != 4)
+      return 0;
+    int64_t outputs = 1;
+    for (int64_t d : conv.output_shape())
+      outputs *= d;
+    return 2 * outputs * conv.weight_shape(1) * conv.weight_shape(2) * conv.weight_shape(3);
+  }
+  return 0;
+}
+
+/// Writes `bytes` on every thread of the pool, each its own part: every core's caches then
+/// hold this buffer, not the operands, and the threads are awake when the call starts.
+void evictCaches(std::vector<char> &buffer) {
+  int64_t size = int64_t(buffer.size());
+  char *data = buffer.data();
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < size; i += 64)
+    data[i] = char(data[i] + 1);
+}
+
+} // namespace
 
 std::vector<Executor::CommandTime> Executor::commandTimes() const {
   std::vector<CommandTime> times;
@@ -470,9 +527,81 @@ std::vector<Executor::CommandTime> Executor::commandTimes() const {
       }
       if (!c.node().empty())
         what += " (node '" + c.node() + "')";
-      times.push_back({function.function->name(), what, p.seconds, p.calls});
+      times.push_back({function.function->name(), what, p.seconds, p.calls, flopsOf(c), &c,
+                       p.best, p.aloneHot, p.aloneCold, p.aloneParked, p.aloneOne});
     }
   return times;
+}
+
+// Issue 23: library calls timed alone.
+Status Executor::timeLibraryCallsAlone(std::string_view name, int maxRepetitions) {
+  // 64 MiB: twice this machine's L3 (32 MiB) and far beyond its L2s.
+  std::vector<char> evict(size_t(64) << 20, 0);
+  for (PreparedFunction &function : functions_) {
+    if (function.function->name() != name)
+      continue;
+    for (PreparedCommand &p : function.commands) {
+      if (!p.call)
+        continue;
+      int repetitions = int(std::clamp<int64_t>(p.calls, 3, std::max(3, maxRepetitions)));
+      if (Status s = timeAlone(p, repetitions, evict); !s.ok())
+        return Status::error(p.where + ": " + s.message());
+    }
+  }
+  return Status();
+}
+
+/// One library call alone, on copies of its operands in fresh device memory.
+Status Executor::timeAlone(PreparedCommand &p, int repetitions, std::vector<char> &evict) {
+  LibraryOperands copies{};
+  const nnc::Command &c = *p.command;
+  const nnc::Slice *slices[4] = {};
+  if (c.has_gemm())
+    slices[0] = &c.gemm().a(), slices[1] = &c.gemm().b(), slices[2] = &c.gemm().bias(),
+    slices[3] = &c.gemm().c();
+  else
+    slices[0] = &c.conv2d().input(), slices[1] = &c.conv2d().weight(),
+    slices[2] = &c.conv2d().bias(), slices[3] = &c.conv2d().output();
+  Status status;
+  for (int i = 0; i < 4 && status.ok(); ++i) {
+    if (!p.operands[i])
+      continue;
+    nnc::StatusOr<void *> copy = device_.allocate(slices[i]->size());
+    if (!copy.ok()) {
+      status = copy.status();
+      break;
+    }
+    copies[i] = *copy;
+    status = device_.copy(copies[i], p.operands[i], slices[i]->size());
+  }
+  using Clock = std::chrono::steady_clock;
+  auto timed = [&](auto before, double &into) {
+    std::vector<double> seconds;
+    for (int r = 0; r < repetitions && status.ok(); ++r) {
+      before();
+      Clock::time_point start = Clock::now();
+      status = p.call->run(copies);
+      if (status.ok())
+        status = device_.synchronize();
+      seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+    }
+    into = seconds.empty() ? 0 : *std::min_element(seconds.begin(), seconds.end());
+  };
+  if (status.ok())
+    status = p.call->run(copies); // first touch of the copies
+  timed([] {}, p.aloneHot);
+  timed([&] { evictCaches(evict); }, p.aloneCold);
+  // Longer than any OpenMP spin the bench or libgomp's defaults set (GOMP_SPINCOUNT).
+  timed([] { std::this_thread::sleep_for(std::chrono::milliseconds(5)); }, p.aloneParked);
+  // On the calling thread alone (the same primitive: its blocking does not change).
+  int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  timed([] {}, p.aloneOne);
+  omp_set_num_threads(threads);
+  for (void *copy : copies)
+    if (copy)
+      device_.free(copy);
+  return status;
 }
 
 nnc::StatusOr<const nnc::TensorSlice *>

@@ -94,14 +94,37 @@ public:
   /// Profiling (nnrun --profile): from now on every run times each command, synchronizing the
   /// device after it so that the time is the command's own.
   void enableProfiling() { profiling_ = true; }
+  /// Issue 23: from now on each function that runs repeatedly chooses, before each run, between
+  /// the pool's threads and one thread, whichever its measured runs say is faster (see
+  /// ThreadGovernor.h): on a shared machine one thread can beat two. oneDNN fixes a primitive's
+  /// blocking when it is created and the cpu driver runs splittable kernels as shares on one
+  /// thread too, so results did not change in any plan checked (adaptive_threads.test).
+  void enableAdaptiveThreads();
   struct CommandTime {
     std::string function; // "train_step"
     std::string command;  // "kernel nnc_k3_fc1 (node 'fc1')", "gemm 128x256x784 (node 'fc1')"
     double seconds = 0;   // over all calls
     int64_t calls = 0;
+    int64_t flops = 0;    // per call: library calls (gemm, conv2d) only, else 0
+    const nnc::Command *source = nullptr; // the plan's command
+    double bestSeconds = 0; // the fastest call (steadier than the mean on a shared machine)
+    /// Issue 23: the fastest of the same library call's runs alone (timeLibraryCallsAlone):
+    /// back to back (hot caches, the pool's threads awake), after a pass over 64 MiB on every
+    /// thread (cold caches), after an idle pause (the pool's threads parked), back to back on
+    /// one thread. 0: not measured.
+    double aloneHot = 0, aloneCold = 0, aloneParked = 0, aloneOne = 0;
   };
   /// Every command that ran while profiling.
   std::vector<CommandTime> commandTimes() const;
+
+  /// Issue 23: runs each library call (Gemm, Conv2d) of `function` alone, on copies of its
+  /// operands (the arena is left as it was), in each condition of CommandTime: the same
+  /// prepared oneDNN primitive, threads and operand layouts as in the step, so that the gap
+  /// between a GEMM's in-step and standalone rates can be put down to caches or thread
+  /// wake-ups. Each condition runs as often as the call ran in the step (at least 3, at most
+  /// `maxRepetitions` times) and keeps its fastest run, like bestSeconds: the same number of
+  /// draws from a shared machine's noise, which only ever adds time.
+  nnc::Status timeLibraryCallsAlone(std::string_view function, int maxRepetitions);
 
 private:
   struct PreparedCommand;
@@ -111,6 +134,7 @@ private:
   nnc::Status prepareAll();
   nnc::Status execute(const PreparedCommand &command);
   nnc::Status prepareAttention(PreparedCommand &command); // issue 23
+  nnc::Status timeAlone(PreparedCommand &command, int repetitions, std::vector<char> &evict);
   nnc::Status startAllReduce(const PreparedCommand &command);
   nnc::Status waitAllReduce(const PreparedCommand &command);
   nnc::Status sumNow(const PreparedCommand &start);
@@ -134,6 +158,7 @@ private:
   nnc::Plan plan_;
   Device &device_;
   bool profiling_ = false;
+  bool adaptiveThreads_ = false;
   void *arena_ = nullptr;
   int64_t arenaBytes_ = 0;
   std::unique_ptr<KernelLibrary> kernels_;

@@ -12,6 +12,7 @@
 #include "runtime/collective/RankLayout.h"
 #include "runtime/device/Drivers.h"
 #include "runtime/tool/NnrunArgs.h"
+#include "runtime/tool/ProfileJson.h"
 #include "runtime/trainer/Checkpoint.h"
 #include "runtime/trainer/Dataset.h"
 #include "runtime/trainer/FitCommand.h"
@@ -561,6 +562,8 @@ nnc::StatusOr<std::unique_ptr<Executor>> prepareExecutor(const NnrunOptions &opt
   }
   if (options.profile)
     (*executor)->enableProfiling();
+  if (options.adaptiveThreads) // issue 23
+    (*executor)->enableAdaptiveThreads();
   return executor;
 }
 
@@ -650,6 +653,8 @@ std::optional<NnrunFailure> runPlan(const NnrunOptions &options, std::ostream &o
       return failure;
   if (options.profile)
     printProfile(exec, out);
+  if (!options.profileJson.empty()) // issue 23
+    return writeProfileJson(exec, options.profileJson);
   return std::nullopt;
 }
 
@@ -684,6 +689,9 @@ std::optional<NnrunFailure> run(const NnrunOptions &options, std::ostream &out,
                                 Communicator *group) {
   if (std::optional<NnrunFailure> failure = checkOutputs(options))
     return failure;
+  if (!options.profileJson.empty()) // issue 23
+    if (std::optional<NnrunFailure> failure = createProfileJson(options.profileJson))
+      return failure;
   nnc::StatusOr<nnc::Plan> plan = loadPlan(options.plan);
   if (!plan.ok())
     return NnrunFailure{plan.status().message()};

@@ -62,6 +62,14 @@ options:
                           (mean per rank), and the fraction hidden behind compute
   --profile               time every command of every function run (synchronizing after each)
                           and print, per function, its time per call and its slowest commands
+  --adaptive-threads      before each step, choose all threads or one, whichever the measured
+                          steps say is faster (on a machine shared with other jobs one thread
+                          can be twice as fast as two); the choice did not change results in
+                          any plan checked
+  --profile-json FILE     --profile, and write every command's time to FILE (JSON lines),
+                          each library call (GEMM, convolution) with its FLOPs and its time
+                          run alone, four ways: back to back, after evicting the caches,
+                          after parking the threads, and on one thread
   --version               print nnrun's version
   -h, --help              show this help
 
@@ -213,6 +221,7 @@ bool parseToolFlag(const Arg &arg, NnrunOptions &options, std::optional<NnrunFai
                             std::pair{"--load-parameters", &options.loadDir},
                             std::pair{"--checkpoint", &options.checkpoint},
                             std::pair{"--export-onnx", &options.exportOnnx},
+                            std::pair{"--profile-json", &options.profileJson},
                             std::pair{"--device", &options.device}})
     if (flag == name) {
       failure = arg.value(*into);
@@ -220,7 +229,8 @@ bool parseToolFlag(const Arg &arg, NnrunOptions &options, std::optional<NnrunFai
     }
   for (auto [name, on] : {std::pair{"--collective-stats", &options.collectiveStats},
                           std::pair{"--print-arena", &options.printArena},
-                          std::pair{"--profile", &options.profile}})
+                          std::pair{"--profile", &options.profile},
+                          std::pair{"--adaptive-threads", &options.adaptiveThreads}})
     if (flag == name) {
       *on = true;
       failure = arg.noValue();
@@ -273,6 +283,7 @@ std::optional<NnrunFailure> parseArg(const Arg &arg, NnrunOptions &options, bool
 std::optional<NnrunFailure> checkArgs(NnrunOptions &options) {
   if (options.plan.empty())
     return NnrunFailure{"no plan given", 2};
+  options.profile |= !options.profileJson.empty();  // issue 23
   if (!options.predict.empty() && options.output.empty())
     return NnrunFailure{options.predict + ": --predict needs -o OUTPUT.npy"};
   if (options.predict.empty() && !options.output.empty())

@@ -22,6 +22,8 @@ struct NnrunOptions {
   bool printArena = false;
   bool collectiveStats = false;
   bool profile = false;
+  std::string profileJson;  // --profile-json FILE (issue 23)
+  bool adaptiveThreads = false;  // --adaptive-threads (issue 23)
   // --train; the flags below it only make sense with it, so parseArgs remembers which were given.
   int64_t trainSteps = 0;
   std::string features, labels;

@@ -88,9 +88,16 @@ CpuDevice::loadKernelLibrary(std::string_view image, const std::vector<std::stri
 
 nnc::Status CpuDevice::launchKernel(void *kernel, void **args, size_t count) {
   const auto &k = *static_cast<const CpuKernel *>(kernel);
-  int threads = k.part ? omp_get_max_threads() : 1;
-  if (threads <= 1) {
+  if (!k.part) {
     k.entry(args);
+    return nnc::Status();
+  }
+  // A splittable kernel always runs as shares, one share on one thread: the same code on every
+  // row, so its results do not depend on the threads (issue 23's adaptive threads switch
+  // between all and one).
+  int threads = omp_get_max_threads();
+  if (threads <= 1) {
+    k.part(args, 0, 1);
     return nnc::Status();
   }
 #pragma omp parallel num_threads(threads)
