@@ -192,14 +192,19 @@ std::optional<Pair> findPair(func::FuncOp func, nn::LinearOp column) {
   return pair;
 }
 
-/// `dim` of `shape` divided by `ranks`, or failure naming the layer.
+/// `dim` of `shape` divided by `ranks` in each of its `groups` (a fused q/k/v weight has 3), or
+/// failure naming the layer.
 LogicalResult divide(SmallVectorImpl<int64_t> &shape, int64_t dim, int64_t ranks, Operation *at,
-                     StringRef layer, const Twine &what) {
-  if (shape[dim] % ranks != 0)
-    return at->emitError("tensor parallelism: layer '")
-           << layer << "' has " << shape[dim] << " " << what << ", which --tensor-parallel "
-           << ranks << " does not divide";
-  shape[dim] /= ranks;
+                     StringRef layer, const Twine &what, int64_t groups = 1) {
+  if (shape[dim] % (ranks * groups) != 0) {
+    InFlightDiagnostic error = at->emitError("tensor parallelism: layer '") << layer << "' has ";
+    if (groups > 1)
+      error << groups << " groups of " << shape[dim] / groups << " " << what;
+    else
+      error << shape[dim] << " " << what;
+    return error << ", which --tensor-parallel " << ranks << " does not divide";
+  }
+  shape[dim] /= ranks * groups;
   return success();
 }
 
@@ -238,8 +243,8 @@ struct TensorParallelPass : nnc::impl::TensorParallelBase<TensorParallelPass> {
     auto arg = cast<BlockArgument>(value);
     auto type = cast<RankedTensorType>(arg.getType());
     SmallVector<int64_t> shape(type.getShape());
-    if (failed(divide(shape, axis, ranks * groups, layer, nodeOf(layer),
-                      axis == 0 ? "output features" : "input features")))
+    if (failed(divide(shape, axis, ranks, layer, nodeOf(layer),
+                      axis == 0 ? "output features" : "input features", groups)))
       return failure();
     shape[axis] *= groups;
     arg.setType(RankedTensorType::get(shape, type.getElementType()));

@@ -521,16 +521,32 @@ std::optional<NnrunFailure> runPredict(const NnrunOptions &options, Executor &ex
   return std::nullopt;
 }
 
-/// A tensor-parallel plan (for now) trains and dumps only; its world size is checked by
-/// makeRankLayout.
-std::optional<NnrunFailure> checkTensorParallel(const NnrunOptions &options,
-                                                const nnc::Plan &plan) {
-  if (plan.training().tensor_parallel() <= 1)
+/// A rank that writes nothing while rank 0 dumps, exports and predicts. On a tensor-parallel
+/// plan those read split parameters and run split layers, collectives of its tensor group, so it
+/// takes part in each, in the writer's order: the dump's and the export's parameter gathers, the
+/// predict runs (the logits come out whole on every rank).
+std::optional<NnrunFailure> followWriter(const NnrunOptions &options, Executor &exec,
+                                         const nnc::Function *predict, PredictInputs inputs,
+                                         const std::optional<trainer::Normalization> &norm,
+                                         bool gathered) {
+  if (exec.plan().training().tensor_parallel() <= 1)
     return std::nullopt;
-  if (!options.predict.empty() || !options.exportOnnx.empty())
-    return NnrunFailure{options.plan + ": --predict and --export-onnx do not run tensor-parallel "
-                                       "plans yet (train, dump the parameters, and predict "
-                                       "with the plan compiled without --tensor-parallel)"};
+  if (!options.dumpDir.empty() && !gathered)
+    if (std::optional<NnrunFailure> failure = gatherForWriter(exec, options.dumpDir))
+      return failure;
+  if (!options.exportOnnx.empty() && exec.plan().has_model()) // the writer's captureParameters
+    if (auto values = trainer::captureParameters(exec); !values.ok())
+      return NnrunFailure{options.exportOnnx + ": " + values.status().message()};
+  if (!predict)
+    return std::nullopt;
+  nnc::StatusOr<std::vector<HostTensor>> results =
+      predictOutputs(exec, *predict, std::move(inputs.tensors), norm ? &*norm : nullptr,
+                     inputs.files, options.plan);
+  if (!results.ok())
+    return NnrunFailure{results.status().message()};
+  for (int i = 0; i < options.timedRuns; ++i)
+    if (nnc::Status s = exec.run("predict"); !s.ok())
+      return NnrunFailure{options.plan + ": " + s.message()};
   return std::nullopt;
 }
 
@@ -632,11 +648,9 @@ std::optional<NnrunFailure> runPlan(const NnrunOptions &options, std::ostream &o
   // Every rank holds the same parameters and predictions; rank 0 writes them. Tensor-parallel
   // ranks hold parts: each reads every parameter with its group's rank 0 (a collective that
   // gathers them).
-  if (group && group->rank() != 0) {
-    if (!options.dumpDir.empty() && exec.plan().training().tensor_parallel() > 1 && !gathered)
-      return gatherForWriter(exec, options.dumpDir);
-    return std::nullopt;
-  }
+  if (group && group->rank() != 0)
+    return followWriter(options, exec, predict, std::move(predictInputs), norm,
+                        gathered.has_value());
   if (!options.dumpDir.empty())
     if (std::optional<NnrunFailure> failure =
             dumpParameters(exec, options.dumpDir, norm, std::move(gathered)))
@@ -663,8 +677,6 @@ std::optional<NnrunFailure> runPlan(const NnrunOptions &options, std::ostream &o
 std::optional<NnrunFailure> runTensorParallel(const NnrunOptions &options, std::ostream &out,
                                               Communicator *group, nnc::Plan plan,
                                               Device &device) {
-  if (std::optional<NnrunFailure> failure = checkTensorParallel(options, plan))
-    return failure;
   RankShape shape;
   shape.data = int(std::max<int64_t>(1, plan.training().data_parallel().world_size()));
   shape.tensor = int(plan.training().tensor_parallel());
