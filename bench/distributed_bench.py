@@ -36,7 +36,9 @@ state to show in a process's peak RSS (4 blocks, d_model 256, 4 heads, context 6
 parameters, so Adam's moments are 25.3 MB whole). Every configuration trains the same global
 batch of 8 windows: one process x 8, 2 data-parallel ranks x 4 (plain and ZeRO-1: 12.7 MB of
 moments per rank), 2 tensor-parallel ranks x 8 (each holding half of every split layer's
-parameters, moments and activations). For each: what `nnc compile` predicts per rank
+parameters, moments and activations, the vocabulary included), and 4 ranks of 2 replicas x 2
+tensor-parallel parts with ZeRO-1 (4 windows per replica; 4 processes on this 2-core machine,
+so its step time is not comparable). For each: what `nnc compile` predicts per rank
 (parameters, gradients, optimizer state, arena), what each rank measures (peak RSS from
 /usr/bin/time, the largest of the ranks), and the median step time (rank 0's step_time_s after
 the warm-up), each process on 1 thread; one epoch of the same random text with `nnrun --fit`,
@@ -183,6 +185,8 @@ MEMORY_CONFIGS = [
     ("2 ranks, plain DP", 2, 4, ["--data-parallel", "2"]),
     ("2 ranks, ZeRO-1", 2, 4, ["--data-parallel", "2", "--zero", "1"]),
     ("2 ranks, tensor par.", 2, 8, ["--tensor-parallel", "2"]),
+    ("4 ranks, D2xT2 ZeRO-1", 4, 4, ["--data-parallel", "2", "--tensor-parallel", "2",
+                                     "--zero", "1"]),
 ]
 
 
