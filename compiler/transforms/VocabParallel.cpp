@@ -363,6 +363,15 @@ bool nnc::splitVocabulary(func::FuncOp forward, int64_t ranks) {
   bool split = false;
   for (nn::CrossEntropyOp loss : losses)
     if (std::optional<VocabLayers> layers = findVocabLayers(forward, loss)) {
+      // A last rank holding padding only would see no logit (its log-sum-exp is -inf, and
+      // fp16 turns the padding mask into -inf too): such a vocabulary stays whole.
+      int64_t part = (layers->vocab + ranks - 1) / ranks;
+      if ((ranks - 1) * part >= layers->vocab) {
+        layers->head->emitWarning("tensor parallelism: a vocabulary of ")
+            << layers->vocab << " in parts of " << part << " leaves the last rank no rows; "
+            << "the embedding and output layer stay whole on every rank";
+        continue;
+      }
       VocabSplitter(forward, *layers, ranks).run();
       split = true;
     }
