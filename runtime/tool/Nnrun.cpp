@@ -259,6 +259,8 @@ std::optional<NnrunFailure> runStage(const NnrunOptions &options, std::ostream &
   if (!executor.ok())
     return NnrunFailure{where + ": " + executor.status().message()};
   Executor &exec = **executor;
+  if (options.adaptiveThreads) // issue 23; each stage's functions choose for themselves
+    exec.enableAdaptiveThreads();
   if (options.printArena)
     out << "arena: " << exec.arenaBytes() << " bytes (pipeline stage " << stage << ")\n";
   // Gradient means among the stage's replicas; the sums over stages along the pipeline; a split
