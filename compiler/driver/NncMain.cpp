@@ -245,12 +245,17 @@ void printTensorParallelMemory(const Plan &plan, llvm::raw_ostream &errs) {
   for (const Plan *part : plans) {
     for (const TensorSlice &parameter : part->parameters()) {
       held += parameter.slice().size();
-      if (!parameter.has_zero_logical()) {
-        whole += parameter.slice().size() * std::max<int64_t>(1, parameter.shards());
+      // Split parameters (f32 only) have the whole tensor as their type, so padded parts of a
+      // vocabulary are not counted; a ZeRO shard's logical type is its whole tensor too.
+      const TensorType *logical = parameter.has_zero_logical() ? &parameter.zero_logical()
+                                  : parameter.shards() > 1     ? &parameter.type()
+                                                               : nullptr;
+      if (!logical) {
+        whole += parameter.slice().size();
         continue;
       }
-      int64_t bytes = 4; // a ZeRO shard (f32): its logical type is the whole tensor
-      for (int64_t dim : parameter.zero_logical().shape())
+      int64_t bytes = 4;
+      for (int64_t dim : logical->shape())
         bytes *= dim;
       whole += bytes;
     }
