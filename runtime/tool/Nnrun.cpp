@@ -524,14 +524,15 @@ std::optional<NnrunFailure> runPredict(const NnrunOptions &options, Executor &ex
 }
 
 /// A rank that writes nothing while rank 0 dumps, exports and predicts. On a tensor-parallel
-/// plan those read split parameters and run split layers, collectives of its tensor group, so it
-/// takes part in each, in the writer's order: the dump's and the export's parameter gathers, the
-/// predict runs (the logits come out whole on every rank).
+/// plan those read split parameters and run split layers, collectives of its tensor group, and
+/// ZeRO-1's optimizer state is gathered from every rank, so it takes part in each, in the
+/// writer's order: the dump's and the export's parameter gathers, the predict runs (the logits
+/// come out whole on every rank).
 std::optional<NnrunFailure> followWriter(const NnrunOptions &options, Executor &exec,
                                          const nnc::Function *predict, PredictInputs inputs,
                                          const std::optional<trainer::Normalization> &norm,
                                          bool gathered) {
-  if (exec.plan().training().tensor_parallel() <= 1)
+  if (exec.plan().training().tensor_parallel() <= 1 && !exec.hasShardedParameters())
     return std::nullopt;
   if (!options.dumpDir.empty() && !gathered)
     if (std::optional<NnrunFailure> failure = gatherForWriter(exec, options.dumpDir))
