@@ -9,6 +9,7 @@ scripts/setup.sh build || exit 1
 
 status=0
 summary=()
+failures=()
 run_stage() { # name, pattern of the count line(s) to keep, command...
   local name=$1 count_pattern=$2; shift 2
   echo "=== $name"
@@ -16,6 +17,11 @@ run_stage() { # name, pattern of the count line(s) to keep, command...
   "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   summary+=("$name: $(grep -E "$count_pattern" "$log" | tr -s ' \n' ' ')(exit $rc)")
+  # A failed lit test's reason is at the end of its long output: keep those last lines for the
+  # summary, which is what survives when a CI log is cut short.
+  [ "$rc" -eq 0 ] || failures+=("$(awk '/^[*]+ TEST .* FAILED [*]+$/ { name = $5; n = 0; inside = 1; next }
+      inside && /^[*]+$/ { print "--- " name; for (i = n > 12 ? n - 12 : 0; i < n; i++) print tail[i % 64]; inside = 0; next }
+      inside { tail[n++ % 64] = $0 }' "$log")")
   rm -f "$log"
   [ "$rc" -eq 0 ] || status=1
 }
@@ -53,5 +59,6 @@ fi
 echo
 echo "=== summary"
 printf '%s\n' "${summary[@]}"
+for failure in "${failures[@]}"; do [ -n "$failure" ] && printf '%s\n' "$failure"; done
 [ "$status" -eq 0 ] && echo "all tests passed" || echo "SOME TESTS FAILED"
 exit $status

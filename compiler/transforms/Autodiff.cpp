@@ -20,6 +20,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/Support/Threading.h"
 
 namespace nnc {
 #define GEN_PASS_DEF_AUTODIFF
@@ -99,9 +100,12 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
     std::optional<Diagnostic> problem;
     LogicalResult built = failure();
     {
+      // The handler is the context's, which other pipeline stages compiling on other threads
+      // share: their errors pass through, as warnings do.
+      uint64_t thread = llvm::get_threadid();
       ScopedDiagnosticHandler capture(&getContext(), [&](Diagnostic &diag) {
-        if (diag.getSeverity() != DiagnosticSeverity::Error)
-          return failure(); // warnings pass through
+        if (diag.getSeverity() != DiagnosticSeverity::Error || llvm::get_threadid() != thread)
+          return failure();
         if (!problem)
           problem.emplace(std::move(diag));
         return success();
