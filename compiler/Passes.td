@@ -389,6 +389,21 @@ def WriteViewResultsDirectly : Pass<"nnc-write-view-results-directly", "mlir::Mo
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
 }
 
+def MarkOuterLoopsScalar : Pass<"nnc-mark-outer-loops-scalar", "mlir::ModuleOp"> {
+  let summary = "Mark loops that hold inner loops of 8 or more iterations 'do not vectorize'";
+  let description = [{
+    LLVM's loop vectorizer runs after full unrolling: a kernel whose inner loops are short (a
+    pooling window's rows) is left with an outer loop innermost, which it would vectorize with
+    gathers and scatters. The mark (a `llvm.loop_annotation` that convert-scf-to-cf copies to
+    the back edge) leaves those unrolled bodies to the SLP vectorizer.
+  }];
+  let dependentDialects = ["mlir::LLVM::LLVMDialect"];
+}
+
+def MoveLoopAnnotations : Pass<"nnc-move-loop-annotations", "mlir::ModuleOp"> {
+  let summary = "Make the loop annotations that convert-scf-to-cf copied the llvm.br's own";
+}
+
 def FoldLoopResults : Pass<"nnc-fold-loop-results", "mlir::ModuleOp"> {
   let summary = "Fold loop results that are their buffer operands (scf.for canonicalization)";
   let description = [{

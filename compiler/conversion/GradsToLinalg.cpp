@@ -23,8 +23,157 @@ using namespace nnc::nn;
 
 namespace {
 
-/// Max pooling's gradient in two generics: the first (row-major) argmax of every window, as
-/// PyTorch picks it, then each input element gathers the grads of the windows that chose it.
+/// The gradient of max pooling whose windows tile the input exactly (tilesExactly), in four
+/// passes over contiguous rows or long flattened loops, which vectorize; the generic form below
+/// walks rows of OW elements with strided loads and stays scalar. The window's element that
+/// takes the gradient is PyTorch's: its first maximum in row-major order, or its last NaN.
+///   1. each output row's KH input rows: per column w, its maximum and the kh holding it;
+///   2. per window (flattened per sample, KW neighbouring columns): the position kh * KW + kw;
+///   3. per window and kw: the grad where the position's column is kw (else 0), and its kh;
+///   4. per input element (n, c, oh * KH + kh, w): that column's grad where its kh is kh.
+Value tiledMaxPoolGrad(OpBuilder &b, Location loc, Value input, Value grad,
+                       RankedTensorType inputType, ArrayRef<int64_t> kernel) {
+  MLIRContext *ctx = b.getContext();
+  auto gradType = cast<RankedTensorType>(grad.getType());
+  Type t = inputType.getElementType(), i32 = b.getI32Type();
+  int64_t n = gradType.getDimSize(0), c = gradType.getDimSize(1), oh = gradType.getDimSize(2),
+          ow = gradType.getDimSize(3), w = inputType.getDimSize(3), kh = kernel[0],
+          kw = kernel[1];
+  auto d = [&](int i) { return getAffineDimExpr(i, ctx); };
+  auto cst = [&](int64_t v) { return getAffineConstantExpr(v, ctx); };
+  using IT = utils::IteratorType;
+  auto i32Const = [](OpBuilder &nb, Location l, int64_t v) -> Value {
+    return arith::ConstantOp::create(nb, l, nb.getI32IntegerAttr(v));
+  };
+  auto isNaN = [](OpBuilder &nb, Location l, Value x) -> Value {
+    return arith::CmpFOp::create(nb, l, arith::CmpFPredicate::UNO, x, x);
+  };
+  auto generic2 = [&](ValueRange inputs, ArrayRef<AffineMap> inputMaps, ValueRange inits,
+                      AffineMap outMap, int64_t rank,
+                      function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange)> body) {
+    SmallVector<AffineMap> maps(inputMaps);
+    maps.append(inits.size(), outMap);
+    return linalg::GenericOp::create(
+               b, loc, ValueRange(inits).getTypes(), inputs, inits, maps,
+               SmallVector<IT>(rank, IT::parallel),
+               [&](OpBuilder &nb, Location l, ValueRange args) {
+                 linalg::YieldOp::create(nb, l, body(nb, l, args));
+               })
+        .getResults();
+  };
+  auto empty = [&](ArrayRef<int64_t> shape, Type type) -> Value {
+    return tensor::EmptyOp::create(b, loc, shape, type);
+  };
+
+  // 1. columns (n, c, oh, w): the maximum over kh and its kh (the first, or the last NaN).
+  SmallVector<Value> rows(kh, input);
+  SmallVector<AffineMap> rowMaps;
+  for (int64_t r = 0; r < kh; ++r)
+    rowMaps.push_back(AffineMap::get(4, 0, {d(0), d(1), d(2) * kh + r, d(3)}, ctx));
+  ResultRange columns = generic2(
+      rows, rowMaps, {empty({n, c, oh, w}, t), empty({n, c, oh, w}, i32)},
+      b.getMultiDimIdentityMap(4), 4, [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value best = args[0], at = i32Const(nb, l, 0);
+        for (int64_t r = 1; r < kh; ++r) {
+          Value x = args[r];
+          Value takes = arith::OrIOp::create(
+              nb, l, arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OGT, x, best),
+              isNaN(nb, l, x));
+          best = arith::SelectOp::create(nb, l, takes, x, best);
+          at = arith::SelectOp::create(nb, l, takes, i32Const(nb, l, r), at);
+        }
+        return SmallVector<Value>{best, at};
+      });
+
+  // 2. windows (n, i = (c * OH + oh) * OW + ow): the position kh * KW + kw taking the grad.
+  //    Row-major order decides ties: a column's value beats the best so far if greater, or
+  //    equal at a smaller kh (an earlier kw at the same kh came first); a NaN column beats any
+  //    non-NaN, and a NaN at the same or a later kh (the last NaN in row-major order).
+  auto flat = [&](Value v, Type type) -> Value {
+    Value collapsed = tensor::CollapseShapeOp::create(
+        b, loc, v, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+    return tensor::ExpandShapeOp::create(b, loc, RankedTensorType::get({n, c * oh * ow, kw}, type),
+                                         collapsed, SmallVector<ReassociationIndices>{{0}, {1, 2}});
+  };
+  Value flatMax = flat(columns[0], t), flatAt = flat(columns[1], i32);
+  SmallVector<Value> windowInputs;
+  SmallVector<AffineMap> windowMaps;
+  for (int64_t col = 0; col < kw; ++col) {
+    windowInputs.append({flatMax, flatAt});
+    AffineMap map = AffineMap::get(2, 0, {d(0), d(1), cst(col)}, ctx);
+    windowMaps.append({map, map});
+  }
+  Value position = generic2(
+      windowInputs, windowMaps, {empty({n, c * oh * ow}, i32)}, b.getMultiDimIdentityMap(2), 2,
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value best = args[0], bestRow = args[1];
+        Value at = bestRow; // kh * KW + 0
+        at = arith::MulIOp::create(nb, l, at, i32Const(nb, l, kw));
+        for (int64_t col = 1; col < kw; ++col) {
+          Value x = args[2 * col], row = args[2 * col + 1];
+          Value xNaN = isNaN(nb, l, x), bestNaN = isNaN(nb, l, best);
+          Value earlierRow = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, row, bestRow);
+          Value laterRow = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, row, bestRow);
+          Value greater = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OGT, x, best);
+          Value equal = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ, x, best);
+          Value beatsValue = arith::OrIOp::create(
+              nb, l, greater, arith::AndIOp::create(nb, l, equal, earlierRow));
+          Value notBestNaN = arith::XOrIOp::create(
+              nb, l, bestNaN, arith::ConstantOp::create(nb, l, nb.getBoolAttr(true)));
+          Value beatsNaN = arith::OrIOp::create(nb, l, notBestNaN, laterRow);
+          Value takes = arith::SelectOp::create(
+              nb, l, xNaN, beatsNaN, arith::AndIOp::create(nb, l, notBestNaN, beatsValue));
+          best = arith::SelectOp::create(nb, l, takes, x, best);
+          bestRow = arith::SelectOp::create(nb, l, takes, row, bestRow);
+          Value here = arith::AddIOp::create(
+              nb, l, arith::MulIOp::create(nb, l, row, i32Const(nb, l, kw)), i32Const(nb, l, col));
+          at = arith::SelectOp::create(nb, l, takes, here, at);
+        }
+        return SmallVector<Value>{at};
+      })[0];
+
+  // 3. (n, i, kw): the window's grad where its position is in column kw, and that kh.
+  Value flatGrad = tensor::CollapseShapeOp::create(
+      b, loc, grad, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+  AffineMap perWindow = AffineMap::get(3, 0, {d(0), d(1)}, ctx);
+  ResultRange byColumn = generic2(
+      {position, flatGrad}, {perWindow, perWindow},
+      {empty({n, c * oh * ow, kw}, t), empty({n, c * oh * ow, kw}, i32)},
+      b.getMultiDimIdentityMap(3), 3, [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value col = arith::IndexCastOp::create(nb, l, i32, linalg::IndexOp::create(nb, l, 2));
+        Value kwConst = i32Const(nb, l, kw);
+        Value inColumn = arith::CmpIOp::create(
+            nb, l, arith::CmpIPredicate::eq, arith::RemUIOp::create(nb, l, args[0], kwConst), col);
+        Value zero = arith::ConstantOp::create(nb, l, nb.getFloatAttr(t, 0.0));
+        return SmallVector<Value>{arith::SelectOp::create(nb, l, inColumn, args[1], zero),
+                                  arith::DivUIOp::create(nb, l, args[0], kwConst)};
+      });
+  auto unflat = [&](Value v, Type type) -> Value {
+    Value collapsed = tensor::CollapseShapeOp::create(
+        b, loc, v, SmallVector<ReassociationIndices>{{0}, {1, 2}});
+    return tensor::ExpandShapeOp::create(b, loc, RankedTensorType::get({n, c, oh, w}, type),
+                                         collapsed, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+  };
+  Value columnGrad = unflat(byColumn[0], t), columnRow = unflat(byColumn[1], i32);
+
+  // 4. (n, c, oh, kh, w) over the input viewed as (N, C, OH, KH, W).
+  AffineMap perColumn = AffineMap::get(5, 0, {d(0), d(1), d(2), d(4)}, ctx);
+  auto expandedType = RankedTensorType::get({n, c, oh, kh, w}, t);
+  Value result = generic2(
+      {columnGrad, columnRow}, {perColumn, perColumn}, {empty(expandedType.getShape(), t)},
+      b.getMultiDimIdentityMap(5), 5, [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value row = arith::IndexCastOp::create(nb, l, i32, linalg::IndexOp::create(nb, l, 3));
+        Value picked = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq, args[1], row);
+        Value zero = arith::ConstantOp::create(nb, l, nb.getFloatAttr(t, 0.0));
+        return SmallVector<Value>{arith::SelectOp::create(nb, l, picked, args[0], zero)};
+      })[0];
+  return tensor::CollapseShapeOp::create(
+      b, loc, inputType, result, SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}, {4}});
+}
+
+/// Max pooling's gradient in two generics (windows that tile the input: tiledMaxPoolGrad): the
+/// first (row-major) argmax of every window, as PyTorch picks it, then each input element
+/// gathers the grads of the windows that chose it.
 struct MaxPool2dGradLowering : OpConversionPattern<MaxPool2dGradOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(MaxPool2dGradOp op, OpAdaptor adaptor,
@@ -40,6 +189,10 @@ struct MaxPool2dGradLowering : OpConversionPattern<MaxPool2dGradOp> {
     ArrayRef<int64_t> padding = op.getPadding().value_or(defaults::kZeroPair);
     double lowest = -std::numeric_limits<double>::infinity();
     Value input = adaptor.getInput();
+    if (tilesExactly(inputType, gradType, kernel, stride, padding)) {
+      rewriter.replaceOp(op, tiledMaxPoolGrad(rewriter, loc, input, grad, inputType, kernel));
+      return success();
+    }
     if (padding[0] || padding[1]) {
       SmallVector<OpFoldResult> low = {rewriter.getIndexAttr(0), rewriter.getIndexAttr(0),
                                        rewriter.getIndexAttr(padding[0]),
@@ -84,34 +237,6 @@ struct MaxPool2dGradLowering : OpConversionPattern<MaxPool2dGradOp> {
                          arith::SelectOp::create(b, l, greater, position, args[3])});
         });
     Value chosen = argmax.getResult(1);
-
-    // 2a. Windows that tile the input exactly (stride = kernel, no padding, H = OH * sh): element
-    //     (h, w) is position (h mod sh, w mod sw) of window (h / sh, w / sw), so one parallel
-    //     generic over (n, c, h, w) reads that window's argmax and grad, no search over positions.
-    if (stride == kernel && !padding[0] && !padding[1] &&
-        inputType.getDimSize(2) == gradType.getDimSize(2) * stride[0] &&
-        inputType.getDimSize(3) == gradType.getDimSize(3) * stride[1]) {
-      AffineMap identity = AffineMap::getMultiDimIdentityMap(4, ctx);
-      AffineMap windowOf = AffineMap::get(
-          4, 0, {d(0), d(1), d(2).floorDiv(stride[0]), d(3).floorDiv(stride[1])}, ctx);
-      Value result = generic(
-          rewriter, loc, ValueRange{chosen, grad}, {windowOf, windowOf},
-          tensor::EmptyOp::create(rewriter, loc, inputType.getShape(), t), identity,
-          {IT::parallel, IT::parallel, IT::parallel, IT::parallel},
-          [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-            auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(b, l, v).getResult(); };
-            Value kh = arith::RemUIOp::create(b, l, linalg::IndexOp::create(b, l, 2), index(stride[0]));
-            Value kw = arith::RemUIOp::create(b, l, linalg::IndexOp::create(b, l, 3), index(stride[1]));
-            Value position = arith::AddIOp::create(
-                b, l, arith::MulIOp::create(b, l, kh, index(kernel[1])), kw);
-            position = arith::IndexCastOp::create(b, l, b.getI32Type(), position);
-            Value picked =
-                arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, args[0], position);
-            return arith::SelectOp::create(b, l, picked, args[1], constantFloat(b, l, t, 0.0));
-          });
-      rewriter.replaceOp(op, result);
-      return success();
-    }
 
     // 2. Domain (n, c, h, w, kh, kw): element (h, w) is position (kh, kw) of window
     //    (oh, ow) = ((h + ph - kh) / sh, (w + pw - kw) / sw) when those divide exactly and

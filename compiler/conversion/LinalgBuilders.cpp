@@ -74,6 +74,20 @@ Value reduce(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> axes, bo
                  AffineMap::get(rank, 0, outExprs, b.getContext()), iterators, combine);
 }
 
+Value maxKeepingNaN(OpBuilder &b, Location loc, Value x, Value m) {
+  Value greater = arith::OrIOp::create(
+      b, loc, arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x, m),
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, x, x));
+  return arith::SelectOp::create(b, loc, greater, x, m);
+}
+
+bool tilesExactly(RankedTensorType input, RankedTensorType output, ArrayRef<int64_t> kernel,
+                  ArrayRef<int64_t> stride, ArrayRef<int64_t> padding) {
+  return stride == kernel && !padding[0] && !padding[1] && input.hasStaticShape() &&
+         input.getDimSize(2) == output.getDimSize(2) * kernel[0] &&
+         input.getDimSize(3) == output.getDimSize(3) * kernel[1];
+}
+
 Value constantFloat(OpBuilder &b, Location loc, Type type, double value) {
   return arith::ConstantOp::create(b, loc, b.getFloatAttr(type, value));
 }

@@ -37,6 +37,18 @@ mlir::Value reduce(mlir::OpBuilder &b, mlir::Location loc, mlir::Value input,
 
 mlir::Value constantFloat(mlir::OpBuilder &b, mlir::Location loc, mlir::Type type, double value);
 
+/// max(x, m) as PyTorch's max_pool2d takes it (x > m || isnan(x): a NaN wins): a compare and a
+/// select, which vectorize, where maximumf's ordering of -0 and +0 costs a dozen scalar
+/// instructions per element.
+mlir::Value maxKeepingNaN(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, mlir::Value m);
+
+/// Whether a 2-D pooling's windows tile its (N, C, H, W) input exactly: stride = kernel, no
+/// padding, H = OH * KH and W = OW * KW, static shapes. Such pooling runs as passes over
+/// contiguous rows and long flattened loops, which vectorize (NNToLinalg.cpp, GradsToLinalg.cpp).
+bool tilesExactly(mlir::RankedTensorType input, mlir::RankedTensorType output,
+                  llvm::ArrayRef<int64_t> kernel, llvm::ArrayRef<int64_t> stride,
+                  llvm::ArrayRef<int64_t> padding);
+
 /// Whether `map` indexes the first `depth` tensor dimensions with loops 0..depth-1, in order, and
 /// uses those loops nowhere else: iteration (r0, ...) of the first loops touches only the slice
 /// (r0, ...). Row groups (nnc-outline-kernels) are built on it with depth 1, and CPU codegen runs

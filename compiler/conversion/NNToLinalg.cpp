@@ -277,6 +277,61 @@ struct LayerNormLowering : OpConversionPattern<LayerNormOp> {
 // Pooling and embedding
 //===----------------------------------------------------------------------===//
 
+/// Pooling whose windows tile the input exactly (stride = kernel, no padding, H = OH * KH,
+/// W = OW * KW) in two passes that vectorize: (1) the KH input rows of each output row combined
+/// (contiguous rows), (2) each run of KW neighbours of that result, flattened per sample into
+/// one long loop whose KW-strided loads LLVM turns into vector loads and shuffles. A single
+/// pass over (n, c, oh, ow) would walk output rows of OW elements with strided loads: LLVM
+/// unrolls such short loops fully and leaves them scalar.
+Value poolTiledWindows(OpBuilder &b, Location loc, Value input, RankedTensorType type,
+                       ArrayRef<int64_t> kernel, bool isMax) {
+  MLIRContext *ctx = b.getContext();
+  auto inputType = cast<RankedTensorType>(input.getType());
+  Type t = type.getElementType();
+  int64_t n = type.getDimSize(0), c = type.getDimSize(1), oh = type.getDimSize(2),
+          ow = type.getDimSize(3), w = inputType.getDimSize(3);
+  auto combine = [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+    Value acc = args[0];
+    for (Value x : args.drop_front().drop_back())
+      acc = isMax ? maxKeepingNaN(nb, l, x, acc) : arith::AddFOp::create(nb, l, acc, x).getResult();
+    return acc;
+  };
+  auto d = [&](int i) { return getAffineDimExpr(i, ctx); };
+  using IT = utils::IteratorType;
+
+  // (1) rows[n, c, oh, w] = combine over kh of input[n, c, oh * KH + kh, w].
+  SmallVector<Value> rowsOf(kernel[0], input);
+  SmallVector<AffineMap> rowMaps;
+  for (int64_t kh = 0; kh < kernel[0]; ++kh)
+    rowMaps.push_back(AffineMap::get(4, 0, {d(0), d(1), d(2) * kernel[0] + kh, d(3)}, ctx));
+  auto rowsType = RankedTensorType::get({n, c, oh, w}, t);
+  Value rows = generic(b, loc, rowsOf, rowMaps, emptyTensor(b, loc, rowsType),
+                       b.getMultiDimIdentityMap(4), SmallVector<IT>(4, IT::parallel), combine);
+
+  // (2) out[n, i] = combine over kw of rows[n, i, kw], i = (c * OH + oh) * OW + ow.
+  auto flatType = RankedTensorType::get({n, c * oh * ow, kernel[1]}, t);
+  Value flat = tensor::CollapseShapeOp::create(
+      b, loc, rows, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+  flat = tensor::ExpandShapeOp::create(b, loc, flatType, flat,
+                                       SmallVector<ReassociationIndices>{{0}, {1, 2}});
+  SmallVector<Value> columnsOf(kernel[1], flat);
+  SmallVector<AffineMap> columnMaps;
+  for (int64_t kw = 0; kw < kernel[1]; ++kw)
+    columnMaps.push_back(AffineMap::get(2, 0, {d(0), d(1), getAffineConstantExpr(kw, ctx)}, ctx));
+  auto outType = RankedTensorType::get({n, c * oh * ow}, t);
+  int64_t count = kernel[0] * kernel[1];
+  Value out = generic(b, loc, columnsOf, columnMaps, emptyTensor(b, loc, outType),
+                      b.getMultiDimIdentityMap(2), {IT::parallel, IT::parallel},
+                      [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
+                        Value acc = combine(nb, l, args);
+                        if (isMax) // count_include_pad below is moot: no padding here
+                          return acc;
+                        return arith::DivFOp::create(nb, l, acc, constantFloat(nb, l, t, count));
+                      });
+  return tensor::ExpandShapeOp::create(b, loc, type, out,
+                                       SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+}
+
 template <typename OpTy, bool isMax>
 struct Pool2dLowering : OpConversionPattern<OpTy> {
   using OpConversionPattern<OpTy>::OpConversionPattern;
@@ -290,6 +345,10 @@ struct Pool2dLowering : OpConversionPattern<OpTy> {
     ArrayRef<int64_t> padding = op.getPadding().value_or(defaults::kZeroPair);
     double padValue = isMax ? -std::numeric_limits<double>::infinity() : 0.0;
     Value input = adaptor.getInput();
+    if (tilesExactly(cast<RankedTensorType>(input.getType()), type, kernel, stride, padding)) {
+      rewriter.replaceOp(op, poolTiledWindows(rewriter, loc, input, type, kernel, isMax));
+      return success();
+    }
     if (padding[0] || padding[1]) {
       SmallVector<OpFoldResult> low = {rewriter.getIndexAttr(0), rewriter.getIndexAttr(0),
                                        rewriter.getIndexAttr(padding[0]),
@@ -314,7 +373,7 @@ struct Pool2dLowering : OpConversionPattern<OpTy> {
                            emptyTensor(rewriter, loc, type, padValue), outMap, iterators,
                            [](OpBuilder &b, Location l, ValueRange args) -> Value {
                              if (isMax)
-                               return arith::MaximumFOp::create(b, l, args[0], args[2]);
+                               return maxKeepingNaN(b, l, args[0], args[2]);
                              return arith::AddFOp::create(b, l, args[0], args[2]);
                            });
     if (!isMax) // count_include_pad, as PyTorch's default

@@ -76,6 +76,7 @@ void buildCodegenPipeline(mlir::OpPassManager &pm) {
   addTextualPipeline(kernels, "func.func(convert-linalg-to-loops)");
   kernels.addNestedPass<mlir::func::FuncOp>(createFuseRowLoops());
   kernels.addNestedPass<mlir::func::FuncOp>(createCutRowLoops());
+  kernels.addPass(createMarkOuterLoopsScalar());
   addTextualPipeline(
       kernels, "convert-math-to-libm,convert-vector-to-scf{full-unroll},"
                "convert-vector-to-llvm{vector-transpose-lowering=shuffle16x16},"
@@ -83,6 +84,7 @@ void buildCodegenPipeline(mlir::OpPassManager &pm) {
                "finalize-memref-to-llvm,convert-math-to-llvm,convert-arith-to-llvm,"
                "convert-func-to-llvm{use-bare-ptr-memref-call-conv},convert-cf-to-llvm,"
                "convert-ub-to-llvm,reconcile-unrealized-casts");
+  kernels.addPass(createMoveLoopAnnotations());
 }
 
 void buildPlanPipeline(mlir::OpPassManager &pm, llvm::ArrayRef<std::string> modelParameters,

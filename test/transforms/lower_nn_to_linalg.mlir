@@ -90,21 +90,45 @@ func.func @cross_entropy(%x: tensor<4x3xf32>, %y: tensor<4xi64>) -> tensor<f32> 
 
 // -----
 
-// Max pooling's gradient where the windows tile the input exactly (stride = kernel, no padding):
-// the argmax of each window, then one parallel generic over the input that reads its window's
-// argmax and grad at (h floordiv 2, w floordiv 2), no search over window positions.
-// CHECK-DAG: #[[WIN:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2 floordiv 2, d3 floordiv 2)>
-// CHECK-LABEL: func.func @max_pool2d_grad_tiled
-// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]
-// A NaN is its window's max, as in PyTorch (val > max || isnan(val)), and takes the gradient.
-// CHECK: ^bb0(%[[VAL:[^:]+]]: f32, %{{[^:]+}}: f32, %[[MAX:[^:]+]]: f32,
-// CHECK-DAG: %[[NAN:.+]] = arith.cmpf uno, %[[VAL]], %[[VAL]] : f32
-// CHECK-DAG: %[[GT:.+]] = arith.cmpf ogt, %[[VAL]], %[[MAX]] : f32
+// Max pooling whose windows tile the input exactly (stride = kernel, no padding) runs over
+// contiguous rows: the KH input rows of each output row first, then each KW neighbours of the
+// result flattened per sample (one long loop, which vectorizes). A NaN is its window's max, as
+// in PyTorch (val > max || isnan(val)).
+// CHECK-DAG: #[[ROW0:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2 * 2, d3)>
+// CHECK-DAG: #[[ROW1:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2 * 2 + 1, d3)>
+// CHECK-DAG: #[[COL0:.+]] = affine_map<(d0, d1) -> (d0, d1, 0)>
+// CHECK-DAG: #[[COL1:.+]] = affine_map<(d0, d1) -> (d0, d1, 1)>
+// CHECK-LABEL: func.func @max_pool2d_tiled
+// CHECK: linalg.generic {indexing_maps = [#[[ROW0]], #[[ROW1]], #{{.+}}], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+// CHECK: ^bb0(%[[A:[^:]+]]: f32, %[[B:[^:]+]]: f32,
+// CHECK-DAG: %[[NAN:.+]] = arith.cmpf uno, %[[B]], %[[B]] : f32
+// CHECK-DAG: %[[GT:.+]] = arith.cmpf ogt, %[[B]], %[[A]] : f32
 // CHECK: %[[TAKE:.+]] = arith.ori %[[GT]], %[[NAN]] : i1
-// CHECK: arith.select %[[TAKE]], %[[VAL]], %[[MAX]] : f32
-// CHECK: linalg.generic {indexing_maps = [#[[WIN]], #[[WIN]], #{{.+}}], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-// CHECK: arith.remui
-// CHECK: arith.cmpi eq
+// CHECK: arith.select %[[TAKE]], %[[B]], %[[A]] : f32
+// CHECK: tensor.expand_shape %{{.+}} {{\[\[}}0], [1, 2]] output_shape [2, 64, 2]
+// CHECK: linalg.generic {indexing_maps = [#[[COL0]], #[[COL1]], #{{.+}}], iterator_types = ["parallel", "parallel"]}
+// CHECK-NOT: nn.max_pool2d
+func.func @max_pool2d_tiled(%x: tensor<2x4x8x8xf32>) -> tensor<2x4x4x4xf32> {
+  %0 = nn.max_pool2d %x <{kernel_size = array<i64: 2, 2>}> : tensor<2x4x8x8xf32>
+  return %0 : tensor<2x4x4x4xf32>
+}
+
+// -----
+
+// Its gradient: per column the max over the window's rows and the row holding it; per window
+// (flattened) the position taking the grad, PyTorch's first max in row-major order or its last
+// NaN; per window and column the grad and its row; per input element the grad where its row is
+// the chosen one. All parallel, over contiguous rows or long loops.
+// CHECK-LABEL: func.func @max_pool2d_grad_tiled
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+// CHECK-SAME: outs(%{{.+}}, %{{.+}} : tensor<2x4x4x8xf32>, tensor<2x4x4x8xi32>)
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]}
+// CHECK-SAME: outs(%{{.+}} : tensor<2x64xi32>)
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel"]}
+// CHECK-SAME: outs(%{{.+}}, %{{.+}} : tensor<2x64x2xf32>, tensor<2x64x2xi32>)
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel"]}
+// CHECK-SAME: outs(%{{.+}} : tensor<2x4x4x2x8xf32>)
+// CHECK: tensor.collapse_shape %{{.+}} {{\[\[}}0], [1], [2, 3], [4]] : tensor<2x4x4x2x8xf32> into tensor<2x4x8x8xf32>
 // CHECK-NOT: nn.max_pool2d_grad
 func.func @max_pool2d_grad_tiled(%x: tensor<2x4x8x8xf32>, %g: tensor<2x4x4x4xf32>) -> tensor<2x4x8x8xf32> {
   %0 = nn.max_pool2d_grad %x, %g <{kernel_size = array<i64: 2, 2>}> : tensor<2x4x8x8xf32>, tensor<2x4x4x4xf32>
