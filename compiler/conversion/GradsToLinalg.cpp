@@ -151,8 +151,9 @@ Value tiledMaxPoolGrad(OpBuilder &b, Location loc, Value input, Value grad,
   auto unflat = [&](Value v, Type type) -> Value {
     Value collapsed = tensor::CollapseShapeOp::create(
         b, loc, v, SmallVector<ReassociationIndices>{{0}, {1, 2}});
-    return tensor::ExpandShapeOp::create(b, loc, RankedTensorType::get({n, c, oh, w}, type),
-                                         collapsed, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+    return tensor::ExpandShapeOp::create(
+        b, loc, RankedTensorType::get({n, c, oh, w}, type), collapsed,
+        SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
   };
   Value columnGrad = unflat(byColumn[0], t), columnRow = unflat(byColumn[1], i32);
 

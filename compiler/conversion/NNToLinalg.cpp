@@ -293,7 +293,8 @@ Value poolTiledWindows(OpBuilder &b, Location loc, Value input, RankedTensorType
   auto combine = [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
     Value acc = args[0];
     for (Value x : args.drop_front().drop_back())
-      acc = isMax ? maxKeepingNaN(nb, l, x, acc) : arith::AddFOp::create(nb, l, acc, x).getResult();
+      acc = isMax ? maxKeepingNaN(nb, l, x, acc)
+                  : arith::AddFOp::create(nb, l, acc, x).getResult();
     return acc;
   };
   auto d = [&](int i) { return getAffineDimExpr(i, ctx); };
@@ -324,7 +325,7 @@ Value poolTiledWindows(OpBuilder &b, Location loc, Value input, RankedTensorType
                       b.getMultiDimIdentityMap(2), {IT::parallel, IT::parallel},
                       [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
                         Value acc = combine(nb, l, args);
-                        if (isMax) // count_include_pad below is moot: no padding here
+                        if (isMax) // average: no padding, so every window has KH * KW elements
                           return acc;
                         return arith::DivFOp::create(nb, l, acc, constantFloat(nb, l, t, count));
                       });
