@@ -40,7 +40,6 @@ Value tiledMaxPoolGrad(OpBuilder &b, Location loc, Value input, Value grad,
           ow = gradType.getDimSize(3), w = inputType.getDimSize(3), kh = kernel[0],
           kw = kernel[1];
   auto d = [&](int i) { return getAffineDimExpr(i, ctx); };
-  auto cst = [&](int64_t v) { return getAffineConstantExpr(v, ctx); };
   using IT = utils::IteratorType;
   auto i32Const = [](OpBuilder &nb, Location l, int64_t v) -> Value {
     return arith::ConstantOp::create(nb, l, nb.getI32IntegerAttr(v));
@@ -66,12 +65,9 @@ Value tiledMaxPoolGrad(OpBuilder &b, Location loc, Value input, Value grad,
   };
 
   // 1. columns (n, c, oh, w): the maximum over kh and its kh (the first, or the last NaN).
-  SmallVector<Value> rows(kh, input);
-  SmallVector<AffineMap> rowMaps;
-  for (int64_t r = 0; r < kh; ++r)
-    rowMaps.push_back(AffineMap::get(4, 0, {d(0), d(1), d(2) * kh + r, d(3)}, ctx));
   ResultRange columns = generic2(
-      rows, rowMaps, {empty({n, c, oh, w}, t), empty({n, c, oh, w}, i32)},
+      SmallVector<Value>(kh, input), windowRowMaps(ctx, kh),
+      {empty({n, c, oh, w}, t), empty({n, c, oh, w}, i32)},
       b.getMultiDimIdentityMap(4), 4, [&](OpBuilder &nb, Location l, ValueRange args) {
         Value best = args[0], at = i32Const(nb, l, 0);
         for (int64_t r = 1; r < kh; ++r) {
@@ -89,26 +85,19 @@ Value tiledMaxPoolGrad(OpBuilder &b, Location loc, Value input, Value grad,
   //    Row-major order decides ties: a column's value beats the best so far if greater, or
   //    equal at a smaller kh (an earlier kw at the same kh came first); a NaN column beats any
   //    non-NaN, and a NaN at the same or a later kh (the last NaN in row-major order).
-  auto flat = [&](Value v, Type type) -> Value {
-    Value collapsed = tensor::CollapseShapeOp::create(
-        b, loc, v, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
-    return tensor::ExpandShapeOp::create(b, loc, RankedTensorType::get({n, c * oh * ow, kw}, type),
-                                         collapsed, SmallVector<ReassociationIndices>{{0}, {1, 2}});
-  };
-  Value flatMax = flat(columns[0], t), flatAt = flat(columns[1], i32);
+  Value flatMax = windowColumns(b, loc, columns[0], kw);
+  Value flatAt = windowColumns(b, loc, columns[1], kw);
   SmallVector<Value> windowInputs;
   SmallVector<AffineMap> windowMaps;
-  for (int64_t col = 0; col < kw; ++col) {
+  for (AffineMap map : windowColumnMaps(ctx, kw)) {
     windowInputs.append({flatMax, flatAt});
-    AffineMap map = AffineMap::get(2, 0, {d(0), d(1), cst(col)}, ctx);
     windowMaps.append({map, map});
   }
   Value position = generic2(
       windowInputs, windowMaps, {empty({n, c * oh * ow}, i32)}, b.getMultiDimIdentityMap(2), 2,
       [&](OpBuilder &nb, Location l, ValueRange args) {
         Value best = args[0], bestRow = args[1];
-        Value at = bestRow; // kh * KW + 0
-        at = arith::MulIOp::create(nb, l, at, i32Const(nb, l, kw));
+        Value at = arith::MulIOp::create(nb, l, bestRow, i32Const(nb, l, kw)); // kh * KW + 0
         for (int64_t col = 1; col < kw; ++col) {
           Value x = args[2 * col], row = args[2 * col + 1];
           Value xNaN = isNaN(nb, l, x), bestNaN = isNaN(nb, l, best);

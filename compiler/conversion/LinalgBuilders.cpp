@@ -88,6 +88,36 @@ bool tilesExactly(RankedTensorType input, RankedTensorType output, ArrayRef<int6
          input.getDimSize(3) == output.getDimSize(3) * kernel[1];
 }
 
+SmallVector<AffineMap> windowRowMaps(MLIRContext *ctx, int64_t kh) {
+  SmallVector<AffineMap> maps;
+  for (int64_t r = 0; r < kh; ++r)
+    maps.push_back(AffineMap::get(4, 0,
+                                  {getAffineDimExpr(0, ctx), getAffineDimExpr(1, ctx),
+                                   getAffineDimExpr(2, ctx) * kh + r, getAffineDimExpr(3, ctx)},
+                                  ctx));
+  return maps;
+}
+
+Value windowColumns(OpBuilder &b, Location loc, Value rows, int64_t kw) {
+  auto type = cast<RankedTensorType>(rows.getType());
+  int64_t perSample = type.getDimSize(1) * type.getDimSize(2) * type.getDimSize(3);
+  Value flat = tensor::CollapseShapeOp::create(
+      b, loc, rows, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+  auto windows = RankedTensorType::get({type.getDimSize(0), perSample / kw, kw},
+                                       type.getElementType());
+  return tensor::ExpandShapeOp::create(b, loc, windows, flat,
+                                       SmallVector<ReassociationIndices>{{0}, {1, 2}});
+}
+
+SmallVector<AffineMap> windowColumnMaps(MLIRContext *ctx, int64_t kw) {
+  SmallVector<AffineMap> maps;
+  for (int64_t col = 0; col < kw; ++col)
+    maps.push_back(AffineMap::get(
+        2, 0, {getAffineDimExpr(0, ctx), getAffineDimExpr(1, ctx), getAffineConstantExpr(col, ctx)},
+        ctx));
+  return maps;
+}
+
 Value constantFloat(OpBuilder &b, Location loc, Type type, double value) {
   return arith::ConstantOp::create(b, loc, b.getFloatAttr(type, value));
 }

@@ -49,6 +49,15 @@ bool tilesExactly(mlir::RankedTensorType input, mlir::RankedTensorType output,
                   llvm::ArrayRef<int64_t> kernel, llvm::ArrayRef<int64_t> stride,
                   llvm::ArrayRef<int64_t> padding);
 
+/// Tiled pooling's row pass over (n, c, oh, w): the KH maps to input[n, c, oh * KH + kh, w].
+llvm::SmallVector<mlir::AffineMap> windowRowMaps(mlir::MLIRContext *ctx, int64_t kh);
+
+/// Tiled pooling's column pass: `rows` (N, C, OH, W) viewed as (N, C * OH * OW, KW), each
+/// window's KW columns, flattened per sample (one long loop), and the KW maps from that loop's
+/// (n, i) to column kw of window i.
+mlir::Value windowColumns(mlir::OpBuilder &b, mlir::Location loc, mlir::Value rows, int64_t kw);
+llvm::SmallVector<mlir::AffineMap> windowColumnMaps(mlir::MLIRContext *ctx, int64_t kw);
+
 /// Whether `map` indexes the first `depth` tensor dimensions with loops 0..depth-1, in order, and
 /// uses those loops nowhere else: iteration (r0, ...) of the first loops touches only the slice
 /// (r0, ...). Row groups (nnc-outline-kernels) are built on it with depth 1, and CPU codegen runs

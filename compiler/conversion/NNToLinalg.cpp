@@ -297,36 +297,26 @@ Value poolTiledWindows(OpBuilder &b, Location loc, Value input, RankedTensorType
                   : arith::AddFOp::create(nb, l, acc, x).getResult();
     return acc;
   };
-  auto d = [&](int i) { return getAffineDimExpr(i, ctx); };
   using IT = utils::IteratorType;
 
   // (1) rows[n, c, oh, w] = combine over kh of input[n, c, oh * KH + kh, w].
-  SmallVector<Value> rowsOf(kernel[0], input);
-  SmallVector<AffineMap> rowMaps;
-  for (int64_t kh = 0; kh < kernel[0]; ++kh)
-    rowMaps.push_back(AffineMap::get(4, 0, {d(0), d(1), d(2) * kernel[0] + kh, d(3)}, ctx));
   auto rowsType = RankedTensorType::get({n, c, oh, w}, t);
-  Value rows = generic(b, loc, rowsOf, rowMaps, emptyTensor(b, loc, rowsType),
-                       b.getMultiDimIdentityMap(4), SmallVector<IT>(4, IT::parallel), combine);
+  Value rows = generic(b, loc, SmallVector<Value>(kernel[0], input), windowRowMaps(ctx, kernel[0]),
+                       emptyTensor(b, loc, rowsType), b.getMultiDimIdentityMap(4),
+                       SmallVector<IT>(4, IT::parallel), combine);
 
   // (2) out[n, i] = combine over kw of rows[n, i, kw], i = (c * OH + oh) * OW + ow.
-  auto flatType = RankedTensorType::get({n, c * oh * ow, kernel[1]}, t);
-  Value flat = tensor::CollapseShapeOp::create(
-      b, loc, rows, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
-  flat = tensor::ExpandShapeOp::create(b, loc, flatType, flat,
-                                       SmallVector<ReassociationIndices>{{0}, {1, 2}});
-  SmallVector<Value> columnsOf(kernel[1], flat);
-  SmallVector<AffineMap> columnMaps;
-  for (int64_t kw = 0; kw < kernel[1]; ++kw)
-    columnMaps.push_back(AffineMap::get(2, 0, {d(0), d(1), getAffineConstantExpr(kw, ctx)}, ctx));
+  Value columns = windowColumns(b, loc, rows, kernel[1]);
   auto outType = RankedTensorType::get({n, c * oh * ow}, t);
   int64_t count = kernel[0] * kernel[1];
-  Value out = generic(b, loc, columnsOf, columnMaps, emptyTensor(b, loc, outType),
+  Value out = generic(b, loc, SmallVector<Value>(kernel[1], columns),
+                      windowColumnMaps(ctx, kernel[1]), emptyTensor(b, loc, outType),
                       b.getMultiDimIdentityMap(2), {IT::parallel, IT::parallel},
                       [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
                         Value acc = combine(nb, l, args);
-                        if (isMax) // average: no padding, so every window has KH * KW elements
+                        if (isMax)
                           return acc;
+                        // The average: no padding, so every window has KH * KW elements.
                         return arith::DivFOp::create(nb, l, acc, constantFloat(nb, l, t, count));
                       });
   return tensor::ExpandShapeOp::create(b, loc, type, out,
