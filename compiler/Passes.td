@@ -219,7 +219,18 @@ def FuseEpilogues : Pass<"nnc-fuse-epilogues", "mlir::func::FuncOp"> {
 
     Before: `%s = nn.add (nn.pad %dq low [0, 0, 0] high [0, 0, 256]), (nn.pad %dk ...)`, ...
     After:  `%s = nn.concat %dq, %dk, %dv <{axis = 2}>`
+
+    With `conv-bias-gradients` (CPU plans: oneDNN's backward-weights convolution computes
+    diff_bias while it reads dL/doutput), a convolution's bias gradient joins its weight
+    gradient, saving a separate reduction over dL/doutput.
+
+    Before: `%dw = nn.conv2d_grad_weight %x, %g ...`, `%db = nn.reduce_sum %g <{axes = [0, 2, 3]}>`
+    After:  `%dw, %db = nn.conv2d_grad_weight %x, %g <{..., with_bias}>`
   }];
+  let options = [
+    Option<"convBiasGradients", "conv-bias-gradients", "bool", /*default=*/"false",
+           "Fold a convolution's bias gradient into its weight gradient">,
+  ];
 }
 
 def FoldMatmulLayouts : Pass<"nnc-fold-matmul-layouts", "mlir::func::FuncOp"> {

@@ -520,9 +520,10 @@ private:
       s = postOp(conv.post_op());
     if (s.ok() && !nnc::ConvPass_IsValid(conv.pass()))
       s = Status::error("conv2d has an unknown pass " + std::to_string(conv.pass()));
-    if (s.ok() && conv.pass() != nnc::CONV_PASS_FORWARD &&
-        (conv.bias().size() != 0 || conv.post_op() != nnc::POST_OP_NONE))
-      s = Status::error("a backward conv2d pass takes no bias and no post_op");
+    if (s.ok() && conv.pass() != nnc::CONV_PASS_FORWARD && conv.post_op() != nnc::POST_OP_NONE)
+      s = Status::error("a backward conv2d pass takes no post_op");
+    if (s.ok() && conv.pass() == nnc::CONV_PASS_BACKWARD_DATA && conv.bias().size() != 0)
+      s = Status::error("a backward_data conv2d takes no bias");
     return s;
   }
 

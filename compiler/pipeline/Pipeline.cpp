@@ -133,7 +133,9 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels,
   if (last < Phase::Lower)
     return;
   pm.addPass(createExtractPredict());
-  pm.addNestedPass<mlir::func::FuncOp>(createFuseEpilogues());
+  FuseEpiloguesOptions epilogues;
+  epilogues.convBiasGradients = cpuKernels; // the CUDA driver's backward weights has no bias
+  pm.addNestedPass<mlir::func::FuncOp>(createFuseEpilogues(epilogues));
   if (cpuKernels)
     pm.addNestedPass<mlir::func::FuncOp>(createFoldMatmulLayouts());
   LowerNNToLinalgOptions lower;

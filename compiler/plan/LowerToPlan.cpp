@@ -495,8 +495,10 @@ LogicalResult Lowering::lowerCommand(Operation *op, OpBuilder &b) {
   } else if (auto grad = dyn_cast<nn::Conv2dGradWeightOp>(op)) {
     auto c = makeOp<plan::Conv2dOp>(b, loc);
     setConv2d(c, "backward_weights", grad.getInput(), grad.getResult(), grad.getGrad(), grad);
+    if (grad.getBiasGrad())
+      c.setBiasAttr(slice(grad.getBiasGrad()));
     c.setNode(node);
-    c.setDtype(dtype);
+    c.setDtype(getElementTypeOrSelf(grad.getResult().getType()));
   } else if (auto sum = dyn_cast<train::TensorParallelSumOp>(op)) {
     if (!getElementTypeOrSelf(sum.getType()).isF32())
       return sum.emitError("the tensor-parallel sum supports f32 only, not ") << sum.getType();

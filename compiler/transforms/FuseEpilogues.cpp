@@ -4,6 +4,8 @@
 // - A sum of zero-padded tensors that tile one axis -> their concatenation: the gradient of
 //   slices that split a tensor (attention's q, k and v of one projection) is the concatenation of
 //   their gradients, not full-size padded copies added up.
+// - With conv-bias-gradients: reduce_sum(g, [0, 2, 3]) beside conv2d_grad_weight(x, g) -> one
+//   conv2d_grad_weight with both results (oneDNN sums diff_bias while it streams g).
 #include "compiler/Passes.h"
 
 #include "dialects/nn/NNDialect.h"
@@ -89,10 +91,53 @@ struct SumOfPadsToConcat : OpRewritePattern<AddOp> {
   }
 };
 
+/// True when `v` is available at `point` (same block): a block argument or defined before it.
+static bool definedBefore(Value v, Operation *point) {
+  Operation *def = v.getDefiningOp();
+  if (!def)
+    return cast<BlockArgument>(v).getOwner() == point->getBlock() ||
+           cast<BlockArgument>(v).getOwner()->getParentOp()->isProperAncestor(point);
+  return def->getBlock() == point->getBlock() && def->isBeforeInBlock(point);
+}
+
+struct FoldConvBiasGradient : OpRewritePattern<ReduceSumOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ReduceSumOp sum, PatternRewriter &rewriter) const override {
+    Value g = sum.getInput();
+    auto gType = dyn_cast<RankedTensorType>(g.getType());
+    if (!gType || gType.getRank() != 4 || sum.getKeepdim() ||
+        sum.getAxes() != ArrayRef<int64_t>{0, 2, 3})
+      return failure();
+    for (Operation *user : g.getUsers()) {
+      auto weightGrad = dyn_cast<Conv2dGradWeightOp>(user);
+      if (!weightGrad || weightGrad.getWithBias() || weightGrad.getGrad() != g ||
+          weightGrad->getBlock() != sum->getBlock())
+        continue;
+      // The fused op takes the earlier one's place, where both of its operands must exist.
+      Operation *first = weightGrad->isBeforeInBlock(sum) ? weightGrad.getOperation() : sum;
+      if (!definedBefore(weightGrad.getInput(), first) || !definedBefore(g, first))
+        continue;
+      rewriter.setInsertionPoint(first);
+      auto fused = Conv2dGradWeightOp::create(
+          rewriter, rewriter.getFusedLoc({weightGrad.getLoc(), sum.getLoc()}),
+          weightGrad.getInput(), g, weightGrad.getShapeAttr(), weightGrad.getStrideAttr(),
+          weightGrad.getPaddingAttr(), weightGrad.getDilationAttr(), weightGrad.getGroupsAttr(),
+          /*with_bias=*/rewriter.getUnitAttr());
+      rewriter.replaceOp(weightGrad, fused.getResult());
+      rewriter.replaceOp(sum, fused.getBiasGrad());
+      return success();
+    }
+    return failure();
+  }
+};
+
 struct FuseEpiloguesPass : nnc::impl::FuseEpiloguesBase<FuseEpiloguesPass> {
+  using FuseEpiloguesBase::FuseEpiloguesBase;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<FuseRelu, SumOfPadsToConcat>(&getContext());
+    if (convBiasGradients)
+      patterns.add<FoldConvBiasGradient>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -81,7 +81,8 @@ LogicalResult Conv2dOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value> &
                                        getGroupsAttr());
   Value dw = Conv2dGradWeightOp::create(b, loc, getInput(), g, typeOf(getWeight()).getShape(),
                                         getStrideAttr(), getPaddingAttr(), getDilationAttr(),
-                                        getGroupsAttr());
+                                        getGroupsAttr())
+                 .getResult();
   grads.assign({dx, dw});
   if (getBias())
     grads.push_back(ReduceSumOp::create(b, loc, g, ArrayRef<int64_t>{0, 2, 3}, BoolAttr()));

@@ -275,8 +275,13 @@ LogicalResult Conv2dGradInputOp::inferReturnTypes(MLIRContext *, std::optional<L
 
 LogicalResult Conv2dGradWeightOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                                    Adaptor adaptor, SmallVectorImpl<Type> &types) {
-  return inferConvGrad(Diag(loc, getOperationName()), adaptor, adaptor.getInput(),
-                       adaptor.getGrad(), /*shapeIsInput=*/false, types);
+  if (failed(inferConvGrad(Diag(loc, getOperationName()), adaptor, adaptor.getInput(),
+                           adaptor.getGrad(), /*shapeIsInput=*/false, types)))
+    return failure();
+  if (adaptor.getWithBias()) // dL/dbias: one value per output channel
+    types.push_back(RankedTensorType::get({adaptor.getShape()[0]},
+                                          tensorType(adaptor.getGrad()).getElementType()));
+  return success();
 }
 
 //===----------------------------------------------------------------------===//

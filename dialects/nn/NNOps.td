@@ -578,14 +578,14 @@ def NN_EqualOp : NN_Op<"equal", [Pure]> {
 }
 
 /// The attributes a convolution's backward op shares with its forward nn.conv2d.
-class NN_ConvGradOp<string mnemonic, string what, dag operands>
+class NN_ConvGradOp<string mnemonic, string what, dag operands, dag extraAttrs = (ins)>
     : NN_Op<mnemonic, [Pure]> {
   let summary = "gradient of nn.conv2d's " # what;
   let arguments = !con(operands, (ins DenseI64ArrayAttr:$shape,
                                       OptionalAttr<DenseI64ArrayAttr>:$stride,
                                       OptionalAttr<DenseI64ArrayAttr>:$padding,
                                       OptionalAttr<DenseI64ArrayAttr>:$dilation,
-                                      OptionalAttr<I64Attr>:$groups));
+                                      OptionalAttr<I64Attr>:$groups), extraAttrs);
   let results = (outs NN_FloatTensor:$result);
 }
 
@@ -608,17 +608,22 @@ def NN_Conv2dGradInputOp : NN_ConvGradOp<"conv2d_grad_input", "input",
 }
 
 def NN_Conv2dGradWeightOp : NN_ConvGradOp<"conv2d_grad_weight", "weight",
-    (ins NN_FloatTensor:$input, NN_FloatTensor:$grad)> {
+    (ins NN_FloatTensor:$input, NN_FloatTensor:$grad), (ins UnitAttr:$with_bias)> {
   let description = [{
     dL/d`weight` of an nn.conv2d with these `stride`, `padding`, `dilation` and `groups`, from
     its `input` and `grad` (dL/doutput); `shape` is the weight's (O, C / groups, KH, KW). A
-    library call (oneDNN's backward-weights convolution on CPU).
+    library call (oneDNN's backward-weights convolution on CPU). With `with_bias` it also
+    returns dL/dbias (O), `grad` summed over (N, OH, OW), computed in the same pass over `grad`
+    (nnc-fuse-epilogues folds the bias gradient's nn.reduce_sum in on CPU).
 
     ```mlir
     %dw = nn.conv2d_grad_weight %x, %dy <{padding = array<i64: 1, 1>, shape = array<i64: 64, 32, 3, 3>}>
         : tensor<128x32x14x14xf32>, tensor<128x64x14x14xf32>
+    %dw2, %db = nn.conv2d_grad_weight %x, %dy <{shape = array<i64: 64, 32, 3, 3>, with_bias}>
+        : tensor<128x32x14x14xf32>, tensor<128x64x12x12xf32>
     ```
   }];
+  let results = (outs NN_FloatTensor:$result, Optional<NN_FloatTensor>:$bias_grad);
   let assemblyFormat = [{
     $input `,` $grad prop-dict attr-dict `:` type($input) `,` type($grad)
   }];

@@ -57,6 +57,10 @@ LogicalResult Conv2dOp::verify() {
   if (!llvm::is_contained({"forward", "backward_data", "backward_weights"}, getPass()))
     return emitOpError("expects pass forward, backward_data or backward_weights, not '")
            << getPass() << "'";
+  if (getPass() == "backward_data" && getBias())
+    return emitOpError("backward_data has no bias");
+  if (getPass() != "forward" && getRelu())
+    return emitOpError("a backward pass has no relu");
   return success();
 }
 

@@ -133,7 +133,8 @@ def Plan_Conv2dOp : Plan_Op<"conv2d", [HasParent<"FuncOp">]> {
   let description = [{
     The slices sit at the forward convolution's positions (input, weight, output); a backward
     pass's result takes its tensor's place: backward_data writes `input` (dL/dinput) from
-    `output` (dL/doutput) and `weight`, backward_weights writes `weight`.
+    `output` (dL/doutput) and `weight`, backward_weights writes `weight`, and with a `bias`
+    slice also dL/dbias there.
 
     ```mlir
     plan.conv2d "conv1" forward #plan.slice<@t0 : tensor<2x1x8x8xf32>>,

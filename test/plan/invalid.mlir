@@ -11,6 +11,26 @@ plan.plan {
 // -----
 
 plan.plan {
+  plan.buffer @t size(64) live(0, 1)
+  plan.func @f {
+    // expected-error @+1 {{backward_data has no bias}}
+    plan.conv2d "c" "backward_data" #plan.slice<@t : tensor<1x1x2x2xf32>>, #plan.slice<@t : tensor<1x1x1x1xf32>> -> #plan.slice<@t : tensor<1x1x2x2xf32>> bias #plan.slice<@t : tensor<1xf32>> {dilation = array<i64: 1, 1>, dtype = f32, groups = 1 : i64, padding = array<i64: 0, 0>, stride = array<i64: 1, 1>}
+  }
+}
+
+// -----
+
+plan.plan {
+  plan.buffer @t size(64) live(0, 1)
+  plan.func @f {
+    // expected-error @+1 {{a backward pass has no relu}}
+    plan.conv2d "c" "backward_weights" #plan.slice<@t : tensor<1x1x2x2xf32>>, #plan.slice<@t : tensor<1x1x1x1xf32>> -> #plan.slice<@t : tensor<1x1x2x2xf32>> {dilation = array<i64: 1, 1>, dtype = f32, groups = 1 : i64, padding = array<i64: 0, 0>, relu, stride = array<i64: 1, 1>}
+  }
+}
+
+// -----
+
+plan.plan {
   // expected-error @+1 {{expects a pipeline action kind, not 'jump'}}
   plan.pipeline_action "jump" micro_batch 0 peer 0
 }

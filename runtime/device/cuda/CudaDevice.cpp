@@ -187,6 +187,10 @@ public:
   }
 
   nnc::StatusOr<std::unique_ptr<LibraryCall>> prepareConv2d(const Conv2dDesc &desc) override {
+    // nnc folds bias gradients into backward_weights for CPU plans only.
+    if (desc.pass == ConvPass::BackwardWeights && desc.hasBias)
+      return nnc::Status::error("the CUDA backward-weights convolution computes no bias "
+                                "gradient (a CPU plan?)");
     if (nnc::Status s = context_->makeCurrent(); !s.ok())
       return s;
     return prepareCudnnConv2d(*context_, desc);

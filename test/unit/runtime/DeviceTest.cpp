@@ -363,6 +363,44 @@ TEST_P(DeviceTest, Conv2dMatchesReference) {
   }
 }
 
+TEST_P(DeviceTest, Conv2dBackwardWeightsSumsTheBiasGradient) {
+  if (!computes() || GetParam() == std::string("cuda"))
+    GTEST_SKIP() << GetParam() << ": nnc folds bias gradients into CPU plans only";
+  // dL/dbias = dL/doutput summed over (N, OH, OW), in the same call as dL/dweight, which must
+  // not change with it.
+  Conv2dDesc d;
+  d.input = {3, 4, 9, 7};
+  d.weight = {6, 2, 3, 2};
+  d.stride = {2, 1};
+  d.padding = {1, 0};
+  d.groups = 2;
+  d.output = {3, 6, test::convOutputSize(9, 3, 2, 1, 1), test::convOutputSize(7, 2, 1, 0, 1)};
+  d.pass = ConvPass::BackwardWeights;
+  auto count = [](const std::array<int64_t, 4> &s) { return size_t(s[0] * s[1] * s[2] * s[3]); };
+  std::vector<float> input = test::randomFloats(count(d.input), 7);
+  std::vector<float> gradOutput = test::randomFloats(count(d.output), 8);
+  std::vector<float> expectedBias(size_t(d.output[1]), 0.0f);
+  int64_t plane = d.output[2] * d.output[3];
+  for (size_t i = 0; i < gradOutput.size(); ++i)
+    expectedBias[(int64_t(i) / plane) % d.output[1]] += gradOutput[i];
+  auto weightGrad = [&](bool withBias) {
+    d.hasBias = withBias;
+    auto call = device->prepareConv2d(d);
+    EXPECT_TRUE(call.ok()) << call.status().message();
+    LibraryOperands operands = {upload(input), upload(std::vector<float>(count(d.weight))),
+                                withBias ? upload(std::vector<float>(expectedBias.size(), 9.0f))
+                                         : nullptr,
+                                upload(gradOutput)};
+    EXPECT_TRUE(call.ok() && (*call)->run(operands).ok());
+    if (withBias)
+      expectClose(download(operands[2], expectedBias.size()), expectedBias, kLibraryTolerance,
+                  "bias gradient");
+    return download(operands[1], count(d.weight));
+  };
+  std::vector<float> alone = weightGrad(false);
+  expectClose(weightGrad(true), alone, kLibraryTolerance, "weight gradient beside the bias's");
+}
+
 TEST_P(DeviceTest, RefusesInconsistentConv2d) {
   if (!computes())
     GTEST_SKIP() << GetParam() << " driver accepts any descriptor";
