@@ -52,25 +52,6 @@ inline void fromFloat(float x, Bf16 &to) { // round to nearest even, as LLVM's f
   to = Bf16(bits >> 16);
 }
 
-/// exp(x) for x <= 0 (a score minus its row's maximum or log-sum-exp): range reduction by
-/// ln 2 and Cephes' expf polynomial. Below -87 it returns about 1.6e-38 instead of less.
-inline float expNonPositive(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; // round(x / ln 2)
-  float r = x - n * 0.693359375f + n * 2.12194440e-4f;                // x - n ln 2
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3333452701e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23; // 2^n
-  float twoToN;
-  std::memcpy(&twoToN, &bits, 4);
-  return p * twoToN;
-}
-
 // Register blocks: kRows query rows at a time against a tile of kTile keys, in 16-float
 // vectors (GCC's vector extension: one zmm register with AVX-512, four xmm without). Tensors are
 // copied into f32 scratch with rows padded to dp = D rounded up to 16 (zeros), so every loop runs
@@ -79,12 +60,48 @@ typedef float Vec __attribute__((vector_size(64)));
 #pragma GCC diagnostic ignored "-Wpsabi" // Vec never crosses a call: everything is inlined
 constexpr int64_t kLanes = 16, kVecs = kTile / kLanes, kRows = 4;
 
+typedef int32_t VecI __attribute__((vector_size(64)));
+
 inline Vec loadVec(const float *p) {
   Vec v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
 inline void storeVec(float *p, Vec v) { std::memcpy(p, &v, sizeof v); }
+
+/// Lane i holds first + i: compared with a row's count of valid keys, the causal mask.
+inline VecI laneIndices(int32_t first) {
+  VecI lanes;
+  for (int32_t i = 0; i < int32_t(kLanes); ++i)
+    lanes[i] = first + i;
+  return lanes;
+}
+
+/// exp(x) for x <= 0 (a score minus its row's maximum or log-sum-exp), 16 lanes at once: range
+/// reduction by ln 2 and Cephes' expf polynomial (about 2 ulp). Below -87 it returns about
+/// 1.6e-38 instead of less.
+inline Vec expNonPositive(Vec x) {
+  x = x < -87.0f ? Vec{} - 87.0f : x;
+  Vec n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; // round(x / ln 2)
+  Vec r = x - n * 0.693359375f + n * 2.12194440e-4f;                // x - n ln 2
+  Vec p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+  p = p * r + 8.3333452701e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  VecI bits = (__builtin_convertvector(n, VecI) + 127) << 23; // 2^n
+  Vec twoToN;
+  std::memcpy(&twoToN, &bits, sizeof twoToN);
+  return p * twoToN;
+}
+
+inline float laneSum(Vec v) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < kLanes; ++i)
+    sum += v[i];
+  return sum;
+}
 
 inline int64_t roundUp(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 
@@ -208,11 +225,14 @@ inline float onlineSoftmax(float *row, int64_t valid, float &m, float &l) {
   float rowMax = m;
   for (int64_t c = 0; c < valid; ++c)
     rowMax = std::max(rowMax, row[c]);
-  float sum = 0.0f;
-  for (int64_t c = 0; c < kTile; ++c) {
-    row[c] = c < valid ? expNonPositive(row[c] - rowMax) : 0.0f;
-    sum += row[c];
+  Vec sums{};
+  for (int64_t v = 0; v < kVecs; ++v) {
+    Vec e = expNonPositive(loadVec(row + v * kLanes) - rowMax);
+    e = laneIndices(int32_t(v * kLanes)) < int32_t(valid) ? e : Vec{};
+    storeVec(row + v * kLanes, e);
+    sums += e;
   }
+  float sum = laneSum(sums);
   float rescale = std::exp(m - rowMax); // 0 on the first tile (m = -inf)
   l = l * rescale + sum;
   m = rowMax;
@@ -300,9 +320,11 @@ inline void backwardEntry(const Sizes &n, const E *q, const E *k, const E *v, co
         int64_t valid = i < t ? std::min(cols, i - j0 + 1) : 0;
         float rowLse = i < t ? lse[i] : 0.0f, rowDelta = i < t ? s.delta[i] : 0.0f;
         float *p = &s.p[rr * kTile], *ds = &s.ds[rr * kTile];
-        for (int64_t c = 0; c < kTile; ++c) {
-          p[c] = c < valid ? expNonPositive(p[c] * n.scale - rowLse) : 0.0f;
-          ds[c] = p[c] * (ds[c] - rowDelta);
+        for (int64_t v = 0; v < kVecs; ++v) {
+          Vec e = expNonPositive(loadVec(p + v * kLanes) * n.scale - rowLse);
+          e = laneIndices(int32_t(v * kLanes)) < int32_t(valid) ? e : Vec{};
+          storeVec(p + v * kLanes, e);
+          storeVec(ds + v * kLanes, e * (loadVec(ds + v * kLanes) - rowDelta));
         }
       }
       rowsToTile(s.p.data(), &s.grad[i0 * dp], cols, dp, s.dv.data()); // dv += p^T grad
