@@ -222,8 +222,16 @@ struct ForwardScratch {
 /// The online softmax of one row's scores (in place: they become p) against its running
 /// maximum m and sum l; returns the factor its accumulated output must be rescaled by.
 inline float onlineSoftmax(float *row, int64_t valid, float &m, float &l) {
+  Vec maxima = Vec{} + m; // whole vectors of valid scores, then the rest one by one
+  int64_t whole = valid / kLanes * kLanes;
+  for (int64_t c = 0; c < whole; c += kLanes) {
+    Vec x = loadVec(row + c);
+    maxima = maxima < x ? x : maxima;
+  }
   float rowMax = m;
-  for (int64_t c = 0; c < valid; ++c)
+  for (int64_t i = 0; i < kLanes; ++i)
+    rowMax = std::max(rowMax, maxima[i]);
+  for (int64_t c = whole; c < valid; ++c)
     rowMax = std::max(rowMax, row[c]);
   Vec sums{};
   for (int64_t v = 0; v < kVecs; ++v) {
