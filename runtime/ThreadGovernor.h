@@ -4,7 +4,10 @@
 // picks, for a function that runs again and again (a train step), the faster of all threads and
 // one, from the measured time of its runs: it runs the current choice, tries the other now and
 // then (two runs, the better one counts), switches when the other is clearly faster, and tries
-// less often while the choice holds (more often again when the times jump).
+// less often while the choice holds (more often again when the times jump). A run whose thread
+// waited for a core (Linux's run-queue delay, /proc/thread-self/schedstat) for a tenth of its
+// time says another job has started: the other choice is tried at once, not after the interval,
+// which short jobs (a few slow steps) would never reach.
 #pragma once
 
 #include <chrono>
@@ -19,13 +22,16 @@ public:
 
   /// Threads for the next run.
   int next();
-  /// The wall time of the run that next() was asked for.
-  void record(double seconds);
+  /// The wall time of the run that next() was asked for, and how long its thread waited for a
+  /// core in that time.
+  void record(double seconds, double waitedForCore = 0);
 
   /// Runs between tries of the other choice: the first, and the most.
   static constexpr int64_t kFirstInterval = 8, kMaxInterval = 512;
   /// Switch when the other choice takes less than this fraction of the current one's time.
   static constexpr double kSwitchBelow = 0.85;
+  /// A run whose thread waited for a core this fraction of its time was contended.
+  static constexpr double kContendedWait = 0.1;
 
 private:
   int threadsOf(int arm) const { return arm == 0 ? maxThreads_ : 1; }
@@ -40,6 +46,8 @@ private:
   int64_t runs_ = 0;            // runs recorded
   int64_t sinceTry_ = 0;
   int64_t interval_ = kFirstInterval;
+  bool contended_ = false;       // the current choice's last run waited for a core
+  bool triedContended_ = false;  // the last try was made while runs were contended
 };
 
 /// One governed run, as a scope: sets the OpenMP pool's threads (oneDNN's and the kernels') to
@@ -56,6 +64,7 @@ private:
   ThreadGovernor *governor_;
   int before_ = 0;
   std::chrono::steady_clock::time_point start_;
+  double waitedBefore_ = 0;
 };
 
 } // namespace nnrt

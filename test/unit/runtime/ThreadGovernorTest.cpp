@@ -50,6 +50,43 @@ TEST(ThreadGovernorTest, ReturnsToAllThreadsWhenTheOtherJobEnds) {
   EXPECT_LE(onOne, 4);
 }
 
+/// As runOnOne, where a run on two threads also waited for a core `waitedShare` of its time.
+int runOnOneWaiting(ThreadGovernor &governor, int runs, double twoThreads, double oneThread,
+                    double waitedShare) {
+  int onOne = 0;
+  for (int i = 0; i < runs; ++i) {
+    int threads = governor.next();
+    onOne += threads == 1;
+    double seconds = threads == 1 ? oneThread : twoThreads;
+    governor.record(seconds, threads == 1 ? 0.0 : waitedShare * seconds);
+  }
+  return onOne;
+}
+
+TEST(ThreadGovernorTest, WaitingForACoreTriesOneThreadAtOnce) {
+  // Another job holds a core from the start of a short job: the runs' waits for a core say so,
+  // and the governor tries one thread at the third run (the first is not counted) instead of
+  // after kFirstInterval runs; by the fifth it has switched.
+  ThreadGovernor waiting(2);
+  EXPECT_EQ(runOnOneWaiting(waiting, 4, 2.5, 1.0, 0.3), 2);
+  EXPECT_EQ(waiting.next(), 1);
+  // Without the waits the same runs stay on two threads until the interval is reached.
+  ThreadGovernor blind(2);
+  EXPECT_EQ(runOnOne(blind, 4, 2.5, 1.0), 0);
+  EXPECT_EQ(blind.next(), 2);
+}
+
+TEST(ThreadGovernorTest, ShortWaitsAndLosingTriesDoNotRepeat) {
+  // Waits of 5% of a run are noise, not another job: no early try.
+  ThreadGovernor quiet(2);
+  EXPECT_EQ(runOnOneWaiting(quiet, int(ThreadGovernor::kFirstInterval), 0.55, 1.0, 0.05), 0);
+  // Contended, but two threads still win: one early try (two runs), then the usual interval.
+  ThreadGovernor contended(2);
+  EXPECT_EQ(runOnOneWaiting(contended, int(ThreadGovernor::kFirstInterval) + 2, 0.6, 1.0, 0.3),
+            2);
+  EXPECT_EQ(contended.next(), 2);
+}
+
 TEST(ThreadGovernorTest, NoisyTimesWithinTheMarginDoNotSwitch) {
   ThreadGovernor governor(2);
   // One thread only 10% faster: inside kSwitchBelow's margin, so two threads stay.
