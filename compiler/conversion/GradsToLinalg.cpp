@@ -35,14 +35,16 @@ Value tiledMaxPoolGrad(OpBuilder &b, Location loc, Value input, Value grad,
                        RankedTensorType inputType, ArrayRef<int64_t> kernel) {
   MLIRContext *ctx = b.getContext();
   auto gradType = cast<RankedTensorType>(grad.getType());
-  Type t = inputType.getElementType(), i32 = b.getI32Type();
   int64_t n = gradType.getDimSize(0), c = gradType.getDimSize(1), oh = gradType.getDimSize(2),
           ow = gradType.getDimSize(3), w = inputType.getDimSize(3), kh = kernel[0],
           kw = kernel[1];
+  // Positions in a window (kh * KW + kw) are bytes where they fit: the passes that carry one
+  // per column or window then move a quarter of an i32's bytes (they are memory-bound).
+  Type t = inputType.getElementType(), slot = b.getIntegerType(kh * kw <= 127 ? 8 : 32);
   auto d = [&](int i) { return getAffineDimExpr(i, ctx); };
   using IT = utils::IteratorType;
-  auto i32Const = [](OpBuilder &nb, Location l, int64_t v) -> Value {
-    return arith::ConstantOp::create(nb, l, nb.getI32IntegerAttr(v));
+  auto slotConst = [slot](OpBuilder &nb, Location l, int64_t v) -> Value {
+    return arith::ConstantOp::create(nb, l, nb.getIntegerAttr(slot, v));
   };
   auto isNaN = [](OpBuilder &nb, Location l, Value x) -> Value {
     return arith::CmpFOp::create(nb, l, arith::CmpFPredicate::UNO, x, x);
@@ -67,16 +69,16 @@ Value tiledMaxPoolGrad(OpBuilder &b, Location loc, Value input, Value grad,
   // 1. columns (n, c, oh, w): the maximum over kh and its kh (the first, or the last NaN).
   ResultRange columns = generic2(
       SmallVector<Value>(kh, input), windowRowMaps(ctx, kh),
-      {empty({n, c, oh, w}, t), empty({n, c, oh, w}, i32)},
+      {empty({n, c, oh, w}, t), empty({n, c, oh, w}, slot)},
       b.getMultiDimIdentityMap(4), 4, [&](OpBuilder &nb, Location l, ValueRange args) {
-        Value best = args[0], at = i32Const(nb, l, 0);
+        Value best = args[0], at = slotConst(nb, l, 0);
         for (int64_t r = 1; r < kh; ++r) {
           Value x = args[r];
           Value takes = arith::OrIOp::create(
               nb, l, arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OGT, x, best),
               isNaN(nb, l, x));
           best = arith::SelectOp::create(nb, l, takes, x, best);
-          at = arith::SelectOp::create(nb, l, takes, i32Const(nb, l, r), at);
+          at = arith::SelectOp::create(nb, l, takes, slotConst(nb, l, r), at);
         }
         return SmallVector<Value>{best, at};
       });
@@ -94,10 +96,10 @@ Value tiledMaxPoolGrad(OpBuilder &b, Location loc, Value input, Value grad,
     windowMaps.append({map, map});
   }
   Value position = generic2(
-      windowInputs, windowMaps, {empty({n, c * oh * ow}, i32)}, b.getMultiDimIdentityMap(2), 2,
+      windowInputs, windowMaps, {empty({n, c * oh * ow}, slot)}, b.getMultiDimIdentityMap(2), 2,
       [&](OpBuilder &nb, Location l, ValueRange args) {
         Value best = args[0], bestRow = args[1];
-        Value at = arith::MulIOp::create(nb, l, bestRow, i32Const(nb, l, kw)); // kh * KW + 0
+        Value at = arith::MulIOp::create(nb, l, bestRow, slotConst(nb, l, kw)); // kh * KW + 0
         for (int64_t col = 1; col < kw; ++col) {
           Value x = args[2 * col], row = args[2 * col + 1];
           Value xNaN = isNaN(nb, l, x), bestNaN = isNaN(nb, l, best);
@@ -115,7 +117,7 @@ Value tiledMaxPoolGrad(OpBuilder &b, Location loc, Value input, Value grad,
           best = arith::SelectOp::create(nb, l, takes, x, best);
           bestRow = arith::SelectOp::create(nb, l, takes, row, bestRow);
           Value here = arith::AddIOp::create(
-              nb, l, arith::MulIOp::create(nb, l, row, i32Const(nb, l, kw)), i32Const(nb, l, col));
+              nb, l, arith::MulIOp::create(nb, l, row, slotConst(nb, l, kw)), slotConst(nb, l, col));
           at = arith::SelectOp::create(nb, l, takes, here, at);
         }
         return SmallVector<Value>{at};
@@ -127,10 +129,10 @@ Value tiledMaxPoolGrad(OpBuilder &b, Location loc, Value input, Value grad,
   AffineMap perWindow = AffineMap::get(3, 0, {d(0), d(1)}, ctx);
   ResultRange byColumn = generic2(
       {position, flatGrad}, {perWindow, perWindow},
-      {empty({n, c * oh * ow, kw}, t), empty({n, c * oh * ow, kw}, i32)},
+      {empty({n, c * oh * ow, kw}, t), empty({n, c * oh * ow, kw}, slot)},
       b.getMultiDimIdentityMap(3), 3, [&](OpBuilder &nb, Location l, ValueRange args) {
-        Value col = arith::IndexCastOp::create(nb, l, i32, linalg::IndexOp::create(nb, l, 2));
-        Value kwConst = i32Const(nb, l, kw);
+        Value col = arith::IndexCastOp::create(nb, l, slot, linalg::IndexOp::create(nb, l, 2));
+        Value kwConst = slotConst(nb, l, kw);
         Value inColumn = arith::CmpIOp::create(
             nb, l, arith::CmpIPredicate::eq, arith::RemUIOp::create(nb, l, args[0], kwConst), col);
         Value zero = arith::ConstantOp::create(nb, l, nb.getFloatAttr(t, 0.0));
@@ -144,7 +146,7 @@ Value tiledMaxPoolGrad(OpBuilder &b, Location loc, Value input, Value grad,
         b, loc, RankedTensorType::get({n, c, oh, w}, type), collapsed,
         SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
   };
-  Value columnGrad = unflat(byColumn[0], t), columnRow = unflat(byColumn[1], i32);
+  Value columnGrad = unflat(byColumn[0], t), columnRow = unflat(byColumn[1], slot);
 
   // 4. (n, c, oh, kh, w) over the input viewed as (N, C, OH, KH, W).
   AffineMap perColumn = AffineMap::get(5, 0, {d(0), d(1), d(2), d(4)}, ctx);
@@ -152,7 +154,7 @@ Value tiledMaxPoolGrad(OpBuilder &b, Location loc, Value input, Value grad,
   Value result = generic2(
       {columnGrad, columnRow}, {perColumn, perColumn}, {empty(expandedType.getShape(), t)},
       b.getMultiDimIdentityMap(5), 5, [&](OpBuilder &nb, Location l, ValueRange args) {
-        Value row = arith::IndexCastOp::create(nb, l, i32, linalg::IndexOp::create(nb, l, 3));
+        Value row = arith::IndexCastOp::create(nb, l, slot, linalg::IndexOp::create(nb, l, 3));
         Value picked = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq, args[1], row);
         Value zero = arith::ConstantOp::create(nb, l, nb.getFloatAttr(t, 0.0));
         return SmallVector<Value>{arith::SelectOp::create(nb, l, picked, args[0], zero)};

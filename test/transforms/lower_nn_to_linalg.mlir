@@ -118,14 +118,14 @@ func.func @max_pool2d_tiled(%x: tensor<2x4x8x8xf32>) -> tensor<2x4x4x4xf32> {
 // Its gradient: per column the max over the window's rows and the row holding it; per window
 // (flattened) the position taking the grad, PyTorch's first max in row-major order or its last
 // NaN; per window and column the grad and its row; per input element the grad where its row is
-// the chosen one. All parallel, over contiguous rows or long loops.
+// the chosen one. All parallel, over contiguous rows or long loops; positions are bytes.
 // CHECK-LABEL: func.func @max_pool2d_grad_tiled
 // CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-// CHECK-SAME: outs(%{{.+}}, %{{.+}} : tensor<2x4x4x8xf32>, tensor<2x4x4x8xi32>)
+// CHECK-SAME: outs(%{{.+}}, %{{.+}} : tensor<2x4x4x8xf32>, tensor<2x4x4x8xi8>)
 // CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]}
-// CHECK-SAME: outs(%{{.+}} : tensor<2x64xi32>)
+// CHECK-SAME: outs(%{{.+}} : tensor<2x64xi8>)
 // CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel"]}
-// CHECK-SAME: outs(%{{.+}}, %{{.+}} : tensor<2x64x2xf32>, tensor<2x64x2xi32>)
+// CHECK-SAME: outs(%{{.+}}, %{{.+}} : tensor<2x64x2xf32>, tensor<2x64x2xi8>)
 // CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel"]}
 // CHECK-SAME: outs(%{{.+}} : tensor<2x4x4x2x8xf32>)
 // CHECK: tensor.collapse_shape %{{.+}} {{\[\[}}0], [1], [2, 3], [4]] : tensor<2x4x4x2x8xf32> into tensor<2x4x8x8xf32>
