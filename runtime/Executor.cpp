@@ -14,6 +14,7 @@
 #include "runtime/collective/Communicator.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -105,7 +106,11 @@ Status Executor::prepareAll() {
     kernels_ = std::move(*library);
   }
 
+  // Conv commands' sharing keys are the plan's, per function; each preparation gets its own
+  // range of them, so calls prepared for another Executor on the same device never share.
+  static std::atomic<int64_t> preparations{0};
   for (const nnc::Function &function : plan_.functions()) {
+    int64_t keyBase = (++preparations) << 32;
     PreparedFunction &prepared = functions_.emplace_back();
     prepared.function = &function;
     prepared.commands.reserve(function.commands_size()); // waits point at their starts
@@ -145,7 +150,11 @@ Status Executor::prepareAll() {
         const nnc::Conv2d &conv = command.conv2d();
         p.operands = {at(conv.input()), at(conv.weight()),
                       conv.bias().size() ? at(conv.bias()) : nullptr, at(conv.output())};
-        call = device_.prepareConv2d(conv2dDescOf(conv));
+        Conv2dDesc desc = conv2dDescOf(conv);
+        for (int64_t *key : {&desc.inputKey, &desc.outputKey})
+          if (*key != 0)
+            *key += keyBase; // the plan's keys are buffer numbers, far below 2^32
+        call = device_.prepareConv2d(desc);
       }
       if (!call.ok())
         return Status::error(p.where + ": " + call.status().message());

@@ -62,6 +62,8 @@ Conv2dDesc conv2dDescOf(const nnc::Conv2d &conv) {
   desc.pass = conv.pass() == nnc::CONV_PASS_BACKWARD_DATA      ? ConvPass::BackwardData
               : conv.pass() == nnc::CONV_PASS_BACKWARD_WEIGHTS ? ConvPass::BackwardWeights
                                                                : ConvPass::Forward;
+  desc.inputKey = conv.input_key();
+  desc.outputKey = conv.output_key();
   return desc;
 }
 
@@ -524,6 +526,9 @@ private:
       s = Status::error("a backward conv2d pass takes no post_op");
     if (s.ok() && conv.pass() == nnc::CONV_PASS_BACKWARD_DATA && conv.bias().size() != 0)
       s = Status::error("a backward_data conv2d takes no bias");
+    for (int64_t key : {conv.input_key(), conv.output_key()})
+      if (s.ok() && (key < 0 || key >= (int64_t(1) << 32)))
+        s = Status::error("conv2d key " + std::to_string(key) + " is outside [0, 2^32)");
     return s;
   }
 

@@ -159,6 +159,7 @@ private:
   llvm::DenseMap<Value, int> bufferOf;      // root tensor -> buffer index
   llvm::StringMap<int> paramBuffer;         // parameter name -> buffer index, shared by functions
   llvm::DenseMap<Value, StringRef> inPlace; // updated value -> the parameter whose slice it takes
+  llvm::DenseMap<int, int> convReads;       // buffer -> conv commands of this function reading it
   std::vector<Buffer> buffers;
 };
 
@@ -344,6 +345,21 @@ void Lowering::setConv2d(plan::Conv2dOp c, StringRef pass, Value input, Value we
   c.setInputAttr(slice(input));
   c.setWeightAttr(slice(weight));
   c.setOutputAttr(slice(output));
+  // A tensor that several conv commands read (x: forward and weight gradient; dL/doutput: data
+  // and weight gradients) is the same bytes for all of them (one SSA value, live until the last
+  // read), so the runtime may reorder it into the library's layout once: its key says so.
+  auto shareKey = [&](Value read) -> std::optional<int64_t> {
+    int buffer = bufferOf.lookup(root(read));
+    if (buffers[buffer].param || convReads.lookup(buffer) < 2)
+      return std::nullopt;
+    return buffer + 1;
+  };
+  if (pass != "backward_data")
+    if (auto key = shareKey(input))
+      c.setInputKey(*key);
+  if (pass != "forward")
+    if (auto key = shareKey(output))
+      c.setOutputKey(*key);
   c.setStride(op.getStride().value_or(nn::defaults::kUnitPair));
   c.setPadding(op.getPadding().value_or(nn::defaults::kZeroPair));
   c.setDilation(op.getDilation().value_or(nn::defaults::kUnitPair));
@@ -565,6 +581,11 @@ LogicalResult Lowering::lowerFunction(func::FuncOp entry, OpBuilder &b) {
       wait.setSequence(waited);
     }
   };
+  convReads.clear();
+  for (Operation &op : entry.getBody().front())
+    if (isa<nn::Conv2dOp, nn::Conv2dGradInputOp, nn::Conv2dGradWeightOp>(op))
+      for (Value operand : op.getOperands())
+        ++convReads[bufferOf.lookup(root(operand))];
   for (Operation &op : entry.getBody().front()) {
     for (Value operand : op.getOperands())
       if (auto it = reducedBy.find(root(operand)); it != reducedBy.end())

@@ -189,6 +189,8 @@ LogicalResult Serializer::serializeCommand(Operation *op, Function &function) {
           *conv->mutable_bias() = slice(*c.getBias());
         conv->set_post_op(c.getRelu() ? POST_OP_RELU : POST_OP_NONE);
         conv->set_dtype(protoDType(c.getDtype()));
+        conv->set_input_key(c.getInputKey().value_or(0));
+        conv->set_output_key(c.getOutputKey().value_or(0));
         return true;
       })
       .Case([&](plan::CausalAttentionOp a) {

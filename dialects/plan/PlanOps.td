@@ -134,7 +134,9 @@ def Plan_Conv2dOp : Plan_Op<"conv2d", [HasParent<"FuncOp">]> {
     The slices sit at the forward convolution's positions (input, weight, output); a backward
     pass's result takes its tensor's place: backward_data writes `input` (dL/dinput) from
     `output` (dL/doutput) and `weight`, backward_weights writes `weight`, and with a `bias`
-    slice also dL/dbias there.
+    slice also dL/dbias there. `input_key` / `output_key`: conv commands of one function whose
+    read `input` (or `output`) has the same key read the same, unchanged bytes there, so the
+    runtime may convert them to the library's layout once, at the first of them.
 
     ```mlir
     plan.conv2d "conv1" forward #plan.slice<@t0 : tensor<2x1x8x8xf32>>,
@@ -147,7 +149,8 @@ def Plan_Conv2dOp : Plan_Op<"conv2d", [HasParent<"FuncOp">]> {
                        Plan_SliceAttr:$weight, Plan_SliceAttr:$output,
                        OptionalAttr<Plan_SliceAttr>:$bias, DenseI64ArrayAttr:$stride,
                        DenseI64ArrayAttr:$padding, DenseI64ArrayAttr:$dilation,
-                       I64Attr:$groups, UnitAttr:$relu, TypeAttr:$dtype);
+                       I64Attr:$groups, UnitAttr:$relu, TypeAttr:$dtype,
+                       OptionalAttr<I64Attr>:$input_key, OptionalAttr<I64Attr>:$output_key);
   let assemblyFormat = "$node $pass $input `,` $weight `->` $output (`bias` $bias^)? attr-dict";
   let hasVerifier = 1;
 }

@@ -61,6 +61,9 @@ struct Conv2dDesc {
   bool hasBias = false;
   PostOp postOp = PostOp::None;
   FloatType type = FloatType::F32;
+  // Nonzero: earlier conv calls prepared with the same key read the same bytes at input (or
+  // output), unchanged since, so their conversion to the library's layout may be reused.
+  int64_t inputKey = 0, outputKey = 0;
 };
 
 /// Device pointers of a library call, in this order: Gemm {a, b, bias, c}; Conv2d {input, weight,

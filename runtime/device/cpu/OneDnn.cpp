@@ -16,6 +16,13 @@ namespace nnrt {
 struct OneDnnContext {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
+  /// Operands converted once for several calls (Conv2dDesc's keys): key -> the layouts and the
+  /// copy that the first call to read them, its owner, writes each time it runs.
+  struct SharedOperand {
+    dnnl::memory::desc plain, chosen;
+    dnnl::memory copy;
+  };
+  std::unordered_map<int64_t, SharedOperand> sharedOperands;
 };
 
 void OneDnnContextDeleter::operator()(OneDnnContext *context) const { delete context; }
@@ -156,6 +163,7 @@ struct ConvOperand {
   memory::desc plain, chosen;
   int arg = 0;
   bool written = false;
+  int64_t key = 0; // Conv2dDesc's inputKey / outputKey for operands read
 };
 
 /// A primitive in its preferred layouts (or compute type): each plan operand whose layout or
@@ -175,13 +183,33 @@ public:
         args_.emplace(operand.arg, plain_[i]);
         continue;
       }
+      if (!operand.written && operand.key != 0) {
+        auto found = context.sharedOperands.find(operand.key);
+        if (found != context.sharedOperands.end() && found->second.plain == operand.plain &&
+            found->second.chosen == operand.chosen) {
+          args_.emplace(operand.arg, found->second.copy); // converted by its owner, earlier
+          continue;
+        }
+      }
       memory blocked(operand.chosen, context.engine); // owned by oneDNN, freed with the call
       args_.emplace(operand.arg, blocked);
-      if (operand.written)
+      if (operand.written) {
         after_.push_back({dnnl::reorder(blocked, plain_[i]), blocked, plain_[i]});
-      else
-        before_.push_back({dnnl::reorder(plain_[i], blocked), plain_[i], blocked});
+        continue;
+      }
+      before_.push_back({dnnl::reorder(plain_[i], blocked), plain_[i], blocked});
+      if (operand.key != 0 && context.sharedOperands
+                                  .try_emplace(operand.key, OneDnnContext::SharedOperand{
+                                                                operand.plain, operand.chosen,
+                                                                blocked})
+                                  .second)
+        owned_.push_back(operand.key);
     }
+  }
+
+  ~OneDnnReorderedCall() override {
+    for (int64_t key : owned_)
+      context_.sharedOperands.erase(key);
   }
 
   nnc::Status run(const LibraryOperands &operands) override {
@@ -211,6 +239,7 @@ private:
   std::array<memory, 4> plain_;
   std::vector<Reorder> before_, after_;
   std::unordered_map<int, memory> args_;
+  std::vector<int64_t> owned_; // keys of the shared copies this call writes
 };
 
 } // namespace
@@ -342,7 +371,7 @@ static std::unique_ptr<LibraryCall> buildConv2d(OneDnnContext &context, const Co
   case ConvPass::Forward:
     call = std::make_unique<OneDnnReorderedCall>(
         context, dnnl::convolution_forward(forward),
-        std::array<ConvOperand, 4>{{{src, forward.src_desc(), DNNL_ARG_SRC},
+        std::array<ConvOperand, 4>{{{src, forward.src_desc(), DNNL_ARG_SRC, false, desc.inputKey},
                                     {weights, forward.weights_desc(), DNNL_ARG_WEIGHTS},
                                     {bias, computeBias, DNNL_ARG_BIAS},
                                     {dst, forward.dst_desc(), DNNL_ARG_DST, true}}});
@@ -357,7 +386,8 @@ static std::unique_ptr<LibraryCall> buildConv2d(OneDnnContext &context, const Co
         std::array<ConvOperand, 4>{{{src, pd.diff_src_desc(), DNNL_ARG_DIFF_SRC, true},
                                     {weights, pd.weights_desc(), DNNL_ARG_WEIGHTS},
                                     {},
-                                    {dst, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST}}});
+                                    {dst, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST, false,
+                                     desc.outputKey}}});
     break;
   }
   case ConvPass::BackwardWeights: {
@@ -371,10 +401,11 @@ static std::unique_ptr<LibraryCall> buildConv2d(OneDnnContext &context, const Co
     dnnl::convolution_backward_weights::primitive_desc pd(weightsDesc, context.engine, forward);
     call = std::make_unique<OneDnnReorderedCall>(
         context, dnnl::convolution_backward_weights(pd),
-        std::array<ConvOperand, 4>{{{src, pd.src_desc(), DNNL_ARG_SRC},
+        std::array<ConvOperand, 4>{{{src, pd.src_desc(), DNNL_ARG_SRC, false, desc.inputKey},
                                     {weights, pd.diff_weights_desc(), DNNL_ARG_DIFF_WEIGHTS, true},
                                     {bias, computeBias, DNNL_ARG_DIFF_BIAS, true},
-                                    {dst, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST}}});
+                                    {dst, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST, false,
+                                     desc.outputKey}}});
     break;
   }
   }

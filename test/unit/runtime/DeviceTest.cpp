@@ -7,6 +7,7 @@
 
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 
 namespace nnrt {
 namespace {
@@ -399,6 +400,50 @@ TEST_P(DeviceTest, Conv2dBackwardWeightsSumsTheBiasGradient) {
   };
   std::vector<float> alone = weightGrad(false);
   expectClose(weightGrad(true), alone, kLibraryTolerance, "weight gradient beside the bias's");
+}
+
+TEST_P(DeviceTest, Conv2dCallsWithOneKeyConvertTheirInputOnce) {
+  if (!computes() || GetParam() == std::string("cuda"))
+    GTEST_SKIP() << GetParam() << ": only the CPU driver shares conversions";
+  // A forward and a weight-gradient call that read the same input under one key: the second
+  // uses the layout copy the first made when it ran. Changing the input between the two runs
+  // shows it (the contract is that it does not change: nnc keys only one tensor, unchanged
+  // between its readers); without the key the second call converts the new values itself.
+  Conv2dDesc forward;
+  forward.input = {2, 16, 6, 6};
+  forward.weight = {16, 16, 3, 3};
+  forward.output = {2, 16, 4, 4};
+  Conv2dDesc weightGrad = forward;
+  weightGrad.pass = ConvPass::BackwardWeights;
+  auto count = [](const std::array<int64_t, 4> &s) { return size_t(s[0] * s[1] * s[2] * s[3]); };
+  std::vector<float> first = test::randomFloats(count(forward.input), 11);
+  std::vector<float> second = test::randomFloats(count(forward.input), 12);
+  std::vector<float> gradOutput = test::randomFloats(count(forward.output), 13);
+  std::vector<float> weight = test::randomFloats(count(forward.weight), 14);
+  auto weightGradient = [&](int64_t key, const std::vector<float> &forwardInput,
+                            const std::vector<float> &readAfterForward) {
+    forward.inputKey = weightGrad.inputKey = key;
+    auto forwardCall = device->prepareConv2d(forward);
+    auto weightCall = device->prepareConv2d(weightGrad);
+    EXPECT_TRUE(forwardCall.ok() && weightCall.ok());
+    void *input = upload(forwardInput);
+    LibraryOperands forwardOperands = {input, upload(weight), nullptr,
+                                       upload(std::vector<float>(count(forward.output)))};
+    EXPECT_TRUE((*forwardCall)->run(forwardOperands).ok());
+    std::vector<float> changed = readAfterForward;
+    std::memcpy(input, changed.data(), changed.size() * sizeof(float));
+    LibraryOperands weightOperands = {input, upload(std::vector<float>(count(forward.weight))),
+                                      nullptr, upload(gradOutput)};
+    EXPECT_TRUE((*weightCall)->run(weightOperands).ok());
+    return download(weightOperands[1], count(forward.weight));
+  };
+  std::vector<float> fromFirst = weightGradient(0, first, first);
+  std::vector<float> fromSecond = weightGradient(0, second, second);
+  ASSERT_GT(std::abs(fromFirst[0] - fromSecond[0]), 1e-3) << "the inputs should differ";
+  // Keyed: the weight gradient is of the input the forward call converted.
+  expectClose(weightGradient(7, first, second), fromFirst, kLibraryTolerance, "shared copy");
+  // The same key after those calls are gone: the new forward call owns (and writes) the copy.
+  expectClose(weightGradient(7, second, first), fromSecond, kLibraryTolerance, "new owner");
 }
 
 TEST_P(DeviceTest, RefusesInconsistentConv2d) {

@@ -317,6 +317,39 @@ TEST(PlanLoaderTest, RefusesConv2dWithWrongOutputShape) {
                               "fit 3 input channels in 2 groups");
 }
 
+TEST(PlanLoaderTest, RefusesConv2dBiasOrKeysThatItsPassCannotTake) {
+  nnc::Plan plan = test::makePlan(4096);
+  plan.add_functions()->set_name("train_step");
+  nnc::Command *command = plan.mutable_functions(0)->add_commands();
+  command->set_node("conv1");
+  nnc::Conv2d *conv = command->mutable_conv2d();
+  for (int64_t d : {1, 3, 8, 8})
+    conv->add_input_shape(d);
+  for (int64_t d : {4, 3, 3, 3})
+    conv->add_weight_shape(d);
+  for (int64_t d : {1, 4, 6, 6})
+    conv->add_output_shape(d);
+  *conv->mutable_input() = makeSlice(0, 768);
+  *conv->mutable_weight() = makeSlice(768, 432);
+  *conv->mutable_output() = makeSlice(1200, 576);
+  *conv->mutable_bias() = makeSlice(1776, 16);
+  conv->set_pass(nnc::CONV_PASS_BACKWARD_WEIGHTS); // writes dL/dbias at the bias slot
+  conv->set_input_key(5);
+  conv->set_output_key(9);
+  EXPECT_EQ(parseError(plan), "(parsed)");
+  conv->set_pass(nnc::CONV_PASS_BACKWARD_DATA);
+  EXPECT_EQ(parseError(plan), "function 'train_step', node 'conv1': a backward_data conv2d takes "
+                              "no bias");
+  conv->set_pass(nnc::CONV_PASS_BACKWARD_WEIGHTS);
+  conv->set_post_op(nnc::POST_OP_RELU);
+  EXPECT_EQ(parseError(plan), "function 'train_step', node 'conv1': a backward conv2d pass takes "
+                              "no post_op");
+  conv->set_post_op(nnc::POST_OP_NONE);
+  conv->set_output_key(-1);
+  EXPECT_EQ(parseError(plan), "function 'train_step', node 'conv1': conv2d key -1 is outside "
+                              "[0, 2^32)");
+}
+
 TEST(PlanLoaderTest, RefusesMissingCpuFeature) {
   std::string missing;
   for (std::string_view name : knownCpuFeatures())
