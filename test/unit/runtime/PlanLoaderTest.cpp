@@ -292,21 +292,33 @@ TEST(PlanLoaderTest, RefusesBadAllReduces) {
             "values");
 }
 
-TEST(PlanLoaderTest, RefusesConv2dWithWrongOutputShape) {
-  nnc::Plan plan = test::makePlan(4096);
-  nnc::Command *command = plan.add_functions()->add_commands();
-  plan.mutable_functions(0)->set_name("predict");
+/// A plan whose function `function` is one conv2d (node 'conv1') of a 1x3x8x8 input and a
+/// 4x3x3x3 weight, to the output shape given, the slices one after another.
+nnc::Conv2d *addConv(nnc::Plan &plan, const std::string &function,
+                     std::initializer_list<int64_t> output) {
+  nnc::Function *f = plan.add_functions();
+  f->set_name(function);
+  nnc::Command *command = f->add_commands();
   command->set_node("conv1");
   nnc::Conv2d *conv = command->mutable_conv2d();
   for (int64_t d : {1, 3, 8, 8})
     conv->add_input_shape(d);
   for (int64_t d : {4, 3, 3, 3})
     conv->add_weight_shape(d);
-  for (int64_t d : {1, 4, 8, 8}) // padding 0 gives 6x6
+  int64_t outputBytes = 4;
+  for (int64_t d : output) {
     conv->add_output_shape(d);
+    outputBytes *= d;
+  }
   *conv->mutable_input() = makeSlice(0, 768);
   *conv->mutable_weight() = makeSlice(768, 432);
-  *conv->mutable_output() = makeSlice(1200, 1024);
+  *conv->mutable_output() = makeSlice(1200, outputBytes);
+  return conv;
+}
+
+TEST(PlanLoaderTest, RefusesConv2dWithWrongOutputShape) {
+  nnc::Plan plan = test::makePlan(4096);
+  nnc::Conv2d *conv = addConv(plan, "predict", {1, 4, 8, 8}); // padding 0 gives 6x6
   EXPECT_EQ(parseError(plan),
             "function 'predict', node 'conv1': conv2d output shape [1,4,8,8] should be [1,4,6,6]");
   conv->add_padding(1);
@@ -319,19 +331,7 @@ TEST(PlanLoaderTest, RefusesConv2dWithWrongOutputShape) {
 
 TEST(PlanLoaderTest, RefusesConv2dBiasOrKeysThatItsPassCannotTake) {
   nnc::Plan plan = test::makePlan(4096);
-  plan.add_functions()->set_name("train_step");
-  nnc::Command *command = plan.mutable_functions(0)->add_commands();
-  command->set_node("conv1");
-  nnc::Conv2d *conv = command->mutable_conv2d();
-  for (int64_t d : {1, 3, 8, 8})
-    conv->add_input_shape(d);
-  for (int64_t d : {4, 3, 3, 3})
-    conv->add_weight_shape(d);
-  for (int64_t d : {1, 4, 6, 6})
-    conv->add_output_shape(d);
-  *conv->mutable_input() = makeSlice(0, 768);
-  *conv->mutable_weight() = makeSlice(768, 432);
-  *conv->mutable_output() = makeSlice(1200, 576);
+  nnc::Conv2d *conv = addConv(plan, "train_step", {1, 4, 6, 6});
   *conv->mutable_bias() = makeSlice(1776, 16);
   conv->set_pass(nnc::CONV_PASS_BACKWARD_WEIGHTS); // writes dL/dbias at the bias slot
   conv->set_input_key(5);
