@@ -10,6 +10,7 @@
 
 #include "dialects/nn/NNDialect.h"
 
+#include "mlir/IR/Dominance.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -91,15 +92,6 @@ struct SumOfPadsToConcat : OpRewritePattern<AddOp> {
   }
 };
 
-/// True when `v` is available at `point` (same block): a block argument or defined before it.
-static bool definedBefore(Value v, Operation *point) {
-  Operation *def = v.getDefiningOp();
-  if (!def)
-    return cast<BlockArgument>(v).getOwner() == point->getBlock() ||
-           cast<BlockArgument>(v).getOwner()->getParentOp()->isProperAncestor(point);
-  return def->getBlock() == point->getBlock() && def->isBeforeInBlock(point);
-}
-
 struct FoldConvBiasGradient : OpRewritePattern<ReduceSumOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ReduceSumOp sum, PatternRewriter &rewriter) const override {
@@ -115,7 +107,9 @@ struct FoldConvBiasGradient : OpRewritePattern<ReduceSumOp> {
         continue;
       // The fused op takes the earlier one's place, where both of its operands must exist.
       Operation *first = weightGrad->isBeforeInBlock(sum) ? weightGrad.getOperation() : sum;
-      if (!definedBefore(weightGrad.getInput(), first) || !definedBefore(g, first))
+      DominanceInfo dominance(first->getParentOp());
+      if (!dominance.properlyDominates(weightGrad.getInput(), first) ||
+          !dominance.properlyDominates(g, first))
         continue;
       rewriter.setInsertionPoint(first);
       auto fused = Conv2dGradWeightOp::create(

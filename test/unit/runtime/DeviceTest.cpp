@@ -157,6 +157,11 @@ TEST_P(DeviceTest, RefusesCorruptElfLibrary) {
 // leaves a wide margin while still catching a wrong layout, which is off by O(1).
 constexpr double kLibraryTolerance = 1e-4;
 
+/// Values in a 4-D tensor of this shape.
+size_t elementsOf(const std::array<int64_t, 4> &shape) {
+  return size_t(shape[0] * shape[1] * shape[2] * shape[3]);
+}
+
 struct GemmCase {
   const char *name;
   GemmDesc desc;
@@ -350,16 +355,15 @@ TEST_P(DeviceTest, Conv2dMatchesReference) {
     d.groups = c.groups;
     d.hasBias = c.hasBias;
     d.postOp = c.postOp;
-    auto count = [](const std::array<int64_t, 4> &s) { return size_t(s[0] * s[1] * s[2] * s[3]); };
-    std::vector<float> input = test::randomFloats(count(d.input), ++seed);
-    std::vector<float> weight = test::randomFloats(count(d.weight), ++seed);
+    std::vector<float> input = test::randomFloats(elementsOf(d.input), ++seed);
+    std::vector<float> weight = test::randomFloats(elementsOf(d.weight), ++seed);
     std::vector<float> bias = test::randomFloats(size_t(c.outChannels), ++seed);
     auto call = device->prepareConv2d(d);
     ASSERT_TRUE(call.ok()) << c.name << ": " << call.status().message();
     LibraryOperands operands = {upload(input), upload(weight), d.hasBias ? upload(bias) : nullptr,
-                                upload(std::vector<float>(count(d.output)))};
+                                upload(std::vector<float>(elementsOf(d.output)))};
     ASSERT_TRUE((*call)->run(operands).ok()) << c.name;
-    expectClose(download(operands[3], count(d.output)),
+    expectClose(download(operands[3], elementsOf(d.output)),
                 test::referenceConv2d(d, input, weight, bias), kLibraryTolerance, c.name);
   }
 }
@@ -377,9 +381,8 @@ TEST_P(DeviceTest, Conv2dBackwardWeightsSumsTheBiasGradient) {
   d.groups = 2;
   d.output = {3, 6, test::convOutputSize(9, 3, 2, 1, 1), test::convOutputSize(7, 2, 1, 0, 1)};
   d.pass = ConvPass::BackwardWeights;
-  auto count = [](const std::array<int64_t, 4> &s) { return size_t(s[0] * s[1] * s[2] * s[3]); };
-  std::vector<float> input = test::randomFloats(count(d.input), 7);
-  std::vector<float> gradOutput = test::randomFloats(count(d.output), 8);
+  std::vector<float> input = test::randomFloats(elementsOf(d.input), 7);
+  std::vector<float> gradOutput = test::randomFloats(elementsOf(d.output), 8);
   std::vector<float> expectedBias(size_t(d.output[1]), 0.0f);
   int64_t plane = d.output[2] * d.output[3];
   for (size_t i = 0; i < gradOutput.size(); ++i)
@@ -388,7 +391,7 @@ TEST_P(DeviceTest, Conv2dBackwardWeightsSumsTheBiasGradient) {
     d.hasBias = withBias;
     auto call = device->prepareConv2d(d);
     EXPECT_TRUE(call.ok()) << call.status().message();
-    LibraryOperands operands = {upload(input), upload(std::vector<float>(count(d.weight))),
+    LibraryOperands operands = {upload(input), upload(std::vector<float>(elementsOf(d.weight))),
                                 withBias ? upload(std::vector<float>(expectedBias.size(), 9.0f))
                                          : nullptr,
                                 upload(gradOutput)};
@@ -396,7 +399,7 @@ TEST_P(DeviceTest, Conv2dBackwardWeightsSumsTheBiasGradient) {
     if (withBias)
       expectClose(download(operands[2], expectedBias.size()), expectedBias, kLibraryTolerance,
                   "bias gradient");
-    return download(operands[1], count(d.weight));
+    return download(operands[1], elementsOf(d.weight));
   };
   std::vector<float> alone = weightGrad(false);
   expectClose(weightGrad(true), alone, kLibraryTolerance, "weight gradient beside the bias's");
@@ -415,11 +418,10 @@ TEST_P(DeviceTest, Conv2dCallsWithOneKeyConvertTheirInputOnce) {
   forward.output = {2, 16, 4, 4};
   Conv2dDesc weightGrad = forward;
   weightGrad.pass = ConvPass::BackwardWeights;
-  auto count = [](const std::array<int64_t, 4> &s) { return size_t(s[0] * s[1] * s[2] * s[3]); };
-  std::vector<float> first = test::randomFloats(count(forward.input), 11);
-  std::vector<float> second = test::randomFloats(count(forward.input), 12);
-  std::vector<float> gradOutput = test::randomFloats(count(forward.output), 13);
-  std::vector<float> weight = test::randomFloats(count(forward.weight), 14);
+  std::vector<float> first = test::randomFloats(elementsOf(forward.input), 11);
+  std::vector<float> second = test::randomFloats(elementsOf(forward.input), 12);
+  std::vector<float> gradOutput = test::randomFloats(elementsOf(forward.output), 13);
+  std::vector<float> weight = test::randomFloats(elementsOf(forward.weight), 14);
   auto weightGradient = [&](int64_t key, const std::vector<float> &forwardInput,
                             const std::vector<float> &readAfterForward) {
     forward.inputKey = weightGrad.inputKey = key;
@@ -428,14 +430,14 @@ TEST_P(DeviceTest, Conv2dCallsWithOneKeyConvertTheirInputOnce) {
     EXPECT_TRUE(forwardCall.ok() && weightCall.ok());
     void *input = upload(forwardInput);
     LibraryOperands forwardOperands = {input, upload(weight), nullptr,
-                                       upload(std::vector<float>(count(forward.output)))};
+                                       upload(std::vector<float>(elementsOf(forward.output)))};
     EXPECT_TRUE((*forwardCall)->run(forwardOperands).ok());
     std::vector<float> changed = readAfterForward;
     std::memcpy(input, changed.data(), changed.size() * sizeof(float));
-    LibraryOperands weightOperands = {input, upload(std::vector<float>(count(forward.weight))),
+    LibraryOperands weightOperands = {input, upload(std::vector<float>(elementsOf(forward.weight))),
                                       nullptr, upload(gradOutput)};
     EXPECT_TRUE((*weightCall)->run(weightOperands).ok());
-    return download(weightOperands[1], count(forward.weight));
+    return download(weightOperands[1], elementsOf(forward.weight));
   };
   std::vector<float> fromFirst = weightGradient(0, first, first);
   std::vector<float> fromSecond = weightGradient(0, second, second);
