@@ -41,13 +41,18 @@ def FuseAttention : Pass<"nnc-fuse-attention", "mlir::func::FuncOp"> {
     `nn.causal_attention(q, k, v) {scale}` (a library call that never stores the T x T
     probabilities). Only where every intermediate has that one use and q, k, v share a shape;
     any other attention (no causal mask, another softmax axis, a finite fill, the probabilities
-    read elsewhere) is left alone. CPU plans of fp32 models only: CUDA and bf16/fp16 plans keep
-    the unfused graph (bf16's unfused GEMMs run on AMX, faster than the kernel's f32 arithmetic).
+    read elsewhere) is left alone. CPU plans only (the CUDA driver has no fused attention); bf16
+    and fp16 models only with `low-precision` (the driver sets it where the CPU has no AMX: AMX
+    runs the unfused graph's bf16 GEMMs faster than the fused kernel's f32 arithmetic).
 
     Before: `%s = nn.matmul %q, %kt`, `%c = nn.mul %s, %scale`, `%m = nn.causal_mask %c`,
             `%p = nn.softmax %m`, `%y = nn.matmul %p, %v`
     After:  `%k = nn.transpose %kt`, `%y, %lse = nn.causal_attention %q, %k, %v <{scale = ...}>`
   }];
+  let options = [
+    Option<"lowPrecision", "low-precision", "bool", /*default=*/"false",
+           "Also fuse the attention of bf16 and fp16 models">,
+  ];
 }
 
 def Autodiff : Pass<"nnc-autodiff", "mlir::ModuleOp"> {

@@ -66,6 +66,8 @@ CpuTarget hostCpuTarget() {
   return target;
 }
 
+bool hostHasAmxBf16() { return llvm::sys::getHostCPUFeatures().lookup("amx-bf16"); }
+
 namespace {
 
 /// Adds `void <prefix><name>(void **args)` for each kernel: the runtime's one calling convention,

@@ -19,6 +19,10 @@ struct CpuTarget {
 /// The machine nnc runs on.
 CpuTarget hostCpuTarget();
 
+/// Whether the machine nnc runs on has AMX bf16 tiles (which oneDNN's GEMMs use at run time; the
+/// plan's own kernels do not, so CpuTarget does not list it).
+bool hostHasAmxBf16();
+
 /// Each kernel `@name` is exported from the library as `void <prefix>name(void **args)`.
 inline constexpr const char *kKernelEntryPrefix = "nnc_";
 

@@ -434,11 +434,20 @@ int compileMain(int argc, char **argv) {
                      "(overrides training.tensor_parallel; run with mpirun -np D*P*T)"),
       llvm::cl::value_desc("T"), llvm::cl::init(0), llvm::cl::cat(category));
   // Issue 23.
-  llvm::cl::opt<bool> fuseAttention(
+  enum class FuseAttention { Auto, All, Fp32, None };
+  llvm::cl::opt<FuseAttention> fuseAttention(
       "fuse-attention",
-      llvm::cl::desc("fp32 CPU plans: fuse causal attention into one op (nnc-fuse-attention; "
-                     "bf16/fp16 keep the separate ops, as --fuse-attention=false does)"),
-      llvm::cl::init(true), llvm::cl::cat(category));
+      llvm::cl::desc("CPU plans: which models' causal attention becomes one op "
+                     "(nnc-fuse-attention)"),
+      llvm::cl::values(
+          clEnumValN(FuseAttention::Auto, "auto",
+                     "fp32 models; bf16/fp16 models too where the CPU has no AMX (default)"),
+          clEnumValN(FuseAttention::All, "all", "every model"),
+          clEnumValN(FuseAttention::Fp32, "fp32", "fp32 models only"),
+          clEnumValN(FuseAttention::None, "none", "no model"),
+          clEnumValN(FuseAttention::Auto, "true", "auto"),
+          clEnumValN(FuseAttention::None, "false", "none")),
+      llvm::cl::init(FuseAttention::Auto), llvm::cl::cat(category));
   llvm::cl::opt<int64_t> zeroStage(
       "zero",
       llvm::cl::desc("ZeRO stage with --data-parallel: 1 shards the optimizer state and update "
@@ -476,7 +485,12 @@ int compileMain(int argc, char **argv) {
   request.microBatches = microBatches;
   request.stageBoundaries = stageBoundaries;
   request.printLaunchStats = printLaunchStats;
-  request.fuseAttention = fuseAttention;
+  switch (fuseAttention) {
+  case FuseAttention::Auto: break;
+  case FuseAttention::All: request.fuseAttention = AttentionFusion::AllModels; break;
+  case FuseAttention::Fp32: request.fuseAttention = AttentionFusion::Fp32Models; break;
+  case FuseAttention::None: request.fuseAttention = AttentionFusion::None; break;
+  }
   request.gpuIr = gpuIr;
   request.tensorParallel = tensorParallel;
   request.model = modelFlags.values();
@@ -590,7 +604,7 @@ void addTensorParallelSplit(const Model &model, Phase last, OpPassManager &pm) {
 /// Runs the phases after import up to `last` on `module`, timed under `timing` (--mlir-timing),
 /// with the pass manager's command-line options.
 LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelTarget kernels,
-                        int64_t memoryBudget, bool fuseAttention, TimingScope &timing) {
+                        int64_t memoryBudget, AttentionFusion attention, TimingScope &timing) {
   PassManager pm(module.getContext());
   if (failed(applyPassManagerCLOptions(pm)))
     return failure();
@@ -604,7 +618,7 @@ LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelT
     pm.addPass(createPipelineSplit());
     addTensorParallelSplit(model, last, pm.nest<ModuleOp>());
     buildPipeline(last, pm.nest<ModuleOp>(), cpuKernels, modelParameters, memoryBudget,
-                  fuseAttention);
+                  attention);
     if (last == Phase::Plan) {
       SchedulePipelineOptions schedule;
       schedule.microBatches = model.training().pipeline().micro_batches();
@@ -612,7 +626,7 @@ LogicalResult runPhases(ModuleOp module, const Model &model, Phase last, KernelT
     }
   } else {
     addTensorParallelSplit(model, last, pm);
-    buildPipeline(last, pm, cpuKernels, modelParameters, memoryBudget, fuseAttention);
+    buildPipeline(last, pm, cpuKernels, modelParameters, memoryBudget, attention);
   }
   return pm.run(module);
 }
@@ -696,8 +710,12 @@ int compileModel(const CompileRequest &request, llvm::raw_ostream &errs) {
   DefaultTimingManager timing;
   applyDefaultTimingManagerCLOptions(timing);
   TimingScope timingScope = timing.getRootScope();
-  if (failed(runPhases(*module, model, phase->phase, kernels, request.memoryBudget,
-                       request.fuseAttention, timingScope))) {
+  // By default bf16 and fp16 attention is fused only where oneDNN cannot run the unfused
+  // graph's GEMMs on AMX.
+  AttentionFusion attention = request.fuseAttention.value_or(
+      hostHasAmxBf16() ? AttentionFusion::Fp32Models : AttentionFusion::AllModels);
+  if (failed(runPhases(*module, model, phase->phase, kernels, request.memoryBudget, attention,
+                       timingScope))) {
     if (!diagnostics.sawError())
       diagnostics.error("compilation failed");
     return 1;

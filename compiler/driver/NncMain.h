@@ -3,6 +3,7 @@
 #pragma once
 
 #include "compiler/driver/ModelFlags.h"
+#include "compiler/pipeline/Pipeline.h"
 
 #include <cstdint>
 #include <string>
@@ -28,7 +29,8 @@ struct CompileRequest {
   int64_t memoryBudget = 0;      // --memory-budget in bytes (0: none), nnc-recompute's
   ModelOptions model;            // --batch-size, --loss, --optimizer, ... (ModelFlags.h)
   int64_t tensorParallel = 0;    // --tensor-parallel T
-  bool fuseAttention = true;     // issue 23: --fuse-attention (CPU plans)
+  // --fuse-attention (CPU plans); none: auto, bf16/fp16 models too where the CPU has no AMX.
+  std::optional<AttentionFusion> fuseAttention;
   int64_t zeroStage = -1;        // --zero (issue 20); -1: the model's data_parallel.zero_stage
 };
 

@@ -102,7 +102,7 @@ void buildPlanPipeline(mlir::OpPassManager &pm, llvm::ArrayRef<std::string> mode
 
 void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels,
                    llvm::ArrayRef<std::string> modelParameters, int64_t memoryBudget,
-                   bool fuseAttention) {
+                   AttentionFusion attention) {
   // Import is done by the importer itself. CUDA codegen and the plan's serialization run after
   // the pass manager (they leave MLIR: PTX, the plan's protobuf and the CPU kernels' shared
   // object).
@@ -110,8 +110,11 @@ void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels,
     return;
   // Fused before differentiating, so the backward pass is the fused op's own. CUDA plans keep
   // the unfused graph (the CUDA driver has no fused attention).
-  if (cpuKernels && fuseAttention)
-    pm.addNestedPass<mlir::func::FuncOp>(createFuseAttention());
+  if (cpuKernels && attention != AttentionFusion::None) {
+    FuseAttentionOptions fuse;
+    fuse.lowPrecision = attention == AttentionFusion::AllModels;
+    pm.addNestedPass<mlir::func::FuncOp>(createFuseAttention(fuse));
+  }
   pm.addPass(createAutodiff());
   pm.addPass(createOptimizer());
   if (last < Phase::Precision)

@@ -14,6 +14,9 @@ class OpPassManager;
 
 namespace nnc {
 
+/// Which models' causal attention nnc-fuse-attention fuses.
+enum class AttentionFusion { None, Fp32Models, AllModels };
+
 enum class Phase { Import, Autodiff, Precision, Accumulate, Distribute, Optimize, Lower, Codegen, Plan };
 
 struct PhaseInfo {
@@ -35,11 +38,11 @@ std::optional<PhaseInfo> lookupPhase(llvm::StringRef name);
 /// they need), and whose codegen phase is passes (buildCodegenPipeline; CUDA's runs after the
 /// pass manager). `modelParameters`: the model's parameter names, which the plan initializes
 /// from the model (other parameters are optimizer state). `memoryBudget`: the arena's limit in
-/// bytes, met by recomputation (nnc-recompute; 0: none). `fuseAttention` (CPU only):
-/// nnc-fuse-attention before autodiff.
+/// bytes, met by recomputation (nnc-recompute; 0: none). `attention` (CPU only): which models
+/// nnc-fuse-attention fuses before autodiff.
 void buildPipeline(Phase last, mlir::OpPassManager &pm, bool cpuKernels = true,
                    llvm::ArrayRef<std::string> modelParameters = {}, int64_t memoryBudget = 0,
-                   bool fuseAttention = true);
+                   AttentionFusion attention = AttentionFusion::Fp32Models);
 
 /// Appends the plan phase's passes to `pm` (anchored on the module the codegen phase produced):
 /// nnc-recompute (under a memory budget), nnc-lower-to-plan, then nnc-assign-buffers. A

@@ -161,10 +161,11 @@ bool lowPrecisionModel(Operation *op) {
 }
 
 struct FuseAttentionPass : nnc::impl::FuseAttentionBase<FuseAttentionPass> {
+  using FuseAttentionBase::FuseAttentionBase;
   void runOnOperation() override {
-    // bf16 and fp16 models keep the unfused graph: on this CPU its AMX GEMMs beat the fused
+    // On an AMX CPU, bf16 and fp16 models keep the unfused graph: its AMX GEMMs beat the fused
     // op's f32 loops (bench/RESULTS.md). The fused op itself handles bf16 (and fp16 in f32).
-    if (lowPrecisionModel(getOperation()))
+    if (!lowPrecision && lowPrecisionModel(getOperation()))
       return;
     SmallVector<Match> matches;
     getOperation().walk([&](SoftmaxOp softmax) {

@@ -1,6 +1,8 @@
 // RUN: %nnc-opt %s -split-input-file -nnc-fuse-attention | FileCheck %s
 // The fused ops print and parse back.
 // RUN: %nnc-opt %s -split-input-file -nnc-fuse-attention | %nnc-opt -split-input-file | FileCheck %s
+// A bf16 model's attention is fused only with low-precision (the driver's choice off AMX CPUs).
+// RUN: %nnc-opt %s -split-input-file -nnc-fuse-attention=low-precision=true | FileCheck %s --check-prefix=LOW
 
 // The frontend's CausalSelfAttention: k arrives transposed (B, H, D, T) from (B, T, H, D); the
 // two transposes compose into one to (B, H, T, D). Scale as a multiply by 1/sqrt(16).
@@ -97,4 +99,22 @@ func.func @no_fuse_softmax_over_queries(%q: tensor<2x8x16xf32>, %kt: tensor<2x16
   %p = nn.softmax %m <{axis = 1 : i64}> : tensor<2x8x8xf32>
   %y = nn.matmul %p, %v : tensor<2x8x8xf32>, tensor<2x8x16xf32>
   return %y : tensor<2x8x16xf32>
+}
+
+// -----
+
+// A bf16 model: left alone unless low-precision is set.
+// CHECK-LABEL: func.func @bf16_model
+// CHECK-NOT: nn.causal_attention
+// LOW-LABEL: func.func @bf16_model
+// LOW: nn.causal_attention
+// LOW-NOT: nn.softmax
+module attributes {nn.training = #nn.training<loss = "loss", precision = bf16>} {
+func.func @bf16_model(%q: tensor<2x8x16xf32>, %kt: tensor<2x16x8xf32>, %v: tensor<2x8x16xf32>) -> tensor<2x8x16xf32> {
+  %s = nn.matmul %q, %kt : tensor<2x8x16xf32>, tensor<2x16x8xf32>
+  %m = nn.causal_mask %s : tensor<2x8x8xf32>
+  %p = nn.softmax %m <{axis = -1 : i64}> : tensor<2x8x8xf32>
+  %y = nn.matmul %p, %v : tensor<2x8x8xf32>, tensor<2x8x16xf32>
+  return %y : tensor<2x8x16xf32>
+}
 }
