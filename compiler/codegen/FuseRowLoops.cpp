@@ -54,22 +54,61 @@ std::optional<MutableOperandRange> accessIndices(OpOperand &use) {
   return std::nullopt;
 }
 
+constexpr uint64_t kCacheLine = 64;
+
+/// The reassociation of `op` if it is a reshape that keeps dimension 0 as it is, else none.
+std::optional<SmallVector<ReassociationIndices>> rowKeepingReshape(Operation *op) {
+  SmallVector<ReassociationIndices> groups;
+  if (auto collapse = dyn_cast<memref::CollapseShapeOp>(op))
+    groups = collapse.getReassociationIndices();
+  else if (auto expand = dyn_cast<memref::ExpandShapeOp>(op))
+    groups = expand.getReassociationIndices();
+  if (groups.empty() || groups.front() != ReassociationIndices{0})
+    return std::nullopt;
+  return groups;
+}
+
+/// The loads and stores of `buffer` (in `accesses`) and the row-keeping reshapes they go through
+/// (in `views`, each after its source); false if anything else uses it but deallocations.
+bool collectAccesses(Value buffer, SmallVectorImpl<OpOperand *> &accesses,
+                     SmallVectorImpl<Operation *> &views) {
+  for (OpOperand &use : buffer.getUses()) {
+    Operation *user = use.getOwner();
+    if (isa<memref::DeallocOp>(user))
+      continue;
+    if (accessIndices(use)) {
+      accesses.push_back(&use);
+      continue;
+    }
+    if (!rowKeepingReshape(user))
+      return false;
+    views.push_back(user);
+    if (!collectAccesses(user->getResult(0), accesses, views))
+      return false;
+  }
+  return true;
+}
+
 /// A buffer of the kernel's own that is only read and written at the current row (what one op
 /// passes to the next) needs one row, reused by every iteration: it stays in cache. The row is
-/// the slice at the fused loops' indices `ivs`, as far as every access is at them.
+/// the slice at the fused loops' indices `ivs`, as far as every access is at them; through a
+/// reshape that keeps dimension 0 (a pooling's second pass reads its first's rows flattened),
+/// the slice at the first index only.
 void shrinkRowBuffers(ArrayRef<Operation *> candidates, ArrayRef<Value> ivs) {
   for (Operation *op : candidates) {
     auto alloc = dyn_cast<memref::AllocOp>(op);
     if (!alloc || alloc.getType().getRank() == 0 || !alloc.getType().hasStaticShape())
       continue;
+    SmallVector<OpOperand *> accesses;
+    SmallVector<Operation *> views;
+    if (!collectAccesses(alloc, accesses, views))
+      continue;
     // How many of the fused loops' indices every load and store uses, in order.
-    int64_t shared = std::min<int64_t>(ivs.size(), alloc.getType().getRank());
-    for (OpOperand &use : alloc->getUses()) {
-      if (isa<memref::DeallocOp>(use.getOwner()))
-        continue;
-      std::optional<MutableOperandRange> indices = accessIndices(use);
+    int64_t shared = std::min<int64_t>(views.empty() ? ivs.size() : 1, alloc.getType().getRank());
+    for (OpOperand *use : accesses) {
+      std::optional<MutableOperandRange> indices = accessIndices(*use);
       int64_t same = 0;
-      while (indices && same < shared && (*indices)[same].get() == ivs[same])
+      while (same < shared && (*indices)[same].get() == ivs[same])
         ++same;
       shared = same;
     }
@@ -80,14 +119,33 @@ void shrinkRowBuffers(ArrayRef<Operation *> candidates, ArrayRef<Value> ivs) {
     OpBuilder b(alloc);
     auto rowBuffer = memref::AllocOp::create(
         b, alloc.getLoc(), MemRefType::get(shape, alloc.getType().getElementType()));
+    // Aligned to a cache line, as the plan's buffers are: malloc's 16-byte alignment split the
+    // vector stores of a pooling gradient's rows across lines (3x slower).
+    rowBuffer.setAlignment(kCacheLine);
     Value zero = arith::ConstantIndexOp::create(b, alloc.getLoc(), 0);
-    for (OpOperand &use : llvm::make_early_inc_range(alloc->getUses())) {
-      if (std::optional<MutableOperandRange> indices = accessIndices(use))
-        for (int64_t d = 0; d < shared; ++d)
-          (*indices)[d].set(zero);
-      use.set(rowBuffer);
+    for (OpOperand *use : accesses) {
+      std::optional<MutableOperandRange> indices = accessIndices(*use);
+      for (int64_t d = 0; d < shared; ++d)
+        (*indices)[d].set(zero);
     }
+    alloc->replaceAllUsesWith(rowBuffer);
     alloc.erase();
+    // Each reshape again, of one row (sources first).
+    for (Operation *view : views) {
+      b.setInsertionPoint(view);
+      SmallVector<ReassociationIndices> groups = *rowKeepingReshape(view);
+      Value source = view->getOperand(0);
+      Value row;
+      if (isa<memref::CollapseShapeOp>(view)) {
+        row = memref::CollapseShapeOp::create(b, view->getLoc(), source, groups);
+      } else {
+        SmallVector<int64_t> rowShape(cast<MemRefType>(view->getResult(0).getType()).getShape());
+        rowShape[0] = 1;
+        row = memref::ExpandShapeOp::create(b, view->getLoc(), rowShape, source, groups);
+      }
+      view->replaceAllUsesWith(ValueRange{row});
+      view->erase();
+    }
   }
 }
 

@@ -36,10 +36,36 @@ struct RowShape {
 /// Kernels with less than kSplitWork iterations stay whole (waking a thread costs more).
 constexpr int64_t kSplitWork = 1 << 15;
 
+/// Whether the reshape `groups` keeps each of the first `depth` dimensions as it is.
+bool keepsLeadingDims(ArrayRef<ReassociationIndices> groups, int64_t depth) {
+  if (static_cast<int64_t>(groups.size()) < depth)
+    return false;
+  for (int64_t d = 0; d < depth; ++d)
+    if (groups[d] != ReassociationIndices{d})
+      return false;
+  return true;
+}
+
 /// The buffer `value` is a view of, through views that keep every slice of the first `depth`
-/// dimensions in place (reshapes may move them: they stop the walk).
+/// dimensions in place: subviews of all of them, reshapes that leave them alone (other reshapes
+/// move them and stop the walk).
 Value viewedBuffer(Value value, int64_t depth) {
-  while (auto view = value.getDefiningOp<memref::SubViewOp>()) {
+  while (Operation *def = value.getDefiningOp()) {
+    if (auto collapse = dyn_cast<memref::CollapseShapeOp>(def)) {
+      if (!keepsLeadingDims(collapse.getReassociationIndices(), depth))
+        return value;
+      value = collapse.getSrc();
+      continue;
+    }
+    if (auto expand = dyn_cast<memref::ExpandShapeOp>(def)) {
+      if (!keepsLeadingDims(expand.getReassociationIndices(), depth))
+        return value;
+      value = expand.getSrc();
+      continue;
+    }
+    auto view = dyn_cast<memref::SubViewOp>(def);
+    if (!view)
+      return value;
     auto source = cast<MemRefType>(view.getSource().getType());
     if (source.getRank() != view.getType().getRank() || source.getRank() < depth)
       return value;

@@ -10,7 +10,8 @@
 //    trailing `%out` argument, and the host passes a tensor.empty there that the plan ignores
 //    (the call's result gets the storage).
 // 4. With row-groups (the CPU), consecutive roots over the same rows that read each other only at
-//    their own row share one kernel (see canJoin).
+//    their own row, directly or through reshapes that keep the rows, share one kernel (see
+//    canJoin); those reshapes move into the kernel.
 #include "compiler/Passes.h"
 #include "dialects/AttrNames.h"
 
@@ -93,9 +94,10 @@ void collectInitLike(Value value, llvm::SetVector<Operation *> &ops) {
 /// later op reads an earlier one's result only at its own row (both index dimension 0 of that
 /// tensor with loop 0 and nowhere else), form one kernel: codegen then runs their loop nests
 /// row by row in one loop (a layer norm's sums, centring and scaling; softmax's max, sum and
-/// normalization), so each row is read from memory once and the rest from cache. Results only
-/// the group reads stay inside the kernel, in a buffer of one row that every row reuses: a row
-/// of them must fit in cache.
+/// normalization; a pooling's two passes, the second over a reshape of the first's rows), so
+/// each row is read from memory once and the rest from cache. Results only the group reads stay
+/// inside the kernel, in a buffer of one row that every row reuses: a row of them must fit in
+/// cache.
 constexpr int64_t kMaxInternalRowBytes = 512 * 1024;
 
 /// The static extent of `op`'s first loop if it is parallel, else 0.
@@ -124,28 +126,67 @@ int64_t byteSize(Value v) {
   return type.getNumElements() * type.getElementTypeBitWidth() / 8;
 }
 
-/// Whether `op` can join the row group `group` (ops in block order, `op` after them all).
-bool canJoin(ArrayRef<Operation *> group, Operation *op) {
+/// Whether `op` is a reshape that keeps dimension 0 as it is (its first reassociation group is
+/// {0}): row r of its result is row r of its source.
+bool keepsRows(Operation *op) {
+  SmallVector<ReassociationIndices> groups;
+  if (auto collapse = dyn_cast<tensor::CollapseShapeOp>(op))
+    groups = collapse.getReassociationIndices();
+  else if (auto expand = dyn_cast<tensor::ExpandShapeOp>(op))
+    groups = expand.getReassociationIndices();
+  else
+    return false;
+  return !groups.empty() && groups.front() == ReassociationIndices{0};
+}
+
+/// The member result that `consumer`'s operand `value` is, directly or through a chain of
+/// row-keeping reshapes each read only by the next (added to `views`, sources first); null if
+/// none.
+OpResult memberResult(Value value, Operation *consumer,
+                      const llvm::SmallPtrSet<Operation *, 8> &members,
+                      llvm::SetVector<Operation *> &views) {
+  SmallVector<Operation *> chain;
+  Operation *reader = consumer;
+  while (Operation *def = value.getDefiningOp()) {
+    if (!keepsRows(def) || llvm::any_of(def->getUsers(), [&](Operation *u) { return u != reader; }))
+      break;
+    chain.push_back(def);
+    reader = def;
+    value = def->getOperand(0);
+  }
+  auto result = dyn_cast<OpResult>(value);
+  if (!result || !members.contains(result.getOwner()))
+    return nullptr;
+  views.insert(chain.rbegin(), chain.rend());
+  return result;
+}
+
+/// Whether `op` can join the row group `group` (ops in block order, `op` after them all), with
+/// the reshapes between them that keep rows (appended to `views`: they join too, before `op`).
+bool canJoin(ArrayRef<Operation *> group, Operation *op, SmallVectorImpl<Operation *> &views) {
   int64_t rows = rowsOf(op);
   if (!rows || rowsOf(group.front()) != rows)
     return false;
   llvm::SmallPtrSet<Operation *, 8> members(group.begin(), group.end());
   auto consumer = cast<linalg::LinalgOp>(op);
   bool connected = false;
+  llvm::SetVector<Operation *> joining;
   for (OpOperand &operand : op->getOpOperands()) {
-    auto result = dyn_cast<OpResult>(operand.get());
-    if (!result || !members.contains(result.getOwner()))
+    OpResult result = memberResult(operand.get(), op, members, joining);
+    if (!result)
       continue;
     if (!consumer.isDpsInput(&operand)) // accumulating into a member's result
       return false;
-    auto producer = cast<linalg::LinalgOp>(result.getOwner());
-    if (!nnc::lowering::indexesLeadingDims(consumer.getMatchingIndexingMap(&operand), 1) ||
+    auto producer = dyn_cast<linalg::LinalgOp>(result.getOwner());
+    if (!producer ||
+        !nnc::lowering::indexesLeadingDims(consumer.getMatchingIndexingMap(&operand), 1) ||
         !nnc::lowering::indexesLeadingDims(producer.getIndexingMapMatchingResult(result), 1))
       return false;
     connected = true;
   }
   if (!connected)
     return false;
+  members.insert(joining.begin(), joining.end());
   // The kernel runs where `op` is: the group's results must not be read before that, and what
   // stays inside must be small.
   for (Operation *member : group)
@@ -163,6 +204,7 @@ bool canJoin(ArrayRef<Operation *> group, Operation *op) {
       if (inside && !outside && byteSize(result) / rows > kMaxInternalRowBytes)
         return false;
     }
+  views.append(joining.begin(), joining.end());
   return true;
 }
 
@@ -179,10 +221,13 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
       SmallVector<SmallVector<Operation *>> groups;
       for (Operation &op : entry.getBody().front())
         if (!isHostOp(&op) && !isInitLike(&op)) {
-          if (rowGroups && !groups.empty() && canJoin(groups.back(), &op))
+          SmallVector<Operation *> views;
+          if (rowGroups && !groups.empty() && canJoin(groups.back(), &op, views)) {
+            groups.back().append(views.begin(), views.end());
             groups.back().push_back(&op);
-          else
+          } else {
             groups.push_back({&op});
+          }
         }
       for (ArrayRef<Operation *> group : groups)
         outline(group, module, counter++);
@@ -252,7 +297,7 @@ struct OutlineKernelsPass : nnc::impl::OutlineKernelsBase<OutlineKernelsPass> {
     // An op that is not destination-style (tensor.pad, tensor.concat, a slice: always alone)
     // gets no %out; its result becomes an out-parameter in bufferization, in the same place.
     bool destinations = llvm::all_of(group, [](Operation *op) {
-      return isa<DestinationStyleOpInterface, scf::ForOp>(op);
+      return isa<DestinationStyleOpInterface, scf::ForOp>(op) || keepsRows(op);
     });
     GroupResults out = groupResults(group, members);
     SetVector<Value> inputs = kernelInputs(used, inits, members);

@@ -178,3 +178,76 @@ func.func @row_group_internal_row_over_limit(%x: tensor<2x131073xf32>) -> tensor
   %p = nn.softmax %x : tensor<2x131073xf32> loc("probs")
   return %p : tensor<2x131073xf32>
 }
+
+// -----
+
+// Max pooling over 2x2 windows that tile its input runs in two passes (rows of windows, then
+// the pairs of their columns), the second over a reshape of the first's result that keeps
+// dimension 0: one kernel, with the reshapes inside it and the first pass's result internal.
+// CHECK-LABEL: func.func @row_group_through_reshapes
+// CHECK: call @k0_pool(
+// CHECK-NOT: call
+// CHECK: return
+// CHECK: func.func private @k0_pool(%{{.+}}: tensor<4x8x6x6xf32> {bufferization.writable = false}, %{{.+}}: tensor<4x72xf32> {bufferization.writable = true}) -> tensor<4x72xf32>
+// CHECK: linalg.generic
+// CHECK: tensor.collapse_shape {{.*}} {{\[}}[0], [1, 2, 3]]
+// CHECK: tensor.expand_shape {{.*}} {{\[}}[0], [1, 2]]
+// CHECK: linalg.generic
+// CHECK-NOT: linalg.generic
+// CHECK: return
+// NOGROUP-LABEL: func.func @row_group_through_reshapes
+// NOGROUP-COUNT-2: call @k{{[0-9]+}}_pool(
+func.func @row_group_through_reshapes(%x: tensor<4x8x6x6xf32>) -> tensor<4x8x3x3xf32> {
+  %p = nn.max_pool2d %x <{kernel_size = array<i64: 2, 2>}> : tensor<4x8x6x6xf32> loc("pool")
+  return %p : tensor<4x8x3x3xf32>
+}
+
+// -----
+
+// A reshape that keeps the rows joins its reader's group (it moves into the kernel) only if
+// nothing else reads it: in the first function the function returns it too, so the second op
+// starts a kernel of its own. (nn.reshape lowers through a full collapse, which keeps no rows:
+// these are written in linalg.)
+// CHECK-LABEL: func.func @no_row_group_through_reshape_read_outside
+// CHECK: %[[A:.+]] = call @k0_a(
+// CHECK: %[[V:.+]] = tensor.expand_shape %[[A]]
+// CHECK: call @k1_b(%[[V]],
+// CHECK-LABEL: func.func @row_group_through_reshape
+// CHECK: call @k2_a(
+// CHECK-NOT: call
+// CHECK: func.func private @k2_a(
+// CHECK: linalg.abs
+// CHECK: tensor.expand_shape {{.*}} {{\[}}[0], [1, 2]]
+// CHECK: linalg.exp
+func.func @no_row_group_through_reshape_read_outside(%x: tensor<4x6xf32>) -> (tensor<4x2x3xf32>, tensor<4x2x3xf32>) {
+  %e0 = tensor.empty() : tensor<4x6xf32>
+  %a = linalg.abs ins(%x : tensor<4x6xf32>) outs(%e0 : tensor<4x6xf32>) -> tensor<4x6xf32> loc("a")
+  %v = tensor.expand_shape %a [[0], [1, 2]] output_shape [4, 2, 3] : tensor<4x6xf32> into tensor<4x2x3xf32>
+  %e1 = tensor.empty() : tensor<4x2x3xf32>
+  %b = linalg.exp ins(%v : tensor<4x2x3xf32>) outs(%e1 : tensor<4x2x3xf32>) -> tensor<4x2x3xf32> loc("b")
+  return %v, %b : tensor<4x2x3xf32>, tensor<4x2x3xf32>
+}
+func.func @row_group_through_reshape(%x: tensor<4x6xf32>) -> tensor<4x2x3xf32> {
+  %e0 = tensor.empty() : tensor<4x6xf32>
+  %a = linalg.abs ins(%x : tensor<4x6xf32>) outs(%e0 : tensor<4x6xf32>) -> tensor<4x6xf32> loc("a")
+  %v = tensor.expand_shape %a [[0], [1, 2]] output_shape [4, 2, 3] : tensor<4x6xf32> into tensor<4x2x3xf32>
+  %e1 = tensor.empty() : tensor<4x2x3xf32>
+  %b = linalg.exp ins(%v : tensor<4x2x3xf32>) outs(%e1 : tensor<4x2x3xf32>) -> tensor<4x2x3xf32> loc("b")
+  return %b : tensor<4x2x3xf32>
+}
+
+// -----
+
+// A reshape whose first group is not {0} (here {0, 1}, with dimension 1 of size 1) may move
+// rows in general: no group across it.
+// CHECK-LABEL: func.func @no_row_group_through_reshape_of_rows
+// CHECK: call @k0_a(
+// CHECK: call @k1_b(
+func.func @no_row_group_through_reshape_of_rows(%x: tensor<4x1x6xf32>) -> tensor<4x6xf32> {
+  %e0 = tensor.empty() : tensor<4x1x6xf32>
+  %a = linalg.abs ins(%x : tensor<4x1x6xf32>) outs(%e0 : tensor<4x1x6xf32>) -> tensor<4x1x6xf32> loc("a")
+  %v = tensor.collapse_shape %a [[0, 1], [2]] : tensor<4x1x6xf32> into tensor<4x6xf32>
+  %e1 = tensor.empty() : tensor<4x6xf32>
+  %b = linalg.exp ins(%v : tensor<4x6xf32>) outs(%e1 : tensor<4x6xf32>) -> tensor<4x6xf32> loc("b")
+  return %b : tensor<4x6xf32>
+}
