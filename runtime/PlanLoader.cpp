@@ -516,8 +516,8 @@ private:
       s = slice(conv.weight(), weightBytes, "weight");
     if (s.ok())
       s = slice(conv.output(), outBytes, "output");
-    if (s.ok())
-      s = bias(conv.bias(), o * e);
+    if (s.ok()) // dL/dbias (backward_weights) is f32 whatever the dtype
+      s = bias(conv.bias(), o * (conv.pass() == nnc::CONV_PASS_BACKWARD_WEIGHTS ? 4 : e));
     if (s.ok())
       s = postOp(conv.post_op());
     if (s.ok() && !nnc::ConvPass_IsValid(conv.pass()))

@@ -100,6 +100,9 @@ struct FoldConvBiasGradient : OpRewritePattern<ReduceSumOp> {
     if (!gType || gType.getRank() != 4 || sum.getKeepdim() ||
         sum.getAxes() != ArrayRef<int64_t>{0, 2, 3})
       return failure();
+    // Mixed precision sums the bf16 or f16 gradient in f32, where the convolution reads it as is.
+    if (auto widened = g.getDefiningOp<CastOp>())
+      g = widened.getInput();
     for (Operation *user : g.getUsers()) {
       auto weightGrad = dyn_cast<Conv2dGradWeightOp>(user);
       if (!weightGrad || weightGrad.getWithBias() || weightGrad.getGrad() != g ||
@@ -110,6 +113,10 @@ struct FoldConvBiasGradient : OpRewritePattern<ReduceSumOp> {
       DominanceInfo dominance(first->getParentOp());
       if (!dominance.properlyDominates(weightGrad.getInput(), first) ||
           !dominance.properlyDominates(g, first))
+        continue;
+      Type biasElement = convBiasGradElementType(
+          cast<RankedTensorType>(weightGrad.getGrad().getType()).getElementType());
+      if (biasElement != sum.getType().getElementType())
         continue;
       rewriter.setInsertionPoint(first);
       auto fused = Conv2dGradWeightOp::create(

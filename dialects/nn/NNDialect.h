@@ -45,4 +45,11 @@ inline std::optional<Activation> fusedActivation(mlir::Operation *op) {
     return conv.getActivation();
   return std::nullopt;
 }
+
+/// The element type of nn.conv2d_grad_weight's bias gradient for a `grad` of element type
+/// `element`: f32 for bf16 and f16 (summed in f32, as mixed precision sums), else the same.
+inline mlir::Type convBiasGradElementType(mlir::Type element) {
+  return element.getIntOrFloatBitWidth() < 32 ? mlir::Float32Type::get(element.getContext())
+                                              : element;
+}
 } // namespace nnc::nn

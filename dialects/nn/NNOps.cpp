@@ -279,8 +279,9 @@ LogicalResult Conv2dGradWeightOp::inferReturnTypes(MLIRContext *, std::optional<
                            adaptor.getGrad(), /*shapeIsInput=*/false, types)))
     return failure();
   if (adaptor.getWithBias()) // dL/dbias: one value per output channel
-    types.push_back(RankedTensorType::get({adaptor.getShape()[0]},
-                                          tensorType(adaptor.getGrad()).getElementType()));
+    types.push_back(RankedTensorType::get(
+        {adaptor.getShape()[0]},
+        convBiasGradElementType(tensorType(adaptor.getGrad()).getElementType())));
   return success();
 }
 

@@ -614,7 +614,8 @@ def NN_Conv2dGradWeightOp : NN_ConvGradOp<"conv2d_grad_weight", "weight",
     its `input` and `grad` (dL/doutput); `shape` is the weight's (O, C / groups, KH, KW). A
     library call (oneDNN's backward-weights convolution on CPU). With `with_bias` it also
     returns dL/dbias (O), `grad` summed over (N, OH, OW), computed in the same pass over `grad`
-    (nnc-fuse-epilogues folds the bias gradient's nn.reduce_sum in on CPU).
+    (nnc-fuse-epilogues folds the bias gradient's nn.reduce_sum in on CPU); f32 for bf16 and
+    f16 grads, as the sum it replaces (mixed precision sums in f32).
 
     ```mlir
     %dw = nn.conv2d_grad_weight %x, %dy <{padding = array<i64: 1, 1>, shape = array<i64: 64, 32, 3, 3>}>

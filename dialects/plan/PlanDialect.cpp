@@ -59,6 +59,9 @@ LogicalResult Conv2dOp::verify() {
            << getPass() << "'";
   if (getPass() == "backward_data" && getBias())
     return emitOpError("backward_data has no bias");
+  if (getPass() == "backward_weights" && getBias() &&
+      !cast<RankedTensorType>(getBias()->getType()).getElementType().isF32())
+    return emitOpError("backward_weights writes dL/dbias in f32");
   if (getPass() != "forward" && getRelu())
     return emitOpError("a backward pass has no relu");
   return success();

@@ -50,7 +50,8 @@ enum class ConvPass { Forward, BackwardData, BackwardWeights };
 
 /// 2-D convolution over NCHW tensors, as nnc::Conv2d / nn.conv2d (PyTorch semantics:
 /// symmetric padding per side, dilation 1 means none). Shapes are the forward convolution's for
-/// every pass; backward passes have no bias and no post-op.
+/// every pass; backward passes have no post-op, and only BackwardWeights a bias (dL/dbias, f32
+/// whatever `type`).
 struct Conv2dDesc {
   ConvPass pass = ConvPass::Forward;
   std::array<int64_t, 4> input{};  // N, C, H, W

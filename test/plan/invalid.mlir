@@ -23,6 +23,16 @@ plan.plan {
 plan.plan {
   plan.buffer @t size(64) live(0, 1)
   plan.func @f {
+    // expected-error @+1 {{backward_weights writes dL/dbias in f32}}
+    plan.conv2d "c" "backward_weights" #plan.slice<@t : tensor<1x1x2x2xbf16>>, #plan.slice<@t : tensor<1x1x1x1xbf16>> -> #plan.slice<@t : tensor<1x1x2x2xbf16>> bias #plan.slice<@t : tensor<1xbf16>> {dilation = array<i64: 1, 1>, dtype = bf16, groups = 1 : i64, padding = array<i64: 0, 0>, stride = array<i64: 1, 1>}
+  }
+}
+
+// -----
+
+plan.plan {
+  plan.buffer @t size(64) live(0, 1)
+  plan.func @f {
     // expected-error @+1 {{a backward pass has no relu}}
     plan.conv2d "c" "backward_weights" #plan.slice<@t : tensor<1x1x2x2xf32>>, #plan.slice<@t : tensor<1x1x1x1xf32>> -> #plan.slice<@t : tensor<1x1x2x2xf32>> {dilation = array<i64: 1, 1>, dtype = f32, groups = 1 : i64, padding = array<i64: 0, 0>, relu, stride = array<i64: 1, 1>}
   }

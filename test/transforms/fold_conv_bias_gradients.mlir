@@ -18,6 +18,21 @@ func.func @fold(%x: tensor<2x2x5x5xf32>, %g: tensor<2x4x5x5xf32>) -> (tensor<4x2
 
 // -----
 
+// Mixed precision: the sum reads g widened to f32, the convolution g itself (bf16); the fused
+// op's bias gradient is f32, as the sum's.
+// CHECK-LABEL: func.func @fold_bf16
+// CHECK: %[[W:.+]], %[[B:.+]] = nn.conv2d_grad_weight %{{.+}}, %{{.+}} <{padding = array<i64: 1, 1>, shape = array<i64: 4, 2, 3, 3>, with_bias}> : tensor<2x2x5x5xbf16>, tensor<2x4x5x5xbf16>
+// CHECK-NOT: nn.reduce_sum
+// CHECK: return %[[W]], %[[B]] : tensor<4x2x3x3xbf16>, tensor<4xf32>
+func.func @fold_bf16(%x: tensor<2x2x5x5xbf16>, %g: tensor<2x4x5x5xbf16>) -> (tensor<4x2x3x3xbf16>, tensor<4xf32>) {
+  %dw = nn.conv2d_grad_weight %x, %g <{padding = array<i64: 1, 1>, shape = array<i64: 4, 2, 3, 3>}> : tensor<2x2x5x5xbf16>, tensor<2x4x5x5xbf16>
+  %gf = nn.cast %g <{dtype = f32}> : tensor<2x4x5x5xbf16>
+  %db = nn.reduce_sum %gf <{axes = array<i64: 0, 2, 3>}> : tensor<2x4x5x5xf32>
+  return %dw, %db : tensor<4x2x3x3xbf16>, tensor<4xf32>
+}
+
+// -----
+
 // The sum comes first: the fused op takes its place, where x and g already exist.
 // CHECK-LABEL: func.func @sum_first
 // CHECK: %[[G:.+]] = nn.tanh

@@ -355,10 +355,16 @@ static std::unique_ptr<LibraryCall> buildConv2d(OneDnnContext &context, const Co
                                         : memory::dims{groups, o / groups, cPerGroup, kh, kw};
   memory::desc src(srcDims, type, Tag::nchw), dst(dstDims, type, Tag::nchw);
   memory::desc weights(weightDims, type, groups == 1 ? Tag::oihw : Tag::goihw);
-  memory::desc bias = desc.hasBias ? memory::desc({o}, type, Tag::a) : memory::desc();
+  // dL/dbias (backward_weights) is f32 whatever the other operands' type.
+  const bool f32Bias = desc.pass == ConvPass::BackwardWeights;
+  memory::desc bias = desc.hasBias ? memory::desc({o}, f32Bias ? memory::data_type::f32 : type,
+                                                  Tag::a)
+                                   : memory::desc();
   memory::desc anySrc(srcDims, compute, Tag::any), anyDst(dstDims, compute, Tag::any);
   memory::desc anyWeights(weightDims, compute, Tag::any);
-  memory::desc computeBias = desc.hasBias ? memory::desc({o}, compute, Tag::a) : memory::desc();
+  memory::desc computeBias =
+      desc.hasBias ? memory::desc({o}, f32Bias ? memory::data_type::f32 : compute, Tag::a)
+                   : memory::desc();
   memory::dims strides = {desc.stride[0], desc.stride[1]};
   memory::dims dilates = {desc.dilation[0] - 1, desc.dilation[1] - 1};
   memory::dims padding = {desc.padding[0], desc.padding[1]};

@@ -39,6 +39,21 @@ protected:
     EXPECT_TRUE(device->copy(*memory, values.data(), int64_t(values.size() * 4)).ok());
     return *memory;
   }
+  /// Device memory holding `values` as bf16 (their upper halves: callers pass values that are
+  /// bf16 already, see roundToBf16).
+  void *uploadBf16(const std::vector<float> &values) {
+    std::vector<uint16_t> halves(values.size());
+    for (size_t i = 0; i < values.size(); ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, &values[i], 4);
+      halves[i] = uint16_t(bits >> 16);
+    }
+    auto memory = device->allocate(int64_t(values.size() * 2));
+    EXPECT_TRUE(memory.ok()) << memory.status().message();
+    allocations.push_back(*memory);
+    EXPECT_TRUE(device->copy(*memory, halves.data(), int64_t(values.size() * 2)).ok());
+    return *memory;
+  }
   std::vector<float> download(const void *memory, size_t count) {
     std::vector<float> values(count);
     EXPECT_TRUE(device->synchronize().ok());
@@ -403,6 +418,47 @@ TEST_P(DeviceTest, Conv2dBackwardWeightsSumsTheBiasGradient) {
   };
   std::vector<float> alone = weightGrad(false);
   expectClose(weightGrad(true), alone, kLibraryTolerance, "weight gradient beside the bias's");
+}
+
+/// `values` truncated to bf16 (the upper 16 bits of each float).
+std::vector<float> roundToBf16(std::vector<float> values) {
+  for (float &v : values) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    bits &= 0xffff0000u;
+    std::memcpy(&v, &bits, 4);
+  }
+  return values;
+}
+
+TEST_P(DeviceTest, Conv2dBackwardWeightsSumsABf16BiasGradientInF32) {
+  if (!computes() || GetParam() == std::string("cuda"))
+    GTEST_SKIP() << GetParam() << ": nnc folds bias gradients into CPU plans only";
+  // bf16 operands, dL/dbias written in f32: the sum of the bf16 gradients over (N, OH, OW), as
+  // the f32 reduction of mixed precision computes it (a bf16 result would keep 3 digits).
+  Conv2dDesc d;
+  d.type = FloatType::BF16;
+  d.input = {4, 16, 8, 8};
+  d.weight = {32, 16, 3, 3};
+  d.padding = {1, 1};
+  d.output = {4, 32, 8, 8};
+  d.pass = ConvPass::BackwardWeights;
+  d.hasBias = true;
+  std::vector<float> input = roundToBf16(test::randomFloats(elementsOf(d.input), 21));
+  std::vector<float> gradOutput = roundToBf16(test::randomFloats(elementsOf(d.output), 22));
+  std::vector<double> sums(size_t(d.output[1]), 0.0);
+  int64_t plane = d.output[2] * d.output[3];
+  for (size_t i = 0; i < gradOutput.size(); ++i)
+    sums[(int64_t(i) / plane) % d.output[1]] += gradOutput[i];
+  std::vector<float> expectedBias(sums.begin(), sums.end());
+  auto call = device->prepareConv2d(d);
+  ASSERT_TRUE(call.ok()) << call.status().message();
+  LibraryOperands operands = {uploadBf16(input), uploadBf16(std::vector<float>(elementsOf(d.weight))),
+                              upload(std::vector<float>(expectedBias.size(), 9.0f)),
+                              uploadBf16(gradOutput)};
+  ASSERT_TRUE((*call)->run(operands).ok());
+  // 256 terms of magnitude <= 1 summed in f32: 1e-5 of slack.
+  expectClose(download(operands[2], expectedBias.size()), expectedBias, 1e-5, "bias gradient");
 }
 
 TEST_P(DeviceTest, Conv2dCallsWithOneKeyConvertTheirInputOnce) {

@@ -350,6 +350,24 @@ TEST(PlanLoaderTest, RefusesConv2dBiasOrKeysThatItsPassCannotTake) {
                               "[0, 2^32)");
 }
 
+TEST(PlanLoaderTest, Conv2dBiasGradientIsF32WhateverTheDtype) {
+  // A bf16 backward_weights pass writes dL/dbias in f32 (4 channels: 16 bytes); a forward
+  // pass's bias has the operands' type (8 bytes).
+  nnc::Plan plan = test::makePlan(4096);
+  nnc::Conv2d *conv = addConv(plan, "train_step", {1, 4, 6, 6});
+  conv->set_dtype(nnc::BF16);
+  *conv->mutable_input() = makeSlice(0, 384);
+  *conv->mutable_weight() = makeSlice(384, 216);
+  *conv->mutable_output() = makeSlice(600, 288);
+  conv->set_pass(nnc::CONV_PASS_BACKWARD_WEIGHTS);
+  *conv->mutable_bias() = makeSlice(1024, 16);
+  EXPECT_EQ(parseError(plan), "(parsed)");
+  *conv->mutable_bias() = makeSlice(1024, 8);
+  EXPECT_EQ(parseError(plan), "function 'train_step', node 'conv1': bias has 8 bytes, expected 16");
+  conv->set_pass(nnc::CONV_PASS_FORWARD);
+  EXPECT_EQ(parseError(plan), "(parsed)");
+}
+
 TEST(PlanLoaderTest, RefusesMissingCpuFeature) {
   std::string missing;
   for (std::string_view name : knownCpuFeatures())
