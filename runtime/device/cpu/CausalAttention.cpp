@@ -10,8 +10,8 @@
 //   3. result = accumulator / l, lse = m + log(l).
 // Backward, per batch entry in parallel (one thread owns its dq, dk and dv): delta_i = sum(grad_i
 // * result_i); for each key tile and each query row at or below it, recompute p = exp(s - lse),
-// then dv += p^T grad, dp = grad v^T, ds = p (dp - delta), dk += ds^T q, dq += ds k (with the
-// scale).
+// then dp = grad v^T, ds = p (dp - delta), dq += ds k (with the scale); and per panel of kPanel
+// such rows, dv += p^T grad and dk += ds^T q.
 //
 // The loops are plain C++ that GCC vectorizes; they are compiled twice, for AVX-512 and for the
 // baseline x86-64 ISA, and the plan's CPU features pick one. exp is a Cephes-style polynomial
@@ -189,20 +189,48 @@ inline void tileTimesRows(const float *w, const float *m, int64_t count, int64_t
   }
 }
 
-/// out (count rows of dp) += w (kRows, kTile)^T times rows (kRows rows of dp): a key tile's
-/// gradient (dv from p and grad, dk from ds and q).
-inline void rowsToTile(const float *w, const float *rows, int64_t count, int64_t dp, float *out) {
-  for (int64_t x = 0; x < dp; x += kLanes) {
-    Vec r[kRows];
-    for (int64_t i = 0; i < kRows; ++i)
-      r[i] = loadVec(rows + i * dp + x);
-    for (int64_t c = 0; c < count; ++c) {
-      Vec o = loadVec(out + c * dp + x);
+/// Keys of a tile updated together by panelToTile: 8 rows of dk or dv in registers.
+constexpr int64_t kKeysPerBlock = 8;
+
+/// out (kTile rows of dp) += w (panel rows, kTile)^T times rows (panel rows of dp): a key tile's
+/// gradients (dv from p and grad, dk from ds and q) from a panel of query rows, as register
+/// blocks of kKeysPerBlock keys x V vectors that stay in registers over the whole panel (one
+/// load and store of out per panel, not per kRows rows). Keys past the tile's valid ones have
+/// zero weights.
+template <int64_t V>
+inline void panelChunkToTile(const float *w, const float *rows, int64_t panel, int64_t dp,
+                             float *out) {
+  for (int64_t c0 = 0; c0 < kTile; c0 += kKeysPerBlock) {
+    Vec acc[kKeysPerBlock][V];
+    for (int64_t i = 0; i < kKeysPerBlock; ++i)
+      for (int64_t v = 0; v < V; ++v)
+        acc[i][v] = loadVec(out + (c0 + i) * dp + v * kLanes);
+    for (int64_t r = 0; r < panel; ++r) {
+      Vec b[V];
 #pragma GCC unroll 4
-      for (int64_t i = 0; i < kRows; ++i)
-        o += w[i * kTile + c] * r[i];
-      storeVec(out + c * dp + x, o);
+      for (int64_t v = 0; v < V; ++v)
+        b[v] = loadVec(rows + r * dp + v * kLanes);
+#pragma GCC unroll 8
+      for (int64_t i = 0; i < kKeysPerBlock; ++i) {
+        float wi = w[r * kTile + c0 + i];
+#pragma GCC unroll 4
+        for (int64_t v = 0; v < V; ++v)
+          acc[i][v] += wi * b[v];
+      }
     }
+    for (int64_t i = 0; i < kKeysPerBlock; ++i)
+      for (int64_t v = 0; v < V; ++v)
+        storeVec(out + (c0 + i) * dp + v * kLanes, acc[i][v]);
+  }
+}
+
+inline void panelToTile(const float *w, const float *rows, int64_t panel, int64_t dp,
+                        float *out) {
+  for (int64_t x = 0; x < dp; x += 2 * kLanes) {
+    if (dp - x >= 2 * kLanes)
+      panelChunkToTile<2>(w, rows + x, panel, dp, out + x);
+    else
+      panelChunkToTile<1>(w, rows + x, panel, dp, out + x);
   }
 }
 
@@ -286,14 +314,17 @@ inline void forwardTile(const Sizes &n, const E *q, const E *k, const E *v, E *r
   }
 }
 
+/// Query rows whose p and ds the backward pass keeps before updating a key tile's dk and dv.
+constexpr int64_t kPanel = 32;
+
 /// Per-thread buffers of the backward pass: one batch entry's tensors as f32, rows padded to a
-/// whole number of register blocks.
+/// whole number of register blocks; p and ds of a panel of query rows.
 struct BackwardScratch {
   std::vector<float> q, grad, k, kT, vT, delta, dq, dk, dv, p, ds;
   BackwardScratch(int64_t t, int64_t dp)
       : q(roundUp(t, kRows) * dp), grad(roundUp(t, kRows) * dp), k(t * dp), kT(dp * kTile),
         vT(dp * kTile), delta(t), dq(roundUp(t, kRows) * dp), dk(kTile * dp), dv(kTile * dp),
-        p(kRows * kTile), ds(kRows * kTile) {}
+        p(kPanel * kTile), ds(kPanel * kTile) {}
 };
 
 /// The gradients of one batch entry (every tensor (T, D) but lse (T)).
@@ -320,24 +351,30 @@ inline void backwardEntry(const Sizes &n, const E *q, const E *k, const E *v, co
     loadTransposed(v, j0, cols, d, dp, s.vT.data());
     std::fill(s.dk.begin(), s.dk.end(), 0.0f);
     std::fill(s.dv.begin(), s.dv.end(), 0.0f);
-    for (int64_t i0 = j0; i0 < t; i0 += kRows) { // query rows that see some key of this tile
-      rowsTimesTile(&s.q[i0 * dp], dp, s.kT.data(), s.p.data());     // scores
-      rowsTimesTile(&s.grad[i0 * dp], dp, s.vT.data(), s.ds.data()); // dp = grad v^T
-      for (int64_t rr = 0; rr < kRows; ++rr) {
-        int64_t i = i0 + rr;
-        int64_t valid = i < t ? std::min(cols, i - j0 + 1) : 0;
-        float rowLse = i < t ? lse[i] : 0.0f, rowDelta = i < t ? s.delta[i] : 0.0f;
-        float *p = &s.p[rr * kTile], *ds = &s.ds[rr * kTile];
-        for (int64_t v = 0; v < kVecs; ++v) {
-          Vec e = expNonPositive(loadVec(p + v * kLanes) * n.scale - rowLse);
-          e = laneIndices(int32_t(v * kLanes)) < int32_t(valid) ? e : Vec{};
-          storeVec(p + v * kLanes, e);
-          storeVec(ds + v * kLanes, e * (loadVec(ds + v * kLanes) - rowDelta));
+    // Query rows that see some key of this tile, a panel at a time.
+    for (int64_t first = j0; first < t; first += kPanel) {
+      int64_t panel = std::min(kPanel, roundUp(t - first, kRows));
+      for (int64_t r0 = 0; r0 < panel; r0 += kRows) {
+        int64_t i0 = first + r0;
+        float *p = &s.p[r0 * kTile], *ds = &s.ds[r0 * kTile];
+        rowsTimesTile(&s.q[i0 * dp], dp, s.kT.data(), p);     // scores
+        rowsTimesTile(&s.grad[i0 * dp], dp, s.vT.data(), ds); // dp = grad v^T
+        for (int64_t rr = 0; rr < kRows; ++rr) {
+          int64_t i = i0 + rr;
+          int64_t valid = i < t ? std::min(cols, i - j0 + 1) : 0;
+          float rowLse = i < t ? lse[i] : 0.0f, rowDelta = i < t ? s.delta[i] : 0.0f;
+          float *pRow = p + rr * kTile, *dsRow = ds + rr * kTile;
+          for (int64_t v = 0; v < kVecs; ++v) {
+            Vec e = expNonPositive(loadVec(pRow + v * kLanes) * n.scale - rowLse);
+            e = laneIndices(int32_t(v * kLanes)) < int32_t(valid) ? e : Vec{};
+            storeVec(pRow + v * kLanes, e);
+            storeVec(dsRow + v * kLanes, e * (loadVec(dsRow + v * kLanes) - rowDelta));
+          }
         }
+        tileTimesRows(ds, &s.k[j0 * dp], cols, dp, &s.dq[i0 * dp]); // dq += ds k
       }
-      rowsToTile(s.p.data(), &s.grad[i0 * dp], cols, dp, s.dv.data()); // dv += p^T grad
-      rowsToTile(s.ds.data(), &s.q[i0 * dp], cols, dp, s.dk.data());   // dk += ds^T q
-      tileTimesRows(s.ds.data(), &s.k[j0 * dp], cols, dp, &s.dq[i0 * dp]); // dq += ds k
+      panelToTile(s.p.data(), &s.grad[first * dp], panel, dp, s.dv.data()); // dv += p^T grad
+      panelToTile(s.ds.data(), &s.q[first * dp], panel, dp, s.dk.data());   // dk += ds^T q
     }
     for (int64_t c = 0; c < cols; ++c)
       for (int64_t x = 0; x < d; ++x) {

@@ -173,9 +173,11 @@ TEST_P(CausalAttentionTest, MatchesUnfusedReference) {
 
 std::vector<Case> cases() {
   std::vector<Case> all;
-  // T = 1; below one tile; a tile plus one row; two tiles exactly; batch x heads above threads.
+  // T = 1; below one tile; a tile plus one row; two tiles exactly; batch x heads above threads;
+  // rows of 3 vectors (a 2- and a 1-vector chunk) over tiles of several query panels and a
+  // partial last one.
   for (Shape s : {Shape{3, 1, 16}, Shape{5, 37, 16}, Shape{6, 65, 32}, Shape{2, 128, 64},
-                  Shape{9, 100, 32}})
+                  Shape{9, 100, 32}, Shape{2, 202, 48}})
     for (bool bf16 : {false, true})
       for (bool avx512 : {false, true})
         all.push_back({s, bf16, avx512});
