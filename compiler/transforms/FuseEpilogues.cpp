@@ -100,14 +100,21 @@ struct FoldConvBiasGradient : OpRewritePattern<ReduceSumOp> {
     if (!gType || gType.getRank() != 4 || sum.getKeepdim() ||
         sum.getAxes() != ArrayRef<int64_t>{0, 2, 3})
       return failure();
-    // Mixed precision sums the bf16 or f16 gradient in f32, where the convolution reads it as is.
+    // The weight gradient reads g, or under mixed precision the bf16 or f16 tensor that the sum
+    // reads widened to f32.
+    SmallVector<Value, 2> grads = {g};
     if (auto widened = g.getDefiningOp<CastOp>())
-      g = widened.getInput();
-    for (Operation *user : g.getUsers()) {
-      auto weightGrad = dyn_cast<Conv2dGradWeightOp>(user);
-      if (!weightGrad || weightGrad.getWithBias() || weightGrad.getGrad() != g ||
-          weightGrad->getBlock() != sum->getBlock())
+      grads.push_back(widened.getInput());
+    SmallVector<Conv2dGradWeightOp> weightGrads;
+    for (Value grad : grads)
+      for (OpOperand &use : grad.getUses())
+        if (auto weightGrad = dyn_cast<Conv2dGradWeightOp>(use.getOwner());
+            weightGrad && &use == &weightGrad.getGradMutable())
+          weightGrads.push_back(weightGrad);
+    for (Conv2dGradWeightOp weightGrad : weightGrads) {
+      if (weightGrad.getWithBias() || weightGrad->getBlock() != sum->getBlock())
         continue;
+      g = weightGrad.getGrad();
       // The fused op takes the earlier one's place, where both of its operands must exist.
       Operation *first = weightGrad->isBeforeInBlock(sum) ? weightGrad.getOperation() : sum;
       DominanceInfo dominance(first->getParentOp());

@@ -72,3 +72,30 @@ func.func @other_sums(%x: tensor<1x1x4x4xf32>, %g: tensor<1x3x3x3xf32>) -> (tens
   %dw = nn.conv2d_grad_weight %x, %g <{shape = array<i64: 3, 1, 2, 2>}> : tensor<1x1x4x4xf32>, tensor<1x3x3x3xf32>
   return %all, %kept, %dw : tensor<f32>, tensor<1x3x1x1xf32>, tensor<3x1x2x2xf32>
 }
+
+// -----
+
+// The summed tensor is the convolution's input, not its dL/doutput: not a bias gradient.
+// CHECK-LABEL: func.func @sum_of_input
+// CHECK: nn.conv2d_grad_weight
+// CHECK-NOT: with_bias
+// CHECK: nn.reduce_sum
+func.func @sum_of_input(%x: tensor<1x3x4x4xf32>, %g: tensor<1x3x3x3xf32>) -> (tensor<3x3x2x2xf32>, tensor<3xf32>) {
+  %dw = nn.conv2d_grad_weight %x, %g <{shape = array<i64: 3, 3, 2, 2>}> : tensor<1x3x4x4xf32>, tensor<1x3x3x3xf32>
+  %sx = nn.reduce_sum %x <{axes = array<i64: 0, 2, 3>}> : tensor<1x3x4x4xf32>
+  return %dw, %sx : tensor<3x3x2x2xf32>, tensor<3xf32>
+}
+
+// -----
+
+// An f32 sum of a bf16 tensor that an f32 op widened, while the bf16 convolution reads another
+// tensor: no fold.
+// CHECK-LABEL: func.func @widened_other_tensor
+// CHECK-NOT: with_bias
+// CHECK: nn.reduce_sum
+func.func @widened_other_tensor(%x: tensor<2x2x5x5xbf16>, %g: tensor<2x4x5x5xbf16>, %h: tensor<2x4x5x5xbf16>) -> (tensor<4x2x3x3xbf16>, tensor<4xf32>) {
+  %dw = nn.conv2d_grad_weight %x, %g <{padding = array<i64: 1, 1>, shape = array<i64: 4, 2, 3, 3>}> : tensor<2x2x5x5xbf16>, tensor<2x4x5x5xbf16>
+  %hf = nn.cast %h <{dtype = f32}> : tensor<2x4x5x5xbf16>
+  %db = nn.reduce_sum %hf <{axes = array<i64: 0, 2, 3>}> : tensor<2x4x5x5xf32>
+  return %dw, %db : tensor<4x2x3x3xbf16>, tensor<4xf32>
+}
