@@ -95,6 +95,7 @@ bool collectAccesses(Value buffer, SmallVectorImpl<OpOperand *> &accesses,
 /// reshape that keeps dimension 0 (a pooling's second pass reads its first's rows flattened),
 /// the slice at the first index only.
 void shrinkRowBuffers(ArrayRef<Operation *> candidates, ArrayRef<Value> ivs) {
+  SmallVector<Operation *> replaced; // reshapes rebuilt on a row, erased after the walk
   for (Operation *op : candidates) {
     auto alloc = dyn_cast<memref::AllocOp>(op);
     if (!alloc || alloc.getType().getRank() == 0 || !alloc.getType().hasStaticShape())
@@ -144,9 +145,11 @@ void shrinkRowBuffers(ArrayRef<Operation *> candidates, ArrayRef<Value> ivs) {
         row = memref::ExpandShapeOp::create(b, view->getLoc(), rowShape, source, groups);
       }
       view->replaceAllUsesWith(ValueRange{row});
-      view->erase();
+      replaced.push_back(view);
     }
   }
+  for (Operation *view : llvm::reverse(replaced))
+    view->erase();
 }
 
 /// In a kernel marked `nnc.fuse_rows` with depth n: the loop nests' first loops (all 0..rows,

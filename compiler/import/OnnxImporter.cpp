@@ -176,11 +176,9 @@ std::optional<std::vector<int64_t>> Importer::constInts(const onnx::NodeProto &n
          "') is computed at run time; nnc needs it known at import (a constant)");
     return std::nullopt;
   }
-  // Saturated: exporters write INT64_MAX/MIN for "to the end" (Slice), which a double rounds
-  // to 2^63, out of int64's range.
   std::vector<int64_t> ints;
   for (double d : *v->constant)
-    ints.push_back(d >= 0x1p63 ? INT64_MAX : d <= -0x1p63 ? INT64_MIN : static_cast<int64_t>(d));
+    ints.push_back(saturatedInt(d));
   return ints;
 }
 

@@ -47,6 +47,12 @@ inline int64_t mulSizes(int64_t a, int64_t b) {
   return __builtin_mul_overflow(a, b, &product) ? INT64_MAX : product;
 }
 
+/// A folded value as an integer, saturated: exporters write INT64_MAX/MIN for "to the end"
+/// (Slice), which a double rounds to 2^63, out of int64's range; NaN reads as 0.
+inline int64_t saturatedInt(double d) {
+  return d >= 0x1p63 ? INT64_MAX : d <= -0x1p63 ? INT64_MIN : d == d ? static_cast<int64_t>(d) : 0;
+}
+
 inline int64_t numElements(const Shape &shape) {
   int64_t n = 1;
   for (int64_t d : shape)

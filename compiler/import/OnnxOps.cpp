@@ -586,11 +586,11 @@ bool Importer::importGather(const onnx::NodeProto &n) {
   if (folds(*data) && folds(*indices) && data->shape.size() == 1) {
     std::vector<double> out;
     for (double i : *indices->constant) {
-      int64_t index = static_cast<int64_t>(i) < 0 ? static_cast<int64_t>(i) + data->shape[0]
-                                                  : static_cast<int64_t>(i);
+      int64_t given = saturatedInt(i);
+      int64_t index = given < 0 && given >= -data->shape[0] ? given + data->shape[0] : given;
       if (index < 0 || index >= data->shape[0])
-        return fail(opName(n) + ": index " + std::to_string(static_cast<int64_t>(i)) +
-                    " is out of range for " + shapeString(data->shape));
+        return fail(opName(n) + ": index " + std::to_string(given) + " is out of range for " +
+                    shapeString(data->shape));
       out.push_back((*data->constant)[index]);
     }
     defineConst(n, data->dtype, indices->shape, std::move(out));

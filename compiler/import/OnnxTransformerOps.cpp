@@ -346,7 +346,7 @@ bool Importer::importRange(const onnx::NodeProto &n) {
   if (!(steps <= static_cast<double>(kMaxFoldedElements)))
     return fail(opName(n) + ": range(" + std::to_string(start) + ", " + std::to_string(limit) +
                 ", " + std::to_string(delta) + ") is too long to fold at import");
-  int64_t count = std::max<int64_t>(0, static_cast<int64_t>(steps));
+  int64_t count = steps > 0 ? static_cast<int64_t>(steps) : 0;
   std::vector<double> out;
   for (int64_t i = 0; i < count; ++i)
     out.push_back(start + i * delta);
@@ -533,10 +533,13 @@ bool Importer::importPow(const onnx::NodeProto &n) {
   }
   if (p == 1)
     return importIdentity(n);
-  if (p != 2 && p != 0.5)
-    return unsupportedAttr(n, "exponent " + (p == std::trunc(p) ? std::to_string(int64_t(p))
-                                                                 : std::to_string(p)) +
+  if (p != 2 && p != 0.5) {
+    // Whole exponents print as integers where they fit one (a huge or non-finite one does not).
+    bool whole = p == std::trunc(p) && std::abs(p) < 0x1p63;
+    return unsupportedAttr(n, "exponent " + (whole ? std::to_string(int64_t(p))
+                                                   : std::to_string(p)) +
                                   " (only 2, 0.5 and 1)");
+  }
   std::string in = use(*x);
   define(n, 0, x->dtype, x->shape,
          p == 2 ? emit("mul", {in, in}, {}, n.output(0)) : emit("sqrt", {in}, {}, n.output(0)));
@@ -631,7 +634,7 @@ bool Importer::importLayerNorm(const onnx::NodeProto &n) {
 bool Importer::importGatherScalar(const onnx::NodeProto &n, const Value &data, int64_t axis) {
   if (data.shape.empty())
     return fail(opName(n) + ": cannot gather from a scalar");
-  int64_t index = static_cast<int64_t>((*values[n.input(1)].constant)[0]);
+  int64_t index = saturatedInt((*values[n.input(1)].constant)[0]);
   int64_t dim = data.shape[axis];
   if (index < -dim || index >= dim)
     return fail(opName(n) + ": index " + std::to_string(index) + " is out of range for axis " +
