@@ -1,13 +1,16 @@
 #!/usr/bin/python3
 """Fused causal attention (issue 23): train-step time of the char-GPT and the GPTs with the
-attention fused (nn.causal_attention) and unfused (`nnc compile --fuse-attention=false`), from `nnrun --train N --profile`: the step's time per call, the fused attention's own
-commands (forward + backward, all layers) and the step's GEMM and kernel totals.
+attention fused (nn.causal_attention, `nnc compile --fuse-attention=all`) and unfused
+(`--fuse-attention=none`), from `nnrun --train N --profile`: the step's time per call, the fused
+attention's own commands (forward + backward, all layers) and the step's GEMM and kernel totals,
+in fp32 or bf16 (`--precisions fp32,bf16`).
 
 Alternates the fused and unfused plans R times (fresh processes) and prints medians (min..max).
 Same machine, same binary, same batches; OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=3000 as
 bench/train_bench.py.
 
-usage: bench/attention_bench.py [--build build] [--models chargpt,gpt6] [--reps 3] [--steps 3]
+usage: bench/attention_bench.py [--build build] [--models chargpt,gpt6] [--precisions fp32]
+                               [--reps 3] [--steps 3]
 """
 import argparse
 import os
@@ -44,7 +47,6 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--models", default="chargpt,gpt6")
-    # bf16 models are not fused (nnc-fuse-attention skips them): both plans would be unfused.
     ap.add_argument("--precisions", default="fp32")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--steps", type=int, default=3)
@@ -58,7 +60,8 @@ def main():
         run([os.path.join(bins, "nnc-example-chargpt"), pb] + MODELS[model])
         for precision in args.precisions.split(","):
             plans = {}
-            for variant, flags in (("fused", []), ("unfused", ["--fuse-attention=false"])):
+            for variant, flags in (("fused", ["--fuse-attention=all"]),
+                                   ("unfused", ["--fuse-attention=none"])):
                 plans[variant] = os.path.join(work, f"{model}-{precision}-{variant}.plan")
                 out = run([os.path.join(bins, "nnc"), "compile", pb, "-o", plans[variant],
                            "--precision", precision] + flags)
