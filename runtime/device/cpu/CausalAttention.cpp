@@ -192,15 +192,15 @@ inline void tileTimesRows(const float *w, const float *m, int64_t count, int64_t
 /// Keys of a tile updated together by panelToTile: 8 rows of dk or dv in registers.
 constexpr int64_t kKeysPerBlock = 8;
 
-/// out (kTile rows of dp) += w (panel rows, kTile)^T times rows (panel rows of dp): a key tile's
+/// out (count rows of dp) += w (panel rows, kTile)^T times rows (panel rows of dp): a key tile's
 /// gradients (dv from p and grad, dk from ds and q) from a panel of query rows, as register
 /// blocks of kKeysPerBlock keys x V vectors that stay in registers over the whole panel (one
-/// load and store of out per panel, not per kRows rows). Keys past the tile's valid ones have
-/// zero weights.
+/// load and store of out per panel, not per kRows rows). The last block may run past `count`
+/// into the tile's unused rows, whose weights are zero.
 template <int64_t V>
-inline void panelChunkToTile(const float *w, const float *rows, int64_t panel, int64_t dp,
-                             float *out) {
-  for (int64_t c0 = 0; c0 < kTile; c0 += kKeysPerBlock) {
+inline void panelChunkToTile(const float *w, const float *rows, int64_t panel, int64_t count,
+                             int64_t dp, float *out) {
+  for (int64_t c0 = 0; c0 < count; c0 += kKeysPerBlock) {
     Vec acc[kKeysPerBlock][V];
     for (int64_t i = 0; i < kKeysPerBlock; ++i)
       for (int64_t v = 0; v < V; ++v)
@@ -224,13 +224,13 @@ inline void panelChunkToTile(const float *w, const float *rows, int64_t panel, i
   }
 }
 
-inline void panelToTile(const float *w, const float *rows, int64_t panel, int64_t dp,
-                        float *out) {
+inline void panelToTile(const float *w, const float *rows, int64_t panel, int64_t count,
+                        int64_t dp, float *out) {
   for (int64_t x = 0; x < dp; x += 2 * kLanes) {
     if (dp - x >= 2 * kLanes)
-      panelChunkToTile<2>(w, rows + x, panel, dp, out + x);
+      panelChunkToTile<2>(w, rows + x, panel, count, dp, out + x);
     else
-      panelChunkToTile<1>(w, rows + x, panel, dp, out + x);
+      panelChunkToTile<1>(w, rows + x, panel, count, dp, out + x);
   }
 }
 
@@ -373,8 +373,8 @@ inline void backwardEntry(const Sizes &n, const E *q, const E *k, const E *v, co
         }
         tileTimesRows(ds, &s.k[j0 * dp], cols, dp, &s.dq[i0 * dp]); // dq += ds k
       }
-      panelToTile(s.p.data(), &s.grad[first * dp], panel, dp, s.dv.data()); // dv += p^T grad
-      panelToTile(s.ds.data(), &s.q[first * dp], panel, dp, s.dk.data());   // dk += ds^T q
+      panelToTile(s.p.data(), &s.grad[first * dp], panel, cols, dp, s.dv.data()); // dv += p^T grad
+      panelToTile(s.ds.data(), &s.q[first * dp], panel, cols, dp, s.dk.data());   // dk += ds^T q
     }
     for (int64_t c = 0; c < cols; ++c)
       for (int64_t x = 0; x < d; ++x) {

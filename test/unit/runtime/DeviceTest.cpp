@@ -453,7 +453,8 @@ TEST_P(DeviceTest, Conv2dBackwardWeightsSumsABf16BiasGradientInF32) {
   std::vector<float> expectedBias(sums.begin(), sums.end());
   auto call = device->prepareConv2d(d);
   ASSERT_TRUE(call.ok()) << call.status().message();
-  LibraryOperands operands = {uploadBf16(input), uploadBf16(std::vector<float>(elementsOf(d.weight))),
+  LibraryOperands operands = {uploadBf16(input),
+                              uploadBf16(std::vector<float>(elementsOf(d.weight))),
                               upload(std::vector<float>(expectedBias.size(), 9.0f)),
                               uploadBf16(gradOutput)};
   ASSERT_TRUE((*call)->run(operands).ok());
