@@ -112,23 +112,21 @@ struct FoldConvBiasGradient : OpRewritePattern<ReduceSumOp> {
             weightGrad && &use == &weightGrad.getGradMutable())
           weightGrads.push_back(weightGrad);
     for (Conv2dGradWeightOp weightGrad : weightGrads) {
-      if (weightGrad.getWithBias() || weightGrad->getBlock() != sum->getBlock())
+      Value grad = weightGrad.getGrad();
+      if (weightGrad.getWithBias() || weightGrad->getBlock() != sum->getBlock() ||
+          convBiasGradElementType(cast<RankedTensorType>(grad.getType()).getElementType()) !=
+              sum.getType().getElementType())
         continue;
-      g = weightGrad.getGrad();
       // The fused op takes the earlier one's place, where both of its operands must exist.
       Operation *first = weightGrad->isBeforeInBlock(sum) ? weightGrad.getOperation() : sum;
       DominanceInfo dominance(first->getParentOp());
       if (!dominance.properlyDominates(weightGrad.getInput(), first) ||
-          !dominance.properlyDominates(g, first))
-        continue;
-      Type biasElement = convBiasGradElementType(
-          cast<RankedTensorType>(weightGrad.getGrad().getType()).getElementType());
-      if (biasElement != sum.getType().getElementType())
+          !dominance.properlyDominates(grad, first))
         continue;
       rewriter.setInsertionPoint(first);
       auto fused = Conv2dGradWeightOp::create(
           rewriter, rewriter.getFusedLoc({weightGrad.getLoc(), sum.getLoc()}),
-          weightGrad.getInput(), g, weightGrad.getShapeAttr(), weightGrad.getStrideAttr(),
+          weightGrad.getInput(), grad, weightGrad.getShapeAttr(), weightGrad.getStrideAttr(),
           weightGrad.getPaddingAttr(), weightGrad.getDilationAttr(), weightGrad.getGroupsAttr(),
           /*with_bias=*/rewriter.getUnitAttr());
       rewriter.replaceOp(weightGrad, fused.getResult());

@@ -134,9 +134,10 @@ def Plan_Conv2dOp : Plan_Op<"conv2d", [HasParent<"FuncOp">]> {
     The slices sit at the forward convolution's positions (input, weight, output); a backward
     pass's result takes its tensor's place: backward_data writes `input` (dL/dinput) from
     `output` (dL/doutput) and `weight`, backward_weights writes `weight`, and with a `bias`
-    slice also dL/dbias there (in f32, whatever `dtype`). `input_key` / `output_key`: conv commands of one function whose
-    read `input` (or `output`) has the same key read the same, unchanged bytes there, so the
-    runtime may convert them to the library's layout once, at the first of them.
+    slice also dL/dbias there (in f32, whatever `dtype`). `input_key` / `output_key`: conv
+    commands of one function whose read `input` (or `output`) has the same key read the same,
+    unchanged bytes there, so the runtime may convert them to the library's layout once, at
+    the first of them.
 
     ```mlir
     plan.conv2d "conv1" forward #plan.slice<@t0 : tensor<2x1x8x8xf32>>,

@@ -357,14 +357,13 @@ static std::unique_ptr<LibraryCall> buildConv2d(OneDnnContext &context, const Co
   memory::desc weights(weightDims, type, groups == 1 ? Tag::oihw : Tag::goihw);
   // dL/dbias (backward_weights) is f32 whatever the other operands' type.
   const bool f32Bias = desc.pass == ConvPass::BackwardWeights;
-  memory::desc bias = desc.hasBias ? memory::desc({o}, f32Bias ? memory::data_type::f32 : type,
-                                                  Tag::a)
-                                   : memory::desc();
+  auto biasDesc = [&](memory::data_type t) {
+    return desc.hasBias ? memory::desc({o}, f32Bias ? memory::data_type::f32 : t, Tag::a)
+                        : memory::desc();
+  };
+  memory::desc bias = biasDesc(type), computeBias = biasDesc(compute);
   memory::desc anySrc(srcDims, compute, Tag::any), anyDst(dstDims, compute, Tag::any);
   memory::desc anyWeights(weightDims, compute, Tag::any);
-  memory::desc computeBias =
-      desc.hasBias ? memory::desc({o}, f32Bias ? memory::data_type::f32 : compute, Tag::a)
-                   : memory::desc();
   memory::dims strides = {desc.stride[0], desc.stride[1]};
   memory::dims dilates = {desc.dilation[0] - 1, desc.dilation[1] - 1};
   memory::dims padding = {desc.padding[0], desc.padding[1]};

@@ -383,6 +383,16 @@ TEST_P(DeviceTest, Conv2dMatchesReference) {
   }
 }
 
+/// dL/dbias: `gradOutput` (N, O, OH, OW) summed over N, OH and OW, in double.
+std::vector<float> referenceBiasGradient(const std::vector<float> &gradOutput,
+                                         const std::array<int64_t, 4> &output) {
+  std::vector<double> sums(size_t(output[1]), 0.0);
+  int64_t plane = output[2] * output[3];
+  for (size_t i = 0; i < gradOutput.size(); ++i)
+    sums[(int64_t(i) / plane) % output[1]] += gradOutput[i];
+  return std::vector<float>(sums.begin(), sums.end());
+}
+
 TEST_P(DeviceTest, Conv2dBackwardWeightsSumsTheBiasGradient) {
   if (!computes() || GetParam() == std::string("cuda"))
     GTEST_SKIP() << GetParam() << ": nnc folds bias gradients into CPU plans only";
@@ -398,10 +408,7 @@ TEST_P(DeviceTest, Conv2dBackwardWeightsSumsTheBiasGradient) {
   d.pass = ConvPass::BackwardWeights;
   std::vector<float> input = test::randomFloats(elementsOf(d.input), 7);
   std::vector<float> gradOutput = test::randomFloats(elementsOf(d.output), 8);
-  std::vector<float> expectedBias(size_t(d.output[1]), 0.0f);
-  int64_t plane = d.output[2] * d.output[3];
-  for (size_t i = 0; i < gradOutput.size(); ++i)
-    expectedBias[(int64_t(i) / plane) % d.output[1]] += gradOutput[i];
+  std::vector<float> expectedBias = referenceBiasGradient(gradOutput, d.output);
   auto weightGrad = [&](bool withBias) {
     d.hasBias = withBias;
     auto call = device->prepareConv2d(d);
@@ -446,11 +453,7 @@ TEST_P(DeviceTest, Conv2dBackwardWeightsSumsABf16BiasGradientInF32) {
   d.hasBias = true;
   std::vector<float> input = roundToBf16(test::randomFloats(elementsOf(d.input), 21));
   std::vector<float> gradOutput = roundToBf16(test::randomFloats(elementsOf(d.output), 22));
-  std::vector<double> sums(size_t(d.output[1]), 0.0);
-  int64_t plane = d.output[2] * d.output[3];
-  for (size_t i = 0; i < gradOutput.size(); ++i)
-    sums[(int64_t(i) / plane) % d.output[1]] += gradOutput[i];
-  std::vector<float> expectedBias(sums.begin(), sums.end());
+  std::vector<float> expectedBias = referenceBiasGradient(gradOutput, d.output);
   auto call = device->prepareConv2d(d);
   ASSERT_TRUE(call.ok()) << call.status().message();
   LibraryOperands operands = {uploadBf16(input),
