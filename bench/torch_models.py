@@ -1,9 +1,10 @@
-"""PyTorch mirrors of the example models (examples/{mlp,cnn,chargpt}.cpp), written as functions of
-a dict of parameters named as nnc names them, so that nnc's initial weights (nnrun
+"""PyTorch mirrors of the example models (examples/{mlp,cnn,resnet,chargpt}.cpp), written as
+functions of a dict of parameters named as nnc names them, so that nnc's initial weights (nnrun
 --dump-parameters) load unchanged. Shared by forward_bench.py and train_peer.py.
 
 Details that follow frontend/Layers.cpp: dropout after ReLU (MLP 0.2, CNN 0.5 on fc1, none in the
-GPT), exact (erf) GELU, pre-LN blocks with LayerNorm eps 1e-5, attention scores scaled by
+GPT), BatchNorm with eps 1e-5 and momentum 0.1 on batch statistics (its running statistics are in
+the dict, updated in place), exact (erf) GELU, pre-LN blocks with LayerNorm eps 1e-5, attention scores scaled by
 1/sqrt(head_dim) and causally masked, a bias-free LM head, cross entropy with label smoothing 0.1
 for the Fashion-MNIST models and none for the GPT.
 """
@@ -24,6 +25,30 @@ def cnn(p, x, training=False):  # (B, 1, 28, 28) -> (B, 10)
     h = F.max_pool2d(F.relu(F.conv2d(h, p["conv2.weight"], p["conv2.bias"], padding=1)), 2)
     h = F.dropout(F.relu(F.linear(h.flatten(1), p["fc1.weight"], p["fc1.bias"])), 0.5, training)
     return F.linear(h, p["fc2.weight"], p["fc2.bias"])
+
+
+def _batch_norm(p, x, name, training):
+    return F.batch_norm(x, p[name + ".running_mean"], p[name + ".running_var"],
+                        p[name + ".weight"], p[name + ".bias"], training, 0.1, 1e-5)
+
+
+def _basic_block(p, x, name, stride, training):
+    """conv3x3-BN-ReLU-conv3x3-BN plus the input (a 1x1 conv + BN when the shape changes), ReLU."""
+    h = F.relu(_batch_norm(p, F.conv2d(x, p[name + ".conv1.weight"], None, stride, 1),
+                           name + ".bn1", training))
+    h = _batch_norm(p, F.conv2d(h, p[name + ".conv2.weight"], None, 1, 1), name + ".bn2", training)
+    if name + ".downsample.0.weight" in p:
+        x = _batch_norm(p, F.conv2d(x, p[name + ".downsample.0.weight"], None, stride),
+                        name + ".downsample.1", training)
+    return F.relu(h + x)
+
+
+def resnet(p, x, training=False):  # (B, 1, 28, 28) -> (B, 10)
+    h = F.relu(_batch_norm(p, F.conv2d(x, p["conv1.weight"], None, 1, 1), "bn1", training))
+    h = F.max_pool2d(h, 2)  # (B, 32, 14, 14)
+    for name, stride in (("layer1.0", 1), ("layer2.0", 2), ("layer3.0", 2)):
+        h = _basic_block(p, h, name, stride, training)  # ... (B, 128, 4, 4)
+    return F.linear(F.avg_pool2d(h, 4).flatten(1), p["fc.weight"], p["fc.bias"])
 
 
 def causal_attention(qh, kh, vh, attention):
@@ -61,5 +86,5 @@ def loss(model, p, x, y, training=True, attention="manual", heads=None):
     if heads is not None:
         logits = chargpt(p, x, training, attention, heads)
         return F.cross_entropy(logits.reshape(-1, GPT_VOCAB), y.reshape(-1))
-    logits = {"mlp": mlp, "cnn": cnn}[model](p, x, training)
+    logits = {"mlp": mlp, "cnn": cnn, "resnet": resnet}[model](p, x, training)
     return F.cross_entropy(logits, y, label_smoothing=0.1)

@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """Training-throughput benchmark: nnc against PyTorch (eager and torch.compile), JAX and Debian's
-PyTorch 1.13, training the three example models on this machine in one run.
+PyTorch 1.13, training the example models on this machine in one run.
 
 usage: bench/setup_peers.sh                  # once: PyPI torch and jax[cpu] into .venv-bench/
-       bench/train_bench.py [--quick] [--reps R] [--models mlp,cnn,chargpt,gpt6,gpt12]
+       bench/train_bench.py [--quick] [--reps R] [--models mlp,cnn,resnet,chargpt,gpt6,gpt12]
                             [--background N] [--precision fp32|bf16] [--gemms N]
                             [--compare-fixed] [--record]
 
-Per model (Fashion-MNIST MLP and CNN, batch 128; char-GPT, batch 32 x context 128; on request
+Per model (Fashion-MNIST MLP, CNN and ResNet (BatchNorm on batch statistics, running statistics
+updated by every runner), batch 128; char-GPT, batch 32 x context 128; on request
 the GPT at real sizes, batch 8 x context 256: gpt6 (6 blocks, d_model 384, 6 heads) and gpt12
 (12 blocks, d_model 768, 12 heads)):
 1. `nnc compile` the example (timed; its "train_step: N FLOPs per call" is the FLOP count used
@@ -73,10 +74,10 @@ import gemm_instep  # noqa: E402
 
 BATCHES = 8
 # (warmup, measured) steps per model; the full run's take a few seconds per run.
-STEPS = {"full": {"mlp": (20, 400), "cnn": (3, 20), "chargpt": (2, 6), "gpt6": (1, 3),
-                  "gpt12": (1, 2)},
-         "quick": {"mlp": (5, 40), "cnn": (2, 3), "chargpt": (1, 2), "gpt6": (1, 1),
-                   "gpt12": (1, 1)}}
+STEPS = {"full": {"mlp": (20, 400), "cnn": (3, 20), "resnet": (3, 10), "chargpt": (2, 6),
+                  "gpt6": (1, 3), "gpt12": (1, 2)},
+         "quick": {"mlp": (5, 40), "cnn": (2, 3), "resnet": (2, 2), "chargpt": (1, 2),
+                   "gpt6": (1, 1), "gpt12": (1, 1)}}
 
 
 def is_gpt(model):
@@ -408,7 +409,8 @@ def main():
     args = ap.parse_args()
     args.reps = args.reps or (1 if args.quick else 3)
     bins = {n: os.path.join(args.build, "bin", n) for n in
-            ("nnc", "nnrun", "nnc-example-mlp", "nnc-example-cnn", "nnc-example-chargpt")}
+            ("nnc", "nnrun", "nnc-example-mlp", "nnc-example-cnn", "nnc-example-resnet",
+             "nnc-example-chargpt")}
     threads = {v: str(args.threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                                "OPENBLAS_NUM_THREADS")}
     default = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}

@@ -30,6 +30,8 @@ import numpy as np
 RECIPES = {
     "mlp": dict(batch=128, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, clip=1.0),
     "cnn": dict(batch=128, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, clip=1.0),
+    "resnet": dict(batch=128, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01,
+                   clip=1.0),
     "chargpt": dict(batch=32, lr=3e-4, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1, clip=1.0,
                     gpt=(2, 128, 4, 128)),
     # The char-GPT's recipe at real sizes (blocks, d_model, heads, context; batch 8).
@@ -38,6 +40,11 @@ RECIPES = {
     "gpt12": dict(batch=8, lr=3e-4, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1, clip=1.0,
                   gpt=(12, 768, 12, 256)),
 }
+
+
+def is_statistic(name):
+    """BatchNorm's running statistics: state the step updates, not a trained parameter."""
+    return name.endswith((".running_mean", ".running_var"))
 
 
 def load_params(params_dir):
@@ -51,16 +58,16 @@ def torch_runner(model, params, features, labels, threads, compiled, attention, 
     import torch_models
     torch.set_num_threads(threads)
     r = RECIPES[model]
-    p = {k: torch.from_numpy(v).requires_grad_() for k, v in params.items()}
-    decayed = [v for v in p.values() if v.dim() >= 2]
-    groups = [{"params": decayed, "weight_decay": r["weight_decay"]},
-              {"params": [v for v in p.values() if v.dim() < 2], "weight_decay": 0.0}]
+    p = {k: torch.from_numpy(v).requires_grad_(not is_statistic(k)) for k, v in params.items()}
+    trained = [v for k, v in p.items() if not is_statistic(k)]
+    groups = [{"params": [v for v in trained if v.dim() >= 2], "weight_decay": r["weight_decay"]},
+              {"params": [v for v in trained if v.dim() < 2], "weight_decay": 0.0}]
     # Each PyTorch's fastest CPU AdamW: fused (2.4+) in eager mode; under torch.compile the
     # default for-loop form, which compile turns into its own fused kernels.
     version = tuple(int(x) for x in torch.__version__.split(".")[:2])
     kw = {} if compiled else {"fused": True} if version >= (2, 4) else {"foreach": True}
     opt = torch.optim.AdamW(groups, lr=r["lr"], betas=r["betas"], eps=r["eps"], **kw)
-    flat = list(p.values())
+    flat = trained
 
     def loss_fn(x, y):
         if precision == "bf16":
@@ -94,10 +101,10 @@ def jax_runner(model, params, features, labels, threads):
     import jax.numpy as jnp
     import jax_models
     r = RECIPES[model]
-    decayed = {k for k, v in params.items() if v.ndim >= 2}
-    p, feats = jax_models.prepare(model, params, features)
+    decayed = {k for k, v in params.items() if v.ndim >= 2 and not is_statistic(k)}
+    p, stats, feats = jax_models.prepare(model, params, features)
     state = [p, {k: jnp.zeros_like(v) for k, v in p.items()},
-             {k: jnp.zeros_like(v) for k, v in p.items()}, jnp.zeros((), jnp.float32)]
+             {k: jnp.zeros_like(v) for k, v in p.items()}, jnp.zeros((), jnp.float32), stats]
     train_step = jax_models.make_train_step(model, r, decayed, r["gpt"][2] if "gpt" in r else None)
     b = r["batch"]
     xs = [feats[i:i + b] for i in range(0, feats.shape[0], b)]
@@ -106,8 +113,8 @@ def jax_runner(model, params, features, labels, threads):
 
     def step(i):
         out = train_step(*state, xs[i % len(xs)], ys[i % len(ys)], key)
-        state[:] = out[:4]
-        return float(out[4])
+        state[:] = out[:5]
+        return float(out[5])
 
     return jax.__version__, step
 
