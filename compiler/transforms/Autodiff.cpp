@@ -218,6 +218,12 @@ struct AutodiffPass : nnc::impl::AutodiffBase<AutodiffPass> {
     llvm::DenseMap<Value, Value> grads;
     if (failed(backward(builder, ret, loss, forwardOps, varied, grads)))
       return failure();
+    // The backward pass is built: the normalizations become elementwise ops again.
+    step.walk([](nnc::nn::BatchNormTrainingOp op) {
+      OpBuilder b(op);
+      op.getResult().replaceAllUsesWith(nnc::nn::expandBatchNormTraining(b, op));
+      op.erase();
+    });
 
     SmallVector<Value> results = {loss};
     SmallVector<DictionaryAttr> resultAttrs = {

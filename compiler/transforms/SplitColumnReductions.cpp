@@ -62,7 +62,8 @@ struct SplitColumnReduction : OpRewritePattern<linalg::GenericOp> {
       auto fill = init.get().getDefiningOp<linalg::FillOp>();
       AffineMap map = op.getMatchingIndexingMap(&init);
       if (!fill || !matchPattern(fill.getInputs()[0], m_AnyZeroFloat()) || !summand(op, i) ||
-          map.getNumResults() == 0 || !map.isProjectedPermutation() || map.isFunctionOfDim(0))
+          map.getNumResults() == 0 ||
+          !map.isProjectedPermutation(/*allowZeroInResults=*/true) || map.isFunctionOfDim(0))
         return failure();
     }
 

@@ -1,6 +1,7 @@
 // nn.batch_norm's train-step and inference forms as `nn` ops (see BatchNorm.h). The train form
-// differentiates through the VJPs of the ops it is made of; the elementwise ones fuse when
-// lowered.
+// normalizes with nn.batch_norm_training, whose VJP is the whole normalization's (two
+// reductions instead of the seven its parts' VJPs make), and expands to elementwise ops after
+// autodiff; the elementwise ones fuse when lowered.
 #include "dialects/nn/BatchNorm.h"
 
 using namespace mlir;
@@ -32,14 +33,13 @@ double epsilonOf(BatchNormOp op) {
 }
 
 /// centered / sqrt(var + eps) * weight + bias, `centered` and `var` broadcastable to the input.
-Value scaleAndShift(OpBuilder &b, BatchNormOp op, Value centered, Value var) {
-  Location loc = op.getLoc();
-  RankedTensorType input = typeOf(op.getInput());
-  Value sigma =
-      SqrtOp::create(b, loc, AddOp::create(b, loc, var, scalar(b, loc, var, epsilonOf(op))));
+Value scaleAndShift(OpBuilder &b, Location loc, Value centered, Value var, Value weight,
+                    Value bias, double epsilon) {
+  RankedTensorType input = typeOf(centered);
+  Value sigma = SqrtOp::create(b, loc, AddOp::create(b, loc, var, scalar(b, loc, var, epsilon)));
   Value xhat = DivOp::create(b, loc, centered, sigma);
-  Value scaled = MulOp::create(b, loc, xhat, perChannel(b, loc, op.getWeight(), input));
-  return AddOp::create(b, loc, scaled, perChannel(b, loc, op.getBias(), input));
+  Value scaled = MulOp::create(b, loc, xhat, perChannel(b, loc, weight, input));
+  return AddOp::create(b, loc, scaled, perChannel(b, loc, bias, input));
 }
 
 /// (1 - momentum) * running + momentum * batch, `batch` reshaped to (C).
@@ -56,9 +56,7 @@ BatchNormTraining buildBatchNormTraining(OpBuilder &b, BatchNormOp op) {
   Location loc = op.getLoc();
   Value x = op.getInput();
   RankedTensorType input = typeOf(x);
-  SmallVector<int64_t> axes = {0};
-  for (int64_t d = 2; d < input.getRank(); ++d)
-    axes.push_back(d);
+  SmallVector<int64_t> axes = batchAxes(input);
   int64_t count = input.getNumElements() / input.getDimSize(1); // values per channel
   BoolAttr keep = b.getBoolAttr(true);
   Value mean = ReduceMeanOp::create(b, loc, x, axes, keep);
@@ -70,9 +68,42 @@ BatchNormTraining buildBatchNormTraining(OpBuilder &b, BatchNormOp op) {
   // The running variance estimates the population's: Bessel's correction (none for one value).
   double unbias = count > 1 ? double(count) / double(count - 1) : 1.0;
   Value unbiased = MulOp::create(b, loc, var, scalar(b, loc, var, unbias));
-  return {scaleAndShift(b, op, centered, var),
-          blend(b, loc, op.getRunningMean(), mean, momentum),
+  FloatAttr epsilon = b.getF64FloatAttr(epsilonOf(op));
+  Value result = BatchNormTrainingOp::create(b, loc, x, mean, var, op.getWeight(), op.getBias(),
+                                             epsilon);
+  return {result, blend(b, loc, op.getRunningMean(), mean, momentum),
           blend(b, loc, op.getRunningVar(), unbiased, momentum)};
+}
+
+Value expandBatchNormTraining(OpBuilder &b, BatchNormTrainingOp op) {
+  Location loc = op.getLoc();
+  double epsilon =
+      op.getEpsilon() ? op.getEpsilon()->convertToDouble() : defaults::kBatchNormEpsilon;
+  return scaleAndShift(b, loc, SubOp::create(b, loc, op.getInput(), op.getMean()), op.getVar(),
+                       op.getWeight(), op.getBias(), epsilon);
+}
+
+SmallVector<int64_t> batchAxes(RankedTensorType input) {
+  SmallVector<int64_t> axes = {0};
+  for (int64_t d = 2; d < input.getRank(); ++d)
+    axes.push_back(d);
+  return axes;
+}
+
+bool isBatchStatisticsOf(BatchNormTrainingOp op) {
+  Value x = op.getInput();
+  SmallVector<int64_t> axes = batchAxes(typeOf(x));
+  auto isMeanOverBatch = [&](Value v) -> ReduceMeanOp {
+    auto mean = v.getDefiningOp<ReduceMeanOp>();
+    return mean && mean.getKeepdim().value_or(false) && mean.getAxes() == ArrayRef(axes) ? mean : ReduceMeanOp();
+  };
+  ReduceMeanOp mean = isMeanOverBatch(op.getMean()), var = isMeanOverBatch(op.getVar());
+  if (!mean || !var || mean.getInput() != x)
+    return false;
+  auto square = var.getInput().getDefiningOp<MulOp>();
+  auto centered = square ? square.getLhs().getDefiningOp<SubOp>() : SubOp();
+  return centered && square.getRhs() == square.getLhs() && centered.getLhs() == x &&
+         centered.getRhs() == op.getMean();
 }
 
 Value buildBatchNormInference(OpBuilder &b, BatchNormOp op) {
@@ -80,7 +111,8 @@ Value buildBatchNormInference(OpBuilder &b, BatchNormOp op) {
   RankedTensorType input = typeOf(op.getInput());
   Value centered =
       SubOp::create(b, loc, op.getInput(), perChannel(b, loc, op.getRunningMean(), input));
-  return scaleAndShift(b, op, centered, perChannel(b, loc, op.getRunningVar(), input));
+  return scaleAndShift(b, loc, centered, perChannel(b, loc, op.getRunningVar(), input),
+                       op.getWeight(), op.getBias(), epsilonOf(op));
 }
 
 } // namespace nnc::nn

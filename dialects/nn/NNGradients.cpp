@@ -1,6 +1,7 @@
 // Vector-Jacobian products of the `nn` ops (DifferentiableOpInterface), written with `nn` ops.
 // `g` is the gradient of the loss with respect to the op's result; shapes are static, so every
 // reduction a broadcast needs is known here.
+#include "dialects/nn/BatchNorm.h"
 #include "dialects/nn/NNDialect.h"
 
 #include "mlir/IR/Builders.h"
@@ -303,6 +304,37 @@ LogicalResult LayerNormOp::buildVjp(OpBuilder &b, Value g, SmallVectorImpl<Value
   Value dw = leadAxes.empty() ? gxhat : ReduceSumOp::create(b, loc, gxhat, leadAxes, BoolAttr()).getResult();
   Value db = leadAxes.empty() ? g : ReduceSumOp::create(b, loc, g, leadAxes, BoolAttr()).getResult();
   grads.assign({dx, dw, db});
+  return success();
+}
+
+LogicalResult BatchNormTrainingOp::buildVjp(OpBuilder &b, Value g,
+                                            SmallVectorImpl<Value> &grads) {
+  // With xhat = (x - mean) / sigma over the batch axes (all but 1), n values per channel:
+  //   dbias = sum(g), dweight = sum(g * xhat),
+  //   dx = weight / sigma * (g - dbias / n - xhat * dweight / n),
+  // the derivative through mean and var included: two reductions and one elementwise pass.
+  if (!isBatchStatisticsOf(*this))
+    return emitOpError("expects mean and var to be its input's batch statistics");
+  Location loc = getLoc();
+  Value x = getInput();
+  RankedTensorType type = typeOf(x);
+  SmallVector<int64_t> axes = batchAxes(type);
+  double n = double(type.getNumElements() / type.getDimSize(1));
+  double eps = getEpsilon() ? getEpsilon()->convertToDouble() : defaults::kBatchNormEpsilon;
+  Value sigma = SqrtOp::create(b, loc, AddOp::create(b, loc, getVar(), scalar(b, loc, x, eps)));
+  Value xhat = DivOp::create(b, loc, SubOp::create(b, loc, x, getMean()), sigma);
+  BoolAttr keep = b.getBoolAttr(true);
+  Value db = ReduceSumOp::create(b, loc, g, axes, keep);                               // (1, C, ..)
+  Value dw = ReduceSumOp::create(b, loc, MulOp::create(b, loc, g, xhat), axes, keep); // (1, C, ..)
+  auto channels = [&](Value v) {
+    return ReshapeOp::create(b, loc, v, typeOf(getWeight()).getShape()).getResult();
+  };
+  Value centeredG = SubOp::create(b, loc, g, DivOp::create(b, loc, db, scalar(b, loc, x, n)));
+  Value projected = MulOp::create(b, loc, xhat, DivOp::create(b, loc, dw, scalar(b, loc, x, n)));
+  Value scale = DivOp::create(
+      b, loc, ReshapeOp::create(b, loc, getWeight(), typeOf(getMean()).getShape()), sigma);
+  Value dx = MulOp::create(b, loc, SubOp::create(b, loc, centeredG, projected), scale);
+  grads.assign({dx, Value(), Value(), channels(dw), channels(db)});
   return success();
 }
 

@@ -874,6 +874,35 @@ LogicalResult BroadcastOp::inferReturnTypes(MLIRContext *, std::optional<Locatio
   return success();
 }
 
+LogicalResult BatchNormTrainingOp::inferReturnTypes(MLIRContext *,
+                                                    std::optional<Location> loc, Adaptor adaptor,
+                                                    SmallVectorImpl<Type> &types) {
+  Diag diag(loc, getOperationName());
+  SmallVector<Value> operands = {adaptor.getInput(), adaptor.getMean(), adaptor.getVar(),
+                                 adaptor.getWeight(), adaptor.getBias()};
+  if (failed(requireTensors(diag, operands)))
+    return failure();
+  auto input = tensorType(adaptor.getInput());
+  if (input.getRank() != 2 && input.getRank() != 4)
+    return diag.fail("expects input (N, C) or (N, C, H, W), got ", input);
+  // mean and var keep the reduced dimensions: (1, C) or (1, C, 1, 1); weight and bias are (C).
+  SmallVector<int64_t> statShape(input.getRank(), 1);
+  statShape[1] = input.getDimSize(1);
+  auto statType = RankedTensorType::get(statShape, input.getElementType());
+  auto channelType = RankedTensorType::get({input.getDimSize(1)}, input.getElementType());
+  const char *names[] = {"mean", "var", "weight", "bias"};
+  for (auto [i, value] : llvm::enumerate(ArrayRef(operands).drop_front())) {
+    RankedTensorType expected = i < 2 ? statType : channelType;
+    if (tensorType(value) != expected)
+      return diag.fail("expects ", names[i], " of type ", expected, ", got ", value.getType());
+  }
+  std::optional<APFloat> epsilon = adaptor.getEpsilon();
+  if (epsilon && !(epsilon->convertToDouble() > 0.0))
+    return diag.fail("expects a positive epsilon");
+  types.push_back(input);
+  return success();
+}
+
 LogicalResult BatchNormOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                             Adaptor adaptor, SmallVectorImpl<Type> &types) {
   Diag diag(loc, getOperationName());

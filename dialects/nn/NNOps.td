@@ -728,6 +728,38 @@ def NN_BatchNormOp : NN_Op<"batch_norm", [Pure]> {
   }];
 }
 
+def NN_BatchNormTrainingOp : NN_Op<"batch_norm_training",
+    [Pure, DeclareOpInterfaceMethods<NN_DifferentiableOpInterface>]> {
+  let summary = "batch normalization by the batch's own statistics, differentiated as a whole";
+  let description = [{
+    (x - mean) / sqrt(var + epsilon) * weight + bias, where `mean` is `input`'s
+    nn.reduce_mean over every dimension but 1 (kept: (1, C) or (1, C, 1, 1)) and `var` the
+    nn.reduce_mean of the squared deviations from it, over the same dimensions. The autodiff
+    pass builds it for each nn.batch_norm of a train step (the statistics also update the
+    running ones) and expands it back into elementwise ops once the backward pass is built.
+
+    Its vector-Jacobian product is the total derivative with respect to `input`, through the
+    statistics, in the two-reduction form: with xhat = (x - mean) / sigma,
+    dbias = sum(g), dweight = sum(g xhat) and
+    dx = weight / sigma * (g - dbias / n - xhat * dweight / n). The statistics get no gradient
+    of their own, so it requires them to be built from `input` as above.
+
+    ```mlir
+    %y = nn.batch_norm_training %x, %mean, %var, %g, %b
+        : tensor<32x16x28x28xf32>, tensor<1x16x1x1xf32>, tensor<1x16x1x1xf32>,
+          tensor<16xf32>, tensor<16xf32>
+    ```
+  }];
+  let arguments = (ins NN_FloatTensor:$input, NN_FloatTensor:$mean, NN_FloatTensor:$var,
+                       NN_FloatTensor:$weight, NN_FloatTensor:$bias,
+                       OptionalAttr<F64Attr>:$epsilon);
+  let results = (outs NN_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $mean `,` $var `,` $weight `,` $bias prop-dict attr-dict `:`
+    type($input) `,` type($mean) `,` type($var) `,` type($weight) `,` type($bias)
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Fused causal attention (issue 23; formed by nnc-fuse-attention, lowered to a library call)
 //===----------------------------------------------------------------------===//

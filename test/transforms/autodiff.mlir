@@ -165,6 +165,15 @@ module attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd>} {
 // CHECK: %[[MEAN:.+]] = nn.reduce_mean %[[X]] <{axes = array<i64: 0, 2, 3>, keepdim = true}>
 // CHECK: nn.sub %[[X]], %[[MEAN]]
 // CHECK: nn.constant dense<1.0588{{[0-9]+}}>
+// The backward pass is the whole normalization's: dbias = sum(g) and dweight = sum(g * xhat)
+// over N, H, W, and no other reduction (the parts' VJPs made five); dx is elementwise.
+// CHECK: %[[DB:.+]] = nn.reduce_sum %{{.+}} <{axes = array<i64: 0, 2, 3>, keepdim = true}>
+// CHECK: %[[DW:.+]] = nn.reduce_sum %{{.+}} <{axes = array<i64: 0, 2, 3>, keepdim = true}>
+// CHECK-NOT: nn.reduce_
+// CHECK-NOT: nn.batch_norm_training
+// CHECK: %[[DWC:.+]] = nn.reshape %[[DW]] <{shape = array<i64: 4>}>
+// CHECK: %[[DBC:.+]] = nn.reshape %[[DB]] <{shape = array<i64: 4>}>
+// CHECK: return %{{.+}}, %[[DWC]], %[[DBC]],
 // CHECK-NOT: train.sgd %[[M]]
 module attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd>} {
   func.func @forward(%x: tensor<2x4x3x3xf32> {nn.input = "x"},
@@ -176,6 +185,23 @@ module attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd>} {
     %y = nn.batch_norm %x, %g, %b, %m, %v
         : tensor<2x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
     %loss = nn.reduce_sum %y <{axes = array<i64: 0, 1, 2, 3>}> : tensor<2x4x3x3xf32>
+    return %loss : tensor<f32>
+  }
+}
+
+// -----
+
+// nn.batch_norm_training's VJP is the derivative through the batch statistics it assumes:
+// statistics of another origin are refused.
+module attributes {nn.training = #nn.training<loss = "loss", optimizer = sgd>} {
+  func.func @forward(%x: tensor<2x4xf32> {nn.input = "x"},
+                     %m: tensor<1x4xf32> {nn.param = "m"},
+                     %g: tensor<4xf32> {nn.param = "g"})
+      -> (tensor<f32> {nn.output = "loss"}) {
+    // expected-warning @+1 {{no train_step: 'nn.batch_norm_training' op expects mean and var to be its input's batch statistics}}
+    %y = nn.batch_norm_training %x, %m, %m, %g, %g
+        : tensor<2x4xf32>, tensor<1x4xf32>, tensor<1x4xf32>, tensor<4xf32>, tensor<4xf32>
+    %loss = nn.reduce_sum %y <{axes = array<i64: 0, 1>}> : tensor<2x4xf32>
     return %loss : tensor<f32>
   }
 }

@@ -53,6 +53,30 @@ func.func @layer_norm_weight_grad(%g: tensor<32x128x128xf32>, %rstd: tensor<32x1
 
 // -----
 
+// A batch norm's per-channel sum over (N, H, W) into a (1, C, 1, 1) accumulator (nn.reduce_sum
+// with keepdim): the zero results of the accumulator's map are kept, after the share.
+// CHECK: #[[X4:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3, d4)>
+// CHECK: #[[C4:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, 0, d2, 0, 0)>
+// CHECK-LABEL: func.func @channel_sum
+// CHECK: %[[V:.+]] = tensor.expand_shape %{{.+}} {{\[}}[0, 1], [2], [3], [4]] output_shape [8, 16, 32, 28, 28] : tensor<128x32x28x28xf32> into tensor<8x16x32x28x28xf32>
+// CHECK: %[[P:.+]] = linalg.generic {indexing_maps = [#[[X4]], #[[C4]]], iterator_types = ["parallel", "reduction", "parallel", "reduction", "reduction"]} ins(%[[V]] : tensor<8x16x32x28x28xf32>) outs(%{{.+}} : tensor<8x1x32x1x1xf32>)
+// CHECK: linalg.generic {{.+}} iterator_types = ["reduction", "parallel", "parallel", "parallel", "parallel"]} ins(%[[P]] : tensor<8x1x32x1x1xf32>) outs(%{{.+}} : tensor<1x32x1x1xf32>)
+#x4 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#c4 = affine_map<(d0, d1, d2, d3) -> (0, d1, 0, 0)>
+func.func @channel_sum(%g: tensor<128x32x28x28xf32>) -> tensor<1x32x1x1xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<1x32x1x1xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%e : tensor<1x32x1x1xf32>) -> tensor<1x32x1x1xf32>
+  %s = linalg.generic {indexing_maps = [#x4, #c4], iterator_types = ["reduction", "parallel", "reduction", "reduction"]} ins(%g : tensor<128x32x28x28xf32>) outs(%acc : tensor<1x32x1x1xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %a = arith.addf %out, %in : f32
+    linalg.yield %a : f32
+  } -> tensor<1x32x1x1xf32>
+  return %s : tensor<1x32x1x1xf32>
+}
+
+// -----
+
 // Left alone: too little work to share out (128 x 64), a maximum (not a sum), an accumulator
 // that is not a fresh zero (a running sum read from an argument), and a sum down to a scalar.
 // CHECK-LABEL: func.func @not_split

@@ -1106,6 +1106,25 @@ func.func @batch_norm_epsilon(%x: tensor<8x4xf32>, %g: tensor<4xf32>) {
 
 // -----
 
+func.func @batch_norm_training_stats(%x: tensor<8x4x5x5xf32>, %m: tensor<4xf32>, %g: tensor<4xf32>) {
+  // expected-error @+1 {{'nn.batch_norm_training' op expects mean of type 'tensor<1x4x1x1xf32>', got 'tensor<4xf32>'}}
+  %0 = nn.batch_norm_training %x, %m, %m, %g, %g
+      : tensor<8x4x5x5xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @batch_norm_training_bias(%x: tensor<8x4xf32>, %m: tensor<1x4xf32>, %g: tensor<4xf32>,
+                                    %b: tensor<4xbf16>) {
+  // expected-error @+1 {{'nn.batch_norm_training' op expects bias of type 'tensor<4xf32>', got 'tensor<4xbf16>'}}
+  %0 = nn.batch_norm_training %x, %m, %m, %g, %b
+      : tensor<8x4xf32>, tensor<1x4xf32>, tensor<1x4xf32>, tensor<4xf32>, tensor<4xbf16>
+  return
+}
+
+// -----
+
 func.func @clamp_grad_mismatch(%x: tensor<2x8xf32>, %g: tensor<2x4xf32>) -> tensor<2x4xf32> {
   // expected-error @+1 {{'nn.clamp_grad' op expects input and grad of one type, got 'tensor<2x8xf32>' and 'tensor<2x4xf32>'}}
   %0 = nn.clamp_grad %x, %g <{max = 6.0 : f64}> : tensor<2x8xf32>, tensor<2x4xf32>

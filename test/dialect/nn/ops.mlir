@@ -912,6 +912,18 @@ func.func @batch_norm_2d(%x: tensor<8x4x5x5xf32>, %g: tensor<4xf32>, %b: tensor<
 
 // -----
 
+// CHECK-LABEL: func.func @batch_norm_training
+// CHECK: nn.batch_norm_training %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} <{epsilon = 1.000000e-03 : f64}> : tensor<8x4x5x5xf32>, tensor<1x4x1x1xf32>, tensor<1x4x1x1xf32>, tensor<4xf32>, tensor<4xf32>
+func.func @batch_norm_training(%x: tensor<8x4x5x5xf32>, %m: tensor<1x4x1x1xf32>,
+                               %v: tensor<1x4x1x1xf32>, %g: tensor<4xf32>, %b: tensor<4xf32>)
+    -> tensor<8x4x5x5xf32> {
+  %0 = nn.batch_norm_training %x, %m, %v, %g, %b <{epsilon = 1.0e-3 : f64}>
+      : tensor<8x4x5x5xf32>, tensor<1x4x1x1xf32>, tensor<1x4x1x1xf32>, tensor<4xf32>, tensor<4xf32>
+  return %0 : tensor<8x4x5x5xf32>
+}
+
+// -----
+
 // CHECK-LABEL: func.func @batch_norm_1d
 // CHECK: nn.batch_norm {{.+}} : tensor<8x16xf32>, tensor<16xf32>
 func.func @batch_norm_1d(%x: tensor<8x16xf32>, %g: tensor<16xf32>, %b: tensor<16xf32>,
