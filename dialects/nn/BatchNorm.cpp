@@ -32,13 +32,14 @@ double epsilonOf(BatchNormOp op) {
   return op.getEpsilon() ? op.getEpsilon()->convertToDouble() : defaults::kBatchNormEpsilon;
 }
 
-/// centered / sqrt(var + eps) * weight + bias, `centered` and `var` broadcastable to the input.
+/// centered * (weight / sqrt(var + eps)) + bias, `centered` and `var` broadcastable to the
+/// input: the division is per channel, each element one multiply-add.
 Value scaleAndShift(OpBuilder &b, Location loc, Value centered, Value var, Value weight,
                     Value bias, double epsilon) {
   RankedTensorType input = typeOf(centered);
   Value sigma = SqrtOp::create(b, loc, AddOp::create(b, loc, var, scalar(b, loc, var, epsilon)));
-  Value xhat = DivOp::create(b, loc, centered, sigma);
-  Value scaled = MulOp::create(b, loc, xhat, perChannel(b, loc, weight, input));
+  Value scale = DivOp::create(b, loc, perChannel(b, loc, weight, input), sigma);
+  Value scaled = MulOp::create(b, loc, centered, scale);
   return AddOp::create(b, loc, scaled, perChannel(b, loc, bias, input));
 }
 

@@ -322,7 +322,8 @@ LogicalResult BatchNormTrainingOp::buildVjp(OpBuilder &b, Value g,
   double n = double(type.getNumElements() / type.getDimSize(1));
   double eps = getEpsilon() ? getEpsilon()->convertToDouble() : defaults::kBatchNormEpsilon;
   Value sigma = SqrtOp::create(b, loc, AddOp::create(b, loc, getVar(), scalar(b, loc, x, eps)));
-  Value xhat = DivOp::create(b, loc, SubOp::create(b, loc, x, getMean()), sigma);
+  Value rstd = DivOp::create(b, loc, scalar(b, loc, x, 1.0), sigma); // per channel
+  Value xhat = MulOp::create(b, loc, SubOp::create(b, loc, x, getMean()), rstd);
   BoolAttr keep = b.getBoolAttr(true);
   Value db = ReduceSumOp::create(b, loc, g, axes, keep);                               // (1, C, ..)
   Value dw = ReduceSumOp::create(b, loc, MulOp::create(b, loc, g, xhat), axes, keep); // (1, C, ..)
@@ -331,8 +332,8 @@ LogicalResult BatchNormTrainingOp::buildVjp(OpBuilder &b, Value g,
   };
   Value centeredG = SubOp::create(b, loc, g, DivOp::create(b, loc, db, scalar(b, loc, x, n)));
   Value projected = MulOp::create(b, loc, xhat, DivOp::create(b, loc, dw, scalar(b, loc, x, n)));
-  Value scale = DivOp::create(
-      b, loc, ReshapeOp::create(b, loc, getWeight(), typeOf(getMean()).getShape()), sigma);
+  Value scale = MulOp::create(
+      b, loc, ReshapeOp::create(b, loc, getWeight(), typeOf(getMean()).getShape()), rstd);
   Value dx = MulOp::create(b, loc, SubOp::create(b, loc, centeredG, projected), scale);
   grads.assign({dx, Value(), Value(), channels(dw), channels(db)});
   return success();
