@@ -26,13 +26,16 @@ func.func @column_sum(%g: tensor<4096x512xf32>) -> tensor<512xf32> {
 
 // -----
 
-// A layer norm's weight gradient, sum over (batch, position) of g * xhat: the first reduction
-// loop (batch) is shared out; per-row inputs (rstd) keep their map, shifted.
-// CHECK: #[[G3:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
-// CHECK: #[[R3:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, 0)>
-// CHECK: #[[O3:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d3)>
+// A layer norm's weight gradient, sum over (batch, position) of g * xhat: the two reduction loops
+// (contiguous rows) merge into one of 4096 rows, which is shared out; per-row inputs (rstd) keep
+// their map, shifted.
+// CHECK: #[[G3:.+]] = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+// CHECK: #[[R3:.+]] = affine_map<(d0, d1, d2) -> (d0, d1, 0)>
+// CHECK: #[[O3:.+]] = affine_map<(d0, d1, d2) -> (d0, d2)>
 // CHECK-LABEL: func.func @layer_norm_weight_grad
-// CHECK: linalg.generic {indexing_maps = [#[[G3]], #[[R3]], #[[O3]]], iterator_types = ["parallel", "reduction", "reduction", "parallel"]} ins(%{{.+}}, %{{.+}} : tensor<8x4x128x128xf32>, tensor<8x4x128x1xf32>) outs(%{{.+}} : tensor<8x128xf32>)
+// CHECK: tensor.collapse_shape %{{.+}} {{\[}}[0, 1], [2]] : tensor<32x128x128xf32> into tensor<4096x128xf32>
+// CHECK: tensor.collapse_shape %{{.+}} {{\[}}[0, 1], [2]] : tensor<32x128x1xf32> into tensor<4096x1xf32>
+// CHECK: linalg.generic {indexing_maps = [#[[G3]], #[[R3]], #[[O3]]], iterator_types = ["parallel", "reduction", "parallel"]} ins(%{{.+}}, %{{.+}} : tensor<8x512x128xf32>, tensor<8x512x1xf32>) outs(%{{.+}} : tensor<8x128xf32>)
 // CHECK: arith.mulf
 // CHECK: arith.addf
 #x = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
@@ -54,12 +57,14 @@ func.func @layer_norm_weight_grad(%g: tensor<32x128x128xf32>, %rstd: tensor<32x1
 // -----
 
 // A batch norm's per-channel sum over (N, H, W) into a (1, C, 1, 1) accumulator (nn.reduce_sum
-// with keepdim): the zero results of the accumulator's map are kept, after the share.
-// CHECK: #[[X4:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3, d4)>
-// CHECK: #[[C4:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, 0, d2, 0, 0)>
+// with keepdim): the zero results of the accumulator's map are kept, after the share; H and W,
+// adjacent reductions over contiguous elements, become one loop of 784.
+// CHECK: #[[X4:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+// CHECK: #[[C4:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, 0, d2, 0, 0)>
 // CHECK-LABEL: func.func @channel_sum
-// CHECK: %[[V:.+]] = tensor.expand_shape %{{.+}} {{\[}}[0, 1], [2], [3], [4]] output_shape [8, 16, 32, 28, 28] : tensor<128x32x28x28xf32> into tensor<8x16x32x28x28xf32>
-// CHECK: %[[P:.+]] = linalg.generic {indexing_maps = [#[[X4]], #[[C4]]], iterator_types = ["parallel", "reduction", "parallel", "reduction", "reduction"]} ins(%[[V]] : tensor<8x16x32x28x28xf32>) outs(%{{.+}} : tensor<8x1x32x1x1xf32>)
+// CHECK: %[[M:.+]] = tensor.collapse_shape %{{.+}} {{\[}}[0], [1], [2, 3]] : tensor<128x32x28x28xf32> into tensor<128x32x784xf32>
+// CHECK: %[[V:.+]] = tensor.expand_shape %[[M]] {{\[}}[0, 1], [2], [3]] output_shape [8, 16, 32, 784] : tensor<128x32x784xf32> into tensor<8x16x32x784xf32>
+// CHECK: %[[P:.+]] = linalg.generic {indexing_maps = [#[[X4]], #[[C4]]], iterator_types = ["parallel", "reduction", "parallel", "reduction"]} ins(%[[V]] : tensor<8x16x32x784xf32>) outs(%{{.+}} : tensor<8x1x32x1x1xf32>)
 // CHECK: linalg.generic {{.+}} iterator_types = ["reduction", "parallel", "parallel", "parallel", "parallel"]} ins(%[[P]] : tensor<8x1x32x1x1xf32>) outs(%{{.+}} : tensor<1x32x1x1xf32>)
 #x4 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
 #c4 = affine_map<(d0, d1, d2, d3) -> (0, d1, 0, 0)>
@@ -77,12 +82,53 @@ func.func @channel_sum(%g: tensor<128x32x28x28xf32>) -> tensor<1x32x1x1xf32> {
 
 // -----
 
+// Too little work to share out, but H and W still merge, in both operands that index them (the
+// per-channel mean is a broadcast); a transposed read (W before H) cannot merge.
+// CHECK-LABEL: func.func @merge_only
+// CHECK: tensor.collapse_shape %{{.+}} {{\[}}[0], [1], [2, 3]] : tensor<4x8x6x5xf32> into tensor<4x8x30xf32>
+// CHECK: tensor.collapse_shape %{{.+}} {{\[}}[0], [1], [2, 3]] : tensor<4x8x6x5xf32> into tensor<4x8x30xf32>
+// CHECK: linalg.generic {{.+}} iterator_types = ["reduction", "parallel", "reduction"]} ins(%{{.+}}, %{{.+}}, %{{.+}} : tensor<4x8x30xf32>, tensor<4x8x30xf32>, tensor<1x8x1x1xf32>) outs(%{{.+}} : tensor<1x8x1x1xf32>)
+// CHECK-LABEL: func.func @transposed_not_merged
+// CHECK-NOT: tensor.collapse_shape
+// CHECK: iterator_types = ["reduction", "parallel", "reduction", "reduction"]
+#xm = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#cm = affine_map<(d0, d1, d2, d3) -> (0, d1, 0, 0)>
+func.func @merge_only(%g: tensor<4x8x6x5xf32>, %x: tensor<4x8x6x5xf32>, %mean: tensor<1x8x1x1xf32>) -> tensor<1x8x1x1xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<1x8x1x1xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%e : tensor<1x8x1x1xf32>) -> tensor<1x8x1x1xf32>
+  %s = linalg.generic {indexing_maps = [#xm, #xm, #cm, #cm], iterator_types = ["reduction", "parallel", "reduction", "reduction"]} ins(%g, %x, %mean : tensor<4x8x6x5xf32>, tensor<4x8x6x5xf32>, tensor<1x8x1x1xf32>) outs(%acc : tensor<1x8x1x1xf32>) {
+  ^bb0(%a: f32, %b: f32, %m: f32, %out: f32):
+    %c = arith.subf %b, %m : f32
+    %p = arith.mulf %a, %c : f32
+    %r = arith.addf %out, %p : f32
+    linalg.yield %r : f32
+  } -> tensor<1x8x1x1xf32>
+  return %s : tensor<1x8x1x1xf32>
+}
+#xt = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3, d2)>
+func.func @transposed_not_merged(%g: tensor<4x8x5x6xf32>) -> tensor<1x8x1x1xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<1x8x1x1xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%e : tensor<1x8x1x1xf32>) -> tensor<1x8x1x1xf32>
+  %s = linalg.generic {indexing_maps = [#xt, #cm], iterator_types = ["reduction", "parallel", "reduction", "reduction"]} ins(%g : tensor<4x8x5x6xf32>) outs(%acc : tensor<1x8x1x1xf32>) {
+  ^bb0(%a: f32, %out: f32):
+    %r = arith.addf %out, %a : f32
+    linalg.yield %r : f32
+  } -> tensor<1x8x1x1xf32>
+  return %s : tensor<1x8x1x1xf32>
+}
+
+// -----
+
 // Left alone: too little work to share out (128 x 64), a maximum (not a sum), an accumulator
-// that is not a fresh zero (a running sum read from an argument), and a sum down to a scalar.
+// that is not a fresh zero (a running sum read from an argument), and a sum down to a scalar
+// (whose two loops merge into one).
 // CHECK-LABEL: func.func @not_split
 // CHECK-NOT: tensor.expand_shape
 // CHECK-COUNT-3: iterator_types = ["reduction", "parallel"]
-// CHECK: iterator_types = ["reduction", "reduction"]
+// CHECK: tensor.collapse_shape %{{.+}} {{\[}}[0, 1]] : tensor<4096x512xf32> into tensor<2097152xf32>
+// CHECK: iterator_types = ["reduction"]
 // CHECK-NOT: linalg.generic
 #rows2 = affine_map<(d0, d1) -> (d0, d1)>
 #cols2 = affine_map<(d0, d1) -> (d1)>
