@@ -96,7 +96,8 @@ bool isBatchStatisticsOf(BatchNormTrainingOp op) {
   SmallVector<int64_t> axes = batchAxes(typeOf(x));
   auto isMeanOverBatch = [&](Value v) -> ReduceMeanOp {
     auto mean = v.getDefiningOp<ReduceMeanOp>();
-    return mean && mean.getKeepdim().value_or(false) && mean.getAxes() == ArrayRef(axes) ? mean : ReduceMeanOp();
+    bool overBatch = mean && mean.getKeepdim().value_or(false) && mean.getAxes() == ArrayRef(axes);
+    return overBatch ? mean : ReduceMeanOp();
   };
   ReduceMeanOp mean = isMeanOverBatch(op.getMean()), var = isMeanOverBatch(op.getVar());
   if (!mean || !var || mean.getInput() != x)
