@@ -323,15 +323,17 @@ LogicalResult BatchNormTrainingOp::buildVjp(OpBuilder &b, Value g,
   double eps = getEpsilon() ? getEpsilon()->convertToDouble() : defaults::kBatchNormEpsilon;
   Value sigma = SqrtOp::create(b, loc, AddOp::create(b, loc, getVar(), scalar(b, loc, x, eps)));
   Value rstd = DivOp::create(b, loc, scalar(b, loc, x, 1.0), sigma); // per channel
-  Value xhat = MulOp::create(b, loc, SubOp::create(b, loc, x, getMean()), rstd);
+  // xhat is built twice, once for each pass that reads it, so that each computes it from x
+  // instead of one writing it whole for the other.
+  auto xhat = [&] { return MulOp::create(b, loc, SubOp::create(b, loc, x, getMean()), rstd); };
   BoolAttr keep = b.getBoolAttr(true);
-  Value db = ReduceSumOp::create(b, loc, g, axes, keep);                               // (1, C, ..)
-  Value dw = ReduceSumOp::create(b, loc, MulOp::create(b, loc, g, xhat), axes, keep); // (1, C, ..)
+  Value db = ReduceSumOp::create(b, loc, g, axes, keep); // (1, C, ..)
+  Value dw = ReduceSumOp::create(b, loc, MulOp::create(b, loc, g, xhat()), axes, keep);
   auto channels = [&](Value v) {
     return ReshapeOp::create(b, loc, v, typeOf(getWeight()).getShape()).getResult();
   };
   Value centeredG = SubOp::create(b, loc, g, DivOp::create(b, loc, db, scalar(b, loc, x, n)));
-  Value projected = MulOp::create(b, loc, xhat, DivOp::create(b, loc, dw, scalar(b, loc, x, n)));
+  Value projected = MulOp::create(b, loc, xhat(), DivOp::create(b, loc, dw, scalar(b, loc, x, n)));
   Value scale = MulOp::create(
       b, loc, ReshapeOp::create(b, loc, getWeight(), typeOf(getMean()).getShape()), rstd);
   Value dx = MulOp::create(b, loc, SubOp::create(b, loc, centeredG, projected), scale);
