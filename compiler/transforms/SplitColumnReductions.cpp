@@ -196,8 +196,9 @@ struct MergeReductionLoops : OpRewritePattern<linalg::GenericOp> {
       SmallVector<int64_t> merged;
       for (OpOperand &operand : op->getOpOperands()) {
         auto type = cast<RankedTensorType>(operand.get().getType());
-        merged.push_back(
-            mergedResult(op.getMatchingIndexingMap(&operand), type.getShape(), ranges, i));
+        int64_t at = mergedResult(op.getMatchingIndexingMap(&operand), type.getShape(), ranges, i);
+        // The results keep their types: an accumulator indexed by the loops cannot merge.
+        merged.push_back(op.isDpsInit(&operand) && at >= 0 ? -2 : at);
       }
       if (llvm::is_contained(merged, -2))
         continue;

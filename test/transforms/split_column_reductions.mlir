@@ -88,6 +88,10 @@ func.func @channel_sum(%g: tensor<128x32x28x28xf32>) -> tensor<1x32x1x1xf32> {
 // CHECK: tensor.collapse_shape %{{.+}} {{\[}}[0], [1], [2, 3]] : tensor<4x8x6x5xf32> into tensor<4x8x30xf32>
 // CHECK: tensor.collapse_shape %{{.+}} {{\[}}[0], [1], [2, 3]] : tensor<4x8x6x5xf32> into tensor<4x8x30xf32>
 // CHECK: linalg.generic {{.+}} iterator_types = ["reduction", "parallel", "reduction"]} ins(%{{.+}}, %{{.+}}, %{{.+}} : tensor<4x8x30xf32>, tensor<4x8x30xf32>, tensor<1x8x1x1xf32>) outs(%{{.+}} : tensor<1x8x1x1xf32>)
+// An accumulator that the reduction loops index (its result keeps its type): not merged either.
+// CHECK-LABEL: func.func @accumulator_indexed_not_merged
+// CHECK-NOT: tensor.collapse_shape
+// CHECK: iterator_types = ["parallel", "reduction", "reduction"]
 // CHECK-LABEL: func.func @transposed_not_merged
 // CHECK-NOT: tensor.collapse_shape
 // CHECK: iterator_types = ["reduction", "parallel", "reduction", "reduction"]
@@ -105,6 +109,15 @@ func.func @merge_only(%g: tensor<4x8x6x5xf32>, %x: tensor<4x8x6x5xf32>, %mean: t
     linalg.yield %r : f32
   } -> tensor<1x8x1x1xf32>
   return %s : tensor<1x8x1x1xf32>
+}
+#ai = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @accumulator_indexed_not_merged(%g: tensor<4x6x5xf32>, %acc: tensor<4x6x5xf32>) -> tensor<4x6x5xf32> {
+  %s = linalg.generic {indexing_maps = [#ai, #ai], iterator_types = ["parallel", "reduction", "reduction"]} ins(%g : tensor<4x6x5xf32>) outs(%acc : tensor<4x6x5xf32>) {
+  ^bb0(%x: f32, %out: f32):
+    %r = arith.addf %out, %x : f32
+    linalg.yield %r : f32
+  } -> tensor<4x6x5xf32>
+  return %s : tensor<4x6x5xf32>
 }
 #xt = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3, d2)>
 func.func @transposed_not_merged(%g: tensor<4x8x5x6xf32>) -> tensor<1x8x1x1xf32> {
