@@ -101,7 +101,7 @@ def jax_runner(model, params, features, labels, threads):
     import jax.numpy as jnp
     import jax_models
     r = RECIPES[model]
-    decayed = {k for k, v in params.items() if v.ndim >= 2 and not is_statistic(k)}
+    decayed = {k for k, v in params.items() if v.ndim >= 2}  # running statistics are (C)
     p, stats, feats = jax_models.prepare(model, params, features)
     state = [p, {k: jnp.zeros_like(v) for k, v in p.items()},
              {k: jnp.zeros_like(v) for k, v in p.items()}, jnp.zeros((), jnp.float32), stats]
