@@ -96,12 +96,16 @@ inline Vec expNonPositive(Vec x) {
   return p * twoToN;
 }
 
-inline float laneSum(Vec v) {
-  float sum = 0.0f;
-  for (int64_t i = 0; i < kLanes; ++i)
-    sum += v[i];
-  return sum;
+/// Lanes of v folded pairwise by `op` in log2(16) shuffles (not 16 scalar steps).
+template <typename Op> inline float laneFold(Vec v, Op op) {
+  v = op(v, __builtin_shuffle(v, VecI{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}));
+  v = op(v, __builtin_shuffle(v, VecI{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11}));
+  v = op(v, __builtin_shuffle(v, VecI{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13}));
+  v = op(v, __builtin_shuffle(v, VecI{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}));
+  return v[0];
 }
+inline float laneSum(Vec v) { return laneFold(v, [](Vec a, Vec b) { return a + b; }); }
+inline float laneMax(Vec v) { return laneFold(v, [](Vec a, Vec b) { return a < b ? b : a; }); }
 
 inline int64_t roundUp(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 
@@ -256,9 +260,7 @@ inline float onlineSoftmax(float *row, int64_t valid, float &m, float &l) {
     Vec x = loadVec(row + c);
     maxima = maxima < x ? x : maxima;
   }
-  float rowMax = m;
-  for (int64_t i = 0; i < kLanes; ++i)
-    rowMax = std::max(rowMax, maxima[i]);
+  float rowMax = laneMax(maxima);
   for (int64_t c = whole; c < valid; ++c)
     rowMax = std::max(rowMax, row[c]);
   Vec sums{};
@@ -338,11 +340,12 @@ inline void backwardEntry(const Sizes &n, const E *q, const E *k, const E *v, co
   loadRows(q, 0, t, d, dp, 1.0f, s.q.data());
   loadRows(grad, 0, t, d, dp, 1.0f, s.grad.data());
   loadRows(k, 0, t, d, dp, 1.0f, s.k.data());
+  loadRows(result, 0, t, d, dp, 1.0f, s.dq.data()); // dq is zeroed below
   for (int64_t i = 0; i < t; ++i) { // delta_i = grad_i . result_i
-    float sum = 0.0f;
-    for (int64_t x = 0; x < d; ++x)
-      sum += s.grad[i * dp + x] * toFloat(result[i * d + x]);
-    s.delta[i] = sum;
+    Vec sums{};
+    for (int64_t x = 0; x < dp; x += kLanes)
+      sums += loadVec(&s.grad[i * dp + x]) * loadVec(&s.dq[i * dp + x]);
+    s.delta[i] = laneSum(sums);
   }
   std::fill(s.dq.begin(), s.dq.end(), 0.0f);
   for (int64_t j0 = 0; j0 < t; j0 += kTile) {
