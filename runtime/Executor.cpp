@@ -174,8 +174,10 @@ Status Executor::prepareAttention(PreparedCommand &p) {
   for (int i = 0; i < attention.args_size(); ++i)
     p.attentionOperands[i] = at(attention.args(i));
   AttentionDesc desc = attentionDescOf(attention);
-  for (const std::string &feature : plan_.metadata().cpu_features())
+  for (const std::string &feature : plan_.metadata().cpu_features()) {
     desc.avx512 |= feature == "avx512f";
+    desc.avx512bf16 |= feature == "avx512bf16";
+  }
   nnc::StatusOr<std::unique_ptr<AttentionCall>> call = device_.prepareAttention(desc);
   if (!call.ok())
     return call.status();

@@ -91,6 +91,7 @@ struct AttentionDesc {
   double scale = 1.0;
   FloatType type = FloatType::F32;
   bool avx512 = false;
+  bool avx512bf16 = false; // bf16 tensors: products of bf16 pairs (vdpbf16ps); needs avx512
 };
 
 /// Operands of an attention call: forward {q, k, v, result, lse}, backward {q, k, v, result,

@@ -14,15 +14,19 @@
 // such rows, dv += p^T grad and dk += ds^T q.
 //
 // The loops are plain C++ that GCC vectorizes; they are compiled twice, for AVX-512 and for the
-// baseline x86-64 ISA, and the plan's CPU features pick one. exp is a Cephes-style polynomial
-// (about 2 ulp) that vectorizes, unlike libm's.
+// baseline x86-64 ISA, and the plan's CPU features pick one. bf16 tensors on a plan compiled
+// for AVX512_BF16 take a third version whose five products multiply pairs of bf16 values
+// (vdpbf16ps, twice an f32 FMA's work; see "bf16 tensors on AVX512_BF16" below). exp is a
+// Cephes-style polynomial (about 2 ulp) that vectorizes, unlike libm's.
 #include "runtime/device/cpu/CausalAttention.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <immintrin.h>
 #include <omp.h>
+#include <type_traits>
 #include <vector>
 
 namespace nnrt {
@@ -390,6 +394,323 @@ inline void backwardEntry(const Sizes &n, const E *q, const E *k, const E *v, co
       fromFloat(s.dq[i * dp + x] * n.scale, dq[i * d + x]);
 }
 
+// bf16 tensors on AVX512_BF16: each product multiplies pairs of bf16 values into f32 lanes
+// (vdpbf16ps: acc += a0 b0 + a1 b1), twice the multiply-adds of an f32 FMA. Scores and dp are
+// products of the inputs as they are (exact in f32); p and ds are rounded to bf16 for the
+// products they feed, as FlashAttention does on GPUs. Operands are repacked per tile into the
+// pairs each product reads:
+//   pairs along x (q, grad rows as stored; k, v transposed): s = q k^T, dp = grad v^T;
+//   pairs of keys (v, k rows two by two; p, ds rows):        o += p v, dq += ds k;
+//   pairs of query rows (grad, q; p, ds panels):             dv += p^T grad, dk += ds^T q.
+#define NNRT_AVX512BF16                                                                          \
+  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma")))
+
+using Pair = uint32_t; // two bf16, the first in the low half
+
+inline Pair pairOf(Bf16 first, Bf16 second) { return Pair(first) | Pair(second) << 16; }
+
+inline Pair loadPair(const Bf16 *p) {
+  Pair pair;
+  std::memcpy(&pair, p, sizeof pair);
+  return pair;
+}
+
+/// Rows [first, first + rows) of a (T, D) matrix as rows of dp values (zero-padded): rows of dp / 2
+/// pairs along x.
+inline void copyRows(const Bf16 *from, int64_t first, int64_t rows, int64_t d, int64_t dp,
+                     Bf16 *to) {
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(to + r * dp, from + (first + r) * d, d * sizeof(Bf16));
+    std::fill(to + r * dp + d, to + (r + 1) * dp, Bf16(0));
+  }
+}
+
+/// Rows [first, first + cols) of a (T, D) matrix transposed into (dp / 2, kTile) pairs along x:
+/// to[p][c] = (m[c][2p], m[c][2p + 1]), zero-padded.
+inline void pairsAlongXTransposed(const Bf16 *from, int64_t first, int64_t cols, int64_t d,
+                                  int64_t dp, Pair *to) {
+  std::fill(to, to + dp / 2 * kTile, Pair(0));
+  for (int64_t c = 0; c < cols; ++c) {
+    const Bf16 *row = from + (first + c) * d;
+    for (int64_t x = 0; x + 1 < d; x += 2)
+      to[x / 2 * kTile + c] = loadPair(row + x);
+    if (d % 2)
+      to[d / 2 * kTile + c] = pairOf(row[d - 1], 0);
+  }
+}
+
+/// Rows [first, first + rows) of a (T, D) matrix two by two, as `pairs` rows of dp pairs:
+/// to[j][x] = (m[first + 2j][x], m[first + 2j + 1][x]); zero past the rows and past D.
+inline void pairsOfRows(const Bf16 *from, int64_t first, int64_t rows, int64_t pairs, int64_t d,
+                        int64_t dp, Pair *to) {
+  std::fill(to, to + pairs * dp, Pair(0));
+  for (int64_t j = 0; 2 * j < rows; ++j) {
+    const Bf16 *even = from + (first + 2 * j) * d, *odd = even + d;
+    bool hasOdd = 2 * j + 1 < rows;
+    for (int64_t x = 0; x < d; ++x)
+      to[j * dp + x] = pairOf(even[x], hasOdd ? odd[x] : Bf16(0));
+  }
+}
+
+/// Rows of kTile f32 values (p or ds) rounded to bf16 pairs of adjacent keys, rows of kTile / 2.
+NNRT_AVX512BF16 inline void pairsOfKeys(const float *w, int64_t rows, Pair *to) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < kTile; c += 2 * kLanes) {
+      __m512bh pairs = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(w + r * kTile + c + kLanes),
+                                           _mm512_loadu_ps(w + r * kTile + c));
+      _mm512_storeu_si512(to + r * kTile / 2 + c / 2, (__m512i)pairs);
+    }
+}
+
+/// An even number of rows of kTile f32 values rounded to bf16 and paired two rows by two:
+/// to[j][c] = (w[2j][c], w[2j + 1][c]).
+NNRT_AVX512BF16 inline void pairsOfRowsF32(const float *w, int64_t rows, Pair *to) {
+  // cvtne2ps gives the even row's 16 values, then the odd row's: interleave them.
+  const __m512i interleave = _mm512_set_epi16(
+      31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19,
+      3, 18, 2, 17, 1, 16, 0);
+  for (int64_t j = 0; 2 * j < rows; ++j)
+    for (int64_t c = 0; c < kTile; c += kLanes) {
+      __m512bh both = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(w + (2 * j + 1) * kTile + c),
+                                          _mm512_loadu_ps(w + 2 * j * kTile + c));
+      _mm512_storeu_si512(to + j * kTile + c,
+                          _mm512_permutexvar_epi16(interleave, (__m512i)both));
+    }
+}
+
+NNRT_AVX512BF16 inline __m512 dot(__m512 acc, Pair a, __m512i b) {
+  return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_set1_epi32(int32_t(a)), (__m512bh)b);
+}
+
+/// out (kRows, kTile) = scale * a (kRows rows of dp bf16) times bT (dp / 2 pairs, kTile): scores
+/// or dp of a row block.
+NNRT_AVX512BF16 inline void rowsTimesTilePairs(const Bf16 *a, int64_t dp, const Pair *bT,
+                                               float scale, float *out) {
+  __m512 acc[kRows][kVecs];
+  for (int64_t r = 0; r < kRows; ++r)
+    for (int64_t v = 0; v < kVecs; ++v)
+      acc[r][v] = _mm512_setzero_ps();
+  for (int64_t x = 0; x < dp; x += 2) {
+    __m512i b[kVecs];
+    for (int64_t v = 0; v < kVecs; ++v)
+      b[v] = _mm512_loadu_si512(bT + x / 2 * kTile + v * kLanes);
+    for (int64_t r = 0; r < kRows; ++r) {
+      Pair ar = loadPair(a + r * dp + x);
+      for (int64_t v = 0; v < kVecs; ++v)
+        acc[r][v] = dot(acc[r][v], ar, b[v]);
+    }
+  }
+  for (int64_t r = 0; r < kRows; ++r)
+    for (int64_t v = 0; v < kVecs; ++v)
+      _mm512_storeu_ps(out + r * kTile + v * kLanes, _mm512_mul_ps(acc[r][v], _mm512_set1_ps(scale)));
+}
+
+/// acc (kRows rows of dp) += w (kRows rows of kTile / 2 key pairs) times m (`count` pairs of
+/// rows of dp), for the V vectors at acc and m.
+template <int64_t V>
+NNRT_AVX512BF16 inline void accumulatePairsChunk(const Pair *w, const Pair *m, int64_t count,
+                                                 int64_t dp, float *acc) {
+  __m512 a[kRows][V];
+  for (int64_t r = 0; r < kRows; ++r)
+    for (int64_t v = 0; v < V; ++v)
+      a[r][v] = _mm512_loadu_ps(acc + r * dp + v * kLanes);
+  for (int64_t j = 0; j < count; ++j) {
+    __m512i b[V];
+    for (int64_t v = 0; v < V; ++v)
+      b[v] = _mm512_loadu_si512(m + j * dp + v * kLanes);
+    for (int64_t r = 0; r < kRows; ++r)
+      for (int64_t v = 0; v < V; ++v)
+        a[r][v] = dot(a[r][v], w[r * kTile / 2 + j], b[v]);
+  }
+  for (int64_t r = 0; r < kRows; ++r)
+    for (int64_t v = 0; v < V; ++v)
+      _mm512_storeu_ps(acc + r * dp + v * kLanes, a[r][v]);
+}
+
+/// acc (kRows rows of dp) += w (key pairs) times m (pairs of rows): p v, ds k.
+NNRT_AVX512BF16 inline void tileTimesRowPairs(const Pair *w, const Pair *m, int64_t count,
+                                              int64_t dp, float *acc) {
+  for (int64_t x = 0; x < dp; x += kVecs * kLanes) {
+    switch (std::min(kVecs, (dp - x) / kLanes)) {
+    case 4: accumulatePairsChunk<4>(w, m + x, count, dp, acc + x); break;
+    case 3: accumulatePairsChunk<3>(w, m + x, count, dp, acc + x); break;
+    case 2: accumulatePairsChunk<2>(w, m + x, count, dp, acc + x); break;
+    default: accumulatePairsChunk<1>(w, m + x, count, dp, acc + x); break;
+    }
+  }
+}
+
+/// out (count rows of dp) += w^T (pairs of query rows, kTile) times rows (`pairs` pairs of rows
+/// of dp): dv and dk of a key tile from a panel, in register blocks as panelChunkToTile.
+template <int64_t V>
+NNRT_AVX512BF16 inline void panelPairsChunkToTile(const Pair *w, const Pair *rows, int64_t pairs,
+                                                  int64_t count, int64_t dp, float *out) {
+  for (int64_t c0 = 0; c0 < count; c0 += kKeysPerBlock) {
+    __m512 acc[kKeysPerBlock][V];
+    for (int64_t i = 0; i < kKeysPerBlock; ++i)
+      for (int64_t v = 0; v < V; ++v)
+        acc[i][v] = _mm512_loadu_ps(out + (c0 + i) * dp + v * kLanes);
+    for (int64_t j = 0; j < pairs; ++j) {
+      __m512i b[V];
+      for (int64_t v = 0; v < V; ++v)
+        b[v] = _mm512_loadu_si512(rows + j * dp + v * kLanes);
+      for (int64_t i = 0; i < kKeysPerBlock; ++i)
+        for (int64_t v = 0; v < V; ++v)
+          acc[i][v] = dot(acc[i][v], w[j * kTile + c0 + i], b[v]);
+    }
+    for (int64_t i = 0; i < kKeysPerBlock; ++i)
+      for (int64_t v = 0; v < V; ++v)
+        _mm512_storeu_ps(out + (c0 + i) * dp + v * kLanes, acc[i][v]);
+  }
+}
+
+NNRT_AVX512BF16 inline void panelPairsToTile(const Pair *w, const Pair *rows, int64_t pairs,
+                                             int64_t count, int64_t dp, float *out) {
+  for (int64_t x = 0; x < dp; x += 2 * kLanes) {
+    if (dp - x >= 2 * kLanes)
+      panelPairsChunkToTile<2>(w, rows + x, pairs, count, dp, out + x);
+    else
+      panelPairsChunkToTile<1>(w, rows + x, pairs, count, dp, out + x);
+  }
+}
+
+/// Per-thread tiles of the forward pass on pairs.
+struct ForwardPairsScratch {
+  std::vector<Bf16> q;
+  std::vector<Pair> kT, v, p;
+  std::vector<float> acc, s, m, l;
+  explicit ForwardPairsScratch(int64_t dp)
+      : q(kTile * dp), kT(dp / 2 * kTile), v(kTile / 2 * dp), p(kRows * kTile / 2),
+        acc(kTile * dp), s(kRows * kTile), m(kTile), l(kTile) {}
+};
+
+/// forwardTile's loop on pairs.
+NNRT_AVX512BF16 __attribute__((flatten)) void
+forwardTilePairs(const Sizes &n, const Bf16 *q, const Bf16 *k, const Bf16 *v, Bf16 *result,
+                 float *lse, int64_t i0, ForwardPairsScratch &s) {
+  int64_t d = n.d, dp = n.dp, rows = std::min(kTile, n.t - i0);
+  std::fill(s.q.begin(), s.q.end(), Bf16(0));
+  copyRows(q, i0, rows, d, dp, s.q.data());
+  std::fill(s.acc.begin(), s.acc.end(), 0.0f);
+  std::fill(s.m.begin(), s.m.end(), -INFINITY);
+  std::fill(s.l.begin(), s.l.end(), 0.0f);
+  for (int64_t j0 = 0; j0 < i0 + rows; j0 += kTile) {
+    int64_t cols = std::min(kTile, n.t - j0), keyPairs = (cols + 1) / 2;
+    pairsAlongXTransposed(k, j0, cols, d, dp, s.kT.data());
+    pairsOfRows(v, j0, cols, keyPairs, d, dp, s.v.data());
+    for (int64_t r0 = 0; r0 < rows; r0 += kRows) {
+      rowsTimesTilePairs(&s.q[r0 * dp], dp, s.kT.data(), n.scale, s.s.data());
+      for (int64_t rr = 0; rr < kRows; ++rr) {
+        int64_t r = r0 + rr;
+        float *p = &s.s[rr * kTile];
+        if (r >= rows) {
+          std::fill(p, p + kTile, 0.0f);
+          continue;
+        }
+        int64_t valid = std::min(cols, i0 + r - j0 + 1);
+        float rescale = onlineSoftmax(p, valid, s.m[r], s.l[r]);
+        for (int64_t x = 0; x < dp; ++x)
+          s.acc[r * dp + x] *= rescale;
+      }
+      pairsOfKeys(s.s.data(), kRows, s.p.data());
+      tileTimesRowPairs(s.p.data(), s.v.data(), keyPairs, dp, &s.acc[r0 * dp]);
+    }
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    float inverse = 1.0f / s.l[r];
+    for (int64_t x = 0; x < d; ++x)
+      fromFloat(s.acc[r * dp + x] * inverse, result[(i0 + r) * d + x]);
+    lse[i0 + r] = s.m[r] + std::log(s.l[r]);
+  }
+}
+
+/// Per-thread buffers of the backward pass on pairs: one batch entry's q and grad along x and two
+/// rows by two, k two rows by two; a key tile's k and v along x; p and ds of a panel.
+struct BackwardPairsScratch {
+  std::vector<Bf16> q, grad;
+  std::vector<Pair> qRows, gradRows, keyRows, kT, vT, dsKeys, pRows, dsRows;
+  std::vector<float> delta, dq, dk, dv, p, ds;
+  BackwardPairsScratch(int64_t t, int64_t dp)
+      : q(roundUp(t, kRows) * dp), grad(roundUp(t, kRows) * dp),
+        qRows(roundUp(t, kRows) / 2 * dp), gradRows(roundUp(t, kRows) / 2 * dp),
+        keyRows(roundUp(t, kRows) / 2 * dp), kT(dp / 2 * kTile), vT(dp / 2 * kTile),
+        dsKeys(kRows * kTile / 2), pRows(kPanel / 2 * kTile), dsRows(kPanel / 2 * kTile),
+        delta(t), dq(roundUp(t, kRows) * dp), dk(kTile * dp), dv(kTile * dp), p(kPanel * kTile),
+        ds(kPanel * kTile) {}
+};
+
+/// backwardEntry's loop on pairs.
+NNRT_AVX512BF16 __attribute__((flatten)) void
+backwardEntryPairs(const Sizes &n, const Bf16 *q, const Bf16 *k, const Bf16 *v,
+                   const Bf16 *result, const float *lse, const Bf16 *grad, Bf16 *dq, Bf16 *dk,
+                   Bf16 *dv, BackwardPairsScratch &s) {
+  int64_t t = n.t, d = n.d, dp = n.dp, pairs = roundUp(t, kRows) / 2;
+  std::fill(s.q.begin(), s.q.end(), Bf16(0));
+  std::fill(s.grad.begin(), s.grad.end(), Bf16(0));
+  copyRows(q, 0, t, d, dp, s.q.data());
+  copyRows(grad, 0, t, d, dp, s.grad.data());
+  pairsOfRows(q, 0, t, pairs, d, dp, s.qRows.data());
+  pairsOfRows(grad, 0, t, pairs, d, dp, s.gradRows.data());
+  pairsOfRows(k, 0, t, pairs, d, dp, s.keyRows.data());
+  loadRows(result, 0, t, d, dp, 1.0f, s.dq.data()); // dq is zeroed below
+  for (int64_t i = 0; i < t; ++i) { // delta_i = grad_i . result_i
+    Vec sums{};
+    for (int64_t x = 0; x < dp; x += kLanes) {
+      Vec g;
+      for (int64_t lane = 0; lane < kLanes; ++lane)
+        g[lane] = toFloat(s.grad[i * dp + x + lane]);
+      sums += g * loadVec(&s.dq[i * dp + x]);
+    }
+    s.delta[i] = laneSum(sums);
+  }
+  std::fill(s.dq.begin(), s.dq.end(), 0.0f);
+  for (int64_t j0 = 0; j0 < t; j0 += kTile) {
+    int64_t cols = std::min(kTile, t - j0);
+    pairsAlongXTransposed(k, j0, cols, d, dp, s.kT.data());
+    pairsAlongXTransposed(v, j0, cols, d, dp, s.vT.data());
+    std::fill(s.dk.begin(), s.dk.end(), 0.0f);
+    std::fill(s.dv.begin(), s.dv.end(), 0.0f);
+    for (int64_t first = j0; first < t; first += kPanel) {
+      int64_t panel = std::min(kPanel, roundUp(t - first, kRows));
+      for (int64_t r0 = 0; r0 < panel; r0 += kRows) {
+        int64_t i0 = first + r0;
+        float *p = &s.p[r0 * kTile], *ds = &s.ds[r0 * kTile];
+        rowsTimesTilePairs(&s.q[i0 * dp], dp, s.kT.data(), 1.0f, p);     // scores
+        rowsTimesTilePairs(&s.grad[i0 * dp], dp, s.vT.data(), 1.0f, ds); // dp = grad v^T
+        for (int64_t rr = 0; rr < kRows; ++rr) {
+          int64_t i = i0 + rr;
+          int64_t valid = i < t ? std::min(cols, i - j0 + 1) : 0;
+          float rowLse = i < t ? lse[i] : 0.0f, rowDelta = i < t ? s.delta[i] : 0.0f;
+          float *pRow = p + rr * kTile, *dsRow = ds + rr * kTile;
+          for (int64_t c = 0; c < kTile; c += kLanes) {
+            Vec e = expNonPositive(loadVec(pRow + c) * n.scale - rowLse);
+            e = laneIndices(int32_t(c)) < int32_t(valid) ? e : Vec{};
+            storeVec(pRow + c, e);
+            storeVec(dsRow + c, e * (loadVec(dsRow + c) - rowDelta));
+          }
+        }
+        pairsOfKeys(ds, kRows, s.dsKeys.data()); // dq += ds k
+        tileTimesRowPairs(s.dsKeys.data(), &s.keyRows[j0 / 2 * dp], (cols + 1) / 2, dp,
+                          &s.dq[i0 * dp]);
+      }
+      pairsOfRowsF32(s.p.data(), panel, s.pRows.data());
+      pairsOfRowsF32(s.ds.data(), panel, s.dsRows.data());
+      panelPairsToTile(s.pRows.data(), &s.gradRows[first / 2 * dp], panel / 2, cols, dp,
+                       s.dv.data()); // dv += p^T grad
+      panelPairsToTile(s.dsRows.data(), &s.qRows[first / 2 * dp], panel / 2, cols, dp,
+                       s.dk.data()); // dk += ds^T q
+    }
+    for (int64_t c = 0; c < cols; ++c)
+      for (int64_t x = 0; x < d; ++x) {
+        fromFloat(s.dk[c * dp + x] * n.scale, dk[(j0 + c) * d + x]);
+        fromFloat(s.dv[c * dp + x], dv[(j0 + c) * d + x]);
+      }
+  }
+  for (int64_t i = 0; i < t; ++i)
+    for (int64_t x = 0; x < d; ++x)
+      fromFloat(s.dq[i * dp + x] * n.scale, dq[i * d + x]);
+}
+
 // The two builds: `flatten` inlines the loops above into each, the first compiled for AVX-512.
 #define NNRT_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"), flatten))
 #define NNRT_PORTABLE __attribute__((flatten))
@@ -439,48 +760,74 @@ private:
   const E *in(const AttentionOperands &o, int i) const { return static_cast<const E *>(o[i]); }
   E *out(const AttentionOperands &o, int i) const { return static_cast<E *>(o[i]); }
 
-  // Tasks in order of decreasing work (the last query tiles see the most keys).
-  void forward(const AttentionOperands &o) {
+  /// Runs body(scratch, batch entry, first query row) over every tile of queries, heaviest
+  /// first (the last query tiles see the most keys), on OpenMP's pool.
+  template <typename Scratch, typename Body> void forEachQueryTile(Body body) const {
     int64_t tiles = (desc_.t + kTile - 1) / kTile, tasks = desc_.batch * tiles;
-    int64_t matrix = desc_.t * desc_.d;
-    auto *lse = static_cast<float *>(o[4]);
 #pragma omp parallel
     {
-      ForwardScratch scratch(sizes_.dp);
+      Scratch scratch(sizes_.dp);
 #pragma omp for schedule(dynamic)
-      for (int64_t task = 0; task < tasks; ++task) {
-        int64_t b = task % desc_.batch, i0 = (tiles - 1 - task / desc_.batch) * kTile;
-        int64_t at = b * matrix;
-        const E *q = in(o, 0) + at, *k = in(o, 1) + at, *v = in(o, 2) + at;
-        E *result = out(o, 3) + at;
-        if (desc_.avx512)
-          forwardTileAvx512(sizes_, q, k, v, result, lse + b * desc_.t, i0, scratch);
-        else
-          forwardTilePortable(sizes_, q, k, v, result, lse + b * desc_.t, i0, scratch);
-      }
+      for (int64_t task = 0; task < tasks; ++task)
+        body(scratch, task % desc_.batch, (tiles - 1 - task / desc_.batch) * kTile);
     }
+  }
+
+  /// Runs body(scratch, batch entry) over the batch entries on OpenMP's pool.
+  template <typename Scratch, typename Body> void forEachEntry(Body body) const {
+#pragma omp parallel
+    {
+      Scratch scratch(desc_.t, sizes_.dp);
+#pragma omp for schedule(dynamic)
+      for (int64_t b = 0; b < desc_.batch; ++b)
+        body(scratch, b);
+    }
+  }
+
+  void forward(const AttentionOperands &o) {
+    int64_t matrix = desc_.t * desc_.d;
+    const E *q = in(o, 0), *k = in(o, 1), *v = in(o, 2);
+    E *result = out(o, 3);
+    auto *lse = static_cast<float *>(o[4]);
+    if constexpr (std::is_same_v<E, Bf16>)
+      if (desc_.avx512bf16)
+        return forEachQueryTile<ForwardPairsScratch>(
+            [&](ForwardPairsScratch &s, int64_t b, int64_t i0) {
+              int64_t at = b * matrix;
+              forwardTilePairs(sizes_, q + at, k + at, v + at, result + at, lse + b * desc_.t,
+                               i0, s);
+            });
+    forEachQueryTile<ForwardScratch>([&](ForwardScratch &s, int64_t b, int64_t i0) {
+      int64_t at = b * matrix;
+      if (desc_.avx512)
+        forwardTileAvx512(sizes_, q + at, k + at, v + at, result + at, lse + b * desc_.t, i0, s);
+      else
+        forwardTilePortable(sizes_, q + at, k + at, v + at, result + at, lse + b * desc_.t, i0,
+                            s);
+    });
   }
 
   void backward(const AttentionOperands &o) {
     int64_t matrix = desc_.t * desc_.d;
+    const E *q = in(o, 0), *k = in(o, 1), *v = in(o, 2), *result = in(o, 3), *grad = in(o, 5);
+    E *dq = out(o, 6), *dk = out(o, 7), *dv = out(o, 8);
     auto *lse = static_cast<const float *>(o[4]);
-#pragma omp parallel
-    {
-      BackwardScratch scratch(desc_.t, sizes_.dp);
-#pragma omp for schedule(dynamic)
-      for (int64_t b = 0; b < desc_.batch; ++b) {
-        int64_t at = b * matrix;
-        const E *q = in(o, 0) + at, *k = in(o, 1) + at, *v = in(o, 2) + at,
-                *result = in(o, 3) + at, *grad = in(o, 5) + at;
-        E *dq = out(o, 6) + at, *dk = out(o, 7) + at, *dv = out(o, 8) + at;
-        if (desc_.avx512)
-          backwardEntryAvx512(sizes_, q, k, v, result, lse + b * desc_.t, grad, dq, dk, dv,
-                              scratch);
-        else
-          backwardEntryPortable(sizes_, q, k, v, result, lse + b * desc_.t, grad, dq, dk, dv,
-                                scratch);
-      }
-    }
+    if constexpr (std::is_same_v<E, Bf16>)
+      if (desc_.avx512bf16)
+        return forEachEntry<BackwardPairsScratch>([&](BackwardPairsScratch &s, int64_t b) {
+          int64_t at = b * matrix;
+          backwardEntryPairs(sizes_, q + at, k + at, v + at, result + at, lse + b * desc_.t,
+                             grad + at, dq + at, dk + at, dv + at, s);
+        });
+    forEachEntry<BackwardScratch>([&](BackwardScratch &s, int64_t b) {
+      int64_t at = b * matrix;
+      if (desc_.avx512)
+        backwardEntryAvx512(sizes_, q + at, k + at, v + at, result + at, lse + b * desc_.t,
+                            grad + at, dq + at, dk + at, dv + at, s);
+      else
+        backwardEntryPortable(sizes_, q + at, k + at, v + at, result + at, lse + b * desc_.t,
+                              grad + at, dq + at, dk + at, dv + at, s);
+    });
   }
 
   AttentionDesc desc_;
