@@ -54,7 +54,7 @@ PHASES = ["import", "autodiff", "precision", "accumulate", "distribute", "optimi
 CODEGEN_PASSES = {
     "ExtractKernels", "WriteViewResultsDirectly", "OneShotBufferizePass", "FoldLoopResults",
     "DropEquivalentBufferResultsPass", "BufferResultsToOutParamsPass", "CopiesToLinalg",
-    "MarkRows", "VectorizeTransposes", "KeepExpInFastRange", "ExpandErfRational",
+    "MarkRows", "VectorizeTransposes", "ExpandExpPolynomial", "ExpandErfRational",
     "ConvertLinalgToLoopsPass", "FuseRowLoops", "CutRowLoops", "ConvertMathToLibmPass",
     "ConvertVectorToSCFPass", "ConvertVectorToLLVMPass", "SCFToControlFlowPass",
     "ExpandStridedMetadataPass", "LowerAffinePass", "FinalizeMemRefToLLVMConversionPass",

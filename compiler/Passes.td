@@ -494,20 +494,23 @@ def VectorizeTransposes : Pass<"nnc-vectorize-transposes", "mlir::func::FuncOp">
                            "mlir::arith::ArithDialect"];
 }
 
-def KeepExpInFastRange : Pass<"nnc-keep-exp-in-fast-range", "mlir::func::FuncOp"> {
-  let summary = "f32 exp of inputs below ln(FLT_MIN) is 0, keeping libmvec on its fast path";
+def ExpandExpPolynomial : Pass<"nnc-expand-exp-polynomial", "mlir::func::FuncOp"> {
+  let summary = "f32 exp becomes Cephes' polynomial inline";
   let description = [{
-    glibc's vector expf computes a vector with any lane below ln(FLT_MIN) through the scalar
-    function, about 25 times slower (a causal mask's -inf in every row made softmax three times
-    slower). Those inputs give a subnormal or zero, which the runtime flushes to zero anyway.
-    NaN stays NaN.
+    A loop calling glibc's vector expf spills and reloads its live vectors around every call
+    (all vector registers are caller-saved): half of GELU's backward kernel. Instead:
+    n = round(x / ln 2), r = x - n ln 2 (two parts), exp(x) = 2^n (1 + r + r^2 P(r)) with P of
+    degree 5 and 2^n built in the exponent bits (as two halves, normal at n = -126 and 128).
+    Below ln(FLT_MIN) the result is 0 (a subnormal, which the runtime flushes anyway), above
+    ln(FLT_MAX) +inf; NaN stays NaN. Only arith ops, so nothing becomes a libm call.
 
     Before: `%e = math.exp %x : f32`
-    After:  `%m = arith.maximumf %x, %low`, `%f = math.exp %m`,
-            `%b = arith.cmpf olt, %x, %low`, `%e = arith.select %b, %zero, %f`
-            (`%low` = -87.33654, ln(FLT_MIN))
+    After:  `%c = arith.minnumf (arith.maxnumf %x, -87.33654), 88.72283`,
+            `%n = arith.fptosi (%c * log2(e) +- 0.5)`, `%r = %c - %n ln 2`, the polynomial,
+            `%y * bitcast((%n / 2 + 127) << 23) * bitcast((%n - %n / 2 + 127) << 23)`, then
+            selects: 0 below, +inf above, %x where it is NaN
   }];
-  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::math::MathDialect"];
+  let dependentDialects = ["mlir::arith::ArithDialect"];
 }
 
 def ComputeInF32 : Pass<"nnc-compute-in-f32", "mlir::func::FuncOp"> {

@@ -11,8 +11,8 @@
 // What makes the kernels fast on a multi-core AVX-512 host: a kernel whose loop nests all start
 // with a parallel loop over the rows of what it writes also gets an entry that runs one share of
 // the rows (the runtime runs the shares on its threads), and a row group's nests run row by row
-// in one loop (nnc-mark-rows, nnc-fuse-row-loops, nnc-cut-row-loops); loops that call exp, log or
-// tanh call glibc's vector variants (libmvec), exp on their fast path, and erf is a rational
+// in one loop (nnc-mark-rows, nnc-fuse-row-loops, nnc-cut-row-loops); loops that call log or
+// tanh call glibc's vector variants (libmvec), exp is a polynomial and erf a rational
 // approximation inline; floating-point reductions may be reassociated, so that they vectorize;
 // and the kernels' buffer arguments are noalias (buffer assignment keeps them apart).
 #include "compiler/codegen/CpuCodegen.h"

@@ -71,7 +71,7 @@ void buildCodegenPipeline(mlir::OpPassManager &pm) {
   kernels.addPass(createMarkRows());
   kernels.addNestedPass<mlir::func::FuncOp>(createVectorizeTransposes());
   kernels.addNestedPass<mlir::func::FuncOp>(createComputeInF32());
-  kernels.addNestedPass<mlir::func::FuncOp>(createKeepExpInFastRange());
+  kernels.addNestedPass<mlir::func::FuncOp>(createExpandExpPolynomial());
   kernels.addNestedPass<mlir::func::FuncOp>(createExpandErfRational());
   addTextualPipeline(kernels, "func.func(convert-linalg-to-loops)");
   kernels.addNestedPass<mlir::func::FuncOp>(createFuseRowLoops());
