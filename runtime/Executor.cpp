@@ -167,8 +167,9 @@ Status Executor::prepareAll() {
   return Status();
 }
 
-// Issue 23: the attention's operand pointers and its device call; AVX-512 only where the plan was
-// compiled for it (validatePlan's host check then guarantees the machine has it).
+// Issue 23: the attention's operand pointers and its device call; AVX-512 (and AVX512_BF16's pair
+// products) only where the plan was compiled for it (validatePlan's host check then guarantees
+// the machine has it).
 Status Executor::prepareAttention(PreparedCommand &p) {
   const nnc::CausalAttention &attention = p.command->causal_attention();
   for (int i = 0; i < attention.args_size(); ++i)
