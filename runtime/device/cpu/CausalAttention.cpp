@@ -445,10 +445,10 @@ inline void pairsOfRows(const Bf16 *from, int64_t first, int64_t rows, int64_t p
                         int64_t dp, Pair *to) {
   std::fill(to, to + pairs * dp, Pair(0));
   for (int64_t j = 0; 2 * j < rows; ++j) {
-    const Bf16 *even = from + (first + 2 * j) * d, *odd = even + d;
+    const Bf16 *even = from + (first + 2 * j) * d;
     bool hasOdd = 2 * j + 1 < rows;
     for (int64_t x = 0; x < d; ++x)
-      to[j * dp + x] = pairOf(even[x], hasOdd ? odd[x] : Bf16(0));
+      to[j * dp + x] = pairOf(even[x], hasOdd ? even[d + x] : Bf16(0));
   }
 }
 
