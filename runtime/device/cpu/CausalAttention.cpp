@@ -281,6 +281,46 @@ inline float onlineSoftmax(float *row, int64_t valid, float &m, float &l) {
   return rescale;
 }
 
+/// The online softmax of a block of kRows scores (s: kRows x kTile, in place: they become p),
+/// rows r0.. of a query tile of `rows` rows against a key tile of `cols` keys that starts
+/// `offset` queries before the query tile; each row's output accumulator (acc, rows of dp) is
+/// rescaled. Padding rows (r >= rows) get no weight.
+inline void softmaxBlock(float *s, int64_t r0, int64_t rows, int64_t offset, int64_t cols,
+                         int64_t dp, float *m, float *l, float *acc) {
+  for (int64_t rr = 0; rr < kRows; ++rr) {
+    int64_t r = r0 + rr;
+    float *p = s + rr * kTile;
+    if (r >= rows) {
+      std::fill(p, p + kTile, 0.0f);
+      continue;
+    }
+    int64_t valid = std::min(cols, offset + r + 1); // keys j <= i: the causal mask
+    float rescale = onlineSoftmax(p, valid, m[r], l[r]);
+    for (int64_t x = 0; x < dp; ++x)
+      acc[r * dp + x] *= rescale;
+  }
+}
+
+/// Queries i0.. (kRows of them; those at or past t are padding) against the key tile j0..j0 +
+/// cols: p = exp(s scale - lse) with the causal mask, in place of the scores s, and
+/// ds = p (dp - delta), in place of dp.
+inline void probabilityGradients(float *p, float *ds, int64_t i0, int64_t t, int64_t j0,
+                                 int64_t cols, float scale, const float *lse,
+                                 const float *delta) {
+  for (int64_t rr = 0; rr < kRows; ++rr) {
+    int64_t i = i0 + rr;
+    int64_t valid = i < t ? std::min(cols, i - j0 + 1) : 0;
+    float rowLse = i < t ? lse[i] : 0.0f, rowDelta = i < t ? delta[i] : 0.0f;
+    float *pRow = p + rr * kTile, *dsRow = ds + rr * kTile;
+    for (int64_t c = 0; c < kTile; c += kLanes) {
+      Vec e = expNonPositive(loadVec(pRow + c) * scale - rowLse);
+      e = laneIndices(int32_t(c)) < int32_t(valid) ? e : Vec{};
+      storeVec(pRow + c, e);
+      storeVec(dsRow + c, e * (loadVec(dsRow + c) - rowDelta));
+    }
+  }
+}
+
 /// One tile of queries [i0, i0 + rows) of one batch entry (q, k, v, result: (T, D); lse: (T)).
 template <typename E>
 inline void forwardTile(const Sizes &n, const E *q, const E *k, const E *v, E *result,
@@ -297,18 +337,8 @@ inline void forwardTile(const Sizes &n, const E *q, const E *k, const E *v, E *r
     loadRows(v, j0, cols, d, dp, 1.0f, s.v.data());
     for (int64_t r0 = 0; r0 < rows; r0 += kRows) {
       rowsTimesTile(&s.q[r0 * dp], dp, s.kT.data(), s.s.data());
-      for (int64_t rr = 0; rr < kRows; ++rr) {
-        int64_t r = r0 + rr;
-        float *p = &s.s[rr * kTile];
-        if (r >= rows) { // padding rows: no weight
-          std::fill(p, p + kTile, 0.0f);
-          continue;
-        }
-        int64_t valid = std::min(cols, i0 + r - j0 + 1); // keys j <= i: the causal mask
-        float rescale = onlineSoftmax(p, valid, s.m[r], s.l[r]);
-        for (int64_t x = 0; x < dp; ++x)
-          s.acc[r * dp + x] *= rescale;
-      }
+      softmaxBlock(s.s.data(), r0, rows, i0 - j0, cols, dp, s.m.data(), s.l.data(),
+                   s.acc.data());
       tileTimesRows(s.s.data(), s.v.data(), cols, dp, &s.acc[r0 * dp]);
     }
   }
@@ -366,18 +396,7 @@ inline void backwardEntry(const Sizes &n, const E *q, const E *k, const E *v, co
         float *p = &s.p[r0 * kTile], *ds = &s.ds[r0 * kTile];
         rowsTimesTile(&s.q[i0 * dp], dp, s.kT.data(), p);     // scores
         rowsTimesTile(&s.grad[i0 * dp], dp, s.vT.data(), ds); // dp = grad v^T
-        for (int64_t rr = 0; rr < kRows; ++rr) {
-          int64_t i = i0 + rr;
-          int64_t valid = i < t ? std::min(cols, i - j0 + 1) : 0;
-          float rowLse = i < t ? lse[i] : 0.0f, rowDelta = i < t ? s.delta[i] : 0.0f;
-          float *pRow = p + rr * kTile, *dsRow = ds + rr * kTile;
-          for (int64_t v = 0; v < kVecs; ++v) {
-            Vec e = expNonPositive(loadVec(pRow + v * kLanes) * n.scale - rowLse);
-            e = laneIndices(int32_t(v * kLanes)) < int32_t(valid) ? e : Vec{};
-            storeVec(pRow + v * kLanes, e);
-            storeVec(dsRow + v * kLanes, e * (loadVec(dsRow + v * kLanes) - rowDelta));
-          }
-        }
+        probabilityGradients(p, ds, i0, t, j0, cols, n.scale, lse, s.delta.data());
         tileTimesRows(ds, &s.k[j0 * dp], cols, dp, &s.dq[i0 * dp]); // dq += ds k
       }
       panelToTile(s.p.data(), &s.grad[first * dp], panel, cols, dp, s.dv.data()); // dv += p^T grad
@@ -600,18 +619,8 @@ forwardTilePairs(const Sizes &n, const Bf16 *q, const Bf16 *k, const Bf16 *v, Bf
     pairsOfRows(v, j0, cols, keyPairs, d, dp, s.v.data());
     for (int64_t r0 = 0; r0 < rows; r0 += kRows) {
       rowsTimesTilePairs(&s.q[r0 * dp], dp, s.kT.data(), n.scale, s.s.data());
-      for (int64_t rr = 0; rr < kRows; ++rr) {
-        int64_t r = r0 + rr;
-        float *p = &s.s[rr * kTile];
-        if (r >= rows) {
-          std::fill(p, p + kTile, 0.0f);
-          continue;
-        }
-        int64_t valid = std::min(cols, i0 + r - j0 + 1);
-        float rescale = onlineSoftmax(p, valid, s.m[r], s.l[r]);
-        for (int64_t x = 0; x < dp; ++x)
-          s.acc[r * dp + x] *= rescale;
-      }
+      softmaxBlock(s.s.data(), r0, rows, i0 - j0, cols, dp, s.m.data(), s.l.data(),
+                   s.acc.data());
       pairsOfKeys(s.s.data(), kRows, s.p.data());
       tileTimesRowPairs(s.p.data(), s.v.data(), keyPairs, dp, &s.acc[r0 * dp]);
     }
@@ -677,18 +686,7 @@ backwardEntryPairs(const Sizes &n, const Bf16 *q, const Bf16 *k, const Bf16 *v,
         float *p = &s.p[r0 * kTile], *ds = &s.ds[r0 * kTile];
         rowsTimesTilePairs(&s.q[i0 * dp], dp, s.kT.data(), 1.0f, p);     // scores
         rowsTimesTilePairs(&s.grad[i0 * dp], dp, s.vT.data(), 1.0f, ds); // dp = grad v^T
-        for (int64_t rr = 0; rr < kRows; ++rr) {
-          int64_t i = i0 + rr;
-          int64_t valid = i < t ? std::min(cols, i - j0 + 1) : 0;
-          float rowLse = i < t ? lse[i] : 0.0f, rowDelta = i < t ? s.delta[i] : 0.0f;
-          float *pRow = p + rr * kTile, *dsRow = ds + rr * kTile;
-          for (int64_t c = 0; c < kTile; c += kLanes) {
-            Vec e = expNonPositive(loadVec(pRow + c) * n.scale - rowLse);
-            e = laneIndices(int32_t(c)) < int32_t(valid) ? e : Vec{};
-            storeVec(pRow + c, e);
-            storeVec(dsRow + c, e * (loadVec(dsRow + c) - rowDelta));
-          }
-        }
+        probabilityGradients(p, ds, i0, t, j0, cols, n.scale, lse, s.delta.data());
         pairsOfKeys(ds, kRows, s.dsKeys.data()); // dq += ds k
         tileTimesRowPairs(s.dsKeys.data(), &s.keyRows[j0 / 2 * dp], (cols + 1) / 2, dp,
                           &s.dq[i0 * dp]);
