@@ -59,7 +59,8 @@ void expandExpPolynomial(func::FuncOp func) {
     Value n = arith::FPToSIOp::create(b, loc, i32,
                                       add(mul(clamped, constant(1.44269504088896341f)), half));
     Value nf = arith::SIToFPOp::create(b, loc, b.getF32Type(), n);
-    Value r = add(add(clamped, mul(nf, constant(-0.693359375f))), mul(nf, constant(2.12194440e-4f)));
+    Value r = add(add(clamped, mul(nf, constant(-0.693359375f))),
+                  mul(nf, constant(2.12194440e-4f))); // x - n ln 2, ln 2 in two parts
     Value p = constant(kPolynomial[0]);
     for (float c : ArrayRef<float>(kPolynomial).drop_front())
       p = add(mul(p, r), constant(c));

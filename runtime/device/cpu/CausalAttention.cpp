@@ -434,8 +434,8 @@ inline Pair loadPair(const Bf16 *p) {
   return pair;
 }
 
-/// Rows [first, first + rows) of a (T, D) matrix as rows of dp values (zero-padded): rows of dp / 2
-/// pairs along x.
+/// Rows [first, first + rows) of a (T, D) matrix as rows of dp values (zero-padded): rows of
+/// dp / 2 pairs along x.
 inline void copyRows(const Bf16 *from, int64_t first, int64_t rows, int64_t d, int64_t dp,
                      Bf16 *to) {
   for (int64_t r = 0; r < rows; ++r) {
@@ -521,7 +521,8 @@ NNRT_AVX512BF16 inline void rowsTimesTilePairs(const Bf16 *a, int64_t dp, const 
   }
   for (int64_t r = 0; r < kRows; ++r)
     for (int64_t v = 0; v < kVecs; ++v)
-      _mm512_storeu_ps(out + r * kTile + v * kLanes, _mm512_mul_ps(acc[r][v], _mm512_set1_ps(scale)));
+      _mm512_storeu_ps(out + r * kTile + v * kLanes,
+                       _mm512_mul_ps(acc[r][v], _mm512_set1_ps(scale)));
 }
 
 /// acc (kRows rows of dp) += w (kRows rows of kTile / 2 key pairs) times m (`count` pairs of
